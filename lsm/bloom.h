@@ -1,0 +1,31 @@
+/*
+ * bloom.h — the bloom filter stored in every table (one per table, over
+ * its user keys).
+ *
+ * Layout: bit array (ceil(n*bits_per_key/8) bytes, at least 8) followed by
+ * one byte k, the number of probes.  Probes use double hashing of a 64-bit
+ * XXH3 hash of the key: h1 + i*h2.  With 10 bits per key and k = 7 the
+ * false-positive rate is about 0.8%.
+ */
+#ifndef LSM_BLOOM_H
+#define LSM_BLOOM_H
+
+#include "coding.h"
+
+typedef struct lsm_bloom_builder {
+    uint64_t *hashes;
+    size_t n, cap;
+    int bits_per_key;
+} lsm_bloom_builder;
+
+void lsm_bloom_builder_init(lsm_bloom_builder *b, int bits_per_key);
+int lsm_bloom_add(lsm_bloom_builder *b, lsm_slice key);
+/* Appends the filter to out and resets the builder's key list. */
+int lsm_bloom_finish(lsm_bloom_builder *b, lsm_buf *out);
+void lsm_bloom_builder_free(lsm_bloom_builder *b);
+
+/* 1 if key may be in the set, 0 if surely not.  A malformed filter
+ * (too short, k = 0 or > 30) answers 1: it must never hide a key. */
+int lsm_bloom_may_contain(lsm_slice filter, lsm_slice key);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * cache.h — a sharded LRU cache bounded in bytes, used for data blocks and
+ * for open tables.
+ *
+ * Entries are reference counted: lookup/insert return a handle that pins
+ * the entry until released, even if it is evicted meanwhile; the deleter
+ * runs when an evicted or erased entry's last handle is released.
+ * Cost: one mutex per shard (16 shards, chosen by key hash).
+ */
+#ifndef LSM_CACHE_H
+#define LSM_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "coding.h"
+
+typedef struct lsm_cache lsm_cache;
+typedef struct lsm_cache_handle lsm_cache_handle;
+typedef void (*lsm_cache_deleter)(lsm_slice key, void *value);
+
+lsm_cache *lsm_cache_new(size_t capacity_bytes);
+void lsm_cache_free(lsm_cache *c);          /* all handles must be released */
+
+/* Inserts (replacing any entry with the same key) and returns a handle.
+ * NULL on ENOMEM (the deleter is then called on value). */
+lsm_cache_handle *lsm_cache_insert(lsm_cache *c, lsm_slice key, void *value,
+                                   size_t charge, lsm_cache_deleter del);
+lsm_cache_handle *lsm_cache_lookup(lsm_cache *c, lsm_slice key);
+void lsm_cache_release(lsm_cache *c, lsm_cache_handle *h);
+void *lsm_cache_value(lsm_cache_handle *h);
+void lsm_cache_erase(lsm_cache *c, lsm_slice key);
+size_t lsm_cache_usage(lsm_cache *c);
+/* Unique id for key prefixes (e.g. one per table), never 0. */
+uint64_t lsm_cache_new_id(lsm_cache *c);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * env.h — the one I/O interface of the engine.
+ *
+ * Every file-system operation the engine performs goes through an lsm_env,
+ * so tests can substitute an implementation that injects faults or
+ * simulates power loss (which files and bytes survive depends on what was
+ * synced).  env_posix.c is the real one.
+ *
+ * All calls return LSM_OK or a negative lsm_status, with a message set via
+ * lsm_fail*() naming the path and the OS error.
+ */
+#ifndef LSM_ENV_H
+#define LSM_ENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lsm_env lsm_env;
+typedef struct lsm_file lsm_file;
+
+/* A file handle; implementations embed this as their first member. */
+struct lsm_file {
+    const struct lsm_file_ops *ops;
+};
+
+struct lsm_file_ops {
+    int (*append)(lsm_file *f, const void *p, size_t n);
+    /* Reads up to n bytes at off; *got < n only at end of file. */
+    int (*pread)(lsm_file *f, uint64_t off, void *buf, size_t n, size_t *got);
+    int (*sync)(lsm_file *f);          /* fdatasync the file's data */
+    int (*size)(lsm_file *f, uint64_t *size);
+    int (*close)(lsm_file *f);         /* frees f, even when it fails */
+};
+
+struct lsm_env {
+    /* Creates (truncating) a file for appending. */
+    int (*open_write)(lsm_env *e, const char *path, lsm_file **out);
+    /* Opens an existing file for appending at its end. */
+    int (*open_append)(lsm_env *e, const char *path, lsm_file **out);
+    int (*open_read)(lsm_env *e, const char *path, lsm_file **out);
+    int (*rename)(lsm_env *e, const char *from, const char *to);
+    int (*unlink)(lsm_env *e, const char *path);
+    int (*mkdir)(lsm_env *e, const char *path);       /* EEXIST is OK */
+    /* fsync a directory, making creates/renames/unlinks in it durable. */
+    int (*sync_dir)(lsm_env *e, const char *path);
+    /* Names in dir (no "." or ".."); *names is a malloc'ed array of
+     * malloc'ed strings, freed with lsm_env_free_names(). */
+    int (*list_dir)(lsm_env *e, const char *dir, char ***names, size_t *n);
+    int (*exists)(lsm_env *e, const char *path);      /* 1, 0 */
+    /* Takes an exclusive lock on path (created if missing), held until
+     * unlock.  Fails with LSM_BUSY, naming the holder's pid, if held by
+     * anyone else — another process or another open in this one. */
+    int (*lock)(lsm_env *e, const char *path, lsm_file **lock);
+    int (*unlock)(lsm_env *e, lsm_file *lock);
+    /* Free bytes on the file system holding path. */
+    int (*free_space)(lsm_env *e, const char *path, uint64_t *bytes);
+};
+
+lsm_env *lsm_env_posix(void);
+
+static inline int lsm_file_append(lsm_file *f, const void *p, size_t n)
+{ return f->ops->append(f, p, n); }
+static inline int lsm_file_pread(lsm_file *f, uint64_t off, void *buf,
+                                 size_t n, size_t *got)
+{ return f->ops->pread(f, off, buf, n, got); }
+static inline int lsm_file_sync(lsm_file *f) { return f->ops->sync(f); }
+static inline int lsm_file_size(lsm_file *f, uint64_t *s)
+{ return f->ops->size(f, s); }
+static inline int lsm_file_close(lsm_file *f) { return f->ops->close(f); }
+
+/* Reads exactly n bytes at off or fails with LSM_CORRUPTION (short file). */
+int lsm_file_read_exact(lsm_file *f, uint64_t off, void *buf, size_t n,
+                        const char *what);
+/* Reads a whole (small) file into a malloc'ed buffer. */
+int lsm_env_read_file(lsm_env *e, const char *path, char **data, size_t *n);
+/* Writes data to path via a temp file: write, fsync, rename, fsync dir. */
+int lsm_env_write_file_atomic(lsm_env *e, const char *dir, const char *name,
+                              const void *data, size_t n);
+void lsm_env_free_names(char **names, size_t n);
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * lsm.h — public API of liblsm, an embedded log-structured merge-tree
+ * key-value store.
+ *
+ * Keys and values are arbitrary byte strings (values up to LSM_MAX_VALUE
+ * bytes).  Keys order bytewise (memcmp, shorter first on a tie).
+ *
+ * Every call that can fail returns LSM_OK (0) or a negative lsm_status.
+ * On failure a readable message for the calling thread is available from
+ * lsm_last_error() until that thread's next failing call.  Nothing in this
+ * library aborts on bad input or on damaged bytes read from disk.
+ *
+ * Thread safety: an lsm_db may be used from any number of threads at once.
+ * An lsm_iter or lsm_batch belongs to one thread at a time.
+ */
+#ifndef LSM_H
+#define LSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum lsm_status {
+    LSM_OK = 0,
+    LSM_NOT_FOUND = -1,      /* key absent (get only) */
+    LSM_CORRUPTION = -2,     /* bytes on disk failed a checksum or length check */
+    LSM_IO_ERROR = -3,       /* the OS reported an I/O failure */
+    LSM_NO_SPACE = -4,       /* ENOSPC / EDQUOT */
+    LSM_INVALID = -5,        /* bad argument, or not a store of this format */
+    LSM_BUSY = -6,           /* store locked by another opener */
+    LSM_NO_MEMORY = -7,
+    LSM_BG_ERROR = -8,       /* an earlier background failure made the store read-only */
+};
+
+#define LSM_MAX_KEY   (1u << 20)          /* 1 MiB */
+#define LSM_MAX_VALUE (64u << 20)         /* 64 MiB */
+
+enum lsm_compression { LSM_COMPRESS_NONE = 0, LSM_COMPRESS_ZSTD = 1 };
+
+struct lsm_env;                            /* see env.h; NULL = POSIX */
+
+typedef struct lsm_options {
+    size_t memtable_bytes;          /* switch memtable past this; default 64 MiB */
+    int max_immutable_memtables;    /* writers wait beyond this; default 2 */
+    size_t block_bytes;             /* data block target before compression; 4 KiB */
+    int block_restart_interval;     /* keys between restart points; 16 */
+    int bloom_bits_per_key;         /* 0 disables filters; default 10 */
+    int compression;                /* enum lsm_compression; default zstd */
+    int zstd_level;                 /* default 1 */
+    size_t cache_bytes;             /* block cache; default 64 MiB */
+    int max_open_files;             /* table cache capacity; default 1000 */
+    int create_if_missing;          /* default 1 */
+    int salvage;                    /* open past mid-log WAL corruption; default 0 */
+    int paranoid_checks;            /* verify checksums on every read; default 1 */
+    /* Background work and level shape (see compaction.c). */
+    int flush_threads;              /* default 1 */
+    int compaction_threads;         /* default 1 */
+    int level0_compaction_trigger;  /* default 4 */
+    int level0_slowdown_trigger;    /* default 8 */
+    int level0_stop_trigger;        /* default 12 */
+    uint64_t level1_bytes;          /* target size of level 1; default 256 MiB */
+    int level_multiplier;           /* each level's target vs the one above; 10 */
+    uint64_t target_file_bytes;     /* compaction output split size; 64 MiB */
+    struct lsm_env *env;            /* I/O interface; NULL = POSIX */
+    /* Informational log lines (recovery, dropped WAL tails, compactions).
+     * NULL = silent. */
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
+} lsm_options;
+
+void lsm_options_init(lsm_options *opt);
+
+typedef struct lsm_db lsm_db;
+typedef struct lsm_snapshot lsm_snapshot;
+typedef struct lsm_iter lsm_iter;
+typedef struct lsm_batch lsm_batch;
+
+/* Write flags. */
+#define LSM_SYNC 1   /* fsync the WAL before acknowledging */
+
+typedef struct lsm_read_options {
+    const lsm_snapshot *snapshot;   /* NULL = latest */
+    int fill_cache;                 /* default 1 */
+} lsm_read_options;
+
+/* Open (creating if allowed) the store in directory `dir`. */
+int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out);
+/* Waits for background work, closes files, releases the lock. */
+int lsm_close(lsm_db *db);
+
+int lsm_put(lsm_db *db, const void *key, size_t klen,
+            const void *val, size_t vlen, int flags);
+int lsm_delete(lsm_db *db, const void *key, size_t klen, int flags);
+/* Removes every key k with begin <= k < end in one write. */
+int lsm_delete_range(lsm_db *db, const void *begin, size_t blen,
+                     const void *end, size_t elen, int flags);
+
+/* *val is malloc'ed; free it with lsm_free(). */
+int lsm_get(lsm_db *db, const lsm_read_options *ro,
+            const void *key, size_t klen, void **val, size_t *vlen);
+void lsm_free(void *p);
+
+/* Atomic batches: all of a batch is applied, or none. */
+lsm_batch *lsm_batch_new(void);
+void lsm_batch_free(lsm_batch *b);
+void lsm_batch_clear(lsm_batch *b);
+int lsm_batch_put(lsm_batch *b, const void *key, size_t klen,
+                  const void *val, size_t vlen);
+int lsm_batch_delete(lsm_batch *b, const void *key, size_t klen);
+int lsm_batch_delete_range(lsm_batch *b, const void *begin, size_t blen,
+                           const void *end, size_t elen);
+uint32_t lsm_batch_count(const lsm_batch *b);
+size_t lsm_batch_bytes(const lsm_batch *b);
+int lsm_write(lsm_db *db, lsm_batch *b, int flags);
+
+/* Snapshots pin a sequence number; reads through one see exactly the
+ * writes acknowledged before it was taken. */
+const lsm_snapshot *lsm_snapshot_get(lsm_db *db);
+void lsm_snapshot_release(lsm_db *db, const lsm_snapshot *snap);
+
+/* Iterators see a consistent view (the snapshot, or the state when
+ * created).  key/value pointers stay valid until the next move. */
+lsm_iter *lsm_iter_new(lsm_db *db, const lsm_read_options *ro);
+void lsm_iter_free(lsm_iter *it);
+void lsm_iter_first(lsm_iter *it);
+void lsm_iter_last(lsm_iter *it);
+void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen);   /* first >= key */
+void lsm_iter_next(lsm_iter *it);
+void lsm_iter_prev(lsm_iter *it);
+int lsm_iter_valid(const lsm_iter *it);
+const void *lsm_iter_key(const lsm_iter *it, size_t *klen);
+const void *lsm_iter_value(const lsm_iter *it, size_t *vlen);
+int lsm_iter_status(const lsm_iter *it);   /* LSM_OK or the error that stopped it */
+
+/* Makes the current memtable a table on disk and waits for it. */
+int lsm_flush(lsm_db *db);
+/* Compacts every level down until no level overlaps another. */
+int lsm_compact(lsm_db *db);
+
+/* Statistics and state as text; *out is malloc'ed (lsm_free).  Names:
+ * "stats" (everything), "levels", "sstables". */
+int lsm_property(lsm_db *db, const char *name, char **out);
+
+/* Bytes of live data on disk (tables + logs). */
+uint64_t lsm_disk_bytes(lsm_db *db);
+
+const char *lsm_last_error(void);
+const char *lsm_status_name(int status);
+/* Maps an lsm_status onto a negative errno (for filesystems). */
+int lsm_status_errno(int status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,54 @@
+/*
+ * memtable.h — the in-memory write buffer: a skiplist of internal keys.
+ *
+ * Concurrency: one writer at a time (the DB's write path serialises
+ * inserts); any number of concurrent readers and iterators without locks.
+ * Nodes are never removed; a memtable is freed as a whole when its last
+ * reference goes (readers hold references).
+ *
+ * Range deletions are kept in a second, small skiplist ordered by begin
+ * key so point lookups and iterators can find those covering a key.
+ *
+ * Memory: entries are carved from an arena of large chunks; bytes() is
+ * the arena usage, which the DB compares against memtable_bytes.
+ */
+#ifndef LSM_MEMTABLE_H
+#define LSM_MEMTABLE_H
+
+#include "ikey.h"
+#include "iter.h"
+
+typedef struct lsm_memtable lsm_memtable;
+
+lsm_memtable *lsm_memtable_new(void);           /* refs = 1; NULL on ENOMEM */
+void lsm_memtable_ref(lsm_memtable *m);
+void lsm_memtable_unref(lsm_memtable *m);
+
+/* kind PUT or DELETE: key = user key; kind RANGE_DEL: key = begin,
+ * value = end.  (seq, kind, key) must be unique. */
+int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
+                     lsm_slice key, lsm_slice value);
+
+/* Newest version of user_key with seq <= snap_seq:
+ * returns LSM_KIND_PUT (value copied into *val, *seq_out set),
+ * LSM_KIND_DELETE (*seq_out set), or -1 if this memtable has none.
+ * Range deletions are not consulted here (see range_del_max_seq). */
+int lsm_memtable_get(lsm_memtable *m, lsm_slice user_key, uint64_t snap_seq,
+                     lsm_buf *val, uint64_t *seq_out);
+
+/* Highest seq <= snap_seq of a range deletion here covering user_key,
+ * or 0 if none. */
+uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
+                                        uint64_t snap_seq);
+
+size_t lsm_memtable_bytes(const lsm_memtable *m);
+uint64_t lsm_memtable_entries(const lsm_memtable *m);
+int lsm_memtable_empty(const lsm_memtable *m);
+
+/* Iterator over point entries (internal key -> value), holding a ref. */
+lsm_iiter *lsm_memtable_iter(lsm_memtable *m);
+/* Iterator over range deletions: key = internal key (begin, seq,
+ * RANGE_DEL), value = end user key.  Holds a ref. */
+lsm_iiter *lsm_memtable_range_del_iter(lsm_memtable *m);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * table.h — SSTables: immutable sorted files of internal keys.
+ *
+ * The byte layout is documented at the top of table_builder.c.  In short:
+ * compressed-or-not data blocks each with a 5-byte trailer (type, checksum),
+ * a bloom filter block over user keys, a range-deletion block, an index
+ * block with one entry per data block (key >= every key in that block,
+ * value = its handle) and a fixed-size footer with a magic number.
+ */
+#ifndef LSM_TABLE_H
+#define LSM_TABLE_H
+
+#include "cache.h"
+#include "env.h"
+#include "iter.h"
+
+#define LSM_TABLE_MAGIC UINT64_C(0x4c534d4654424c31) /* "LSMFTBL1" */
+#define LSM_TABLE_VERSION 1
+
+typedef struct lsm_table_options {
+    size_t block_bytes;
+    int restart_interval;
+    int bloom_bits_per_key;     /* 0: no filter */
+    int compression;            /* enum lsm_compression */
+    int zstd_level;
+} lsm_table_options;
+
+typedef struct lsm_table_builder lsm_table_builder;
+
+/* Does not take ownership of f. */
+lsm_table_builder *lsm_table_builder_new(lsm_file *f, const lsm_table_options *o);
+/* Internal keys must come in strictly increasing lsm_ikey_cmp order. */
+int lsm_table_builder_add(lsm_table_builder *b, lsm_slice ikey, lsm_slice value);
+/* Range deletions: [begin, end) at seq.  Any order. */
+int lsm_table_builder_add_range_del(lsm_table_builder *b, lsm_slice begin,
+                                    lsm_slice end, uint64_t seq);
+uint64_t lsm_table_builder_entries(const lsm_table_builder *b);
+uint64_t lsm_table_builder_file_size(const lsm_table_builder *b);
+/* Writes the remaining blocks and the footer and syncs the file.
+ * *size = final file size. */
+int lsm_table_builder_finish(lsm_table_builder *b, uint64_t *size);
+void lsm_table_builder_free(lsm_table_builder *b);
+
+typedef struct lsm_table lsm_table;
+
+/* Reads and verifies the footer, index, filter and range-del blocks.
+ * Takes ownership of f (closed by lsm_table_close, or on failure).
+ * `name` is used in messages (e.g. "000012.sst"); cache may be NULL. */
+int lsm_table_open(lsm_file *f, uint64_t size, const char *name,
+                   lsm_cache *block_cache, lsm_table **out);
+void lsm_table_close(lsm_table *t);
+
+/* Finds the first entry >= ikey if its user key equals user_key(ikey):
+ * returns 1 and sets *found_key / copies the value into val;
+ * 0 if none (including a bloom negative); < 0 on error. */
+int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
+                  lsm_buf *val, int fill_cache);
+/* Highest seq <= snap_seq of a range deletion in this table covering
+ * user_key, or 0. */
+uint64_t lsm_table_range_del_max_seq(lsm_table *t, lsm_slice user_key,
+                                     uint64_t snap_seq);
+/* Iterator over point entries. The table must outlive it. */
+lsm_iiter *lsm_table_iter(lsm_table *t, int fill_cache);
+/* Iterator over range deletions (key: ikey(begin, seq, RANGE_DEL),
+ * value: end). */
+lsm_iiter *lsm_table_range_del_iter(lsm_table *t);
+uint64_t lsm_table_entries(const lsm_table *t);
+
+/* Counters for statistics (atomic). */
+typedef struct lsm_table_stats {
+    uint64_t bloom_checks, bloom_negatives;
+    uint64_t cache_hits, cache_misses;
+    uint64_t blocks_read;
+} lsm_table_stats;
+void lsm_table_stats_get(lsm_table_stats *out);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * wal.h — the log format used by the write-ahead log and the manifest.
+ *
+ * A log is a sequence of 32 KiB blocks.  A record is written as one or more
+ * fragments, each with a 7-byte header:
+ *
+ *     checksum fixed32 | length fixed16 | type u8 | payload[length]
+ *
+ * checksum = lsm_checksum_typed(type, payload).  type is FULL (whole record),
+ * or FIRST, MIDDLE..., LAST for a record split across blocks.  A fragment
+ * never crosses a block boundary; fewer than 7 bytes left in a block are
+ * zero-filled trailer.  Records of any size (up to 4 GiB) are supported.
+ *
+ * The reader verifies every fragment.  A damaged or torn region is skipped
+ * and reported with its offset and size; whether that is a harmless torn
+ * tail (nothing valid follows) or corruption in the middle of the log
+ * (valid records follow) is known at the end and decided by the caller.
+ */
+#ifndef LSM_WAL_H
+#define LSM_WAL_H
+
+#include "coding.h"
+#include "env.h"
+
+#define LSM_WAL_BLOCK 32768
+#define LSM_WAL_HEADER 7
+
+enum lsm_wal_type {
+    LSM_WAL_ZERO = 0, /* reserved: zero-filled space */
+    LSM_WAL_FULL = 1,
+    LSM_WAL_FIRST = 2,
+    LSM_WAL_MIDDLE = 3,
+    LSM_WAL_LAST = 4,
+};
+
+typedef struct lsm_wal_writer lsm_wal_writer;
+
+/* Takes ownership of f; `offset` is f's current size (0 for a new log). */
+int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out);
+int lsm_wal_append(lsm_wal_writer *w, lsm_slice record);
+int lsm_wal_sync(lsm_wal_writer *w);
+uint64_t lsm_wal_offset(const lsm_wal_writer *w);
+/* Closes the file (does not sync). */
+int lsm_wal_writer_close(lsm_wal_writer *w);
+
+typedef struct lsm_wal_reader lsm_wal_reader;
+
+typedef struct lsm_wal_damage {
+    uint64_t dropped_bytes;     /* total bytes skipped as damaged */
+    uint64_t first_offset;      /* file offset of the first damage */
+    int regions;                /* number of damaged regions */
+    /* Set when a valid record was read after damage: the damage is not
+     * merely a torn tail. */
+    int before_tail;
+    char first_reason[128];     /* e.g. "checksum mismatch" */
+} lsm_wal_damage;
+
+/* Takes ownership of f.  `name` is used in messages. */
+int lsm_wal_reader_new(lsm_file *f, const char *name, lsm_wal_reader **out);
+/* 1: *rec holds the next record (valid until the next call);
+ * 0: end of log; < 0: an I/O error reading the file. */
+int lsm_wal_read(lsm_wal_reader *r, lsm_slice *rec);
+/* File offset just past the last record returned. */
+uint64_t lsm_wal_reader_offset(const lsm_wal_reader *r);
+const lsm_wal_damage *lsm_wal_reader_damage(const lsm_wal_reader *r);
+void lsm_wal_reader_free(lsm_wal_reader *r);
+
+#endif
