@@ -1,0 +1,162 @@
+/*
+ * fs.h — POSIX filesystem semantics on the lsm engine (lsm/lsm.h only; no
+ * FUSE here, so every operation is unit-tested without mounting).
+ *
+ * The interface mirrors the shape of a low-level (inode-number based) FUSE
+ * filesystem: the daemon in mount/ maps each request onto one call.
+ *
+ * Conventions:
+ *  - Inode numbers are 64-bit, never reused in a store's life; FS_ROOT_INO
+ *    is the root directory.
+ *  - Every call returns 0 (or a byte count / length) on success and a
+ *    negative errno on failure.  Engine corruption or I/O failure is -EIO
+ *    (and logged with the engine's message); a full disk is -ENOSPC.
+ *  - Every operation's changes are applied as one atomic engine batch.
+ *  - All calls are thread-safe: the daemon runs a multi-threaded loop.
+ *  - Permission checks are the kernel's (default_permissions); the fs
+ *    only needs the caller's identity to own new inodes and to apply the
+ *    setgid-directory and suid/sgid-clearing rules.
+ */
+#ifndef FS_H
+#define FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include "lsm.h"
+
+#define FS_ROOT_INO 1
+#define FS_NAME_MAX 255
+#define FS_SYMLINK_MAX 4095
+
+typedef struct fs fs_t;
+
+typedef struct fs_options {
+    lsm_options lsm;          /* engine options (cache, memtable, compression) */
+    size_t inline_max;        /* files up to this size live in the inode record; default 4096 */
+    uint32_t block_bytes;     /* file data block size; default 64 KiB (power of 2) */
+    int sync;                 /* 1: every change durable before it returns */
+    int create;               /* 1: make a new store if dir is empty/missing */
+    void (*log)(void *ctx, int level, const char *line);  /* level: LOG_* from syslog.h */
+    void *log_ctx;
+} fs_options;
+
+void fs_options_init(fs_options *o);
+
+/* Opens (or creates) the store in `dir`.  Fails with one clear message
+ * (fs_last_error) and touches nothing if dir holds something that is not
+ * an lsmfs store, a store of an unknown format version, or a store in use.
+ * Reclaims orphans (files unlinked while open when the daemon died). */
+int fs_open(const char *dir, const fs_options *o, fs_t **out);
+int fs_close(fs_t *fs);
+/* Message for the last failure of fs_open/fs_close in this thread. */
+const char *fs_last_error(void);
+
+/* Identity of the calling process. */
+typedef struct fs_cred {
+    uid_t uid;
+    gid_t gid;
+    mode_t umask;             /* applied by the caller already if 0 */
+} fs_cred;
+
+/* --- namespace --------------------------------------------------------- */
+int fs_lookup(fs_t *fs, uint64_t parent, const char *name, struct stat *st);
+int fs_getattr(fs_t *fs, uint64_t ino, struct stat *st);
+
+/* setattr: `set` is a mask of FS_SET_*; times are taken from attr->st_atim /
+ * st_mtim unless the *_NOW bit is set.  Size changes truncate or extend
+ * (holes).  Updates ctime.  chown clears setuid/setgid as POSIX says. */
+#define FS_SET_MODE      (1 << 0)
+#define FS_SET_UID       (1 << 1)
+#define FS_SET_GID       (1 << 2)
+#define FS_SET_SIZE      (1 << 3)
+#define FS_SET_ATIME     (1 << 4)
+#define FS_SET_MTIME     (1 << 5)
+#define FS_SET_ATIME_NOW (1 << 7)
+#define FS_SET_MTIME_NOW (1 << 8)
+#define FS_SET_CTIME     (1 << 10)
+int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
+               const struct stat *attr, int set, struct stat *out);
+
+int fs_mknod(fs_t *fs, const fs_cred *c, uint64_t parent, const char *name,
+             mode_t mode, dev_t rdev, struct stat *out);
+int fs_mkdir(fs_t *fs, const fs_cred *c, uint64_t parent, const char *name,
+             mode_t mode, struct stat *out);
+int fs_symlink(fs_t *fs, const fs_cred *c, uint64_t parent, const char *name,
+               const char *target, struct stat *out);
+/* Copies the target (not NUL-terminated) into buf; returns its length. */
+int fs_readlink(fs_t *fs, uint64_t ino, char *buf, size_t cap);
+int fs_link(fs_t *fs, uint64_t ino, uint64_t newparent, const char *newname,
+            struct stat *out);
+int fs_unlink(fs_t *fs, uint64_t parent, const char *name);
+int fs_rmdir(fs_t *fs, uint64_t parent, const char *name);
+/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE (linux/fs.h values). */
+int fs_rename(fs_t *fs, uint64_t parent, const char *name,
+              uint64_t newparent, const char *newname, unsigned flags);
+
+/* --- references ---------------------------------------------------------
+ * An inode whose link count reaches 0 is kept (as an orphan, recorded in
+ * the store) while it is referenced, and reclaimed at the last release.
+ * References are open handles (fs_open/fs_create ... fs_release) and the
+ * kernel's lookup counts (fs_forget drops n of them; every call above
+ * that fills a struct stat for a new or looked-up entry adds one). */
+void fs_forget(fs_t *fs, uint64_t ino, uint64_t nlookup);
+
+/* --- files --------------------------------------------------------------- */
+/* flags: open(2) flags; O_TRUNC truncates.  Adds an open reference. */
+int fs_open_file(fs_t *fs, const fs_cred *c, uint64_t ino, int flags);
+/* Creates and opens; O_EXCL -> -EEXIST if the name exists. */
+int fs_create(fs_t *fs, const fs_cred *c, uint64_t parent, const char *name,
+              mode_t mode, int flags, struct stat *out);
+int fs_release(fs_t *fs, uint64_t ino);
+/* Reads up to size bytes at off; returns the count (0 at/after EOF). */
+ssize_t fs_read(fs_t *fs, uint64_t ino, char *buf, size_t size, off_t off);
+/* FS_WRITE_APPEND writes at the current end of file. Clears setuid, and
+ * setgid if group-executable, unless FS_WRITE_KEEP_PRIV. */
+#define FS_WRITE_APPEND    (1 << 0)
+#define FS_WRITE_KEEP_PRIV (1 << 1)
+ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,
+                 off_t off, int flags);
+int fs_fsync(fs_t *fs, uint64_t ino, int datasync);
+/* mode: 0 or FALLOC_FL_KEEP_SIZE / FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE */
+int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len);
+/* SEEK_DATA / SEEK_HOLE (others: -EINVAL). Returns the new offset. */
+off_t fs_lseek(fs_t *fs, uint64_t ino, off_t off, int whence);
+ssize_t fs_copy_file_range(fs_t *fs, uint64_t ino_in, off_t off_in,
+                           uint64_t ino_out, off_t off_out, size_t len);
+
+/* --- directories ----------------------------------------------------------
+ * readdir calls emit(ctx, name, st, next_cookie) for each entry from
+ * `cookie` on (0 = start; "." and ".." first) until emit returns nonzero
+ * (buffer full) or the directory ends.  Cookies are stable across
+ * concurrent inserts and deletes (derived from the name's hash), so a
+ * listing resumed after a change neither repeats nor skips unchanged
+ * entries.  With plus = 1, st is the full attributes and counts as a
+ * lookup reference (see fs_forget) for entries other than "." and "..";
+ * otherwise only st_ino and the type bits of st_mode are set. */
+typedef int (*fs_dirent_fn)(void *ctx, const char *name, const struct stat *st,
+                            uint64_t next_cookie);
+int fs_readdir(fs_t *fs, uint64_t ino, uint64_t cookie, int plus,
+               fs_dirent_fn emit, void *ctx);
+int fs_fsyncdir(fs_t *fs, uint64_t ino);
+
+int fs_statfs(fs_t *fs, struct statvfs *st);
+
+/* --- extended attributes ------------------------------------------------ */
+/* flags: 0, XATTR_CREATE, XATTR_REPLACE. */
+int fs_setxattr(fs_t *fs, uint64_t ino, const char *name, const void *value,
+                size_t size, int flags);
+/* size 0: returns the value's size.  -ERANGE if it does not fit;
+ * -ENODATA if absent. */
+ssize_t fs_getxattr(fs_t *fs, uint64_t ino, const char *name, void *buf,
+                    size_t size);
+ssize_t fs_listxattr(fs_t *fs, uint64_t ino, char *buf, size_t size);
+int fs_removexattr(fs_t *fs, uint64_t ino, const char *name);
+
+/* Durability barrier for everything written so far (WAL fsync). */
+int fs_sync(fs_t *fs);
+
+#endif
