@@ -154,9 +154,11 @@ int lsm_get_varint64(lsm_slice *in, uint64_t *v)
 int lsm_get_varint32(lsm_slice *in, uint32_t *v)
 {
     uint64_t wide;
-    if (!lsm_get_varint64(in, &wide) || wide > UINT32_MAX)
+    lsm_slice s = *in;
+    if (!lsm_get_varint64(&s, &wide) || wide > UINT32_MAX)
         return 0;
     *v = (uint32_t)wide;
+    *in = s;
     return 1;
 }
 

@@ -83,7 +83,7 @@ typedef struct lsm_batch lsm_batch;
 
 typedef struct lsm_read_options {
     const lsm_snapshot *snapshot;   /* NULL = latest */
-    int fill_cache;                 /* default 1 */
+    int no_fill_cache;              /* 1: blocks read are not cached (scans) */
 } lsm_read_options;
 
 /* Open (creating if allowed) the store in directory `dir`. */

@@ -31,7 +31,8 @@ int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
 
 /* Newest version of user_key with seq <= snap_seq:
  * returns LSM_KIND_PUT (value copied into *val, *seq_out set),
- * LSM_KIND_DELETE (*seq_out set), or -1 if this memtable has none.
+ * LSM_KIND_DELETE (*seq_out set), -1 if this memtable has none, or
+ * LSM_NO_MEMORY if the value could not be copied.
  * Range deletions are not consulted here (see range_del_max_seq). */
 int lsm_memtable_get(lsm_memtable *m, lsm_slice user_key, uint64_t snap_seq,
                      lsm_buf *val, uint64_t *seq_out);

@@ -1,1 +1,1812 @@
-int main(void){return 0;}
+/*
+ * lsm-bench — a client-emulating load agent for liblsm, with RocksDB and
+ * LevelDB behind the same driver so that the three engines can be compared
+ * under identical settings.
+ *
+ *   lsm-bench --db=DIR --benchmarks=fillseq,fillrandom,...[,stats,compact]
+ *             [--num=N] [--reads=N] [--key_size=16] [--value_size=100]
+ *             [--threads=1] [--compression=zstd|none] [--bloom_bits=10]
+ *             [--cache_mb=64] [--memtable_mb=64] [--sync=0|1]
+ *             [--use_existing_db=0|1] [--seed=S]
+ *             [--engine=lsm|rocksdb|leveldb]
+ *
+ * Workload model.  Key i is the decimal of i, zero-padded to key_size bytes,
+ * so byte order equals numeric order and every written key is all digits.
+ * A "missing" key carries the non-digit byte 'm' (it is never written):
+ * the decimal of i padded to key_size-1 followed by 'm' (or, when i needs
+ * all key_size digits, the key of i with its last byte replaced by 'm').
+ * Values are slices of a ~1 MiB pool in which every 100-byte piece is 50
+ * random bytes followed by a copy of them, so values compress to about half.
+ *
+ * Benchmarks (run in the order given, on one open database):
+ *   fillseq       keys 0..num-1 in order
+ *   fillrandom    every key of 0..num-1 exactly once, in a random order
+ *   overwrite     num puts of uniformly random keys of 0..num-1
+ *   readrandom    `reads` gets of random keys of 0..num-1; found = hits
+ *   readmissing   `reads` gets of missing keys; found should be 0
+ *   readseq       one ordered pass over the whole database
+ *   deleterandom  num deletes of random keys of 0..num-1
+ *   compact       one full compaction (timed, ops=1)
+ *   stats         prints the engine's statistics text (no RESULT line)
+ *
+ * Threads.  Each benchmark's work is split across --threads threads.  Fills
+ * give each thread a disjoint slice [t*num/T, (t+1)*num/T) of the key range
+ * (fillrandom permutes its slice); random benchmarks split the operation
+ * count and draw keys from the whole range; readseq splits the key range
+ * and each thread scans its slice (the last slice is open-ended).
+ *
+ * Measurement.  Every operation is timed with CLOCK_MONOTONIC into a
+ * per-thread log-linear histogram (fixed memory) that is merged afterwards.
+ * Elapsed time runs from the first thread's start to the last thread's end;
+ * threads start together on a barrier.  mb_per_sec counts key+value bytes
+ * moved (key bytes only for deletes and misses).  One line per benchmark:
+ *
+ *   RESULT engine=E bench=B ops=N secs=S ops_per_sec=R mb_per_sec=M
+ *          p50_us=X p99_us=Y p999_us=Z [found=F] [write_amp=W]
+ *
+ * write_amp (write benchmarks and compact) is cumulative since the database
+ * was opened by this process and is a snapshot: flushes and compactions
+ * still pending when the benchmark ends are not counted.
+ *   lsm      the "write_amp: <float>" line of lsm_property("stats").
+ *   rocksdb  (flush + compaction bytes written) / user bytes written, from
+ *            the rocksdb.flush.write.bytes and rocksdb.compact.write.bytes
+ *            tickers (statistics are enabled for this; the "rocksdb.stats"
+ *            compaction table only has 0.1 GB resolution).
+ *   leveldb  the Write(MB) column of "leveldb.stats" summed over levels
+ *            (memtable flushes are accounted to their output level) /
+ *            user bytes written.  LevelDB prints whole MB, so small runs
+ *            are coarse.
+ * User bytes are the key+value bytes of puts plus the key bytes of deletes
+ * issued by this process since open.  Bytes written are table bytes on disk
+ * (WAL excluded), after compression, so with zstd a value below 1 is normal
+ * until compactions have rewritten the data.  RocksDB statistics time each
+ * get and put internally; the cost was below the run-to-run noise here.
+ *
+ * Engine settings are the same for all three: WAL on, the same sync flag,
+ * bloom filter bits per key, an LRU block cache of cache_mb, a memtable of
+ * memtable_mb, 4 KiB blocks, zstd level 1 or no compression, 1000 open
+ * files.  lsm and RocksDB also share the level shape: L0 triggers 4/8/12,
+ * two background jobs, 64 MiB target files, 256 MiB level 1, and up to two
+ * immutable memtables (RocksDB max_write_buffer_number 3).  LevelDB fixes
+ * its own level shape and has no zstd: with --compression=zstd it runs
+ * uncompressed and says so on stderr.
+ *
+ * Unless --use_existing_db=1 the contents of DIR are removed first (DIR
+ * itself is kept; symbolic links are removed, never followed; the removal
+ * refuses to cross into another file system and refuses "/").
+ *
+ * Exit status: 0 on success, 1 if an engine call failed, 2 on bad usage.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lsm.h"
+#ifdef HAVE_ROCKSDB
+#include <rocksdb/c.h>
+#endif
+#ifdef HAVE_LEVELDB
+#include <leveldb/c.h>
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                            */
+
+/* Level shape shared by the lsm and RocksDB engines. */
+#define SHARED_L0_COMPACTION_TRIGGER 4
+#define SHARED_L0_SLOWDOWN_TRIGGER   8
+#define SHARED_L0_STOP_TRIGGER       12
+#define SHARED_BACKGROUND_JOBS       2
+#define SHARED_TARGET_FILE_BYTES     (64ull << 20)
+#define SHARED_LEVEL1_BYTES          (256ull << 20)
+#define SHARED_MAX_IMMUTABLE         2
+#define SHARED_BLOCK_BYTES           4096
+#define SHARED_MAX_OPEN_FILES        1000
+#define SHARED_ZSTD_LEVEL            1
+
+#define MAX_THREADS    1024
+#define MAX_KEY_SIZE   4096
+#define ERR_LEN        512
+
+enum bench_kind {
+    BENCH_FILLSEQ, BENCH_FILLRANDOM, BENCH_OVERWRITE, BENCH_READRANDOM,
+    BENCH_READMISSING, BENCH_READSEQ, BENCH_DELETERANDOM, BENCH_STATS,
+    BENCH_COMPACT,
+};
+
+static const char *const bench_names[] = {
+    [BENCH_FILLSEQ] = "fillseq",         [BENCH_FILLRANDOM] = "fillrandom",
+    [BENCH_OVERWRITE] = "overwrite",     [BENCH_READRANDOM] = "readrandom",
+    [BENCH_READMISSING] = "readmissing", [BENCH_READSEQ] = "readseq",
+    [BENCH_DELETERANDOM] = "deleterandom", [BENCH_STATS] = "stats",
+    [BENCH_COMPACT] = "compact",
+};
+#define BENCH_KINDS ((int)(sizeof(bench_names) / sizeof(bench_names[0])))
+
+struct config {
+    const char *db;
+    enum bench_kind benches[64];
+    int nbenches;
+    uint64_t num;
+    uint64_t reads;
+    int reads_set;
+    size_t key_size;
+    size_t value_size;
+    int threads;
+    int compress;            /* 1 = zstd, 0 = none */
+    int bloom_bits;
+    uint64_t cache_mb;
+    uint64_t memtable_mb;
+    int sync;
+    int use_existing_db;
+    uint64_t seed;
+    const char *engine;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: lsm-bench --db=DIR --benchmarks=LIST [options]\n"
+        "  LIST: comma-separated fillseq,fillrandom,overwrite,readrandom,\n"
+        "        readmissing,readseq,deleterandom,stats,compact\n"
+        "  --num=N             keys in the key range (default 1000000)\n"
+        "  --reads=N           gets for readrandom/readmissing (default num)\n"
+        "  --key_size=N        bytes per key (default 16)\n"
+        "  --value_size=N      bytes per value (default 100)\n"
+        "  --threads=N         client threads (default 1)\n"
+        "  --compression=zstd|none   (default zstd)\n"
+        "  --bloom_bits=N      bloom bits per key, 0 = off (default 10)\n"
+        "  --cache_mb=N        block cache, at least 1 (default 64)\n"
+        "  --memtable_mb=N     write buffer (default 64)\n"
+        "  --sync=0|1          fsync the WAL on every write (default 0)\n"
+        "  --use_existing_db=0|1  keep DIR's contents (default 0)\n"
+        "  --seed=S            random seed (default 301)\n"
+        "  --engine=lsm|rocksdb|leveldb  (default lsm)\n");
+}
+
+static void usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+static void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("lsm-bench: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see --help)\n", stderr);
+    exit(2);
+}
+
+/* Parses an unsigned decimal in [lo, hi]; anything else is a usage error. */
+static uint64_t parse_u64(const char *opt, const char *s, uint64_t lo,
+                          uint64_t hi)
+{
+    char *end;
+    unsigned long long v;
+    if (*s < '0' || *s > '9')
+        usage_error("%s: '%s' is not a non-negative integer", opt, s);
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno == ERANGE || *end != '\0')
+        usage_error("%s: '%s' is not a non-negative integer", opt, s);
+    if (v < lo || v > hi)
+        usage_error("%s: %llu is out of range [%llu, %llu]", opt, v,
+                    (unsigned long long)lo, (unsigned long long)hi);
+    return v;
+}
+
+static void parse_benchmarks(struct config *cfg, const char *list)
+{
+    const char *p = list;
+    cfg->nbenches = 0;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        int k, found = -1;
+        for (k = 0; k < BENCH_KINDS; k++)
+            if (strlen(bench_names[k]) == len &&
+                memcmp(bench_names[k], p, len) == 0)
+                found = k;
+        if (len > 0) {
+            if (found < 0)
+                usage_error("unknown benchmark '%.*s'", (int)len, p);
+            if (cfg->nbenches == (int)(sizeof(cfg->benches) /
+                                       sizeof(cfg->benches[0])))
+                usage_error("too many benchmarks (at most %zu)",
+                            sizeof(cfg->benches) / sizeof(cfg->benches[0]));
+            cfg->benches[cfg->nbenches++] = (enum bench_kind)found;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (cfg->nbenches == 0)
+        usage_error("--benchmarks lists no benchmark");
+}
+
+/* Decimal digits needed to print v. */
+static size_t decimal_digits(uint64_t v)
+{
+    size_t d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
+}
+
+static void parse_args(int argc, char **argv, struct config *cfg)
+{
+    int have_benchmarks = 0;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->num = 1000000;
+    cfg->key_size = 16;
+    cfg->value_size = 100;
+    cfg->threads = 1;
+    cfg->compress = 1;
+    cfg->bloom_bits = 10;
+    cfg->cache_mb = 64;
+    cfg->memtable_mb = 64;
+    cfg->seed = 301;
+    cfg->engine = "lsm";
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *eq = strchr(a, '=');
+        char name[64];
+        const char *v;
+        size_t nlen;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (strncmp(a, "--", 2) != 0 || eq == NULL)
+            usage_error("bad argument '%s': expected --name=value", a);
+        nlen = (size_t)(eq - a);
+        if (nlen >= sizeof(name))
+            usage_error("unknown option '%.*s'", (int)nlen, a);
+        memcpy(name, a, nlen);
+        name[nlen] = '\0';
+        v = eq + 1;
+
+        if (strcmp(name, "--db") == 0) {
+            if (*v == '\0')
+                usage_error("--db: empty directory name");
+            cfg->db = v;
+        } else if (strcmp(name, "--benchmarks") == 0) {
+            parse_benchmarks(cfg, v);
+            have_benchmarks = 1;
+        } else if (strcmp(name, "--num") == 0) {
+            cfg->num = parse_u64(name, v, 1, 1000000000000000ull);
+        } else if (strcmp(name, "--reads") == 0) {
+            cfg->reads = parse_u64(name, v, 0, 1000000000000000ull);
+            cfg->reads_set = 1;
+        } else if (strcmp(name, "--key_size") == 0) {
+            cfg->key_size = parse_u64(name, v, 1, MAX_KEY_SIZE);
+        } else if (strcmp(name, "--value_size") == 0) {
+            cfg->value_size = parse_u64(name, v, 0, LSM_MAX_VALUE);
+        } else if (strcmp(name, "--threads") == 0) {
+            cfg->threads = (int)parse_u64(name, v, 1, MAX_THREADS);
+        } else if (strcmp(name, "--compression") == 0) {
+            if (strcmp(v, "zstd") == 0)
+                cfg->compress = 1;
+            else if (strcmp(v, "none") == 0)
+                cfg->compress = 0;
+            else
+                usage_error("--compression: '%s' is not zstd or none", v);
+        } else if (strcmp(name, "--bloom_bits") == 0) {
+            cfg->bloom_bits = (int)parse_u64(name, v, 0, 64);
+        } else if (strcmp(name, "--cache_mb") == 0) {
+            cfg->cache_mb = parse_u64(name, v, 1, 1u << 20);
+        } else if (strcmp(name, "--memtable_mb") == 0) {
+            cfg->memtable_mb = parse_u64(name, v, 1, 1u << 16);
+        } else if (strcmp(name, "--sync") == 0) {
+            cfg->sync = (int)parse_u64(name, v, 0, 1);
+        } else if (strcmp(name, "--use_existing_db") == 0) {
+            cfg->use_existing_db = (int)parse_u64(name, v, 0, 1);
+        } else if (strcmp(name, "--seed") == 0) {
+            cfg->seed = parse_u64(name, v, 0, UINT64_MAX);
+        } else if (strcmp(name, "--engine") == 0) {
+            if (strcmp(v, "lsm") != 0 && strcmp(v, "rocksdb") != 0 &&
+                strcmp(v, "leveldb") != 0)
+                usage_error("--engine: '%s' is not lsm, rocksdb or leveldb",
+                            v);
+            cfg->engine = v;
+        } else {
+            usage_error("unknown option '%s'", name);
+        }
+    }
+    if (cfg->db == NULL)
+        usage_error("--db=DIR is required");
+    if (!have_benchmarks)
+        usage_error("--benchmarks=LIST is required");
+    if (!cfg->reads_set)
+        cfg->reads = cfg->num;
+    if (decimal_digits(cfg->num - 1) > cfg->key_size)
+        usage_error("--key_size=%zu is too small for --num=%llu (keys need "
+                    "%zu digits)", cfg->key_size,
+                    (unsigned long long)cfg->num,
+                    decimal_digits(cfg->num - 1));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Keys, values, random numbers                                             */
+
+/* splitmix64: a tiny generator with good statistical quality; the state is
+ * per thread so threads never share a cache line. */
+static uint64_t rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) by multiply-shift (bias below 2^-40 for our n). */
+static uint64_t rng_below(uint64_t *state, uint64_t n)
+{
+    return (uint64_t)(((unsigned __int128)rng_next(state) * n) >> 64);
+}
+
+/* Writes the decimal of v, zero-padded to width, into out[0..width). */
+static void put_decimal(char *out, size_t width, uint64_t v)
+{
+    size_t i = width;
+    while (i > 0) {
+        out[--i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+static void make_key(const struct config *cfg, char *out, uint64_t i)
+{
+    put_decimal(out, cfg->key_size, i);
+}
+
+/* A key of the same length as real keys that is never written: real keys
+ * are all digits, this one ends in 'm'. */
+static void make_missing_key(const struct config *cfg, char *out, uint64_t i)
+{
+    if (cfg->key_size > 1 && decimal_digits(i) < cfg->key_size)
+        put_decimal(out, cfg->key_size - 1, i);
+    else
+        put_decimal(out, cfg->key_size, i);
+    out[cfg->key_size - 1] = 'm';
+}
+
+/* Value pool: pieces of 100 bytes, each 50 random bytes and a copy of
+ * them, so zstd halves it while no two pieces repeat.  Values are
+ * consecutive slices; a slice that would run past the end wraps to 0. */
+struct value_pool {
+    char *data;
+    size_t len;
+};
+
+#define VALUE_PIECE 100
+#define VALUE_POOL_MIN (1u << 20)
+
+static int value_pool_init(struct value_pool *pool, size_t value_size,
+                           uint64_t seed)
+{
+    uint64_t rng = seed ^ 0x5eedc0ffee15bad5ull;
+    size_t len = value_size > VALUE_POOL_MIN ? value_size : VALUE_POOL_MIN;
+    pool->data = malloc(len);
+    if (pool->data == NULL)
+        return -1;
+    pool->len = len;
+    for (size_t off = 0; off < len; off += VALUE_PIECE) {
+        size_t piece = len - off < VALUE_PIECE ? len - off : VALUE_PIECE;
+        size_t half = (piece + 1) / 2;
+        for (size_t j = 0; j < half; j++)
+            pool->data[off + j] = (char)(rng_next(&rng) & 0xff);
+        memcpy(pool->data + off + half, pool->data + off, piece - half);
+    }
+    return 0;
+}
+
+static const char *value_next(const struct value_pool *pool, size_t *pos,
+                              size_t size)
+{
+    const char *v;
+    if (*pos + size > pool->len)
+        *pos = 0;
+    v = pool->data + *pos;
+    *pos += size;
+    return v;
+}
+
+/* A random permutation of [0, n) in O(1) memory: a 4-round Feistel network
+ * on 2h bits (2^2h >= n) is a bijection of [0, 2^2h); walking the cycle
+ * until the value falls below n restricts it to a bijection of [0, n).
+ * 2^2h < 4n, so a step costs under four rounds-of-four on average. */
+struct permutation {
+    uint64_t n;
+    unsigned half_bits;
+    uint64_t half_mask;
+    uint64_t round_keys[4];
+};
+
+static void permutation_init(struct permutation *p, uint64_t n, uint64_t *rng)
+{
+    unsigned bits = 2;
+    while (bits < 64 && (1ull << bits) < n)
+        bits++;
+    p->n = n;
+    p->half_bits = (bits + 1) / 2;
+    p->half_mask = (1ull << p->half_bits) - 1;
+    for (int r = 0; r < 4; r++)
+        p->round_keys[r] = rng_next(rng);
+}
+
+static uint64_t feistel_round(uint64_t x, uint64_t key)
+{
+    uint64_t s = x ^ key;
+    return rng_next(&s);
+}
+
+static uint64_t permutation_at(const struct permutation *p, uint64_t i)
+{
+    uint64_t x = i;
+    do {
+        uint64_t left = x >> p->half_bits, right = x & p->half_mask;
+        for (int r = 0; r < 4; r++) {
+            uint64_t next = left ^ (feistel_round(right, p->round_keys[r]) &
+                                    p->half_mask);
+            left = right;
+            right = next;
+        }
+        x = (left << p->half_bits) | right;
+    } while (x >= p->n);
+    return x;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Latency histogram                                                        */
+
+/* Log-linear buckets over nanoseconds: values below 64 have a bucket each;
+ * above, each power of two [2^m, 2^(m+1)) is split into 64 equal buckets,
+ * so a bucket's width is at most 1/64 of its lower bound (under 1.6%
+ * error; reporting the midpoint halves that).  Covers all of uint64. */
+#define HIST_SUB_BITS 6
+#define HIST_SUB      (1u << HIST_SUB_BITS)
+#define HIST_BUCKETS  (HIST_SUB + (64 - HIST_SUB_BITS) * HIST_SUB)
+
+struct histogram {
+    uint64_t count;
+    uint64_t max;
+    uint64_t buckets[HIST_BUCKETS];
+};
+
+static unsigned hist_index(uint64_t v)
+{
+    unsigned mag, shift;
+    if (v < HIST_SUB)
+        return (unsigned)v;
+    mag = 63u - (unsigned)__builtin_clzll(v);        /* >= HIST_SUB_BITS */
+    shift = mag - HIST_SUB_BITS;
+    return HIST_SUB + shift * HIST_SUB +
+           (unsigned)((v >> shift) - HIST_SUB);
+}
+
+/* Midpoint of bucket idx, in nanoseconds. */
+static double hist_bucket_mid(unsigned idx)
+{
+    unsigned shift, sub;
+    double lo, width;
+    if (idx < HIST_SUB)
+        return idx;
+    shift = (idx - HIST_SUB) / HIST_SUB;
+    sub = (idx - HIST_SUB) % HIST_SUB;
+    lo = (double)((uint64_t)(HIST_SUB + sub) << shift);
+    width = (double)(1ull << shift);
+    return lo + (width - 1) / 2;
+}
+
+static void hist_add(struct histogram *h, uint64_t ns)
+{
+    h->buckets[hist_index(ns)]++;
+    h->count++;
+    if (ns > h->max)
+        h->max = ns;
+}
+
+static void hist_merge(struct histogram *dst, const struct histogram *src)
+{
+    for (unsigned i = 0; i < HIST_BUCKETS; i++)
+        dst->buckets[i] += src->buckets[i];
+    dst->count += src->count;
+    if (src->max > dst->max)
+        dst->max = src->max;
+}
+
+/* The q-quantile (0 < q <= 1) in microseconds: the midpoint of the bucket
+ * holding the ceil(q*count)-th smallest value, capped at the exact max. */
+static double hist_percentile_us(const struct histogram *h, double q)
+{
+    uint64_t rank, seen = 0;
+    if (h->count == 0)
+        return 0;
+    rank = (uint64_t)(q * (double)h->count);
+    if ((double)rank < q * (double)h->count)
+        rank++;
+    if (rank == 0)
+        rank = 1;
+    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+        seen += h->buckets[i];
+        if (seen >= rank) {
+            double mid = hist_bucket_mid(i);
+            if (mid > (double)h->max)
+                mid = (double)h->max;
+            return mid / 1000.0;
+        }
+    }
+    return (double)h->max / 1000.0;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Engine abstraction                                                       */
+
+/* Every call returns 0 or -1 with a message in err[ERR_LEN].  Handles are
+ * opaque; a db handle may be used by all threads at once, an iterator by
+ * one thread. */
+struct engine_ops {
+    const char *name;
+    const char *stats_property;
+    int (*open)(const struct config *cfg, void **db, char *err);
+    int (*put)(void *db, const char *k, size_t kl, const char *v, size_t vl,
+               char *err);
+    /* *found = 1 and *vlen set on a hit, *found = 0 on a miss. */
+    int (*get)(void *db, const char *k, size_t kl, int *found, size_t *vlen,
+               char *err);
+    int (*del)(void *db, const char *k, size_t kl, char *err);
+    void *(*iter_new)(void *db, char *err);
+    void (*iter_first)(void *it);
+    void (*iter_seek)(void *it, const char *k, size_t kl);
+    int (*iter_valid)(void *it);
+    void (*iter_next)(void *it);
+    const char *(*iter_key)(void *it, size_t *kl, size_t *vl);
+    /* Frees the iterator; fails if the iterator stopped on an error. */
+    int (*iter_free)(void *it, char *err);
+    /* *out is malloc'ed (free()). */
+    int (*property)(void *db, const char *name, char **out, char *err);
+    int (*compact)(void *db, char *err);
+    /* Returns 1 and sets *amp when the engine can report write
+     * amplification; user_bytes is what this process wrote since open. */
+    int (*write_amp)(void *db, uint64_t user_bytes, double *amp);
+    void (*close)(void *db);
+};
+
+static void set_err(char *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void set_err(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, ERR_LEN, fmt, ap);
+    va_end(ap);
+}
+
+/* Finds the first line starting with `label` and parses the double after
+ * it; returns 1 on success. */
+static int parse_labeled_double(const char *text, const char *label,
+                                double *out)
+{
+    size_t llen = strlen(label);
+    const char *line = text;
+    while (line && *line) {
+        if (strncmp(line, label, llen) == 0) {
+            char *end;
+            double v = strtod(line + llen, &end);
+            if (end != line + llen) {
+                *out = v;
+                return 1;
+            }
+        }
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    return 0;
+}
+
+/* --- lsm ---------------------------------------------------------------- */
+
+struct lsm_handle {
+    lsm_db *db;
+    int wflags;
+    lsm_read_options ro;
+};
+
+static int lsm_e_open(const struct config *cfg, void **out, char *err)
+{
+    lsm_options opt;
+    struct lsm_handle *h = calloc(1, sizeof(*h));
+    int rc;
+    if (h == NULL) {
+        set_err(err, "out of memory");
+        return -1;
+    }
+    lsm_options_init(&opt);
+    opt.memtable_bytes = (size_t)cfg->memtable_mb << 20;
+    opt.max_immutable_memtables = SHARED_MAX_IMMUTABLE;
+    opt.block_bytes = SHARED_BLOCK_BYTES;
+    opt.bloom_bits_per_key = cfg->bloom_bits;
+    opt.compression = cfg->compress ? LSM_COMPRESS_ZSTD : LSM_COMPRESS_NONE;
+    opt.zstd_level = SHARED_ZSTD_LEVEL;
+    opt.cache_bytes = (size_t)cfg->cache_mb << 20;
+    opt.max_open_files = SHARED_MAX_OPEN_FILES;
+    opt.create_if_missing = 1;
+    opt.flush_threads = 1;
+    opt.compaction_threads = SHARED_BACKGROUND_JOBS - 1;
+    opt.level0_compaction_trigger = SHARED_L0_COMPACTION_TRIGGER;
+    opt.level0_slowdown_trigger = SHARED_L0_SLOWDOWN_TRIGGER;
+    opt.level0_stop_trigger = SHARED_L0_STOP_TRIGGER;
+    opt.level1_bytes = SHARED_LEVEL1_BYTES;
+    opt.target_file_bytes = SHARED_TARGET_FILE_BYTES;
+    rc = lsm_open(cfg->db, &opt, &h->db);
+    if (rc != LSM_OK) {
+        set_err(err, "lsm_open %s: %s: %s", cfg->db, lsm_status_name(rc),
+                lsm_last_error());
+        free(h);
+        return -1;
+    }
+    h->wflags = cfg->sync ? LSM_SYNC : 0;
+    /* h->ro stays zeroed by calloc: latest state, blocks cached. */
+    *out = h;
+    return 0;
+}
+
+static int lsm_e_put(void *db, const char *k, size_t kl, const char *v,
+                     size_t vl, char *err)
+{
+    struct lsm_handle *h = db;
+    int rc = lsm_put(h->db, k, kl, v, vl, h->wflags);
+    if (rc != LSM_OK) {
+        set_err(err, "lsm_put: %s: %s", lsm_status_name(rc),
+                lsm_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static int lsm_e_get(void *db, const char *k, size_t kl, int *found,
+                     size_t *vlen, char *err)
+{
+    struct lsm_handle *h = db;
+    void *val = NULL;
+    int rc = lsm_get(h->db, &h->ro, k, kl, &val, vlen);
+    if (rc == LSM_NOT_FOUND) {
+        *found = 0;
+        return 0;
+    }
+    if (rc != LSM_OK) {
+        set_err(err, "lsm_get: %s: %s", lsm_status_name(rc),
+                lsm_last_error());
+        return -1;
+    }
+    lsm_free(val);
+    *found = 1;
+    return 0;
+}
+
+static int lsm_e_del(void *db, const char *k, size_t kl, char *err)
+{
+    struct lsm_handle *h = db;
+    int rc = lsm_delete(h->db, k, kl, h->wflags);
+    if (rc != LSM_OK) {
+        set_err(err, "lsm_delete: %s: %s", lsm_status_name(rc),
+                lsm_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static void *lsm_e_iter_new(void *db, char *err)
+{
+    struct lsm_handle *h = db;
+    lsm_iter *it = lsm_iter_new(h->db, &h->ro);
+    if (it == NULL)
+        set_err(err, "lsm_iter_new: %s", lsm_last_error());
+    return it;
+}
+
+static void lsm_e_iter_first(void *it) { lsm_iter_first(it); }
+static void lsm_e_iter_seek(void *it, const char *k, size_t kl)
+{
+    lsm_iter_seek(it, k, kl);
+}
+static int lsm_e_iter_valid(void *it) { return lsm_iter_valid(it); }
+static void lsm_e_iter_next(void *it) { lsm_iter_next(it); }
+
+static const char *lsm_e_iter_key(void *it, size_t *kl, size_t *vl)
+{
+    lsm_iter_value(it, vl);
+    return lsm_iter_key(it, kl);
+}
+
+static int lsm_e_iter_free(void *it, char *err)
+{
+    int rc = lsm_iter_status(it);
+    if (rc != LSM_OK)
+        set_err(err, "lsm iterator: %s: %s", lsm_status_name(rc),
+                lsm_last_error());
+    lsm_iter_free(it);
+    return rc == LSM_OK ? 0 : -1;
+}
+
+static int lsm_e_property(void *db, const char *name, char **out, char *err)
+{
+    struct lsm_handle *h = db;
+    char *text = NULL;
+    int rc = lsm_property(h->db, name, &text);
+    if (rc != LSM_OK) {
+        set_err(err, "lsm_property %s: %s: %s", name, lsm_status_name(rc),
+                lsm_last_error());
+        return -1;
+    }
+    *out = strdup(text ? text : "");
+    lsm_free(text);
+    if (*out == NULL) {
+        set_err(err, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int lsm_e_compact(void *db, char *err)
+{
+    struct lsm_handle *h = db;
+    int rc = lsm_compact(h->db);
+    if (rc != LSM_OK) {
+        set_err(err, "lsm_compact: %s: %s", lsm_status_name(rc),
+                lsm_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+/* The engine reports write amplification itself, as a "write_amp: <float>"
+ * line of its "stats" property. */
+static int lsm_e_write_amp(void *db, uint64_t user_bytes, double *amp)
+{
+    struct lsm_handle *h = db;
+    char *text = NULL;
+    int ok;
+    (void)user_bytes;
+    if (lsm_property(h->db, "stats", &text) != LSM_OK)
+        return 0;
+    ok = text != NULL && parse_labeled_double(text, "write_amp:", amp);
+    lsm_free(text);
+    return ok;
+}
+
+static void lsm_e_close(void *db)
+{
+    struct lsm_handle *h = db;
+    int rc = lsm_close(h->db);
+    if (rc != LSM_OK)
+        fprintf(stderr, "lsm-bench: lsm_close: %s: %s\n",
+                lsm_status_name(rc), lsm_last_error());
+    free(h);
+}
+
+static const struct engine_ops lsm_engine = {
+    .name = "lsm",
+    .stats_property = "stats",
+    .open = lsm_e_open,
+    .put = lsm_e_put,
+    .get = lsm_e_get,
+    .del = lsm_e_del,
+    .iter_new = lsm_e_iter_new,
+    .iter_first = lsm_e_iter_first,
+    .iter_seek = lsm_e_iter_seek,
+    .iter_valid = lsm_e_iter_valid,
+    .iter_next = lsm_e_iter_next,
+    .iter_key = lsm_e_iter_key,
+    .iter_free = lsm_e_iter_free,
+    .property = lsm_e_property,
+    .compact = lsm_e_compact,
+    .write_amp = lsm_e_write_amp,
+    .close = lsm_e_close,
+};
+
+/* --- RocksDB ------------------------------------------------------------ */
+#ifdef HAVE_ROCKSDB
+
+struct rocks_handle {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wo;
+    rocksdb_readoptions_t *ro;
+    rocksdb_cache_t *cache;
+};
+
+/* Moves a RocksDB error string into err; returns -1 if there was one. */
+static int rocks_check(char *rerr, const char *what, char *err)
+{
+    if (rerr == NULL)
+        return 0;
+    set_err(err, "%s: %s", what, rerr);
+    rocksdb_free(rerr);
+    return -1;
+}
+
+static int rocks_open(const struct config *cfg, void **out, char *err)
+{
+    struct rocks_handle *h = calloc(1, sizeof(*h));
+    rocksdb_block_based_table_options_t *bbto;
+    char *rerr = NULL;
+    if (h == NULL) {
+        set_err(err, "out of memory");
+        return -1;
+    }
+    h->opts = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(h->opts, 1);
+    rocksdb_options_set_write_buffer_size(h->opts,
+                                          (size_t)cfg->memtable_mb << 20);
+    rocksdb_options_set_max_write_buffer_number(h->opts,
+                                                1 + SHARED_MAX_IMMUTABLE);
+    rocksdb_options_set_max_open_files(h->opts, SHARED_MAX_OPEN_FILES);
+    rocksdb_options_set_level0_file_num_compaction_trigger(
+        h->opts, SHARED_L0_COMPACTION_TRIGGER);
+    rocksdb_options_set_level0_slowdown_writes_trigger(
+        h->opts, SHARED_L0_SLOWDOWN_TRIGGER);
+    rocksdb_options_set_level0_stop_writes_trigger(h->opts,
+                                                   SHARED_L0_STOP_TRIGGER);
+    rocksdb_options_set_max_background_jobs(h->opts, SHARED_BACKGROUND_JOBS);
+    rocksdb_options_set_target_file_size_base(h->opts,
+                                              SHARED_TARGET_FILE_BYTES);
+    rocksdb_options_set_max_bytes_for_level_base(h->opts,
+                                                 SHARED_LEVEL1_BYTES);
+    rocksdb_options_set_compression(
+        h->opts, cfg->compress ? rocksdb_zstd_compression
+                               : rocksdb_no_compression);
+    /* window_bits, level, strategy, max_dict_bytes: RocksDB's defaults
+     * except the level, which matches lsm's zstd level. */
+    rocksdb_options_set_compression_options(h->opts, -14, SHARED_ZSTD_LEVEL,
+                                            0, 0);
+    /* Tickers give exact flush/compaction byte counts for write_amp. */
+    rocksdb_options_enable_statistics(h->opts);
+
+    bbto = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_size(bbto, SHARED_BLOCK_BYTES);
+    if (cfg->bloom_bits > 0)   /* the table options take ownership */
+        rocksdb_block_based_options_set_filter_policy(
+            bbto, rocksdb_filterpolicy_create_bloom_full(cfg->bloom_bits));
+    h->cache = rocksdb_cache_create_lru((size_t)cfg->cache_mb << 20);
+    rocksdb_block_based_options_set_block_cache(bbto, h->cache);
+    rocksdb_options_set_block_based_table_factory(h->opts, bbto);
+    rocksdb_block_based_options_destroy(bbto);
+
+    h->wo = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(h->wo, (unsigned char)cfg->sync);
+    h->ro = rocksdb_readoptions_create();
+
+    h->db = rocksdb_open(h->opts, cfg->db, &rerr);
+    if (rocks_check(rerr, "rocksdb_open", err) != 0) {
+        rocksdb_readoptions_destroy(h->ro);
+        rocksdb_writeoptions_destroy(h->wo);
+        rocksdb_options_destroy(h->opts);
+        rocksdb_cache_destroy(h->cache);
+        free(h);
+        return -1;
+    }
+    *out = h;
+    return 0;
+}
+
+static int rocks_put(void *db, const char *k, size_t kl, const char *v,
+                     size_t vl, char *err)
+{
+    struct rocks_handle *h = db;
+    char *rerr = NULL;
+    rocksdb_put(h->db, h->wo, k, kl, v, vl, &rerr);
+    return rocks_check(rerr, "rocksdb_put", err);
+}
+
+static int rocks_get(void *db, const char *k, size_t kl, int *found,
+                     size_t *vlen, char *err)
+{
+    struct rocks_handle *h = db;
+    char *rerr = NULL;
+    char *v = rocksdb_get(h->db, h->ro, k, kl, vlen, &rerr);
+    if (rocks_check(rerr, "rocksdb_get", err) != 0)
+        return -1;
+    *found = v != NULL;
+    rocksdb_free(v);
+    return 0;
+}
+
+static int rocks_del(void *db, const char *k, size_t kl, char *err)
+{
+    struct rocks_handle *h = db;
+    char *rerr = NULL;
+    rocksdb_delete(h->db, h->wo, k, kl, &rerr);
+    return rocks_check(rerr, "rocksdb_delete", err);
+}
+
+static void *rocks_iter_new(void *db, char *err)
+{
+    struct rocks_handle *h = db;
+    rocksdb_iterator_t *it = rocksdb_create_iterator(h->db, h->ro);
+    if (it == NULL)
+        set_err(err, "rocksdb_create_iterator failed");
+    return it;
+}
+
+static void rocks_iter_first(void *it) { rocksdb_iter_seek_to_first(it); }
+static void rocks_iter_seek(void *it, const char *k, size_t kl)
+{
+    rocksdb_iter_seek(it, k, kl);
+}
+static int rocks_iter_valid(void *it) { return rocksdb_iter_valid(it); }
+static void rocks_iter_next(void *it) { rocksdb_iter_next(it); }
+
+static const char *rocks_iter_key(void *it, size_t *kl, size_t *vl)
+{
+    rocksdb_iter_value(it, vl);
+    return rocksdb_iter_key(it, kl);
+}
+
+static int rocks_iter_free(void *it, char *err)
+{
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    rocksdb_iter_destroy(it);
+    return rocks_check(rerr, "rocksdb iterator", err);
+}
+
+static int rocks_property(void *db, const char *name, char **out, char *err)
+{
+    struct rocks_handle *h = db;
+    char *v = rocksdb_property_value(h->db, name);
+    if (v == NULL) {
+        set_err(err, "rocksdb has no property %s", name);
+        return -1;
+    }
+    *out = strdup(v);
+    rocksdb_free(v);
+    if (*out == NULL) {
+        set_err(err, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int rocks_compact(void *db, char *err)
+{
+    struct rocks_handle *h = db;
+    (void)err;
+    rocksdb_compact_range(h->db, NULL, 0, NULL, 0);
+    return 0;
+}
+
+/* The statistics string has lines "rocksdb.flush.write.bytes COUNT : N". */
+static int rocks_write_amp(void *db, uint64_t user_bytes, double *amp)
+{
+    struct rocks_handle *h = db;
+    char *s = rocksdb_options_statistics_get_string(h->opts);
+    double flush, compact;
+    int ok;
+    if (s == NULL)
+        return 0;
+    ok = parse_labeled_double(s, "rocksdb.flush.write.bytes COUNT :",
+                              &flush) &&
+         parse_labeled_double(s, "rocksdb.compact.write.bytes COUNT :",
+                              &compact) &&
+         user_bytes > 0;
+    if (ok)
+        *amp = (flush + compact) / (double)user_bytes;
+    rocksdb_free(s);
+    return ok;
+}
+
+static void rocks_close(void *db)
+{
+    struct rocks_handle *h = db;
+    rocksdb_close(h->db);
+    rocksdb_readoptions_destroy(h->ro);
+    rocksdb_writeoptions_destroy(h->wo);
+    rocksdb_options_destroy(h->opts);
+    rocksdb_cache_destroy(h->cache);
+    free(h);
+}
+
+static const struct engine_ops rocks_engine = {
+    .name = "rocksdb",
+    .stats_property = "rocksdb.stats",
+    .open = rocks_open,
+    .put = rocks_put,
+    .get = rocks_get,
+    .del = rocks_del,
+    .iter_new = rocks_iter_new,
+    .iter_first = rocks_iter_first,
+    .iter_seek = rocks_iter_seek,
+    .iter_valid = rocks_iter_valid,
+    .iter_next = rocks_iter_next,
+    .iter_key = rocks_iter_key,
+    .iter_free = rocks_iter_free,
+    .property = rocks_property,
+    .compact = rocks_compact,
+    .write_amp = rocks_write_amp,
+    .close = rocks_close,
+};
+#endif /* HAVE_ROCKSDB */
+
+/* --- LevelDB ------------------------------------------------------------ */
+#ifdef HAVE_LEVELDB
+
+struct level_handle {
+    leveldb_t *db;
+    leveldb_options_t *opts;
+    leveldb_writeoptions_t *wo;
+    leveldb_readoptions_t *ro;
+    leveldb_cache_t *cache;
+    leveldb_filterpolicy_t *filter;
+};
+
+static int level_check(char *lerr, const char *what, char *err)
+{
+    if (lerr == NULL)
+        return 0;
+    set_err(err, "%s: %s", what, lerr);
+    leveldb_free(lerr);
+    return -1;
+}
+
+static void level_release(struct level_handle *h)
+{
+    leveldb_readoptions_destroy(h->ro);
+    leveldb_writeoptions_destroy(h->wo);
+    leveldb_options_destroy(h->opts);
+    if (h->cache)
+        leveldb_cache_destroy(h->cache);
+    if (h->filter)
+        leveldb_filterpolicy_destroy(h->filter);
+    free(h);
+}
+
+static int level_open(const struct config *cfg, void **out, char *err)
+{
+    struct level_handle *h = calloc(1, sizeof(*h));
+    char *lerr = NULL;
+    if (h == NULL) {
+        set_err(err, "out of memory");
+        return -1;
+    }
+    if (cfg->compress)
+        fprintf(stderr, "lsm-bench: note: LevelDB has no zstd; "
+                "running leveldb uncompressed\n");
+    h->opts = leveldb_options_create();
+    leveldb_options_set_create_if_missing(h->opts, 1);
+    leveldb_options_set_write_buffer_size(h->opts,
+                                          (size_t)cfg->memtable_mb << 20);
+    leveldb_options_set_max_open_files(h->opts, SHARED_MAX_OPEN_FILES);
+    leveldb_options_set_block_size(h->opts, SHARED_BLOCK_BYTES);
+    leveldb_options_set_compression(h->opts, leveldb_no_compression);
+    if (cfg->bloom_bits > 0) {
+        h->filter = leveldb_filterpolicy_create_bloom(cfg->bloom_bits);
+        leveldb_options_set_filter_policy(h->opts, h->filter);
+    }
+    h->cache = leveldb_cache_create_lru((size_t)cfg->cache_mb << 20);
+    leveldb_options_set_cache(h->opts, h->cache);
+    h->wo = leveldb_writeoptions_create();
+    leveldb_writeoptions_set_sync(h->wo, (uint8_t)cfg->sync);
+    h->ro = leveldb_readoptions_create();
+
+    h->db = leveldb_open(h->opts, cfg->db, &lerr);
+    if (level_check(lerr, "leveldb_open", err) != 0) {
+        level_release(h);
+        return -1;
+    }
+    *out = h;
+    return 0;
+}
+
+static int level_put(void *db, const char *k, size_t kl, const char *v,
+                     size_t vl, char *err)
+{
+    struct level_handle *h = db;
+    char *lerr = NULL;
+    leveldb_put(h->db, h->wo, k, kl, v, vl, &lerr);
+    return level_check(lerr, "leveldb_put", err);
+}
+
+static int level_get(void *db, const char *k, size_t kl, int *found,
+                     size_t *vlen, char *err)
+{
+    struct level_handle *h = db;
+    char *lerr = NULL;
+    char *v = leveldb_get(h->db, h->ro, k, kl, vlen, &lerr);
+    if (level_check(lerr, "leveldb_get", err) != 0)
+        return -1;
+    *found = v != NULL;
+    leveldb_free(v);
+    return 0;
+}
+
+static int level_del(void *db, const char *k, size_t kl, char *err)
+{
+    struct level_handle *h = db;
+    char *lerr = NULL;
+    leveldb_delete(h->db, h->wo, k, kl, &lerr);
+    return level_check(lerr, "leveldb_delete", err);
+}
+
+static void *level_iter_new(void *db, char *err)
+{
+    struct level_handle *h = db;
+    leveldb_iterator_t *it = leveldb_create_iterator(h->db, h->ro);
+    if (it == NULL)
+        set_err(err, "leveldb_create_iterator failed");
+    return it;
+}
+
+static void level_iter_first(void *it) { leveldb_iter_seek_to_first(it); }
+static void level_iter_seek(void *it, const char *k, size_t kl)
+{
+    leveldb_iter_seek(it, k, kl);
+}
+static int level_iter_valid(void *it) { return leveldb_iter_valid(it); }
+static void level_iter_next(void *it) { leveldb_iter_next(it); }
+
+static const char *level_iter_key(void *it, size_t *kl, size_t *vl)
+{
+    leveldb_iter_value(it, vl);
+    return leveldb_iter_key(it, kl);
+}
+
+static int level_iter_free(void *it, char *err)
+{
+    char *lerr = NULL;
+    leveldb_iter_get_error(it, &lerr);
+    leveldb_iter_destroy(it);
+    return level_check(lerr, "leveldb iterator", err);
+}
+
+static int level_property(void *db, const char *name, char **out, char *err)
+{
+    struct level_handle *h = db;
+    char *v = leveldb_property_value(h->db, name);
+    if (v == NULL) {
+        set_err(err, "leveldb has no property %s", name);
+        return -1;
+    }
+    *out = strdup(v);
+    leveldb_free(v);
+    if (*out == NULL) {
+        set_err(err, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int level_compact(void *db, char *err)
+{
+    struct level_handle *h = db;
+    (void)err;
+    leveldb_compact_range(h->db, NULL, 0, NULL, 0);
+    return 0;
+}
+
+/* "leveldb.stats" is a table
+ *     Level  Files Size(MB) Time(sec) Read(MB) Write(MB)
+ *     --------------------------------------------------
+ *       0        2        4         0        0         4
+ * with one row per level that has files or compaction time; Write(MB)
+ * includes memtable flushes into that level. */
+static int level_write_amp(void *db, uint64_t user_bytes, double *amp)
+{
+    struct level_handle *h = db;
+    char *s = leveldb_property_value(h->db, "leveldb.stats");
+    const char *line;
+    double written_mb = 0;
+    int in_table = 0;
+    if (s == NULL)
+        return 0;
+    for (line = s; line && *line; line = strchr(line, '\n'),
+                                  line = line ? line + 1 : NULL) {
+        int level, files;
+        double size, secs, read, write;
+        if (strncmp(line, "-----", 5) == 0) {
+            in_table = 1;
+            continue;
+        }
+        if (in_table && sscanf(line, "%d %d %lf %lf %lf %lf", &level, &files,
+                               &size, &secs, &read, &write) == 6) {
+            written_mb += write;
+        }
+    }
+    leveldb_free(s);
+    if (!in_table || user_bytes == 0)
+        return 0;
+    *amp = written_mb * 1048576.0 / (double)user_bytes;
+    return 1;
+}
+
+static void level_close(void *db)
+{
+    struct level_handle *h = db;
+    leveldb_close(h->db);
+    level_release(h);
+}
+
+static const struct engine_ops level_engine = {
+    .name = "leveldb",
+    .stats_property = "leveldb.stats",
+    .open = level_open,
+    .put = level_put,
+    .get = level_get,
+    .del = level_del,
+    .iter_new = level_iter_new,
+    .iter_first = level_iter_first,
+    .iter_seek = level_iter_seek,
+    .iter_valid = level_iter_valid,
+    .iter_next = level_iter_next,
+    .iter_key = level_iter_key,
+    .iter_free = level_iter_free,
+    .property = level_property,
+    .compact = level_compact,
+    .write_amp = level_write_amp,
+    .close = level_close,
+};
+#endif /* HAVE_LEVELDB */
+
+static const struct engine_ops *find_engine(const char *name)
+{
+    if (strcmp(name, "lsm") == 0)
+        return &lsm_engine;
+#ifdef HAVE_ROCKSDB
+    if (strcmp(name, "rocksdb") == 0)
+        return &rocks_engine;
+#endif
+#ifdef HAVE_LEVELDB
+    if (strcmp(name, "leveldb") == 0)
+        return &level_engine;
+#endif
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The database directory                                                   */
+
+/* Removes everything inside the directory open at dirfd (which it closes).
+ * Never follows symbolic links and never descends into a directory on
+ * another device than `dev`. */
+static int remove_contents(int dirfd, dev_t dev, const char *path)
+{
+    DIR *d = fdopendir(dirfd);
+    struct dirent *e;
+    int rc = 0;
+    if (d == NULL) {
+        fprintf(stderr, "lsm-bench: cannot read %s: %s\n", path,
+                strerror(errno));
+        close(dirfd);
+        return -1;
+    }
+    while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            fprintf(stderr, "lsm-bench: stat %s/%s: %s\n", path, e->d_name,
+                    strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            char sub[PATH_MAX];
+            int fd;
+            if (st.st_dev != dev) {
+                fprintf(stderr, "lsm-bench: refusing to clear %s/%s: it is "
+                        "another file system\n", path, e->d_name);
+                rc = -1;
+                break;
+            }
+            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+            fd = openat(dirfd, e->d_name,
+                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0) {
+                fprintf(stderr, "lsm-bench: open %s: %s\n", sub,
+                        strerror(errno));
+                rc = -1;
+                break;
+            }
+            rc = remove_contents(fd, dev, sub);
+            if (rc == 0 && unlinkat(dirfd, e->d_name, AT_REMOVEDIR) != 0) {
+                fprintf(stderr, "lsm-bench: rmdir %s: %s\n", sub,
+                        strerror(errno));
+                rc = -1;
+            }
+        } else if (unlinkat(dirfd, e->d_name, 0) != 0) {
+            fprintf(stderr, "lsm-bench: unlink %s/%s: %s\n", path, e->d_name,
+                    strerror(errno));
+            rc = -1;
+        }
+    }
+    if (rc == 0 && errno != 0) {
+        fprintf(stderr, "lsm-bench: reading %s: %s\n", path, strerror(errno));
+        rc = -1;
+    }
+    closedir(d);
+    return rc;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof(buf)) {
+        fprintf(stderr, "lsm-bench: path too long: %s\n", path);
+        return -1;
+    }
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "lsm-bench: mkdir %s: %s\n", buf,
+                    strerror(errno));
+            return -1;
+        }
+        if (i < len)
+            buf[i] = '/';
+    }
+    return 0;
+}
+
+/* Empties DIR (creating it if missing) so the run starts from nothing. */
+static int reset_db_dir(const char *dir)
+{
+    char real[PATH_MAX];
+    struct stat st;
+    int fd;
+    if (make_dirs(dir) != 0)
+        return -1;
+    if (realpath(dir, real) == NULL) {
+        fprintf(stderr, "lsm-bench: %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    if (strcmp(real, "/") == 0) {
+        fprintf(stderr, "lsm-bench: refusing to clear the root directory\n");
+        return -1;
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        fprintf(stderr, "lsm-bench: open %s: %s\n", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return remove_contents(fd, st.st_dev, dir);
+}
+
+/* Sum of the sizes of the regular files under path (not following links). */
+static uint64_t dir_bytes(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    uint64_t total = 0;
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        char sub[PATH_MAX];
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) >=
+            sizeof(sub))
+            continue;
+        if (lstat(sub, &st) != 0)
+            continue;
+        if (S_ISREG(st.st_mode))
+            total += (uint64_t)st.st_size;
+        else if (S_ISDIR(st.st_mode))
+            total += dir_bytes(sub);
+    }
+    closedir(d);
+    return total;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running benchmarks                                                       */
+
+struct run {
+    const struct config *cfg;
+    const struct engine_ops *eng;
+    void *db;
+    struct value_pool pool;
+    enum bench_kind kind;
+    pthread_barrier_t start;
+    atomic_int failed;
+};
+
+struct worker {
+    struct run *run;
+    int index;
+    pthread_t thread;
+    uint64_t rng;
+    uint64_t ops;
+    uint64_t bytes;        /* key+value bytes moved */
+    uint64_t found;
+    uint64_t start_ns, end_ns;
+    char err[ERR_LEN];
+    struct histogram hist;
+};
+
+/* Slice t of T of [0, n): [n*t/T, n*(t+1)/T). */
+static uint64_t slice_bound(uint64_t n, int t, int threads)
+{
+    return (uint64_t)(((unsigned __int128)n * (unsigned)t) /
+                      (unsigned)threads);
+}
+
+static int worker_failed(struct worker *w)
+{
+    return atomic_load_explicit(&w->run->failed, memory_order_relaxed);
+}
+
+static void worker_fail(struct worker *w)
+{
+    atomic_store(&w->run->failed, 1);
+}
+
+/* fillseq, fillrandom, overwrite, deleterandom. */
+static void run_writes(struct worker *w)
+{
+    struct run *r = w->run;
+    const struct config *cfg = r->cfg;
+    char key[MAX_KEY_SIZE];
+    uint64_t lo = slice_bound(cfg->num, w->index, cfg->threads);
+    uint64_t hi = slice_bound(cfg->num, w->index + 1, cfg->threads);
+    uint64_t count = hi - lo;
+    size_t vpos = (size_t)w->index * 4099 % r->pool.len;
+    struct permutation perm;
+
+    permutation_init(&perm, count > 0 ? count : 1, &w->rng);
+    for (uint64_t j = 0; j < count && !worker_failed(w); j++) {
+        uint64_t i, t0, t1;
+        int rc;
+        switch (r->kind) {
+        case BENCH_FILLSEQ:    i = lo + j; break;
+        case BENCH_FILLRANDOM: i = lo + permutation_at(&perm, j); break;
+        default:               i = rng_below(&w->rng, cfg->num); break;
+        }
+        make_key(cfg, key, i);
+        if (r->kind == BENCH_DELETERANDOM) {
+            t0 = now_ns();
+            rc = r->eng->del(r->db, key, cfg->key_size, w->err);
+            t1 = now_ns();
+            w->bytes += cfg->key_size;
+        } else {
+            const char *val = value_next(&r->pool, &vpos, cfg->value_size);
+            t0 = now_ns();
+            rc = r->eng->put(r->db, key, cfg->key_size, val, cfg->value_size,
+                             w->err);
+            t1 = now_ns();
+            w->bytes += cfg->key_size + cfg->value_size;
+        }
+        if (rc != 0) {
+            worker_fail(w);
+            return;
+        }
+        hist_add(&w->hist, t1 - t0);
+        w->ops++;
+    }
+}
+
+/* readrandom, readmissing. */
+static void run_reads(struct worker *w)
+{
+    struct run *r = w->run;
+    const struct config *cfg = r->cfg;
+    char key[MAX_KEY_SIZE];
+    uint64_t count = slice_bound(cfg->reads, w->index + 1, cfg->threads) -
+                     slice_bound(cfg->reads, w->index, cfg->threads);
+
+    for (uint64_t j = 0; j < count && !worker_failed(w); j++) {
+        uint64_t i = rng_below(&w->rng, cfg->num), t0, t1;
+        size_t vlen = 0;
+        int found = 0, rc;
+        if (r->kind == BENCH_READMISSING)
+            make_missing_key(cfg, key, i);
+        else
+            make_key(cfg, key, i);
+        t0 = now_ns();
+        rc = r->eng->get(r->db, key, cfg->key_size, &found, &vlen, w->err);
+        t1 = now_ns();
+        if (rc != 0) {
+            worker_fail(w);
+            return;
+        }
+        hist_add(&w->hist, t1 - t0);
+        w->ops++;
+        w->bytes += cfg->key_size + (found ? vlen : 0);
+        w->found += (uint64_t)found;
+    }
+}
+
+/* readseq: thread t scans from key(lo) up to key(hi); the first thread
+ * starts at the beginning and the last runs to the end, so together they
+ * visit every entry exactly once. */
+static void run_scan(struct worker *w)
+{
+    struct run *r = w->run;
+    const struct config *cfg = r->cfg;
+    char lo_key[MAX_KEY_SIZE], hi_key[MAX_KEY_SIZE];
+    int first = w->index == 0, last = w->index == cfg->threads - 1;
+    void *it = r->eng->iter_new(r->db, w->err);
+    uint64_t t0, t1;
+
+    if (it == NULL) {
+        worker_fail(w);
+        return;
+    }
+    make_key(cfg, lo_key, slice_bound(cfg->num, w->index, cfg->threads));
+    make_key(cfg, hi_key, slice_bound(cfg->num, w->index + 1, cfg->threads));
+    t0 = now_ns();
+    if (first)
+        r->eng->iter_first(it);
+    else
+        r->eng->iter_seek(it, lo_key, cfg->key_size);
+    t1 = now_ns();
+    hist_add(&w->hist, t1 - t0);
+    while (r->eng->iter_valid(it) && !worker_failed(w)) {
+        size_t kl, vl;
+        const char *k = r->eng->iter_key(it, &kl, &vl);
+        if (!last) {
+            size_t n = kl < cfg->key_size ? kl : cfg->key_size;
+            int c = memcmp(k, hi_key, n);
+            if (c > 0 || (c == 0 && kl >= cfg->key_size))
+                break;
+        }
+        w->ops++;
+        w->found++;
+        w->bytes += kl + vl;
+        t0 = now_ns();
+        r->eng->iter_next(it);
+        t1 = now_ns();
+        hist_add(&w->hist, t1 - t0);
+    }
+    if (r->eng->iter_free(it, w->err) != 0)
+        worker_fail(w);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    pthread_barrier_wait(&w->run->start);
+    w->start_ns = now_ns();
+    switch (w->run->kind) {
+    case BENCH_READRANDOM:
+    case BENCH_READMISSING:
+        run_reads(w);
+        break;
+    case BENCH_READSEQ:
+        run_scan(w);
+        break;
+    default:
+        run_writes(w);
+        break;
+    }
+    w->end_ns = now_ns();
+    return NULL;
+}
+
+static int is_write_bench(enum bench_kind k)
+{
+    return k == BENCH_FILLSEQ || k == BENCH_FILLRANDOM ||
+           k == BENCH_OVERWRITE || k == BENCH_DELETERANDOM ||
+           k == BENCH_COMPACT;
+}
+
+static int is_read_bench(enum bench_kind k)
+{
+    return k == BENCH_READRANDOM || k == BENCH_READMISSING ||
+           k == BENCH_READSEQ;
+}
+
+static void print_result(struct run *r, const char *bench, uint64_t ops,
+                         double secs, uint64_t bytes,
+                         const struct histogram *h, uint64_t found,
+                         uint64_t user_bytes)
+{
+    double amp;
+    printf("RESULT engine=%s bench=%s ops=%llu secs=%.3f ops_per_sec=%.0f "
+           "mb_per_sec=%.2f p50_us=%.2f p99_us=%.2f p999_us=%.2f",
+           r->eng->name, bench, (unsigned long long)ops, secs,
+           secs > 0 ? (double)ops / secs : 0.0,
+           secs > 0 ? (double)bytes / 1048576.0 / secs : 0.0,
+           hist_percentile_us(h, 0.50), hist_percentile_us(h, 0.99),
+           hist_percentile_us(h, 0.999));
+    if (is_read_bench(r->kind))
+        printf(" found=%llu", (unsigned long long)found);
+    if (is_write_bench(r->kind) && r->eng->write_amp(r->db, user_bytes, &amp))
+        printf(" write_amp=%.2f", amp);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* Runs one client benchmark on cfg->threads threads; returns 0, or -1 after
+ * printing the first thread's error.  *user_bytes accumulates the bytes
+ * written for write amplification. */
+static int run_clients(struct run *r, uint64_t *user_bytes)
+{
+    const struct config *cfg = r->cfg;
+    struct worker *ws = calloc((size_t)cfg->threads, sizeof(*ws));
+    struct histogram *total = calloc(1, sizeof(*total));
+    uint64_t ops = 0, bytes = 0, found = 0, start = UINT64_MAX, end = 0;
+    int rc = 0;
+
+    if (ws == NULL || total == NULL) {
+        fprintf(stderr, "lsm-bench: out of memory\n");
+        free(ws);
+        free(total);
+        return -1;
+    }
+    atomic_store(&r->failed, 0);
+    pthread_barrier_init(&r->start, NULL, (unsigned)cfg->threads);
+    for (int t = 0; t < cfg->threads; t++) {
+        ws[t].run = r;
+        ws[t].index = t;
+        ws[t].rng = cfg->seed * 0x100000001b3ull + (uint64_t)t * 7919 +
+                    (uint64_t)r->kind * 104729;
+    }
+    /* Thread 0 is the calling thread.  The others wait on the barrier
+     * until all T have arrived, so a thread that cannot be started leaves
+     * no way to proceed but exiting. */
+    for (int t = 1; t < cfg->threads; t++) {
+        if (pthread_create(&ws[t].thread, NULL, worker_main, &ws[t]) != 0) {
+            fprintf(stderr, "lsm-bench: cannot start thread %d\n", t);
+            exit(1);
+        }
+    }
+    worker_main(&ws[0]);
+    for (int t = 1; t < cfg->threads; t++)
+        pthread_join(ws[t].thread, NULL);
+    pthread_barrier_destroy(&r->start);
+
+    for (int t = 0; t < cfg->threads; t++) {
+        struct worker *w = &ws[t];
+        if (w->err[0] != '\0' && rc == 0) {
+            fprintf(stderr, "lsm-bench: %s: %s\n", bench_names[r->kind],
+                    w->err);
+            rc = -1;
+        }
+        ops += w->ops;
+        bytes += w->bytes;
+        found += w->found;
+        if (w->start_ns < start)
+            start = w->start_ns;
+        if (w->end_ns > end)
+            end = w->end_ns;
+        hist_merge(total, &w->hist);
+    }
+    if (is_write_bench(r->kind))
+        *user_bytes += bytes;
+    if (rc == 0)
+        print_result(r, bench_names[r->kind], ops,
+                     (double)(end - start) / 1e9, bytes, total, found,
+                     *user_bytes);
+    free(ws);
+    free(total);
+    return rc;
+}
+
+static int run_compact(struct run *r, uint64_t user_bytes)
+{
+    struct histogram *h = calloc(1, sizeof(*h));
+    char err[ERR_LEN];
+    uint64_t t0, t1;
+    if (h == NULL) {
+        fprintf(stderr, "lsm-bench: out of memory\n");
+        return -1;
+    }
+    t0 = now_ns();
+    if (r->eng->compact(r->db, err) != 0) {
+        fprintf(stderr, "lsm-bench: compact: %s\n", err);
+        free(h);
+        return -1;
+    }
+    t1 = now_ns();
+    hist_add(h, t1 - t0);
+    print_result(r, "compact", 1, (double)(t1 - t0) / 1e9, 0, h, 0,
+                 user_bytes);
+    free(h);
+    return 0;
+}
+
+static int run_stats(struct run *r)
+{
+    char err[ERR_LEN];
+    char *text = NULL;
+    size_t len;
+    if (r->eng->property(r->db, r->eng->stats_property, &text, err) != 0) {
+        fprintf(stderr, "lsm-bench: stats: %s\n", err);
+        return -1;
+    }
+    len = strlen(text);
+    printf("STATS engine=%s\n%s%s", r->eng->name, text,
+           len > 0 && text[len - 1] == '\n' ? "" : "\n");
+    printf("END STATS\n");
+    fflush(stdout);
+    free(text);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    struct run run;
+    struct rusage ru;
+    char err[ERR_LEN];
+    uint64_t user_bytes = 0;
+    int rc = 0;
+
+    parse_args(argc, argv, &cfg);
+    memset(&run, 0, sizeof(run));
+    run.cfg = &cfg;
+    run.eng = find_engine(cfg.engine);
+    if (run.eng == NULL) {
+        fprintf(stderr, "lsm-bench: engine '%s' is not compiled in (its "
+                "library was not found at build time)\n", cfg.engine);
+        return 2;
+    }
+    if (!cfg.use_existing_db && reset_db_dir(cfg.db) != 0)
+        return 1;
+    if (value_pool_init(&run.pool, cfg.value_size, cfg.seed) != 0) {
+        fprintf(stderr, "lsm-bench: out of memory for the value pool\n");
+        return 1;
+    }
+    if (run.eng->open(&cfg, &run.db, err) != 0) {
+        fprintf(stderr, "lsm-bench: %s\n", err);
+        free(run.pool.data);
+        return 1;
+    }
+
+    for (int b = 0; b < cfg.nbenches && rc == 0; b++) {
+        run.kind = cfg.benches[b];
+        switch (run.kind) {
+        case BENCH_STATS:
+            rc = run_stats(&run);
+            break;
+        case BENCH_COMPACT:
+            rc = run_compact(&run, user_bytes);
+            break;
+        default:
+            rc = run_clients(&run, &user_bytes);
+            break;
+        }
+    }
+    run.eng->close(run.db);
+    free(run.pool.data);
+
+    getrusage(RUSAGE_SELF, &ru);
+    printf("peak_rss_mb: %ld\n", (ru.ru_maxrss + 1023) / 1024);
+    printf("db_bytes: %llu\n", (unsigned long long)dir_bytes(cfg.db));
+    return rc == 0 ? 0 : 1;
+}

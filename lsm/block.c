@@ -1,0 +1,397 @@
+/*
+ * block.c — reads blocks written by block_builder.c (format there).
+ *
+ * Trust model: lsm_block_new() validates the restart array (count fits
+ * the block, offsets strictly increasing inside the entry area, the first
+ * one 0), so the binary search can index it freely.  Entries are checked
+ * as they are decoded: every varint must end inside the entry area, the
+ * shared prefix must not exceed the previous key and the key delta and
+ * value must fit before the restart array.  A bad entry sets the
+ * iterator's status to LSM_CORRUPTION and leaves it invalid for good.
+ *
+ * Cost: creating an iterator is one malloc (keys up to INLINE_KEY bytes
+ * are rebuilt in space inside the iterator).  A seek is a binary search
+ * over the restart keys plus a scan of at most restart_interval entries;
+ * next is O(1); prev rescans from the preceding restart point.
+ */
+#include "block.h"
+
+#include <stdlib.h>
+
+#include "error.h"
+
+struct lsm_block {
+    char *data;
+    size_t size;            /* whole block, restart array included */
+    uint32_t restarts_off;  /* end of the entry area */
+    uint32_t nrestarts;
+    int own;
+};
+
+static inline uint32_t restart_point(const char *data, uint32_t restarts_off,
+                                     uint32_t i)
+{
+    return lsm_decode_fixed32(data + restarts_off + 4 * (size_t)i);
+}
+
+static int check_restarts(const char *data, size_t len, uint32_t *restarts_off,
+                          uint32_t *nrestarts)
+{
+    if (len < 4)
+        return lsm_fail(LSM_CORRUPTION, "block too short (%zu bytes)", len);
+    if (len - 4 > UINT32_MAX)
+        return lsm_fail(LSM_CORRUPTION, "block too large (%zu bytes)", len);
+    uint32_t n = lsm_decode_fixed32(data + len - 4);
+    if (n > (len - 4) / 4)
+        return lsm_fail(LSM_CORRUPTION,
+                        "block of %zu bytes claims %u restart points", len, n);
+    uint32_t off = (uint32_t)(len - 4 - 4 * (size_t)n);
+    if (off > 0 && n == 0)
+        return lsm_fail(LSM_CORRUPTION, "block has entries but no restarts");
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = restart_point(data, off, i);
+        if (i == 0 && r != 0)
+            return lsm_fail(LSM_CORRUPTION, "block restart 0 is %u, not 0", r);
+        if (r >= off || (i > 0 && r <= restart_point(data, off, i - 1)))
+            return lsm_fail(LSM_CORRUPTION,
+                            "block restart %u (offset %u) out of order or "
+                            "past the entries (%u bytes)", i, r, off);
+    }
+    *restarts_off = off;
+    *nrestarts = n;
+    return LSM_OK;
+}
+
+int lsm_block_new(char *data, size_t len, int own, lsm_block **out)
+{
+    *out = NULL;
+    uint32_t off, n;
+    int rc = check_restarts(data, len, &off, &n);
+    lsm_block *b = rc ? NULL : malloc(sizeof *b);
+    if (!rc && !b)
+        rc = lsm_fail(LSM_NO_MEMORY, "block: out of memory");
+    if (rc) {
+        if (own)
+            free(data);  /* ownership passed at the call */
+        return rc;
+    }
+    b->data = data;
+    b->size = len;
+    b->restarts_off = off;
+    b->nrestarts = n;
+    b->own = own;
+    *out = b;
+    return LSM_OK;
+}
+
+void lsm_block_free(lsm_block *b)
+{
+    if (!b)
+        return;
+    if (b->own)
+        free(b->data);
+    free(b);
+}
+
+size_t lsm_block_size(const lsm_block *b)
+{
+    return b->size;
+}
+
+/* ---- iterator ----------------------------------------------------------- */
+
+#define INLINE_KEY 112
+
+typedef struct block_iter {
+    lsm_iiter base;
+    lsm_cmp_fn cmp;
+    const char *data;
+    uint32_t restarts_off, nrestarts;
+    /* Invariant: valid <=> status == OK && cur < restarts_off.  Then the
+     * current entry spans [cur, next), its key is key[0..klen) and
+     * restart is the last restart point <= cur. */
+    uint32_t cur, next, restart;
+    int status;
+    const char *val;
+    uint32_t vlen;
+    char *key;
+    size_t klen, kcap;
+    char inline_key[INLINE_KEY];
+} block_iter;
+
+static void mark_invalid(block_iter *it)
+{
+    it->cur = it->next = it->restarts_off;
+    it->restart = it->nrestarts;
+    it->klen = 0;
+    it->vlen = 0;
+}
+
+static void corrupt(block_iter *it, uint32_t off, const char *what)
+{
+    it->status = lsm_fail(LSM_CORRUPTION, "block entry at offset %u: %s",
+                          off, what);
+    mark_invalid(it);
+}
+
+/* Parses the three varints of the entry header at p. */
+static inline const char *decode_header(const char *p, const char *limit,
+                                        uint32_t *shared, uint32_t *unshared,
+                                        uint32_t *vlen)
+{
+    if (limit - p >= 3) {
+        const unsigned char *u = (const unsigned char *)p;
+        if ((u[0] | u[1] | u[2]) < 0x80) {  /* common case: one byte each */
+            *shared = u[0];
+            *unshared = u[1];
+            *vlen = u[2];
+            return p + 3;
+        }
+    }
+    if (!(p = lsm_decode_varint32(p, limit, shared)) ||
+        !(p = lsm_decode_varint32(p, limit, unshared)) ||
+        !(p = lsm_decode_varint32(p, limit, vlen)))
+        return NULL;
+    return p;
+}
+
+/* Makes room for a key of n bytes, keeping the first `keep` bytes. */
+static int reserve_key(block_iter *it, size_t n, size_t keep)
+{
+    if (n <= it->kcap)
+        return 1;
+    size_t cap = it->kcap * 2 > n ? it->kcap * 2 : n;
+    char *p = malloc(cap);
+    if (!p) {
+        it->status = lsm_fail(LSM_NO_MEMORY, "block iterator: out of memory");
+        mark_invalid(it);
+        return 0;
+    }
+    memcpy(p, it->key, keep);
+    if (it->key != it->inline_key)
+        free(it->key);
+    it->key = p;
+    it->kcap = cap;
+    return 1;
+}
+
+/* Decodes the entry at it->next, rebuilding its key from the current one.
+ * Returns 1 if positioned on it, 0 at the end of the block or on error. */
+static int parse_next(block_iter *it)
+{
+    uint32_t off = it->next;
+    const char *p = it->data + off;
+    const char *limit = it->data + it->restarts_off;
+    if (off >= it->restarts_off) {
+        mark_invalid(it);
+        return 0;
+    }
+    uint32_t shared, unshared, vlen;
+    p = decode_header(p, limit, &shared, &unshared, &vlen);
+    if (!p) {
+        corrupt(it, off, "truncated entry header");
+        return 0;
+    }
+    if (shared > it->klen) {
+        corrupt(it, off, "shared prefix longer than the previous key");
+        return 0;
+    }
+    if ((uint64_t)unshared + vlen > (uint64_t)(limit - p)) {
+        corrupt(it, off, "key or value runs past the entries");
+        return 0;
+    }
+    if (!reserve_key(it, (size_t)shared + unshared, shared))
+        return 0;
+    memcpy(it->key + shared, p, unshared);
+    it->klen = (size_t)shared + unshared;
+    it->val = p + unshared;
+    it->vlen = vlen;
+    it->cur = off;
+    it->next = (uint32_t)(it->val + vlen - it->data);
+    while (it->restart + 1 < it->nrestarts &&
+           restart_point(it->data, it->restarts_off, it->restart + 1) <= off)
+        it->restart++;
+    return 1;
+}
+
+/* Positions before the entry at restart point i (parse_next reads it). */
+static void seek_restart(block_iter *it, uint32_t i)
+{
+    it->klen = 0;
+    it->restart = i;
+    it->next = restart_point(it->data, it->restarts_off, i);
+}
+
+/* The whole key stored at restart point i, read in place. */
+static int restart_key(block_iter *it, uint32_t i, lsm_slice *key)
+{
+    uint32_t off = restart_point(it->data, it->restarts_off, i);
+    const char *limit = it->data + it->restarts_off;
+    uint32_t shared, unshared, vlen;
+    const char *p = decode_header(it->data + off, limit, &shared, &unshared,
+                                  &vlen);
+    if (!p) {
+        corrupt(it, off, "truncated entry header");
+        return 0;
+    }
+    if (shared != 0) {
+        corrupt(it, off, "restart entry shares a prefix");
+        return 0;
+    }
+    if ((uint64_t)unshared + vlen > (uint64_t)(limit - p)) {
+        corrupt(it, off, "key or value runs past the entries");
+        return 0;
+    }
+    *key = lsm_slice_make(p, unshared);
+    return 1;
+}
+
+static int bi_valid(lsm_iiter *base)
+{
+    block_iter *it = (block_iter *)base;
+    return it->cur < it->restarts_off;
+}
+
+static void bi_first(lsm_iiter *base)
+{
+    block_iter *it = (block_iter *)base;
+    if (it->status || it->nrestarts == 0) {
+        mark_invalid(it);
+        return;
+    }
+    seek_restart(it, 0);
+    parse_next(it);
+}
+
+static void bi_last(lsm_iiter *base)
+{
+    block_iter *it = (block_iter *)base;
+    if (it->status || it->nrestarts == 0) {
+        mark_invalid(it);
+        return;
+    }
+    seek_restart(it, it->nrestarts - 1);
+    while (parse_next(it) && it->next < it->restarts_off)
+        ;
+}
+
+static void bi_seek(lsm_iiter *base, lsm_slice target)
+{
+    block_iter *it = (block_iter *)base;
+    if (it->status || it->nrestarts == 0) {
+        mark_invalid(it);
+        return;
+    }
+    /* Find the last restart point whose key is < target; the answer is
+     * in the run of entries starting there (or is its successor run's
+     * first entry, reached by the scan). */
+    uint32_t lo = 0, hi = it->nrestarts - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo + 1) / 2;
+        lsm_slice k;
+        if (!restart_key(it, mid, &k))
+            return;
+        if (it->cmp(k, target) < 0)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    seek_restart(it, lo);
+    while (parse_next(it)) {
+        if (it->cmp(lsm_slice_make(it->key, it->klen), target) >= 0)
+            return;
+    }
+}
+
+static void bi_next(lsm_iiter *base)
+{
+    block_iter *it = (block_iter *)base;
+    if (it->cur < it->restarts_off)
+        parse_next(it);
+}
+
+static void bi_prev(lsm_iiter *base)
+{
+    block_iter *it = (block_iter *)base;
+    if (it->cur >= it->restarts_off)
+        return;
+    uint32_t original = it->cur;
+    uint32_t r = it->restart;
+    while (restart_point(it->data, it->restarts_off, r) >= original) {
+        if (r == 0) {  /* was on the first entry */
+            mark_invalid(it);
+            return;
+        }
+        r--;
+    }
+    seek_restart(it, r);
+    do {
+        if (!parse_next(it))
+            return;
+    } while (it->next < original);
+    if (it->next != original)  /* entries do not chain up to the original */
+        corrupt(it, it->cur, "entry boundaries inconsistent");
+}
+
+static lsm_slice bi_key(lsm_iiter *base)
+{
+    block_iter *it = (block_iter *)base;
+    return lsm_slice_make(it->key, it->klen);
+}
+
+static lsm_slice bi_value(lsm_iiter *base)
+{
+    block_iter *it = (block_iter *)base;
+    return lsm_slice_make(it->val, it->vlen);
+}
+
+static int bi_status(lsm_iiter *base)
+{
+    return ((block_iter *)base)->status;
+}
+
+static void bi_destroy(lsm_iiter *base)
+{
+    block_iter *it = (block_iter *)base;
+    if (it->key != it->inline_key)
+        free(it->key);
+    free(it);
+}
+
+static const struct lsm_iiter_ops block_iter_ops = {
+    bi_valid, bi_first, bi_last, bi_seek, bi_next, bi_prev,
+    bi_key, bi_value, bi_status, bi_destroy,
+};
+
+/* Returned when the iterator cannot be allocated: empty, status
+ * LSM_NO_MEMORY, destroy is a no-op. */
+static int oom_valid(lsm_iiter *it) { (void)it; return 0; }
+static void oom_move(lsm_iiter *it) { (void)it; }
+static void oom_seek(lsm_iiter *it, lsm_slice t) { (void)it; (void)t; }
+static lsm_slice oom_slice(lsm_iiter *it) { (void)it; return lsm_slice_make("", 0); }
+static int oom_status(lsm_iiter *it) { (void)it; return LSM_NO_MEMORY; }
+static const struct lsm_iiter_ops oom_ops = {
+    oom_valid, oom_move, oom_move, oom_seek, oom_move, oom_move,
+    oom_slice, oom_slice, oom_status, oom_move,
+};
+static lsm_iiter oom_iter = { &oom_ops };
+
+lsm_iiter *lsm_block_iter(const lsm_block *b, lsm_cmp_fn cmp)
+{
+    block_iter *it = malloc(sizeof *it);
+    if (!it) {
+        lsm_fail(LSM_NO_MEMORY, "block iterator: out of memory");
+        return &oom_iter;
+    }
+    it->base.ops = &block_iter_ops;
+    it->cmp = cmp;
+    it->data = b->data;
+    it->restarts_off = b->restarts_off;
+    it->nrestarts = b->nrestarts;
+    it->status = LSM_OK;
+    it->key = it->inline_key;
+    it->kcap = INLINE_KEY;
+    it->val = NULL;
+    mark_invalid(it);
+    return &it->base;
+}

@@ -1,0 +1,124 @@
+/*
+ * bloom.c — bloom filters over user keys (layout in bloom.h).
+ *
+ *     bits[m/8]    the bit array, m = max(64, n * bits_per_key) rounded up
+ *                  to whole bytes, bit i at byte i/8, mask 1 << (i % 8)
+ *     k            one byte, the number of probes, 1..30
+ *
+ * Probe i of a key with 64-bit XXH3 hash h sets bit
+ *     reduce(h1 + i * h2)   with h1 = low 32 bits of h, h2 = high 32 bits,
+ * 32-bit wrapping arithmetic, and reduce(x) = (x * m) >> 32, which maps a
+ * uniform 32-bit value onto [0, m) without a division.  m is therefore
+ * capped at 2^32 bits (512 MiB of filter, ~400 M keys at 10 bits/key).
+ *
+ * k = round(bits_per_key * ln 2) minimises the false-positive rate
+ * (1 - e^(-k/bits_per_key))^k: about 0.8% at 10 bits per key, k = 7.
+ */
+#include "bloom.h"
+
+#include <stdlib.h>
+#include <xxhash.h>
+
+#include "error.h"
+
+#define BLOOM_MIN_BITS 64
+#define BLOOM_MAX_BITS (UINT64_C(1) << 32)
+#define BLOOM_MAX_K 30
+
+static int probes_for(int bits_per_key)
+{
+    /* round(bits_per_key * ln 2) in integer arithmetic: ln 2 ~ 0.693147 */
+    long k = ((long)bits_per_key * 693147L + 500000L) / 1000000L;
+    if (k < 1)
+        k = 1;
+    if (k > BLOOM_MAX_K)
+        k = BLOOM_MAX_K;
+    return (int)k;
+}
+
+static inline uint32_t reduce(uint32_t x, uint64_t m)
+{
+    return (uint32_t)(((uint64_t)x * m) >> 32);
+}
+
+void lsm_bloom_builder_init(lsm_bloom_builder *b, int bits_per_key)
+{
+    memset(b, 0, sizeof *b);
+    b->bits_per_key = bits_per_key > 0 ? bits_per_key : 1;
+}
+
+int lsm_bloom_add(lsm_bloom_builder *b, lsm_slice key)
+{
+    uint64_t h = XXH3_64bits(key.data, key.len);
+    if (b->n > 0 && b->hashes[b->n - 1] == h)
+        return LSM_OK;  /* the same key again (consecutive versions) */
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        uint64_t *p = realloc(b->hashes, cap * sizeof *p);
+        if (!p)
+            return lsm_fail(LSM_NO_MEMORY, "bloom filter: out of memory");
+        b->hashes = p;
+        b->cap = cap;
+    }
+    b->hashes[b->n++] = h;
+    return LSM_OK;
+}
+
+int lsm_bloom_finish(lsm_bloom_builder *b, lsm_buf *out)
+{
+    uint64_t bits = (uint64_t)b->n * (uint64_t)b->bits_per_key;
+    if (bits < BLOOM_MIN_BITS)
+        bits = BLOOM_MIN_BITS;
+    if (bits > BLOOM_MAX_BITS)
+        bits = BLOOM_MAX_BITS;
+    size_t bytes = (size_t)((bits + 7) / 8);
+    bits = (uint64_t)bytes * 8;
+    int k = probes_for(b->bits_per_key);
+
+    int rc = lsm_buf_reserve(out, bytes + 1);
+    if (rc)
+        return lsm_fail(rc, "bloom filter: out of memory");
+    unsigned char *arr = (unsigned char *)out->data + out->len;
+    memset(arr, 0, bytes);
+    for (size_t j = 0; j < b->n; j++) {
+        uint32_t h1 = (uint32_t)b->hashes[j];
+        uint32_t h2 = (uint32_t)(b->hashes[j] >> 32);
+        for (int i = 0; i < k; i++) {
+            uint32_t bit = reduce(h1, bits);
+            arr[bit >> 3] |= (unsigned char)(1u << (bit & 7));
+            h1 += h2;
+        }
+    }
+    arr[bytes] = (unsigned char)k;
+    out->len += bytes + 1;
+    b->n = 0;
+    return LSM_OK;
+}
+
+void lsm_bloom_builder_free(lsm_bloom_builder *b)
+{
+    free(b->hashes);
+    b->hashes = NULL;
+    b->n = b->cap = 0;
+}
+
+int lsm_bloom_may_contain(lsm_slice filter, lsm_slice key)
+{
+    if (filter.len < BLOOM_MIN_BITS / 8 + 1 ||
+        (uint64_t)(filter.len - 1) * 8 > BLOOM_MAX_BITS)
+        return 1;
+    const unsigned char *arr = (const unsigned char *)filter.data;
+    uint64_t bits = (uint64_t)(filter.len - 1) * 8;
+    int k = arr[filter.len - 1];
+    if (k < 1 || k > BLOOM_MAX_K)
+        return 1;
+    uint64_t h = XXH3_64bits(key.data, key.len);
+    uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32);
+    for (int i = 0; i < k; i++) {
+        uint32_t bit = reduce(h1, bits);
+        if (!(arr[bit >> 3] & (1u << (bit & 7))))
+            return 0;
+        h1 += h2;
+    }
+    return 1;
+}

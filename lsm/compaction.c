@@ -1,0 +1,669 @@
+/*
+ * compaction.c — leveled compaction on background threads.
+ *
+ * Shape: level 0 takes flushed tables, which may overlap; levels 1..6 hold
+ * disjoint tables, level L's target size is level1_bytes * multiplier^(L-1)
+ * (10x per level, so a key is rewritten about once per level and a read
+ * touches at most one table per level below 0).
+ *
+ * Picking: every version gets a score per level — level 0: file count /
+ * level0_compaction_trigger; deeper: bytes / target.  The highest score
+ * >= 1 is compacted first.  Inputs are one file of that level (round robin
+ * through the key space; for level 0 every file overlapping it) plus every
+ * file of the next level overlapping their key range.  A single input
+ * overlapping nothing in the next level, and little in the one after, is
+ * moved down by a manifest edit alone (no rewrite).
+ *
+ * Merging: the inputs are merged in internal-key order.  An entry is
+ * dropped when every live snapshot sees a newer version of its key, when
+ * it is a deletion that every snapshot sees and no deeper level can hold
+ * the key, or when a range deletion every snapshot sees covers it.  Range
+ * deletions are kept (clipped to each output's key range) unless the
+ * output is the bottom level for their range and every snapshot sees them.
+ * Outputs are cut at target_file_bytes, and early when they would overlap
+ * more than 10 target files of the level after the output's, but never
+ * between two versions of the same user key.
+ *
+ * Safety: outputs are fsync'ed, then the directory, then the manifest
+ * edit swapping inputs for outputs.  Until that edit is durable the
+ * inputs remain the store; a failure leaves them in place, deletes the
+ * outputs and puts the store in the background-error state.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "error.h"
+#include "filename.h"
+#include "ikey.h"
+#include "range_del.h"
+
+typedef struct compaction {
+    int level;                      /* inputs[0] level; outputs go to level+1 */
+    lsm_file_meta **inputs[2];
+    size_t ninputs[2];
+    lsm_version *version;           /* referenced while compacting */
+    lsm_version_edit edit;
+    uint64_t smallest_snapshot;
+    /* level pointers for is_bottom_for_key, one per deeper level */
+    size_t level_ptr[LSM_NUM_LEVELS];
+    /* grandparent overlap tracking */
+    lsm_file_meta **grandparents;
+    size_t ngrandparents, gp_index;
+    uint64_t gp_overlap;
+    int seen_key;
+} compaction;
+
+static uint64_t level_target(const lsm_options *o, int level)
+{
+    uint64_t t = o->level1_bytes;
+    for (int l = 1; l < level; l++)
+        t *= (uint64_t)o->level_multiplier;
+    return t;
+}
+
+void lsm_version_score(lsm_db *db, lsm_version *v)
+{
+    double best = -1;
+    int best_level = 0;
+    for (int l = 0; l < LSM_NUM_LEVELS - 1; l++) {
+        double s = l == 0 ? (double)v->nfiles[0] / db->opt.level0_compaction_trigger
+                          : (double)lsm_version_level_bytes(v, l) /
+                                (double)level_target(&db->opt, l);
+        if (s > best) {
+            best = s;
+            best_level = l;
+        }
+    }
+    v->compaction_score = best;
+    v->compaction_level = best_level;
+}
+
+int lsm_needs_compaction(lsm_db *db)
+{
+    lsm_version_score(db, db->vs.current);
+    return db->vs.current->compaction_score >= 1;
+}
+
+/* --- picking ----------------------------------------------------------------- */
+
+static void user_range(lsm_file_meta **files, size_t n, lsm_slice *lo,
+                       lsm_slice *hi)
+{
+    for (size_t i = 0; i < n; i++) {
+        lsm_slice s = lsm_ikey_user(lsm_buf_slice(&files[i]->smallest));
+        lsm_slice l = lsm_ikey_user(lsm_buf_slice(&files[i]->largest));
+        if (i == 0 || lsm_slice_cmp(s, *lo) < 0)
+            *lo = s;
+        if (i == 0 || lsm_slice_cmp(l, *hi) > 0)
+            *hi = l;
+    }
+}
+
+static int any_busy(lsm_file_meta **files, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (files[i]->being_compacted)
+            return 1;
+    return 0;
+}
+
+static void compaction_free(lsm_db *db, compaction *c)
+{
+    for (int i = 0; i < 2; i++) {
+        for (size_t k = 0; k < c->ninputs[i]; k++)
+            c->inputs[i][k]->being_compacted = 0;
+        free(c->inputs[i]);
+    }
+    free(c->grandparents);
+    if (c->version)
+        lsm_version_unref(c->version);
+    lsm_edit_free(&c->edit);
+    (void)db;
+    free(c);
+}
+
+/* Fills inputs[1] and the grandparents from inputs[0] (mu held). */
+static int setup_other_inputs(compaction *c)
+{
+    lsm_slice lo, hi;
+    user_range(c->inputs[0], c->ninputs[0], &lo, &hi);
+    int rc = lsm_version_overlapping(c->version, c->level + 1, &lo, &hi,
+                                     &c->inputs[1], &c->ninputs[1]);
+    if (rc)
+        return rc;
+    if (c->ninputs[1]) {
+        lsm_slice lo1, hi1;
+        user_range(c->inputs[1], c->ninputs[1], &lo1, &hi1);
+        if (lsm_slice_cmp(lo1, lo) < 0)
+            lo = lo1;
+        if (lsm_slice_cmp(hi1, hi) > 0)
+            hi = hi1;
+    }
+    if (c->level + 2 < LSM_NUM_LEVELS)
+        return lsm_version_overlapping(c->version, c->level + 2, &lo, &hi,
+                                       &c->grandparents, &c->ngrandparents);
+    return LSM_OK;
+}
+
+/* Chooses the next file of a sorted level, round robin by key. */
+static size_t pick_file(lsm_db *db, lsm_version *v, int level)
+{
+    static _Thread_local size_t cursor[LSM_NUM_LEVELS];
+    (void)db;
+    size_t n = v->nfiles[level];
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (cursor[level] + k) % n;
+        if (!v->files[level][i]->being_compacted) {
+            cursor[level] = i + 1;
+            return i;
+        }
+    }
+    return n;
+}
+
+/* Builds a compaction of `level` (all of it when whole), or NULL (mu held). */
+static compaction *pick(lsm_db *db, int level, int whole)
+{
+    lsm_version *v = db->vs.current;
+    if (v->nfiles[level] == 0 || level >= LSM_NUM_LEVELS - 1)
+        return NULL;
+    compaction *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->level = level;
+    c->version = v;
+    lsm_version_ref(v);
+    lsm_edit_init(&c->edit);
+    int rc;
+    if (whole) {
+        rc = lsm_version_overlapping(v, level, NULL, NULL, &c->inputs[0],
+                                     &c->ninputs[0]);
+    } else {
+        size_t i = level == 0 ? 0 : pick_file(db, v, level);
+        if (i == v->nfiles[level]) {
+            compaction_free(db, c);
+            return NULL;
+        }
+        lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&v->files[level][i]->smallest));
+        lsm_slice hi = lsm_ikey_user(lsm_buf_slice(&v->files[level][i]->largest));
+        rc = lsm_version_overlapping(v, level, &lo, &hi, &c->inputs[0],
+                                     &c->ninputs[0]);
+    }
+    if (rc == LSM_OK)
+        rc = setup_other_inputs(c);
+    if (rc || any_busy(c->inputs[0], c->ninputs[0]) ||
+        any_busy(c->inputs[1], c->ninputs[1])) {
+        free(c->inputs[0]);
+        free(c->inputs[1]);
+        c->inputs[0] = c->inputs[1] = NULL;
+        c->ninputs[0] = c->ninputs[1] = 0;
+        compaction_free(db, c);
+        return NULL;
+    }
+    for (int k = 0; k < 2; k++)
+        for (size_t j = 0; j < c->ninputs[k]; j++)
+            c->inputs[k][j]->being_compacted = 1;
+    c->smallest_snapshot = lsm_db_oldest_snapshot(db);
+    return c;
+}
+
+static uint64_t total_size(lsm_file_meta **files, size_t n)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += files[i]->size;
+    return s;
+}
+
+static int is_trivial_move(lsm_db *db, const compaction *c)
+{
+    return c->ninputs[0] == 1 && c->ninputs[1] == 0 &&
+           total_size(c->grandparents, c->ngrandparents) <=
+               10 * db->opt.target_file_bytes;
+}
+
+/* --- merging ------------------------------------------------------------------ */
+
+/* May a deeper level than the output hold user_key?  Keys arrive in
+ * order, so each level's pointer only moves forward. */
+static int is_bottom_for_key(compaction *c, lsm_slice user_key)
+{
+    for (int l = c->level + 2; l < LSM_NUM_LEVELS; l++) {
+        lsm_file_meta **files = c->version->files[l];
+        size_t n = c->version->nfiles[l];
+        for (; c->level_ptr[l] < n; c->level_ptr[l]++) {
+            lsm_file_meta *f = files[c->level_ptr[l]];
+            if (lsm_slice_cmp(user_key, lsm_ikey_user(lsm_buf_slice(&f->largest))) <= 0) {
+                if (lsm_slice_cmp(user_key, lsm_ikey_user(lsm_buf_slice(&f->smallest))) >= 0)
+                    return 0;
+                break;
+            }
+        }
+    }
+    return 1;
+}
+
+/* Should the output be cut before ikey, to limit grandparent overlap? */
+static int should_stop_before(lsm_db *db, compaction *c, lsm_slice ikey)
+{
+    while (c->gp_index < c->ngrandparents &&
+           lsm_ikey_cmp(ikey, lsm_buf_slice(&c->grandparents[c->gp_index]->largest)) > 0) {
+        if (c->seen_key)
+            c->gp_overlap += c->grandparents[c->gp_index]->size;
+        c->gp_index++;
+    }
+    c->seen_key = 1;
+    if (c->gp_overlap > 10 * db->opt.target_file_bytes) {
+        c->gp_overlap = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* One output table being written. */
+typedef struct output {
+    lsm_file *file;
+    lsm_table_builder *builder;
+    lsm_file_meta meta;
+    lsm_buf lower;          /* user key where its range-del clip starts ("" = none) */
+    int has_lower;
+} output;
+
+typedef struct merge_state {
+    lsm_db *db;
+    compaction *c;
+    output out;
+    int open;
+    lsm_iiter *tombs;       /* all input range deletions (sorted by begin) */
+    lsm_range_dels *visible;/* deletions every snapshot sees */
+    uint64_t *numbers;      /* output file numbers */
+    size_t nnumbers, cap;
+} merge_state;
+
+static lsm_table_options table_opts(const lsm_options *o)
+{
+    lsm_table_options t = { o->block_bytes, o->block_restart_interval,
+                            o->bloom_bits_per_key, o->compression, o->zstd_level };
+    return t;
+}
+
+static int set_key(lsm_buf *b, lsm_slice k)
+{
+    lsm_buf_clear(b);
+    return lsm_buf_append(b, k.data, k.len) ? lsm_fail(LSM_NO_MEMORY, "out of memory")
+                                            : LSM_OK;
+}
+
+static int open_output(merge_state *ms)
+{
+    lsm_db *db = ms->db;
+    pthread_mutex_lock(&db->mu);
+    uint64_t number = lsm_vset_new_file_number(&db->vs);
+    int rc = lsm_db_add_pending(db, number);
+    pthread_mutex_unlock(&db->mu);
+    if (rc)
+        return rc;
+    if (ms->nnumbers == ms->cap) {
+        size_t cap = ms->cap ? ms->cap * 2 : 8;
+        uint64_t *p = realloc(ms->numbers, cap * sizeof *p);
+        if (!p)
+            return lsm_fail(LSM_NO_MEMORY, "out of memory");
+        ms->numbers = p;
+        ms->cap = cap;
+    }
+    ms->numbers[ms->nnumbers++] = number;
+    char *path = lsm_filename(db->dir, LSM_FILE_TABLE, number);
+    if (!path)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    rc = db->env->open_write(db->env, path, &ms->out.file);
+    free(path);
+    if (rc)
+        return rc;
+    lsm_table_options to = table_opts(&db->opt);
+    ms->out.builder = lsm_table_builder_new(ms->out.file, &to);
+    if (!ms->out.builder)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    ms->out.meta.number = number;
+    ms->out.meta.entries = 0;
+    lsm_buf_clear(&ms->out.meta.smallest);
+    lsm_buf_clear(&ms->out.meta.largest);
+    ms->open = 1;
+    return LSM_OK;
+}
+
+static void widen_meta(lsm_file_meta *m, lsm_slice ikey)
+{
+    if (m->smallest.len == 0 || lsm_ikey_cmp(ikey, lsm_buf_slice(&m->smallest)) < 0)
+        set_key(&m->smallest, ikey);
+    if (m->largest.len == 0 || lsm_ikey_cmp(ikey, lsm_buf_slice(&m->largest)) > 0)
+        set_key(&m->largest, ikey);
+}
+
+/* Does a level below the output hold any key of [b, e]? */
+static int deeper_holds(const compaction *c, lsm_slice b, lsm_slice e)
+{
+    for (int l = c->level + 2; l < LSM_NUM_LEVELS; l++)
+        for (size_t i = 0; i < c->version->nfiles[l]; i++) {
+            const lsm_file_meta *f = c->version->files[l][i];
+            if (lsm_slice_cmp(lsm_ikey_user(lsm_buf_slice(&f->largest)), b) >= 0 &&
+                lsm_slice_cmp(lsm_ikey_user(lsm_buf_slice(&f->smallest)), e) <= 0)
+                return 1;
+        }
+    return 0;
+}
+
+/* Writes the input range deletions that fall in [lower, upper) into the
+ * current output, clipped to it (upper NULL = unbounded). */
+static int add_clipped_tombs(merge_state *ms, const lsm_slice *upper)
+{
+    output *o = &ms->out;
+    lsm_buf k = { 0 };
+    int rc = LSM_OK;
+    for (lsm_iiter_first(ms->tombs); rc == LSM_OK && lsm_iiter_valid(ms->tombs);
+         lsm_iiter_next(ms->tombs)) {
+        lsm_ikey t;
+        if (!lsm_ikey_parse(lsm_iiter_key(ms->tombs), &t))
+            return lsm_fail(LSM_CORRUPTION, "malformed range deletion");
+        lsm_slice b = t.user, e = lsm_iiter_value(ms->tombs);
+        if (o->has_lower && lsm_slice_cmp(b, lsm_buf_slice(&o->lower)) < 0)
+            b = lsm_buf_slice(&o->lower);
+        if (upper && lsm_slice_cmp(e, *upper) > 0)
+            e = *upper;
+        if (lsm_slice_cmp(b, e) >= 0)
+            continue;
+        /* Every snapshot sees it and nothing deeper holds its range: gone. */
+        if (t.seq <= ms->c->smallest_snapshot && !deeper_holds(ms->c, b, e))
+            continue;
+        rc = lsm_table_builder_add_range_del(o->builder, b, e, t.seq);
+        lsm_buf_clear(&k);
+        if (rc == LSM_OK && !(rc = lsm_ikey_append(&k, b, t.seq, LSM_KIND_RANGE_DEL)))
+            widen_meta(&o->meta, lsm_buf_slice(&k));
+        lsm_buf_clear(&k);
+        if (rc == LSM_OK && !(rc = lsm_ikey_append(&k, e, LSM_MAX_SEQ, LSM_KIND_SEEK)))
+            widen_meta(&o->meta, lsm_buf_slice(&k));
+        o->meta.entries++;
+    }
+    lsm_buf_free(&k);
+    return rc ? rc : lsm_iiter_status(ms->tombs);
+}
+
+/* Finishes the open output; `upper` is the next output's first user key. */
+static int close_output(merge_state *ms, const lsm_slice *upper)
+{
+    output *o = &ms->out;
+    int rc = add_clipped_tombs(ms, upper);
+    if (rc == LSM_OK)
+        rc = lsm_table_builder_finish(o->builder, &o->meta.size);
+    lsm_table_builder_free(o->builder);
+    o->builder = NULL;
+    int crc = lsm_file_close(o->file);
+    rc = rc ? rc : crc;
+    ms->open = 0;
+    if (rc == LSM_OK && o->meta.entries > 0)
+        rc = lsm_edit_add_file(&ms->c->edit, ms->c->level + 1, o->meta.number,
+                               o->meta.size, o->meta.entries,
+                               lsm_buf_slice(&o->meta.smallest),
+                               lsm_buf_slice(&o->meta.largest));
+    if (rc == LSM_OK) {
+        __atomic_add_fetch(&ms->db->stats.compact_bytes_written, o->meta.size,
+                           __ATOMIC_RELAXED);
+        if (upper) {
+            o->has_lower = 1;
+            rc = set_key(&o->lower, *upper);
+        }
+    }
+    return rc;
+}
+
+/* Decides the fate of one input entry; 1 = keep. */
+typedef struct key_state {
+    lsm_buf user;
+    int has_user;
+    uint64_t last_seq;      /* seq of the previous entry of this user key */
+} key_state;
+
+static int keep_entry(merge_state *ms, key_state *ks, const lsm_ikey *k)
+{
+    compaction *c = ms->c;
+    if (!ks->has_user || lsm_slice_cmp(k->user, lsm_buf_slice(&ks->user)) != 0) {
+        set_key(&ks->user, k->user);
+        ks->has_user = 1;
+        ks->last_seq = LSM_MAX_SEQ + 1;
+    }
+    int drop = 0;
+    if (ks->last_seq <= c->smallest_snapshot)
+        drop = 1;   /* a newer version is visible to every snapshot */
+    else if (k->kind == LSM_KIND_DELETE && k->seq <= c->smallest_snapshot &&
+             is_bottom_for_key(c, k->user))
+        drop = 1;   /* deletion of a key nothing deeper holds */
+    else if (lsm_range_dels_max_seq(ms->visible, k->user) > k->seq)
+        drop = 1;   /* covered by a range deletion every snapshot sees */
+    ks->last_seq = k->seq;
+    return !drop;
+}
+
+static int merge_entry(merge_state *ms, key_state *ks, lsm_slice ikey,
+                       lsm_slice value)
+{
+    lsm_ikey k;
+    if (!lsm_ikey_parse(ikey, &k))
+        return lsm_fail(LSM_CORRUPTION, "malformed key in compaction input");
+    int new_user = !ks->has_user ||
+                   lsm_slice_cmp(k.user, lsm_buf_slice(&ks->user)) != 0;
+    int stop = should_stop_before(ms->db, ms->c, ikey);
+    if (ms->open && new_user &&
+        (stop || lsm_table_builder_file_size(ms->out.builder) >=
+                     ms->db->opt.target_file_bytes)) {
+        int rc = close_output(ms, &k.user);
+        if (rc)
+            return rc;
+    }
+    if (!keep_entry(ms, ks, &k))
+        return LSM_OK;
+    if (!ms->open) {
+        int rc = open_output(ms);
+        if (rc)
+            return rc;
+    }
+    widen_meta(&ms->out.meta, ikey);
+    ms->out.meta.entries++;
+    return lsm_table_builder_add(ms->out.builder, ikey, value);
+}
+
+static lsm_iiter *inputs_iter(lsm_db *db, compaction *c, int range_dels)
+{
+    size_t n = c->ninputs[0] + c->ninputs[1];
+    lsm_iiter **its = malloc((n ? n : 1) * sizeof *its);
+    if (!its)
+        return NULL;
+    size_t k = 0;
+    for (int w = 0; w < 2; w++) {
+        for (size_t i = 0; i < c->ninputs[w]; i++) {
+            lsm_file_meta *f = c->inputs[w][i];
+            its[k++] = range_dels
+                ? lsm_table_cache_range_del_iter(db->tcache, f->number, f->size)
+                : lsm_table_cache_iter(db->tcache, f->number, f->size, 0);
+        }
+    }
+    lsm_iiter *m = lsm_merge_iter_new(lsm_ikey_cmp, its, (int)n);
+    free(its);
+    return m;
+}
+
+static int do_merge(merge_state *ms)
+{
+    lsm_db *db = ms->db;
+    compaction *c = ms->c;
+    lsm_iiter *in = inputs_iter(db, c, 0);
+    ms->tombs = inputs_iter(db, c, 1);
+    lsm_iiter *tomb_copy = inputs_iter(db, c, 1);
+    int rc = in && ms->tombs && tomb_copy ? LSM_OK
+                                          : lsm_fail(LSM_NO_MEMORY, "out of memory");
+    if (rc == LSM_OK) {
+        lsm_iiter *arr[1] = { tomb_copy };
+        tomb_copy = NULL;
+        ms->visible = lsm_range_dels_build(arr, 1, c->smallest_snapshot, &rc);
+    }
+    lsm_iiter_free(tomb_copy);
+    key_state ks = { { 0 }, 0, 0 };
+    for (lsm_iiter_first(in); rc == LSM_OK && lsm_iiter_valid(in);
+         lsm_iiter_next(in)) {
+        lsm_slice ikey = lsm_iiter_key(in), value = lsm_iiter_value(in);
+        __atomic_add_fetch(&db->stats.compact_bytes_read, ikey.len + value.len,
+                           __ATOMIC_RELAXED);
+        rc = merge_entry(ms, &ks, ikey, value);
+        if (rc == LSM_OK) {
+            pthread_mutex_lock(&db->mu);
+            rc = db->shutting_down ? lsm_fail(LSM_IO_ERROR, "compaction cut short by close")
+                                   : LSM_OK;
+            pthread_mutex_unlock(&db->mu);
+        }
+    }
+    if (rc == LSM_OK && in)
+        rc = lsm_iiter_status(in);
+    /* Range deletions with no point entries still need a home. */
+    if (rc == LSM_OK && !ms->open && ms->tombs) {
+        lsm_iiter_first(ms->tombs);
+        if (lsm_iiter_valid(ms->tombs))
+            rc = open_output(ms);
+    }
+    if (rc == LSM_OK && ms->open)
+        rc = close_output(ms, NULL);
+    if (rc == LSM_OK)
+        rc = db->env->sync_dir(db->env, db->dir);
+    lsm_buf_free(&ks.user);
+    lsm_iiter_free(in);
+    return rc;
+}
+
+static void cleanup_outputs(merge_state *ms, int failed)
+{
+    lsm_db *db = ms->db;
+    if (ms->open) {
+        lsm_table_builder_free(ms->out.builder);
+        lsm_file_close(ms->out.file);
+    }
+    for (size_t i = 0; i < ms->nnumbers; i++) {
+        if (failed) {
+            char *path = lsm_filename(db->dir, LSM_FILE_TABLE, ms->numbers[i]);
+            if (path)
+                db->env->unlink(db->env, path);
+            free(path);
+        }
+    }
+    pthread_mutex_lock(&db->mu);
+    for (size_t i = 0; i < ms->nnumbers; i++)
+        lsm_db_remove_pending(db, ms->numbers[i]);
+    pthread_mutex_unlock(&db->mu);
+    free(ms->numbers);
+    lsm_iiter_free(ms->tombs);
+    lsm_range_dels_free(ms->visible);
+    lsm_buf_free(&ms->out.meta.smallest);
+    lsm_buf_free(&ms->out.meta.largest);
+    lsm_buf_free(&ms->out.lower);
+}
+
+static int add_deletions(compaction *c)
+{
+    for (int w = 0; w < 2; w++)
+        for (size_t i = 0; i < c->ninputs[w]; i++) {
+            int rc = lsm_edit_delete_file(&c->edit, c->level + w,
+                                          c->inputs[w][i]->number);
+            if (rc)
+                return rc;
+        }
+    return LSM_OK;
+}
+
+/* Runs a picked compaction (mu held on entry and exit). */
+static int run(lsm_db *db, compaction *c)
+{
+    int rc;
+    db->compacting++;
+    if (is_trivial_move(db, c)) {
+        lsm_file_meta *f = c->inputs[0][0];
+        rc = lsm_edit_delete_file(&c->edit, c->level, f->number);
+        if (rc == LSM_OK)
+            rc = lsm_edit_add_file(&c->edit, c->level + 1, f->number, f->size,
+                                   f->entries, lsm_buf_slice(&f->smallest),
+                                   lsm_buf_slice(&f->largest));
+        if (rc == LSM_OK)
+            rc = lsm_vset_log_and_apply(&db->vs, &c->edit);
+        if (rc == LSM_OK)
+            db->stats.trivial_moves++;
+    } else {
+        merge_state ms = { .db = db, .c = c };
+        pthread_mutex_unlock(&db->mu);
+        rc = do_merge(&ms);
+        pthread_mutex_lock(&db->mu);
+        if (rc == LSM_OK)
+            rc = add_deletions(c);
+        if (rc == LSM_OK)
+            rc = lsm_vset_log_and_apply(&db->vs, &c->edit);
+        pthread_mutex_unlock(&db->mu);
+        cleanup_outputs(&ms, rc != LSM_OK);
+        pthread_mutex_lock(&db->mu);
+        if (rc == LSM_OK)
+            db->stats.compactions++;
+    }
+    db->compacting--;
+    if (rc && !db->shutting_down)
+        lsm_db_set_bg_error(db, rc);
+    compaction_free(db, c);
+    lsm_db_delete_obsolete(db, 0);
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_cond_broadcast(&db->work_cv);
+    return rc;
+}
+
+/* --- threads and manual compaction ------------------------------------------- */
+
+void *lsm_compaction_thread(void *arg)
+{
+    lsm_db *db = arg;
+    pthread_mutex_lock(&db->mu);
+    while (!db->shutting_down) {
+        compaction *c = NULL;
+        if (!db->bg_error && !db->manual_compaction && lsm_needs_compaction(db))
+            c = pick(db, db->vs.current->compaction_level, 0);
+        if (c)
+            run(db, c);
+        else
+            pthread_cond_wait(&db->work_cv, &db->mu);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return NULL;
+}
+
+int lsm_compact(lsm_db *db)
+{
+    int rc = lsm_flush(db);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&db->mu);
+    while (db->manual_compaction)
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+    db->manual_compaction = 1;
+    while (db->compacting > 0)
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+    /* Push every level into the deepest one holding data (level 1 at
+     * least), so no two levels overlap afterwards. */
+    int deepest = 1;
+    for (int d = 1; d < LSM_NUM_LEVELS; d++)
+        if (db->vs.current->nfiles[d])
+            deepest = d;
+    for (int l = 0; rc == LSM_OK && l < deepest; l++) {
+        if (db->vs.current->nfiles[l] == 0)
+            continue;
+        compaction *c = pick(db, l, 1);
+        rc = c ? run(db, c) : lsm_fail(LSM_NO_MEMORY, "cannot set up a compaction");
+    }
+    if (rc == LSM_OK && db->bg_error)
+        rc = lsm_fail(LSM_BG_ERROR, "%s", db->bg_msg);
+    db->manual_compaction = 0;
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_cond_broadcast(&db->work_cv);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}

@@ -1,0 +1,587 @@
+/*
+ * db.c — opening and recovering a store, the write path (group commit
+ * through the WAL into the memtable), point reads and snapshots.
+ *
+ * Durability protocol:
+ *  - A write is acknowledged after its batch is appended to the WAL (and,
+ *    with LSM_SYNC, fdatasync'ed) and inserted into the memtable.
+ *  - When the memtable fills, the WAL is fsync'ed before a new WAL is
+ *    created (so a synced write in the new WAL can never survive a crash
+ *    that loses an earlier unsynced write in the old one), the new WAL's
+ *    directory entry is fsync'ed, and the full memtable is flushed to a
+ *    level-0 table in the background (flush.c).
+ *  - A table is fsync'ed, then its directory entry, then the manifest
+ *    edit naming it; only then is it part of the store, and only then are
+ *    the WALs it replaces deleted.
+ *  - Open replays every WAL not yet covered by a table, writes what it
+ *    recovered as level-0 tables, starts a fresh manifest and WAL, and
+ *    deletes what is obsolete.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "filename.h"
+#include "ikey.h"
+#include "write_batch.h"
+
+#define MAX_GROUP_BYTES (1u << 20)
+
+void lsm_options_init(lsm_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->memtable_bytes = 64u << 20;
+    o->max_immutable_memtables = 2;
+    o->block_bytes = 4096;
+    o->block_restart_interval = 16;
+    o->bloom_bits_per_key = 10;
+    o->compression = LSM_COMPRESS_ZSTD;
+    o->zstd_level = 1;
+    o->cache_bytes = 64u << 20;
+    o->max_open_files = 1000;
+    o->create_if_missing = 1;
+    o->paranoid_checks = 1;
+    o->flush_threads = 1;
+    o->compaction_threads = 1;
+    o->level0_compaction_trigger = 4;
+    o->level0_slowdown_trigger = 8;
+    o->level0_stop_trigger = 12;
+    o->level1_bytes = 256u << 20;
+    o->level_multiplier = 10;
+    o->target_file_bytes = 64u << 20;
+}
+
+void lsm_free(void *p)
+{
+    free(p);
+}
+
+void lsm_db_log(lsm_db *db, const char *fmt, ...)
+{
+    if (!db->opt.log)
+        return;
+    char line[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    db->opt.log(db->opt.log_ctx, line);
+}
+
+void lsm_db_set_bg_error(lsm_db *db, int status)
+{
+    if (db->bg_error || status == LSM_OK)
+        return;
+    db->bg_error = status;
+    lsm_error_copy(db->bg_msg, sizeof db->bg_msg);
+    lsm_db_log(db, "store is now read-only after a failure: %s", db->bg_msg);
+    pthread_cond_broadcast(&db->bg_cv);
+}
+
+static int bg_error_status(lsm_db *db)
+{
+    return lsm_fail(db->bg_error == LSM_NO_SPACE ? LSM_NO_SPACE : LSM_BG_ERROR,
+                    "store is read-only after an earlier failure (%s); "
+                    "reopen it to recover", db->bg_msg);
+}
+
+static uint64_t now_micros(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* --- pending outputs and obsolete files ------------------------------------ */
+
+int lsm_db_add_pending(lsm_db *db, uint64_t number)
+{
+    if (db->npending == db->cap_pending) {
+        size_t cap = db->cap_pending ? db->cap_pending * 2 : 8;
+        uint64_t *p = realloc(db->pending, cap * sizeof *p);
+        if (!p)
+            return lsm_fail(LSM_NO_MEMORY, "out of memory");
+        db->pending = p;
+        db->cap_pending = cap;
+    }
+    db->pending[db->npending++] = number;
+    return LSM_OK;
+}
+
+void lsm_db_remove_pending(lsm_db *db, uint64_t number)
+{
+    for (size_t i = 0; i < db->npending; i++) {
+        if (db->pending[i] == number) {
+            db->pending[i] = db->pending[--db->npending];
+            return;
+        }
+    }
+}
+
+static int in_sorted(const uint64_t *arr, size_t n, uint64_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (arr[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && arr[lo] == x;
+}
+
+/* Is a file of this type and number still needed? (mu held) */
+static int file_is_live(lsm_db *db, enum lsm_file_type type, uint64_t number,
+                        const uint64_t *live, size_t nlive, uint64_t next_file)
+{
+    switch (type) {
+    case LSM_FILE_LOG:
+        return number >= db->vs.log_number || number >= next_file;
+    case LSM_FILE_MANIFEST:
+        return number >= db->vs.manifest_number;
+    case LSM_FILE_TABLE:
+        if (number >= next_file || in_sorted(live, nlive, number))
+            return 1;
+        for (size_t i = 0; i < db->npending; i++)
+            if (db->pending[i] == number)
+                return 1;
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
+{
+    if (db->bg_error)
+        return; /* unsure what is live: keep everything */
+    char **names;
+    size_t n;
+    pthread_mutex_unlock(&db->mu);
+    int rc = db->env->list_dir(db->env, db->dir, &names, &n);
+    pthread_mutex_lock(&db->mu);
+    if (rc)
+        return;
+    /* Liveness is judged now, under mu, after the listing: a file made
+     * while the lock was dropped is pending or in a live version. */
+    uint64_t *live;
+    size_t nlive;
+    if (lsm_vset_live_files(&db->vs, &live, &nlive)) {
+        lsm_env_free_names(names, n);
+        return;
+    }
+    uint64_t next_file = db->vs.next_file;
+    char **doomed = calloc(n ? n : 1, sizeof *doomed);
+    size_t ndoomed = 0;
+    for (size_t i = 0; doomed && i < n; i++) {
+        uint64_t number = 0;
+        enum lsm_file_type t = lsm_parse_filename(names[i], &number);
+        int dead = t == LSM_FILE_TEMP ? include_temps
+                   : !file_is_live(db, t, number, live, nlive, next_file);
+        if (dead) {
+            if (t == LSM_FILE_TABLE)
+                lsm_table_cache_evict(db->tcache, number);
+            doomed[ndoomed++] = names[i];
+        }
+    }
+    free(live);
+    pthread_mutex_unlock(&db->mu);
+    for (size_t i = 0; i < ndoomed; i++) {
+        char *path;
+        if (asprintf(&path, "%s/%s", db->dir, doomed[i]) < 0)
+            continue;
+        if (db->env->unlink(db->env, path) == LSM_OK)
+            lsm_db_log(db, "deleted obsolete %s", doomed[i]);
+        free(path);
+    }
+    free(doomed);
+    lsm_env_free_names(names, n);
+    pthread_mutex_lock(&db->mu);
+}
+
+/* --- snapshots --------------------------------------------------------------- */
+
+const lsm_snapshot *lsm_snapshot_get(lsm_db *db)
+{
+    lsm_snapshot *s = malloc(sizeof *s);
+    if (!s) {
+        lsm_fail(LSM_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_lock(&db->mu);
+    s->seq = db->vs.last_seq;
+    s->next = &db->snapshots;
+    s->prev = db->snapshots.prev;
+    s->prev->next = s;
+    s->next->prev = s;
+    pthread_mutex_unlock(&db->mu);
+    return s;
+}
+
+void lsm_snapshot_release(lsm_db *db, const lsm_snapshot *snap)
+{
+    if (!snap)
+        return;
+    lsm_snapshot *s = (lsm_snapshot *)snap;
+    pthread_mutex_lock(&db->mu);
+    s->prev->next = s->next;
+    s->next->prev = s->prev;
+    pthread_mutex_unlock(&db->mu);
+    free(s);
+}
+
+uint64_t lsm_db_oldest_snapshot(lsm_db *db)
+{
+    if (db->snapshots.next != &db->snapshots)
+        return db->snapshots.next->seq;
+    return db->vs.last_seq;
+}
+
+/* --- the write path ------------------------------------------------------------ */
+
+/* Opens a new WAL; makes its directory entry durable. */
+static int new_log(lsm_db *db, uint64_t number, lsm_wal_writer **out)
+{
+    char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
+    if (!path)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_file *f;
+    int rc = db->env->open_write(db->env, path, &f);
+    free(path);
+    if (rc == LSM_OK)
+        rc = lsm_wal_writer_new(f, 0, out);
+    if (rc == LSM_OK) {
+        rc = db->env->sync_dir(db->env, db->dir);
+        if (rc) {
+            lsm_wal_writer_close(*out);
+            *out = NULL;
+        }
+    }
+    return rc;
+}
+
+/* Moves the full memtable to the immutable list and starts a new WAL and
+ * memtable (mu held, by the head writer; drops mu for the I/O). */
+static int switch_memtable(lsm_db *db)
+{
+    uint64_t number = lsm_vset_new_file_number(&db->vs);
+    lsm_memtable *m = lsm_memtable_new();
+    if (!m)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    pthread_mutex_unlock(&db->mu);
+    lsm_wal_writer *w = NULL;
+    int rc = lsm_wal_sync(db->log);
+    if (rc == LSM_OK)
+        rc = new_log(db, number, &w);
+    pthread_mutex_lock(&db->mu);
+    if (rc) {
+        lsm_memtable_unref(m);
+        lsm_db_set_bg_error(db, rc);
+        return rc;
+    }
+    lsm_wal_writer_close(db->log);
+    db->log = w;
+    db->log_bytes = 0;
+    db->imm[db->nimm] = db->mem;
+    db->imm_log[db->nimm] = db->mem_log;
+    db->nimm++;
+    db->mem = m;
+    db->mem_log = number;
+    pthread_cond_broadcast(&db->work_cv);
+    return LSM_OK;
+}
+
+/* Waits until the memtable has room (mu held, by the head writer).
+ * Slows writers by 1 ms once when level 0 reaches the slowdown trigger,
+ * and blocks while level 0 is at the stop trigger or the immutable
+ * memtables are all still being flushed. */
+static int make_room(lsm_db *db, int force)
+{
+    int allow_delay = !force;
+    for (;;) {
+        if (db->bg_error)
+            return bg_error_status(db);
+        size_t l0 = db->vs.current->nfiles[0];
+        uint64_t t0 = now_micros();
+        if (allow_delay && l0 >= (size_t)db->opt.level0_slowdown_trigger) {
+            pthread_mutex_unlock(&db->mu);
+            usleep(1000);
+            pthread_mutex_lock(&db->mu);
+            allow_delay = 0;
+        } else if (!force && lsm_memtable_bytes(db->mem) < db->opt.memtable_bytes) {
+            return LSM_OK;
+        } else if (force && lsm_memtable_empty(db->mem)) {
+            return LSM_OK;
+        } else if (db->nimm >= db->opt.max_immutable_memtables ||
+                   l0 >= (size_t)db->opt.level0_stop_trigger) {
+            pthread_cond_wait(&db->bg_cv, &db->mu);
+        } else {
+            return switch_memtable(db);
+        }
+        __atomic_add_fetch(&db->stats.stall_micros, now_micros() - t0,
+                           __ATOMIC_RELAXED);
+    }
+}
+
+/* Joins the batches of the writers queued behind the head into one
+ * (mu held).  A sync write never joins a group led by a non-sync one, and
+ * a group stays under MAX_GROUP_BYTES (less if the head is small, so
+ * small writes are not delayed behind a large one). */
+static lsm_batch *build_group(lsm_db *db, lsm_writer **last)
+{
+    lsm_writer *head = db->writers;
+    size_t size = lsm_batch_bytes(head->batch);
+    size_t max = size <= (128u << 10) ? size + (128u << 10) : MAX_GROUP_BYTES;
+    lsm_batch *result = head->batch;
+    *last = head;
+    for (lsm_writer *w = head->next; w; w = w->next) {
+        if ((w->sync && !head->sync) || !w->batch)
+            break;
+        size += lsm_batch_bytes(w->batch);
+        if (size > max)
+            break;
+        if (result == head->batch) {
+            lsm_batch_clear(db->group);
+            if (lsm_batch_append(db->group, head->batch))
+                break;
+            result = db->group;
+        }
+        if (lsm_batch_append(result, w->batch))
+            break;
+        *last = w;
+    }
+    return result;
+}
+
+/* Appends the group to the WAL and inserts it (mu NOT held). */
+static int apply_group(lsm_db *db, lsm_batch *group, int sync)
+{
+    lsm_slice rep = lsm_buf_slice(&group->rep);
+    int rc = lsm_wal_append(db->log, rep);
+    if (rc == LSM_OK && sync) {
+        rc = lsm_wal_sync(db->log);
+        __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
+    }
+    if (rc == LSM_OK)
+        rc = lsm_batch_insert(rep, db->mem);
+    __atomic_add_fetch(&db->stats.wal_bytes, rep.len, __ATOMIC_RELAXED);
+    return rc;
+}
+
+/* Marks head..last done with status and wakes the next head (mu held). */
+static void finish_writers(lsm_db *db, lsm_writer *last, int status)
+{
+    for (;;) {
+        lsm_writer *w = db->writers;
+        db->writers = w->next;
+        w->status = status;
+        w->done = 1;
+        pthread_cond_signal(&w->cv);
+        if (w == last)
+            break;
+    }
+    if (!db->writers)
+        db->writers_tail = NULL;
+    else
+        pthread_cond_signal(&db->writers->cv);
+}
+
+/* Queues a writer and waits to be done or to lead (mu held). */
+static void enqueue_writer(lsm_db *db, lsm_writer *w)
+{
+    w->next = NULL;
+    w->done = 0;
+    if (db->writers_tail)
+        db->writers_tail->next = w;
+    else
+        db->writers = w;
+    db->writers_tail = w;
+    while (!w->done && db->writers != w)
+        pthread_cond_wait(&w->cv, &db->mu);
+}
+
+static int write_or_switch(lsm_db *db, lsm_batch *batch, int sync)
+{
+    lsm_writer w = { .batch = batch, .sync = sync };
+    pthread_cond_init(&w.cv, NULL);
+    pthread_mutex_lock(&db->mu);
+    enqueue_writer(db, &w);
+    if (w.done) {
+        pthread_mutex_unlock(&db->mu);
+        pthread_cond_destroy(&w.cv);
+        return w.status;
+    }
+    int rc = make_room(db, batch == NULL);
+    lsm_writer *last = &w;
+    if (rc == LSM_OK && batch) {
+        lsm_batch *group = build_group(db, &last);
+        uint64_t seq = db->vs.last_seq + 1;
+        lsm_batch_set_seq(group, seq);
+        pthread_mutex_unlock(&db->mu);
+        rc = apply_group(db, group, sync);
+        pthread_mutex_lock(&db->mu);
+        db->log_bytes = lsm_wal_offset(db->log);
+        if (rc == LSM_OK)
+            db->vs.last_seq = seq + lsm_batch_count(group) - 1;
+        else
+            lsm_db_set_bg_error(db, rc); /* the WAL may hold a partial record */
+        db->stats.group_commits++;
+        db->stats.grouped_writes += lsm_batch_count(group);
+    }
+    finish_writers(db, last, rc);
+    pthread_mutex_unlock(&db->mu);
+    pthread_cond_destroy(&w.cv);
+    return rc;
+}
+
+int lsm_write(lsm_db *db, lsm_batch *b, int flags)
+{
+    if (!b)
+        return lsm_fail(LSM_INVALID, "no batch given");
+    if (lsm_batch_count(b) == 0)
+        return LSM_OK;
+    __atomic_add_fetch(&db->stats.user_bytes,
+                       lsm_batch_bytes(b) - LSM_BATCH_HEADER, __ATOMIC_RELAXED);
+    return write_or_switch(db, b, (flags & LSM_SYNC) != 0);
+}
+
+/* Single-operation writes build a batch on the stack's heap buffer. */
+static int write_one(lsm_db *db, int kind, const void *k, size_t klen,
+                     const void *v, size_t vlen, int flags)
+{
+    lsm_batch b = { { 0 } };
+    if (lsm_buf_reserve(&b.rep, LSM_BATCH_HEADER + klen + vlen + 24))
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_batch_clear(&b);
+    int rc = kind == LSM_KIND_PUT      ? lsm_batch_put(&b, k, klen, v, vlen)
+             : kind == LSM_KIND_DELETE ? lsm_batch_delete(&b, k, klen)
+                                       : lsm_batch_delete_range(&b, k, klen, v, vlen);
+    if (rc == LSM_OK)
+        rc = lsm_write(db, &b, flags);
+    lsm_buf_free(&b.rep);
+    return rc;
+}
+
+int lsm_put(lsm_db *db, const void *key, size_t klen, const void *val,
+            size_t vlen, int flags)
+{
+    return write_one(db, LSM_KIND_PUT, key, klen, val, vlen, flags);
+}
+
+int lsm_delete(lsm_db *db, const void *key, size_t klen, int flags)
+{
+    return write_one(db, LSM_KIND_DELETE, key, klen, NULL, 0, flags);
+}
+
+int lsm_delete_range(lsm_db *db, const void *begin, size_t blen,
+                     const void *end, size_t elen, int flags)
+{
+    return write_one(db, LSM_KIND_RANGE_DEL, begin, blen, end, elen, flags);
+}
+
+int lsm_flush(lsm_db *db)
+{
+    int rc = write_or_switch(db, NULL, 0);
+    pthread_mutex_lock(&db->mu);
+    while (rc == LSM_OK && db->nimm > 0 && !db->bg_error)
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+    if (rc == LSM_OK && db->bg_error)
+        rc = bg_error_status(db);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+/* --- reads --------------------------------------------------------------------- */
+
+/* The memtables and version a read works on, referenced under mu. */
+typedef struct read_view {
+    lsm_memtable *mems[LSM_MAX_IMM + 1];   /* newest first */
+    int nmems;
+    lsm_version *version;
+    uint64_t seq;
+} read_view;
+
+static void view_acquire(lsm_db *db, const lsm_read_options *ro, read_view *rv)
+{
+    pthread_mutex_lock(&db->mu);
+    rv->nmems = 0;
+    rv->mems[rv->nmems++] = db->mem;
+    for (int i = db->nimm; i-- > 0;)
+        rv->mems[rv->nmems++] = db->imm[i];
+    for (int i = 0; i < rv->nmems; i++)
+        lsm_memtable_ref(rv->mems[i]);
+    rv->version = db->vs.current;
+    lsm_version_ref(rv->version);
+    rv->seq = ro && ro->snapshot ? ro->snapshot->seq : db->vs.last_seq;
+    pthread_mutex_unlock(&db->mu);
+}
+
+static void view_release(lsm_db *db, read_view *rv)
+{
+    for (int i = 0; i < rv->nmems; i++)
+        lsm_memtable_unref(rv->mems[i]);
+    pthread_mutex_lock(&db->mu);
+    lsm_version_unref(rv->version);
+    pthread_mutex_unlock(&db->mu);
+}
+
+/* Newest visible version of key: LSM_KIND_PUT with the value in val,
+ * LSM_KIND_DELETE, -1 (absent) or an error. */
+static int view_get(read_view *rv, lsm_slice key, lsm_buf *val, int fill_cache)
+{
+    uint64_t max_tomb = 0;
+    for (int i = 0; i < rv->nmems; i++) {
+        uint64_t tomb = lsm_memtable_range_del_max_seq(rv->mems[i], key, rv->seq);
+        if (tomb > max_tomb)
+            max_tomb = tomb;
+        uint64_t seq;
+        int kind = lsm_memtable_get(rv->mems[i], key, rv->seq, val, &seq);
+        if (kind < -1)
+            return kind;
+        if (kind >= 0)
+            return kind == LSM_KIND_PUT && seq > max_tomb ? LSM_KIND_PUT
+                                                          : LSM_KIND_DELETE;
+    }
+    return lsm_version_get(rv->version, key, rv->seq, &max_tomb, val, fill_cache);
+}
+
+int lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key,
+            size_t klen, void **val, size_t *vlen)
+{
+    read_view rv;
+    view_acquire(db, ro, &rv);
+    lsm_buf buf = { 0 };
+    int kind = view_get(&rv, lsm_slice_make(key, klen), &buf,
+                        !(ro && ro->no_fill_cache));
+    view_release(db, &rv);
+    if (kind == LSM_KIND_PUT) {
+        if (!buf.data && lsm_buf_reserve(&buf, 1)) /* empty value: non-NULL */
+            return lsm_fail(LSM_NO_MEMORY, "out of memory");
+        *val = buf.data;
+        *vlen = buf.len;
+        return LSM_OK;
+    }
+    lsm_buf_free(&buf);
+    if (kind < -1)
+        return kind;
+    return LSM_NOT_FOUND;
+}
+
+uint64_t lsm_disk_bytes(lsm_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    uint64_t sum = 0;
+    for (int l = 0; l < LSM_NUM_LEVELS; l++)
+        sum += lsm_version_level_bytes(db->vs.current, l);
+    sum += db->log_bytes;
+    pthread_mutex_unlock(&db->mu);
+    return sum;
+}

@@ -1,0 +1,117 @@
+/*
+ * db.h — the database object shared by db.c (open, recovery, writes,
+ * reads), db_iter.c (user iterators), flush.c and compaction.c (background
+ * work).
+ *
+ * Locking: `mu` guards everything below marked (mu).  The write path is
+ * serialised by the writer queue: only the writer at its head touches the
+ * WAL and inserts into `mem`, with mu released during that I/O.  Readers
+ * take mu only to reference the memtables and the current version.
+ */
+#ifndef LSM_DB_H
+#define LSM_DB_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "env.h"
+#include "lsm.h"
+#include "memtable.h"
+#include "table_cache.h"
+#include "version.h"
+#include "wal.h"
+
+#define LSM_MAX_IMM 16
+#define LSM_MAX_BG_THREADS 16
+
+struct lsm_snapshot {
+    uint64_t seq;
+    struct lsm_snapshot *prev, *next;
+};
+
+typedef struct lsm_writer {
+    lsm_batch *batch;          /* NULL: a request to switch memtables */
+    int sync;
+    int done;
+    int status;
+    pthread_cond_t cv;
+    struct lsm_writer *next;
+} lsm_writer;
+
+typedef struct lsm_db_stats {      /* all atomic */
+    uint64_t user_bytes;           /* key+value bytes written by users */
+    uint64_t wal_bytes;
+    uint64_t flush_bytes;          /* table bytes written by flushes */
+    uint64_t compact_bytes_read, compact_bytes_written;
+    uint64_t flushes, compactions, trivial_moves;
+    uint64_t stall_micros;
+    uint64_t group_commits, grouped_writes, wal_syncs;
+} lsm_db_stats;
+
+struct lsm_db {
+    char *dir;
+    lsm_options opt;
+    lsm_env *env;
+    lsm_file *lock;
+    lsm_cache *block_cache;
+    lsm_table_cache *tcache;
+
+    pthread_mutex_t mu;
+    pthread_cond_t bg_cv;          /* background progress (waiters: writers, flush) */
+    pthread_cond_t work_cv;        /* background threads wait for work here */
+    lsm_version_set vs;            /* (mu) */
+
+    lsm_memtable *mem;             /* (mu) takes writes */
+    uint64_t mem_log;              /* its WAL's number */
+    lsm_memtable *imm[LSM_MAX_IMM];/* (mu) full, oldest first, being flushed */
+    uint64_t imm_log[LSM_MAX_IMM];
+    int nimm;
+    int flushing;                  /* (mu) imm[0] is being flushed */
+    lsm_wal_writer *log;           /* head writer only */
+    uint64_t log_bytes;            /* (mu) its size */
+
+    lsm_writer *writers, *writers_tail;   /* (mu) queue */
+    lsm_batch *group;              /* head writer's scratch batch */
+
+    lsm_snapshot snapshots;        /* (mu) list head, oldest first */
+    uint64_t *pending;             /* (mu) table numbers being written */
+    size_t npending, cap_pending;
+
+    int bg_error;                  /* (mu) sticky until reopen */
+    char bg_msg[512];
+    int shutting_down;             /* (mu) */
+    int compacting;                /* (mu) compactions running */
+    int manual_compaction;         /* (mu) lsm_compact in progress */
+    pthread_t threads[LSM_MAX_BG_THREADS];
+    int nthreads;
+
+    lsm_db_stats stats;
+};
+
+/* Logs a formatted line through opt.log. */
+void lsm_db_log(lsm_db *db, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Records the first background error (mu held); writes then fail. */
+void lsm_db_set_bg_error(lsm_db *db, int status);
+/* Sequence number below which no snapshot needs old versions (mu held). */
+uint64_t lsm_db_oldest_snapshot(lsm_db *db);
+int lsm_db_add_pending(lsm_db *db, uint64_t number);
+void lsm_db_remove_pending(lsm_db *db, uint64_t number);
+/* Deletes files no live version, memtable or pending output uses
+ * (mu held; drops it for the I/O). */
+void lsm_db_delete_obsolete(lsm_db *db, int include_temps);
+
+/* flush.c: writes a memtable as a level-0 table (mu not held). The meta
+ * is filled; meta->size == 0 if the memtable held nothing. */
+int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
+                             lsm_file_meta *meta);
+/* Background thread bodies. */
+void *lsm_flush_thread(void *arg);
+void *lsm_compaction_thread(void *arg);
+/* compaction.c: does the version need compaction? (mu held) */
+int lsm_needs_compaction(lsm_db *db);
+/* Computes v's compaction score/level (before it is installed). */
+void lsm_version_score(lsm_db *db, lsm_version *v);
+
+#endif

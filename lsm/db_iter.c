@@ -1,0 +1,320 @@
+/*
+ * db_iter.c — user iterators: the newest visible version of each key.
+ *
+ * Underneath is one merging iterator over internal keys from the
+ * memtables and every table (newest version of a key first).  Moving
+ * forward, the iterator stops on the first entry of each user key with
+ * seq <= snapshot; it is shown if it is a put not covered by a newer
+ * range deletion, otherwise the whole key is skipped.  Moving backward it
+ * walks each key's versions from oldest to newest and keeps the last
+ * visible one (LevelDB's scheme), so in reverse the merging iterator sits
+ * just before the current key and key/value come from saved copies.
+ *
+ * The view is pinned at creation: the memtables and version are
+ * referenced until the iterator is freed, so compactions that replace
+ * tables underneath never disturb it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "error.h"
+#include "ikey.h"
+#include "range_del.h"
+
+enum { FORWARD, REVERSE };
+
+struct lsm_iter {
+    lsm_db *db;
+    lsm_iiter *it;                 /* merged internal entries */
+    lsm_memtable *mems[LSM_MAX_IMM + 1];
+    int nmems;
+    lsm_version *version;
+    lsm_range_dels *rdels;
+    uint64_t seq;
+    int dir;
+    int valid;
+    int status;
+    lsm_buf saved_key, saved_value; /* REVERSE: the current entry */
+    lsm_buf skip;                   /* scratch for the key being skipped */
+};
+
+static int hidden_by_range_del(lsm_iter *it, const lsm_ikey *k)
+{
+    return !lsm_range_dels_empty(it->rdels) &&
+           lsm_range_dels_max_seq(it->rdels, k->user) > k->seq;
+}
+
+/* Parses the merged iterator's current key; on damage stops the iterator. */
+static int parse_current(lsm_iter *it, lsm_ikey *k)
+{
+    if (lsm_ikey_parse(lsm_iiter_key(it->it), k))
+        return 1;
+    it->status = lsm_fail(LSM_CORRUPTION, "malformed internal key in a table");
+    it->valid = 0;
+    return 0;
+}
+
+static int save(lsm_buf *b, lsm_slice s)
+{
+    lsm_buf_clear(b);
+    return lsm_buf_append(b, s.data, s.len);
+}
+
+/* Forward: stop on the next visible entry; with skipping, entries whose
+ * user key is <= it->skip are hidden older versions. */
+static void find_next_user_entry(lsm_iter *it, int skipping)
+{
+    it->dir = FORWARD;
+    for (; lsm_iiter_valid(it->it); lsm_iiter_next(it->it)) {
+        lsm_ikey k;
+        if (!parse_current(it, &k))
+            return;
+        if (k.seq > it->seq)
+            continue;
+        if (skipping && lsm_slice_cmp(k.user, lsm_buf_slice(&it->skip)) <= 0)
+            continue;
+        if (k.kind == LSM_KIND_PUT && !hidden_by_range_del(it, &k)) {
+            it->valid = 1;
+            return;
+        }
+        if (save(&it->skip, k.user)) {
+            it->status = lsm_fail(LSM_NO_MEMORY, "out of memory");
+            break;
+        }
+        skipping = 1;
+    }
+    it->valid = 0;
+    if (it->status == LSM_OK)
+        it->status = lsm_iiter_status(it->it);
+}
+
+/* Reverse: moves back to the previous visible user entry and saves it. */
+static void find_prev_user_entry(lsm_iter *it)
+{
+    int kind = LSM_KIND_DELETE;
+    it->dir = REVERSE;
+    for (; lsm_iiter_valid(it->it); lsm_iiter_prev(it->it)) {
+        lsm_ikey k;
+        if (!parse_current(it, &k))
+            return;
+        if (k.seq > it->seq)
+            continue;
+        if (kind != LSM_KIND_DELETE &&
+            lsm_slice_cmp(k.user, lsm_buf_slice(&it->saved_key)) < 0)
+            break; /* passed into the previous key with a live entry saved */
+        kind = k.kind == LSM_KIND_PUT && !hidden_by_range_del(it, &k)
+                   ? LSM_KIND_PUT : LSM_KIND_DELETE;
+        if (kind == LSM_KIND_PUT &&
+            (save(&it->saved_key, k.user) ||
+             save(&it->saved_value, lsm_iiter_value(it->it)))) {
+            it->status = lsm_fail(LSM_NO_MEMORY, "out of memory");
+            it->valid = 0;
+            return;
+        }
+    }
+    if (it->status == LSM_OK)
+        it->status = lsm_iiter_status(it->it);
+    it->valid = kind == LSM_KIND_PUT && it->status == LSM_OK;
+}
+
+void lsm_iter_first(lsm_iter *it)
+{
+    if (it->status)
+        return;
+    lsm_iiter_first(it->it);
+    find_next_user_entry(it, 0);
+}
+
+void lsm_iter_last(lsm_iter *it)
+{
+    if (it->status)
+        return;
+    lsm_iiter_last(it->it);
+    find_prev_user_entry(it);
+}
+
+void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen)
+{
+    if (it->status)
+        return;
+    lsm_buf target = { 0 };
+    if (lsm_ikey_append(&target, lsm_slice_make(key, klen), it->seq,
+                        LSM_KIND_SEEK)) {
+        it->status = lsm_fail(LSM_NO_MEMORY, "out of memory");
+        it->valid = 0;
+        return;
+    }
+    lsm_iiter_seek(it->it, lsm_buf_slice(&target));
+    lsm_buf_free(&target);
+    find_next_user_entry(it, 0);
+}
+
+void lsm_iter_next(lsm_iter *it)
+{
+    if (!it->valid)
+        return;
+    if (it->dir == REVERSE) {
+        /* The merged iterator is just before the current key's entries. */
+        if (!lsm_iiter_valid(it->it))
+            lsm_iiter_first(it->it);
+        else
+            lsm_iiter_next(it->it);
+        if (save(&it->skip, lsm_buf_slice(&it->saved_key)))
+            it->status = LSM_NO_MEMORY;
+    } else {
+        if (save(&it->skip, lsm_ikey_user(lsm_iiter_key(it->it))))
+            it->status = LSM_NO_MEMORY;
+        lsm_iiter_next(it->it);
+    }
+    if (it->status) {
+        it->valid = 0;
+        return;
+    }
+    find_next_user_entry(it, 1);
+}
+
+void lsm_iter_prev(lsm_iter *it)
+{
+    if (!it->valid)
+        return;
+    if (it->dir == FORWARD) {
+        /* Step back over every entry of the current key. */
+        if (save(&it->saved_key, lsm_ikey_user(lsm_iiter_key(it->it)))) {
+            it->status = lsm_fail(LSM_NO_MEMORY, "out of memory");
+            it->valid = 0;
+            return;
+        }
+        for (;;) {
+            lsm_iiter_prev(it->it);
+            if (!lsm_iiter_valid(it->it))
+                break;
+            lsm_slice user = lsm_ikey_user(lsm_iiter_key(it->it));
+            if (lsm_slice_cmp(user, lsm_buf_slice(&it->saved_key)) < 0)
+                break;
+        }
+    }
+    find_prev_user_entry(it);
+}
+
+int lsm_iter_valid(const lsm_iter *it)
+{
+    return it->valid;
+}
+
+const void *lsm_iter_key(const lsm_iter *it, size_t *klen)
+{
+    lsm_slice k = it->dir == FORWARD ? lsm_ikey_user(lsm_iiter_key(it->it))
+                                     : lsm_buf_slice(&it->saved_key);
+    *klen = k.len;
+    return k.data;
+}
+
+const void *lsm_iter_value(const lsm_iter *it, size_t *vlen)
+{
+    lsm_slice v = it->dir == FORWARD ? lsm_iiter_value(it->it)
+                                     : lsm_buf_slice(&it->saved_value);
+    *vlen = v.len;
+    return v.data;
+}
+
+int lsm_iter_status(const lsm_iter *it)
+{
+    return it->status;
+}
+
+/* Gathers the range deletions of every memtable and table in the view. */
+static int build_range_dels(lsm_iter *it)
+{
+    lsm_iiter **its = NULL;
+    int n = 0, cap = 0;
+    int rc = LSM_OK;
+    for (int i = 0; rc == LSM_OK && i < it->nmems; i++) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            lsm_iiter **p = realloc(its, (size_t)cap * sizeof *p);
+            if (!p) {
+                rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
+                break;
+            }
+            its = p;
+        }
+        its[n++] = lsm_memtable_range_del_iter(it->mems[i]);
+        if (!its[n - 1])
+            rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
+    }
+    if (rc == LSM_OK)
+        rc = lsm_version_add_range_del_iters(it->version, &its, &n, &cap);
+    if (rc) {
+        for (int i = 0; i < n; i++)
+            lsm_iiter_free(its[i]);
+        free(its);
+        return rc;
+    }
+    it->rdels = lsm_range_dels_build(its, n, it->seq, &rc);
+    free(its);
+    return rc;
+}
+
+static int build_merged(lsm_iter *it, int fill_cache)
+{
+    lsm_version *v = it->version;
+    int cap = it->nmems + (int)v->nfiles[0] + LSM_NUM_LEVELS;
+    lsm_iiter **children = malloc((size_t)cap * sizeof *children);
+    if (!children)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    int n = 0;
+    for (int i = 0; i < it->nmems; i++)
+        children[n++] = lsm_memtable_iter(it->mems[i]);
+    lsm_version_add_iters(v, fill_cache, children, &n);
+    for (int i = 0; i < n; i++)
+        if (!children[i])
+            children[i] = lsm_iiter_error(LSM_NO_MEMORY);
+    it->it = lsm_merge_iter_new(lsm_ikey_cmp, children, n);
+    free(children);
+    return it->it ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
+}
+
+lsm_iter *lsm_iter_new(lsm_db *db, const lsm_read_options *ro)
+{
+    lsm_iter *it = calloc(1, sizeof *it);
+    if (!it) {
+        lsm_fail(LSM_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    it->db = db;
+    pthread_mutex_lock(&db->mu);
+    it->mems[it->nmems++] = db->mem;
+    for (int i = db->nimm; i-- > 0;)
+        it->mems[it->nmems++] = db->imm[i];
+    for (int i = 0; i < it->nmems; i++)
+        lsm_memtable_ref(it->mems[i]);
+    it->version = db->vs.current;
+    lsm_version_ref(it->version);
+    it->seq = ro && ro->snapshot ? ro->snapshot->seq : db->vs.last_seq;
+    pthread_mutex_unlock(&db->mu);
+
+    it->status = build_range_dels(it);
+    if (it->status == LSM_OK)
+        it->status = build_merged(it, !(ro && ro->no_fill_cache));
+    if (it->status && !it->it)
+        it->it = lsm_iiter_error(it->status);
+    return it;
+}
+
+void lsm_iter_free(lsm_iter *it)
+{
+    if (!it)
+        return;
+    lsm_iiter_free(it->it);
+    lsm_range_dels_free(it->rdels);
+    for (int i = 0; i < it->nmems; i++)
+        lsm_memtable_unref(it->mems[i]);
+    pthread_mutex_lock(&it->db->mu);
+    lsm_version_unref(it->version);
+    pthread_mutex_unlock(&it->db->mu);
+    lsm_buf_free(&it->saved_key);
+    lsm_buf_free(&it->saved_value);
+    lsm_buf_free(&it->skip);
+    free(it);
+}

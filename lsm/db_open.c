@@ -1,0 +1,385 @@
+/*
+ * db_open.c — opening, recovering and closing a store.
+ *
+ * Open: refuse a directory that holds files but no CURRENT (not a store,
+ * nothing is written to it); take the LOCK; read the manifest; replay
+ * every WAL numbered at or above the manifest's log number into memtables,
+ * writing them out as level-0 tables; start a new WAL; record all of that
+ * in a fresh manifest; delete what is obsolete; start background threads.
+ *
+ * WAL damage: a torn or corrupt tail of the newest WAL (nothing valid
+ * after it) is dropped and logged — those writes were never acknowledged
+ * as synced.  Damage followed by valid records, or damage in an older WAL
+ * (older WALs are fsync'ed before a newer one is created), is corruption:
+ * the store refuses to open unless opt.salvage, which keeps every record
+ * that still checks out.
+ */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "filename.h"
+#include "write_batch.h"
+
+/* 1 if dir has entries other than LOCK; fills *has_current. */
+static int inspect_dir(lsm_env *env, const char *dir, int *has_current,
+                       int *nonempty)
+{
+    char **names;
+    size_t n = 0;
+    int rc = env->list_dir(env, dir, &names, &n);
+    if (rc)
+        return rc;
+    *has_current = *nonempty = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(names[i], "CURRENT") == 0)
+            *has_current = 1;
+        else if (strcmp(names[i], "LOCK") != 0)
+            *nonempty = 1;
+    }
+    lsm_env_free_names(names, n);
+    return LSM_OK;
+}
+
+static int prepare_dir(lsm_env *env, const char *dir, const lsm_options *o,
+                       int *is_new)
+{
+    if (!env->exists(env, dir)) {
+        if (!o->create_if_missing)
+            return lsm_fail(LSM_INVALID, "%s: no such store", dir);
+        int rc = env->mkdir(env, dir);
+        if (rc)
+            return rc;
+    }
+    int has_current, nonempty;
+    int rc = inspect_dir(env, dir, &has_current, &nonempty);
+    if (rc)
+        return rc;
+    if (!has_current && nonempty)
+        return lsm_fail(LSM_INVALID,
+                        "%s is not an lsm store (it holds files but no CURRENT)",
+                        dir);
+    if (!has_current && !o->create_if_missing)
+        return lsm_fail(LSM_INVALID, "%s: no such store", dir);
+    *is_new = !has_current;
+    return LSM_OK;
+}
+
+static int check_options(const lsm_options *o)
+{
+    if (o->memtable_bytes < 4096 || o->block_bytes < 256 ||
+        o->block_restart_interval < 1 || o->bloom_bits_per_key < 0 ||
+        o->bloom_bits_per_key > 64 || o->max_immutable_memtables < 1 ||
+        o->max_immutable_memtables >= LSM_MAX_IMM || o->max_open_files < 16 ||
+        (o->compression != LSM_COMPRESS_NONE && o->compression != LSM_COMPRESS_ZSTD) ||
+        o->flush_threads < 1 || o->compaction_threads < 1 ||
+        o->flush_threads + o->compaction_threads > LSM_MAX_BG_THREADS ||
+        o->level0_compaction_trigger < 1 ||
+        o->level0_slowdown_trigger < o->level0_compaction_trigger ||
+        o->level0_stop_trigger < o->level0_slowdown_trigger ||
+        o->level_multiplier < 2 || o->level1_bytes < 4096 ||
+        o->target_file_bytes < 4096)
+        return lsm_fail(LSM_INVALID, "invalid options");
+    return LSM_OK;
+}
+
+static lsm_db *db_alloc(const char *dir, const lsm_options *o)
+{
+    lsm_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return NULL;
+    db->dir = strdup(dir);
+    db->opt = *o;
+    db->env = o->env ? o->env : lsm_env_posix();
+    pthread_mutex_init(&db->mu, NULL);
+    pthread_cond_init(&db->bg_cv, NULL);
+    pthread_cond_init(&db->work_cv, NULL);
+    db->snapshots.next = db->snapshots.prev = &db->snapshots;
+    db->block_cache = lsm_cache_new(o->cache_bytes ? o->cache_bytes : 1);
+    db->group = lsm_batch_new();
+    db->mem = lsm_memtable_new();
+    if (db->dir && db->block_cache && db->group && db->mem)
+        db->tcache = lsm_table_cache_new(db->dir, db->env, o->max_open_files,
+                                         db->block_cache);
+    return db;
+}
+
+static void db_free(lsm_db *db)
+{
+    if (db->log)
+        lsm_wal_writer_close(db->log);
+    for (int i = 0; i < db->nimm; i++)
+        lsm_memtable_unref(db->imm[i]);
+    if (db->mem)
+        lsm_memtable_unref(db->mem);
+    if (db->vs.mu)
+        lsm_vset_destroy(&db->vs);
+    lsm_table_cache_free(db->tcache);
+    if (db->block_cache)
+        lsm_cache_free(db->block_cache);
+    lsm_batch_free(db->group);
+    if (db->lock)
+        db->env->unlock(db->env, db->lock);
+    pthread_mutex_destroy(&db->mu);
+    pthread_cond_destroy(&db->bg_cv);
+    pthread_cond_destroy(&db->work_cv);
+    free(db->pending);
+    free(db->dir);
+    free(db);
+}
+
+/* --- WAL replay ---------------------------------------------------------------- */
+
+typedef struct replay {
+    lsm_db *db;
+    lsm_version_edit *edit;      /* level-0 tables written so far */
+    uint64_t max_seq;
+} replay;
+
+/* Writes db->mem as a level-0 table into the edit, and empties it. */
+static int flush_recovered(replay *rp)
+{
+    lsm_db *db = rp->db;
+    if (lsm_memtable_empty(db->mem))
+        return LSM_OK;
+    lsm_file_meta meta = { 0 };
+    uint64_t number = lsm_vset_new_file_number(&db->vs);
+    int rc = lsm_write_memtable_table(db, db->mem, number, &meta);
+    if (rc == LSM_OK && meta.size > 0)
+        rc = lsm_edit_add_file(rp->edit, 0, number, meta.size, meta.entries,
+                               lsm_buf_slice(&meta.smallest),
+                               lsm_buf_slice(&meta.largest));
+    lsm_buf_free(&meta.smallest);
+    lsm_buf_free(&meta.largest);
+    if (rc)
+        return rc;
+    lsm_memtable *fresh = lsm_memtable_new();
+    if (!fresh)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_memtable_unref(db->mem);
+    db->mem = fresh;
+    return LSM_OK;
+}
+
+static int replay_record(replay *rp, lsm_slice rec, const char *name)
+{
+    int rc = lsm_batch_insert(rec, rp->db->mem);
+    if (rc == LSM_CORRUPTION)
+        return lsm_fail(rc, "%s: %s", name, lsm_last_error());
+    if (rc)
+        return rc;
+    uint64_t count = lsm_decode_fixed32(rec.data + 8);
+    uint64_t last = lsm_decode_fixed64(rec.data) + (count ? count - 1 : 0);
+    if (last > rp->max_seq)
+        rp->max_seq = last;
+    if (lsm_memtable_bytes(rp->db->mem) >= rp->db->opt.memtable_bytes)
+        return flush_recovered(rp);
+    return LSM_OK;
+}
+
+/* Judges the damage a WAL reader met (see the header comment). */
+static int judge_damage(lsm_db *db, const lsm_wal_damage *d, const char *name,
+                        int newest)
+{
+    if (!d->regions)
+        return LSM_OK;
+    if (!d->before_tail && newest) {
+        lsm_db_log(db, "%s: dropped a torn tail of %llu bytes at offset %llu (%s)",
+                   name, (unsigned long long)d->dropped_bytes,
+                   (unsigned long long)d->first_offset, d->first_reason);
+        return LSM_OK;
+    }
+    if (db->opt.salvage) {
+        lsm_db_log(db, "%s: salvage skipped %llu damaged bytes in %d region(s) from offset %llu (%s)",
+                   name, (unsigned long long)d->dropped_bytes, d->regions,
+                   (unsigned long long)d->first_offset, d->first_reason);
+        return LSM_OK;
+    }
+    return lsm_fail(LSM_CORRUPTION,
+                    "%s: corrupt record at offset %llu (%s) before the end of "
+                    "the log; open with salvage to keep what is readable",
+                    name, (unsigned long long)d->first_offset, d->first_reason);
+}
+
+static int replay_log(replay *rp, uint64_t number, int newest)
+{
+    lsm_db *db = rp->db;
+    char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
+    if (!path)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    const char *name = strrchr(path, '/') + 1;
+    lsm_file *f;
+    lsm_wal_reader *r = NULL;
+    int rc = db->env->open_read(db->env, path, &f);
+    if (rc == LSM_OK)
+        rc = lsm_wal_reader_new(f, name, &r);
+    lsm_slice rec;
+    int got = 0;
+    while (rc == LSM_OK && (got = lsm_wal_read(r, &rec)) == 1)
+        rc = replay_record(rp, rec, name);
+    if (rc == LSM_OK && got < 0)
+        rc = got;
+    if (rc == LSM_OK)
+        rc = judge_damage(db, lsm_wal_reader_damage(r), name, newest);
+    if (r)
+        lsm_wal_reader_free(r);
+    free(path);
+    return rc;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Numbers of the WALs at or above min, ascending. */
+static int list_logs(lsm_db *db, uint64_t min, uint64_t **out, size_t *n)
+{
+    char **names;
+    size_t cnt;
+    int rc = db->env->list_dir(db->env, db->dir, &names, &cnt);
+    if (rc)
+        return rc;
+    uint64_t *logs = malloc((cnt ? cnt : 1) * sizeof *logs);
+    size_t k = 0;
+    for (size_t i = 0; logs && i < cnt; i++) {
+        uint64_t number;
+        if (lsm_parse_filename(names[i], &number) == LSM_FILE_LOG && number >= min)
+            logs[k++] = number;
+    }
+    lsm_env_free_names(names, cnt);
+    if (!logs)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    qsort(logs, k, sizeof *logs, cmp_u64);
+    *out = logs;
+    *n = k;
+    return LSM_OK;
+}
+
+/* Replays WALs, starts the new WAL and logs the new state (mu not held). */
+static int recover_logs(lsm_db *db)
+{
+    uint64_t *logs = NULL;
+    size_t n = 0;
+    int rc = list_logs(db, db->vs.log_number, &logs, &n);
+    if (rc)
+        return rc;
+    lsm_version_edit edit;
+    lsm_edit_init(&edit);
+    replay rp = { db, &edit, db->vs.last_seq };
+    for (size_t i = 0; rc == LSM_OK && i < n; i++) {
+        if (logs[i] >= db->vs.next_file)
+            db->vs.next_file = logs[i] + 1;
+        rc = replay_log(&rp, logs[i], i + 1 == n);
+    }
+    free(logs);
+    if (rc == LSM_OK)
+        rc = flush_recovered(&rp);
+    db->vs.last_seq = rp.max_seq;
+    uint64_t number = lsm_vset_new_file_number(&db->vs);
+    if (rc == LSM_OK) {
+        char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
+        lsm_file *f;
+        rc = path ? db->env->open_write(db->env, path, &f) : LSM_NO_MEMORY;
+        free(path);
+        if (rc == LSM_OK)
+            rc = lsm_wal_writer_new(f, 0, &db->log);
+        if (rc == LSM_OK)
+            rc = db->env->sync_dir(db->env, db->dir);
+    }
+    db->mem_log = number;
+    edit.has_log_number = 1;
+    edit.log_number = number;
+    pthread_mutex_lock(&db->mu);
+    if (rc == LSM_OK)
+        rc = lsm_vset_log_and_apply(&db->vs, &edit); /* also syncs the dir */
+    if (rc == LSM_OK)
+        lsm_db_delete_obsolete(db, 1);
+    pthread_mutex_unlock(&db->mu);
+    lsm_edit_free(&edit);
+    return rc;
+}
+
+static int start_threads(lsm_db *db)
+{
+    for (int i = 0; i < db->opt.flush_threads + db->opt.compaction_threads; i++) {
+        void *(*body)(void *) = i < db->opt.flush_threads ? lsm_flush_thread
+                                                          : lsm_compaction_thread;
+        if (pthread_create(&db->threads[i], NULL, body, db) != 0)
+            return lsm_fail(LSM_NO_MEMORY, "cannot start a background thread");
+        db->nthreads++;
+    }
+    return LSM_OK;
+}
+
+static void stop_threads(lsm_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    db->shutting_down = 1;
+    pthread_cond_broadcast(&db->work_cv);
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_mutex_unlock(&db->mu);
+    for (int i = 0; i < db->nthreads; i++)
+        pthread_join(db->threads[i], NULL);
+    db->nthreads = 0;
+}
+
+int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
+{
+    lsm_options defaults;
+    if (!opt) {
+        lsm_options_init(&defaults);
+        opt = &defaults;
+    }
+    if (!dir || !*dir || !out)
+        return lsm_fail(LSM_INVALID, "no store directory given");
+    int rc = check_options(opt);
+    if (rc)
+        return rc;
+    lsm_db *db = db_alloc(dir, opt);
+    if (!db || !db->tcache) {
+        if (db)
+            db_free(db);
+        return lsm_fail(LSM_NO_MEMORY, "out of memory opening %s", dir);
+    }
+    int is_new = 0;
+    rc = prepare_dir(db->env, dir, opt, &is_new);
+    if (rc == LSM_OK) {
+        char *lockpath = lsm_filename(dir, LSM_FILE_LOCK, 0);
+        rc = lockpath ? db->env->lock(db->env, lockpath, &db->lock)
+                      : LSM_NO_MEMORY;
+        free(lockpath);
+    }
+    if (rc == LSM_OK)
+        rc = lsm_vset_init(&db->vs, db->dir, db->env, db->tcache, &db->mu);
+    if (rc == LSM_OK)
+        rc = is_new ? lsm_vset_create(&db->vs)
+                    : lsm_vset_recover(&db->vs, opt->log, opt->log_ctx);
+    if (rc == LSM_OK)
+        rc = recover_logs(db);
+    if (rc == LSM_OK)
+        rc = start_threads(db);
+    if (rc) {
+        char msg[512];
+        lsm_error_copy(msg, sizeof msg);
+        stop_threads(db);
+        db_free(db);
+        return lsm_fail(rc, "%s", msg);
+    }
+    *out = db;
+    return LSM_OK;
+}
+
+int lsm_close(lsm_db *db)
+{
+    if (!db)
+        return LSM_OK;
+    stop_threads(db);
+    int rc = db->log ? lsm_wal_sync(db->log) : LSM_OK;
+    db_free(db);
+    return rc;
+}

@@ -1,0 +1,198 @@
+/*
+ * flush.c — turning full memtables into level-0 tables, on the flush
+ * thread(s).
+ *
+ * Memtables are flushed oldest first and one at a time, so level 0's file
+ * numbers stay in the order of the data's age (reads search level 0 from
+ * the highest number down).  A flush never waits for a compaction: it
+ * only needs the manifest, which compactions hold for an append and fsync.
+ */
+#include "db.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "filename.h"
+#include "ikey.h"
+
+static lsm_table_options table_options(const lsm_options *o)
+{
+    lsm_table_options t = {
+        .block_bytes = o->block_bytes,
+        .restart_interval = o->block_restart_interval,
+        .bloom_bits_per_key = o->bloom_bits_per_key,
+        .compression = o->compression,
+        .zstd_level = o->zstd_level,
+    };
+    return t;
+}
+
+/* Keeps meta's [smallest, largest] covering key. */
+static int widen(lsm_file_meta *meta, lsm_slice key)
+{
+    if (meta->smallest.len == 0 ||
+        lsm_ikey_cmp(key, lsm_buf_slice(&meta->smallest)) < 0) {
+        lsm_buf_clear(&meta->smallest);
+        if (lsm_buf_append(&meta->smallest, key.data, key.len))
+            return LSM_NO_MEMORY;
+    }
+    if (meta->largest.len == 0 ||
+        lsm_ikey_cmp(key, lsm_buf_slice(&meta->largest)) > 0) {
+        lsm_buf_clear(&meta->largest);
+        if (lsm_buf_append(&meta->largest, key.data, key.len))
+            return LSM_NO_MEMORY;
+    }
+    return LSM_OK;
+}
+
+/* A range deletion [begin, end) widens the bounds to cover end too, as
+ * the key (end, max seq) — conservatively, since end itself is excluded. */
+static int add_range_dels(lsm_table_builder *b, lsm_memtable *m,
+                          lsm_file_meta *meta)
+{
+    lsm_iiter *it = lsm_memtable_range_del_iter(m);
+    if (!it)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    int rc = LSM_OK;
+    lsm_buf end_key = { 0 };
+    for (lsm_iiter_first(it); rc == LSM_OK && lsm_iiter_valid(it);
+         lsm_iiter_next(it)) {
+        lsm_ikey k;
+        lsm_slice key = lsm_iiter_key(it), end = lsm_iiter_value(it);
+        if (!lsm_ikey_parse(key, &k)) {
+            rc = lsm_fail(LSM_CORRUPTION, "malformed range deletion");
+            break;
+        }
+        rc = lsm_table_builder_add_range_del(b, k.user, end, k.seq);
+        lsm_buf_clear(&end_key);
+        if (rc == LSM_OK)
+            rc = lsm_ikey_append(&end_key, end, LSM_MAX_SEQ, LSM_KIND_SEEK);
+        if (rc == LSM_OK)
+            rc = widen(meta, key);
+        if (rc == LSM_OK)
+            rc = widen(meta, lsm_buf_slice(&end_key));
+        meta->entries++;
+    }
+    if (rc == LSM_OK)
+        rc = lsm_iiter_status(it);
+    lsm_buf_free(&end_key);
+    lsm_iiter_free(it);
+    return rc;
+}
+
+static int build_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
+                       lsm_file_meta *meta)
+{
+    lsm_table_options to = table_options(&db->opt);
+    lsm_table_builder *b = lsm_table_builder_new(f, &to);
+    lsm_iiter *it = lsm_memtable_iter(m);
+    int rc = b && it ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
+    for (lsm_iiter_first(it); rc == LSM_OK && lsm_iiter_valid(it);
+         lsm_iiter_next(it)) {
+        lsm_slice key = lsm_iiter_key(it);
+        rc = lsm_table_builder_add(b, key, lsm_iiter_value(it));
+        if (rc == LSM_OK && meta->smallest.len == 0)
+            rc = widen(meta, key);
+        if (rc == LSM_OK) {
+            lsm_buf_clear(&meta->largest);
+            rc = lsm_buf_append(&meta->largest, key.data, key.len);
+        }
+        meta->entries++;
+    }
+    if (rc == LSM_OK)
+        rc = lsm_iiter_status(it);
+    if (rc == LSM_OK)
+        rc = add_range_dels(b, m, meta);
+    if (rc == LSM_OK)
+        rc = lsm_table_builder_finish(b, &meta->size);
+    lsm_iiter_free(it);
+    lsm_table_builder_free(b);
+    return rc;
+}
+
+int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
+                             lsm_file_meta *meta)
+{
+    meta->number = number;
+    meta->size = 0;
+    if (lsm_memtable_empty(m))
+        return LSM_OK;
+    char *path = lsm_filename(db->dir, LSM_FILE_TABLE, number);
+    if (!path)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_file *f;
+    int rc = db->env->open_write(db->env, path, &f);
+    if (rc == LSM_OK) {
+        rc = build_table(db, m, f, meta);
+        int crc = lsm_file_close(f);
+        rc = rc ? rc : crc;
+    }
+    if (rc == LSM_OK)
+        rc = db->env->sync_dir(db->env, db->dir);
+    if (rc) {
+        db->env->unlink(db->env, path);
+        meta->size = 0;
+    }
+    free(path);
+    if (rc == LSM_OK)
+        __atomic_add_fetch(&db->stats.flush_bytes, meta->size, __ATOMIC_RELAXED);
+    return rc;
+}
+
+/* Flushes imm[0] (mu held; dropped during the table write). */
+static void flush_oldest(lsm_db *db)
+{
+    lsm_memtable *m = db->imm[0];
+    uint64_t number = lsm_vset_new_file_number(&db->vs);
+    lsm_file_meta meta = { 0 };
+    db->flushing = 1;
+    int rc = lsm_db_add_pending(db, number);
+    pthread_mutex_unlock(&db->mu);
+    if (rc == LSM_OK)
+        rc = lsm_write_memtable_table(db, m, number, &meta);
+    pthread_mutex_lock(&db->mu);
+
+    lsm_version_edit edit;
+    lsm_edit_init(&edit);
+    if (rc == LSM_OK && meta.size > 0)
+        rc = lsm_edit_add_file(&edit, 0, number, meta.size, meta.entries,
+                               lsm_buf_slice(&meta.smallest),
+                               lsm_buf_slice(&meta.largest));
+    edit.has_log_number = 1;
+    edit.log_number = db->nimm > 1 ? db->imm_log[1] : db->mem_log;
+    if (rc == LSM_OK)
+        rc = lsm_vset_log_and_apply(&db->vs, &edit);
+    lsm_edit_free(&edit);
+    lsm_buf_free(&meta.smallest);
+    lsm_buf_free(&meta.largest);
+    lsm_db_remove_pending(db, number);
+    db->flushing = 0;
+    if (rc) {
+        lsm_db_set_bg_error(db, rc);
+        return;
+    }
+    memmove(db->imm, db->imm + 1, (size_t)(db->nimm - 1) * sizeof *db->imm);
+    memmove(db->imm_log, db->imm_log + 1,
+            (size_t)(db->nimm - 1) * sizeof *db->imm_log);
+    db->nimm--;
+    lsm_memtable_unref(m);
+    db->stats.flushes++;
+    lsm_db_delete_obsolete(db, 0);
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_cond_broadcast(&db->work_cv); /* level 0 grew: maybe compact */
+}
+
+void *lsm_flush_thread(void *arg)
+{
+    lsm_db *db = arg;
+    pthread_mutex_lock(&db->mu);
+    while (!db->shutting_down) {
+        if (db->nimm > 0 && !db->flushing && !db->bg_error)
+            flush_oldest(db);
+        else
+            pthread_cond_wait(&db->work_cv, &db->mu);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return NULL;
+}

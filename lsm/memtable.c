@@ -1,0 +1,253 @@
+/*
+ * memtable.c — the in-memory write buffer (see memtable.h).
+ *
+ * Two skiplists share one arena: `points` holds PUT and DELETE entries,
+ * `range_dels` holds (begin, seq, RANGE_DEL) -> end.  Both are ordered by
+ * internal key.  Entries are only added, so a reader needs no lock: the
+ * skiplist publishes nodes with release stores (skiplist.h).
+ *
+ * Lifetime: `refs` counts the owner plus every open iterator; the arena
+ * (all nodes and bytes) is freed in one pass when it reaches zero.
+ */
+#include "memtable.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "arena.h"
+#include "error.h"
+#include "lsm.h"
+#include "skiplist.h"
+
+struct lsm_memtable {
+    atomic_int refs;
+    _Atomic uint64_t entries;   /* points + range deletions; writer adds */
+    lsm_arena arena;
+    lsm_skiplist points;
+    lsm_skiplist range_dels;
+};
+
+lsm_memtable *lsm_memtable_new(void)
+{
+    lsm_memtable *m = malloc(sizeof *m);
+    if (!m) {
+        lsm_fail(LSM_NO_MEMORY, "memtable: no memory");
+        return NULL;
+    }
+    atomic_init(&m->refs, 1);
+    atomic_init(&m->entries, 0);
+    lsm_arena_init(&m->arena);
+    /* Seeds differ only to decorrelate the two lists' shapes. */
+    if (lsm_skiplist_init(&m->points, &m->arena, UINT64_C(0x2545f4914f6cdd1d)) ||
+        lsm_skiplist_init(&m->range_dels, &m->arena,
+                          UINT64_C(0x9e3779b97f4a7c15))) {
+        lsm_arena_free(&m->arena);
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void lsm_memtable_ref(lsm_memtable *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+}
+
+void lsm_memtable_unref(lsm_memtable *m)
+{
+    if (!m)
+        return;
+    /* acq_rel: the last owner must see every other owner's accesses done. */
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+        lsm_arena_free(&m->arena);
+        free(m);
+    }
+}
+
+int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
+                     lsm_slice key, lsm_slice value)
+{
+    if (kind != LSM_KIND_PUT && kind != LSM_KIND_DELETE &&
+        kind != LSM_KIND_RANGE_DEL)
+        return lsm_fail(LSM_INVALID, "memtable: bad entry kind %d", kind);
+    if (seq > LSM_MAX_SEQ)
+        return lsm_fail(LSM_INVALID, "memtable: sequence %llu out of range",
+                        (unsigned long long)seq);
+    if (key.len > LSM_MAX_KEY)
+        return lsm_fail(LSM_INVALID, "memtable: key of %zu bytes exceeds %u",
+                        key.len, LSM_MAX_KEY);
+    size_t max_value = kind == LSM_KIND_RANGE_DEL ? LSM_MAX_KEY : LSM_MAX_VALUE;
+    if (value.len > max_value)
+        return lsm_fail(LSM_INVALID, "memtable: %s of %zu bytes exceeds %zu",
+                        kind == LSM_KIND_RANGE_DEL ? "range end key" : "value",
+                        value.len, max_value);
+
+    lsm_skiplist *sl = kind == LSM_KIND_RANGE_DEL ? &m->range_dels : &m->points;
+    int rc = lsm_skiplist_insert(sl, key, lsm_ikey_pack(seq, kind), value);
+    if (rc)
+        return rc;
+    uint64_t n = atomic_load_explicit(&m->entries, memory_order_relaxed);
+    atomic_store_explicit(&m->entries, n + 1, memory_order_relaxed);
+    return LSM_OK;
+}
+
+int lsm_memtable_get(lsm_memtable *m, lsm_slice user_key, uint64_t snap_seq,
+                     lsm_buf *val, uint64_t *seq_out)
+{
+    if (snap_seq > LSM_MAX_SEQ)
+        snap_seq = LSM_MAX_SEQ;
+    const lsm_sl_node *n = lsm_skiplist_seek(
+        &m->points, user_key, lsm_ikey_pack(snap_seq, LSM_KIND_SEEK));
+    if (!n || n->key_len - LSM_IKEY_TRAILER != user_key.len ||
+        (user_key.len && memcmp(n->data, user_key.data, user_key.len) != 0))
+        return -1;
+    int kind = lsm_sl_kind(n);
+    if (kind == LSM_KIND_PUT && val) {
+        lsm_buf_clear(val);
+        if (lsm_buf_append(val, n->data + n->key_len, n->val_len))
+            return lsm_fail(LSM_NO_MEMORY,
+                            "memtable: no memory to copy a %u byte value",
+                            n->val_len);
+    }
+    if (seq_out)
+        *seq_out = lsm_sl_seq(n);
+    return kind;
+}
+
+uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
+                                        uint64_t snap_seq)
+{
+    /* Ordered by begin key: every tombstone that can cover user_key lies
+     * before the first one beginning after it.  Cost: O(tombstones with
+     * begin <= user_key); there are few in a memtable. */
+    uint64_t best = 0;
+    for (const lsm_sl_node *n = lsm_skiplist_first(&m->range_dels); n;
+         n = lsm_sl_next(n)) {
+        if (lsm_slice_cmp(lsm_sl_user_key(n), user_key) > 0)
+            break;
+        uint64_t seq = lsm_sl_seq(n);
+        if (seq <= snap_seq && seq > best &&
+            lsm_slice_cmp(user_key, lsm_sl_value(n)) < 0)
+            best = seq;
+    }
+    return best;
+}
+
+size_t lsm_memtable_bytes(const lsm_memtable *m)
+{
+    return lsm_arena_usage(&m->arena);
+}
+
+uint64_t lsm_memtable_entries(const lsm_memtable *m)
+{
+    return atomic_load_explicit(&((lsm_memtable *)m)->entries,
+                                memory_order_relaxed);
+}
+
+int lsm_memtable_empty(const lsm_memtable *m)
+{
+    return lsm_memtable_entries(m) == 0;
+}
+
+/* --- iterators ------------------------------------------------------------ */
+
+typedef struct mem_iter {
+    lsm_iiter base;
+    lsm_memtable *m;           /* holds a ref */
+    const lsm_skiplist *sl;
+    const lsm_sl_node *node;   /* NULL when not valid */
+} mem_iter;
+
+static int mi_valid(lsm_iiter *it)
+{
+    return ((mem_iter *)it)->node != NULL;
+}
+
+static void mi_first(lsm_iiter *it)
+{
+    mem_iter *mi = (mem_iter *)it;
+    mi->node = lsm_skiplist_first(mi->sl);
+}
+
+static void mi_last(lsm_iiter *it)
+{
+    mem_iter *mi = (mem_iter *)it;
+    mi->node = lsm_skiplist_last(mi->sl);
+}
+
+static void mi_seek(lsm_iiter *it, lsm_slice target)
+{
+    mem_iter *mi = (mem_iter *)it;
+    mi->node = lsm_skiplist_seek_ikey(mi->sl, target);
+}
+
+static void mi_next(lsm_iiter *it)
+{
+    mem_iter *mi = (mem_iter *)it;
+    if (mi->node)
+        mi->node = lsm_sl_next(mi->node);
+}
+
+static void mi_prev(lsm_iiter *it)
+{
+    /* No back links: search for the last node before the current one. */
+    mem_iter *mi = (mem_iter *)it;
+    if (mi->node)
+        mi->node = lsm_skiplist_before(mi->sl, mi->node);
+}
+
+static lsm_slice mi_key(lsm_iiter *it)
+{
+    mem_iter *mi = (mem_iter *)it;
+    return mi->node ? lsm_sl_key(mi->node) : lsm_slice_make(NULL, 0);
+}
+
+static lsm_slice mi_value(lsm_iiter *it)
+{
+    mem_iter *mi = (mem_iter *)it;
+    return mi->node ? lsm_sl_value(mi->node) : lsm_slice_make(NULL, 0);
+}
+
+static int mi_status(lsm_iiter *it)
+{
+    (void)it;
+    return LSM_OK;
+}
+
+static void mi_destroy(lsm_iiter *it)
+{
+    mem_iter *mi = (mem_iter *)it;
+    lsm_memtable_unref(mi->m);
+    free(mi);
+}
+
+static const struct lsm_iiter_ops mem_iter_ops = {
+    mi_valid, mi_first, mi_last, mi_seek, mi_next, mi_prev,
+    mi_key,   mi_value, mi_status, mi_destroy,
+};
+
+/* NULL (with a message) on ENOMEM: callers test for it. */
+static lsm_iiter *new_iter(lsm_memtable *m, const lsm_skiplist *sl)
+{
+    mem_iter *mi = malloc(sizeof *mi);
+    if (!mi) {
+        lsm_fail(LSM_NO_MEMORY, "memtable: no memory for an iterator");
+        return NULL;
+    }
+    mi->base.ops = &mem_iter_ops;
+    lsm_memtable_ref(m);
+    mi->m = m;
+    mi->sl = sl;
+    mi->node = NULL;
+    return &mi->base;
+}
+
+lsm_iiter *lsm_memtable_iter(lsm_memtable *m)
+{
+    return new_iter(m, &m->points);
+}
+
+lsm_iiter *lsm_memtable_range_del_iter(lsm_memtable *m)
+{
+    return new_iter(m, &m->range_dels);
+}

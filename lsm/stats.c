@@ -1,0 +1,112 @@
+/*
+ * stats.c — lsm_property: the engine's state and counters as text.
+ *
+ * "levels"   one line per level: tables, bytes, target
+ * "sstables" every table: level, number, size, entries, key range
+ * "stats"    levels plus counters: bytes written by users, the WAL,
+ *            flushes and compactions; write_amp = (flush + compaction
+ *            bytes) / user bytes; bloom checks and the reads they saved;
+ *            block cache hits and misses; time writers spent stalled.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "error.h"
+
+static uint64_t load(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static void print_levels(FILE *f, lsm_version *v, const lsm_options *o)
+{
+    uint64_t target = o->level1_bytes;
+    fprintf(f, "level files bytes target\n");
+    for (int l = 0; l < LSM_NUM_LEVELS; l++) {
+        fprintf(f, "L%d %zu %" PRIu64 " ", l, v->nfiles[l],
+                lsm_version_level_bytes(v, l));
+        if (l == 0)
+            fprintf(f, "%d_files\n", o->level0_compaction_trigger);
+        else {
+            fprintf(f, "%" PRIu64 "\n", target);
+            target *= (uint64_t)o->level_multiplier;
+        }
+    }
+}
+
+static void print_sstables(FILE *f, lsm_version *v)
+{
+    for (int l = 0; l < LSM_NUM_LEVELS; l++)
+        for (size_t i = 0; i < v->nfiles[l]; i++) {
+            const lsm_file_meta *m = v->files[l][i];
+            fprintf(f, "L%d %06" PRIu64 ".sst bytes=%" PRIu64
+                       " entries=%" PRIu64 "\n",
+                    l, m->number, m->size, m->entries);
+        }
+}
+
+static void print_counters(FILE *f, lsm_db *db)
+{
+    const lsm_db_stats *s = &db->stats;
+    uint64_t user = load(&s->user_bytes);
+    uint64_t flushed = load(&s->flush_bytes);
+    uint64_t compacted = load(&s->compact_bytes_written);
+    lsm_table_stats ts;
+    lsm_table_stats_get(&ts);
+    fprintf(f, "user_bytes: %" PRIu64 "\n", user);
+    fprintf(f, "wal_bytes: %" PRIu64 "\n", load(&s->wal_bytes));
+    fprintf(f, "flush_bytes: %" PRIu64 "\n", flushed);
+    fprintf(f, "compaction_bytes_read: %" PRIu64 "\n", load(&s->compact_bytes_read));
+    fprintf(f, "compaction_bytes_written: %" PRIu64 "\n", compacted);
+    fprintf(f, "write_amp: %.2f\n", user ? (double)(flushed + compacted) / (double)user : 0.0);
+    fprintf(f, "flushes: %" PRIu64 "\n", load(&s->flushes));
+    fprintf(f, "compactions: %" PRIu64 "\n", load(&s->compactions));
+    fprintf(f, "trivial_moves: %" PRIu64 "\n", load(&s->trivial_moves));
+    fprintf(f, "group_commits: %" PRIu64 " writes: %" PRIu64 " wal_syncs: %" PRIu64 "\n",
+            load(&s->group_commits), load(&s->grouped_writes), load(&s->wal_syncs));
+    fprintf(f, "stall_micros: %" PRIu64 "\n", load(&s->stall_micros));
+    fprintf(f, "bloom_checks: %" PRIu64 " bloom_useful: %" PRIu64 "\n",
+            ts.bloom_checks, ts.bloom_negatives);
+    fprintf(f, "block_cache_hits: %" PRIu64 " block_cache_misses: %" PRIu64 "\n",
+            ts.cache_hits, ts.cache_misses);
+    fprintf(f, "block_cache_bytes: %zu\n", lsm_cache_usage(db->block_cache));
+    fprintf(f, "blocks_read: %" PRIu64 "\n", ts.blocks_read);
+}
+
+int lsm_property(lsm_db *db, const char *name, char **out)
+{
+    int which = !name ? -1
+                : strcmp(name, "stats") == 0    ? 0
+                : strcmp(name, "levels") == 0   ? 1
+                : strcmp(name, "sstables") == 0 ? 2
+                                                : -1;
+    if (which < 0)
+        return lsm_fail(LSM_INVALID, "unknown property '%s'", name ? name : "");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    pthread_mutex_lock(&db->mu);
+    lsm_version *v = db->vs.current;
+    lsm_version_ref(v);
+    pthread_mutex_unlock(&db->mu);
+    if (which != 2)
+        print_levels(f, v, &db->opt);
+    if (which == 2)
+        print_sstables(f, v);
+    if (which == 0)
+        print_counters(f, db);
+    pthread_mutex_lock(&db->mu);
+    lsm_version_unref(v);
+    pthread_mutex_unlock(&db->mu);
+    if (fclose(f) != 0) {
+        free(text);
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    }
+    *out = text;
+    return LSM_OK;
+}

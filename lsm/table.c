@@ -1,0 +1,885 @@
+/*
+ * table.c — reads SSTables (file format at the top of table_builder.c).
+ *
+ * Open reads the footer and the four metadata blocks (properties, index,
+ * filter, range-del), verifies their checksums and decodes all of the
+ * index and range-del entries once, so later lookups can trust them.
+ * They stay in memory until close.  Data blocks are read on demand,
+ * through the block cache when there is one (key: the table's cache id
+ * and the block offset, both fixed64; charge: the block's size).
+ *
+ * Every block read verifies the trailer checksum before looking at the
+ * bytes; a compressed block must declare a decompressed size no larger
+ * than MAX_RAW_BLOCK and decompress to exactly that size.  Failures name
+ * the table, the block kind and its offset.
+ *
+ * Cost of lsm_table_get: one bloom probe sequence; on a pass, a binary
+ * search of the in-memory index, a cache lookup (or one pread and, for
+ * compressed blocks, one decompression) and a seek within the block.  It
+ * allocates two iterators (one malloc each) and nothing per entry.
+ * Decompression uses one ZSTD_DCtx per thread.
+ *
+ * A table is safe to use from many threads at once: only the statistics
+ * counters are written after open.
+ */
+#include "table.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <zstd.h>
+
+#include "block.h"
+#include "bloom.h"
+#include "error.h"
+#include "ikey.h"
+
+/* Format constants; see table_builder.c, which has the same definitions. */
+#define BLOCK_TRAILER 5
+#define BLOCK_RAW 0
+#define BLOCK_ZSTD 1
+#define FOOTER_SIZE 80
+#define MAX_RAW_BLOCK ((size_t)160 << 20)
+
+enum { H_FILTER, H_RANGE_DEL, H_INDEX, H_PROPERTIES, NUM_HANDLES };
+static const char *const handle_kind[NUM_HANDLES] = {
+    "filter", "range-del", "index", "properties",
+};
+
+typedef struct bhandle {
+    uint64_t offset, size;
+} bhandle;
+
+typedef struct rdel {
+    lsm_slice begin, end;
+    uint64_t seq;
+    size_t off;                 /* of begin, then end, in the key buffer */
+} rdel;
+
+struct lsm_table {
+    lsm_file *f;
+    uint64_t size;
+    uint64_t data_end;          /* offset of the footer */
+    char *name;
+    lsm_cache *cache;
+    uint64_t cache_id;
+    bhandle meta[NUM_HANDLES];
+
+    lsm_block *index;
+    char *filter;               /* NULL/0: no filter */
+    size_t filter_len;
+    lsm_block *rdel_block;
+    rdel *rdels;                /* decoded range-del block, sorted by begin */
+    size_t nrdels;
+    char *rdel_keys;            /* the begin/end bytes rdels point into */
+
+    uint64_t entries, data_blocks;
+};
+
+/* ---- statistics -------------------------------------------------------- */
+
+enum { ST_BLOOM_CHECKS, ST_BLOOM_NEGATIVES, ST_CACHE_HITS, ST_CACHE_MISSES,
+       ST_BLOCKS_READ, ST_COUNT };
+
+/* Counters are striped over cache lines, one stripe per thread (round
+ * robin), so concurrent readers do not fight over one line. */
+#define STAT_STRIPES 16
+struct stat_stripe {
+    _Alignas(64) _Atomic uint64_t v[ST_COUNT];
+};
+static struct stat_stripe stats[STAT_STRIPES];
+static _Atomic unsigned stat_next_stripe;
+static _Thread_local int stat_stripe = -1;
+
+static inline void stat_add(int which)
+{
+    if (stat_stripe < 0)
+        stat_stripe = (int)(atomic_fetch_add_explicit(&stat_next_stripe, 1,
+                                                      memory_order_relaxed) %
+                            STAT_STRIPES);
+    atomic_fetch_add_explicit(&stats[stat_stripe].v[which], 1,
+                              memory_order_relaxed);
+}
+
+void lsm_table_stats_get(lsm_table_stats *out)
+{
+    uint64_t sum[ST_COUNT] = { 0 };
+    for (int s = 0; s < STAT_STRIPES; s++)
+        for (int i = 0; i < ST_COUNT; i++)
+            sum[i] += atomic_load_explicit(&stats[s].v[i], memory_order_relaxed);
+    out->bloom_checks = sum[ST_BLOOM_CHECKS];
+    out->bloom_negatives = sum[ST_BLOOM_NEGATIVES];
+    out->cache_hits = sum[ST_CACHE_HITS];
+    out->cache_misses = sum[ST_CACHE_MISSES];
+    out->blocks_read = sum[ST_BLOCKS_READ];
+}
+
+/* ---- per-thread zstd decompression context ------------------------------ */
+
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static int dctx_key_ok;
+
+static void dctx_destroy(void *p)
+{
+    ZSTD_freeDCtx(p);
+}
+
+static void dctx_key_init(void)
+{
+    dctx_key_ok = pthread_key_create(&dctx_key, dctx_destroy) == 0;
+}
+
+/* This thread's context, or NULL (then the caller uses a temporary one). */
+static ZSTD_DCtx *thread_dctx(void)
+{
+    pthread_once(&dctx_once, dctx_key_init);
+    if (!dctx_key_ok)
+        return NULL;
+    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+    if (!d && (d = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, d)) {
+        ZSTD_freeDCtx(d);
+        d = NULL;
+    }
+    return d;
+}
+
+/* ---- reading blocks ------------------------------------------------------ */
+
+/* Prefixes the current message with the table, block kind and offset. */
+static int block_fail(const lsm_table *t, int rc, const char *kind,
+                      uint64_t off)
+{
+    char why[400];
+    lsm_error_copy(why, sizeof why);
+    return lsm_fail(rc, "%s: %s block at offset %llu: %s", t->name, kind,
+                    (unsigned long long)off, why);
+}
+
+/* Grows b to hold n bytes, allocating exactly n when it must grow (blocks
+ * kept in the cache should not carry slack).  Sets b->len = n. */
+static int buf_exact(lsm_buf *b, size_t n)
+{
+    if (n == 0)
+        n = 1;
+    if (b->cap < n) {
+        char *p = realloc(b->data, n);
+        if (!p)
+            return LSM_NO_MEMORY;
+        b->data = p;
+        b->cap = n;
+    }
+    b->len = n;
+    return LSM_OK;
+}
+
+static int read_exact(const lsm_table *t, uint64_t off, void *buf, size_t n,
+                      const char *kind)
+{
+    size_t got = 0;
+    int rc = lsm_file_pread(t->f, off, buf, n, &got);
+    if (rc)
+        return block_fail(t, rc, kind, off);
+    if (got < n)
+        return lsm_fail(LSM_CORRUPTION, "%s: %s block at offset %llu: file "
+                        "truncated (read %zu of %zu bytes)", t->name, kind,
+                        (unsigned long long)off, got, n);
+    return LSM_OK;
+}
+
+/* Reads and verifies the block at h.  *out = its contents, which live in
+ * io (raw blocks) or unz (decompressed blocks). */
+static int read_block(const lsm_table *t, bhandle h, const char *kind,
+                      lsm_buf *io, lsm_buf *unz, lsm_slice *out)
+{
+    size_t n = (size_t)h.size;
+    if (buf_exact(io, n + BLOCK_TRAILER))
+        return lsm_fail(LSM_NO_MEMORY, "%s: %s block at offset %llu: out of "
+                        "memory", t->name, kind, (unsigned long long)h.offset);
+    int rc = read_exact(t, h.offset, io->data, n + BLOCK_TRAILER, kind);
+    if (rc)
+        return rc;
+    stat_add(ST_BLOCKS_READ);
+
+    uint8_t type = (uint8_t)io->data[n];
+    uint32_t want = lsm_decode_fixed32(io->data + n + 1);
+    if (lsm_checksum_typed(type, io->data, n) != want)
+        return lsm_fail(LSM_CORRUPTION, "%s: %s block at offset %llu: "
+                        "checksum mismatch", t->name, kind,
+                        (unsigned long long)h.offset);
+    if (type == BLOCK_RAW) {
+        *out = lsm_slice_make(io->data, n);
+        return LSM_OK;
+    }
+    if (type != BLOCK_ZSTD)
+        return lsm_fail(LSM_CORRUPTION, "%s: %s block at offset %llu: unknown "
+                        "block type %u", t->name, kind,
+                        (unsigned long long)h.offset, type);
+
+    unsigned long long raw = ZSTD_getFrameContentSize(io->data, n);
+    if (raw == ZSTD_CONTENTSIZE_UNKNOWN || raw == ZSTD_CONTENTSIZE_ERROR ||
+        raw > MAX_RAW_BLOCK)
+        return lsm_fail(LSM_CORRUPTION, "%s: %s block at offset %llu: bad "
+                        "compressed block header", t->name, kind,
+                        (unsigned long long)h.offset);
+    if (buf_exact(unz, (size_t)raw))
+        return lsm_fail(LSM_NO_MEMORY, "%s: %s block at offset %llu: out of "
+                        "memory", t->name, kind, (unsigned long long)h.offset);
+    ZSTD_DCtx *d = thread_dctx();
+    size_t got = d ? ZSTD_decompressDCtx(d, unz->data, (size_t)raw, io->data, n)
+                   : ZSTD_decompress(unz->data, (size_t)raw, io->data, n);
+    if (ZSTD_isError(got) || got != raw)
+        return lsm_fail(LSM_CORRUPTION, "%s: %s block at offset %llu: "
+                        "decompression failed: %s", t->name, kind,
+                        (unsigned long long)h.offset,
+                        ZSTD_isError(got) ? ZSTD_getErrorName(got)
+                                          : "wrong size");
+    *out = lsm_slice_make(unz->data, (size_t)raw);
+    return LSM_OK;
+}
+
+/* Reads a block into memory of its own: *data (malloc'ed), *len. */
+static int read_block_owned(const lsm_table *t, bhandle h, const char *kind,
+                            char **data, size_t *len)
+{
+    lsm_buf io = { 0 }, unz = { 0 };
+    lsm_slice c;
+    int rc = read_block(t, h, kind, &io, &unz, &c);
+    if (rc) {
+        lsm_buf_free(&io);
+        lsm_buf_free(&unz);
+        return rc;
+    }
+    if (c.data == io.data) {
+        *data = io.data;
+        lsm_buf_free(&unz);
+    } else {
+        *data = unz.data;
+        lsm_buf_free(&io);
+    }
+    *len = c.len;
+    return LSM_OK;
+}
+
+static int decode_handle(const lsm_table *t, lsm_slice v, bhandle *h)
+{
+    if (!lsm_get_varint64(&v, &h->offset) || !lsm_get_varint64(&v, &h->size) ||
+        v.len != 0)
+        return lsm_fail(LSM_CORRUPTION, "%s: index block: malformed block "
+                        "handle", t->name);
+    if (h->offset > t->data_end || h->size > t->data_end - h->offset ||
+        BLOCK_TRAILER > t->data_end - h->offset - h->size)
+        return lsm_fail(LSM_CORRUPTION, "%s: index block: data block handle "
+                        "(%llu, %llu) lies outside the file", t->name,
+                        (unsigned long long)h->offset,
+                        (unsigned long long)h->size);
+    return LSM_OK;
+}
+
+static void block_deleter(lsm_slice key, void *value)
+{
+    (void)key;
+    lsm_block_free(value);
+}
+
+/* Finds the data block at h in the cache or reads it.  On success *blk is
+ * the block and *ch its cache handle; with *ch == NULL the block is the
+ * caller's to free, and its bytes live in io/unz (scratch the caller
+ * reuses) unless it owns them. */
+static int fetch_data_block(lsm_table *t, bhandle h, int fill_cache,
+                            lsm_buf *io, lsm_buf *unz, lsm_block **blk,
+                            lsm_cache_handle **ch)
+{
+    char key[16];
+    int rc;
+    *ch = NULL;
+    if (t->cache) {
+        lsm_encode_fixed64(key, t->cache_id);
+        lsm_encode_fixed64(key + 8, h.offset);
+        *ch = lsm_cache_lookup(t->cache, lsm_slice_make(key, sizeof key));
+        if (*ch) {
+            stat_add(ST_CACHE_HITS);
+            *blk = lsm_cache_value(*ch);
+            return LSM_OK;
+        }
+        stat_add(ST_CACHE_MISSES);
+    }
+    if (t->cache && fill_cache) {
+        char *data;
+        size_t len;
+        if ((rc = read_block_owned(t, h, "data", &data, &len)))
+            return rc;
+        if ((rc = lsm_block_new(data, len, 1, blk)))
+            return block_fail(t, rc, "data", h.offset);
+        *ch = lsm_cache_insert(t->cache, lsm_slice_make(key, sizeof key), *blk,
+                               len, block_deleter);
+        if (!*ch)
+            return block_fail(t, LSM_NO_MEMORY, "data", h.offset);
+        return LSM_OK;
+    }
+    lsm_slice c;
+    if ((rc = read_block(t, h, "data", io, unz, &c)))
+        return rc;
+    if ((rc = lsm_block_new((char *)c.data, c.len, 0, blk)))
+        return block_fail(t, rc, "data", h.offset);
+    return LSM_OK;
+}
+
+static void release_data_block(lsm_table *t, lsm_block *blk,
+                               lsm_cache_handle *ch)
+{
+    if (ch)
+        lsm_cache_release(t->cache, ch);
+    else
+        lsm_block_free(blk);
+}
+
+/* ---- open ---------------------------------------------------------------- */
+
+static int read_footer(lsm_table *t)
+{
+    char f[FOOTER_SIZE];
+    if (t->size < FOOTER_SIZE)
+        return lsm_fail(LSM_CORRUPTION, "%s: not an lsm table (%llu bytes is "
+                        "too short)", t->name, (unsigned long long)t->size);
+    t->data_end = t->size - FOOTER_SIZE;
+    int rc = read_exact(t, t->data_end, f, sizeof f, "footer");
+    if (rc)
+        return rc;
+    if (lsm_decode_fixed64(f + 72) != LSM_TABLE_MAGIC)
+        return lsm_fail(LSM_CORRUPTION, "%s: not an lsm table (bad magic "
+                        "number)", t->name);
+    uint32_t version = lsm_decode_fixed32(f + 64);
+    if (version != LSM_TABLE_VERSION)
+        return lsm_fail(LSM_CORRUPTION, "%s: unknown table format version %u",
+                        t->name, version);
+    if (lsm_checksum(f, 68) != lsm_decode_fixed32(f + 68))
+        return lsm_fail(LSM_CORRUPTION, "%s: footer: checksum mismatch",
+                        t->name);
+    for (int i = 0; i < NUM_HANDLES; i++) {
+        bhandle *h = &t->meta[i];
+        h->offset = lsm_decode_fixed64(f + 16 * i);
+        h->size = lsm_decode_fixed64(f + 16 * i + 8);
+        if (h->offset > t->data_end || h->size > t->data_end - h->offset ||
+            BLOCK_TRAILER > t->data_end - h->offset - h->size)
+            return lsm_fail(LSM_CORRUPTION, "%s: footer: %s block handle "
+                            "(%llu, %llu) lies outside the file", t->name,
+                            handle_kind[i], (unsigned long long)h->offset,
+                            (unsigned long long)h->size);
+    }
+    return LSM_OK;
+}
+
+static int read_properties(lsm_table *t, uint64_t *nrdels)
+{
+    char *data;
+    size_t len;
+    bhandle h = t->meta[H_PROPERTIES];
+    int rc = read_block_owned(t, h, "properties", &data, &len);
+    if (rc)
+        return rc;
+    lsm_slice in = lsm_slice_make(data, len);
+    uint64_t raw_keys, raw_values;
+    int ok = lsm_get_varint64(&in, &t->entries) &&
+             lsm_get_varint64(&in, nrdels) &&
+             lsm_get_varint64(&in, &t->data_blocks) &&
+             lsm_get_varint64(&in, &raw_keys) &&
+             lsm_get_varint64(&in, &raw_values);
+    free(data);
+    if (!ok)
+        return lsm_fail(LSM_CORRUPTION, "%s: properties block at offset %llu: "
+                        "truncated", t->name, (unsigned long long)h.offset);
+    return LSM_OK;
+}
+
+static int read_meta_block(lsm_table *t, int which, lsm_block **out)
+{
+    char *data;
+    size_t len;
+    bhandle h = t->meta[which];
+    int rc = read_block_owned(t, h, handle_kind[which], &data, &len);
+    if (!rc && (rc = lsm_block_new(data, len, 1, out)))
+        return block_fail(t, rc, handle_kind[which], h.offset);
+    return rc;
+}
+
+/* Walks the whole index: keys well-formed and increasing, every handle
+ * inside the file, one entry per data block. */
+static int check_index(lsm_table *t)
+{
+    uint64_t off = t->meta[H_INDEX].offset, n = 0;
+    lsm_buf prev = { 0 };
+    int rc = LSM_OK;
+    lsm_iiter *it = lsm_block_iter(t->index, lsm_ikey_cmp);
+    for (lsm_iiter_first(it); !rc && lsm_iiter_valid(it); lsm_iiter_next(it)) {
+        lsm_slice k = lsm_iiter_key(it);
+        lsm_ikey ik;
+        bhandle h;
+        if (!lsm_ikey_parse(k, &ik) ||
+            (n > 0 && lsm_ikey_cmp(lsm_buf_slice(&prev), k) >= 0))
+            rc = lsm_fail(LSM_CORRUPTION, "%s: index block at offset %llu: "
+                          "keys malformed or out of order", t->name,
+                          (unsigned long long)off);
+        else if (!(rc = decode_handle(t, lsm_iiter_value(it), &h))) {
+            lsm_buf_clear(&prev);
+            if (lsm_buf_append(&prev, k.data, k.len))
+                rc = lsm_fail(LSM_NO_MEMORY, "%s: out of memory", t->name);
+            n++;
+        }
+    }
+    if (!rc && (rc = lsm_iiter_status(it)))
+        rc = block_fail(t, rc, "index", off);
+    if (!rc && n != t->data_blocks)
+        rc = lsm_fail(LSM_CORRUPTION, "%s: index block at offset %llu: %llu "
+                      "entries for %llu data blocks", t->name,
+                      (unsigned long long)off, (unsigned long long)n,
+                      (unsigned long long)t->data_blocks);
+    lsm_iiter_free(it);
+    lsm_buf_free(&prev);
+    return rc;
+}
+
+/* Decodes the range-del block into t->rdels (begin/end copied into one
+ * buffer), checking every key and the order. */
+static int load_range_dels(lsm_table *t, uint64_t expected)
+{
+    uint64_t off = t->meta[H_RANGE_DEL].offset;
+    lsm_buf keys = { 0 }, prev = { 0 };
+    size_t n = 0, cap = 0;
+    rdel *v = NULL;
+    int rc = LSM_OK;
+    lsm_iiter *it = lsm_block_iter(t->rdel_block, lsm_ikey_cmp);
+    for (lsm_iiter_first(it); !rc && lsm_iiter_valid(it); lsm_iiter_next(it)) {
+        lsm_slice k = lsm_iiter_key(it), end = lsm_iiter_value(it);
+        lsm_ikey ik;
+        if (!lsm_ikey_parse(k, &ik) || ik.kind != LSM_KIND_RANGE_DEL ||
+            (n > 0 && lsm_ikey_cmp(lsm_buf_slice(&prev), k) > 0)) {
+            rc = lsm_fail(LSM_CORRUPTION, "%s: range-del block at offset "
+                          "%llu: keys malformed or out of order", t->name,
+                          (unsigned long long)off);
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            rdel *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                rc = lsm_fail(LSM_NO_MEMORY, "%s: out of memory", t->name);
+                break;
+            }
+            v = nv;
+        }
+        /* Record the offset into `keys` for now; it may still move. */
+        v[n].off = keys.len;
+        v[n].begin.len = ik.user.len;
+        v[n].end.len = end.len;
+        v[n].seq = ik.seq;
+        lsm_buf_clear(&prev);
+        if (lsm_buf_append(&keys, ik.user.data, ik.user.len) ||
+            lsm_buf_append(&keys, end.data, end.len) ||
+            lsm_buf_append(&prev, k.data, k.len)) {
+            rc = lsm_fail(LSM_NO_MEMORY, "%s: out of memory", t->name);
+            break;
+        }
+        n++;
+    }
+    if (!rc && (rc = lsm_iiter_status(it)))
+        rc = block_fail(t, rc, "range-del", off);
+    if (!rc && n != expected)
+        rc = lsm_fail(LSM_CORRUPTION, "%s: range-del block at offset %llu: "
+                      "%zu entries, properties say %llu", t->name,
+                      (unsigned long long)off, n, (unsigned long long)expected);
+    lsm_iiter_free(it);
+    lsm_buf_free(&prev);
+    if (rc) {
+        free(v);
+        lsm_buf_free(&keys);
+        return rc;
+    }
+    if (!keys.data)
+        keys.data = calloc(1, 1);  /* all keys empty; slices need a base */
+    if (!keys.data) {
+        free(v);
+        return lsm_fail(LSM_NO_MEMORY, "%s: out of memory", t->name);
+    }
+    for (size_t i = 0; i < n; i++) {
+        v[i].begin.data = keys.data + v[i].off;
+        v[i].end.data = keys.data + v[i].off + v[i].begin.len;
+    }
+    t->rdels = v;
+    t->nrdels = n;
+    t->rdel_keys = keys.data;
+    return LSM_OK;
+}
+
+static void table_free(lsm_table *t)
+{
+    lsm_block_free(t->index);
+    lsm_block_free(t->rdel_block);
+    free(t->filter);
+    free(t->rdels);
+    free(t->rdel_keys);
+    free(t->name);
+    free(t);
+}
+
+int lsm_table_open(lsm_file *f, uint64_t size, const char *name,
+                   lsm_cache *block_cache, lsm_table **out)
+{
+    *out = NULL;
+    lsm_table *t = calloc(1, sizeof *t);
+    char *nm = strdup(name ? name : "table");
+    if (!t || !nm) {
+        free(t);
+        free(nm);
+        lsm_file_close(f);
+        return lsm_fail(LSM_NO_MEMORY, "%s: out of memory",
+                        name ? name : "table");
+    }
+    t->f = f;
+    t->size = size;
+    t->name = nm;
+    t->cache = block_cache;
+
+    uint64_t nrdels = 0;
+    int rc;
+    if ((rc = read_footer(t)) ||
+        (rc = read_properties(t, &nrdels)) ||
+        (rc = read_meta_block(t, H_INDEX, &t->index)) ||
+        (rc = check_index(t)) ||
+        (rc = read_block_owned(t, t->meta[H_FILTER], "filter", &t->filter,
+                               &t->filter_len)) ||
+        (rc = read_meta_block(t, H_RANGE_DEL, &t->rdel_block)) ||
+        (rc = load_range_dels(t, nrdels))) {
+        char why[512];
+        lsm_error_copy(why, sizeof why);
+        lsm_file_close(f);
+        table_free(t);
+        return lsm_fail(rc, "%s", why);
+    }
+    t->entries += nrdels;
+    if (block_cache)
+        t->cache_id = lsm_cache_new_id(block_cache);
+    *out = t;
+    return LSM_OK;
+}
+
+void lsm_table_close(lsm_table *t)
+{
+    if (!t)
+        return;
+    lsm_file_close(t->f);
+    table_free(t);
+}
+
+uint64_t lsm_table_entries(const lsm_table *t)
+{
+    return t->entries;
+}
+
+/* ---- point lookups --------------------------------------------------------- */
+
+int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
+                  lsm_buf *val, int fill_cache)
+{
+    if (ikey.len < LSM_IKEY_TRAILER)
+        return lsm_fail(LSM_INVALID, "%s: lookup key is not an internal key",
+                        t->name);
+    lsm_slice user = lsm_ikey_user(ikey);
+    if (t->filter_len) {
+        stat_add(ST_BLOOM_CHECKS);
+        if (!lsm_bloom_may_contain(lsm_slice_make(t->filter, t->filter_len),
+                                   user)) {
+            stat_add(ST_BLOOM_NEGATIVES);
+            return 0;
+        }
+    }
+
+    bhandle h;
+    lsm_iiter *ix = lsm_block_iter(t->index, lsm_ikey_cmp);
+    lsm_iiter_seek(ix, ikey);
+    int rc = lsm_iiter_valid(ix) ? decode_handle(t, lsm_iiter_value(ix), &h)
+                                 : lsm_iiter_status(ix);
+    int found = lsm_iiter_valid(ix);
+    lsm_iiter_free(ix);
+    if (rc)
+        return block_fail(t, rc, "index", t->meta[H_INDEX].offset);
+    if (!found)
+        return 0;  /* past the last key */
+
+    lsm_buf io = { 0 }, unz = { 0 };
+    lsm_block *blk;
+    lsm_cache_handle *ch;
+    if ((rc = fetch_data_block(t, h, fill_cache, &io, &unz, &blk, &ch))) {
+        lsm_buf_free(&io);
+        lsm_buf_free(&unz);
+        return rc;
+    }
+    lsm_iiter *it = lsm_block_iter(blk, lsm_ikey_cmp);
+    lsm_iiter_seek(it, ikey);
+    int ret = 0;
+    if (lsm_iiter_valid(it)) {
+        /* With no match in this block the key is absent: the index key
+         * bounding this block is >= ikey, and the next block starts past
+         * that key's user key unless the index key is this block's own
+         * last key. */
+        lsm_slice k = lsm_iiter_key(it);
+        if (k.len < LSM_IKEY_TRAILER) {
+            ret = lsm_fail(LSM_CORRUPTION, "%s: data block at offset %llu: "
+                           "malformed internal key", t->name,
+                           (unsigned long long)h.offset);
+        } else if (lsm_slice_cmp(lsm_ikey_user(k), user) == 0) {
+            lsm_slice v = lsm_iiter_value(it);
+            lsm_buf_clear(found_key);
+            lsm_buf_clear(val);
+            if (lsm_buf_append(found_key, k.data, k.len) ||
+                lsm_buf_append(val, v.data, v.len))
+                ret = lsm_fail(LSM_NO_MEMORY, "%s: out of memory", t->name);
+            else
+                ret = 1;
+        }
+    } else if ((rc = lsm_iiter_status(it))) {
+        ret = block_fail(t, rc, "data", h.offset);
+    }
+    lsm_iiter_free(it);
+    release_data_block(t, blk, ch);
+    lsm_buf_free(&io);
+    lsm_buf_free(&unz);
+    return ret;
+}
+
+uint64_t lsm_table_range_del_max_seq(lsm_table *t, lsm_slice user_key,
+                                     uint64_t snap_seq)
+{
+    uint64_t best = 0;
+    for (size_t i = 0; i < t->nrdels; i++) {
+        const rdel *r = &t->rdels[i];
+        if (lsm_slice_cmp(r->begin, user_key) > 0)
+            break;  /* sorted by begin: no later one covers user_key */
+        if (r->seq <= snap_seq && r->seq > best &&
+            lsm_slice_cmp(user_key, r->end) < 0)
+            best = r->seq;
+    }
+    return best;
+}
+
+lsm_iiter *lsm_table_range_del_iter(lsm_table *t)
+{
+    return lsm_block_iter(t->rdel_block, lsm_ikey_cmp);
+}
+
+/* ---- iterator ------------------------------------------------------------ */
+
+typedef struct table_iter {
+    lsm_iiter base;
+    lsm_table *t;
+    int fill_cache;
+    int status;                 /* first error; the iterator is then invalid */
+    lsm_iiter *index;           /* over t->index */
+    /* The data block the index iterator points at, when loaded: */
+    lsm_iiter *data;
+    lsm_block *blk;
+    lsm_cache_handle *ch;       /* NULL: blk is ours, bytes in io/unz */
+    uint64_t blk_offset;
+    lsm_buf io, unz;            /* reused for blocks read past the cache */
+} table_iter;
+
+static void drop_block(table_iter *ti)
+{
+    if (!ti->data)
+        return;
+    lsm_iiter_free(ti->data);
+    release_data_block(ti->t, ti->blk, ti->ch);
+    ti->data = NULL;
+    ti->blk = NULL;
+    ti->ch = NULL;
+}
+
+static void ti_fail(table_iter *ti, int rc)
+{
+    ti->status = rc;
+    drop_block(ti);
+}
+
+/* Makes ti->data iterate over the block the index points at (unpositioned,
+ * unless it was loaded already).  Returns 0 when the index is exhausted or
+ * on error (then ti->status is set). */
+static int load_block(table_iter *ti)
+{
+    lsm_table *t = ti->t;
+    int rc;
+    if (!lsm_iiter_valid(ti->index)) {
+        drop_block(ti);
+        if ((rc = lsm_iiter_status(ti->index)))
+            ti_fail(ti, block_fail(t, rc, "index", t->meta[H_INDEX].offset));
+        return 0;
+    }
+    bhandle h;
+    if ((rc = decode_handle(t, lsm_iiter_value(ti->index), &h))) {
+        ti_fail(ti, rc);
+        return 0;
+    }
+    if (ti->data && ti->blk_offset == h.offset)
+        return 1;
+    drop_block(ti);
+    if ((rc = fetch_data_block(t, h, ti->fill_cache, &ti->io, &ti->unz,
+                               &ti->blk, &ti->ch))) {
+        ti_fail(ti, rc);
+        return 0;
+    }
+    ti->data = lsm_block_iter(ti->blk, lsm_ikey_cmp);
+    ti->blk_offset = h.offset;
+    if ((rc = lsm_iiter_status(ti->data))) {
+        ti_fail(ti, rc);
+        return 0;
+    }
+    return 1;
+}
+
+/* If the data iterator stopped on an error, records it; returns 1 then. */
+static int data_failed(table_iter *ti)
+{
+    int rc = lsm_iiter_status(ti->data);
+    if (!rc)
+        return 0;
+    ti_fail(ti, block_fail(ti->t, rc, "data", ti->blk_offset));
+    return 1;
+}
+
+static void skip_forward(table_iter *ti)
+{
+    while (!ti->status && ti->data && !lsm_iiter_valid(ti->data)) {
+        if (data_failed(ti))
+            return;
+        lsm_iiter_next(ti->index);
+        if (load_block(ti))
+            lsm_iiter_first(ti->data);
+    }
+}
+
+static void skip_backward(table_iter *ti)
+{
+    while (!ti->status && ti->data && !lsm_iiter_valid(ti->data)) {
+        if (data_failed(ti))
+            return;
+        lsm_iiter_prev(ti->index);
+        if (load_block(ti))
+            lsm_iiter_last(ti->data);
+    }
+}
+
+static int ti_valid(lsm_iiter *base)
+{
+    table_iter *ti = (table_iter *)base;
+    return !ti->status && ti->data && lsm_iiter_valid(ti->data);
+}
+
+static void ti_first(lsm_iiter *base)
+{
+    table_iter *ti = (table_iter *)base;
+    if (ti->status)
+        return;
+    lsm_iiter_first(ti->index);
+    if (load_block(ti))
+        lsm_iiter_first(ti->data);
+    skip_forward(ti);
+}
+
+static void ti_last(lsm_iiter *base)
+{
+    table_iter *ti = (table_iter *)base;
+    if (ti->status)
+        return;
+    lsm_iiter_last(ti->index);
+    if (load_block(ti))
+        lsm_iiter_last(ti->data);
+    skip_backward(ti);
+}
+
+static void ti_seek(lsm_iiter *base, lsm_slice target)
+{
+    table_iter *ti = (table_iter *)base;
+    if (ti->status)
+        return;
+    lsm_iiter_seek(ti->index, target);
+    if (load_block(ti))
+        lsm_iiter_seek(ti->data, target);
+    skip_forward(ti);
+}
+
+static void ti_next(lsm_iiter *base)
+{
+    table_iter *ti = (table_iter *)base;
+    if (!ti_valid(base))
+        return;
+    lsm_iiter_next(ti->data);
+    skip_forward(ti);
+}
+
+static void ti_prev(lsm_iiter *base)
+{
+    table_iter *ti = (table_iter *)base;
+    if (!ti_valid(base))
+        return;
+    lsm_iiter_prev(ti->data);
+    skip_backward(ti);
+}
+
+static lsm_slice ti_key(lsm_iiter *base)
+{
+    table_iter *ti = (table_iter *)base;
+    return ti_valid(base) ? lsm_iiter_key(ti->data) : lsm_slice_make("", 0);
+}
+
+static lsm_slice ti_value(lsm_iiter *base)
+{
+    table_iter *ti = (table_iter *)base;
+    return ti_valid(base) ? lsm_iiter_value(ti->data) : lsm_slice_make("", 0);
+}
+
+static int ti_status(lsm_iiter *base)
+{
+    return ((table_iter *)base)->status;
+}
+
+static void ti_destroy(lsm_iiter *base)
+{
+    table_iter *ti = (table_iter *)base;
+    drop_block(ti);
+    lsm_iiter_free(ti->index);
+    lsm_buf_free(&ti->io);
+    lsm_buf_free(&ti->unz);
+    free(ti);
+}
+
+static const struct lsm_iiter_ops table_iter_ops = {
+    ti_valid, ti_first, ti_last, ti_seek, ti_next, ti_prev,
+    ti_key, ti_value, ti_status, ti_destroy,
+};
+
+/* Returned when the iterator cannot be allocated. */
+static int oom_valid(lsm_iiter *it) { (void)it; return 0; }
+static void oom_move(lsm_iiter *it) { (void)it; }
+static void oom_seek(lsm_iiter *it, lsm_slice t) { (void)it; (void)t; }
+static lsm_slice oom_slice(lsm_iiter *it) { (void)it; return lsm_slice_make("", 0); }
+static int oom_status(lsm_iiter *it) { (void)it; return LSM_NO_MEMORY; }
+static const struct lsm_iiter_ops oom_ops = {
+    oom_valid, oom_move, oom_move, oom_seek, oom_move, oom_move,
+    oom_slice, oom_slice, oom_status, oom_move,
+};
+static lsm_iiter oom_iter = { &oom_ops };
+
+lsm_iiter *lsm_table_iter(lsm_table *t, int fill_cache)
+{
+    table_iter *ti = calloc(1, sizeof *ti);
+    if (!ti) {
+        lsm_fail(LSM_NO_MEMORY, "%s: out of memory", t->name);
+        return &oom_iter;
+    }
+    ti->base.ops = &table_iter_ops;
+    ti->t = t;
+    ti->fill_cache = fill_cache;
+    ti->index = lsm_block_iter(t->index, lsm_ikey_cmp);
+    ti->status = lsm_iiter_status(ti->index);
+    return &ti->base;
+}

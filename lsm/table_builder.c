@@ -1,0 +1,503 @@
+/*
+ * table_builder.c — writes SSTables (read by table.c).
+ *
+ * TABLE FILE FORMAT, VERSION 1
+ *
+ * All integers are little-endian; varints are LEB128 (coding.h).
+ *
+ *     data block 0        | trailer
+ *     ...
+ *     data block D-1      | trailer
+ *     filter block        | trailer
+ *     range-del block     | trailer
+ *     index block         | trailer
+ *     properties block    | trailer
+ *     footer              (80 bytes, at file_size - 80)
+ *
+ * Every block is followed by a 5-byte trailer:
+ *
+ *     offset  size  field
+ *          0     1  type: 0 = stored raw, 1 = one zstd frame that records
+ *                   its decompressed size
+ *          1     4  checksum = lsm_checksum_typed(type, stored bytes)
+ *
+ * A block handle (offset, size) locates a block's stored bytes; size does
+ * not include the trailer, which starts at offset + size.  A block is
+ * stored compressed only when compression is on and zstd saves at least
+ * 1/8 of its size; the filter and properties blocks are always raw.
+ *
+ * Data blocks (block.h format) hold the point entries: key = internal key
+ * (ikey.h), value = the value, in strictly increasing lsm_ikey_cmp order
+ * across the whole file.  A block is cut once its uncompressed size
+ * reaches block_bytes, so a block holds at least one entry and exceeds
+ * block_bytes only by its last entry.
+ *
+ * Filter block: a bloom filter (bloom.h) over the distinct user keys of
+ * all point entries.  Empty (0 bytes) when filters are disabled.
+ *
+ * Range-del block (block.h format): one entry per range deletion,
+ * key = internal key (begin, seq, LSM_KIND_RANGE_DEL), value = end (the
+ * exclusive end user key), in lsm_ikey_cmp order.
+ *
+ * Index block (block.h format, restart interval 1): one entry per data
+ * block, in file order.  key = an internal key >= every key of that
+ * block and < every key of the next block: the block's last key, or a
+ * shorter separator (user key s with last < s < next's user key, seq
+ * LSM_MAX_SEQ, kind LSM_KIND_SEEK).  value = varint64 offset, varint64
+ * size: the data block's handle.
+ *
+ * Properties block: varint64 fields, in order
+ *     point entries, range deletions, data blocks,
+ *     raw key bytes (internal keys of point entries), raw value bytes.
+ * Readers ignore bytes after the fields they know.
+ *
+ * Footer:
+ *
+ *     offset  size  field
+ *          0     8  filter block offset
+ *          8     8  filter block size
+ *         16     8  range-del block offset
+ *         24     8  range-del block size
+ *         32     8  index block offset
+ *         40     8  index block size
+ *         48     8  properties block offset
+ *         56     8  properties block size
+ *         64     4  format version (LSM_TABLE_VERSION)
+ *         68     4  lsm_checksum(bytes 0..67)
+ *         72     8  magic LSM_TABLE_MAGIC ("LSMFTBL1" read as fixed64)
+ *
+ * Every handle (block plus trailer) lies before the footer.
+ *
+ * The builder buffers output in chunks of up to OUT_FLUSH_BYTES (large
+ * blocks go to the file directly) and syncs the file in finish().
+ */
+#include "table.h"
+
+#include <stdlib.h>
+#include <zstd.h>
+
+#include "block.h"
+#include "bloom.h"
+#include "error.h"
+#include "ikey.h"
+
+/* Format constants; table.c has the same definitions. */
+#define BLOCK_TRAILER 5
+#define BLOCK_RAW 0
+#define BLOCK_ZSTD 1
+#define FOOTER_SIZE 80
+/* Largest uncompressed block the reader accepts; a block is cut at
+ * block_bytes (capped at MAX_BLOCK_BYTES) plus one entry of at most
+ * LSM_MAX_KEY + 8 + LSM_MAX_VALUE bytes and its header. */
+#define MAX_BLOCK_BYTES ((size_t)64 << 20)
+#define MAX_RAW_BLOCK ((size_t)160 << 20)
+
+#define OUT_FLUSH_BYTES ((size_t)256 << 10)
+#define OUT_DIRECT_BYTES ((size_t)64 << 10)
+#define KEEP_BUF_BYTES ((size_t)4 << 20)
+
+typedef struct handle {
+    uint64_t offset, size;
+} handle;
+
+struct lsm_table_builder {
+    lsm_file *f;
+    lsm_table_options o;
+    int status;                 /* first I/O or memory error; sticky */
+    int finished;
+    uint64_t offset;            /* bytes written or buffered in out */
+    lsm_buf out;                /* output not yet appended to f */
+
+    lsm_block_builder data;
+    lsm_block_builder index;
+    lsm_buf last_key;           /* last internal key added */
+    int pending_index;          /* the last cut block awaits its index entry */
+    handle pending;
+    lsm_buf index_key;          /* scratch: separator keys, handles */
+
+    lsm_bloom_builder bloom;
+
+    /* Range deletions as records: lenprefixed begin, lenprefixed end,
+     * fixed64 seq; sorted at finish. */
+    lsm_buf rdels;
+    uint64_t nrdels;
+
+    ZSTD_CCtx *cctx;            /* created on first compression */
+    lsm_buf zbuf;
+
+    uint64_t entries, data_blocks, raw_key_bytes, raw_value_bytes;
+};
+
+lsm_table_builder *lsm_table_builder_new(lsm_file *f, const lsm_table_options *o)
+{
+    lsm_table_builder *b = calloc(1, sizeof *b);
+    if (!b) {
+        lsm_fail(LSM_NO_MEMORY, "table builder: out of memory");
+        return NULL;
+    }
+    b->f = f;
+    b->o = *o;
+    if (b->o.block_bytes == 0)
+        b->o.block_bytes = 4096;
+    if (b->o.block_bytes > MAX_BLOCK_BYTES)
+        b->o.block_bytes = MAX_BLOCK_BYTES;
+    if (b->o.restart_interval <= 0)
+        b->o.restart_interval = 16;
+    if (b->o.bloom_bits_per_key < 0)
+        b->o.bloom_bits_per_key = 0;
+    lsm_block_builder_init(&b->data, b->o.restart_interval);
+    lsm_block_builder_init(&b->index, 1);
+    lsm_bloom_builder_init(&b->bloom, b->o.bloom_bits_per_key);
+    return b;
+}
+
+void lsm_table_builder_free(lsm_table_builder *b)
+{
+    if (!b)
+        return;
+    lsm_buf_free(&b->out);
+    lsm_block_builder_free(&b->data);
+    lsm_block_builder_free(&b->index);
+    lsm_buf_free(&b->last_key);
+    lsm_buf_free(&b->index_key);
+    lsm_bloom_builder_free(&b->bloom);
+    lsm_buf_free(&b->rdels);
+    lsm_buf_free(&b->zbuf);
+    ZSTD_freeCCtx(b->cctx);
+    free(b);
+}
+
+uint64_t lsm_table_builder_entries(const lsm_table_builder *b)
+{
+    return b->entries + b->nrdels;
+}
+
+/* Bytes written so far plus the unfinished data block (uncompressed). */
+uint64_t lsm_table_builder_file_size(const lsm_table_builder *b)
+{
+    uint64_t n = b->offset;
+    if (!lsm_block_builder_empty(&b->data))
+        n += lsm_block_builder_estimate(&b->data) + BLOCK_TRAILER;
+    return n;
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static int fail_nomem(lsm_table_builder *b)
+{
+    return b->status = lsm_fail(LSM_NO_MEMORY, "table builder: out of memory");
+}
+
+static int flush_out(lsm_table_builder *b)
+{
+    if (b->out.len == 0)
+        return LSM_OK;
+    int rc = lsm_file_append(b->f, b->out.data, b->out.len);
+    if (rc)
+        return b->status = rc;
+    lsm_buf_clear(&b->out);
+    return LSM_OK;
+}
+
+static int emit(lsm_table_builder *b, const void *p, size_t n)
+{
+    int rc;
+    if (n >= OUT_DIRECT_BYTES) {
+        if ((rc = flush_out(b)))
+            return rc;
+        if ((rc = lsm_file_append(b->f, p, n)))
+            return b->status = rc;
+    } else {
+        if (lsm_buf_append(&b->out, p, n))
+            return fail_nomem(b);
+        if (b->out.len >= OUT_FLUSH_BYTES && (rc = flush_out(b)))
+            return rc;
+    }
+    b->offset += n;
+    return LSM_OK;
+}
+
+/* Writes a block's bytes and trailer; *h = its handle. */
+static int write_stored(lsm_table_builder *b, lsm_slice stored, uint8_t type,
+                        handle *h)
+{
+    char trailer[BLOCK_TRAILER];
+    trailer[0] = (char)type;
+    lsm_encode_fixed32(trailer + 1,
+                       lsm_checksum_typed(type, stored.data, stored.len));
+    h->offset = b->offset;
+    h->size = stored.len;
+    int rc = emit(b, stored.data, stored.len);
+    return rc ? rc : emit(b, trailer, sizeof trailer);
+}
+
+/* Writes a block, zstd-compressed if enabled and worth it. */
+static int write_block(lsm_table_builder *b, lsm_slice raw, int may_compress,
+                       handle *h)
+{
+    if (may_compress && b->o.compression == LSM_COMPRESS_ZSTD &&
+        raw.len >= 64 && raw.len <= MAX_RAW_BLOCK) {
+        if (!b->cctx && !(b->cctx = ZSTD_createCCtx()))
+            return fail_nomem(b);
+        size_t bound = ZSTD_compressBound(raw.len);
+        lsm_buf_clear(&b->zbuf);
+        if (lsm_buf_reserve(&b->zbuf, bound))
+            return fail_nomem(b);
+        size_t n = ZSTD_compressCCtx(b->cctx, b->zbuf.data, bound, raw.data,
+                                     raw.len, b->o.zstd_level);
+        if (!ZSTD_isError(n) && n <= raw.len - raw.len / 8) {
+            int rc = write_stored(b, lsm_slice_make(b->zbuf.data, n),
+                                  BLOCK_ZSTD, h);
+            if (b->zbuf.cap > KEEP_BUF_BYTES)
+                lsm_buf_free(&b->zbuf);  /* do not hoard a huge buffer */
+            return rc;
+        }
+    }
+    return write_stored(b, raw, BLOCK_RAW, h);
+}
+
+/* ---- data and index blocks ----------------------------------------------- */
+
+static int put_handle(lsm_buf *dst, handle h)
+{
+    int rc = lsm_buf_put_varint64(dst, h.offset);
+    return rc ? rc : lsm_buf_put_varint64(dst, h.size);
+}
+
+/* The index key for a block whose last key is `last`, followed by a block
+ * starting at `next` (next.data == NULL: the last block). */
+static int make_index_key(lsm_buf *dst, lsm_slice last, lsm_slice next)
+{
+    lsm_buf_clear(dst);
+    if (next.data) {
+        lsm_slice a = lsm_ikey_user(last), z = lsm_ikey_user(next);
+        size_t n = a.len < z.len ? a.len : z.len, i = 0;
+        while (i < n && a.data[i] == z.data[i])
+            i++;
+        if (i < n) {
+            unsigned char c = (unsigned char)a.data[i];
+            /* s = a[0..i] + (c+1): a < s < z, and shorter than a. */
+            if (c < 0xff && c + 1 < (unsigned char)z.data[i] && i + 1 < a.len) {
+                char bump = (char)(c + 1);
+                if (lsm_buf_append(dst, a.data, i) ||
+                    lsm_buf_append(dst, &bump, 1) ||
+                    lsm_buf_put_fixed64(dst, lsm_ikey_pack(LSM_MAX_SEQ,
+                                                           LSM_KIND_SEEK)))
+                    return LSM_NO_MEMORY;
+                return LSM_OK;
+            }
+        }
+    }
+    return lsm_buf_append(dst, last.data, last.len);
+}
+
+static int add_index_entry(lsm_table_builder *b, lsm_slice next)
+{
+    if (make_index_key(&b->index_key, lsm_buf_slice(&b->last_key), next))
+        return fail_nomem(b);
+    size_t klen = b->index_key.len;
+    if (put_handle(&b->index_key, b->pending))
+        return fail_nomem(b);
+    lsm_slice key = lsm_slice_make(b->index_key.data, klen);
+    lsm_slice val = lsm_slice_make(b->index_key.data + klen,
+                                   b->index_key.len - klen);
+    int rc = lsm_block_builder_add(&b->index, key, val);
+    if (rc)
+        return b->status = rc;
+    b->pending_index = 0;
+    return LSM_OK;
+}
+
+static int flush_data_block(lsm_table_builder *b)
+{
+    if (lsm_block_builder_empty(&b->data))
+        return LSM_OK;
+    lsm_slice raw;
+    int rc = lsm_block_builder_finish(&b->data, &raw);
+    if (rc)
+        return b->status = rc;
+    if ((rc = write_block(b, raw, 1, &b->pending)))
+        return rc;
+    lsm_block_builder_reset(&b->data);
+    b->pending_index = 1;
+    b->data_blocks++;
+    return LSM_OK;
+}
+
+int lsm_table_builder_add(lsm_table_builder *b, lsm_slice ikey, lsm_slice value)
+{
+    if (b->status)
+        return b->status;
+    if (b->finished)
+        return lsm_fail(LSM_INVALID, "table builder: add after finish");
+    lsm_ikey pk;
+    if (!lsm_ikey_parse(ikey, &pk) || pk.kind == LSM_KIND_RANGE_DEL)
+        return lsm_fail(LSM_INVALID, "table builder: malformed internal key");
+    if (pk.user.len > LSM_MAX_KEY || value.len > LSM_MAX_VALUE)
+        return lsm_fail(LSM_INVALID, "table builder: key of %zu or value of "
+                        "%zu bytes too large", pk.user.len, value.len);
+    if (b->entries > 0 && lsm_ikey_cmp(ikey, lsm_buf_slice(&b->last_key)) <= 0)
+        return lsm_fail(LSM_INVALID, "table builder: keys out of order");
+
+    int rc;
+    if (b->pending_index && (rc = add_index_entry(b, ikey)))
+        return rc;
+    if (b->o.bloom_bits_per_key > 0 && (rc = lsm_bloom_add(&b->bloom, pk.user)))
+        return b->status = rc;
+    if ((rc = lsm_block_builder_add(&b->data, ikey, value)))
+        return b->status = rc;
+    lsm_buf_clear(&b->last_key);
+    if (lsm_buf_append(&b->last_key, ikey.data, ikey.len))
+        return fail_nomem(b);
+    b->entries++;
+    b->raw_key_bytes += ikey.len;
+    b->raw_value_bytes += value.len;
+    if (lsm_block_builder_estimate(&b->data) >= b->o.block_bytes)
+        return flush_data_block(b);
+    return LSM_OK;
+}
+
+int lsm_table_builder_add_range_del(lsm_table_builder *b, lsm_slice begin,
+                                    lsm_slice end, uint64_t seq)
+{
+    if (b->status)
+        return b->status;
+    if (b->finished)
+        return lsm_fail(LSM_INVALID, "table builder: add after finish");
+    if (begin.len > LSM_MAX_KEY || end.len > LSM_MAX_KEY || seq > LSM_MAX_SEQ)
+        return lsm_fail(LSM_INVALID, "table builder: bad range deletion");
+    if (lsm_buf_put_lenprefixed(&b->rdels, begin.data, begin.len) ||
+        lsm_buf_put_lenprefixed(&b->rdels, end.data, end.len) ||
+        lsm_buf_put_fixed64(&b->rdels, seq))
+        return fail_nomem(b);
+    b->nrdels++;
+    return LSM_OK;
+}
+
+/* ---- finish ---------------------------------------------------------------- */
+
+typedef struct rdel {
+    lsm_slice begin, end;
+    uint64_t seq;
+} rdel;
+
+static int rdel_cmp(const void *pa, const void *pb)
+{
+    const rdel *a = pa, *b = pb;
+    int r = lsm_slice_cmp(a->begin, b->begin);
+    if (r)
+        return r;
+    return (a->seq < b->seq) - (a->seq > b->seq);  /* newer first */
+}
+
+static int write_range_dels(lsm_table_builder *b, handle *h)
+{
+    rdel *v = NULL;
+    if (b->nrdels) {
+        v = malloc((size_t)b->nrdels * sizeof *v);
+        if (!v)
+            return fail_nomem(b);
+    }
+    lsm_slice in = lsm_buf_slice(&b->rdels);
+    for (uint64_t i = 0; i < b->nrdels; i++) {
+        /* Our own records: they always parse. */
+        lsm_get_lenprefixed(&in, &v[i].begin);
+        lsm_get_lenprefixed(&in, &v[i].end);
+        lsm_get_fixed64(&in, &v[i].seq);
+    }
+    if (b->nrdels > 1)
+        qsort(v, (size_t)b->nrdels, sizeof *v, rdel_cmp);
+
+    lsm_block_builder blk;
+    lsm_block_builder_init(&blk, b->o.restart_interval);
+    int rc = LSM_OK;
+    for (uint64_t i = 0; i < b->nrdels && !rc; i++) {
+        lsm_buf_clear(&b->index_key);
+        if (lsm_ikey_append(&b->index_key, v[i].begin, v[i].seq,
+                            LSM_KIND_RANGE_DEL))
+            rc = fail_nomem(b);
+        else if ((rc = lsm_block_builder_add(&blk, lsm_buf_slice(&b->index_key),
+                                             v[i].end)))
+            b->status = rc;
+    }
+    lsm_slice raw;
+    if (!rc && (rc = lsm_block_builder_finish(&blk, &raw)))
+        b->status = rc;
+    if (!rc)
+        rc = write_block(b, raw, 1, h);
+    lsm_block_builder_free(&blk);
+    free(v);
+    return rc;
+}
+
+static int write_filter(lsm_table_builder *b, handle *h)
+{
+    lsm_buf f = { 0 };
+    int rc = LSM_OK;
+    if (b->o.bloom_bits_per_key > 0 && (rc = lsm_bloom_finish(&b->bloom, &f)))
+        b->status = rc;
+    if (!rc)
+        rc = write_stored(b, lsm_buf_slice(&f), BLOCK_RAW, h);
+    lsm_buf_free(&f);
+    return rc;
+}
+
+static int write_properties(lsm_table_builder *b, handle *h)
+{
+    lsm_buf p = { 0 };
+    int rc = LSM_OK;
+    if (lsm_buf_put_varint64(&p, b->entries) ||
+        lsm_buf_put_varint64(&p, b->nrdels) ||
+        lsm_buf_put_varint64(&p, b->data_blocks) ||
+        lsm_buf_put_varint64(&p, b->raw_key_bytes) ||
+        lsm_buf_put_varint64(&p, b->raw_value_bytes))
+        rc = fail_nomem(b);
+    if (!rc)
+        rc = write_stored(b, lsm_buf_slice(&p), BLOCK_RAW, h);
+    lsm_buf_free(&p);
+    return rc;
+}
+
+static int write_footer(lsm_table_builder *b, const handle h[4])
+{
+    char f[FOOTER_SIZE];
+    for (int i = 0; i < 4; i++) {
+        lsm_encode_fixed64(f + 16 * i, h[i].offset);
+        lsm_encode_fixed64(f + 16 * i + 8, h[i].size);
+    }
+    lsm_encode_fixed32(f + 64, LSM_TABLE_VERSION);
+    lsm_encode_fixed32(f + 68, lsm_checksum(f, 68));
+    lsm_encode_fixed64(f + 72, LSM_TABLE_MAGIC);
+    return emit(b, f, sizeof f);
+}
+
+int lsm_table_builder_finish(lsm_table_builder *b, uint64_t *size)
+{
+    if (b->status)
+        return b->status;
+    if (b->finished)
+        return lsm_fail(LSM_INVALID, "table builder: finished twice");
+    b->finished = 1;
+
+    handle h[4];  /* filter, range-del, index, properties: footer order */
+    int rc;
+    if ((rc = flush_data_block(b)) ||
+        (rc = write_filter(b, &h[0])) ||
+        (rc = write_range_dels(b, &h[1])))
+        return rc;
+    if (b->pending_index &&
+        (rc = add_index_entry(b, lsm_slice_make(NULL, 0))))
+        return rc;
+    lsm_slice raw;
+    if ((rc = lsm_block_builder_finish(&b->index, &raw)))
+        return b->status = rc;
+    if ((rc = write_block(b, raw, 1, &h[2])) ||
+        (rc = write_properties(b, &h[3])) ||
+        (rc = write_footer(b, h)) ||
+        (rc = flush_out(b)))
+        return rc;
+    if ((rc = lsm_file_sync(b->f)))
+        return b->status = rc;
+    *size = b->offset;
+    return LSM_OK;
+}

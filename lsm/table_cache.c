@@ -1,0 +1,164 @@
+/*
+ * table_cache.c — open tables behind an LRU cache (see table_cache.h).
+ */
+#include "table_cache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "filename.h"
+
+struct lsm_table_cache {
+    const char *dir;
+    lsm_env *env;
+    lsm_cache *cache;          /* file number -> lsm_table*, charge 1 */
+    lsm_cache *block_cache;
+};
+
+lsm_table_cache *lsm_table_cache_new(const char *dir, lsm_env *env,
+                                     int capacity, lsm_cache *block_cache)
+{
+    lsm_table_cache *tc = calloc(1, sizeof *tc);
+    if (!tc)
+        return NULL;
+    tc->dir = dir;
+    tc->env = env;
+    tc->block_cache = block_cache;
+    tc->cache = lsm_cache_new(capacity > 0 ? (size_t)capacity : 1);
+    if (!tc->cache) {
+        free(tc);
+        return NULL;
+    }
+    return tc;
+}
+
+void lsm_table_cache_free(lsm_table_cache *tc)
+{
+    if (!tc)
+        return;
+    lsm_cache_free(tc->cache);
+    free(tc);
+}
+
+static void close_table(lsm_slice key, void *value)
+{
+    (void)key;
+    lsm_table_close(value);
+}
+
+static int open_table(lsm_table_cache *tc, uint64_t number, uint64_t size,
+                      lsm_table **out)
+{
+    char *path = lsm_filename(tc->dir, LSM_FILE_TABLE, number);
+    if (!path)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_file *f;
+    int rc = tc->env->open_read(tc->env, path, &f);
+    if (rc == LSM_OK) {
+        const char *name = strrchr(path, '/') + 1;
+        rc = lsm_table_open(f, size, name, tc->block_cache, out);
+    }
+    free(path);
+    return rc;
+}
+
+int lsm_table_cache_get(lsm_table_cache *tc, uint64_t number, uint64_t size,
+                        lsm_table **t, lsm_cache_handle **h)
+{
+    char kbuf[8];
+    lsm_encode_fixed64(kbuf, number);
+    lsm_slice key = lsm_slice_make(kbuf, 8);
+    *h = lsm_cache_lookup(tc->cache, key);
+    if (!*h) {
+        lsm_table *table;
+        int rc = open_table(tc, number, size, &table);
+        if (rc)
+            return rc;
+        *h = lsm_cache_insert(tc->cache, key, table, 1, close_table);
+        if (!*h)
+            return lsm_fail(LSM_NO_MEMORY, "out of memory caching a table");
+    }
+    *t = lsm_cache_value(*h);
+    return LSM_OK;
+}
+
+void lsm_table_cache_release(lsm_table_cache *tc, lsm_cache_handle *h)
+{
+    lsm_cache_release(tc->cache, h);
+}
+
+void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t number)
+{
+    char kbuf[8];
+    lsm_encode_fixed64(kbuf, number);
+    lsm_cache_erase(tc->cache, lsm_slice_make(kbuf, 8));
+}
+
+/* An iterator that forwards to `inner` and unpins the table when freed. */
+typedef struct pinned_iter {
+    lsm_iiter base;
+    lsm_iiter *inner;
+    lsm_table_cache *tc;
+    lsm_cache_handle *h;
+} pinned_iter;
+
+#define INNER(it) (((pinned_iter *)(it))->inner)
+static int p_valid(lsm_iiter *it) { return lsm_iiter_valid(INNER(it)); }
+static void p_first(lsm_iiter *it) { lsm_iiter_first(INNER(it)); }
+static void p_last(lsm_iiter *it) { lsm_iiter_last(INNER(it)); }
+static void p_seek(lsm_iiter *it, lsm_slice t) { lsm_iiter_seek(INNER(it), t); }
+static void p_next(lsm_iiter *it) { lsm_iiter_next(INNER(it)); }
+static void p_prev(lsm_iiter *it) { lsm_iiter_prev(INNER(it)); }
+static lsm_slice p_key(lsm_iiter *it) { return lsm_iiter_key(INNER(it)); }
+static lsm_slice p_value(lsm_iiter *it) { return lsm_iiter_value(INNER(it)); }
+static int p_status(lsm_iiter *it) { return lsm_iiter_status(INNER(it)); }
+static void p_destroy(lsm_iiter *it)
+{
+    pinned_iter *p = (pinned_iter *)it;
+    lsm_iiter_free(p->inner);
+    lsm_table_cache_release(p->tc, p->h);
+    free(p);
+}
+
+static const struct lsm_iiter_ops pinned_ops = {
+    p_valid, p_first, p_last, p_seek, p_next, p_prev,
+    p_key, p_value, p_status, p_destroy,
+};
+
+static lsm_iiter *pinned_iter_new(lsm_table_cache *tc, uint64_t number,
+                                  uint64_t size, int fill_cache, int range_dels)
+{
+    lsm_table *t;
+    lsm_cache_handle *h;
+    int rc = lsm_table_cache_get(tc, number, size, &t, &h);
+    if (rc)
+        return lsm_iiter_error(rc);
+    pinned_iter *p = malloc(sizeof *p);
+    lsm_iiter *inner = range_dels ? lsm_table_range_del_iter(t)
+                                  : lsm_table_iter(t, fill_cache);
+    if (!p || !inner) {
+        free(p);
+        lsm_iiter_free(inner);
+        lsm_table_cache_release(tc, h);
+        return lsm_iiter_error(LSM_NO_MEMORY);
+    }
+    p->base.ops = &pinned_ops;
+    p->inner = inner;
+    p->tc = tc;
+    p->h = h;
+    return &p->base;
+}
+
+lsm_iiter *lsm_table_cache_iter(lsm_table_cache *tc, uint64_t number,
+                                uint64_t size, int fill_cache)
+{
+    return pinned_iter_new(tc, number, size, fill_cache, 0);
+}
+
+lsm_iiter *lsm_table_cache_range_del_iter(lsm_table_cache *tc,
+                                          uint64_t number, uint64_t size)
+{
+    return pinned_iter_new(tc, number, size, 0, 1);
+}

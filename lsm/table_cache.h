@@ -1,0 +1,35 @@
+/*
+ * table_cache.h — open tables, bounded by max_open_files.
+ *
+ * Opening a table reads its footer, index, filter and range-deletion
+ * blocks; they stay in memory while the table is cached.  An LRU cache
+ * keyed by file number holds at most `capacity` open tables; a table in
+ * use by an iterator stays open (pinned) even if evicted meanwhile.
+ */
+#ifndef LSM_TABLE_CACHE_H
+#define LSM_TABLE_CACHE_H
+
+#include "cache.h"
+#include "env.h"
+#include "iter.h"
+#include "table.h"
+
+typedef struct lsm_table_cache lsm_table_cache;
+
+lsm_table_cache *lsm_table_cache_new(const char *dir, lsm_env *env,
+                                     int capacity, lsm_cache *block_cache);
+void lsm_table_cache_free(lsm_table_cache *tc);
+
+/* Pins the open table for file `number`; release with _release. */
+int lsm_table_cache_get(lsm_table_cache *tc, uint64_t number, uint64_t size,
+                        lsm_table **t, lsm_cache_handle **h);
+void lsm_table_cache_release(lsm_table_cache *tc, lsm_cache_handle *h);
+/* Iterator over the table's point entries, keeping it pinned. */
+lsm_iiter *lsm_table_cache_iter(lsm_table_cache *tc, uint64_t number,
+                                uint64_t size, int fill_cache);
+lsm_iiter *lsm_table_cache_range_del_iter(lsm_table_cache *tc,
+                                          uint64_t number, uint64_t size);
+/* Drops a deleted table from the cache. */
+void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t number);
+
+#endif

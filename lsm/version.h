@@ -1,0 +1,157 @@
+/*
+ * version.h — the set of live tables, its history, and the manifest.
+ *
+ * A version is an immutable snapshot of which tables make up each level.
+ * Readers and iterators take a reference to the current version and so
+ * never wait for (or see half of) a flush or compaction: those build a new
+ * version from the current one plus an edit, log the edit to the
+ * manifest, fsync it, and only then install the new version as current.
+ * A table file is deleted only when no live version lists it.
+ *
+ * Level 0 holds tables straight from memtable flushes; they may overlap
+ * and are searched newest (highest file number) first.  Levels 1 and
+ * deeper hold tables with disjoint key ranges, sorted by smallest key.
+ *
+ * Locking: the version set is guarded by the DB mutex (passed in as
+ * `mu`); lsm_vset_log_and_apply drops it while writing the manifest.
+ * Version reference counts are atomic, so a reader can ref/unref a version
+ * it already holds without the mutex.
+ */
+#ifndef LSM_VERSION_H
+#define LSM_VERSION_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "coding.h"
+#include "env.h"
+#include "iter.h"
+#include "table_cache.h"
+
+#define LSM_NUM_LEVELS 7
+
+typedef struct lsm_file_meta {
+    int refs;                  /* versions listing it (atomic) */
+    uint64_t number;
+    uint64_t size;
+    lsm_buf smallest, largest; /* internal keys, range deletions included */
+    uint64_t entries;
+    int being_compacted;       /* guarded by the DB mutex */
+} lsm_file_meta;
+
+/* --- edits (the manifest's records; format in version_edit.c) --------- */
+typedef struct lsm_new_file {
+    int level;
+    lsm_file_meta *meta;
+} lsm_new_file;
+
+typedef struct lsm_deleted_file {
+    int level;
+    uint64_t number;
+} lsm_deleted_file;
+
+typedef struct lsm_version_edit {
+    int has_log_number, has_next_file, has_last_seq, has_comparator;
+    uint64_t log_number, next_file, last_seq;
+    char comparator[32];
+    lsm_deleted_file *deleted;
+    size_t ndeleted, cap_deleted;
+    lsm_new_file *added;
+    size_t nadded, cap_added;
+} lsm_version_edit;
+
+void lsm_edit_init(lsm_version_edit *e);
+void lsm_edit_free(lsm_version_edit *e);
+int lsm_edit_delete_file(lsm_version_edit *e, int level, uint64_t number);
+/* Copies smallest/largest. */
+int lsm_edit_add_file(lsm_version_edit *e, int level, uint64_t number,
+                      uint64_t size, uint64_t entries, lsm_slice smallest,
+                      lsm_slice largest);
+int lsm_edit_encode(const lsm_version_edit *e, lsm_buf *out);
+/* LSM_CORRUPTION on any malformed input. */
+int lsm_edit_decode(lsm_version_edit *e, lsm_slice in);
+
+lsm_file_meta *lsm_file_meta_new(void);
+void lsm_file_meta_ref(lsm_file_meta *f);
+void lsm_file_meta_unref(lsm_file_meta *f);
+
+/* --- versions ----------------------------------------------------------- */
+typedef struct lsm_version_set lsm_version_set;
+
+typedef struct lsm_version {
+    int refs;                                  /* atomic */
+    lsm_version_set *vset;
+    struct lsm_version *prev, *next;           /* live list, under mu */
+    lsm_file_meta **files[LSM_NUM_LEVELS];
+    size_t nfiles[LSM_NUM_LEVELS];
+    /* Compaction hint computed when installed (compaction.c). */
+    double compaction_score;
+    int compaction_level;
+} lsm_version;
+
+void lsm_version_ref(lsm_version *v);
+void lsm_version_unref(lsm_version *v);        /* needs the DB mutex */
+
+/* Point lookup through the levels.  *max_tomb carries the highest
+ * covering range-deletion seq seen in newer sources and is updated.
+ * Returns LSM_KIND_PUT (value in val), LSM_KIND_DELETE (deleted or
+ * covered), -1 if no table holds the key, or a negative lsm_status. */
+int lsm_version_get(lsm_version *v, lsm_slice user_key, uint64_t snap_seq,
+                    uint64_t *max_tomb, lsm_buf *val, int fill_cache);
+
+/* Appends to its[*n] one iterator per L0 table and one per deeper level
+ * (as the merging iterator's children). its must have room for
+ * nfiles[0] + LSM_NUM_LEVELS entries. Range-deletion iterators are
+ * appended the same way to rdel (one per table holding any), if rdel. */
+int lsm_version_add_iters(lsm_version *v, int fill_cache, lsm_iiter **its,
+                          int *n);
+int lsm_version_add_range_del_iters(lsm_version *v, lsm_iiter ***its,
+                                    int *n, int *cap);
+uint64_t lsm_version_level_bytes(const lsm_version *v, int level);
+/* Index of the first file in a sorted level (>= 1) whose largest key is
+ * >= ikey; nfiles if none. */
+size_t lsm_version_find_file(const lsm_version *v, int level, lsm_slice ikey);
+/* Files of `level` overlapping user-key range [begin, end] (either may be
+ * NULL = unbounded).  *out is malloc'ed. For level 0 the range is widened
+ * transitively to every overlapping file. */
+int lsm_version_overlapping(const lsm_version *v, int level,
+                            const lsm_slice *begin, const lsm_slice *end,
+                            lsm_file_meta ***out, size_t *n);
+
+/* --- the version set ------------------------------------------------------ */
+struct lsm_version_set {
+    const char *dir;
+    lsm_env *env;
+    lsm_table_cache *tcache;
+    pthread_mutex_t *mu;
+    lsm_version *current;
+    lsm_version live;               /* list head of live versions */
+    uint64_t next_file;
+    uint64_t last_seq;              /* last sequence visible to readers */
+    uint64_t log_number;            /* logs older than this are flushed */
+    uint64_t manifest_number;
+    struct lsm_wal_writer *manifest;
+    int manifest_writing;           /* one log_and_apply at a time */
+    pthread_cond_t manifest_cv;
+};
+
+int lsm_vset_init(lsm_version_set *vs, const char *dir, lsm_env *env,
+                  lsm_table_cache *tc, pthread_mutex_t *mu);
+void lsm_vset_destroy(lsm_version_set *vs);
+/* Reads CURRENT and the manifest it names. */
+int lsm_vset_recover(lsm_version_set *vs, void (*log)(void *, const char *),
+                     void *log_ctx);
+/* Writes a brand-new store's first manifest and CURRENT. */
+int lsm_vset_create(lsm_version_set *vs);
+/* Logs the edit (with next_file, last_seq and, if set, log_number) to the
+ * manifest — a fresh manifest holding the whole current version if there
+ * is none open yet — syncs it, and installs current + edit as the new
+ * current version.  Called with mu held; drops it during I/O.  On failure
+ * nothing is installed. */
+int lsm_vset_log_and_apply(lsm_version_set *vs, lsm_version_edit *e);
+uint64_t lsm_vset_new_file_number(lsm_version_set *vs);
+/* Marks in `live` (sorted array, malloc'ed) every table number listed by
+ * any live version. */
+int lsm_vset_live_files(lsm_version_set *vs, uint64_t **live, size_t *n);
+
+#endif

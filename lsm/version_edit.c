@@ -1,0 +1,232 @@
+/*
+ * version_edit.c — manifest records.
+ *
+ * The manifest is a log (wal.h framing: every record checksummed) whose
+ * records are version edits.  Replaying them in order from an empty
+ * version yields the current set of tables.  An edit is a sequence of
+ * tagged fields, each a varint tag followed by its payload:
+ *
+ *   tag 1  comparator     lenprefixed name ("lsm.bytewise")
+ *   tag 2  log_number     varint64: logs with a smaller number are flushed
+ *   tag 3  next_file      varint64: next unused file number
+ *   tag 4  last_seq       varint64: last sequence number in any table
+ *   tag 5  deleted file   varint32 level, varint64 number
+ *   tag 6  new file       varint32 level, varint64 number, varint64 size,
+ *                         varint64 entries, lenprefixed smallest internal
+ *                         key, lenprefixed largest internal key
+ *
+ * Unknown tags, levels out of range and truncated fields are corruption.
+ */
+#include "version.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "ikey.h"
+
+enum {
+    TAG_COMPARATOR = 1,
+    TAG_LOG_NUMBER = 2,
+    TAG_NEXT_FILE = 3,
+    TAG_LAST_SEQ = 4,
+    TAG_DELETED_FILE = 5,
+    TAG_NEW_FILE = 6,
+};
+
+lsm_file_meta *lsm_file_meta_new(void)
+{
+    lsm_file_meta *f = calloc(1, sizeof *f);
+    if (f)
+        f->refs = 1;
+    return f;
+}
+
+void lsm_file_meta_ref(lsm_file_meta *f)
+{
+    __atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED);
+}
+
+void lsm_file_meta_unref(lsm_file_meta *f)
+{
+    if (f && __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        lsm_buf_free(&f->smallest);
+        lsm_buf_free(&f->largest);
+        free(f);
+    }
+}
+
+void lsm_edit_init(lsm_version_edit *e)
+{
+    memset(e, 0, sizeof *e);
+}
+
+void lsm_edit_free(lsm_version_edit *e)
+{
+    for (size_t i = 0; i < e->nadded; i++)
+        lsm_file_meta_unref(e->added[i].meta);
+    free(e->added);
+    free(e->deleted);
+    lsm_edit_init(e);
+}
+
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return LSM_OK;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    void *p = realloc(*arr, ncap * elem);
+    if (!p)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    *arr = p;
+    *cap = ncap;
+    return LSM_OK;
+}
+
+int lsm_edit_delete_file(lsm_version_edit *e, int level, uint64_t number)
+{
+    int rc = grow((void **)&e->deleted, &e->cap_deleted, e->ndeleted,
+                  sizeof *e->deleted);
+    if (rc)
+        return rc;
+    e->deleted[e->ndeleted].level = level;
+    e->deleted[e->ndeleted].number = number;
+    e->ndeleted++;
+    return LSM_OK;
+}
+
+int lsm_edit_add_file(lsm_version_edit *e, int level, uint64_t number,
+                      uint64_t size, uint64_t entries, lsm_slice smallest,
+                      lsm_slice largest)
+{
+    int rc = grow((void **)&e->added, &e->cap_added, e->nadded,
+                  sizeof *e->added);
+    if (rc)
+        return rc;
+    lsm_file_meta *f = lsm_file_meta_new();
+    if (!f || lsm_buf_append(&f->smallest, smallest.data, smallest.len) ||
+        lsm_buf_append(&f->largest, largest.data, largest.len)) {
+        lsm_file_meta_unref(f);
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    }
+    f->number = number;
+    f->size = size;
+    f->entries = entries;
+    e->added[e->nadded].level = level;
+    e->added[e->nadded].meta = f;
+    e->nadded++;
+    return LSM_OK;
+}
+
+int lsm_edit_encode(const lsm_version_edit *e, lsm_buf *out)
+{
+    int rc = 0;
+    if (e->has_comparator) {
+        rc |= lsm_buf_put_varint32(out, TAG_COMPARATOR);
+        rc |= lsm_buf_put_lenprefixed(out, e->comparator, strlen(e->comparator));
+    }
+    if (e->has_log_number) {
+        rc |= lsm_buf_put_varint32(out, TAG_LOG_NUMBER);
+        rc |= lsm_buf_put_varint64(out, e->log_number);
+    }
+    if (e->has_next_file) {
+        rc |= lsm_buf_put_varint32(out, TAG_NEXT_FILE);
+        rc |= lsm_buf_put_varint64(out, e->next_file);
+    }
+    if (e->has_last_seq) {
+        rc |= lsm_buf_put_varint32(out, TAG_LAST_SEQ);
+        rc |= lsm_buf_put_varint64(out, e->last_seq);
+    }
+    for (size_t i = 0; i < e->ndeleted; i++) {
+        rc |= lsm_buf_put_varint32(out, TAG_DELETED_FILE);
+        rc |= lsm_buf_put_varint32(out, (uint32_t)e->deleted[i].level);
+        rc |= lsm_buf_put_varint64(out, e->deleted[i].number);
+    }
+    for (size_t i = 0; i < e->nadded; i++) {
+        const lsm_file_meta *f = e->added[i].meta;
+        rc |= lsm_buf_put_varint32(out, TAG_NEW_FILE);
+        rc |= lsm_buf_put_varint32(out, (uint32_t)e->added[i].level);
+        rc |= lsm_buf_put_varint64(out, f->number);
+        rc |= lsm_buf_put_varint64(out, f->size);
+        rc |= lsm_buf_put_varint64(out, f->entries);
+        rc |= lsm_buf_put_lenprefixed(out, f->smallest.data, f->smallest.len);
+        rc |= lsm_buf_put_lenprefixed(out, f->largest.data, f->largest.len);
+    }
+    return rc ? lsm_fail(LSM_NO_MEMORY, "out of memory encoding an edit")
+              : LSM_OK;
+}
+
+static int get_level(lsm_slice *in, int *level)
+{
+    uint32_t v;
+    if (!lsm_get_varint32(in, &v) || v >= LSM_NUM_LEVELS)
+        return 0;
+    *level = (int)v;
+    return 1;
+}
+
+static int decode_new_file(lsm_version_edit *e, lsm_slice *in)
+{
+    int level;
+    uint64_t number, size, entries;
+    lsm_slice smallest, largest;
+    lsm_ikey k;
+    if (!get_level(in, &level) || !lsm_get_varint64(in, &number) ||
+        !lsm_get_varint64(in, &size) || !lsm_get_varint64(in, &entries) ||
+        !lsm_get_lenprefixed(in, &smallest) ||
+        !lsm_get_lenprefixed(in, &largest) || !lsm_ikey_parse(smallest, &k) ||
+        !lsm_ikey_parse(largest, &k) || lsm_ikey_cmp(smallest, largest) > 0)
+        return LSM_CORRUPTION;
+    return lsm_edit_add_file(e, level, number, size, entries, smallest,
+                             largest);
+}
+
+static int decode_field(lsm_version_edit *e, uint32_t tag, lsm_slice *in)
+{
+    lsm_slice name;
+    int level;
+    uint64_t number;
+    switch (tag) {
+    case TAG_COMPARATOR:
+        if (!lsm_get_lenprefixed(in, &name) || name.len >= sizeof e->comparator)
+            return LSM_CORRUPTION;
+        memcpy(e->comparator, name.data, name.len);
+        e->comparator[name.len] = 0;
+        e->has_comparator = 1;
+        return LSM_OK;
+    case TAG_LOG_NUMBER:
+        e->has_log_number = 1;
+        return lsm_get_varint64(in, &e->log_number) ? LSM_OK : LSM_CORRUPTION;
+    case TAG_NEXT_FILE:
+        e->has_next_file = 1;
+        return lsm_get_varint64(in, &e->next_file) ? LSM_OK : LSM_CORRUPTION;
+    case TAG_LAST_SEQ:
+        e->has_last_seq = 1;
+        return lsm_get_varint64(in, &e->last_seq) ? LSM_OK : LSM_CORRUPTION;
+    case TAG_DELETED_FILE:
+        if (!get_level(in, &level) || !lsm_get_varint64(in, &number))
+            return LSM_CORRUPTION;
+        return lsm_edit_delete_file(e, level, number);
+    case TAG_NEW_FILE:
+        return decode_new_file(e, in);
+    default:
+        return LSM_CORRUPTION;
+    }
+}
+
+int lsm_edit_decode(lsm_version_edit *e, lsm_slice in)
+{
+    lsm_edit_init(e);
+    while (in.len > 0) {
+        uint32_t tag = 0;
+        int rc = lsm_get_varint32(&in, &tag) ? decode_field(e, tag, &in)
+                                             : LSM_CORRUPTION;
+        if (rc) {
+            lsm_edit_free(e);
+            return rc == LSM_CORRUPTION
+                       ? lsm_fail(rc, "malformed version edit (field %u)", tag)
+                       : rc;
+        }
+    }
+    return LSM_OK;
+}

@@ -1,0 +1,137 @@
+/*
+ * wal_writer.c — appends records in the log format of wal.h.
+ *
+ * Layout invariant: `offset` is the file size, and offset % LSM_WAL_BLOCK
+ * is where the next fragment header goes.  A fragment is placed only if
+ * its 7-byte header fits in the current block; otherwise the remaining
+ * (< 7) bytes of the block are written as zeros and the fragment starts
+ * the next block.  A header that fits exactly at the end of a block gets
+ * an empty FIRST fragment, so every block begins with a header — the
+ * property the reader relies on to resynchronise after damage.
+ *
+ * Cost: one header append plus one payload append per fragment; the env
+ * buffers small appends, so a small record costs two memcpy's.
+ *
+ * After a failed append the file may hold a partial record, and the
+ * writer no longer knows its true size: every later append fails with
+ * the same status.  (The reader drops the partial record; the caller
+ * should switch to a new log.)
+ */
+#include "wal.h"
+
+#include <stdlib.h>
+
+#include "error.h"
+
+struct lsm_wal_writer {
+    lsm_file *f;
+    uint64_t offset;
+    int failed;        /* status of the append that failed, or LSM_OK */
+};
+
+int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
+{
+    *out = NULL;
+    uint64_t size;
+    int rc = lsm_file_size(f, &size);
+    if (rc) {
+        lsm_file_close(f);
+        return rc;
+    }
+    if (size != offset) {
+        lsm_file_close(f);
+        return lsm_fail(LSM_INVALID, "WAL writer: file size %llu differs "
+                        "from the given offset %llu",
+                        (unsigned long long)size, (unsigned long long)offset);
+    }
+    lsm_wal_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        lsm_file_close(f);
+        return lsm_fail(LSM_NO_MEMORY, "WAL writer: out of memory");
+    }
+    w->f = f;
+    w->offset = offset;
+    *out = w;
+    return LSM_OK;
+}
+
+static int emit_fragment(lsm_wal_writer *w, uint8_t type, const char *p,
+                         size_t n)
+{
+    char header[LSM_WAL_HEADER];
+    lsm_encode_fixed32(header, lsm_checksum_typed(type, p, n));
+    header[4] = (char)(n & 0xff);
+    header[5] = (char)(n >> 8);
+    header[6] = (char)type;
+    int rc = lsm_file_append(w->f, header, sizeof header);
+    if (!rc && n)
+        rc = lsm_file_append(w->f, p, n);
+    if (rc)
+        return rc;
+    w->offset += LSM_WAL_HEADER + n;
+    return LSM_OK;
+}
+
+static int append_record(lsm_wal_writer *w, const char *p, size_t n)
+{
+    static const char zeros[LSM_WAL_HEADER];
+    int first = 1;
+    for (;;) {
+        size_t left = LSM_WAL_BLOCK - (size_t)(w->offset % LSM_WAL_BLOCK);
+        if (left < LSM_WAL_HEADER) {
+            int rc = lsm_file_append(w->f, zeros, left);
+            if (rc)
+                return rc;
+            w->offset += left;
+            left = LSM_WAL_BLOCK;
+        }
+        size_t room = left - LSM_WAL_HEADER;
+        size_t take = n < room ? n : room;
+        int last = take == n;
+        uint8_t type = first && last ? LSM_WAL_FULL
+                     : first         ? LSM_WAL_FIRST
+                     : last          ? LSM_WAL_LAST
+                                     : LSM_WAL_MIDDLE;
+        int rc = emit_fragment(w, type, p, take);
+        if (rc)
+            return rc;
+        if (last)
+            return LSM_OK;
+        p += take;
+        n -= take;
+        first = 0;
+    }
+}
+
+int lsm_wal_append(lsm_wal_writer *w, lsm_slice record)
+{
+    if (w->failed)
+        return lsm_fail(w->failed, "WAL writer: an earlier append failed; "
+                        "the log must not be extended");
+    if (record.len > UINT32_MAX)
+        return lsm_fail(LSM_INVALID, "WAL record of %zu bytes exceeds the "
+                        "4 GiB limit", record.len);
+    int rc = append_record(w, record.data, record.len);
+    if (rc)
+        w->failed = rc;
+    return rc;
+}
+
+int lsm_wal_sync(lsm_wal_writer *w)
+{
+    return lsm_file_sync(w->f);
+}
+
+uint64_t lsm_wal_offset(const lsm_wal_writer *w)
+{
+    return w->offset;
+}
+
+int lsm_wal_writer_close(lsm_wal_writer *w)
+{
+    if (!w)
+        return LSM_OK;
+    int rc = lsm_file_close(w->f);
+    free(w);
+    return rc;
+}

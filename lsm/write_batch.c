@@ -1,0 +1,159 @@
+/*
+ * write_batch.c — atomic batches of puts, deletes and range deletes (format
+ * in write_batch.h).
+ */
+#include "write_batch.h"
+
+#include <stdlib.h>
+
+#include "error.h"
+#include "ikey.h"
+
+lsm_batch *lsm_batch_new(void)
+{
+    lsm_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    if (lsm_buf_reserve(&b->rep, 256)) {
+        free(b);
+        return NULL;
+    }
+    lsm_batch_clear(b);
+    return b;
+}
+
+void lsm_batch_free(lsm_batch *b)
+{
+    if (!b)
+        return;
+    lsm_buf_free(&b->rep);
+    free(b);
+}
+
+void lsm_batch_clear(lsm_batch *b)
+{
+    b->rep.len = LSM_BATCH_HEADER;
+    memset(b->rep.data, 0, LSM_BATCH_HEADER);
+}
+
+uint32_t lsm_batch_count(const lsm_batch *b)
+{
+    return lsm_decode_fixed32(b->rep.data + 8);
+}
+
+size_t lsm_batch_bytes(const lsm_batch *b)
+{
+    return b->rep.len;
+}
+
+uint64_t lsm_batch_seq(const lsm_batch *b)
+{
+    return lsm_decode_fixed64(b->rep.data);
+}
+
+void lsm_batch_set_seq(lsm_batch *b, uint64_t seq)
+{
+    lsm_encode_fixed64(b->rep.data, seq);
+}
+
+static void set_count(lsm_batch *b, uint32_t n)
+{
+    lsm_encode_fixed32(b->rep.data + 8, n);
+}
+
+/* Appends one operation; on failure the batch is unchanged. */
+static int add_op(lsm_batch *b, int kind, const void *k, size_t klen,
+                  const void *v, size_t vlen, int has_value)
+{
+    if (klen > LSM_MAX_KEY)
+        return lsm_fail(LSM_INVALID, "key of %zu bytes exceeds the %u-byte limit",
+                        klen, LSM_MAX_KEY);
+    if (has_value && vlen > LSM_MAX_VALUE)
+        return lsm_fail(LSM_INVALID,
+                        "value of %zu bytes exceeds the %u-byte limit", vlen,
+                        LSM_MAX_VALUE);
+    if (lsm_batch_count(b) == UINT32_MAX)
+        return lsm_fail(LSM_INVALID, "batch holds too many operations");
+    size_t old = b->rep.len;
+    unsigned char kb = (unsigned char)kind;
+    int rc = lsm_buf_append(&b->rep, &kb, 1);
+    if (!rc)
+        rc = lsm_buf_put_lenprefixed(&b->rep, k, klen);
+    if (!rc && has_value)
+        rc = lsm_buf_put_lenprefixed(&b->rep, v, vlen);
+    if (rc) {
+        b->rep.len = old;
+        return lsm_fail(LSM_NO_MEMORY, "out of memory growing a batch");
+    }
+    set_count(b, lsm_batch_count(b) + 1);
+    return LSM_OK;
+}
+
+int lsm_batch_put(lsm_batch *b, const void *key, size_t klen, const void *val,
+                  size_t vlen)
+{
+    return add_op(b, LSM_KIND_PUT, key, klen, val, vlen, 1);
+}
+
+int lsm_batch_delete(lsm_batch *b, const void *key, size_t klen)
+{
+    return add_op(b, LSM_KIND_DELETE, key, klen, NULL, 0, 0);
+}
+
+int lsm_batch_delete_range(lsm_batch *b, const void *begin, size_t blen,
+                           const void *end, size_t elen)
+{
+    if (lsm_slice_cmp(lsm_slice_make(begin, blen), lsm_slice_make(end, elen)) >= 0)
+        return LSM_OK; /* empty range: nothing to delete */
+    return add_op(b, LSM_KIND_RANGE_DEL, begin, blen, end, elen, 1);
+}
+
+int lsm_batch_append(lsm_batch *dst, const lsm_batch *src)
+{
+    size_t n = src->rep.len - LSM_BATCH_HEADER;
+    if (lsm_buf_append(&dst->rep, src->rep.data + LSM_BATCH_HEADER, n))
+        return lsm_fail(LSM_NO_MEMORY, "out of memory joining batches");
+    set_count(dst, lsm_batch_count(dst) + lsm_batch_count(src));
+    return LSM_OK;
+}
+
+int lsm_batch_iterate(lsm_slice rep, lsm_batch_fn fn, void *ctx)
+{
+    if (rep.len < LSM_BATCH_HEADER)
+        return lsm_fail(LSM_CORRUPTION, "batch shorter than its header");
+    uint64_t seq = lsm_decode_fixed64(rep.data);
+    uint32_t count = lsm_decode_fixed32(rep.data + 8);
+    lsm_slice in = lsm_slice_make(rep.data + LSM_BATCH_HEADER,
+                                  rep.len - LSM_BATCH_HEADER);
+    uint32_t seen = 0;
+    while (in.len > 0) {
+        int kind = (unsigned char)in.data[0];
+        lsm_slice key, value = lsm_slice_make("", 0);
+        in.data++;
+        in.len--;
+        int ok = kind <= LSM_KIND_RANGE_DEL && lsm_get_lenprefixed(&in, &key);
+        if (ok && kind != LSM_KIND_DELETE)
+            ok = lsm_get_lenprefixed(&in, &value);
+        if (!ok || seen == count)
+            return lsm_fail(LSM_CORRUPTION, "malformed batch operation %u", seen);
+        int rc = fn(ctx, seq + seen, kind, key, value);
+        if (rc)
+            return rc;
+        seen++;
+    }
+    if (seen != count)
+        return lsm_fail(LSM_CORRUPTION, "batch count %u but %u operations",
+                        count, seen);
+    return LSM_OK;
+}
+
+static int insert_op(void *ctx, uint64_t seq, int kind, lsm_slice key,
+                     lsm_slice value)
+{
+    return lsm_memtable_add(ctx, seq, kind, key, value);
+}
+
+int lsm_batch_insert(lsm_slice rep, lsm_memtable *m)
+{
+    return lsm_batch_iterate(rep, insert_op, m);
+}

@@ -1,0 +1,110 @@
+/*
+ * testutil.c — helpers shared by the unit tests (see testutil.h).
+ */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *tu_tempdir(const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    char *path;
+    if (asprintf(&path, "%s/lsmtest-%s-XXXXXX", base ? base : "/tmp", tag) < 0)
+        return NULL;
+    if (!mkdtemp(path)) {
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+void tu_rmtree(const char *path)
+{
+    if (path)
+        nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+uint64_t tu_rand(uint64_t *s)
+{
+    uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+long long tu_file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+int tu_flip_byte(const char *path, long long offset, unsigned char mask)
+{
+    int fd = open(path, O_RDWR);
+    if (fd < 0)
+        return -1;
+    unsigned char b;
+    int rc = -1;
+    if (pread(fd, &b, 1, offset) == 1) {
+        b ^= mask;
+        rc = pwrite(fd, &b, 1, offset) == 1 ? 0 : -1;
+    }
+    close(fd);
+    return rc;
+}
+
+int tu_truncate(const char *path, long long len)
+{
+    return truncate(path, len);
+}
+
+static int has_suffix(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
+char *tu_find_file(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    char *found = NULL;
+    struct dirent *e;
+    while (!found && (e = readdir(d)))
+        if (has_suffix(e->d_name, suffix) &&
+            asprintf(&found, "%s/%s", dir, e->d_name) < 0)
+            found = NULL;
+    closedir(d);
+    return found;
+}
+
+int tu_count_files(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += has_suffix(e->d_name, suffix);
+    closedir(d);
+    return n;
+}

@@ -1,0 +1,27 @@
+/*
+ * testutil.h — small helpers shared by the unit tests.
+ */
+#ifndef LSM_TESTUTIL_H
+#define LSM_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* mkdtemp under $TMPDIR (or /tmp); malloc'ed path. */
+char *tu_tempdir(const char *tag);
+/* rm -rf of a directory tree made by tu_tempdir. */
+void tu_rmtree(const char *path);
+/* xorshift64* PRNG. */
+uint64_t tu_rand(uint64_t *state);
+/* Size of a file, or -1. */
+long long tu_file_size(const char *path);
+/* XORs one byte of a file at offset with mask. Returns 0 on success. */
+int tu_flip_byte(const char *path, long long offset, unsigned char mask);
+/* Truncates a file to len. */
+int tu_truncate(const char *path, long long len);
+/* Path of the first file in dir whose name ends with suffix; malloc'ed or NULL. */
+char *tu_find_file(const char *dir, const char *suffix);
+/* Number of files in dir whose name ends with suffix. */
+int tu_count_files(const char *dir, const char *suffix);
+
+#endif

@@ -1,0 +1,718 @@
+/*
+ * test_wal.c — the log format (lsm/wal_writer.c, lsm/wal_reader.c): block
+ * layout, fragmentation, and the reader's handling of torn tails, bit
+ * flips, garbage, zero fill and out-of-order fragments.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fault_env.h"
+#include "lsm.h"
+#include "wal.h"
+
+#define B LSM_WAL_BLOCK
+#define H LSM_WAL_HEADER
+
+typedef struct rec {
+    size_t len;
+    uint32_t seed;
+} rec;
+
+static char tmpdir[64];
+static char logpath[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/lsm_test_wal.XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    snprintf(logpath, sizeof logpath, "%s/000001.log", tmpdir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(logpath);
+    rmdir(tmpdir);
+    return 0;
+}
+
+static void fill(char *p, size_t n, uint32_t seed)
+{
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (char)x;
+    }
+}
+
+static char *make(const rec *r)
+{
+    char *p = malloc(r->len ? r->len : 1);
+    assert_non_null(p);
+    fill(p, r->len, r->seed);
+    return p;
+}
+
+/* Appends records through a writer; ends[i] = writer offset after i. */
+static void append_records(lsm_wal_writer *w, const rec *recs, size_t n,
+                           uint64_t *ends)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *p = make(&recs[i]);
+        assert_int_equal(lsm_wal_append(w, lsm_slice_make(p, recs[i].len)),
+                         LSM_OK);
+        if (ends)
+            ends[i] = lsm_wal_offset(w);
+        free(p);
+    }
+}
+
+static void write_log_sync(const rec *recs, size_t n, uint64_t *ends,
+                           int sync)
+{
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    assert_int_equal(e->open_write(e, logpath, &f), LSM_OK);
+    lsm_wal_writer *w;
+    assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+    append_records(w, recs, n, ends);
+    if (sync)
+        assert_int_equal(lsm_wal_sync(w), LSM_OK);
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+}
+
+/* Most tests do not need the data on stable storage: close is enough for
+ * reading it back, and skipping fdatasync keeps the suite fast. */
+static void write_log(const rec *recs, size_t n, uint64_t *ends)
+{
+    write_log_sync(recs, n, ends, 0);
+}
+
+static lsm_wal_reader *open_reader(void)
+{
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    assert_int_equal(e->open_read(e, logpath, &f), LSM_OK);
+    lsm_wal_reader *r;
+    assert_int_equal(lsm_wal_reader_new(f, logpath, &r), LSM_OK);
+    return r;
+}
+
+/* Reads the whole log and checks it yields exactly `want`.  If ends is
+ * given, the reader offset after record i must be ends[i]. */
+static void expect_log(const rec *want, size_t nwant, const uint64_t *ends,
+                       lsm_wal_damage *dmg, uint64_t *offset)
+{
+    lsm_wal_reader *r = open_reader();
+    lsm_slice s;
+    size_t i = 0;
+    int rc;
+    while ((rc = lsm_wal_read(r, &s)) == 1) {
+        assert_true(i < nwant);
+        assert_int_equal(s.len, want[i].len);
+        char *p = make(&want[i]);
+        assert_memory_equal(s.data, p, s.len);
+        free(p);
+        if (ends)
+            assert_int_equal(lsm_wal_reader_offset(r), ends[i]);
+        i++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(i, nwant);
+    assert_int_equal(lsm_wal_read(r, &s), 0); /* stays at the end */
+    if (dmg)
+        *dmg = *lsm_wal_reader_damage(r);
+    if (offset)
+        *offset = lsm_wal_reader_offset(r);
+    lsm_wal_reader_free(r);
+}
+
+static void expect_clean(const lsm_wal_damage *d)
+{
+    assert_int_equal(d->regions, 0);
+    assert_int_equal(d->dropped_bytes, 0);
+    assert_int_equal(d->before_tail, 0);
+}
+
+static uint64_t file_size(void)
+{
+    struct stat st;
+    assert_int_equal(stat(logpath, &st), 0);
+    return (uint64_t)st.st_size;
+}
+
+static void patch(uint64_t off, const void *p, size_t n)
+{
+    FILE *f = fopen(logpath, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void flip_bit(uint64_t off, int bit)
+{
+    FILE *f = fopen(logpath, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+    int c = fgetc(f);
+    assert_true(c != EOF);
+    assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+    assert_int_equal(fputc(c ^ (1 << bit), f), c ^ (1 << bit));
+    assert_int_equal(fclose(f), 0);
+}
+
+static void append_raw(const void *p, size_t n)
+{
+    FILE *f = fopen(logpath, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Appends one hand-made fragment with a correct checksum. */
+static void append_fragment(unsigned type, const rec *r)
+{
+    char *payload = make(r);
+    char h[H];
+    uint32_t crc = lsm_checksum_typed((uint8_t)type, payload, r->len);
+    h[0] = (char)crc;
+    h[1] = (char)(crc >> 8);
+    h[2] = (char)(crc >> 16);
+    h[3] = (char)(crc >> 24);
+    h[4] = (char)(r->len & 0xff);
+    h[5] = (char)(r->len >> 8);
+    h[6] = (char)type;
+    append_raw(h, H);
+    append_raw(payload, r->len);
+    free(payload);
+}
+
+/* --- normal operation ----------------------------------------------------- */
+
+static void test_empty_log(void **state)
+{
+    (void)state;
+    write_log(NULL, 0, NULL);
+    assert_int_equal(file_size(), 0);
+    lsm_wal_damage d;
+    uint64_t off;
+    expect_log(NULL, 0, NULL, &d, &off);
+    expect_clean(&d);
+    assert_int_equal(off, 0);
+}
+
+static void test_small_records(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    rec recs[N];
+    uint64_t ends[N];
+    for (int i = 0; i < N; i++) {
+        recs[i].len = (size_t)(i * 37) % 300; /* includes empty records */
+        recs[i].seed = (uint32_t)i;
+    }
+    write_log_sync(recs, N, ends, 1);
+    assert_true(file_size() > 2 * B); /* several blocks, trailers between */
+    assert_int_equal(ends[N - 1], file_size());
+    lsm_wal_damage d;
+    uint64_t off;
+    expect_log(recs, N, ends, &d, &off);
+    expect_clean(&d);
+    assert_int_equal(off, file_size());
+}
+
+static void test_records_exactly_filling_blocks(void **state)
+{
+    (void)state;
+    /* One block each; then two that share a block exactly; then one that
+     * leaves exactly a header's worth (the next record starts with an
+     * empty FIRST fragment at the end of the block). */
+    rec recs[] = {
+        { B - H, 1 }, { B - H, 2 },
+        { 1000, 3 }, { B - 2 * H - 1000, 4 },
+        { B - 2 * H, 5 }, { 50, 6 }, { 10, 7 },
+    };
+    size_t n = sizeof recs / sizeof recs[0];
+    uint64_t ends[7];
+    write_log(recs, n, ends);
+    assert_int_equal(ends[0], B);
+    assert_int_equal(ends[1], 2 * B);
+    assert_int_equal(ends[3], 3 * B);
+    assert_int_equal(ends[4], 4 * B - H);
+    /* Record 6 = empty FIRST at 4B-7, LAST of 50 bytes at 4B. */
+    assert_int_equal(ends[5], 4 * B + H + 50);
+    lsm_wal_damage d;
+    expect_log(recs, n, ends, &d, NULL);
+    expect_clean(&d);
+}
+
+static void test_records_spanning_blocks(void **state)
+{
+    (void)state;
+    rec recs[] = {
+        { 10, 1 }, { 100 * 1024, 2 }, { 5, 3 }, { 1 << 20, 4 },
+        { 3 * (B - H), 5 }, { 0, 6 }, { 2 * B, 7 },
+    };
+    size_t n = sizeof recs / sizeof recs[0];
+    uint64_t ends[7];
+    write_log(recs, n, ends);
+    lsm_wal_damage d;
+    uint64_t off;
+    expect_log(recs, n, ends, &d, &off);
+    expect_clean(&d);
+    assert_int_equal(off, file_size());
+    /* Fragment count: 1 MiB needs ceil(1 MiB / (B - 7)) fragments. */
+    uint64_t frags = (ends[3] - ends[2]) / B;
+    assert_true(frags >= (1u << 20) / (B - H));
+}
+
+static void test_block_trailers(void **state)
+{
+    (void)state;
+    for (size_t trailer = 1; trailer < H; trailer++) {
+        rec recs[] = { { B - H - trailer, 10 + (uint32_t)trailer },
+                       { 100, 20 }, { B, 30 } };
+        uint64_t ends[3];
+        write_log(recs, 3, ends);
+        assert_int_equal(ends[0], B - trailer);
+        assert_int_equal(ends[1], B + H + 100); /* skipped the trailer */
+        /* The trailer is zeros. */
+        FILE *f = fopen(logpath, "rb");
+        assert_non_null(f);
+        assert_int_equal(fseek(f, (long)(B - trailer), SEEK_SET), 0);
+        for (size_t i = 0; i < trailer; i++)
+            assert_int_equal(fgetc(f), 0);
+        fclose(f);
+        lsm_wal_damage d;
+        expect_log(recs, 3, ends, &d, NULL);
+        expect_clean(&d);
+
+        /* A file ending inside the trailer is a clean end. */
+        assert_int_equal(truncate(logpath, (off_t)(B - trailer + 1)), 0);
+        uint64_t off;
+        expect_log(recs, 1, ends, &d, &off);
+        expect_clean(&d);
+        assert_int_equal(off, B - trailer);
+
+        /* Trailer bytes are not checked: non-zero junk there is harmless. */
+        write_log(recs, 3, ends);
+        patch(B - trailer, "\xff\xff\xff\xff\xff\xff", trailer);
+        expect_log(recs, 3, ends, &d, NULL);
+        expect_clean(&d);
+    }
+}
+
+static void test_reopen_and_append(void **state)
+{
+    (void)state;
+    /* Session boundaries at awkward places: 3 bytes before a block
+     * boundary, mid-block, and 7 bytes before one. */
+    rec recs[] = {
+        { 100, 1 }, { B - H - 100 - H - 3, 2 },   /* ends at B - 3 */
+        { 40000, 3 }, { 5, 4 },
+        { 2 * B - 40000 - 5 * H - 5, 5 },         /* ends at 3B - 7 */
+        { 70000, 6 }, { 1, 7 },
+    };
+    size_t cuts[] = { 2, 4, 5, 7 };
+    uint64_t ends[7];
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    assert_int_equal(e->open_write(e, logpath, &f), LSM_OK);
+    assert_int_equal(lsm_file_close(f), LSM_OK);
+    size_t done = 0;
+    for (size_t c = 0; c < 4; c++) {
+        assert_int_equal(e->open_append(e, logpath, &f), LSM_OK);
+        lsm_wal_writer *w;
+        assert_int_equal(lsm_wal_writer_new(f, file_size(), &w), LSM_OK);
+        append_records(w, recs + done, cuts[c] - done, ends + done);
+        assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+        done = cuts[c];
+    }
+    assert_int_equal(ends[1], B - 3);
+    assert_int_equal(ends[4], 3 * B - H);
+    lsm_wal_damage d;
+    uint64_t off;
+    expect_log(recs, 7, ends, &d, &off);
+    expect_clean(&d);
+    assert_int_equal(off, file_size());
+
+    /* The writer refuses an offset that is not the file's size. */
+    assert_int_equal(e->open_append(e, logpath, &f), LSM_OK);
+    lsm_wal_writer *w = NULL;
+    assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_INVALID);
+    assert_null(w);
+    assert_non_null(strstr(lsm_last_error(), "offset"));
+}
+
+/* --- damage ------------------------------------------------------------- */
+
+static void write_prefix(const char *data, size_t n)
+{
+    FILE *f = fopen(logpath, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The log holds keep + 1 records.  Cuts it to every length in [from, to)
+ * stepping by `step` (plus every length near a block boundary) and checks
+ * that exactly the first `keep` records come back, nothing partial, as a
+ * torn tail. */
+static void check_torn_tail(const rec *recs, size_t keep, const uint64_t *ends,
+                            uint64_t from, uint64_t to, uint64_t step)
+{
+    FILE *f = fopen(logpath, "rb");
+    assert_non_null(f);
+    char *whole = malloc(to);
+    assert_non_null(whole);
+    assert_int_equal(fread(whole, 1, to, f), to);
+    fclose(f);
+    for (uint64_t len = from; len < to; len++) {
+        uint64_t in_block = len % B;
+        if ((len - from) % step && in_block > 16 && in_block < B - 16)
+            continue;
+        write_prefix(whole, len);
+        lsm_wal_damage d;
+        uint64_t off;
+        expect_log(recs, keep, ends, &d, &off);
+        assert_int_equal(d.before_tail, 0);
+        assert_int_equal(off, from);
+        if (d.regions) {
+            assert_int_equal(d.regions, 1);
+            assert_int_equal(d.first_offset, from);
+            assert_true(d.dropped_bytes > 0 && d.dropped_bytes <= len - from);
+        } else {
+            /* Only a cut inside the header can look like a clean end
+             * (when the bytes left happen to be zero). */
+            assert_true(len - from < H);
+        }
+    }
+    free(whole);
+}
+
+static void test_torn_tail_small_record(void **state)
+{
+    (void)state;
+    rec recs[] = { { 300, 1 }, { 20, 2 }, { 150, 3 } };
+    uint64_t ends[3];
+    write_log(recs, 3, ends);
+    check_torn_tail(recs, 2, ends, ends[1], ends[2], 1);
+}
+
+static void test_torn_tail_multi_block_record(void **state)
+{
+    (void)state;
+    rec recs[] = { { 300, 1 }, { 20, 2 }, { 100 * 1024, 3 } };
+    uint64_t ends[3];
+    write_log(recs, 3, ends);
+    check_torn_tail(recs, 2, ends, ends[1], ends[2], 97);
+}
+
+static void test_bit_flip_middle_record(void **state)
+{
+    (void)state;
+    /* Three records of one block each: the damaged block is skipped and
+     * both neighbours survive. */
+    rec recs[] = { { B - H, 1 }, { B - H, 2 }, { B - H, 3 } };
+    rec survivors[] = { recs[0], recs[2] };
+    /* Payload, checksum, length (shorter; longer than the block) and
+     * type bits.  The length is 0x7ff9: bit 7 of its high byte makes it
+     * 0xfff9. */
+    struct {
+        uint64_t off;
+        int bit;
+        const char *reason;
+    } flips[] = {
+        { B + 1000, 7, "checksum mismatch" },
+        { B + H + 5, 0, "checksum mismatch" },
+        { B + 0, 7, "checksum mismatch" },
+        { B + 4, 0, "checksum mismatch" },
+        { B + 5, 7, "fragment length 65529 past end of block" },
+        { B + 6, 2, "unknown fragment type 5" },
+    };
+    for (size_t k = 0; k < sizeof flips / sizeof flips[0]; k++) {
+        write_log(recs, 3, NULL);
+        flip_bit(flips[k].off, flips[k].bit);
+        lsm_wal_damage d;
+        expect_log(survivors, 2, NULL, &d, NULL);
+        assert_int_equal(d.regions, 1);
+        assert_int_equal(d.first_offset, B);
+        assert_int_equal(d.dropped_bytes, B);
+        assert_int_equal(d.before_tail, 1);
+        assert_string_equal(d.first_reason, flips[k].reason);
+    }
+}
+
+static void test_bit_flip_in_fragmented_record(void **state)
+{
+    (void)state;
+    /* The middle record spans blocks 0..3; damage to one of its MIDDLE
+     * fragments drops it, and its LAST fragment, read after resyncing, is
+     * dropped as out of sequence; the record after it survives. */
+    rec recs[] = { { 100, 1 }, { 100 * 1024, 2 }, { 100, 3 } };
+    rec survivors[] = { recs[0], recs[2] };
+    uint64_t ends[3];
+    write_log(recs, 3, ends);
+    flip_bit(2 * B + 500, 3);
+    lsm_wal_damage d;
+    uint64_t off;
+    expect_log(survivors, 2, NULL, &d, &off);
+    assert_int_equal(off, ends[2]);
+    assert_int_equal(d.before_tail, 1);
+    assert_int_equal(d.first_offset, ends[0]);
+    assert_string_equal(d.first_reason, "checksum mismatch");
+    /* Everything of record 2 is accounted as dropped. */
+    assert_int_equal(d.dropped_bytes, ends[1] - ends[0]);
+    assert_int_equal(d.regions, 1);
+}
+
+static void test_damage_drops_rest_of_block(void **state)
+{
+    (void)state;
+    /* Resynchronisation is at block boundaries: a record sharing the
+     * damaged block, after the bad fragment, is lost with it. */
+    rec recs[] = { { 100, 1 }, { 100, 2 }, { 100, 3 },
+                   { B - H - 3 * (H + 100), 4 }, { 50, 5 } };
+    uint64_t ends[5];
+    write_log(recs, 5, ends);
+    assert_int_equal(ends[3], B);
+    flip_bit(ends[0] + H + 50, 1);
+    rec survivors[] = { recs[0], recs[4] };
+    lsm_wal_damage d;
+    expect_log(survivors, 2, NULL, &d, NULL);
+    assert_int_equal(d.first_offset, ends[0]);
+    assert_int_equal(d.dropped_bytes, B - ends[0]);
+    assert_int_equal(d.before_tail, 1);
+}
+
+static void test_garbage_after_records(void **state)
+{
+    (void)state;
+    rec recs[] = { { 1000, 1 }, { 50000, 2 }, { 3, 3 } };
+    uint64_t ends[3];
+    size_t sizes[] = { 1, 6, 7, 100, 40000 };
+    for (size_t k = 0; k < 5; k++) {
+        write_log(recs, 3, ends);
+        char *junk = malloc(sizes[k]);
+        assert_non_null(junk);
+        fill(junk, sizes[k], 99 + (uint32_t)k);
+        junk[0] |= 1; /* not a zero header */
+        append_raw(junk, sizes[k]);
+        free(junk);
+        lsm_wal_damage d;
+        uint64_t off;
+        expect_log(recs, 3, ends, &d, &off);
+        assert_int_equal(off, ends[2]);
+        assert_int_equal(d.regions, 1);
+        assert_int_equal(d.first_offset, ends[2]);
+        assert_int_equal(d.dropped_bytes, sizes[k]);
+        assert_int_equal(d.before_tail, 0);
+    }
+}
+
+static void test_zero_fill(void **state)
+{
+    (void)state;
+    rec recs[] = { { 1000, 1 }, { 50000, 2 } };
+    uint64_t ends[4];
+    /* Zeros at the end (preallocation) are tail, not damage. */
+    write_log(recs, 2, ends);
+    char *zeros = calloc(1, 3 * B);
+    assert_non_null(zeros);
+    append_raw(zeros, 2 * B + 123);
+    lsm_wal_damage d;
+    uint64_t off;
+    expect_log(recs, 2, ends, &d, &off);
+    expect_clean(&d);
+    assert_int_equal(off, ends[1]);
+
+    /* Zeros in the middle, valid records after them: damage.  (The new
+     * records start a block: resynchronisation is at block boundaries.) */
+    assert_int_equal(truncate(logpath, 3 * B), 0);
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    assert_int_equal(e->open_append(e, logpath, &f), LSM_OK);
+    lsm_wal_writer *w;
+    assert_int_equal(lsm_wal_writer_new(f, file_size(), &w), LSM_OK);
+    rec more[] = { { 10, 3 }, { 20, 4 } };
+    append_records(w, more, 2, ends + 2);
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+    rec all[] = { recs[0], recs[1], more[0], more[1] };
+    expect_log(all, 4, ends, &d, &off);
+    assert_int_equal(d.regions, 1);
+    assert_int_equal(d.first_offset, ends[1]);
+    assert_int_equal(d.dropped_bytes, 3 * B - ends[1]);
+    assert_int_equal(d.before_tail, 1);
+    assert_string_equal(d.first_reason, "zero-filled region");
+
+    /* A record cut off by zeros (its later blocks never written). */
+    rec big[] = { { 10, 5 }, { 3 * B, 6 } };
+    write_log(big, 2, ends);
+    patch(B, zeros, 2 * B);
+    assert_int_equal(truncate(logpath, 3 * B), 0);
+    expect_log(big, 1, ends, &d, &off);
+    assert_int_equal(d.regions, 1);
+    assert_int_equal(d.first_offset, ends[0]);
+    assert_int_equal(d.dropped_bytes, B - ends[0]);
+    assert_int_equal(d.before_tail, 0);
+    free(zeros);
+}
+
+static void test_out_of_order_fragments(void **state)
+{
+    (void)state;
+    rec a = { 30, 1 }, b = { 40, 2 }, c = { 50, 3 }, x = { 60, 4 };
+    rec ab[] = { a, b };
+    lsm_wal_damage d;
+    struct {
+        unsigned types[2];
+        size_t n;
+        const char *reason;
+    } cases[] = {
+        { { LSM_WAL_MIDDLE }, 1, "MIDDLE fragment without FIRST" },
+        { { LSM_WAL_LAST }, 1, "LAST fragment without FIRST" },
+        { { LSM_WAL_FIRST }, 1, "record missing its LAST fragment" },
+        { { LSM_WAL_FIRST, LSM_WAL_MIDDLE }, 2,
+          "record missing its LAST fragment" },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        write_log(&a, 1, NULL);
+        for (size_t i = 0; i < cases[k].n; i++)
+            append_fragment(cases[k].types[i], &x);
+        append_fragment(LSM_WAL_FULL, &b);
+        expect_log(ab, 2, NULL, &d, NULL);
+        assert_int_equal(d.regions, 1);
+        assert_int_equal(d.first_offset, H + a.len);
+        assert_int_equal(d.before_tail, 1);
+        assert_string_equal(d.first_reason, cases[k].reason);
+        assert_int_equal(d.dropped_bytes, cases[k].n * (H + x.len));
+    }
+
+    /* FIRST, FIRST, LAST: the first record is dropped, the second built. */
+    write_log(&a, 1, NULL);
+    append_fragment(LSM_WAL_FIRST, &x);
+    append_fragment(LSM_WAL_FIRST, &b);
+    append_fragment(LSM_WAL_LAST, &c);
+    lsm_wal_reader *r = open_reader();
+    lsm_slice s;
+    assert_int_equal(lsm_wal_read(r, &s), 1);
+    assert_int_equal(s.len, a.len);
+    assert_int_equal(lsm_wal_read(r, &s), 1);
+    assert_int_equal(s.len, b.len + c.len);
+    char *pb = make(&b), *pc = make(&c);
+    assert_memory_equal(s.data, pb, b.len);
+    assert_memory_equal(s.data + b.len, pc, c.len);
+    free(pb);
+    free(pc);
+    assert_int_equal(lsm_wal_read(r, &s), 0);
+    assert_int_equal(lsm_wal_reader_damage(r)->before_tail, 1);
+    assert_int_equal(lsm_wal_reader_damage(r)->dropped_bytes, H + x.len);
+    lsm_wal_reader_free(r);
+
+    /* A torn FIRST at the end: damage, but only a tail. */
+    write_log(&a, 1, NULL);
+    append_fragment(LSM_WAL_FIRST, &x);
+    expect_log(&a, 1, NULL, &d, NULL);
+    assert_int_equal(d.regions, 1);
+    assert_int_equal(d.before_tail, 0);
+    assert_string_equal(d.first_reason, "record truncated by end of file");
+}
+
+/* --- I/O failures (fault-injecting env) ----------------------------------- */
+
+static void test_writer_failure_is_sticky(void **state)
+{
+    (void)state;
+    fault_env *fe = fault_env_new(7);
+    assert_non_null(fe);
+    lsm_env *e = fault_env_base(fe);
+    lsm_file *f;
+    assert_int_equal(e->open_write(e, "/wal", &f), LSM_OK);
+    lsm_wal_writer *w;
+    assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+    rec r1 = { 100, 1 }, r2 = { 3 * B, 2 };
+    append_records(w, &r1, 1, NULL);
+    /* Fail the third append of the big record (mid-record). */
+    fault_env_fail_after(fe, FAULT_MASK(FAULT_OP_WRITE), 2, LSM_NO_SPACE, 0);
+    char *p = make(&r2);
+    assert_int_equal(lsm_wal_append(w, lsm_slice_make(p, r2.len)),
+                     LSM_NO_SPACE);
+    assert_int_equal(fault_env_faults_fired(fe), 1);
+    /* The fault was one-shot, but the writer stays failed. */
+    assert_int_equal(lsm_wal_append(w, lsm_slice_make(p, 10)), LSM_NO_SPACE);
+    assert_non_null(strstr(lsm_last_error(), "earlier append failed"));
+    free(p);
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+
+    /* What was written reads back as record 1 plus a torn tail. */
+    assert_int_equal(e->open_read(e, "/wal", &f), LSM_OK);
+    lsm_wal_reader *r;
+    assert_int_equal(lsm_wal_reader_new(f, "/wal", &r), LSM_OK);
+    lsm_slice s;
+    assert_int_equal(lsm_wal_read(r, &s), 1);
+    assert_int_equal(s.len, r1.len);
+    assert_int_equal(lsm_wal_read(r, &s), 0);
+    assert_int_equal(lsm_wal_reader_damage(r)->before_tail, 0);
+    lsm_wal_reader_free(r);
+
+    /* A read error is returned as such, not as the end of the log. */
+    assert_int_equal(e->open_read(e, "/wal", &f), LSM_OK);
+    assert_int_equal(lsm_wal_reader_new(f, "/wal", &r), LSM_OK);
+    fault_env_fail_after(fe, FAULT_MASK(FAULT_OP_READ), 0, LSM_IO_ERROR, 0);
+    assert_int_equal(lsm_wal_read(r, &s), LSM_IO_ERROR);
+    lsm_wal_reader_free(r);
+    fault_env_free(fe);
+}
+
+static void test_record_checksum_covers_type(void **state)
+{
+    (void)state;
+    /* Changing a FULL into a FIRST (with the payload intact) must fail
+     * the checksum rather than produce a record. */
+    rec a = { 100, 1 }, b = { 200, 2 };
+    rec recs[] = { a, b };
+    write_log(recs, 2, NULL);
+    patch(6, "\x02", 1);
+    lsm_wal_damage d;
+    expect_log(NULL, 0, NULL, &d, NULL);
+    assert_string_equal(d.first_reason, "checksum mismatch");
+    assert_int_equal(d.before_tail, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_log),
+        cmocka_unit_test(test_small_records),
+        cmocka_unit_test(test_records_exactly_filling_blocks),
+        cmocka_unit_test(test_records_spanning_blocks),
+        cmocka_unit_test(test_block_trailers),
+        cmocka_unit_test(test_reopen_and_append),
+        cmocka_unit_test(test_torn_tail_small_record),
+        cmocka_unit_test(test_torn_tail_multi_block_record),
+        cmocka_unit_test(test_bit_flip_middle_record),
+        cmocka_unit_test(test_bit_flip_in_fragmented_record),
+        cmocka_unit_test(test_damage_drops_rest_of_block),
+        cmocka_unit_test(test_garbage_after_records),
+        cmocka_unit_test(test_zero_fill),
+        cmocka_unit_test(test_out_of_order_fragments),
+        cmocka_unit_test(test_writer_failure_is_sticky),
+        cmocka_unit_test(test_record_checksum_covers_type),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
