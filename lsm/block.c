@@ -12,13 +12,16 @@
  * Cost: creating an iterator is one malloc (keys up to INLINE_KEY bytes
  * are rebuilt in space inside the iterator).  A seek is a binary search
  * over the restart keys plus a scan of at most restart_interval entries;
- * next is O(1); prev rescans from the preceding restart point.
+ * next is O(1); prev rescans from the preceding restart point.  Blocks
+ * of internal keys (cmp == lsm_ikey_cmp, nearly all of them) compare
+ * keys with an inlined copy of that order.
  */
 #include "block.h"
 
 #include <stdlib.h>
 
 #include "error.h"
+#include "ikey.h"
 
 struct lsm_block {
     char *data;
@@ -65,10 +68,10 @@ static int check_restarts(const char *data, size_t len, uint32_t *restarts_off,
 int lsm_block_new(char *data, size_t len, int own, lsm_block **out)
 {
     *out = NULL;
-    uint32_t off, n;
+    uint32_t off = 0, n = 0;
     int rc = check_restarts(data, len, &off, &n);
-    lsm_block *b = rc ? NULL : malloc(sizeof *b);
-    if (!rc && !b)
+    lsm_block *b = NULL;
+    if (!rc && !(b = malloc(sizeof *b)))
         rc = lsm_fail(LSM_NO_MEMORY, "block: out of memory");
     if (rc) {
         if (own)
@@ -105,12 +108,12 @@ size_t lsm_block_size(const lsm_block *b)
 typedef struct block_iter {
     lsm_iiter base;
     lsm_cmp_fn cmp;
+    int ikeys;                  /* cmp is lsm_ikey_cmp */
     const char *data;
     uint32_t restarts_off, nrestarts;
     /* Invariant: valid <=> status == OK && cur < restarts_off.  Then the
-     * current entry spans [cur, next), its key is key[0..klen) and
-     * restart is the last restart point <= cur. */
-    uint32_t cur, next, restart;
+     * current entry spans [cur, next) and its key is key[0..klen). */
+    uint32_t cur, next;
     int status;
     const char *val;
     uint32_t vlen;
@@ -119,10 +122,30 @@ typedef struct block_iter {
     char inline_key[INLINE_KEY];
 } block_iter;
 
+/* lsm_ikey_cmp (order defined in ikey.h), inlined. */
+static inline int ikey_compare(lsm_slice a, lsm_slice b)
+{
+    if (a.len < LSM_IKEY_TRAILER || b.len < LSM_IKEY_TRAILER)
+        return lsm_ikey_cmp(a, b);
+    size_t au = a.len - LSM_IKEY_TRAILER, bu = b.len - LSM_IKEY_TRAILER;
+    int r = memcmp(a.data, b.data, au < bu ? au : bu);
+    if (r)
+        return r;
+    if (au != bu)
+        return au < bu ? -1 : 1;
+    uint64_t ta = lsm_decode_fixed64(a.data + au);
+    uint64_t tb = lsm_decode_fixed64(b.data + bu);
+    return (ta < tb) - (ta > tb);  /* larger trailer (newer) first */
+}
+
+static inline int compare(const block_iter *it, lsm_slice a, lsm_slice b)
+{
+    return it->ikeys ? ikey_compare(a, b) : it->cmp(a, b);
+}
+
 static void mark_invalid(block_iter *it)
 {
     it->cur = it->next = it->restarts_off;
-    it->restart = it->nrestarts;
     it->klen = 0;
     it->vlen = 0;
 }
@@ -155,11 +178,9 @@ static inline const char *decode_header(const char *p, const char *limit,
     return p;
 }
 
-/* Makes room for a key of n bytes, keeping the first `keep` bytes. */
-static int reserve_key(block_iter *it, size_t n, size_t keep)
+/* Makes room for a key of n > kcap bytes, keeping the first `keep`. */
+static int grow_key(block_iter *it, size_t n, size_t keep)
 {
-    if (n <= it->kcap)
-        return 1;
     size_t cap = it->kcap * 2 > n ? it->kcap * 2 : n;
     char *p = malloc(cap);
     if (!p) {
@@ -200,17 +221,15 @@ static int parse_next(block_iter *it)
         corrupt(it, off, "key or value runs past the entries");
         return 0;
     }
-    if (!reserve_key(it, (size_t)shared + unshared, shared))
+    size_t klen = (size_t)shared + unshared;
+    if (klen > it->kcap && !grow_key(it, klen, shared))
         return 0;
     memcpy(it->key + shared, p, unshared);
-    it->klen = (size_t)shared + unshared;
+    it->klen = klen;
     it->val = p + unshared;
     it->vlen = vlen;
     it->cur = off;
     it->next = (uint32_t)(it->val + vlen - it->data);
-    while (it->restart + 1 < it->nrestarts &&
-           restart_point(it->data, it->restarts_off, it->restart + 1) <= off)
-        it->restart++;
     return 1;
 }
 
@@ -218,7 +237,6 @@ static int parse_next(block_iter *it)
 static void seek_restart(block_iter *it, uint32_t i)
 {
     it->klen = 0;
-    it->restart = i;
     it->next = restart_point(it->data, it->restarts_off, i);
 }
 
@@ -291,14 +309,14 @@ static void bi_seek(lsm_iiter *base, lsm_slice target)
         lsm_slice k;
         if (!restart_key(it, mid, &k))
             return;
-        if (it->cmp(k, target) < 0)
+        if (compare(it, k, target) < 0)
             lo = mid;
         else
             hi = mid - 1;
     }
     seek_restart(it, lo);
     while (parse_next(it)) {
-        if (it->cmp(lsm_slice_make(it->key, it->klen), target) >= 0)
+        if (compare(it, lsm_slice_make(it->key, it->klen), target) >= 0)
             return;
     }
 }
@@ -316,15 +334,20 @@ static void bi_prev(lsm_iiter *base)
     if (it->cur >= it->restarts_off)
         return;
     uint32_t original = it->cur;
-    uint32_t r = it->restart;
-    while (restart_point(it->data, it->restarts_off, r) >= original) {
-        if (r == 0) {  /* was on the first entry */
-            mark_invalid(it);
-            return;
-        }
-        r--;
+    if (original == 0) {  /* was on the first entry */
+        mark_invalid(it);
+        return;
     }
-    seek_restart(it, r);
+    /* the last restart point before the current entry (restart 0 is 0) */
+    uint32_t lo = 0, hi = it->nrestarts - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo + 1) / 2;
+        if (restart_point(it->data, it->restarts_off, mid) < original)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    seek_restart(it, lo);
     do {
         if (!parse_next(it))
             return;
@@ -385,6 +408,7 @@ lsm_iiter *lsm_block_iter(const lsm_block *b, lsm_cmp_fn cmp)
     }
     it->base.ops = &block_iter_ops;
     it->cmp = cmp;
+    it->ikeys = cmp == lsm_ikey_cmp;
     it->data = b->data;
     it->restarts_off = b->restarts_off;
     it->nrestarts = b->nrestarts;

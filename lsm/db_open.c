@@ -319,7 +319,7 @@ static int start_threads(lsm_db *db)
 static void stop_threads(lsm_db *db)
 {
     pthread_mutex_lock(&db->mu);
-    db->shutting_down = 1;
+    __atomic_store_n(&db->shutting_down, 1, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&db->work_cv);
     pthread_cond_broadcast(&db->bg_cv);
     pthread_mutex_unlock(&db->mu);

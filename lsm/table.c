@@ -6,7 +6,7 @@
  * index and range-del entries once, so later lookups can trust them.
  * They stay in memory until close.  Data blocks are read on demand,
  * through the block cache when there is one (key: the table's cache id
- * and the block offset, both fixed64; charge: the block's size).
+ * and the block offset, 8 bytes each; charge: the block's size).
  *
  * Every block read verifies the trailer checksum before looking at the
  * bytes; a compressed block must declare a decompressed size no larger
@@ -295,8 +295,9 @@ static int fetch_data_block(lsm_table *t, bhandle h, int fill_cache,
     int rc;
     *ch = NULL;
     if (t->cache) {
-        lsm_encode_fixed64(key, t->cache_id);
-        lsm_encode_fixed64(key + 8, h.offset);
+        /* in-memory only, so native byte order will do */
+        memcpy(key, &t->cache_id, 8);
+        memcpy(key + 8, &h.offset, 8);
         *ch = lsm_cache_lookup(t->cache, lsm_slice_make(key, sizeof key));
         if (*ch) {
             stat_add(ST_CACHE_HITS);
@@ -598,13 +599,14 @@ int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
     bhandle h;
     lsm_iiter *ix = lsm_block_iter(t->index, lsm_ikey_cmp);
     lsm_iiter_seek(ix, ikey);
-    int rc = lsm_iiter_valid(ix) ? decode_handle(t, lsm_iiter_value(ix), &h)
-                                 : lsm_iiter_status(ix);
-    int found = lsm_iiter_valid(ix);
+    int in_range = lsm_iiter_valid(ix);
+    int rc = in_range ? decode_handle(t, lsm_iiter_value(ix), &h) : LSM_OK;
+    if (!in_range && (rc = lsm_iiter_status(ix)))
+        rc = block_fail(t, rc, "index", t->meta[H_INDEX].offset);
     lsm_iiter_free(ix);
     if (rc)
-        return block_fail(t, rc, "index", t->meta[H_INDEX].offset);
-    if (!found)
+        return rc;
+    if (!in_range)
         return 0;  /* past the last key */
 
     lsm_buf io = { 0 }, unz = { 0 };
@@ -617,12 +619,12 @@ int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
     }
     lsm_iiter *it = lsm_block_iter(blk, lsm_ikey_cmp);
     lsm_iiter_seek(it, ikey);
+    /* A seek that runs off this block means the key is absent: the
+     * block's index key is >= ikey and is either the block's last key (so
+     * the seek stops inside the block) or a separator s with
+     * user(ikey) <= s < the next block's first user key. */
     int ret = 0;
     if (lsm_iiter_valid(it)) {
-        /* With no match in this block the key is absent: the index key
-         * bounding this block is >= ikey, and the next block starts past
-         * that key's user key unless the index key is this block's own
-         * last key. */
         lsm_slice k = lsm_iiter_key(it);
         if (k.len < LSM_IKEY_TRAILER) {
             ret = lsm_fail(LSM_CORRUPTION, "%s: data block at offset %llu: "

@@ -23,8 +23,10 @@
  *
  * A block handle (offset, size) locates a block's stored bytes; size does
  * not include the trailer, which starts at offset + size.  A block is
- * stored compressed only when compression is on and zstd saves at least
- * 1/8 of its size; the filter and properties blocks are always raw.
+ * stored compressed only when compression is on, it has at least 64
+ * bytes and zstd saves at least 1/8 of its size; the filter and
+ * properties blocks are always raw.  Readers reject compressed blocks
+ * that claim more than MAX_RAW_BLOCK (160 MiB) uncompressed.
  *
  * Data blocks (block.h format) hold the point entries: key = internal key
  * (ikey.h), value = the value, in strictly increasing lsm_ikey_cmp order

@@ -449,6 +449,33 @@ static void test_bad_entries(void **state)
     free(data);
 }
 
+/* A restart point inside an entry whose bytes decode as a plausible
+ * entry: prev notices that the entries no longer chain up. */
+static void test_misplaced_restart(void **state)
+{
+    (void)state;
+    char d[] = {
+        0, 1, 9, 'a', 0, 1, 7, 'z', 'v', 'v', 'v', 'v', 'v', /* "a" at 0 */
+        0, 1, 1, 'b', 'w',                                   /* "b" at 13 */
+        0, 0, 0, 0, 4, 0, 0, 0,                              /* restarts 0, 4 */
+        2, 0, 0, 0,
+    };
+    lsm_block *blk;
+    assert_int_equal(lsm_block_new(d, sizeof d, 0, &blk), LSM_OK);
+    lsm_iiter *it = lsm_block_iter(blk, cmp_bytes);
+    lsm_iiter_first(it);
+    assert_int_equal(lsm_iiter_key(it).len, 1);
+    assert_int_equal(lsm_iiter_key(it).data[0], 'a');
+    lsm_iiter_next(it);
+    assert_int_equal(lsm_iiter_key(it).data[0], 'b');
+    lsm_iiter_prev(it);
+    assert_false(lsm_iiter_valid(it));
+    assert_int_equal(lsm_iiter_status(it), LSM_CORRUPTION);
+    assert_non_null(strstr(lsm_last_error(), "inconsistent"));
+    lsm_iiter_free(it);
+    lsm_block_free(blk);
+}
+
 /* Random damage anywhere: never a crash or out-of-bounds read (ASan),
  * and every entry returned lies within the block. */
 static void test_random_damage(void **state)
@@ -505,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_large_entries_and_reuse),
         cmocka_unit_test(test_bad_restart_arrays),
         cmocka_unit_test(test_bad_entries),
+        cmocka_unit_test(test_misplaced_restart),
         cmocka_unit_test(test_random_damage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

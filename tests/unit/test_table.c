@@ -94,12 +94,14 @@ static memfile *memfile_new(lsm_buf *data)
 static uint64_t seq_of(uint32_t i) { return 1000 + i; }
 static int kind_of(uint32_t i) { return i % 13 == 5 ? LSM_KIND_DELETE : LSM_KIND_PUT; }
 
+/* "key%08u" (by hand: this runs millions of times under ASan) */
 static void user_key(lsm_buf *b, uint32_t k)
 {
-    char tmp[16];
-    int n = snprintf(tmp, sizeof tmp, "key%08u", k);
+    char tmp[11] = "key";
+    for (int d = 10; d >= 3; d--, k /= 10)
+        tmp[d] = (char)('0' + k % 10);
     lsm_buf_clear(b);
-    lsm_buf_append(b, tmp, (size_t)n);
+    lsm_buf_append(b, tmp, sizeof tmp);
 }
 
 static void ikey_of(lsm_buf *b, uint32_t k, uint64_t seq, int kind)
@@ -115,11 +117,11 @@ static void value_of(lsm_buf *b, uint32_t i)
         return;
     size_t len = i % 200;
     char tmp[32];
-    while (b->len < len) {
-        int n = snprintf(tmp, sizeof tmp, "v%u.", i);
-        size_t take = len - b->len < (size_t)n ? len - b->len : (size_t)n;
-        lsm_buf_append(b, tmp, take);
-    }
+    size_t n = (size_t)snprintf(tmp, sizeof tmp, "v%u.", i);
+    lsm_buf_reserve(b, len);
+    for (size_t j = 0; j < len; j++)
+        b->data[j] = tmp[j % n];
+    b->len = len;
 }
 
 static lsm_table_options default_options(void)
@@ -172,7 +174,7 @@ static void check_standard(lsm_table *t, uint32_t n)
     lsm_buf k = { 0 }, v = { 0 }, fk = { 0 }, fv = { 0 }, want = { 0 };
     assert_int_equal(lsm_table_entries(t), n);
 
-    /* gets: present, absent, and below the entry's seq */
+    /* gets: present, absent, and (every 8th) below the entry's seq */
     for (uint32_t i = 0; i < n; i++) {
         ikey_of(&k, 2 * i, LSM_MAX_SEQ, LSM_KIND_SEEK);
         assert_int_equal(lsm_table_get(t, lsm_buf_slice(&k), &fk, &fv, 1), 1);
@@ -183,8 +185,10 @@ static void check_standard(lsm_table *t, uint32_t n)
 
         ikey_of(&k, 2 * i + 1, LSM_MAX_SEQ, LSM_KIND_SEEK);
         assert_int_equal(lsm_table_get(t, lsm_buf_slice(&k), &fk, &fv, 1), 0);
-        ikey_of(&k, 2 * i, seq_of(i) - 1, LSM_KIND_SEEK);
-        assert_int_equal(lsm_table_get(t, lsm_buf_slice(&k), &fk, &fv, 1), 0);
+        if (i % 8 == 0) {
+            ikey_of(&k, 2 * i, seq_of(i) - 1, LSM_KIND_SEEK);
+            assert_int_equal(lsm_table_get(t, lsm_buf_slice(&k), &fk, &fv, 1), 0);
+        }
     }
 
     lsm_iiter *it = lsm_table_iter(t, 1);
@@ -205,7 +209,7 @@ static void check_standard(lsm_table *t, uint32_t n)
         assert_slice_eq(lsm_iiter_key(it), lsm_buf_slice(&want));
     }
     assert_int_equal(i, 0);
-    /* seeks to every key and to every gap; steps across block edges */
+    /* seeks to every key and to every 4th gap; steps across block edges */
     for (i = 0; i < n; i++) {
         ikey_of(&k, 2 * i, LSM_MAX_SEQ, LSM_KIND_SEEK);
         lsm_iiter_seek(it, lsm_buf_slice(&k));
@@ -221,6 +225,8 @@ static void check_standard(lsm_table *t, uint32_t n)
                 assert_slice_eq(lsm_iiter_key(it), lsm_buf_slice(&want));
             }
         }
+        if (i % 4 != 0 && i + 1 != n)
+            continue;
         ikey_of(&k, 2 * i + 1, LSM_MAX_SEQ, LSM_KIND_SEEK);
         lsm_iiter_seek(it, lsm_buf_slice(&k));
         if (i + 1 == n) {
@@ -967,6 +973,15 @@ static void test_bad_footer_fields(void **state)
     lsm_encode_fixed32(f + 68, lsm_checksum(f, 68));
     assert_int_equal(open_table(&bad, NULL, &t), LSM_CORRUPTION);
     assert_non_null(strstr(lsm_last_error(), "index block handle"));
+
+    /* properties block fits but its trailer would overlap the footer */
+    lsm_buf_clear(&bad);
+    lsm_buf_append(&bad, good.data, good.len);
+    f = bad.data + bad.len - FOOTER_SIZE;
+    lsm_encode_fixed64(f + 56, lsm_decode_fixed64(f + 56) + 3);
+    lsm_encode_fixed32(f + 68, lsm_checksum(f, 68));
+    assert_int_equal(open_table(&bad, NULL, &t), LSM_CORRUPTION);
+    assert_non_null(strstr(lsm_last_error(), "properties block handle"));
 
     /* a huge offset (overflow check) */
     lsm_buf_clear(&bad);
