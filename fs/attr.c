@@ -1,0 +1,291 @@
+/*
+ * attr.c — attributes (getattr, setattr) and extended attributes.
+ *
+ * Extended attributes live under ('X', ino, name); the inode record
+ * counts them, so the frequent lookups of absent attributes (the kernel
+ * asks for security.capability before writes) cost no engine read on an
+ * inode that has none.  Setting or removing one rewrites the record
+ * (ctime, count) in the same batch.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <syslog.h>
+
+int fs_getattr(fs_t *fs, uint64_t ino, struct stat *st)
+{
+    struct inode *ip;
+    int rc = inode_get(fs, ino, IG_GONE, &ip);
+    if (rc < 0)
+        return rc;
+    fs_fill_stat(fs, ino, &ip->rec, st);
+    inode_put(fs, ip);
+    return 0;
+}
+
+/* Locks ino exclusively with its inline data loaded (its record is
+ * rewritten by the caller). */
+static int get_for_update(fs_t *fs, uint64_t ino, struct inode **out)
+{
+    int rc = inode_get(fs, ino, IG_EXCL, out);
+    if (rc == 0 && (rc = inode_load_data(fs, *out)) < 0)
+        inode_put(fs, *out);
+    return rc;
+}
+
+int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
+               const struct stat *attr, int set, struct stat *out)
+{
+    (void)c;
+    struct inode *ip;
+    int rc = get_for_update(fs, ino, &ip);
+    if (rc < 0)
+        return rc;
+    fs_inode rec = ip->rec;
+    struct timespec now = fs_now();
+    struct data_change dc = { 0, NULL, 0 };
+    lsm_batch *b = lsm_batch_new();
+    if (b == NULL)
+        rc = -ENOMEM;
+    if (rc == 0 && (set & FS_SET_SIZE)) {
+        if (S_ISDIR(rec.mode))
+            rc = -EISDIR;
+        else if (!S_ISREG(rec.mode))
+            rc = -EINVAL;
+        else if (attr->st_size < 0)
+            rc = -EINVAL;
+        else
+            rc = file_truncate(fs, ip, &rec, (uint64_t)attr->st_size, b, &dc);
+        rec.mtime = now;
+    }
+    if (rc == 0 && (set & (FS_SET_UID | FS_SET_GID))) {
+        if (set & FS_SET_UID)
+            rec.uid = (uint32_t)attr->st_uid;
+        if (set & FS_SET_GID)
+            rec.gid = (uint32_t)attr->st_gid;
+        /* chown(2): a non-directory loses setuid, and setgid when it is
+         * group-executable (setgid without group-exec marks mandatory
+         * locking and stays). */
+        if (!S_ISDIR(rec.mode)) {
+            rec.mode &= ~(uint32_t)S_ISUID;
+            if (rec.mode & S_IXGRP)
+                rec.mode &= ~(uint32_t)S_ISGID;
+        }
+    }
+    if (set & FS_SET_MODE)
+        rec.mode = (rec.mode & S_IFMT) | ((uint32_t)attr->st_mode & 07777);
+    if (set & FS_SET_ATIME_NOW)
+        rec.atime = now;
+    else if (set & FS_SET_ATIME)
+        rec.atime = attr->st_atim;
+    if (set & FS_SET_MTIME_NOW)
+        rec.mtime = now;
+    else if (set & FS_SET_MTIME)
+        rec.mtime = attr->st_mtim;
+    rec.ctime = (set & FS_SET_CTIME) ? attr->st_ctim : now;
+    if (rc == 0 && ((rec.atime.tv_nsec < 0 || rec.atime.tv_nsec >= 1000000000L) ||
+                    (rec.mtime.tv_nsec < 0 || rec.mtime.tv_nsec >= 1000000000L) ||
+                    (rec.ctime.tv_nsec < 0 || rec.ctime.tv_nsec >= 1000000000L)))
+        rc = -EINVAL;
+    if (rc == 0)
+        rc = inode_commit(fs, ip, &rec, b, &dc);
+    else
+        data_change_finish(fs, ip, &dc, 0);
+    lsm_batch_free(b);
+    if (rc == 0 && out != NULL)
+        fs_fill_stat(fs, ino, &ip->rec, out);
+    inode_put(fs, ip);
+    return rc;
+}
+
+/* --- extended attributes ---------------------------------------------------- */
+
+/* 0, -ERANGE (longer than the limit) or -EINVAL (empty). */
+static int check_xattr_name(const char *name, size_t *len)
+{
+    size_t n = strnlen(name, FS_XATTR_NAME_MAX + 1);
+    if (n > FS_XATTR_NAME_MAX)
+        return -ERANGE;
+    if (n == 0)
+        return -EINVAL;
+    *len = n;
+    return 0;
+}
+
+/* Reads xattr `name` of ip: 0 with *val (lsm_free), or -ENODATA. */
+static int read_xattr(fs_t *fs, struct inode *ip, const char *name, size_t len,
+                      void **val, size_t *vlen)
+{
+    if (ip->rec.xattrs == 0)
+        return -ENODATA;
+    char key[FS_KEY_MAX];
+    size_t klen = fs_key_xattr(key, ip->ino, name, len);
+    int rc = fs_get(fs, key, klen, val, vlen);
+    return rc == -ENOENT ? -ENODATA : rc;
+}
+
+int fs_setxattr(fs_t *fs, uint64_t ino, const char *name, const void *value,
+                size_t size, int flags)
+{
+    size_t len;
+    int rc = check_xattr_name(name, &len);
+    if (rc < 0)
+        return rc;
+    if (size > FS_XATTR_VALUE_MAX)
+        return -E2BIG;
+    if ((flags & ~(XATTR_CREATE | XATTR_REPLACE)) != 0 ||
+        flags == (XATTR_CREATE | XATTR_REPLACE))
+        return -EINVAL;
+    struct inode *ip;
+    rc = get_for_update(fs, ino, &ip);
+    if (rc < 0)
+        return rc;
+    void *old;
+    size_t oldlen;
+    int exists = 0;
+    rc = read_xattr(fs, ip, name, len, &old, &oldlen);
+    if (rc == 0) {
+        exists = 1;
+        lsm_free(old);
+    } else if (rc == -ENODATA) {
+        rc = 0;
+    }
+    if (rc == 0 && exists && (flags & XATTR_CREATE))
+        rc = -EEXIST;
+    if (rc == 0 && !exists && (flags & XATTR_REPLACE))
+        rc = -ENODATA;
+    lsm_batch *b = NULL;
+    if (rc == 0 && (b = lsm_batch_new()) == NULL)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        char key[FS_KEY_MAX];
+        size_t klen = fs_key_xattr(key, ino, name, len);
+        if (lsm_batch_put(b, key, klen, size ? value : "", size) != LSM_OK)
+            rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        fs_inode rec = ip->rec;
+        rec.xattrs += !exists;
+        rec.ctime = fs_now();
+        struct data_change dc = { 0, NULL, 0 };
+        rc = inode_commit(fs, ip, &rec, b, &dc);
+    }
+    lsm_batch_free(b);
+    inode_put(fs, ip);
+    return rc;
+}
+
+ssize_t fs_getxattr(fs_t *fs, uint64_t ino, const char *name, void *buf,
+                    size_t size)
+{
+    size_t len;
+    int rc = check_xattr_name(name, &len);
+    if (rc < 0)
+        return rc == -ERANGE ? -ENODATA : rc;
+    struct inode *ip;
+    rc = inode_get(fs, ino, IG_GONE, &ip);
+    if (rc < 0)
+        return rc;
+    void *val = NULL;
+    size_t vlen = 0;
+    rc = ip->gone ? -ENODATA : read_xattr(fs, ip, name, len, &val, &vlen);
+    inode_put(fs, ip);
+    if (rc < 0)
+        return rc;
+    ssize_t res = (ssize_t)vlen;
+    if (size > 0 && vlen > size)
+        res = -ERANGE;
+    else if (size > 0 && vlen > 0)
+        memcpy(buf, val, vlen);
+    lsm_free(val);
+    return res;
+}
+
+ssize_t fs_listxattr(fs_t *fs, uint64_t ino, char *buf, size_t size)
+{
+    struct inode *ip;
+    int rc = inode_get(fs, ino, IG_GONE, &ip);
+    if (rc < 0)
+        return rc;
+    if (ip->rec.xattrs == 0 || ip->gone) {
+        inode_put(fs, ip);
+        return 0;
+    }
+    char lo[FS_KEY_MAX];
+    size_t ll = fs_key_ino_prefix(lo, FS_KEY_XATTR, ino);
+    lsm_iter *it = lsm_iter_new(fs->db, NULL);
+    if (it == NULL) {
+        inode_put(fs, ip);
+        return -ENOMEM;
+    }
+    size_t total = 0;
+    ssize_t res = 0;
+    for (lsm_iter_seek(it, lo, ll); lsm_iter_valid(it); lsm_iter_next(it)) {
+        size_t klen, nlen;
+        const void *k = lsm_iter_key(it, &klen);
+        uint64_t kino;
+        const char *nm;
+        if (klen < ll || memcmp(k, lo, ll) != 0)
+            break;
+        if (fs_decode_xattr_key(k, klen, &kino, &nm, &nlen) != 0) {
+            fs_log(fs, LOG_ERR, "inode %llu: malformed xattr key (%zu bytes)",
+                   (unsigned long long)ino, klen);
+            res = -EIO;
+            break;
+        }
+        if (size > 0 && total + nlen + 1 <= size) {
+            memcpy(buf + total, nm, nlen);
+            buf[total + nlen] = '\0';
+        }
+        total += nlen + 1;
+    }
+    int st = lsm_iter_status(it);
+    lsm_iter_free(it);
+    inode_put(fs, ip);
+    if (st != LSM_OK)
+        return fs_engine_error(fs, st, "xattr scan");
+    if (res < 0)
+        return res;
+    if (size > 0 && total > size)
+        return -ERANGE;
+    return (ssize_t)total;
+}
+
+int fs_removexattr(fs_t *fs, uint64_t ino, const char *name)
+{
+    size_t len;
+    int rc = check_xattr_name(name, &len);
+    if (rc < 0)
+        return rc == -ERANGE ? -ENODATA : rc;
+    struct inode *ip;
+    rc = get_for_update(fs, ino, &ip);
+    if (rc < 0)
+        return rc;
+    void *old;
+    size_t oldlen;
+    rc = read_xattr(fs, ip, name, len, &old, &oldlen);
+    if (rc == 0)
+        lsm_free(old);
+    lsm_batch *b = NULL;
+    if (rc == 0 && (b = lsm_batch_new()) == NULL)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        char key[FS_KEY_MAX];
+        size_t klen = fs_key_xattr(key, ino, name, len);
+        if (lsm_batch_delete(b, key, klen) != LSM_OK)
+            rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        fs_inode rec = ip->rec;
+        rec.xattrs = rec.xattrs > 0 ? rec.xattrs - 1 : 0;
+        rec.ctime = fs_now();
+        struct data_change dc = { 0, NULL, 0 };
+        rc = inode_commit(fs, ip, &rec, b, &dc);
+    }
+    lsm_batch_free(b);
+    inode_put(fs, ip);
+    return rc;
+}

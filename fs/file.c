@@ -1,0 +1,728 @@
+/*
+ * file.c — file data: open/release, read, write, truncate, fallocate,
+ * SEEK_DATA/SEEK_HOLE and copy_file_range.
+ *
+ * A regular file is either INLINE (its bytes are in the inode record; the
+ * size is at most the inline threshold) or in blocks: key ('B', ino, n)
+ * holds bytes [n * bs, n * bs + len) of the file, len <= bs.  Absent
+ * blocks and the bytes past a block's stored length are holes and read
+ * as zeros; a stored block never reaches past the file size (truncation
+ * trims the last one), so growing a file never uncovers stale bytes.
+ * A block that would be all zeros is deleted instead of stored.
+ *
+ * A file becomes block-based when a write or truncate takes it past the
+ * threshold (its inline bytes become block 0 in the same batch) and
+ * inline again when truncated to at most the threshold.
+ *
+ * rec.alloc counts the bytes held in blocks (st_blocks).  Keeping it
+ * exact costs a read of each block a write replaces whole when that block
+ * lies below the old size (its old length is unknown otherwise); appends
+ * and partial writes need no extra read.  Truncating to the inline size
+ * or below, and removal, delete every block with one range delete.
+ *
+ * Every operation is one batch: the blocks it changes plus the inode
+ * record (size, times, alloc).  Reads take the inode lock shared.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define FS_MAX_FILE ((uint64_t)INT64_MAX)
+#define CFR_MAX (8u << 20)           /* bytes one copy_file_range call moves */
+
+static int is_zero(const char *p, size_t n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+static int is_inline(const fs_inode *rec)
+{
+    return (rec->flags & FS_INODE_INLINE) != 0;
+}
+
+void data_change_finish(fs_t *fs, struct inode *ip, struct data_change *dc,
+                        int committed)
+{
+    if (!dc->set)
+        return;
+    if (!committed) {
+        free(dc->data);
+    } else if (is_inline(&ip->rec)) {
+        inode_set_data(fs, ip, dc->data, dc->len);
+    } else {
+        free(dc->data);
+        inode_drop_data(fs, ip);
+    }
+    dc->set = 0;
+    dc->data = NULL;
+}
+
+/* Writes *rec (with the inline data the change leaves) into b, commits,
+ * and on success installs the record and the data. */
+int inode_commit(fs_t *fs, struct inode *ip, fs_inode *rec, lsm_batch *b,
+                 struct data_change *dc)
+{
+    const char *data = NULL;
+    size_t dlen = 0;
+    if (is_inline(rec)) {
+        data = dc->set ? dc->data : ip->data;
+        dlen = dc->set ? dc->len : ip->dlen;
+    }
+    int rc = batch_put_inode(b, ip->ino, rec, data, dlen);
+    if (rc == 0)
+        rc = fs_commit(fs, b);
+    if (rc == 0)
+        ip->rec = *rec;
+    data_change_finish(fs, ip, dc, rc == 0);
+    return rc;
+}
+
+/* Reads block n of ino: *val (lsm_free) and *len; *val NULL for a hole. */
+static int get_block(fs_t *fs, uint64_t ino, uint64_t n, void **val, size_t *len)
+{
+    char key[FS_KEY_MAX];
+    size_t klen = fs_key_block(key, ino, n);
+    int rc = fs_get(fs, key, klen, val, len);
+    if (rc == -ENOENT) {
+        *val = NULL;
+        *len = 0;
+        return 0;
+    }
+    if (rc == 0 && (*len == 0 || *len > fs->block_bytes)) {
+        lsm_free(*val);
+        fs_log(fs, LOG_ERR, "inode %llu block %llu: bad length %zu",
+               (unsigned long long)ino, (unsigned long long)n, *len);
+        return -EIO;
+    }
+    return rc;
+}
+
+/* Stores (or, when all zeros, deletes) block n, adjusting rec->alloc from
+ * the block's old stored length. */
+static int put_block(lsm_batch *b, uint64_t ino, fs_inode *rec, uint64_t n,
+                     const char *data, size_t len, size_t oldlen)
+{
+    char key[FS_KEY_MAX];
+    size_t klen = fs_key_block(key, ino, n);
+    int st;
+    rec->alloc = rec->alloc > oldlen ? rec->alloc - oldlen : 0;
+    if (is_zero(data, len)) {
+        st = oldlen > 0 ? lsm_batch_delete(b, key, klen) : LSM_OK;
+    } else {
+        st = lsm_batch_put(b, key, klen, data, len);
+        rec->alloc += len;
+    }
+    return st == LSM_OK ? 0 : -ENOMEM;
+}
+
+static int key_before(const void *k, size_t kl, const char *end, size_t el)
+{
+    int c = memcmp(k, end, kl < el ? kl : el);
+    return c < 0 || (c == 0 && kl < el);
+}
+
+/* Removes blocks [first, end) of ino (end = UINT64_MAX: all from first
+ * on), subtracting their stored lengths from rec->alloc (a scan of the
+ * range) when count is set.  rec->size is the size before any shrink. */
+static int drop_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
+                       uint64_t first, uint64_t end, int count)
+{
+    if (count) {
+        char lo[FS_KEY_MAX], hi[FS_KEY_MAX];
+        size_t ll = fs_key_block(lo, ino, first);
+        size_t hl = end == UINT64_MAX ? fs_key_ino_prefix(hi, FS_KEY_BLOCK, ino + 1)
+                                      : fs_key_block(hi, ino, end);
+        lsm_iter *it = lsm_iter_new(fs->db, NULL);
+        if (it == NULL)
+            return -ENOMEM;
+        uint64_t sum = 0;
+        for (lsm_iter_seek(it, lo, ll); lsm_iter_valid(it); lsm_iter_next(it)) {
+            size_t klen, vlen;
+            const void *k = lsm_iter_key(it, &klen);
+            if (!key_before(k, klen, hi, hl))
+                break;
+            lsm_iter_value(it, &vlen);
+            sum += vlen;
+        }
+        int st = lsm_iter_status(it);
+        lsm_iter_free(it);
+        if (st != LSM_OK)
+            return fs_engine_error(fs, st, "block scan");
+        rec->alloc = sum > rec->alloc ? 0 : rec->alloc - sum;
+    }
+    return batch_delete_blocks(fs, b, ino, first, end, rec->size);
+}
+
+/* Zeroes bytes [lo, hi) of block n: a range reaching the block's stored
+ * end shortens the block (deleting it when nothing is left). */
+static int zero_in_block(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
+                         uint64_t n, size_t lo, size_t hi)
+{
+    void *val;
+    size_t len;
+    int rc = get_block(fs, ino, n, &val, &len);
+    if (rc < 0 || val == NULL || lo >= len) {
+        lsm_free(val);
+        return rc;
+    }
+    size_t newlen = len;
+    if (hi >= len)
+        newlen = lo;
+    else
+        memset((char *)val + lo, 0, hi - lo);
+    rc = put_block(b, ino, rec, n, val, newlen, len);
+    lsm_free(val);
+    return rc;
+}
+
+/* --- truncate ------------------------------------------------------------- */
+
+/* Turns an inline file (bytes in ip->data or dc) into block 0. */
+static int inline_to_blocks(struct inode *ip, fs_inode *rec,
+                            lsm_batch *b, struct data_change *dc)
+{
+    const char *data = dc->set ? dc->data : ip->data;
+    size_t len = dc->set ? dc->len : ip->dlen;
+    rec->flags &= (uint8_t)~FS_INODE_INLINE;
+    rec->alloc = 0;
+    int rc = len > 0 ? put_block(b, ip->ino, rec, 0, data, len, 0) : 0;
+    if (dc->set)
+        free(dc->data);
+    dc->set = 1;
+    dc->data = NULL;
+    dc->len = 0;
+    return rc;
+}
+
+int file_truncate(fs_t *fs, struct inode *ip, fs_inode *rec, uint64_t size,
+                  lsm_batch *b, struct data_change *dc)
+{
+    uint64_t bs = fs->block_bytes;
+    if (size > FS_MAX_FILE)
+        return -EFBIG;
+    if (is_inline(rec)) {
+        if (size <= fs->inline_max) {
+            char *nd = size ? malloc(size) : NULL;
+            if (size && nd == NULL)
+                return -ENOMEM;
+            size_t keep = ip->dlen < size ? ip->dlen : (size_t)size;
+            if (keep)
+                memcpy(nd, ip->data, keep);
+            if (size > keep)
+                memset(nd + keep, 0, size - keep);
+            dc->set = 1;
+            dc->data = nd;
+            dc->len = size;
+            rec->size = size;
+            return 0;
+        }
+        int rc = inline_to_blocks(ip, rec, b, dc);
+        rec->size = size;
+        return rc;
+    }
+    if (size >= rec->size) {
+        rec->size = size;
+        return 0;
+    }
+    if (size <= fs->inline_max) {
+        /* Back to inline: block 0's first `size` bytes. */
+        void *val = NULL;
+        size_t len = 0;
+        int rc = size ? get_block(fs, ip->ino, 0, &val, &len) : 0;
+        if (rc < 0)
+            return rc;
+        char *nd = size ? calloc(1, size) : NULL;
+        if (size && nd == NULL) {
+            lsm_free(val);
+            return -ENOMEM;
+        }
+        if (val != NULL)
+            memcpy(nd, val, len < size ? len : size);
+        lsm_free(val);
+        rc = drop_blocks(fs, b, ip->ino, rec, 0, UINT64_MAX, 0);
+        if (rc < 0) {
+            free(nd);
+            return rc;
+        }
+        rec->alloc = 0;
+        rec->flags |= FS_INODE_INLINE;
+        rec->size = size;
+        dc->set = 1;
+        dc->data = nd;
+        dc->len = size;
+        return 0;
+    }
+    uint64_t last = size / bs, within = size % bs;
+    int rc = 0;
+    if (within > 0)
+        rc = zero_in_block(fs, b, ip->ino, rec, last, (size_t)within, (size_t)bs);
+    if (rc == 0)
+        rc = drop_blocks(fs, b, ip->ino, rec, within ? last + 1 : last,
+                         UINT64_MAX, 1);
+    rec->size = size;
+    return rc;
+}
+
+/* --- write ------------------------------------------------------------------ */
+
+/* Writes buf[0..n) at off into block-based storage; block 0's old bytes
+ * come from (pend, pendlen) when pend is set (a file leaving inline). */
+static int write_blocks(fs_t *fs, struct inode *ip, fs_inode *rec,
+                        lsm_batch *b, const char *buf, size_t n, uint64_t off,
+                        uint64_t oldsize, const char *pend, size_t pendlen)
+{
+    uint64_t bs = fs->block_bytes;
+    char *scratch = NULL;
+    int rc = 0, touched0 = 0;
+    for (uint64_t pos = off; pos < off + n && rc == 0;) {
+        uint64_t blk = pos / bs, bstart = blk * bs;
+        size_t lo = (size_t)(pos - bstart);
+        size_t hi = (size_t)((off + n < bstart + bs ? off + n : bstart + bs) - bstart);
+        const char *src = buf + (pos - off);
+        void *old = NULL;
+        size_t oldlen = 0;
+        if (blk == 0 && pend != NULL) {
+            touched0 = 1;
+            oldlen = pendlen;
+        } else if (bstart < oldsize) {
+            rc = get_block(fs, ip->ino, blk, &old, &oldlen);
+        }
+        const char *oldp = blk == 0 && pend != NULL ? pend : old;
+        if (rc == 0 && lo == 0 && hi >= oldlen) {
+            rc = put_block(b, ip->ino, rec, blk, src, hi, oldlen);
+        } else if (rc == 0) {
+            size_t newlen = hi > oldlen ? hi : oldlen;
+            if (scratch == NULL && (scratch = malloc(bs)) == NULL)
+                rc = -ENOMEM;
+            if (rc == 0) {
+                if (oldlen > 0)
+                    memcpy(scratch, oldp, oldlen < lo ? oldlen : lo);
+                if (oldlen < lo)
+                    memset(scratch + oldlen, 0, lo - oldlen);
+                memcpy(scratch + lo, src, hi - lo);
+                if (hi < oldlen)
+                    memcpy(scratch + hi, oldp + hi, oldlen - hi);
+                rc = put_block(b, ip->ino, rec, blk, scratch, newlen, oldlen);
+            }
+        }
+        lsm_free(old);
+        pos = bstart + hi;
+    }
+    if (rc == 0 && pend != NULL && !touched0 && pendlen > 0)
+        rc = put_block(b, ip->ino, rec, 0, pend, pendlen, 0);
+    free(scratch);
+    return rc;
+}
+
+/* The write of fs_write with ip locked exclusively and its data loaded. */
+static ssize_t write_locked(fs_t *fs, struct inode *ip, const char *buf,
+                            size_t n, uint64_t off, int flags)
+{
+    fs_inode rec = ip->rec;
+    if (S_ISDIR(rec.mode))
+        return -EISDIR;
+    if (!S_ISREG(rec.mode))
+        return -EINVAL;
+    if (flags & FS_WRITE_APPEND)
+        off = rec.size;
+    if (n == 0)
+        return 0;
+    if (off > FS_MAX_FILE || n > FS_MAX_FILE - off)
+        return -EFBIG;
+    if (n > SSIZE_MAX)
+        n = SSIZE_MAX;
+    lsm_batch *b = lsm_batch_new();
+    if (b == NULL)
+        return -ENOMEM;
+    struct data_change dc = { 0, NULL, 0 };
+    uint64_t end = off + n, oldsize = rec.size;
+    uint64_t newsize = end > oldsize ? end : oldsize;
+    int rc = 0;
+    if (is_inline(&rec) && newsize <= fs->inline_max) {
+        char *nd = malloc(newsize);
+        if (nd == NULL) {
+            rc = -ENOMEM;
+        } else {
+            if (ip->dlen > 0)
+                memcpy(nd, ip->data, ip->dlen);
+            if (off > ip->dlen)
+                memset(nd + ip->dlen, 0, off - ip->dlen);
+            memcpy(nd + off, buf, n);
+            dc.set = 1;
+            dc.data = nd;
+            dc.len = newsize;
+        }
+    } else if (is_inline(&rec)) {
+        /* Leaving inline: the old bytes become block 0. */
+        rec.flags &= (uint8_t)~FS_INODE_INLINE;
+        rec.alloc = 0;
+        rc = write_blocks(fs, ip, &rec, b, buf, n, off, 0, ip->data, ip->dlen);
+        dc.set = 1;
+    } else {
+        rc = write_blocks(fs, ip, &rec, b, buf, n, off, oldsize, NULL, 0);
+    }
+    if (rc == 0) {
+        struct timespec now = fs_now();
+        rec.size = newsize;
+        rec.mtime = rec.ctime = now;
+        if (!(flags & FS_WRITE_KEEP_PRIV)) {
+            rec.mode &= ~(uint32_t)S_ISUID;
+            if (rec.mode & S_IXGRP)
+                rec.mode &= ~(uint32_t)S_ISGID;
+        }
+        rc = inode_commit(fs, ip, &rec, b, &dc);
+    } else {
+        data_change_finish(fs, ip, &dc, 0);
+    }
+    lsm_batch_free(b);
+    return rc < 0 ? rc : (ssize_t)n;
+}
+
+/* Locks ip exclusively with its inline data at hand. */
+static int get_for_update(fs_t *fs, uint64_t ino, struct inode **out)
+{
+    int rc = inode_get(fs, ino, IG_EXCL, out);
+    if (rc == 0 && (rc = inode_load_data(fs, *out)) < 0)
+        inode_put(fs, *out);
+    return rc;
+}
+
+ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,
+                 off_t off, int flags)
+{
+    if (off < 0)
+        return -EINVAL;
+    struct inode *ip;
+    int rc = get_for_update(fs, ino, &ip);
+    if (rc < 0)
+        return rc;
+    ssize_t n = write_locked(fs, ip, buf, size, (uint64_t)off, flags);
+    inode_put(fs, ip);
+    return n;
+}
+
+/* --- read ------------------------------------------------------------------- */
+
+/* Locks ip shared (exclusively if its inline data must be loaded). */
+static int get_for_read(fs_t *fs, uint64_t ino, struct inode **out)
+{
+    int rc = inode_get(fs, ino, 0, out);
+    if (rc < 0 || !is_inline(&(*out)->rec) || (*out)->data_loaded)
+        return rc;
+    inode_put(fs, *out);
+    return get_for_update(fs, ino, out);
+}
+
+static ssize_t read_locked(fs_t *fs, struct inode *ip, char *buf, size_t n,
+                           uint64_t off)
+{
+    const fs_inode *rec = &ip->rec;
+    if (S_ISDIR(rec->mode))
+        return -EISDIR;
+    if (!S_ISREG(rec->mode))
+        return -EINVAL;
+    if (off >= rec->size)
+        return 0;
+    if (n > rec->size - off)
+        n = (size_t)(rec->size - off);
+    if (n > SSIZE_MAX)
+        n = SSIZE_MAX;
+    if (is_inline(rec)) {
+        memcpy(buf, ip->data + off, n);
+        return (ssize_t)n;
+    }
+    uint64_t bs = fs->block_bytes;
+    for (uint64_t pos = off; pos < off + n;) {
+        uint64_t blk = pos / bs, bstart = blk * bs;
+        size_t lo = (size_t)(pos - bstart);
+        size_t hi = (size_t)((off + n < bstart + bs ? off + n : bstart + bs) - bstart);
+        void *val;
+        size_t len;
+        int rc = get_block(fs, ip->ino, blk, &val, &len);
+        if (rc < 0)
+            return rc;
+        char *dst = buf + (pos - off);
+        size_t have = len > lo ? (len < hi ? len : hi) - lo : 0;
+        if (have)
+            memcpy(dst, (char *)val + lo, have);
+        memset(dst + have, 0, hi - lo - have);
+        lsm_free(val);
+        pos = bstart + hi;
+    }
+    return (ssize_t)n;
+}
+
+ssize_t fs_read(fs_t *fs, uint64_t ino, char *buf, size_t size, off_t off)
+{
+    if (off < 0)
+        return -EINVAL;
+    struct inode *ip;
+    int rc = get_for_read(fs, ino, &ip);
+    if (rc < 0)
+        return rc;
+    ssize_t n = read_locked(fs, ip, buf, size, (uint64_t)off);
+    inode_put(fs, ip);
+    return n;
+}
+
+/* --- open / release ----------------------------------------------------------- */
+
+int fs_open_file(fs_t *fs, const fs_cred *c, uint64_t ino, int flags)
+{
+    (void)c;
+    struct inode *ip;
+    int rc = inode_get(fs, ino, IG_EXCL, &ip);
+    if (rc < 0)
+        return rc;
+    if (S_ISDIR(ip->rec.mode) && (flags & O_ACCMODE) != O_RDONLY)
+        rc = -EISDIR;
+    if (rc == 0 && (flags & O_TRUNC) && S_ISREG(ip->rec.mode)) {
+        lsm_batch *b = lsm_batch_new();
+        struct data_change dc = { 0, NULL, 0 };
+        fs_inode rec = ip->rec;
+        rc = b ? file_truncate(fs, ip, &rec, 0, b, &dc) : -ENOMEM;
+        if (rc == 0) {
+            rec.mtime = rec.ctime = fs_now();
+            rc = inode_commit(fs, ip, &rec, b, &dc);
+        } else {
+            data_change_finish(fs, ip, &dc, 0);
+        }
+        lsm_batch_free(b);
+    }
+    if (rc == 0)
+        icache_ref(fs, ip, 0, 1);
+    inode_put(fs, ip);
+    return rc;
+}
+
+int fs_release(fs_t *fs, uint64_t ino)
+{
+    struct inode *ip;
+    int rc = inode_get(fs, ino, IG_EXCL | IG_GONE, &ip);
+    if (rc < 0)
+        return rc;
+    uint32_t nopen = icache_ref(fs, ip, 0, -1);
+    if (nopen == 0 && ip->rec.nlink == 0 && !ip->gone) {
+        /* The last handle of an unlinked file: remove it. */
+        lsm_batch *b = lsm_batch_new();
+        rc = b ? batch_delete_inode(fs, b, ino, &ip->rec, 1) : -ENOMEM;
+        if (rc == 0)
+            rc = fs_commit(fs, b);
+        lsm_batch_free(b);
+        if (rc == 0) {
+            ip->gone = 1;
+            inode_drop_data(fs, ip);
+            atomic_fetch_sub(&fs->inode_count, 1);
+        }
+    } else if (nopen == 0 && atomic_load(&fs->inline_cached) > INLINE_CACHE_BYTES) {
+        inode_drop_data(fs, ip);
+    }
+    inode_put(fs, ip);
+    return rc;
+}
+
+/* --- fallocate, lseek, copy_file_range ------------------------------------------ */
+
+/* Zeroes [off, end) of a file (end <= size) and frees the blocks inside. */
+static int punch(fs_t *fs, struct inode *ip, fs_inode *rec, lsm_batch *b,
+                 uint64_t off, uint64_t end, struct data_change *dc)
+{
+    if (is_inline(rec)) {
+        char *nd = malloc(ip->dlen ? ip->dlen : 1);
+        if (nd == NULL)
+            return -ENOMEM;
+        if (ip->dlen > 0)
+            memcpy(nd, ip->data, ip->dlen);
+        memset(nd + off, 0, end - off);
+        dc->set = 1;
+        dc->data = nd;
+        dc->len = ip->dlen;
+        return 0;
+    }
+    uint64_t bs = fs->block_bytes;
+    uint64_t first = off / bs, last = (end - 1) / bs;
+    if (first == last)
+        return zero_in_block(fs, b, ip->ino, rec, first, (size_t)(off - first * bs),
+                             (size_t)(end - first * bs));
+    int rc = 0;
+    uint64_t full_lo = first, full_hi = last + 1;
+    if (off % bs) {
+        rc = zero_in_block(fs, b, ip->ino, rec, first, (size_t)(off % bs), (size_t)bs);
+        full_lo = first + 1;
+    }
+    if (rc == 0 && end % bs && end < rec->size) {
+        rc = zero_in_block(fs, b, ip->ino, rec, last, 0, (size_t)(end % bs));
+        full_hi = last;
+    }
+    if (rc == 0 && full_lo < full_hi)
+        rc = drop_blocks(fs, b, ip->ino, rec, full_lo, full_hi, 1);
+    return rc;
+}
+
+int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len)
+{
+    if (off < 0 || len <= 0)
+        return -EINVAL;
+    if ((uint64_t)off > FS_MAX_FILE - (uint64_t)len)
+        return -EFBIG;
+    int keep = (mode & FALLOC_FL_KEEP_SIZE) != 0;
+    int punch_hole = (mode & FALLOC_FL_PUNCH_HOLE) != 0;
+    if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
+        return -EOPNOTSUPP;
+    if (punch_hole && !keep)
+        return -EINVAL;
+    struct inode *ip;
+    int rc = get_for_update(fs, ino, &ip);
+    if (rc < 0)
+        return rc;
+    fs_inode rec = ip->rec;
+    uint64_t end = (uint64_t)off + (uint64_t)len;
+    if (S_ISDIR(rec.mode)) {
+        rc = -EISDIR;
+    } else if (!S_ISREG(rec.mode)) {
+        rc = -ENODEV;
+    } else if (punch_hole ? (uint64_t)off >= rec.size : keep || end <= rec.size) {
+        rc = 0;                  /* nothing to punch or to extend */
+    } else {
+        /* Space is never reserved in a log-structured store: allocation
+         * means extending the size (the new range reads as zeros). */
+        lsm_batch *b = lsm_batch_new();
+        struct data_change dc = { 0, NULL, 0 };
+        if (b == NULL)
+            rc = -ENOMEM;
+        else if (punch_hole)
+            rc = punch(fs, ip, &rec, b, (uint64_t)off,
+                       end < rec.size ? end : rec.size, &dc);
+        else
+            rc = file_truncate(fs, ip, &rec, end, b, &dc);
+        if (rc == 0) {
+            rec.mtime = rec.ctime = fs_now();
+            rc = inode_commit(fs, ip, &rec, b, &dc);
+        } else {
+            data_change_finish(fs, ip, &dc, 0);
+        }
+        lsm_batch_free(b);
+    }
+    inode_put(fs, ip);
+    return rc;
+}
+
+/* SEEK_DATA / SEEK_HOLE over stored blocks, off < size: one iterator
+ * walks the blocks from off's on. */
+static off_t seek_blocks(fs_t *fs, struct inode *ip, uint64_t off, int whence)
+{
+    uint64_t bs = fs->block_bytes, size = ip->rec.size, pos = off;
+    char key[FS_KEY_MAX];
+    size_t klen = fs_key_block(key, ip->ino, pos / bs);
+    lsm_iter *it = lsm_iter_new(fs->db, NULL);
+    if (it == NULL)
+        return -ENOMEM;
+    off_t res = whence == SEEK_DATA ? -ENXIO : (off_t)size;
+    for (lsm_iter_seek(it, key, klen); pos < size; lsm_iter_next(it)) {
+        uint64_t kino, blk;
+        size_t kl, len = 0;
+        const void *k = lsm_iter_valid(it) ? lsm_iter_key(it, &kl) : NULL;
+        int found = k != NULL && fs_decode_block_key(k, kl, &kino, &blk) == 0 &&
+                    kino == ip->ino && blk <= (size - 1) / bs;
+        if (found)
+            lsm_iter_value(it, &len);
+        if (len > bs) {
+            fs_log(fs, LOG_ERR, "inode %llu block %llu: bad length %zu",
+                   (unsigned long long)ip->ino, (unsigned long long)blk, len);
+            res = -EIO;
+            break;
+        }
+        uint64_t bstart = found ? blk * bs : size, dend = bstart + len;
+        if (whence == SEEK_DATA) {
+            if (!found)
+                break;                       /* -ENXIO */
+            if (dend > pos) {
+                res = (off_t)(bstart > pos ? bstart : pos);
+                break;
+            }
+            continue;                        /* pos is in this block's tail */
+        }
+        if (!found || bstart > pos || dend <= pos) {
+            res = (off_t)pos;                /* pos is in a hole */
+            break;
+        }
+        if (len < bs) {
+            res = (off_t)(dend < size ? dend : size);
+            break;
+        }
+        pos = dend;
+    }
+    int st = lsm_iter_status(it);
+    lsm_iter_free(it);
+    return st == LSM_OK ? res : fs_engine_error(fs, st, "block scan");
+}
+
+off_t fs_lseek(fs_t *fs, uint64_t ino, off_t off, int whence)
+{
+    if (whence != SEEK_DATA && whence != SEEK_HOLE)
+        return -EINVAL;
+    if (off < 0)
+        return -ENXIO;
+    struct inode *ip;
+    int rc = inode_get(fs, ino, 0, &ip);
+    if (rc < 0)
+        return rc;
+    off_t res;
+    if (!S_ISREG(ip->rec.mode))
+        res = S_ISDIR(ip->rec.mode) ? -EISDIR : -EINVAL;
+    else if ((uint64_t)off >= ip->rec.size)
+        res = -ENXIO;
+    else if (is_inline(&ip->rec))
+        res = whence == SEEK_DATA ? off : (off_t)ip->rec.size;
+    else
+        res = seek_blocks(fs, ip, (uint64_t)off, whence);
+    inode_put(fs, ip);
+    return res;
+}
+
+ssize_t fs_copy_file_range(fs_t *fs, uint64_t ino_in, off_t off_in,
+                           uint64_t ino_out, off_t off_out, size_t len)
+{
+    if (off_in < 0 || off_out < 0)
+        return -EINVAL;
+    if (len > CFR_MAX)
+        len = CFR_MAX;
+    if (ino_in == ino_out && (uint64_t)off_in < (uint64_t)off_out + len &&
+        (uint64_t)off_out < (uint64_t)off_in + len)
+        return -EINVAL;          /* overlapping ranges of one file */
+    struct inode *ip;
+    int rc = get_for_read(fs, ino_in, &ip);
+    if (rc < 0)
+        return rc;
+    char *buf = NULL;
+    ssize_t got = 0;
+    if (!S_ISREG(ip->rec.mode))
+        got = S_ISDIR(ip->rec.mode) ? -EISDIR : -EINVAL;
+    else if ((uint64_t)off_in >= ip->rec.size || len == 0)
+        got = 0;
+    else if ((buf = malloc(len)) == NULL)
+        got = -ENOMEM;
+    else
+        got = read_locked(fs, ip, buf, len, (uint64_t)off_in);
+    inode_put(fs, ip);
+    if (got <= 0) {
+        free(buf);
+        return got;
+    }
+    struct inode *op;
+    rc = get_for_update(fs, ino_out, &op);
+    ssize_t put = rc;
+    if (rc == 0) {
+        put = write_locked(fs, op, buf, (size_t)got, (uint64_t)off_out, 0);
+        inode_put(fs, op);
+    }
+    free(buf);
+    return put;
+}

@@ -1,0 +1,516 @@
+/*
+ * test_fs_data.c — file data: inline and block files, sparse files,
+ * truncate, O_APPEND, O_TRUNC, privilege clearing on write, fallocate,
+ * SEEK_DATA/SEEK_HOLE, copy_file_range, and a random-operation test
+ * against an in-memory model.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "testutil.h"
+
+/* --- fixture (same in every test_fs_*.c) --------------------------------- */
+typedef struct T {
+    char *tmp, *store;
+    fs_options o;
+    fs_t *fs;
+    fs_cred c;
+} T;
+
+static int setup(void **state)
+{
+    T *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    t->tmp = tu_tempdir("fs");
+    assert_non_null(t->tmp);
+    assert_true(asprintf(&t->store, "%s/store", t->tmp) > 0);
+    fs_options_init(&t->o);
+    t->o.create = 1;
+    t->o.lsm.memtable_bytes = 1u << 20;
+    t->o.lsm.cache_bytes = 1u << 20;
+    assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
+    t->c.uid = getuid();
+    t->c.gid = getgid();
+    t->c.umask = 0;
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    T *t = *state;
+    if (t->fs)
+        assert_int_equal(fs_close(t->fs), 0);
+    tu_rmtree(t->tmp);
+    free(t->store);
+    free(t->tmp);
+    free(t);
+    return 0;
+}
+
+__attribute__((unused)) static void reopen(T *t)
+{
+    assert_int_equal(fs_close(t->fs), 0);
+    t->fs = NULL;
+    assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
+}
+
+__attribute__((unused)) static uint64_t mkfile(T *t, uint64_t parent, const char *name)
+{
+    struct stat st;
+    assert_int_equal(fs_mknod(t->fs, &t->c, parent, name, S_IFREG | 0644, 0, &st), 0);
+    return st.st_ino;
+}
+
+__attribute__((unused)) static uint64_t mkdir_(T *t, uint64_t parent, const char *name)
+{
+    struct stat st;
+    assert_int_equal(fs_mkdir(t->fs, &t->c, parent, name, 0755, &st), 0);
+    return st.st_ino;
+}
+
+__attribute__((unused)) static struct stat attr(T *t, uint64_t ino)
+{
+    struct stat st;
+    assert_int_equal(fs_getattr(t->fs, ino, &st), 0);
+    return st;
+}
+
+/* Sets atime/mtime of ino to 1000 s so later changes are visible. */
+__attribute__((unused)) static void age(T *t, uint64_t ino)
+{
+    struct stat a;
+    memset(&a, 0, sizeof a);
+    a.st_atim.tv_sec = a.st_mtim.tv_sec = 1000;
+    a.st_ctim.tv_sec = 1000;
+    assert_int_equal(fs_setattr(t->fs, &t->c, ino, &a,
+                                FS_SET_ATIME | FS_SET_MTIME | FS_SET_CTIME, NULL), 0);
+}
+/* ------------------------------------------------------------------------- */
+
+#include <linux/falloc.h>
+
+/* A store with small blocks (4 KiB) and inline files up to 1 KiB. */
+static int setup_small(void **state)
+{
+    T *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    t->tmp = tu_tempdir("fs");
+    assert_non_null(t->tmp);
+    assert_true(asprintf(&t->store, "%s/store", t->tmp) > 0);
+    fs_options_init(&t->o);
+    t->o.create = 1;
+    t->o.block_bytes = 4096;
+    t->o.inline_max = 1024;
+    t->o.lsm.memtable_bytes = 256u << 10;
+    t->o.lsm.cache_bytes = 1u << 20;
+    assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
+    t->c.uid = getuid();
+    t->c.gid = getgid();
+    *state = t;
+    return 0;
+}
+
+static void fill(char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)('a' + (seed + i * 7) % 26);
+}
+
+static void check_read(T *t, uint64_t ino, off_t off, const char *want, size_t n)
+{
+    char *buf = malloc(n + 16);
+    assert_non_null(buf);
+    assert_int_equal(fs_read(t->fs, ino, buf, n + 16, off), (ssize_t)n);
+    assert_memory_equal(buf, want, n);
+    free(buf);
+}
+
+static int all_zero(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+static void test_inline_to_blocks_and_back(void **state)
+{
+    T *t = *state;
+    uint64_t f = mkfile(t, FS_ROOT_INO, "f");
+    char small[100];
+    fill(small, sizeof small, 1);
+    assert_int_equal(fs_write(t->fs, f, small, 100, 0, 0), 100);
+    struct stat st = attr(t, f);
+    assert_int_equal(st.st_size, 100);
+    assert_int_equal(st.st_blocks, 1);
+    check_read(t, f, 0, small, 100);
+    check_read(t, f, 40, small + 40, 60);
+    char buf[16];
+    assert_int_equal(fs_read(t->fs, f, buf, sizeof buf, 100), 0);
+    assert_int_equal(fs_read(t->fs, f, buf, sizeof buf, 5000), 0);
+    /* Past the inline threshold: the old bytes move to block 0. */
+    size_t n = 3 * 4096 + 500;
+    char *big = malloc(n);
+    fill(big, n, 2);
+    memcpy(big, small, 100);
+    assert_int_equal(fs_write(t->fs, f, big + 100, n - 100, 100, 0), (ssize_t)(n - 100));
+    check_read(t, f, 0, big, n);
+    st = attr(t, f);
+    assert_int_equal(st.st_size, n);
+    assert_int_equal(st.st_blocks, (n + 511) / 512);
+    /* Shrink to inline size: back inline, contents kept. */
+    struct stat a;
+    memset(&a, 0, sizeof a);
+    a.st_size = 700;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    assert_int_equal(st.st_size, 700);
+    check_read(t, f, 0, big, 700);
+    reopen(t);
+    check_read(t, f, 0, big, 700);
+    /* Grow by truncation: zeros, inline while it fits. */
+    a.st_size = 1000;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    char *z = malloc(1000);
+    assert_int_equal(fs_read(t->fs, f, z, 1000, 0), 1000);
+    assert_memory_equal(z, big, 700);
+    assert_true(all_zero(z + 700, 300));
+    a.st_size = 9000;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    char *r = malloc(9000);
+    assert_int_equal(fs_read(t->fs, f, r, 9000, 0), 9000);
+    assert_memory_equal(r, big, 700);
+    assert_true(all_zero(r + 700, 9000 - 700));
+    free(r);
+    free(z);
+    free(big);
+}
+
+static void test_no_stale_data_after_shrink(void **state)
+{
+    T *t = *state;
+    uint64_t f = mkfile(t, FS_ROOT_INO, "f");
+    size_t n = 20000;
+    char *d = malloc(n);
+    fill(d, n, 3);
+    assert_int_equal(fs_write(t->fs, f, d, n, 0, 0), (ssize_t)n);
+    struct stat a, st;
+    memset(&a, 0, sizeof a);
+    a.st_size = 5000;          /* mid block 1 */
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    assert_int_equal(st.st_blocks, (5000 + 511) / 512);
+    a.st_size = 20000;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    char *r = malloc(n);
+    assert_int_equal(fs_read(t->fs, f, r, n, 0), (ssize_t)n);
+    assert_memory_equal(r, d, 5000);
+    assert_true(all_zero(r + 5000, n - 5000));
+    /* Same through O_TRUNC and a write far away. */
+    assert_int_equal(fs_open_file(t->fs, &t->c, f, O_WRONLY | O_TRUNC), 0);
+    assert_int_equal(attr(t, f).st_size, 0);
+    assert_int_equal(fs_write(t->fs, f, "z", 1, 12000, 0), 1);
+    assert_int_equal(fs_read(t->fs, f, r, n, 0), 12001);
+    assert_true(all_zero(r, 12000));
+    assert_int_equal(r[12000], 'z');
+    assert_int_equal(fs_release(t->fs, f), 0);
+    free(r);
+    free(d);
+}
+
+static void test_sparse_big_file(void **state)
+{
+    T *t = *state;
+    uint64_t f = mkfile(t, FS_ROOT_INO, "sparse");
+    const off_t far = (off_t)1 << 40;        /* 1 TiB */
+    assert_int_equal(fs_write(t->fs, f, "head", 4, 0, 0), 4);
+    assert_int_equal(fs_write(t->fs, f, "tail", 4, far, 0), 4);
+    struct stat st = attr(t, f);
+    assert_int_equal(st.st_size, far + 4);
+    assert_true(st.st_blocks <= 16);          /* two small blocks */
+    char buf[8192];
+    assert_int_equal(fs_read(t->fs, f, buf, sizeof buf, far / 2), (ssize_t)sizeof buf);
+    assert_true(all_zero(buf, sizeof buf));
+    assert_int_equal(fs_read(t->fs, f, buf, sizeof buf, far - 4), 8);
+    assert_true(all_zero(buf, 4));
+    assert_memory_equal(buf + 4, "tail", 4);
+    assert_int_equal(fs_lseek(t->fs, f, 0, SEEK_HOLE), 4);
+    assert_int_equal(fs_lseek(t->fs, f, 4, SEEK_DATA), far);
+    assert_int_equal(fs_lseek(t->fs, f, far + 1, SEEK_HOLE), far + 4);
+    assert_int_equal(fs_lseek(t->fs, f, far + 4, SEEK_DATA), -ENXIO);
+    assert_int_equal(fs_lseek(t->fs, f, far + 4, SEEK_HOLE), -ENXIO);
+    /* Writing zeros stores nothing. */
+    uint64_t z = mkfile(t, FS_ROOT_INO, "zeros");
+    char *zero = calloc(1, 64 << 10);
+    assert_int_equal(fs_write(t->fs, z, zero, 64 << 10, 0, 0), 64 << 10);
+    st = attr(t, z);
+    assert_int_equal(st.st_size, 64 << 10);
+    assert_int_equal(st.st_blocks, 0);
+    assert_int_equal(fs_lseek(t->fs, z, 0, SEEK_DATA), -ENXIO);
+    /* Overwriting data with zeros frees the block. */
+    assert_int_equal(fs_write(t->fs, z, "x", 1, 5000, 0), 1);
+    assert_true(attr(t, z).st_blocks > 0);
+    assert_int_equal(fs_write(t->fs, z, zero, 4096, 4096, 0), 4096);
+    assert_int_equal(attr(t, z).st_blocks, 0);
+    free(zero);
+    /* Removing the huge file is one range delete; the name goes. */
+    assert_int_equal(fs_unlink(t->fs, FS_ROOT_INO, "sparse"), 0);
+    reopen(t);
+    assert_int_equal(fs_getattr(t->fs, f, &st), -ENOENT);
+}
+
+static void test_append_and_priv(void **state)
+{
+    T *t = *state;
+    uint64_t f = mkfile(t, FS_ROOT_INO, "f");
+    assert_int_equal(fs_write(t->fs, f, "abc", 3, 0, 0), 3);
+    assert_int_equal(fs_write(t->fs, f, "def", 3, 0, FS_WRITE_APPEND), 3);
+    check_read(t, f, 0, "abcdef", 6);
+    assert_int_equal(fs_write(t->fs, f, "", 0, 100, 0), 0);
+    assert_int_equal(attr(t, f).st_size, 6);
+
+    struct stat a, st;
+    memset(&a, 0, sizeof a);
+    a.st_mode = 06755;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_MODE, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 06755);
+    assert_int_equal(fs_write(t->fs, f, "g", 1, 6, FS_WRITE_KEEP_PRIV), 1);
+    assert_int_equal(attr(t, f).st_mode & 07777, 06755);
+    assert_int_equal(fs_write(t->fs, f, "h", 1, 7, 0), 1);
+    assert_int_equal(attr(t, f).st_mode & 07777, 0755);
+    /* setgid without group-exec (mandatory locking) stays. */
+    a.st_mode = 06744;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_MODE, &st), 0);
+    assert_int_equal(fs_write(t->fs, f, "i", 1, 8, 0), 1);
+    assert_int_equal(attr(t, f).st_mode & 07777, 02744);
+    /* Writes update mtime and ctime. */
+    age(t, f);
+    assert_int_equal(fs_write(t->fs, f, "j", 1, 9, 0), 1);
+    st = attr(t, f);
+    assert_true(st.st_mtim.tv_sec > 1000 && st.st_ctim.tv_sec > 1000);
+    /* Data operations on non-files. */
+    uint64_t d = mkdir_(t, FS_ROOT_INO, "d");
+    char buf[4];
+    assert_int_equal(fs_write(t->fs, d, "x", 1, 0, 0), -EISDIR);
+    assert_int_equal(fs_read(t->fs, d, buf, 4, 0), -EISDIR);
+    assert_int_equal(fs_open_file(t->fs, &t->c, d, O_WRONLY), -EISDIR);
+    assert_int_equal(fs_open_file(t->fs, &t->c, d, O_RDONLY), 0);
+    assert_int_equal(fs_release(t->fs, d), 0);
+    assert_int_equal(fs_write(t->fs, f, "x", 1, -1, 0), -EINVAL);
+    assert_int_equal(fs_write(t->fs, f, "x", 1, INT64_MAX, 0), -EFBIG);
+    assert_int_equal(fs_write(t->fs, 999999, "x", 1, 0, 0), -ENOENT);
+    a.st_size = 0;
+    assert_int_equal(fs_setattr(t->fs, &t->c, d, &a, FS_SET_SIZE, &st), -EISDIR);
+    a.st_size = -1;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), -EINVAL);
+}
+
+static void test_fallocate(void **state)
+{
+    T *t = *state;
+    uint64_t f = mkfile(t, FS_ROOT_INO, "f");
+    struct stat st;
+    assert_int_equal(fs_fallocate(t->fs, f, 0, 0, 10000), 0);
+    assert_int_equal(attr(t, f).st_size, 10000);
+    assert_int_equal(fs_fallocate(t->fs, f, FALLOC_FL_KEEP_SIZE, 0, 50000), 0);
+    assert_int_equal(attr(t, f).st_size, 10000);
+    assert_int_equal(fs_fallocate(t->fs, f, 0, 100, 100), 0);
+    assert_int_equal(attr(t, f).st_size, 10000);
+    size_t n = 5 * 4096;
+    char *d = malloc(n), *r = malloc(n);
+    fill(d, n, 9);
+    assert_int_equal(fs_write(t->fs, f, d, n, 0, 0), (ssize_t)n);
+    /* Punch [1000, 13000): partial, two whole blocks, partial. */
+    assert_int_equal(fs_fallocate(t->fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                  1000, 12000), 0);
+    st = attr(t, f);
+    assert_int_equal(st.st_size, n);
+    memset(d + 1000, 0, 12000);
+    assert_int_equal(fs_read(t->fs, f, r, n, 0), (ssize_t)n);
+    assert_memory_equal(r, d, n);
+    assert_int_equal(fs_lseek(t->fs, f, 1000, SEEK_DATA), 12288);
+    assert_int_equal(fs_lseek(t->fs, f, 0, SEEK_HOLE), 1000);
+    /* Punching past the end changes nothing but stays valid. */
+    assert_int_equal(fs_fallocate(t->fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                  (off_t)n + 10, 100), 0);
+    assert_int_equal(fs_fallocate(t->fs, f, FALLOC_FL_PUNCH_HOLE, 0, 10), -EINVAL);
+    assert_int_equal(fs_fallocate(t->fs, f, 0, 0, 0), -EINVAL);
+    assert_int_equal(fs_fallocate(t->fs, f, 0, -1, 10), -EINVAL);
+    assert_int_equal(fs_fallocate(t->fs, f, 0x40 /* ZERO_RANGE */, 0, 10), -EOPNOTSUPP);
+    uint64_t dir = mkdir_(t, FS_ROOT_INO, "d");
+    assert_int_equal(fs_fallocate(t->fs, dir, 0, 0, 10), -EISDIR);
+    /* Punch inside an inline file. */
+    uint64_t g = mkfile(t, FS_ROOT_INO, "g");
+    assert_int_equal(fs_write(t->fs, g, "abcdefgh", 8, 0, 0), 8);
+    assert_int_equal(fs_fallocate(t->fs, g, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                  2, 3), 0);
+    check_read(t, g, 0, "ab\0\0\0fgh", 8);
+    reopen(t);
+    assert_int_equal(fs_read(t->fs, f, r, n, 0), (ssize_t)n);
+    assert_memory_equal(r, d, n);
+    check_read(t, g, 0, "ab\0\0\0fgh", 8);
+    free(d);
+    free(r);
+}
+
+static void test_lseek(void **state)
+{
+    T *t = *state;
+    uint64_t f = mkfile(t, FS_ROOT_INO, "f");
+    char blk[4096];
+    fill(blk, sizeof blk, 4);
+    /* Data in blocks 2 and 3 (block 3 short), hole, data in block 6. */
+    assert_int_equal(fs_write(t->fs, f, blk, 4096, 2 * 4096, 0), 4096);
+    assert_int_equal(fs_write(t->fs, f, blk, 100, 3 * 4096, 0), 100);
+    assert_int_equal(fs_write(t->fs, f, blk, 4096, 6 * 4096, 0), 4096);
+    assert_int_equal(fs_write(t->fs, f, "", 0, 0, 0), 0);
+    assert_int_equal(fs_lseek(t->fs, f, 0, SEEK_DATA), 2 * 4096);
+    assert_int_equal(fs_lseek(t->fs, f, 2 * 4096 + 5, SEEK_DATA), 2 * 4096 + 5);
+    assert_int_equal(fs_lseek(t->fs, f, 2 * 4096, SEEK_HOLE), 3 * 4096 + 100);
+    assert_int_equal(fs_lseek(t->fs, f, 3 * 4096 + 200, SEEK_DATA), 6 * 4096);
+    assert_int_equal(fs_lseek(t->fs, f, 3 * 4096 + 200, SEEK_HOLE), 3 * 4096 + 200);
+    assert_int_equal(fs_lseek(t->fs, f, 6 * 4096, SEEK_HOLE), 7 * 4096);
+    assert_int_equal(fs_lseek(t->fs, f, 7 * 4096, SEEK_DATA), -ENXIO);
+    assert_int_equal(fs_lseek(t->fs, f, 0, SEEK_SET), -EINVAL);
+    assert_int_equal(fs_lseek(t->fs, f, -1, SEEK_DATA), -ENXIO);
+    /* Extended by truncation: the tail is a hole up to the size. */
+    struct stat a, st;
+    memset(&a, 0, sizeof a);
+    a.st_size = 10 * 4096;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    assert_int_equal(fs_lseek(t->fs, f, 6 * 4096 + 10, SEEK_HOLE), 7 * 4096);
+    assert_int_equal(fs_lseek(t->fs, f, 7 * 4096, SEEK_DATA), -ENXIO);
+    assert_int_equal(fs_lseek(t->fs, f, 9 * 4096, SEEK_HOLE), 9 * 4096);
+    /* Inline files are all data. */
+    uint64_t g = mkfile(t, FS_ROOT_INO, "g");
+    assert_int_equal(fs_write(t->fs, g, "abc", 3, 0, 0), 3);
+    assert_int_equal(fs_lseek(t->fs, g, 1, SEEK_DATA), 1);
+    assert_int_equal(fs_lseek(t->fs, g, 1, SEEK_HOLE), 3);
+    assert_int_equal(fs_lseek(t->fs, g, 3, SEEK_DATA), -ENXIO);
+}
+
+static void test_copy_file_range(void **state)
+{
+    T *t = *state;
+    uint64_t src = mkfile(t, FS_ROOT_INO, "src");
+    uint64_t dst = mkfile(t, FS_ROOT_INO, "dst");
+    size_t n = 3 * 4096;
+    char *d = malloc(n), *r = malloc(2 * n + 100);
+    fill(d, n, 5);
+    assert_int_equal(fs_write(t->fs, src, d, n, 0, 0), (ssize_t)n);
+    assert_int_equal(fs_write(t->fs, src, "end", 3, 100000, 0), 3);
+    assert_int_equal(fs_copy_file_range(t->fs, src, 0, dst, 50, n), (ssize_t)n);
+    assert_int_equal(fs_read(t->fs, dst, r, 2 * n, 0), (ssize_t)n + 50);
+    assert_true(all_zero(r, 50));
+    assert_memory_equal(r + 50, d, n);
+    /* Past the source's end: 0; a range crossing it: short. */
+    assert_int_equal(fs_copy_file_range(t->fs, src, 200000, dst, 0, 10), 0);
+    assert_int_equal(fs_copy_file_range(t->fs, src, 100001, dst, 0, 100), 2);
+    assert_int_equal(fs_read(t->fs, dst, r, 2, 0), 2);
+    assert_memory_equal(r, "nd", 2);
+    /* A hole copies as a hole. */
+    uint64_t h = mkfile(t, FS_ROOT_INO, "h");
+    assert_int_equal(fs_copy_file_range(t->fs, src, 20000, h, 0, 60000), 60000);
+    assert_int_equal(attr(t, h).st_size, 60000);
+    assert_int_equal(attr(t, h).st_blocks, 0);
+    /* Overlap within one file is refused; disjoint ranges work. */
+    assert_int_equal(fs_copy_file_range(t->fs, src, 0, src, 100, 200), -EINVAL);
+    assert_int_equal(fs_copy_file_range(t->fs, src, 0, src, 200000, 100), 100);
+    check_read(t, src, 200000, d, 100);
+    uint64_t dir = mkdir_(t, FS_ROOT_INO, "d");
+    assert_int_equal(fs_copy_file_range(t->fs, dir, 0, dst, 0, 10), -EISDIR);
+    assert_int_equal(fs_copy_file_range(t->fs, src, 0, dir, 0, 10), -EISDIR);
+    free(d);
+    free(r);
+}
+
+/* Random writes, truncates, punches and reads against a memory model. */
+static void test_random_model(void **state)
+{
+    T *t = *state;
+    const size_t cap = 64 * 1024;
+    char *model = calloc(1, cap), *buf = malloc(cap), *r = malloc(cap);
+    size_t size = 0;
+    uint64_t seed = 12345;
+    uint64_t f = mkfile(t, FS_ROOT_INO, "m");
+    for (int i = 0; i < 1500; i++) {
+        unsigned op = (unsigned)(tu_rand(&seed) % 10);
+        size_t off = (size_t)(tu_rand(&seed) % (cap - 1));
+        size_t len = (size_t)(tu_rand(&seed) % (tu_rand(&seed) % 2 ? 64 : 9000)) + 1;
+        if (off + len > cap)
+            len = cap - off;
+        if (op < 5) {
+            int zeros = tu_rand(&seed) % 4 == 0;
+            if (zeros)
+                memset(buf, 0, len);
+            else
+                fill(buf, len, (unsigned)i);
+            assert_int_equal(fs_write(t->fs, f, buf, len, (off_t)off, 0), (ssize_t)len);
+            memcpy(model + off, buf, len);
+            if (off + len > size)
+                size = off + len;
+        } else if (op < 7) {
+            struct stat a, st;
+            memset(&a, 0, sizeof a);
+            a.st_size = (off_t)(tu_rand(&seed) % 2 ? off : off / 16);
+            assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+            if ((size_t)a.st_size < size)
+                memset(model + a.st_size, 0, size - (size_t)a.st_size);
+            size = (size_t)a.st_size;
+        } else if (op < 8) {
+            assert_int_equal(fs_fallocate(t->fs, f,
+                                          FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                          (off_t)off, (off_t)len), 0);
+            if (off < size)
+                memset(model + off, 0, (off + len < size ? off + len : size) - off);
+        } else {
+            ssize_t want = off >= size ? 0 : (ssize_t)((off + len < size ? off + len : size) - off);
+            assert_int_equal(fs_read(t->fs, f, r, len, (off_t)off), want);
+            if (want > 0)
+                assert_memory_equal(r, model + off, (size_t)want);
+        }
+        if (i % 300 == 299)
+            reopen(t);
+        struct stat st = attr(t, f);
+        assert_int_equal(st.st_size, size);
+        assert_true((size_t)st.st_blocks * 512 <= ((size + 4095) & ~(size_t)4095) + 4096);
+    }
+    assert_int_equal(fs_read(t->fs, f, r, cap, 0), (ssize_t)size);
+    assert_memory_equal(r, model, size);
+    /* Block accounting matches the stored data after a reopen too. */
+    struct stat before = attr(t, f);
+    reopen(t);
+    assert_int_equal(attr(t, f).st_blocks, before.st_blocks);
+    free(model);
+    free(buf);
+    free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_inline_to_blocks_and_back, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_no_stale_data_after_shrink, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_sparse_big_file, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_sparse_big_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_and_priv, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fallocate, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_lseek, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_file_range, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_random_model, setup_small, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
