@@ -12,6 +12,11 @@
  * look like valid fragments (lsmfs stores arbitrary file contents, a copy
  * of a log included).  So after a bad fragment the reader resynchronises
  * at the next block boundary, the only position known to start a header.
+ * It does, however, look through the rest of the damaged block for a
+ * fragment that verifies: if one exists, the damage is not a torn tail
+ * (a torn append is never followed by a good fragment), so before_tail is
+ * set and the caller refuses the log unless salvaging.  Such a fragment
+ * is only evidence, never delivered: it may be an image inside a payload.
  * A fragment whose checksum verified but which is out of sequence (MIDDLE
  * or LAST without FIRST, FIRST or FULL while a record is open) has a
  * trustworthy length, so only it (plus any partial record it interrupts)
@@ -143,6 +148,36 @@ static void drop(lsm_wal_reader *r, uint64_t start, uint64_t end,
     note_damage(r, start, end, reason);
 }
 
+/* Is there a fragment in the current block, starting after `from`, that
+ * verifies?  Only called on damage: cost up to O(block^2) hashing in a
+ * pathological block, typically a few header checks. */
+static int good_fragment_follows(const lsm_wal_reader *r, size_t from)
+{
+    for (size_t p = from; p + LSM_WAL_HEADER <= r->block_len; p++) {
+        const char *h = r->block + p;
+        unsigned type = (unsigned char)h[6];
+        size_t len = (size_t)(unsigned char)h[4] | (size_t)(unsigned char)h[5] << 8;
+        if (type < LSM_WAL_FULL || type > LSM_WAL_LAST ||
+            len > r->block_len - p - LSM_WAL_HEADER)
+            continue;
+        if (lsm_checksum_typed((uint8_t)type, h + LSM_WAL_HEADER, len) ==
+            lsm_decode_fixed32(h))
+            return 1;
+    }
+    return 0;
+}
+
+/* Drops from a bad fragment to the end of its block, noting whether a
+ * good fragment follows in that block (see the header comment). */
+static void drop_rest_of_block(lsm_wal_reader *r, uint64_t frag_off,
+                               const char *reason)
+{
+    if (good_fragment_follows(r, r->pos + 1))
+        r->damage.before_tail = 1;
+    drop(r, frag_off, r->block_off + r->block_len, reason);
+    r->pos = r->block_len;
+}
+
 /* Reads the block after the current one (the first block if none). */
 static int load_next_block(lsm_wal_reader *r)
 {
@@ -250,8 +285,7 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
         }
         if (type < LSM_WAL_FULL || type > LSM_WAL_LAST) {
             snprintf(reason, sizeof reason, "unknown fragment type %u", type);
-            drop(r, frag_off, block_end, reason);
-            r->pos = r->block_len;
+            drop_rest_of_block(r, frag_off, reason);
             continue;
         }
         if (len > avail) {
@@ -260,14 +294,17 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
             snprintf(reason, sizeof reason, torn
                      ? "fragment of %zu bytes truncated by end of file"
                      : "fragment length %zu past end of block", len);
-            drop(r, frag_off, block_end, reason);
-            r->pos = r->block_len;
+            if (torn) {
+                drop(r, frag_off, block_end, reason);
+                r->pos = r->block_len;
+            } else {
+                drop_rest_of_block(r, frag_off, reason);
+            }
             continue;
         }
         const char *payload = h + LSM_WAL_HEADER;
         if (lsm_checksum_typed((uint8_t)type, payload, len) != crc) {
-            drop(r, frag_off, block_end, "checksum mismatch");
-            r->pos = r->block_len;
+            drop_rest_of_block(r, frag_off, "checksum mismatch");
             continue;
         }
 
