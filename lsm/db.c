@@ -408,8 +408,27 @@ static void enqueue_writer(lsm_db *db, lsm_writer *w)
         pthread_cond_wait(&w->cv, &db->mu);
 }
 
-static int write_or_switch(lsm_db *db, lsm_batch *batch, int sync)
+/* What a queued writer asks of the head of the queue. */
+enum { OP_WRITE, OP_SWITCH, OP_SYNC };
+
+/* The head writer fsyncs the WAL for an OP_SYNC barrier (mu held). */
+static int sync_wal(lsm_db *db)
 {
+    if (db->bg_error)
+        return bg_error_status(db);
+    pthread_mutex_unlock(&db->mu);
+    int rc = lsm_wal_sync(db->log);
+    pthread_mutex_lock(&db->mu);
+    __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
+    if (rc)
+        lsm_db_set_bg_error(db, rc);
+    return rc;
+}
+
+static int queue_write(lsm_db *db, int op, lsm_batch *batch, int sync)
+{
+    if (db->opt.read_only)
+        return lsm_fail(LSM_INVALID, "%s was opened read-only", db->dir);
     lsm_writer w = { .batch = batch, .sync = sync };
     pthread_cond_init(&w.cv, NULL);
     pthread_mutex_lock(&db->mu);
@@ -419,9 +438,9 @@ static int write_or_switch(lsm_db *db, lsm_batch *batch, int sync)
         pthread_cond_destroy(&w.cv);
         return w.status;
     }
-    int rc = make_room(db, batch == NULL);
+    int rc = op == OP_SYNC ? sync_wal(db) : make_room(db, op == OP_SWITCH);
     lsm_writer *last = &w;
-    if (rc == LSM_OK && batch) {
+    if (rc == LSM_OK && op == OP_WRITE) {
         lsm_batch *group = build_group(db, &last);
         uint64_t seq = db->vs.last_seq + 1;
         lsm_batch_set_seq(group, seq);
@@ -450,7 +469,7 @@ int lsm_write(lsm_db *db, lsm_batch *b, int flags)
         return LSM_OK;
     __atomic_add_fetch(&db->stats.user_bytes,
                        lsm_batch_bytes(b) - LSM_BATCH_HEADER, __ATOMIC_RELAXED);
-    return write_or_switch(db, b, (flags & LSM_SYNC) != 0);
+    return queue_write(db, OP_WRITE, b, (flags & LSM_SYNC) != 0);
 }
 
 /* Single-operation writes build a batch on the stack's heap buffer. */
@@ -487,9 +506,14 @@ int lsm_delete_range(lsm_db *db, const void *begin, size_t blen,
     return write_one(db, LSM_KIND_RANGE_DEL, begin, blen, end, elen, flags);
 }
 
+int lsm_sync(lsm_db *db)
+{
+    return queue_write(db, OP_SYNC, NULL, 1);
+}
+
 int lsm_flush(lsm_db *db)
 {
-    int rc = write_or_switch(db, NULL, 0);
+    int rc = queue_write(db, OP_SWITCH, NULL, 0);
     pthread_mutex_lock(&db->mu);
     while (rc == LSM_OK && db->nimm > 0 && !db->bg_error)
         pthread_cond_wait(&db->bg_cv, &db->mu);

@@ -48,7 +48,7 @@ static int prepare_dir(lsm_env *env, const char *dir, const lsm_options *o,
                        int *is_new)
 {
     if (!env->exists(env, dir)) {
-        if (!o->create_if_missing)
+        if (!o->create_if_missing || o->read_only)
             return lsm_fail(LSM_INVALID, "%s: no such store", dir);
         int rc = env->mkdir(env, dir);
         if (rc)
@@ -62,7 +62,7 @@ static int prepare_dir(lsm_env *env, const char *dir, const lsm_options *o,
         return lsm_fail(LSM_INVALID,
                         "%s is not an lsm store (it holds files but no CURRENT)",
                         dir);
-    if (!has_current && !o->create_if_missing)
+    if (!has_current && (!o->create_if_missing || o->read_only))
         return lsm_fail(LSM_INVALID, "%s: no such store", dir);
     *is_new = !has_current;
     return LSM_OK;
@@ -175,7 +175,8 @@ static int replay_record(replay *rp, lsm_slice rec, const char *name)
     uint64_t last = lsm_decode_fixed64(rec.data) + (count ? count - 1 : 0);
     if (last > rp->max_seq)
         rp->max_seq = last;
-    if (lsm_memtable_bytes(rp->db->mem) >= rp->db->opt.memtable_bytes)
+    if (lsm_memtable_bytes(rp->db->mem) >= rp->db->opt.memtable_bytes &&
+        !rp->db->opt.read_only)
         return flush_recovered(rp);
     return LSM_OK;
 }
@@ -277,9 +278,13 @@ static int recover_logs(lsm_db *db)
         rc = replay_log(&rp, logs[i], i + 1 == n);
     }
     free(logs);
+    db->vs.last_seq = rp.max_seq;
+    if (db->opt.read_only) {           /* everything stays in memory */
+        lsm_edit_free(&edit);
+        return rc;
+    }
     if (rc == LSM_OK)
         rc = flush_recovered(&rp);
-    db->vs.last_seq = rp.max_seq;
     uint64_t number = lsm_vset_new_file_number(&db->vs);
     if (rc == LSM_OK) {
         char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
@@ -361,7 +366,7 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
                     : lsm_vset_recover(&db->vs, opt->log, opt->log_ctx);
     if (rc == LSM_OK)
         rc = recover_logs(db);
-    if (rc == LSM_OK)
+    if (rc == LSM_OK && !opt->read_only)
         rc = start_threads(db);
     if (rc) {
         char msg[512];

@@ -54,6 +54,11 @@ typedef struct lsm_options {
     int max_open_files;             /* table cache capacity; default 1000 */
     int create_if_missing;          /* default 1 */
     int salvage;                    /* open past mid-log WAL corruption; default 0 */
+    /* Open without writing anything to the store (no recovery flush, no
+     * new WAL or manifest, no deletions, no background threads); every
+     * write, flush and compaction fails with LSM_INVALID.  For checkers
+     * and for inspecting a store before deciding to open it. */
+    int read_only;
     int paranoid_checks;            /* verify checksums on every read; default 1 */
     /* Background work and level shape (see compaction.c). */
     int flush_threads;              /* default 1 */
@@ -135,6 +140,8 @@ const void *lsm_iter_key(const lsm_iter *it, size_t *klen);
 const void *lsm_iter_value(const lsm_iter *it, size_t *vlen);
 int lsm_iter_status(const lsm_iter *it);   /* LSM_OK or the error that stopped it */
 
+/* Makes every write acknowledged so far durable (fsyncs the WAL). */
+int lsm_sync(lsm_db *db);
 /* Makes the current memtable a table on disk and waits for it. */
 int lsm_flush(lsm_db *db);
 /* Compacts every level down until no level overlaps another. */

@@ -200,6 +200,45 @@ static void test_snapshot_and_iterator(void **state)
     free(dir);
 }
 
+/* A read-only open sees everything, writes nothing, refuses writes. */
+static void test_read_only(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("ro");
+    lsm_db *db = open_db(dir, NULL);
+    lsm_put(db, "t", 1, "table", 5, 0);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    lsm_put(db, "w", 1, "wal", 3, 0);
+    assert_int_equal(lsm_sync(db), LSM_OK);
+    lsm_close(db);
+    int files = tu_count_files(dir, "");
+    char *log = tu_find_file(dir, ".log");
+    long long log_size = tu_file_size(log);
+
+    lsm_options o;
+    lsm_options_init(&o);
+    o.read_only = 1;
+    db = open_db(dir, &o);
+    check_value(db, "t", "table");
+    check_value(db, "w", "wal");
+    assert_int_equal(lsm_put(db, "x", 1, "", 0, 0), LSM_INVALID);
+    assert_int_equal(lsm_flush(db), LSM_INVALID);
+    assert_int_equal(lsm_sync(db), LSM_INVALID);
+    lsm_close(db);
+    assert_int_equal(tu_count_files(dir, ""), files);
+    assert_int_equal(tu_file_size(log), log_size);
+
+    lsm_db *none = NULL;
+    char *missing;
+    assert_true(asprintf(&missing, "%s/nothing-here", dir) > 0);
+    assert_int_equal(lsm_open(missing, &o, &none), LSM_INVALID);
+    assert_int_equal(access(missing, F_OK), -1);
+    free(missing);
+    free(log);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* A torn WAL tail loses only the torn record. */
 static void test_wal_torn_tail(void **state)
 {
@@ -485,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_lock_and_foreign_dir),
         cmocka_unit_test(test_large_values),
         cmocka_unit_test(test_snapshot_and_iterator),
+        cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_wal_torn_tail),
         cmocka_unit_test(test_wal_midlog_corruption),
         cmocka_unit_test(test_model),
