@@ -437,7 +437,7 @@ static int keep_entry(merge_state *ms, key_state *ks, const lsm_ikey *k)
     else if (k->kind == LSM_KIND_DELETE && k->seq <= c->smallest_snapshot &&
              is_bottom_for_key(c, k->user))
         drop = 1;   /* deletion of a key nothing deeper holds */
-    else if (lsm_range_dels_max_seq(ms->visible, k->user) > k->seq)
+    else if (lsm_range_dels_max_seq(ms->visible, k->user, LSM_MAX_SEQ) > k->seq)
         drop = 1;   /* covered by a range deletion every snapshot sees */
     ks->last_seq = k->seq;
     return !drop;

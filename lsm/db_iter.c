@@ -42,7 +42,7 @@ struct lsm_iter {
 static int hidden_by_range_del(lsm_iter *it, const lsm_ikey *k)
 {
     return !lsm_range_dels_empty(it->rdels) &&
-           lsm_range_dels_max_seq(it->rdels, k->user) > k->seq;
+           lsm_range_dels_max_seq(it->rdels, k->user, it->seq) > k->seq;
 }
 
 /* Parses the merged iterator's current key; on damage stops the iterator. */

@@ -14,7 +14,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include <pthread.h>
+
 #include "arena.h"
+#include "range_del.h"
 #include "error.h"
 #include "lsm.h"
 #include "skiplist.h"
@@ -25,6 +28,12 @@ struct lsm_memtable {
     lsm_arena arena;
     lsm_skiplist points;
     lsm_skiplist range_dels;
+    /* An index of range_dels for lookups, rebuilt under rd_mu when a
+     * deletion was added since (rd_indexed != rd_added). */
+    _Atomic uint64_t rd_added;
+    uint64_t rd_indexed;
+    lsm_range_dels *rd_index;
+    pthread_mutex_t rd_mu;
 };
 
 lsm_memtable *lsm_memtable_new(void)
@@ -36,6 +45,10 @@ lsm_memtable *lsm_memtable_new(void)
     }
     atomic_init(&m->refs, 1);
     atomic_init(&m->entries, 0);
+    atomic_init(&m->rd_added, 0);
+    m->rd_indexed = 0;
+    m->rd_index = NULL;
+    pthread_mutex_init(&m->rd_mu, NULL);
     lsm_arena_init(&m->arena);
     /* Seeds differ only to decorrelate the two lists' shapes. */
     if (lsm_skiplist_init(&m->points, &m->arena, UINT64_C(0x2545f4914f6cdd1d)) ||
@@ -59,6 +72,8 @@ void lsm_memtable_unref(lsm_memtable *m)
         return;
     /* acq_rel: the last owner must see every other owner's accesses done. */
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+        lsm_range_dels_free(m->rd_index);
+        pthread_mutex_destroy(&m->rd_mu);
         lsm_arena_free(&m->arena);
         free(m);
     }
@@ -88,6 +103,8 @@ int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
         return rc;
     uint64_t n = atomic_load_explicit(&m->entries, memory_order_relaxed);
     atomic_store_explicit(&m->entries, n + 1, memory_order_relaxed);
+    if (kind == LSM_KIND_RANGE_DEL)   /* after the insert: readers index it */
+        atomic_fetch_add_explicit(&m->rd_added, 1, memory_order_release);
     return LSM_OK;
 }
 
@@ -114,12 +131,10 @@ int lsm_memtable_get(lsm_memtable *m, lsm_slice user_key, uint64_t snap_seq,
     return kind;
 }
 
-uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
-                                        uint64_t snap_seq)
+/* Scan in begin order (the fallback when the index cannot be built). */
+static uint64_t linear_max_seq(lsm_memtable *m, lsm_slice user_key,
+                               uint64_t snap_seq)
 {
-    /* Ordered by begin key: every tombstone that can cover user_key lies
-     * before the first one beginning after it.  Cost: O(tombstones with
-     * begin <= user_key); there are few in a memtable. */
     uint64_t best = 0;
     for (const lsm_sl_node *n = lsm_skiplist_first(&m->range_dels); n;
          n = lsm_sl_next(n)) {
@@ -130,6 +145,33 @@ uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
             lsm_slice_cmp(user_key, lsm_sl_value(n)) < 0)
             best = seq;
     }
+    return best;
+}
+
+uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
+                                        uint64_t snap_seq)
+{
+    /* Cost: nothing without range deletions; else a binary search of the
+     * index, rebuilt (O(T log T)) at the first lookup after an add. */
+    uint64_t added = atomic_load_explicit(&m->rd_added, memory_order_acquire);
+    if (added == 0)
+        return 0;
+    pthread_mutex_lock(&m->rd_mu);
+    if (!m->rd_index || m->rd_indexed != added) {
+        int rc = LSM_NO_MEMORY;
+        lsm_iiter *it = lsm_memtable_range_del_iter(m);
+        lsm_range_dels *fresh = it ? lsm_range_dels_build(&it, 1, LSM_MAX_SEQ, &rc)
+                                   : NULL;
+        if (fresh) {
+            lsm_range_dels_free(m->rd_index);
+            m->rd_index = fresh;
+            m->rd_indexed = added;
+        }
+    }
+    uint64_t best = m->rd_index && m->rd_indexed == added
+                        ? lsm_range_dels_max_seq(m->rd_index, user_key, snap_seq)
+                        : linear_max_seq(m, user_key, snap_seq);
+    pthread_mutex_unlock(&m->rd_mu);
     return best;
 }
 

@@ -17,7 +17,7 @@ typedef struct tomb {
 
 typedef struct fragment {
     lsm_slice begin, end;
-    uint64_t seq;
+    size_t first, nseqs;         /* its numbers: seqs[first..], newest first */
 } fragment;
 
 struct lsm_range_dels {
@@ -26,6 +26,7 @@ struct lsm_range_dels {
     size_t ntombs, cap;
     fragment *frags;
     size_t nfrags;
+    uint64_t *seqs;
 };
 
 static int collect(lsm_range_dels *rd, lsm_iiter *it, uint64_t snap)
@@ -63,10 +64,53 @@ static int cmp_slices(const void *a, const void *b)
     return lsm_slice_cmp(*(const lsm_slice *)a, *(const lsm_slice *)b);
 }
 
-/* Fragments: the sorted distinct boundaries cut the key space; a fragment
- * [p_i, p_i+1) gets the max seq of tombstones containing it.  Cost
- * O(T * F) in the worst case of nested deletions, O(T log T) typically
- * (each tombstone is applied only to the fragments inside it). */
+static int cmp_seq_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* Index of the first fragment a tombstone starting at `begin` covers. */
+static size_t first_fragment(const lsm_range_dels *rd, lsm_slice begin)
+{
+    size_t lo = 0, hi = rd->nfrags;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (lsm_slice_cmp(rd->frags[mid].begin, begin) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Calls visit(rd, fragment, tombstone) for each fragment inside each
+ * tombstone. */
+static void for_each_cover(lsm_range_dels *rd,
+                           void (*visit)(lsm_range_dels *, size_t, const tomb *))
+{
+    for (size_t t = 0; t < rd->ntombs; t++) {
+        const tomb *tb = &rd->tombs[t];
+        for (size_t f = first_fragment(rd, tb->begin);
+             f < rd->nfrags && lsm_slice_cmp(rd->frags[f].begin, tb->end) < 0; f++)
+            visit(rd, f, tb);
+    }
+}
+
+static void count_cover(lsm_range_dels *rd, size_t f, const tomb *tb)
+{
+    (void)tb;
+    rd->frags[f].nseqs++;
+}
+
+static void fill_cover(lsm_range_dels *rd, size_t f, const tomb *tb)
+{
+    fragment *fr = &rd->frags[f];
+    rd->seqs[fr->first + fr->nseqs++] = tb->seq;
+}
+
+/* Fragments: the sorted distinct boundaries cut the key space; each
+ * fragment [p_i, p_i+1) lists the seqs of the tombstones containing it. */
 static int fragment_all(lsm_range_dels *rd)
 {
     size_t np = 2 * rd->ntombs;
@@ -92,15 +136,21 @@ static int fragment_all(lsm_range_dels *rd)
         rd->frags[i].end = points[i + 1];
     }
     rd->nfrags = k ? k - 1 : 0;
-    for (size_t t = 0; t < rd->ntombs; t++) {
-        const tomb *tb = &rd->tombs[t];
-        lsm_slice *at = bsearch(&tb->begin, points, k, sizeof *points, cmp_slices);
-        for (size_t f = (size_t)(at - points); f < rd->nfrags &&
-             lsm_slice_cmp(rd->frags[f].begin, tb->end) < 0; f++)
-            if (tb->seq > rd->frags[f].seq)
-                rd->frags[f].seq = tb->seq;
-    }
     free(points);
+    for_each_cover(rd, count_cover);
+    size_t total = 0;
+    for (size_t f = 0; f < rd->nfrags; f++) {
+        rd->frags[f].first = total;
+        total += rd->frags[f].nseqs;
+        rd->frags[f].nseqs = 0;
+    }
+    rd->seqs = malloc((total ? total : 1) * sizeof *rd->seqs);
+    if (!rd->seqs)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    for_each_cover(rd, fill_cover);
+    for (size_t f = 0; f < rd->nfrags; f++)
+        qsort(rd->seqs + rd->frags[f].first, rd->frags[f].nseqs,
+              sizeof *rd->seqs, cmp_seq_desc);
     return LSM_OK;
 }
 
@@ -138,6 +188,7 @@ void lsm_range_dels_free(lsm_range_dels *rd)
     lsm_buf_free(&rd->arena);
     free(rd->tombs);
     free(rd->frags);
+    free(rd->seqs);
     free(rd);
 }
 
@@ -146,7 +197,8 @@ int lsm_range_dels_empty(const lsm_range_dels *rd)
     return rd->nfrags == 0;
 }
 
-uint64_t lsm_range_dels_max_seq(const lsm_range_dels *rd, lsm_slice user_key)
+uint64_t lsm_range_dels_max_seq(const lsm_range_dels *rd, lsm_slice user_key,
+                                uint64_t snap_seq)
 {
     size_t lo = 0, hi = rd->nfrags;
     while (lo < hi) {    /* first fragment with end > key */
@@ -156,7 +208,11 @@ uint64_t lsm_range_dels_max_seq(const lsm_range_dels *rd, lsm_slice user_key)
         else
             hi = mid;
     }
-    if (lo < rd->nfrags && lsm_slice_cmp(rd->frags[lo].begin, user_key) <= 0)
-        return rd->frags[lo].seq;
+    if (lo == rd->nfrags || lsm_slice_cmp(rd->frags[lo].begin, user_key) > 0)
+        return 0;
+    const fragment *f = &rd->frags[lo];
+    for (size_t i = 0; i < f->nseqs; i++)
+        if (rd->seqs[f->first + i] <= snap_seq)
+            return rd->seqs[f->first + i];
     return 0;
 }

@@ -23,6 +23,7 @@
  * counters are written after open.
  */
 #include "table.h"
+#include "range_del.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -51,12 +52,6 @@ typedef struct bhandle {
     uint64_t offset, size;
 } bhandle;
 
-typedef struct rdel {
-    lsm_slice begin, end;
-    uint64_t seq;
-    size_t off;                 /* of begin, then end, in the key buffer */
-} rdel;
-
 struct lsm_table {
     lsm_file *f;
     uint64_t size;
@@ -70,9 +65,7 @@ struct lsm_table {
     char *filter;               /* NULL/0: no filter */
     size_t filter_len;
     lsm_block *rdel_block;
-    rdel *rdels;                /* decoded range-del block, sorted by begin */
-    size_t nrdels;
-    char *rdel_keys;            /* the begin/end bytes rdels point into */
+    lsm_range_dels *rdels;      /* index of the range-del block; NULL if empty */
 
     uint64_t entries, data_blocks;
 };
@@ -441,18 +434,17 @@ static int check_index(lsm_table *t)
     return rc;
 }
 
-/* Decodes the range-del block into t->rdels (begin/end copied into one
- * buffer), checking every key and the order. */
+/* Checks the range-del block (every key well formed, in order, as many
+ * as the properties say) and indexes it into t->rdels. */
 static int load_range_dels(lsm_table *t, uint64_t expected)
 {
     uint64_t off = t->meta[H_RANGE_DEL].offset;
-    lsm_buf keys = { 0 }, prev = { 0 };
-    size_t n = 0, cap = 0;
-    rdel *v = NULL;
+    lsm_buf prev = { 0 };
+    size_t n = 0;
     int rc = LSM_OK;
     lsm_iiter *it = lsm_block_iter(t->rdel_block, lsm_ikey_cmp);
     for (lsm_iiter_first(it); !rc && lsm_iiter_valid(it); lsm_iiter_next(it)) {
-        lsm_slice k = lsm_iiter_key(it), end = lsm_iiter_value(it);
+        lsm_slice k = lsm_iiter_key(it);
         lsm_ikey ik;
         if (!lsm_ikey_parse(k, &ik) || ik.kind != LSM_KIND_RANGE_DEL ||
             (n > 0 && lsm_ikey_cmp(lsm_buf_slice(&prev), k) > 0)) {
@@ -461,27 +453,9 @@ static int load_range_dels(lsm_table *t, uint64_t expected)
                           (unsigned long long)off);
             break;
         }
-        if (n == cap) {
-            cap = cap ? 2 * cap : 8;
-            rdel *nv = realloc(v, cap * sizeof *nv);
-            if (!nv) {
-                rc = lsm_fail(LSM_NO_MEMORY, "%s: out of memory", t->name);
-                break;
-            }
-            v = nv;
-        }
-        /* Record the offset into `keys` for now; it may still move. */
-        v[n].off = keys.len;
-        v[n].begin.len = ik.user.len;
-        v[n].end.len = end.len;
-        v[n].seq = ik.seq;
         lsm_buf_clear(&prev);
-        if (lsm_buf_append(&keys, ik.user.data, ik.user.len) ||
-            lsm_buf_append(&keys, end.data, end.len) ||
-            lsm_buf_append(&prev, k.data, k.len)) {
+        if (lsm_buf_append(&prev, k.data, k.len))
             rc = lsm_fail(LSM_NO_MEMORY, "%s: out of memory", t->name);
-            break;
-        }
         n++;
     }
     if (!rc && (rc = lsm_iiter_status(it)))
@@ -490,27 +464,13 @@ static int load_range_dels(lsm_table *t, uint64_t expected)
         rc = lsm_fail(LSM_CORRUPTION, "%s: range-del block at offset %llu: "
                       "%zu entries, properties say %llu", t->name,
                       (unsigned long long)off, n, (unsigned long long)expected);
-    lsm_iiter_free(it);
     lsm_buf_free(&prev);
-    if (rc) {
-        free(v);
-        lsm_buf_free(&keys);
+    if (rc || n == 0) {
+        lsm_iiter_free(it);
         return rc;
     }
-    if (!keys.data)
-        keys.data = calloc(1, 1);  /* all keys empty; slices need a base */
-    if (!keys.data) {
-        free(v);
-        return lsm_fail(LSM_NO_MEMORY, "%s: out of memory", t->name);
-    }
-    for (size_t i = 0; i < n; i++) {
-        v[i].begin.data = keys.data + v[i].off;
-        v[i].end.data = keys.data + v[i].off + v[i].begin.len;
-    }
-    t->rdels = v;
-    t->nrdels = n;
-    t->rdel_keys = keys.data;
-    return LSM_OK;
+    t->rdels = lsm_range_dels_build(&it, 1, LSM_MAX_SEQ, &rc);
+    return rc;
 }
 
 static void table_free(lsm_table *t)
@@ -518,8 +478,7 @@ static void table_free(lsm_table *t)
     lsm_block_free(t->index);
     lsm_block_free(t->rdel_block);
     free(t->filter);
-    free(t->rdels);
-    free(t->rdel_keys);
+    lsm_range_dels_free(t->rdels);
     free(t->name);
     free(t);
 }
@@ -653,16 +612,7 @@ int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
 uint64_t lsm_table_range_del_max_seq(lsm_table *t, lsm_slice user_key,
                                      uint64_t snap_seq)
 {
-    uint64_t best = 0;
-    for (size_t i = 0; i < t->nrdels; i++) {
-        const rdel *r = &t->rdels[i];
-        if (lsm_slice_cmp(r->begin, user_key) > 0)
-            break;  /* sorted by begin: no later one covers user_key */
-        if (r->seq <= snap_seq && r->seq > best &&
-            lsm_slice_cmp(user_key, r->end) < 0)
-            best = r->seq;
-    }
-    return best;
+    return t->rdels ? lsm_range_dels_max_seq(t->rdels, user_key, snap_seq) : 0;
 }
 
 lsm_iiter *lsm_table_range_del_iter(lsm_table *t)
