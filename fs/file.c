@@ -371,7 +371,8 @@ static ssize_t write_locked(fs_t *fs, struct inode *ip, const char *buf,
     if (rc == 0) {
         struct timespec now = fs_now();
         rec.size = newsize;
-        rec.mtime = rec.ctime = now;
+        if (!(flags & FS_WRITE_KEEP_TIMES))
+            rec.mtime = rec.ctime = now;
         if (!(flags & FS_WRITE_KEEP_PRIV)) {
             rec.mode &= ~(uint32_t)S_ISUID;
             if (rec.mode & S_IXGRP)

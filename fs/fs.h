@@ -99,10 +99,12 @@ int fs_rename(fs_t *fs, uint64_t parent, const char *name,
 
 /* --- references ---------------------------------------------------------
  * An inode whose link count reaches 0 is kept (as an orphan, recorded in
- * the store) while it is referenced, and reclaimed at the last release.
- * References are open handles (fs_open/fs_create ... fs_release) and the
- * kernel's lookup counts (fs_forget drops n of them; every call above
- * that fills a struct stat for a new or looked-up entry adds one). */
+ * the store) while it has open handles (fs_open/fs_create ...
+ * fs_release), and reclaimed at the last release.  The kernel's lookup
+ * counts are tracked too (fs_forget drops n of them; every call above that
+ * fills a struct stat for a new or looked-up entry adds one, and a
+ * readdirplus entry adds one only when emit accepted it, returning 0) so
+ * the in-memory inode can be dropped when nothing refers to it. */
 void fs_forget(fs_t *fs, uint64_t ino, uint64_t nlookup);
 
 /* --- files --------------------------------------------------------------- */
@@ -115,9 +117,13 @@ int fs_release(fs_t *fs, uint64_t ino);
 /* Reads up to size bytes at off; returns the count (0 at/after EOF). */
 ssize_t fs_read(fs_t *fs, uint64_t ino, char *buf, size_t size, off_t off);
 /* FS_WRITE_APPEND writes at the current end of file. Clears setuid, and
- * setgid if group-executable, unless FS_WRITE_KEEP_PRIV. */
-#define FS_WRITE_APPEND    (1 << 0)
-#define FS_WRITE_KEEP_PRIV (1 << 1)
+ * setgid if group-executable, unless FS_WRITE_KEEP_PRIV.  Sets mtime and
+ * ctime to now unless FS_WRITE_KEEP_TIMES (with a writeback cache the
+ * kernel owns a file's times and sends them with setattr; data it
+ * flushes later must not stamp newer ones). */
+#define FS_WRITE_APPEND     (1 << 0)
+#define FS_WRITE_KEEP_PRIV  (1 << 1)
+#define FS_WRITE_KEEP_TIMES (1 << 2)
 ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,
                  off_t off, int flags);
 int fs_fsync(fs_t *fs, uint64_t ino, int datasync);

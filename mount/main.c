@@ -1,0 +1,401 @@
+/*
+ * main.c — the lsmfs daemon's life: parse the command line, open the
+ * store, mount, detach, serve requests, and on SIGTERM/SIGINT/SIGHUP or
+ * `fusermount3 -u` unmount and close the store.
+ *
+ * Order matters for error reporting and for the engine's threads:
+ *   - Everything that can be checked without side effects (options,
+ *     mountpoint) is checked first, so bad input touches nothing.
+ *   - Unless -f, the process forks BEFORE the store is opened: fs_open
+ *     starts engine threads, and fork() keeps only the calling thread.
+ *     The parent waits on a pipe and exits 0 only once the child reports
+ *     the mount ready, or passes on the child's non-zero exit status
+ *     after the child has printed its error to the still-shared stderr.
+ *     (fuse_daemonize() cannot be used: it forks after the mount.)
+ *   - The store lock is therefore taken by the process that serves the
+ *     mount, so a second daemon's "store in use" error names its pid.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "mnt.h"
+
+static atomic_int mnt_use_syslog;   /* 1 once the daemon has detached */
+static int mnt_debug;               /* -d: also show LOG_DEBUG lines */
+static int mnt_ready_fd = -1;       /* write end of the parent's pipe */
+
+void mnt_log(int level, const char *fmt, ...)
+{
+    if (level >= LOG_DEBUG && !mnt_debug)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (atomic_load(&mnt_use_syslog)) {
+        vsyslog(level, fmt, ap);
+    } else {
+        char line[2048];
+        vsnprintf(line, sizeof line, fmt, ap);
+        fprintf(stderr, "lsmfs: %s\n", line);
+    }
+    va_end(ap);
+}
+
+/* fs_options.log: the fs layer's (and engine's) log lines. */
+static void mnt_fs_log(void *ctx, int level, const char *line)
+{
+    (void)ctx;
+    mnt_log(level, "%s", line);
+}
+
+/* fuse_set_log_func: libfuse's own messages; one line may take several
+ * calls, the last ending in '\n'. */
+static void mnt_fuse_log(enum fuse_log_level level, const char *fmt,
+                         va_list ap)
+{
+    if (atomic_load(&mnt_use_syslog)) {
+        vsyslog((int)level, fmt, ap);
+        return;
+    }
+    /* Problems get the program's name at the start of each line (libfuse
+     * builds some lines from several calls); -d traces stay as they are. */
+    static _Thread_local int mid_line;
+    char buf[2048];
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    if (n <= 0)
+        return;
+    if (level <= FUSE_LOG_WARNING && !mid_line)
+        fputs("lsmfs: ", stderr);
+    fputs(buf, stderr);
+    size_t len = strlen(buf);
+    mid_line = buf[len - 1] != '\n';
+}
+
+/* Forks.  Returns 0 in the child (now a session leader); the parent never
+ * returns: it exits 0 when the child writes the ready byte, else with the
+ * child's status. */
+static int mnt_daemon_fork(void)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        mnt_log(LOG_ERR, "cannot create a pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        mnt_log(LOG_ERR, "cannot fork: %s", strerror(errno));
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        mnt_ready_fd = p[1];
+        if (setsid() < 0) {
+            mnt_log(LOG_ERR, "setsid: %s", strerror(errno));
+            _exit(1);
+        }
+        return 0;
+    }
+
+    close(p[1]);
+    char c;
+    ssize_t n;
+    do {
+        n = read(p[0], &c, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n == 1)
+        _exit(0);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            _exit(1);
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        _exit(WEXITSTATUS(status));
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "lsmfs: the daemon died of signal %d before the "
+                "mount was ready\n", WTERMSIG(status));
+    _exit(1);
+}
+
+/* In the child, once mounted: leave the terminal and release the parent. */
+static int mnt_daemon_detach(void)
+{
+    if (chdir("/") != 0) {
+        mnt_log(LOG_ERR, "chdir /: %s", strerror(errno));
+        return -1;
+    }
+    int fd = open("/dev/null", O_RDWR);
+    if (fd < 0) {
+        mnt_log(LOG_ERR, "cannot open /dev/null: %s", strerror(errno));
+        return -1;
+    }
+    openlog("lsmfs", LOG_PID, LOG_DAEMON);
+    fflush(stdout);
+    fflush(stderr);
+    atomic_store(&mnt_use_syslog, 1);
+    dup2(fd, STDIN_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    if (fd > STDERR_FILENO)
+        close(fd);
+
+    ssize_t n;
+    do {
+        n = write(mnt_ready_fd, "0", 1);
+    } while (n < 0 && errno == EINTR);
+    close(mnt_ready_fd);
+    mnt_ready_fd = -1;
+    return n == 1 ? 0 : -1;
+}
+
+static int mnt_check_mountpoint(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        mnt_log(LOG_ERR, "mountpoint %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        mnt_log(LOG_ERR, "mountpoint %s is not a directory", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* realpath of an absolute path that may not exist yet: its nearest
+ * existing ancestor resolved, followed by the components that do not
+ * exist.  NULL (errno set) if that fails. */
+static char *mnt_resolve(const char *path)
+{
+    char *prefix = strdup(path);
+    if (prefix == NULL)
+        return NULL;
+    size_t plen = strlen(prefix);
+    for (;;) {
+        char *r = realpath(plen == 0 ? "/" : prefix, NULL);
+        if (r != NULL) {
+            const char *rest = path + plen;       /* "" or "/a/b" */
+            size_t len = strlen(r) + strlen(rest) + 1;
+            char *out = malloc(len);
+            if (out != NULL)
+                snprintf(out, len, "%s%s",
+                         strcmp(r, "/") == 0 && *rest != '\0' ? "" : r, rest);
+            free(r);
+            free(prefix);
+            return out;
+        }
+        if (errno != ENOENT || plen == 0) {
+            free(prefix);
+            return NULL;
+        }
+        char *slash = strrchr(prefix, '/');
+        plen = slash != NULL ? (size_t)(slash - prefix) : 0;
+        prefix[plen] = '\0';
+    }
+}
+
+/* The store must stay reachable while mounted: a store at or under the
+ * mountpoint would be hidden by the mount, and the engine, which opens its
+ * files by path, would call into its own filesystem. */
+static int mnt_check_store_path(const char *store, const char *mountpoint)
+{
+    char *s = mnt_resolve(store);
+    if (s == NULL) {
+        mnt_log(LOG_ERR, "store %s: %s", store, strerror(errno));
+        return -1;
+    }
+    size_t mlen = strlen(mountpoint);
+    int inside = strncmp(s, mountpoint, mlen) == 0 &&
+                 (s[mlen] == '\0' || s[mlen] == '/' ||
+                  strcmp(mountpoint, "/") == 0);
+    if (inside)
+        mnt_log(LOG_ERR, "store %s is inside mountpoint %s: the mount would "
+                "hide it", store, mountpoint);
+    free(s);
+    return inside ? -1 : 0;
+}
+
+/* Mount options lsmfs always wants: the kernel checks permissions (the fs
+ * layer relies on it), and /proc/mounts names the store. */
+static int mnt_add_mount_opts(struct fuse_args *args,
+                              const struct mnt_config *cfg)
+{
+    char *opts = NULL;
+    int rc = fuse_opt_add_opt(&opts, "default_permissions");
+    if (rc == 0 && !cfg->fsname_given) {
+        size_t len = strlen("fsname=") + strlen(cfg->store) + 1;
+        char *fsname = malloc(len);
+        if (fsname == NULL) {
+            rc = -1;
+        } else {
+            snprintf(fsname, len, "fsname=%s", cfg->store);
+            rc = fuse_opt_add_opt_escaped(&opts, fsname);
+            free(fsname);
+        }
+    }
+    if (rc == 0)
+        rc = fuse_opt_add_arg(args, "-o");
+    if (rc == 0)
+        rc = fuse_opt_add_arg(args, opts);
+    free(opts);
+    if (rc != 0)
+        mnt_log(LOG_ERR, "out of memory");
+    return rc;
+}
+
+static void mnt_state_init(struct mnt_state *st, const struct mnt_config *cfg,
+                           struct fuse_conn_info_opts *conn_opts)
+{
+    memset(st, 0, sizeof *st);
+    st->attr_timeout = cfg->attr_timeout;
+    st->entry_timeout = cfg->entry_timeout;
+    st->negative_timeout = cfg->negative_timeout;
+    st->want_writeback = cfg->writeback >= 0 ? cfg->writeback : !cfg->sync;
+    st->max_write = cfg->max_write;
+    st->conn_opts = conn_opts;
+}
+
+static int mnt_open_store(const struct mnt_config *cfg, fs_t **out)
+{
+    fs_options o;
+    mnt_config_to_fs(cfg, &o);
+    o.log = mnt_fs_log;
+    o.log_ctx = NULL;
+    if (fs_open(cfg->store, &o, out) != 0) {
+        mnt_log(LOG_ERR, "%s", fs_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+/* Serves requests until unmount or a signal.  A positive result is the
+ * signal that ended the loop (a clean exit); negative is an error. */
+static int mnt_serve(struct fuse_session *se,
+                     const struct fuse_cmdline_opts *opts)
+{
+    if (opts->singlethread)
+        return fuse_session_loop(se);
+    /* max_idle_threads is UINT_MAX unless given; libfuse 3.14 would log a
+     * complaint about that value, so without options it gets no config. */
+    if (!opts->clone_fd && opts->max_idle_threads == UINT_MAX)
+        return fuse_session_loop_mt(se, NULL);
+    struct fuse_loop_config lc = {
+        .clone_fd = opts->clone_fd,
+        .max_idle_threads = opts->max_idle_threads == UINT_MAX
+                                ? 10 : opts->max_idle_threads,
+    };
+    return fuse_session_loop_mt(se, &lc);
+}
+
+/* Opens the store, mounts, detaches and serves; returns the exit code.
+ * Runs in the process that will serve the mount. */
+static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
+                   const struct fuse_cmdline_opts *opts, struct mnt_state *st)
+{
+    if (mnt_open_store(cfg, &st->fs) != 0)
+        return 1;
+    int code = 1;
+    if (fuse_set_signal_handlers(se) != 0) {
+        mnt_log(LOG_ERR, "cannot install signal handlers");
+        goto close_store;
+    }
+    if (fuse_session_mount(se, opts->mountpoint) != 0)
+        goto remove_handlers;     /* libfuse printed why */
+    if (!opts->foreground && mnt_daemon_detach() != 0) {
+        fuse_session_unmount(se);
+        goto remove_handlers;
+    }
+    mnt_log(LOG_INFO, "mounted %s at %s", cfg->store, opts->mountpoint);
+
+    int rc = mnt_serve(se, opts);
+    fuse_session_unmount(se);
+    if (rc < 0)
+        mnt_log(LOG_ERR, "request loop failed: %s", strerror(-rc));
+    else
+        code = 0;
+    mnt_log(LOG_INFO, "unmounted %s", opts->mountpoint);
+
+remove_handlers:
+    fuse_remove_signal_handlers(se);
+close_store:
+    if (fs_close(st->fs) != 0) {
+        mnt_log(LOG_ERR, "closing the store: %s", fs_last_error());
+        code = 1;
+    }
+    st->fs = NULL;
+    return code;
+}
+
+int main(int argc, char *argv[])
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct fuse_cmdline_opts opts;
+    struct fuse_conn_info_opts *conn_opts = NULL;
+    struct fuse_session *se = NULL;
+    struct mnt_config cfg;
+    struct mnt_state st;
+    int code = 1;
+
+    memset(&opts, 0, sizeof opts);
+    fuse_set_log_func(mnt_fuse_log);
+    if (mnt_parse_args(&args, &cfg) != 0)
+        goto out;
+    if (cfg.show_help) {
+        mnt_print_help(argv[0]);
+        code = 0;
+        goto out;
+    }
+    if (cfg.show_version) {
+        mnt_print_version();
+        code = 0;
+        goto out;
+    }
+    conn_opts = fuse_parse_conn_info_opts(&args);
+    if (conn_opts == NULL)
+        goto out;
+    if (fuse_parse_cmdline(&args, &opts) != 0)
+        goto out;
+    if (cfg.store == NULL || opts.mountpoint == NULL) {
+        fprintf(stderr, "lsmfs: missing %s (usage: lsmfs [options] STORE "
+                "MOUNTPOINT; lsmfs --help)\n",
+                cfg.store == NULL ? "STORE and MOUNTPOINT" : "MOUNTPOINT");
+        code = 2;
+        goto out;
+    }
+    mnt_debug = opts.debug;
+    if (mnt_check_mountpoint(opts.mountpoint) != 0 ||
+        mnt_check_store_path(cfg.store, opts.mountpoint) != 0 ||
+        mnt_add_mount_opts(&args, &cfg) != 0)
+        goto out;
+
+    mnt_state_init(&st, &cfg, conn_opts);
+    se = fuse_session_new(&args, &mnt_ops, sizeof mnt_ops, &st);
+    if (se == NULL)
+        goto out;                 /* e.g. unknown option; libfuse said so */
+    if (!opts.foreground && mnt_daemon_fork() != 0)
+        goto out;
+    code = mnt_run(se, &cfg, &opts, &st);
+
+out:
+    if (se != NULL)
+        fuse_session_destroy(se);
+    free(opts.mountpoint);
+    free(conn_opts);
+    fuse_opt_free_args(&args);
+    mnt_config_free(&cfg);
+    return code;
+}

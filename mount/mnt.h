@@ -1,0 +1,75 @@
+/*
+ * mnt.h — the lsmfs FUSE daemon: shared state between option parsing and
+ * daemon life (main.c, opts.c) and the request handlers (ops.c).
+ *
+ * The daemon maps each libfuse low-level request onto one fs.h call; FUSE
+ * inode numbers are fs inode numbers (FUSE_ROOT_ID == FS_ROOT_INO == 1).
+ */
+#ifndef MNT_H
+#define MNT_H
+
+#define FUSE_USE_VERSION 35
+#include <fuse_lowlevel.h>
+#include <stddef.h>
+
+#include "fs.h"
+
+/* Everything the command line decides.  Sizes are kept in the units the
+ * options use (MiB, bytes) and converted when the store is opened. */
+struct mnt_config {
+    char *store;                /* absolute path of the store directory */
+    int positional;             /* non-option arguments seen so far */
+    int show_help;
+    int show_version;
+    int fsname_given;           /* -o fsname=... was passed through */
+
+    /* lsmfs's own -o options (removed before libfuse sees the rest). */
+    size_t cache_mb;
+    size_t memtable_mb;
+    char *compression;          /* "zstd" or "none"; NULL = default */
+    size_t inline_max;
+    int sync;
+    int writeback;              /* 1 on, 0 off, -1 = default (on unless sync) */
+    unsigned max_write;
+    double attr_timeout;
+    double entry_timeout;
+    double negative_timeout;
+};
+
+/* Per-mount state handed to libfuse as the session's userdata. */
+struct mnt_state {
+    fs_t *fs;
+    double attr_timeout;
+    double entry_timeout;
+    double negative_timeout;
+    int want_writeback;         /* requested on the command line */
+    int writeback;              /* negotiated in init; read-only afterwards */
+    unsigned max_write;
+    struct fuse_conn_info_opts *conn_opts;  /* libfuse -o options for init */
+};
+
+/* --- opts.c ----------------------------------------------------------- */
+#define MNT_MAX_WRITE_MIN 4096u
+#define MNT_MAX_WRITE_MAX (1u << 20)
+
+/* Fills cfg with defaults, then consumes lsmfs's own options and the
+ * STORE argument from args (leaving MOUNTPOINT and libfuse's options).
+ * Returns 0, or -1 after printing one line to stderr. */
+int mnt_parse_args(struct fuse_args *args, struct mnt_config *cfg);
+/* The fs options cfg asks for (values were checked while parsing; the fs
+ * checks their combination in fs_open). */
+void mnt_config_to_fs(const struct mnt_config *cfg, fs_options *o);
+void mnt_config_free(struct mnt_config *cfg);
+void mnt_print_help(const char *prog);
+void mnt_print_version(void);
+
+/* --- main.c ------------------------------------------------------------ */
+/* level: LOG_* from syslog.h.  Goes to stderr in the foreground, to
+ * syslog once the daemon has detached. */
+void mnt_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* --- ops.c ------------------------------------------------------------- */
+extern const struct fuse_lowlevel_ops mnt_ops;
+
+#endif

@@ -1,0 +1,824 @@
+/*
+ * ops.c — libfuse low-level request handlers: each maps one request onto
+ * one fs.h call and turns its negative errno into fuse_reply_err.
+ *
+ * Reference counting (see fs_forget in fs.h):
+ *   - The fs counts one lookup reference for every struct stat it fills
+ *     for a looked-up or new entry (lookup, mknod, mkdir, symlink, link,
+ *     create, and readdirplus entries other than "." and "..").  The
+ *     kernel counts one for every entry reply it receives, and returns
+ *     them through forget/forget_multi.
+ *   - open/create add an open reference that release drops.
+ *   - So whenever a reply does not reach the kernel (the reply function
+ *     fails, typically -ENOENT for an interrupted request), the handler
+ *     drops the references the fs took on the kernel's behalf.  (A
+ *     readdirplus entry that does not fit is refused before the fs
+ *     counts it.)
+ *
+ * Permissions are checked by the kernel (default_permissions is always
+ * set); the caller's uid/gid/umask only decide ownership of new inodes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mnt.h"
+
+/* fi->fh bits for regular files. */
+#define MNT_FH_APPEND 1u   /* O_APPEND without writeback cache: fs appends */
+
+static struct mnt_state *mnt_st(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+static fs_t *mnt_fs(fuse_req_t req)
+{
+    return mnt_st(req)->fs;
+}
+
+static void mnt_cred(fuse_req_t req, fs_cred *c)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    c->uid = ctx->uid;
+    c->gid = ctx->gid;
+    c->umask = ctx->umask;
+}
+
+/* Replies to a request whose result is 0 or a negative errno.  A result
+ * outside the errno range would be a broken fs contract: reported as EIO
+ * rather than passed to the kernel. */
+static void mnt_reply_status(fuse_req_t req, long rc)
+{
+    if (rc == 0)
+        fuse_reply_err(req, 0);
+    else if (rc < 0 && rc >= -4095)
+        fuse_reply_err(req, (int)-rc);
+    else
+        fuse_reply_err(req, EIO);
+}
+
+static void mnt_fill_entry(const struct mnt_state *m, const struct stat *st,
+                           struct fuse_entry_param *e)
+{
+    memset(e, 0, sizeof *e);
+    e->ino = st->st_ino;
+    e->generation = 0;            /* inode numbers are never reused */
+    e->attr = *st;
+    e->attr_timeout = m->attr_timeout;
+    e->entry_timeout = m->entry_timeout;
+}
+
+/* Replies with a new or looked-up entry; the fs took one lookup reference
+ * for it, returned if the kernel never gets the reply. */
+static void mnt_reply_entry(fuse_req_t req, const struct stat *st)
+{
+    struct mnt_state *m = mnt_st(req);
+    struct fuse_entry_param e;
+    mnt_fill_entry(m, st, &e);
+    if (fuse_reply_entry(req, &e) != 0)
+        fs_forget(m->fs, st->st_ino, 1);
+}
+
+/* --- connection ----------------------------------------------------------- */
+
+/* Capabilities: writeback cache unless turned off (the daemon is the only
+ * writer, so the kernel's cached size and times stay right); readdirplus;
+ * 1 MiB writes.  Splice reading stays off by default: fs_write needs the
+ * data in memory, so splicing requests into a pipe only adds a copy and
+ * two system calls per request (-o splice_read turns it on anyway).  The
+ * kernel, not the fs, kills suid/sgid on write and truncate: it knows
+ * whether the writer holds CAP_FSETID (see mnt_write_buf). */
+static void mnt_init(void *userdata, struct fuse_conn_info *conn)
+{
+    struct mnt_state *m = userdata;
+
+    conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
+    conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
+    if (m->want_writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+        conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    else
+        conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+    if (conn->capable & FUSE_CAP_READDIRPLUS)
+        conn->want |= FUSE_CAP_READDIRPLUS;
+    conn->max_write = m->max_write;
+    if (m->conn_opts != NULL)
+        fuse_apply_conn_info_opts(m->conn_opts, conn);
+    m->writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
+}
+
+/* --- names ---------------------------------------------------------------- */
+
+static void mnt_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct mnt_state *m = mnt_st(req);
+    struct stat st;
+    int rc = fs_lookup(m->fs, parent, name, &st);
+    if (rc == -ENOENT && m->negative_timeout > 0) {
+        /* ino 0 = cache the absence for negative_timeout seconds */
+        struct fuse_entry_param e;
+        memset(&e, 0, sizeof e);
+        e.entry_timeout = m->negative_timeout;
+        fuse_reply_entry(req, &e);
+        return;
+    }
+    if (rc != 0)
+        mnt_reply_status(req, rc);
+    else
+        mnt_reply_entry(req, &st);
+}
+
+static void mnt_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    fs_forget(mnt_fs(req), ino, nlookup);
+    fuse_reply_none(req);
+}
+
+static void mnt_forget_multi(fuse_req_t req, size_t count,
+                             struct fuse_forget_data *forgets)
+{
+    fs_t *fs = mnt_fs(req);
+    for (size_t i = 0; i < count; i++)
+        fs_forget(fs, forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void mnt_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      mode_t mode, dev_t rdev)
+{
+    fs_cred c;
+    struct stat st;
+    mnt_cred(req, &c);
+    int rc = fs_mknod(mnt_fs(req), &c, parent, name, mode, rdev, &st);
+    if (rc != 0)
+        mnt_reply_status(req, rc);
+    else
+        mnt_reply_entry(req, &st);
+}
+
+static void mnt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      mode_t mode)
+{
+    fs_cred c;
+    struct stat st;
+    mnt_cred(req, &c);
+    int rc = fs_mkdir(mnt_fs(req), &c, parent, name, mode, &st);
+    if (rc != 0)
+        mnt_reply_status(req, rc);
+    else
+        mnt_reply_entry(req, &st);
+}
+
+static void mnt_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+                        const char *name)
+{
+    fs_cred c;
+    struct stat st;
+    mnt_cred(req, &c);
+    int rc = fs_symlink(mnt_fs(req), &c, parent, name, target, &st);
+    if (rc != 0)
+        mnt_reply_status(req, rc);
+    else
+        mnt_reply_entry(req, &st);
+}
+
+static void mnt_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                     const char *newname)
+{
+    struct stat st;
+    int rc = fs_link(mnt_fs(req), ino, newparent, newname, &st);
+    if (rc != 0)
+        mnt_reply_status(req, rc);
+    else
+        mnt_reply_entry(req, &st);
+}
+
+static void mnt_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    char buf[FS_SYMLINK_MAX + 1];
+    int n = fs_readlink(mnt_fs(req), ino, buf, FS_SYMLINK_MAX);
+    if (n < 0) {
+        mnt_reply_status(req, n);
+        return;
+    }
+    if (n > FS_SYMLINK_MAX) {
+        fuse_reply_err(req, EIO);
+        return;
+    }
+    buf[n] = '\0';
+    fuse_reply_readlink(req, buf);
+}
+
+static void mnt_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    mnt_reply_status(req, fs_unlink(mnt_fs(req), parent, name));
+}
+
+static void mnt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    mnt_reply_status(req, fs_rmdir(mnt_fs(req), parent, name));
+}
+
+static void mnt_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                       fuse_ino_t newparent, const char *newname,
+                       unsigned int flags)
+{
+    if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+        fuse_reply_err(req, EINVAL);    /* RENAME_WHITEOUT: no overlays */
+        return;
+    }
+    mnt_reply_status(req, fs_rename(mnt_fs(req), parent, name, newparent,
+                                    newname, flags));
+}
+
+/* --- attributes ------------------------------------------------------------ */
+
+static void mnt_getattr(fuse_req_t req, fuse_ino_t ino,
+                        struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct stat st;
+    int rc = fs_getattr(mnt_fs(req), ino, &st);
+    if (rc != 0)
+        mnt_reply_status(req, rc);
+    else
+        fuse_reply_attr(req, &st, mnt_st(req)->attr_timeout);
+}
+
+/* FUSE_SET_ATTR_* -> FS_SET_*.  FORCE, KILL_SUID/SGID/PRIV and FILE carry
+ * no change of their own and are dropped. */
+static int mnt_setattr_mask(int valid)
+{
+    static const struct { int fuse_bit, fs_bit; } map[] = {
+        { FUSE_SET_ATTR_MODE, FS_SET_MODE },
+        { FUSE_SET_ATTR_UID, FS_SET_UID },
+        { FUSE_SET_ATTR_GID, FS_SET_GID },
+        { FUSE_SET_ATTR_SIZE, FS_SET_SIZE },
+        { FUSE_SET_ATTR_ATIME, FS_SET_ATIME },
+        { FUSE_SET_ATTR_MTIME, FS_SET_MTIME },
+        { FUSE_SET_ATTR_ATIME_NOW, FS_SET_ATIME_NOW },
+        { FUSE_SET_ATTR_MTIME_NOW, FS_SET_MTIME_NOW },
+        { FUSE_SET_ATTR_CTIME, FS_SET_CTIME },
+    };
+    int set = 0;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (valid & map[i].fuse_bit)
+            set |= map[i].fs_bit;
+    return set;
+}
+
+/* fi is set for ftruncate/futimens on an open file; the inode (possibly
+ * already unlinked, kept alive by the open reference) is the same. */
+static void mnt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                        int valid, struct fuse_file_info *fi)
+{
+    (void)fi;
+    fs_cred c;
+    struct stat st;
+    mnt_cred(req, &c);
+    int rc = fs_setattr(mnt_fs(req), &c, ino, attr, mnt_setattr_mask(valid),
+                        &st);
+    if (rc != 0)
+        mnt_reply_status(req, rc);
+    else
+        fuse_reply_attr(req, &st, mnt_st(req)->attr_timeout);
+}
+
+static int mnt_in_group(fuse_req_t req, gid_t gid)
+{
+    gid_t small[64];
+    gid_t *list = small;
+    int n = fuse_req_getgroups(req, 64, small);
+    if (n > 64) {
+        list = malloc((size_t)n * sizeof *list);
+        if (list == NULL)
+            return 0;
+        int m = fuse_req_getgroups(req, n, list);
+        n = m < n ? m : n;
+    }
+    int found = 0;
+    for (int i = 0; i < n && !found; i++)
+        found = list[i] == gid;
+    if (list != small)
+        free(list);
+    return found;
+}
+
+/* access(2) when the kernel asks (it does not with default_permissions,
+ * which lsmfs always sets): the classic owner/group/other check, root
+ * passing everything but execution of a file with no x bit. */
+static int mnt_access_check(fuse_req_t req, const struct stat *st, int mask)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    int want = mask & (R_OK | W_OK | X_OK);
+    if (want == 0)
+        return 0;
+    if (ctx->uid == 0) {
+        if ((want & X_OK) && !S_ISDIR(st->st_mode) &&
+            (st->st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) == 0)
+            return -EACCES;
+        return 0;
+    }
+    int bits;
+    if (ctx->uid == st->st_uid)
+        bits = (st->st_mode >> 6) & 7;
+    else if (ctx->gid == st->st_gid || mnt_in_group(req, st->st_gid))
+        bits = (st->st_mode >> 3) & 7;
+    else
+        bits = st->st_mode & 7;
+    return (want & ~bits) != 0 ? -EACCES : 0;
+}
+
+static void mnt_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+    struct stat st;
+    int rc = fs_getattr(mnt_fs(req), ino, &st);
+    if (rc == 0)
+        rc = mnt_access_check(req, &st, mask);
+    mnt_reply_status(req, rc);
+}
+
+/* --- files ---------------------------------------------------------------- */
+
+/* With the writeback cache the kernel computes O_APPEND offsets itself and
+ * may read through write-only handles (the fs never checks the access
+ * mode, so nothing to widen); without it, appends are the fs's job. */
+static void mnt_set_handle(const struct mnt_state *m, struct fuse_file_info *fi)
+{
+    fi->fh = (!m->writeback && (fi->flags & O_APPEND)) ? MNT_FH_APPEND : 0;
+    fi->keep_cache = 1;           /* only this daemon changes the data */
+}
+
+static void mnt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct mnt_state *m = mnt_st(req);
+    fs_cred c;
+    mnt_cred(req, &c);
+    int rc = fs_open_file(m->fs, &c, ino, fi->flags);
+    if (rc != 0) {
+        mnt_reply_status(req, rc);
+        return;
+    }
+    mnt_set_handle(m, fi);
+    if (fuse_reply_open(req, fi) != 0)
+        fs_release(m->fs, ino);       /* no release will come */
+}
+
+static void mnt_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+                       mode_t mode, struct fuse_file_info *fi)
+{
+    struct mnt_state *m = mnt_st(req);
+    fs_cred c;
+    struct stat st;
+    struct fuse_entry_param e;
+    mnt_cred(req, &c);
+    int rc = fs_create(m->fs, &c, parent, name, mode, fi->flags, &st);
+    if (rc != 0) {
+        mnt_reply_status(req, rc);
+        return;
+    }
+    mnt_set_handle(m, fi);
+    mnt_fill_entry(m, &st, &e);
+    if (fuse_reply_create(req, &e, fi) != 0) {
+        fs_release(m->fs, st.st_ino);
+        fs_forget(m->fs, st.st_ino, 1);
+    }
+}
+
+static void mnt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    (void)fi;
+    char *buf = malloc(size > 0 ? size : 1);
+    if (buf == NULL) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t n = fs_read(mnt_fs(req), ino, buf, size, off);
+    if (n < 0)
+        mnt_reply_status(req, n);
+    else if ((size_t)n > size)
+        fuse_reply_err(req, EIO);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+}
+
+/* The data must be in memory for fs_write: a single memory buffer (the
+ * usual case) is used in place, anything else (a spliced pipe, several
+ * pieces) is copied once with fuse_buf_copy.
+ *
+ * FS_WRITE_KEEP_PRIV: the kernel kills suid/sgid itself (HANDLE_KILLPRIV
+ * is off, see mnt_init) with a setattr before the write, honouring the
+ * writer's CAP_FSETID; delayed page-cache writes (fi->writepage) carry no
+ * writer identity at all.
+ *
+ * FS_WRITE_KEEP_TIMES (when fs.h offers it), for page-cache writes only:
+ * with the writeback cache the kernel owns a regular file's mtime/ctime,
+ * stamps them at write(2) time and sends them with a setattr when it
+ * flushes the inode.  A page write reaching the fs later, possibly after
+ * that setattr, must not restamp them, or the stored times differ from
+ * the ones stat(2) showed. */
+static void mnt_write_buf(fuse_req_t req, fuse_ino_t ino,
+                          struct fuse_bufvec *in, off_t off,
+                          struct fuse_file_info *fi)
+{
+    const struct fuse_buf *b0 = &in->buf[0];
+    const char *data;
+    char *copy = NULL;
+    size_t size;
+
+    if (in->count == 1 && in->idx == 0 && in->off == 0 &&
+        !(b0->flags & FUSE_BUF_IS_FD)) {
+        data = b0->mem;
+        size = b0->size;
+    } else {
+        size = fuse_buf_size(in);
+        copy = malloc(size > 0 ? size : 1);
+        if (copy == NULL) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
+        dst.buf[0].mem = copy;
+        ssize_t got = fuse_buf_copy(&dst, in, 0);
+        if (got < 0) {
+            free(copy);
+            mnt_reply_status(req, got);
+            return;
+        }
+        data = copy;
+        size = (size_t)got;
+    }
+
+    int flags = FS_WRITE_KEEP_PRIV;
+    if (fi != NULL && (fi->fh & MNT_FH_APPEND))
+        flags |= FS_WRITE_APPEND;
+#ifdef FS_WRITE_KEEP_TIMES
+    if (fi != NULL && fi->writepage)
+        flags |= FS_WRITE_KEEP_TIMES;
+#endif
+    ssize_t n = fs_write(mnt_fs(req), ino, data, size, off, flags);
+    if (n < 0)
+        mnt_reply_status(req, n);
+    else
+        fuse_reply_write(req, (size_t)n);
+    free(copy);
+}
+
+/* close(2): dirty pages were written back before this (writeback cache),
+ * and every write reply already means "in the store". */
+static void mnt_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    (void)fi;
+    fuse_reply_err(req, 0);
+}
+
+static void mnt_release(fuse_req_t req, fuse_ino_t ino,
+                        struct fuse_file_info *fi)
+{
+    (void)fi;
+    mnt_reply_status(req, fs_release(mnt_fs(req), ino));
+}
+
+static void mnt_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                      struct fuse_file_info *fi)
+{
+    (void)fi;
+    mnt_reply_status(req, fs_fsync(mnt_fs(req), ino, datasync));
+}
+
+static void mnt_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+                          off_t offset, off_t length,
+                          struct fuse_file_info *fi)
+{
+    (void)fi;
+    mnt_reply_status(req, fs_fallocate(mnt_fs(req), ino, mode, offset,
+                                       length));
+}
+
+/* Only SEEK_DATA and SEEK_HOLE reach the daemon; the kernel does the rest.
+ * The kernel does not write dirty pages back before asking, so with the
+ * writeback cache the fs's idea of data and holes can be stale, and a
+ * stale "hole" makes cp --sparse or tar skip real data.  ENOSYS makes the
+ * kernel answer from its own size instead (all data, hole at EOF) for the
+ * rest of the mount. */
+static void mnt_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                      struct fuse_file_info *fi)
+{
+    (void)fi;
+    if (mnt_st(req)->writeback) {
+        fuse_reply_err(req, ENOSYS);
+        return;
+    }
+    off_t r = fs_lseek(mnt_fs(req), ino, off, whence);
+    if (r < 0)
+        mnt_reply_status(req, r);
+    else
+        fuse_reply_lseek(req, r);
+}
+
+static void mnt_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
+                                off_t off_in, struct fuse_file_info *fi_in,
+                                fuse_ino_t ino_out, off_t off_out,
+                                struct fuse_file_info *fi_out, size_t len,
+                                int flags)
+{
+    (void)fi_in;
+    (void)fi_out;
+    if (flags != 0) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    ssize_t n = fs_copy_file_range(mnt_fs(req), ino_in, off_in, ino_out,
+                                   off_out, len);
+    if (n < 0)
+        mnt_reply_status(req, n);
+    else
+        fuse_reply_write(req, (size_t)n);
+}
+
+/* --- directories ----------------------------------------------------------- */
+
+static void mnt_opendir(fuse_req_t req, fuse_ino_t ino,
+                        struct fuse_file_info *fi)
+{
+    (void)ino;
+    fi->fh = 0;                   /* listings resume from stable cookies */
+    fuse_reply_open(req, fi);
+}
+
+static void mnt_releasedir(fuse_req_t req, fuse_ino_t ino,
+                           struct fuse_file_info *fi)
+{
+    (void)ino;
+    (void)fi;
+    fuse_reply_err(req, 0);
+}
+
+static void mnt_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                         struct fuse_file_info *fi)
+{
+    (void)datasync;
+    (void)fi;
+    mnt_reply_status(req, fs_fsyncdir(mnt_fs(req), ino));
+}
+
+/* One readdir reply being filled.  For readdirplus, `inos` records the
+ * entries in the buffer that carry a lookup reference, so the references
+ * can be returned if the reply never reaches the kernel. */
+struct mnt_dirbuf {
+    fuse_req_t req;
+    struct mnt_state *m;
+    char *buf;
+    size_t cap;
+    size_t used;
+    int plus;
+    uint64_t *inos;
+    size_t ninos;
+    size_t inos_cap;
+    int failed;                   /* out of memory recording an ino */
+};
+
+static int mnt_is_dot(const char *name)
+{
+    return name[0] == '.' &&
+           (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+static int mnt_dirbuf_note_ino(struct mnt_dirbuf *d, uint64_t ino)
+{
+    if (d->ninos == d->inos_cap) {
+        size_t cap = d->inos_cap ? 2 * d->inos_cap : 64;
+        uint64_t *p = realloc(d->inos, cap * sizeof *p);
+        if (p == NULL)
+            return -1;
+        d->inos = p;
+        d->inos_cap = cap;
+    }
+    d->inos[d->ninos++] = ino;
+    return 0;
+}
+
+/* fs_dirent_fn for readdirplus.  "." and ".." go out without a node id
+ * (the kernel takes no reference for them).  The fs counts the lookup
+ * reference of any other entry only when this returns 0, so an entry that
+ * does not fit (or cannot be recorded) is refused without one. */
+static int mnt_dir_add_plus(void *ctx, const char *name, const struct stat *st,
+                            uint64_t next_cookie)
+{
+    struct mnt_dirbuf *d = ctx;
+    struct fuse_entry_param e;
+    int dot = mnt_is_dot(name);
+
+    if (dot) {
+        memset(&e, 0, sizeof e);
+        e.attr.st_ino = st->st_ino;
+        e.attr.st_mode = st->st_mode & S_IFMT;
+    } else {
+        mnt_fill_entry(d->m, st, &e);
+    }
+    size_t rem = d->cap - d->used;
+    size_t len = fuse_add_direntry_plus(d->req, d->buf + d->used, rem, name,
+                                        &e, (off_t)next_cookie);
+    if (len > rem)
+        return 1;
+    if (!dot && mnt_dirbuf_note_ino(d, st->st_ino) != 0) {
+        d->failed = 1;            /* written past `used`: not sent */
+        return 1;
+    }
+    d->used += len;
+    return 0;
+}
+
+static int mnt_dir_add(void *ctx, const char *name, const struct stat *st,
+                       uint64_t next_cookie)
+{
+    struct mnt_dirbuf *d = ctx;
+    size_t rem = d->cap - d->used;
+    size_t len = fuse_add_direntry(d->req, d->buf + d->used, rem, name, st,
+                                   (off_t)next_cookie);
+    if (len > rem)
+        return 1;
+    d->used += len;
+    return 0;
+}
+
+static void mnt_dirbuf_drop_refs(struct mnt_dirbuf *d)
+{
+    for (size_t i = 0; i < d->ninos; i++)
+        fs_forget(d->m->fs, d->inos[i], 1);
+    d->ninos = 0;
+}
+
+/* Fills up to `size` bytes of entries from cookie `off`.  An error after
+ * some entries were added still sends those entries (their references are
+ * counted); the error comes back on the next call. */
+static void mnt_do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+                           off_t off, int plus)
+{
+    struct mnt_dirbuf d;
+    memset(&d, 0, sizeof d);
+    d.req = req;
+    d.m = mnt_st(req);
+    d.cap = size;
+    d.plus = plus;
+    d.buf = malloc(size > 0 ? size : 1);
+    if (d.buf == NULL) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    int rc = fs_readdir(d.m->fs, ino, (uint64_t)off, plus,
+                        plus ? mnt_dir_add_plus : mnt_dir_add, &d);
+    if (d.used == 0 && (rc < 0 || d.failed)) {
+        mnt_reply_status(req, rc < 0 ? rc : -ENOMEM);
+    } else if (fuse_reply_buf(req, d.buf, d.used) != 0) {
+        mnt_dirbuf_drop_refs(&d);
+    }
+    free(d.inos);
+    free(d.buf);
+}
+
+static void mnt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+                        off_t off, struct fuse_file_info *fi)
+{
+    (void)fi;
+    mnt_do_readdir(req, ino, size, off, 0);
+}
+
+static void mnt_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+                            off_t off, struct fuse_file_info *fi)
+{
+    (void)fi;
+    mnt_do_readdir(req, ino, size, off, 1);
+}
+
+/* --- filesystem, xattrs ---------------------------------------------------- */
+
+static void mnt_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    struct statvfs sv;
+    int rc = fs_statfs(mnt_fs(req), &sv);
+    if (rc != 0)
+        mnt_reply_status(req, rc);
+    else
+        fuse_reply_statfs(req, &sv);
+}
+
+/* POSIX ACLs are not supported (FUSE_CAP_POSIX_ACL is never asked for),
+ * yet a kernel on the host passes their xattrs through.  Storing them as
+ * plain values would fool cp -a and tar, which set the mode through
+ * system.posix_acl_access and fall back to chmod only on EOPNOTSUPP. */
+static int mnt_is_acl_name(const char *name)
+{
+    return strcmp(name, "system.posix_acl_access") == 0 ||
+           strcmp(name, "system.posix_acl_default") == 0;
+}
+
+static void mnt_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                         const char *value, size_t size, int flags)
+{
+    if (mnt_is_acl_name(name)) {
+        fuse_reply_err(req, EOPNOTSUPP);
+        return;
+    }
+    mnt_reply_status(req, fs_setxattr(mnt_fs(req), ino, name, value, size,
+                                      flags));
+}
+
+/* getxattr/listxattr: size 0 asks for the length, otherwise the value must
+ * fit in size bytes (-ERANGE from the fs if not). */
+static void mnt_reply_sized(fuse_req_t req, ssize_t n, const char *buf,
+                            size_t size)
+{
+    if (n < 0)
+        mnt_reply_status(req, n);
+    else if (size == 0)
+        fuse_reply_xattr(req, (size_t)n);
+    else if ((size_t)n > size)
+        fuse_reply_err(req, EIO);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void mnt_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                         size_t size)
+{
+    if (mnt_is_acl_name(name)) {
+        fuse_reply_err(req, EOPNOTSUPP);
+        return;
+    }
+    char *buf = NULL;
+    if (size > 0 && (buf = malloc(size)) == NULL) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t n = fs_getxattr(mnt_fs(req), ino, name, buf, size);
+    mnt_reply_sized(req, n, buf, size);
+    free(buf);
+}
+
+static void mnt_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    char *buf = NULL;
+    if (size > 0 && (buf = malloc(size)) == NULL) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t n = fs_listxattr(mnt_fs(req), ino, buf, size);
+    mnt_reply_sized(req, n, buf, size);
+    free(buf);
+}
+
+static void mnt_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    if (mnt_is_acl_name(name)) {
+        fuse_reply_err(req, EOPNOTSUPP);
+        return;
+    }
+    mnt_reply_status(req, fs_removexattr(mnt_fs(req), ino, name));
+}
+
+const struct fuse_lowlevel_ops mnt_ops = {
+    .init = mnt_init,
+    .lookup = mnt_lookup,
+    .forget = mnt_forget,
+    .forget_multi = mnt_forget_multi,
+    .getattr = mnt_getattr,
+    .setattr = mnt_setattr,
+    .readlink = mnt_readlink,
+    .mknod = mnt_mknod,
+    .mkdir = mnt_mkdir,
+    .unlink = mnt_unlink,
+    .rmdir = mnt_rmdir,
+    .symlink = mnt_symlink,
+    .rename = mnt_rename,
+    .link = mnt_link,
+    .open = mnt_open,
+    .read = mnt_read,
+    .write_buf = mnt_write_buf,
+    .flush = mnt_flush,
+    .release = mnt_release,
+    .fsync = mnt_fsync,
+    .opendir = mnt_opendir,
+    .readdir = mnt_readdir,
+    .readdirplus = mnt_readdirplus,
+    .releasedir = mnt_releasedir,
+    .fsyncdir = mnt_fsyncdir,
+    .statfs = mnt_statfs,
+    .setxattr = mnt_setxattr,
+    .getxattr = mnt_getxattr,
+    .listxattr = mnt_listxattr,
+    .removexattr = mnt_removexattr,
+    .access = mnt_access,
+    .create = mnt_create,
+    .fallocate = mnt_fallocate,
+    .lseek = mnt_lseek,
+    .copy_file_range = mnt_copy_file_range,
+};

@@ -1,0 +1,329 @@
+/*
+ * opts.c — the lsmfs command line.
+ *
+ *   lsmfs [options] STORE MOUNTPOINT
+ *
+ * Parsing happens in three passes over one fuse_args vector:
+ *   1. mnt_parse_args (here) removes STORE, --help/--version and lsmfs's
+ *      own -o options, so that libfuse never sees them;
+ *   2. fuse_parse_conn_info_opts (main.c) removes libfuse's connection
+ *      options (splice_*, async_read, max_readahead=, ...);
+ *   3. fuse_parse_cmdline and fuse_session_new take the rest: MOUNTPOINT,
+ *      -f -d -s, and the mount options (allow_other, fsname=, ro, ...).
+ *      Anything still unknown fails there with one line on stderr.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mnt.h"
+
+#ifndef LSMFS_VERSION
+#define LSMFS_VERSION "unknown"
+#endif
+
+#define MNT_DEFAULT_TIMEOUT 60.0   /* seconds; the daemon is the only writer */
+
+enum mnt_key {
+    KEY_HELP,
+    KEY_VERSION,
+    KEY_FSNAME,
+    KEY_CACHE_MB,
+    KEY_MEMTABLE_MB,
+    KEY_COMPRESSION,
+    KEY_INLINE_MAX,
+    KEY_MAX_WRITE,
+    KEY_ATTR_TIMEOUT,
+    KEY_ENTRY_TIMEOUT,
+    KEY_NEGATIVE_TIMEOUT,
+};
+
+#define MNT_FLAG(t, field, v) { t, offsetof(struct mnt_config, field), v }
+
+/* Value options are keys so that mnt_opt_proc can parse them strictly
+ * (sscanf would accept "12abc" or "-1" for a size). */
+static const struct fuse_opt mnt_opt_spec[] = {
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_KEY("fsname=", KEY_FSNAME),
+    FUSE_OPT_KEY("cache_mb=", KEY_CACHE_MB),
+    FUSE_OPT_KEY("memtable_mb=", KEY_MEMTABLE_MB),
+    FUSE_OPT_KEY("compression=", KEY_COMPRESSION),
+    FUSE_OPT_KEY("inline_max=", KEY_INLINE_MAX),
+    FUSE_OPT_KEY("max_write=", KEY_MAX_WRITE),
+    FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TIMEOUT),
+    FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TIMEOUT),
+    FUSE_OPT_KEY("negative_timeout=", KEY_NEGATIVE_TIMEOUT),
+    MNT_FLAG("sync", sync, 1),
+    MNT_FLAG("writeback", writeback, 1),
+    MNT_FLAG("no_writeback", writeback, 0),
+    FUSE_OPT_END
+};
+
+/* Parses a whole decimal number (no sign, no suffix) into *out. */
+static int mnt_parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Parses a non-negative, finite number of seconds (fractions allowed). */
+static int mnt_parse_seconds(const char *s, double *out)
+{
+    if ((*s < '0' || *s > '9') && *s != '.')
+        return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !isfinite(v) || v < 0 || v > 1e9)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int mnt_bad_value(const char *arg, const char *expected)
+{
+    fprintf(stderr, "lsmfs: bad option -o %s (expected %s)\n", arg, expected);
+    return -1;
+}
+
+/* STORE is the first non-option argument, MOUNTPOINT the second (left in
+ * args for fuse_parse_cmdline, which resolves it with realpath). */
+static int mnt_take_positional(struct mnt_config *cfg, const char *arg)
+{
+    cfg->positional++;
+    if (cfg->positional == 2)
+        return 1;
+    if (cfg->positional > 2) {
+        fprintf(stderr, "lsmfs: unexpected argument '%s' "
+                "(usage: lsmfs [options] STORE MOUNTPOINT)\n", arg);
+        return -1;
+    }
+    if (arg[0] == '\0') {
+        fprintf(stderr, "lsmfs: empty STORE path\n");
+        return -1;
+    }
+    /* The daemon changes directory to / when it detaches, and the engine
+     * opens files by path for the store's whole life: keep it absolute. */
+    if (arg[0] == '/') {
+        cfg->store = strdup(arg);
+    } else {
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof cwd) == NULL) {
+            fprintf(stderr, "lsmfs: cannot resolve STORE '%s': %s\n", arg,
+                    strerror(errno));
+            return -1;
+        }
+        size_t len = strlen(cwd) + 1 + strlen(arg) + 1;
+        cfg->store = malloc(len);
+        if (cfg->store != NULL)
+            snprintf(cfg->store, len, "%s/%s", cwd, arg);
+    }
+    if (cfg->store == NULL) {
+        fprintf(stderr, "lsmfs: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int mnt_take_size_mb(const char *arg, const char *val, size_t *out)
+{
+    uint64_t v;
+    if (mnt_parse_uint(val, SIZE_MAX >> 20, &v) != 0 || v == 0)
+        return mnt_bad_value(arg, "a whole number of MiB, at least 1");
+    *out = (size_t)v;
+    return 0;
+}
+
+static int mnt_opt_proc(void *data, const char *arg, int key,
+                        struct fuse_args *outargs)
+{
+    (void)outargs;
+    struct mnt_config *cfg = data;
+    const char *eq = strchr(arg, '=');
+    const char *val = eq != NULL ? eq + 1 : "";
+    uint64_t v;
+
+    switch (key) {
+    case FUSE_OPT_KEY_NONOPT:
+        return mnt_take_positional(cfg, arg);
+    case FUSE_OPT_KEY_OPT:
+        return 1;                       /* libfuse's; leave it */
+    case KEY_HELP:
+        cfg->show_help = 1;
+        return 0;
+    case KEY_VERSION:
+        cfg->show_version = 1;
+        return 0;
+    case KEY_FSNAME:
+        cfg->fsname_given = 1;
+        return 1;
+    case KEY_CACHE_MB:
+        return mnt_take_size_mb(arg, val, &cfg->cache_mb);
+    case KEY_MEMTABLE_MB:
+        return mnt_take_size_mb(arg, val, &cfg->memtable_mb);
+    case KEY_COMPRESSION:
+        if (strcmp(val, "zstd") != 0 && strcmp(val, "none") != 0)
+            return mnt_bad_value(arg, "zstd or none");
+        free(cfg->compression);
+        cfg->compression = strdup(val);
+        return cfg->compression != NULL ? 0 : -1;
+    case KEY_INLINE_MAX:
+        if (mnt_parse_uint(val, SIZE_MAX, &v) != 0)
+            return mnt_bad_value(arg, "a whole number of bytes");
+        cfg->inline_max = (size_t)v;
+        return 0;
+    case KEY_MAX_WRITE:
+        if (mnt_parse_uint(val, MNT_MAX_WRITE_MAX, &v) != 0 ||
+            v < MNT_MAX_WRITE_MIN)
+            return mnt_bad_value(arg, "bytes between 4096 and 1048576");
+        cfg->max_write = (unsigned)v;
+        return 0;
+    case KEY_ATTR_TIMEOUT:
+        if (mnt_parse_seconds(val, &cfg->attr_timeout) != 0)
+            return mnt_bad_value(arg, "seconds, 0 or more");
+        return 0;
+    case KEY_ENTRY_TIMEOUT:
+        if (mnt_parse_seconds(val, &cfg->entry_timeout) != 0)
+            return mnt_bad_value(arg, "seconds, 0 or more");
+        return 0;
+    case KEY_NEGATIVE_TIMEOUT:
+        if (mnt_parse_seconds(val, &cfg->negative_timeout) != 0)
+            return mnt_bad_value(arg, "seconds, 0 or more");
+        return 0;
+    }
+    fprintf(stderr, "lsmfs: internal error: unhandled option key %d\n", key);
+    return -1;
+}
+
+/* Defaults come from the fs layer itself so --help never drifts. */
+static void mnt_config_defaults(struct mnt_config *cfg)
+{
+    fs_options o;
+    fs_options_init(&o);
+    memset(cfg, 0, sizeof *cfg);
+    cfg->cache_mb = o.lsm.cache_bytes >> 20;
+    cfg->memtable_mb = o.lsm.memtable_bytes >> 20;
+    cfg->inline_max = o.inline_max;
+    cfg->sync = o.sync;
+    cfg->writeback = -1;
+    cfg->max_write = MNT_MAX_WRITE_MAX;
+    cfg->attr_timeout = MNT_DEFAULT_TIMEOUT;
+    cfg->entry_timeout = MNT_DEFAULT_TIMEOUT;
+    cfg->negative_timeout = MNT_DEFAULT_TIMEOUT;
+}
+
+int mnt_parse_args(struct fuse_args *args, struct mnt_config *cfg)
+{
+    mnt_config_defaults(cfg);
+    if (fuse_opt_parse(args, cfg, mnt_opt_spec, mnt_opt_proc) != 0)
+        return -1;
+    return 0;
+}
+
+void mnt_config_to_fs(const struct mnt_config *cfg, fs_options *o)
+{
+    fs_options_init(o);
+    o->lsm.cache_bytes = cfg->cache_mb << 20;
+    o->lsm.memtable_bytes = cfg->memtable_mb << 20;
+    if (cfg->compression != NULL)
+        o->lsm.compression = strcmp(cfg->compression, "none") == 0
+                                 ? LSM_COMPRESS_NONE : LSM_COMPRESS_ZSTD;
+    o->inline_max = cfg->inline_max;
+    o->sync = cfg->sync;
+    o->create = 1;
+}
+
+void mnt_config_free(struct mnt_config *cfg)
+{
+    free(cfg->store);
+    free(cfg->compression);
+    cfg->store = NULL;
+    cfg->compression = NULL;
+}
+
+void mnt_print_help(const char *prog)
+{
+    struct mnt_config d;
+    fs_options o;
+    mnt_config_defaults(&d);
+    fs_options_init(&o);
+
+    printf("usage: %s [options] STORE MOUNTPOINT\n\n", prog);
+    printf("Mounts the lsmfs store in directory STORE at MOUNTPOINT.  A missing or\n"
+           "empty STORE directory becomes a new store.  The daemon detaches once\n"
+           "the mount is ready; errors are reported before it does.\n\n");
+    printf("general options:\n"
+           "    -h   --help            print this help and exit\n"
+           "    -V   --version         print versions and exit\n"
+           "    -f                     stay in the foreground, log to stderr\n"
+           "                           (default: daemonize, log to syslog)\n"
+           "    -d   -o debug          print every request (implies -f)\n"
+           "    -s                     single-threaded request loop\n"
+           "                           (default: multi-threaded)\n"
+           "    -o clone_fd            one /dev/fuse descriptor per thread (default off)\n"
+           "    -o max_idle_threads=N  idle request threads kept (default: libfuse's)\n\n");
+    printf("lsmfs options:\n");
+    printf("    -o cache_mb=N          engine block cache, MiB (default %zu)\n",
+           d.cache_mb);
+    printf("    -o memtable_mb=N       engine memtable size, MiB (default %zu)\n",
+           d.memtable_mb);
+    printf("    -o compression=zstd|none  table compression (default %s)\n",
+           o.lsm.compression == LSM_COMPRESS_NONE ? "none" : "zstd");
+    printf("    -o inline_max=N        files up to N bytes live in the inode\n"
+           "                           record (default %zu)\n", d.inline_max);
+    printf("    -o sync                every change durable before it is\n"
+           "                           acknowledged; implies no_writeback unless\n"
+           "                           writeback is given (default %s)\n",
+           d.sync ? "on" : "off");
+    printf("    -o writeback           kernel writeback cache (default on)\n"
+           "    -o no_writeback        writes go to the daemon as they happen\n");
+    printf("    -o max_write=N         largest write request, bytes, 4096..%u\n"
+           "                           (default %u)\n", MNT_MAX_WRITE_MAX,
+           d.max_write);
+    printf("    -o attr_timeout=S      seconds the kernel caches attributes\n"
+           "                           (default %g)\n", d.attr_timeout);
+    printf("    -o entry_timeout=S     seconds the kernel caches names (default %g)\n",
+           d.entry_timeout);
+    printf("    -o negative_timeout=S  seconds the kernel caches absent names\n"
+           "                           (default %g)\n\n", d.negative_timeout);
+    printf("mount options (passed to libfuse and the kernel):\n"
+           "    -o default_permissions the kernel checks permissions (always on)\n"
+           "    -o allow_other         let other users access the mount (default off)\n"
+           "    -o fsname=NAME         source shown in /proc/mounts (default STORE)\n"
+           "    -o subtype=NAME        type shown as fuse.NAME (default lsmfs)\n"
+           "    -o auto_unmount        unmount when the daemon dies (default off)\n"
+           "    -o ro|rw nosuid|suid nodev|dev noexec|exec noatime|atime ...\n"
+           "                           generic mount flags (default rw,nosuid,nodev)\n\n");
+    printf("kernel connection options (libfuse; default: libfuse's choice):\n"
+           "    -o async_read|sync_read  -o atomic_o_trunc  -o no_remote_lock\n"
+           "    -o [no_]splice_read|splice_write|splice_move  (default off: data\n"
+           "       is copied into the store's memory either way)\n"
+           "    -o [no_]auto_inval_data  -o readdirplus=yes|no|auto  -o [no_]async_dio\n"
+           "    -o max_readahead=N  -o max_background=N  -o congestion_threshold=N\n"
+           "    -o time_gran=N\n\n");
+    printf("libfuse's own description of its options:\n");
+    fuse_lowlevel_help();
+}
+
+void mnt_print_version(void)
+{
+    printf("lsmfs version %s\n", LSMFS_VERSION);
+    printf("FUSE library version %s\n", fuse_pkgversion());
+    fuse_lowlevel_version();
+}
