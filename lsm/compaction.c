@@ -587,7 +587,7 @@ static int run(lsm_db *db, compaction *c)
                                    f->entries, lsm_buf_slice(&f->smallest),
                                    lsm_buf_slice(&f->largest));
         if (rc == LSM_OK)
-            rc = lsm_vset_log_and_apply(&db->vs, &c->edit);
+            rc = lsm_db_apply_edit(db, &c->edit);
         if (rc == LSM_OK)
             db->stats.trivial_moves++;
     } else {
@@ -597,17 +597,18 @@ static int run(lsm_db *db, compaction *c)
         pthread_mutex_lock(&db->mu);
         if (rc == LSM_OK)
             rc = add_deletions(c);
+        int outputs_safe_to_delete = rc != LSM_OK;
         if (rc == LSM_OK)
-            rc = lsm_vset_log_and_apply(&db->vs, &c->edit);
+            rc = lsm_db_apply_edit(db, &c->edit); /* on failure: keep outputs */
         pthread_mutex_unlock(&db->mu);
-        cleanup_outputs(&ms, rc != LSM_OK);
+        cleanup_outputs(&ms, outputs_safe_to_delete);
         pthread_mutex_lock(&db->mu);
         if (rc == LSM_OK)
             db->stats.compactions++;
     }
     db->compacting--;
     if (rc && !db->shutting_down)
-        lsm_db_set_bg_error(db, rc);
+        lsm_db_background_failed(db, rc);
     compaction_free(db, c);
     lsm_db_delete_obsolete(db, 0);
     pthread_cond_broadcast(&db->bg_cv);
@@ -623,12 +624,13 @@ void *lsm_compaction_thread(void *arg)
     pthread_mutex_lock(&db->mu);
     while (!db->shutting_down) {
         compaction *c = NULL;
-        if (!db->bg_error && !db->manual_compaction && lsm_needs_compaction(db))
+        if (lsm_db_may_work(db) && !db->manual_compaction &&
+            lsm_needs_compaction(db))
             c = pick(db, db->vs.current->compaction_level, 0);
         if (c)
             run(db, c);
         else
-            pthread_cond_wait(&db->work_cv, &db->mu);
+            lsm_db_wait_for_work(db);
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;

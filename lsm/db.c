@@ -85,6 +85,53 @@ void lsm_db_set_bg_error(lsm_db *db, int status)
     pthread_cond_broadcast(&db->bg_cv);
 }
 
+static uint64_t realtime_micros(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+#define NOSPACE_RETRY_MICROS 500000
+
+void lsm_db_background_failed(lsm_db *db, int status)
+{
+    if (status != LSM_NO_SPACE) {
+        lsm_db_set_bg_error(db, status);
+        return;
+    }
+    if (!db->nospace)
+        lsm_db_log(db, "out of space (%s); retrying background work",
+                   lsm_last_error());
+    db->nospace = 1;
+    db->retry_at = realtime_micros() + NOSPACE_RETRY_MICROS;
+    pthread_cond_broadcast(&db->bg_cv);
+}
+
+int lsm_db_apply_edit(lsm_db *db, lsm_version_edit *e)
+{
+    int rc = lsm_vset_log_and_apply(&db->vs, e);
+    if (rc)
+        lsm_db_set_bg_error(db, rc);
+    return rc;
+}
+
+int lsm_db_may_work(lsm_db *db)
+{
+    return !db->bg_error && (!db->nospace || realtime_micros() >= db->retry_at);
+}
+
+void lsm_db_wait_for_work(lsm_db *db)
+{
+    if (!db->nospace || db->bg_error) {
+        pthread_cond_wait(&db->work_cv, &db->mu);
+        return;
+    }
+    struct timespec ts = { (time_t)(db->retry_at / 1000000u),
+                           (long)(db->retry_at % 1000000u) * 1000 };
+    pthread_cond_timedwait(&db->work_cv, &db->mu, &ts);
+}
+
 static int bg_error_status(lsm_db *db)
 {
     return lsm_fail(db->bg_error == LSM_NO_SPACE ? LSM_NO_SPACE : LSM_BG_ERROR,
@@ -322,6 +369,10 @@ static int make_room(lsm_db *db, int force)
             return LSM_OK;
         } else if (db->nimm >= db->opt.max_immutable_memtables ||
                    l0 >= (size_t)db->opt.level0_stop_trigger) {
+            if (db->nospace)
+                return lsm_fail(LSM_NO_SPACE, "%s: disk full: memtables "
+                                "cannot be flushed until space is freed",
+                                db->dir);
             pthread_cond_wait(&db->bg_cv, &db->mu);
         } else {
             return switch_memtable(db);
@@ -361,11 +412,14 @@ static lsm_batch *build_group(lsm_db *db, lsm_writer **last)
     return result;
 }
 
-/* Appends the group to the WAL and inserts it (mu NOT held). */
-static int apply_group(lsm_db *db, lsm_batch *group, int sync)
+/* Appends the group to the WAL and inserts it (mu NOT held).  *clean is
+ * set when a failure left the store as it was (nothing of the group in
+ * the WAL or the memtable), so later writes may go on. */
+static int apply_group(lsm_db *db, lsm_batch *group, int sync, int *clean)
 {
     lsm_slice rep = lsm_buf_slice(&group->rep);
     int rc = lsm_wal_append(db->log, rep);
+    *clean = rc != LSM_OK && !lsm_wal_broken(db->log);
     if (rc == LSM_OK && sync) {
         rc = lsm_wal_sync(db->log);
         __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
@@ -444,14 +498,15 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int sync)
         lsm_batch *group = build_group(db, &last);
         uint64_t seq = db->vs.last_seq + 1;
         lsm_batch_set_seq(group, seq);
+        int clean;
         pthread_mutex_unlock(&db->mu);
-        rc = apply_group(db, group, sync);
+        rc = apply_group(db, group, sync, &clean);
         pthread_mutex_lock(&db->mu);
         db->log_bytes = lsm_wal_offset(db->log);
         if (rc == LSM_OK)
             db->vs.last_seq = seq + lsm_batch_count(group) - 1;
-        else
-            lsm_db_set_bg_error(db, rc); /* the WAL may hold a partial record */
+        else if (!clean) /* the WAL may hold a partial or unapplied record */
+            lsm_db_set_bg_error(db, rc);
         db->stats.group_commits++;
         db->stats.grouped_writes += lsm_batch_count(group);
     }
@@ -515,10 +570,12 @@ int lsm_flush(lsm_db *db)
 {
     int rc = queue_write(db, OP_SWITCH, NULL, 0);
     pthread_mutex_lock(&db->mu);
-    while (rc == LSM_OK && db->nimm > 0 && !db->bg_error)
+    while (rc == LSM_OK && db->nimm > 0 && !db->bg_error && !db->nospace)
         pthread_cond_wait(&db->bg_cv, &db->mu);
     if (rc == LSM_OK && db->bg_error)
         rc = bg_error_status(db);
+    else if (rc == LSM_OK && db->nimm > 0)
+        rc = lsm_fail(LSM_NO_SPACE, "%s: disk full: flush failed", db->dir);
     pthread_mutex_unlock(&db->mu);
     return rc;
 }

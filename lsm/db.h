@@ -79,6 +79,11 @@ struct lsm_db {
     size_t npending, cap_pending;
 
     int bg_error;                  /* (mu) sticky until reopen */
+    /* (mu) the last flush or compaction ran out of space: writers that
+     * would wait for a flush fail with LSM_NO_SPACE instead, and background
+     * work retries at retry_at (CLOCK_REALTIME, µs).  Not sticky. */
+    int nospace;
+    uint64_t retry_at;
     char bg_msg[512];
     int shutting_down;             /* (mu) */
     int compacting;                /* (mu) compactions running */
@@ -94,6 +99,18 @@ void lsm_db_log(lsm_db *db, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Records the first background error (mu held); writes then fail. */
 void lsm_db_set_bg_error(lsm_db *db, int status);
+/* Logs and installs an edit (mu held).  A failure may leave the edit
+ * durable in the manifest, so it is a background error: nothing is
+ * deleted until a reopen reads the manifest back. */
+int lsm_db_apply_edit(lsm_db *db, lsm_version_edit *e);
+/* A flush or compaction failed (mu held): no space is retried later,
+ * anything else is a background error. */
+void lsm_db_background_failed(lsm_db *db, int status);
+/* Background threads wait here for work (mu held), sleeping past a
+ * retry time after running out of space. */
+void lsm_db_wait_for_work(lsm_db *db);
+/* May background work run now? (mu held) */
+int lsm_db_may_work(lsm_db *db);
 /* Sequence number below which no snapshot needs old versions (mu held). */
 uint64_t lsm_db_oldest_snapshot(lsm_db *db);
 int lsm_db_add_pending(lsm_db *db, uint64_t number);

@@ -30,6 +30,10 @@ struct lsm_file_ops {
     int (*sync)(lsm_file *f);          /* fdatasync the file's data */
     int (*size)(lsm_file *f, uint64_t *size);
     int (*close)(lsm_file *f);         /* frees f, even when it fails */
+    /* Optional (may be NULL): makes sure the next `bytes` appended cannot
+     * fail for lack of space, or fails with LSM_NO_SPACE having written
+     * nothing.  The WAL uses it so a full disk never leaves half a record. */
+    int (*reserve)(lsm_file *f, uint64_t bytes);
 };
 
 struct lsm_env {
@@ -67,6 +71,8 @@ static inline int lsm_file_sync(lsm_file *f) { return f->ops->sync(f); }
 static inline int lsm_file_size(lsm_file *f, uint64_t *s)
 { return f->ops->size(f, s); }
 static inline int lsm_file_close(lsm_file *f) { return f->ops->close(f); }
+static inline int lsm_file_reserve(lsm_file *f, uint64_t bytes)
+{ return f->ops->reserve ? f->ops->reserve(f, bytes) : 0; }
 
 /* Reads exactly n bytes at off or fails with LSM_CORRUPTION (short file). */
 int lsm_file_read_exact(lsm_file *f, uint64_t off, void *buf, size_t n,

@@ -37,6 +37,8 @@ typedef struct posix_file {
     int fd;
     int writable;
     uint64_t written;   /* writable files: bytes in the file, excluding buf */
+    uint64_t reserved;  /* space allocated up to this offset (reserve) */
+    int no_fallocate;   /* the file system cannot preallocate */
     char *buf;          /* pending appends; NULL until the first append */
     size_t buf_len;
     char path[];        /* for messages */
@@ -188,7 +190,40 @@ static int posix_close(lsm_file *f)
     return rc;
 }
 
+/* Preallocates (FALLOC_FL_KEEP_SIZE: the size stays, so readers see no
+ * zeros) in 1 MiB steps, falling back to exactly what is needed when the
+ * disk is nearly full.  Where fallocate is unsupported there is no
+ * guarantee and the call succeeds. */
+#define RESERVE_STEP (1u << 20)
+static int posix_reserve(lsm_file *f, uint64_t bytes)
+{
+    posix_file *pf = (posix_file *)f;
+    uint64_t need = pf->written + pf->buf_len + bytes;
+    if (!pf->writable || pf->no_fallocate || need <= pf->reserved)
+        return LSM_OK;
+    uint64_t from = pf->reserved > pf->written ? pf->reserved : pf->written;
+    uint64_t step = need - from > RESERVE_STEP ? need - from : RESERVE_STEP;
+    int err = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        uint64_t len = attempt == 0 ? step : need - from;
+        if (fallocate(pf->fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)len) == 0) {
+            pf->reserved = from + len;
+            return LSM_OK;
+        }
+        err = errno;
+        if (err == EOPNOTSUPP || err == ENOSYS) {
+            pf->no_fallocate = 1;
+            return LSM_OK;
+        }
+        if (err != ENOSPC)
+            break;
+    }
+    return lsm_fail_errno(err, "reserve %llu bytes in %s",
+                          (unsigned long long)bytes, pf->path);
+}
+
 static const struct lsm_file_ops posix_file_ops = {
+    .reserve = posix_reserve,
     .append = posix_append,
     .pread = posix_pread,
     .sync = posix_sync,

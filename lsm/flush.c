@@ -162,16 +162,17 @@ static void flush_oldest(lsm_db *db)
     edit.has_log_number = 1;
     edit.log_number = db->nimm > 1 ? db->imm_log[1] : db->mem_log;
     if (rc == LSM_OK)
-        rc = lsm_vset_log_and_apply(&db->vs, &edit);
+        rc = lsm_db_apply_edit(db, &edit);
     lsm_edit_free(&edit);
     lsm_buf_free(&meta.smallest);
     lsm_buf_free(&meta.largest);
     lsm_db_remove_pending(db, number);
     db->flushing = 0;
     if (rc) {
-        lsm_db_set_bg_error(db, rc);
+        lsm_db_background_failed(db, rc);
         return;
     }
+    db->nospace = 0;
     memmove(db->imm, db->imm + 1, (size_t)(db->nimm - 1) * sizeof *db->imm);
     memmove(db->imm_log, db->imm_log + 1,
             (size_t)(db->nimm - 1) * sizeof *db->imm_log);
@@ -188,10 +189,10 @@ void *lsm_flush_thread(void *arg)
     lsm_db *db = arg;
     pthread_mutex_lock(&db->mu);
     while (!db->shutting_down) {
-        if (db->nimm > 0 && !db->flushing && !db->bg_error)
+        if (db->nimm > 0 && !db->flushing && lsm_db_may_work(db))
             flush_oldest(db);
         else
-            pthread_cond_wait(&db->work_cv, &db->mu);
+            lsm_db_wait_for_work(db);
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;

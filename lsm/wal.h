@@ -37,7 +37,11 @@ typedef struct lsm_wal_writer lsm_wal_writer;
 
 /* Takes ownership of f; `offset` is f's current size (0 for a new log). */
 int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out);
+/* A failure with the log not broken (lsm_wal_broken() == 0, e.g. the
+ * disk was full before anything was written) may be retried later. */
 int lsm_wal_append(lsm_wal_writer *w, lsm_slice record);
+/* 1 after a failed append that may have left part of a record. */
+int lsm_wal_broken(const lsm_wal_writer *w);
 int lsm_wal_sync(lsm_wal_writer *w);
 uint64_t lsm_wal_offset(const lsm_wal_writer *w);
 /* Closes the file (does not sync). */

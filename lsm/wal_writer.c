@@ -111,10 +111,23 @@ int lsm_wal_append(lsm_wal_writer *w, lsm_slice record)
     if (record.len > UINT32_MAX)
         return lsm_fail(LSM_INVALID, "WAL record of %zu bytes exceeds the "
                         "4 GiB limit", record.len);
-    int rc = append_record(w, record.data, record.len);
+    /* Worst case on disk: one header per started block plus a block
+     * trailer; reserving it first means a full disk fails the append
+     * before any byte of it is written, and the log stays usable. */
+    uint64_t fragments = record.len / (LSM_WAL_BLOCK - LSM_WAL_HEADER) + 2;
+    int rc = lsm_file_reserve(w->f, record.len + fragments * LSM_WAL_HEADER +
+                                        LSM_WAL_HEADER);
+    if (rc)
+        return rc;
+    rc = append_record(w, record.data, record.len);
     if (rc)
         w->failed = rc;
     return rc;
+}
+
+int lsm_wal_broken(const lsm_wal_writer *w)
+{
+    return w->failed != 0;
 }
 
 int lsm_wal_sync(lsm_wal_writer *w)

@@ -73,7 +73,8 @@ static int mf_close(lsm_file *f)
 }
 
 static const struct lsm_file_ops memfile_ops = {
-    mf_append, mf_pread, mf_sync, mf_size, mf_close,
+    .append = mf_append, .pread = mf_pread, .sync = mf_sync,
+    .size = mf_size, .close = mf_close,
 };
 
 static memfile *memfile_new(lsm_buf *data)
