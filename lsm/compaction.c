@@ -589,7 +589,7 @@ static int run(lsm_db *db, compaction *c)
         if (rc == LSM_OK)
             rc = lsm_db_apply_edit(db, &c->edit);
         if (rc == LSM_OK)
-            db->stats.trivial_moves++;
+            __atomic_add_fetch(&db->stats.trivial_moves, 1, __ATOMIC_RELAXED);
     } else {
         merge_state ms = { .db = db, .c = c };
         pthread_mutex_unlock(&db->mu);
@@ -604,7 +604,7 @@ static int run(lsm_db *db, compaction *c)
         cleanup_outputs(&ms, outputs_safe_to_delete);
         pthread_mutex_lock(&db->mu);
         if (rc == LSM_OK)
-            db->stats.compactions++;
+            __atomic_add_fetch(&db->stats.compactions, 1, __ATOMIC_RELAXED);
     }
     db->compacting--;
     if (rc && !db->shutting_down)

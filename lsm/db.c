@@ -108,6 +108,13 @@ void lsm_db_background_failed(lsm_db *db, int status)
     pthread_cond_broadcast(&db->bg_cv);
 }
 
+void lsm_db_release_version(lsm_db *db, lsm_version *v)
+{
+    lsm_version_unref(v);
+    if (db->vs.obsolete_files)
+        pthread_cond_broadcast(&db->work_cv);
+}
+
 int lsm_db_apply_edit(lsm_db *db, lsm_version_edit *e)
 {
     int rc = lsm_vset_log_and_apply(&db->vs, e);
@@ -507,8 +514,9 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int sync)
             db->vs.last_seq = seq + lsm_batch_count(group) - 1;
         else if (!clean) /* the WAL may hold a partial or unapplied record */
             lsm_db_set_bg_error(db, rc);
-        db->stats.group_commits++;
-        db->stats.grouped_writes += lsm_batch_count(group);
+        __atomic_add_fetch(&db->stats.group_commits, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&db->stats.grouped_writes, lsm_batch_count(group),
+                           __ATOMIC_RELAXED);
     }
     finish_writers(db, last, rc);
     pthread_mutex_unlock(&db->mu);
@@ -610,7 +618,7 @@ static void view_release(lsm_db *db, read_view *rv)
     for (int i = 0; i < rv->nmems; i++)
         lsm_memtable_unref(rv->mems[i]);
     pthread_mutex_lock(&db->mu);
-    lsm_version_unref(rv->version);
+    lsm_db_release_version(db, rv->version);
     pthread_mutex_unlock(&db->mu);
 }
 

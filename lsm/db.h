@@ -99,6 +99,9 @@ void lsm_db_log(lsm_db *db, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Records the first background error (mu held); writes then fail. */
 void lsm_db_set_bg_error(lsm_db *db, int status);
+/* Drops a reader's version reference (mu held); wakes the background
+ * threads if that retired tables. */
+void lsm_db_release_version(lsm_db *db, lsm_version *v);
 /* Logs and installs an edit (mu held).  A failure may leave the edit
  * durable in the manifest, so it is a background error: nothing is
  * deleted until a reopen reads the manifest back. */

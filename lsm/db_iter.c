@@ -311,7 +311,7 @@ void lsm_iter_free(lsm_iter *it)
     for (int i = 0; i < it->nmems; i++)
         lsm_memtable_unref(it->mems[i]);
     pthread_mutex_lock(&it->db->mu);
-    lsm_version_unref(it->version);
+    lsm_db_release_version(it->db, it->version);
     pthread_mutex_unlock(&it->db->mu);
     lsm_buf_free(&it->saved_key);
     lsm_buf_free(&it->saved_value);

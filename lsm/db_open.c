@@ -385,6 +385,11 @@ int lsm_close(lsm_db *db)
         return LSM_OK;
     stop_threads(db);
     int rc = db->log ? lsm_wal_sync(db->log) : LSM_OK;
+    if (!db->opt.read_only) {
+        pthread_mutex_lock(&db->mu);
+        lsm_db_delete_obsolete(db, 0);
+        pthread_mutex_unlock(&db->mu);
+    }
     db_free(db);
     return rc;
 }

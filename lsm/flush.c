@@ -178,7 +178,7 @@ static void flush_oldest(lsm_db *db)
             (size_t)(db->nimm - 1) * sizeof *db->imm_log);
     db->nimm--;
     lsm_memtable_unref(m);
-    db->stats.flushes++;
+    __atomic_add_fetch(&db->stats.flushes, 1, __ATOMIC_RELAXED);
     lsm_db_delete_obsolete(db, 0);
     pthread_cond_broadcast(&db->bg_cv);
     pthread_cond_broadcast(&db->work_cv); /* level 0 grew: maybe compact */
@@ -189,10 +189,14 @@ void *lsm_flush_thread(void *arg)
     lsm_db *db = arg;
     pthread_mutex_lock(&db->mu);
     while (!db->shutting_down) {
-        if (db->nimm > 0 && !db->flushing && lsm_db_may_work(db))
+        if (db->nimm > 0 && !db->flushing && lsm_db_may_work(db)) {
             flush_oldest(db);
-        else
+        } else if (db->vs.obsolete_files && !db->bg_error) {
+            db->vs.obsolete_files = 0;
+            lsm_db_delete_obsolete(db, 0);
+        } else {
             lsm_db_wait_for_work(db);
+        }
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;

@@ -2,7 +2,7 @@
  * stats.c — lsm_property: the engine's state and counters as text.
  *
  * "levels"   one line per level: tables, bytes, target
- * "sstables" every table: level, number, size, entries, key range
+ * "sstables" every table: level, number, size, entries
  * "stats"    levels plus counters: bytes written by users, the WAL,
  *            flushes and compactions; write_amp = (flush + compaction
  *            bytes) / user bytes; bloom checks and the reads they saved;

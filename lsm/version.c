@@ -48,6 +48,7 @@ void lsm_version_unref(lsm_version *v)
     if (__atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         v->prev->next = v->next;
         v->next->prev = v->prev;
+        v->vset->obsolete_files = 1;
         version_free(v);
     }
 }

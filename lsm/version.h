@@ -132,6 +132,8 @@ struct lsm_version_set {
     uint64_t manifest_number;
     struct lsm_wal_writer *manifest;
     int manifest_writing;           /* one log_and_apply at a time */
+    int obsolete_files;             /* a retired version was freed: its
+                                       tables may now be deletable */
     pthread_cond_t manifest_cv;
 };
 

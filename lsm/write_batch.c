@@ -68,10 +68,11 @@ static int add_op(lsm_batch *b, int kind, const void *k, size_t klen,
     if (klen > LSM_MAX_KEY)
         return lsm_fail(LSM_INVALID, "key of %zu bytes exceeds the %u-byte limit",
                         klen, LSM_MAX_KEY);
-    if (has_value && vlen > LSM_MAX_VALUE)
-        return lsm_fail(LSM_INVALID,
-                        "value of %zu bytes exceeds the %u-byte limit", vlen,
-                        LSM_MAX_VALUE);
+    size_t vmax = kind == LSM_KIND_RANGE_DEL ? LSM_MAX_KEY : LSM_MAX_VALUE;
+    if (has_value && vlen > vmax)
+        return lsm_fail(LSM_INVALID, "%s of %zu bytes exceeds the %zu-byte limit",
+                        kind == LSM_KIND_RANGE_DEL ? "range end key" : "value",
+                        vlen, vmax);
     if (lsm_batch_count(b) == UINT32_MAX)
         return lsm_fail(LSM_INVALID, "batch holds too many operations");
     size_t old = b->rep.len;

@@ -1,0 +1,557 @@
+/*
+ * test_compaction.c — leveled compaction seen from outside: contents
+ * stay equal to a model through heavy overwrites and deletes, a full
+ * compaction reclaims the space of dead versions, level 0 never grows
+ * past the stop trigger, the "levels", "stats" and "sstables" properties
+ * parse and agree with the files on disk, and sequential loads are moved
+ * down without rewriting (trivial moves).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm.h"
+#include "testutil.h"
+
+#define LEVELS 7
+
+static void small_options(lsm_options *o)
+{
+    lsm_options_init(o);
+    o->memtable_bytes = 64 << 10;
+    o->level1_bytes = 256 << 10;
+    o->target_file_bytes = 64 << 10;
+    o->cache_bytes = 1 << 20;
+}
+
+static lsm_db *open_db(const char *dir, const lsm_options *o)
+{
+    lsm_db *db = NULL;
+    int rc = lsm_open(dir, o, &db);
+    if (rc)
+        fail_msg("lsm_open(%s): %s", dir, lsm_last_error());
+    return db;
+}
+
+/* --- properties ---------------------------------------------------------- */
+
+typedef struct levels_info {
+    unsigned long long files[LEVELS], bytes[LEVELS];
+} levels_info;
+
+/* Parses "levels" (also the head of "stats"):
+ *   level files bytes target
+ *   L<n> <files> <bytes> <target>      for n = 0..6 */
+static void parse_levels(const char *text, levels_info *li)
+{
+    const char *p = text;
+    if (strncmp(p, "level files bytes target\n", 25) != 0)
+        fail_msg("levels: bad header in:\n%s", text);
+    p += 25;
+    for (int l = 0; l < LEVELS; l++) {
+        int lv, used = 0;
+        char target[32];
+        if (sscanf(p, "L%d %llu %llu %31s%n", &lv, &li->files[l],
+                   &li->bytes[l], target, &used) != 4 || lv != l)
+            fail_msg("levels: bad line for L%d in:\n%s", l, text);
+        if (li->files[l] == 0 && li->bytes[l] != 0)
+            fail_msg("levels: L%d has bytes but no files:\n%s", l, text);
+        p += used;
+        if (*p != '\n')
+            fail_msg("levels: junk after L%d in:\n%s", l, text);
+        p++;
+    }
+}
+
+static void get_levels(lsm_db *db, levels_info *li)
+{
+    char *text = NULL;
+    assert_int_equal(lsm_property(db, "levels", &text), LSM_OK);
+    parse_levels(text, li);
+    assert_string_equal(text + strlen(text) - 1, "\n");
+    lsm_free(text);
+}
+
+/* Value of a "name: <number>" field of the stats text. */
+static double stat_field(const char *text, const char *name)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "%s: ", name);
+    const char *p = strstr(text, pat);
+    if (!p)
+        fail_msg("stats: no '%s' in:\n%s", name, text);
+    char *end;
+    double v = strtod(p + strlen(pat), &end);
+    if (end == p + strlen(pat))
+        fail_msg("stats: '%s' is not a number in:\n%s", name, text);
+    return v;
+}
+
+typedef struct stats_info {
+    double user_bytes, wal_bytes, flush_bytes, compact_read, compact_written;
+    double write_amp, flushes, compactions, trivial_moves;
+    double group_commits, writes, wal_syncs, stall_micros;
+} stats_info;
+
+static void get_stats(lsm_db *db, stats_info *s, levels_info *li)
+{
+    char *text = NULL;
+    assert_int_equal(lsm_property(db, "stats", &text), LSM_OK);
+    parse_levels(text, li);
+    s->user_bytes = stat_field(text, "user_bytes");
+    s->wal_bytes = stat_field(text, "wal_bytes");
+    s->flush_bytes = stat_field(text, "flush_bytes");
+    s->compact_read = stat_field(text, "compaction_bytes_read");
+    s->compact_written = stat_field(text, "compaction_bytes_written");
+    s->write_amp = stat_field(text, "write_amp");
+    s->flushes = stat_field(text, "flushes");
+    s->compactions = stat_field(text, "compactions");
+    s->trivial_moves = stat_field(text, "trivial_moves");
+    s->group_commits = stat_field(text, "group_commits");
+    s->writes = stat_field(text, "writes");
+    s->wal_syncs = stat_field(text, "wal_syncs");
+    s->stall_micros = stat_field(text, "stall_micros");
+    stat_field(text, "bloom_checks");
+    stat_field(text, "bloom_useful");
+    stat_field(text, "block_cache_hits");
+    stat_field(text, "block_cache_misses");
+    stat_field(text, "block_cache_bytes");
+    stat_field(text, "blocks_read");
+    /* write_amp is (flush + compaction bytes) / user bytes, to 2 places. */
+    if (s->user_bytes > 0) {
+        double want = (s->flush_bytes + s->compact_written) / s->user_bytes;
+        if (s->write_amp < want - 0.006 || s->write_amp > want + 0.006)
+            fail_msg("write_amp %.2f, computed %.4f", s->write_amp, want);
+    }
+    lsm_free(text);
+}
+
+static unsigned long long sst_bytes_on_disk(const char *dir, int *count)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    unsigned long long sum = 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".sst") == 0) {
+            char *p;
+            assert_true(asprintf(&p, "%s/%s", dir, e->d_name) > 0);
+            long long sz = tu_file_size(p);
+            assert_true(sz > 0);
+            sum += (unsigned long long)sz;
+            n++;
+            free(p);
+        }
+    }
+    closedir(d);
+    if (count)
+        *count = n;
+    return sum;
+}
+
+/* With nothing running: "sstables" lists exactly the .sst files on disk
+ * with their sizes, and agrees with "levels". */
+static void check_tables_match_disk(lsm_db *db, const char *dir)
+{
+    levels_info li;
+    get_levels(db, &li);
+    char *text = NULL;
+    assert_int_equal(lsm_property(db, "sstables", &text), LSM_OK);
+    unsigned long long files[LEVELS] = { 0 }, bytes[LEVELS] = { 0 };
+    int listed = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        int level, used = 0;
+        unsigned long long number, size, entries;
+        if (sscanf(line, "L%d %llu.sst bytes=%llu entries=%llu%n", &level,
+                   &number, &size, &entries, &used) != 4 || level < 0 ||
+            level >= LEVELS || line[used] != 0)
+            fail_msg("sstables: bad line '%s'", line);
+        char *p;
+        assert_true(asprintf(&p, "%s/%06llu.sst", dir, number) > 0);
+        if (tu_file_size(p) != (long long)size)
+            fail_msg("table %llu: listed %llu bytes, on disk %lld", number,
+                     size, tu_file_size(p));
+        free(p);
+        files[level]++;
+        bytes[level] += size;
+        listed++;
+    }
+    lsm_free(text);
+    for (int l = 0; l < LEVELS; l++) {
+        assert_int_equal(files[l], li.files[l]);
+        assert_int_equal(bytes[l], li.bytes[l]);
+    }
+    int on_disk;
+    sst_bytes_on_disk(dir, &on_disk);
+    if (on_disk != listed)
+        fail_msg("%d tables on disk, %d live", on_disk, listed);
+}
+
+/* --- the model ---------------------------------------------------------------- */
+
+#define NKEYS 20000
+#define OPS 200000
+
+typedef struct model {
+    uint32_t ver[NKEYS];           /* 0 = absent */
+} model;
+
+static void key_of(int i, char *buf)
+{
+    snprintf(buf, 16, "key%06d", i);
+}
+
+/* The value for key i at version v: 40..159 bytes, derived from (i, v). */
+static size_t value_of(int i, uint32_t v, char *buf)
+{
+    size_t n = 40 + ((size_t)i * 31 + v * 17) % 120;
+    int head = snprintf(buf, 32, "%d/%u/", i, v);
+    for (size_t k = (size_t)head; k < n; k++)
+        buf[k] = (char)('A' + (i + (int)k * (int)(v % 13 + 1)) % 57);
+    return n;
+}
+
+static void check_scan(lsm_db *db, const model *m)
+{
+    lsm_iter *it = lsm_iter_new(db, NULL);
+    char k[16], v[160];
+    int i = 0;
+    for (lsm_iter_first(it); lsm_iter_valid(it); lsm_iter_next(it), i++) {
+        while (i < NKEYS && !m->ver[i])
+            i++;
+        size_t kn, vn;
+        const char *key = lsm_iter_key(it, &kn);
+        const char *val = lsm_iter_value(it, &vn);
+        if (i == NKEYS)
+            fail_msg("scan: extra key %.*s", (int)kn, key);
+        key_of(i, k);
+        if (kn != strlen(k) || memcmp(key, k, kn) != 0)
+            fail_msg("scan: wanted %s, got %.*s", k, (int)kn, key);
+        size_t n = value_of(i, m->ver[i], v);
+        if (vn != n || memcmp(val, v, n) != 0)
+            fail_msg("scan: %s has the wrong value", k);
+    }
+    assert_int_equal(lsm_iter_status(it), LSM_OK);
+    while (i < NKEYS && !m->ver[i])
+        i++;
+    if (i != NKEYS)
+        fail_msg("scan: missing key %d", i);
+    lsm_iter_free(it);
+}
+
+static void check_some_gets(lsm_db *db, const model *m, int step)
+{
+    char k[16], v[160];
+    for (int i = 0; i < NKEYS; i += step) {
+        key_of(i, k);
+        void *got;
+        size_t n;
+        int rc = lsm_get(db, NULL, k, strlen(k), &got, &n);
+        if (!m->ver[i]) {
+            if (rc != LSM_NOT_FOUND)
+                fail_msg("%s: expected absent, rc %d", k, rc);
+            continue;
+        }
+        if (rc != LSM_OK)
+            fail_msg("%s: rc %d (%s)", k, rc, lsm_last_error());
+        size_t want = value_of(i, m->ver[i], v);
+        assert_int_equal(n, want);
+        assert_memory_equal(got, v, n);
+        lsm_free(got);
+    }
+}
+
+/* Writes the model's contents, in key order, into a fresh store and
+ * compacts it: the size the live data takes as stored. */
+static unsigned long long live_size(const model *m, const lsm_options *o)
+{
+    char *dir = tu_tempdir("live");
+    lsm_db *db = open_db(dir, o);
+    char k[16], v[160];
+    for (int i = 0; i < NKEYS; i++) {
+        if (!m->ver[i])
+            continue;
+        key_of(i, k);
+        size_t n = value_of(i, m->ver[i], v);
+        assert_int_equal(lsm_put(db, k, strlen(k), v, n, 0), LSM_OK);
+    }
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    check_scan(db, m);
+    unsigned long long size = sst_bytes_on_disk(dir, NULL);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+    return size;
+}
+
+static void test_overwrites_and_space(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("compact");
+    lsm_options o;
+    small_options(&o);
+    lsm_db *db = open_db(dir, &o);
+    model *m = calloc(1, sizeof *m);
+    uint32_t next_ver = 1;
+    uint64_t rs = 4242;
+    char k[16], v[160];
+    unsigned long long max_l0 = 0, user_kv = 0;
+    for (int op = 1; op <= OPS; op++) {
+        /* Skewed: a tenth of the keys take half of the writes. */
+        int i = tu_rand(&rs) % 2 ? (int)(tu_rand(&rs) % (NKEYS / 10))
+                                 : (int)(tu_rand(&rs) % NKEYS);
+        key_of(i, k);
+        if (tu_rand(&rs) % 10 < 7) {
+            uint32_t ver = next_ver++;
+            size_t n = value_of(i, ver, v);
+            assert_int_equal(lsm_put(db, k, strlen(k), v, n, 0), LSM_OK);
+            m->ver[i] = ver;
+            user_kv += strlen(k) + n;
+        } else {
+            assert_int_equal(lsm_delete(db, k, strlen(k), 0), LSM_OK);
+            m->ver[i] = 0;
+            user_kv += strlen(k);
+        }
+        if (op % 500 == 0) {
+            levels_info li;
+            get_levels(db, &li);
+            if (li.files[0] > max_l0)
+                max_l0 = li.files[0];
+        }
+        if (op % 50000 == 0) {
+            check_scan(db, m);
+            check_some_gets(db, m, 7);
+        }
+    }
+    /* Level 0 never passed the stop trigger: writers waited instead. */
+    if (max_l0 > (unsigned long long)o.level0_stop_trigger)
+        fail_msg("level 0 reached %llu tables (stop trigger %d)", max_l0,
+                 o.level0_stop_trigger);
+
+    stats_info s;
+    levels_info li;
+    get_stats(db, &s, &li);
+    assert_true(s.user_bytes >= (double)user_kv);
+    assert_true(s.flushes >= 50);
+    assert_true(s.compactions >= 10);
+    assert_true(s.compact_read > 0 && s.compact_written > 0);
+    assert_true(s.wal_bytes >= s.user_bytes);
+    assert_true(s.writes == OPS);
+
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    check_scan(db, m);
+    check_some_gets(db, m, 1);
+    get_levels(db, &li);
+    assert_int_equal(li.files[0], 0);
+    /* After a full compaction no two levels hold data. */
+    int nonempty = 0;
+    for (int l = 0; l < LEVELS; l++)
+        nonempty += li.files[l] > 0;
+    assert_int_equal(nonempty, 1);
+    check_tables_match_disk(db, dir);
+
+    /* Dead versions and tombstones are gone: the store is about the size
+     * of its live data written afresh. */
+    unsigned long long used = sst_bytes_on_disk(dir, NULL);
+    unsigned long long live = live_size(m, &o);
+    assert_true(lsm_disk_bytes(db) >= used);
+    assert_true(lsm_disk_bytes(db) <= used + (64 << 10));
+    if ((double)used > 1.3 * (double)live || (double)used < 0.7 * (double)live)
+        fail_msg("after compaction the tables take %llu bytes; the live data "
+                 "alone takes %llu", used, live);
+
+    /* And it all survives a reopen. */
+    assert_int_equal(lsm_close(db), LSM_OK);
+    db = open_db(dir, &o);
+    check_scan(db, m);
+    check_tables_match_disk(db, dir);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    free(m);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* The same space check without compression, against raw key+value
+ * bytes: what a table adds per entry (internal key trailer, block
+ * framing, index, filter) is bounded. */
+static void test_space_uncompressed(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("raw");
+    lsm_options o;
+    small_options(&o);
+    o.compression = LSM_COMPRESS_NONE;
+    lsm_db *db = open_db(dir, &o);
+    model *m = calloc(1, sizeof *m);
+    uint64_t rs = 17;
+    char k[16], v[160];
+    uint32_t next_ver = 1;
+    for (int round = 0; round < 5; round++)
+        for (int i = 0; i < NKEYS / 2; i++) {
+            int key = (int)(tu_rand(&rs) % (NKEYS / 2));
+            key_of(key, k);
+            if (round == 4 && key % 3 == 0) {
+                assert_int_equal(lsm_delete(db, k, strlen(k), 0), LSM_OK);
+                m->ver[key] = 0;
+            } else {
+                uint32_t ver = next_ver++;
+                size_t n = value_of(key, ver, v);
+                assert_int_equal(lsm_put(db, k, strlen(k), v, n, 0), LSM_OK);
+                m->ver[key] = ver;
+            }
+        }
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    check_scan(db, m);
+    unsigned long long kv = 0;
+    int live_keys = 0;
+    for (int i = 0; i < NKEYS; i++) {
+        if (!m->ver[i])
+            continue;
+        key_of(i, k);
+        kv += strlen(k) + value_of(i, m->ver[i], v);
+        live_keys++;
+    }
+    unsigned long long used = sst_bytes_on_disk(dir, NULL);
+    /* Allow 8 bytes of trailer plus ~24 of framing, index and filter per
+     * entry on top of the raw bytes, and 1.3x overall. */
+    unsigned long long bound = kv + 32ull * (unsigned long long)live_keys;
+    if ((double)used > 1.3 * (double)bound || (double)used < 0.9 * (double)kv)
+        fail_msg("uncompressed: %llu table bytes for %llu key+value bytes "
+                 "in %d keys", used, kv, live_keys);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    free(m);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* Keys written in ascending order give level-0 tables that overlap
+ * nothing below: compaction moves them down by a manifest edit. */
+static void test_trivial_moves(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("trivial");
+    lsm_options o;
+    small_options(&o);
+    lsm_db *db = open_db(dir, &o);
+    char k[16], v[160];
+    const int n = 30000;
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "seq%08d", i);
+        size_t len = value_of(i, 1, v);
+        assert_int_equal(lsm_put(db, k, strlen(k), v, len, 0), LSM_OK);
+        if (i % 5000 == 4999)
+            assert_int_equal(lsm_flush(db), LSM_OK);
+    }
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    /* About 50 flushes went through a level 0 that holds at most 12
+     * tables, so compactions ran during the load; each found one level-0
+     * table overlapping nothing below. */
+    stats_info s;
+    levels_info li;
+    get_stats(db, &s, &li);
+    if (s.trivial_moves == 0)
+        fail_msg("no trivial move after a sequential load (%.0f flushes, "
+                 "%.0f compactions)", s.flushes, s.compactions);
+    /* Moves rewrite nothing: compaction wrote less than flushes did. */
+    assert_true(s.compact_written < s.flush_bytes);
+    for (int i = 0; i < n; i += 97) {
+        snprintf(k, sizeof k, "seq%08d", i);
+        void *got;
+        size_t gn;
+        assert_int_equal(lsm_get(db, NULL, k, strlen(k), &got, &gn), LSM_OK);
+        size_t len = value_of(i, 1, v);
+        assert_int_equal(gn, len);
+        assert_memory_equal(got, v, len);
+        lsm_free(got);
+    }
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static int listed_tables(lsm_db *db)
+{
+    char *text = NULL;
+    assert_int_equal(lsm_property(db, "sstables", &text), LSM_OK);
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, ".sst")); p++)
+        n++;
+    lsm_free(text);
+    return n;
+}
+
+/* Tables a compaction replaced while a reader still used them are
+ * deleted once the reader lets go — at the latest when the store is
+ * closed, so a closed store holds no dead tables. */
+static void test_replaced_tables_deleted(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("stale");
+    lsm_options o;
+    small_options(&o);
+    lsm_db *db = open_db(dir, &o);
+    char k[16], v[160];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 3000; i++) {
+            key_of(i, k);
+            size_t n = value_of(i, (uint32_t)round + 1, v);
+            assert_int_equal(lsm_put(db, k, strlen(k), v, n, 0), LSM_OK);
+        }
+        assert_int_equal(lsm_flush(db), LSM_OK);
+    }
+    lsm_iter *it = lsm_iter_new(db, NULL);   /* pins the current tables */
+    assert_non_null(it);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    int live = listed_tables(db);
+    int on_disk;
+    sst_bytes_on_disk(dir, &on_disk);
+    assert_true(on_disk > live);              /* the pinned ones are kept */
+    lsm_iter_first(it);
+    assert_true(lsm_iter_valid(it));
+    lsm_iter_free(it);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    sst_bytes_on_disk(dir, &on_disk);
+    if (on_disk != live)
+        fail_msg("closed store holds %d tables; %d are live", on_disk, live);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* Unknown property names are refused. */
+static void test_bad_property(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("prop");
+    lsm_db *db = open_db(dir, NULL);
+    char *text = NULL;
+    assert_int_equal(lsm_property(db, "nonsense", &text), LSM_INVALID);
+    assert_non_null(strstr(lsm_last_error(), "nonsense"));
+    assert_int_equal(lsm_property(db, NULL, &text), LSM_INVALID);
+    levels_info li;
+    get_levels(db, &li);
+    for (int l = 0; l < LEVELS; l++)
+        assert_int_equal(li.files[l], 0);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_overwrites_and_space),
+        cmocka_unit_test(test_space_uncompressed),
+        cmocka_unit_test(test_trivial_moves),
+        cmocka_unit_test(test_replaced_tables_deleted),
+        cmocka_unit_test(test_bad_property),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
