@@ -122,10 +122,11 @@ void lsm_db_remove_pending(lsm_db *db, uint64_t number);
  * (mu held; drops it for the I/O). */
 void lsm_db_delete_obsolete(lsm_db *db, int include_temps);
 
-/* flush.c: writes a memtable as a level-0 table (mu not held). The meta
+/* flush.c: writes a memtable as a level-0 table (mu not held), leaving
+ * out versions no snapshot at or after oldest_snapshot can see.  The meta
  * is filled; meta->size == 0 if the memtable held nothing. */
 int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
-                             lsm_file_meta *meta);
+                             uint64_t oldest_snapshot, lsm_file_meta *meta);
 /* Background thread bodies. */
 void *lsm_flush_thread(void *arg);
 void *lsm_compaction_thread(void *arg);

@@ -81,16 +81,42 @@ static int add_range_dels(lsm_table_builder *b, lsm_memtable *m,
     return rc;
 }
 
+/* Is this entry hidden from every reader?  Versions of a key arrive
+ * newest first; one is hidden when a newer version of its key is visible
+ * to the oldest snapshot (LevelDB's rule).  Deletions are kept: older
+ * tables may still hold the key. */
+static int hidden_version(lsm_slice ikey, lsm_buf *prev_user, uint64_t *prev_seq,
+                          uint64_t oldest_snapshot)
+{
+    lsm_ikey k;
+    if (!lsm_ikey_parse(ikey, &k))
+        return 0;
+    int same = prev_user->len == k.user.len &&
+               lsm_slice_cmp(lsm_buf_slice(prev_user), k.user) == 0;
+    int hidden = same && *prev_seq <= oldest_snapshot;
+    if (!same) {
+        lsm_buf_clear(prev_user);
+        if (lsm_buf_append(prev_user, k.user.data, k.user.len))
+            return 0;
+    }
+    *prev_seq = k.seq;
+    return hidden;
+}
+
 static int build_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
-                       lsm_file_meta *meta)
+                       uint64_t oldest_snapshot, lsm_file_meta *meta)
 {
     lsm_table_options to = table_options(&db->opt);
     lsm_table_builder *b = lsm_table_builder_new(f, &to);
     lsm_iiter *it = lsm_memtable_iter(m);
+    lsm_buf prev_user = { 0 };
+    uint64_t prev_seq = 0;
     int rc = b && it ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
     for (lsm_iiter_first(it); rc == LSM_OK && lsm_iiter_valid(it);
          lsm_iiter_next(it)) {
         lsm_slice key = lsm_iiter_key(it);
+        if (hidden_version(key, &prev_user, &prev_seq, oldest_snapshot))
+            continue;
         rc = lsm_table_builder_add(b, key, lsm_iiter_value(it));
         if (rc == LSM_OK && meta->smallest.len == 0)
             rc = widen(meta, key);
@@ -106,13 +132,14 @@ static int build_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
         rc = add_range_dels(b, m, meta);
     if (rc == LSM_OK)
         rc = lsm_table_builder_finish(b, &meta->size);
+    lsm_buf_free(&prev_user);
     lsm_iiter_free(it);
     lsm_table_builder_free(b);
     return rc;
 }
 
 int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
-                             lsm_file_meta *meta)
+                             uint64_t oldest_snapshot, lsm_file_meta *meta)
 {
     meta->number = number;
     meta->size = 0;
@@ -124,7 +151,7 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
     lsm_file *f;
     int rc = db->env->open_write(db->env, path, &f);
     if (rc == LSM_OK) {
-        rc = build_table(db, m, f, meta);
+        rc = build_table(db, m, f, oldest_snapshot, meta);
         int crc = lsm_file_close(f);
         rc = rc ? rc : crc;
     }
@@ -147,10 +174,11 @@ static void flush_oldest(lsm_db *db)
     uint64_t number = lsm_vset_new_file_number(&db->vs);
     lsm_file_meta meta = { 0 };
     db->flushing = 1;
+    uint64_t oldest_snapshot = lsm_db_oldest_snapshot(db);
     int rc = lsm_db_add_pending(db, number);
     pthread_mutex_unlock(&db->mu);
     if (rc == LSM_OK)
-        rc = lsm_write_memtable_table(db, m, number, &meta);
+        rc = lsm_write_memtable_table(db, m, number, oldest_snapshot, &meta);
     pthread_mutex_lock(&db->mu);
 
     lsm_version_edit edit;
