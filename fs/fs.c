@@ -505,14 +505,43 @@ static int load_super(fs_t *fs, const fs_options *o, int fresh)
     int d = fs_decode_super(val, vlen, &sb);
     lsm_free(val);
     if (d == -2)
-        return fail(-EINVAL, "%s: lsmfs format version %u is not supported "
-                    "(this build reads version %d)", fs->dir, sb.version,
-                    FS_FORMAT_VERSION);
+        return fail(-EINVAL, "%s has lsmfs format version %u; this lsmfs "
+                    "reads version %d", fs->dir, sb.version, FS_FORMAT_VERSION);
     if (d != 0)
         return fail(-EINVAL, "%s is not an lsmfs store (bad superblock)",
                     fs->dir);
     fs->sb = sb;
     return 0;
+}
+
+/* Opens an existing store read-only (which writes nothing: no recovery
+ * flush, no new WAL or manifest) and checks that it is an lsmfs store of
+ * this format version, or an empty lsm store that may be formatted.  So
+ * a store fs_open refuses is left exactly as it was; only a store that
+ * passes is then opened read-write. */
+static int probe_store(const char *dir, const fs_options *o)
+{
+    fs_t probe;
+    memset(&probe, 0, sizeof probe);
+    probe.dir = (char *)dir;
+    lsm_options lo = o->lsm;
+    lo.read_only = 1;
+    lo.create_if_missing = 0;
+    int st = lsm_open(dir, &lo, &probe.db);
+    if (st != LSM_OK)
+        return fail(lsm_status_errno(st), "%s", lsm_last_error());
+    fs_options po = *o;
+    po.create = 0;               /* an empty lsm store: refused unless o->create */
+    int rc = load_super(&probe, &po, 0);
+    if (rc == -EINVAL && o->create) {
+        int empty = 0;
+        if (store_is_empty(&probe, &empty) == 0 && empty) {
+            open_error[0] = '\0';
+            rc = 0;
+        }
+    }
+    lsm_close(probe.db);
+    return rc;
 }
 
 static void fs_free(fs_t *fs)
@@ -543,6 +572,8 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
     if (fresh && !o->create)
         return fail(-ENOENT, "%s: no lsmfs store there (%s)", dir,
                     state == DIR_MISSING ? "no such directory" : "empty directory");
+    if (state == DIR_STORE && (rc = probe_store(dir, o)) < 0)
+        return rc;
 
     fs_t *fs = calloc(1, sizeof *fs);
     if (fs == NULL || (fs->dir = strdup(dir)) == NULL || icache_init(fs) < 0) {

@@ -340,8 +340,16 @@ close_store:
     return code;
 }
 
+/* mount/fsck_cmd.c: `lsmfs fsck ...` (argv[0] = "fsck"). */
+int lsmfs_fsck_main(int argc, char *argv[]);
+
 int main(int argc, char *argv[])
 {
+    /* `lsmfs fsck ...` is the offline checker, not a mount (a store that
+     * is really named "fsck" mounts as ./fsck). */
+    if (argc >= 2 && strcmp(argv[1], "fsck") == 0)
+        return lsmfs_fsck_main(argc - 1, argv + 1);
+
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct fuse_cmdline_opts opts;
     struct fuse_conn_info_opts *conn_opts = NULL;

@@ -264,10 +264,13 @@ void mnt_print_help(const char *prog)
     mnt_config_defaults(&d);
     fs_options_init(&o);
 
-    printf("usage: %s [options] STORE MOUNTPOINT\n\n", prog);
+    printf("usage: %s [options] STORE MOUNTPOINT\n"
+           "       %s fsck [--repair] STORE\n\n", prog, prog);
     printf("Mounts the lsmfs store in directory STORE at MOUNTPOINT.  A missing or\n"
            "empty STORE directory becomes a new store.  The daemon detaches once\n"
-           "the mount is ready; errors are reported before it does.\n\n");
+           "the mount is ready; errors are reported before it does.\n"
+           "`fsck` checks an unmounted store (--repair: and fixes it); exit codes\n"
+           "as e2fsck: 0 clean, 1 errors fixed, 4 errors left, 8 operational error.\n\n");
     printf("general options:\n"
            "    -h   --help            print this help and exit\n"
            "    -V   --version         print versions and exit\n"

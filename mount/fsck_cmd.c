@@ -1,0 +1,154 @@
+/*
+ * fsck_cmd.c — `lsmfs fsck [--repair] STORE`: the command line around
+ * fs_fsck (fs/fsck.h).
+ *
+ * Problems, fixes and notes go to stdout, one line each, then a summary.
+ * Progress goes to stderr: a bar redrawn in place when stderr is a
+ * terminal, otherwise one plain line as each phase starts.  The exit code
+ * is e2fsck's: 0 clean, 1 errors fixed, 4 errors left, 8 operational
+ * error, 16 usage error.
+ */
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsck.h"
+
+#define FSCK_EXIT_USAGE 16
+
+struct cli {
+    int tty;                  /* stderr is a terminal: draw progress */
+    int bar_shown;            /* a bar is on the current stderr line */
+    int quiet;                /* no notes (FSCK_INFO) */
+    const char *phase;
+    int last_pct;
+};
+
+static void clear_bar(struct cli *c)
+{
+    if (c->bar_shown) {
+        fputs("\r\033[K", stderr);
+        c->bar_shown = 0;
+    }
+}
+
+static void on_line(void *ctx, enum fsck_line kind, const char *text)
+{
+    struct cli *c = ctx;
+    if (kind == FSCK_INFO && c->quiet)
+        return;
+    clear_bar(c);
+    const char *tag = kind == FSCK_FIXED ? "fixed: "
+                      : kind == FSCK_PROBLEM ? "problem: " : "note: ";
+    printf("%s%s\n", tag, text);
+    fflush(stdout);
+    c->last_pct = -1;            /* redraw the bar */
+}
+
+static void on_progress(void *ctx, const char *phase, uint64_t done,
+                        uint64_t total)
+{
+    struct cli *c = ctx;
+    if (!c->tty) {                /* one plain line per phase */
+        if (c->phase != phase)
+            fprintf(stderr, "lsmfs fsck: phase %s\n", phase);
+        c->phase = phase;
+        return;
+    }
+    int pct = -1;
+    if (total > 0)
+        pct = done >= total ? 100 : (int)(done * 100 / total);
+    if (c->phase == phase && pct == c->last_pct && pct >= 0)
+        return;
+    c->phase = phase;
+    c->last_pct = pct;
+    char bar[41];
+    int fill = pct < 0 ? 0 : pct * 40 / 100;
+    for (int i = 0; i < 40; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[40] = '\0';
+    if (pct >= 0)
+        fprintf(stderr, "\r\033[K%-9s [%s] %3d%%", phase, bar, pct);
+    else
+        fprintf(stderr, "\r\033[K%-9s %llu", phase, (unsigned long long)done);
+    c->bar_shown = 1;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: lsmfs fsck [-y|--repair] [-q] STORE\n"
+          "Checks an unmounted lsmfs store: the engine's tables, manifest and\n"
+          "log, and the namespace (entries, link counts, sizes, orphans).\n"
+          "  -y, --repair  fix what can be fixed (opens the store read-write)\n"
+          "  -n            check only (the default)\n"
+          "  -q, --quiet   no notes, only problems, fixes and the summary\n"
+          "Exit status: 0 clean, 1 errors fixed, 4 errors left uncorrected,\n"
+          "8 operational error (cannot open, in use, not a store), 16 usage.\n",
+          f);
+}
+
+/* argv[0] is "fsck". */
+int lsmfs_fsck_main(int argc, char *argv[]);
+int lsmfs_fsck_main(int argc, char *argv[])
+{
+    static const struct option longopts[] = {
+        { "repair", no_argument, NULL, 'y' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct cli c;
+    memset(&c, 0, sizeof c);
+    c.last_pct = -1;
+    int repair = 0, ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "ynqh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'y': repair = 1; break;
+        case 'n': repair = 0; break;
+        case 'q': c.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return FSCK_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "lsmfs fsck: %s\n", optind >= argc ? "missing STORE"
+                                                          : "too many arguments");
+        usage(stderr);
+        return FSCK_EXIT_USAGE;
+    }
+    const char *store = argv[optind];
+    c.tty = isatty(STDERR_FILENO);
+
+    fsck_options o;
+    fsck_options_init(&o);
+    o.flags = repair ? FSCK_REPAIR : 0;
+    o.line = on_line;
+    o.progress = on_progress;
+    o.ctx = &c;
+    fsck_result r;
+    int code = fs_fsck(store, &o, &r);
+    clear_bar(&c);
+    if (code == FSCK_EXIT_ERROR) {
+        fprintf(stderr, "lsmfs fsck: %s\n", r.error);
+        return code;
+    }
+    printf("%s: %llu inodes (%llu directories), %llu entries, %llu data blocks, "
+           "%llu xattrs; %llu keys read\n", store,
+           (unsigned long long)r.inodes, (unsigned long long)r.directories,
+           (unsigned long long)r.entries, (unsigned long long)r.blocks,
+           (unsigned long long)r.xattrs, (unsigned long long)r.keys);
+    if (code == FSCK_EXIT_CLEAN)
+        printf("%s: clean\n", store);
+    else if (code == FSCK_EXIT_FIXED)
+        printf("%s: %llu problem(s), all fixed\n", store,
+               (unsigned long long)r.problems);
+    else
+        printf("%s: %llu problem(s), %llu fixed, %llu left%s\n", store,
+               (unsigned long long)r.problems, (unsigned long long)r.fixed,
+               (unsigned long long)(r.problems - r.fixed),
+               repair ? "" : " (run with --repair to fix)");
+    return code;
+}
