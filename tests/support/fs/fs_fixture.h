@@ -1,0 +1,32 @@
+/*
+ * fs_fixture.h — the fixture every tests/unit/test_fs_*.c shares: a fresh
+ * store in a temp dir, opened with small engine buffers, plus helpers.
+ */
+#ifndef FS_FIXTURE_H
+#define FS_FIXTURE_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fs.h"
+
+typedef struct T {
+    char *tmp, *store;
+    fs_options o;
+    fs_t *fs;
+    fs_cred c;
+} T;
+
+
+/* cmocka setup/teardown: *state becomes a T with an open fs. */
+int setup(void **state);
+int teardown(void **state);
+/* Closes and reopens the store. */
+void reopen(T *t);
+uint64_t mkfile(T *t, uint64_t parent, const char *name);
+uint64_t mkdir_(T *t, uint64_t parent, const char *name);
+struct stat attr(T *t, uint64_t ino);
+/* Sets atime/mtime/ctime of ino to 1000 s so later changes are visible. */
+void age(T *t, uint64_t ino);
+
+#endif
