@@ -3,6 +3,11 @@
  */
 #include "testutil.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -107,4 +112,22 @@ int tu_count_files(const char *dir, const char *suffix)
         n += has_suffix(e->d_name, suffix);
     closedir(d);
     return n;
+}
+
+void tu_small_options(lsm_options *o)
+{
+    lsm_options_init(o);
+    o->memtable_bytes = 64 << 10;
+    o->level1_bytes = 256 << 10;
+    o->target_file_bytes = 64 << 10;
+    o->cache_bytes = 1 << 20;
+}
+
+lsm_db *tu_open_db(const char *dir, const lsm_options *o)
+{
+    lsm_db *db = NULL;
+    int rc = lsm_open(dir, o, &db);
+    if (rc)
+        fail_msg("lsm_open(%s): %s", dir, lsm_last_error());
+    return db;
 }

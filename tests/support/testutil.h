@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lsm.h"
+
 /* mkdtemp under $TMPDIR (or /tmp); malloc'ed path. */
 char *tu_tempdir(const char *tag);
 /* rm -rf of a directory tree made by tu_tempdir. */
@@ -23,5 +25,11 @@ int tu_truncate(const char *path, long long len);
 char *tu_find_file(const char *dir, const char *suffix);
 /* Number of files in dir whose name ends with suffix. */
 int tu_count_files(const char *dir, const char *suffix);
+
+/* Engine options with tiny buffers, so flushes and compactions happen
+ * constantly: 64 KiB memtable, 256 KiB level 1, 64 KiB tables, 1 MiB cache. */
+void tu_small_options(lsm_options *o);
+/* lsm_open or fail the running cmocka test with the engine's message. */
+lsm_db *tu_open_db(const char *dir, const lsm_options *o);
 
 #endif

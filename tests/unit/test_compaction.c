@@ -21,23 +21,7 @@
 
 #define LEVELS 7
 
-static void small_options(lsm_options *o)
-{
-    lsm_options_init(o);
-    o->memtable_bytes = 64 << 10;
-    o->level1_bytes = 256 << 10;
-    o->target_file_bytes = 64 << 10;
-    o->cache_bytes = 1 << 20;
-}
 
-static lsm_db *open_db(const char *dir, const lsm_options *o)
-{
-    lsm_db *db = NULL;
-    int rc = lsm_open(dir, o, &db);
-    if (rc)
-        fail_msg("lsm_open(%s): %s", dir, lsm_last_error());
-    return db;
-}
 
 /* --- properties ---------------------------------------------------------- */
 
@@ -274,7 +258,7 @@ static void check_some_gets(lsm_db *db, const model *m, int step)
 static unsigned long long live_size(const model *m, const lsm_options *o)
 {
     char *dir = tu_tempdir("live");
-    lsm_db *db = open_db(dir, o);
+    lsm_db *db = tu_open_db(dir, o);
     char k[16], v[160];
     for (int i = 0; i < NKEYS; i++) {
         if (!m->ver[i])
@@ -297,8 +281,8 @@ static void test_overwrites_and_space(void **state)
     (void)state;
     char *dir = tu_tempdir("compact");
     lsm_options o;
-    small_options(&o);
-    lsm_db *db = open_db(dir, &o);
+    tu_small_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
     model *m = calloc(1, sizeof *m);
     uint32_t next_ver = 1;
     uint64_t rs = 4242;
@@ -370,7 +354,7 @@ static void test_overwrites_and_space(void **state)
 
     /* And it all survives a reopen. */
     assert_int_equal(lsm_close(db), LSM_OK);
-    db = open_db(dir, &o);
+    db = tu_open_db(dir, &o);
     check_scan(db, m);
     check_tables_match_disk(db, dir);
     assert_int_equal(lsm_close(db), LSM_OK);
@@ -387,9 +371,9 @@ static void test_space_uncompressed(void **state)
     (void)state;
     char *dir = tu_tempdir("raw");
     lsm_options o;
-    small_options(&o);
+    tu_small_options(&o);
     o.compression = LSM_COMPRESS_NONE;
-    lsm_db *db = open_db(dir, &o);
+    lsm_db *db = tu_open_db(dir, &o);
     model *m = calloc(1, sizeof *m);
     uint64_t rs = 17;
     char k[16], v[160];
@@ -439,8 +423,8 @@ static void test_trivial_moves(void **state)
     (void)state;
     char *dir = tu_tempdir("trivial");
     lsm_options o;
-    small_options(&o);
-    lsm_db *db = open_db(dir, &o);
+    tu_small_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
     char k[16], v[160];
     const int n = 30000;
     for (int i = 0; i < n; i++) {
@@ -496,8 +480,8 @@ static void test_replaced_tables_deleted(void **state)
     (void)state;
     char *dir = tu_tempdir("stale");
     lsm_options o;
-    small_options(&o);
-    lsm_db *db = open_db(dir, &o);
+    tu_small_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
     char k[16], v[160];
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < 3000; i++) {
@@ -530,7 +514,7 @@ static void test_bad_property(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("prop");
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = tu_open_db(dir, NULL);
     char *text = NULL;
     assert_int_equal(lsm_property(db, "nonsense", &text), LSM_INVALID);
     assert_non_null(strstr(lsm_last_error(), "nonsense"));

@@ -63,23 +63,7 @@ static void assert_no_failure(void)
         fail_msg("%s", failure);
 }
 
-static void small_options(lsm_options *o)
-{
-    lsm_options_init(o);
-    o->memtable_bytes = 64 << 10;
-    o->level1_bytes = 256 << 10;
-    o->target_file_bytes = 64 << 10;
-    o->cache_bytes = 1 << 20;
-}
 
-static lsm_db *open_db(const char *dir, const lsm_options *o)
-{
-    lsm_db *db = NULL;
-    int rc = lsm_open(dir, o, &db);
-    if (rc)
-        fail_msg("lsm_open(%s): %s", dir, lsm_last_error());
-    return db;
-}
 
 /* --- writers and readers over key pairs --------------------------------------
  *
@@ -412,10 +396,10 @@ static void test_writers_and_readers(void **state)
     reset_failure();
     char *dir = tu_tempdir("conc");
     lsm_options o;
-    small_options(&o);
+    tu_small_options(&o);
     o.compression = LSM_COMPRESS_NONE;  /* tables big enough for level 2 */
     shared *sh = calloc(1, sizeof *sh);
-    sh->db = open_db(dir, &o);
+    sh->db = tu_open_db(dir, &o);
     pthread_t wt[WRITERS], rt[READERS], mt;
     writer_arg wa[WRITERS];
     reader_arg *ra = calloc(READERS, sizeof *ra);
@@ -445,7 +429,7 @@ static void test_writers_and_readers(void **state)
 
     check_final(sh);
     assert_int_equal(lsm_close(sh->db), LSM_OK);
-    sh->db = open_db(dir, &o);
+    sh->db = tu_open_db(dir, &o);
     check_final(sh);
     assert_int_equal(lsm_compact(sh->db), LSM_OK);
     check_final(sh);
@@ -532,9 +516,9 @@ static void test_group_commit(void **state)
     reset_failure();
     char *dir = tu_tempdir("group");
     lsm_options o;
-    small_options(&o);
+    tu_small_options(&o);
     o.memtable_bytes = 4 << 20;   /* the WAL, not flushes, is under test */
-    lsm_db *db = open_db(dir, &o);
+    lsm_db *db = tu_open_db(dir, &o);
     pthread_t th[SYNC_THREADS + 1];
     sync_arg sa[SYNC_THREADS + 1];
     for (int t = 0; t <= SYNC_THREADS; t++) {
@@ -565,7 +549,7 @@ static void test_group_commit(void **state)
     char *copy = read_whole(log, &n);
     assert_int_equal(lsm_close(db), LSM_OK);
     write_whole(log, copy, n);
-    db = open_db(dir, &o);
+    db = tu_open_db(dir, &o);
     check_sync_keys(db, SYNC_THREADS);
     assert_int_equal(lsm_close(db), LSM_OK);
     free(copy);
@@ -676,8 +660,8 @@ static void test_old_views_survive_compactions(void **state)
     reset_failure();
     char *dir = tu_tempdir("views");
     lsm_options o;
-    small_options(&o);
-    lsm_db *db = open_db(dir, &o);
+    tu_small_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
     char k[32], v[OLD_VALUE_MAX];
     for (int i = 0; i < OLD_KEYS; i++) {
         old_key(k, i);

@@ -17,23 +17,7 @@
 #include "testutil.h"
 
 /* Small sizes so flushes and compactions happen constantly. */
-static void small_options(lsm_options *o)
-{
-    lsm_options_init(o);
-    o->memtable_bytes = 64 << 10;
-    o->level1_bytes = 256 << 10;
-    o->target_file_bytes = 64 << 10;
-    o->cache_bytes = 1 << 20;
-}
 
-static lsm_db *open_db(const char *dir, const lsm_options *o)
-{
-    lsm_db *db = NULL;
-    int rc = lsm_open(dir, o, &db);
-    if (rc)
-        fail_msg("lsm_open(%s): %s", dir, lsm_last_error());
-    return db;
-}
 
 static void check_value(lsm_db *db, const char *key, const char *want)
 {
@@ -54,7 +38,7 @@ static void test_put_get_reopen(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("db");
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = tu_open_db(dir, NULL);
     assert_int_equal(lsm_put(db, "a", 1, "1", 1, 0), LSM_OK);
     assert_int_equal(lsm_put(db, "b", 1, "2", 1, LSM_SYNC), LSM_OK);
     assert_int_equal(lsm_put(db, "e", 1, "", 0, 0), LSM_OK);
@@ -64,14 +48,14 @@ static void test_put_get_reopen(void **state)
     check_value(db, "e", "");
     assert_int_equal(lsm_close(db), LSM_OK);
 
-    db = open_db(dir, NULL);             /* from the WAL */
+    db = tu_open_db(dir, NULL);             /* from the WAL */
     check_value(db, "a", NULL);
     check_value(db, "b", "2");
     assert_int_equal(lsm_flush(db), LSM_OK);
     assert_int_equal(lsm_close(db), LSM_OK);
     assert_true(tu_count_files(dir, ".sst") >= 1);
 
-    db = open_db(dir, NULL);             /* from a table */
+    db = tu_open_db(dir, NULL);             /* from a table */
     check_value(db, "b", "2");
     check_value(db, "e", "");
     check_value(db, "zz", NULL);
@@ -84,7 +68,7 @@ static void test_lock_and_foreign_dir(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("lock");
-    lsm_db *db = open_db(dir, NULL), *db2 = NULL;
+    lsm_db *db = tu_open_db(dir, NULL), *db2 = NULL;
     assert_int_equal(lsm_open(dir, NULL, &db2), LSM_BUSY);
     char pid[32];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
@@ -110,7 +94,7 @@ static void test_large_values(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("large");
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = tu_open_db(dir, NULL);
     size_t n = 16u << 20;
     char *big = malloc(n);
     uint64_t s = 7;
@@ -120,7 +104,7 @@ static void test_large_values(void **state)
     }
     assert_int_equal(lsm_put(db, "big", 3, big, n, 0), LSM_OK);
     lsm_close(db);
-    db = open_db(dir, NULL);
+    db = tu_open_db(dir, NULL);
     void *v;
     size_t vn;
     assert_int_equal(lsm_get(db, NULL, "big", 3, &v, &vn), LSM_OK);
@@ -143,8 +127,8 @@ static void test_snapshot_and_iterator(void **state)
     (void)state;
     char *dir = tu_tempdir("snap");
     lsm_options o;
-    small_options(&o);
-    lsm_db *db = open_db(dir, &o);
+    tu_small_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
     char k[16], v[16];
     for (int i = 0; i < 100; i++) {
         snprintf(k, sizeof k, "k%03d", i);
@@ -205,7 +189,7 @@ static void test_read_only(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("ro");
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = tu_open_db(dir, NULL);
     lsm_put(db, "t", 1, "table", 5, 0);
     assert_int_equal(lsm_flush(db), LSM_OK);
     lsm_put(db, "w", 1, "wal", 3, 0);
@@ -218,7 +202,7 @@ static void test_read_only(void **state)
     lsm_options o;
     lsm_options_init(&o);
     o.read_only = 1;
-    db = open_db(dir, &o);
+    db = tu_open_db(dir, &o);
     check_value(db, "t", "table");
     check_value(db, "w", "wal");
     assert_int_equal(lsm_put(db, "x", 1, "", 0, 0), LSM_INVALID);
@@ -267,7 +251,7 @@ static void test_wal_torn_tail(void **state)
     /* Put the crashed WAL back in place, torn in its last record. */
     assert_int_equal(rename(copy, log), 0);
     assert_int_equal(tu_truncate(log, size - 3), 0);
-    db = open_db(dir, &o);
+    db = tu_open_db(dir, &o);
     check_value(db, "a", "1");
     check_value(db, "b", "2");
     check_value(db, "c", NULL);
@@ -282,7 +266,7 @@ static void test_wal_midlog_corruption(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("midlog");
-    lsm_db *db = open_db(dir, NULL);
+    lsm_db *db = tu_open_db(dir, NULL);
     char *log = tu_find_file(dir, ".log");
     char *copy;
     assert_true(asprintf(&copy, "%s.copy", log) > 0);
@@ -311,7 +295,7 @@ static void test_wal_midlog_corruption(void **state)
     lsm_options o;
     lsm_options_init(&o);
     o.salvage = 1;
-    db = open_db(dir, &o);
+    db = tu_open_db(dir, &o);
     check_value(db, "k0", NULL);
     void *val;
     size_t vn;
@@ -481,8 +465,8 @@ static void test_model(void **state)
     (void)state;
     char *dir = tu_tempdir("model");
     lsm_options o;
-    small_options(&o);
-    lsm_db *db = open_db(dir, &o);
+    tu_small_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
     model *m = calloc(1, sizeof *m);
     char *vbuf = malloc(30000);
     lsm_batch *b = lsm_batch_new();
@@ -496,7 +480,7 @@ static void test_model(void **state)
             check_gets(db, m);
             check_scan(db, m, NULL);
             assert_int_equal(lsm_close(db), LSM_OK);
-            db = open_db(dir, &o);
+            db = tu_open_db(dir, &o);
         }
         if (n % 30000 == 0)
             assert_int_equal(lsm_compact(db), LSM_OK);
@@ -504,7 +488,7 @@ static void test_model(void **state)
     check_gets(db, m);
     check_scan(db, m, NULL);
     lsm_close(db);
-    db = open_db(dir, &o);
+    db = tu_open_db(dir, &o);
     check_gets(db, m);
     check_scan(db, m, NULL);
     lsm_close(db);

@@ -24,14 +24,6 @@
 
 /* --- helpers --------------------------------------------------------------- */
 
-static lsm_db *open_db(const char *dir, const lsm_options *o)
-{
-    lsm_db *db = NULL;
-    int rc = lsm_open(dir, o, &db);
-    if (rc)
-        fail_msg("lsm_open(%s): %s", dir, lsm_last_error());
-    return db;
-}
 
 static void put_str(lsm_db *db, const char *k, const char *v)
 {
@@ -504,7 +496,7 @@ static void test_reopen_many_times(void **state)
     char *prev = NULL;
     const int rounds = 40, per = 50;
     for (int r = 0; r < rounds; r++) {
-        lsm_db *db = open_db(dir, &o);
+        lsm_db *db = tu_open_db(dir, &o);
         char *man = current_manifest(dir);
         if (prev)
             assert_string_not_equal(prev, man);
@@ -528,7 +520,7 @@ static void test_reopen_many_times(void **state)
         free(prev);
         prev = man;
     }
-    lsm_db *db = open_db(dir, &o);
+    lsm_db *db = tu_open_db(dir, &o);
     check_rounds(db, rounds, per);
     assert_true(tu_count_files(dir, ".sst") >= 1);
     assert_int_equal(count_prefix(dir, "MANIFEST-"), 1);
@@ -542,7 +534,7 @@ static void test_reopen_many_times(void **state)
 static char *make_store(const lsm_options *o)
 {
     char *dir = tu_tempdir("store");
-    lsm_db *db = open_db(dir, o);
+    lsm_db *db = tu_open_db(dir, o);
     write_round(db, 0, 100, 1);
     write_round(db, 100, 100, 2);
     write_round(db, 50, 100, 3);
@@ -622,7 +614,7 @@ static void test_damaged_current(void **state)
     assert_string_equal(before, after);
 
     /* Put back, the store opens with everything. */
-    db = open_db(dir, &o);
+    db = tu_open_db(dir, &o);
     check_store(db);
     lsm_close(db);
     free(before);
@@ -693,7 +685,7 @@ static void test_torn_manifest_tail(void **state)
     o.log_ctx = &cap;
     for (size_t i = 0; i <= sizeof cuts / sizeof cuts[0]; i++) {
         memset(&cap, 0, sizeof cap);
-        lsm_db *db = open_db(dir, &o);
+        lsm_db *db = tu_open_db(dir, &o);
         if (!strstr(cap.text, "torn tail"))
             fail_msg("no torn-tail log line in:\n%s", cap.text);
         check_store(db);
@@ -705,7 +697,7 @@ static void test_torn_manifest_tail(void **state)
         write_round(db, 1000, 20, 9);
         assert_int_equal(lsm_close(db), LSM_OK);
         memset(&cap, 0, sizeof cap);
-        db = open_db(dir, &o);
+        db = tu_open_db(dir, &o);
         assert_null(strstr(cap.text, "torn tail"));
         check_store(db);
         check_round(db, 1000, 20, 9);
@@ -749,7 +741,7 @@ static void test_corrupt_manifest_record(void **state)
     char *dir = make_store(&o);
     /* A few more flushes after the open so that the manifest holds several
      * records: [whole version][open edit][flush][flush][flush]. */
-    lsm_db *db = open_db(dir, &o);
+    lsm_db *db = tu_open_db(dir, &o);
     write_round(db, 300, 10, 4);
     write_round(db, 310, 10, 5);
     write_round(db, 320, 10, 6);
@@ -783,7 +775,7 @@ static void test_corrupt_manifest_record(void **state)
         spew(man, saved, len);
     }
     /* Undamaged again, it opens with everything. */
-    db = open_db(dir, &o);
+    db = tu_open_db(dir, &o);
     check_store(db);
     check_round(db, 300, 10, 4);
     check_round(db, 320, 10, 6);

@@ -25,23 +25,7 @@ typedef struct model {
     uint32_t ver[NKEYS];       /* 0 = absent */
 } model;
 
-static void small_options(lsm_options *o)
-{
-    lsm_options_init(o);
-    o->memtable_bytes = 32 << 10;
-    o->level1_bytes = 128 << 10;
-    o->target_file_bytes = 32 << 10;
-    o->cache_bytes = 1 << 20;
-}
 
-static lsm_db *open_db(const char *dir, const lsm_options *o)
-{
-    lsm_db *db = NULL;
-    int rc = lsm_open(dir, o, &db);
-    if (rc)
-        fail_msg("lsm_open(%s): %s", dir, lsm_last_error());
-    return db;
-}
 
 /* The keys, formatted once: the model walks all of them per deletion. */
 static char key_table[NKEYS][16];
@@ -316,7 +300,7 @@ static void run_model(uint64_t seed, const lsm_options *o, int ops)
 {
     const int reopen_every = ops / 3, compact_every = ops / 4;
     char *dir = tu_tempdir("rdel");
-    lsm_db *db = open_db(dir, o);
+    lsm_db *db = tu_open_db(dir, o);
     model *m = calloc(1, sizeof *m);
     snap_slot snaps[MAX_SNAPS] = { { 0 } };
     lsm_batch *batch = lsm_batch_new();
@@ -356,7 +340,7 @@ static void run_model(uint64_t seed, const lsm_options *o, int ops)
                 release_snap(db, &snaps[s]);
             }
             assert_int_equal(lsm_close(db), LSM_OK);
-            db = open_db(dir, o);
+            db = tu_open_db(dir, o);
             check_view(db, NULL, m, &rs, "after reopen");
         }
     }
@@ -369,7 +353,7 @@ static void run_model(uint64_t seed, const lsm_options *o, int ops)
     assert_int_equal(lsm_compact(db), LSM_OK);
     check_view(db, NULL, m, &rs, "final");
     assert_int_equal(lsm_close(db), LSM_OK);
-    db = open_db(dir, o);
+    db = tu_open_db(dir, o);
     check_view(db, NULL, m, &rs, "final reopen");
     assert_int_equal(lsm_close(db), LSM_OK);
     lsm_batch_free(batch);
@@ -382,7 +366,7 @@ static void test_range_del_model(void **state)
 {
     (void)state;
     lsm_options o;
-    small_options(&o);
+    tu_small_options(&o);
     run_model(1, &o, 24000);
 }
 
@@ -392,7 +376,7 @@ static void test_range_del_model_plain_tables(void **state)
 {
     (void)state;
     lsm_options o;
-    small_options(&o);
+    tu_small_options(&o);
     o.bloom_bits_per_key = 0;
     o.compression = LSM_COMPRESS_NONE;
     o.block_bytes = 256;
@@ -406,8 +390,8 @@ static void test_range_del_layers(void **state)
     (void)state;
     char *dir = tu_tempdir("layers");
     lsm_options o;
-    small_options(&o);
-    lsm_db *db = open_db(dir, &o);
+    tu_small_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
     char k[16];
     for (int i = 0; i < 100; i++) {
         key_of(i, k);
@@ -454,7 +438,7 @@ static void test_range_del_layers(void **state)
     assert_int_equal(lsm_delete_range(db, "a", 1, "b", 1, 0), LSM_OK);
     assert_int_equal(lsm_delete_range(db, "", 0, "key000001", 9, 0), LSM_OK);
     assert_int_equal(lsm_close(db), LSM_OK);
-    db = open_db(dir, &o);
+    db = tu_open_db(dir, &o);
     void *v;
     size_t n;
     assert_int_equal(lsm_get(db, NULL, "key000000", 9, &v, &n), LSM_NOT_FOUND);
