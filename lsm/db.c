@@ -224,6 +224,12 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
     pthread_mutex_lock(&db->mu);
     if (rc)
         return;
+    if (db->bg_error) {
+        /* Failed while the lock was dropped: a failed edit's outputs are
+         * no longer pending but may be named by the manifest. */
+        lsm_env_free_names(names, n);
+        return;
+    }
     /* Liveness is judged now, under mu, after the listing: a file made
      * while the lock was dropped is pending or in a live version. */
     uint64_t *live;

@@ -35,10 +35,13 @@ static int inspect_dir(lsm_env *env, const char *dir, int *has_current,
         return rc;
     *has_current = *nonempty = 0;
     for (size_t i = 0; i < n; i++) {
+        uint64_t number;
+        enum lsm_file_type t = lsm_parse_filename(names[i], &number);
         if (strcmp(names[i], "CURRENT") == 0)
             *has_current = 1;
-        else if (strcmp(names[i], "LOCK") != 0)
-            *nonempty = 1;
+        else if (t != LSM_FILE_LOCK && t != LSM_FILE_MANIFEST &&
+                 strcmp(names[i], "CURRENT.tmp") != 0)
+            *nonempty = 1;   /* a failed creation leaves only those */
     }
     lsm_env_free_names(names, n);
     return LSM_OK;
@@ -286,6 +289,15 @@ static int recover_logs(lsm_db *db)
     if (rc == LSM_OK)
         rc = flush_recovered(&rp);
     uint64_t number = lsm_vset_new_file_number(&db->vs);
+    db->mem_log = number;
+    edit.has_log_number = 1;
+    edit.log_number = number;
+    /* Commit before creating WAL `number`: a failure in between must not
+     * leave a newer WAL behind a replayed one with a dropped torn tail. */
+    pthread_mutex_lock(&db->mu);
+    if (rc == LSM_OK)
+        rc = lsm_vset_log_and_apply(&db->vs, &edit); /* also syncs the dir */
+    pthread_mutex_unlock(&db->mu);
     if (rc == LSM_OK) {
         char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
         lsm_file *f;
@@ -296,16 +308,41 @@ static int recover_logs(lsm_db *db)
         if (rc == LSM_OK)
             rc = db->env->sync_dir(db->env, db->dir);
     }
-    db->mem_log = number;
-    edit.has_log_number = 1;
-    edit.log_number = number;
     pthread_mutex_lock(&db->mu);
-    if (rc == LSM_OK)
-        rc = lsm_vset_log_and_apply(&db->vs, &edit); /* also syncs the dir */
     if (rc == LSM_OK)
         lsm_db_delete_obsolete(db, 1);
     pthread_mutex_unlock(&db->mu);
     lsm_edit_free(&edit);
+    return rc;
+}
+
+/* After reading the manifest: every table it names must exist, and the
+ * WAL it says holds the oldest unflushed writes must exist unless no WAL
+ * does.  A missing one means acknowledged data is gone — typically a
+ * damaged last manifest edit taken for a torn tail — so the open is
+ * refused rather than serving stale data. */
+static int check_files_present(lsm_db *db)
+{
+    lsm_version *v = db->vs.current;
+    for (int l = 0; l < LSM_NUM_LEVELS; l++)
+        for (size_t i = 0; i < v->nfiles[l]; i++) {
+            char *path = lsm_filename(db->dir, LSM_FILE_TABLE, v->files[l][i]->number);
+            int present = path && db->env->exists(db->env, path);
+            free(path);
+            if (!present)
+                return lsm_fail(LSM_CORRUPTION, "%s: table %06llu.sst named by "
+                                "the manifest is missing", db->dir,
+                                (unsigned long long)v->files[l][i]->number);
+        }
+    uint64_t *logs = NULL;
+    size_t n = 0;
+    int rc = list_logs(db, db->vs.log_number, &logs, &n);
+    if (rc == LSM_OK && n > 0 && logs[0] != db->vs.log_number &&
+        db->vs.log_number != 0)
+        rc = lsm_fail(LSM_CORRUPTION, "%s: WAL %06llu named by the manifest is "
+                      "missing while newer WALs exist", db->dir,
+                      (unsigned long long)db->vs.log_number);
+    free(logs);
     return rc;
 }
 
@@ -364,6 +401,8 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
     if (rc == LSM_OK)
         rc = is_new ? lsm_vset_create(&db->vs)
                     : lsm_vset_recover(&db->vs, opt->log, opt->log_ctx);
+    if (rc == LSM_OK && !is_new)
+        rc = check_files_present(db);
     if (rc == LSM_OK)
         rc = recover_logs(db);
     if (rc == LSM_OK && !opt->read_only)

@@ -51,6 +51,7 @@ typedef struct fhandle {
     uint64_t gen;       /* fe->gen when opened; stale after a crash */
     int writable;
     int is_lock;
+    uint64_t reserved;  /* bytes charged to fe->used ahead by fh_reserve */
     char *path;
 } fhandle;
 
@@ -290,7 +291,10 @@ static int fh_append(lsm_file *f, const void *p, size_t n)
         }
     }
     if (!rc) {
-        uint64_t room = fe->capacity - fe->used;
+        uint64_t room = fe->capacity - fe->used + h->reserved;
+        uint64_t credit = n < h->reserved ? n : h->reserved;
+        fe->used -= credit;          /* reserved bytes are spent first */
+        h->reserved -= credit;
         if (n > room) {
             node_append(fe, h->node, p, (size_t)room);
             rc = lsm_fail_errno(ENOSPC, "write %s at offset %zu", h->path,
@@ -362,11 +366,35 @@ static void release_lock(fault_env *fe, const char *path)
     }
 }
 
+/* Charges space ahead, as fallocate does: appends up to that size then
+ * cannot fail for lack of space (injected faults still can). */
+static int fh_reserve(lsm_file *f, uint64_t bytes)
+{
+    fhandle *h = (fhandle *)f;
+    fault_env *fe = h->fe;
+    pthread_mutex_lock(&fe->mu);
+    int rc = stale(fe, h, "reserve");
+    if (!rc && bytes > h->reserved) {
+        uint64_t extra = bytes - h->reserved;
+        if (extra > fe->capacity - fe->used) {
+            rc = lsm_fail_errno(ENOSPC, "reserve %llu bytes in %s",
+                                (unsigned long long)bytes, h->path);
+        } else {
+            fe->used += extra;
+            h->reserved = bytes;
+        }
+    }
+    pthread_mutex_unlock(&fe->mu);
+    return rc;
+}
+
 static int fh_close(lsm_file *f)
 {
     fhandle *h = (fhandle *)f;
     fault_env *fe = h->fe;
     pthread_mutex_lock(&fe->mu);
+    if (h->gen == fe->gen)
+        fe->used -= h->reserved;
     if (h->is_lock && h->gen == fe->gen)
         release_lock(fe, h->path);
     node_release(fe, h->node);
@@ -382,6 +410,7 @@ static const struct lsm_file_ops fh_ops = {
     .sync = fh_sync,
     .size = fh_size,
     .close = fh_close,
+    .reserve = fh_reserve,
 };
 
 static int handle_new(fault_env *fe, fnode *node, const char *path,

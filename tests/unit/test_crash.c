@@ -1,0 +1,536 @@
+/*
+ * test_crash.c — randomized power-loss testing of the engine.
+ *
+ * A run opens a fresh store on the fault-injecting in-memory env
+ * (tests/support/fault_env.h) with small memtables and levels, so
+ * flushes and compactions run constantly in the background, and then
+ * goes through rounds of:
+ *
+ *   1. a random workload of puts, deletes, range deletes and batches,
+ *      some with LSM_SYNC, with the occasional lsm_flush, lsm_compact and
+ *      lsm_sync;
+ *   2. a crash, chosen from three kinds:
+ *        - from the test thread after the last operation (background
+ *          work may be in flight),
+ *        - at a random I/O operation: every env call from the N-th on
+ *          fails, as if the machine had died there, then the crash —
+ *          this lands inside WAL appends, table writes, manifest edits
+ *          and CURRENT renames,
+ *        - from a second thread after a random delay, racing the writes;
+ *      with a random crash mode (unsynced bytes all lost, a random
+ *      prefix kept, or a prefix followed by garbage or zeros);
+ *   3. lsm_close of the dead store (the env is down, so it cannot touch
+ *      the "disk"), restart, and sometimes a second crash in the middle
+ *      of reopening it;
+ *   4. reopen and check against the model (tests/support/crash_model.h):
+ *      the store must equal the state after some prefix k of the
+ *      operations issued, with k at least the number of operations that
+ *      were durable (synced, or followed by a completed flush or
+ *      lsm_sync) — so no synced write is lost, nothing is reordered and
+ *      nothing appears that was never written.  A third of the time a
+ *      read-only open looks first: it must find a valid prefix without
+ *      writing anything, and recovery must then find the same one;
+ *   5. continue from the recovered state.
+ * A run ends with a clean close, which must keep everything.
+ *
+ * CRASH_ITERATIONS (crashes, default 500) and CRASH_SEED (default 1)
+ * scale and vary the test; scripts/soak-engine runs it for tens of
+ * thousands of crashes.  CRASH_PROGRESS=1 prints progress, CRASH_VERBOSE=1
+ * the plan of each round, the engine's log and statistics.  A failure
+ * prints the run's seed; runs are deterministic except for the timing
+ * of background threads.  TEST_FILTER=<cmocka pattern> picks tests.
+ *
+ * test_recovery_interrupted_after_torn_tail is a directed test of a
+ * known engine bug; it and the random test's crashes during recovery run
+ * only with LSM_TEST_KNOWN_BUGS=1 until that bug is fixed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crash_model.h"
+#include "fault_env.h"
+#include "lsm.h"
+
+#define STORE "/db"
+#define ROUNDS_PER_RUN 5
+
+static uint64_t rnd(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t below(uint64_t *s, uint64_t n)
+{
+    return n ? rnd(s) % n : 0;
+}
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtoull(v, NULL, 0) : dflt;
+}
+
+static uint64_t total_io(fault_env *fe)
+{
+    uint64_t n = 0;
+    for (int op = 0; op < FAULT_OP_COUNT; op++)
+        n += fault_env_op_count(fe, (enum fault_op)op);
+    return n;
+}
+
+typedef struct totals {
+    uint64_t crashes, io_crashes, thread_crashes, open_crashes;
+    uint64_t ops, synced, flushes, syncs, failed_ops, read_only_opens;
+    uint64_t kept_unsynced, lost_unsynced;
+} totals;
+
+enum plan { PLAN_AFTER_OPS, PLAN_AT_IO, PLAN_THREAD };
+
+typedef struct run {
+    uint64_t seed;
+    uint64_t rng;
+    fault_env *fe;
+    lsm_options opt;
+    cm_workload wl;
+    cm_model *m;
+    lsm_db *db;
+    int round;
+    uint64_t io_per_round;     /* estimate, for placing I/O crash points */
+    uint64_t io_per_open;
+    uint64_t us_per_round;
+    totals *t;
+} run;
+
+#define FAIL(r, ...) fail_run(r, __FILE__, __LINE__, __VA_ARGS__)
+
+static void fail_run(const run *r, const char *file, int line,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void fail_run(const run *r, const char *file, int line,
+                     const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    print_error("%s:%d: CRASH_SEED=%" PRIu64 " CRASH_ITERATIONS=%d: round %d: "
+                "%s\n", file, line, r->seed, (r->round + 1), r->round, msg);
+    fail();
+}
+
+static int verbose;
+/* Scenarios that hit engine bugs not yet fixed run only with
+ * LSM_TEST_KNOWN_BUGS=1: the second crash during recovery (see
+ * test_recovery_interrupted_after_torn_tail). */
+static int known_bugs;
+
+static void log_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    if (verbose)
+        fprintf(stderr, "  lsm: %s\n", line);
+}
+
+static void run_options(run *r)
+{
+    lsm_options *o = &r->opt;
+    lsm_options_init(o);
+    o->env = fault_env_base(r->fe);
+    o->memtable_bytes = (size_t)(32 + below(&r->rng, 33)) << 10;
+    o->level1_bytes = 256 << 10;
+    o->target_file_bytes = 64 << 10;
+    o->level0_compaction_trigger = 2 + (int)below(&r->rng, 3);
+    o->max_immutable_memtables = 1 + (int)below(&r->rng, 2);
+    o->block_bytes = (size_t)1024 << below(&r->rng, 3);
+    o->compression = below(&r->rng, 2) ? LSM_COMPRESS_ZSTD : LSM_COMPRESS_NONE;
+    o->bloom_bits_per_key = below(&r->rng, 3) ? 10 : 0;
+    o->cache_bytes = 256 << 10;
+    o->max_open_files = 64;
+    o->log = log_line;
+
+    cm_workload *w = &r->wl;
+    w->max_value = below(&r->rng, 4) ? 8000 : 40000;  /* some span WAL blocks */
+    w->sync_pct = (int)below(&r->rng, 25);
+    w->delete_pct = 10 + (int)below(&r->rng, 15);
+    w->range_pct = (int)below(&r->rng, 6);
+    w->max_range = below(&r->rng, 4) ? 30 : 400;
+    w->batch_pct = (int)below(&r->rng, 30);
+    w->max_batch = 1 + (int)below(&r->rng, 12);
+}
+
+/* --- the crash thread -------------------------------------------------------- */
+
+typedef struct crasher {
+    fault_env *fe;
+    unsigned delay_us;
+    int mode;
+} crasher;
+
+static void *crash_later(void *arg)
+{
+    crasher *c = arg;
+    usleep(c->delay_us);
+    fault_env_crash(c->fe, c->mode);
+    return NULL;
+}
+
+/* --- one round ------------------------------------------------------------------ */
+
+/* Runs the workload until nops operations are issued or one fails. */
+static void workload(run *r, int nops)
+{
+    for (int i = 0; i < nops; i++) {
+        uint64_t pick = below(&r->rng, 1000);
+        int rc;
+        if (pick < 6) {
+            rc = lsm_flush(r->db);
+            r->t->flushes++;
+        } else if (pick < 7) {
+            rc = lsm_compact(r->db);
+        } else if (pick < 12) {
+            rc = lsm_sync(r->db);
+            r->t->syncs++;
+        } else {
+            size_t op = cm_gen_op(r->m, &r->rng, &r->wl);
+            rc = cm_exec_op(r->m, op, r->db);
+            r->t->ops++;
+            if (rc == LSM_OK && cm_op_is_sync(r->m, op))
+                r->t->synced++;
+            if (rc == LSM_OK && cm_op_is_sync(r->m, op))
+                cm_set_durable(r->m, op + 1);
+            if (rc != LSM_OK)
+                r->t->failed_ops++;
+            /* A failed operation stays in the model: its record may have
+             * reached the WAL before the failure. */
+        }
+        if (rc == LSM_OK && pick < 12)   /* flush, compact and sync */
+            cm_set_durable(r->m, cm_nops(r->m));
+        if (rc != LSM_OK)
+            return;
+    }
+}
+
+static lsm_db *open_store(run *r)
+{
+    lsm_db *db = NULL;
+    int rc = lsm_open(STORE, &r->opt, &db);
+    if (rc)
+        FAIL(r, "reopen failed: %s: %s", lsm_status_name(rc), lsm_last_error());
+    return db;
+}
+
+/* Reopens with every I/O from a random point on failing, then crashes:
+ * power loss in the middle of recovery.  Used once per run while the
+ * store is being created, and — with LSM_TEST_KNOWN_BUGS=1 only, until
+ * the bug described at test_recovery_interrupted_after_torn_tail is
+ * fixed — in a quarter of the rounds. */
+static void crash_during_open(run *r)
+{
+    int countdown = (int)below(&r->rng, r->io_per_open + 1);
+    if (verbose)
+        fprintf(stderr, "crash during open after %d I/O operations\n",
+                countdown);
+    fault_env_fail_after(r->fe, FAULT_MASK_ALL, countdown, LSM_IO_ERROR, 1);
+    lsm_db *db = NULL;
+    int rc = lsm_open(STORE, &r->opt, &db);
+    fault_env_crash(r->fe, (int)below(&r->rng, 4));
+    if (rc == LSM_OK)
+        lsm_close(db);
+    fault_env_restart(r->fe);
+    fault_env_clear_faults(r->fe);
+    r->t->open_crashes++;
+}
+
+static uint64_t mutating_io(fault_env *fe)
+{
+    return fault_env_op_count(fe, FAULT_OP_WRITE) +
+           fault_env_op_count(fe, FAULT_OP_SYNC) +
+           fault_env_op_count(fe, FAULT_OP_SYNC_DIR) +
+           fault_env_op_count(fe, FAULT_OP_RENAME) +
+           fault_env_op_count(fe, FAULT_OP_UNLINK) +
+           fault_env_op_count(fe, FAULT_OP_MKDIR);
+}
+
+/* Opens the crashed store read-only: it must hold the state after some
+ * prefix k in [lo, hi], without a single write to the env. */
+static void read_only_check(run *r, size_t lo, size_t hi, size_t *k)
+{
+    lsm_options o = r->opt;
+    o.read_only = 1;
+    uint64_t before = mutating_io(r->fe);
+    lsm_db *db = NULL;
+    int rc = lsm_open(STORE, &o, &db);
+    if (rc)
+        FAIL(r, "read-only open failed: %s: %s", lsm_status_name(rc),
+             lsm_last_error());
+    char err[1024];
+    if (cm_verify(r->m, db, lo, hi, k, err, sizeof err))
+        FAIL(r, "read-only open after a crash: %s", err);
+    char key[CM_KEY_LEN + 1];
+    cm_key(0, key);
+    if (lsm_put(db, key, CM_KEY_LEN, "x", 1, 0) != LSM_INVALID)
+        FAIL(r, "a write to a read-only store did not fail with invalid");
+    lsm_close(db);
+    if (mutating_io(r->fe) != before)
+        FAIL(r, "a read-only open and close wrote to the store (%" PRIu64
+             " write, sync, rename or unlink calls)", mutating_io(r->fe) - before);
+    r->t->read_only_opens++;
+}
+
+static void crash_round(run *r)
+{
+    int nops = 1 + (int)below(&r->rng, 400);
+    uint64_t p = below(&r->rng, 100);
+    enum plan plan = p < 40 ? PLAN_AFTER_OPS : p < 88 ? PLAN_AT_IO : PLAN_THREAD;
+    int mode = (int)below(&r->rng, 4);
+    uint64_t io0 = total_io(r->fe);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    pthread_t th;
+    crasher cr = { r->fe, 0, mode };
+    if (plan == PLAN_AT_IO) {
+        int countdown = (int)below(&r->rng, r->io_per_round + 1);
+        fault_env_fail_after(r->fe, FAULT_MASK_ALL, countdown, LSM_IO_ERROR, 1);
+        r->t->io_crashes++;
+    } else if (plan == PLAN_THREAD) {
+        cr.delay_us = (unsigned)below(&r->rng, r->us_per_round + 1);
+        assert_int_equal(pthread_create(&th, NULL, crash_later, &cr), 0);
+        r->t->thread_crashes++;
+    }
+
+    size_t before = cm_nops(r->m);
+    if (verbose)
+        fprintf(stderr, "round %d: plan %d mode %d, %d ops\n", r->round,
+                (int)plan, mode, nops);
+    workload(r, nops);
+    if (verbose) {
+        char *s = NULL;
+        if (lsm_property(r->db, "stats", &s) == LSM_OK)
+            fprintf(stderr, "%s", s);
+        lsm_free(s);
+    }
+    if (plan == PLAN_THREAD)
+        pthread_join(th, NULL);
+    else
+        fault_env_crash(r->fe, mode);
+    lsm_close(r->db);                  /* fails: the env is down */
+    r->db = NULL;
+    fault_env_restart(r->fe);
+    fault_env_clear_faults(r->fe);
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (plan == PLAN_AFTER_OPS && cm_nops(r->m) - before >= 100) {
+        uint64_t io = total_io(r->fe) - io0;
+        int64_t us = ((int64_t)t1.tv_sec - t0.tv_sec) * 1000000 +
+                     ((int64_t)t1.tv_nsec - t0.tv_nsec) / 1000;
+        r->io_per_round = (r->io_per_round + io) / 2;
+        /* The racing thread's delay; capped, as a loaded machine may
+         * stretch a round. */
+        if (us > 0)
+            r->us_per_round = (r->us_per_round + (uint64_t)us) / 2;
+        if (r->us_per_round > 200000)
+            r->us_per_round = 200000;
+    }
+
+    if (below(&r->rng, 4) == 0 && known_bugs)
+        crash_during_open(r);
+
+    size_t k;
+    char err[1024];
+    size_t lo = cm_durable(r->m), hi = cm_nops(r->m);
+    int rc;
+    if (below(&r->rng, 3) == 0) {
+        /* A read-only open sees what recovery will keep, and writes
+         * nothing: the real open then finds the same prefix. */
+        read_only_check(r, lo, hi, &k);
+        lo = hi = k;
+    }
+
+    uint64_t io1 = total_io(r->fe);
+    r->db = open_store(r);
+    r->io_per_open = (r->io_per_open + (total_io(r->fe) - io1)) / 2 + 1;
+
+    rc = cm_verify(r->m, r->db, lo, hi, &k, err, sizeof err);
+    if (rc)
+        FAIL(r, "after a crash (plan %d, mode %d, %zu ops, %zu durable): %s",
+             (int)plan, mode, hi, lo, err);
+    r->t->crashes++;
+    r->t->kept_unsynced += k - lo;
+    r->t->lost_unsynced += hi - k;
+    cm_rebase(r->m, k);
+}
+
+static void one_run(uint64_t seed, int rounds, totals *t)
+{
+    run r = { .seed = seed, .rng = seed, .t = t };
+    r.fe = fault_env_new(seed);
+    assert_non_null(r.fe);
+    run_options(&r);
+    r.m = cm_model_new(50 + (uint32_t)below(&r.rng, 1950));
+    assert_non_null(r.m);
+    r.io_per_round = 1500;
+    r.io_per_open = 40;
+    r.us_per_round = 20000;
+    r.round = -1;
+
+    /* Sometimes crash while the store is being created. */
+    if (below(&r.rng, 8) == 0)
+        crash_during_open(&r);
+    r.db = open_store(&r);
+    for (r.round = 0; r.round < rounds; r.round++)
+        crash_round(&r);
+
+    /* A clean close keeps everything. */
+    int rc = lsm_close(r.db);
+    if (rc)
+        FAIL(&r, "clean close: %s: %s", lsm_status_name(rc), lsm_last_error());
+    r.db = open_store(&r);
+    size_t k;
+    char err[1024];
+    cm_set_durable(r.m, cm_nops(r.m));
+    if (cm_verify(r.m, r.db, cm_nops(r.m), cm_nops(r.m), &k, err, sizeof err))
+        FAIL(&r, "after a clean close: %s", err);
+    lsm_close(r.db);
+    cm_model_free(r.m);
+    fault_env_free(r.fe);
+}
+
+static void test_random_crashes(void **state)
+{
+    (void)state;
+    uint64_t iterations = env_u64("CRASH_ITERATIONS", 500);
+    uint64_t seed = env_u64("CRASH_SEED", 1);
+    int progress = (int)env_u64("CRASH_PROGRESS", 0);
+
+    totals t = { 0 };
+    time_t start = time(NULL);
+    for (uint64_t done = 0; done < iterations;) {
+        int rounds = iterations - done < ROUNDS_PER_RUN
+                         ? (int)(iterations - done) : ROUNDS_PER_RUN;
+        one_run(seed, rounds, &t);
+        done += (uint64_t)rounds;
+        seed++;
+        if (progress && (done % 500 < (uint64_t)rounds || done == iterations))
+            fprintf(stderr, "crash: %" PRIu64 "/%" PRIu64 " crashes survived, "
+                    "next seed %" PRIu64 ", %lds\n", done, iterations, seed,
+                    (long)(time(NULL) - start));
+    }
+    fprintf(stderr, "crash: %" PRIu64 " crashes survived (%" PRIu64 " at an "
+            "I/O point, %" PRIu64 " from a racing thread, %" PRIu64 " more "
+            "during recovery; %" PRIu64 " checked by a read-only open "
+            "first); %" PRIu64 " operations (%" PRIu64 " synced, %" PRIu64
+            " failed by the crash), %" PRIu64 " flush and %" PRIu64 " sync "
+            "calls; unsynced operations after the last durable one: %" PRIu64
+            " recovered, %" PRIu64 " lost\n", t.crashes, t.io_crashes,
+            t.thread_crashes, t.open_crashes, t.read_only_opens, t.ops,
+            t.synced, t.failed_ops, t.flushes, t.syncs, t.kept_unsynced,
+            t.lost_unsynced);
+}
+
+/* --- recovery interrupted after a torn WAL tail (directed) ---------------- */
+
+/* A store whose newest WAL ends in a torn record: synced writes, then
+ * unsynced ones, then power loss keeping a prefix plus garbage. */
+static void torn_tail_store(fault_env *fe, lsm_options *o, cm_model *m)
+{
+    lsm_options_init(o);
+    o->env = fault_env_base(fe);
+    o->log = log_line;
+    lsm_db *db = NULL;
+    assert_int_equal(lsm_open(STORE, o, &db), LSM_OK);
+    static const cm_workload w = { .max_value = 300, .sync_pct = 0,
+                                   .delete_pct = 10, .max_batch = 1 };
+    uint64_t rng = 3;
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(cm_exec_op(m, cm_gen_op(m, &rng, &w), db), LSM_OK);
+    cm_op_begin(m, 1);
+    cm_op_put(m, 1, 10);
+    assert_int_equal(cm_exec_op(m, cm_op_end(m), db), LSM_OK);
+    cm_set_durable(m, cm_nops(m));
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(cm_exec_op(m, cm_gen_op(m, &rng, &w), db), LSM_OK);
+    fault_env_crash(fe, FAULT_CRASH_PREFIX_GARBAGE);
+    lsm_close(db);
+    fault_env_restart(fe);
+}
+
+/* KNOWN ENGINE BUG (runs with LSM_TEST_KNOWN_BUGS=1): recovery drops the
+ * torn tail of the newest WAL, creates the next WAL and fsyncs the
+ * directory (db_open.c recover_logs), and only then commits the new
+ * manifest.  If it fails or loses power in between, the next open finds
+ * the torn record in a WAL that is no longer the newest and refuses the
+ * store as corrupt (judge_damage): one interrupted restart turns a
+ * healthy store into one that needs salvage.  Every I/O operation of the
+ * reopen is made to fail in turn, once (then the open is retried) and as
+ * power loss (every operation from there on fails, then a crash). */
+static void test_recovery_interrupted_after_torn_tail(void **state)
+{
+    (void)state;
+    if (!known_bugs)
+        skip();
+    for (int power_loss = 0; power_loss < 2; power_loss++) {
+        for (int k = 0;; k++) {
+            fault_env *fe = fault_env_new(5);
+            lsm_options o;
+            cm_model *m = cm_model_new(100);
+            torn_tail_store(fe, &o, m);
+            fault_env_fail_after(fe, FAULT_MASK_ALL, k, LSM_IO_ERROR, power_loss);
+            lsm_db *db = NULL;
+            int rc = lsm_open(STORE, &o, &db);
+            int fired = fault_env_faults_fired(fe) > 0;
+            if (power_loss) {
+                fault_env_crash(fe, FAULT_CRASH_DROP_ALL);
+                if (rc == LSM_OK)
+                    lsm_close(db);
+                fault_env_restart(fe);
+                db = NULL;
+            }
+            fault_env_clear_faults(fe);
+            if (!db) {
+                rc = lsm_open(STORE, &o, &db);
+                if (rc)
+                    fail_msg("%s at I/O operation %d of the recovery, the "
+                             "next open failed: %s: %s", power_loss
+                             ? "power lost" : "a failure", k,
+                             lsm_status_name(rc), lsm_last_error());
+            }
+            size_t kk;
+            char err[1024];
+            if (cm_verify(m, db, cm_durable(m), cm_nops(m), &kk, err, sizeof err))
+                fail_msg("interrupted at I/O operation %d: %s", k, err);
+            lsm_close(db);
+            cm_model_free(m);
+            fault_env_free(fe);
+            if (!fired)
+                break;
+        }
+    }
+}
+
+int main(void)
+{
+    verbose = (int)env_u64("CRASH_VERBOSE", 0);
+    known_bugs = (int)env_u64("LSM_TEST_KNOWN_BUGS", 1);
+    const char *filter = getenv("TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_crashes),
+        cmocka_unit_test(test_recovery_interrupted_after_torn_tail),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
