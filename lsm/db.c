@@ -507,9 +507,14 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int sync)
     }
     int rc = op == OP_SYNC ? sync_wal(db) : make_room(db, op == OP_SWITCH);
     lsm_writer *last = &w;
+    lsm_batch *group = NULL;
+    uint64_t seq = db->vs.last_seq + 1;
     if (rc == LSM_OK && op == OP_WRITE) {
-        lsm_batch *group = build_group(db, &last);
-        uint64_t seq = db->vs.last_seq + 1;
+        group = build_group(db, &last);
+        if (seq + lsm_batch_count(group) - 1 > LSM_MAX_SEQ)
+            rc = lsm_fail(LSM_INVALID, "%s: sequence numbers exhausted", db->dir);
+    }
+    if (rc == LSM_OK && op == OP_WRITE) {
         lsm_batch_set_seq(group, seq);
         int clean;
         pthread_mutex_unlock(&db->mu);

@@ -199,10 +199,12 @@ static int decode_field(lsm_version_edit *e, uint32_t tag, lsm_slice *in)
         return lsm_get_varint64(in, &e->log_number) ? LSM_OK : LSM_CORRUPTION;
     case TAG_NEXT_FILE:
         e->has_next_file = 1;
-        return lsm_get_varint64(in, &e->next_file) ? LSM_OK : LSM_CORRUPTION;
+        return lsm_get_varint64(in, &e->next_file) && e->next_file < UINT64_MAX / 2
+                   ? LSM_OK : LSM_CORRUPTION;
     case TAG_LAST_SEQ:
         e->has_last_seq = 1;
-        return lsm_get_varint64(in, &e->last_seq) ? LSM_OK : LSM_CORRUPTION;
+        return lsm_get_varint64(in, &e->last_seq) && e->last_seq <= LSM_MAX_SEQ
+                   ? LSM_OK : LSM_CORRUPTION;
     case TAG_DELETED_FILE:
         if (!get_level(in, &level) || !lsm_get_varint64(in, &number))
             return LSM_CORRUPTION;

@@ -124,6 +124,9 @@ int lsm_batch_iterate(lsm_slice rep, lsm_batch_fn fn, void *ctx)
         return lsm_fail(LSM_CORRUPTION, "batch shorter than its header");
     uint64_t seq = lsm_decode_fixed64(rep.data);
     uint32_t count = lsm_decode_fixed32(rep.data + 8);
+    if (count > 0 ? seq == 0 || seq > LSM_MAX_SEQ - (count - 1) : seq > LSM_MAX_SEQ)
+        return lsm_fail(LSM_CORRUPTION, "batch sequence %llu + %u out of range",
+                        (unsigned long long)seq, count);
     lsm_slice in = lsm_slice_make(rep.data + LSM_BATCH_HEADER,
                                   rep.len - LSM_BATCH_HEADER);
     uint32_t seen = 0;
