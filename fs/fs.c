@@ -71,6 +71,13 @@ void fs_log(fs_t *fs, int level, const char *fmt, ...)
     fs->log(fs->log_ctx, level, line);
 }
 
+/* The engine's informational lines (recovery, dropped WAL tails, a store
+ * turned read-only by a failure) go to the filesystem's log. */
+static void engine_log(void *ctx, const char *line)
+{
+    fs_log(ctx, LOG_NOTICE, "engine: %s", line);
+}
+
 int fs_engine_error(fs_t *fs, int status, const char *what)
 {
     fs_log(fs, LOG_ERR, "%s: %s", what, lsm_last_error());
@@ -591,6 +598,10 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
 
     lsm_options lo = o->lsm;
     lo.create_if_missing = fresh;
+    if (!lo.log && fs->log) {
+        lo.log = engine_log;
+        lo.log_ctx = fs;
+    }
     int st = lsm_open(dir, &lo, &fs->db);
     if (st != LSM_OK) {
         rc = fail(lsm_status_errno(st), "%s", lsm_last_error());

@@ -37,7 +37,8 @@ typedef struct fs fs_t;
 typedef struct fs_options {
     lsm_options lsm;          /* engine options (cache, memtable, compression) */
     size_t inline_max;        /* files up to this size live in the inode record; default 4096 */
-    uint32_t block_bytes;     /* file data block size; default 64 KiB (power of 2) */
+    uint32_t block_bytes;     /* file data block size; default 64 KiB (power of 2);
+                                 the daemon creates stores with 16 KiB */
     int sync;                 /* 1: every change durable before it returns */
     int create;               /* 1: make a new store if dir is empty/missing */
     void (*log)(void *ctx, int level, const char *line);  /* level: LOG_* from syslog.h */

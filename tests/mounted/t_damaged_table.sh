@@ -88,7 +88,7 @@ bad=0
 for i in $(seq 0 95); do
   rc=0
   lib_t 30 dd if="$MNT/big" of="$T_DIR/piece" bs=65536 skip="$i" count=1 \
-    status=none 2>"$T_DIR/dd.err" || rc=$?
+    iflag=fullblock status=none 2>"$T_DIR/dd.err" || rc=$?
   if [ "$rc" -ne 0 ]; then
     grep -q "Input/output error" "$T_DIR/dd.err" ||
       fail "piece $i: read failed without EIO: $(cat "$T_DIR/dd.err")"
