@@ -386,25 +386,12 @@ static const struct lsm_iiter_ops block_iter_ops = {
     bi_key, bi_value, bi_status, bi_destroy,
 };
 
-/* Returned when the iterator cannot be allocated: empty, status
- * LSM_NO_MEMORY, destroy is a no-op. */
-static int oom_valid(lsm_iiter *it) { (void)it; return 0; }
-static void oom_move(lsm_iiter *it) { (void)it; }
-static void oom_seek(lsm_iiter *it, lsm_slice t) { (void)it; (void)t; }
-static lsm_slice oom_slice(lsm_iiter *it) { (void)it; return lsm_slice_make("", 0); }
-static int oom_status(lsm_iiter *it) { (void)it; return LSM_NO_MEMORY; }
-static const struct lsm_iiter_ops oom_ops = {
-    oom_valid, oom_move, oom_move, oom_seek, oom_move, oom_move,
-    oom_slice, oom_slice, oom_status, oom_move,
-};
-static lsm_iiter oom_iter = { &oom_ops };
-
 lsm_iiter *lsm_block_iter(const lsm_block *b, lsm_cmp_fn cmp)
 {
     block_iter *it = malloc(sizeof *it);
     if (!it) {
         lsm_fail(LSM_NO_MEMORY, "block iterator: out of memory");
-        return &oom_iter;
+        return lsm_iiter_error(LSM_NO_MEMORY);
     }
     it->base.ops = &block_iter_ops;
     it->cmp = cmp;

@@ -809,24 +809,12 @@ static const struct lsm_iiter_ops table_iter_ops = {
     ti_key, ti_value, ti_status, ti_destroy,
 };
 
-/* Returned when the iterator cannot be allocated. */
-static int oom_valid(lsm_iiter *it) { (void)it; return 0; }
-static void oom_move(lsm_iiter *it) { (void)it; }
-static void oom_seek(lsm_iiter *it, lsm_slice t) { (void)it; (void)t; }
-static lsm_slice oom_slice(lsm_iiter *it) { (void)it; return lsm_slice_make("", 0); }
-static int oom_status(lsm_iiter *it) { (void)it; return LSM_NO_MEMORY; }
-static const struct lsm_iiter_ops oom_ops = {
-    oom_valid, oom_move, oom_move, oom_seek, oom_move, oom_move,
-    oom_slice, oom_slice, oom_status, oom_move,
-};
-static lsm_iiter oom_iter = { &oom_ops };
-
 lsm_iiter *lsm_table_iter(lsm_table *t, int fill_cache)
 {
     table_iter *ti = calloc(1, sizeof *ti);
     if (!ti) {
         lsm_fail(LSM_NO_MEMORY, "%s: out of memory", t->name);
-        return &oom_iter;
+        return lsm_iiter_error(LSM_NO_MEMORY);
     }
     ti->base.ops = &table_iter_ops;
     ti->t = t;
