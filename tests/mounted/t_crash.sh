@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# t_crash: up to 20 runs of scripts/crash-test (at least 5, within 150 s):
+# t_crash: 20 runs of scripts/crash-test (bounded at 270 s):
 # kill -9 the daemon under a workload of several processes (creates,
 # writes, appends, truncates, renames, links, unlinks, mkdirs, each made
 # durable with fsync); after a remount every fsynced change is there,
 # exactly, and nothing else (see scripts/crash-test and
 # tests/tools/crash_workload.py); `lsmfs fsck` finds the store clean.
 # A failed run's store is kept under /tmp and its path printed.
+LIB_LIMIT=${LIB_LIMIT:-295}   # under ctest's 300 s
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,12 +16,12 @@ check "crash runs: every fsynced operation survives kill -9"
 # crash-test's runs live in their own directory under /tmp (not $T_DIR,
 # which this test removes) so that a failed run's store stays there.
 rc=0
-lib_t 200 "$top/scripts/crash-test" --runs 20 --workers 3 --time-limit 150 \
+lib_t 285 "$top/scripts/crash-test" --runs 20 --workers 3 --time-limit 270 \
   --build "$1" >"$T_DIR/crash.log" 2>&1 || rc=$?
 cat "$T_DIR/crash.log"
 [ "$rc" -eq 0 ] || fail "crash-test failed (exit $rc)"
 last=$(tail -1 "$T_DIR/crash.log")
 [[ $last =~ ^crash-test:\ ([0-9]+)\ runs,\ ([0-9]+)\ passed$ ]] ||
   fail "no summary line from crash-test"
-[ "${BASH_REMATCH[1]}" -ge 5 ] || fail "only ${BASH_REMATCH[1]} runs in 150 s"
+[ "${BASH_REMATCH[1]}" -ge 20 ] || fail "only ${BASH_REMATCH[1]} runs in 270 s"
 lib_pass
