@@ -233,6 +233,20 @@ static void init_inode(fs_inode *rec, const fs_cred *c, const fs_inode *dir,
     rec->atime = rec->mtime = rec->ctime = now;
 }
 
+/* Takes the namespace write lock (held on return, whatever the result)
+ * and checks that `name` is free in `parent`: 0, -EEXIST, or an error. */
+static int lock_for_new_name(fs_t *fs, uint64_t parent, const char *name,
+                             size_t len)
+{
+    pthread_rwlock_wrlock(&fs->ns_lock);
+    if (is_dot(name, len))
+        return -EEXIST;
+    uint64_t existing;
+    uint8_t type;
+    int rc = dir_probe(fs, parent, name, len, &existing, &type);
+    return rc == 0 && existing != 0 ? -EEXIST : rc;
+}
+
 /* Makes a node `name` in `parent`.  target: a symlink's target. With
  * opened, the new inode starts with one open reference. */
 static int make_node(fs_t *fs, const fs_cred *c, uint64_t parent,
@@ -244,14 +258,7 @@ static int make_node(fs_t *fs, const fs_cred *c, uint64_t parent,
     int rc = check_name(name, &len);
     if (rc < 0)
         return rc;
-    if (is_dot(name, len))
-        return -EEXIST;
-    pthread_rwlock_wrlock(&fs->ns_lock);
-    uint64_t existing;
-    uint8_t type;
-    rc = dir_probe(fs, parent, name, len, &existing, &type);
-    if (rc == 0 && existing != 0)
-        rc = -EEXIST;
+    rc = lock_for_new_name(fs, parent, name, len);
     struct inode *dp = NULL;
     if (rc == 0)
         rc = inode_get(fs, parent, IG_EXCL, &dp);
@@ -401,14 +408,7 @@ int fs_link(fs_t *fs, uint64_t ino, uint64_t newparent, const char *newname,
     int rc = check_name(newname, &len);
     if (rc < 0)
         return rc;
-    if (is_dot(newname, len))
-        return -EEXIST;
-    pthread_rwlock_wrlock(&fs->ns_lock);
-    uint64_t existing;
-    uint8_t type;
-    rc = dir_probe(fs, newparent, newname, len, &existing, &type);
-    if (rc == 0 && existing != 0)
-        rc = -EEXIST;
+    rc = lock_for_new_name(fs, newparent, newname, len);
     uint64_t inos[2] = { ino, newparent };
     struct inode *ips[2] = { NULL, NULL };
     if (rc == 0)
