@@ -75,6 +75,21 @@ int tu_flip_byte(const char *path, long long offset, unsigned char mask)
     return rc;
 }
 
+int tu_copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    int rc = in && out ? 0 : -1;
+    char buf[4096];
+    size_t n;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        rc = fwrite(buf, 1, n, out) == n ? 0 : -1;
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        rc = -1;
+    return rc;
+}
+
 int tu_truncate(const char *path, long long len)
 {
     return truncate(path, len);

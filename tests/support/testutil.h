@@ -19,6 +19,8 @@ uint64_t tu_rand(uint64_t *state);
 long long tu_file_size(const char *path);
 /* XORs one byte of a file at offset with mask. Returns 0 on success. */
 int tu_flip_byte(const char *path, long long offset, unsigned char mask);
+/* Copies a file (e.g. a live WAL, to stage a crash). 0 on success. */
+int tu_copy_file(const char *from, const char *to);
 /* Truncates a file to len. */
 int tu_truncate(const char *path, long long len);
 /* Path of the first file in dir whose name ends with suffix; malloc'ed or NULL. */
