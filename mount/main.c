@@ -282,23 +282,23 @@ static int mnt_open_store(const struct mnt_config *cfg, fs_t **out)
     return 0;
 }
 
-/* Serves requests until unmount or a signal.  A positive result is the
- * signal that ended the loop (a clean exit); negative is an error. */
-static int mnt_serve(struct fuse_session *se,
+/* Serves requests until unmount or a signal: 0, or -errno.  lsmfs's own
+ * loop (loop.c) unless libfuse's multi-threaded one was asked for by its
+ * options (clone_fd, max_idle_threads). */
+static int mnt_serve(struct fuse_session *se, const struct mnt_config *cfg,
                      const struct fuse_cmdline_opts *opts)
 {
     if (opts->singlethread)
-        return fuse_session_loop(se);
-    /* max_idle_threads is UINT_MAX unless given; libfuse 3.14 would log a
-     * complaint about that value, so without options it gets no config. */
+        return mnt_loop(se, 0, 0);
     if (!opts->clone_fd && opts->max_idle_threads == UINT_MAX)
-        return fuse_session_loop_mt(se, NULL);
+        return mnt_loop(se, cfg->workers, cfg->sync);
     struct fuse_loop_config lc = {
         .clone_fd = opts->clone_fd,
         .max_idle_threads = opts->max_idle_threads == UINT_MAX
                                 ? 10 : opts->max_idle_threads,
     };
-    return fuse_session_loop_mt(se, &lc);
+    int rc = fuse_session_loop_mt(se, &lc);
+    return rc < 0 ? rc : 0;     /* positive: the signal that ended it */
 }
 
 /* Opens the store, mounts, detaches and serves; returns the exit code.
@@ -321,7 +321,7 @@ static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
     }
     mnt_log(LOG_INFO, "mounted %s at %s", cfg->store, opts->mountpoint);
 
-    int rc = mnt_serve(se, opts);
+    int rc = mnt_serve(se, cfg, opts);
     fuse_session_unmount(se);
     if (rc < 0)
         mnt_log(LOG_ERR, "request loop failed: %s", strerror(-rc));

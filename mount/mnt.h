@@ -34,6 +34,7 @@ struct mnt_config {
     double attr_timeout;
     double entry_timeout;
     double negative_timeout;
+    unsigned workers;           /* request threads besides the reader */
 };
 
 /* Per-mount state handed to libfuse as the session's userdata. */
@@ -68,6 +69,17 @@ void mnt_print_version(void);
  * syslog once the daemon has detached. */
 void mnt_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* --- loop.c ------------------------------------------------------------ */
+#define MNT_DEFAULT_WORKERS 8
+#define MNT_MAX_WORKERS 256
+#define MNT_STR_(x) #x
+#define MNT_STR(x) MNT_STR_(x)
+/* Serves requests until unmount or a signal: the calling thread reads
+ * them and serves those answered from memory; nworkers threads serve the
+ * ones that may wait on the disk (with sync_writes: every change).
+ * Returns 0, or -errno if the loop could not run. */
+int mnt_loop(struct fuse_session *se, unsigned nworkers, int sync_writes);
 
 /* --- ops.c ------------------------------------------------------------- */
 extern const struct fuse_lowlevel_ops mnt_ops;

@@ -99,6 +99,7 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
 
     conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
     conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
+    conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
     if (m->want_writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
         conn->want |= FUSE_CAP_WRITEBACK_CACHE;
     else

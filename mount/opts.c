@@ -55,6 +55,7 @@ enum mnt_key {
     KEY_ATTR_TIMEOUT,
     KEY_ENTRY_TIMEOUT,
     KEY_NEGATIVE_TIMEOUT,
+    KEY_WORKERS,
 };
 
 #define MNT_FLAG(t, field, v) { t, offsetof(struct mnt_config, field), v }
@@ -75,6 +76,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
     FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TIMEOUT),
     FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TIMEOUT),
     FUSE_OPT_KEY("negative_timeout=", KEY_NEGATIVE_TIMEOUT),
+    FUSE_OPT_KEY("workers=", KEY_WORKERS),
     MNT_FLAG("sync", sync, 1),
     MNT_FLAG("writeback", writeback, 1),
     MNT_FLAG("no_writeback", writeback, 0),
@@ -219,6 +221,11 @@ static int mnt_opt_proc(void *data, const char *arg, int key,
         if (mnt_parse_seconds(val, &cfg->negative_timeout) != 0)
             return mnt_bad_value(arg, "seconds, 0 or more");
         return 0;
+    case KEY_WORKERS:
+        if (mnt_parse_uint(val, MNT_MAX_WORKERS, &v) != 0)
+            return mnt_bad_value(arg, "a number of threads, 0.." MNT_STR(MNT_MAX_WORKERS));
+        cfg->workers = (unsigned)v;
+        return 0;
     }
     fprintf(stderr, "lsmfs: internal error: unhandled option key %d\n", key);
     return -1;
@@ -236,6 +243,7 @@ static void mnt_config_defaults(struct mnt_config *cfg)
     cfg->sync = o.sync;
     cfg->writeback = -1;
     cfg->max_write = MNT_MAX_WRITE_MAX;
+    cfg->workers = MNT_DEFAULT_WORKERS;
     cfg->attr_timeout = MNT_DEFAULT_TIMEOUT;
     cfg->entry_timeout = MNT_DEFAULT_TIMEOUT;
     cfg->negative_timeout = MNT_DEFAULT_TIMEOUT;
@@ -295,10 +303,14 @@ void mnt_print_help(const char *prog)
            "    -f                     stay in the foreground, log to stderr\n"
            "                           (default: daemonize, log to syslog)\n"
            "    -d   -o debug          print every request (implies -f)\n"
-           "    -s                     single-threaded request loop\n"
-           "                           (default: multi-threaded)\n"
-           "    -o clone_fd            one /dev/fuse descriptor per thread (default off)\n"
-           "    -o max_idle_threads=N  idle request threads kept (default: libfuse's)\n\n");
+           "    -s                     single-threaded: one thread serves every\n"
+           "                           request (same as -o workers=0)\n"
+           "    -o workers=N           threads for requests that may wait on the\n"
+           "                           disk (data, fsync); the others are served\n"
+           "                           by the thread reading requests (default %u)\n"
+           "    -o clone_fd            use libfuse's multi-threaded loop instead,\n"
+           "    -o max_idle_threads=N  with these settings (default: not used)\n\n",
+           d.workers);
     printf("lsmfs options:\n");
     printf("    -o cache_mb=N          engine block cache, MiB (default %zu)\n",
            d.cache_mb);

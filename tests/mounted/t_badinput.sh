@@ -52,6 +52,8 @@ grep -q cache_mb "$T_DIR/err" || fail "message does not name the option"
 expect_fail "bad compression" "$LSMFS" -o compression=lz4 "$S2" "$MNT"
 expect_fail "max_write out of range" "$LSMFS" -o max_write=100 "$S2" "$MNT"
 expect_fail "negative timeout" "$LSMFS" -o attr_timeout=-1 "$S2" "$MNT"
+expect_fail "too many workers" "$LSMFS" -o workers=100000 "$S2" "$MNT"
+grep -q workers "$T_DIR/err" || fail "message does not name the option"
 [ ! -e "$S2" ] || fail "store created despite bad option values"
 
 expect_fail "store is the mountpoint" "$LSMFS" "$MNT" "$MNT"

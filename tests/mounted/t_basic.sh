@@ -86,4 +86,25 @@ lib_mount_daemon -s
 [ "$(lib_t 10 cat "$MNT/over")" = abcXYfgh ] || fail "data after remount"
 lib_t 30 cmp "$T_DIR/big" "$MNT/big" || fail "big file after remount"
 lib_unmount
+
+# The request loops: lsmfs's own with workers for disk-bound requests
+# (default, and -o sync, where every change goes to a worker), and
+# libfuse's multi-threaded loop (-o clone_fd).
+for opts in "-o sync" "-o clone_fd" "-o workers=1"; do
+  check "request loop with $opts: parallel writers, fsync, reads"
+  lib_mount $opts
+  pids=()
+  for i in 1 2 3 4; do
+    lib_t 60 dd if="$T_DIR/big" of="$MNT/loop$i" bs=64k conv=fsync status=none &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || fail "a writer failed ($opts)"
+  done
+  for i in 1 2 3 4; do
+    lib_t 30 cmp "$T_DIR/big" "$MNT/loop$i" || fail "loop$i differs ($opts)"
+    lib_t 10 rm "$MNT/loop$i"
+  done
+  lib_unmount
+done
 lib_pass
