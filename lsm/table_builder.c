@@ -24,7 +24,9 @@
  * A block handle (offset, size) locates a block's stored bytes; size does
  * not include the trailer, which starts at offset + size.  A block is
  * stored compressed only when compression is on, it has at least 64
- * bytes and zstd saves at least 1/8 of its size; the filter and
+ * bytes and zstd saves at least 1/8 of its size (after blocks that did
+ * not compress, the next ones up to 1 MiB are stored raw untried: see
+ * should_try_zstd); the filter and
  * properties blocks are always raw.  Readers reject compressed blocks
  * that claim more than MAX_RAW_BLOCK (160 MiB) uncompressed.
  *
@@ -126,6 +128,8 @@ struct lsm_table_builder {
 
     ZSTD_CCtx *cctx;            /* created on first compression */
     lsm_buf zbuf;
+    uint64_t skip_left;         /* raw bytes to store without trying zstd */
+    uint64_t skip_span;         /* the last skip granted; doubles per miss */
 
     uint64_t entries, data_blocks, raw_key_bytes, raw_value_bytes;
 };
@@ -233,12 +237,51 @@ static int write_stored(lsm_table_builder *b, lsm_slice stored, uint8_t type,
     return rc ? rc : emit(b, trailer, sizeof trailer);
 }
 
+/* Backing off from data that does not compress: each block zstd fails
+ * to shrink by 1/8 makes the builder store the next span of raw bytes
+ * without trying (a block larger than what is left is still tried); the
+ * span doubles per miss from SKIP_MIN to SKIP_MAX and a block that
+ * compresses ends the back-off.  Cost model: on incompressible data
+ * (media, archives, encrypted files) zstd level 1 spends ~1 ms per MiB
+ * to find nothing, a third of the daemon's CPU when such files are
+ * written; backed off, it tries one block per MiB.  Compressible data
+ * that follows is stored raw for at most SKIP_MAX bytes. */
+#define SKIP_MIN (32u << 10)
+#define SKIP_MAX (1u << 20)
+
+static int should_try_zstd(lsm_table_builder *b, size_t len)
+{
+    if (len <= b->skip_left) {
+        b->skip_left -= len;
+        return 0;
+    }
+    return 1;
+}
+
+static void note_zstd_result(lsm_table_builder *b, int shrank)
+{
+    if (shrank) {
+        b->skip_span = 0;
+        b->skip_left = 0;
+        return;
+    }
+    b->skip_span = b->skip_span ? b->skip_span * 2 : SKIP_MIN;
+    if (b->skip_span > SKIP_MAX)
+        b->skip_span = SKIP_MAX;
+    b->skip_left = b->skip_span;
+}
+
+/* What write_block may do with a block: data blocks are subject to the
+ * back-off, the index and range-deletion blocks are always tried. */
+enum { STORE_RAW, COMPRESS_DATA, COMPRESS_META };
+
 /* Writes a block, zstd-compressed if enabled and worth it. */
-static int write_block(lsm_table_builder *b, lsm_slice raw, int may_compress,
+static int write_block(lsm_table_builder *b, lsm_slice raw, int how,
                        handle *h)
 {
-    if (may_compress && b->o.compression == LSM_COMPRESS_ZSTD &&
-        raw.len >= 64 && raw.len <= MAX_RAW_BLOCK) {
+    if (how != STORE_RAW && b->o.compression == LSM_COMPRESS_ZSTD &&
+        raw.len >= 64 && raw.len <= MAX_RAW_BLOCK &&
+        (how == COMPRESS_META || should_try_zstd(b, raw.len))) {
         if (!b->cctx && !(b->cctx = ZSTD_createCCtx()))
             return fail_nomem(b);
         size_t bound = ZSTD_compressBound(raw.len);
@@ -247,7 +290,10 @@ static int write_block(lsm_table_builder *b, lsm_slice raw, int may_compress,
             return fail_nomem(b);
         size_t n = ZSTD_compressCCtx(b->cctx, b->zbuf.data, bound, raw.data,
                                      raw.len, b->o.zstd_level);
-        if (!ZSTD_isError(n) && n <= raw.len - raw.len / 8) {
+        int shrank = !ZSTD_isError(n) && n <= raw.len - raw.len / 8;
+        if (how == COMPRESS_DATA)
+            note_zstd_result(b, shrank);
+        if (shrank) {
             int rc = write_stored(b, lsm_slice_make(b->zbuf.data, n),
                                   BLOCK_ZSTD, h);
             if (b->zbuf.cap > KEEP_BUF_BYTES)
@@ -318,7 +364,7 @@ static int flush_data_block(lsm_table_builder *b)
     int rc = lsm_block_builder_finish(&b->data, &raw);
     if (rc)
         return b->status = rc;
-    if ((rc = write_block(b, raw, 1, &b->pending)))
+    if ((rc = write_block(b, raw, COMPRESS_DATA, &b->pending)))
         return rc;
     lsm_block_builder_reset(&b->data);
     b->pending_index = 1;
@@ -426,7 +472,7 @@ static int write_range_dels(lsm_table_builder *b, handle *h)
     if (!rc && (rc = lsm_block_builder_finish(&blk, &raw)))
         b->status = rc;
     if (!rc)
-        rc = write_block(b, raw, 1, h);
+        rc = write_block(b, raw, COMPRESS_META, h);
     lsm_block_builder_free(&blk);
     free(v);
     return rc;
@@ -493,7 +539,7 @@ int lsm_table_builder_finish(lsm_table_builder *b, uint64_t *size)
     lsm_slice raw;
     if ((rc = lsm_block_builder_finish(&b->index, &raw)))
         return b->status = rc;
-    if ((rc = write_block(b, raw, 1, &h[2])) ||
+    if ((rc = write_block(b, raw, COMPRESS_META, &h[2])) ||
         (rc = write_properties(b, &h[3])) ||
         (rc = write_footer(b, h)) ||
         (rc = flush_out(b)))

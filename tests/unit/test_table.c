@@ -554,6 +554,50 @@ static void test_compression_shrinks(void **state)
     lsm_buf_free(&b);
 }
 
+/* After incompressible data the builder stops trying zstd for a while
+ * (table_builder.c, should_try_zstd): compressible data that follows must
+ * still end up compressed, except at most the 1 MiB back-off span, and
+ * everything reads back. */
+static void test_compression_backoff(void **state)
+{
+    (void)state;
+    enum { NB = 1024, VAL = 4000 };   /* 4 MiB random, then 4 MiB text */
+    lsm_buf file = { 0 }, k = { 0 }, v = { 0 }, fk = { 0 }, fv = { 0 };
+    lsm_table_options o = default_options();
+    memfile *m = memfile_new(&file);
+    lsm_table_builder *b = lsm_table_builder_new(&m->base, &o);
+    for (uint32_t i = 0; i < 2 * NB; i++) {
+        ikey_of(&k, i, 5, LSM_KIND_PUT);
+        fill_value(&v, VAL, i >= NB, i);
+        assert_int_equal(lsm_table_builder_add(b, lsm_buf_slice(&k),
+                                               lsm_buf_slice(&v)), 0);
+    }
+    uint64_t size;
+    assert_int_equal(lsm_table_builder_finish(b, &size), 0);
+    lsm_table_builder_free(b);
+    free(m);
+    size_t half = (size_t)NB * VAL;
+    print_message("%zu bytes of random then text values: table of %zu bytes\n",
+                  2 * half, file.len);
+    assert_true(file.len > half);                        /* random stays */
+    assert_true(file.len < half + (1u << 20) + half / 4);  /* text shrank */
+
+    lsm_table *t;
+    assert_int_equal(open_table(&file, NULL, &t), LSM_OK);
+    for (uint32_t i = 0; i < 2 * NB; i += 7) {
+        ikey_of(&k, i, LSM_MAX_SEQ, LSM_KIND_SEEK);
+        assert_int_equal(lsm_table_get(t, lsm_buf_slice(&k), &fk, &fv, 1), 1);
+        fill_value(&v, VAL, i >= NB, i);
+        assert_slice_eq(lsm_buf_slice(&fv), lsm_buf_slice(&v));
+    }
+    lsm_table_close(t);
+    lsm_buf_free(&file);
+    lsm_buf_free(&k);
+    lsm_buf_free(&v);
+    lsm_buf_free(&fk);
+    lsm_buf_free(&fv);
+}
+
 /* ---- range deletions ------------------------------------------------------ */
 
 static void test_range_dels(void **state)
@@ -1195,6 +1239,7 @@ int main(void)
         cmocka_unit_test(test_entries_uncached_uncompressed),
         cmocka_unit_test(test_small_blocks_no_filter),
         cmocka_unit_test(test_empty_table),
+        cmocka_unit_test(test_compression_backoff),
         cmocka_unit_test(test_random_keys_vs_reference),
         cmocka_unit_test(test_big_values_compressed),
         cmocka_unit_test(test_big_values_raw),
