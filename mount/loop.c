@@ -49,13 +49,21 @@ struct mnt_pool {
     int sync_writes;                 /* every change waits for an fsync */
 };
 
-/* Requests that may wait for the disk.  FORGET has no reply and must not
- * be delayed behind data; the rest are answered from memory. */
-static int mnt_is_slow(uint32_t opcode, int sync_writes)
+/* Writes up to this size (request bytes) are served by the reader: going
+ * into the memtable they cost less than handing them over, and with the
+ * writeback cache a small file's data arrives as one such WRITE while
+ * the writer waits in close(2). */
+#define MNT_INLINE_WRITE_MAX (64u << 10)
+
+/* Requests that may wait for the disk or take long.  FORGET has no reply
+ * and must not be delayed behind data; the rest are answered from
+ * memory. */
+static int mnt_is_slow(uint32_t opcode, uint32_t len, int sync_writes)
 {
     switch (opcode) {
-    case FUSE_READ:
     case FUSE_WRITE:
+        return sync_writes || len > MNT_INLINE_WRITE_MAX;
+    case FUSE_READ:
     case FUSE_FSYNC:
     case FUSE_FSYNCDIR:
     case FUSE_FLUSH:
@@ -82,13 +90,13 @@ static int mnt_is_slow(uint32_t opcode, int sync_writes)
     }
 }
 
-static uint32_t mnt_opcode(const struct fuse_buf *buf)
+static int mnt_request_is_slow(const struct fuse_buf *buf, int sync_writes)
 {
     struct fuse_in_header in;
     if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof in)
         return 0;                    /* not ours to parse: handle inline */
     memcpy(&in, buf->mem, sizeof in);
-    return in.opcode;
+    return mnt_is_slow(in.opcode, in.len, sync_writes);
 }
 
 static struct mnt_job *mnt_job_get(struct mnt_pool *p)
@@ -144,16 +152,24 @@ static void mnt_queue(struct mnt_pool *p, struct mnt_job *j)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* How long the reader keeps asking for the next request (yielding the
- * CPU to any runnable thread in between) before it sleeps in poll(2).  A
- * request that finds the reader asleep must wake it, and on a virtual
- * machine waking an idle CPU costs ~10-20 us, more than serving a
- * metadata request; a client making one request after another (cp, tar,
- * rm -r, a build) gets its next one served at once.  An idle mount spins
- * this long once after its last request.  Measured on 2 vCPUs (fsbench
- * meta and small, 10000 files, best of 3): no spinning 15-40% slower than
- * 100 us; libfuse's multi-threaded loop 30-80% slower. */
+/* Spinning.  A request that finds the reader asleep must wake it, and on
+ * a virtual machine waking an idle CPU costs ~10-20 us, more than serving
+ * a metadata request.  So after a reply the reader keeps asking for the
+ * next request (yielding the CPU to any runnable thread in between) for
+ * up to MNT_SPIN_NSEC before it sleeps in poll(2) -- but only while
+ * requests have been arriving quickly: it keeps a moving average of how
+ * long it waited for each request (capped at MNT_SPIN_MAX_WAIT), and
+ * spins only while that average is under MNT_SPIN_NSEC.  A client making one request after another (cp, tar,
+ * rm -r, a build) is served at once; a trickle of requests, or a client
+ * slowed by a busy CPU, costs no spinning.  Measured on 2 vCPUs (fsbench
+ * meta and small, 10000 files, best of 3): never spinning is 15-40%
+ * slower; libfuse's multi-threaded loop 30-80% slower. */
 #define MNT_SPIN_NSEC 100000
+#define MNT_SPIN_MAX_WAIT (4 * MNT_SPIN_NSEC)  /* longer waits count as this */
+
+struct mnt_spin {
+    int64_t avg_wait;                /* nanoseconds, moving average */
+};
 
 static int64_t mnt_now_nsec(void)
 {
@@ -162,19 +178,29 @@ static int64_t mnt_now_nsec(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static void mnt_spin_note(struct mnt_spin *sp, int64_t wait)
+{
+    sp->avg_wait += (wait - sp->avg_wait) / 8;
+}
+
 /* Receives the next request into buf (the session's descriptor is
  * non-blocking): n > 0 bytes, 0 when unmounted, or -errno. */
-static int mnt_receive(struct fuse_session *se, struct fuse_buf *buf)
+static int mnt_receive(struct fuse_session *se, struct fuse_buf *buf,
+                       struct mnt_spin *sp)
 {
-    int64_t spin_until = 0;
+    int64_t start = 0;
+    int slept = 0;
     for (;;) {
         int n = fuse_session_receive_buf(se, buf);
-        if (n != -EAGAIN)
+        if (n != -EAGAIN) {
+            if (n > 0 && !slept)
+                mnt_spin_note(sp, start ? mnt_now_nsec() - start : 0);
             return n;
+        }
         int64_t now = mnt_now_nsec();
-        if (spin_until == 0)
-            spin_until = now + MNT_SPIN_NSEC;
-        if (now < spin_until) {
+        if (start == 0)
+            start = now;
+        if (sp->avg_wait < MNT_SPIN_NSEC && now - start < MNT_SPIN_NSEC) {
             sched_yield();           /* a runnable worker goes first */
             continue;
         }
@@ -183,7 +209,9 @@ static int mnt_receive(struct fuse_session *se, struct fuse_buf *buf)
             return -errno;
         if (fuse_session_exited(se))
             return 0;
-        spin_until = 0;
+        int64_t waited = mnt_now_nsec() - start;
+        mnt_spin_note(sp, waited < MNT_SPIN_MAX_WAIT ? waited : MNT_SPIN_MAX_WAIT);
+        slept = 1;
     }
 }
 
@@ -191,20 +219,21 @@ static int mnt_receive(struct fuse_session *se, struct fuse_buf *buf)
 static int mnt_read_requests(struct mnt_pool *p, unsigned nworkers)
 {
     struct mnt_job *j = NULL;
+    struct mnt_spin spin = { 0 };
     int rc = 0;
     while (!fuse_session_exited(p->se)) {
         if (j == NULL && (j = mnt_job_get(p)) == NULL) {
             rc = -ENOMEM;
             break;
         }
-        int n = mnt_receive(p->se, &j->buf);
+        int n = mnt_receive(p->se, &j->buf, &spin);
         if (n == -EINTR)
             continue;
         if (n <= 0) {                /* 0: unmounted */
             rc = n;
             break;
         }
-        if (nworkers > 0 && mnt_is_slow(mnt_opcode(&j->buf), p->sync_writes)) {
+        if (nworkers > 0 && mnt_request_is_slow(&j->buf, p->sync_writes)) {
             mnt_queue(p, j);
             j = NULL;
         } else {

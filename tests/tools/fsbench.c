@@ -10,6 +10,10 @@
  *   fsbench randwrite FILE MIB COUNT SEED
  *                                    COUNT 4 KiB writes at distinct random
  *                                    aligned offsets, fsync, then verified
+ *   fsbench many      DIR N          N files of 100 B..1 KiB, 1000 per
+ *                                    directory; prints "WINDOW <files>
+ *                                    <seconds>" per 10000 creates, then
+ *                                    verifies every 97th file
  *
  * Each timed phase prints one line "PHASE <name> <seconds>" on stdout.
  * Everything written is read back and compared; any mismatch or failed
@@ -316,6 +320,72 @@ static void bench_small(const char *dir, uint32_t n, uint64_t seed)
     free(order);
 }
 
+/* --- many files -------------------------------------------------------- */
+
+#define MANY_PER_DIR 1000u
+#define MANY_WINDOW 10000u
+#define MANY_MAX 1000u
+
+static size_t many_size(uint32_t i)
+{
+    return SMALL_MIN + (size_t)(mix(i * 2 + 1) % (MANY_MAX - SMALL_MIN + 1));
+}
+
+static void many_path(char *path, size_t cap, const char *dir, uint32_t i)
+{
+    snprintf(path, cap, "%s/d%04u/f%07u", dir, i / MANY_PER_DIR, i);
+}
+
+/* How create time grows with the number of files: one line per window of
+ * MANY_WINDOW creates, so a caller can compare the first window with the
+ * last (and sample the daemon's memory meanwhile). */
+static void bench_many(const char *dir, uint32_t n)
+{
+    char path[4096];
+    unsigned char want[MANY_MAX], got[MANY_MAX + 1];
+    if (mkdir(dir, 0755) != 0)
+        die("mkdir", dir);
+    double t0 = now(), tw = t0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i % MANY_PER_DIR == 0) {
+            snprintf(path, sizeof path, "%s/d%04u", dir, i / MANY_PER_DIR);
+            if (mkdir(path, 0755) != 0)
+                die("mkdir", path);
+        }
+        size_t size = many_size(i);
+        small_content(i, want, size);
+        many_path(path, sizeof path, dir, i);
+        int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+        if (fd < 0)
+            die("create", path);
+        write_all(fd, want, size, 0, path);
+        if (close(fd) != 0)
+            die("close", path);
+        if ((i + 1) % MANY_WINDOW == 0 || i + 1 == n) {
+            double t = now();
+            printf("WINDOW %u %.6f\n", i + 1, t - tw);
+            fflush(stdout);
+            tw = t;
+        }
+    }
+    phase("many.create", t0);
+    for (uint32_t i = 0; i < n; i += 97) {
+        size_t size = many_size(i);
+        small_content(i, want, size);
+        many_path(path, sizeof path, dir, i);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            die("open", path);
+        ssize_t r = read(fd, got, sizeof got);
+        close(fd);
+        if (r < 0)
+            die("read", path);
+        errno = 0;
+        if ((size_t)r != size || memcmp(got, want, size) != 0)
+            die("content differs:", path);
+    }
+}
+
 /* --- large file ------------------------------------------------------- */
 
 static void page_content(uint64_t page, uint64_t gen, unsigned char *buf)
@@ -420,7 +490,8 @@ int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: fsbench meta|small DIR N SEED | "
-                "seqwrite|seqread FILE MIB | randwrite FILE MIB COUNT SEED\n");
+                "seqwrite|seqread FILE MIB | randwrite FILE MIB COUNT SEED | "
+                "many DIR N\n");
         return 2;
     }
     fill_base();
@@ -430,6 +501,8 @@ int main(int argc, char **argv)
         bench_meta(path, (uint32_t)a, parse_u64(argv[4], "seed"));
     else if (!strcmp(op, "small") && argc == 5)
         bench_small(path, (uint32_t)a, parse_u64(argv[4], "seed"));
+    else if (!strcmp(op, "many") && argc == 4)
+        bench_many(path, (uint32_t)a);
     else if (!strcmp(op, "seqwrite") && argc == 4)
         bench_seqwrite(path, a);
     else if (!strcmp(op, "seqread") && argc == 4)
