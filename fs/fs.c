@@ -57,6 +57,7 @@ void fs_options_init(fs_options *o)
     lsm_options_init(&o->lsm);
     o->inline_max = 4096;
     o->block_bytes = 64u << 10;
+    o->cache_inodes = 65536;
 }
 
 void fs_log(fs_t *fs, int level, const char *fmt, ...)
@@ -595,6 +596,7 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
     fs->log = o->log;
     fs->log_ctx = o->log_ctx;
     fs->wflags = o->sync ? LSM_SYNC : 0;
+    fs->lru_per_shard = o->cache_inodes / ICACHE_SHARDS;
 
     lsm_options lo = o->lsm;
     lo.create_if_missing = fresh;

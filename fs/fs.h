@@ -40,6 +40,8 @@ typedef struct fs_options {
     uint32_t block_bytes;     /* file data block size; default 64 KiB (power of 2);
                                  the daemon creates stores with 16 KiB */
     int sync;                 /* 1: every change durable before it returns */
+    size_t cache_inodes;      /* inode records cached beyond those in use;
+                                 default 65536 (~17 MiB) */
     int create;               /* 1: make a new store if dir is empty/missing */
     void (*log)(void *ctx, int level, const char *line);  /* level: LOG_* from syslog.h */
     void *log_ctx;

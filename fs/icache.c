@@ -1,11 +1,17 @@
 /*
  * icache.c — the in-memory inode table.
  *
- * One entry per inode in use: pinned by a running operation, referenced
- * by the kernel (lookup counts) or by open handles.  Entries that lose
- * every reference stay on a per-shard LRU list (up to LRU_PER_SHARD) so
- * that recently used attributes are served without engine reads; beyond
- * that the least recently used are freed.
+ * One entry per inode in use: pinned by a running operation or held by
+ * open handles.  Entries that are not in use stay on a per-shard LRU list
+ * (up to fs->lru_per_shard) so that recently used attributes are served
+ * without engine reads; beyond that the least recently used are freed.
+ * The kernel's lookup references do not keep an entry: an evicted entry
+ * the kernel still references leaves its lookup count in the shard's
+ * `evicted` table (lookup_counts.c), and the count comes back when the
+ * inode is next pinned, so memory stays bounded however many inodes the
+ * kernel caches.  Exception: an inode whose records are gone (deleted
+ * while referenced) keeps its entry, whose attributes are all that is
+ * left to answer getattr.
  *
  * The table is split into ICACHE_SHARDS shards by inode number, each
  * with its own mutex, hash chains (doubled when the load passes 1) and
@@ -18,8 +24,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
-
-#define LRU_PER_SHARD 1024
 
 static struct icache_shard *shard_of(fs_t *fs, uint64_t ino)
 {
@@ -70,6 +74,7 @@ void icache_destroy(fs_t *fs)
             }
         }
         free(s->buckets);
+        lookup_counts_free(&s->evicted);
         pthread_mutex_destroy(&s->mu);
     }
 }
@@ -139,6 +144,7 @@ struct inode *icache_pin(fs_t *fs, uint64_t ino)
             return NULL;
         }
         ip->ino = ino;
+        ip->nlookup = lookup_counts_take(&s->evicted, ino);
         pthread_rwlock_init(&ip->lock, NULL);
         if (s->count >= s->nbuckets)
             grow(s);
@@ -154,26 +160,48 @@ struct inode *icache_pin(fs_t *fs, uint64_t ino)
     return ip;
 }
 
-/* An entry nobody references goes to the LRU (or is freed if its inode is
- * gone or it never loaded); the LRU is trimmed to its cap.  Shard mutex held. */
+static void free_entry(struct icache_shard *s, struct inode *ip)
+{
+    hash_remove(s, ip);
+    inode_free(ip);
+}
+
+/* Frees the least recently used entry of the LRU, keeping its lookup
+ * count if the kernel still holds some; 0, or -ENOMEM with the entry
+ * kept.  Shard mutex held. */
+static int evict_oldest(struct icache_shard *s)
+{
+    struct inode *old = s->lru.lnext;
+    if (lookup_counts_add(&s->evicted, old->ino, old->nlookup) < 0)
+        return -ENOMEM;
+    lru_remove(s, old);
+    free_entry(s, old);
+    return 0;
+}
+
+/* An entry no operation or handle uses goes to the LRU, trimmed to its
+ * cap; one that never loaded is freed at once (keeping its lookup
+ * count), one whose inode is gone once the kernel forgets it.  Shard
+ * mutex held. */
 static void settle(fs_t *fs, struct icache_shard *s, struct inode *ip)
 {
-    if (ip->pins || ip->nlookup || ip->nopen)
+    if (ip->pins || ip->nopen)
         return;
     /* Nobody holds it: no lock needed to drop its cached data. */
     inode_drop_data(fs, ip);
-    if (ip->gone || !ip->loaded) {
-        hash_remove(s, ip);
-        inode_free(ip);
+    if (ip->gone) {
+        if (ip->nlookup == 0)
+            free_entry(s, ip);
+        return;                  /* its attributes answer getattr */
+    }
+    if (!ip->loaded) {
+        if (lookup_counts_add(&s->evicted, ip->ino, ip->nlookup) == 0)
+            free_entry(s, ip);
         return;
     }
     lru_append(s, ip);
-    while (s->lru_count > LRU_PER_SHARD) {
-        struct inode *old = s->lru.lnext;
-        lru_remove(s, old);
-        hash_remove(s, old);
-        inode_free(old);
-    }
+    while (s->lru_count > fs->lru_per_shard && evict_oldest(s) == 0)
+        ;
 }
 
 void icache_unpin(fs_t *fs, struct inode *ip)

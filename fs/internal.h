@@ -49,12 +49,29 @@ struct inode {
 
 #define ICACHE_SHARDS 64
 
+/* lookup_counts.c: inode number -> kernel lookup count, for inodes the
+ * cache has evicted while the kernel still references them. */
+struct lookup_count {
+    uint64_t ino;
+    uint64_t count;                   /* 0: empty slot */
+};
+struct lookup_counts {
+    struct lookup_count *slots;
+    size_t cap, used;                 /* cap: 0 or a power of 2 */
+};
+/* Adds n to ino's count (inserting it); 0 or -ENOMEM. */
+int lookup_counts_add(struct lookup_counts *t, uint64_t ino, uint64_t n);
+/* Removes ino and returns its count (0 if absent). */
+uint64_t lookup_counts_take(struct lookup_counts *t, uint64_t ino);
+void lookup_counts_free(struct lookup_counts *t);
+
 struct icache_shard {
     pthread_mutex_t mu;
     struct inode **buckets;
     size_t nbuckets, count;
     struct inode lru;                 /* sentinel; head = least recent */
     size_t lru_count;
+    struct lookup_counts evicted;     /* counts of evicted referenced inodes */
 };
 
 struct fs {
@@ -67,6 +84,7 @@ struct fs {
     uint32_t block_bytes;
     unsigned block_shift;
     size_t inline_max;
+    size_t lru_per_shard;             /* unused cache entries kept per shard */
 
     pthread_rwlock_t ns_lock;
 
