@@ -6,7 +6,8 @@
  *
  *   1. open      read-only; the engine verifies the manifest and replays
  *                the WAL (checksummed records).  The superblock must be
- *                an lsmfs one of this version.  A repair then reopens
+ *                an lsmfs one of this version.  A repair then has the
+ *                engine rewrite damaged tables (lsm_repair) and reopens
  *                read-write.
  *   2. inodes    the 'I' range: every record decoded into the inode
  *                table (sorted by inode number, as the keys are).
@@ -19,11 +20,16 @@
  *   4. namespace orphans, unreachable inodes, directory cycles, link
  *                counts and the other per-inode fields, the superblock.
  *
+ * A check that meets an unreadable block learns every lost range from the
+ * engine and resumes each scan past the range it met (resume_past_loss);
+ * after phase 3 the files with data in a lost range are named.
+ *
  * Repairs found during phases 2-3 go into one batch that is written only
  * once the scan has read the whole store without an error, so a store
  * with unreadable data is never changed on the strength of a partial
- * view.  Inode records are rewritten once each, in phase 4, with every
- * corrected field at once.
+ * view (a repair has had the engine drop unreadable blocks first).
+ * Inode records are rewritten once each, in phase 4, with every corrected
+ * field at once.
  */
 #include "fsck.h"
 
@@ -78,6 +84,7 @@ enum {
     E_REACHED = 1 << 9,       /* directory known to be reachable */
     E_NEW = 1 << 10,          /* record to create (root, lost+found) */
     E_GONE = 1 << 11,         /* record removed (reclaimed orphan) */
+    E_TOUCHED = 1 << 12,      /* has data in a lost range (ck->touched) */
 };
 
 typedef struct fsck {
@@ -103,7 +110,30 @@ typedef struct fsck {
     struct { uint64_t ino; int64_t delta; } *adj;
     size_t nadj, capadj;
     int scanned;              /* the full scan completed */
+    /* Key ranges lost with damaged table blocks (found by the engine's
+     * check, or dropped by its repair), and the files they touch. */
+    struct loss *losses;
+    size_t nlosses;
+    int verified;             /* check mode: the engine's check ran */
+    struct touched *touched;
+    size_t ntouched;
 } fsck;
+
+/* User keys lo < k <= hi (lo <= k when lo_inclusive) lost or unreadable. */
+struct loss {
+    char *lo, *hi;
+    size_t lo_len, hi_len;
+    int lo_inclusive;
+};
+
+/* A regular file with data in a lost range: blocks first..last (clipped
+ * to the range), and an entry naming it (found by name_touched). */
+struct touched {
+    uint64_t ino, first, last;
+    uint64_t parent;          /* 0: no entry seen */
+    char *name;
+    size_t name_len;
+};
 
 /* --- reporting ----------------------------------------------------------- */
 
@@ -339,6 +369,14 @@ static int read_super(fsck *ck)
         op_fail(ck, "%s is not an lsmfs store", ck->dir);
         return -1;
     }
+    if (st == LSM_CORRUPTION) {
+        /* Its block (or table) is damaged: without the block size and the
+         * format version nothing can be checked, and no repair can
+         * recreate them. */
+        problem(ck, NULL, "the superblock is unreadable: %s", lsm_last_error());
+        ck->frozen = 1;
+        return -1;
+    }
     if (st != LSM_OK) {
         op_fail(ck, "%s: reading the superblock: %s", ck->dir, lsm_last_error());
         return -1;
@@ -356,17 +394,22 @@ static int read_super(fsck *ck)
 /* Engine log lines (a dropped WAL tail, say) are passed on from the
  * read-only open only: the repair's reopen replays the same log again and
  * then logs its own housekeeping. */
+static void engine_options(fsck *ck, int read_only, lsm_options *lo)
+{
+    lsm_options_init(lo);
+    lo->env = ck->o->env;
+    lo->cache_bytes = ck->o->cache_bytes ? ck->o->cache_bytes : (8u << 20);
+    lo->create_if_missing = 0;
+    lo->read_only = read_only;
+    lo->paranoid_checks = 1;
+    lo->log = read_only ? engine_log : NULL;
+    lo->log_ctx = ck;
+}
+
 static int open_db(fsck *ck, int read_only)
 {
     lsm_options lo;
-    lsm_options_init(&lo);
-    lo.env = ck->o->env;
-    lo.cache_bytes = ck->o->cache_bytes ? ck->o->cache_bytes : (8u << 20);
-    lo.create_if_missing = 0;
-    lo.read_only = read_only;
-    lo.paranoid_checks = 1;
-    lo.log = read_only ? engine_log : NULL;
-    lo.log_ctx = ck;
+    engine_options(ck, read_only, &lo);
     int st = lsm_open(ck->dir, &lo, &ck->db);
     if (st == LSM_OK)
         return 0;
@@ -385,6 +428,185 @@ static int open_db(fsck *ck, int read_only)
     return -1;
 }
 
+/* --- damaged tables ------------------------------------------------------- */
+
+/* Big-endian integer in key bytes [off, off + 8); bytes past the key's
+ * end count as pad (a range bound may be a shortened separator key). */
+static uint64_t key_u64(const char *k, size_t len, size_t off, unsigned char pad)
+{
+    uint64_t v = 0;
+    for (size_t i = off; i < off + 8; i++)
+        v = v << 8 | (i < len ? (unsigned char)k[i] : pad);
+    return v;
+}
+
+/* A bound of a lost range, for people. */
+static void describe_key(const char *k, size_t len, char *out, size_t cap)
+{
+    unsigned long long ino = key_u64(k, len, 1, 0);
+    switch (len ? k[0] : 0) {
+    case FS_KEY_BLOCK:
+        if (len >= 17)
+            snprintf(out, cap, "data block %llu of inode %llu",
+                     (unsigned long long)key_u64(k, len, 9, 0), ino);
+        else
+            snprintf(out, cap, "data of inode %llu", ino);
+        break;
+    case FS_KEY_DIRENT: snprintf(out, cap, "entries of directory %llu", ino); break;
+    case FS_KEY_INODE: snprintf(out, cap, "the record of inode %llu", ino); break;
+    case FS_KEY_ORPHAN: snprintf(out, cap, "orphan %llu", ino); break;
+    case FS_KEY_SUPER: snprintf(out, cap, "the superblock"); break;
+    case FS_KEY_XATTR: snprintf(out, cap, "xattrs of inode %llu", ino); break;
+    case 0: snprintf(out, cap, "the first key"); break;
+    default: snprintf(out, cap, "a key of kind 0x%02x", (unsigned char)k[0]); break;
+    }
+}
+
+static int keycmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : (al > bl) - (al < bl);
+}
+
+/* The engine's report of one loss (while checking, or once its repair
+ * dropped the range): one problem line, and the range kept for later. */
+static void on_loss(void *ctx, const lsm_loss *l)
+{
+    fsck *ck = ctx;
+    char lo[96], hi[96], fix[128];
+    describe_key(l->lo, l->lo_len, lo, sizeof lo);
+    describe_key(l->hi, l->hi_len, hi, sizeof hi);
+    if (l->new_table)
+        snprintf(fix, sizeof fix, "dropped; the rest of table %06llu.sst is "
+                 "now %06llu.sst", (unsigned long long)l->table,
+                 (unsigned long long)l->new_table);
+    else
+        snprintf(fix, sizeof fix, "dropped with table %06llu.sst",
+                 (unsigned long long)l->table);
+    problem(ck, fix, "%s: %s keys %s %s to %s", l->why,
+            l->offset == UINT64_MAX ? "the table is unreadable: all its" : "lost",
+            l->lo_inclusive ? "from" : "after", lo, hi);
+    struct loss *p = realloc(ck->losses, (ck->nlosses + 1) * sizeof *p);
+    char *a = malloc(l->lo_len + 1), *b = malloc(l->hi_len + 1);
+    if (!p || !a || !b) {
+        if (p)
+            ck->losses = p;
+        free(a);
+        free(b);
+        op_fail(ck, "out of memory");
+        return;
+    }
+    ck->losses = p;
+    memcpy(a, l->lo, l->lo_len);
+    memcpy(b, l->hi, l->hi_len);
+    p[ck->nlosses++] = (struct loss){ a, b, l->lo_len, l->hi_len, l->lo_inclusive };
+}
+
+/* Check mode: asks the engine which table blocks are unreadable (once,
+ * when a scan first meets one: it reads every table again). */
+static int know_losses(fsck *ck)
+{
+    if (ck->verified)
+        return ck->failed ? -1 : 0;
+    ck->verified = 1;
+    lsm_repair_result r;
+    int st = lsm_verify_tables(ck->db, on_loss, ck, &r);
+    if (st != LSM_OK) {
+        op_fail(ck, "%s: checking tables: %s", ck->dir, lsm_last_error());
+        return -1;
+    }
+    info(ck, FSCK_INFO, "engine: %llu of %llu tables damaged: %llu block(s) "
+         "unreadable, %llu table(s) cannot be opened, about %llu entries lost",
+         (unsigned long long)r.damaged, (unsigned long long)r.tables,
+         (unsigned long long)r.blocks_lost, (unsigned long long)r.tables_lost,
+         (unsigned long long)r.entries_lost);
+    return ck->failed ? -1 : 0;
+}
+
+/* Where a scan stands, so it can go on past a lost range. */
+struct cursor {
+    char last[512];           /* the last key read (a prefix if longer) */
+    size_t last_len;
+    int have_last;
+    char *resume;             /* where the last resume sought (malloc'ed) */
+    size_t resume_len;
+};
+
+static void cursor_note(struct cursor *c, const char *k, size_t klen)
+{
+    c->last_len = klen < sizeof c->last ? klen : sizeof c->last;
+    memcpy(c->last, k, c->last_len);
+    c->have_last = 1;
+}
+
+/* Check mode: the scan stopped on an unreadable block.  Replaces *it by
+ * an iterator at the first key past the lost range ending first after
+ * both the last key read and the previous resume point (so each resume
+ * moves forward).  Returns 1 if it did; 0 when nothing is known that
+ * lies ahead (then the scan ends on its error). */
+static int resume_past_loss(fsck *ck, struct cursor *c, lsm_iter **it)
+{
+    if (ck->repair || lsm_iter_status(*it) != LSM_CORRUPTION ||
+        know_losses(ck) < 0)
+        return 0;
+    const struct loss *best = NULL;
+    for (size_t i = 0; i < ck->nlosses; i++) {
+        const struct loss *l = &ck->losses[i];
+        if (c->have_last && keycmp(l->hi, l->hi_len, c->last, c->last_len) <= 0)
+            continue;
+        if (c->resume && keycmp(l->hi, l->hi_len, c->resume, c->resume_len) < 0)
+            continue;
+        if (!best || keycmp(l->hi, l->hi_len, best->hi, best->hi_len) < 0)
+            best = l;
+    }
+    if (!best)
+        return 0;
+    char *r = malloc(best->hi_len + 1);
+    if (!r) {
+        op_fail(ck, "out of memory");
+        return 0;
+    }
+    memcpy(r, best->hi, best->hi_len);
+    r[best->hi_len] = '\0';                   /* the first key after hi */
+    free(c->resume);
+    c->resume = r;
+    c->resume_len = best->hi_len + 1;
+    lsm_read_options ro = { NULL, 1 };
+    lsm_iter *n = lsm_iter_new(ck->db, &ro);
+    if (!n) {
+        op_fail(ck, "out of memory");
+        return 0;
+    }
+    lsm_iter_free(*it);
+    *it = n;
+    lsm_iter_seek(n, c->resume, c->resume_len);
+    return 1;
+}
+
+/* Repair: the engine rewrites every damaged table without its
+ * unreadable blocks (on the closed store) before the namespace is
+ * checked, so the check below sees what the store now holds. */
+static int repair_tables(fsck *ck)
+{
+    lsm_options lo;
+    engine_options(ck, 0, &lo);
+    lsm_repair_result r;
+    int st = lsm_repair(ck->dir, &lo, on_loss, ck, &r);
+    if (st == LSM_BUSY)
+        op_fail(ck, "%s (unmount it first)", lsm_last_error());
+    else if (st != LSM_OK)
+        op_fail(ck, "%s: repairing damaged tables: %s", ck->dir, lsm_last_error());
+    if (st == LSM_OK && r.damaged)
+        info(ck, FSCK_INFO, "engine: %llu of %llu tables damaged: %llu block(s) "
+             "unreadable, %llu table(s) could not be opened, about %llu "
+             "entries lost; %llu table(s) rewritten",
+             (unsigned long long)r.damaged, (unsigned long long)r.tables,
+             (unsigned long long)r.blocks_lost, (unsigned long long)r.tables_lost,
+             (unsigned long long)r.entries_lost,
+             (unsigned long long)r.tables_written);
+    return ck->failed ? -1 : 0;
+}
+
 static int open_store(fsck *ck)
 {
     if (open_db(ck, 1) < 0)
@@ -396,7 +618,7 @@ static int open_store(fsck *ck)
     /* An lsmfs store of this version: only now may anything be written. */
     lsm_close(ck->db);
     ck->db = NULL;
-    if (open_db(ck, 0) < 0)
+    if (repair_tables(ck) < 0 || open_db(ck, 0) < 0)
         return -1;
     return read_super(ck);
 }
@@ -474,17 +696,25 @@ static int load_inodes(fsck *ck)
     }
     char lo = FS_KEY_INODE;
     uint64_t seen = 0;
-    for (lsm_iter_seek(it, &lo, 1); lsm_iter_valid(it) && !ck->failed;
-         lsm_iter_next(it)) {
-        size_t klen, vlen;
-        const char *k = lsm_iter_key(it, &klen);
-        if (klen == 0 || k[0] != FS_KEY_INODE)
-            break;
-        const void *v = lsm_iter_value(it, &vlen);
-        load_inode(ck, k, klen, v, vlen);
-        if (++seen % PROGRESS_EVERY == 0)
-            progress(ck, "inodes", seen, total);
-    }
+    struct cursor c = { .have_last = 0 };
+    int end = 0;
+    lsm_iter_seek(it, &lo, 1);
+    do {
+        for (; !end && lsm_iter_valid(it) && !ck->failed; lsm_iter_next(it)) {
+            size_t klen, vlen;
+            const char *k = lsm_iter_key(it, &klen);
+            if (klen == 0 || k[0] != FS_KEY_INODE) {
+                end = 1;
+                break;
+            }
+            cursor_note(&c, k, klen);
+            const void *v = lsm_iter_value(it, &vlen);
+            load_inode(ck, k, klen, v, vlen);
+            if (++seen % PROGRESS_EVERY == 0)
+                progress(ck, "inodes", seen, total);
+        }
+    } while (!end && !ck->failed && resume_past_loss(ck, &c, &it));
+    free(c.resume);
     int rc = iter_range(ck, it, "inode records");
     lsm_iter_free(it);
     progress(ck, "inodes", seen, seen);
@@ -862,11 +1092,14 @@ static int scan_all(fsck *ck)
     scan s;
     memset(&s, 0, sizeof s);
     uint64_t total = lsm_disk_bytes(ck->db), done = 0;
-    for (lsm_iter_first(it); lsm_iter_valid(it) && !ck->failed;
-         lsm_iter_next(it)) {
+    struct cursor c = { .have_last = 0 };
+    lsm_iter_first(it);
+  again:
+    for (; lsm_iter_valid(it) && !ck->failed; lsm_iter_next(it)) {
         size_t klen, vlen;
         const char *k = lsm_iter_key(it, &klen);
         const char *v = lsm_iter_value(it, &vlen);
+        cursor_note(&c, k, klen);
         done += klen + vlen;
         if (++ck->res->keys % PROGRESS_EVERY == 0)
             progress(ck, "scan", done, total);
@@ -894,6 +1127,9 @@ static int scan_all(fsck *ck)
             break;
         }
     }
+    if (!ck->failed && resume_past_loss(ck, &c, &it))
+        goto again;
+    free(c.resume);
     end_blocks(ck, &s.bg);
     end_dir(ck, &s.dg);
     end_xattrs(ck, &s.xg);
@@ -904,6 +1140,212 @@ static int scan_all(fsck *ck)
         return -1;
     ck->scanned = 1;
     return 0;
+}
+
+/* --- files with data in lost ranges ------------------------------------------- */
+
+#define TOUCHED_MAX 256           /* files listed; the rest are counted */
+
+static void add_touched(fsck *ck, uint64_t ino, uint64_t first, uint64_t last)
+{
+    struct touched *p = realloc(ck->touched, (ck->ntouched + 1) * sizeof *p);
+    if (!p) {
+        op_fail(ck, "out of memory");
+        return;
+    }
+    ck->touched = p;
+    p[ck->ntouched++] = (struct touched){ ino, first, last, 0, NULL, 0 };
+}
+
+/* The regular files with data blocks in loss l, and which blocks (as far
+ * as the range's bounds tell: a bound may be a shortened key). */
+static uint64_t touch_files(fsck *ck, const struct loss *l)
+{
+    char lk = l->lo_len ? l->lo[0] : 0, hk = l->hi_len ? l->hi[0] : 0;
+    if (lk > FS_KEY_BLOCK || hk < FS_KEY_BLOCK)
+        return 0;
+    int lb = lk == FS_KEY_BLOCK, hb = hk == FS_KEY_BLOCK;
+    uint64_t lo_ino = lb ? key_u64(l->lo, l->lo_len, 1, 0) : 0;
+    uint64_t hi_ino = hb ? key_u64(l->hi, l->hi_len, 1, 0xff) : UINT64_MAX;
+    uint64_t lo_blk = lb ? key_u64(l->lo, l->lo_len, 9, 0) : 0;
+    uint64_t hi_blk = hb ? key_u64(l->hi, l->hi_len, 9, 0xff) : UINT64_MAX;
+    if (lb && !l->lo_inclusive && l->lo_len == 17 && lo_blk < UINT64_MAX)
+        lo_blk++;                          /* after that block's key */
+    size_t i = 0, hi = ck->n;
+    while (i < hi) {                       /* first inode >= lo_ino */
+        size_t mid = i + (hi - i) / 2;
+        if (ck->tab[mid].ino < lo_ino)
+            i = mid + 1;
+        else
+            hi = mid;
+    }
+    uint64_t more = 0;
+    for (; i < ck->n && ck->tab[i].ino <= hi_ino && !ck->failed; i++) {
+        struct ino_ent *e = &ck->tab[i];
+        if (e->type != DT_REG || (e->flags & (E_INLINE | E_NEW)))
+            continue;
+        if (ck->ntouched >= TOUCHED_MAX) {
+            more++;
+            continue;
+        }
+        add_touched(ck, e->ino, e->ino == lo_ino ? lo_blk : 0,
+                    e->ino == hi_ino ? hi_blk : UINT64_MAX);
+        e->flags |= E_TOUCHED;
+    }
+    return more;
+}
+
+/* Finds the entries naming the touched files: one pass over the
+ * directory entries (past lost ranges, in check mode). */
+static void name_touched(fsck *ck)
+{
+    lsm_read_options ro = { NULL, 1 };
+    lsm_iter *it = lsm_iter_new(ck->db, &ro);
+    if (it == NULL) {
+        op_fail(ck, "out of memory");
+        return;
+    }
+    char lo = FS_KEY_DIRENT;
+    struct cursor c = { .have_last = 0 };
+    int end = 0;
+    lsm_iter_seek(it, &lo, 1);
+    do {
+        for (; !end && lsm_iter_valid(it) && !ck->failed; lsm_iter_next(it)) {
+            size_t klen, vlen;
+            const char *k = lsm_iter_key(it, &klen);
+            const void *v = lsm_iter_value(it, &vlen);
+            uint64_t parent, hash, child;
+            const char *name;
+            size_t len;
+            uint8_t type;
+            if (klen == 0 || k[0] != FS_KEY_DIRENT) {
+                end = 1;
+                break;
+            }
+            cursor_note(&c, k, klen);
+            if (fs_decode_dirent_key(k, klen, &parent, &hash, &name, &len) != 0 ||
+                fs_decode_dirent_value(v, vlen, &child, &type) != 0)
+                continue;
+            struct ino_ent *e = tab_find(ck, child);
+            if (e == NULL || !(e->flags & E_TOUCHED))
+                continue;
+            for (size_t i = 0; i < ck->ntouched; i++) {
+                struct touched *t = &ck->touched[i];
+                if (t->ino != child || t->name)
+                    continue;
+                if ((t->name = malloc(len ? len : 1)) == NULL) {
+                    op_fail(ck, "out of memory");
+                    break;
+                }
+                memcpy(t->name, name, len);
+                t->name_len = len;
+                t->parent = parent;
+            }
+        }
+    } while (!end && !ck->failed && resume_past_loss(ck, &c, &it));
+    free(c.resume);
+    lsm_iter_free(it);
+}
+
+/* The name of child's entry in directory dir, into out (SHOW_MAX bytes);
+ * "?" if none is found. */
+static void entry_name(fsck *ck, uint64_t dir, uint64_t child, char *out)
+{
+    strcpy(out, "?");
+    lsm_read_options ro = { NULL, 1 };
+    lsm_iter *it = lsm_iter_new(ck->db, &ro);
+    if (it == NULL)
+        return;
+    char pre[16];
+    size_t pl = fs_key_ino_prefix(pre, FS_KEY_DIRENT, dir);
+    for (lsm_iter_seek(it, pre, pl); lsm_iter_valid(it); lsm_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = lsm_iter_key(it, &klen);
+        const void *v = lsm_iter_value(it, &vlen);
+        uint64_t parent, hash, ino;
+        const char *name;
+        size_t len;
+        uint8_t type;
+        if (klen < pl || memcmp(k, pre, pl) != 0)
+            break;
+        if (fs_decode_dirent_key(k, klen, &parent, &hash, &name, &len) == 0 &&
+            fs_decode_dirent_value(v, vlen, &ino, &type) == 0 && ino == child) {
+            show(name, len, out);
+            break;
+        }
+    }
+    lsm_iter_free(it);
+}
+
+/* Puts "/" + str in front of out[*pos..]; -1 if it does not fit. */
+static int prepend(char *out, size_t *pos, const char *str)
+{
+    size_t n = strlen(str);
+    if (n + 1 > *pos)
+        return -1;
+    *pos -= n;
+    memcpy(out + *pos, str, n);
+    out[--*pos] = '/';
+    return 0;
+}
+
+/* The file's path, from its entry up through the directories' parent
+ * fields (at most 64 levels; "..." when it does not fit). */
+static void path_of(fsck *ck, const struct touched *t, char *out, size_t cap)
+{
+    char shown[SHOW_MAX];
+    if (t->name == NULL) {
+        snprintf(out, cap, "(no entry found)");
+        return;
+    }
+    size_t pos = cap - 1;
+    out[pos] = '\0';
+    int rc = prepend(out, &pos, show(t->name, t->name_len, shown));
+    uint64_t d = t->parent;
+    for (int depth = 0; rc == 0 && d != ROOT_INO && depth < 64; depth++) {
+        struct ino_ent *e = tab_find(ck, d);
+        if (e == NULL || e->type != DT_DIR) {
+            rc = prepend(out, &pos, "?");
+            break;
+        }
+        entry_name(ck, e->parent, d, shown);
+        rc = prepend(out, &pos, shown);
+        d = e->parent;
+    }
+    if (rc < 0 && pos >= 3)
+        memcpy(out + (pos -= 3), "...", 3);
+    memmove(out, out + pos, strlen(out + pos) + 1);
+}
+
+/* One problem per file with data in a lost range, naming it. */
+static void report_touched(fsck *ck)
+{
+    uint64_t more = 0;
+    for (size_t i = 0; i < ck->nlosses && !ck->failed; i++)
+        more += touch_files(ck, &ck->losses[i]);
+    if (ck->ntouched == 0 || ck->failed)
+        return;
+    name_touched(ck);
+    for (size_t i = 0; i < ck->ntouched && !ck->failed; i++) {
+        const struct touched *t = &ck->touched[i];
+        char path[1024], range[64];
+        path_of(ck, t, path, sizeof path);
+        if (t->last == UINT64_MAX)
+            snprintf(range, sizeof range, "blocks from %llu on",
+                     (unsigned long long)t->first);
+        else if (t->first == t->last)
+            snprintf(range, sizeof range, "block %llu",
+                     (unsigned long long)t->first);
+        else
+            snprintf(range, sizeof range, "blocks %llu to %llu",
+                     (unsigned long long)t->first, (unsigned long long)t->last);
+        problem(ck, "those bytes now read as zeros", "file %s (inode %llu): "
+                "data %s (of %u bytes) in a damaged table block", path,
+                (unsigned long long)t->ino, range, ck->sb.block_bytes);
+    }
+    if (more)
+        problem(ck, "their lost bytes now read as zeros", "%llu more files had "
+                "data in damaged table blocks", (unsigned long long)more);
 }
 
 /* --- phase 4: namespace -------------------------------------------------------- */
@@ -1404,6 +1846,7 @@ int fs_fsck(const char *dir, const fsck_options *o, fsck_result *res)
         /* Room for a recreated root and lost+found, so table pointers
          * held across phases stay put. */
         if (!ck.failed && tab_reserve(&ck, 2) == 0 && scan_all(&ck) == 0) {
+            report_touched(&ck);
             check_namespace(&ck);
             commit(&ck, 1);
             if (!ck.failed && ck.repair && res->fixed > 0 &&
@@ -1419,6 +1862,14 @@ int fs_fsck(const char *dir, const fsck_options *o, fsck_result *res)
     lsm_batch_free(ck.b);
     free(ck.tab);
     free(ck.adj);
+    for (size_t i = 0; i < ck.nlosses; i++) {
+        free(ck.losses[i].lo);
+        free(ck.losses[i].hi);
+    }
+    free(ck.losses);
+    for (size_t i = 0; i < ck.ntouched; i++)
+        free(ck.touched[i].name);
+    free(ck.touched);
     if (ck.failed)
         res->exit_code = FSCK_EXIT_ERROR;
     else if (res->problems == 0)

@@ -32,15 +32,29 @@
  * parent fields rewritten, data past the end of a file dropped,
  * unreachable inodes linked into /lost+found (made if missing) as
  * "#<ino>", orphans reclaimed, stray records removed, the counter raised.
- * Unreadable table blocks cannot be repaired: a scan that meets one stops
- * and nothing is changed.
+ *
+ * Damaged tables (a block that fails its checksum): a check that meets
+ * one asks the engine for every unreadable block (lsm_verify_tables; this
+ * reads every table once more), reports each with the key range it held,
+ * and goes on past it, so the rest of the namespace is checked too (keys
+ * of other tables inside a lost range are skipped with it).  A repair
+ * first has the engine rewrite every damaged table without its unreadable
+ * blocks (lsm_repair, on the closed store; one line per dropped block or
+ * table), then checks and repairs the namespace as it now is: lost inode
+ * records leave dangling entries (removed) and their data and xattrs
+ * (removed); lost entries leave unreachable inodes (moved to
+ * /lost+found); lost data blocks become holes, which read as zeros (alloc
+ * corrected).  Each regular file with data in a lost range gets a line
+ * naming its path and the blocks.  A manifest or WAL that fails its
+ * checksums still cannot be repaired here.
  *
  * Orphans are not errors (a check exits 0 with a note for each), but a
  * repair reclaims them, which counts as a fix (exit 1).
  *
  * Memory: one 40-byte entry per inode (a sorted array built from the
  * inode records, which the engine returns in inode order), so a million
- * inodes need about 40 MiB; everything else is per key or per problem.
+ * inodes need about 40 MiB; everything else is per key or per problem
+ * (a lost range keeps its two bounds; at most 256 files are named).
  */
 #ifndef FS_FSCK_H
 #define FS_FSCK_H
@@ -53,7 +67,7 @@
 #define FSCK_EXIT_CLEAN 0          /* no problems */
 #define FSCK_EXIT_FIXED 1          /* problems found, all fixed */
 #define FSCK_EXIT_UNFIXED 4        /* problems left uncorrected (also: a
-                                      manifest, WAL or table that fails its
+                                      manifest or WAL that fails its
                                       checksums, which no repair fixes) */
 #define FSCK_EXIT_ERROR 8          /* could not check: open failed, in use,
                                       not an lsmfs store, I/O failure */

@@ -28,7 +28,22 @@
  * edit swapping inputs for outputs.  Until that edit is durable the
  * inputs remain the store; a failure leaves them in place, deletes the
  * outputs and puts the store in the background-error state.
+ *
+ * Damaged tables: a compaction that meets an unreadable block
+ * (LSM_CORRUPTION) reads each of its inputs once more through a salvage
+ * iterator to find which are damaged.  Those are marked (logged once,
+ * listed by lsm_property) and the compaction is abandoned like any failed
+ * one, but the store stays writable: reads of the damaged block keep
+ * failing with LSM_CORRUPTION, and no compaction takes a damaged table as
+ * an input again in this process (lsm_repair rewrites it offline).  The
+ * picker tries other files and other levels instead.  Level-0 tables
+ * that overlap a damaged table (in level 0 or 1) cannot move down, so
+ * they do not count towards the writers' slowdown and stop triggers:
+ * level 0 grows past them instead of stalling writes forever, and reads
+ * of that key range get slower until the store is repaired.  If no input
+ * turns out damaged, the corruption is a background error as before.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,14 +77,19 @@ static uint64_t level_target(const lsm_options *o, int level)
     return t;
 }
 
+static double level_score(lsm_db *db, const lsm_version *v, int l)
+{
+    return l == 0 ? (double)v->nfiles[0] / db->opt.level0_compaction_trigger
+                  : (double)lsm_version_level_bytes(v, l) /
+                        (double)level_target(&db->opt, l);
+}
+
 void lsm_version_score(lsm_db *db, lsm_version *v)
 {
     double best = -1;
     int best_level = 0;
     for (int l = 0; l < LSM_NUM_LEVELS - 1; l++) {
-        double s = l == 0 ? (double)v->nfiles[0] / db->opt.level0_compaction_trigger
-                          : (double)lsm_version_level_bytes(v, l) /
-                                (double)level_target(&db->opt, l);
+        double s = level_score(db, v, l);
         if (s > best) {
             best = s;
             best_level = l;
@@ -100,12 +120,53 @@ static void user_range(lsm_file_meta **files, size_t n, lsm_slice *lo,
     }
 }
 
-static int any_busy(lsm_file_meta **files, size_t n)
+/* Is any of the files being compacted or damaged? */
+static int any_blocked(lsm_file_meta **files, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (files[i]->being_compacted)
+        if (files[i]->being_compacted || files[i]->damaged)
             return 1;
     return 0;
+}
+
+/* Marks the level-0 files overlapping f's user-key range (transitively). */
+static void mark_l0_overlapping(lsm_version *v, const lsm_file_meta *f,
+                                unsigned char *blocked)
+{
+    lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&f->smallest));
+    lsm_slice hi = lsm_ikey_user(lsm_buf_slice(&f->largest));
+    lsm_file_meta **ov;
+    size_t n;
+    if (lsm_version_overlapping(v, 0, &lo, &hi, &ov, &n))
+        return;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < v->nfiles[0]; j++)
+            if (v->files[0][j] == ov[i])
+                blocked[j] = 1;
+    free(ov);
+}
+
+size_t lsm_l0_blocked(lsm_db *db)
+{
+    lsm_version *v = db->vs.current;
+    if (db->ndamaged == 0 || v->nfiles[0] == 0)
+        return 0;
+    if (db->l0_blocked_valid)
+        return db->l0_blocked;
+    unsigned char *blocked = calloc(v->nfiles[0], 1);
+    if (!blocked)
+        return 0;
+    for (int l = 0; l <= 1; l++)
+        for (size_t i = 0; i < v->nfiles[l]; i++)
+            if (v->files[l][i]->damaged)
+                mark_l0_overlapping(v, v->files[l][i], blocked);
+    size_t n = 0;
+    for (size_t j = 0; j < v->nfiles[0]; j++)
+        n += blocked[j];
+    free(blocked);
+    db->l0_blocked = n;
+    db->l0_blocked_valid = 1;
+    return n;
 }
 
 static void compaction_free(lsm_db *db, compaction *c)
@@ -146,23 +207,31 @@ static int setup_other_inputs(compaction *c)
     return LSM_OK;
 }
 
-/* Chooses the next file of a sorted level, round robin by key. */
-static size_t pick_file(lsm_db *db, lsm_version *v, int level)
+/* Where the next pick of each sorted level starts: round robin by key. */
+static _Thread_local size_t pick_cursor[LSM_NUM_LEVELS];
+
+/* The k-th file to try of a level: level 0 from its oldest file, sorted
+ * levels from the cursor on. */
+static size_t candidate(const lsm_version *v, int level, size_t k)
 {
-    static _Thread_local size_t cursor[LSM_NUM_LEVELS];
-    (void)db;
-    size_t n = v->nfiles[level];
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (cursor[level] + k) % n;
-        if (!v->files[level][i]->being_compacted) {
-            cursor[level] = i + 1;
-            return i;
-        }
-    }
-    return n;
+    return level == 0 ? k : (pick_cursor[level] + k) % v->nfiles[level];
 }
 
-/* Builds a compaction of `level` (all of it when whole), or NULL (mu held). */
+static void drop_inputs(compaction *c)
+{
+    for (int w = 0; w < 2; w++) {
+        free(c->inputs[w]);
+        c->inputs[w] = NULL;
+        c->ninputs[w] = 0;
+    }
+    free(c->grandparents);
+    c->grandparents = NULL;
+    c->ngrandparents = c->gp_index = 0;
+}
+
+/* Builds a compaction of `level` (all of it when whole), or NULL (mu
+ * held).  Not whole: the first file (see candidate) whose inputs are
+ * neither being compacted nor damaged. */
 static compaction *pick(lsm_db *db, int level, int whole)
 {
     lsm_version *v = db->vs.current;
@@ -175,29 +244,31 @@ static compaction *pick(lsm_db *db, int level, int whole)
     c->version = v;
     lsm_version_ref(v);
     lsm_edit_init(&c->edit);
-    int rc;
-    if (whole) {
-        rc = lsm_version_overlapping(v, level, NULL, NULL, &c->inputs[0],
-                                     &c->ninputs[0]);
-    } else {
-        size_t i = level == 0 ? 0 : pick_file(db, v, level);
-        if (i == v->nfiles[level]) {
-            compaction_free(db, c);
-            return NULL;
+    int rc = LSM_OK, found = 0;
+    size_t tries = whole ? 1 : v->nfiles[level];
+    for (size_t k = 0; rc == LSM_OK && !found && k < tries; k++) {
+        if (whole) {
+            rc = lsm_version_overlapping(v, level, NULL, NULL, &c->inputs[0],
+                                         &c->ninputs[0]);
+        } else {
+            lsm_file_meta *f = v->files[level][candidate(v, level, k)];
+            if (f->being_compacted || f->damaged)
+                continue;
+            lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&f->smallest));
+            lsm_slice hi = lsm_ikey_user(lsm_buf_slice(&f->largest));
+            rc = lsm_version_overlapping(v, level, &lo, &hi, &c->inputs[0],
+                                         &c->ninputs[0]);
         }
-        lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&v->files[level][i]->smallest));
-        lsm_slice hi = lsm_ikey_user(lsm_buf_slice(&v->files[level][i]->largest));
-        rc = lsm_version_overlapping(v, level, &lo, &hi, &c->inputs[0],
-                                     &c->ninputs[0]);
+        if (rc == LSM_OK)
+            rc = setup_other_inputs(c);
+        found = rc == LSM_OK && !any_blocked(c->inputs[0], c->ninputs[0]) &&
+                !any_blocked(c->inputs[1], c->ninputs[1]);
+        if (!found)
+            drop_inputs(c);
+        else if (!whole && level > 0)
+            pick_cursor[level] = candidate(v, level, k) + 1;
     }
-    if (rc == LSM_OK)
-        rc = setup_other_inputs(c);
-    if (rc || any_busy(c->inputs[0], c->ninputs[0]) ||
-        any_busy(c->inputs[1], c->ninputs[1])) {
-        free(c->inputs[0]);
-        free(c->inputs[1]);
-        c->inputs[0] = c->inputs[1] = NULL;
-        c->ninputs[0] = c->ninputs[1] = 0;
+    if (!found) {
         compaction_free(db, c);
         return NULL;
     }
@@ -281,13 +352,6 @@ typedef struct merge_state {
     size_t nnumbers, cap;
 } merge_state;
 
-static lsm_table_options table_opts(const lsm_options *o)
-{
-    lsm_table_options t = { o->block_bytes, o->block_restart_interval,
-                            o->bloom_bits_per_key, o->compression, o->zstd_level };
-    return t;
-}
-
 static int set_key(lsm_buf *b, lsm_slice k)
 {
     lsm_buf_clear(b);
@@ -320,7 +384,7 @@ static int open_output(merge_state *ms)
     free(path);
     if (rc)
         return rc;
-    lsm_table_options to = table_opts(&db->opt);
+    lsm_table_options to = lsm_db_table_options(&db->opt);
     ms->out.builder = lsm_table_builder_new(ms->out.file, &to);
     if (!ms->out.builder)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
@@ -332,7 +396,7 @@ static int open_output(merge_state *ms)
     return LSM_OK;
 }
 
-static void widen_meta(lsm_file_meta *m, lsm_slice ikey)
+void lsm_file_meta_widen(lsm_file_meta *m, lsm_slice ikey)
 {
     if (m->smallest.len == 0 || lsm_ikey_cmp(ikey, lsm_buf_slice(&m->smallest)) < 0)
         set_key(&m->smallest, ikey);
@@ -378,10 +442,10 @@ static int add_clipped_tombs(merge_state *ms, const lsm_slice *upper)
         rc = lsm_table_builder_add_range_del(o->builder, b, e, t.seq);
         lsm_buf_clear(&k);
         if (rc == LSM_OK && !(rc = lsm_ikey_append(&k, b, t.seq, LSM_KIND_RANGE_DEL)))
-            widen_meta(&o->meta, lsm_buf_slice(&k));
+            lsm_file_meta_widen(&o->meta, lsm_buf_slice(&k));
         lsm_buf_clear(&k);
         if (rc == LSM_OK && !(rc = lsm_ikey_append(&k, e, LSM_MAX_SEQ, LSM_KIND_SEEK)))
-            widen_meta(&o->meta, lsm_buf_slice(&k));
+            lsm_file_meta_widen(&o->meta, lsm_buf_slice(&k));
         o->meta.entries++;
     }
     lsm_buf_free(&k);
@@ -466,7 +530,7 @@ static int merge_entry(merge_state *ms, key_state *ks, lsm_slice ikey,
         if (rc)
             return rc;
     }
-    widen_meta(&ms->out.meta, ikey);
+    lsm_file_meta_widen(&ms->out.meta, ikey);
     ms->out.meta.entries++;
     return lsm_table_builder_add(ms->out.builder, ikey, value);
 }
@@ -574,10 +638,66 @@ static int add_deletions(compaction *c)
     return LSM_OK;
 }
 
+/* Records f as damaged (mu held); logs it the first time. */
+static void mark_damaged(lsm_db *db, lsm_file_meta *f, const char *why)
+{
+    if (f->damaged)
+        return;
+    f->damaged = 1;
+    db->l0_blocked_valid = 0;
+    lsm_damaged_table *p = realloc(db->damaged,
+                                   (db->ndamaged + 1) * sizeof *p);
+    if (p) {
+        db->damaged = p;
+        p[db->ndamaged].number = f->number;
+        snprintf(p[db->ndamaged].why, sizeof p->why, "%s", why);
+        db->ndamaged++;
+    }
+    lsm_db_log(db, "table %06llu.sst is damaged (%s); compactions skip it "
+               "until the store is repaired", (unsigned long long)f->number, why);
+}
+
+typedef struct first_loss {
+    char why[256];
+    int seen;
+} first_loss;
+
+static void note_first_loss(void *ctx, uint64_t offset, lsm_slice lower,
+                            lsm_slice upper, const char *why)
+{
+    first_loss *fl = ctx;
+    (void)offset, (void)lower, (void)upper;
+    if (!fl->seen++)
+        snprintf(fl->why, sizeof fl->why, "%s", why);
+}
+
+/* A compaction met corruption: reads each input once more to find the
+ * damaged ones and marks them (mu not held).  Returns how many. */
+static int find_damaged_inputs(lsm_db *db, compaction *c)
+{
+    int found = 0;
+    for (int w = 0; w < 2; w++)
+        for (size_t i = 0; i < c->ninputs[w]; i++) {
+            lsm_file_meta *f = c->inputs[w][i];
+            first_loss fl = { "", 0 };
+            lsm_table_check tc;
+            int rc = lsm_check_table(db, f, note_first_loss, &fl, &tc);
+            if (rc == LSM_CORRUPTION)
+                lsm_error_copy(fl.why, sizeof fl.why);
+            if (rc != LSM_CORRUPTION && (rc != LSM_OK || tc.blocks_lost == 0))
+                continue;
+            pthread_mutex_lock(&db->mu);
+            mark_damaged(db, f, fl.why);
+            pthread_mutex_unlock(&db->mu);
+            found++;
+        }
+    return found;
+}
+
 /* Runs a picked compaction (mu held on entry and exit). */
 static int run(lsm_db *db, compaction *c)
 {
-    int rc;
+    int rc, damaged = 0;
     db->compacting++;
     if (is_trivial_move(db, c)) {
         lsm_file_meta *f = c->inputs[0][0];
@@ -594,6 +714,9 @@ static int run(lsm_db *db, compaction *c)
         merge_state ms = { .db = db, .c = c };
         pthread_mutex_unlock(&db->mu);
         rc = do_merge(&ms);
+        if (rc == LSM_CORRUPTION &&
+            !__atomic_load_n(&db->shutting_down, __ATOMIC_RELAXED))
+            damaged = find_damaged_inputs(db, c);
         pthread_mutex_lock(&db->mu);
         if (rc == LSM_OK)
             rc = add_deletions(c);
@@ -607,7 +730,7 @@ static int run(lsm_db *db, compaction *c)
             __atomic_add_fetch(&db->stats.compactions, 1, __ATOMIC_RELAXED);
     }
     db->compacting--;
-    if (rc && !db->shutting_down)
+    if (rc && !db->shutting_down && !damaged)
         lsm_db_background_failed(db, rc);
     compaction_free(db, c);
     lsm_db_delete_obsolete(db, 0);
@@ -618,6 +741,31 @@ static int run(lsm_db *db, compaction *c)
 
 /* --- threads and manual compaction ------------------------------------------- */
 
+/* A compaction of the level with the highest score >= 1 that has a
+ * compactable file, or NULL (mu held). */
+static compaction *pick_by_score(lsm_db *db)
+{
+    lsm_version *v = db->vs.current;
+    int tried[LSM_NUM_LEVELS] = { 0 };
+    for (;;) {
+        int best = -1;
+        double best_score = 1;
+        for (int l = 0; l < LSM_NUM_LEVELS - 1; l++) {
+            double s = level_score(db, v, l);
+            if (!tried[l] && s >= best_score) {
+                best = l;
+                best_score = s;
+            }
+        }
+        if (best < 0)
+            return NULL;
+        tried[best] = 1;
+        compaction *c = pick(db, best, 0);
+        if (c)
+            return c;
+    }
+}
+
 void *lsm_compaction_thread(void *arg)
 {
     lsm_db *db = arg;
@@ -626,7 +774,7 @@ void *lsm_compaction_thread(void *arg)
         compaction *c = NULL;
         if (lsm_db_may_work(db) && !db->manual_compaction &&
             lsm_needs_compaction(db))
-            c = pick(db, db->vs.current->compaction_level, 0);
+            c = pick_by_score(db);
         if (c)
             run(db, c);
         else
@@ -647,6 +795,11 @@ int lsm_compact(lsm_db *db)
     db->manual_compaction = 1;
     while (db->compacting > 0)
         pthread_cond_wait(&db->bg_cv, &db->mu);
+    if (db->ndamaged > 0)
+        rc = lsm_fail(LSM_CORRUPTION, "cannot compact: table %06llu.sst is "
+                      "damaged (%s); repair the store",
+                      (unsigned long long)db->damaged[0].number,
+                      db->damaged[0].why);
     /* Push every level into the deepest one holding data (level 1 at
      * least), so no two levels overlap afterwards. */
     int deepest = 1;

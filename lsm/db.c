@@ -120,6 +120,7 @@ int lsm_db_apply_edit(lsm_db *db, lsm_version_edit *e)
     int rc = lsm_vset_log_and_apply(&db->vs, e);
     if (rc)
         lsm_db_set_bg_error(db, rc);
+    db->l0_blocked_valid = 0;            /* a new version */
     return rc;
 }
 
@@ -369,7 +370,9 @@ static int make_room(lsm_db *db, int force)
     for (;;) {
         if (db->bg_error)
             return bg_error_status(db);
-        size_t l0 = db->vs.current->nfiles[0];
+        /* Tables stuck behind a damaged one cannot be compacted: do not
+         * wait for them (compaction.c). */
+        size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
         uint64_t t0 = now_micros();
         if (allow_delay && l0 >= (size_t)db->opt.level0_slowdown_trigger) {
             pthread_mutex_unlock(&db->mu);

@@ -39,6 +39,12 @@ typedef struct lsm_writer {
     struct lsm_writer *next;
 } lsm_writer;
 
+/* A table a compaction could not read (see compaction.c). */
+typedef struct lsm_damaged_table {
+    uint64_t number;
+    char why[256];                 /* the first failure, naming the block */
+} lsm_damaged_table;
+
 typedef struct lsm_db_stats {      /* all atomic */
     uint64_t user_bytes;           /* key+value bytes written by users */
     uint64_t wal_bytes;
@@ -79,6 +85,13 @@ struct lsm_db {
     size_t npending, cap_pending;
 
     int bg_error;                  /* (mu) sticky until reopen */
+    /* (mu) tables found damaged in this process, and how many level-0
+     * tables compaction cannot reach because of them (writers do not wait
+     * for those; valid until the next edit or damaged table). */
+    lsm_damaged_table *damaged;
+    size_t ndamaged;
+    size_t l0_blocked;
+    int l0_blocked_valid;
     /* (mu) the last flush or compaction ran out of space: writers that
      * would wait for a flush fail with LSM_NO_SPACE instead, and background
      * work retries at retry_at (CLOCK_REALTIME, µs).  Not sticky. */
@@ -127,6 +140,8 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps);
  * is filled; meta->size == 0 if the memtable held nothing. */
 int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
                              uint64_t oldest_snapshot, lsm_file_meta *meta);
+/* The table format options the store's options ask for. */
+lsm_table_options lsm_db_table_options(const lsm_options *o);
 /* Background thread bodies. */
 void *lsm_flush_thread(void *arg);
 void *lsm_compaction_thread(void *arg);
@@ -134,5 +149,21 @@ void *lsm_compaction_thread(void *arg);
 int lsm_needs_compaction(lsm_db *db);
 /* Computes v's compaction score/level (before it is installed). */
 void lsm_version_score(lsm_db *db, lsm_version *v);
+/* Level-0 tables of the current version that no compaction can take
+ * because a damaged table overlaps them (mu held). */
+size_t lsm_l0_blocked(lsm_db *db);
+
+/* repair.c: reads every entry of table f through a salvage iterator
+ * (table.h), reporting each unreadable block to `lost` (may be NULL).
+ * *blocks_lost counts them.  LSM_CORRUPTION: the table cannot be opened
+ * at all (footer, index or another metadata block damaged); other errors
+ * are I/O or memory. */
+typedef struct lsm_table_check {
+    uint64_t blocks_lost;
+    uint64_t entries;          /* point entries and range deletions read */
+    uint64_t max_seq;          /* highest sequence number read */
+} lsm_table_check;
+int lsm_check_table(lsm_db *db, const lsm_file_meta *f, lsm_table_loss_fn lost,
+                    void *ctx, lsm_table_check *out);
 
 #endif

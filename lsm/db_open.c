@@ -130,6 +130,7 @@ static void db_free(lsm_db *db)
     pthread_cond_destroy(&db->bg_cv);
     pthread_cond_destroy(&db->work_cv);
     free(db->pending);
+    free(db->damaged);
     free(db->dir);
     free(db);
 }

@@ -16,7 +16,7 @@
 #include "filename.h"
 #include "ikey.h"
 
-static lsm_table_options table_options(const lsm_options *o)
+lsm_table_options lsm_db_table_options(const lsm_options *o)
 {
     lsm_table_options t = {
         .block_bytes = o->block_bytes,
@@ -106,7 +106,7 @@ static int hidden_version(lsm_slice ikey, lsm_buf *prev_user, uint64_t *prev_seq
 static int build_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
                        uint64_t oldest_snapshot, lsm_file_meta *meta)
 {
-    lsm_table_options to = table_options(&db->opt);
+    lsm_table_options to = lsm_db_table_options(&db->opt);
     lsm_table_builder *b = lsm_table_builder_new(f, &to);
     lsm_iiter *it = lsm_memtable_iter(m);
     lsm_buf prev_user = { 0 };

@@ -154,6 +154,73 @@ int lsm_property(lsm_db *db, const char *name, char **out);
 /* Bytes of live data on disk (tables + logs). */
 uint64_t lsm_disk_bytes(lsm_db *db);
 
+/* --- damaged tables ---------------------------------------------------------
+ *
+ * A table block that fails its checksum is never read as data: gets and
+ * iterators that need it fail with LSM_CORRUPTION, and a compaction that
+ * meets it leaves the table alone (the store stays writable; "stats" and
+ * "sstables" list the table as damaged).  lsm_repair rewrites it without
+ * the unreadable blocks.
+ *
+ * One loss: an unreadable data block, or a whole table that cannot be
+ * opened (its footer, index or another metadata block is damaged, so
+ * nothing in it can be located).  The lost user keys k are bounded by the
+ * table's index: lo < k <= hi (lo <= k <= hi when lo_inclusive), bytewise.
+ * The bounds may be shortened separator keys, not keys ever written. */
+typedef struct lsm_loss {
+    uint64_t table;              /* file number of the damaged table */
+    int level;
+    uint64_t offset;             /* the block's offset; UINT64_MAX: whole table */
+    const void *lo;
+    size_t lo_len;
+    int lo_inclusive;
+    const void *hi;
+    size_t hi_len;
+    uint64_t new_table;          /* lsm_repair: the table now holding what was
+                                    kept (0: none, or only checking) */
+    const char *why;             /* the failed check, naming table and offset */
+} lsm_loss;
+typedef void (*lsm_loss_fn)(void *ctx, const lsm_loss *loss);
+
+typedef struct lsm_repair_result {
+    uint64_t tables;             /* tables checked */
+    uint64_t damaged;            /* of which damaged */
+    uint64_t blocks_lost;        /* unreadable data blocks */
+    uint64_t tables_lost;        /* tables that could not be opened at all */
+    uint64_t entries_lost;       /* entries the damaged tables held, by their
+                                    own counts, that could not be read */
+    uint64_t tables_written;     /* rewrites installed (lsm_repair) */
+} lsm_repair_result;
+
+/* Reads every entry of every table of an open store (read-only is fine),
+ * verifying every block, and reports each loss.  LSM_OK even if damage
+ * was found (res says); an error only if the check itself failed (I/O). */
+int lsm_verify_tables(lsm_db *db, lsm_loss_fn fn, void *ctx,
+                      lsm_repair_result *res);
+
+/* Offline repair of the closed store in `dir` (it takes the store's lock,
+ * so it fails with LSM_BUSY while the store is open elsewhere).  Opens it
+ * (replaying the WAL as lsm_open does), verifies every table, and
+ * replaces each damaged one by a new table holding every entry of every
+ * block that verifies, plus its range deletions:
+ *   - a damaged table in level 1 or deeper is rewritten in place;
+ *   - a damaged level-0 table is merged with every newer level-0 table
+ *     into one new level-0 table (level 0 is ordered by age);
+ *   - a table that cannot be opened is dropped.
+ * Each replacement is one manifest edit, so the old tables are retired
+ * only once the new one is installed; a crash leaves one or the other.
+ * Every lost range also gets a range deletion at the damaged table's
+ * newest known sequence number, so a lost key reads as absent rather than
+ * as an older version from a deeper table; the deletion also hides any
+ * other key of that range older than it (such keys are in the reported
+ * range).  Only if the lost block held the table's newest entries can an
+ * older version above that sequence show through.  Keys outside the lost
+ * ranges are unchanged.  fn (may
+ * be NULL) hears of each loss once the repair is installed.  A store with
+ * no damage is left as it is (after the WAL replay of the open). */
+int lsm_repair(const char *dir, const lsm_options *opt, lsm_loss_fn fn,
+               void *ctx, lsm_repair_result *res);
+
 const char *lsm_last_error(void);
 const char *lsm_status_name(int status);
 /* Maps an lsm_status onto a negative errno (for filesystems). */

@@ -2,11 +2,13 @@
  * stats.c — lsm_property: the engine's state and counters as text.
  *
  * "levels"   one line per level: tables, bytes, target
- * "sstables" every table: level, number, size, entries
+ * "sstables" every table: level, number, size, entries, and "damaged"
+ *            for a table a compaction could not read (compaction.c)
  * "stats"    levels plus counters: bytes written by users, the WAL,
  *            flushes and compactions; write_amp = (flush + compaction
  *            bytes) / user bytes; bloom checks and the reads they saved;
- *            block cache hits and misses; time writers spent stalled.
+ *            block cache hits and misses; time writers spent stalled;
+ *            damaged tables, one line each with the failure that found it.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,15 +39,32 @@ static void print_levels(FILE *f, lsm_version *v, const lsm_options *o)
     }
 }
 
-static void print_sstables(FILE *f, lsm_version *v)
+static int is_damaged(const lsm_damaged_table *d, size_t nd, uint64_t number)
+{
+    for (size_t i = 0; i < nd; i++)
+        if (d[i].number == number)
+            return 1;
+    return 0;
+}
+
+static void print_sstables(FILE *f, lsm_version *v, const lsm_damaged_table *d,
+                           size_t nd)
 {
     for (int l = 0; l < LSM_NUM_LEVELS; l++)
         for (size_t i = 0; i < v->nfiles[l]; i++) {
             const lsm_file_meta *m = v->files[l][i];
             fprintf(f, "L%d %06" PRIu64 ".sst bytes=%" PRIu64
-                       " entries=%" PRIu64 "\n",
-                    l, m->number, m->size, m->entries);
+                       " entries=%" PRIu64 "%s\n",
+                    l, m->number, m->size, m->entries,
+                    is_damaged(d, nd, m->number) ? " damaged" : "");
         }
+}
+
+static void print_damaged(FILE *f, const lsm_damaged_table *d, size_t nd)
+{
+    fprintf(f, "damaged_tables: %zu\n", nd);
+    for (size_t i = 0; i < nd; i++)
+        fprintf(f, "damaged %06" PRIu64 ".sst: %s\n", d[i].number, d[i].why);
 }
 
 static void print_counters(FILE *f, lsm_db *db)
@@ -93,13 +112,22 @@ int lsm_property(lsm_db *db, const char *name, char **out)
     pthread_mutex_lock(&db->mu);
     lsm_version *v = db->vs.current;
     lsm_version_ref(v);
+    size_t nd = db->ndamaged;
+    lsm_damaged_table *damaged = nd ? malloc(nd * sizeof *damaged) : NULL;
+    if (damaged)
+        memcpy(damaged, db->damaged, nd * sizeof *damaged);
+    else
+        nd = 0;
     pthread_mutex_unlock(&db->mu);
     if (which != 2)
         print_levels(f, v, &db->opt);
     if (which == 2)
-        print_sstables(f, v);
-    if (which == 0)
+        print_sstables(f, v, damaged, nd);
+    if (which == 0) {
         print_counters(f, db);
+        print_damaged(f, damaged, nd);
+    }
+    free(damaged);
     pthread_mutex_lock(&db->mu);
     lsm_version_unref(v);
     pthread_mutex_unlock(&db->mu);

@@ -634,7 +634,22 @@ typedef struct table_iter {
     lsm_cache_handle *ch;       /* NULL: blk is ours, bytes in io/unz */
     uint64_t blk_offset;
     lsm_buf io, unz;            /* reused for blocks read past the cache */
+    /* Salvage mode (lsm_table_salvage_iter): unreadable data blocks are
+     * reported to `lost` and skipped.  prev_upper is the index key of the
+     * last block the forward walk passed ("" before the first). */
+    lsm_table_loss_fn lost;
+    void *lost_ctx;
+    lsm_buf prev_upper;
 } table_iter;
+
+/* Salvage mode: remembers the index key of the block just passed. */
+static int set_prev_upper(table_iter *ti)
+{
+    lsm_slice k = lsm_iiter_valid(ti->index) ? lsm_iiter_key(ti->index)
+                                             : lsm_slice_make("", 0);
+    lsm_buf_clear(&ti->prev_upper);
+    return lsm_buf_append(&ti->prev_upper, k.data, k.len);
+}
 
 static void drop_block(table_iter *ti)
 {
@@ -653,13 +668,32 @@ static void ti_fail(table_iter *ti, int rc)
     drop_block(ti);
 }
 
+/* Salvage mode: the block the index points at is unreadable (rc, message
+ * in lsm_last_error).  Reports it, drops it and remembers its index key;
+ * the caller moves on to the next block.  Returns 0 if the damage was
+ * reported, else rc (not corruption, or not salvaging: the iterator
+ * fails). */
+static int lose_block(table_iter *ti, int rc, uint64_t offset)
+{
+    if (!ti->lost || rc != LSM_CORRUPTION)
+        return rc;
+    char why[512];
+    lsm_error_copy(why, sizeof why);
+    drop_block(ti);
+    ti->lost(ti->lost_ctx, offset, lsm_buf_slice(&ti->prev_upper),
+             lsm_iiter_key(ti->index), why);
+    return set_prev_upper(ti) ? lsm_fail(LSM_NO_MEMORY, "out of memory") : LSM_OK;
+}
+
 /* Makes ti->data iterate over the block the index points at (unpositioned,
  * unless it was loaded already).  Returns 0 when the index is exhausted or
- * on error (then ti->status is set). */
+ * on error (then ti->status is set).  Salvage mode skips forward past
+ * unreadable blocks. */
 static int load_block(table_iter *ti)
 {
     lsm_table *t = ti->t;
     int rc;
+  again:
     if (!lsm_iiter_valid(ti->index)) {
         drop_block(ti);
         if ((rc = lsm_iiter_status(ti->index)))
@@ -676,14 +710,23 @@ static int load_block(table_iter *ti)
     drop_block(ti);
     if ((rc = fetch_data_block(t, h, ti->fill_cache, &ti->io, &ti->unz,
                                &ti->blk, &ti->ch))) {
-        ti_fail(ti, rc);
-        return 0;
+        if ((rc = lose_block(ti, rc, h.offset))) {
+            ti_fail(ti, rc);
+            return 0;
+        }
+        lsm_iiter_next(ti->index);
+        goto again;
     }
     ti->data = lsm_block_iter(ti->blk, lsm_ikey_cmp);
     ti->blk_offset = h.offset;
     if ((rc = lsm_iiter_status(ti->data))) {
-        ti_fail(ti, rc);
-        return 0;
+        rc = block_fail(t, rc, "data", h.offset);
+        if ((rc = lose_block(ti, rc, h.offset))) {
+            ti_fail(ti, rc);
+            return 0;
+        }
+        lsm_iiter_next(ti->index);
+        goto again;
     }
     return 1;
 }
@@ -701,8 +744,22 @@ static int data_failed(table_iter *ti)
 static void skip_forward(table_iter *ti)
 {
     while (!ti->status && ti->data && !lsm_iiter_valid(ti->data)) {
-        if (data_failed(ti))
+        if (ti->lost) {
+            /* A block that goes bad midway is reported whole; what it
+             * returned before the failure was verified. */
+            int rc = lsm_iiter_status(ti->data);
+            if (rc)
+                rc = lose_block(ti, block_fail(ti->t, rc, "data", ti->blk_offset),
+                                ti->blk_offset);
+            else if (set_prev_upper(ti))
+                rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
+            if (rc) {
+                ti_fail(ti, rc);
+                return;
+            }
+        } else if (data_failed(ti)) {
             return;
+        }
         lsm_iiter_next(ti->index);
         if (load_block(ti))
             lsm_iiter_first(ti->data);
@@ -731,6 +788,7 @@ static void ti_first(lsm_iiter *base)
     table_iter *ti = (table_iter *)base;
     if (ti->status)
         return;
+    lsm_buf_clear(&ti->prev_upper);
     lsm_iiter_first(ti->index);
     if (load_block(ti))
         lsm_iiter_first(ti->data);
@@ -801,6 +859,7 @@ static void ti_destroy(lsm_iiter *base)
     lsm_iiter_free(ti->index);
     lsm_buf_free(&ti->io);
     lsm_buf_free(&ti->unz);
+    lsm_buf_free(&ti->prev_upper);
     free(ti);
 }
 
@@ -822,4 +881,16 @@ lsm_iiter *lsm_table_iter(lsm_table *t, int fill_cache)
     ti->index = lsm_block_iter(t->index, lsm_ikey_cmp);
     ti->status = lsm_iiter_status(ti->index);
     return &ti->base;
+}
+
+lsm_iiter *lsm_table_salvage_iter(lsm_table *t, lsm_table_loss_fn lost,
+                                  void *ctx)
+{
+    lsm_iiter *it = lsm_table_iter(t, 0);
+    if (it->ops == &table_iter_ops) {
+        table_iter *ti = (table_iter *)it;
+        ti->lost = lost;
+        ti->lost_ctx = ctx;
+    }
+    return it;
 }

@@ -61,6 +61,18 @@ uint64_t lsm_table_range_del_max_seq(lsm_table *t, lsm_slice user_key,
                                      uint64_t snap_seq);
 /* Iterator over point entries. The table must outlive it. */
 lsm_iiter *lsm_table_iter(lsm_table *t, int fill_cache);
+/* A salvage iterator's report of an unreadable data block at `offset`:
+ * every key it held is > lower (the previous block's index key; empty for
+ * the first block) and <= upper (its own index key), both internal keys.
+ * `why` names the table, the offset and the check that failed. */
+typedef void (*lsm_table_loss_fn)(void *ctx, uint64_t offset, lsm_slice lower,
+                                  lsm_slice upper, const char *why);
+/* Like lsm_table_iter, but a data block that fails its checksum (or does
+ * not parse) is reported to `lost` and skipped instead of ending the
+ * iteration; other errors (I/O) still do.  Forward only: first, next.
+ * Does not fill the block cache. */
+lsm_iiter *lsm_table_salvage_iter(lsm_table *t, lsm_table_loss_fn lost,
+                                  void *ctx);
 /* Iterator over range deletions (key: ikey(begin, seq, RANGE_DEL),
  * value: end). */
 lsm_iiter *lsm_table_range_del_iter(lsm_table *t);

@@ -127,8 +127,12 @@ static const struct lsm_iiter_ops pinned_ops = {
     p_key, p_value, p_status, p_destroy,
 };
 
+enum pinned_kind { PINNED_POINTS, PINNED_RANGE_DELS, PINNED_SALVAGE };
+
 static lsm_iiter *pinned_iter_new(lsm_table_cache *tc, uint64_t number,
-                                  uint64_t size, int fill_cache, int range_dels)
+                                  uint64_t size, int fill_cache,
+                                  enum pinned_kind kind,
+                                  lsm_table_loss_fn lost, void *ctx)
 {
     lsm_table *t;
     lsm_cache_handle *h;
@@ -136,8 +140,9 @@ static lsm_iiter *pinned_iter_new(lsm_table_cache *tc, uint64_t number,
     if (rc)
         return lsm_iiter_error(rc);
     pinned_iter *p = malloc(sizeof *p);
-    lsm_iiter *inner = range_dels ? lsm_table_range_del_iter(t)
-                                  : lsm_table_iter(t, fill_cache);
+    lsm_iiter *inner = kind == PINNED_RANGE_DELS ? lsm_table_range_del_iter(t)
+                       : kind == PINNED_SALVAGE ? lsm_table_salvage_iter(t, lost, ctx)
+                                                : lsm_table_iter(t, fill_cache);
     if (!p || !inner) {
         free(p);
         lsm_iiter_free(inner);
@@ -154,11 +159,19 @@ static lsm_iiter *pinned_iter_new(lsm_table_cache *tc, uint64_t number,
 lsm_iiter *lsm_table_cache_iter(lsm_table_cache *tc, uint64_t number,
                                 uint64_t size, int fill_cache)
 {
-    return pinned_iter_new(tc, number, size, fill_cache, 0);
+    return pinned_iter_new(tc, number, size, fill_cache, PINNED_POINTS, NULL,
+                           NULL);
+}
+
+lsm_iiter *lsm_table_cache_salvage_iter(lsm_table_cache *tc, uint64_t number,
+                                        uint64_t size, lsm_table_loss_fn lost,
+                                        void *ctx)
+{
+    return pinned_iter_new(tc, number, size, 0, PINNED_SALVAGE, lost, ctx);
 }
 
 lsm_iiter *lsm_table_cache_range_del_iter(lsm_table_cache *tc,
                                           uint64_t number, uint64_t size)
 {
-    return pinned_iter_new(tc, number, size, 0, 1);
+    return pinned_iter_new(tc, number, size, 0, PINNED_RANGE_DELS, NULL, NULL);
 }

@@ -27,6 +27,10 @@ void lsm_table_cache_release(lsm_table_cache *tc, lsm_cache_handle *h);
 /* Iterator over the table's point entries, keeping it pinned. */
 lsm_iiter *lsm_table_cache_iter(lsm_table_cache *tc, uint64_t number,
                                 uint64_t size, int fill_cache);
+/* lsm_table_salvage_iter through the cache (table.h). */
+lsm_iiter *lsm_table_cache_salvage_iter(lsm_table_cache *tc, uint64_t number,
+                                        uint64_t size, lsm_table_loss_fn lost,
+                                        void *ctx);
 lsm_iiter *lsm_table_cache_range_del_iter(lsm_table_cache *tc,
                                           uint64_t number, uint64_t size);
 /* Drops a deleted table from the cache. */

@@ -37,6 +37,8 @@ typedef struct lsm_file_meta {
     lsm_buf smallest, largest; /* internal keys, range deletions included */
     uint64_t entries;
     int being_compacted;       /* guarded by the DB mutex */
+    int damaged;               /* (DB mutex) a compaction found a block of
+                                  it unreadable: never an input again */
 } lsm_file_meta;
 
 /* --- edits (the manifest's records; format in version_edit.c) --------- */
@@ -74,6 +76,8 @@ int lsm_edit_decode(lsm_version_edit *e, lsm_slice in);
 lsm_file_meta *lsm_file_meta_new(void);
 void lsm_file_meta_ref(lsm_file_meta *f);
 void lsm_file_meta_unref(lsm_file_meta *f);
+/* Widens m's smallest/largest to include ikey (compaction.c). */
+void lsm_file_meta_widen(lsm_file_meta *m, lsm_slice ikey);
 
 /* --- versions ----------------------------------------------------------- */
 typedef struct lsm_version_set lsm_version_set;

@@ -129,6 +129,27 @@ int tu_count_files(const char *dir, const char *suffix)
     return n;
 }
 
+long long tu_table_data_end(const char *path)
+{
+    long long size = tu_file_size(path);
+    if (size <= 80)
+        fail_msg("%s: %lld bytes is not a table", path, size);
+    FILE *f = fopen(path, "rb");
+    unsigned char b[8];
+    int ok = f && fseek(f, (long)(size - 80), SEEK_SET) == 0 &&
+             fread(b, 1, 8, f) == 8;
+    if (f)
+        fclose(f);
+    if (!ok)
+        fail_msg("%s: cannot read the footer", path);
+    long long v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | b[i];
+    if (v <= 0 || v >= size - 80)
+        fail_msg("%s: implausible data size %lld of %lld", path, v, size);
+    return v;
+}
+
 void tu_small_options(lsm_options *o)
 {
     lsm_options_init(o);

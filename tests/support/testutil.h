@@ -28,6 +28,10 @@ char *tu_find_file(const char *dir, const char *suffix);
 /* Number of files in dir whose name ends with suffix. */
 int tu_count_files(const char *dir, const char *suffix);
 
+/* Offset where a table's data blocks end (its filter block's offset,
+ * from the footer); fails the running test on a malformed file. */
+long long tu_table_data_end(const char *path);
+
 /* Engine options with tiny buffers, so flushes and compactions happen
  * constantly: 64 KiB memtable, 256 KiB level 1, 64 KiB tables, 1 MiB cache. */
 void tu_small_options(lsm_options *o);
