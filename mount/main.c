@@ -229,13 +229,22 @@ static int mnt_check_store_path(const char *store, const char *mountpoint)
     return inside ? -1 : 0;
 }
 
-/* Mount options lsmfs always wants: the kernel checks permissions (the fs
- * layer relies on it), and /proc/mounts names the store. */
+/* Mount options lsmfs adds: /proc/mounts names the store, and the kernel
+ * checks permissions (the fs layer does not) whenever anyone but root can
+ * use the mount.  When root mounts without allow_other/allow_root the
+ * kernel lets no other user in, and root passes every permission check
+ * except executing a file with no x bit, which the kernel enforces and
+ * mnt_access answers even without default_permissions.  Leaving it off
+ * then saves a GETATTR of the directory after every create, unlink and
+ * rename (the kernel invalidates a changed directory's attributes and
+ * would fetch them again for the next permission check). */
 static int mnt_add_mount_opts(struct fuse_args *args,
                               const struct mnt_config *cfg)
 {
     char *opts = NULL;
-    int rc = fuse_opt_add_opt(&opts, "default_permissions");
+    int rc = 0;
+    if (geteuid() != 0 || cfg->others_allowed)
+        rc = fuse_opt_add_opt(&opts, "default_permissions");
     if (rc == 0 && !cfg->fsname_given) {
         size_t len = strlen("fsname=") + strlen(cfg->store) + 1;
         char *fsname = malloc(len);

@@ -22,6 +22,7 @@ struct mnt_config {
     int show_help;
     int show_version;
     int fsname_given;           /* -o fsname=... was passed through */
+    int others_allowed;         /* -o allow_other or allow_root */
 
     /* lsmfs's own -o options (removed before libfuse sees the rest). */
     size_t cache_mb;

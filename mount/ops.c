@@ -15,8 +15,9 @@
  *     readdirplus entry that does not fit is refused before the fs
  *     counts it.)
  *
- * Permissions are checked by the kernel (default_permissions is always
- * set); the caller's uid/gid/umask only decide ownership of new inodes.
+ * Permissions are checked by the kernel (default_permissions, set unless
+ * only root can use the mount: see mnt_add_mount_opts); the caller's
+ * uid/gid/umask only decide ownership of new inodes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -309,9 +310,9 @@ static int mnt_in_group(fuse_req_t req, gid_t gid)
     return found;
 }
 
-/* access(2) when the kernel asks (it does not with default_permissions,
- * which lsmfs always sets): the classic owner/group/other check, root
- * passing everything but execution of a file with no x bit. */
+/* access(2) when the kernel asks (it does not with default_permissions):
+ * the classic owner/group/other check, root passing everything but
+ * execution of a file with no x bit. */
 static int mnt_access_check(fuse_req_t req, const struct stat *st, int mask)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);

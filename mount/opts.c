@@ -56,6 +56,7 @@ enum mnt_key {
     KEY_ENTRY_TIMEOUT,
     KEY_NEGATIVE_TIMEOUT,
     KEY_WORKERS,
+    KEY_ALLOW_OTHERS,
 };
 
 #define MNT_FLAG(t, field, v) { t, offsetof(struct mnt_config, field), v }
@@ -77,6 +78,8 @@ static const struct fuse_opt mnt_opt_spec[] = {
     FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TIMEOUT),
     FUSE_OPT_KEY("negative_timeout=", KEY_NEGATIVE_TIMEOUT),
     FUSE_OPT_KEY("workers=", KEY_WORKERS),
+    FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHERS),
+    FUSE_OPT_KEY("allow_root", KEY_ALLOW_OTHERS),
     MNT_FLAG("sync", sync, 1),
     MNT_FLAG("writeback", writeback, 1),
     MNT_FLAG("no_writeback", writeback, 0),
@@ -188,6 +191,9 @@ static int mnt_opt_proc(void *data, const char *arg, int key,
     case KEY_FSNAME:
         cfg->fsname_given = 1;
         return 1;
+    case KEY_ALLOW_OTHERS:
+        cfg->others_allowed = 1;
+        return 1;                /* kept for libfuse */
     case KEY_CACHE_MB:
         return mnt_take_size_mb(arg, val, &cfg->cache_mb);
     case KEY_MEMTABLE_MB:
@@ -338,7 +344,11 @@ void mnt_print_help(const char *prog)
     printf("    -o negative_timeout=S  seconds the kernel caches absent names\n"
            "                           (default %g)\n\n", d.negative_timeout);
     printf("mount options (passed to libfuse and the kernel):\n"
-           "    -o default_permissions the kernel checks permissions (always on)\n"
+           "    -o default_permissions the kernel checks permissions (on unless\n"
+           "                           root mounts without allow_other/allow_root:\n"
+           "                           then only root can use the mount, and root\n"
+           "                           passes every check but exec, which the\n"
+           "                           kernel and access(2) still enforce)\n"
            "    -o allow_other         let other users access the mount (default off)\n"
            "    -o fsname=NAME         source shown in /proc/mounts (default STORE)\n"
            "    -o subtype=NAME        type shown as fuse.NAME (default lsmfs)\n"

@@ -118,6 +118,21 @@ lib_mount
 [ "$(getfattr --absolute-names --only-values -n user.dir "$MNT/xd")" = yes ] || fail "dir xattr lost"
 cmp "$T_DIR/sparse" "$MNT/sparse" || fail "sparse file changed on remount"
 
+check "root-only mount (no default_permissions): root passes all but exec"
+printf '#!/bin/sh\necho ran\n' >"$MNT/script"
+chmod 644 "$MNT/script"
+if lib_t 10 "$MNT/script" 2>/dev/null; then fail "ran a file with no x bit"; fi
+if [ -x "$MNT/script" ]; then fail "access(X_OK) allowed a file with no x bit"; fi
+chmod 744 "$MNT/script"
+[ -x "$MNT/script" ] || fail "access(X_OK) refused an executable"
+[ "$(lib_t 10 "$MNT/script")" = ran ] || fail "an executable did not run"
+chmod 000 "$MNT/script"
+[ -r "$MNT/script" ] && [ -w "$MNT/script" ] || fail "root refused access to a 000 file"
+[ "$(head -c 9 "$MNT/script")" = '#!/bin/sh' ] || fail "root cannot read a 000 file"
+if grep -F " $MNT " /proc/self/mountinfo | grep -q default_permissions; then
+  fail "default_permissions set on a root-only mount"
+fi
+
 lib_unmount
 
 if command -v setpriv >/dev/null; then
