@@ -244,6 +244,42 @@ static void bench_meta(const char *dir, uint32_t n, uint64_t seed)
 
 /* --- small files ------------------------------------------------------ */
 
+/* Creates path (which must not exist) holding buf[0..size). */
+static void create_file(const char *path, const unsigned char *buf, size_t size)
+{
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (fd < 0)
+        die("create", path);
+    write_all(fd, buf, size, 0, path);
+    if (close(fd) != 0)
+        die("close", path);
+}
+
+/* Checks that path holds exactly want[0..size): one open + read + close;
+ * the read asks one byte more than the size, which checks the length.
+ * scratch has room for size + 1 bytes. */
+static void check_file(const char *path, const unsigned char *want, size_t size,
+                       unsigned char *scratch)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        die("open", path);
+    size_t have = 0;
+    for (;;) {
+        ssize_t r = read(fd, scratch + have, size + 1 - have);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            die("read", path);
+        if (r == 0 || (have += (size_t)r) == size + 1)
+            break;
+    }
+    close(fd);
+    errno = 0;
+    if (have != size || memcmp(scratch, want, size) != 0)
+        die("content differs:", path);
+}
+
 static size_t small_size(uint32_t i)
 {
     return SMALL_MIN + (size_t)(mix(i * 2 + 1) % (SMALL_MAX - SMALL_MIN + 1));
@@ -281,40 +317,18 @@ static void bench_small(const char *dir, uint32_t n, uint64_t seed)
         size_t size = small_size(i);
         small_content(i, want, size);
         small_path(path, sizeof path, dir, i);
-        int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
-        if (fd < 0)
-            die("create", path);
-        write_all(fd, want, size, 0, path);
-        if (close(fd) != 0)
-            die("close", path);
+        create_file(path, want, size);
     }
     phase("small.write", t0);
 
-    /* Read in random order: one open + read + close per file; a read
-     * asking one byte more than the size also checks the length. */
+    /* Read in random order. */
     t0 = now();
     for (uint32_t k = 0; k < n; k++) {
         uint32_t i = order[k];
         size_t size = small_size(i);
         small_content(i, want, size);
         small_path(path, sizeof path, dir, i);
-        int fd = open(path, O_RDONLY);
-        if (fd < 0)
-            die("open", path);
-        size_t have = 0;
-        for (;;) {
-            ssize_t r = read(fd, got + have, sizeof got - have);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                die("read", path);
-            if (r == 0 || (have += (size_t)r) == sizeof got)
-                break;
-        }
-        close(fd);
-        errno = 0;
-        if (have != size || memcmp(got, want, size) != 0)
-            die("content differs:", path);
+        check_file(path, want, size, got);
     }
     phase("small.read", t0);
     free(order);
@@ -355,12 +369,7 @@ static void bench_many(const char *dir, uint32_t n)
         size_t size = many_size(i);
         small_content(i, want, size);
         many_path(path, sizeof path, dir, i);
-        int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
-        if (fd < 0)
-            die("create", path);
-        write_all(fd, want, size, 0, path);
-        if (close(fd) != 0)
-            die("close", path);
+        create_file(path, want, size);
         if ((i + 1) % MANY_WINDOW == 0 || i + 1 == n) {
             double t = now();
             printf("WINDOW %u %.6f\n", i + 1, t - tw);
@@ -373,16 +382,7 @@ static void bench_many(const char *dir, uint32_t n)
         size_t size = many_size(i);
         small_content(i, want, size);
         many_path(path, sizeof path, dir, i);
-        int fd = open(path, O_RDONLY);
-        if (fd < 0)
-            die("open", path);
-        ssize_t r = read(fd, got, sizeof got);
-        close(fd);
-        if (r < 0)
-            die("read", path);
-        errno = 0;
-        if ((size_t)r != size || memcmp(got, want, size) != 0)
-            die("content differs:", path);
+        check_file(path, want, size, got);
     }
 }
 
