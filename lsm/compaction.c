@@ -784,17 +784,29 @@ void *lsm_compaction_thread(void *arg)
     return NULL;
 }
 
+void lsm_db_hold_compactions(lsm_db *db)
+{
+    while (db->manual_compaction)
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+    db->manual_compaction = 1;
+    while (db->compacting > 0)
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+}
+
+void lsm_db_release_compactions(lsm_db *db)
+{
+    db->manual_compaction = 0;
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_cond_broadcast(&db->work_cv);
+}
+
 int lsm_compact(lsm_db *db)
 {
     int rc = lsm_flush(db);
     if (rc)
         return rc;
     pthread_mutex_lock(&db->mu);
-    while (db->manual_compaction)
-        pthread_cond_wait(&db->bg_cv, &db->mu);
-    db->manual_compaction = 1;
-    while (db->compacting > 0)
-        pthread_cond_wait(&db->bg_cv, &db->mu);
+    lsm_db_hold_compactions(db);
     if (db->ndamaged > 0)
         rc = lsm_fail(LSM_CORRUPTION, "cannot compact: table %06llu.sst is "
                       "damaged (%s); repair the store",
@@ -814,9 +826,7 @@ int lsm_compact(lsm_db *db)
     }
     if (rc == LSM_OK && db->bg_error)
         rc = lsm_fail(LSM_BG_ERROR, "%s", db->bg_msg);
-    db->manual_compaction = 0;
-    pthread_cond_broadcast(&db->bg_cv);
-    pthread_cond_broadcast(&db->work_cv);
+    lsm_db_release_compactions(db);
     pthread_mutex_unlock(&db->mu);
     return rc;
 }

@@ -127,6 +127,10 @@ void lsm_db_background_failed(lsm_db *db, int status);
 void lsm_db_wait_for_work(lsm_db *db);
 /* May background work run now? (mu held) */
 int lsm_db_may_work(lsm_db *db);
+/* Waits for running compactions and keeps new ones from starting until
+ * released (mu held; waits drop it).  For lsm_compact and lsm_repair. */
+void lsm_db_hold_compactions(lsm_db *db);
+void lsm_db_release_compactions(lsm_db *db);
 /* Sequence number below which no snapshot needs old versions (mu held). */
 uint64_t lsm_db_oldest_snapshot(lsm_db *db);
 int lsm_db_add_pending(lsm_db *db, uint64_t number);

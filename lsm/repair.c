@@ -542,13 +542,8 @@ int lsm_repair(const char *dir, const lsm_options *opt, lsm_loss_fn fn,
     int rc = lsm_open(dir, &o, &db);
     if (rc)
         return rc;
-    /* Hold off background compaction, as lsm_compact does. */
     pthread_mutex_lock(&db->mu);
-    while (db->manual_compaction)
-        pthread_cond_wait(&db->bg_cv, &db->mu);
-    db->manual_compaction = 1;
-    while (db->compacting > 0)
-        pthread_cond_wait(&db->bg_cv, &db->mu);
+    lsm_db_hold_compactions(db);
     pthread_mutex_unlock(&db->mu);
 
     lsm_version *v = ref_current(db);
@@ -566,8 +561,7 @@ int lsm_repair(const char *dir, const lsm_options *opt, lsm_loss_fn fn,
     if (rc)
         lsm_error_copy(msg, sizeof msg);
     pthread_mutex_lock(&db->mu);
-    db->manual_compaction = 0;
-    pthread_cond_broadcast(&db->work_cv);
+    lsm_db_release_compactions(db);
     pthread_mutex_unlock(&db->mu);
     int crc = lsm_close(db);
     if (rc)
