@@ -583,6 +583,45 @@ static int resume_past_loss(fsck *ck, struct cursor *c, lsm_iter **it)
     return 1;
 }
 
+/* What a scan does with each key it reads. */
+typedef void (*scan_visit)(fsck *ck, const char *k, size_t klen,
+                           const char *v, size_t vlen, void *arg);
+
+/* Visits, in order, every readable key whose first byte is `kind` (every
+ * key if kind is 0), going on past lost ranges in check mode.  Returns
+ * the iterator where it stopped, for its status (the caller frees it),
+ * or NULL after op_fail. */
+static lsm_iter *scan_keys(fsck *ck, char kind, scan_visit visit, void *arg)
+{
+    lsm_read_options ro = { NULL, 1 };
+    lsm_iter *it = lsm_iter_new(ck->db, &ro);
+    if (it == NULL) {
+        op_fail(ck, "out of memory");
+        return NULL;
+    }
+    struct cursor c = { .have_last = 0 };
+    int end = 0;
+    if (kind)
+        lsm_iter_seek(it, &kind, 1);
+    else
+        lsm_iter_first(it);
+    do {
+        for (; lsm_iter_valid(it) && !ck->failed; lsm_iter_next(it)) {
+            size_t klen, vlen;
+            const char *k = lsm_iter_key(it, &klen);
+            if (kind && (klen == 0 || k[0] != kind)) {
+                end = 1;
+                break;
+            }
+            cursor_note(&c, k, klen);
+            const char *v = lsm_iter_value(it, &vlen);
+            visit(ck, k, klen, v, vlen, arg);
+        }
+    } while (!end && !ck->failed && resume_past_loss(ck, &c, &it));
+    free(c.resume);
+    return it;
+}
+
 /* Repair: the engine rewrites every damaged table without its
  * unreadable blocks (on the closed store) before the namespace is
  * checked, so the check below sees what the store now holds. */
@@ -679,45 +718,34 @@ static int iter_range(fsck *ck, lsm_iter *it, const char *what)
     return -1;
 }
 
+struct inode_scan {
+    uint64_t seen, total;
+};
+
+static void visit_inode(fsck *ck, const char *k, size_t klen,
+                        const char *v, size_t vlen, void *arg)
+{
+    struct inode_scan *is = arg;
+    load_inode(ck, k, klen, v, vlen);
+    if (++is->seen % PROGRESS_EVERY == 0)
+        progress(ck, "inodes", is->seen, is->total);
+}
+
 static int load_inodes(fsck *ck)
 {
-    lsm_read_options ro = { NULL, 1 };
-    lsm_iter *it = lsm_iter_new(ck->db, &ro);
-    if (it == NULL) {
-        op_fail(ck, "out of memory");
-        return -1;
-    }
-    uint64_t total = (ck->sb.flags & FS_SUPER_CLEAN) ? ck->sb.inode_count : 0;
+    struct inode_scan is = { 0, 0 };
+    is.total = (ck->sb.flags & FS_SUPER_CLEAN) ? ck->sb.inode_count : 0;
     /* Sized from the superblock's count when it is exact, so the table
      * is not copied while it grows (capped: a count is only a hint). */
-    if (total > 0 && tab_reserve(ck, total < (1u << 26) ? (size_t)total : (1u << 26)) < 0) {
-        lsm_iter_free(it);
+    if (is.total > 0 &&
+        tab_reserve(ck, is.total < (1u << 26) ? (size_t)is.total : (1u << 26)) < 0)
         return -1;
-    }
-    char lo = FS_KEY_INODE;
-    uint64_t seen = 0;
-    struct cursor c = { .have_last = 0 };
-    int end = 0;
-    lsm_iter_seek(it, &lo, 1);
-    do {
-        for (; !end && lsm_iter_valid(it) && !ck->failed; lsm_iter_next(it)) {
-            size_t klen, vlen;
-            const char *k = lsm_iter_key(it, &klen);
-            if (klen == 0 || k[0] != FS_KEY_INODE) {
-                end = 1;
-                break;
-            }
-            cursor_note(&c, k, klen);
-            const void *v = lsm_iter_value(it, &vlen);
-            load_inode(ck, k, klen, v, vlen);
-            if (++seen % PROGRESS_EVERY == 0)
-                progress(ck, "inodes", seen, total);
-        }
-    } while (!end && !ck->failed && resume_past_loss(ck, &c, &it));
-    free(c.resume);
+    lsm_iter *it = scan_keys(ck, FS_KEY_INODE, visit_inode, &is);
+    if (it == NULL)
+        return -1;
     int rc = iter_range(ck, it, "inode records");
     lsm_iter_free(it);
-    progress(ck, "inodes", seen, seen);
+    progress(ck, "inodes", is.seen, is.seen);
     ck->res->inodes = ck->n;
     return rc < 0 || ck->failed ? -1 : 0;
 }
@@ -1081,61 +1109,58 @@ static void scan_xattr(fsck *ck, scan *s, const char *k, size_t klen,
     g->count++;
 }
 
+struct full_scan {
+    scan s;
+    uint64_t done, total;                /* bytes, for the progress bar */
+};
+
+static void visit_any(fsck *ck, const char *k, size_t klen,
+                      const char *v, size_t vlen, void *arg)
+{
+    struct full_scan *fsc = arg;
+    fsc->done += klen + vlen;
+    if (++ck->res->keys % PROGRESS_EVERY == 0)
+        progress(ck, "scan", fsc->done, fsc->total);
+    switch (klen ? k[0] : 0) {
+    case FS_KEY_BLOCK:
+        scan_block(ck, &fsc->s, k, klen, v, vlen);
+        break;
+    case FS_KEY_DIRENT:
+        scan_dirent(ck, &fsc->s, k, klen, v, vlen);
+        break;
+    case FS_KEY_INODE:
+        break;                           /* phase 2 */
+    case FS_KEY_ORPHAN:
+        scan_orphan(ck, k, klen);
+        break;
+    case FS_KEY_SUPER:
+        if (klen != 1)
+            unknown_key(ck, k, klen, "malformed superblock");
+        break;
+    case FS_KEY_XATTR:
+        scan_xattr(ck, &fsc->s, k, klen, vlen);
+        break;
+    default:
+        unknown_key(ck, k, klen, "unknown");
+        break;
+    }
+}
+
 static int scan_all(fsck *ck)
 {
-    lsm_read_options ro = { NULL, 1 };
-    lsm_iter *it = lsm_iter_new(ck->db, &ro);
-    if (it == NULL) {
-        op_fail(ck, "out of memory");
+    struct full_scan fsc;
+    memset(&fsc, 0, sizeof fsc);
+    fsc.total = lsm_disk_bytes(ck->db);
+    lsm_iter *it = scan_keys(ck, 0, visit_any, &fsc);
+    if (it == NULL)
         return -1;
-    }
-    scan s;
-    memset(&s, 0, sizeof s);
-    uint64_t total = lsm_disk_bytes(ck->db), done = 0;
-    struct cursor c = { .have_last = 0 };
-    lsm_iter_first(it);
-  again:
-    for (; lsm_iter_valid(it) && !ck->failed; lsm_iter_next(it)) {
-        size_t klen, vlen;
-        const char *k = lsm_iter_key(it, &klen);
-        const char *v = lsm_iter_value(it, &vlen);
-        cursor_note(&c, k, klen);
-        done += klen + vlen;
-        if (++ck->res->keys % PROGRESS_EVERY == 0)
-            progress(ck, "scan", done, total);
-        switch (klen ? k[0] : 0) {
-        case FS_KEY_BLOCK:
-            scan_block(ck, &s, k, klen, v, vlen);
-            break;
-        case FS_KEY_DIRENT:
-            scan_dirent(ck, &s, k, klen, v, vlen);
-            break;
-        case FS_KEY_INODE:
-            break;                       /* phase 2 */
-        case FS_KEY_ORPHAN:
-            scan_orphan(ck, k, klen);
-            break;
-        case FS_KEY_SUPER:
-            if (klen != 1)
-                unknown_key(ck, k, klen, "malformed superblock");
-            break;
-        case FS_KEY_XATTR:
-            scan_xattr(ck, &s, k, klen, vlen);
-            break;
-        default:
-            unknown_key(ck, k, klen, "unknown");
-            break;
-        }
-    }
-    if (!ck->failed && resume_past_loss(ck, &c, &it))
-        goto again;
-    free(c.resume);
-    end_blocks(ck, &s.bg);
-    end_dir(ck, &s.dg);
-    end_xattrs(ck, &s.xg);
+    end_blocks(ck, &fsc.s.bg);
+    end_dir(ck, &fsc.s.dg);
+    end_xattrs(ck, &fsc.s.xg);
     int rc = iter_range(ck, it, "full scan");
     lsm_iter_free(it);
-    progress(ck, "scan", done > total ? done : total, done > total ? done : total);
+    uint64_t all = fsc.done > fsc.total ? fsc.done : fsc.total;
+    progress(ck, "scan", all, all);
     if (rc < 0 || ck->failed)
         return -1;
     ck->scanned = 1;
@@ -1197,53 +1222,37 @@ static uint64_t touch_files(fsck *ck, const struct loss *l)
 
 /* Finds the entries naming the touched files: one pass over the
  * directory entries (past lost ranges, in check mode). */
+static void visit_touched_name(fsck *ck, const char *k, size_t klen,
+                               const char *v, size_t vlen, void *arg)
+{
+    (void)arg;
+    uint64_t parent, hash, child;
+    const char *name;
+    size_t len;
+    uint8_t type;
+    if (fs_decode_dirent_key(k, klen, &parent, &hash, &name, &len) != 0 ||
+        fs_decode_dirent_value(v, vlen, &child, &type) != 0)
+        return;
+    struct ino_ent *e = tab_find(ck, child);
+    if (e == NULL || !(e->flags & E_TOUCHED))
+        return;
+    for (size_t i = 0; i < ck->ntouched; i++) {
+        struct touched *t = &ck->touched[i];
+        if (t->ino != child || t->name)
+            continue;
+        if ((t->name = malloc(len ? len : 1)) == NULL) {
+            op_fail(ck, "out of memory");
+            return;
+        }
+        memcpy(t->name, name, len);
+        t->name_len = len;
+        t->parent = parent;
+    }
+}
+
 static void name_touched(fsck *ck)
 {
-    lsm_read_options ro = { NULL, 1 };
-    lsm_iter *it = lsm_iter_new(ck->db, &ro);
-    if (it == NULL) {
-        op_fail(ck, "out of memory");
-        return;
-    }
-    char lo = FS_KEY_DIRENT;
-    struct cursor c = { .have_last = 0 };
-    int end = 0;
-    lsm_iter_seek(it, &lo, 1);
-    do {
-        for (; !end && lsm_iter_valid(it) && !ck->failed; lsm_iter_next(it)) {
-            size_t klen, vlen;
-            const char *k = lsm_iter_key(it, &klen);
-            const void *v = lsm_iter_value(it, &vlen);
-            uint64_t parent, hash, child;
-            const char *name;
-            size_t len;
-            uint8_t type;
-            if (klen == 0 || k[0] != FS_KEY_DIRENT) {
-                end = 1;
-                break;
-            }
-            cursor_note(&c, k, klen);
-            if (fs_decode_dirent_key(k, klen, &parent, &hash, &name, &len) != 0 ||
-                fs_decode_dirent_value(v, vlen, &child, &type) != 0)
-                continue;
-            struct ino_ent *e = tab_find(ck, child);
-            if (e == NULL || !(e->flags & E_TOUCHED))
-                continue;
-            for (size_t i = 0; i < ck->ntouched; i++) {
-                struct touched *t = &ck->touched[i];
-                if (t->ino != child || t->name)
-                    continue;
-                if ((t->name = malloc(len ? len : 1)) == NULL) {
-                    op_fail(ck, "out of memory");
-                    break;
-                }
-                memcpy(t->name, name, len);
-                t->name_len = len;
-                t->parent = parent;
-            }
-        }
-    } while (!end && !ck->failed && resume_past_loss(ck, &c, &it));
-    free(c.resume);
+    lsm_iter *it = scan_keys(ck, FS_KEY_DIRENT, visit_touched_name, NULL);
     lsm_iter_free(it);
 }
 
