@@ -55,6 +55,10 @@ void fs_options_init(fs_options *o)
 {
     memset(o, 0, sizeof *o);
     lsm_options_init(&o->lsm);
+    /* A daemon's memory: up to three memtables (one filling, two being
+     * flushed), the block cache, cached inline data (16 MiB) and inode
+     * records (cache_inodes): ~200 MiB at most with these defaults. */
+    o->lsm.memtable_bytes = 32u << 20;
     o->inline_max = 4096;
     o->block_bytes = 64u << 10;
     o->cache_inodes = 65536;

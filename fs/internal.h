@@ -122,7 +122,7 @@ int inode_load_data(fs_t *fs, struct inode *ip);
 void inode_set_data(fs_t *fs, struct inode *ip, char *data, size_t dlen);
 void inode_drop_data(fs_t *fs, struct inode *ip);
 /* Inline data cached beyond this is dropped when an inode is not open. */
-#define INLINE_CACHE_BYTES ((int_fast64_t)64 << 20)
+#define INLINE_CACHE_BYTES ((int_fast64_t)16 << 20)
 
 /* --- fs.c -------------------------------------------------------------- */
 void fs_log(fs_t *fs, int level, const char *fmt, ...)
