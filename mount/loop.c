@@ -17,6 +17,12 @@
  * never the one that just replied.  Here the reader, having replied, reads
  * the next request at once and often finds it already queued.
  *
+ * Cost of the choice: a metadata change served by the reader waits like
+ * any writer when the engine stalls writes (level 0 at its stop trigger,
+ * memtables waiting to be flushed), and requests behind it wait too;
+ * libfuse's loop would go on serving reads meanwhile.  Stalls last as
+ * long as a flush; the benchmarks' metadata workloads never met one.
+ *
  * Invariant: each fuse_buf is owned by exactly one thread at a time (the
  * reader while receiving, then the worker it was queued for); buffers are
  * recycled through a free list and freed when the loop ends.
