@@ -21,7 +21,7 @@
  * any writer when the engine stalls writes (level 0 at its stop trigger,
  * memtables waiting to be flushed), and requests behind it wait too;
  * libfuse's loop would go on serving reads meanwhile.  Stalls last as
- * long as a flush; the benchmarks' metadata workloads never met one.
+ * long as a flush.
  *
  * Invariant: each fuse_buf is owned by exactly one thread at a time (the
  * reader while receiving, then the worker it was queued for); buffers are
