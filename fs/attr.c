@@ -90,8 +90,10 @@ int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
                     (rec.mtime.tv_nsec < 0 || rec.mtime.tv_nsec >= 1000000000L) ||
                     (rec.ctime.tv_nsec < 0 || rec.ctime.tv_nsec >= 1000000000L)))
         rc = -EINVAL;
+    /* Truncating down frees space: it works on a full disk. */
+    int shrinks = (set & FS_SET_SIZE) && rec.size < ip->rec.size;
     if (rc == 0)
-        rc = inode_commit(fs, ip, &rec, b, &dc);
+        rc = inode_commit_flags(fs, ip, &rec, b, &dc, shrinks ? LSM_RECLAIM : 0);
     else
         data_change_finish(fs, ip, &dc, 0);
     lsm_batch_free(b);

@@ -69,6 +69,12 @@ void data_change_finish(fs_t *fs, struct inode *ip, struct data_change *dc,
 int inode_commit(fs_t *fs, struct inode *ip, fs_inode *rec, lsm_batch *b,
                  struct data_change *dc)
 {
+    return inode_commit_flags(fs, ip, rec, b, dc, 0);
+}
+
+int inode_commit_flags(fs_t *fs, struct inode *ip, fs_inode *rec, lsm_batch *b,
+                       struct data_change *dc, int flags)
+{
     const char *data = NULL;
     size_t dlen = 0;
     if (is_inline(rec)) {
@@ -77,7 +83,7 @@ int inode_commit(fs_t *fs, struct inode *ip, fs_inode *rec, lsm_batch *b,
     }
     int rc = batch_put_inode(b, ip->ino, rec, data, dlen);
     if (rc == 0)
-        rc = fs_commit(fs, b);
+        rc = fs_commit_flags(fs, b, flags);
     if (rc == 0)
         ip->rec = *rec;
     data_change_finish(fs, ip, dc, rc == 0);
@@ -491,7 +497,7 @@ int fs_open_file(fs_t *fs, const fs_cred *c, uint64_t ino, int flags)
         rc = b ? file_truncate(fs, ip, &rec, 0, b, &dc) : -ENOMEM;
         if (rc == 0) {
             rec.mtime = rec.ctime = fs_now();
-            rc = inode_commit(fs, ip, &rec, b, &dc);
+            rc = inode_commit_flags(fs, ip, &rec, b, &dc, LSM_RECLAIM);
         } else {
             data_change_finish(fs, ip, &dc, 0);
         }
@@ -515,7 +521,7 @@ int fs_release(fs_t *fs, uint64_t ino)
         lsm_batch *b = lsm_batch_new();
         rc = b ? batch_delete_inode(fs, b, ino, &ip->rec, 1) : -ENOMEM;
         if (rc == 0)
-            rc = fs_commit(fs, b);
+            rc = fs_commit_flags(fs, b, LSM_RECLAIM);
         lsm_batch_free(b);
         if (rc == 0) {
             ip->gone = 1;
@@ -605,7 +611,8 @@ int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len)
             rc = file_truncate(fs, ip, &rec, end, b, &dc);
         if (rc == 0) {
             rec.mtime = rec.ctime = fs_now();
-            rc = inode_commit(fs, ip, &rec, b, &dc);
+            rc = inode_commit_flags(fs, ip, &rec, b, &dc,
+                                    punch_hole ? LSM_RECLAIM : 0);
         } else {
             data_change_finish(fs, ip, &dc, 0);
         }

@@ -91,10 +91,15 @@ int fs_engine_error(fs_t *fs, int status, const char *what)
     return lsm_status_errno(status);
 }
 
+int fs_commit_flags(fs_t *fs, lsm_batch *b, int flags)
+{
+    int rc = lsm_write(fs->db, b, fs->wflags | flags);
+    return rc == LSM_OK ? 0 : fs_engine_error(fs, rc, "write");
+}
+
 int fs_commit(fs_t *fs, lsm_batch *b)
 {
-    int rc = lsm_write(fs->db, b, fs->wflags);
-    return rc == LSM_OK ? 0 : fs_engine_error(fs, rc, "write");
+    return fs_commit_flags(fs, b, 0);
 }
 
 int fs_get(fs_t *fs, const char *key, size_t klen, void **val, size_t *vlen)
@@ -271,7 +276,9 @@ int fs_statfs(fs_t *fs, struct statvfs *st)
     if (rc != LSM_OK)
         return fs_engine_error(fs, rc, "free space");
     const uint64_t frsize = 4096;
-    uint64_t used = (lsm_disk_bytes(fs->db) + frsize - 1) / frsize;
+    /* The engine's space reserve is ours, not free: counted as used. */
+    uint64_t ours = lsm_disk_bytes(fs->db) + lsm_reserve_bytes(fs->db);
+    uint64_t used = (ours + frsize - 1) / frsize;
     uint64_t free_ = avail / frsize;
     int64_t files = atomic_load(&fs->inode_count);
     memset(st, 0, sizeof *st);
@@ -312,7 +319,7 @@ static int reclaim_orphan(fs_t *fs, uint64_t ino)
         return -ENOMEM;
     int rc = batch_delete_inode(fs, b, ino, known ? &rec : NULL, 1);
     if (rc == 0)
-        rc = fs_commit(fs, b);
+        rc = fs_commit_flags(fs, b, LSM_RECLAIM);
     lsm_batch_free(b);
     if (rc == 0 && existed == 0)
         atomic_fetch_sub(&fs->inode_count, 1);
@@ -629,7 +636,7 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
         fs->next_ino = fs->sb.next_ino;
         fs->sb.next_ino += INO_RESERVE;
         fs->sb.flags &= ~FS_SUPER_CLEAN;
-        rc = put_super(fs, LSM_SYNC);
+        rc = put_super(fs, LSM_SYNC | LSM_RECLAIM);   /* opens on a full disk */
         if (rc < 0)
             fail(rc, "%s: writing the superblock: %s", dir, lsm_last_error());
     }
@@ -663,8 +670,15 @@ int fs_close(fs_t *fs)
         fs->sb.inode_count = (uint64_t)atomic_load(&fs->inode_count);
         if (fs->next_ino > fs->sb.next_ino)
             fs->sb.next_ino = fs->next_ino;
-        rc = put_super(fs, LSM_SYNC);
+        rc = put_super(fs, LSM_SYNC | LSM_RECLAIM);   /* closes on a full disk */
         pthread_mutex_unlock(&fs->sb_lock);
+        if (rc == -ENOSPC) {
+            /* Not even the space reserve had room: the store is intact,
+             * only not marked clean, so the next open counts inodes. */
+            fs_log(fs, LOG_NOTICE, "%s: disk full: closed without the clean "
+                   "mark", fs->dir);
+            rc = 0;
+        }
         if (rc < 0)
             fail(rc, "%s: writing the superblock: %s", fs->dir, lsm_last_error());
     }

@@ -11,6 +11,9 @@
  *  - Every call returns 0 (or a byte count / length) on success and a
  *    negative errno on failure.  Engine corruption or I/O failure is -EIO
  *    (and logged with the engine's message); a full disk is -ENOSPC.
+ *    Changes that free space (unlink, rmdir, replacing rename, truncating
+ *    down, punching a hole) and the superblock writes of open and close
+ *    work on a full disk too (LSM_RECLAIM).
  *  - Every operation's changes are applied as one atomic engine batch.
  *  - All calls are thread-safe: the daemon runs a multi-threaded loop.
  *  - Permission checks are the kernel's (default_permissions); the fs

@@ -130,6 +130,10 @@ void fs_log(fs_t *fs, int level, const char *fmt, ...)
 /* Maps an engine status to -errno, logging the engine's message. */
 int fs_engine_error(fs_t *fs, int status, const char *what);
 int fs_commit(fs_t *fs, lsm_batch *b);
+/* Same, with extra engine write flags: LSM_RECLAIM for a change that
+ * frees space (unlink, rmdir, truncating down, punching a hole), which
+ * then works on a full disk too. */
+int fs_commit_flags(fs_t *fs, lsm_batch *b, int flags);
 int fs_alloc_ino(fs_t *fs, uint64_t *ino);
 struct timespec fs_now(void);
 /* Adds a put of ip's record with `rec` (and inline data) to b. */
@@ -169,6 +173,9 @@ void data_change_finish(fs_t *fs, struct inode *ip, struct data_change *dc,
  * and on success installs the record and data in the cache entry. */
 int inode_commit(fs_t *fs, struct inode *ip, fs_inode *rec, lsm_batch *b,
                  struct data_change *dc);
+/* Same, with extra engine write flags (fs_commit_flags). */
+int inode_commit_flags(fs_t *fs, struct inode *ip, fs_inode *rec, lsm_batch *b,
+                       struct data_change *dc, int flags);
 /* Sets the size of regular file ip (lock held exclusively, inline data
  * loaded): adds the data changes to b and the new size/flags/alloc to
  * *rec (the caller sets times, writes *rec and commits). */

@@ -499,7 +499,7 @@ int fs_unlink(fs_t *fs, uint64_t parent, const char *name)
         if (rc == 0)
             deleted = unlinked_effects(fs, ips[1], &rec, b, &rc);
         if (rc == 0)
-            rc = fs_commit(fs, b);
+            rc = fs_commit_flags(fs, b, LSM_RECLAIM);
     }
     lsm_batch_free(b);
     if (rc == 0) {
@@ -557,7 +557,7 @@ int fs_rmdir(fs_t *fs, uint64_t parent, const char *name)
         if (rc == 0)
             rc = batch_delete_inode(fs, b, ino, &rec, 0);
         if (rc == 0)
-            rc = fs_commit(fs, b);
+            rc = fs_commit_flags(fs, b, LSM_RECLAIM);
     }
     lsm_batch_free(b);
     if (rc == 0) {
@@ -774,8 +774,8 @@ int fs_rename(fs_t *fs, uint64_t parent, const char *name,
         rc = batch_put_inode(b, s.ip[r]->ino, &s.rec[r], s.ip[r]->data,
                              s.ip[r]->dlen);
     }
-    if (rc == 0)
-        rc = fs_commit(fs, b);
+    if (rc == 0)   /* replacing a target frees its space */
+        rc = fs_commit_flags(fs, b, deleted ? LSM_RECLAIM : 0);
     lsm_batch_free(b);
     if (rc == 0) {
         for (int r = 0; r < 4; r++) {

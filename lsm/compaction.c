@@ -24,6 +24,14 @@
  * more than 10 target files of the level after the output's, but never
  * between two versions of the same user key.
  *
+ * Space: a compaction starts only if its inputs' size fits on the disk
+ * besides what the memtables' flushes will need (room_for); otherwise
+ * compactions wait, and level 0 may grow past the stop trigger (db.c).
+ * Space passes (lsm_space_pass, for space.c) compact the tables that new
+ * deletions cover, dropping entries under any range deletion of the
+ * version, not only the inputs', and under the point deletions the pass
+ * was given.
+ *
  * Safety: outputs are fsync'ed, then the directory, then the manifest
  * edit swapping inputs for outputs.  Until that edit is durable the
  * inputs remain the store; a failure leaves them in place, deletes the
@@ -60,6 +68,12 @@ typedef struct compaction {
     lsm_version *version;           /* referenced while compacting */
     lsm_version_edit edit;
     uint64_t smallest_snapshot;
+    /* A space pass's compaction (lsm_space_pass): never a trivial move,
+     * and entries are dropped under the range deletions of every table
+     * of the version, not only of the inputs, and under the point
+     * deletions in `hints` (durable in tables by then). */
+    int reclaim;
+    const lsm_hints *hints;
     /* level pointers for is_bottom_for_key, one per deeper level */
     size_t level_ptr[LSM_NUM_LEVELS];
     /* grandparent overlap tracking */
@@ -229,6 +243,55 @@ static void drop_inputs(compaction *c)
     c->ngrandparents = c->gp_index = 0;
 }
 
+/* A compaction of `level` over the current version, inputs to be
+ * chosen (mu held); NULL when out of memory. */
+static compaction *compaction_new(lsm_db *db, int level)
+{
+    compaction *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->level = level;
+    c->version = db->vs.current;
+    lsm_version_ref(c->version);
+    lsm_edit_init(&c->edit);
+    return c;
+}
+
+/* Adds the overlapping files of the next level to a compaction whose
+ * inputs[0] are chosen (rc: how choosing them went).  1 if it may run
+ * (no input being compacted or damaged); else 0, inputs dropped. */
+static int complete_inputs(compaction *c, int rc)
+{
+    if (rc == LSM_OK)
+        rc = setup_other_inputs(c);
+    if (rc == LSM_OK && !any_blocked(c->inputs[0], c->ninputs[0]) &&
+        !any_blocked(c->inputs[1], c->ninputs[1]))
+        return 1;
+    drop_inputs(c);
+    return 0;
+}
+
+/* Marks every input busy and takes the oldest snapshot (mu held). */
+static compaction *compaction_start(lsm_db *db, compaction *c)
+{
+    for (int k = 0; k < 2; k++)
+        for (size_t j = 0; j < c->ninputs[k]; j++)
+            c->inputs[k][j]->being_compacted = 1;
+    c->smallest_snapshot = lsm_db_oldest_snapshot(db);
+    return c;
+}
+
+/* complete_inputs, then compaction_start; NULL (c freed) if it may not
+ * run (mu held). */
+static compaction *compaction_setup(lsm_db *db, compaction *c, int rc)
+{
+    if (!complete_inputs(c, rc)) {
+        compaction_free(db, c);
+        return NULL;
+    }
+    return compaction_start(db, c);
+}
+
 /* Builds a compaction of `level` (all of it when whole), or NULL (mu
  * held).  Not whole: the first file (see candidate) whose inputs are
  * neither being compacted nor damaged. */
@@ -237,46 +300,32 @@ static compaction *pick(lsm_db *db, int level, int whole)
     lsm_version *v = db->vs.current;
     if (v->nfiles[level] == 0 || level >= LSM_NUM_LEVELS - 1)
         return NULL;
-    compaction *c = calloc(1, sizeof *c);
+    compaction *c = compaction_new(db, level);
     if (!c)
         return NULL;
-    c->level = level;
-    c->version = v;
-    lsm_version_ref(v);
-    lsm_edit_init(&c->edit);
-    int rc = LSM_OK, found = 0;
-    size_t tries = whole ? 1 : v->nfiles[level];
-    for (size_t k = 0; rc == LSM_OK && !found && k < tries; k++) {
-        if (whole) {
-            rc = lsm_version_overlapping(v, level, NULL, NULL, &c->inputs[0],
+    if (whole)
+        return compaction_setup(db, c,
+                                lsm_version_overlapping(v, level, NULL, NULL,
+                                                        &c->inputs[0],
+                                                        &c->ninputs[0]));
+    for (size_t k = 0; k < v->nfiles[level]; k++) {
+        lsm_file_meta *f = v->files[level][candidate(v, level, k)];
+        if (f->being_compacted || f->damaged)
+            continue;
+        lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&f->smallest));
+        lsm_slice hi = lsm_ikey_user(lsm_buf_slice(&f->largest));
+        int rc = lsm_version_overlapping(v, level, &lo, &hi, &c->inputs[0],
                                          &c->ninputs[0]);
-        } else {
-            lsm_file_meta *f = v->files[level][candidate(v, level, k)];
-            if (f->being_compacted || f->damaged)
-                continue;
-            lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&f->smallest));
-            lsm_slice hi = lsm_ikey_user(lsm_buf_slice(&f->largest));
-            rc = lsm_version_overlapping(v, level, &lo, &hi, &c->inputs[0],
-                                         &c->ninputs[0]);
+        if (complete_inputs(c, rc)) {
+            if (level > 0)
+                pick_cursor[level] = candidate(v, level, k) + 1;
+            return compaction_start(db, c);
         }
-        if (rc == LSM_OK)
-            rc = setup_other_inputs(c);
-        found = rc == LSM_OK && !any_blocked(c->inputs[0], c->ninputs[0]) &&
-                !any_blocked(c->inputs[1], c->ninputs[1]);
-        if (!found)
-            drop_inputs(c);
-        else if (!whole && level > 0)
-            pick_cursor[level] = candidate(v, level, k) + 1;
+        if (rc != LSM_OK)
+            break;
     }
-    if (!found) {
-        compaction_free(db, c);
-        return NULL;
-    }
-    for (int k = 0; k < 2; k++)
-        for (size_t j = 0; j < c->ninputs[k]; j++)
-            c->inputs[k][j]->being_compacted = 1;
-    c->smallest_snapshot = lsm_db_oldest_snapshot(db);
-    return c;
+    compaction_free(db, c);
+    return NULL;
 }
 
 static uint64_t total_size(lsm_file_meta **files, size_t n)
@@ -289,7 +338,7 @@ static uint64_t total_size(lsm_file_meta **files, size_t n)
 
 static int is_trivial_move(lsm_db *db, const compaction *c)
 {
-    return c->ninputs[0] == 1 && c->ninputs[1] == 0 &&
+    return !c->reclaim && c->ninputs[0] == 1 && c->ninputs[1] == 0 &&
            total_size(c->grandparents, c->ngrandparents) <=
                10 * db->opt.target_file_bytes;
 }
@@ -487,6 +536,16 @@ typedef struct key_state {
     uint64_t last_seq;      /* seq of the previous entry of this user key */
 } key_state;
 
+/* Does a point deletion a space pass acts on (kept in a table outside
+ * the inputs, maybe) hide this entry from every snapshot? */
+static int deleted_later(const compaction *c, const lsm_ikey *k)
+{
+    if (!c->hints)
+        return 0;
+    uint64_t seq = lsm_hints_seq(c->hints, k->user);
+    return seq > k->seq && seq <= c->smallest_snapshot;
+}
+
 static int keep_entry(merge_state *ms, key_state *ks, const lsm_ikey *k)
 {
     compaction *c = ms->c;
@@ -503,6 +562,8 @@ static int keep_entry(merge_state *ms, key_state *ks, const lsm_ikey *k)
         drop = 1;   /* deletion of a key nothing deeper holds */
     else if (lsm_range_dels_max_seq(ms->visible, k->user, LSM_MAX_SEQ) > k->seq)
         drop = 1;   /* covered by a range deletion every snapshot sees */
+    else if (deleted_later(c, k))
+        drop = 1;   /* a newer deletion every snapshot sees, elsewhere */
     ks->last_seq = k->seq;
     return !drop;
 }
@@ -555,6 +616,35 @@ static lsm_iiter *inputs_iter(lsm_db *db, compaction *c, int range_dels)
     return m;
 }
 
+/* The range deletions every snapshot sees that may drop input entries:
+ * the inputs' own (read from, and freeing, input_tombs), and for a space
+ * pass those of every table of the version.  Dropping an entry under a
+ * deletion with a higher sequence number is right wherever that deletion
+ * lives, and it stays in its own table, still hiding older versions
+ * below. */
+static lsm_range_dels *visible_deletions(compaction *c, lsm_iiter *input_tombs,
+                                         int *rc)
+{
+    int n = 0, cap = 16;
+    lsm_iiter **its = malloc((size_t)cap * sizeof *its);
+    if (!its) {
+        lsm_iiter_free(input_tombs);
+        *rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    its[n++] = input_tombs;
+    int st = c->reclaim ? lsm_version_add_range_del_iters(c->version, &its, &n, &cap)
+                        : LSM_OK;
+    lsm_range_dels *rd = lsm_range_dels_build(its, n, c->smallest_snapshot, rc);
+    free(its);
+    if (st != LSM_OK && rd) {
+        lsm_range_dels_free(rd);
+        rd = NULL;
+        *rc = st;
+    }
+    return rd;
+}
+
 static int do_merge(merge_state *ms)
 {
     lsm_db *db = ms->db;
@@ -565,9 +655,8 @@ static int do_merge(merge_state *ms)
     int rc = in && ms->tombs && tomb_copy ? LSM_OK
                                           : lsm_fail(LSM_NO_MEMORY, "out of memory");
     if (rc == LSM_OK) {
-        lsm_iiter *arr[1] = { tomb_copy };
+        ms->visible = visible_deletions(c, tomb_copy, &rc);
         tomb_copy = NULL;
-        ms->visible = lsm_range_dels_build(arr, 1, c->smallest_snapshot, &rc);
     }
     lsm_iiter_free(tomb_copy);
     key_state ks = { { 0 }, 0, 0 };
@@ -699,6 +788,11 @@ static int run(lsm_db *db, compaction *c)
 {
     int rc, damaged = 0;
     db->compacting++;
+    /* Its outputs will take at most its inputs' size (space.c). */
+    uint64_t claim = is_trivial_move(db, c) ? 0
+                     : total_size(c->inputs[0], c->ninputs[0]) +
+                           total_size(c->inputs[1], c->ninputs[1]);
+    db->compaction_claim += claim;
     if (is_trivial_move(db, c)) {
         lsm_file_meta *f = c->inputs[0][0];
         rc = lsm_edit_delete_file(&c->edit, c->level, f->number);
@@ -730,6 +824,7 @@ static int run(lsm_db *db, compaction *c)
             __atomic_add_fetch(&db->stats.compactions, 1, __ATOMIC_RELAXED);
     }
     db->compacting--;
+    db->compaction_claim -= claim;
     if (rc && !db->shutting_down && !damaged)
         lsm_db_background_failed(db, rc);
     compaction_free(db, c);
@@ -737,6 +832,315 @@ static int run(lsm_db *db, compaction *c)
     pthread_cond_broadcast(&db->bg_cv);
     pthread_cond_broadcast(&db->work_cv);
     return rc;
+}
+
+/* --- space passes (space.c) ----------------------------------------------------- */
+
+/* A range deletion a space pass acts on, and the table holding it. */
+typedef struct pass_tomb {
+    lsm_buf begin, end;
+    int level;
+    uint64_t number;
+} pass_tomb;
+
+typedef struct pass_tombs {
+    pass_tomb *v;
+    size_t n, cap;
+} pass_tombs;
+
+static void pass_tombs_free(pass_tombs *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        lsm_buf_free(&t->v[i].begin);
+        lsm_buf_free(&t->v[i].end);
+    }
+    free(t->v);
+}
+
+static int pass_tombs_add(pass_tombs *t, lsm_slice b, lsm_slice e, int level,
+                          uint64_t number)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        pass_tomb *p = realloc(t->v, cap * sizeof *p);
+        if (!p)
+            return lsm_fail(LSM_NO_MEMORY, "out of memory");
+        t->v = p;
+        t->cap = cap;
+    }
+    pass_tomb *x = &t->v[t->n];
+    memset(x, 0, sizeof *x);
+    x->level = level;
+    x->number = number;
+    t->n++;
+    if (lsm_buf_append(&x->begin, b.data, b.len) || lsm_buf_append(&x->end, e.data, e.len))
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    return LSM_OK;
+}
+
+/* The range deletions of v's tables with after < seq <= upto (mu not
+ * held; v referenced). */
+static int collect_deletions(lsm_db *db, lsm_version *v, uint64_t after,
+                             uint64_t upto, pass_tombs *out)
+{
+    int rc = LSM_OK;
+    for (int l = 0; rc == LSM_OK && l < LSM_NUM_LEVELS; l++) {
+        for (size_t i = 0; rc == LSM_OK && i < v->nfiles[l]; i++) {
+            const lsm_file_meta *f = v->files[l][i];
+            lsm_iiter *it = lsm_table_cache_range_del_iter(db->tcache, f->number,
+                                                           f->size);
+            if (!it)
+                return lsm_fail(LSM_NO_MEMORY, "out of memory");
+            for (lsm_iiter_first(it); rc == LSM_OK && lsm_iiter_valid(it);
+                 lsm_iiter_next(it)) {
+                lsm_ikey k;
+                if (!lsm_ikey_parse(lsm_iiter_key(it), &k))
+                    rc = lsm_fail(LSM_CORRUPTION, "%06llu.sst: malformed range "
+                                  "deletion", (unsigned long long)f->number);
+                else if (k.seq > after && k.seq <= upto)
+                    rc = pass_tombs_add(out, k.user, lsm_iiter_value(it), l,
+                                        f->number);
+            }
+            if (rc == LSM_OK)
+                rc = lsm_iiter_status(it);
+            lsm_iiter_free(it);
+        }
+    }
+    return rc;
+}
+
+/* Does table f hold a point entry with a user key in [begin, end)?  One
+ * index seek and one data block read; an error answers yes (the
+ * compaction will report it).  (mu not held) */
+static int holds_keys_in(lsm_db *db, const lsm_file_meta *f, lsm_slice begin,
+                         lsm_slice end)
+{
+    lsm_iiter *it = lsm_table_cache_iter(db->tcache, f->number, f->size, 0);
+    lsm_buf k = { 0 };
+    int held = 1;
+    if (it && lsm_ikey_append(&k, begin, LSM_MAX_SEQ, LSM_KIND_SEEK) == LSM_OK) {
+        lsm_iiter_seek(it, lsm_buf_slice(&k));
+        if (lsm_iiter_valid(it))
+            held = lsm_slice_cmp(lsm_ikey_user(lsm_iiter_key(it)), end) < 0;
+        else
+            held = lsm_iiter_status(it) != LSM_OK;
+    }
+    lsm_buf_free(&k);
+    lsm_iiter_free(it);
+    return held;
+}
+
+/* Does a deletion held in a newer place (a shallower level, or a newer
+ * level-0 table) cover entries of f?  (mu not held) */
+static int deleted_under(lsm_db *db, const pass_tombs *t, const lsm_file_meta *f,
+                         int level)
+{
+    lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&f->smallest));
+    lsm_slice hi = lsm_ikey_user(lsm_buf_slice(&f->largest));
+    for (size_t i = 0; i < t->n; i++) {
+        const pass_tomb *x = &t->v[i];
+        int newer = x->level < level ||
+                    (x->level == 0 && level == 0 && x->number > f->number);
+        lsm_slice b = lsm_buf_slice(&x->begin), e = lsm_buf_slice(&x->end);
+        if (newer && lsm_slice_cmp(lo, e) < 0 && lsm_slice_cmp(b, hi) <= 0 &&
+            holds_keys_in(db, f, b, e))
+            return 1;
+    }
+    return 0;
+}
+
+/* Does table f hold an older version of a key a hint deletes?  Its
+ * bloom filter answers for most keys; a hit reads one block.  An error
+ * answers yes (the compaction will report it).  (mu not held) */
+static int hinted_in(lsm_db *db, const lsm_hints *h, const lsm_file_meta *f)
+{
+    lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&f->smallest));
+    lsm_slice hi = lsm_ikey_user(lsm_buf_slice(&f->largest));
+    size_t i = lsm_hints_lower_bound(h, lo);
+    if (i == lsm_hints_count(h) || lsm_slice_cmp(lsm_hints_key(h, i), hi) > 0)
+        return 0;
+    lsm_table *t;
+    lsm_cache_handle *handle;
+    if (lsm_table_cache_get(db->tcache, f->number, f->size, &t, &handle))
+        return 1;
+    lsm_buf ikey = { 0 }, found = { 0 }, val = { 0 };
+    int held = 0;
+    for (; !held && i < lsm_hints_count(h); i++) {
+        lsm_slice key = lsm_hints_key(h, i);
+        if (lsm_slice_cmp(key, hi) > 0)
+            break;
+        if (i > 0 && lsm_slice_cmp(key, lsm_hints_key(h, i - 1)) == 0)
+            continue;   /* the newest deletion of a key comes first */
+        lsm_buf_clear(&ikey);
+        if (lsm_ikey_append(&ikey, key, LSM_MAX_SEQ, LSM_KIND_SEEK)) {
+            held = 1;
+            break;
+        }
+        int r = lsm_table_get(t, lsm_buf_slice(&ikey), &found, &val, 0);
+        lsm_ikey k;
+        held = r < 0 || (r == 1 && lsm_ikey_parse(lsm_buf_slice(&found), &k) &&
+                         k.seq < lsm_hints_seq_at(h, i));
+    }
+    lsm_buf_free(&ikey);
+    lsm_buf_free(&found);
+    lsm_buf_free(&val);
+    lsm_table_cache_release(db->tcache, handle);
+    return held;
+}
+
+/* A space pass's compaction of the table `number` at `level`: for level
+ * 0 it and every older level-0 table (so no older table is left above
+ * newer data), else the table alone; plus what they overlap below.
+ * NULL if the table is gone or busy (mu held). */
+static compaction *pick_reclaim(lsm_db *db, int level, uint64_t number,
+                                const lsm_hints *hints)
+{
+    lsm_version *v = db->vs.current;
+    size_t n = 0, found = 0;
+    for (size_t i = 0; i < v->nfiles[level]; i++) {
+        if (v->files[level][i]->number == number)
+            found = 1;
+        if (level == 0 ? v->files[0][i]->number <= number
+                       : v->files[level][i]->number == number)
+            n++;
+    }
+    if (!found)
+        return NULL;
+    compaction *c = compaction_new(db, level);
+    if (!c)
+        return NULL;
+    c->reclaim = 1;
+    c->hints = hints;
+    c->inputs[0] = malloc(n * sizeof *c->inputs[0]);
+    int rc = c->inputs[0] ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
+    for (size_t i = 0; rc == LSM_OK && i < v->nfiles[level]; i++) {
+        lsm_file_meta *f = v->files[level][i];
+        if (level == 0 ? f->number <= number : f->number == number)
+            c->inputs[0][c->ninputs[0]++] = f;
+    }
+    return compaction_setup(db, c, rc);
+}
+
+/* Runs the space pass's compaction of (level, number); on running out of
+ * space once more after giving the reserve back (mu held). */
+static int run_reclaim(lsm_db *db, int level, uint64_t number,
+                       const lsm_hints *hints)
+{
+    for (int attempt = 0;; attempt++) {
+        compaction *c = pick_reclaim(db, level, number, hints);
+        if (!c)
+            return LSM_OK;
+        int rc = run(db, c);
+        if (rc != LSM_NO_SPACE || attempt > 0 || !lsm_space_release(db))
+            return rc;
+    }
+}
+
+/* The space pass (db.h): the tables holding what the deletions written
+ * since the last pass delete (range deletions found in the tables, point
+ * deletions from the hints) are compacted with those deletions applied.  Level-0 candidates are handled by one compaction of the
+ * newest of them and every older level-0 table; deeper ones each with
+ * what they overlap below (the last level's are left).  A table every
+ * entry of which is deleted yields no output at all, so that needs no
+ * space; what survives needs as much as it takes.  The pass stops at the
+ * first failure. */
+void lsm_space_pass(lsm_db *db)
+{
+    db->reclaim_pending = 2;   /* running */
+    uint64_t after = db->reclaimed_seq, upto = lsm_db_oldest_snapshot(db);
+    lsm_version *v = db->vs.current;
+    lsm_version_ref(v);
+    lsm_hints *hints = db->pass_hints;
+    db->pass_hints = NULL;
+    pthread_mutex_unlock(&db->mu);
+    lsm_hints_sort(hints);
+    pass_tombs tombs = { 0 };
+    int rc = collect_deletions(db, v, after, upto, &tombs);
+    uint64_t *numbers = NULL;
+    int *levels = NULL;
+    size_t n = 0;
+    if (rc == LSM_OK && (tombs.n > 0 || lsm_hints_count(hints) > 0)) {
+        size_t total = 0;
+        for (int l = 0; l < LSM_NUM_LEVELS; l++)
+            total += v->nfiles[l];
+        numbers = malloc((total ? total : 1) * sizeof *numbers);
+        levels = malloc((total ? total : 1) * sizeof *levels);
+        if (!numbers || !levels)
+            rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
+        for (int l = 0; rc == LSM_OK && l < LSM_NUM_LEVELS - 1; l++) {
+            /* level 0: only the newest candidate (it takes the older along) */
+            for (size_t i = v->nfiles[l]; i-- > 0;) {
+                if (!deleted_under(db, &tombs, v->files[l][i], l) &&
+                    !(hints && hinted_in(db, hints, v->files[l][i])))
+                    continue;
+                numbers[n] = v->files[l][i]->number;
+                levels[n++] = l;
+                if (l == 0)
+                    break;
+            }
+        }
+    }
+    pass_tombs_free(&tombs);
+    pthread_mutex_lock(&db->mu);
+    lsm_db_release_version(db, v);
+    int compacted = 0;
+    for (size_t i = 0; rc == LSM_OK && i < n && !db->shutting_down &&
+                       !db->manual_compaction; i++) {
+        rc = run_reclaim(db, levels[i], numbers[i], hints);
+        compacted += rc == LSM_OK;
+    }
+    free(numbers);
+    free(levels);
+    lsm_hints_free(hints);
+    if (rc == LSM_OK)
+        db->reclaimed_seq = upto;
+    else
+        lsm_db_log(db, "space pass stopped: %s", lsm_last_error());
+    if (compacted) {
+        /* Make the deletions of the obsolete inputs durable, so the space
+         * they gave back stays free across a crash.  A failure only
+         * delays that to the next directory sync. */
+        pthread_mutex_unlock(&db->mu);
+        db->env->sync_dir(db->env, db->dir);
+        pthread_mutex_lock(&db->mu);
+        lsm_db_log(db, "space pass: %d compaction(s) for range deletions", compacted);
+    }
+    if (rc == LSM_OK && compacted)
+        db->nospace = 0;
+    db->reclaim_pending = 0;
+    lsm_space_retake(db);
+    lsm_space_check(db, 1);
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_cond_broadcast(&db->work_cv);
+}
+
+/* Is a space pass due? (mu held) Its deletions must have reached tables. */
+static int reclaim_ready(lsm_db *db)
+{
+    return db->reclaim_pending == 1 && !db->bg_error && !db->manual_compaction &&
+           (db->nimm == 0 || db->imm_log[0] >= db->reclaim_log);
+}
+
+/* Could the compaction's outputs, at most its inputs' size, fit on the
+ * disk besides the flushes of the memtables (space.c)?  A trivial move
+ * needs no space.  (mu held) */
+static int room_for(lsm_db *db, compaction *c)
+{
+    if (is_trivial_move(db, c))
+        return 1;
+    uint64_t inputs = total_size(c->inputs[0], c->ninputs[0]) +
+                      total_size(c->inputs[1], c->ninputs[1]);
+    uint64_t owed = lsm_space_owed(db) + db->mem_limit;
+    uint64_t free_bytes;
+    if (db->env->free_space(db->env, db->dir, &free_bytes) != LSM_OK ||
+        inputs + owed <= free_bytes)
+        return 1;
+    lsm_fail(LSM_NO_SPACE, "%s: a compaction of %llu bytes does not fit in "
+             "%llu free bytes besides %llu for flushes and compactions",
+             db->dir,
+             (unsigned long long)inputs, (unsigned long long)free_bytes,
+             (unsigned long long)owed);
+    return 0;
 }
 
 /* --- threads and manual compaction ------------------------------------------- */
@@ -771,14 +1175,32 @@ void *lsm_compaction_thread(void *arg)
     lsm_db *db = arg;
     pthread_mutex_lock(&db->mu);
     while (!db->shutting_down) {
+        if (reclaim_ready(db)) {
+            lsm_space_pass(db);
+            continue;
+        }
         compaction *c = NULL;
-        if (lsm_db_may_work(db) && !db->manual_compaction &&
+        uint64_t now = lsm_db_realtime_micros();
+        int backing_off = now < db->compact_retry_at;
+        if (lsm_db_may_work(db) && !backing_off && !db->manual_compaction &&
             lsm_needs_compaction(db))
             c = pick_by_score(db);
+        int room = c ? room_for(db, c) : 1;
+        if (c)
+            db->compact_nospace = !room;
+        if (!room) {
+            compaction_free(db, c);
+            if (!db->nospace)
+                lsm_db_log(db, "out of space (%s); compactions wait", lsm_last_error());
+            db->nospace = 1;
+            db->compact_retry_at = now + LSM_NOSPACE_RETRY_MICROS;
+            pthread_cond_broadcast(&db->bg_cv);
+            continue;
+        }
         if (c)
             run(db, c);
         else
-            lsm_db_wait_for_work(db);
+            lsm_db_wait_for_work(db, backing_off ? db->compact_retry_at : 0);
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;

@@ -15,7 +15,13 @@
  *    the WALs it replaces deleted.
  *  - Open replays every WAL not yet covered by a table, writes what it
  *    recovered as level-0 tables, starts a fresh manifest and WAL, and
- *    deletes what is obsolete.
+ *    deletes what is obsolete.  On a disk too full for those tables, intact
+ *    WALs stay live instead (db_open.c).
+ *
+ * A full disk (space.c): writes fail with LSM_NO_SPACE, cleanly (the WAL
+ * reserves a record's space before writing any of it) and without making
+ * the store read-only; writes marked LSM_RECLAIM go on using the space
+ * reserve, and their deletions give space back through a space pass.
  */
 #include "db.h"
 
@@ -56,6 +62,7 @@ void lsm_options_init(lsm_options *o)
     o->level1_bytes = 256u << 20;
     o->level_multiplier = 10;
     o->target_file_bytes = 64u << 20;
+    o->reserve_bytes = 8u << 20;
 }
 
 void lsm_free(void *p)
@@ -85,14 +92,12 @@ void lsm_db_set_bg_error(lsm_db *db, int status)
     pthread_cond_broadcast(&db->bg_cv);
 }
 
-static uint64_t realtime_micros(void)
+uint64_t lsm_db_realtime_micros(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
-
-#define NOSPACE_RETRY_MICROS 500000
 
 void lsm_db_background_failed(lsm_db *db, int status)
 {
@@ -104,7 +109,7 @@ void lsm_db_background_failed(lsm_db *db, int status)
         lsm_db_log(db, "out of space (%s); retrying background work",
                    lsm_last_error());
     db->nospace = 1;
-    db->retry_at = realtime_micros() + NOSPACE_RETRY_MICROS;
+    db->retry_at = lsm_db_realtime_micros() + LSM_NOSPACE_RETRY_MICROS;
     pthread_cond_broadcast(&db->bg_cv);
 }
 
@@ -126,17 +131,21 @@ int lsm_db_apply_edit(lsm_db *db, lsm_version_edit *e)
 
 int lsm_db_may_work(lsm_db *db)
 {
-    return !db->bg_error && (!db->nospace || realtime_micros() >= db->retry_at);
+    return !db->bg_error &&
+           (!db->nospace || lsm_db_realtime_micros() >= db->retry_at);
 }
 
-void lsm_db_wait_for_work(lsm_db *db)
+void lsm_db_wait_for_work(lsm_db *db, uint64_t until)
 {
-    if (!db->nospace || db->bg_error) {
+    if (!until && db->nospace && !db->bg_error &&
+        db->retry_at > lsm_db_realtime_micros())
+        until = db->retry_at;
+    if (!until) {
         pthread_cond_wait(&db->work_cv, &db->mu);
         return;
     }
-    struct timespec ts = { (time_t)(db->retry_at / 1000000u),
-                           (long)(db->retry_at % 1000000u) * 1000 };
+    struct timespec ts = { (time_t)(until / 1000000u),
+                           (long)(until % 1000000u) * 1000 };
     pthread_cond_timedwait(&db->work_cv, &db->mu, &ts);
 }
 
@@ -340,12 +349,16 @@ static int switch_memtable(lsm_db *db)
     pthread_mutex_unlock(&db->mu);
     lsm_wal_writer *w = NULL;
     int rc = lsm_wal_sync(db->log);
-    if (rc == LSM_OK)
+    int synced = rc == LSM_OK;
+    if (synced)
         rc = new_log(db, number, &w);
     pthread_mutex_lock(&db->mu);
     if (rc) {
+        /* The old log and memtable go on unless the log's sync failed;
+         * an empty new log left behind is replayed as nothing. */
         lsm_memtable_unref(m);
-        lsm_db_set_bg_error(db, rc);
+        if (!synced || rc != LSM_NO_SPACE)
+            lsm_db_set_bg_error(db, rc);
         return rc;
     }
     lsm_wal_writer_close(db->log);
@@ -360,6 +373,16 @@ static int switch_memtable(lsm_db *db)
     return LSM_OK;
 }
 
+/* Level 0's size at which writers stop (mu held).  Stopping lets
+ * compaction catch up; while no compaction has room on the disk that
+ * cannot happen, so level 0 may grow to twice the trigger first (reads
+ * get slower, writes go on). */
+static size_t level0_stop(lsm_db *db)
+{
+    size_t stop = (size_t)db->opt.level0_stop_trigger;
+    return db->compact_nospace ? 2 * stop : stop;
+}
+
 /* Waits until the memtable has room (mu held, by the head writer).
  * Slows writers by 1 ms once when level 0 reaches the slowdown trigger,
  * and blocks while level 0 is at the stop trigger or the immutable
@@ -370,6 +393,8 @@ static int make_room(lsm_db *db, int force)
     for (;;) {
         if (db->bg_error)
             return bg_error_status(db);
+        if (!force)
+            lsm_space_check(db, 0);
         /* Tables stuck behind a damaged one cannot be compacted: do not
          * wait for them (compaction.c). */
         size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
@@ -379,15 +404,20 @@ static int make_room(lsm_db *db, int force)
             usleep(1000);
             pthread_mutex_lock(&db->mu);
             allow_delay = 0;
-        } else if (!force && lsm_memtable_bytes(db->mem) < db->opt.memtable_bytes) {
+        } else if (!force && lsm_memtable_bytes(db->mem) < db->mem_limit) {
             return LSM_OK;
         } else if (force && lsm_memtable_empty(db->mem)) {
             return LSM_OK;
-        } else if (db->nimm >= db->opt.max_immutable_memtables ||
-                   l0 >= (size_t)db->opt.level0_stop_trigger) {
-            if (db->nospace)
+        } else if (db->nimm >= db->opt.max_immutable_memtables) {
+            if (db->flush_nospace)
                 return lsm_fail(LSM_NO_SPACE, "%s: disk full: memtables "
                                 "cannot be flushed until space is freed",
+                                db->dir);
+            pthread_cond_wait(&db->bg_cv, &db->mu);
+        } else if (l0 >= level0_stop(db)) {
+            if (db->nospace)
+                return lsm_fail(LSM_NO_SPACE, "%s: disk full: level 0 "
+                                "cannot be compacted until space is freed",
                                 db->dir);
             pthread_cond_wait(&db->bg_cv, &db->mu);
         } else {
@@ -401,7 +431,8 @@ static int make_room(lsm_db *db, int force)
 /* Joins the batches of the writers queued behind the head into one
  * (mu held).  A sync write never joins a group led by a non-sync one, and
  * a group stays under MAX_GROUP_BYTES (less if the head is small, so
- * small writes are not delayed behind a large one). */
+ * small writes are not delayed behind a large one).  Reclaiming and
+ * ordinary writes never share a group: they differ on a full disk. */
 static lsm_batch *build_group(lsm_db *db, lsm_writer **last)
 {
     lsm_writer *head = db->writers;
@@ -410,7 +441,7 @@ static lsm_batch *build_group(lsm_db *db, lsm_writer **last)
     lsm_batch *result = head->batch;
     *last = head;
     for (lsm_writer *w = head->next; w; w = w->next) {
-        if ((w->sync && !head->sync) || !w->batch)
+        if ((w->sync && !head->sync) || !w->batch || w->reclaim != head->reclaim)
             break;
         size += lsm_batch_bytes(w->batch);
         if (size > max)
@@ -495,11 +526,132 @@ static int sync_wal(lsm_db *db)
     return rc;
 }
 
-static int queue_write(lsm_db *db, int op, lsm_batch *batch, int sync)
+/* The head writer appends its group (from build_group) to the WAL and
+ * inserts it (mu held, dropped for the I/O).  *clean is set when a
+ * failure left the store as it was. */
+static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
+                       int *clean)
+{
+    *clean = 1;
+    uint64_t seq = db->vs.last_seq + 1;
+    if (seq + lsm_batch_count(group) - 1 > LSM_MAX_SEQ)
+        return lsm_fail(LSM_INVALID, "%s: sequence numbers exhausted", db->dir);
+    lsm_batch_set_seq(group, seq);
+    pthread_mutex_unlock(&db->mu);
+    int rc = apply_group(db, group, head->sync, clean);
+    pthread_mutex_lock(&db->mu);
+    db->log_bytes = lsm_wal_offset(db->log);
+    if (rc == LSM_OK) {
+        db->vs.last_seq = seq + lsm_batch_count(group) - 1;
+        db->appended_since_check += lsm_batch_bytes(group);
+    } else if (!*clean) /* the WAL may hold a partial or unapplied record */
+        lsm_db_set_bg_error(db, rc);
+    __atomic_add_fetch(&db->stats.group_commits, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->stats.grouped_writes, lsm_batch_count(group),
+                       __ATOMIC_RELAXED);
+    return rc;
+}
+
+/* Waits for background work that gives space back (mu held): a space
+ * pass in progress, else the flushes in progress (a flush deletes WALs
+ * as large as the table it writes, and ends the memtables' claim on free
+ * space), else a running compaction whose claim alone keeps the write
+ * out (space.c).  1 if there was such work and the store is still
+ * writable, so trying again makes sense. */
+static int wait_for_space(lsm_db *db, size_t bytes)
+{
+    uint64_t claim = db->compaction_claim;
+    if (db->reclaim_pending) {
+        while (db->reclaim_pending && !db->bg_error && !db->shutting_down)
+            pthread_cond_wait(&db->bg_cv, &db->mu);
+    } else if (db->nimm > 0 && !db->flush_nospace) {
+        while (db->nimm > 0 && !db->flush_nospace && !db->bg_error &&
+               !db->shutting_down)
+            pthread_cond_wait(&db->bg_cv, &db->mu);
+    } else if (claim > 0 && db->free_bytes + claim >=
+                                lsm_space_owed(db) + 2 * (uint64_t)bytes) {
+        while (db->compaction_claim == claim && !db->bg_error &&
+               !db->shutting_down)
+            pthread_cond_wait(&db->bg_cv, &db->mu);
+    } else {
+        return 0;
+    }
+    return !db->bg_error && !db->shutting_down;
+}
+
+/* A write ran out of space after deletions on a nearly full disk (mu
+ * held, head writer): switches memtables so those deletions reach a
+ * table, and asks for a space pass once that is flushed.  A failure asks
+ * for nothing.  Asking only then lets one pass serve many deletions. */
+static void request_reclaim(lsm_db *db)
+{
+    db->reclaim_more = 0;
+    if (switch_memtable(db) != LSM_OK)
+        return;
+    db->reclaim_pending = 1;
+    db->reclaim_log = db->mem_log;
+    lsm_hints_free(db->pass_hints);   /* no pass is running */
+    db->pass_hints = db->hints;
+    db->hints = NULL;
+    pthread_cond_broadcast(&db->work_cv);
+}
+
+#define SPACE_RETRIES 3
+
+/* The head writer's write (mu held).  A clean failure for lack of space
+ * is tried again, at most SPACE_RETRIES times: by a reclaiming group
+ * after giving the space reserve back, by any group after the space pass
+ * or the flushes in progress have ended (wait_for_space).  A reclaiming
+ * write is not held back by full memtables or by level 0 waiting for a
+ * compaction that has no room: it goes into the current memtable. */
+static int write_with_space(lsm_db *db, lsm_writer *head, lsm_writer **last)
+{
+    int released = 0;   /* this write gave the reserve back */
+    for (int attempt = 0;; attempt++) {
+        int clean = 1;
+        *last = head;
+        int rc = make_room(db, 0);
+        if (rc == LSM_NO_SPACE && head->reclaim && !db->bg_error)
+            rc = LSM_OK;
+        lsm_batch *group = rc == LSM_OK ? build_group(db, last) : NULL;
+        if (rc == LSM_OK && !head->reclaim)
+            rc = lsm_space_admit(db, lsm_batch_bytes(group));
+        int admitted = rc == LSM_OK;
+        if (rc == LSM_OK)
+            rc = write_group(db, head, group, &clean);
+        if (rc == LSM_OK) {
+            /* On a nearly full disk deletions are noted for a space pass,
+             * which the first write to run out of space asks for, or this
+             * one if it took the reserve: what is left of that is for the
+             * flush the pass needs. */
+            if (head->reclaim && (db->reclaim_pending || lsm_space_low(db)) &&
+                lsm_space_note_deletions(db, group))
+                db->reclaim_more = 1;
+            if (released && db->reclaim_more && !db->reclaim_pending)
+                request_reclaim(db);
+            return rc;
+        }
+        if (rc != LSM_NO_SPACE || !clean || attempt == SPACE_RETRIES)
+            return rc;
+        if (admitted)   /* the WAL found the disk full */
+            db->free_bytes = 0;
+        int again = head->reclaim && lsm_space_release(db);
+        released |= again;
+        if (!again && db->reclaim_more && !db->reclaim_pending)
+            request_reclaim(db);
+        if (!again)
+            again = wait_for_space(db, group ? lsm_batch_bytes(group) : 0);
+        if (!again)
+            return rc;
+    }
+}
+
+static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
 {
     if (db->opt.read_only)
         return lsm_fail(LSM_INVALID, "%s was opened read-only", db->dir);
-    lsm_writer w = { .batch = batch, .sync = sync };
+    lsm_writer w = { .batch = batch, .sync = (flags & LSM_SYNC) != 0,
+                     .reclaim = (flags & LSM_RECLAIM) != 0 };
     pthread_cond_init(&w.cv, NULL);
     pthread_mutex_lock(&db->mu);
     enqueue_writer(db, &w);
@@ -508,30 +660,10 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int sync)
         pthread_cond_destroy(&w.cv);
         return w.status;
     }
-    int rc = op == OP_SYNC ? sync_wal(db) : make_room(db, op == OP_SWITCH);
     lsm_writer *last = &w;
-    lsm_batch *group = NULL;
-    uint64_t seq = db->vs.last_seq + 1;
-    if (rc == LSM_OK && op == OP_WRITE) {
-        group = build_group(db, &last);
-        if (seq + lsm_batch_count(group) - 1 > LSM_MAX_SEQ)
-            rc = lsm_fail(LSM_INVALID, "%s: sequence numbers exhausted", db->dir);
-    }
-    if (rc == LSM_OK && op == OP_WRITE) {
-        lsm_batch_set_seq(group, seq);
-        int clean;
-        pthread_mutex_unlock(&db->mu);
-        rc = apply_group(db, group, sync, &clean);
-        pthread_mutex_lock(&db->mu);
-        db->log_bytes = lsm_wal_offset(db->log);
-        if (rc == LSM_OK)
-            db->vs.last_seq = seq + lsm_batch_count(group) - 1;
-        else if (!clean) /* the WAL may hold a partial or unapplied record */
-            lsm_db_set_bg_error(db, rc);
-        __atomic_add_fetch(&db->stats.group_commits, 1, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&db->stats.grouped_writes, lsm_batch_count(group),
-                           __ATOMIC_RELAXED);
-    }
+    int rc = op == OP_SYNC     ? sync_wal(db)
+             : op == OP_SWITCH ? make_room(db, 1)
+                               : write_with_space(db, &w, &last);
     finish_writers(db, last, rc);
     pthread_mutex_unlock(&db->mu);
     pthread_cond_destroy(&w.cv);
@@ -546,7 +678,7 @@ int lsm_write(lsm_db *db, lsm_batch *b, int flags)
         return LSM_OK;
     __atomic_add_fetch(&db->stats.user_bytes,
                        lsm_batch_bytes(b) - LSM_BATCH_HEADER, __ATOMIC_RELAXED);
-    return queue_write(db, OP_WRITE, b, (flags & LSM_SYNC) != 0);
+    return queue_write(db, OP_WRITE, b, flags);
 }
 
 /* Single-operation writes build a batch on the stack's heap buffer. */
@@ -585,7 +717,7 @@ int lsm_delete_range(lsm_db *db, const void *begin, size_t blen,
 
 int lsm_sync(lsm_db *db)
 {
-    return queue_write(db, OP_SYNC, NULL, 1);
+    return queue_write(db, OP_SYNC, NULL, LSM_SYNC);
 }
 
 int lsm_flush(lsm_db *db)

@@ -23,6 +23,8 @@
 #include "wal.h"
 
 #define LSM_MAX_IMM 16
+
+typedef struct lsm_hints lsm_hints;   /* space.c */
 #define LSM_MAX_BG_THREADS 16
 
 struct lsm_snapshot {
@@ -33,6 +35,7 @@ struct lsm_snapshot {
 typedef struct lsm_writer {
     lsm_batch *batch;          /* NULL: a request to switch memtables */
     int sync;
+    int reclaim;               /* LSM_RECLAIM: may use the space reserve */
     int done;
     int status;
     pthread_cond_t cv;
@@ -97,12 +100,46 @@ struct lsm_db {
      * work retries at retry_at (CLOCK_REALTIME, µs).  Not sticky. */
     int nospace;
     uint64_t retry_at;
+    int flush_nospace;             /* (mu) the last flush ran out of space */
+    /* (mu) no compaction had room: the compaction thread tries again at
+     * this time; flushes go on, level 0 may grow to twice its stop
+     * trigger (compact_nospace), and then writers fail instead of
+     * waiting for it to shrink (nospace is set too). */
+    uint64_t compact_retry_at;
+    int compact_nospace;           /* (mu) the last compaction picked had no room */
+    uint64_t compaction_claim;     /* (mu) input bytes of running compactions */
     char bg_msg[512];
     int shutting_down;             /* (mu) */
     int compacting;                /* (mu) compactions running */
     int manual_compaction;         /* (mu) lsm_compact in progress */
     pthread_t threads[LSM_MAX_BG_THREADS];
     int nthreads;
+
+    /* Space (space.c), all (mu).  The reserve is the RESERVE file, kept
+     * open holding reserve_target preallocated bytes; it is given back
+     * when a reclaiming write, or the flush or space pass it caused, runs
+     * out of space, and taken again once the disk has room.  Ordinary
+     * writes need it whole. */
+    uint64_t reserve_target;
+    lsm_file *reserve;             /* NULL: not held */
+    int reserve_busy;              /* a thread is taking or releasing it */
+    uint64_t free_bytes;           /* free space at the last check */
+    uint64_t appended_since_check; /* WAL bytes written since */
+    size_t mem_limit;              /* the memtable switches past this */
+    size_t mem_next_check;         /* memtable size at which to check again */
+    /* A write ran out of space after reclaiming writes deleted on a low
+     * disk (reclaim_more) and switched memtables: once every memtable up
+     * to reclaim_log is flushed, the compaction thread runs a space pass
+     * (compaction.c), then clears this.  Writers that ran out of space
+     * wait for it before giving up. */
+    int reclaim_pending;           /* 1: asked for, 2: running */
+    uint64_t reclaim_log;
+    int reclaim_more;              /* deletions noted since it was asked for */
+    /* Keys and sequence numbers of the point deletions of reclaiming
+     * writes: since the last request, and those the pass asked for will
+     * act on (their memtables are flushed when it runs).  NULL: none. */
+    lsm_hints *hints, *pass_hints;
+    uint64_t reclaimed_seq;        /* range deletions up to here were passed */
 
     lsm_db_stats stats;
 };
@@ -122,9 +159,12 @@ int lsm_db_apply_edit(lsm_db *db, lsm_version_edit *e);
 /* A flush or compaction failed (mu held): no space is retried later,
  * anything else is a background error. */
 void lsm_db_background_failed(lsm_db *db, int status);
-/* Background threads wait here for work (mu held), sleeping past a
- * retry time after running out of space. */
-void lsm_db_wait_for_work(lsm_db *db);
+/* Background threads wait here for work (mu held), at most until
+ * `until` (CLOCK_REALTIME µs; 0: retry_at if background work ran out of
+ * space and that is still ahead, else no limit). */
+void lsm_db_wait_for_work(lsm_db *db, uint64_t until);
+uint64_t lsm_db_realtime_micros(void);
+#define LSM_NOSPACE_RETRY_MICROS 500000
 /* May background work run now? (mu held) */
 int lsm_db_may_work(lsm_db *db);
 /* Waits for running compactions and keeps new ones from starting until
@@ -146,6 +186,48 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
                              uint64_t oldest_snapshot, lsm_file_meta *meta);
 /* The table format options the store's options ask for. */
 lsm_table_options lsm_db_table_options(const lsm_options *o);
+/* space.c (see the fields above). */
+/* rw open, mu not held: frees a previous reserve before recovery. */
+void lsm_space_drop_old(lsm_db *db);
+/* rw open after recovery, mu not held: sizes and takes the reserve and
+ * measures the free space. */
+void lsm_space_open(lsm_db *db);
+/* Close, mu not held: closes the reserve's handle (its file stays). */
+void lsm_space_close(lsm_db *db);
+/* mu held: re-measures the free space once the memtable has grown past
+ * mem_next_check (always with force) and derives mem_limit. */
+void lsm_space_check(lsm_db *db, int force);
+/* Is the disk nearly full? (mu held) */
+int lsm_space_low(lsm_db *db);
+/* mu held, dropped for the I/O: gives the reserve back to the disk.
+ * 1 if it was held (space was freed), 0 if there was none to give. */
+int lsm_space_release(lsm_db *db);
+/* Bytes the unflushed memtables will need as tables, and the running
+ * compactions at most (mu held). */
+uint64_t lsm_space_owed(lsm_db *db);
+/* mu held, may drop it: may an ordinary write of `bytes` proceed?  Only
+ * with the reserve held (retaken if the disk has room) and room for the
+ * write and every memtable's flush; else LSM_NO_SPACE. */
+int lsm_space_admit(lsm_db *db, size_t bytes);
+/* mu held, dropped for the I/O: takes the reserve again if it fits. */
+void lsm_space_retake(lsm_db *db);
+/* compaction.c, mu held: one space pass (see reclaim_pending). */
+void lsm_space_pass(lsm_db *db);
+/* After a reclaiming write (mu held): records the keys and sequence
+ * numbers of its point deletions in db->hints (up to a bound; more are
+ * forgotten).  Returns 1 if the batch deletes anything. */
+int lsm_space_note_deletions(lsm_db *db, const lsm_batch *b);
+void lsm_hints_free(lsm_hints *h);
+/* Sorts by key, newest first per key (before the lookups below). */
+void lsm_hints_sort(lsm_hints *h);
+size_t lsm_hints_count(const lsm_hints *h);
+lsm_slice lsm_hints_key(const lsm_hints *h, size_t i);
+uint64_t lsm_hints_seq_at(const lsm_hints *h, size_t i);
+/* Index of the first hint whose key is >= key. */
+size_t lsm_hints_lower_bound(const lsm_hints *h, lsm_slice key);
+/* Highest sequence number of a deletion of key, 0 if none. */
+uint64_t lsm_hints_seq(const lsm_hints *h, lsm_slice key);
+
 /* Background thread bodies. */
 void *lsm_flush_thread(void *arg);
 void *lsm_compaction_thread(void *arg);

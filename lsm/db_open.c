@@ -2,10 +2,18 @@
  * db_open.c — opening, recovering and closing a store.
  *
  * Open: refuse a directory that holds files but no CURRENT (not a store,
- * nothing is written to it); take the LOCK; read the manifest; replay
- * every WAL numbered at or above the manifest's log number into memtables,
- * writing them out as level-0 tables; start a new WAL; record all of that
- * in a fresh manifest; delete what is obsolete; start background threads.
+ * nothing is written to it); take the LOCK; read the manifest; give back
+ * the space reserve of the last session (space.c); replay every WAL
+ * numbered at or above the manifest's log number into memtables, writing
+ * them out as level-0 tables; start a new WAL; record all of that in a
+ * fresh manifest; delete what is obsolete; take the space reserve; start
+ * background threads.
+ *
+ * On a nearly full disk (keep_logs) intact WALs are replayed into the
+ * memtable without a table and without a manifest edit: they stay live
+ * (the manifest's log number does not move) until the first flush, whose
+ * edit retires them with the new WAL's predecessors.  Close never
+ * flushes: the synced WALs hold the memtables, so it works on a full disk.
  *
  * WAL damage: a torn or corrupt tail of the newest WAL (nothing valid
  * after it) is dropped and logged — those writes were never acknowledged
@@ -104,6 +112,8 @@ static lsm_db *db_alloc(const char *dir, const lsm_options *o)
     db->block_cache = lsm_cache_new(o->cache_bytes ? o->cache_bytes : 1);
     db->group = lsm_batch_new();
     db->mem = lsm_memtable_new();
+    db->mem_limit = o->memtable_bytes;
+    db->free_bytes = UINT64_MAX;
     if (db->dir && db->block_cache && db->group && db->mem)
         db->tcache = lsm_table_cache_new(db->dir, db->env, o->max_open_files,
                                          db->block_cache);
@@ -114,6 +124,7 @@ static void db_free(lsm_db *db)
 {
     if (db->log)
         lsm_wal_writer_close(db->log);
+    lsm_space_close(db);
     for (int i = 0; i < db->nimm; i++)
         lsm_memtable_unref(db->imm[i]);
     if (db->mem)
@@ -141,6 +152,8 @@ typedef struct replay {
     lsm_db *db;
     lsm_version_edit *edit;      /* level-0 tables written so far */
     uint64_t max_seq;
+    int flushed;                 /* a full memtable was written out */
+    int damaged;                 /* damage was dropped or salvaged */
 } replay;
 
 /* Writes db->mem as a level-0 table into the edit, and empties it. */
@@ -179,9 +192,13 @@ static int replay_record(replay *rp, lsm_slice rec, const char *name)
     uint64_t last = lsm_decode_fixed64(rec.data) + (count ? count - 1 : 0);
     if (last > rp->max_seq)
         rp->max_seq = last;
-    if (lsm_memtable_bytes(rp->db->mem) >= rp->db->opt.memtable_bytes &&
-        !rp->db->opt.read_only)
+    /* Twice the memtable size: a store closed with its memtable full
+     * (the switch happens at the next write) replays without a flush. */
+    if (lsm_memtable_bytes(rp->db->mem) >= 2 * rp->db->opt.memtable_bytes &&
+        !rp->db->opt.read_only) {
+        rp->flushed = 1;
         return flush_recovered(rp);
+    }
     return LSM_OK;
 }
 
@@ -227,8 +244,11 @@ static int replay_log(replay *rp, uint64_t number, int newest)
         rc = replay_record(rp, rec, name);
     if (rc == LSM_OK && got < 0)
         rc = got;
-    if (rc == LSM_OK)
-        rc = judge_damage(db, lsm_wal_reader_damage(r), name, newest);
+    if (rc == LSM_OK) {
+        const lsm_wal_damage *d = lsm_wal_reader_damage(r);
+        rp->damaged |= d->regions > 0;
+        rc = judge_damage(db, d, name, newest);
+    }
     if (r)
         lsm_wal_reader_free(r);
     free(path);
@@ -265,7 +285,26 @@ static int list_logs(lsm_db *db, uint64_t min, uint64_t **out, size_t *n)
     return LSM_OK;
 }
 
-/* Replays WALs, starts the new WAL and logs the new state (mu not held). */
+/* May the replayed WALs stay the record of what the memtable holds,
+ * instead of a level-0 table?  Only when they are intact (a dropped torn
+ * tail must not be followed by a newer WAL before the manifest says so)
+ * and the disk is short of room for the table: then the store opens on a
+ * full disk.  Otherwise the table is written, so WALs never pile up over
+ * reopens. */
+static int keep_logs(lsm_db *db, const replay *rp)
+{
+    if (rp->flushed || rp->damaged || lsm_memtable_empty(db->mem))
+        return 0;
+    uint64_t free_bytes;
+    if (db->env->free_space(db->env, db->dir, &free_bytes) != LSM_OK)
+        return 0;
+    return free_bytes < 2 * (uint64_t)lsm_memtable_bytes(db->mem) +
+                            db->opt.reserve_bytes;
+}
+
+/* Replays WALs, starts the new WAL and logs the new state (mu not held).
+ * With keep_logs() nothing is logged: the manifest's log number stays,
+ * so the replayed WALs stay live until the first flush retires them. */
 static int recover_logs(lsm_db *db)
 {
     uint64_t *logs = NULL;
@@ -275,7 +314,7 @@ static int recover_logs(lsm_db *db)
         return rc;
     lsm_version_edit edit;
     lsm_edit_init(&edit);
-    replay rp = { db, &edit, db->vs.last_seq };
+    replay rp = { .db = db, .edit = &edit, .max_seq = db->vs.last_seq };
     for (size_t i = 0; rc == LSM_OK && i < n; i++) {
         if (logs[i] >= db->vs.next_file)
             db->vs.next_file = logs[i] + 1;
@@ -287,7 +326,11 @@ static int recover_logs(lsm_db *db)
         lsm_edit_free(&edit);
         return rc;
     }
-    if (rc == LSM_OK)
+    int keep = rc == LSM_OK && keep_logs(db, &rp);
+    if (keep)
+        lsm_db_log(db, "disk nearly full: the recovered WAL(s) stay live "
+                   "until the next flush");
+    else if (rc == LSM_OK)
         rc = flush_recovered(&rp);
     uint64_t number = lsm_vset_new_file_number(&db->vs);
     db->mem_log = number;
@@ -296,7 +339,7 @@ static int recover_logs(lsm_db *db)
     /* Commit before creating WAL `number`: a failure in between must not
      * leave a newer WAL behind a replayed one with a dropped torn tail. */
     pthread_mutex_lock(&db->mu);
-    if (rc == LSM_OK)
+    if (rc == LSM_OK && !keep)
         rc = lsm_vset_log_and_apply(&db->vs, &edit); /* also syncs the dir */
     pthread_mutex_unlock(&db->mu);
     if (rc == LSM_OK) {
@@ -404,10 +447,14 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
                     : lsm_vset_recover(&db->vs, opt->log, opt->log_ctx);
     if (rc == LSM_OK && !is_new)
         rc = check_files_present(db);
+    if (rc == LSM_OK && !opt->read_only)
+        lsm_space_drop_old(db);
     if (rc == LSM_OK)
         rc = recover_logs(db);
-    if (rc == LSM_OK && !opt->read_only)
+    if (rc == LSM_OK && !opt->read_only) {
+        lsm_space_open(db);
         rc = start_threads(db);
+    }
     if (rc) {
         char msg[512];
         lsm_error_copy(msg, sizeof msg);

@@ -28,6 +28,9 @@ char *lsm_filename(const char *dir, enum lsm_file_type type, uint64_t number)
     case LSM_FILE_LOCK:
         n = asprintf(&path, "%s/LOCK", dir);
         break;
+    case LSM_FILE_RESERVE:
+        n = asprintf(&path, "%s/RESERVE", dir);
+        break;
     default:
         return NULL;
     }
@@ -62,6 +65,8 @@ enum lsm_file_type lsm_parse_filename(const char *name, uint64_t *number)
         return LSM_FILE_CURRENT;
     if (strcmp(name, "LOCK") == 0)
         return LSM_FILE_LOCK;
+    if (strcmp(name, "RESERVE") == 0)
+        return LSM_FILE_RESERVE;
     if (has_suffix(name, ".tmp"))
         return LSM_FILE_TEMP;
     if (strncmp(name, "MANIFEST-", 9) == 0)

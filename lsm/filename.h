@@ -3,6 +3,7 @@
  *
  *   CURRENT            name of the live manifest, replaced atomically
  *   LOCK               held (flock) by the process that has the store open
+ *   RESERVE            preallocated space given back on a full disk (space.c)
  *   MANIFEST-NNNNNN    log of version edits (see version_edit.c)
  *   NNNNNN.log         write-ahead log (see wal.h, write_batch.c)
  *   NNNNNN.sst         table (see table_builder.c)
@@ -22,6 +23,7 @@ enum lsm_file_type {
     LSM_FILE_MANIFEST,
     LSM_FILE_CURRENT,
     LSM_FILE_LOCK,
+    LSM_FILE_RESERVE,
     LSM_FILE_TEMP,
     LSM_FILE_UNKNOWN,
 };

@@ -167,6 +167,24 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
     return rc;
 }
 
+/* A flush failed (mu held).  When it serves a reclaiming write (space.c)
+ * and ran out of space, the space reserve is given back and the flush
+ * thread tries again at once; with no reserve left the space pass is
+ * abandoned, so writers waiting for it get their LSM_NO_SPACE. */
+static void flush_failed(lsm_db *db, int rc)
+{
+    db->flush_nospace = rc == LSM_NO_SPACE;
+    if (rc == LSM_NO_SPACE && db->reclaim_pending) {
+        if (lsm_space_release(db))
+            return;
+        if (db->reclaim_pending == 1) {   /* asked for, not running */
+            db->reclaim_pending = 0;
+            pthread_cond_broadcast(&db->bg_cv);
+        }
+    }
+    lsm_db_background_failed(db, rc);
+}
+
 /* Flushes imm[0] (mu held; dropped during the table write). */
 static void flush_oldest(lsm_db *db)
 {
@@ -197,10 +215,11 @@ static void flush_oldest(lsm_db *db)
     lsm_db_remove_pending(db, number);
     db->flushing = 0;
     if (rc) {
-        lsm_db_background_failed(db, rc);
+        flush_failed(db, rc);
         return;
     }
     db->nospace = 0;
+    db->flush_nospace = 0;
     memmove(db->imm, db->imm + 1, (size_t)(db->nimm - 1) * sizeof *db->imm);
     memmove(db->imm_log, db->imm_log + 1,
             (size_t)(db->nimm - 1) * sizeof *db->imm_log);
@@ -223,7 +242,7 @@ void *lsm_flush_thread(void *arg)
             db->vs.obsolete_files = 0;
             lsm_db_delete_obsolete(db, 0);
         } else {
-            lsm_db_wait_for_work(db);
+            lsm_db_wait_for_work(db, 0);
         }
     }
     pthread_mutex_unlock(&db->mu);

@@ -68,7 +68,15 @@ typedef struct lsm_options {
     int level0_stop_trigger;        /* default 12 */
     uint64_t level1_bytes;          /* target size of level 1; default 256 MiB */
     int level_multiplier;           /* each level's target vs the one above; 10 */
-    uint64_t target_file_bytes;     /* compaction output split size; 64 MiB */
+    /* Compaction output split size; 64 MiB, at most 1/64 of the space
+     * the store could use (its files plus the free space at open). */
+    uint64_t target_file_bytes;
+    /* Space kept preallocated in the store directory (file RESERVE) and
+     * given back when the disk is full, so that writes marked LSM_RECLAIM
+     * and the flushes and compactions they cause can still run.  The
+     * reserve is at most 1/16 of the space the store could use (its files
+     * plus the free space at open).  0: none.  Default 8 MiB. */
+    uint64_t reserve_bytes;
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
     /* Informational log lines (recovery, dropped WAL tails, compactions).
      * NULL = silent. */
@@ -84,7 +92,13 @@ typedef struct lsm_iter lsm_iter;
 typedef struct lsm_batch lsm_batch;
 
 /* Write flags. */
-#define LSM_SYNC 1   /* fsync the WAL before acknowledging */
+#define LSM_SYNC 1      /* fsync the WAL before acknowledging */
+/* The write frees space (deletes) or is small bookkeeping a caller needs
+ * to keep running on a full disk.  It may use the space reserve: on a
+ * full disk it still succeeds, and the store then flushes and compacts
+ * to give the space of what it deleted back.  Ordinary writes get
+ * LSM_NO_SPACE while the reserve is not whole. */
+#define LSM_RECLAIM 2
 
 typedef struct lsm_read_options {
     const lsm_snapshot *snapshot;   /* NULL = latest */
@@ -151,8 +165,11 @@ int lsm_compact(lsm_db *db);
  * "stats" (everything), "levels", "sstables". */
 int lsm_property(lsm_db *db, const char *name, char **out);
 
-/* Bytes of live data on disk (tables + logs). */
+/* Bytes of live data on disk (tables + logs), without the space reserve. */
 uint64_t lsm_disk_bytes(lsm_db *db);
+/* Bytes the space reserve (reserve_bytes) holds now: 0 while it is given
+ * back on a full disk.  statvfs counts them as neither free nor ours. */
+uint64_t lsm_reserve_bytes(lsm_db *db);
 
 /* --- damaged tables ---------------------------------------------------------
  *

@@ -439,6 +439,112 @@ static void test_disk_full(void **state)
     free(buf);
 }
 
+/* Writes 1 MiB files f0, f1, ... in 256 KiB pieces until one fails;
+ * returns that error and the number of whole files in *nfiles. */
+static int fill_files(T *t, fs_t *fs, const char *prefix, int *nfiles)
+{
+    char *buf = malloc(256 << 10);
+    assert_non_null(buf);
+    memset(buf, 'f', 256 << 10);
+    ssize_t rc = 0;
+    *nfiles = 0;
+    for (int i = 0; i < 64 && rc >= 0; i++) {
+        char name[16];
+        struct stat st;
+        snprintf(name, sizeof name, "%s%d", prefix, i);
+        rc = fs_mknod(fs, &t->c, FS_ROOT_INO, name, S_IFREG | 0600, 0, &st);
+        for (int p = 0; p < 4 && rc >= 0; p++)
+            rc = fs_write(fs, st.st_ino, buf, 256 << 10, (off_t)p * (256 << 10), 0);
+        if (rc >= 0)
+            (*nfiles)++;
+    }
+    free(buf);
+    return (int)rc;
+}
+
+/* On a full disk: writes fail with ENOSPC (never EIO); unlinking works
+ * and gives the space back for new files; close works, and so does a
+ * reopen while the disk is still full.  With 16 KiB blocks (what the
+ * daemon makes) a 1 MiB file is removed by one range delete; with 64 KiB
+ * blocks by 16 point deletes. */
+static void unlink_gives_space_back(T *t, uint32_t block_bytes)
+{
+    fault_env *fe = fault_env_new(12);
+    fault_env_set_capacity(fe, 8u << 20);
+    fs_options o = t->o;
+    o.lsm.env = fault_env_base(fe);
+    o.lsm.compression = LSM_COMPRESS_NONE;
+    o.block_bytes = block_bytes;
+    fs_t *fs;
+    assert_int_equal(fs_open("/store", &o, &fs), 0);
+    int n;
+    assert_int_equal(fill_files(t, fs, "f", &n), -ENOSPC);
+    assert_true(n >= 3);
+    struct stat st;
+    for (int i = 0; i <= n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", i);
+        int rc = fs_unlink(fs, FS_ROOT_INO, name);
+        /* f<n> is the partly written one, if its create succeeded */
+        assert_true(rc == 0 || (i == n && rc == -ENOENT));
+    }
+    int again;
+    assert_int_equal(fill_files(t, fs, "g", &again), -ENOSPC);
+    if (again < n / 2)
+        fail_msg("%d files fitted, then after deleting them only %d", n, again);
+    assert_int_equal(fs_close(fs), 0);
+    fault_env_set_capacity(fe, 0);   /* not a byte left */
+    assert_int_equal(fs_open("/store", &o, &fs), 0);
+    assert_int_equal(fs_lookup(fs, FS_ROOT_INO, "g0", &st), 0);
+    assert_int_equal(st.st_size, 1 << 20);
+    assert_int_equal(fs_lookup(fs, FS_ROOT_INO, "f0", &st), -ENOENT);
+    assert_int_equal(fs_close(fs), 0);
+    fault_env_free(fe);
+}
+
+static void test_disk_full_unlink_gives_space_back(void **state)
+{
+    unlink_gives_space_back(*state, 16 << 10);
+}
+
+static void test_disk_full_unlink_small_files(void **state)
+{
+    unlink_gives_space_back(*state, 64 << 10);
+}
+
+/* Closing on a disk without a byte left and no space reserve: the
+ * superblock's clean mark cannot be written, the close still succeeds,
+ * and the next open counts the inodes. */
+static void test_close_on_full_disk_without_reserve(void **state)
+{
+    T *t = *state;
+    fault_env *fe = fault_env_new(13);
+    fs_options o = t->o;
+    o.lsm.env = fault_env_base(fe);
+    o.lsm.reserve_bytes = 0;
+    fs_t *fs;
+    assert_int_equal(fs_open("/store", &o, &fs), 0);
+    struct stat st;
+    assert_int_equal(fs_mknod(fs, &t->c, FS_ROOT_INO, "a", S_IFREG | 0600, 0, &st), 0);
+    assert_int_equal(fs_write(fs, st.st_ino, "data", 4, 0, 0), 4);
+    assert_int_equal(fs_fsync(fs, st.st_ino, 0), 0);
+    fault_env_set_capacity(fe, 0);
+    assert_int_equal(fs_mknod(fs, &t->c, FS_ROOT_INO, "b", S_IFREG | 0600, 0, &st),
+                     -ENOSPC);
+    assert_int_equal(fs_close(fs), 0);
+    fault_env_set_capacity(fe, UINT64_C(1) << 30);
+    assert_int_equal(fs_open("/store", &o, &fs), 0);
+    struct statvfs sv;
+    assert_int_equal(fs_statfs(fs, &sv), 0);
+    assert_int_equal(sv.f_files - sv.f_ffree, 2);   /* root and a, counted */
+    char r[4];
+    assert_int_equal(fs_lookup(fs, FS_ROOT_INO, "a", &st), 0);
+    assert_int_equal(fs_read(fs, st.st_ino, r, 4, 0), 4);
+    assert_memory_equal(r, "data", 4);
+    assert_int_equal(fs_close(fs), 0);
+    fault_env_free(fe);
+}
+
 /* --- damaged records ------------------------------------------------------------ */
 
 static void test_damaged_records_are_eio(void **state)
@@ -658,6 +764,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_orphan_reclaimed_after_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full_unlink_gives_space_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full_unlink_small_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_on_full_disk_without_reserve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_records_are_eio, setup, teardown),
         cmocka_unit_test(test_layout_roundtrip),
         cmocka_unit_test(test_layout_fuzz),
