@@ -411,10 +411,8 @@ static int set_key(lsm_buf *b, lsm_slice k)
 static int open_output(merge_state *ms)
 {
     lsm_db *db = ms->db;
-    pthread_mutex_lock(&db->mu);
-    uint64_t number = lsm_vset_new_file_number(&db->vs);
-    int rc = lsm_db_add_pending(db, number);
-    pthread_mutex_unlock(&db->mu);
+    uint64_t number;
+    int rc = lsm_db_new_output(db, &number);
     if (rc)
         return rc;
     if (ms->nnumbers == ms->cap) {

@@ -179,6 +179,15 @@ int lsm_db_add_pending(lsm_db *db, uint64_t number)
     return LSM_OK;
 }
 
+int lsm_db_new_output(lsm_db *db, uint64_t *number)
+{
+    pthread_mutex_lock(&db->mu);
+    *number = lsm_vset_new_file_number(&db->vs);
+    int rc = lsm_db_add_pending(db, *number);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
 void lsm_db_remove_pending(lsm_db *db, uint64_t number)
 {
     for (size_t i = 0; i < db->npending; i++) {

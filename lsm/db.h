@@ -174,6 +174,9 @@ void lsm_db_release_compactions(lsm_db *db);
 /* Sequence number below which no snapshot needs old versions (mu held). */
 uint64_t lsm_db_oldest_snapshot(lsm_db *db);
 int lsm_db_add_pending(lsm_db *db, uint64_t number);
+/* A new file number for a table being written, protected from deletion
+ * until lsm_db_remove_pending (mu NOT held). */
+int lsm_db_new_output(lsm_db *db, uint64_t *number);
 void lsm_db_remove_pending(lsm_db *db, uint64_t number);
 /* Deletes files no live version, memtable or pending output uses
  * (mu held; drops it for the I/O). */

@@ -465,10 +465,8 @@ static int write_output(lsm_db *db, table_state *g, size_t n, uint64_t number,
 static int rewrite_group(lsm_db *db, table_state *g, size_t n, int level,
                          uint64_t *out)
 {
-    pthread_mutex_lock(&db->mu);
-    uint64_t number = lsm_vset_new_file_number(&db->vs);
-    int rc = lsm_db_add_pending(db, number);
-    pthread_mutex_unlock(&db->mu);
+    uint64_t number;
+    int rc = lsm_db_new_output(db, &number);
     if (rc)
         return rc;
     rewrite w = { .db = db };

@@ -469,19 +469,17 @@ static void fill_value(lsm_buf *b, size_t len, int compressible, uint32_t seed)
     b->len = len;
 }
 
-static void check_big_values(int compression, size_t cache_bytes)
+/* Builds a table of n entries (keys 0..n-1) whose values are
+ * fill_value(size_of(i), compressible(i), i). */
+static void build_values(lsm_buf *file, const lsm_table_options *o, uint32_t n,
+                         size_t (*size_of)(uint32_t), int (*compressible)(uint32_t))
 {
-    static const size_t sizes[] = { 10, (size_t)1 << 20, 100, (size_t)16 << 20,
-                                    5000, (size_t)1 << 20 };
-    enum { NV = sizeof sizes / sizeof sizes[0] };
-    lsm_buf file = { 0 }, k = { 0 }, v = { 0 }, fk = { 0 }, fv = { 0 };
-    lsm_table_options o = default_options();
-    o.compression = compression;
-    memfile *m = memfile_new(&file);
-    lsm_table_builder *b = lsm_table_builder_new(&m->base, &o);
-    for (uint32_t i = 0; i < NV; i++) {
+    lsm_buf k = { 0 }, v = { 0 };
+    memfile *m = memfile_new(file);
+    lsm_table_builder *b = lsm_table_builder_new(&m->base, o);
+    for (uint32_t i = 0; i < n; i++) {
         ikey_of(&k, i, 5, LSM_KIND_PUT);
-        fill_value(&v, sizes[i], i % 2, i);
+        fill_value(&v, size_of(i), compressible(i), i);
         assert_int_equal(lsm_table_builder_add(b, lsm_buf_slice(&k),
                                                lsm_buf_slice(&v)), 0);
     }
@@ -489,6 +487,22 @@ static void check_big_values(int compression, size_t cache_bytes)
     assert_int_equal(lsm_table_builder_finish(b, &size), 0);
     lsm_table_builder_free(b);
     free(m);
+    lsm_buf_free(&k);
+    lsm_buf_free(&v);
+}
+
+static const size_t big_sizes[] = { 10, (size_t)1 << 20, 100, (size_t)16 << 20,
+                                    5000, (size_t)1 << 20 };
+enum { NV = sizeof big_sizes / sizeof big_sizes[0] };
+static size_t big_size(uint32_t i) { return big_sizes[i]; }
+static int odd(uint32_t i) { return i % 2; }
+
+static void check_big_values(int compression, size_t cache_bytes)
+{
+    lsm_buf file = { 0 }, k = { 0 }, v = { 0 }, fk = { 0 }, fv = { 0 };
+    lsm_table_options o = default_options();
+    o.compression = compression;
+    build_values(&file, &o, NV, big_size, odd);
 
     lsm_cache *cache = cache_bytes ? lsm_cache_new(cache_bytes) : NULL;
     lsm_table *t;
@@ -496,14 +510,14 @@ static void check_big_values(int compression, size_t cache_bytes)
     for (uint32_t i = 0; i < NV; i++) {
         ikey_of(&k, i, LSM_MAX_SEQ, LSM_KIND_SEEK);
         assert_int_equal(lsm_table_get(t, lsm_buf_slice(&k), &fk, &fv, 1), 1);
-        fill_value(&v, sizes[i], i % 2, i);
+        fill_value(&v, big_sizes[i], i % 2, i);
         assert_slice_eq(lsm_buf_slice(&fv), lsm_buf_slice(&v));
     }
     lsm_iiter *it = lsm_table_iter(t, 1);
     uint32_t i = NV;
     for (lsm_iiter_last(it); lsm_iiter_valid(it); lsm_iiter_prev(it)) {
         i--;
-        fill_value(&v, sizes[i], i % 2, i);
+        fill_value(&v, big_sizes[i], i % 2, i);
         assert_slice_eq(lsm_iiter_value(it), lsm_buf_slice(&v));
     }
     assert_int_equal(i, 0);
@@ -516,7 +530,7 @@ static void check_big_values(int compression, size_t cache_bytes)
      * compressed; the random 1 MiB ones cannot. */
     size_t total = 0;
     for (i = 0; i < NV; i++)
-        total += sizes[i];
+        total += big_sizes[i];
     if (compression == LSM_COMPRESS_ZSTD)
         assert_true(file.len < total / 2);
     else
@@ -558,24 +572,17 @@ static void test_compression_shrinks(void **state)
  * (table_builder.c, should_try_zstd): compressible data that follows must
  * still end up compressed, except at most the 1 MiB back-off span, and
  * everything reads back. */
+enum { BACKOFF_NB = 1024, BACKOFF_VAL = 4000 };   /* 4 MiB random, 4 MiB text */
+static size_t backoff_size(uint32_t i) { (void)i; return BACKOFF_VAL; }
+static int second_half(uint32_t i) { return i >= BACKOFF_NB; }
+
 static void test_compression_backoff(void **state)
 {
     (void)state;
-    enum { NB = 1024, VAL = 4000 };   /* 4 MiB random, then 4 MiB text */
+    enum { NB = BACKOFF_NB, VAL = BACKOFF_VAL };
     lsm_buf file = { 0 }, k = { 0 }, v = { 0 }, fk = { 0 }, fv = { 0 };
     lsm_table_options o = default_options();
-    memfile *m = memfile_new(&file);
-    lsm_table_builder *b = lsm_table_builder_new(&m->base, &o);
-    for (uint32_t i = 0; i < 2 * NB; i++) {
-        ikey_of(&k, i, 5, LSM_KIND_PUT);
-        fill_value(&v, VAL, i >= NB, i);
-        assert_int_equal(lsm_table_builder_add(b, lsm_buf_slice(&k),
-                                               lsm_buf_slice(&v)), 0);
-    }
-    uint64_t size;
-    assert_int_equal(lsm_table_builder_finish(b, &size), 0);
-    lsm_table_builder_free(b);
-    free(m);
+    build_values(&file, &o, 2 * NB, backoff_size, second_half);
     size_t half = (size_t)NB * VAL;
     print_message("%zu bytes of random then text values: table of %zu bytes\n",
                   2 * half, file.len);
