@@ -35,6 +35,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +275,14 @@ int mnt_loop(struct fuse_session *se, unsigned nworkers, int sync_writes)
     int rc = 0;
     if (nworkers > 0 && tids == NULL)
         rc = -ENOMEM;
+    /* Workers block the signals that end the loop (they inherit this
+     * mask), so those always reach the reader and interrupt its poll. */
+    sigset_t stop, old;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
     while (rc == 0 && started < nworkers) {
         int err = pthread_create(&tids[started], NULL, mnt_worker, &p);
         if (err != 0)
@@ -281,6 +290,7 @@ int mnt_loop(struct fuse_session *se, unsigned nworkers, int sync_writes)
         else
             started++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     int fd = fuse_session_fd(se);
     int fl = fcntl(fd, F_GETFL);
     if (rc == 0 && (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
