@@ -129,6 +129,26 @@ static int read_xattr(fs_t *fs, struct inode *ip, const char *name, size_t len,
     return rc == -ENOENT ? -ENODATA : rc;
 }
 
+/* Ends a setxattr/removexattr: when rc is 0, commits b with the inode's
+ * xattr count moved by delta and a new ctime; frees b, releases ip. */
+static int xattr_finish(fs_t *fs, struct inode *ip, lsm_batch *b, int rc,
+                        int delta)
+{
+    if (rc == 0) {
+        fs_inode rec = ip->rec;
+        if (delta > 0)
+            rec.xattrs++;
+        else if (delta < 0 && rec.xattrs > 0)
+            rec.xattrs--;
+        rec.ctime = fs_now();
+        struct data_change dc = { 0, NULL, 0 };
+        rc = inode_commit(fs, ip, &rec, b, &dc);
+    }
+    lsm_batch_free(b);
+    inode_put(fs, ip);
+    return rc;
+}
+
 int fs_setxattr(fs_t *fs, uint64_t ino, const char *name, const void *value,
                 size_t size, int flags)
 {
@@ -168,16 +188,7 @@ int fs_setxattr(fs_t *fs, uint64_t ino, const char *name, const void *value,
         if (lsm_batch_put(b, key, klen, size ? value : "", size) != LSM_OK)
             rc = -ENOMEM;
     }
-    if (rc == 0) {
-        fs_inode rec = ip->rec;
-        rec.xattrs += !exists;
-        rec.ctime = fs_now();
-        struct data_change dc = { 0, NULL, 0 };
-        rc = inode_commit(fs, ip, &rec, b, &dc);
-    }
-    lsm_batch_free(b);
-    inode_put(fs, ip);
-    return rc;
+    return xattr_finish(fs, ip, b, rc, exists ? 0 : 1);
 }
 
 ssize_t fs_getxattr(fs_t *fs, uint64_t ino, const char *name, void *buf,
@@ -280,14 +291,5 @@ int fs_removexattr(fs_t *fs, uint64_t ino, const char *name)
         if (lsm_batch_delete(b, key, klen) != LSM_OK)
             rc = -ENOMEM;
     }
-    if (rc == 0) {
-        fs_inode rec = ip->rec;
-        rec.xattrs = rec.xattrs > 0 ? rec.xattrs - 1 : 0;
-        rec.ctime = fs_now();
-        struct data_change dc = { 0, NULL, 0 };
-        rc = inode_commit(fs, ip, &rec, b, &dc);
-    }
-    lsm_batch_free(b);
-    inode_put(fs, ip);
-    return rc;
+    return xattr_finish(fs, ip, b, rc, -1);
 }

@@ -143,7 +143,7 @@ static int drop_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
     if (count) {
         char lo[FS_KEY_MAX], hi[FS_KEY_MAX];
         size_t ll = fs_key_block(lo, ino, first);
-        size_t hl = end == UINT64_MAX ? fs_key_ino_prefix(hi, FS_KEY_BLOCK, ino + 1)
+        size_t hl = end == UINT64_MAX ? fs_key_ino_end(hi, FS_KEY_BLOCK, ino)
                                       : fs_key_block(hi, ino, end);
         lsm_iter *it = lsm_iter_new(fs->db, NULL);
         if (it == NULL)

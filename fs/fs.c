@@ -138,13 +138,8 @@ int batch_put_inode(lsm_batch *b, uint64_t ino, const fs_inode *rec,
 static int batch_delete_prefix(lsm_batch *b, char kind, uint64_t ino)
 {
     char lo[16], hi[16];
-    size_t ll = fs_key_ino_prefix(lo, kind, ino), hl;
-    if (ino == UINT64_MAX) {
-        hi[0] = (char)(kind + 1);
-        hl = 1;
-    } else {
-        hl = fs_key_ino_prefix(hi, kind, ino + 1);
-    }
+    size_t ll = fs_key_ino_prefix(lo, kind, ino);
+    size_t hl = fs_key_ino_end(hi, kind, ino);
     return lsm_batch_delete_range(b, lo, ll, hi, hl) == LSM_OK ? 0 : -ENOMEM;
 }
 
@@ -167,7 +162,7 @@ int batch_delete_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, uint64_t first,
      * past the size can survive either. */
     char hi[FS_KEY_MAX];
     size_t ll = fs_key_block(key, ino, first);
-    size_t hl = end == slots ? fs_key_ino_prefix(hi, FS_KEY_BLOCK, ino + 1)
+    size_t hl = end == slots ? fs_key_ino_end(hi, FS_KEY_BLOCK, ino)
                              : fs_key_block(hi, ino, end);
     return lsm_batch_delete_range(b, key, ll, hi, hl) == LSM_OK ? 0 : -ENOMEM;
 }

@@ -261,13 +261,8 @@ static void fix_put(fsck *ck, const void *key, size_t klen, const void *val,
 static void fix_delete_prefix(fsck *ck, char kind, uint64_t ino)
 {
     char lo[16], hi[16];
-    size_t ll = fs_key_ino_prefix(lo, kind, ino), hl;
-    if (ino == UINT64_MAX) {
-        hi[0] = (char)(kind + 1);
-        hl = 1;
-    } else {
-        hl = fs_key_ino_prefix(hi, kind, ino + 1);
-    }
+    size_t ll = fs_key_ino_prefix(lo, kind, ino);
+    size_t hl = fs_key_ino_end(hi, kind, ino);
     if (lsm_batch_delete_range(ck->b, lo, ll, hi, hl) != LSM_OK)
         batch_failed(ck);
 }
@@ -904,10 +899,8 @@ static void scan_block(fsck *ck, scan *s, const char *k, size_t klen,
                     "past its size %llu", (unsigned long long)ino,
                     (unsigned long long)n, (unsigned long long)g->size)) {
             char lo[FS_KEY_MAX], hi[FS_KEY_MAX];
-            size_t ll = fs_key_block(lo, ino, n), hl = 1;
-            hi[0] = FS_KEY_BLOCK + 1;
-            if (ino < UINT64_MAX)
-                hl = fs_key_ino_prefix(hi, FS_KEY_BLOCK, ino + 1);
+            size_t ll = fs_key_block(lo, ino, n);
+            size_t hl = fs_key_ino_end(hi, FS_KEY_BLOCK, ino);
             if (lsm_batch_delete_range(ck->b, lo, ll, hi, hl) != LSM_OK)
                 batch_failed(ck);
         }

@@ -98,6 +98,15 @@ size_t fs_key_ino_prefix(char *buf, char kind, uint64_t ino)
     return 9;
 }
 
+size_t fs_key_ino_end(char *buf, char kind, uint64_t ino)
+{
+    if (ino == UINT64_MAX) {
+        buf[0] = (char)(kind + 1);
+        return 1;
+    }
+    return fs_key_ino_prefix(buf, kind, ino + 1);
+}
+
 size_t fs_key_inode(char *buf, uint64_t ino)
 {
     return fs_key_ino_prefix(buf, FS_KEY_INODE, ino);

@@ -82,6 +82,8 @@ size_t fs_key_dirent(char *buf, uint64_t parent, const char *name, size_t len);
 size_t fs_key_xattr(char *buf, uint64_t ino, const char *name, size_t len);
 /* The prefix holding every key of `kind` for ino: [kind ino]. */
 size_t fs_key_ino_prefix(char *buf, char kind, uint64_t ino);
+/* The first key past every key of that prefix (for range deletes). */
+size_t fs_key_ino_end(char *buf, char kind, uint64_t ino);
 
 uint64_t fs_name_hash(const char *name, size_t len);
 

@@ -16,14 +16,7 @@
 
 #include "layout.h"
 
-#define CHECK(cond)                                                         \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                 \
-            abort();                                                        \
-        }                                                                   \
-    } while (0)
+#include "fuzz_check.h"
 
 static int same(const char *a, size_t alen, const void *b, size_t blen)
 {

@@ -24,14 +24,7 @@
 #include "version.h"
 #include "wal.h"
 
-#define CHECK(cond)                                                         \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                 \
-            abort();                                                        \
-        }                                                                   \
-    } while (0)
+#include "fuzz_check.h"
 
 #define DIR_NAME "fz"
 static const char current[] = "MANIFEST-000001\n";

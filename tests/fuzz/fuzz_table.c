@@ -30,14 +30,7 @@
 #include "ikey.h"
 #include "table.h"
 
-#define CHECK(cond)                                                         \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                 \
-            abort();                                                        \
-        }                                                                   \
-    } while (0)
+#include "fuzz_check.h"
 
 /* Format constants of table_builder.c. */
 #define FOOTER_SIZE 80

@@ -24,14 +24,7 @@
 #include "wal.h"
 #include "write_batch.h"
 
-#define CHECK(cond)                                                         \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                 \
-            abort();                                                        \
-        }                                                                   \
-    } while (0)
+#include "fuzz_check.h"
 
 typedef struct batch_check {
     lsm_slice rec;

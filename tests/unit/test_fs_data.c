@@ -28,24 +28,16 @@
 #include <linux/falloc.h>
 
 /* A store with small blocks (4 KiB) and inline files up to 1 KiB. */
+static void small_blocks(fs_options *o)
+{
+    o->block_bytes = 4096;
+    o->inline_max = 1024;
+    o->lsm.memtable_bytes = 256u << 10;
+}
+
 static int setup_small(void **state)
 {
-    T *t = calloc(1, sizeof *t);
-    assert_non_null(t);
-    t->tmp = tu_tempdir("fs");
-    assert_non_null(t->tmp);
-    assert_true(asprintf(&t->store, "%s/store", t->tmp) > 0);
-    fs_options_init(&t->o);
-    t->o.create = 1;
-    t->o.block_bytes = 4096;
-    t->o.inline_max = 1024;
-    t->o.lsm.memtable_bytes = 256u << 10;
-    t->o.lsm.cache_bytes = 1u << 20;
-    assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
-    t->c.uid = getuid();
-    t->c.gid = getgid();
-    *state = t;
-    return 0;
+    return setup_with(state, small_blocks);
 }
 
 static void fill(char *p, size_t n, unsigned seed)

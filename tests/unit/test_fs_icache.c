@@ -58,15 +58,14 @@ static void test_lookup_counts_model(void **state)
 
 /* --- the cache under many kernel references ----------------------------- */
 
+static void small_cache(fs_options *o)
+{
+    o->cache_inodes = 128;                    /* 2 entries per shard */
+}
+
 static int setup_small_cache(void **state)
 {
-    int rc = setup(state);
-    if (rc != 0)
-        return rc;
-    T *t = *state;
-    t->o.cache_inodes = 128;                  /* 2 entries per shard */
-    reopen(t);
-    return 0;
+    return setup_with(state, small_cache);
 }
 
 static size_t cached_entries(fs_t *fs, size_t *evicted)

@@ -16,7 +16,7 @@
 #include "fs_fixture.h"
 #include "testutil.h"
 
-int setup(void **state)
+int setup_with(void **state, void (*tune)(fs_options *))
 {
     T *t = calloc(1, sizeof *t);
     assert_non_null(t);
@@ -27,12 +27,19 @@ int setup(void **state)
     t->o.create = 1;
     t->o.lsm.memtable_bytes = 1u << 20;
     t->o.lsm.cache_bytes = 1u << 20;
+    if (tune)
+        tune(&t->o);
     assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
     t->c.uid = getuid();
     t->c.gid = getgid();
     t->c.umask = 0;
     *state = t;
     return 0;
+}
+
+int setup(void **state)
+{
+    return setup_with(state, NULL);
 }
 
 int teardown(void **state)

@@ -20,6 +20,8 @@ typedef struct T {
 
 /* cmocka setup/teardown: *state becomes a T with an open fs. */
 int setup(void **state);
+/* Same, with tune(&options) applied before the store is opened. */
+int setup_with(void **state, void (*tune)(fs_options *));
 int teardown(void **state);
 /* Closes and reopens the store. */
 void reopen(T *t);
