@@ -69,6 +69,8 @@ typedef struct fs_cred {
 } fs_cred;
 
 /* --- namespace --------------------------------------------------------- */
+/* "." is the inode `parent` itself, of any type (how the kernel finds an
+ * inode by number for a file handle); ".." a directory's parent. */
 int fs_lookup(fs_t *fs, uint64_t parent, const char *name, struct stat *st);
 int fs_getattr(fs_t *fs, uint64_t ino, struct stat *st);
 

@@ -160,6 +160,47 @@ static void mark_gone(fs_t *fs, struct inode *ip, const fs_inode *rec)
 
 /* --- lookup ---------------------------------------------------------------- */
 
+/* A lookup's result: fills *st from ip, counts the kernel's lookup
+ * reference and releases ip. */
+static int found(fs_t *fs, struct inode *ip, struct stat *st)
+{
+    fs_fill_stat(fs, ip->ino, &ip->rec, st);
+    icache_ref(fs, ip, 1, 0);
+    inode_put(fs, ip);
+    return 0;
+}
+
+/* The inode "." or ".." of `ino` names.  The kernel resolves both itself
+ * on path walks; it sends them to find an inode by number alone, for a
+ * file handle whose inode it has evicted (open_by_handle_at, NFS export):
+ * "." is `ino` itself, of any type, and ".." a directory's parent, asked
+ * to reconnect a directory handle to the tree.  A number that is not (or
+ * no longer) an inode is -ENOENT, which the kernel reports as ESTALE:
+ * numbers are never reused, so no handle can reach a different file. */
+static int dot_lookup(fs_t *fs, uint64_t ino, int dotdot, struct stat *st)
+{
+    struct inode *ip;
+    int rc = inode_get(fs, ino, 0, &ip);
+    if (rc < 0)
+        return rc;
+    if (dotdot) {
+        uint64_t parent = ip->rec.parent;
+        int isdir = S_ISDIR(ip->rec.mode);
+        inode_put(fs, ip);
+        if (!isdir)
+            return -ENOTDIR;
+        rc = inode_get(fs, parent, 0, &ip);
+        if (rc == -ENOENT) {
+            fs_log(fs, LOG_ERR, "directory %llu: parent %llu is missing",
+                   (unsigned long long)ino, (unsigned long long)parent);
+            return -EIO;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return found(fs, ip, st);
+}
+
 int fs_lookup(fs_t *fs, uint64_t parent, const char *name, struct stat *st)
 {
     size_t len = strnlen(name, FS_NAME_MAX + 1);
@@ -168,29 +209,21 @@ int fs_lookup(fs_t *fs, uint64_t parent, const char *name, struct stat *st)
     if (len == 0)
         return -ENOENT;
     pthread_rwlock_rdlock(&fs->ns_lock);
+    int rc;
+    if (is_dot(name, len)) {
+        rc = dot_lookup(fs, parent, len == 2, st);
+        pthread_rwlock_unlock(&fs->ns_lock);
+        return rc;
+    }
     uint64_t ino = 0;
     uint8_t type;
-    int rc = 0;
-    if (is_dot(name, len)) {
-        struct inode *dp;
-        rc = inode_get(fs, parent, 0, &dp);
-        if (rc == 0) {
-            if (!S_ISDIR(dp->rec.mode))
-                rc = -ENOTDIR;
-            ino = len == 1 ? parent : dp->rec.parent;
-            inode_put(fs, dp);
-        }
-    } else {
-        rc = dir_lookup(fs, parent, name, len, &ino, &type);
-    }
+    rc = dir_lookup(fs, parent, name, len, &ino, &type);
     if (rc == 0) {
         struct inode *ip;
         rc = inode_get(fs, ino, 0, &ip);
-        if (rc == 0) {
-            fs_fill_stat(fs, ino, &ip->rec, st);
-            icache_ref(fs, ip, 1, 0);
-            inode_put(fs, ip);
-        } else if (rc == -ENOENT) {
+        if (rc == 0)
+            rc = found(fs, ip, st);
+        else if (rc == -ENOENT) {
             fs_log(fs, LOG_ERR, "directory %llu: entry \"%.*s\" names missing inode %llu",
                    (unsigned long long)parent, (int)len, name,
                    (unsigned long long)ino);

@@ -384,6 +384,49 @@ static void test_ino_never_reused(void **state)
     }
 }
 
+/* Finding an inode by number alone, as the kernel does for a file handle
+ * whose inode it evicted: "." names the inode itself, of any type, also
+ * after a reopen (nothing cached); ".." a directory's parent.  A deleted
+ * inode, even one the kernel still references, or a number never handed
+ * out is -ENOENT (the kernel's ESTALE), never another file. */
+static void test_lookup_by_number(void **state)
+{
+    T *t = *state;
+    struct stat st;
+    uint64_t d = mkdir_(t, FS_ROOT_INO, "d");
+    uint64_t sub = mkdir_(t, d, "sub");
+    uint64_t f = mkfile(t, sub, "f");
+    uint64_t gone = mkfile(t, d, "gone");
+    uint64_t lnk;
+    assert_int_equal(fs_symlink(t->fs, &t->c, d, "l", "f", &st), 0);
+    lnk = st.st_ino;
+    assert_int_equal(fs_unlink(t->fs, d, "gone"), 0);
+    /* Still referenced by the kernel (mknod's lookup), records gone. */
+    assert_int_equal(fs_lookup(t->fs, gone, ".", &st), -ENOENT);
+    reopen(t);
+    assert_int_equal(fs_lookup(t->fs, f, ".", &st), 0);
+    assert_int_equal(st.st_ino, f);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(fs_lookup(t->fs, lnk, ".", &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(fs_lookup(t->fs, sub, ".", &st), 0);
+    assert_int_equal(st.st_ino, sub);
+    assert_int_equal(fs_lookup(t->fs, sub, "..", &st), 0);
+    assert_int_equal(st.st_ino, d);
+    assert_int_equal(fs_lookup(t->fs, d, "..", &st), 0);
+    assert_int_equal(st.st_ino, FS_ROOT_INO);
+    assert_int_equal(fs_lookup(t->fs, f, "..", &st), -ENOTDIR);
+    assert_int_equal(fs_lookup(t->fs, gone, ".", &st), -ENOENT);
+    assert_int_equal(fs_lookup(t->fs, gone + 1000, ".", &st), -ENOENT);
+    assert_int_equal(fs_lookup(t->fs, 0, ".", &st), -ENOENT);
+    /* Each success counted one lookup reference; returning them all
+     * lets the entries go (forgetting more is clamped). */
+    fs_forget(t->fs, f, 1);
+    fs_forget(t->fs, lnk, 1);
+    fs_forget(t->fs, sub, 1);
+    fs_forget(t->fs, d, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +442,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_dirs_deep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ino_never_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_by_number, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
