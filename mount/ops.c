@@ -68,7 +68,9 @@ static void mnt_fill_entry(const struct mnt_state *m, const struct stat *st,
 {
     memset(e, 0, sizeof *e);
     e->ino = st->st_ino;
-    e->generation = 0;            /* inode numbers are never reused */
+    e->generation = 0;            /* inode numbers are never reused, so a
+                                     file handle (ino, 0) names one inode
+                                     for the store's whole life */
     e->attr = *st;
     e->attr_timeout = m->attr_timeout;
     e->entry_timeout = m->entry_timeout;
@@ -93,7 +95,12 @@ static void mnt_reply_entry(fuse_req_t req, const struct stat *st)
  * data in memory, so splicing requests into a pipe only adds a copy and
  * two system calls per request (-o splice_read turns it on anyway).  The
  * kernel, not the fs, kills suid/sgid on write and truncate: it knows
- * whether the writer holds CAP_FSETID (see mnt_write_buf). */
+ * whether the writer holds CAP_FSETID (see mnt_write_buf).
+ *
+ * Export support: file handles (name_to_handle_at, an NFS server) hold
+ * the inode number; for one whose inode the kernel has evicted it asks
+ * for "." of that number, and ".." to reconnect a directory (fs_lookup
+ * answers both).  Without it such handles fail with ESTALE. */
 static void mnt_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct mnt_state *m = userdata;
@@ -107,6 +114,8 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
         conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
     if (conn->capable & FUSE_CAP_READDIRPLUS)
         conn->want |= FUSE_CAP_READDIRPLUS;
+    if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+        conn->want |= FUSE_CAP_EXPORT_SUPPORT;
     conn->max_write = m->max_write;
     if (m->conn_opts != NULL)
         fuse_apply_conn_info_opts(m->conn_opts, conn);
