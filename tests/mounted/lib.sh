@@ -7,7 +7,7 @@
 #                          # (or lib_mount_daemon [OPTS]: lsmfs detaches)
 #   ...checks...           # use `check "what"` and `fail "why"`
 #   lib_unmount            # fusermount3 -u; the daemon must exit cleanly
-#   lib_pass
+#   lib_pass               # (or lib_skip "why": a tool it drives is missing)
 #
 # Guarantees, on every exit path (success, failure, signal, watchdog):
 #   - everything mounted under the test's temporary directory is
@@ -228,6 +228,7 @@ lib_cleanup() {
   trap - INT TERM HUP
   [ -n "$LIB_WATCHDOG" ] && kill "$LIB_WATCHDOG" 2>/dev/null
   [ "$rc" -eq 0 ] && [ "$LIB_PASSED" -ne 1 ] && rc=1
+  [ "$rc" -eq 77 ] && [ "$LIB_PASSED" -ne 2 ] && rc=1
   if [ "$rc" -ne 0 ] && [ -n "$LIB_FG_LOG" ] && [ -s "$LIB_FG_LOG" ]; then
     echo "[$LIB_NAME] last daemon log ($LIB_FG_LOG):" >&2
     tail -20 "$LIB_FG_LOG" >&2
@@ -262,6 +263,8 @@ lib_cleanup() {
   fi
   if [ "$rc" -eq 0 ]; then
     echo "PASS [$LIB_NAME]"
+  elif [ "$rc" -eq 77 ]; then
+    echo "SKIP [$LIB_NAME]"
   else
     echo "FAIL [$LIB_NAME] (exit $rc)" >&2
   fi
@@ -271,6 +274,14 @@ lib_cleanup() {
 lib_pass() {
   LIB_PASSED=1
   exit 0
+}
+
+# lib_skip REASON: the test cannot run on this machine (a package it
+# drives is missing); exit 77, which ctest reports as skipped.
+lib_skip() {
+  echo "SKIP [$LIB_NAME]: $*"
+  LIB_PASSED=2
+  exit 77
 }
 
 # lib_tree_digest DIR: one line per entry (type, mode, size, link count,
