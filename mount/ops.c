@@ -100,7 +100,17 @@ static void mnt_reply_entry(fuse_req_t req, const struct stat *st)
  * Export support: file handles (name_to_handle_at, an NFS server) hold
  * the inode number; for one whose inode the kernel has evicted it asks
  * for "." of that number, and ".." to reconnect a directory (fs_lookup
- * answers both).  Without it such handles fail with ESTALE. */
+ * answers both).  Without it such handles fail with ESTALE.
+ *
+ * Asynchronous direct I/O stays off: with it the kernel (up to 6.18 at
+ * least) completes an AIO or io_uring O_DIRECT write without dropping the
+ * page-cache pages that buffered readers filled from the old data while
+ * the write was in flight, and a buffered read after the write returns
+ * the old bytes (xfstests generic/451; tests/mounted/t_dio_race.sh; a
+ * passthrough FUSE mount does the same).  Without it such a write is
+ * served synchronously and the kernel invalidates the range after it,
+ * as for a plain O_DIRECT pwrite.  Cost: one submitter's AIO writes no
+ * longer overlap.  (-o async_dio turns it back on.) */
 static void mnt_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct mnt_state *m = userdata;
@@ -108,6 +118,7 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
     conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
     conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
     conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+    conn->want &= ~(unsigned)FUSE_CAP_ASYNC_DIO;
     if (m->want_writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
         conn->want |= FUSE_CAP_WRITEBACK_CACHE;
     else
