@@ -12,13 +12,14 @@
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 
-GANESHA_PLUGINS=/usr/lib/x86_64-linux-gnu/ganesha
+fsal=$(dpkg -L nfs-ganesha-vfs 2>/dev/null | grep '/libfsalvfs\.so$' | head -n 1 || true)
+[ -n "$fsal" ] && [ -e "$fsal" ] ||
+  lib_skip "ganesha's FSAL_VFS is missing (package nfs-ganesha-vfs)"
+GANESHA_PLUGINS=$(dirname "$fsal")
 for tool in ganesha.nfsd rpcbind rpcinfo nfs-cp nfs-cat nfs-ls ss; do
   PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null ||
     lib_skip "$tool is missing (packages nfs-ganesha-vfs, rpcbind, libnfs-utils, iproute2)"
 done
-[ -e "$GANESHA_PLUGINS/libfsalvfs.so" ] ||
-  lib_skip "$GANESHA_PLUGINS/libfsalvfs.so is missing (package nfs-ganesha-vfs)"
 PATH=$PATH:/usr/sbin
 
 GANESHA_PID=
