@@ -71,7 +71,7 @@ mv "$OVL/dir" "$OVL/moved"
 [ "$(stat -c '%F %t:%T' "$MNT/upper/dir")" = "character special file 0:0" ] ||
   fail "no whiteout where the renamed directory was"
 # overlayfs's own trusted.* xattr on lsmfs: where the directory came from.
-[ "$(getfattr --only-values -n trusted.overlay.redirect "$MNT/upper/moved" 2>&1)" = dir ] ||
+[ "$(getfattr --only-values -n trusted.overlay.redirect "$MNT/upper/moved" 2>/dev/null)" = dir ] ||
   fail "no trusted.overlay.redirect on the moved directory"
 
 check "new files, directories and a rename over a lower file"
