@@ -95,6 +95,8 @@ int fs_symlink(fs_t *fs, const fs_cred *c, uint64_t parent, const char *name,
                const char *target, struct stat *out);
 /* Copies the target (not NUL-terminated) into buf; returns its length. */
 int fs_readlink(fs_t *fs, uint64_t ino, char *buf, size_t cap);
+/* An inode with no links gives -ENOENT, except an O_TMPFILE not yet
+ * linked (see fs_tmpfile). */
 int fs_link(fs_t *fs, uint64_t ino, uint64_t newparent, const char *newname,
             struct stat *out);
 int fs_unlink(fs_t *fs, uint64_t parent, const char *name);
