@@ -138,6 +138,17 @@ clear_all() {
 
 lib_mount -o allow_other
 run_checks writeback
+
+check "with the writeback cache, a descriptor opened before chattr +i gets nothing into the store"
+# The write(2) lands in the kernel's page cache (the kernel does not know
+# the flag); its writeback is refused, which fsync reports.
+echo before >"$MNT/held.wb"
+exec 3>>"$MNT/held.wb"
+chattr +i "$MNT/held.wb"
+echo through >&3 || true
+out=$(python3 -c 'import os; os.fsync(3)' 2>&1) && fail "fsync of a refused writeback succeeded"
+[[ $out == *"Operation not permitted"* ]] || fail "fsync after the refused writeback: $out"
+exec 3>&-
 lib_unmount
 lib_mount -o allow_other,no_writeback
 run_checks direct
@@ -159,10 +170,14 @@ for m in writeback direct; do
   [ "$(flags "$MNT/$m.file")" = i ] && [ "$(flags "$MNT/$m.dir")" = i ] &&
     [ "$(flags "$MNT/$m.log")" = a ] && [ "$(flags "$MNT/$m.adir")" = a ] ||
     fail "flags after remount ($m): $(lsattr -d "$MNT"/$m.*)"
+  [ "$(cat "$MNT/$m.log")" = "one
+two" ] || fail "appended data after remount ($m): $(cat "$MNT/$m.log")"
+  [ "$(cat "$MNT/$m.file")" = immutable ] || fail "immutable file after remount ($m)"
   denied "write after remount ($m)" bash -c "echo x >>'$MNT/$m.file'"
   denied "unlink after remount ($m)" rm -f "$MNT/$m.log"
   clear_all "$m"
 done
-chattr -i "$MNT/held" && rm "$MNT/held" || fail "clearing held"
+[ "$(cat "$MNT/held.wb")" = before ] || fail "refused writeback reached the store: $(cat "$MNT/held.wb")"
+chattr -i "$MNT/held" "$MNT/held.wb" && rm "$MNT/held" "$MNT/held.wb" || fail "clearing held"
 lib_unmount
 lib_pass
