@@ -875,6 +875,11 @@ static void mnt_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
     case FS_IOC_GETFLAGS:
     case FS_IOC32_GETFLAGS:
         rc = out_bufsz >= sizeof(uint32_t) ? fs_getflags(fs, ino, &f) : -EINVAL;
+        if (rc == 0 && out_bufsz >= sizeof(uint64_t)) {
+            uint64_t v = f;       /* a long's worth, all of it written */
+            fuse_reply_ioctl(req, 0, &v, sizeof v);
+            return;
+        }
         if (rc == 0) {
             uint32_t v = f;
             fuse_reply_ioctl(req, 0, &v, sizeof v);
