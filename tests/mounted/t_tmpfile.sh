@@ -4,7 +4,8 @@
 # AT_SYMLINK_FOLLOW, or the descriptor itself with AT_EMPTY_PATH); one
 # never named disappears at close and leaves nothing in the store; one
 # opened with O_EXCL cannot be named; one held open when the daemon dies
-# is reclaimed at the next mount.  With and without the writeback cache.
+# is reclaimed at the next mount.  With and without the writeback cache,
+# and with -o sync (where FUSE_TMPFILE goes to a worker thread).
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 command -v python3 >/dev/null || fail "missing tool: python3"
@@ -86,7 +87,7 @@ summary() {
     sed 's/; [0-9]* keys read//'
 }
 
-for opts in "" "-o no_writeback"; do
+for opts in "" "-o no_writeback" "-o sync"; do
   check "O_TMPFILE written and linked ${opts:-(writeback cache)}"
   rm -rf "$STORE"
   # shellcheck disable=SC2086
