@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -47,8 +48,11 @@ int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
     fs_inode rec = ip->rec;
     struct timespec now = fs_now();
     struct data_change dc = { 0, NULL, 0 };
-    lsm_batch *b = lsm_batch_new();
-    if (b == NULL)
+    rc = deny_change(&rec);
+    if (rc == 0 && (set & (FS_SET_SIZE | FS_SET_MODE | FS_SET_UID | FS_SET_GID)))
+        rc = deny_remove(&rec);  /* append-only: times only */
+    lsm_batch *b = NULL;
+    if (rc == 0 && (b = lsm_batch_new()) == NULL)
         rc = -ENOMEM;
     if (rc == 0 && (set & FS_SET_SIZE)) {
         if (S_ISDIR(rec.mode))
@@ -99,6 +103,57 @@ int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
     lsm_batch_free(b);
     if (rc == 0 && out != NULL)
         fs_fill_stat(fs, ino, &ip->rec, out);
+    inode_put(fs, ip);
+    return rc;
+}
+
+/* --- file attribute flags ------------------------------------------------- */
+
+/* FS_*_FL of the flags lsmfs stores, and back. */
+static unsigned rec_to_flags(const fs_inode *rec)
+{
+    return ((rec->flags & FS_INODE_IMMUTABLE) ? FS_IMMUTABLE_FL : 0) |
+           ((rec->flags & FS_INODE_APPEND) ? FS_APPEND_FL : 0);
+}
+
+int fs_getflags(fs_t *fs, uint64_t ino, unsigned *flags)
+{
+    struct inode *ip;
+    int rc = inode_get(fs, ino, IG_GONE, &ip);
+    if (rc < 0)
+        return rc;
+    *flags = rec_to_flags(&ip->rec);
+    inode_put(fs, ip);
+    return 0;
+}
+
+int fs_setflags(fs_t *fs, const fs_cred *c, uint64_t ino, unsigned flags)
+{
+    if (flags & ~(unsigned)(FS_IMMUTABLE_FL | FS_APPEND_FL))
+        return -EOPNOTSUPP;
+    struct inode *ip;
+    int rc = get_for_update(fs, ino, &ip);
+    if (rc < 0)
+        return rc;
+    fs_inode rec = ip->rec;
+    if (c->uid != 0 && c->uid != rec.uid)
+        rc = -EPERM;
+    else if (rec_to_flags(&rec) != flags && c->uid != 0)
+        rc = -EPERM;             /* CAP_LINUX_IMMUTABLE */
+    lsm_batch *b = NULL;
+    if (rc == 0 && (b = lsm_batch_new()) == NULL)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        rec.flags &= (uint8_t)~(FS_INODE_IMMUTABLE | FS_INODE_APPEND);
+        if (flags & FS_IMMUTABLE_FL)
+            rec.flags |= FS_INODE_IMMUTABLE;
+        if (flags & FS_APPEND_FL)
+            rec.flags |= FS_INODE_APPEND;
+        rec.ctime = fs_now();
+        struct data_change dc = { 0, NULL, 0 };
+        rc = inode_commit(fs, ip, &rec, b, &dc);
+    }
+    lsm_batch_free(b);
     inode_put(fs, ip);
     return rc;
 }
@@ -168,7 +223,9 @@ int fs_setxattr(fs_t *fs, uint64_t ino, const char *name, const void *value,
     void *old;
     size_t oldlen;
     int exists = 0;
-    rc = read_xattr(fs, ip, name, len, &old, &oldlen);
+    rc = deny_remove(&ip->rec);
+    if (rc == 0)
+        rc = read_xattr(fs, ip, name, len, &old, &oldlen);
     if (rc == 0) {
         exists = 1;
         lsm_free(old);
@@ -279,7 +336,9 @@ int fs_removexattr(fs_t *fs, uint64_t ino, const char *name)
         return rc;
     void *old;
     size_t oldlen;
-    rc = read_xattr(fs, ip, name, len, &old, &oldlen);
+    rc = deny_remove(&ip->rec);
+    if (rc == 0)
+        rc = read_xattr(fs, ip, name, len, &old, &oldlen);
     if (rc == 0)
         lsm_free(old);
     lsm_batch *b = NULL;

@@ -336,6 +336,10 @@ static ssize_t write_locked(fs_t *fs, struct inode *ip, const char *buf,
         return -EISDIR;
     if (!S_ISREG(rec.mode))
         return -EINVAL;
+    /* Refused here too, not only at open: a handle opened before
+     * chattr +i (or pages the kernel cached) must not change the file. */
+    if (deny_change(&rec) < 0)
+        return -EPERM;
     if (flags & FS_WRITE_APPEND)
         off = rec.size;
     if (n == 0)
@@ -490,6 +494,11 @@ int fs_open_file(fs_t *fs, const fs_cred *c, uint64_t ino, int flags)
         return rc;
     if (S_ISDIR(ip->rec.mode) && (flags & O_ACCMODE) != O_RDONLY)
         rc = -EISDIR;
+    int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+    if (rc == 0 && writes && (rc = deny_change(&ip->rec)) == 0 &&
+        (ip->rec.flags & FS_INODE_APPEND) &&
+        (!(flags & O_APPEND) || (flags & O_TRUNC)))
+        rc = -EPERM;             /* append-only: O_APPEND writes only */
     if (rc == 0 && (flags & O_TRUNC) && S_ISREG(ip->rec.mode)) {
         lsm_batch *b = lsm_batch_new();
         struct data_change dc = { 0, NULL, 0 };
@@ -591,7 +600,9 @@ int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len)
         return rc;
     fs_inode rec = ip->rec;
     uint64_t end = (uint64_t)off + (uint64_t)len;
-    if (S_ISDIR(rec.mode)) {
+    if (deny_change(&rec) < 0 || (punch_hole && deny_remove(&rec) < 0)) {
+        rc = -EPERM;             /* append-only files may only grow */
+    } else if (S_ISDIR(rec.mode)) {
         rc = -EISDIR;
     } else if (!S_ISREG(rec.mode)) {
         rc = -ENODEV;

@@ -97,6 +97,8 @@ int fs_symlink(fs_t *fs, const fs_cred *c, uint64_t parent, const char *name,
                const char *target, struct stat *out);
 /* Copies the target (not NUL-terminated) into buf; returns its length. */
 int fs_readlink(fs_t *fs, uint64_t ino, char *buf, size_t cap);
+/* An inode with no links gives -ENOENT, except an O_TMPFILE not yet
+ * linked (see fs_tmpfile). */
 int fs_link(fs_t *fs, uint64_t ino, uint64_t newparent, const char *newname,
             struct stat *out);
 int fs_unlink(fs_t *fs, uint64_t parent, const char *name);
@@ -104,6 +106,29 @@ int fs_rmdir(fs_t *fs, uint64_t parent, const char *name);
 /* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE (linux/fs.h values). */
 int fs_rename(fs_t *fs, uint64_t parent, const char *name,
               uint64_t newparent, const char *newname, unsigned flags);
+/* Same, also taking RENAME_WHITEOUT (alone or with RENAME_NOREPLACE): in
+ * the same batch the source's name becomes a whiteout, a character
+ * device 0/0 owned by c (overlayfs's mark of a deleted lower file). */
+int fs_rename_as(fs_t *fs, const fs_cred *c, uint64_t parent,
+                 const char *name, uint64_t newparent, const char *newname,
+                 unsigned flags);
+
+/* --- file attribute flags (chattr) -----------------------------------------
+ * FS_IMMUTABLE_FL and FS_APPEND_FL (linux/fs.h values), stored in the
+ * inode record, with ext4's meaning (every refusal is -EPERM):
+ *  - immutable: no open for writing or O_TRUNC, write, setattr, xattr
+ *    change, link, unlink or rename of it; in a directory, no entry is
+ *    added or removed;
+ *  - append-only: opens for writing need O_APPEND, no O_TRUNC,
+ *    truncation, chmod/chown, fallocate other than extending, xattr
+ *    change, link, unlink or rename; in a directory, entries may be
+ *    added but not removed.  Time updates stay allowed (with a writeback
+ *    cache the kernel sends an append's mtime as an explicit setattr).
+ * fs_setflags: other flags -EOPNOTSUPP; a caller other than the owner or
+ * root -EPERM; changing either flag needs root (CAP_LINUX_IMMUTABLE,
+ * which the kernel checks too).  Updates ctime. */
+int fs_getflags(fs_t *fs, uint64_t ino, unsigned *flags);
+int fs_setflags(fs_t *fs, const fs_cred *c, uint64_t ino, unsigned flags);
 
 /* --- references ---------------------------------------------------------
  * An inode whose link count reaches 0 is kept (as an orphan, recorded in
@@ -121,6 +146,13 @@ int fs_open_file(fs_t *fs, const fs_cred *c, uint64_t ino, int flags);
 /* Creates and opens; O_EXCL -> -EEXIST if the name exists. */
 int fs_create(fs_t *fs, const fs_cred *c, uint64_t parent, const char *name,
               mode_t mode, int flags, struct stat *out);
+/* O_TMPFILE: creates and opens a regular file with no name (link count
+ * 0) near directory `parent`, an orphan until fs_link gives it a name
+ * (allowed once, unless flags has O_EXCL) or its last release removes
+ * it; after a crash fs_open removes it.  Adds a lookup and an open
+ * reference, like fs_create. */
+int fs_tmpfile(fs_t *fs, const fs_cred *c, uint64_t parent, mode_t mode,
+               int flags, struct stat *out);
 int fs_release(fs_t *fs, uint64_t ino);
 /* Reads up to size bytes at off; returns the count (0 at/after EOF). */
 ssize_t fs_read(fs_t *fs, uint64_t ino, char *buf, size_t size, off_t off);

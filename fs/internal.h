@@ -20,6 +20,7 @@
 #ifndef FS_INTERNAL_H
 #define FS_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -40,6 +41,9 @@ struct inode {
     pthread_rwlock_t lock;
     int loaded;                       /* rec holds the stored record */
     int gone;                         /* records deleted; attrs kept for getattr */
+    int linkable;                     /* an O_TMPFILE (without O_EXCL) not
+                                         linked yet: fs_link may give it
+                                         its first name */
     fs_inode rec;
     int data_loaded;                  /* inline data cached in data/dlen
                                          (regular files and symlinks) */
@@ -96,6 +100,21 @@ struct fs {
 
     struct icache_shard shards[ICACHE_SHARDS];
 };
+
+/* chattr flags (FS_INODE_IMMUTABLE, FS_INODE_APPEND), as ext4 applies
+ * them.  deny_change: an immutable inode's data, attributes, xattrs and
+ * (directories) entries do not change.  deny_remove: neither does an
+ * append-only one's name (unlink, rename, link) nor an append-only
+ * directory's existing entries (new ones may be added). */
+static inline int deny_change(const fs_inode *rec)
+{
+    return (rec->flags & FS_INODE_IMMUTABLE) ? -EPERM : 0;
+}
+
+static inline int deny_remove(const fs_inode *rec)
+{
+    return (rec->flags & (FS_INODE_IMMUTABLE | FS_INODE_APPEND)) ? -EPERM : 0;
+}
 
 /* --- icache.c --------------------------------------------------------- */
 int icache_init(fs_t *fs);

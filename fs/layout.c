@@ -30,7 +30,11 @@
  *
  *   inode (90 bytes + inline data)
  *     0   1  record format (1)
- *     1   1  flags: bit 0 INLINE (the data follows the header)
+ *     1   1  flags: bit 0 INLINE (the data follows the header),
+ *            bit 1 IMMUTABLE (chattr +i), bit 2 APPEND (chattr +a).
+ *            Bits 1-2 were added without a version change: records
+ *            without them read as before; a build older than them
+ *            reports a record carrying them as malformed (-EIO).
  *     2   4  mode (type and permission bits)
  *     6   4  uid
  *     10  4  gid
@@ -56,7 +60,9 @@
  *                         blocks (holes), read as zeros.  A stored block
  *                         never reaches past the file's size.
  *   xattr                 the value, 0..65536 bytes
- *   orphan                empty
+ *   orphan                empty: the inode has no links but open handles
+ *                         (unlinked while open, or an O_TMPFILE not yet
+ *                         linked); fs_open removes it after a crash
  *
  * The engine checksums its blocks and log records, so records carry no
  * checksum of their own except the superblock, which is also the marker
@@ -367,7 +373,7 @@ int fs_decode_inode(const void *p, size_t n, fs_inode *in,
     if (get_time(c + 54, &t.atime) || get_time(c + 66, &t.mtime) ||
         get_time(c + 78, &t.ctime))
         return -1;
-    if ((t.flags & ~FS_INODE_INLINE) != 0 || fs_mode_dtype(t.mode) == DT_UNKNOWN ||
+    if ((t.flags & ~FS_INODE_FLAGS) != 0 || fs_mode_dtype(t.mode) == DT_UNKNOWN ||
         (t.mode & ~(uint32_t)(S_IFMT | 07777)) != 0)
         return -1;
     if (t.size > (uint64_t)INT64_MAX || t.alloc > (uint64_t)INT64_MAX)

@@ -9,7 +9,8 @@
  *   'B' ino block        file data block
  *   'D' parent hash name directory entry -> (child ino, type)
  *   'I' ino              inode record (attributes, inline data)
- *   'O' ino              orphan: unlinked while open, reclaim on mount
+ *   'O' ino              orphan: unlinked while open (or an O_TMPFILE
+ *                        never linked), reclaim on mount
  *   'S'                  superblock
  *   'X' ino name         extended attribute value
  *
@@ -38,6 +39,9 @@
 #define FS_INODE_FORMAT 1
 #define FS_INODE_HEADER 90
 #define FS_INODE_INLINE 1u                  /* data follows the header */
+#define FS_INODE_IMMUTABLE 2u               /* chattr +i */
+#define FS_INODE_APPEND 4u                  /* chattr +a */
+#define FS_INODE_FLAGS (FS_INODE_INLINE | FS_INODE_IMMUTABLE | FS_INODE_APPEND)
 
 #define FS_XATTR_NAME_MAX 255
 #define FS_XATTR_VALUE_MAX (64u << 10)
@@ -60,7 +64,7 @@ typedef struct fs_super {
 
 /* The attributes of an inode record (the inline data is separate). */
 typedef struct fs_inode {
-    uint8_t flags;            /* FS_INODE_INLINE */
+    uint8_t flags;            /* FS_INODE_INLINE, _IMMUTABLE, _APPEND */
     uint32_t mode, uid, gid, nlink;
     uint32_t xattrs;          /* number of extended attributes */
     uint64_t rdev;

@@ -295,6 +295,8 @@ static int make_node(fs_t *fs, const fs_cred *c, uint64_t parent,
     struct inode *dp = NULL;
     if (rc == 0)
         rc = inode_get(fs, parent, IG_EXCL, &dp);
+    if (rc == 0)
+        rc = deny_change(&dp->rec);
     if (rc == 0 && S_ISDIR(mode) && dp->rec.nlink >= FS_LINK_MAX)
         rc = -EMLINK;
     uint64_t ino = 0;
@@ -412,6 +414,56 @@ int fs_create(fs_t *fs, const fs_cred *c, uint64_t parent, const char *name,
     return rc;
 }
 
+/* An O_TMPFILE: an open regular file with no name.  Its record and an
+ * orphan key go in one batch, so a crash before linkat or the last
+ * release leaves an orphan that fs_open reclaims.  The directory only
+ * lends its setgid rule; it does not change.  Cost: one write of two
+ * keys. */
+int fs_tmpfile(fs_t *fs, const fs_cred *c, uint64_t parent, mode_t mode,
+               int flags, struct stat *out)
+{
+    struct inode *dp;
+    int rc = inode_get(fs, parent, 0, &dp);
+    if (rc < 0)
+        return rc;
+    fs_inode dir = dp->rec;
+    inode_put(fs, dp);
+    if (!S_ISDIR(dir.mode))
+        return -ENOTDIR;
+    if ((rc = deny_change(&dir)) < 0)
+        return rc;
+    uint64_t ino;
+    if ((rc = fs_alloc_ino(fs, &ino)) < 0)
+        return rc;
+    fs_inode rec;
+    init_inode(&rec, c, &dir, parent, S_IFREG | (mode & 07777), 0, fs_now());
+    rec.nlink = 0;
+    lsm_batch *b = lsm_batch_new();
+    char key[16];
+    size_t klen = fs_key_orphan(key, ino);
+    rc = b ? batch_put_inode(b, ino, &rec, NULL, 0) : -ENOMEM;
+    if (rc == 0 && lsm_batch_put(b, key, klen, "", 0) != LSM_OK)
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = fs_commit(fs, b);
+    lsm_batch_free(b);
+    if (rc < 0)
+        return rc;
+    atomic_fetch_add(&fs->inode_count, 1);
+    struct inode *ip = icache_pin(fs, ino);
+    if (ip == NULL)
+        return -ENOMEM;          /* an orphan: reclaimed at close or open */
+    pthread_rwlock_wrlock(&ip->lock);
+    ip->rec = rec;
+    ip->loaded = 1;
+    ip->linkable = !(flags & O_EXCL);
+    inode_set_data(fs, ip, NULL, 0);
+    icache_ref(fs, ip, 1, 1);
+    fs_fill_stat(fs, ino, &rec, out);
+    inode_put(fs, ip);
+    return 0;
+}
+
 int fs_readlink(fs_t *fs, uint64_t ino, char *buf, size_t cap)
 {
     struct inode *ip;
@@ -446,10 +498,12 @@ int fs_link(fs_t *fs, uint64_t ino, uint64_t newparent, const char *newname,
     struct inode *ips[2] = { NULL, NULL };
     if (rc == 0)
         rc = inode_get_many(fs, inos, 2, ips);
+    if (rc == 0 && S_ISDIR(ips[0]->rec.mode))
+        rc = -EPERM;
+    if (rc == 0 && (rc = deny_remove(&ips[0]->rec)) == 0)
+        rc = deny_change(&ips[1]->rec);
     if (rc == 0) {
-        if (S_ISDIR(ips[0]->rec.mode))
-            rc = -EPERM;
-        else if (ips[0]->rec.nlink == 0)
+        if (ips[0]->rec.nlink == 0 && !ips[0]->linkable)
             rc = -ENOENT;
         else if (ips[0]->rec.nlink >= FS_LINK_MAX)
             rc = -EMLINK;
@@ -472,6 +526,12 @@ int fs_link(fs_t *fs, uint64_t ino, uint64_t newparent, const char *newname,
                               fs_mode_dtype(rec.mode));
         if (rc == 0)
             rc = batch_put_inode(b, ino, &rec, ips[0]->data, ips[0]->dlen);
+        if (rc == 0 && rec.nlink == 1) {   /* a tmpfile's first name */
+            char key[16];
+            size_t klen = fs_key_orphan(key, ino);
+            if (lsm_batch_delete(b, key, klen) != LSM_OK)
+                rc = -ENOMEM;
+        }
         if (rc == 0)
             rc = batch_put_inode(b, newparent, &prec, NULL, 0);
         if (rc == 0)
@@ -481,6 +541,7 @@ int fs_link(fs_t *fs, uint64_t ino, uint64_t newparent, const char *newname,
     if (rc == 0) {
         install(ips[0], &rec);
         install(ips[1], &prec);
+        ips[0]->linkable = 0;          /* linkat(2) links a tmpfile once */
         icache_ref(fs, ips[0], 1, 0);
         fs_fill_stat(fs, ino, &rec, out);
     }
@@ -510,6 +571,8 @@ int fs_unlink(fs_t *fs, uint64_t parent, const char *name)
         rc = inode_get_many(fs, inos, 2, ips);
     if (rc == 0 && S_ISDIR(ips[1]->rec.mode))
         rc = -EISDIR;
+    if (rc == 0 && (rc = deny_remove(&ips[0]->rec)) == 0)
+        rc = deny_remove(&ips[1]->rec);
     /* A record that stays (linked, or an orphan) carries its inline data. */
     if (rc == 0 && (ips[1]->rec.nlink > 1 || ips[1]->nopen > 0))
         rc = inode_load_data(fs, ips[1]);
@@ -570,6 +633,8 @@ int fs_rmdir(fs_t *fs, uint64_t parent, const char *name)
         rc = inode_get_many(fs, inos, 2, ips);
     if (rc == 0 && !S_ISDIR(ips[1]->rec.mode))
         rc = -ENOTDIR;
+    if (rc == 0 && (rc = deny_remove(&ips[0]->rec)) == 0)
+        rc = deny_remove(&ips[1]->rec);
     if (rc == 0 && ips[1]->rec.size != 0)
         rc = -ENOTEMPTY;
     lsm_batch *b = NULL;
@@ -672,12 +737,14 @@ static int rename_check(fs_t *fs, uint64_t parent, uint64_t newparent,
 }
 
 /* Adds the entry and record changes of the rename to b. *deleted is set
- * when the replaced target's records are removed. */
+ * when the replaced target's records are removed.  wino, when not 0, is
+ * the whiteout (record *wrec) that takes the source's name. */
 static int rename_build(fs_t *fs, struct rename_set *s, lsm_batch *b,
                         uint64_t parent, const char *name, size_t len,
                         uint64_t newparent, const char *newname, size_t newlen,
                         uint64_t sino, uint8_t stype, uint64_t dino,
-                        uint8_t dtype, unsigned flags, int *deleted)
+                        uint8_t dtype, unsigned flags, uint64_t wino,
+                        const fs_inode *wrec, int *deleted)
 {
     struct timespec now = fs_now();
     fs_inode *op = role(s, R_OLDDIR), *np = role(s, R_NEWDIR);
@@ -705,10 +772,16 @@ static int rename_build(fs_t *fs, struct rename_set *s, lsm_batch *b,
         }
         return rc;
     }
-    rc = batch_delete_dirent(b, parent, name, len);
+    if (wino != 0) {
+        rc = batch_put_dirent(b, parent, name, len, wino, DT_CHR);
+        if (rc == 0)
+            rc = batch_put_inode(b, wino, wrec, NULL, 0);
+    } else {
+        rc = batch_delete_dirent(b, parent, name, len);
+        dec64(&op->size);
+    }
     if (rc == 0)
         rc = batch_put_dirent(b, newparent, newname, newlen, sino, stype);
-    dec64(&op->size);
     np->size++;
     if (moved && stype == DT_DIR) {
         sr->parent = newparent;
@@ -734,11 +807,40 @@ static int rename_build(fs_t *fs, struct rename_set *s, lsm_batch *b,
     return rc;
 }
 
+/* -EPERM when chattr flags forbid the rename (see deny_remove): both
+ * names' directories lose or replace an entry, except that a new name in
+ * an append-only directory is allowed. */
+static int rename_allowed(const struct rename_set *s, uint64_t dino)
+{
+    int replaces = dino != 0;
+    int rc = deny_remove(&s->ip[R_OLDDIR]->rec);
+    if (rc == 0)
+        rc = replaces ? deny_remove(&s->ip[R_NEWDIR]->rec)
+                      : deny_change(&s->ip[R_NEWDIR]->rec);
+    if (rc == 0)
+        rc = deny_remove(&s->ip[R_SRC]->rec);
+    if (rc == 0 && replaces)
+        rc = deny_remove(&s->ip[R_DST]->rec);
+    return rc;
+}
+
 int fs_rename(fs_t *fs, uint64_t parent, const char *name,
               uint64_t newparent, const char *newname, unsigned flags)
 {
-    if ((flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) != 0 ||
-        (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
+    if (flags & RENAME_WHITEOUT)
+        return -EINVAL;          /* the whiteout needs an owner */
+    return fs_rename_as(fs, NULL, parent, name, newparent, newname, flags);
+}
+
+int fs_rename_as(fs_t *fs, const fs_cred *c, uint64_t parent,
+                 const char *name, uint64_t newparent, const char *newname,
+                 unsigned flags)
+{
+    const unsigned known = RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT;
+    if ((flags & ~known) != 0 ||
+        ((flags & RENAME_EXCHANGE) &&
+         (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT))) ||
+        ((flags & RENAME_WHITEOUT) && c == NULL))
         return -EINVAL;
     size_t len, newlen;
     int rc = check_name(name, &len);
@@ -777,8 +879,9 @@ int fs_rename(fs_t *fs, uint64_t parent, const char *name,
         if (s.ip[r] != NULL)
             s.rec[r] = s.ip[r]->rec;
     }
-    if (!(flags & RENAME_EXCHANGE) && dino != 0 && dtype == DT_DIR &&
-        s.ip[R_DST]->rec.size != 0)
+    rc = rename_allowed(&s, dino);
+    if (rc == 0 && !(flags & RENAME_EXCHANGE) && dino != 0 &&
+        dtype == DT_DIR && s.ip[R_DST]->rec.size != 0)
         rc = -ENOTEMPTY;
     if (rc == 0 && stype == DT_DIR && parent != newparent &&
         s.ip[R_NEWDIR]->rec.nlink >= FS_LINK_MAX)
@@ -791,13 +894,23 @@ int fs_rename(fs_t *fs, uint64_t parent, const char *name,
         ((flags & RENAME_EXCHANGE) || s.ip[R_DST]->rec.nlink > 1 ||
          s.ip[R_DST]->nopen > 0))
         rc = inode_load_data(fs, s.ip[R_DST]);
+    /* The whiteout: a character device 0/0 owned by the caller (as
+     * vfs_whiteout makes one), in the source's directory. */
+    uint64_t wino = 0;
+    fs_inode wrec;
+    if (rc == 0 && (flags & RENAME_WHITEOUT)) {
+        rc = fs_alloc_ino(fs, &wino);
+        init_inode(&wrec, c, &s.ip[R_OLDDIR]->rec, parent, S_IFCHR, 0,
+                   fs_now());
+    }
     lsm_batch *b = NULL;
     if (rc == 0 && (b = lsm_batch_new()) == NULL)
         rc = -ENOMEM;
     int deleted = 0;
     if (rc == 0)
         rc = rename_build(fs, &s, b, parent, name, len, newparent, newname,
-                          newlen, sino, stype, dino, dtype, flags, &deleted);
+                          newlen, sino, stype, dino, dtype, flags, wino,
+                          &wrec, &deleted);
     /* Every distinct record once (the target's, unless handled above). */
     for (int r = 0; rc == 0 && r < 4; r++) {
         if (s.ip[r] == NULL || s.slot[r] != r)
@@ -810,6 +923,8 @@ int fs_rename(fs_t *fs, uint64_t parent, const char *name,
     if (rc == 0)   /* replacing a target frees its space */
         rc = fs_commit_flags(fs, b, deleted ? LSM_RECLAIM : 0);
     lsm_batch_free(b);
+    if (rc == 0 && wino != 0)
+        atomic_fetch_add(&fs->inode_count, 1);
     if (rc == 0) {
         for (int r = 0; r < 4; r++) {
             if (s.ip[r] == NULL || s.slot[r] != r)

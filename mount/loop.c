@@ -48,6 +48,7 @@ struct mnt_job {
 
 struct mnt_pool {
     struct fuse_session *se;
+    struct mnt_state *m;
     pthread_mutex_t mu;
     pthread_cond_t work_cv;
     struct mnt_job *head, *tail;     /* (mu) queued, oldest first */
@@ -91,6 +92,7 @@ static int mnt_is_slow(uint32_t opcode, uint32_t len, int sync_writes)
     case FUSE_SETXATTR:
     case FUSE_REMOVEXATTR:
     case FUSE_RELEASE:
+    case FUSE_TMPFILE:
         return sync_writes;
     default:
         return 0;
@@ -104,6 +106,14 @@ static int mnt_request_is_slow(const struct fuse_buf *buf, int sync_writes)
         return 0;                    /* not ours to parse: handle inline */
     memcpy(&in, buf->mem, sizeof in);
     return mnt_is_slow(in.opcode, in.len, sync_writes);
+}
+
+/* Serves one request: the few libfuse cannot handle (mnt_raw_request),
+ * then the rest through libfuse. */
+static void mnt_process(struct mnt_pool *p, struct fuse_buf *buf)
+{
+    if (!mnt_raw_request(p->se, p->m, buf))
+        fuse_session_process_buf(p->se, buf);
 }
 
 static struct mnt_job *mnt_job_get(struct mnt_pool *p)
@@ -138,7 +148,7 @@ static void *mnt_worker(void *arg)
         if (p->head == NULL)
             p->tail = NULL;
         pthread_mutex_unlock(&p->mu);
-        fuse_session_process_buf(p->se, &j->buf);
+        mnt_process(p, &j->buf);
         pthread_mutex_lock(&p->mu);
         mnt_job_put_locked(p, j);
     }
@@ -244,7 +254,7 @@ static int mnt_read_requests(struct mnt_pool *p, unsigned nworkers)
             mnt_queue(p, j);
             j = NULL;
         } else {
-            fuse_session_process_buf(p->se, &j->buf);
+            mnt_process(p, &j->buf);
         }
     }
     if (j != NULL) {
@@ -265,9 +275,10 @@ static void mnt_pool_free_jobs(struct mnt_pool *p)
     }
 }
 
-int mnt_loop(struct fuse_session *se, unsigned nworkers, int sync_writes)
+int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
+             int sync_writes)
 {
-    struct mnt_pool p = { .se = se, .sync_writes = sync_writes };
+    struct mnt_pool p = { .se = se, .m = m, .sync_writes = sync_writes };
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.work_cv, NULL);
     pthread_t *tids = nworkers ? calloc(nworkers, sizeof *tids) : NULL;

@@ -293,14 +293,16 @@ static int mnt_open_store(const struct mnt_config *cfg, fs_t **out)
 
 /* Serves requests until unmount or a signal: 0, or -errno.  lsmfs's own
  * loop (loop.c) unless libfuse's multi-threaded one was asked for by its
- * options (clone_fd, max_idle_threads). */
-static int mnt_serve(struct fuse_session *se, const struct mnt_config *cfg,
+ * options (clone_fd, max_idle_threads); that one cannot serve O_TMPFILE
+ * (see mnt_raw_request), which then fails with EOPNOTSUPP. */
+static int mnt_serve(struct fuse_session *se, struct mnt_state *st,
+                     const struct mnt_config *cfg,
                      const struct fuse_cmdline_opts *opts)
 {
     if (opts->singlethread)
-        return mnt_loop(se, 0, 0);
+        return mnt_loop(se, st, 0, 0);
     if (!opts->clone_fd && opts->max_idle_threads == UINT_MAX)
-        return mnt_loop(se, cfg->workers, cfg->sync);
+        return mnt_loop(se, st, cfg->workers, cfg->sync);
     struct fuse_loop_config lc = {
         .clone_fd = opts->clone_fd,
         .max_idle_threads = opts->max_idle_threads == UINT_MAX
@@ -330,7 +332,7 @@ static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
     }
     mnt_log(LOG_INFO, "mounted %s at %s", cfg->store, opts->mountpoint);
 
-    int rc = mnt_serve(se, cfg, opts);
+    int rc = mnt_serve(se, st, cfg, opts);
     fuse_session_unmount(se);
     if (rc < 0)
         mnt_log(LOG_ERR, "request loop failed: %s", strerror(-rc));

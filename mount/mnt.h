@@ -80,9 +80,15 @@ void mnt_log(int level, const char *fmt, ...)
  * them and serves those answered from memory; nworkers threads serve the
  * ones that may wait on the disk (with sync_writes: every change).
  * Returns 0, or -errno if the loop could not run. */
-int mnt_loop(struct fuse_session *se, unsigned nworkers, int sync_writes);
+int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
+             int sync_writes);
 
 /* --- ops.c ------------------------------------------------------------- */
 extern const struct fuse_lowlevel_ops mnt_ops;
+/* Serves a request libfuse has no handler for (FUSE_TMPFILE) and returns
+ * 1, or returns 0 for any other request (left to
+ * fuse_session_process_buf). */
+int mnt_raw_request(struct fuse_session *se, struct mnt_state *m,
+                    const struct fuse_buf *buf);
 
 #endif

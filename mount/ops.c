@@ -21,10 +21,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/fuse.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "mnt.h"
@@ -127,6 +131,8 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_READDIRPLUS;
     if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
         conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+    if (conn->capable & FUSE_CAP_IOCTL_DIR)
+        conn->want |= FUSE_CAP_IOCTL_DIR;       /* chattr on directories */
     conn->max_write = m->max_write;
     if (m->conn_opts != NULL)
         fuse_apply_conn_info_opts(m->conn_opts, conn);
@@ -245,16 +251,16 @@ static void mnt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     mnt_reply_status(req, fs_rmdir(mnt_fs(req), parent, name));
 }
 
+/* The caller owns the whiteout of RENAME_WHITEOUT (the kernel checked
+ * CAP_MKNOD). */
 static void mnt_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
                        fuse_ino_t newparent, const char *newname,
                        unsigned int flags)
 {
-    if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
-        fuse_reply_err(req, EINVAL);    /* RENAME_WHITEOUT: no overlays */
-        return;
-    }
-    mnt_reply_status(req, fs_rename(mnt_fs(req), parent, name, newparent,
-                                    newname, flags));
+    fs_cred c;
+    mnt_cred(req, &c);
+    mnt_reply_status(req, fs_rename_as(mnt_fs(req), &c, parent, name,
+                                       newparent, newname, flags));
 }
 
 /* --- attributes ------------------------------------------------------------ */
@@ -409,6 +415,117 @@ static void mnt_create(fuse_req_t req, fuse_ino_t parent, const char *name,
         fs_release(m->fs, st.st_ino);
         fs_forget(m->fs, st.st_ino, 1);
     }
+}
+
+/* --- O_TMPFILE ---------------------------------------------------------------
+ * The kernel sends FUSE_TMPFILE (like FUSE_CREATE: fuse_create_in and a
+ * name, "/", then maybe extensions; the reply is fuse_entry_out then
+ * fuse_open_out), but libfuse 3.14 has no handler for it and would answer
+ * ENOSYS, after which the kernel fails every O_TMPFILE open with
+ * EOPNOTSUPP.  So the request loop hands it here raw and the reply is
+ * written to /dev/fuse directly.  The references it takes are those of a
+ * create (a lookup and an open), returned if the kernel never gets the
+ * reply. */
+
+static void mnt_seconds(double t, uint64_t *sec, uint32_t *nsec)
+{
+    if (t < 0)
+        t = 0;
+    *sec = (uint64_t)t;
+    *nsec = (uint32_t)((t - (double)*sec) * 1e9);
+}
+
+static void mnt_fill_entry_out(const struct mnt_state *m, const struct stat *st,
+                               struct fuse_entry_out *e)
+{
+    memset(e, 0, sizeof *e);
+    e->nodeid = st->st_ino;
+    mnt_seconds(m->entry_timeout, &e->entry_valid, &e->entry_valid_nsec);
+    mnt_seconds(m->attr_timeout, &e->attr_valid, &e->attr_valid_nsec);
+    struct fuse_attr *a = &e->attr;
+    a->ino = st->st_ino;
+    a->size = (uint64_t)st->st_size;
+    a->blocks = (uint64_t)st->st_blocks;
+    a->atime = (uint64_t)st->st_atim.tv_sec;
+    a->mtime = (uint64_t)st->st_mtim.tv_sec;
+    a->ctime = (uint64_t)st->st_ctim.tv_sec;
+    a->atimensec = (uint32_t)st->st_atim.tv_nsec;
+    a->mtimensec = (uint32_t)st->st_mtim.tv_nsec;
+    a->ctimensec = (uint32_t)st->st_ctim.tv_nsec;
+    a->mode = st->st_mode;
+    a->nlink = (uint32_t)st->st_nlink;
+    a->uid = st->st_uid;
+    a->gid = st->st_gid;
+    a->blksize = (uint32_t)st->st_blksize;
+}
+
+/* Writes one reply (header, then n parts): 0 or -errno. */
+static int mnt_raw_reply(struct fuse_session *se, uint64_t unique, int error,
+                         struct iovec *parts, int n)
+{
+    struct fuse_out_header oh;
+    struct iovec iov[3];
+    oh.unique = unique;
+    oh.error = error;
+    oh.len = sizeof oh;
+    iov[0].iov_base = &oh;
+    iov[0].iov_len = sizeof oh;
+    for (int i = 0; i < n && i < 2; i++) {
+        iov[i + 1] = parts[i];
+        oh.len += (uint32_t)parts[i].iov_len;
+    }
+    ssize_t w = writev(fuse_session_fd(se), iov, n + 1);
+    if (w < 0)
+        return -errno;
+    return (size_t)w == oh.len ? 0 : -EIO;
+}
+
+static void mnt_tmpfile(struct fuse_session *se, struct mnt_state *m,
+                        const struct fuse_in_header *in, const char *arg,
+                        size_t size)
+{
+    struct fuse_create_in ci;
+    if (size < sizeof ci) {
+        mnt_raw_reply(se, in->unique, -EINVAL, NULL, 0);
+        return;
+    }
+    memcpy(&ci, arg, sizeof ci);
+    fs_cred c = { .uid = in->uid, .gid = in->gid, .umask = ci.umask };
+    struct stat st;
+    int rc = fs_tmpfile(m->fs, &c, in->nodeid, ci.mode, (int)ci.flags, &st);
+    if (rc < 0) {
+        mnt_raw_reply(se, in->unique, rc, NULL, 0);
+        return;
+    }
+    struct fuse_entry_out eo;
+    struct fuse_open_out oo;
+    struct fuse_file_info fi;
+    memset(&fi, 0, sizeof fi);
+    fi.flags = (int)ci.flags;
+    mnt_set_handle(m, &fi);
+    mnt_fill_entry_out(m, &st, &eo);
+    memset(&oo, 0, sizeof oo);
+    oo.fh = fi.fh;
+    oo.open_flags = FOPEN_KEEP_CACHE;
+    struct iovec parts[2] = { { &eo, sizeof eo }, { &oo, sizeof oo } };
+    if (mnt_raw_reply(se, in->unique, 0, parts, 2) != 0) {
+        fs_release(m->fs, st.st_ino);
+        fs_forget(m->fs, st.st_ino, 1);
+    }
+}
+
+int mnt_raw_request(struct fuse_session *se, struct mnt_state *m,
+                    const struct fuse_buf *buf)
+{
+    struct fuse_in_header in;
+    if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof in)
+        return 0;
+    memcpy(&in, buf->mem, sizeof in);
+    if (in.opcode != FUSE_TMPFILE || in.len < sizeof in || in.len > buf->size)
+        return 0;
+    mnt_tmpfile(se, m, &in, (const char *)buf->mem + sizeof in,
+                in.len - sizeof in);
+    return 1;
 }
 
 static void mnt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -725,6 +842,118 @@ static void mnt_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
     mnt_do_readdir(req, ino, size, off, 1);
 }
 
+/* --- ioctl: file attribute flags ------------------------------------------ */
+
+/* The kernel turns FS_IOC_GETFLAGS/SETFLAGS (and FS_IOC_FSGETXATTR/
+ * FSSETXATTR) on any file or directory into its fileattr calls, which
+ * reach the daemon as restricted ioctls on a handle it opens read-only:
+ * the flags as a 4-byte int (FS_IOC_GETFLAGS is declared with a long, so
+ * a caller passing the ioctl through raw sends 8 bytes: both are taken).
+ * The kernel does not enforce the flags on a FUSE inode: the fs does
+ * (fs_setflags in fs.h). */
+static int mnt_flags_in(const void *in, size_t size, unsigned *flags)
+{
+    if (size == sizeof(uint32_t)) {
+        uint32_t v;
+        memcpy(&v, in, sizeof v);
+        *flags = v;
+    } else if (size == sizeof(uint64_t)) {
+        uint64_t v;
+        memcpy(&v, in, sizeof v);
+        if (v > UINT32_MAX)
+            return -EOPNOTSUPP;
+        *flags = (unsigned)v;
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* FS_IOC_FSGETXATTR/FSSETXATTR carry the same two flags as xflags. */
+static unsigned mnt_xflags(unsigned flags)
+{
+    return ((flags & FS_IMMUTABLE_FL) ? FS_XFLAG_IMMUTABLE : 0) |
+           ((flags & FS_APPEND_FL) ? FS_XFLAG_APPEND : 0);
+}
+
+static void mnt_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+                      void *arg, struct fuse_file_info *fi, unsigned flags,
+                      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+    (void)arg;
+    (void)fi;
+    fs_t *fs = mnt_fs(req);
+    fs_cred c;
+    unsigned f = 0;
+    int rc;
+    mnt_cred(req, &c);
+    if (flags & FUSE_IOCTL_COMPAT) {
+        fuse_reply_err(req, ENOTTY);
+        return;
+    }
+    switch (cmd) {
+    case FS_IOC_GETFLAGS:
+    case FS_IOC32_GETFLAGS:
+        rc = out_bufsz >= sizeof(uint32_t) ? fs_getflags(fs, ino, &f) : -EINVAL;
+        if (rc == 0 && out_bufsz >= sizeof(uint64_t)) {
+            uint64_t v = f;       /* a long's worth, all of it written */
+            fuse_reply_ioctl(req, 0, &v, sizeof v);
+            return;
+        }
+        if (rc == 0) {
+            uint32_t v = f;
+            fuse_reply_ioctl(req, 0, &v, sizeof v);
+            return;
+        }
+        break;
+    case FS_IOC_SETFLAGS:
+    case FS_IOC32_SETFLAGS:
+        rc = mnt_flags_in(in_buf, in_bufsz, &f);
+        if (rc == 0)
+            rc = fs_setflags(fs, &c, ino, f);
+        if (rc == 0) {
+            fuse_reply_ioctl(req, 0, NULL, 0);
+            return;
+        }
+        break;
+    case FS_IOC_FSGETXATTR: {
+        struct fsxattr fa;
+        rc = out_bufsz >= sizeof fa ? fs_getflags(fs, ino, &f) : -EINVAL;
+        if (rc == 0) {
+            memset(&fa, 0, sizeof fa);
+            fa.fsx_xflags = mnt_xflags(f);
+            fuse_reply_ioctl(req, 0, &fa, sizeof fa);
+            return;
+        }
+        break;
+    }
+    case FS_IOC_FSSETXATTR: {
+        struct fsxattr fa;
+        const unsigned known = FS_XFLAG_IMMUTABLE | FS_XFLAG_APPEND;
+        rc = in_bufsz == sizeof fa ? 0 : -EINVAL;
+        if (rc == 0) {
+            memcpy(&fa, in_buf, sizeof fa);
+            if ((fa.fsx_xflags & ~known) || fa.fsx_extsize ||
+                fa.fsx_projid || fa.fsx_cowextsize)
+                rc = -EOPNOTSUPP;
+        }
+        if (rc == 0) {
+            f = ((fa.fsx_xflags & FS_XFLAG_IMMUTABLE) ? FS_IMMUTABLE_FL : 0) |
+                ((fa.fsx_xflags & FS_XFLAG_APPEND) ? FS_APPEND_FL : 0);
+            rc = fs_setflags(fs, &c, ino, f);
+        }
+        if (rc == 0) {
+            fuse_reply_ioctl(req, 0, NULL, 0);
+            return;
+        }
+        break;
+    }
+    default:
+        rc = -ENOTTY;
+    }
+    mnt_reply_status(req, rc);
+}
+
 /* --- filesystem, xattrs ---------------------------------------------------- */
 
 static void mnt_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -848,4 +1077,5 @@ const struct fuse_lowlevel_ops mnt_ops = {
     .fallocate = mnt_fallocate,
     .lseek = mnt_lseek,
     .copy_file_range = mnt_copy_file_range,
+    .ioctl = mnt_ioctl,
 };

@@ -1,7 +1,7 @@
 /*
  * test_fs_rename.c — fs_rename: plain moves, replacing files and empty
  * directories, RENAME_NOREPLACE, RENAME_EXCHANGE, link counts, parent
- * pointers, times and every error case of rename(2).
+ * pointers, times, RENAME_WHITEOUT and every error case of rename(2).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -261,6 +262,82 @@ static void test_rename_big_dir(void **state)
     assert_int_equal(attr(t, big).st_size, 2000);
 }
 
+/* The whiteout of a rename: (parent, name) now names it. */
+static void check_whiteout(T *t, uint64_t parent, const char *name,
+                           const fs_cred *owner)
+{
+    struct stat st;
+    assert_int_equal(fs_lookup(t->fs, parent, name, &st), 0);
+    assert_int_equal(st.st_mode, S_IFCHR);
+    assert_int_equal(st.st_rdev, makedev(0, 0));
+    assert_int_equal(st.st_nlink, 1);
+    assert_int_equal(st.st_uid, owner->uid);
+    assert_int_equal(st.st_gid, owner->gid);
+}
+
+static void test_rename_whiteout(void **state)
+{
+    T *t = *state;
+    fs_cred c = { 4321, 8765, 077 };
+    uint64_t a = mkdir_(t, FS_ROOT_INO, "a");
+    uint64_t b = mkdir_(t, FS_ROOT_INO, "b");
+    uint64_t f = mkfile(t, a, "f");
+    assert_int_equal(fs_write(t->fs, f, "data", 4, 0, 0), 4);
+    struct statvfs sv;
+    assert_int_equal(fs_statfs(t->fs, &sv), 0);
+    uint64_t files = sv.f_files - sv.f_ffree;
+    age(t, a);
+    assert_int_equal(fs_rename_as(t->fs, &c, a, "f", b, "g", RENAME_WHITEOUT), 0);
+    assert_int_equal(look(t, b, "g"), f);
+    check_whiteout(t, a, "f", &c);
+    assert_true(look(t, a, "f") != f);
+    assert_int_equal(attr(t, a).st_size, 1);     /* the whiteout's entry */
+    assert_int_equal(attr(t, b).st_size, 1);
+    assert_true(attr(t, a).st_mtim.tv_sec > 1000);
+    assert_int_equal(fs_statfs(t->fs, &sv), 0);
+    assert_int_equal(sv.f_files - sv.f_ffree, files + 1);
+    /* Listed as a character device. */
+    assert_int_equal(attr(t, f).st_nlink, 1);
+
+    /* A directory, replacing an existing file is refused with NOREPLACE
+     * and allowed without. */
+    uint64_t d = mkdir_(t, a, "d");
+    mkfile(t, d, "inside");
+    uint64_t victim = mkfile(t, b, "victim");
+    assert_int_equal(fs_rename_as(t->fs, &c, a, "d", b, "g",
+                                  RENAME_WHITEOUT | RENAME_NOREPLACE), -EEXIST);
+    assert_int_equal(attr(t, a).st_nlink, 3);
+    assert_int_equal(fs_rename_as(t->fs, &c, a, "d", b, "newd",
+                                  RENAME_WHITEOUT | RENAME_NOREPLACE), 0);
+    check_whiteout(t, a, "d", &c);
+    assert_int_equal(look(t, d, ".."), b);
+    assert_int_equal(attr(t, a).st_nlink, 2);
+    assert_int_equal(attr(t, b).st_nlink, 3);
+    assert_int_equal(fs_rename_as(t->fs, &c, b, "g", b, "victim", RENAME_WHITEOUT), 0);
+    assert_int_equal(look(t, b, "victim"), f);
+    check_whiteout(t, b, "g", &c);
+    assert_int_equal(attr(t, victim).st_nlink, 0);       /* replaced */
+    assert_int_equal(attr(t, b).st_size, 3);     /* newd, victim, g */
+
+    /* Flags that do not combine, and fs_rename has no owner for one. */
+    assert_int_equal(fs_rename_as(t->fs, &c, b, "victim", a, "f",
+                                  RENAME_WHITEOUT | RENAME_EXCHANGE), -EINVAL);
+    assert_int_equal(fs_rename(t->fs, b, "victim", b, "z", RENAME_WHITEOUT), -EINVAL);
+    assert_int_equal(fs_rename_as(t->fs, NULL, b, "victim", b, "z",
+                                  RENAME_WHITEOUT), -EINVAL);
+    assert_int_equal(look(t, b, "victim"), f);
+
+    reopen(t);
+    check_whiteout(t, a, "f", &c);
+    check_whiteout(t, a, "d", &c);
+    check_whiteout(t, b, "g", &c);
+    assert_int_equal(look(t, b, "victim"), f);
+    assert_int_equal(look(t, d, ".."), b);
+    /* A whiteout is an ordinary node: it can be removed. */
+    assert_int_equal(fs_unlink(t->fs, a, "f"), 0);
+    assert_int_equal(attr(t, a).st_size, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +348,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rename_noreplace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_exchange, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_big_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_whiteout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,8 @@
 /*
  * test_fs_store.c — the store as a whole: fs_open's refusals (not a
  * store, unknown format version, in use, bad options), persistence over
- * reopens, orphans (unlinked while open; reclaimed at release, at close,
- * and after a crash), inode numbers after a power loss, damaged records
+ * reopens, orphans (unlinked while open, or O_TMPFILE files; reclaimed at
+ * release, at close, and after a crash), linking an O_TMPFILE, inode numbers after a power loss, damaged records
  * read back as -EIO, and the record decoders fed damaged bytes.
  */
 #include <setjmp.h>
@@ -312,11 +312,40 @@ static void test_orphan_reclaimed_at_close(void **state)
     assert_int_equal(fs_getattr(t->fs, f, &st), -ENOENT);
 }
 
-/* A daemon that dies with a file unlinked while open: the next open
- * reclaims it. */
-static void test_orphan_reclaimed_after_crash(void **state)
+/* Makes, in a child process's fs, an orphan with data blocks and an
+ * xattr; returns its inode number (0 on failure). */
+typedef uint64_t (*make_orphan_fn)(fs_t *fs, const fs_cred *c);
+
+static uint64_t unlinked_open_file(fs_t *fs, const fs_cred *c)
 {
-    T *t = *state;
+    struct stat st;
+    char buf[150000];
+    memset(buf, 'c', sizeof buf);
+    if (fs_create(fs, c, FS_ROOT_INO, "doomed", 0600, O_CREAT | O_EXCL | O_RDWR,
+                  &st) == 0 &&
+        fs_write(fs, st.st_ino, buf, sizeof buf, 0, 0) == (ssize_t)sizeof buf &&
+        fs_setxattr(fs, st.st_ino, "user.a", "b", 1, 0) == 0 &&
+        fs_unlink(fs, FS_ROOT_INO, "doomed") == 0)
+        return st.st_ino;
+    return 0;
+}
+
+static uint64_t unlinked_tmpfile(fs_t *fs, const fs_cred *c)
+{
+    struct stat st;
+    char buf[150000];
+    memset(buf, 't', sizeof buf);
+    if (fs_tmpfile(fs, c, FS_ROOT_INO, 0600, O_RDWR, &st) == 0 &&
+        fs_write(fs, st.st_ino, buf, sizeof buf, 0, 0) == (ssize_t)sizeof buf &&
+        fs_setxattr(fs, st.st_ino, "user.a", "b", 1, 0) == 0)
+        return st.st_ino;
+    return 0;
+}
+
+/* A daemon that dies holding an orphan made by `make`: the next open
+ * reclaims it. */
+static void orphan_reclaimed_after_crash(T *t, make_orphan_fn make)
+{
     close_fs(t);
     int pipefd[2];
     assert_int_equal(pipe(pipefd), 0);
@@ -327,17 +356,8 @@ static void test_orphan_reclaimed_after_crash(void **state)
         o.sync = 1;
         fs_t *fs;
         uint64_t ino = 0;
-        if (fs_open(t->store, &o, &fs) == 0) {
-            struct stat st;
-            char buf[150000];
-            memset(buf, 'c', sizeof buf);
-            if (fs_create(fs, &t->c, FS_ROOT_INO, "doomed", 0600,
-                          O_CREAT | O_EXCL | O_RDWR, &st) == 0 &&
-                fs_write(fs, st.st_ino, buf, sizeof buf, 0, 0) == (ssize_t)sizeof buf &&
-                fs_setxattr(fs, st.st_ino, "user.a", "b", 1, 0) == 0 &&
-                fs_unlink(fs, FS_ROOT_INO, "doomed") == 0)
-                ino = st.st_ino;
-        }
+        if (fs_open(t->store, &o, &fs) == 0)
+            ino = make(fs, &t->c);
         if (write(pipefd[1], &ino, sizeof ino) != sizeof ino)
             _exit(2);
         _exit(0);                               /* no release, no close */
@@ -351,6 +371,7 @@ static void test_orphan_reclaimed_after_crash(void **state)
     assert_true(ino != 0);
     assert_int_equal(raw_keys(t->store, FS_KEY_ORPHAN, ino), 1);
     assert_int_equal(raw_keys(t->store, FS_KEY_INODE, ino), 1);
+    assert_true(raw_keys(t->store, FS_KEY_BLOCK, ino) > 0);
     open_fs(t);
     struct stat st;
     assert_int_equal(fs_getattr(t->fs, ino, &st), -ENOENT);
@@ -365,6 +386,105 @@ static void test_orphan_reclaimed_after_crash(void **state)
     assert_int_equal(raw_keys(t->store, FS_KEY_BLOCK, ino), 0);
     assert_int_equal(raw_keys(t->store, FS_KEY_XATTR, ino), 0);
     open_fs(t);
+}
+
+static void test_orphan_reclaimed_after_crash(void **state)
+{
+    orphan_reclaimed_after_crash(*state, unlinked_open_file);
+}
+
+/* --- O_TMPFILE ------------------------------------------------------------------ */
+
+/* Written, linked by linkat (the orphan key goes in the same batch),
+ * and kept like any file. */
+static void test_tmpfile_linked(void **state)
+{
+    T *t = *state;
+    uint64_t d = mkdir_(t, FS_ROOT_INO, "d");
+    assert_int_equal(fs_setattr(t->fs, &t->c, d, &(struct stat){ .st_mode = 02775 },
+                                FS_SET_MODE | FS_SET_GID,
+                                NULL), 0);
+    age(t, d);
+    struct stat st;
+    fs_cred c = { 1234, 5678, 022 };
+    assert_int_equal(fs_tmpfile(t->fs, &c, d, 0666, O_RDWR, &st), 0);
+    uint64_t f = st.st_ino;
+    assert_int_equal(st.st_nlink, 0);
+    assert_int_equal(st.st_mode, S_IFREG | 0644);
+    assert_int_equal(st.st_uid, 1234);
+    assert_int_equal(st.st_gid, 0);             /* the setgid dir's group */
+    /* The directory is not changed by an unnamed file. */
+    assert_int_equal(attr(t, d).st_size, 0);
+    assert_int_equal(attr(t, d).st_mtim.tv_sec, 1000);
+    char big[100000];
+    memset(big, 'b', sizeof big);
+    assert_int_equal(fs_write(t->fs, f, big, sizeof big, 0, 0), (ssize_t)sizeof big);
+    assert_int_equal(fs_link(t->fs, f, d, "named", &st), 0);
+    assert_int_equal(st.st_nlink, 1);
+    assert_int_equal(attr(t, d).st_size, 1);
+    /* Linked once: an unlink makes it an ordinary orphan, not linkable. */
+    assert_int_equal(fs_link(t->fs, f, d, "second", &st), 0);
+    assert_int_equal(fs_unlink(t->fs, d, "second"), 0);
+    assert_int_equal(fs_release(t->fs, f), 0);
+    close_fs(t);
+    assert_int_equal(raw_keys(t->store, FS_KEY_ORPHAN, f), 0);
+    assert_int_equal(raw_keys(t->store, FS_KEY_INODE, f), 1);
+    open_fs(t);
+    assert_int_equal(fs_lookup(t->fs, d, "named", &st), 0);
+    assert_int_equal(st.st_ino, f);
+    assert_int_equal(st.st_size, (off_t)sizeof big);
+    char buf[4];
+    assert_int_equal(fs_read(t->fs, f, buf, 4, 99996), 4);
+    assert_memory_equal(buf, "bbbb", 4);
+}
+
+/* Never linked: gone at the last release, leaving no record; O_EXCL
+ * ones and ones linked then unlinked cannot be linked. */
+static void test_tmpfile_unlinked(void **state)
+{
+    T *t = *state;
+    struct stat st;
+    struct statvfs sv;
+    assert_int_equal(fs_tmpfile(t->fs, &t->c, FS_ROOT_INO, 0600, O_RDWR, &st), 0);
+    uint64_t f = st.st_ino;
+    char big[200000];
+    memset(big, 'u', sizeof big);
+    assert_int_equal(fs_write(t->fs, f, big, sizeof big, 0, 0), (ssize_t)sizeof big);
+    assert_int_equal(fs_statfs(t->fs, &sv), 0);
+    assert_int_equal(sv.f_files - sv.f_ffree, 2);
+    assert_int_equal(fs_release(t->fs, f), 0);
+    assert_int_equal(fs_getattr(t->fs, f, &st), 0);    /* the kernel's reference */
+    assert_int_equal(fs_link(t->fs, f, FS_ROOT_INO, "late", &st), -ENOENT);
+    fs_forget(t->fs, f, 1);
+    assert_int_equal(fs_statfs(t->fs, &sv), 0);
+    assert_int_equal(sv.f_files - sv.f_ffree, 1);
+
+    assert_int_equal(fs_tmpfile(t->fs, &t->c, FS_ROOT_INO, 0600,
+                                O_RDWR | O_EXCL, &st), 0);
+    uint64_t x = st.st_ino;
+    assert_int_equal(fs_link(t->fs, x, FS_ROOT_INO, "x", &st), -ENOENT);
+    assert_int_equal(fs_lookup(t->fs, FS_ROOT_INO, "x", &st), -ENOENT);
+    assert_int_equal(fs_tmpfile(t->fs, &t->c, FS_ROOT_INO, 0600, O_RDWR, &st), 0);
+    uint64_t y = st.st_ino;
+    assert_int_equal(fs_link(t->fs, y, FS_ROOT_INO, "y", &st), 0);
+    assert_int_equal(fs_unlink(t->fs, FS_ROOT_INO, "y"), 0);
+    assert_int_equal(fs_link(t->fs, y, FS_ROOT_INO, "y", &st), -ENOENT);
+    /* Not a directory. */
+    uint64_t file = mkfile(t, FS_ROOT_INO, "file");
+    assert_int_equal(fs_tmpfile(t->fs, &t->c, file, 0600, O_RDWR, &st), -ENOTDIR);
+    close_fs(t);                                /* x, y still open */
+    assert_int_equal(raw_keys(t->store, FS_KEY_INODE, f), 0);
+    assert_int_equal(raw_keys(t->store, FS_KEY_BLOCK, f), 0);
+    assert_int_equal(raw_keys(t->store, FS_KEY_ORPHAN, f), 0);
+    assert_int_equal(raw_keys(t->store, FS_KEY_INODE, x), 0);
+    assert_int_equal(raw_keys(t->store, FS_KEY_ORPHAN, x), 0);
+    assert_int_equal(raw_keys(t->store, FS_KEY_INODE, y), 0);
+    open_fs(t);
+}
+
+static void test_tmpfile_reclaimed_after_crash(void **state)
+{
+    orphan_reclaimed_after_crash(*state, unlinked_tmpfile);
 }
 
 /* Power loss (simulated by the fault env): what was synced survives, the
@@ -762,6 +882,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unlink_while_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphan_reclaimed_at_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphan_reclaimed_after_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tmpfile_linked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tmpfile_unlinked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tmpfile_reclaimed_after_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full_unlink_gives_space_back, setup, teardown),
