@@ -915,9 +915,10 @@ static int rocks_open(const struct config *cfg, void **out, char *err)
      * except the level, which matches lsm's zstd level. */
     rocksdb_options_set_compression_options(h->opts, -14, SHARED_ZSTD_LEVEL,
                                             0, 0);
-    /* Tickers give exact flush/compaction byte counts for write_amp. */
+    /* Off is RocksDB's default, set anyway: the durability class. */
     rocksdb_options_set_manual_wal_flush(h->opts,
                                          (unsigned char)cfg->manual_wal_flush);
+    /* Tickers give exact flush/compaction byte counts for write_amp. */
     rocksdb_options_enable_statistics(h->opts);
 
     bbto = rocksdb_block_based_options_create();
