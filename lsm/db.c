@@ -3,8 +3,11 @@
  * through the WAL into the memtable), point reads and snapshots.
  *
  * Durability protocol:
- *  - A write is acknowledged after its batch is appended to the WAL (and,
- *    with LSM_SYNC, fdatasync'ed) and inserted into the memtable.
+ *  - A write is acknowledged after its batch is appended to the WAL and
+ *    handed to the kernel (one write(2) per group commit, so it survives
+ *    a crash of the process; with manual_wal_flush only once the buffer
+ *    is written out), with LSM_SYNC also fdatasync'ed (it survives power
+ *    loss), and inserted into the memtable.
  *  - When the memtable fills, the WAL is fsync'ed before a new WAL is
  *    created (so a synced write in the new WAL can never survive a crash
  *    that loses an earlier unsynced write in the old one), the new WAL's
@@ -338,6 +341,7 @@ static int new_log(lsm_db *db, uint64_t number, lsm_wal_writer **out)
     if (rc == LSM_OK)
         rc = lsm_wal_writer_new(f, 0, out);
     if (rc == LSM_OK) {
+        lsm_wal_set_manual_flush(*out, db->opt.manual_wal_flush);
         rc = db->env->sync_dir(db->env, db->dir);
         if (rc) {
             lsm_wal_writer_close(*out);
@@ -519,17 +523,20 @@ static void enqueue_writer(lsm_db *db, lsm_writer *w)
 }
 
 /* What a queued writer asks of the head of the queue. */
-enum { OP_WRITE, OP_SWITCH, OP_SYNC };
+enum { OP_WRITE, OP_SWITCH, OP_SYNC, OP_FLUSH_WAL };
 
-/* The head writer fsyncs the WAL for an OP_SYNC barrier (mu held). */
-static int sync_wal(lsm_db *db)
+/* The head writer fsyncs the WAL for an OP_SYNC barrier, or writes out
+ * its buffer for OP_FLUSH_WAL (mu held).  A failure may have left part
+ * of a record in the log: the store becomes read-only. */
+static int sync_wal(lsm_db *db, int op)
 {
     if (db->bg_error)
         return bg_error_status(db);
     pthread_mutex_unlock(&db->mu);
-    int rc = lsm_wal_sync(db->log);
+    int rc = op == OP_SYNC ? lsm_wal_sync(db->log) : lsm_wal_flush(db->log);
     pthread_mutex_lock(&db->mu);
-    __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
+    if (op == OP_SYNC)
+        __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
     if (rc)
         lsm_db_set_bg_error(db, rc);
     return rc;
@@ -670,7 +677,7 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
         return w.status;
     }
     lsm_writer *last = &w;
-    int rc = op == OP_SYNC     ? sync_wal(db)
+    int rc = op == OP_SYNC || op == OP_FLUSH_WAL ? sync_wal(db, op)
              : op == OP_SWITCH ? make_room(db, 1)
                                : write_with_space(db, &w, &last);
     finish_writers(db, last, rc);
@@ -727,6 +734,13 @@ int lsm_delete_range(lsm_db *db, const void *begin, size_t blen,
 int lsm_sync(lsm_db *db)
 {
     return queue_write(db, OP_SYNC, NULL, LSM_SYNC);
+}
+
+int lsm_flush_wal(lsm_db *db)
+{
+    if (!db->opt.manual_wal_flush)
+        return LSM_OK;   /* every acknowledged write was written out */
+    return queue_write(db, OP_FLUSH_WAL, NULL, 0);
 }
 
 int lsm_flush(lsm_db *db)

@@ -349,8 +349,10 @@ static int recover_logs(lsm_db *db)
         free(path);
         if (rc == LSM_OK)
             rc = lsm_wal_writer_new(f, 0, &db->log);
-        if (rc == LSM_OK)
+        if (rc == LSM_OK) {
+            lsm_wal_set_manual_flush(db->log, db->opt.manual_wal_flush);
             rc = db->env->sync_dir(db->env, db->dir);
+        }
     }
     pthread_mutex_lock(&db->mu);
     if (rc == LSM_OK)

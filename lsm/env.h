@@ -3,8 +3,9 @@
  *
  * Every file-system operation the engine performs goes through an lsm_env,
  * so tests can substitute an implementation that injects faults or
- * simulates power loss (which files and bytes survive depends on what was
- * synced).  env_posix.c is the real one.
+ * simulates a crash (which files and bytes survive depends on what was
+ * flushed, for a crash of the process, or synced, for power loss).
+ * env_posix.c is the real one.
  *
  * All calls return LSM_OK or a negative lsm_status, with a message set via
  * lsm_fail*() naming the path and the OS error.
@@ -34,6 +35,12 @@ struct lsm_file_ops {
      * fail for lack of space, or fails with LSM_NO_SPACE having written
      * nothing.  The WAL uses it so a full disk never leaves half a record. */
     int (*reserve)(lsm_file *f, uint64_t bytes);
+    /* Optional (NULL: appends are not buffered): hands every byte
+     * appended so far that an implementation still holds in user space to
+     * the kernel (write(2)).  After it returns they survive a crash of
+     * this process, though not power loss (that takes sync).  Cost: one
+     * write(2) when anything is buffered, nothing otherwise. */
+    int (*flush)(lsm_file *f);
 };
 
 struct lsm_env {
@@ -73,6 +80,8 @@ static inline int lsm_file_size(lsm_file *f, uint64_t *s)
 static inline int lsm_file_close(lsm_file *f) { return f->ops->close(f); }
 static inline int lsm_file_reserve(lsm_file *f, uint64_t bytes)
 { return f->ops->reserve ? f->ops->reserve(f, bytes) : 0; }
+static inline int lsm_file_flush(lsm_file *f)
+{ return f->ops->flush ? f->ops->flush(f) : 0; }
 
 /* Reads exactly n bytes at off or fails with LSM_CORRUPTION (short file). */
 int lsm_file_read_exact(lsm_file *f, uint64_t off, void *buf, size_t n,

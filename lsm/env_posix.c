@@ -9,8 +9,10 @@
  * reaches the buffered range, so reads and size() always see every byte
  * appended.  An append at least as large as the buffer goes straight to
  * write(2) after the buffer is drained.  Consequence for durability:
- * buffered bytes are not even in the page cache until flushed, so only
- * sync() makes an append durable — which is the contract anyway.
+ * buffered bytes are not even in the page cache until written out, so a
+ * crash of the process loses them; a caller that acknowledges something
+ * once appended (the WAL, per record) calls flush() first, and only
+ * sync() makes an append survive power loss.
  *
  * Every system call that can be interrupted is retried on EINTR; writes
  * loop over short counts; reads loop until the count or end of file.
@@ -163,6 +165,11 @@ static int posix_sync(lsm_file *f)
     return LSM_OK;
 }
 
+static int posix_flush(lsm_file *f)
+{
+    return flush_buffer((posix_file *)f);
+}
+
 static int posix_size(lsm_file *f, uint64_t *size)
 {
     posix_file *pf = (posix_file *)f;
@@ -224,6 +231,7 @@ static int posix_reserve(lsm_file *f, uint64_t bytes)
 
 static const struct lsm_file_ops posix_file_ops = {
     .reserve = posix_reserve,
+    .flush = posix_flush,
     .append = posix_append,
     .pread = posix_pread,
     .sync = posix_sync,

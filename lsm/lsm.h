@@ -60,6 +60,15 @@ typedef struct lsm_options {
      * and for inspecting a store before deciding to open it. */
     int read_only;
     int paranoid_checks;            /* verify checksums on every read; default 1 */
+    /* Durability of an acknowledged write.  Default (0): every write is
+     * handed to the kernel (one write(2) of the WAL record per group
+     * commit) before it is acknowledged, so it survives a crash of the
+     * process; surviving power loss takes LSM_SYNC or lsm_sync.  1: WAL
+     * records may stay in a 64 KiB user-space buffer after the write
+     * returns, and a crash of the process loses them, until lsm_flush_wal,
+     * lsm_sync or lsm_close (or the buffer filling) writes them out.
+     * Saves a system call per small write (RocksDB: manual_wal_flush). */
+    int manual_wal_flush;
     /* Background work and level shape (see compaction.c). */
     int flush_threads;              /* default 1 */
     int compaction_threads;         /* default 1 */
@@ -156,6 +165,10 @@ int lsm_iter_status(const lsm_iter *it);   /* LSM_OK or the error that stopped i
 
 /* Makes every write acknowledged so far durable (fsyncs the WAL). */
 int lsm_sync(lsm_db *db);
+/* With manual_wal_flush: hands every write acknowledged so far to the
+ * kernel (it then survives a crash of the process, not power loss).
+ * Without, there is nothing to do. */
+int lsm_flush_wal(lsm_db *db);
 /* Makes the current memtable a table on disk and waits for it. */
 int lsm_flush(lsm_db *db);
 /* Compacts every level down until no level overlaps another. */

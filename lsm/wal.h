@@ -37,9 +37,18 @@ typedef struct lsm_wal_writer lsm_wal_writer;
 
 /* Takes ownership of f; `offset` is f's current size (0 for a new log). */
 int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out);
-/* A failure with the log not broken (lsm_wal_broken() == 0, e.g. the
- * disk was full before anything was written) may be retried later. */
+/* Appends a record and, unless manual flush is on, hands it to the kernel
+ * before returning (it then survives a crash of the process; power loss
+ * takes lsm_wal_sync).  A failure with the log not broken
+ * (lsm_wal_broken() == 0, e.g. the disk was full before anything was
+ * written) may be retried later. */
 int lsm_wal_append(lsm_wal_writer *w, lsm_slice record);
+/* on: appended records may stay in the env's user-space buffer until
+ * lsm_wal_flush, lsm_wal_sync or close (a crash of the process loses
+ * them).  Off by default. */
+void lsm_wal_set_manual_flush(lsm_wal_writer *w, int on);
+/* Hands every appended record to the kernel. */
+int lsm_wal_flush(lsm_wal_writer *w);
 /* 1 after a failed append that may have left part of a record. */
 int lsm_wal_broken(const lsm_wal_writer *w);
 int lsm_wal_sync(lsm_wal_writer *w);

@@ -10,7 +10,11 @@
  * property the reader relies on to resynchronise after damage.
  *
  * Cost: one header append plus one payload append per fragment; the env
- * buffers small appends, so a small record costs two memcpy's.
+ * buffers small appends, so a small record costs two memcpy's, and then
+ * one write(2) when the record is complete (lsm_file_flush), so that an
+ * appended record survives a crash of the process.  With manual flush
+ * (lsm_wal_set_manual_flush) that write is left to lsm_wal_flush, to
+ * sync, or to the env when its buffer fills.
  *
  * After a failed append the file may hold a partial record, and the
  * writer no longer knows its true size: every later append fails with
@@ -27,6 +31,7 @@ struct lsm_wal_writer {
     lsm_file *f;
     uint64_t offset;
     int failed;        /* status of the append that failed, or LSM_OK */
+    int manual_flush;  /* appends may stay in the env's buffer */
 };
 
 int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
@@ -120,6 +125,24 @@ int lsm_wal_append(lsm_wal_writer *w, lsm_slice record)
     if (rc)
         return rc;
     rc = append_record(w, record.data, record.len);
+    if (rc == LSM_OK && !w->manual_flush)
+        rc = lsm_file_flush(w->f);
+    if (rc)
+        w->failed = rc;
+    return rc;
+}
+
+void lsm_wal_set_manual_flush(lsm_wal_writer *w, int on)
+{
+    w->manual_flush = on;
+}
+
+/* A failed flush may have written part of a record: the log is broken. */
+int lsm_wal_flush(lsm_wal_writer *w)
+{
+    if (w->failed)
+        return lsm_fail(w->failed, "WAL writer: an earlier append failed");
+    int rc = lsm_file_flush(w->f);
     if (rc)
         w->failed = rc;
     return rc;

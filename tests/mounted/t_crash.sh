@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# t_crash: 20 runs of scripts/crash-test (bounded at 270 s):
+# t_crash: up to 20 runs of scripts/crash-test (bounded at 270 s; at least
+# 10 must fit, which a loaded 2-CPU machine does with room to spare):
 # kill -9 the daemon under a workload of several processes (creates,
-# writes, appends, truncates, renames, links, unlinks, mkdirs, each made
-# durable with fsync); after a remount every fsynced change is there,
+# writes, appends, truncates, renames, links, unlinks, mkdirs; half the
+# workers fsync each change, half only close their files); after a
+# remount every change that returned (fsynced or merely closed) is there,
 # exactly, and nothing else (see scripts/crash-test and
 # tests/tools/crash_workload.py); `lsmfs fsck` finds the store clean.
 # A failed run's store is kept under /tmp and its path printed.
@@ -12,7 +14,7 @@ lib_init "$@"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 command -v python3 >/dev/null || fail "missing tool: python3"
 
-check "crash runs: every fsynced operation survives kill -9"
+check "crash runs: every acknowledged operation survives kill -9"
 # crash-test's runs live in their own directory under /tmp (not $T_DIR,
 # which this test removes) so that a failed run's store stays there.
 rc=0
@@ -23,5 +25,5 @@ cat "$T_DIR/crash.log"
 last=$(tail -1 "$T_DIR/crash.log")
 [[ $last =~ ^crash-test:\ ([0-9]+)\ runs,\ ([0-9]+)\ passed$ ]] ||
   fail "no summary line from crash-test"
-[ "${BASH_REMATCH[1]}" -ge 20 ] || fail "only ${BASH_REMATCH[1]} runs in 270 s"
+[ "${BASH_REMATCH[1]}" -ge 10 ] || fail "only ${BASH_REMATCH[1]} runs in 270 s"
 lib_pass

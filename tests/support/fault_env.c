@@ -6,7 +6,14 @@
  * leaves of it.  Since files are only appended to (or truncated whole by
  * open_write), the durable bytes are normally a prefix of the current
  * ones, data[0, synced); only after a truncation of a synced file do they
- * differ, and then they are kept apart in `old` until the next sync.  The
+ * differ, and then they are kept apart in `old` until the next sync.
+ * Appends are held "in user space" until flushed: data[0, flushed) has
+ * reached the kernel (flush, sync, close, or a failed append, which is a
+ * write(2) that failed), data[flushed, len) not yet, so synced <= flushed
+ * when !replaced.  A process crash keeps exactly the flushed bytes.  The
+ * env never writes its buffer out on its own (the posix env does when 64
+ * KiB fill up): the most a crash of the process may lose.  Reads see all
+ * appended bytes, as reads through the writing handle do.  The
  * namespace is two tables of entries, live (what calls see) and durable
  * (what a crash leaves); sync_dir copies one directory's live entries over
  * its durable ones.  Nodes are reference counted by entries in either
@@ -28,6 +35,7 @@
 typedef struct fnode {
     lsm_buf data;       /* current bytes */
     size_t synced;      /* !replaced: data[0, synced) is durable */
+    size_t flushed;     /* data[0, flushed) reached the kernel */
     int replaced;       /* truncated since the last sync */
     lsm_buf old;        /* replaced: the durable bytes */
     int refs;
@@ -257,6 +265,7 @@ static int node_truncate(fault_env *fe, fnode *node)
         lsm_buf_clear(&node->data);
     }
     node->synced = 0;
+    node->flushed = 0;
     return LSM_OK;
 }
 
@@ -267,6 +276,7 @@ static void node_sync(fnode *node)
         node->replaced = 0;
     }
     node->synced = node->data.len;
+    node->flushed = node->data.len;
 }
 
 /* --- file handles --------------------------------------------------------- */
@@ -288,6 +298,7 @@ static int fh_append(lsm_file *f, const void *p, size_t n)
             if (part > fe->capacity - fe->used)
                 part = (size_t)(fe->capacity - fe->used);
             node_append(fe, h->node, p, part);
+            h->node->flushed = h->node->data.len;
         }
     }
     if (!rc) {
@@ -297,6 +308,7 @@ static int fh_append(lsm_file *f, const void *p, size_t n)
         h->reserved -= credit;
         if (n > room) {
             node_append(fe, h->node, p, (size_t)room);
+            h->node->flushed = h->node->data.len;
             rc = lsm_fail_errno(ENOSPC, "write %s at offset %zu", h->path,
                                 h->node->data.len);
         } else if (node_append(fe, h->node, p, n)) {
@@ -339,6 +351,23 @@ static int fh_sync(lsm_file *f)
         rc = begin_op(fe, FAULT_OP_SYNC, "fdatasync", h->path);
     if (!rc)
         node_sync(h->node);
+    pthread_mutex_unlock(&fe->mu);
+    return rc;
+}
+
+/* Not an operation of its own for counting and faults: in the posix env
+ * it is the write(2) the appends it covers would have been. */
+static int fh_flush(lsm_file *f)
+{
+    fhandle *h = (fhandle *)f;
+    fault_env *fe = h->fe;
+    pthread_mutex_lock(&fe->mu);
+    int rc = stale(fe, h, "write");
+    if (!rc && fe->down)
+        rc = lsm_fail(LSM_IO_ERROR, "write %s: the environment is down "
+                      "after a simulated crash", h->path);
+    if (!rc && h->writable)
+        h->node->flushed = h->node->data.len;
     pthread_mutex_unlock(&fe->mu);
     return rc;
 }
@@ -393,6 +422,8 @@ static int fh_close(lsm_file *f)
     fhandle *h = (fhandle *)f;
     fault_env *fe = h->fe;
     pthread_mutex_lock(&fe->mu);
+    if (h->gen == fe->gen && h->writable)
+        h->node->flushed = h->node->data.len;
     if (h->gen == fe->gen)
         fe->used -= h->reserved;
     if (h->is_lock && h->gen == fe->gen)
@@ -411,6 +442,7 @@ static const struct lsm_file_ops fh_ops = {
     .size = fh_size,
     .close = fh_close,
     .reserve = fh_reserve,
+    .flush = fh_flush,
 };
 
 static int handle_new(fault_env *fe, fnode *node, const char *path,
@@ -813,12 +845,40 @@ static void crash_node(fault_env *fe, fnode *node, int mode)
     fe->used -= node->data.len - len;
     node->data.len = len;
     node->synced = len;
+    node->flushed = len;
+}
+
+/* A crash of the process: what it still held in user space is lost, the
+ * kernel keeps the rest (files, bytes, names), synced or not. */
+static void process_crash(fault_env *fe)
+{
+    for (size_t i = 0; i < fe->live.n; i++) {
+        fnode *node = fe->live.v[i].node;
+        if (node && node->data.len > node->flushed) {
+            fe->used -= node->data.len - node->flushed;
+            node->data.len = node->flushed;
+        }
+    }
+}
+
+static void down_and_unlock(fault_env *fe)
+{
+    for (size_t i = 0; i < fe->nlocks; i++)
+        free(fe->locks[i]);
+    fe->nlocks = 0;
+    fe->down = 1;
 }
 
 void fault_env_crash(fault_env *fe, int mode)
 {
     pthread_mutex_lock(&fe->mu);
     fe->gen++;
+    if (mode == FAULT_CRASH_PROCESS) {
+        process_crash(fe);
+        down_and_unlock(fe);
+        pthread_mutex_unlock(&fe->mu);
+        return;
+    }
     for (size_t i = 0; i < fe->durable.n; i++) {
         fnode *node = fe->durable.v[i].node;
         if (node && node->crash_mark != fe->gen) {
@@ -835,10 +895,7 @@ void fault_env_crash(fault_env *fe, int mode)
             break; /* out of memory in a test helper: keep what we have */
     table_clear(fe, &old);
     free(old.v);
-    for (size_t i = 0; i < fe->nlocks; i++)
-        free(fe->locks[i]);
-    fe->nlocks = 0;
-    fe->down = 1;
+    down_and_unlock(fe);
     pthread_mutex_unlock(&fe->mu);
 }
 
@@ -928,6 +985,8 @@ int fault_env_truncate(fault_env *fe, const char *path, uint64_t size)
         node->data.len = (size_t)size;
         if (node->synced > size)
             node->synced = (size_t)size;
+        if (node->flushed > size)
+            node->flushed = (size_t)size;
         if (node->replaced && node->old.len > size)
             node->old.len = (size_t)size;
         rc = 0;

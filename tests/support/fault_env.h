@@ -6,12 +6,15 @@
  * entry (create, rename, unlink) becomes durable only when its directory
  * is synced.  fault_env_crash() simulates power loss: unsynced appends are
  * thrown away (all of them, a random prefix of them, or a prefix followed
- * by garbage or zeros) and the namespace reverts to the last synced one.
+ * by garbage or zeros) and the namespace reverts to the last synced one;
+ * or, with FAULT_CRASH_PROCESS, a crash of the process: only the appends
+ * still held in user space (not flushed) are lost.
  * Chosen operations can be made to fail with LSM_IO_ERROR or LSM_NO_SPACE.
  *
  * Model, precisely:
- *   - append adds to the current bytes; sync (fdatasync) makes the current
- *     bytes durable.  Truncating an existing file (open_write on it) is
+ *   - append adds to the current bytes, held in user space until the
+ *     handle's flush, sync or close (or a failed append) hands them to the
+ *     kernel; sync (fdatasync) makes the current bytes durable.  Truncating an existing file (open_write on it) is
  *     durable only at the next sync of the file.
  *   - open_write of a new name, rename, unlink and lock's creation of its
  *     file change the current namespace; sync_dir(d) makes the current
@@ -62,6 +65,10 @@ enum fault_crash_mode {
     FAULT_CRASH_RANDOM_PREFIX,     /* a random prefix (maybe none, maybe all) survives */
     FAULT_CRASH_PREFIX_GARBAGE,    /* a random prefix, then random bytes */
     FAULT_CRASH_PREFIX_ZEROS,      /* a random prefix, then zero bytes */
+    /* Not power loss: a crash of the process.  Every byte flushed to the
+     * kernel survives, synced or not, and so does the current namespace;
+     * appends not flushed are lost. */
+    FAULT_CRASH_PROCESS,
 };
 
 fault_env *fault_env_new(uint64_t seed);

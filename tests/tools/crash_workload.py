@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """crash_workload.py — the workload and the checker of scripts/crash-test.
 
-  crash_workload.py run    DIR LOG SEED   # mutate DIR until killed or an error
+  crash_workload.py run    DIR LOG SEED [nosync]   # mutate DIR until killed
   crash_workload.py verify DIR LOG        # DIR matches what LOG says is durable
 
 One `run` process owns one directory DIR on the mount; several run side by
@@ -35,6 +35,13 @@ Operations (paths relative to DIR; "." is DIR itself):
                        atomically; P may be a directory), fsync both parents
     link P Q           hard link, fsync parent of Q
     unlink P           unlink, fsync parent
+
+With `nosync` no fsync is made at all: an operation is done once its
+calls have returned and its files are closed.  That is what the crash of
+scripts/crash-test (kill -9 of the daemon, not power loss) must keep
+just the same: the kernel hands a closed file's cached data to the daemon
+at close(2), and the daemon acknowledges nothing it has not written to
+the kernel.  The checker is the same for both.
 
 The pending operation's alternatives the checker accepts: the state
 without it, or with it applied; for `create`, a file at P with any
@@ -169,8 +176,9 @@ class Model:
 # --- the workload -----------------------------------------------------------
 
 class Worker:
-    def __init__(self, top, log, seed):
+    def __init__(self, top, log, seed, nosync=False):
         self.top = top
+        self.nosync = nosync
         self.rng = random.Random(seed)
         self.log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self.model = Model()
@@ -182,7 +190,13 @@ class Worker:
     def record(self, line):
         os.write(self.log_fd, (line + "\n").encode())
 
+    def fsync(self, fd):
+        if not self.nosync:
+            os.fsync(fd)
+
     def fsync_dir(self, p):
+        if self.nosync:
+            return
         fd = os.open(self.path(p), os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(fd)
@@ -256,7 +270,7 @@ class Worker:
                          0o644)
             try:
                 self.write_all(fd, content(int(a[1]), 0, int(a[2])))
-                os.fsync(fd)
+                self.fsync(fd)
             finally:
                 os.close(fd)
             self.fsync_dir(parent(a[0]))
@@ -268,7 +282,7 @@ class Worker:
                          os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
                 self.write_all(fd, content(ALOG_SEED, old, new - old))
-                os.fsync(fd)
+                self.fsync(fd)
             finally:
                 os.close(fd)
             if fid is None:
@@ -277,7 +291,7 @@ class Worker:
             fd = os.open(self.path(a[0]), os.O_WRONLY)
             try:
                 os.ftruncate(fd, int(a[1]))
-                os.fsync(fd)
+                self.fsync(fd)
             finally:
                 os.close(fd)
         elif kind == "rename":
@@ -302,8 +316,8 @@ class Worker:
             self.model.apply(op)
 
 
-def cmd_run(top, log, seed):
-    w = Worker(top, log, seed)
+def cmd_run(top, log, seed, nosync=False):
+    w = Worker(top, log, seed, nosync)
     try:
         w.run()
     except OSError as e:
@@ -481,8 +495,11 @@ def cmd_verify(top, log):
 
 
 def main(argv):
-    if len(argv) == 5 and argv[1] == "run":
-        return cmd_run(argv[2], argv[3], int(argv[4]))
+    if len(argv) in (5, 6) and argv[1] == "run":
+        if len(argv) == 6 and argv[5] != "nosync":
+            print(__doc__, file=sys.stderr)
+            return 2
+        return cmd_run(argv[2], argv[3], int(argv[4]), len(argv) == 6)
     if len(argv) == 4 and argv[1] == "verify":
         return cmd_verify(argv[2], argv[3])
     print(__doc__, file=sys.stderr)

@@ -17,8 +17,10 @@
  *          this lands inside WAL appends, table writes, manifest edits
  *          and CURRENT renames,
  *        - from a second thread after a random delay, racing the writes;
- *      with a random crash mode (unsynced bytes all lost, a random
- *      prefix kept, or a prefix followed by garbage or zeros);
+ *      with a random crash mode: power loss (unsynced bytes all lost, a
+ *      random prefix kept, or a prefix followed by garbage or zeros), or
+ *      a crash of the process (bytes still in user space lost, every
+ *      byte handed to the kernel kept);
  *   3. lsm_close of the dead store (the env is down, so it cannot touch
  *      the "disk"), restart, and sometimes a second crash in the middle
  *      of reopening it;
@@ -26,8 +28,9 @@
  *      the store must equal the state after some prefix k of the
  *      operations issued, with k at least the number of operations that
  *      were durable (synced, or followed by a completed flush or
- *      lsm_sync) — so no synced write is lost, nothing is reordered and
- *      nothing appears that was never written.  A third of the time a
+ *      lsm_sync; after a crash of the process, every acknowledged one) —
+ *      so no synced write is lost, nothing is reordered and nothing
+ *      appears that was never written.  A third of the time a
  *      read-only open looks first: it must find a valid prefix without
  *      writing anything, and recovery must then find the same one;
  *   5. continue from the recovered state.
@@ -51,10 +54,12 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "crash_model.h"
@@ -93,6 +98,7 @@ static uint64_t total_io(fault_env *fe)
 
 typedef struct totals {
     uint64_t crashes, io_crashes, thread_crashes, open_crashes;
+    uint64_t process_crashes;
     uint64_t ops, synced, flushes, syncs, failed_ops, read_only_opens;
     uint64_t kept_unsynced, lost_unsynced;
 } totals;
@@ -189,8 +195,10 @@ static void *crash_later(void *arg)
 
 /* --- one round ------------------------------------------------------------------ */
 
-/* Runs the workload until nops operations are issued or one fails. */
-static void workload(run *r, int nops)
+/* Runs the workload until nops operations are issued or one fails.
+ * acked_durable: the crash ahead is one of the process, which must keep
+ * every acknowledged write. */
+static void workload(run *r, int nops, int acked_durable)
 {
     for (int i = 0; i < nops; i++) {
         uint64_t pick = below(&r->rng, 1000);
@@ -209,7 +217,7 @@ static void workload(run *r, int nops)
             r->t->ops++;
             if (rc == LSM_OK && cm_op_is_sync(r->m, op))
                 r->t->synced++;
-            if (rc == LSM_OK && cm_op_is_sync(r->m, op))
+            if (rc == LSM_OK && (acked_durable || cm_op_is_sync(r->m, op)))
                 cm_set_durable(r->m, op + 1);
             if (rc != LSM_OK)
                 r->t->failed_ops++;
@@ -233,11 +241,13 @@ static lsm_db *open_store(run *r)
 }
 
 /* Reopens with every I/O from a random point on failing, then crashes:
- * power loss in the middle of recovery.  Used once per run while the
+ * power loss in the middle of recovery, or with `process` a crash of the
+ * process (after one, power loss could take unsynced acknowledged writes,
+ * which the round's check expects to find).  Used once per run while the
  * store is being created, and — with LSM_TEST_KNOWN_BUGS=1 only, until
  * the bug described at test_recovery_interrupted_after_torn_tail is
  * fixed — in a quarter of the rounds. */
-static void crash_during_open(run *r)
+static void crash_during_open(run *r, int process)
 {
     int countdown = (int)below(&r->rng, r->io_per_open + 1);
     if (verbose)
@@ -246,7 +256,8 @@ static void crash_during_open(run *r)
     fault_env_fail_after(r->fe, FAULT_MASK_ALL, countdown, LSM_IO_ERROR, 1);
     lsm_db *db = NULL;
     int rc = lsm_open(STORE, &r->opt, &db);
-    fault_env_crash(r->fe, (int)below(&r->rng, 4));
+    int mode = (int)below(&r->rng, 4);
+    fault_env_crash(r->fe, process ? FAULT_CRASH_PROCESS : mode);
     if (rc == LSM_OK)
         lsm_close(db);
     fault_env_restart(r->fe);
@@ -295,7 +306,7 @@ static void crash_round(run *r)
     int nops = 1 + (int)below(&r->rng, 400);
     uint64_t p = below(&r->rng, 100);
     enum plan plan = p < 40 ? PLAN_AFTER_OPS : p < 88 ? PLAN_AT_IO : PLAN_THREAD;
-    int mode = (int)below(&r->rng, 4);
+    int mode = (int)below(&r->rng, FAULT_CRASH_PROCESS + 1);
     uint64_t io0 = total_io(r->fe);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -316,7 +327,8 @@ static void crash_round(run *r)
     if (verbose)
         fprintf(stderr, "round %d: plan %d mode %d, %d ops\n", r->round,
                 (int)plan, mode, nops);
-    workload(r, nops);
+    r->t->process_crashes += mode == FAULT_CRASH_PROCESS;
+    workload(r, nops, mode == FAULT_CRASH_PROCESS);
     if (verbose) {
         char *s = NULL;
         if (lsm_property(r->db, "stats", &s) == LSM_OK)
@@ -347,7 +359,7 @@ static void crash_round(run *r)
     }
 
     if (below(&r->rng, 4) == 0 && known_bugs)
-        crash_during_open(r);
+        crash_during_open(r, mode == FAULT_CRASH_PROCESS);
 
     size_t k;
     char err[1024];
@@ -389,7 +401,7 @@ static void one_run(uint64_t seed, int rounds, totals *t)
 
     /* Sometimes crash while the store is being created. */
     if (below(&r.rng, 8) == 0)
-        crash_during_open(&r);
+        crash_during_open(&r, 0);
     r.db = open_store(&r);
     for (r.round = 0; r.round < rounds; r.round++)
         crash_round(&r);
@@ -429,13 +441,15 @@ static void test_random_crashes(void **state)
                     "next seed %" PRIu64 ", %lds\n", done, iterations, seed,
                     (long)(time(NULL) - start));
     }
-    fprintf(stderr, "crash: %" PRIu64 " crashes survived (%" PRIu64 " at an "
+    fprintf(stderr, "crash: %" PRIu64 " crashes survived (%" PRIu64 " of "
+            "the process, the others power loss; %" PRIu64 " at an "
             "I/O point, %" PRIu64 " from a racing thread, %" PRIu64 " more "
             "during recovery; %" PRIu64 " checked by a read-only open "
             "first); %" PRIu64 " operations (%" PRIu64 " synced, %" PRIu64
             " failed by the crash), %" PRIu64 " flush and %" PRIu64 " sync "
             "calls; unsynced operations after the last durable one: %" PRIu64
-            " recovered, %" PRIu64 " lost\n", t.crashes, t.io_crashes,
+            " recovered, %" PRIu64 " lost\n", t.crashes, t.process_crashes,
+            t.io_crashes,
             t.thread_crashes, t.open_crashes, t.read_only_opens, t.ops,
             t.synced, t.failed_ops, t.flushes, t.syncs, t.kept_unsynced,
             t.lost_unsynced);
@@ -521,6 +535,116 @@ static void test_recovery_interrupted_after_torn_tail(void **state)
     }
 }
 
+/* --- a crash of the process keeps what was acknowledged (directed) -------- */
+
+#define ACKED_KEYS 20
+
+static void put_keys(lsm_db *db, int from, int to)
+{
+    char key[CM_KEY_LEN + 1], val[32];
+    for (int i = from; i < to; i++) {
+        cm_key((uint32_t)i, key);
+        int n = snprintf(val, sizeof val, "line %d", i);
+        assert_int_equal(lsm_put(db, key, CM_KEY_LEN, val, (size_t)n, 0),
+                         LSM_OK);
+    }
+}
+
+/* How many of keys [0, n) hold their value; fails on a wrong value. */
+static int count_keys(lsm_db *db, int n)
+{
+    char key[CM_KEY_LEN + 1], val[32];
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        cm_key((uint32_t)i, key);
+        void *v;
+        size_t vl;
+        int rc = lsm_get(db, NULL, key, CM_KEY_LEN, &v, &vl);
+        if (rc == LSM_NOT_FOUND)
+            continue;
+        assert_int_equal(rc, LSM_OK);
+        int len = snprintf(val, sizeof val, "line %d", i);
+        assert_true(vl == (size_t)len && memcmp(v, val, vl) == 0);
+        lsm_free(v);
+        found++;
+    }
+    return found;
+}
+
+/* Unsynced puts, then the process dies (FAULT_CRASH_PROCESS keeps every
+ * byte handed to the kernel, drops what the env still buffers): with the
+ * default options every acknowledged put survives; with manual_wal_flush
+ * exactly those before lsm_flush_wal do. */
+static void test_process_crash_keeps_acknowledged(void **state)
+{
+    (void)state;
+    for (int manual = 0; manual < 2; manual++) {
+        fault_env *fe = fault_env_new(7);
+        lsm_options o;
+        lsm_options_init(&o);
+        o.env = fault_env_base(fe);
+        o.log = log_line;
+        o.manual_wal_flush = manual;
+        lsm_db *db = NULL;
+        assert_int_equal(lsm_open(STORE, &o, &db), LSM_OK);
+        put_keys(db, 0, ACKED_KEYS / 2);
+        assert_int_equal(lsm_flush_wal(db), LSM_OK);
+        put_keys(db, ACKED_KEYS / 2, ACKED_KEYS);
+        fault_env_crash(fe, FAULT_CRASH_PROCESS);
+        lsm_close(db);
+        fault_env_restart(fe);
+        assert_int_equal(lsm_open(STORE, &o, &db), LSM_OK);
+        int found = count_keys(db, ACKED_KEYS);
+        if (found != (manual ? ACKED_KEYS / 2 : ACKED_KEYS))
+            fail_msg("manual_wal_flush=%d: %d of %d acknowledged puts "
+                     "survived a crash of the process", manual, found,
+                     ACKED_KEYS);
+        assert_int_equal(lsm_close(db), LSM_OK);
+        fault_env_free(fe);
+    }
+}
+
+/* The same on the real (posix) env: a child process opens a store in a
+ * temporary directory, makes unsynced puts and is killed with SIGKILL
+ * once they are acknowledged; every one of them must be there. */
+static void test_killed_process_keeps_acknowledged(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_crash.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    lsm_options o;
+    lsm_options_init(&o);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        lsm_db *db = NULL;
+        if (lsm_open(dir, &o, &db) != LSM_OK)
+            _exit(2);
+        char key[CM_KEY_LEN + 1], val[32];
+        for (int i = 0; i < ACKED_KEYS; i++) {
+            cm_key((uint32_t)i, key);
+            int n = snprintf(val, sizeof val, "line %d", i);
+            if (lsm_put(db, key, CM_KEY_LEN, val, (size_t)n, 0) != LSM_OK)
+                _exit(3);
+        }
+        raise(SIGKILL);
+        _exit(4);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    lsm_db *db = NULL;
+    assert_int_equal(lsm_open(dir, &o, &db), LSM_OK);
+    int found = count_keys(db, ACKED_KEYS);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    if (found != ACKED_KEYS)
+        fail_msg("%d of %d acknowledged puts survived SIGKILL", found,
+                 ACKED_KEYS);
+}
+
 int main(void)
 {
     verbose = (int)env_u64("CRASH_VERBOSE", 0);
@@ -531,6 +655,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_crashes),
         cmocka_unit_test(test_recovery_interrupted_after_torn_tail),
+        cmocka_unit_test(test_process_crash_keeps_acknowledged),
+        cmocka_unit_test(test_killed_process_keeps_acknowledged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -177,6 +177,30 @@ static void test_crash_drops_unsynced_appends(void **state)
     assert_int_equal(lsm_file_close(f), LSM_OK);
 }
 
+static void test_process_crash_keeps_flushed(void **state)
+{
+    fixture *fx = *state;
+    lsm_env *e = fx->e;
+    lsm_file *f;
+    /* Neither the file nor its name was ever synced. */
+    assert_int_equal(e->open_write(e, "/db/log", &f), LSM_OK);
+    assert_int_equal(lsm_file_append(f, "kernel.", 7), LSM_OK);
+    assert_int_equal(lsm_file_flush(f), LSM_OK);
+    assert_int_equal(lsm_file_append(f, "buffered", 8), LSM_OK);
+    put_file(e, "/db/closed", "closed", 0);   /* close flushes */
+    assert_int_equal(e->rename(e, "/db/closed", "/db/moved"), LSM_OK);
+    crash(fx, FAULT_CRASH_PROCESS);
+    expect_file(e, "/db/log", "kernel.");
+    expect_file(e, "/db/moved", "closed");
+    assert_false(e->exists(e, "/db/closed"));
+    assert_int_equal(lsm_file_flush(f), LSM_IO_ERROR);   /* dead handle */
+    assert_int_equal(lsm_file_close(f), LSM_OK);
+    /* Power loss after that still loses what was never synced. */
+    crash(fx, FAULT_CRASH_DROP_ALL);
+    assert_false(e->exists(e, "/db/log"));
+    assert_false(e->exists(e, "/db/moved"));
+}
+
 static void test_entries_need_dir_sync(void **state)
 {
     fixture *fx = *state;
@@ -644,6 +668,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_files_and_namespace),
         T(test_crash_drops_unsynced_appends),
+        T(test_process_crash_keeps_flushed),
         T(test_entries_need_dir_sync),
         T(test_truncate_needs_file_sync),
         T(test_crash_modes),
