@@ -76,11 +76,12 @@ void fs_log(fs_t *fs, int level, const char *fmt, ...)
     fs->log(fs->log_ctx, level, line);
 }
 
-/* The engine's informational lines (recovery, dropped WAL tails, a store
- * turned read-only by a failure) go to the filesystem's log. */
-static void engine_log(void *ctx, const char *line)
+/* The engine's lines (recovery, dropped WAL tails, obsolete files, a
+ * store turned read-only by a failure) go to the filesystem's log at the
+ * engine's level (lsm_log_level numbers are syslog's). */
+static void engine_log(void *ctx, int level, const char *line)
 {
-    fs_log(ctx, LOG_NOTICE, "engine: %s", line);
+    fs_log(ctx, level, "engine: %s", line);
 }
 
 int fs_engine_error(fs_t *fs, int status, const char *what)
@@ -619,7 +620,7 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
     rc = load_super(fs, o, fresh);
     int64_t count = (int64_t)fs->sb.inode_count;
     if (rc == 0 && !(fs->sb.flags & FS_SUPER_CLEAN)) {
-        fs_log(fs, LOG_NOTICE, "%s was not closed cleanly: counting inodes", dir);
+        fs_log(fs, LOG_INFO, "%s was not closed cleanly: counting inodes", dir);
         rc = count_inodes(fs, &count);
     }
     if (rc == 0) {
@@ -644,7 +645,7 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
         return rc;
     }
     if (reclaimed > 0)
-        fs_log(fs, LOG_NOTICE, "%s: reclaimed %d orphan inode(s)", dir, reclaimed);
+        fs_log(fs, LOG_INFO, "%s: reclaimed %d orphan inode(s)", dir, reclaimed);
     *out = fs;
     return 0;
 }
@@ -670,7 +671,7 @@ int fs_close(fs_t *fs)
         if (rc == -ENOSPC) {
             /* Not even the space reserve had room: the store is intact,
              * only not marked clean, so the next open counts inodes. */
-            fs_log(fs, LOG_NOTICE, "%s: disk full: closed without the clean "
+            fs_log(fs, LOG_WARNING, "%s: disk full: closed without the clean "
                    "mark", fs->dir);
             rc = 0;
         }

@@ -144,9 +144,9 @@ struct lsm_db {
     lsm_db_stats stats;
 };
 
-/* Logs a formatted line through opt.log. */
-void lsm_db_log(lsm_db *db, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Logs a formatted line through opt.log; level: enum lsm_log_level. */
+void lsm_db_log(lsm_db *db, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Records the first background error (mu held); writes then fail. */
 void lsm_db_set_bg_error(lsm_db *db, int status);
 /* Drops a reader's version reference (mu held); wakes the background

@@ -40,6 +40,14 @@ enum lsm_status {
 
 enum lsm_compression { LSM_COMPRESS_NONE = 0, LSM_COMPRESS_ZSTD = 1 };
 
+/* Levels of lsm_options.log lines; the numbers are syslog's LOG_*. */
+enum lsm_log_level {
+    LSM_LOG_ERROR = 3,       /* data damaged or the store turned read-only */
+    LSM_LOG_WARNING = 4,     /* trouble the store works around (full disk) */
+    LSM_LOG_INFO = 6,        /* recovery after a crash, space passes */
+    LSM_LOG_DEBUG = 7,       /* routine file housekeeping */
+};
+
 struct lsm_env;                            /* see env.h; NULL = POSIX */
 
 typedef struct lsm_options {
@@ -78,9 +86,10 @@ typedef struct lsm_options {
      * plus the free space at open).  0: none.  Default 8 MiB. */
     uint64_t reserve_bytes;
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
-    /* Informational log lines (recovery, dropped WAL tails, compactions).
+    /* Log lines with their level (enum lsm_log_level): recovery, dropped
+     * WAL tails, obsolete files deleted, trouble in background work.
      * NULL = silent. */
-    void (*log)(void *ctx, const char *line);
+    void (*log)(void *ctx, int level, const char *line);
     void *log_ctx;
 } lsm_options;
 

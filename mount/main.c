@@ -32,16 +32,33 @@
 #include "mnt.h"
 
 static atomic_int mnt_use_syslog;   /* 1 once the daemon has detached */
-static int mnt_debug;               /* -d: also show LOG_DEBUG lines */
 static int mnt_ready_fd = -1;       /* write end of the parent's pipe */
+
+/* The least severe level logged on stderr (in the foreground, and until
+ * the daemon detaches) and to syslog (after).  The defaults keep a
+ * mount's terminal quiet unless something is wrong, while the system log
+ * gets routine events (recovery after a crash, mount and unmount);
+ * -o log_level sets both, -d alone makes both LOG_DEBUG.  Set before any
+ * thread starts. */
+static int mnt_stderr_max = LOG_WARNING;
+static int mnt_syslog_max = LOG_INFO;
+
+static void mnt_set_log_level(int level, int debug)
+{
+    if (level < 0 && debug)
+        level = LOG_DEBUG;
+    if (level >= 0)
+        mnt_stderr_max = mnt_syslog_max = level;
+}
 
 void mnt_log(int level, const char *fmt, ...)
 {
-    if (level >= LOG_DEBUG && !mnt_debug)
+    int to_syslog = atomic_load(&mnt_use_syslog);
+    if (level > (to_syslog ? mnt_syslog_max : mnt_stderr_max))
         return;
     va_list ap;
     va_start(ap, fmt);
-    if (atomic_load(&mnt_use_syslog)) {
+    if (to_syslog) {
         vsyslog(level, fmt, ap);
     } else {
         char line[2048];
@@ -393,7 +410,7 @@ int main(int argc, char *argv[])
         code = 2;
         goto out;
     }
-    mnt_debug = opts.debug;
+    mnt_set_log_level(cfg.log_level, opts.debug);
     if (mnt_check_mountpoint(opts.mountpoint) != 0 ||
         mnt_check_store_path(cfg.store, opts.mountpoint) != 0 ||
         mnt_add_mount_opts(&args, &cfg) != 0)

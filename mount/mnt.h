@@ -36,6 +36,7 @@ struct mnt_config {
     double entry_timeout;
     double negative_timeout;
     unsigned workers;           /* request threads besides the reader */
+    int log_level;              /* LOG_* shown at most; -1 = default */
 };
 
 /* Per-mount state handed to libfuse as the session's userdata. */

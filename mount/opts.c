@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "mnt.h"
@@ -57,6 +58,7 @@ enum mnt_key {
     KEY_NEGATIVE_TIMEOUT,
     KEY_WORKERS,
     KEY_ALLOW_OTHERS,
+    KEY_LOG_LEVEL,
 };
 
 #define MNT_FLAG(t, field, v) { t, offsetof(struct mnt_config, field), v }
@@ -78,6 +80,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
     FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TIMEOUT),
     FUSE_OPT_KEY("negative_timeout=", KEY_NEGATIVE_TIMEOUT),
     FUSE_OPT_KEY("workers=", KEY_WORKERS),
+    FUSE_OPT_KEY("log_level=", KEY_LOG_LEVEL),
     FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHERS),
     FUSE_OPT_KEY("allow_root", KEY_ALLOW_OTHERS),
     MNT_FLAG("sync", sync, 1),
@@ -112,6 +115,25 @@ static int mnt_parse_seconds(const char *s, double *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* -o log_level= names, most severe first; values are syslog's LOG_*. */
+static const struct { const char *name; int level; } mnt_log_levels[] = {
+    { "error", LOG_ERR },
+    { "warning", LOG_WARNING },
+    { "info", LOG_INFO },
+    { "debug", LOG_DEBUG },
+};
+
+static int mnt_parse_log_level(const char *s, int *out)
+{
+    for (size_t i = 0; i < sizeof mnt_log_levels / sizeof mnt_log_levels[0]; i++) {
+        if (strcmp(s, mnt_log_levels[i].name) == 0) {
+            *out = mnt_log_levels[i].level;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 static int mnt_bad_value(const char *arg, const char *expected)
@@ -232,6 +254,10 @@ static int mnt_opt_proc(void *data, const char *arg, int key,
             return mnt_bad_value(arg, "a number of threads, 0.." MNT_STR(MNT_MAX_WORKERS));
         cfg->workers = (unsigned)v;
         return 0;
+    case KEY_LOG_LEVEL:
+        if (mnt_parse_log_level(val, &cfg->log_level) != 0)
+            return mnt_bad_value(arg, "debug, info, warning or error");
+        return 0;
     }
     fprintf(stderr, "lsmfs: internal error: unhandled option key %d\n", key);
     return -1;
@@ -250,6 +276,7 @@ static void mnt_config_defaults(struct mnt_config *cfg)
     cfg->writeback = -1;
     cfg->max_write = MNT_MAX_WRITE_MAX;
     cfg->workers = MNT_DEFAULT_WORKERS;
+    cfg->log_level = -1;
     cfg->attr_timeout = MNT_DEFAULT_TIMEOUT;
     cfg->entry_timeout = MNT_DEFAULT_TIMEOUT;
     cfg->negative_timeout = MNT_DEFAULT_TIMEOUT;
@@ -308,7 +335,14 @@ void mnt_print_help(const char *prog)
            "    -V   --version         print versions and exit\n"
            "    -f                     stay in the foreground, log to stderr\n"
            "                           (default: daemonize, log to syslog)\n"
-           "    -d   -o debug          print every request (implies -f)\n"
+           "    -d   -o debug          print every request (implies -f and,\n"
+           "                           unless given, log_level=debug)\n"
+           "    -o log_level=L         least severe messages logged: error,\n"
+           "                           warning, info (recovery after a crash,\n"
+           "                           mount, unmount) or debug (obsolete files\n"
+           "                           deleted ...).  Default: warning on the\n"
+           "                           terminal, so a mount prints nothing\n"
+           "                           unless something is wrong; info in syslog\n"
            "    -s                     single-threaded: one thread serves every\n"
            "                           request (same as -o workers=0)\n"
            "    -o workers=N           threads for requests that may wait on the\n"
