@@ -436,7 +436,7 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
     rc = prepare_dir(db->env, dir, opt, &is_new);
     if (rc == LSM_OK) {
         char *lockpath = lsm_filename(dir, LSM_FILE_LOCK, 0);
-        rc = lockpath ? db->env->lock(db->env, lockpath, &db->lock)
+        rc = lockpath ? db->env->lock(db->env, lockpath, opt->lock_note, &db->lock)
                       : LSM_NO_MEMORY;
         free(lockpath);
     }

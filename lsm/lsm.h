@@ -86,6 +86,11 @@ typedef struct lsm_options {
      * plus the free space at open).  0: none.  Default 8 MiB. */
     uint64_t reserve_bytes;
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
+    /* Recorded in the store's LOCK file after the holder's pid while the
+     * store is open (e.g. where it is mounted): a second opener's
+     * LSM_BUSY message quotes it and lsm_lock_holder returns it.
+     * NULL = nothing. */
+    const char *lock_note;
     /* Log lines with their level (enum lsm_log_level): recovery, dropped
      * WAL tails, obsolete files deleted, trouble in background work.
      * NULL = silent. */
@@ -114,8 +119,15 @@ typedef struct lsm_read_options {
     int no_fill_cache;              /* 1: blocks read are not cached (scans) */
 } lsm_read_options;
 
-/* Open (creating if allowed) the store in directory `dir`. */
+/* Open (creating if allowed) the store in directory `dir`.  Fails with
+ * LSM_BUSY while another lsm_open (any process) holds it. */
 int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out);
+/* The holder of dir's lock as its LOCK file records it (POSIX
+ * environment): *pid (0 if none is recorded) and its lock_note in note
+ * (cap bytes, cut to fit; "" if none).  Meant for after an LSM_BUSY: a
+ * holder that has let go since leaves its record behind, and the next
+ * lsm_open may succeed.  LSM_NOT_FOUND if dir has no lock file. */
+int lsm_lock_holder(const char *dir, long *pid, char *note, size_t cap);
 /* Waits for background work, closes files, releases the lock. */
 int lsm_close(lsm_db *db);
 
