@@ -72,6 +72,18 @@ void mnt_print_version(void);
 void mnt_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* --- mountinfo.c ------------------------------------------------------- */
+struct mnt_mount {
+    char fstype[64];            /* "fuse.lsmfs", "ext4", ... */
+    char opts[256];             /* per-mount options: "rw,nosuid,relatime" */
+};
+/* The mount at the absolute, resolved path (the topmost if several are
+ * stacked there): 1 and *m filled, 0 if nothing is mounted there, or
+ * -errno if /proc/self/mountinfo cannot be read. */
+int mnt_mount_at(const char *path, struct mnt_mount *m);
+/* fuse, fuseblk or fuse.SUBTYPE. */
+int mnt_is_fuse_type(const char *fstype);
+
 /* --- loop.c ------------------------------------------------------------ */
 #define MNT_DEFAULT_WORKERS 8
 #define MNT_MAX_WORKERS 256
