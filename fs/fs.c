@@ -264,6 +264,11 @@ static void mark_clean(fs_t *fs)
         fs->sb.next_ino = fs->next_ino;
 }
 
+int fs_is_read_only(fs_t *fs)
+{
+    return atomic_load(&fs->read_only);
+}
+
 int fs_set_read_only(fs_t *fs, int ro)
 {
     pthread_mutex_lock(&fs->sb_lock);

@@ -180,5 +180,6 @@ int fs_sync(fs_t *fs);
  * remount).  ro = 0: clears the mark and accepts changes again.  Either
  * is a no-op in the mode it asks for.  0 or negative errno. */
 int fs_set_read_only(fs_t *fs, int ro);
+int fs_is_read_only(fs_t *fs);
 
 #endif

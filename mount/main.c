@@ -399,6 +399,14 @@ static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
 {
     if (mnt_open_store(cfg, opts->mountpoint, &st->fs) != 0)
         return 1;
+    /* -o ro: the daemon refuses changes too, and the store is clean on
+     * disk for as long as it stays read-only. */
+    if (cfg->read_only && fs_set_read_only(st->fs, 1) != 0) {
+        mnt_log(LOG_ERR, "%s: cannot make the store read-only", cfg->store);
+        fs_close(st->fs);
+        st->fs = NULL;
+        return 1;
+    }
     int code = 1;
     if (fuse_set_signal_handlers(se) != 0) {
         mnt_log(LOG_ERR, "cannot install signal handlers");
@@ -461,6 +469,10 @@ int main(int argc, char *argv[])
     if (cfg.show_version) {
         mnt_print_version();
         code = 0;
+        goto out;
+    }
+    if (cfg.remount) {
+        code = mnt_remount(&args, &cfg);
         goto out;
     }
     conn_opts = fuse_parse_conn_info_opts(&args);

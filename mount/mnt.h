@@ -11,6 +11,8 @@
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
 
 #include "fs.h"
 
@@ -37,6 +39,8 @@ struct mnt_config {
     double negative_timeout;
     unsigned workers;           /* request threads besides the reader */
     int log_level;              /* LOG_* shown at most; -1 = default */
+    int read_only;              /* -o ro (the last of ro/rw wins) */
+    int remount;                /* -o remount: change a live mount */
 };
 
 /* Per-mount state handed to libfuse as the session's userdata. */
@@ -94,6 +98,19 @@ int mnt_is_fuse_type(const char *fstype);
  * ones that may wait on the disk (with sync_writes: every change).
  * Returns 0, or -errno if the loop could not run. */
 int mnt_loop(struct fuse_session *se, unsigned nworkers, int sync_writes);
+
+/* --- remount.c --------------------------------------------------------- */
+/* ioctls on the mount's root directory through which `lsmfs -o remount`
+ * talks to the daemon (only root or the daemon's own user may):
+ * GET_RO: 1 if the daemon refuses changes (read-only), else 0;
+ * SET_RO 1: make everything written durable, mark the store clean and
+ * refuse changes (fs_set_read_only); SET_RO 0: accept changes again. */
+#define MNT_IOC_GET_RO _IOR('L', 0xe0, uint32_t)
+#define MNT_IOC_SET_RO _IOW('L', 0xe0, uint32_t)
+/* `lsmfs -o remount,ro|rw,... [STORE] MOUNTPOINT` (args: what
+ * mnt_parse_args left).  Returns the exit code, having said why on
+ * failure. */
+int mnt_remount(struct fuse_args *args, const struct mnt_config *cfg);
 
 /* --- ops.c ------------------------------------------------------------- */
 extern const struct fuse_lowlevel_ops mnt_ops;

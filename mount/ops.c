@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "mnt.h"
@@ -107,6 +108,8 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
         conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
     if (conn->capable & FUSE_CAP_READDIRPLUS)
         conn->want |= FUSE_CAP_READDIRPLUS;
+    if (conn->capable & FUSE_CAP_IOCTL_DIR)
+        conn->want |= FUSE_CAP_IOCTL_DIR;      /* mnt_ioctl on the root */
     conn->max_write = m->max_write;
     if (m->conn_opts != NULL)
         fuse_apply_conn_info_opts(m->conn_opts, conn);
@@ -792,6 +795,49 @@ static void mnt_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
     mnt_reply_status(req, fs_removexattr(mnt_fs(req), ino, name));
 }
 
+/* --- control ----------------------------------------------------------- */
+
+/* MNT_IOC_GET_RO / MNT_IOC_SET_RO on the root directory (mnt.h). */
+static void mnt_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+                      void *arg, struct fuse_file_info *fi, unsigned flags,
+                      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+    (void)arg;
+    (void)fi;
+    if (ino != FUSE_ROOT_ID || (flags & FUSE_IOCTL_COMPAT) ||
+        (cmd != MNT_IOC_GET_RO && cmd != MNT_IOC_SET_RO)) {
+        fuse_reply_err(req, ENOTTY);
+        return;
+    }
+    uid_t uid = fuse_req_ctx(req)->uid;
+    if (uid != 0 && uid != getuid()) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    fs_t *fs = mnt_fs(req);
+    uint32_t v;
+    if (cmd == MNT_IOC_GET_RO) {
+        v = (uint32_t)fs_is_read_only(fs);
+        if (out_bufsz < sizeof v)
+            fuse_reply_err(req, EINVAL);
+        else
+            fuse_reply_ioctl(req, 0, &v, sizeof v);
+        return;
+    }
+    if (in_bufsz < sizeof v) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    memcpy(&v, in_buf, sizeof v);
+    int rc = fs_set_read_only(fs, v != 0);
+    if (rc == 0) {
+        mnt_log(LOG_INFO, "now %s", v ? "read-only" : "read-write");
+        fuse_reply_ioctl(req, 0, NULL, 0);
+    } else {
+        mnt_reply_status(req, rc);
+    }
+}
+
 const struct fuse_lowlevel_ops mnt_ops = {
     .init = mnt_init,
     .lookup = mnt_lookup,
@@ -828,4 +874,5 @@ const struct fuse_lowlevel_ops mnt_ops = {
     .fallocate = mnt_fallocate,
     .lseek = mnt_lseek,
     .copy_file_range = mnt_copy_file_range,
+    .ioctl = mnt_ioctl,
 };

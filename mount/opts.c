@@ -59,6 +59,9 @@ enum mnt_key {
     KEY_WORKERS,
     KEY_ALLOW_OTHERS,
     KEY_LOG_LEVEL,
+    KEY_RO,
+    KEY_RW,
+    KEY_REMOUNT,
 };
 
 #define MNT_FLAG(t, field, v) { t, offsetof(struct mnt_config, field), v }
@@ -81,6 +84,9 @@ static const struct fuse_opt mnt_opt_spec[] = {
     FUSE_OPT_KEY("negative_timeout=", KEY_NEGATIVE_TIMEOUT),
     FUSE_OPT_KEY("workers=", KEY_WORKERS),
     FUSE_OPT_KEY("log_level=", KEY_LOG_LEVEL),
+    FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("rw", KEY_RW),
+    FUSE_OPT_KEY("remount", KEY_REMOUNT),
     FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHERS),
     FUSE_OPT_KEY("allow_root", KEY_ALLOW_OTHERS),
     MNT_FLAG("sync", sync, 1),
@@ -216,6 +222,13 @@ static int mnt_opt_proc(void *data, const char *arg, int key,
     case KEY_ALLOW_OTHERS:
         cfg->others_allowed = 1;
         return 1;                /* kept for libfuse */
+    case KEY_RO:
+    case KEY_RW:
+        cfg->read_only = key == KEY_RO;
+        return 1;                /* kept: libfuse (or mnt_remount) applies it */
+    case KEY_REMOUNT:
+        cfg->remount = 1;
+        return 0;
     case KEY_CACHE_MB:
         return mnt_take_size_mb(arg, val, &cfg->cache_mb);
     case KEY_MEMTABLE_MB:

@@ -436,8 +436,10 @@ static void test_read_only_mode(void **state)
     uint64_t a = st.st_ino;
     assert_int_equal(fs_write(fs, a, "hello", 5, 0, 0), 5);
 
+    assert_int_equal(fs_is_read_only(fs), 0);
     assert_int_equal(fs_set_read_only(fs, 1), 0);
     assert_int_equal(fs_set_read_only(fs, 1), 0);
+    assert_int_equal(fs_is_read_only(fs), 1);
     assert_int_equal(fs_mknod(fs, &t->c, FS_ROOT_INO, "b", S_IFREG | 0600, 0, &st),
                      -EROFS);
     assert_int_equal(fs_write(fs, a, "x", 1, 0, 0), -EROFS);
