@@ -337,10 +337,18 @@ void mnt_print_help(const char *prog)
     fs_options_init(&o);
 
     printf("usage: %s [options] STORE MOUNTPOINT\n"
-           "       %s fsck [--repair] STORE\n\n", prog, prog);
+           "       %s -o remount,ro|rw [STORE] MOUNTPOINT\n"
+           "       %s fsck [--repair] STORE\n\n", prog, prog, prog);
     printf("Mounts the lsmfs store in directory STORE at MOUNTPOINT.  A missing or\n"
            "empty STORE directory becomes a new store.  The daemon detaches once\n"
-           "the mount is ready; errors are reported before it does.\n"
+           "the mount is ready; errors are reported before it does, and a mount\n"
+           "that succeeds prints nothing.  A store still held by a daemon whose\n"
+           "mount is gone (closing after umount) is waited for, up to 30 s; a\n"
+           "store mounted elsewhere is refused at once.\n"
+           "`-o remount,ro` (what `mount -o remount,ro MOUNTPOINT` runs; root only)\n"
+           "makes a live mount read-only: the kernel and the daemon refuse changes\n"
+           "with EROFS, and the store is made durable and marked clean.\n"
+           "`-o remount,rw` undoes it.  Other options are ignored on a remount.\n"
            "`fsck` checks an unmounted store (--repair: and fixes it); exit codes\n"
            "as e2fsck: 0 clean, 1 errors fixed, 4 errors left, 8 operational error.\n\n");
     printf("general options:\n"
@@ -401,7 +409,8 @@ void mnt_print_help(const char *prog)
            "    -o subtype=NAME        type shown as fuse.NAME (default lsmfs)\n"
            "    -o auto_unmount        unmount when the daemon dies (default off)\n"
            "    -o ro|rw nosuid|suid nodev|dev noexec|exec noatime|atime ...\n"
-           "                           generic mount flags (default rw,nosuid,nodev)\n\n");
+           "                           generic mount flags (default rw,nosuid,nodev);\n"
+           "                           with ro the daemon refuses changes too\n\n");
     printf("kernel connection options (libfuse; default: libfuse's choice):\n"
            "    -o async_read|sync_read  -o atomic_o_trunc  -o no_remote_lock\n"
            "    -o [no_]splice_read|splice_write|splice_move  (default off: data\n"
