@@ -147,11 +147,12 @@ static void mnt_remount_failed(const char *mp, int ro, int err)
                 ro ? "read-only" : "read-write", strerror(err));
 }
 
-/* Remounts mp (an lsmfs mount whose root is open as fd); 0 or 1. */
-static int mnt_remount_fd(const char *mp, int fd, unsigned long flags)
+/* Remounts mp (an lsmfs mount whose root is open as fd, its daemon
+ * read-only if was_ro); 0 or 1. */
+static int mnt_remount_fd(const char *mp, int fd, unsigned long flags,
+                          uint32_t was_ro)
 {
     uint32_t ro = (flags & MS_RDONLY) != 0;
-    uint32_t back = 1;
     int rc;
     if (ro) {
         if (mount(NULL, mp, NULL, MS_REMOUNT | flags, NULL) != 0) {
@@ -174,7 +175,7 @@ static int mnt_remount_fd(const char *mp, int fd, unsigned long flags)
     }
     if (mount(NULL, mp, NULL, MS_REMOUNT | flags, NULL) != 0) {
         mnt_remount_failed(mp, 0, errno);
-        mnt_ioctl_ro(fd, MNT_IOC_SET_RO, &back);
+        mnt_ioctl_ro(fd, MNT_IOC_SET_RO, &was_ro);
         return 1;
     }
     return 0;
@@ -184,11 +185,11 @@ int mnt_remount(struct fuse_args *args, const struct mnt_config *cfg)
 {
     struct mnt_remount_args ra;
     memset(&ra, 0, sizeof ra);
-    /* Without a STORE argument the only positional is the mountpoint. */
     if (fuse_opt_parse(args, &ra, NULL, mnt_remount_opt) != 0) {
         free(ra.mountpoint);
         return 2;
     }
+    /* Without a STORE argument the only positional was taken as STORE. */
     const char *given = ra.mountpoint != NULL ? ra.mountpoint : cfg->store;
     if (given == NULL) {
         fprintf(stderr, "lsmfs: missing MOUNTPOINT (usage: lsmfs -o "
@@ -212,8 +213,8 @@ int mnt_remount(struct fuse_args *args, const struct mnt_config *cfg)
         fprintf(stderr, "lsmfs: cannot remount %s: %s\n", mp, strerror(errno));
         return 1;
     }
-    uint32_t ro;
-    int rc = mnt_ioctl_ro(fd, MNT_IOC_GET_RO, &ro);
+    uint32_t was_ro;
+    int rc = mnt_ioctl_ro(fd, MNT_IOC_GET_RO, &was_ro);
     int code;
     if (rc == -EPERM) {
         fprintf(stderr, "lsmfs: cannot remount %s: only root can remount\n", mp);
@@ -228,7 +229,7 @@ int mnt_remount(struct fuse_args *args, const struct mnt_config *cfg)
         unsigned long flags = mnt_current_flags(m.opts);
         for (size_t i = 0; i < ra.ngiven; i++)
             flags = mnt_apply_flag(ra.given[i], flags);
-        code = mnt_remount_fd(mp, fd, flags);
+        code = mnt_remount_fd(mp, fd, flags, was_ro);
     }
     close(fd);
     return code;
