@@ -46,7 +46,22 @@ lib_t 20 "$LSMFS" fsck "$STORE" >"$T_DIR/out" 2>&1 || rc=$?
 grep -q "locked by process $DAEMON_PID (mounted at $MNT)" "$T_DIR/out" ||
   fail "fsck message: $(cat "$T_DIR/out")"
 
+check "a mountpoint with a space (escaped in mountinfo) is recognised too"
 lib_t 30 umount "$MNT" || fail "umount failed"
 lib_wait_unmounted "$MNT"
+SP="$T_DIR/with space"
+mkdir "$SP"
+# (the generic cleanup reads mountinfo's escaped form of this path)
+LIB_CLEANUP+=('timeout 10 fusermount3 -u "$SP" 2>/dev/null || umount -l "$SP" 2>/dev/null')
+lib_t 60 "$LSMFS" "$STORE" "$SP" || fail "mount at '$SP' failed"
+lib_wait_exit "$DAEMON_PID"
+DAEMON_PID=$(lib_daemon_pids "$STORE")
+rc=0
+lib_t 20 "$LSMFS" "$STORE" "$MNT" 2>"$T_DIR/err" || rc=$?
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "mount of a store live at '$SP' exited $rc"
+grep -q "mounted at $SP by process $DAEMON_PID" "$T_DIR/err" ||
+  fail "unexpected message: $(cat "$T_DIR/err")"
+lib_t 30 umount "$SP" || fail "umount failed"
+lib_wait_unmounted "$SP"
 lib_wait_exit "$DAEMON_PID"
 lib_pass
