@@ -283,14 +283,19 @@ int fs_set_read_only(fs_t *fs, int ro)
         if (rc < 0) {
             fs->sb.flags &= ~FS_SUPER_CLEAN;
             atomic_store(&fs->read_only, 0);
+        } else {
+            lsm_hold_compactions(fs->db, 1);   /* the files stay as they are */
         }
     } else if (!ro && atomic_load(&fs->read_only)) {
+        lsm_hold_compactions(fs->db, 0);
         fs->sb.flags &= ~FS_SUPER_CLEAN;
         rc = put_super(fs, LSM_SYNC | LSM_RECLAIM);
-        if (rc == 0)
+        if (rc == 0) {
             atomic_store(&fs->read_only, 0);
-        else
+        } else {
             fs->sb.flags |= FS_SUPER_CLEAN;
+            lsm_hold_compactions(fs->db, 1);
+        }
     }
     pthread_mutex_unlock(&fs->sb_lock);
     return rc;

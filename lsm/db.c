@@ -729,6 +729,17 @@ int lsm_sync(lsm_db *db)
     return queue_write(db, OP_SYNC, NULL, LSM_SYNC);
 }
 
+void lsm_hold_compactions(lsm_db *db, int hold)
+{
+    pthread_mutex_lock(&db->mu);
+    if (hold && !db->compactions_held)
+        lsm_db_hold_compactions(db);
+    else if (!hold && db->compactions_held)
+        lsm_db_release_compactions(db);
+    db->compactions_held = hold != 0;
+    pthread_mutex_unlock(&db->mu);
+}
+
 int lsm_flush(lsm_db *db)
 {
     int rc = queue_write(db, OP_SWITCH, NULL, 0);

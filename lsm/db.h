@@ -112,6 +112,7 @@ struct lsm_db {
     int shutting_down;             /* (mu) */
     int compacting;                /* (mu) compactions running */
     int manual_compaction;         /* (mu) lsm_compact in progress */
+    int compactions_held;          /* (mu) by lsm_hold_compactions */
     pthread_t threads[LSM_MAX_BG_THREADS];
     int nthreads;
 

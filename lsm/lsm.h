@@ -181,6 +181,12 @@ int lsm_sync(lsm_db *db);
 int lsm_flush(lsm_db *db);
 /* Compacts every level down until no level overlaps another. */
 int lsm_compact(lsm_db *db);
+/* hold = 1: waits for running compactions to finish and starts no new
+ * one (lsm_compact waits too) until hold = 0.  Flushes still run, so
+ * writers stall once level 0 reaches its stop trigger.  Without writes
+ * the store's files then stay as they are (a read-only mount).  Calls
+ * that repeat the current state do nothing. */
+void lsm_hold_compactions(lsm_db *db, int hold);
 
 /* Statistics and state as text; *out is malloc'ed (lsm_free).  Names:
  * "stats" (everything), "levels", "sstables". */
