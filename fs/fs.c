@@ -76,11 +76,12 @@ void fs_log(fs_t *fs, int level, const char *fmt, ...)
     fs->log(fs->log_ctx, level, line);
 }
 
-/* The engine's informational lines (recovery, dropped WAL tails, a store
- * turned read-only by a failure) go to the filesystem's log. */
-static void engine_log(void *ctx, const char *line)
+/* The engine's lines (recovery, dropped WAL tails, obsolete files, a
+ * store turned read-only by a failure) go to the filesystem's log at the
+ * engine's level (lsm_log_level numbers are syslog's). */
+static void engine_log(void *ctx, int level, const char *line)
 {
-    fs_log(ctx, LOG_NOTICE, "engine: %s", line);
+    fs_log(ctx, level, "engine: %s", line);
 }
 
 int fs_engine_error(fs_t *fs, int status, const char *what)
@@ -93,6 +94,8 @@ int fs_engine_error(fs_t *fs, int status, const char *what)
 
 int fs_commit_flags(fs_t *fs, lsm_batch *b, int flags)
 {
+    if (atomic_load(&fs->read_only))
+        return -EROFS;
     int rc = lsm_write(fs->db, b, fs->wflags | flags);
     return rc == LSM_OK ? 0 : fs_engine_error(fs, rc, "write");
 }
@@ -222,6 +225,8 @@ static int put_super(fs_t *fs, int flags)
 
 int fs_alloc_ino(fs_t *fs, uint64_t *ino)
 {
+    if (atomic_load(&fs->read_only))
+        return -EROFS;
     pthread_mutex_lock(&fs->sb_lock);
     if (fs->next_ino >= fs->sb.next_ino) {
         uint64_t old = fs->sb.next_ino;
@@ -241,9 +246,57 @@ int fs_alloc_ino(fs_t *fs, uint64_t *ino)
 
 int fs_sync(fs_t *fs)
 {
-    /* A synced write fsyncs the WAL, which holds every earlier write. */
+    /* A synced write fsyncs the WAL, which holds every earlier write.
+     * Read-only: everything was synced when the mode began. */
     pthread_mutex_lock(&fs->sb_lock);
-    int rc = put_super(fs, LSM_SYNC);
+    int rc = atomic_load(&fs->read_only) ? 0 : put_super(fs, LSM_SYNC);
+    pthread_mutex_unlock(&fs->sb_lock);
+    return rc;
+}
+
+/* The superblock as a close leaves it (sb_lock held): clean, with the
+ * exact inode count. */
+static void mark_clean(fs_t *fs)
+{
+    fs->sb.flags |= FS_SUPER_CLEAN;
+    fs->sb.inode_count = (uint64_t)atomic_load(&fs->inode_count);
+    if (fs->next_ino > fs->sb.next_ino)
+        fs->sb.next_ino = fs->next_ino;
+}
+
+int fs_is_read_only(fs_t *fs)
+{
+    return atomic_load(&fs->read_only);
+}
+
+int fs_set_read_only(fs_t *fs, int ro)
+{
+    pthread_mutex_lock(&fs->sb_lock);
+    int rc = 0;
+    if (ro && !atomic_load(&fs->read_only)) {
+        atomic_store(&fs->read_only, 1);
+        mark_clean(fs);
+        rc = put_super(fs, LSM_SYNC | LSM_RECLAIM);
+        int st = rc == 0 ? lsm_flush(fs->db) : LSM_OK;
+        if (st != LSM_OK)
+            rc = fs_engine_error(fs, st, "flush");
+        if (rc < 0) {
+            fs->sb.flags &= ~FS_SUPER_CLEAN;
+            atomic_store(&fs->read_only, 0);
+        } else {
+            lsm_hold_compactions(fs->db, 1);   /* the files stay as they are */
+        }
+    } else if (!ro && atomic_load(&fs->read_only)) {
+        lsm_hold_compactions(fs->db, 0);
+        fs->sb.flags &= ~FS_SUPER_CLEAN;
+        rc = put_super(fs, LSM_SYNC | LSM_RECLAIM);
+        if (rc == 0) {
+            atomic_store(&fs->read_only, 0);
+        } else {
+            fs->sb.flags |= FS_SUPER_CLEAN;
+            lsm_hold_compactions(fs->db, 1);
+        }
+    }
     pthread_mutex_unlock(&fs->sb_lock);
     return rc;
 }
@@ -619,7 +672,7 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
     rc = load_super(fs, o, fresh);
     int64_t count = (int64_t)fs->sb.inode_count;
     if (rc == 0 && !(fs->sb.flags & FS_SUPER_CLEAN)) {
-        fs_log(fs, LOG_NOTICE, "%s was not closed cleanly: counting inodes", dir);
+        fs_log(fs, LOG_INFO, "%s was not closed cleanly: counting inodes", dir);
         rc = count_inodes(fs, &count);
     }
     if (rc == 0) {
@@ -644,7 +697,7 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
         return rc;
     }
     if (reclaimed > 0)
-        fs_log(fs, LOG_NOTICE, "%s: reclaimed %d orphan inode(s)", dir, reclaimed);
+        fs_log(fs, LOG_INFO, "%s: reclaimed %d orphan inode(s)", dir, reclaimed);
     *out = fs;
     return 0;
 }
@@ -654,23 +707,23 @@ int fs_close(fs_t *fs)
     open_error[0] = '\0';
     if (fs == NULL)
         return 0;
-    /* No references survive a close: files unlinked while open go now. */
+    /* No references survive a close: files unlinked while open go now.
+     * Read-only: the store was marked clean when the mode began and
+     * nothing changed since (reclaiming would fail with -EROFS). */
+    int ro = atomic_load(&fs->read_only);
     int reclaimed = 0;
-    int rc = reclaim_orphans(fs, &reclaimed);
+    int rc = ro ? 0 : reclaim_orphans(fs, &reclaimed);
     if (rc < 0)
         fail(rc, "%s: reclaiming orphans: %s", fs->dir, lsm_last_error());
-    if (rc == 0) {
+    if (rc == 0 && !ro) {
         pthread_mutex_lock(&fs->sb_lock);
-        fs->sb.flags |= FS_SUPER_CLEAN;
-        fs->sb.inode_count = (uint64_t)atomic_load(&fs->inode_count);
-        if (fs->next_ino > fs->sb.next_ino)
-            fs->sb.next_ino = fs->next_ino;
+        mark_clean(fs);
         rc = put_super(fs, LSM_SYNC | LSM_RECLAIM);   /* closes on a full disk */
         pthread_mutex_unlock(&fs->sb_lock);
         if (rc == -ENOSPC) {
             /* Not even the space reserve had room: the store is intact,
              * only not marked clean, so the next open counts inodes. */
-            fs_log(fs, LOG_NOTICE, "%s: disk full: closed without the clean "
+            fs_log(fs, LOG_WARNING, "%s: disk full: closed without the clean "
                    "mark", fs->dir);
             rc = 0;
         }

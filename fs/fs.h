@@ -205,4 +205,15 @@ int fs_removexattr(fs_t *fs, uint64_t ino, const char *name);
 /* Durability barrier for everything written so far (WAL fsync). */
 int fs_sync(fs_t *fs);
 
+/* Read-only mode, for a read-only (re)mount.  ro = 1: every change from
+ * now on fails with -EROFS (fs_sync succeeds doing nothing); what was
+ * written is made durable and flushed into tables, the store is marked
+ * clean on disk as a close does, so a crash while read-only needs no
+ * recovery, and compactions pause: the store's files stay as they are.  Changes already under way when it is called may still
+ * complete: the caller stops writers first (the kernel does, for a
+ * remount).  ro = 0: clears the mark and accepts changes again.  Either
+ * is a no-op in the mode it asks for.  0 or negative errno. */
+int fs_set_read_only(fs_t *fs, int ro);
+int fs_is_read_only(fs_t *fs);
+
 #endif

@@ -200,8 +200,9 @@ static void progress(fsck *ck, const char *phase, uint64_t done, uint64_t total)
         ck->o->progress(ck->o->ctx, phase, done, total);
 }
 
-static void engine_log(void *ctx, const char *line)
+static void engine_log(void *ctx, int level, const char *line)
 {
+    (void)level;                 /* a check reports everything it meets */
     fsck *ck = ctx;
     info(ck, FSCK_INFO, "engine: %s", line);
 }

@@ -97,6 +97,7 @@ struct fs {
     uint64_t next_ino;                /* next number handed out */
     atomic_int_fast64_t inode_count;
     atomic_int_fast64_t inline_cached;   /* bytes of inline data in the cache */
+    atomic_int read_only;             /* fs_set_read_only; changes: -EROFS */
 
     struct icache_shard shards[ICACHE_SHARDS];
 };

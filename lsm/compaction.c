@@ -740,7 +740,7 @@ static void mark_damaged(lsm_db *db, lsm_file_meta *f, const char *why)
         snprintf(p[db->ndamaged].why, sizeof p->why, "%s", why);
         db->ndamaged++;
     }
-    lsm_db_log(db, "table %06llu.sst is damaged (%s); compactions skip it "
+    lsm_db_log(db, LSM_LOG_ERROR, "table %06llu.sst is damaged (%s); compactions skip it "
                "until the store is repaired", (unsigned long long)f->number, why);
 }
 
@@ -1093,7 +1093,7 @@ void lsm_space_pass(lsm_db *db)
     if (rc == LSM_OK)
         db->reclaimed_seq = upto;
     else
-        lsm_db_log(db, "space pass stopped: %s", lsm_last_error());
+        lsm_db_log(db, LSM_LOG_WARNING, "space pass stopped: %s", lsm_last_error());
     if (compacted) {
         /* Make the deletions of the obsolete inputs durable, so the space
          * they gave back stays free across a crash.  A failure only
@@ -1101,7 +1101,7 @@ void lsm_space_pass(lsm_db *db)
         pthread_mutex_unlock(&db->mu);
         db->env->sync_dir(db->env, db->dir);
         pthread_mutex_lock(&db->mu);
-        lsm_db_log(db, "space pass: %d compaction(s) for range deletions", compacted);
+        lsm_db_log(db, LSM_LOG_INFO, "space pass: %d compaction(s) for range deletions", compacted);
     }
     if (rc == LSM_OK && compacted)
         db->nospace = 0;
@@ -1189,7 +1189,7 @@ void *lsm_compaction_thread(void *arg)
         if (!room) {
             compaction_free(db, c);
             if (!db->nospace)
-                lsm_db_log(db, "out of space (%s); compactions wait", lsm_last_error());
+                lsm_db_log(db, LSM_LOG_WARNING, "out of space (%s); compactions wait", lsm_last_error());
             db->nospace = 1;
             db->compact_retry_at = now + LSM_NOSPACE_RETRY_MICROS;
             pthread_cond_broadcast(&db->bg_cv);

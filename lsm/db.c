@@ -73,7 +73,7 @@ void lsm_free(void *p)
     free(p);
 }
 
-void lsm_db_log(lsm_db *db, const char *fmt, ...)
+void lsm_db_log(lsm_db *db, int level, const char *fmt, ...)
 {
     if (!db->opt.log)
         return;
@@ -82,7 +82,7 @@ void lsm_db_log(lsm_db *db, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    db->opt.log(db->opt.log_ctx, line);
+    db->opt.log(db->opt.log_ctx, level, line);
 }
 
 void lsm_db_set_bg_error(lsm_db *db, int status)
@@ -91,7 +91,7 @@ void lsm_db_set_bg_error(lsm_db *db, int status)
         return;
     db->bg_error = status;
     lsm_error_copy(db->bg_msg, sizeof db->bg_msg);
-    lsm_db_log(db, "store is now read-only after a failure: %s", db->bg_msg);
+    lsm_db_log(db, LSM_LOG_ERROR, "store is now read-only after a failure: %s", db->bg_msg);
     pthread_cond_broadcast(&db->bg_cv);
 }
 
@@ -109,7 +109,7 @@ void lsm_db_background_failed(lsm_db *db, int status)
         return;
     }
     if (!db->nospace)
-        lsm_db_log(db, "out of space (%s); retrying background work",
+        lsm_db_log(db, LSM_LOG_WARNING, "out of space (%s); retrying background work",
                    lsm_last_error());
     db->nospace = 1;
     db->retry_at = lsm_db_realtime_micros() + LSM_NOSPACE_RETRY_MICROS;
@@ -281,7 +281,7 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
         if (asprintf(&path, "%s/%s", db->dir, doomed[i]) < 0)
             continue;
         if (db->env->unlink(db->env, path) == LSM_OK)
-            lsm_db_log(db, "deleted obsolete %s", doomed[i]);
+            lsm_db_log(db, LSM_LOG_DEBUG, "deleted obsolete %s", doomed[i]);
         free(path);
     }
     free(doomed);
@@ -741,6 +741,17 @@ int lsm_flush_wal(lsm_db *db)
     if (!db->opt.manual_wal_flush)
         return LSM_OK;   /* every acknowledged write was written out */
     return queue_write(db, OP_FLUSH_WAL, NULL, 0);
+}
+
+void lsm_hold_compactions(lsm_db *db, int hold)
+{
+    pthread_mutex_lock(&db->mu);
+    if (hold && !db->compactions_held)
+        lsm_db_hold_compactions(db);
+    else if (!hold && db->compactions_held)
+        lsm_db_release_compactions(db);
+    db->compactions_held = hold != 0;
+    pthread_mutex_unlock(&db->mu);
 }
 
 int lsm_flush(lsm_db *db)

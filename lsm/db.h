@@ -112,6 +112,7 @@ struct lsm_db {
     int shutting_down;             /* (mu) */
     int compacting;                /* (mu) compactions running */
     int manual_compaction;         /* (mu) lsm_compact in progress */
+    int compactions_held;          /* (mu) by lsm_hold_compactions */
     pthread_t threads[LSM_MAX_BG_THREADS];
     int nthreads;
 
@@ -144,9 +145,9 @@ struct lsm_db {
     lsm_db_stats stats;
 };
 
-/* Logs a formatted line through opt.log. */
-void lsm_db_log(lsm_db *db, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Logs a formatted line through opt.log; level: enum lsm_log_level. */
+void lsm_db_log(lsm_db *db, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Records the first background error (mu held); writes then fail. */
 void lsm_db_set_bg_error(lsm_db *db, int status);
 /* Drops a reader's version reference (mu held); wakes the background

@@ -209,13 +209,13 @@ static int judge_damage(lsm_db *db, const lsm_wal_damage *d, const char *name,
     if (!d->regions)
         return LSM_OK;
     if (!d->before_tail && newest) {
-        lsm_db_log(db, "%s: dropped a torn tail of %llu bytes at offset %llu (%s)",
+        lsm_db_log(db, LSM_LOG_INFO, "%s: dropped a torn tail of %llu bytes at offset %llu (%s)",
                    name, (unsigned long long)d->dropped_bytes,
                    (unsigned long long)d->first_offset, d->first_reason);
         return LSM_OK;
     }
     if (db->opt.salvage) {
-        lsm_db_log(db, "%s: salvage skipped %llu damaged bytes in %d region(s) from offset %llu (%s)",
+        lsm_db_log(db, LSM_LOG_WARNING, "%s: salvage skipped %llu damaged bytes in %d region(s) from offset %llu (%s)",
                    name, (unsigned long long)d->dropped_bytes, d->regions,
                    (unsigned long long)d->first_offset, d->first_reason);
         return LSM_OK;
@@ -328,7 +328,7 @@ static int recover_logs(lsm_db *db)
     }
     int keep = rc == LSM_OK && keep_logs(db, &rp);
     if (keep)
-        lsm_db_log(db, "disk nearly full: the recovered WAL(s) stay live "
+        lsm_db_log(db, LSM_LOG_WARNING, "disk nearly full: the recovered WAL(s) stay live "
                    "until the next flush");
     else if (rc == LSM_OK)
         rc = flush_recovered(&rp);
@@ -438,7 +438,7 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
     rc = prepare_dir(db->env, dir, opt, &is_new);
     if (rc == LSM_OK) {
         char *lockpath = lsm_filename(dir, LSM_FILE_LOCK, 0);
-        rc = lockpath ? db->env->lock(db->env, lockpath, &db->lock)
+        rc = lockpath ? db->env->lock(db->env, lockpath, opt->lock_note, &db->lock)
                       : LSM_NO_MEMORY;
         free(lockpath);
     }

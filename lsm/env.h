@@ -59,9 +59,12 @@ struct lsm_env {
     int (*list_dir)(lsm_env *e, const char *dir, char ***names, size_t *n);
     int (*exists)(lsm_env *e, const char *path);      /* 1, 0 */
     /* Takes an exclusive lock on path (created if missing), held until
-     * unlock.  Fails with LSM_BUSY, naming the holder's pid, if held by
-     * anyone else — another process or another open in this one. */
-    int (*lock)(lsm_env *e, const char *path, lsm_file **lock);
+     * unlock, and records "PID\nNOTE\n" in it (note may be NULL: no
+     * second line).  Fails with LSM_BUSY, naming the holder's pid and
+     * note, if held by anyone else — another process or another open in
+     * this one. */
+    int (*lock)(lsm_env *e, const char *path, const char *note,
+                lsm_file **lock);
     int (*unlock)(lsm_env *e, lsm_file *lock);
     /* Free bytes on the file system holding path. */
     int (*free_space)(lsm_env *e, const char *path, uint64_t *bytes);

@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "filename.h"
+#include "lsm.h"
 
 #define APPEND_BUFFER (64 * 1024)
 
@@ -409,28 +412,60 @@ static void dir_of(const char *path, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)(slash - path), path);
 }
 
-/* The pid recorded in a held lock file, or 0 if it cannot be read (the
- * holder may not have written it yet). */
-static long read_holder_pid(int fd)
+/* A lock file's record, "PID\nNOTE\n": the pid (0 if it cannot be read:
+ * the holder may not have written it yet) and the note ("" if none; cut
+ * to cap bytes). */
+static long read_holder(int fd, char *note, size_t cap)
 {
-    char text[32];
+    char text[PATH_MAX + 64];
     ssize_t r;
     do {
         r = pread(fd, text, sizeof text - 1, 0);
     } while (r < 0 && errno == EINTR);
+    if (cap > 0)
+        note[0] = '\0';
     if (r <= 0)
         return 0;
     text[r] = '\0';
     char *end;
     long pid = strtol(text, &end, 10);
-    return end != text && pid > 0 ? pid : 0;
+    if (end == text || pid <= 0)
+        return 0;
+    if (*end == '\n' && end[1] != '\0' && cap > 0) {
+        size_t len = strlen(end + 1);
+        if (end[len] == '\n')
+            len--;                       /* the record's final newline */
+        snprintf(note, cap, "%.*s", (int)len, end + 1);
+    }
+    return pid;
+}
+
+int lsm_lock_holder(const char *dir, long *pid, char *note, size_t cap)
+{
+    char *path = lsm_filename(dir, LSM_FILE_LOCK, 0);
+    if (!path)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    int fd = open_retry(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        int err = errno;
+        int rc = err == ENOENT ? lsm_fail(LSM_NOT_FOUND, "%s: no lock file", dir)
+                               : lsm_fail_errno(err, "open lock file %s", path);
+        free(path);
+        return rc;
+    }
+    *pid = read_holder(fd, note, cap);
+    close(fd);
+    free(path);
+    return LSM_OK;
 }
 
 /* flock(2) locks belong to the open file description, so a second open of
  * the same lock file conflicts even within this process.  The holder's pid
- * is written into the file for the message a loser reports; the file's
- * contents are advisory and never trusted for the locking itself. */
-static int posix_lock(lsm_env *e, const char *path, lsm_file **out)
+ * and note are written into the file for the message a loser reports and
+ * for lsm_lock_holder; the file's contents are advisory and never trusted
+ * for the locking itself. */
+static int posix_lock(lsm_env *e, const char *path, const char *note,
+                      lsm_file **out)
 {
     (void)e;
     int fd = open_retry(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -445,8 +480,12 @@ static int posix_lock(lsm_env *e, const char *path, lsm_file **out)
         char dir[4096];
         dir_of(path, dir, sizeof dir);
         if (err == EWOULDBLOCK) {
-            long pid = read_holder_pid(fd);
+            char held[PATH_MAX];
+            long pid = read_holder(fd, held, sizeof held);
             close(fd);
+            if (pid && held[0])
+                return lsm_fail(LSM_BUSY, "store %s is locked by process %ld (%s)",
+                                dir, pid, held);
             if (pid)
                 return lsm_fail(LSM_BUSY, "store %s is locked by process %ld",
                                 dir, pid);
@@ -456,8 +495,11 @@ static int posix_lock(lsm_env *e, const char *path, lsm_file **out)
         close(fd);
         return lsm_fail_errno(err, "lock %s", path);
     }
-    char text[32];
-    int len = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    char text[PATH_MAX + 64];
+    int len = snprintf(text, sizeof text, "%ld\n%s%s", (long)getpid(),
+                       note ? note : "", note ? "\n" : "");
+    if (len >= (int)sizeof text)
+        len = (int)sizeof text - 1;      /* a note cut short */
     size_t done = 0;
     int err = 0;
     if (ftruncate(fd, 0) != 0)

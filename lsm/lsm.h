@@ -40,6 +40,14 @@ enum lsm_status {
 
 enum lsm_compression { LSM_COMPRESS_NONE = 0, LSM_COMPRESS_ZSTD = 1 };
 
+/* Levels of lsm_options.log lines; the numbers are syslog's LOG_*. */
+enum lsm_log_level {
+    LSM_LOG_ERROR = 3,       /* data damaged or the store turned read-only */
+    LSM_LOG_WARNING = 4,     /* trouble the store works around (full disk) */
+    LSM_LOG_INFO = 6,        /* recovery after a crash, space passes */
+    LSM_LOG_DEBUG = 7,       /* routine file housekeeping */
+};
+
 struct lsm_env;                            /* see env.h; NULL = POSIX */
 
 typedef struct lsm_options {
@@ -87,9 +95,15 @@ typedef struct lsm_options {
      * plus the free space at open).  0: none.  Default 8 MiB. */
     uint64_t reserve_bytes;
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
-    /* Informational log lines (recovery, dropped WAL tails, compactions).
+    /* Recorded in the store's LOCK file after the holder's pid while the
+     * store is open (e.g. where it is mounted): a second opener's
+     * LSM_BUSY message quotes it and lsm_lock_holder returns it.
+     * NULL = nothing. */
+    const char *lock_note;
+    /* Log lines with their level (enum lsm_log_level): recovery, dropped
+     * WAL tails, obsolete files deleted, trouble in background work.
      * NULL = silent. */
-    void (*log)(void *ctx, const char *line);
+    void (*log)(void *ctx, int level, const char *line);
     void *log_ctx;
 } lsm_options;
 
@@ -114,8 +128,15 @@ typedef struct lsm_read_options {
     int no_fill_cache;              /* 1: blocks read are not cached (scans) */
 } lsm_read_options;
 
-/* Open (creating if allowed) the store in directory `dir`. */
+/* Open (creating if allowed) the store in directory `dir`.  Fails with
+ * LSM_BUSY while another lsm_open (any process) holds it. */
 int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out);
+/* The holder of dir's lock as its LOCK file records it (POSIX
+ * environment): *pid (0 if none is recorded) and its lock_note in note
+ * (cap bytes, cut to fit; "" if none).  Meant for after an LSM_BUSY: a
+ * holder that has let go since leaves its record behind, and the next
+ * lsm_open may succeed.  LSM_NOT_FOUND if dir has no lock file. */
+int lsm_lock_holder(const char *dir, long *pid, char *note, size_t cap);
 /* Waits for background work, closes files, releases the lock. */
 int lsm_close(lsm_db *db);
 
@@ -173,6 +194,12 @@ int lsm_flush_wal(lsm_db *db);
 int lsm_flush(lsm_db *db);
 /* Compacts every level down until no level overlaps another. */
 int lsm_compact(lsm_db *db);
+/* hold = 1: waits for running compactions to finish and starts no new
+ * one (lsm_compact waits too) until hold = 0.  Flushes still run, so
+ * writers stall once level 0 reaches its stop trigger.  Without writes
+ * the store's files then stay as they are (a read-only mount).  Calls
+ * that repeat the current state do nothing. */
+void lsm_hold_compactions(lsm_db *db, int hold);
 
 /* Statistics and state as text; *out is malloc'ed (lsm_free).  Names:
  * "stats" (everything), "levels", "sstables". */

@@ -147,7 +147,7 @@ int lsm_space_release(lsm_db *db)
     free(path);
     pthread_mutex_lock(&db->mu);
     db->reserve_busy = 0;
-    lsm_db_log(db, "disk full: gave the %llu-byte space reserve back",
+    lsm_db_log(db, LSM_LOG_WARNING, "disk full: gave the %llu-byte space reserve back",
                (unsigned long long)db->reserve_target);
     lsm_space_check(db, 1);
     return 1;

@@ -626,7 +626,7 @@ static int replay_manifest(lsm_version_set *vs, lsm_wal_reader *r,
     return LSM_OK;
 }
 
-int lsm_vset_recover(lsm_version_set *vs, void (*log)(void *, const char *),
+int lsm_vset_recover(lsm_version_set *vs, void (*log)(void *, int, const char *),
                      void *log_ctx)
 {
     uint64_t number;
@@ -653,7 +653,7 @@ int lsm_vset_recover(lsm_version_set *vs, void (*log)(void *, const char *),
         char line[256];
         snprintf(line, sizeof line, "%s: dropped a torn tail of %llu bytes",
                  name, (unsigned long long)lsm_wal_reader_damage(r)->dropped_bytes);
-        log(log_ctx, line);
+        log(log_ctx, LSM_LOG_INFO, line);
     }
     if (r)
         lsm_wal_reader_free(r);

@@ -145,7 +145,7 @@ int lsm_vset_init(lsm_version_set *vs, const char *dir, lsm_env *env,
                   lsm_table_cache *tc, pthread_mutex_t *mu);
 void lsm_vset_destroy(lsm_version_set *vs);
 /* Reads CURRENT and the manifest it names. */
-int lsm_vset_recover(lsm_version_set *vs, void (*log)(void *, const char *),
+int lsm_vset_recover(lsm_version_set *vs, void (*log)(void *, int, const char *),
                      void *log_ctx);
 /* Writes a brand-new store's first manifest and CURRENT. */
 int lsm_vset_create(lsm_version_set *vs);

@@ -78,6 +78,7 @@ static int mnt_is_slow(uint32_t opcode, uint32_t len, int sync_writes)
     case FUSE_FALLOCATE:
     case FUSE_COPY_FILE_RANGE:
     case FUSE_SYNCFS:
+    case FUSE_IOCTL:                 /* a read-only remount flushes */
         return 1;
     case FUSE_CREATE:
     case FUSE_MKNOD:

@@ -27,21 +27,39 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mnt.h"
 
 static atomic_int mnt_use_syslog;   /* 1 once the daemon has detached */
-static int mnt_debug;               /* -d: also show LOG_DEBUG lines */
 static int mnt_ready_fd = -1;       /* write end of the parent's pipe */
+
+/* The least severe level logged on stderr (in the foreground, and until
+ * the daemon detaches) and to syslog (after).  The defaults keep a
+ * mount's terminal quiet unless something is wrong, while the system log
+ * gets routine events (recovery after a crash, mount and unmount);
+ * -o log_level sets both, -d alone makes both LOG_DEBUG.  Set before any
+ * thread starts. */
+static int mnt_stderr_max = LOG_WARNING;
+static int mnt_syslog_max = LOG_INFO;
+
+static void mnt_set_log_level(int level, int debug)
+{
+    if (level < 0 && debug)
+        level = LOG_DEBUG;
+    if (level >= 0)
+        mnt_stderr_max = mnt_syslog_max = level;
+}
 
 void mnt_log(int level, const char *fmt, ...)
 {
-    if (level >= LOG_DEBUG && !mnt_debug)
+    int to_syslog = atomic_load(&mnt_use_syslog);
+    if (level > (to_syslog ? mnt_syslog_max : mnt_stderr_max))
         return;
     va_list ap;
     va_start(ap, fmt);
-    if (atomic_load(&mnt_use_syslog)) {
+    if (to_syslog) {
         vsyslog(level, fmt, ap);
     } else {
         char line[2048];
@@ -278,17 +296,81 @@ static void mnt_state_init(struct mnt_state *st, const struct mnt_config *cfg,
     st->conn_opts = conn_opts;
 }
 
-static int mnt_open_store(const struct mnt_config *cfg, fs_t **out)
+/* The store lock's note (lsm_options.lock_note): "mounted at MOUNTPOINT". */
+#define MNT_LOCK_NOTE "mounted at "
+
+/* How long a mount waits for a daemon whose mount is gone to close the
+ * store: `umount` returns as soon as the kernel has detached the mount,
+ * while the old daemon may still be writing its last changes. */
+#define MNT_LOCK_WAIT_SEC 30
+#define MNT_LOCK_POLL_NSEC (50 * 1000000L)
+
+static double mnt_elapsed(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) +
+           (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* After fs_open found the store locked.  A holder that is a daemon whose
+ * mount is gone from /proc/self/mountinfo is closing the store after an
+ * unmount: wait for it (poll) for up to MNT_LOCK_WAIT_SEC, returning 1
+ * to try again.  A holder whose mount is there, or that is no mount at
+ * all (fsck, another program), or one that takes too long: 0, having
+ * said why.  (A daemon still opening the store, not yet mounted, looks
+ * like one closing it: the wait ends when its mount appears.) */
+static int mnt_lock_wait(const char *store, const struct timespec *start)
+{
+    long pid = 0;
+    char note[PATH_MAX + sizeof MNT_LOCK_NOTE];
+    int st = lsm_lock_holder(store, &pid, note, sizeof note);
+    if (st == LSM_OK && pid != 0 &&
+        strncmp(note, MNT_LOCK_NOTE, strlen(MNT_LOCK_NOTE)) != 0) {
+        mnt_log(LOG_ERR, "%s", fs_last_error());
+        return 0;                       /* not a mount: fsck or a program */
+    }
+    const char *mp = note + strlen(MNT_LOCK_NOTE);
+    struct mnt_mount m;
+    if (st == LSM_OK && pid != 0 && mnt_mount_at(mp, &m) == 1 &&
+        mnt_is_fuse_type(m.fstype)) {
+        mnt_log(LOG_ERR, "store %s is in use: mounted at %s by process %ld",
+                store, mp, pid);
+        return 0;
+    }
+    if (mnt_elapsed(start) >= MNT_LOCK_WAIT_SEC) {
+        mnt_log(LOG_ERR, "%s; its mount is gone but it has not closed the "
+                "store within %d s", fs_last_error(), MNT_LOCK_WAIT_SEC);
+        return 0;
+    }
+    struct timespec pause = { 0, MNT_LOCK_POLL_NSEC };
+    nanosleep(&pause, NULL);
+    return 1;
+}
+
+static int mnt_open_store(const struct mnt_config *cfg, const char *mountpoint,
+                          fs_t **out)
 {
     fs_options o;
     mnt_config_to_fs(cfg, &o);
     o.log = mnt_fs_log;
     o.log_ctx = NULL;
-    if (fs_open(cfg->store, &o, out) != 0) {
-        mnt_log(LOG_ERR, "%s", fs_last_error());
-        return -1;
+    char note[PATH_MAX + sizeof MNT_LOCK_NOTE];
+    snprintf(note, sizeof note, MNT_LOCK_NOTE "%s", mountpoint);
+    o.lsm.lock_note = note;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        int rc = fs_open(cfg->store, &o, out);
+        if (rc == 0)
+            return 0;
+        if (rc != -EBUSY) {
+            mnt_log(LOG_ERR, "%s", fs_last_error());
+            return -1;
+        }
+        if (!mnt_lock_wait(cfg->store, &start))
+            return -1;
     }
-    return 0;
 }
 
 /* Serves requests until unmount or a signal: 0, or -errno.  lsmfs's own
@@ -317,8 +399,16 @@ static int mnt_serve(struct fuse_session *se, struct mnt_state *st,
 static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
                    const struct fuse_cmdline_opts *opts, struct mnt_state *st)
 {
-    if (mnt_open_store(cfg, &st->fs) != 0)
+    if (mnt_open_store(cfg, opts->mountpoint, &st->fs) != 0)
         return 1;
+    /* -o ro: the daemon refuses changes too, and the store is clean on
+     * disk for as long as it stays read-only. */
+    if (cfg->read_only && fs_set_read_only(st->fs, 1) != 0) {
+        mnt_log(LOG_ERR, "%s: cannot make the store read-only", cfg->store);
+        fs_close(st->fs);
+        st->fs = NULL;
+        return 1;
+    }
     int code = 1;
     if (fuse_set_signal_handlers(se) != 0) {
         mnt_log(LOG_ERR, "cannot install signal handlers");
@@ -383,6 +473,10 @@ int main(int argc, char *argv[])
         code = 0;
         goto out;
     }
+    if (cfg.remount) {
+        code = mnt_remount(&args, &cfg);
+        goto out;
+    }
     conn_opts = fuse_parse_conn_info_opts(&args);
     if (conn_opts == NULL)
         goto out;
@@ -395,7 +489,7 @@ int main(int argc, char *argv[])
         code = 2;
         goto out;
     }
-    mnt_debug = opts.debug;
+    mnt_set_log_level(cfg.log_level, opts.debug);
     if (mnt_check_mountpoint(opts.mountpoint) != 0 ||
         mnt_check_store_path(cfg.store, opts.mountpoint) != 0 ||
         mnt_add_mount_opts(&args, &cfg) != 0)

@@ -11,6 +11,8 @@
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
 
 #include "fs.h"
 
@@ -36,6 +38,9 @@ struct mnt_config {
     double entry_timeout;
     double negative_timeout;
     unsigned workers;           /* request threads besides the reader */
+    int log_level;              /* LOG_* shown at most; -1 = default */
+    int read_only;              /* -o ro (the last of ro/rw wins) */
+    int remount;                /* -o remount: change a live mount */
 };
 
 /* Per-mount state handed to libfuse as the session's userdata. */
@@ -71,6 +76,18 @@ void mnt_print_version(void);
 void mnt_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* --- mountinfo.c ------------------------------------------------------- */
+struct mnt_mount {
+    char fstype[64];            /* "fuse.lsmfs", "ext4", ... */
+    char opts[256];             /* per-mount options: "rw,nosuid,relatime" */
+};
+/* The mount at the absolute, resolved path (the topmost if several are
+ * stacked there): 1 and *m filled, 0 if nothing is mounted there, or
+ * -errno if /proc/self/mountinfo cannot be read. */
+int mnt_mount_at(const char *path, struct mnt_mount *m);
+/* fuse, fuseblk or fuse.SUBTYPE. */
+int mnt_is_fuse_type(const char *fstype);
+
 /* --- loop.c ------------------------------------------------------------ */
 #define MNT_DEFAULT_WORKERS 8
 #define MNT_MAX_WORKERS 256
@@ -82,6 +99,19 @@ void mnt_log(int level, const char *fmt, ...)
  * Returns 0, or -errno if the loop could not run. */
 int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
              int sync_writes);
+
+/* --- remount.c --------------------------------------------------------- */
+/* ioctls on the mount's root directory through which `lsmfs -o remount`
+ * talks to the daemon (only root or the daemon's own user may):
+ * GET_RO: 1 if the daemon refuses changes (read-only), else 0;
+ * SET_RO 1: make everything written durable, mark the store clean and
+ * refuse changes (fs_set_read_only); SET_RO 0: accept changes again. */
+#define MNT_IOC_GET_RO _IOR('L', 0xe0, uint32_t)
+#define MNT_IOC_SET_RO _IOW('L', 0xe0, uint32_t)
+/* `lsmfs -o remount,ro|rw,... [STORE] MOUNTPOINT` (args: what
+ * mnt_parse_args left).  Returns the exit code, having said why on
+ * failure. */
+int mnt_remount(struct fuse_args *args, const struct mnt_config *cfg);
 
 /* --- ops.c ------------------------------------------------------------- */
 extern const struct fuse_lowlevel_ops mnt_ops;

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "mnt.h"
@@ -132,7 +133,7 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
     if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
         conn->want |= FUSE_CAP_EXPORT_SUPPORT;
     if (conn->capable & FUSE_CAP_IOCTL_DIR)
-        conn->want |= FUSE_CAP_IOCTL_DIR;       /* chattr on directories */
+        conn->want |= FUSE_CAP_IOCTL_DIR;  /* chattr on directories, mnt_ioctl on the root */
     conn->max_write = m->max_write;
     if (m->conn_opts != NULL)
         fuse_apply_conn_info_opts(m->conn_opts, conn);
@@ -876,12 +877,21 @@ static unsigned mnt_xflags(unsigned flags)
            ((flags & FS_APPEND_FL) ? FS_XFLAG_APPEND : 0);
 }
 
+static void mnt_control_ioctl(fuse_req_t req, fuse_ino_t ino,
+                              unsigned int cmd, void *arg,
+                              struct fuse_file_info *fi, unsigned flags,
+                              const void *in_buf, size_t in_bufsz,
+                              size_t out_bufsz);
+
 static void mnt_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
                       void *arg, struct fuse_file_info *fi, unsigned flags,
                       const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
-    (void)arg;
-    (void)fi;
+    if (cmd == MNT_IOC_GET_RO || cmd == MNT_IOC_SET_RO) {
+        mnt_control_ioctl(req, ino, cmd, arg, fi, flags, in_buf, in_bufsz,
+                          out_bufsz);
+        return;
+    }
     fs_t *fs = mnt_fs(req);
     fs_cred c;
     unsigned f = 0;
@@ -1039,6 +1049,52 @@ static void mnt_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
         return;
     }
     mnt_reply_status(req, fs_removexattr(mnt_fs(req), ino, name));
+}
+
+/* --- control ----------------------------------------------------------- */
+
+/* MNT_IOC_GET_RO / MNT_IOC_SET_RO on the root directory (mnt.h); reached
+ * through mnt_ioctl. */
+static void mnt_control_ioctl(fuse_req_t req, fuse_ino_t ino,
+                              unsigned int cmd, void *arg,
+                              struct fuse_file_info *fi, unsigned flags,
+                              const void *in_buf, size_t in_bufsz,
+                              size_t out_bufsz)
+{
+    (void)arg;
+    (void)fi;
+    if (ino != FUSE_ROOT_ID || (flags & FUSE_IOCTL_COMPAT) ||
+        (cmd != MNT_IOC_GET_RO && cmd != MNT_IOC_SET_RO)) {
+        fuse_reply_err(req, ENOTTY);
+        return;
+    }
+    uid_t uid = fuse_req_ctx(req)->uid;
+    if (uid != 0 && uid != getuid()) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    fs_t *fs = mnt_fs(req);
+    uint32_t v;
+    if (cmd == MNT_IOC_GET_RO) {
+        v = (uint32_t)fs_is_read_only(fs);
+        if (out_bufsz < sizeof v)
+            fuse_reply_err(req, EINVAL);
+        else
+            fuse_reply_ioctl(req, 0, &v, sizeof v);
+        return;
+    }
+    if (in_bufsz < sizeof v) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    memcpy(&v, in_buf, sizeof v);
+    int rc = fs_set_read_only(fs, v != 0);
+    if (rc == 0) {
+        mnt_log(LOG_INFO, "now %s", v ? "read-only" : "read-write");
+        fuse_reply_ioctl(req, 0, NULL, 0);
+    } else {
+        mnt_reply_status(req, rc);
+    }
 }
 
 const struct fuse_lowlevel_ops mnt_ops = {

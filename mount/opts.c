@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "mnt.h"
@@ -57,6 +58,10 @@ enum mnt_key {
     KEY_NEGATIVE_TIMEOUT,
     KEY_WORKERS,
     KEY_ALLOW_OTHERS,
+    KEY_LOG_LEVEL,
+    KEY_RO,
+    KEY_RW,
+    KEY_REMOUNT,
 };
 
 #define MNT_FLAG(t, field, v) { t, offsetof(struct mnt_config, field), v }
@@ -78,6 +83,10 @@ static const struct fuse_opt mnt_opt_spec[] = {
     FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TIMEOUT),
     FUSE_OPT_KEY("negative_timeout=", KEY_NEGATIVE_TIMEOUT),
     FUSE_OPT_KEY("workers=", KEY_WORKERS),
+    FUSE_OPT_KEY("log_level=", KEY_LOG_LEVEL),
+    FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("rw", KEY_RW),
+    FUSE_OPT_KEY("remount", KEY_REMOUNT),
     FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHERS),
     FUSE_OPT_KEY("allow_root", KEY_ALLOW_OTHERS),
     MNT_FLAG("sync", sync, 1),
@@ -112,6 +121,25 @@ static int mnt_parse_seconds(const char *s, double *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* -o log_level= names, most severe first; values are syslog's LOG_*. */
+static const struct { const char *name; int level; } mnt_log_levels[] = {
+    { "error", LOG_ERR },
+    { "warning", LOG_WARNING },
+    { "info", LOG_INFO },
+    { "debug", LOG_DEBUG },
+};
+
+static int mnt_parse_log_level(const char *s, int *out)
+{
+    for (size_t i = 0; i < sizeof mnt_log_levels / sizeof mnt_log_levels[0]; i++) {
+        if (strcmp(s, mnt_log_levels[i].name) == 0) {
+            *out = mnt_log_levels[i].level;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 static int mnt_bad_value(const char *arg, const char *expected)
@@ -194,6 +222,13 @@ static int mnt_opt_proc(void *data, const char *arg, int key,
     case KEY_ALLOW_OTHERS:
         cfg->others_allowed = 1;
         return 1;                /* kept for libfuse */
+    case KEY_RO:
+    case KEY_RW:
+        cfg->read_only = key == KEY_RO;
+        return 1;                /* kept: libfuse (or mnt_remount) applies it */
+    case KEY_REMOUNT:
+        cfg->remount = 1;
+        return 0;
     case KEY_CACHE_MB:
         return mnt_take_size_mb(arg, val, &cfg->cache_mb);
     case KEY_MEMTABLE_MB:
@@ -232,6 +267,10 @@ static int mnt_opt_proc(void *data, const char *arg, int key,
             return mnt_bad_value(arg, "a number of threads, 0.." MNT_STR(MNT_MAX_WORKERS));
         cfg->workers = (unsigned)v;
         return 0;
+    case KEY_LOG_LEVEL:
+        if (mnt_parse_log_level(val, &cfg->log_level) != 0)
+            return mnt_bad_value(arg, "debug, info, warning or error");
+        return 0;
     }
     fprintf(stderr, "lsmfs: internal error: unhandled option key %d\n", key);
     return -1;
@@ -250,6 +289,7 @@ static void mnt_config_defaults(struct mnt_config *cfg)
     cfg->writeback = -1;
     cfg->max_write = MNT_MAX_WRITE_MAX;
     cfg->workers = MNT_DEFAULT_WORKERS;
+    cfg->log_level = -1;
     cfg->attr_timeout = MNT_DEFAULT_TIMEOUT;
     cfg->entry_timeout = MNT_DEFAULT_TIMEOUT;
     cfg->negative_timeout = MNT_DEFAULT_TIMEOUT;
@@ -297,10 +337,18 @@ void mnt_print_help(const char *prog)
     fs_options_init(&o);
 
     printf("usage: %s [options] STORE MOUNTPOINT\n"
-           "       %s fsck [--repair] STORE\n\n", prog, prog);
+           "       %s -o remount,ro|rw [STORE] MOUNTPOINT\n"
+           "       %s fsck [--repair] STORE\n\n", prog, prog, prog);
     printf("Mounts the lsmfs store in directory STORE at MOUNTPOINT.  A missing or\n"
            "empty STORE directory becomes a new store.  The daemon detaches once\n"
-           "the mount is ready; errors are reported before it does.\n"
+           "the mount is ready; errors are reported before it does, and a mount\n"
+           "that succeeds prints nothing.  A store still held by a daemon whose\n"
+           "mount is gone (closing after umount) is waited for, up to 30 s; a\n"
+           "store mounted elsewhere is refused at once.\n"
+           "`-o remount,ro` (what `mount -o remount,ro MOUNTPOINT` runs; root only)\n"
+           "makes a live mount read-only: the kernel and the daemon refuse changes\n"
+           "with EROFS, and the store is made durable and marked clean.\n"
+           "`-o remount,rw` undoes it.  Other options are ignored on a remount.\n"
            "`fsck` checks an unmounted store (--repair: and fixes it); exit codes\n"
            "as e2fsck: 0 clean, 1 errors fixed, 4 errors left, 8 operational error.\n\n");
     printf("general options:\n"
@@ -308,7 +356,14 @@ void mnt_print_help(const char *prog)
            "    -V   --version         print versions and exit\n"
            "    -f                     stay in the foreground, log to stderr\n"
            "                           (default: daemonize, log to syslog)\n"
-           "    -d   -o debug          print every request (implies -f)\n"
+           "    -d   -o debug          print every request (implies -f and,\n"
+           "                           unless given, log_level=debug)\n"
+           "    -o log_level=L         least severe messages logged: error,\n"
+           "                           warning, info (recovery after a crash,\n"
+           "                           mount, unmount) or debug (obsolete files\n"
+           "                           deleted ...).  Default: warning on the\n"
+           "                           terminal, so a mount prints nothing\n"
+           "                           unless something is wrong; info in syslog\n"
            "    -s                     single-threaded: one thread serves every\n"
            "                           request (same as -o workers=0)\n"
            "    -o workers=N           threads for requests that may wait on the\n"
@@ -354,7 +409,8 @@ void mnt_print_help(const char *prog)
            "    -o subtype=NAME        type shown as fuse.NAME (default lsmfs)\n"
            "    -o auto_unmount        unmount when the daemon dies (default off)\n"
            "    -o ro|rw nosuid|suid nodev|dev noexec|exec noatime|atime ...\n"
-           "                           generic mount flags (default rw,nosuid,nodev)\n\n");
+           "                           generic mount flags (default rw,nosuid,nodev);\n"
+           "                           with ro the daemon refuses changes too\n\n");
     printf("kernel connection options (libfuse; default: libfuse's choice):\n"
            "    -o async_read|sync_read  -o atomic_o_trunc  -o no_remote_lock\n"
            "    -o [no_]splice_read|splice_write|splice_move  (default off: data\n"

@@ -109,9 +109,10 @@ static void decode_records(const char *data, size_t n)
     lsm_wal_reader_free(r);
 }
 
-static void log_line(void *ctx, const char *line)
+static void log_line(void *ctx, int level, const char *line)
 {
     (void)ctx;
+    CHECK(level >= LSM_LOG_ERROR && level <= LSM_LOG_DEBUG);
     CHECK(strlen(line) < 4096);
 }
 

@@ -214,9 +214,10 @@ static int me_exists(lsm_env *env, const char *path)
     return me_find((memenv *)env, path) >= 0;
 }
 
-static int me_lock(lsm_env *e, const char *path, lsm_file **lock)
+static int me_lock(lsm_env *e, const char *path, const char *note,
+                   lsm_file **lock)
 {
-    (void)e; (void)path; (void)lock;
+    (void)e; (void)path; (void)note; (void)lock;
     return me_unsupported("lock");
 }
 

@@ -284,6 +284,41 @@ lib_skip() {
   exit 77
 }
 
+# lib_install_mount_helper: makes `mount -t fuse.lsmfs` (and `mount -o
+# remount` of an lsmfs mount) run this build's lsmfs.  mount(8) runs
+# /sbin/mount.fuse.lsmfs if present, else mount.fuse3 (as mount.fuse),
+# which runs `lsmfs STORE MOUNTPOINT -o OPTIONS` through /bin/sh.  mount(8)
+# clears PATH for its helpers, so /bin/sh searches its default path
+# (/usr/local/sbin first): the built lsmfs is linked in as
+# /usr/local/sbin/lsmfs for the test's duration (refusing to touch an
+# lsmfs that is already installed there) and the link is removed on every
+# exit path.  Tests using it must not run at the same time.
+lib_install_mount_helper() {
+  [ -x /sbin/mount.fuse3 ] || [ -x /usr/sbin/mount.fuse3 ] ||
+    fail "mount.fuse3 missing (package fuse3)"
+  local h
+  for h in /sbin/mount.fuse.lsmfs /usr/sbin/mount.fuse.lsmfs; do
+    [ ! -e "$h" ] || fail "$h is installed: mount(8) would use it, not mount.fuse3"
+  done
+  LIB_HELPER_LINK=/usr/local/sbin/lsmfs
+  if [ -e "$LIB_HELPER_LINK" ] || [ -L "$LIB_HELPER_LINK" ]; then
+    [ "$(readlink "$LIB_HELPER_LINK")" = "$LSMFS" ] ||
+      fail "$LIB_HELPER_LINK exists and is not this build's lsmfs; not touching it"
+    rm -f "$LIB_HELPER_LINK"    # left over from an interrupted run
+  fi
+  [ "$(env -i /bin/sh -c 'command -v lsmfs' || true)" = "" ] ||
+    fail "an lsmfs on /bin/sh's default path ($(env -i /bin/sh -c 'command -v lsmfs')) would shadow the test's"
+  LIB_HELPER_MADE_DIR=
+  if [ ! -d /usr/local/sbin ]; then
+    mkdir -p /usr/local/sbin
+    LIB_HELPER_MADE_DIR=1
+  fi
+  ln -s "$LSMFS" "$LIB_HELPER_LINK"
+  LIB_CLEANUP+=('[ "$(readlink "$LIB_HELPER_LINK")" = "$LSMFS" ] && rm -f "$LIB_HELPER_LINK"; [ -n "$LIB_HELPER_MADE_DIR" ] && rmdir /usr/local/sbin')
+  [ "$(env -i /bin/sh -c 'command -v lsmfs')" = "$LIB_HELPER_LINK" ] ||
+    fail "link setup"
+}
+
 # lib_tree_digest DIR: one line per entry (type, mode, size, link count,
 # link target, sha256 of regular files), sorted; equal digests mean equal
 # trees.

@@ -1,39 +1,11 @@
 #!/usr/bin/env bash
-# t_mount_helper: lsmfs through mount(8).  `mount -t fuse.lsmfs` runs
-# /sbin/mount.fuse.lsmfs if present, else mount.fuse3 (as mount.fuse),
-# which runs `lsmfs STORE MOUNTPOINT -o OPTIONS` through /bin/sh.  mount(8)
-# clears PATH for its helpers, so /bin/sh searches its default path
-# (/usr/local/sbin first): the test links the built lsmfs in as
-# /usr/local/sbin/lsmfs for its duration (refusing to touch an lsmfs that
-# is already installed there) and removes the link on every exit path.
-# The fstab case uses an fstab-format file of the test's own via
-# `mount -T FILE MOUNTPOINT` (the code path of /etc/fstab, left alone).
+# t_mount_helper: lsmfs through mount(8) (lib_install_mount_helper makes
+# mount.fuse3 find this build's lsmfs).  The fstab case uses an
+# fstab-format file of the test's own via `mount -T FILE MOUNTPOINT` (the
+# code path of /etc/fstab, left alone).
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
-[ -x /sbin/mount.fuse3 ] || [ -x /usr/sbin/mount.fuse3 ] ||
-  fail "mount.fuse3 missing (package fuse3)"
-for h in /sbin/mount.fuse.lsmfs /usr/sbin/mount.fuse.lsmfs; do
-  [ ! -e "$h" ] || fail "$h is installed: mount(8) would use it, not mount.fuse3"
-done
-
-LINK=/usr/local/sbin/lsmfs
-if [ -e "$LINK" ] || [ -L "$LINK" ]; then
-  [ "$(readlink "$LINK")" = "$LSMFS" ] ||
-    fail "$LINK exists and is not this build's lsmfs; not touching it"
-  rm -f "$LINK"             # left over from an interrupted run of this test
-fi
-[ "$(env -i /bin/sh -c 'command -v lsmfs' || true)" = "" ] ||
-  fail "an lsmfs on /bin/sh's default path ($(env -i /bin/sh -c 'command -v lsmfs')) would shadow the test's"
-# MADE_DIR is read by the cleanup step below.
-MADE_DIR=
-if [ ! -d /usr/local/sbin ]; then
-  mkdir -p /usr/local/sbin
-  # shellcheck disable=SC2034
-  MADE_DIR=1
-fi
-ln -s "$LSMFS" "$LINK"
-LIB_CLEANUP+=('[ "$(readlink "$LINK")" = "$LSMFS" ] && rm -f "$LINK"; [ -n "$MADE_DIR" ] && rmdir /usr/local/sbin')
-[ "$(env -i /bin/sh -c 'command -v lsmfs')" = "$LINK" ] || fail "link setup"
+lib_install_mount_helper
 
 daemon_for_store() {
   DAEMON_PID=$(lib_daemon_pids "$STORE")
@@ -78,6 +50,17 @@ lib_wait_exit "$DAEMON_PID"
 lib_t 60 mount -T "$T_DIR/fstab" "$MNT" || fail "second fstab mount failed"
 daemon_for_store
 [ "$(cat "$MNT/file2")" = via-fstab ] || fail "data lost across fstab remounts"
+
+check "umount && mount -t fuse.lsmfs at once, 5 times, quietly"
+for i in $(seq 5); do
+  lib_t 60 dd if=/dev/urandom of="$MNT/big$i" bs=1M count=4 status=none
+  lib_t 30 umount "$MNT" || fail "umount $i failed"
+  lib_t 60 mount -t fuse.lsmfs "$STORE" "$MNT" >"$T_DIR/out" 2>&1 ||
+    fail "mount $i right after umount failed: $(cat "$T_DIR/out")"
+  [ ! -s "$T_DIR/out" ] || fail "mount $i printed: $(cat "$T_DIR/out")"
+  lib_wait_exit "$DAEMON_PID"
+  daemon_for_store
+done
 
 check "a bad option through mount(8) fails with a message and no mount"
 lib_t 30 umount "$MNT"

@@ -708,8 +708,12 @@ static int fe_exists(lsm_env *env, const char *raw)
     return found;
 }
 
-static int fe_lock(lsm_env *env, const char *raw, lsm_file **out)
+/* The note is not recorded: a simulated store has no other process to
+ * read it. */
+static int fe_lock(lsm_env *env, const char *raw, const char *note,
+                   lsm_file **out)
 {
+    (void)note;
     fault_env *fe = env_of(env);
     char *path = normalize(raw);
     if (!path)

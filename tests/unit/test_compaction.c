@@ -509,6 +509,37 @@ static void test_replaced_tables_deleted(void **state)
     free(dir);
 }
 
+/* While compactions are held, flushed tables pile up in level 0 and the
+ * files stay as they are; released, compactions run again. */
+static void test_hold_compactions(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("hold");
+    lsm_options o;
+    tu_small_options(&o);
+    o.level0_compaction_trigger = 2;
+    lsm_db *db = tu_open_db(dir, &o);
+    lsm_hold_compactions(db, 1);
+    lsm_hold_compactions(db, 1);
+    char k[16], v[160];
+    for (int round = 0; round < 6; round++) {
+        for (int i = 0; i < 200; i++) {
+            key_of(i, k);
+            size_t n = value_of(i, (uint32_t)round + 1, v);
+            assert_int_equal(lsm_put(db, k, strlen(k), v, n, 0), LSM_OK);
+        }
+        assert_int_equal(lsm_flush(db), LSM_OK);
+    }
+    assert_int_equal(tu_count_files(dir, ".sst"), 6);
+    assert_int_equal(listed_tables(db), 6);
+    lsm_hold_compactions(db, 0);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    assert_true(listed_tables(db) < 6);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* Unknown property names are refused. */
 static void test_bad_property(void **state)
 {
@@ -535,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_space_uncompressed),
         cmocka_unit_test(test_trivial_moves),
         cmocka_unit_test(test_replaced_tables_deleted),
+        cmocka_unit_test(test_hold_compactions),
         cmocka_unit_test(test_bad_property),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

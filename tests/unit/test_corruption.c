@@ -68,9 +68,10 @@ static int known_bugs;
 /* The engine's log, kept for the last open (torn tails are logged). */
 static char last_log[4096];
 
-static void log_line(void *ctx, const char *line)
+static void log_line(void *ctx, int level, const char *line)
 {
     (void)ctx;
+    (void)level;
     size_t used = strlen(last_log);
     snprintf(last_log + used, sizeof last_log - used, "%s\n", line);
 }

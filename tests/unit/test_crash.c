@@ -143,9 +143,10 @@ static int verbose;
  * test_recovery_interrupted_after_torn_tail). */
 static int known_bugs;
 
-static void log_line(void *ctx, const char *line)
+static void log_line(void *ctx, int level, const char *line)
 {
     (void)ctx;
+    (void)level;
     if (verbose)
         fprintf(stderr, "  lsm: %s\n", line);
 }

@@ -295,9 +295,9 @@ static void test_lock_conflicts(void **state)
     lsm_env *e = fx->env;
     const char *lock = path_in(fx, "LOCK");
     lsm_file *l1, *l2 = NULL;
-    assert_int_equal(e->lock(e, lock, &l1), LSM_OK);
+    assert_int_equal(e->lock(e, lock, NULL, &l1), LSM_OK);
     /* A second open description conflicts, even in this process. */
-    assert_int_equal(e->lock(e, lock, &l2), LSM_BUSY);
+    assert_int_equal(e->lock(e, lock, NULL, &l2), LSM_BUSY);
     char expect[128];
     snprintf(expect, sizeof expect, "store %s is locked by process %ld",
              fx->dir, (long)getpid());
@@ -308,7 +308,7 @@ static void test_lock_conflicts(void **state)
     assert_true(child >= 0);
     if (child == 0) {
         lsm_file *l3;
-        int rc = e->lock(e, lock, &l3);
+        int rc = e->lock(e, lock, NULL, &l3);
         _exit(rc == LSM_BUSY && strstr(lsm_last_error(), expect) ? 0 : 1);
     }
     int status;
@@ -317,12 +317,48 @@ static void test_lock_conflicts(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 
     assert_int_equal(e->unlock(e, l1), LSM_OK);
-    assert_int_equal(e->lock(e, lock, &l2), LSM_OK);
+    assert_int_equal(e->lock(e, lock, NULL, &l2), LSM_OK);
     assert_int_equal(e->unlock(e, l2), LSM_OK);
 
     /* Lock file in a missing directory. */
-    assert_int_not_equal(e->lock(e, path_in(fx, "none/LOCK"), &l2), LSM_OK);
+    assert_int_not_equal(e->lock(e, path_in(fx, "none/LOCK"), NULL, &l2), LSM_OK);
     assert_non_null(strstr(lsm_last_error(), "none/LOCK"));
+}
+
+/* The holder's note is recorded beside its pid: a loser's message quotes
+ * it and lsm_lock_holder returns both, also after the holder let go. */
+static void test_lock_note(void **state)
+{
+    fixture *fx = *state;
+    lsm_env *e = fx->env;
+    long pid = -1;
+    char note[64];
+    assert_int_equal(lsm_lock_holder(fx->dir, &pid, note, sizeof note),
+                     LSM_NOT_FOUND);
+    const char *lock = path_in(fx, "LOCK");
+    lsm_file *l1, *l2 = NULL;
+    assert_int_equal(e->lock(e, lock, "mounted at /mnt/a b", &l1), LSM_OK);
+    assert_int_equal(e->lock(e, lock, "other", &l2), LSM_BUSY);
+    char expect[256];
+    snprintf(expect, sizeof expect,
+             "store %s is locked by process %ld (mounted at /mnt/a b)",
+             fx->dir, (long)getpid());
+    assert_string_equal(lsm_last_error(), expect);
+    assert_int_equal(lsm_lock_holder(fx->dir, &pid, note, sizeof note), LSM_OK);
+    assert_int_equal(pid, (long)getpid());
+    assert_string_equal(note, "mounted at /mnt/a b");
+    char small[8];
+    assert_int_equal(lsm_lock_holder(fx->dir, &pid, small, sizeof small), LSM_OK);
+    assert_string_equal(small, "mounted");
+    assert_int_equal(e->unlock(e, l1), LSM_OK);
+    assert_int_equal(lsm_lock_holder(fx->dir, &pid, note, sizeof note), LSM_OK);
+    assert_int_equal(pid, (long)getpid());
+    /* A holder without a note replaces the record whole. */
+    assert_int_equal(e->lock(e, lock, NULL, &l1), LSM_OK);
+    assert_int_equal(lsm_lock_holder(fx->dir, &pid, note, sizeof note), LSM_OK);
+    assert_int_equal(pid, (long)getpid());
+    assert_string_equal(note, "");
+    assert_int_equal(e->unlock(e, l1), LSM_OK);
 }
 
 static void test_read_exact_and_read_file(void **state)
@@ -416,6 +452,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_namespace_operations, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lock_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_note, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_exact_and_read_file, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_file_atomic, setup,

@@ -377,7 +377,7 @@ static void test_down_until_restart(void **state)
     assert_false(e->exists(e, "/db/a"));
     uint64_t space;
     assert_int_equal(e->free_space(e, "/db", &space), LSM_IO_ERROR);
-    assert_int_equal(e->lock(e, "/db/LOCK", &f), LSM_IO_ERROR);
+    assert_int_equal(e->lock(e, "/db/LOCK", NULL, &f), LSM_IO_ERROR);
     fault_env_restart(fx->fe);
     expect_file(e, "/db/a", "A");
     assert_false(e->exists(e, "/db/c"));
@@ -498,22 +498,22 @@ static void test_locks(void **state)
     fixture *fx = *state;
     lsm_env *e = fx->e;
     lsm_file *l1, *l2;
-    assert_int_equal(e->lock(e, "/db/LOCK", &l1), LSM_OK);
+    assert_int_equal(e->lock(e, "/db/LOCK", NULL, &l1), LSM_OK);
     assert_true(e->exists(e, "/db/LOCK"));
-    assert_int_equal(e->lock(e, "/db/LOCK", &l2), LSM_BUSY);
+    assert_int_equal(e->lock(e, "/db/LOCK", NULL, &l2), LSM_BUSY);
     char expect[64];
     snprintf(expect, sizeof expect, "store /db is locked by process %ld",
              (long)getpid());
     assert_string_equal(lsm_last_error(), expect);
-    assert_int_equal(e->lock(e, "/db/../other/LOCK", &l2), LSM_INVALID);
+    assert_int_equal(e->lock(e, "/db/../other/LOCK", NULL, &l2), LSM_INVALID);
     assert_int_equal(e->unlock(e, l1), LSM_OK);
-    assert_int_equal(e->lock(e, "/db/LOCK", &l1), LSM_OK);
+    assert_int_equal(e->lock(e, "/db/LOCK", NULL, &l1), LSM_OK);
     /* A crash releases it (the process died); the stale handle's unlock
      * must not release the new holder's lock. */
     crash(fx, FAULT_CRASH_DROP_ALL);
-    assert_int_equal(e->lock(e, "/db/LOCK", &l2), LSM_OK);
+    assert_int_equal(e->lock(e, "/db/LOCK", NULL, &l2), LSM_OK);
     assert_int_equal(e->unlock(e, l1), LSM_OK);
-    assert_int_equal(e->lock(e, "/db/LOCK", &l1), LSM_BUSY);
+    assert_int_equal(e->lock(e, "/db/LOCK", NULL, &l1), LSM_BUSY);
     assert_int_equal(e->unlock(e, l2), LSM_OK);
 }
 

@@ -52,9 +52,10 @@
 static int known_bugs;
 static int verbose;
 
-static void log_line(void *ctx, const char *line)
+static void log_line(void *ctx, int level, const char *line)
 {
     (void)ctx;
+    (void)level;
     if (verbose)
         fprintf(stderr, "  lsm: %s\n", line);
 }

@@ -527,6 +527,68 @@ static void test_power_loss(void **state)
     fault_env_free(fe);
 }
 
+static int saw_unclean;
+
+static void note_unclean(void *ctx, int level, const char *line)
+{
+    (void)ctx;
+    (void)level;
+    if (strstr(line, "not closed cleanly"))
+        saw_unclean = 1;
+}
+
+/* Read-only mode (a read-only remount): changes fail with EROFS, reads
+ * work; what was written before survives a power loss while read-only,
+ * and the store needs no recovery then; back to read-write, changes
+ * work again. */
+static void test_read_only_mode(void **state)
+{
+    T *t = *state;
+    fault_env *fe = fault_env_new(11);
+    fs_options o = t->o;
+    o.lsm.env = fault_env_base(fe);
+    o.log = note_unclean;
+    fs_t *fs;
+    struct stat st;
+    char buf[8];
+    assert_int_equal(fs_open("/store", &o, &fs), 0);
+    assert_int_equal(fs_mknod(fs, &t->c, FS_ROOT_INO, "a", S_IFREG | 0600, 0, &st), 0);
+    uint64_t a = st.st_ino;
+    assert_int_equal(fs_write(fs, a, "hello", 5, 0, 0), 5);
+
+    assert_int_equal(fs_is_read_only(fs), 0);
+    assert_int_equal(fs_set_read_only(fs, 1), 0);
+    assert_int_equal(fs_set_read_only(fs, 1), 0);
+    assert_int_equal(fs_is_read_only(fs), 1);
+    assert_int_equal(fs_mknod(fs, &t->c, FS_ROOT_INO, "b", S_IFREG | 0600, 0, &st),
+                     -EROFS);
+    assert_int_equal(fs_write(fs, a, "x", 1, 0, 0), -EROFS);
+    assert_int_equal(fs_unlink(fs, FS_ROOT_INO, "a"), -EROFS);
+    assert_int_equal(fs_setxattr(fs, a, "user.k", "v", 1, 0), -EROFS);
+    assert_int_equal(fs_read(fs, a, buf, sizeof buf, 0), 5);
+    assert_int_equal(fs_sync(fs), 0);
+
+    assert_int_equal(fs_set_read_only(fs, 0), 0);
+    assert_int_equal(fs_mknod(fs, &t->c, FS_ROOT_INO, "b", S_IFREG | 0600, 0, &st), 0);
+    assert_int_equal(fs_write(fs, a, "HE", 2, 0, 0), 2);
+    assert_int_equal(fs_set_read_only(fs, 1), 0);
+
+    fault_env_crash(fe, FAULT_CRASH_DROP_ALL);
+    (void)fs_close(fs);                         /* fails: the disk is gone */
+    fault_env_restart(fe);
+    saw_unclean = 0;
+    assert_int_equal(fs_open("/store", &o, &fs), 0);
+    assert_int_equal(saw_unclean, 0);           /* marked clean: no recount */
+    assert_int_equal(fs_lookup(fs, FS_ROOT_INO, "b", &st), 0);
+    assert_int_equal(fs_read(fs, a, buf, sizeof buf, 0), 5);
+    assert_memory_equal(buf, "HEllo", 5);
+    struct statvfs sv;
+    assert_int_equal(fs_statfs(fs, &sv), 0);
+    assert_int_equal(sv.f_files - sv.f_ffree, 3);
+    assert_int_equal(fs_close(fs), 0);
+    fault_env_free(fe);
+}
+
 /* A full disk surfaces as an error (ENOSPC, or EIO once the engine has
  * stopped writing), never as a crash; what was written stays readable. */
 static void test_disk_full(void **state)
@@ -886,6 +948,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tmpfile_unlinked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tmpfile_reclaimed_after_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full_unlink_gives_space_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full_unlink_small_files, setup, teardown),

@@ -77,9 +77,10 @@ static int count_tables(fixture *f)
 }
 
 /* SPACE_VERBOSE=1 prints the engine's log. */
-static void log_line(void *ctx, const char *line)
+static void log_line(void *ctx, int level, const char *line)
 {
     (void)ctx;
+    (void)level;
     if (getenv("SPACE_VERBOSE"))
         fprintf(stderr, "  lsm: %s\n", line);
 }
