@@ -328,8 +328,8 @@ static int write_blocks(fs_t *fs, struct inode *ip, fs_inode *rec,
 }
 
 /* The write of fs_write with ip locked exclusively and its data loaded. */
-static ssize_t write_locked(fs_t *fs, struct inode *ip, const char *buf,
-                            size_t n, uint64_t off, int flags)
+static ssize_t write_locked(fs_t *fs, const fs_cred *c, struct inode *ip,
+                            const char *buf, size_t n, uint64_t off, int flags)
 {
     fs_inode rec = ip->rec;
     if (S_ISDIR(rec.mode))
@@ -379,11 +379,8 @@ static ssize_t write_locked(fs_t *fs, struct inode *ip, const char *buf,
         rec.size = newsize;
         if (!(flags & FS_WRITE_KEEP_TIMES))
             rec.mtime = rec.ctime = now;
-        if (!(flags & FS_WRITE_KEEP_PRIV)) {
-            rec.mode &= ~(uint32_t)S_ISUID;
-            if (rec.mode & S_IXGRP)
-                rec.mode &= ~(uint32_t)S_ISGID;
-        }
+        if (!(flags & FS_WRITE_KEEP_PRIV))
+            rec.mode = (uint32_t)fs_mode_after_write(c, rec.mode, rec.gid);
         rc = inode_commit(fs, ip, &rec, b, &dc);
     } else {
         data_change_finish(fs, ip, &dc, 0);
@@ -401,8 +398,8 @@ static int get_for_update(fs_t *fs, uint64_t ino, struct inode **out)
     return rc;
 }
 
-ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,
-                 off_t off, int flags)
+ssize_t fs_write_as(fs_t *fs, const fs_cred *c, uint64_t ino, const char *buf,
+                    size_t size, off_t off, int flags)
 {
     if (off < 0)
         return -EINVAL;
@@ -410,9 +407,15 @@ ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,
     int rc = get_for_update(fs, ino, &ip);
     if (rc < 0)
         return rc;
-    ssize_t n = write_locked(fs, ip, buf, size, (uint64_t)off, flags);
+    ssize_t n = write_locked(fs, c, ip, buf, size, (uint64_t)off, flags);
     inode_put(fs, ip);
     return n;
+}
+
+ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,
+                 off_t off, int flags)
+{
+    return fs_write_as(fs, NULL, ino, buf, size, off, flags);
 }
 
 /* --- read ------------------------------------------------------------------- */
@@ -483,7 +486,6 @@ ssize_t fs_read(fs_t *fs, uint64_t ino, char *buf, size_t size, off_t off)
 
 int fs_open_file(fs_t *fs, const fs_cred *c, uint64_t ino, int flags)
 {
-    (void)c;
     struct inode *ip;
     int rc = inode_get(fs, ino, IG_EXCL, &ip);
     if (rc < 0)
@@ -497,6 +499,7 @@ int fs_open_file(fs_t *fs, const fs_cred *c, uint64_t ino, int flags)
         rc = b ? file_truncate(fs, ip, &rec, 0, b, &dc) : -ENOMEM;
         if (rc == 0) {
             rec.mtime = rec.ctime = fs_now();
+            rec.mode = (uint32_t)fs_mode_after_write(c, rec.mode, rec.gid);
             rc = inode_commit_flags(fs, ip, &rec, b, &dc, LSM_RECLAIM);
         } else {
             data_change_finish(fs, ip, &dc, 0);
@@ -728,7 +731,8 @@ ssize_t fs_copy_file_range(fs_t *fs, uint64_t ino_in, off_t off_in,
     rc = get_for_update(fs, ino_out, &op);
     ssize_t put = rc;
     if (rc == 0) {
-        put = write_locked(fs, op, buf, (size_t)got, (uint64_t)off_out, 0);
+        put = write_locked(fs, NULL, op, buf, (size_t)got, (uint64_t)off_out,
+                           FS_WRITE_KEEP_PRIV);
         inode_put(fs, op);
     }
     free(buf);

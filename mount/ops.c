@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,12 +43,62 @@ static fs_t *mnt_fs(fuse_req_t req)
     return mnt_st(req)->fs;
 }
 
+static int mnt_in_group(fuse_req_t req, gid_t gid)
+{
+    gid_t small[64];
+    gid_t *list = small;
+    int n = fuse_req_getgroups(req, 64, small);
+    if (n > 64) {
+        list = malloc((size_t)n * sizeof *list);
+        if (list == NULL)
+            return 0;
+        int m = fuse_req_getgroups(req, n, list);
+        n = m < n ? m : n;
+    }
+    int found = 0;
+    for (int i = 0; i < n && !found; i++)
+        found = list[i] == gid;
+    if (list != small)
+        free(list);
+    return found;
+}
+
+static int mnt_cred_in_group(const fs_cred *c, gid_t gid)
+{
+    return mnt_in_group(c->ctx, gid);
+}
+
+/* CAP_FSETID in the caller's effective set (/proc/PID/status CapEff).
+ * Unknown (no pid, e.g. a page-cache write, or no /proc): uid 0 holds it. */
+static int mnt_cred_has_fsetid(const fs_cred *c)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(c->ctx);
+    char path[64], line[256];
+    int found = -1;
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)ctx->pid);
+    FILE *f = ctx->pid > 0 ? fopen(path, "r") : NULL;
+    while (f != NULL && found < 0 && fgets(line, sizeof line, f) != NULL) {
+        unsigned long long caps;
+        if (sscanf(line, "CapEff: %llx", &caps) == 1)
+            found = (caps >> CAP_FSETID) & 1;
+    }
+    if (f != NULL)
+        fclose(f);
+    return found >= 0 ? found : c->uid == 0;
+}
+
+/* The caller's identity; its groups and CAP_FSETID are read from /proc
+ * only when asked (a setuid/setgid file is written). */
 static void mnt_cred(fuse_req_t req, fs_cred *c)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    memset(c, 0, sizeof *c);
     c->uid = ctx->uid;
     c->gid = ctx->gid;
     c->umask = ctx->umask;
+    c->in_group = mnt_cred_in_group;
+    c->has_fsetid = mnt_cred_has_fsetid;
+    c->ctx = req;
 }
 
 /* Replies to a request whose result is 0 or a negative errno.  A result
@@ -91,15 +142,31 @@ static void mnt_reply_entry(fuse_req_t req, const struct stat *st)
  * writer, so the kernel's cached size and times stay right); readdirplus;
  * 1 MiB writes.  Splice reading stays off by default: fs_write needs the
  * data in memory, so splicing requests into a pipe only adds a copy and
- * two system calls per request (-o splice_read turns it on anyway).  The
- * kernel, not the fs, kills suid/sgid on write and truncate: it knows
- * whether the writer holds CAP_FSETID (see mnt_write_buf). */
+ * two system calls per request (-o splice_read turns it on anyway).
+ *
+ * HANDLE_KILLPRIV: the fs clears setuid/setgid.  Without it the kernel
+ * does, but wrongly: it recomputes the bits to clear from the mode alone
+ * (setuid; setgid only when group-executable), so setgid stays on a file
+ * written by someone outside its group.  With it, the kernel's part is
+ * (fs/fuse/dir.c fuse_setattr, libfuse 3.14 knows no KILLPRIV_V2):
+ *   - before every write(2), fallocate and copy_file_range that must
+ *     clear bits by its own rule (file_modified: the writer lacks
+ *     CAP_FSETID and the file has setuid, or setgid with group-exec or
+ *     outside the writer's groups), a setattr with no attribute set, sent
+ *     as the writer: the fs clears by the same rule (FS_SET_KILL_PRIV);
+ *   - truncate, O_TRUNC and chown arrive as they are: the fs clears as
+ *     the kernel would (fs_setattr, fs_open_file);
+ *   - security.capability is still removed by the kernel (removexattr).
+ * Writes sent directly (no writeback cache) are also checked by the fs
+ * (fs_write_as with the writer's identity); page-cache writes carry no
+ * identity and were covered by the setattr at write(2) time. */
 static void mnt_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct mnt_state *m = userdata;
 
     conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
-    conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
+    if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
+        conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
     conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
     if (m->want_writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
         conn->want |= FUSE_CAP_WRITEBACK_CACHE;
@@ -252,7 +319,9 @@ static void mnt_getattr(fuse_req_t req, fuse_ino_t ino,
 }
 
 /* FUSE_SET_ATTR_* -> FS_SET_*.  FORCE, KILL_SUID/SGID/PRIV and FILE carry
- * no change of their own and are dropped. */
+ * no change of their own and are dropped (libfuse 3.14 never passes them).
+ * A setattr with nothing to set is the kernel's request to clear
+ * setuid/setgid before a write (see mnt_init): FS_SET_KILL_PRIV. */
 static int mnt_setattr_mask(int valid)
 {
     static const struct { int fuse_bit, fs_bit; } map[] = {
@@ -270,7 +339,7 @@ static int mnt_setattr_mask(int valid)
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (valid & map[i].fuse_bit)
             set |= map[i].fs_bit;
-    return set;
+    return set != 0 ? set : FS_SET_KILL_PRIV;
 }
 
 /* fi is set for ftruncate/futimens on an open file; the inode (possibly
@@ -288,26 +357,6 @@ static void mnt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
         mnt_reply_status(req, rc);
     else
         fuse_reply_attr(req, &st, mnt_st(req)->attr_timeout);
-}
-
-static int mnt_in_group(fuse_req_t req, gid_t gid)
-{
-    gid_t small[64];
-    gid_t *list = small;
-    int n = fuse_req_getgroups(req, 64, small);
-    if (n > 64) {
-        list = malloc((size_t)n * sizeof *list);
-        if (list == NULL)
-            return 0;
-        int m = fuse_req_getgroups(req, n, list);
-        n = m < n ? m : n;
-    }
-    int found = 0;
-    for (int i = 0; i < n && !found; i++)
-        found = list[i] == gid;
-    if (list != small)
-        free(list);
-    return found;
 }
 
 /* access(2) when the kernel asks (it does not with default_permissions):
@@ -414,10 +463,10 @@ static void mnt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
  * usual case) is used in place, anything else (a spliced pipe, several
  * pieces) is copied once with fuse_buf_copy.
  *
- * FS_WRITE_KEEP_PRIV: the kernel kills suid/sgid itself (HANDLE_KILLPRIV
- * is off, see mnt_init) with a setattr before the write, honouring the
- * writer's CAP_FSETID; delayed page-cache writes (fi->writepage) carry no
- * writer identity at all.
+ * setuid/setgid: a direct write is checked as its writer's (fs_write_as);
+ * a delayed page-cache write (fi->writepage) carries no writer identity
+ * and keeps them (FS_WRITE_KEEP_PRIV): the setattr the kernel sent at
+ * write(2) time cleared them (see mnt_init).
  *
  * FS_WRITE_KEEP_TIMES (when fs.h offers it), for page-cache writes only:
  * with the writeback cache the kernel owns a regular file's mtime/ctime,
@@ -457,14 +506,18 @@ static void mnt_write_buf(fuse_req_t req, fuse_ino_t ino,
         size = (size_t)got;
     }
 
-    int flags = FS_WRITE_KEEP_PRIV;
+    int flags = 0;
+    fs_cred c;
+    mnt_cred(req, &c);
+    if (fi != NULL && fi->writepage)
+        flags |= FS_WRITE_KEEP_PRIV;
     if (fi != NULL && (fi->fh & MNT_FH_APPEND))
         flags |= FS_WRITE_APPEND;
 #ifdef FS_WRITE_KEEP_TIMES
     if (fi != NULL && fi->writepage)
         flags |= FS_WRITE_KEEP_TIMES;
 #endif
-    ssize_t n = fs_write(mnt_fs(req), ino, data, size, off, flags);
+    ssize_t n = fs_write_as(mnt_fs(req), &c, ino, data, size, off, flags);
     if (n < 0)
         mnt_reply_status(req, n);
     else
