@@ -91,8 +91,6 @@ int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
             rc = file_truncate(fs, ip, &rec, (uint64_t)attr->st_size, b, &dc);
         rec.mtime = now;
     }
-    if (set & (FS_SET_SIZE | FS_SET_KILL_PRIV))
-        rec.mode = (uint32_t)fs_mode_after_write(c, rec.mode, rec.gid);
     if (rc == 0 && (set & (FS_SET_UID | FS_SET_GID))) {
         /* chown(2) of a non-directory: setuid always goes, even for root;
          * setgid as after a write (judged on the old group). */
@@ -106,8 +104,17 @@ int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
         if (set & FS_SET_GID)
             rec.gid = (uint32_t)attr->st_gid;
     }
-    if (set & FS_SET_MODE)
+    if (set & FS_SET_MODE) {
         rec.mode = (rec.mode & S_IFMT) | ((uint32_t)attr->st_mode & 07777);
+        /* chmod(2): setgid only for a member of the group or CAP_FSETID
+         * (the kernel's setattr_prepare; it skips this check when it
+         * asks to clear the bits after a write, see fs.h). */
+        if ((rec.mode & S_ISGID) && !cred_in_group(c, rec.gid) &&
+            !cred_has_fsetid(c))
+            rec.mode &= ~(uint32_t)S_ISGID;
+    }
+    if (set & (FS_SET_SIZE | FS_SET_KILL_PRIV))
+        rec.mode = (uint32_t)fs_mode_after_write(c, rec.mode, rec.gid);
     if (set & FS_SET_ATIME_NOW)
         rec.atime = now;
     else if (set & FS_SET_ATIME)

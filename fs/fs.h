@@ -90,11 +90,19 @@ int fs_getattr(fs_t *fs, uint64_t ino, struct stat *st);
 
 /* setattr: `set` is a mask of FS_SET_*; times are taken from attr->st_atim /
  * st_mtim unless the *_NOW bit is set.  Size changes truncate or extend
- * (holes).  Updates ctime.  A size change and FS_SET_KILL_PRIV clear
- * setuid/setgid as a write by c does (fs_mode_after_write); chown clears
- * setuid, and setgid when group-executable or c is neither in the file's
- * group nor holds CAP_FSETID (the kernel's chown rule).  A mode given
- * with FS_SET_MODE is applied after these. */
+ * (holes).  Updates ctime.  setuid/setgid, in this order:
+ *  - chown clears setuid, and setgid when group-executable or c is
+ *    neither in the file's group nor holds CAP_FSETID (the kernel's
+ *    chown rule);
+ *  - FS_SET_MODE sets the mode, without setgid unless c is in the file's
+ *    (new) group or holds CAP_FSETID (the kernel's chmod rule);
+ *  - a size change and FS_SET_KILL_PRIV clear them as a write by c does
+ *    (fs_mode_after_write).
+ * Through FUSE (libfuse 3.14 cannot hand the kernel HANDLE_KILLPRIV) the
+ * kernel asks to clear them after a write with a setattr of the mode it
+ * recomputed from the mode alone (setuid, and setgid only when
+ * group-executable) or, when that changes nothing, with an empty one;
+ * the chmod rule and FS_SET_KILL_PRIV complete it into its own rule. */
 #define FS_SET_MODE      (1 << 0)
 #define FS_SET_UID       (1 << 1)
 #define FS_SET_GID       (1 << 2)

@@ -144,29 +144,27 @@ static void mnt_reply_entry(fuse_req_t req, const struct stat *st)
  * data in memory, so splicing requests into a pipe only adds a copy and
  * two system calls per request (-o splice_read turns it on anyway).
  *
- * HANDLE_KILLPRIV: the fs clears setuid/setgid.  Without it the kernel
- * does, but wrongly: it recomputes the bits to clear from the mode alone
- * (setuid; setgid only when group-executable), so setgid stays on a file
- * written by someone outside its group.  With it, the kernel's part is
- * (fs/fuse/dir.c fuse_setattr, libfuse 3.14 knows no KILLPRIV_V2):
- *   - before every write(2), fallocate and copy_file_range that must
- *     clear bits by its own rule (file_modified: the writer lacks
- *     CAP_FSETID and the file has setuid, or setgid with group-exec or
- *     outside the writer's groups), a setattr with no attribute set, sent
- *     as the writer: the fs clears by the same rule (FS_SET_KILL_PRIV);
- *   - truncate, O_TRUNC and chown arrive as they are: the fs clears as
- *     the kernel would (fs_setattr, fs_open_file);
- *   - security.capability is still removed by the kernel (removexattr).
- * Writes sent directly (no writeback cache) are also checked by the fs
- * (fs_write_as with the writer's identity); page-cache writes carry no
- * identity and were covered by the setattr at write(2) time. */
+ * setuid/setgid after writes: HANDLE_KILLPRIV stays off (libfuse 3.14
+ * never passes it to the kernel anyway: libfuse issue #884), so the
+ * kernel clears them, but only half right (fs/fuse/dir.c fuse_setattr):
+ * before every write(2), fallocate, copy_file_range and truncate that
+ * must clear bits by its own rule (setattr_should_drop_suidgid: the
+ * writer lacks CAP_FSETID; setuid, and setgid when group-executable or
+ * outside the writer's groups) it sends, as the writer, a setattr of the
+ * mode recomputed from the mode alone (setuid, setgid only when
+ * group-executable), or an empty setattr when that recomputes nothing.
+ * The fs completes both into the kernel's rule: a mode setattr keeps
+ * setgid only for a group member or CAP_FSETID (the chmod rule), an
+ * empty one is FS_SET_KILL_PRIV, truncate and O_TRUNC clear as a write.
+ * The writer's supplementary groups and CAP_FSETID come from /proc
+ * (mnt_cred), read only for files that have the bits.  The kernel
+ * removes security.capability itself (removexattr). */
 static void mnt_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct mnt_state *m = userdata;
 
     conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
-    if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
-        conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
+    conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
     conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
     if (m->want_writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
         conn->want |= FUSE_CAP_WRITEBACK_CACHE;
@@ -320,8 +318,8 @@ static void mnt_getattr(fuse_req_t req, fuse_ino_t ino,
 
 /* FUSE_SET_ATTR_* -> FS_SET_*.  FORCE, KILL_SUID/SGID/PRIV and FILE carry
  * no change of their own and are dropped (libfuse 3.14 never passes them).
- * A setattr with nothing to set is the kernel's request to clear
- * setuid/setgid before a write (see mnt_init): FS_SET_KILL_PRIV. */
+ * A setattr with nothing to set is the kernel's request to clear setgid
+ * without group-exec after a write (see mnt_init): FS_SET_KILL_PRIV. */
 static int mnt_setattr_mask(int valid)
 {
     static const struct { int fuse_bit, fs_bit; } map[] = {
@@ -463,10 +461,11 @@ static void mnt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
  * usual case) is used in place, anything else (a spliced pipe, several
  * pieces) is copied once with fuse_buf_copy.
  *
- * setuid/setgid: a direct write is checked as its writer's (fs_write_as);
- * a delayed page-cache write (fi->writepage) carries no writer identity
- * and keeps them (FS_WRITE_KEEP_PRIV): the setattr the kernel sent at
- * write(2) time cleared them (see mnt_init).
+ * setuid/setgid: a direct write clears them as its writer's
+ * (fs_write_as; the setattr the kernel sent before it did already, see
+ * mnt_init); a delayed page-cache write (fi->writepage) carries no writer
+ * identity and keeps them (FS_WRITE_KEEP_PRIV): the setattr sent at
+ * write(2) time took care of them.
  *
  * FS_WRITE_KEEP_TIMES (when fs.h offers it), for page-cache writes only:
  * with the writeback cache the kernel owns a regular file's mtime/ctime,

@@ -329,6 +329,16 @@ static void test_kill_priv_rules(void **state)
     assert_int_equal(fs_copy_file_range(t->fs, f, 0, g, 0, 10), 10);
     assert_int_equal(fs_copy_file_range(t->fs, g, 0, f, 0, 10), 10);
     assert_int_equal(attr(t, f).st_mode & 07777, 06766);
+    /* chmod: setgid only for a member of the group or CAP_FSETID, which
+     * also completes the kernel's half-done clearing after a write (it
+     * sends the mode minus setuid, setgid kept when not group-exec). */
+    a.st_mode = 02766;
+    assert_int_equal(fs_setattr(t->fs, &stranger, f, &a, FS_SET_MODE, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0766);
+    assert_int_equal(fs_setattr(t->fs, &supp, f, &a, FS_SET_MODE, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 02766);
+    assert_int_equal(fs_setattr(t->fs, &capable, f, &a, FS_SET_MODE, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 02766);
     /* Directories keep setgid (it is inheritance there). */
     assert_int_equal(fs_mode_after_write(&stranger, S_IFDIR | 02775, 50),
                      S_IFDIR | 02775);
