@@ -1722,12 +1722,12 @@ static void write_record(fsck *ck, struct ino_ent *e, uint32_t nlink)
     } else if (e->type == DT_REG && !(e->flags & E_INLINE)) {
         rec.alloc = e->u.alloc;
     }
-    char *buf = malloc(FS_INODE_HEADER + dlen);
+    char *buf = malloc(fs_inode_bytes(&rec, dlen));
     if (buf == NULL) {
         op_fail(ck, "out of memory");
     } else {
         fs_encode_inode(buf, &rec, data, dlen);
-        fix_put(ck, key, klen, buf, FS_INODE_HEADER + dlen);
+        fix_put(ck, key, klen, buf, fs_inode_bytes(&rec, dlen));
         free(buf);
     }
     lsm_free(val);
@@ -1792,6 +1792,7 @@ static void check_super(fsck *ck, uint64_t records)
     if (changed) {
         char key[4], val[FS_SUPER_BYTES];
         size_t klen = fs_key_super(key);
+        sb.version = FS_FORMAT_VERSION;   /* the layout encode writes */
         fs_encode_super(val, &sb);
         fix_put(ck, key, klen, val, sizeof val);
     }

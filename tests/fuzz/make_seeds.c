@@ -483,7 +483,7 @@ static void make_fs_seeds(void)
     fs_encode_dirent_value(buf, 12345, DT_REG);
     write_seed(t, "dirent_value", buf, FS_DIRENT_VALUE_BYTES);
 
-    fs_super s = { FS_FORMAT_VERSION, 4096, 2048, FS_SUPER_CLEAN, 100, 42 };
+    fs_super s = { FS_FORMAT_VERSION, 4096, 2048, FS_SUPER_CLEAN, 100, 42, 0 };
     fs_encode_super(buf, &s);
     write_seed(t, "super", buf, FS_SUPER_BYTES);
 

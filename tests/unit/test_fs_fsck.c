@@ -436,14 +436,14 @@ static void test_not_a_store(void **state)
     /* Another format version: refused and untouched. */
     db = raw_open(t->store);
     char key[4], sb[FS_SUPER_BYTES];
-    fs_super s = { 2, 65536, 4096, 0, 100, 1 };
+    fs_super s = { 3, 65536, 4096, 0, 100, 1, 0 };
     fs_encode_super(sb, &s);
     raw_put(db, key, fs_key_super(key), sb, sizeof sb);
     raw_close(db);
     snap_take(t->store, &before);
     assert_int_equal(run_fsck(t->store, FSCK_REPAIR, &l, &r), FSCK_EXIT_ERROR);
-    assert_non_null(strstr(r.error, "has lsmfs format version 2; this lsmfs "
-                                    "reads version 1"));
+    assert_non_null(strstr(r.error, "has lsmfs format version 3; this lsmfs "
+                                    "reads version 2"));
     snap_same(t->store, &before);
     assert_int_equal(l.n, 0);
     lines_free(&l);
@@ -471,7 +471,7 @@ static void test_fs_open_touches_nothing(void **state)
     /* A bumped version: refused, message names both versions. */
     db = raw_open(t->store);
     char key[4], sb[FS_SUPER_BYTES];
-    fs_super s = { FS_FORMAT_VERSION + 1, 65536, 4096, 0, 100, 1 };
+    fs_super s = { FS_FORMAT_VERSION + 1, 65536, 4096, 0, 100, 1, 0 };
     fs_encode_super(sb, &s);
     raw_put(db, key, fs_key_super(key), sb, sizeof sb);
     raw_close(db);
@@ -705,7 +705,7 @@ static void test_orphan_reclaimed(void **state)
     raw_put(db, key, fs_key_orphan(key, 903), "", 0);
     /* As a crash leaves it: the store not closed cleanly. */
     char sb[FS_SUPER_BYTES];
-    fs_super s = { FS_FORMAT_VERSION, 65536, 4096, 0, 2 + 2 * 4096, 0 };
+    fs_super s = { FS_FORMAT_VERSION, 65536, 4096, 0, 2 + 2 * 4096, 0, 0 };
     fs_encode_super(sb, &s);
     raw_put(db, key, fs_key_super(key), sb, sizeof sb);
     raw_close(db);
@@ -808,7 +808,7 @@ static void test_counter_too_low(void **state)
     T *t = *state;
     lsm_db *db = raw_open(t->store);
     char key[4], sb[FS_SUPER_BYTES];
-    fs_super s = { FS_FORMAT_VERSION, 65536, 4096, FS_SUPER_CLEAN, 3, 5 };
+    fs_super s = { FS_FORMAT_VERSION, 65536, 4096, FS_SUPER_CLEAN, 3, 5, 0 };
     fs_encode_super(sb, &s);
     raw_put(db, key, fs_key_super(key), sb, sizeof sb);
     raw_close(db);
