@@ -128,19 +128,28 @@ static uint64_t resv_take(fs_inode *rec, uint64_t lo, uint64_t hi, uint64_t n)
     return n;
 }
 
-/* A file cut to `size` bytes keeps no reservation at or past it. */
-static void resv_cut(fs_inode *rec, uint64_t size)
+static int stored_in_range(fs_t *fs, struct inode *ip, uint64_t off,
+                           uint64_t end, uint64_t *out);
+
+/* A file cut to `size` bytes keeps no reservation at or past it, nor
+ * more than the bytes of [resv_lo, size) that are not stored (a scan of
+ * the blocks there). */
+static int resv_cut(fs_t *fs, struct inode *ip, fs_inode *rec, uint64_t size)
 {
     if (rec->resv == 0 || size >= rec->resv_hi)
-        return;
-    if (size <= rec->resv_lo) {
-        rec->resv = 0;
-    } else {
-        if (rec->resv > size - rec->resv_lo)
-            rec->resv = size - rec->resv_lo;
-        rec->resv_hi = size;
+        return 0;
+    uint64_t stored = 0;
+    if (size > rec->resv_lo) {
+        int rc = stored_in_range(fs, ip, rec->resv_lo, size, &stored);
+        if (rc < 0)
+            return rc;
     }
+    uint64_t room = size > rec->resv_lo ? size - rec->resv_lo - stored : 0;
+    if (rec->resv > room)
+        rec->resv = room;
+    rec->resv_hi = size;
     resv_clear_if_empty(rec);
+    return 0;
 }
 
 /* Reads block n of ino: *val (lsm_free) and *len; *val NULL for a hole. */
@@ -266,8 +275,11 @@ int file_truncate(fs_t *fs, struct inode *ip, fs_inode *rec, uint64_t size,
     uint64_t bs = fs->block_bytes;
     if (size > FS_MAX_FILE)
         return -EFBIG;
-    if (size < rec->size)
-        resv_cut(rec, size);
+    if (size < rec->size) {
+        int rc = resv_cut(fs, ip, rec, size);
+        if (rc < 0)
+            return rc;
+    }
     if (is_inline(rec)) {
         if (size <= fs->inline_max) {
             char *nd = size ? malloc(size) : NULL;
