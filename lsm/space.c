@@ -2,7 +2,7 @@
  * space.c — surviving a full disk.
  *
  * What a full disk must not do: make the store read-only, make a writer
- * wait forever, or keep space from coming back after deletes.  Four
+ * wait forever, or keep space from coming back after deletes.  These
  * mechanisms see to it:
  *
  *  - A flush is always possible.  The unflushed memtables owe the disk
@@ -41,6 +41,12 @@
  *    inputs and takes the reserve again if it can.  Writers that ran out
  *    of space wait for the pass (or for the flushes in progress) to end
  *    and try again.
+ *
+ *  - Held space (lsm_hold_space): bytes promised to the caller, kept from
+ *    ordinary writes with 1/8 more for the tables and log copies they
+ *    will cost; writes with LSM_HELD ignore holds.  A hold is refused
+ *    when the measured free space less the debt, the margin and what is
+ *    held cannot take it.
  *
  * Limits.  A level-0 table is rewritten together with every older one
  * (and what they overlap in level 1), so the pass needs room for what

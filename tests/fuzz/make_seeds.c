@@ -520,6 +520,13 @@ static void make_fs_seeds(void)
     fs_encode_inode(buf, &in, NULL, 0);
     write_seed(t, "inode_blocks", buf, FS_INODE_HEADER);
 
+    in.resv = 3 << 20;           /* fallocate reserved 3 MiB of [1, 5) MiB */
+    in.resv_lo = 1 << 20;
+    in.resv_hi = 5 << 20;
+    fs_encode_inode(buf, &in, NULL, 0);
+    write_seed(t, "inode_resv", buf, fs_inode_bytes(&in, 0));
+    in.resv = in.resv_lo = in.resv_hi = 0;
+
     in.mode = S_IFCHR | 0600;
     in.size = in.alloc = 0;
     in.rdev = 0x0103;
