@@ -27,6 +27,37 @@ int fs_getattr(fs_t *fs, uint64_t ino, struct stat *st)
     return 0;
 }
 
+static int cred_in_group(const fs_cred *c, gid_t g)
+{
+    return c != NULL && (c->gid == g || (c->in_group != NULL && c->in_group(c, g)));
+}
+
+static int cred_has_fsetid(const fs_cred *c)
+{
+    if (c == NULL)
+        return 0;
+    return c->has_fsetid != NULL ? c->has_fsetid(c) : c->uid == 0;
+}
+
+/* setgid goes when group-executable (it marks no mandatory locking then)
+ * or when c could not have set it: neither in the group nor CAP_FSETID. */
+static int drops_sgid(const fs_cred *c, mode_t mode, gid_t gid)
+{
+    if (!(mode & S_ISGID))
+        return 0;
+    return (mode & S_IXGRP) || !(cred_in_group(c, gid) || cred_has_fsetid(c));
+}
+
+mode_t fs_mode_after_write(const fs_cred *c, mode_t mode, gid_t gid)
+{
+    if (!S_ISREG(mode) || !(mode & (S_ISUID | S_ISGID)) || cred_has_fsetid(c))
+        return mode;
+    mode &= ~(mode_t)S_ISUID;
+    if (drops_sgid(c, mode, gid))
+        mode &= ~(mode_t)S_ISGID;
+    return mode;
+}
+
 /* Locks ino exclusively with its inline data loaded (its record is
  * rewritten by the caller). */
 static int get_for_update(fs_t *fs, uint64_t ino, struct inode **out)
@@ -40,7 +71,6 @@ static int get_for_update(fs_t *fs, uint64_t ino, struct inode **out)
 int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
                const struct stat *attr, int set, struct stat *out)
 {
-    (void)c;
     struct inode *ip;
     int rc = get_for_update(fs, ino, &ip);
     if (rc < 0)
@@ -66,21 +96,29 @@ int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
         rec.mtime = now;
     }
     if (rc == 0 && (set & (FS_SET_UID | FS_SET_GID))) {
+        /* chown(2) of a non-directory: setuid always goes, even for root;
+         * setgid as after a write (judged on the old group). */
+        if (!S_ISDIR(rec.mode)) {
+            if (drops_sgid(c, rec.mode, rec.gid))
+                rec.mode &= ~(uint32_t)S_ISGID;
+            rec.mode &= ~(uint32_t)S_ISUID;
+        }
         if (set & FS_SET_UID)
             rec.uid = (uint32_t)attr->st_uid;
         if (set & FS_SET_GID)
             rec.gid = (uint32_t)attr->st_gid;
-        /* chown(2): a non-directory loses setuid, and setgid when it is
-         * group-executable (setgid without group-exec marks mandatory
-         * locking and stays). */
-        if (!S_ISDIR(rec.mode)) {
-            rec.mode &= ~(uint32_t)S_ISUID;
-            if (rec.mode & S_IXGRP)
-                rec.mode &= ~(uint32_t)S_ISGID;
-        }
     }
-    if (set & FS_SET_MODE)
+    if (set & FS_SET_MODE) {
         rec.mode = (rec.mode & S_IFMT) | ((uint32_t)attr->st_mode & 07777);
+        /* chmod(2): setgid only for a member of the group or CAP_FSETID
+         * (the kernel's setattr_prepare; it skips this check when it
+         * asks to clear the bits after a write, see fs.h). */
+        if ((rec.mode & S_ISGID) && !cred_in_group(c, rec.gid) &&
+            !cred_has_fsetid(c))
+            rec.mode &= ~(uint32_t)S_ISGID;
+    }
+    if (set & (FS_SET_SIZE | FS_SET_KILL_PRIV))
+        rec.mode = (uint32_t)fs_mode_after_write(c, rec.mode, rec.gid);
     if (set & FS_SET_ATIME_NOW)
         rec.atime = now;
     else if (set & FS_SET_ATIME)

@@ -75,6 +75,7 @@ int inode_commit(fs_t *fs, struct inode *ip, fs_inode *rec, lsm_batch *b,
 int inode_commit_flags(fs_t *fs, struct inode *ip, fs_inode *rec, lsm_batch *b,
                        struct data_change *dc, int flags)
 {
+    uint64_t resv_before = ip->rec.resv;
     const char *data = NULL;
     size_t dlen = 0;
     if (is_inline(rec)) {
@@ -86,8 +87,69 @@ int inode_commit_flags(fs_t *fs, struct inode *ip, fs_inode *rec, lsm_batch *b,
         rc = fs_commit_flags(fs, b, flags);
     if (rc == 0)
         ip->rec = *rec;
+    if (rc == 0 && rec->resv < resv_before)
+        lsm_release_space(fs->db, resv_before - rec->resv);
     data_change_finish(fs, ip, dc, rc == 0);
     return rc;
+}
+
+/* --- reservations (fallocate) ------------------------------------------------
+ * rec->resv counts bytes fallocate reserved that no write has filled,
+ * somewhere in [resv_lo, resv_hi); the engine holds as many bytes of
+ * free space (lsm_hold_space), taken by fallocate and given back by
+ * inode_commit_flags as resv shrinks, or when the inode goes.  One range
+ * per file: reservations of disjoint ranges merge into the range that
+ * spans them, so a write into a hole between them may use up the
+ * reservation meant for them (it stays counted either way). */
+
+static uint64_t overlap(uint64_t lo1, uint64_t hi1, uint64_t lo2, uint64_t hi2)
+{
+    uint64_t lo = lo1 > lo2 ? lo1 : lo2, hi = hi1 < hi2 ? hi1 : hi2;
+    return hi > lo ? hi - lo : 0;
+}
+
+static void resv_clear_if_empty(fs_inode *rec)
+{
+    if (rec->resv == 0)
+        rec->resv_lo = rec->resv_hi = 0;
+}
+
+/* Takes up to n reserved bytes for bytes of [lo, hi) that a write filled
+ * (or a punch freed); returns how many. */
+static uint64_t resv_take(fs_inode *rec, uint64_t lo, uint64_t hi, uint64_t n)
+{
+    uint64_t o = overlap(lo, hi, rec->resv_lo, rec->resv_hi);
+    if (n > o)
+        n = o;
+    if (n > rec->resv)
+        n = rec->resv;
+    rec->resv -= n;
+    resv_clear_if_empty(rec);
+    return n;
+}
+
+static int stored_in_range(fs_t *fs, struct inode *ip, uint64_t off,
+                           uint64_t end, uint64_t *out);
+
+/* A file cut to `size` bytes keeps no reservation at or past it, nor
+ * more than the bytes of [resv_lo, size) that are not stored (a scan of
+ * the blocks there). */
+static int resv_cut(fs_t *fs, struct inode *ip, fs_inode *rec, uint64_t size)
+{
+    if (rec->resv == 0 || size >= rec->resv_hi)
+        return 0;
+    uint64_t stored = 0;
+    if (size > rec->resv_lo) {
+        int rc = stored_in_range(fs, ip, rec->resv_lo, size, &stored);
+        if (rc < 0)
+            return rc;
+    }
+    uint64_t room = size > rec->resv_lo ? size - rec->resv_lo - stored : 0;
+    if (rec->resv > room)
+        rec->resv = room;
+    rec->resv_hi = size;
+    resv_clear_if_empty(rec);
+    return 0;
 }
 
 /* Reads block n of ino: *val (lsm_free) and *len; *val NULL for a hole. */
@@ -213,6 +275,11 @@ int file_truncate(fs_t *fs, struct inode *ip, fs_inode *rec, uint64_t size,
     uint64_t bs = fs->block_bytes;
     if (size > FS_MAX_FILE)
         return -EFBIG;
+    if (size < rec->size) {
+        int rc = resv_cut(fs, ip, rec, size);
+        if (rc < 0)
+            return rc;
+    }
     if (is_inline(rec)) {
         if (size <= fs->inline_max) {
             char *nd = size ? malloc(size) : NULL;
@@ -328,8 +395,8 @@ static int write_blocks(fs_t *fs, struct inode *ip, fs_inode *rec,
 }
 
 /* The write of fs_write with ip locked exclusively and its data loaded. */
-static ssize_t write_locked(fs_t *fs, struct inode *ip, const char *buf,
-                            size_t n, uint64_t off, int flags)
+static ssize_t write_locked(fs_t *fs, const fs_cred *c, struct inode *ip,
+                            const char *buf, size_t n, uint64_t off, int flags)
 {
     fs_inode rec = ip->rec;
     if (S_ISDIR(rec.mode))
@@ -352,7 +419,7 @@ static ssize_t write_locked(fs_t *fs, struct inode *ip, const char *buf,
     if (b == NULL)
         return -ENOMEM;
     struct data_change dc = { 0, NULL, 0 };
-    uint64_t end = off + n, oldsize = rec.size;
+    uint64_t end = off + n, oldsize = rec.size, oldalloc = rec.alloc;
     uint64_t newsize = end > oldsize ? end : oldsize;
     int rc = 0;
     if (is_inline(&rec) && newsize <= fs->inline_max) {
@@ -383,12 +450,12 @@ static ssize_t write_locked(fs_t *fs, struct inode *ip, const char *buf,
         rec.size = newsize;
         if (!(flags & FS_WRITE_KEEP_TIMES))
             rec.mtime = rec.ctime = now;
-        if (!(flags & FS_WRITE_KEEP_PRIV)) {
-            rec.mode &= ~(uint32_t)S_ISUID;
-            if (rec.mode & S_IXGRP)
-                rec.mode &= ~(uint32_t)S_ISGID;
-        }
-        rc = inode_commit(fs, ip, &rec, b, &dc);
+        if (!(flags & FS_WRITE_KEEP_PRIV))
+            rec.mode = (uint32_t)fs_mode_after_write(c, rec.mode, rec.gid);
+        /* Bytes stored where fallocate reserved them use the held space. */
+        uint64_t filled = resv_take(&rec, off, end,
+                                    rec.alloc > oldalloc ? rec.alloc - oldalloc : 0);
+        rc = inode_commit_flags(fs, ip, &rec, b, &dc, filled ? LSM_HELD : 0);
     } else {
         data_change_finish(fs, ip, &dc, 0);
     }
@@ -405,8 +472,8 @@ static int get_for_update(fs_t *fs, uint64_t ino, struct inode **out)
     return rc;
 }
 
-ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,
-                 off_t off, int flags)
+ssize_t fs_write_as(fs_t *fs, const fs_cred *c, uint64_t ino, const char *buf,
+                    size_t size, off_t off, int flags)
 {
     if (off < 0)
         return -EINVAL;
@@ -414,9 +481,15 @@ ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,
     int rc = get_for_update(fs, ino, &ip);
     if (rc < 0)
         return rc;
-    ssize_t n = write_locked(fs, ip, buf, size, (uint64_t)off, flags);
+    ssize_t n = write_locked(fs, c, ip, buf, size, (uint64_t)off, flags);
     inode_put(fs, ip);
     return n;
+}
+
+ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,
+                 off_t off, int flags)
+{
+    return fs_write_as(fs, NULL, ino, buf, size, off, flags);
 }
 
 /* --- read ------------------------------------------------------------------- */
@@ -487,7 +560,6 @@ ssize_t fs_read(fs_t *fs, uint64_t ino, char *buf, size_t size, off_t off)
 
 int fs_open_file(fs_t *fs, const fs_cred *c, uint64_t ino, int flags)
 {
-    (void)c;
     struct inode *ip;
     int rc = inode_get(fs, ino, IG_EXCL, &ip);
     if (rc < 0)
@@ -506,6 +578,7 @@ int fs_open_file(fs_t *fs, const fs_cred *c, uint64_t ino, int flags)
         rc = b ? file_truncate(fs, ip, &rec, 0, b, &dc) : -ENOMEM;
         if (rc == 0) {
             rec.mtime = rec.ctime = fs_now();
+            rec.mode = (uint32_t)fs_mode_after_write(c, rec.mode, rec.gid);
             rc = inode_commit_flags(fs, ip, &rec, b, &dc, LSM_RECLAIM);
         } else {
             data_change_finish(fs, ip, &dc, 0);
@@ -536,6 +609,7 @@ int fs_release(fs_t *fs, uint64_t ino)
             ip->gone = 1;
             inode_drop_data(fs, ip);
             atomic_fetch_sub(&fs->inode_count, 1);
+            lsm_release_space(fs->db, ip->rec.resv);
         }
     } else if (nopen == 0 && atomic_load(&fs->inline_cached) > INLINE_CACHE_BYTES) {
         inode_drop_data(fs, ip);
@@ -582,6 +656,76 @@ static int punch(fs_t *fs, struct inode *ip, fs_inode *rec, lsm_batch *b,
     return rc;
 }
 
+/* Bytes of [off, end) that ip's data already holds (stored blocks, or
+ * the inline bytes). */
+static int stored_in_range(fs_t *fs, struct inode *ip, uint64_t off,
+                           uint64_t end, uint64_t *out)
+{
+    *out = 0;
+    if (is_inline(&ip->rec)) {
+        *out = overlap(off, end, 0, ip->dlen);
+        return 0;
+    }
+    uint64_t bs = fs->block_bytes;
+    char lo[FS_KEY_MAX], hi[FS_KEY_MAX];
+    size_t ll = fs_key_block(lo, ip->ino, off / bs);
+    size_t hl = fs_key_block(hi, ip->ino, (end - 1) / bs + 1);  /* end <= 2^63 */
+    lsm_iter *it = lsm_iter_new(fs->db, NULL);
+    if (it == NULL)
+        return -ENOMEM;
+    for (lsm_iter_seek(it, lo, ll); lsm_iter_valid(it); lsm_iter_next(it)) {
+        size_t klen, vlen;
+        const void *k = lsm_iter_key(it, &klen);
+        uint64_t kino, blk;
+        if (!key_before(k, klen, hi, hl) ||
+            fs_decode_block_key(k, klen, &kino, &blk) != 0 || kino != ip->ino)
+            break;
+        lsm_iter_value(it, &vlen);
+        *out += overlap(off, end, blk * bs, blk * bs + vlen);
+    }
+    int st = lsm_iter_status(it);
+    lsm_iter_free(it);
+    return st == LSM_OK ? 0 : fs_engine_error(fs, st, "block scan");
+}
+
+/* Reserves what [off, end) lacks: the bytes neither stored nor reserved
+ * already, held in the engine (-ENOSPC when the free space, less what is
+ * held, cannot take them).  *held: the bytes newly held. */
+static int reserve_range(fs_t *fs, struct inode *ip, fs_inode *rec,
+                         uint64_t off, uint64_t end, uint64_t *held)
+{
+    *held = 0;
+    uint64_t stored;
+    int rc = stored_in_range(fs, ip, off, end, &stored);
+    if (rc < 0)
+        return rc;
+    uint64_t have = overlap(off, end, rec->resv_lo, rec->resv_hi);
+    have = (have < rec->resv ? have : rec->resv) + stored;
+    if (have >= end - off)
+        return 0;
+    uint64_t need = end - off - have;
+    int st = lsm_hold_space(fs->db, need, 0);
+    if (st == LSM_NO_SPACE)
+        return -ENOSPC;
+    if (st != LSM_OK)
+        return fs_engine_error(fs, st, "space hold");
+    if (rec->resv == 0) {
+        rec->resv_lo = off;
+        rec->resv_hi = end;
+    } else {
+        rec->resv_lo = off < rec->resv_lo ? off : rec->resv_lo;
+        rec->resv_hi = end > rec->resv_hi ? end : rec->resv_hi;
+    }
+    rec->resv += need;
+    *held = need;
+    return 0;
+}
+
+/* Allocation (mode 0, KEEP_SIZE) reserves the range's missing bytes in
+ * the engine's free space, so later writes into it do not fail for lack
+ * of space (a log-structured store cannot place them in advance), and
+ * mode 0 extends the size (the new range reads as zeros).  Punching
+ * zeroes the range, frees its blocks and drops its reservation. */
 int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len)
 {
     if (off < 0 || len <= 0)
@@ -599,36 +743,39 @@ int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len)
     if (rc < 0)
         return rc;
     fs_inode rec = ip->rec;
-    uint64_t end = (uint64_t)off + (uint64_t)len;
-    if (deny_change(&rec) < 0 || (punch_hole && deny_remove(&rec) < 0)) {
+    uint64_t end = (uint64_t)off + (uint64_t)len, held = 0;
+    lsm_batch *b = NULL;
+    struct data_change dc = { 0, NULL, 0 };
+    if (deny_change(&rec) < 0 || (punch_hole && deny_remove(&rec) < 0))
         rc = -EPERM;             /* append-only files may only grow */
-    } else if (S_ISDIR(rec.mode)) {
+    else if (S_ISDIR(rec.mode))
         rc = -EISDIR;
-    } else if (!S_ISREG(rec.mode)) {
+    else if (!S_ISREG(rec.mode))
         rc = -ENODEV;
-    } else if (punch_hole ? (uint64_t)off >= rec.size : keep || end <= rec.size) {
-        rc = 0;                  /* nothing to punch or to extend */
-    } else {
-        /* Space is never reserved in a log-structured store: allocation
-         * means extending the size (the new range reads as zeros). */
-        lsm_batch *b = lsm_batch_new();
-        struct data_change dc = { 0, NULL, 0 };
-        if (b == NULL)
-            rc = -ENOMEM;
-        else if (punch_hole)
+    else if ((b = lsm_batch_new()) == NULL)
+        rc = -ENOMEM;
+    else if (punch_hole) {
+        resv_take(&rec, (uint64_t)off, end, UINT64_MAX);
+        if ((uint64_t)off < rec.size)
             rc = punch(fs, ip, &rec, b, (uint64_t)off,
                        end < rec.size ? end : rec.size, &dc);
-        else
+    } else {
+        rc = reserve_range(fs, ip, &rec, (uint64_t)off, end, &held);
+        if (rc == 0 && !keep && end > rec.size)
             rc = file_truncate(fs, ip, &rec, end, b, &dc);
-        if (rc == 0) {
-            rec.mtime = rec.ctime = fs_now();
-            rc = inode_commit_flags(fs, ip, &rec, b, &dc,
-                                    punch_hole ? LSM_RECLAIM : 0);
-        } else {
-            data_change_finish(fs, ip, &dc, 0);
-        }
-        lsm_batch_free(b);
     }
+    int changed = rec.size != ip->rec.size || rec.resv != ip->rec.resv ||
+                  dc.set || (b != NULL && lsm_batch_count(b) > 0);
+    if (rc == 0 && changed) {
+        rec.mtime = rec.ctime = fs_now();
+        rc = inode_commit_flags(fs, ip, &rec, b, &dc,
+                                punch_hole ? LSM_RECLAIM : 0);
+    } else {
+        data_change_finish(fs, ip, &dc, 0);
+    }
+    if (rc < 0 && held > 0)
+        lsm_release_space(fs->db, held);
+    lsm_batch_free(b);
     inode_put(fs, ip);
     return rc;
 }
@@ -739,7 +886,8 @@ ssize_t fs_copy_file_range(fs_t *fs, uint64_t ino_in, off_t off_in,
     rc = get_for_update(fs, ino_out, &op);
     ssize_t put = rc;
     if (rc == 0) {
-        put = write_locked(fs, op, buf, (size_t)got, (uint64_t)off_out, 0);
+        put = write_locked(fs, NULL, op, buf, (size_t)got, (uint64_t)off_out,
+                           FS_WRITE_KEEP_PRIV);
         inode_put(fs, op);
     }
     free(buf);

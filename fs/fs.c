@@ -125,8 +125,8 @@ int batch_put_inode(lsm_batch *b, uint64_t ino, const fs_inode *rec,
 {
     char key[FS_KEY_MAX];
     size_t klen = fs_key_inode(key, ino);
-    char small[FS_INODE_HEADER + 4096 + 512];
-    size_t n = FS_INODE_HEADER + dlen;
+    char small[FS_INODE_HEADER + FS_INODE_RESV_BYTES + 4096 + 512];
+    size_t n = fs_inode_bytes(rec, dlen);
     char *buf = n <= sizeof small ? small : malloc(n);
     if (buf == NULL)
         return -ENOMEM;
@@ -204,7 +204,8 @@ void fs_fill_stat(const fs_t *fs, uint64_t ino, const fs_inode *rec,
     st->st_blksize = (blksize_t)fs->block_bytes;
     uint64_t bytes = 0;
     if (S_ISREG(rec->mode))
-        bytes = (rec->flags & FS_INODE_INLINE) ? rec->size : rec->alloc;
+        bytes = ((rec->flags & FS_INODE_INLINE) ? rec->size : rec->alloc) +
+                rec->resv;
     st->st_blocks = (blkcnt_t)((bytes + 511) / 512);
     st->st_atim = rec->atime;
     st->st_mtim = rec->mtime;
@@ -260,6 +261,7 @@ static void mark_clean(fs_t *fs)
 {
     fs->sb.flags |= FS_SUPER_CLEAN;
     fs->sb.inode_count = (uint64_t)atomic_load(&fs->inode_count);
+    fs->sb.resv_bytes = lsm_held_bytes(fs->db);
     if (fs->next_ino > fs->sb.next_ino)
         fs->sb.next_ino = fs->next_ino;
 }
@@ -324,9 +326,12 @@ int fs_statfs(fs_t *fs, struct statvfs *st)
     if (rc != LSM_OK)
         return fs_engine_error(fs, rc, "free space");
     const uint64_t frsize = 4096;
-    /* The engine's space reserve is ours, not free: counted as used. */
-    uint64_t ours = lsm_disk_bytes(fs->db) + lsm_reserve_bytes(fs->db);
+    /* The engine's space reserve is ours, not free: counted as used; so
+     * are the bytes fallocate reserved (held in the engine). */
+    uint64_t held = lsm_held_bytes(fs->db);
+    uint64_t ours = lsm_disk_bytes(fs->db) + lsm_reserve_bytes(fs->db) + held;
     uint64_t used = (ours + frsize - 1) / frsize;
+    avail = avail > held ? avail - held : 0;
     uint64_t free_ = avail / frsize;
     int64_t files = atomic_load(&fs->inode_count);
     memset(st, 0, sizeof *st);
@@ -371,6 +376,8 @@ static int reclaim_orphan(fs_t *fs, uint64_t ino)
     lsm_batch_free(b);
     if (rc == 0 && existed == 0)
         atomic_fetch_sub(&fs->inode_count, 1);
+    if (rc == 0 && known)
+        lsm_release_space(fs->db, rec.resv);
     return rc;
 }
 
@@ -420,7 +427,9 @@ static int reclaim_orphans(fs_t *fs, int *count)
 }
 
 /* Counts inode records (after a crash). */
-static int count_inodes(fs_t *fs, int64_t *count)
+/* Counts the inode records and sums their reservations (the superblock's
+ * counts after a crash). */
+static int count_inodes(fs_t *fs, int64_t *count, uint64_t *resv)
 {
     char lo[4], hi[4];
     lo[0] = FS_KEY_INODE;
@@ -429,12 +438,18 @@ static int count_inodes(fs_t *fs, int64_t *count)
     if (it == NULL)
         return -ENOMEM;
     int64_t n = 0;
+    *resv = 0;
     for (lsm_iter_seek(it, lo, 1); lsm_iter_valid(it); lsm_iter_next(it)) {
-        size_t klen;
+        size_t klen, vlen, dlen;
         const void *k = lsm_iter_key(it, &klen);
         if (memcmp(k, hi, 1) >= 0)
             break;
         n++;
+        const void *v = lsm_iter_value(it, &vlen);
+        fs_inode rec;
+        const char *data;
+        if (fs_decode_inode(v, vlen, &rec, &data, &dlen) == 0)
+            *resv += rec.resv;
     }
     int st = lsm_iter_status(it);
     lsm_iter_free(it);
@@ -578,6 +593,7 @@ static int load_super(fs_t *fs, const fs_options *o, int fresh)
         return fail(-EINVAL, "%s is not an lsmfs store (bad superblock)",
                     fs->dir);
     fs->sb = sb;
+    fs->sb.version = FS_FORMAT_VERSION;   /* a version-1 store is upgraded */
     return 0;
 }
 
@@ -671,10 +687,13 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
     }
     rc = load_super(fs, o, fresh);
     int64_t count = (int64_t)fs->sb.inode_count;
+    uint64_t resv = fs->sb.resv_bytes;
     if (rc == 0 && !(fs->sb.flags & FS_SUPER_CLEAN)) {
         fs_log(fs, LOG_INFO, "%s was not closed cleanly: counting inodes", dir);
-        rc = count_inodes(fs, &count);
+        rc = count_inodes(fs, &count, &resv);
     }
+    if (rc == 0)
+        lsm_hold_space(fs->db, resv, 1);   /* promised before: kept */
     if (rc == 0) {
         fs->block_bytes = fs->sb.block_bytes;
         fs->block_shift = (unsigned)__builtin_ctz(fs->block_bytes);

@@ -61,12 +61,28 @@ int fs_close(fs_t *fs);
 /* Message for the last failure of fs_open/fs_close in this thread. */
 const char *fs_last_error(void);
 
-/* Identity of the calling process. */
+/* Identity of the calling process.  The two optional callbacks are asked
+ * only when a change must decide whether to clear a file's setuid/setgid
+ * bits (the file has one), so they may be costly (a /proc read). */
 typedef struct fs_cred {
     uid_t uid;
     gid_t gid;
     mode_t umask;             /* applied by the caller already if 0 */
+    /* 1 if the caller is in group g (its gid or a supplementary group);
+     * NULL: only gid counts. */
+    int (*in_group)(const struct fs_cred *c, gid_t g);
+    /* 1 if the caller holds CAP_FSETID; NULL: uid 0 does. */
+    int (*has_fsetid)(const struct fs_cred *c);
+    void *ctx;                /* for the callbacks */
 } fs_cred;
+
+/* The mode a write, truncate or fallocate by c leaves on a regular file
+ * of mode `mode` owned by group gid (the kernel's
+ * setattr_should_drop_suidgid): nothing changes for a caller holding
+ * CAP_FSETID; otherwise setuid goes, and setgid when the file is
+ * group-executable or c is not in its group.  c NULL: a caller with no
+ * privilege in no group.  Other file types keep their mode. */
+mode_t fs_mode_after_write(const fs_cred *c, mode_t mode, gid_t gid);
 
 /* --- namespace --------------------------------------------------------- */
 /* "." is the inode `parent` itself, of any type (how the kernel finds an
@@ -76,7 +92,19 @@ int fs_getattr(fs_t *fs, uint64_t ino, struct stat *st);
 
 /* setattr: `set` is a mask of FS_SET_*; times are taken from attr->st_atim /
  * st_mtim unless the *_NOW bit is set.  Size changes truncate or extend
- * (holes).  Updates ctime.  chown clears setuid/setgid as POSIX says. */
+ * (holes).  Updates ctime.  setuid/setgid, in this order:
+ *  - chown clears setuid, and setgid when group-executable or c is
+ *    neither in the file's group nor holds CAP_FSETID (the kernel's
+ *    chown rule);
+ *  - FS_SET_MODE sets the mode, without setgid unless c is in the file's
+ *    (new) group or holds CAP_FSETID (the kernel's chmod rule);
+ *  - a size change and FS_SET_KILL_PRIV clear them as a write by c does
+ *    (fs_mode_after_write).
+ * Through FUSE (libfuse 3.14 cannot hand the kernel HANDLE_KILLPRIV) the
+ * kernel asks to clear them after a write with a setattr of the mode it
+ * recomputed from the mode alone (setuid, and setgid only when
+ * group-executable) or, when that changes nothing, with an empty one;
+ * the chmod rule and FS_SET_KILL_PRIV complete it into its own rule. */
 #define FS_SET_MODE      (1 << 0)
 #define FS_SET_UID       (1 << 1)
 #define FS_SET_GID       (1 << 2)
@@ -86,6 +114,7 @@ int fs_getattr(fs_t *fs, uint64_t ino, struct stat *st);
 #define FS_SET_ATIME_NOW (1 << 7)
 #define FS_SET_MTIME_NOW (1 << 8)
 #define FS_SET_CTIME     (1 << 10)
+#define FS_SET_KILL_PRIV (1 << 11)
 int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
                const struct stat *attr, int set, struct stat *out);
 
@@ -141,7 +170,8 @@ int fs_setflags(fs_t *fs, const fs_cred *c, uint64_t ino, unsigned flags);
 void fs_forget(fs_t *fs, uint64_t ino, uint64_t nlookup);
 
 /* --- files --------------------------------------------------------------- */
-/* flags: open(2) flags; O_TRUNC truncates.  Adds an open reference. */
+/* flags: open(2) flags; O_TRUNC truncates (clearing setuid/setgid as a
+ * write by c does).  Adds an open reference. */
 int fs_open_file(fs_t *fs, const fs_cred *c, uint64_t ino, int flags);
 /* Creates and opens; O_EXCL -> -EEXIST if the name exists. */
 int fs_create(fs_t *fs, const fs_cred *c, uint64_t parent, const char *name,
@@ -156,18 +186,23 @@ int fs_tmpfile(fs_t *fs, const fs_cred *c, uint64_t parent, mode_t mode,
 int fs_release(fs_t *fs, uint64_t ino);
 /* Reads up to size bytes at off; returns the count (0 at/after EOF). */
 ssize_t fs_read(fs_t *fs, uint64_t ino, char *buf, size_t size, off_t off);
-/* FS_WRITE_APPEND writes at the current end of file. Clears setuid, and
- * setgid if group-executable, unless FS_WRITE_KEEP_PRIV.  Sets mtime and
- * ctime to now unless FS_WRITE_KEEP_TIMES (with a writeback cache the
- * kernel owns a file's times and sends them with setattr; data it
- * flushes later must not stamp newer ones). */
+/* fs_write_as: a write by c.  FS_WRITE_APPEND writes at the current end
+ * of file.  Clears setuid/setgid as fs_mode_after_write(c) says unless
+ * FS_WRITE_KEEP_PRIV.  Sets mtime and ctime to now unless
+ * FS_WRITE_KEEP_TIMES (with a writeback cache the kernel owns a file's
+ * times and sends them with setattr; data it flushes later must not stamp
+ * newer ones).  fs_write: the same with c NULL. */
 #define FS_WRITE_APPEND     (1 << 0)
 #define FS_WRITE_KEEP_PRIV  (1 << 1)
 #define FS_WRITE_KEEP_TIMES (1 << 2)
+ssize_t fs_write_as(fs_t *fs, const fs_cred *c, uint64_t ino, const char *buf,
+                    size_t size, off_t off, int flags);
 ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,
                  off_t off, int flags);
 int fs_fsync(fs_t *fs, uint64_t ino, int datasync);
-/* mode: 0 or FALLOC_FL_KEEP_SIZE / FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE */
+/* mode: 0 or FALLOC_FL_KEEP_SIZE / FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE.
+ * Leaves setuid/setgid alone, as copy_file_range does: the kernel clears
+ * them before either (file_modified), through setattr (FS_SET_KILL_PRIV). */
 int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len);
 /* SEEK_DATA / SEEK_HOLE (others: -EINVAL). Returns the new offset. */
 off_t fs_lseek(fs_t *fs, uint64_t ino, off_t off, int whence);

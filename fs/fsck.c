@@ -101,6 +101,7 @@ typedef struct fsck {
     uint64_t max_ino;         /* largest inode number with a record (before
                                  the repair made any) */
     uint64_t max_any;         /* largest inode number any key names */
+    uint64_t resv;            /* the records' reservations, summed */
     uint64_t next_free;       /* for lost+found, when it must be made */
     uint64_t lf;              /* lost+found's inode, 0 = none yet */
     int lf_broken;            /* lost+found cannot be used */
@@ -685,6 +686,7 @@ static void load_inode(fsck *ck, const void *k, size_t klen, const void *v,
         return;
     struct ino_ent *e = &ck->tab[ck->n++];
     memset(e, 0, sizeof *e);
+    ck->resv += rec.resv;
     e->ino = ino;
     e->parent = rec.parent;
     e->nlink = rec.nlink;
@@ -1478,10 +1480,19 @@ static int link_lost(fsck *ck, struct ino_ent *e, char *name)
     return 0;
 }
 
-/* Removes every record of orphan e. */
+/* Removes every record of orphan e (and its reservation from the sum). */
 static void reclaim(fsck *ck, struct ino_ent *e)
 {
     char key[16];
+    void *val;
+    size_t vlen, dlen;
+    fs_inode rec;
+    const char *data;
+    if (lsm_get(ck->db, NULL, key, fs_key_inode(key, e->ino), &val, &vlen) == LSM_OK) {
+        if (fs_decode_inode(val, vlen, &rec, &data, &dlen) == 0)
+            ck->resv -= rec.resv < ck->resv ? rec.resv : ck->resv;
+        lsm_free(val);
+    }
     fix_delete(ck, key, fs_key_inode(key, e->ino));
     fix_delete(ck, key, fs_key_orphan(key, e->ino));
     fix_delete_prefix(ck, FS_KEY_BLOCK, e->ino);
@@ -1723,12 +1734,12 @@ static void write_record(fsck *ck, struct ino_ent *e, uint32_t nlink)
     } else if (e->type == DT_REG && !(e->flags & E_INLINE)) {
         rec.alloc = e->u.alloc;
     }
-    char *buf = malloc(FS_INODE_HEADER + dlen);
+    char *buf = malloc(fs_inode_bytes(&rec, dlen));
     if (buf == NULL) {
         op_fail(ck, "out of memory");
     } else {
         fs_encode_inode(buf, &rec, data, dlen);
-        fix_put(ck, key, klen, buf, FS_INODE_HEADER + dlen);
+        fix_put(ck, key, klen, buf, fs_inode_bytes(&rec, dlen));
         free(buf);
     }
     lsm_free(val);
@@ -1776,8 +1787,17 @@ static void check_super(fsck *ck, uint64_t records)
                 "holds %llu", (unsigned long long)sb.inode_count,
                 (unsigned long long)records))
         changed = 1;
+    if ((sb.flags & FS_SUPER_CLEAN) && sb.resv_bytes != ck->resv &&
+        problem(ck, "corrected", "superblock: fallocate reservations sum to "
+                "%llu, the inodes hold %llu", (unsigned long long)sb.resv_bytes,
+                (unsigned long long)ck->resv))
+        changed = 1;
     if (!can_fix(ck))
         return;
+    if ((sb.flags & FS_SUPER_CLEAN) && sb.resv_bytes != ck->resv) {
+        sb.resv_bytes = ck->resv;   /* less orphans the repair reclaimed */
+        changed = 1;
+    }
     /* Repairs may have added or removed inodes too. */
     uint64_t live = 0;
     for (size_t i = 0; i < ck->n; i++)
@@ -1793,6 +1813,7 @@ static void check_super(fsck *ck, uint64_t records)
     if (changed) {
         char key[4], val[FS_SUPER_BYTES];
         size_t klen = fs_key_super(key);
+        sb.version = FS_FORMAT_VERSION;   /* the layout encode writes */
         fs_encode_super(val, &sb);
         fix_put(ck, key, klen, val, sizeof val);
     }

@@ -18,21 +18,26 @@
  *
  * VALUES (integers little-endian):
  *
- *   superblock (44 bytes)
+ *   superblock (52 bytes)
  *     0   8  magic "LSMFS\0sb"
- *     8   4  format version (1)
+ *     8   4  format version (2)
  *     12  4  data block size in bytes (power of two)
  *     16  4  inline threshold: regular files up to this size live inline
- *     20  4  flags: bit 0 CLEAN (closed cleanly; inode_count is exact)
+ *     20  4  flags: bit 0 CLEAN (closed cleanly; the counts are exact)
  *     24  8  next_ino: no inode number >= next_ino was ever handed out
  *     32  8  inode_count: live inodes at the last clean close
- *     40  4  checksum: lsm_checksum of bytes 0..39
+ *     40  8  resv_bytes: the sum of the inodes' reservations then
+ *     48  4  checksum: lsm_checksum of bytes 0..47
+ *   Version 1 (44 bytes: no resv_bytes, checksum at 40 of bytes 0..39;
+ *   its inodes have no reservations) is decoded with resv_bytes 0;
+ *   fs_open makes it version 2 at its superblock write.
  *
  *   inode (90 bytes + inline data)
  *     0   1  record format (1)
- *     1   1  flags: bit 0 INLINE (the data follows the header),
- *            bit 1 IMMUTABLE (chattr +i), bit 2 APPEND (chattr +a).
- *            Bits 1-2 were added without a version change: records
+ *     1   1  flags: bit 0 INLINE (the data follows the header and the
+ *            reservation), bit 1 IMMUTABLE (chattr +i), bit 2 APPEND
+ *            (chattr +a), bit 3 RESV (a reservation follows the header).
+ *            Bits 1-3 were added without a version change: records
  *            without them read as before; a build older than them
  *            reports a record carrying them as malformed (-EIO).
  *     2   4  mode (type and permission bits)
@@ -48,7 +53,10 @@
  *     54  12 atime: seconds (i64), nanoseconds (u32)
  *     66  12 mtime
  *     78  12 ctime
- *     90  .. INLINE: exactly `size` bytes of file data or symlink target
+ *     90  24 RESV only (regular files): resv, resv_lo, resv_hi (8 each):
+ *            resv > 0 bytes reserved by fallocate that no write has
+ *            filled yet, lying in [resv_lo, resv_hi), resv <= hi - lo
+ *     ..  .. INLINE: exactly `size` bytes of file data or symlink target
  *
  *   Symlinks are always INLINE; regular files are INLINE while they fit
  *   the inline threshold, otherwise their data lives in 'B' blocks and
@@ -267,7 +275,8 @@ void fs_encode_super(char *buf, const fs_super *s)
     lsm_encode_fixed32(buf + 20, s->flags);
     lsm_encode_fixed64(buf + 24, s->next_ino);
     lsm_encode_fixed64(buf + 32, s->inode_count);
-    lsm_encode_fixed32(buf + 40, lsm_checksum(buf, 40));
+    lsm_encode_fixed64(buf + 40, s->resv_bytes);
+    lsm_encode_fixed32(buf + 48, lsm_checksum(buf, 48));
 }
 
 int fs_decode_super(const void *p, size_t n, fs_super *s)
@@ -276,15 +285,17 @@ int fs_decode_super(const void *p, size_t n, fs_super *s)
     if (n < 12 || memcmp(c, FS_SUPER_MAGIC, 8) != 0)
         return -1;
     uint32_t version = lsm_decode_fixed32(c + 8);
-    if (version != FS_FORMAT_VERSION) {
+    if (version != FS_FORMAT_VERSION && version != 1) {
         /* Another version may have another length: report it as such. */
         s->version = version;
         return -2;
     }
-    if (n != FS_SUPER_BYTES || lsm_decode_fixed32(c + 40) != lsm_checksum(c, 40))
+    size_t sum_at = version == 1 ? FS_SUPER_BYTES_V1 - 4 : FS_SUPER_BYTES - 4;
+    if (n != sum_at + 4 || lsm_decode_fixed32(c + sum_at) != lsm_checksum(c, sum_at))
         return -1;
     fs_super t;
     t.version = version;
+    t.resv_bytes = version == 1 ? 0 : lsm_decode_fixed64(c + 40);
     t.block_bytes = lsm_decode_fixed32(c + 12);
     t.inline_max = lsm_decode_fixed32(c + 16);
     t.flags = lsm_decode_fixed32(c + 20);
@@ -331,11 +342,16 @@ static int get_time(const char *p, struct timespec *t)
     return 0;
 }
 
+size_t fs_inode_bytes(const fs_inode *in, size_t dlen)
+{
+    return FS_INODE_HEADER + (in->resv > 0 ? FS_INODE_RESV_BYTES : 0) + dlen;
+}
+
 void fs_encode_inode(char *buf, const fs_inode *in, const void *data,
                      size_t dlen)
 {
     buf[0] = FS_INODE_FORMAT;
-    buf[1] = (char)in->flags;
+    buf[1] = (char)(in->flags | (in->resv > 0 ? FS_INODE_RESV : 0));
     lsm_encode_fixed32(buf + 2, in->mode);
     lsm_encode_fixed32(buf + 6, in->uid);
     lsm_encode_fixed32(buf + 10, in->gid);
@@ -348,8 +364,15 @@ void fs_encode_inode(char *buf, const fs_inode *in, const void *data,
     put_time(buf + 54, in->atime);
     put_time(buf + 66, in->mtime);
     put_time(buf + 78, in->ctime);
+    size_t at = FS_INODE_HEADER;
+    if (in->resv > 0) {
+        lsm_encode_fixed64(buf + at, in->resv);
+        lsm_encode_fixed64(buf + at + 8, in->resv_lo);
+        lsm_encode_fixed64(buf + at + 16, in->resv_hi);
+        at += FS_INODE_RESV_BYTES;
+    }
     if (dlen > 0)
-        memcpy(buf + FS_INODE_HEADER, data, dlen);
+        memcpy(buf + at, data, dlen);
 }
 
 int fs_decode_inode(const void *p, size_t n, fs_inode *in,
@@ -373,13 +396,27 @@ int fs_decode_inode(const void *p, size_t n, fs_inode *in,
     if (get_time(c + 54, &t.atime) || get_time(c + 66, &t.mtime) ||
         get_time(c + 78, &t.ctime))
         return -1;
-    if ((t.flags & ~FS_INODE_FLAGS) != 0 || fs_mode_dtype(t.mode) == DT_UNKNOWN ||
+    if ((t.flags & ~(FS_INODE_FLAGS | FS_INODE_RESV)) != 0 ||
+        fs_mode_dtype(t.mode) == DT_UNKNOWN ||
         (t.mode & ~(uint32_t)(S_IFMT | 07777)) != 0)
         return -1;
     if (t.size > (uint64_t)INT64_MAX || t.alloc > (uint64_t)INT64_MAX)
         return -1;
-    size_t extra = n - FS_INODE_HEADER;
+    size_t at = FS_INODE_HEADER;
     int is_reg = S_ISREG(t.mode), is_lnk = S_ISLNK(t.mode);
+    if (t.flags & FS_INODE_RESV) {
+        if (!is_reg || n < at + FS_INODE_RESV_BYTES)
+            return -1;
+        t.resv = lsm_decode_fixed64(c + at);
+        t.resv_lo = lsm_decode_fixed64(c + at + 8);
+        t.resv_hi = lsm_decode_fixed64(c + at + 16);
+        if (t.resv == 0 || t.resv_lo >= t.resv_hi ||
+            t.resv_hi > (uint64_t)INT64_MAX || t.resv > t.resv_hi - t.resv_lo)
+            return -1;
+        at += FS_INODE_RESV_BYTES;
+        t.flags &= (uint8_t)~FS_INODE_RESV;
+    }
+    size_t extra = n - at;
     if (t.flags & FS_INODE_INLINE) {
         if (!(is_reg || is_lnk) || extra != t.size || t.alloc != 0)
             return -1;
@@ -389,7 +426,7 @@ int fs_decode_inode(const void *p, size_t n, fs_inode *in,
     if (S_ISDIR(t.mode) ? t.parent == 0 : t.parent != 0)
         return -1;
     *in = t;
-    *data = extra ? c + FS_INODE_HEADER : NULL;
+    *data = extra ? c + at : NULL;
     *dlen = extra;
     return 0;
 }

@@ -31,10 +31,11 @@
 #define FS_KEY_SUPER  'S'
 #define FS_KEY_XATTR  'X'
 
-#define FS_FORMAT_VERSION 1
+#define FS_FORMAT_VERSION 2                 /* 1 is read too (no reservations) */
 #define FS_SUPER_MAGIC "LSMFS\0sb"          /* 8 bytes */
-#define FS_SUPER_BYTES 44
-#define FS_SUPER_CLEAN 1u                   /* closed cleanly: inode_count valid */
+#define FS_SUPER_BYTES 52
+#define FS_SUPER_BYTES_V1 44
+#define FS_SUPER_CLEAN 1u                   /* closed cleanly: counts valid */
 
 #define FS_INODE_FORMAT 1
 #define FS_INODE_HEADER 90
@@ -42,6 +43,8 @@
 #define FS_INODE_IMMUTABLE 2u               /* chattr +i */
 #define FS_INODE_APPEND 4u                  /* chattr +a */
 #define FS_INODE_FLAGS (FS_INODE_INLINE | FS_INODE_IMMUTABLE | FS_INODE_APPEND)
+#define FS_INODE_RESV 8u                    /* on disk only: a reservation follows */
+#define FS_INODE_RESV_BYTES 24
 
 #define FS_XATTR_NAME_MAX 255
 #define FS_XATTR_VALUE_MAX (64u << 10)
@@ -60,6 +63,7 @@ typedef struct fs_super {
     uint32_t flags;           /* FS_SUPER_CLEAN */
     uint64_t next_ino;        /* every inode number >= this is unused */
     uint64_t inode_count;     /* live inodes; meaningful when CLEAN */
+    uint64_t resv_bytes;      /* sum of the inodes' resv; meaningful when CLEAN */
 } fs_super;
 
 /* The attributes of an inode record (the inline data is separate). */
@@ -71,6 +75,10 @@ typedef struct fs_inode {
     uint64_t size;            /* files: bytes; dirs: entries; symlinks: target length */
     uint64_t parent;          /* directories: the parent directory; else 0 */
     uint64_t alloc;           /* bytes held in data blocks (st_blocks) */
+    /* Regular files: bytes fallocate reserved and no write has filled
+     * yet (also in st_blocks), lying in [resv_lo, resv_hi); 0, 0, 0 when
+     * none. */
+    uint64_t resv, resv_lo, resv_hi;
     struct timespec atime, mtime, ctime;
 } fs_inode;
 
@@ -108,14 +116,19 @@ void fs_encode_dirent_value(char *buf, uint64_t ino, uint8_t type);
 int fs_decode_dirent_value(const void *p, size_t n, uint64_t *ino,
                            uint8_t *type);
 
+/* Writes FS_SUPER_BYTES (the layout of version 2 whatever s->version). */
 void fs_encode_super(char *buf, const fs_super *s);
 /* Returns 0, -1 (not a superblock: bad magic/length/checksum) or -2
  * (a superblock of another format version; s->version says which). */
 int fs_decode_super(const void *p, size_t n, fs_super *s);
 
-/* Writes the header (FS_INODE_HEADER bytes) then `dlen` inline bytes into
- * buf (FS_INODE_HEADER + dlen bytes).  The INLINE flag must be set iff
- * data is present or the inode is an inline file/symlink. */
+/* Bytes fs_encode_inode writes: the header, the reservation if any, and
+ * dlen inline bytes. */
+size_t fs_inode_bytes(const fs_inode *in, size_t dlen);
+/* Writes the header (FS_INODE_HEADER bytes), the reservation when
+ * in->resv > 0, then `dlen` inline bytes into buf (fs_inode_bytes).  The
+ * INLINE flag must be set iff data is present or the inode is an inline
+ * file/symlink. */
 void fs_encode_inode(char *buf, const fs_inode *in, const void *data,
                      size_t dlen);
 /* Sets data and dlen to the inline bytes (pointing into p), or NULL, 0. */

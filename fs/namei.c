@@ -156,6 +156,7 @@ static void mark_gone(fs_t *fs, struct inode *ip, const fs_inode *rec)
     ip->gone = 1;
     inode_drop_data(fs, ip);
     atomic_fetch_sub(&fs->inode_count, 1);
+    lsm_release_space(fs->db, rec->resv);
 }
 
 /* --- lookup ---------------------------------------------------------------- */

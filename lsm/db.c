@@ -454,7 +454,8 @@ static lsm_batch *build_group(lsm_db *db, lsm_writer **last)
     lsm_batch *result = head->batch;
     *last = head;
     for (lsm_writer *w = head->next; w; w = w->next) {
-        if ((w->sync && !head->sync) || !w->batch || w->reclaim != head->reclaim)
+        if ((w->sync && !head->sync) || !w->batch || w->reclaim != head->reclaim ||
+            w->held != head->held)
             break;
         size += lsm_batch_bytes(w->batch);
         if (size > max)
@@ -631,7 +632,7 @@ static int write_with_space(lsm_db *db, lsm_writer *head, lsm_writer **last)
             rc = LSM_OK;
         lsm_batch *group = rc == LSM_OK ? build_group(db, last) : NULL;
         if (rc == LSM_OK && !head->reclaim)
-            rc = lsm_space_admit(db, lsm_batch_bytes(group));
+            rc = lsm_space_admit(db, lsm_batch_bytes(group), head->held);
         int admitted = rc == LSM_OK;
         if (rc == LSM_OK)
             rc = write_group(db, head, group, &clean);
@@ -667,7 +668,8 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
     if (db->opt.read_only)
         return lsm_fail(LSM_INVALID, "%s was opened read-only", db->dir);
     lsm_writer w = { .batch = batch, .sync = (flags & LSM_SYNC) != 0,
-                     .reclaim = (flags & LSM_RECLAIM) != 0 };
+                     .reclaim = (flags & LSM_RECLAIM) != 0,
+                     .held = (flags & LSM_HELD) != 0 };
     pthread_cond_init(&w.cv, NULL);
     pthread_mutex_lock(&db->mu);
     enqueue_writer(db, &w);

@@ -36,6 +36,7 @@ typedef struct lsm_writer {
     lsm_batch *batch;          /* NULL: a request to switch memtables */
     int sync;
     int reclaim;               /* LSM_RECLAIM: may use the space reserve */
+    int held;                  /* LSM_HELD: may use held space */
     int done;
     int status;
     pthread_cond_t cv;
@@ -126,6 +127,7 @@ struct lsm_db {
     int reserve_busy;              /* a thread is taking or releasing it */
     uint64_t free_bytes;           /* free space at the last check */
     uint64_t appended_since_check; /* WAL bytes written since */
+    uint64_t held_bytes;           /* lsm_hold_space: kept from ordinary writes */
     size_t mem_limit;              /* the memtable switches past this */
     size_t mem_next_check;         /* memtable size at which to check again */
     /* A write ran out of space after reclaiming writes deleted on a low
@@ -212,7 +214,7 @@ uint64_t lsm_space_owed(lsm_db *db);
 /* mu held, may drop it: may an ordinary write of `bytes` proceed?  Only
  * with the reserve held (retaken if the disk has room) and room for the
  * write and every memtable's flush; else LSM_NO_SPACE. */
-int lsm_space_admit(lsm_db *db, size_t bytes);
+int lsm_space_admit(lsm_db *db, size_t bytes, int held);
 /* mu held, dropped for the I/O: takes the reserve again if it fits. */
 void lsm_space_retake(lsm_db *db);
 /* compaction.c, mu held: one space pass (see reclaim_pending). */

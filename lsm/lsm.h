@@ -122,6 +122,9 @@ typedef struct lsm_batch lsm_batch;
  * to give the space of what it deleted back.  Ordinary writes get
  * LSM_NO_SPACE while the reserve is not whole. */
 #define LSM_RECLAIM 2
+/* The write fills space the caller holds (lsm_hold_space): it may use
+ * held space, which ordinary writes leave alone. */
+#define LSM_HELD 4
 
 typedef struct lsm_read_options {
     const lsm_snapshot *snapshot;   /* NULL = latest */
@@ -210,6 +213,19 @@ uint64_t lsm_disk_bytes(lsm_db *db);
 /* Bytes the space reserve (reserve_bytes) holds now: 0 while it is given
  * back on a full disk.  statvfs counts them as neither free nor ours. */
 uint64_t lsm_reserve_bytes(lsm_db *db);
+
+/* Held space: free space promised to the caller for later writes (a
+ * filesystem's preallocated ranges).  Ordinary writes see the free space
+ * less the held bytes (and 1/8 more for the tables they will become), so
+ * they fail with LSM_NO_SPACE before taking it; writes with LSM_HELD do
+ * not.  The caller gives bytes back (lsm_release_space) as it writes them
+ * or drops them.  Holds live in memory only: the caller stores what it
+ * holds and holds it again after lsm_open.
+ * lsm_hold_space: LSM_NO_SPACE when the free space, less what is held,
+ * owed to flushes and a margin, cannot take `bytes` (force: hold anyway). */
+int lsm_hold_space(lsm_db *db, uint64_t bytes, int force);
+void lsm_release_space(lsm_db *db, uint64_t bytes);
+uint64_t lsm_held_bytes(lsm_db *db);
 
 /* --- damaged tables ---------------------------------------------------------
  *

@@ -2,7 +2,7 @@
  * space.c — surviving a full disk.
  *
  * What a full disk must not do: make the store read-only, make a writer
- * wait forever, or keep space from coming back after deletes.  Four
+ * wait forever, or keep space from coming back after deletes.  These
  * mechanisms see to it:
  *
  *  - A flush is always possible.  The unflushed memtables owe the disk
@@ -41,6 +41,12 @@
  *    inputs and takes the reserve again if it can.  Writers that ran out
  *    of space wait for the pass (or for the flushes in progress) to end
  *    and try again.
+ *
+ *  - Held space (lsm_hold_space): bytes promised to the caller, kept from
+ *    ordinary writes with 1/8 more for the tables and log copies they
+ *    will cost; writes with LSM_HELD ignore holds.  A hold is refused
+ *    when the measured free space less the debt, the margin and what is
+ *    held cannot take it.
  *
  * Limits.  A level-0 table is rewritten together with every older one
  * (and what they overlap in level 1), so the pass needs room for what
@@ -166,7 +172,14 @@ void lsm_space_retake(lsm_db *db)
     take_reserve(db, 0);
 }
 
-int lsm_space_admit(lsm_db *db, size_t bytes)
+/* What the held bytes keep from ordinary writes: themselves and the
+ * table overhead and transient log copies they will cost, 1/8 more. */
+static uint64_t held_cost(uint64_t held)
+{
+    return held + held / 8;
+}
+
+int lsm_space_admit(lsm_db *db, size_t bytes, int held)
 {
     if (!db->reserve && db->reserve_target) {
         take_reserve(db, ADMIT_MARGIN);
@@ -174,7 +187,8 @@ int lsm_space_admit(lsm_db *db, size_t bytes)
             return lsm_fail(LSM_NO_SPACE, "%s: disk full: the space reserve "
                             "is in use until deletes free space", db->dir);
     }
-    uint64_t need = lsm_space_owed(db) + 2 * (uint64_t)bytes;
+    uint64_t need = lsm_space_owed(db) + 2 * (uint64_t)bytes +
+                    (held ? 0 : held_cost(db->held_bytes));
     uint64_t est = db->free_bytes > db->appended_since_check
                        ? db->free_bytes - db->appended_since_check : 0;
     if (est / 2 >= need + ADMIT_MARGIN)
@@ -216,6 +230,42 @@ void lsm_space_open(lsm_db *db)
     take_reserve(db, 0);
     lsm_space_check(db, 1);
     pthread_mutex_unlock(&db->mu);
+}
+
+int lsm_hold_space(lsm_db *db, uint64_t bytes, int force)
+{
+    pthread_mutex_lock(&db->mu);
+    int rc = LSM_OK;
+    if (!force) {
+        lsm_space_check(db, 1);
+        uint64_t need = lsm_space_owed(db) + ADMIT_MARGIN +
+                        held_cost(db->held_bytes) + held_cost(bytes);
+        if (bytes > UINT64_MAX / 2 || need < bytes || db->free_bytes < need)
+            rc = lsm_fail(LSM_NO_SPACE, "%s: %llu bytes cannot be held: %llu "
+                          "free, %llu held already", db->dir,
+                          (unsigned long long)bytes,
+                          (unsigned long long)db->free_bytes,
+                          (unsigned long long)db->held_bytes);
+    }
+    if (rc == LSM_OK)
+        db->held_bytes += bytes;
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+void lsm_release_space(lsm_db *db, uint64_t bytes)
+{
+    pthread_mutex_lock(&db->mu);
+    db->held_bytes -= bytes < db->held_bytes ? bytes : db->held_bytes;
+    pthread_mutex_unlock(&db->mu);
+}
+
+uint64_t lsm_held_bytes(lsm_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    uint64_t held = db->held_bytes;
+    pthread_mutex_unlock(&db->mu);
+    return held;
 }
 
 uint64_t lsm_reserve_bytes(lsm_db *db)

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <syslog.h>
@@ -47,12 +48,62 @@ static fs_t *mnt_fs(fuse_req_t req)
     return mnt_st(req)->fs;
 }
 
+static int mnt_in_group(fuse_req_t req, gid_t gid)
+{
+    gid_t small[64];
+    gid_t *list = small;
+    int n = fuse_req_getgroups(req, 64, small);
+    if (n > 64) {
+        list = malloc((size_t)n * sizeof *list);
+        if (list == NULL)
+            return 0;
+        int m = fuse_req_getgroups(req, n, list);
+        n = m < n ? m : n;
+    }
+    int found = 0;
+    for (int i = 0; i < n && !found; i++)
+        found = list[i] == gid;
+    if (list != small)
+        free(list);
+    return found;
+}
+
+static int mnt_cred_in_group(const fs_cred *c, gid_t gid)
+{
+    return mnt_in_group(c->ctx, gid);
+}
+
+/* CAP_FSETID in the caller's effective set (/proc/PID/status CapEff).
+ * Unknown (no pid, e.g. a page-cache write, or no /proc): uid 0 holds it. */
+static int mnt_cred_has_fsetid(const fs_cred *c)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(c->ctx);
+    char path[64], line[256];
+    int found = -1;
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)ctx->pid);
+    FILE *f = ctx->pid > 0 ? fopen(path, "r") : NULL;
+    while (f != NULL && found < 0 && fgets(line, sizeof line, f) != NULL) {
+        unsigned long long caps;
+        if (sscanf(line, "CapEff: %llx", &caps) == 1)
+            found = (caps >> CAP_FSETID) & 1;
+    }
+    if (f != NULL)
+        fclose(f);
+    return found >= 0 ? found : c->uid == 0;
+}
+
+/* The caller's identity; its groups and CAP_FSETID are read from /proc
+ * only when asked (a setuid/setgid file is written). */
 static void mnt_cred(fuse_req_t req, fs_cred *c)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    memset(c, 0, sizeof *c);
     c->uid = ctx->uid;
     c->gid = ctx->gid;
     c->umask = ctx->umask;
+    c->in_group = mnt_cred_in_group;
+    c->has_fsetid = mnt_cred_has_fsetid;
+    c->ctx = req;
 }
 
 /* Replies to a request whose result is 0 or a negative errno.  A result
@@ -98,9 +149,23 @@ static void mnt_reply_entry(fuse_req_t req, const struct stat *st)
  * writer, so the kernel's cached size and times stay right); readdirplus;
  * 1 MiB writes.  Splice reading stays off by default: fs_write needs the
  * data in memory, so splicing requests into a pipe only adds a copy and
- * two system calls per request (-o splice_read turns it on anyway).  The
- * kernel, not the fs, kills suid/sgid on write and truncate: it knows
- * whether the writer holds CAP_FSETID (see mnt_write_buf).
+ * two system calls per request (-o splice_read turns it on anyway).
+ *
+ * setuid/setgid after writes: HANDLE_KILLPRIV stays off (libfuse 3.14
+ * never passes it to the kernel anyway: libfuse issue #884), so the
+ * kernel clears them, but only half right (fs/fuse/dir.c fuse_setattr):
+ * before every write(2), fallocate, copy_file_range and truncate that
+ * must clear bits by its own rule (setattr_should_drop_suidgid: the
+ * writer lacks CAP_FSETID; setuid, and setgid when group-executable or
+ * outside the writer's groups) it sends, as the writer, a setattr of the
+ * mode recomputed from the mode alone (setuid, setgid only when
+ * group-executable), or an empty setattr when that recomputes nothing.
+ * The fs completes both into the kernel's rule: a mode setattr keeps
+ * setgid only for a group member or CAP_FSETID (the chmod rule), an
+ * empty one is FS_SET_KILL_PRIV, truncate and O_TRUNC clear as a write.
+ * The writer's supplementary groups and CAP_FSETID come from /proc
+ * (mnt_cred), read only for files that have the bits.  The kernel
+ * removes security.capability itself (removexattr).
  *
  * Export support: file handles (name_to_handle_at, an NFS server) hold
  * the inode number; for one whose inode the kernel has evicted it asks
@@ -279,7 +344,9 @@ static void mnt_getattr(fuse_req_t req, fuse_ino_t ino,
 }
 
 /* FUSE_SET_ATTR_* -> FS_SET_*.  FORCE, KILL_SUID/SGID/PRIV and FILE carry
- * no change of their own and are dropped. */
+ * no change of their own and are dropped (libfuse 3.14 never passes them).
+ * A setattr with nothing to set is the kernel's request to clear setgid
+ * without group-exec after a write (see mnt_init): FS_SET_KILL_PRIV. */
 static int mnt_setattr_mask(int valid)
 {
     static const struct { int fuse_bit, fs_bit; } map[] = {
@@ -297,7 +364,7 @@ static int mnt_setattr_mask(int valid)
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (valid & map[i].fuse_bit)
             set |= map[i].fs_bit;
-    return set;
+    return set != 0 ? set : FS_SET_KILL_PRIV;
 }
 
 /* fi is set for ftruncate/futimens on an open file; the inode (possibly
@@ -315,26 +382,6 @@ static void mnt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
         mnt_reply_status(req, rc);
     else
         fuse_reply_attr(req, &st, mnt_st(req)->attr_timeout);
-}
-
-static int mnt_in_group(fuse_req_t req, gid_t gid)
-{
-    gid_t small[64];
-    gid_t *list = small;
-    int n = fuse_req_getgroups(req, 64, small);
-    if (n > 64) {
-        list = malloc((size_t)n * sizeof *list);
-        if (list == NULL)
-            return 0;
-        int m = fuse_req_getgroups(req, n, list);
-        n = m < n ? m : n;
-    }
-    int found = 0;
-    for (int i = 0; i < n && !found; i++)
-        found = list[i] == gid;
-    if (list != small)
-        free(list);
-    return found;
 }
 
 /* access(2) when the kernel asks (it does not with default_permissions):
@@ -552,10 +599,11 @@ static void mnt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
  * usual case) is used in place, anything else (a spliced pipe, several
  * pieces) is copied once with fuse_buf_copy.
  *
- * FS_WRITE_KEEP_PRIV: the kernel kills suid/sgid itself (HANDLE_KILLPRIV
- * is off, see mnt_init) with a setattr before the write, honouring the
- * writer's CAP_FSETID; delayed page-cache writes (fi->writepage) carry no
- * writer identity at all.
+ * setuid/setgid: a direct write clears them as its writer's
+ * (fs_write_as; the setattr the kernel sent before it did already, see
+ * mnt_init); a delayed page-cache write (fi->writepage) carries no writer
+ * identity and keeps them (FS_WRITE_KEEP_PRIV): the setattr sent at
+ * write(2) time took care of them.
  *
  * FS_WRITE_KEEP_TIMES (when fs.h offers it), for page-cache writes only:
  * with the writeback cache the kernel owns a regular file's mtime/ctime,
@@ -595,14 +643,18 @@ static void mnt_write_buf(fuse_req_t req, fuse_ino_t ino,
         size = (size_t)got;
     }
 
-    int flags = FS_WRITE_KEEP_PRIV;
+    int flags = 0;
+    fs_cred c;
+    mnt_cred(req, &c);
+    if (fi != NULL && fi->writepage)
+        flags |= FS_WRITE_KEEP_PRIV;
     if (fi != NULL && (fi->fh & MNT_FH_APPEND))
         flags |= FS_WRITE_APPEND;
 #ifdef FS_WRITE_KEEP_TIMES
     if (fi != NULL && fi->writepage)
         flags |= FS_WRITE_KEEP_TIMES;
 #endif
-    ssize_t n = fs_write(mnt_fs(req), ino, data, size, off, flags);
+    ssize_t n = fs_write_as(mnt_fs(req), &c, ino, data, size, off, flags);
     if (n < 0)
         mnt_reply_status(req, n);
     else

@@ -483,7 +483,7 @@ static void make_fs_seeds(void)
     fs_encode_dirent_value(buf, 12345, DT_REG);
     write_seed(t, "dirent_value", buf, FS_DIRENT_VALUE_BYTES);
 
-    fs_super s = { FS_FORMAT_VERSION, 4096, 2048, FS_SUPER_CLEAN, 100, 42 };
+    fs_super s = { FS_FORMAT_VERSION, 4096, 2048, FS_SUPER_CLEAN, 100, 42, 0 };
     fs_encode_super(buf, &s);
     write_seed(t, "super", buf, FS_SUPER_BYTES);
 
@@ -519,6 +519,13 @@ static void make_fs_seeds(void)
     in.alloc = 1 << 20;
     fs_encode_inode(buf, &in, NULL, 0);
     write_seed(t, "inode_blocks", buf, FS_INODE_HEADER);
+
+    in.resv = 3 << 20;           /* fallocate reserved 3 MiB of [1, 5) MiB */
+    in.resv_lo = 1 << 20;
+    in.resv_hi = 5 << 20;
+    fs_encode_inode(buf, &in, NULL, 0);
+    write_seed(t, "inode_resv", buf, fs_inode_bytes(&in, 0));
+    in.resv = in.resv_lo = in.resv_hi = 0;
 
     in.mode = S_IFCHR | 0600;
     in.size = in.alloc = 0;

@@ -204,13 +204,11 @@ static void test_append_and_priv(void **state)
     assert_int_equal(st.st_mode & 07777, 06755);
     assert_int_equal(fs_write(t->fs, f, "g", 1, 6, FS_WRITE_KEEP_PRIV), 1);
     assert_int_equal(attr(t, f).st_mode & 07777, 06755);
-    assert_int_equal(fs_write(t->fs, f, "h", 1, 7, 0), 1);
-    assert_int_equal(attr(t, f).st_mode & 07777, 0755);
-    /* setgid without group-exec (mandatory locking) stays. */
+    /* fs_write: a writer with no privilege in no group. */
     a.st_mode = 06744;
     assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_MODE, &st), 0);
-    assert_int_equal(fs_write(t->fs, f, "i", 1, 8, 0), 1);
-    assert_int_equal(attr(t, f).st_mode & 07777, 02744);
+    assert_int_equal(fs_write(t->fs, f, "h", 1, 7, 0), 1);
+    assert_int_equal(attr(t, f).st_mode & 07777, 0744);
     /* Writes update mtime and ctime. */
     age(t, f);
     assert_int_equal(fs_write(t->fs, f, "j", 1, 9, 0), 1);
@@ -231,6 +229,119 @@ static void test_append_and_priv(void **state)
     assert_int_equal(fs_setattr(t->fs, &t->c, d, &a, FS_SET_SIZE, &st), -EISDIR);
     a.st_size = -1;
     assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), -EINVAL);
+}
+
+/* The kernel's rules for clearing setuid/setgid (setattr_should_drop_suidgid
+ * and chown_common), applied by every kind of change for several callers. */
+static int in_group_50(const fs_cred *c, gid_t g)
+{
+    (void)c;
+    return g == 50;
+}
+
+static int holds_fsetid(const fs_cred *c)
+{
+    (void)c;
+    return 1;
+}
+
+enum priv_op { OP_WRITE, OP_TRUNCATE, OP_KILL, OP_OTRUNC, OP_CHOWN, OP_COUNT };
+
+/* Gives f mode `mode` and group 50, applies op as c, returns the mode. */
+static mode_t priv_after(T *t, uint64_t f, mode_t mode, enum priv_op op,
+                         const fs_cred *c)
+{
+    struct stat a, st;
+    memset(&a, 0, sizeof a);
+    a.st_mode = mode;
+    a.st_gid = 50;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_MODE | FS_SET_GID, &st), 0);
+    assert_int_equal(st.st_mode & 07777, mode);
+    a.st_size = 1;
+    a.st_uid = 7;
+    switch (op) {
+    case OP_WRITE:
+        assert_int_equal(fs_write_as(t->fs, c, f, "x", 1, 0, 0), 1);
+        break;
+    case OP_TRUNCATE:
+        assert_int_equal(fs_setattr(t->fs, c, f, &a, FS_SET_SIZE, &st), 0);
+        break;
+    case OP_KILL:
+        assert_int_equal(fs_setattr(t->fs, c, f, &a, FS_SET_KILL_PRIV, &st), 0);
+        break;
+    case OP_OTRUNC:
+        assert_int_equal(fs_open_file(t->fs, c, f, O_WRONLY | O_TRUNC), 0);
+        assert_int_equal(fs_release(t->fs, f), 0);
+        break;
+    default:
+        assert_int_equal(fs_setattr(t->fs, c, f, &a, FS_SET_UID, &st), 0);
+        break;
+    }
+    return attr(t, f).st_mode & 07777;
+}
+
+static void test_kill_priv_rules(void **state)
+{
+    T *t = *state;
+    uint64_t f = mkfile(t, FS_ROOT_INO, "f");
+    fs_cred stranger = { .uid = 1000, .gid = 1000 };
+    fs_cred member = { .uid = 1000, .gid = 50 };
+    fs_cred supp = { .uid = 1000, .gid = 1000, .in_group = in_group_50 };
+    fs_cred root = { .uid = 0, .gid = 0 };
+    fs_cred capable = { .uid = 1000, .gid = 1000, .has_fsetid = holds_fsetid };
+    static const struct {
+        mode_t mode;
+        int who;                 /* 0 stranger 1 member 2 supp 3 root 4 capable */
+        mode_t after_write;      /* write, truncate, kill, O_TRUNC */
+        mode_t after_chown;
+    } cases[] = {
+        { 06766, 0, 0766, 0766 },
+        { 06666, 0, 0666, 0666 },
+        { 02666, 0, 0666, 0666 },    /* setgid, no group-exec, outsider */
+        { 02666, 1, 02666, 02666 },  /* ... the writer's own group */
+        { 02666, 2, 02666, 02666 },  /* ... a supplementary group */
+        { 02755, 1, 0755, 0755 },    /* group-exec: setgid goes anyway */
+        { 06766, 1, 02766, 02766 },
+        { 06766, 3, 06766, 02766 },  /* CAP_FSETID keeps both; chown: setuid goes */
+        { 06755, 3, 06755, 0755 },
+        { 06766, 4, 06766, 02766 },
+        { 0755, 0, 0755, 0755 },
+    };
+    const fs_cred *who[] = { &stranger, &member, &supp, &root, &capable };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int op = 0; op < OP_COUNT; op++) {
+            mode_t want = op == OP_CHOWN ? cases[i].after_chown : cases[i].after_write;
+            mode_t got = priv_after(t, f, cases[i].mode, (enum priv_op)op,
+                                    who[cases[i].who]);
+            if (got != want)
+                fail_msg("case %zu op %d: mode %o -> %o, want %o", i, op,
+                         (unsigned)cases[i].mode, (unsigned)got, (unsigned)want);
+        }
+    }
+    /* fallocate and copy_file_range leave the bits to the caller's setattr
+     * (FS_SET_KILL_PRIV), as the kernel sends one first. */
+    struct stat a, st;
+    memset(&a, 0, sizeof a);
+    a.st_mode = 06766;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_MODE, &st), 0);
+    assert_int_equal(fs_fallocate(t->fs, f, 0, 0, 100000), 0);
+    uint64_t g = mkfile(t, FS_ROOT_INO, "g");
+    assert_int_equal(fs_copy_file_range(t->fs, f, 0, g, 0, 10), 10);
+    assert_int_equal(fs_copy_file_range(t->fs, g, 0, f, 0, 10), 10);
+    assert_int_equal(attr(t, f).st_mode & 07777, 06766);
+    /* chmod: setgid only for a member of the group or CAP_FSETID, which
+     * also completes the kernel's half-done clearing after a write (it
+     * sends the mode minus setuid, setgid kept when not group-exec). */
+    a.st_mode = 02766;
+    assert_int_equal(fs_setattr(t->fs, &stranger, f, &a, FS_SET_MODE, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0766);
+    assert_int_equal(fs_setattr(t->fs, &supp, f, &a, FS_SET_MODE, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 02766);
+    assert_int_equal(fs_setattr(t->fs, &capable, f, &a, FS_SET_MODE, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 02766);
+    /* Directories keep setgid (it is inheritance there). */
+    assert_int_equal(fs_mode_after_write(&stranger, S_IFDIR | 02775, 50),
+                     S_IFDIR | 02775);
 }
 
 static void test_fallocate(void **state)
@@ -422,6 +533,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sparse_big_file, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_sparse_big_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_and_priv, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_priv_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallocate, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_lseek, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_copy_file_range, setup_small, teardown),

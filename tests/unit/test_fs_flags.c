@@ -24,8 +24,8 @@
 
 #include "fs_fixture.h"
 
-static const fs_cred root = { 0, 0, 0 };
-static const fs_cred user = { 1000, 1000, 0 };
+static const fs_cred root = { .uid = 0, .gid = 0 };
+static const fs_cred user = { .uid = 1000, .gid = 1000 };
 
 static unsigned flags_of(T *t, uint64_t ino)
 {
@@ -46,7 +46,7 @@ static void test_setflags_permissions(void **state)
     assert_int_equal(fs_setflags(t->fs, &user, f, FS_IMMUTABLE_FL), -EPERM);
     assert_int_equal(fs_setflags(t->fs, &user, f, FS_APPEND_FL), -EPERM);
     assert_int_equal(fs_setflags(t->fs, &user, f, 0), 0);   /* no change */
-    fs_cred other = { 2000, 2000, 0 };
+    fs_cred other = { .uid = 2000, .gid = 2000 };
     assert_int_equal(fs_setflags(t->fs, &other, f, 0), -EPERM);
     /* Flags lsmfs does not keep (noatime, sync, ...). */
     assert_int_equal(fs_setflags(t->fs, &root, f, FS_NOATIME_FL), -EOPNOTSUPP);
@@ -250,7 +250,7 @@ static void test_record_encoding(void **state)
     fs_encode_inode(buf, &in, "hi", 2);
     assert_int_equal(fs_decode_inode(buf, sizeof buf, &out, &data, &dlen), 0);
     assert_int_equal(out.flags, FS_INODE_INLINE);
-    buf[1] = (char)(FS_INODE_INLINE | 8);
+    buf[1] = (char)(FS_INODE_INLINE | 16);
     assert_int_equal(fs_decode_inode(buf, sizeof buf, &out, &data, &dlen), -1);
 }
 

@@ -278,7 +278,7 @@ static void check_whiteout(T *t, uint64_t parent, const char *name,
 static void test_rename_whiteout(void **state)
 {
     T *t = *state;
-    fs_cred c = { 4321, 8765, 077 };
+    fs_cred c = { .uid = 4321, .gid = 8765, .umask = 077 };
     uint64_t a = mkdir_(t, FS_ROOT_INO, "a");
     uint64_t b = mkdir_(t, FS_ROOT_INO, "b");
     uint64_t f = mkfile(t, a, "f");

@@ -152,7 +152,7 @@ static void test_refuses_unknown_version_and_bad_superblock(void **state)
     close_fs(t);
     char key[4], sb[FS_SUPER_BYTES];
     size_t klen = fs_key_super(key);
-    fs_super s = { 99, 65536, 4096, 0, 100, 1 };
+    fs_super s = { 99, 65536, 4096, 0, 100, 1, 0 };
     fs_encode_super(sb, &s);
     raw_put(t->store, key, klen, sb, sizeof sb);
     assert_true(fs_open(t->store, &t->o, &t->fs) < 0);
@@ -406,7 +406,7 @@ static void test_tmpfile_linked(void **state)
                                 NULL), 0);
     age(t, d);
     struct stat st;
-    fs_cred c = { 1234, 5678, 022 };
+    fs_cred c = { .uid = 1234, .gid = 5678, .umask = 022 };
     assert_int_equal(fs_tmpfile(t->fs, &c, d, 0666, O_RDWR, &st), 0);
     uint64_t f = st.st_ino;
     assert_int_equal(st.st_nlink, 0);
@@ -806,7 +806,7 @@ static void test_layout_roundtrip(void **state)
     assert_int_equal(fs_decode_inode(rec, FS_INODE_HEADER, &out, &data, &dlen), -1);
 
     /* Superblock: every bit flip is caught. */
-    fs_super s = { FS_FORMAT_VERSION, 65536, 4096, FS_SUPER_CLEAN, 4242, 17 }, s2;
+    fs_super s = { FS_FORMAT_VERSION, 65536, 4096, FS_SUPER_CLEAN, 4242, 17, 0 }, s2;
     char sb[FS_SUPER_BYTES];
     fs_encode_super(sb, &s);
     assert_int_equal(fs_decode_super(sb, sizeof sb, &s2), 0);
