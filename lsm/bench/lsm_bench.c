@@ -27,14 +27,16 @@
  *   readseq       one ordered pass over the whole database
  *   deleterandom  num deletes of random keys of 0..num-1
  *   rangedel      num rounds of: one range deletion starting at a random
- *                 key (every other one reaching the end of the key range,
- *                 nested like a file truncated again and again, the others
- *                 up to 64 keys long), a put and a get of random keys and
- *                 an iterator seek to a random key; ops counts rounds.
- *                 Also prints the mean cost per round in each tenth of the
- *                 run (WINDOW lines; first_us/last_us on the RESULT line):
- *                 flat when a read does not pay for the deletions before
- *                 it.  lsm only (the others report an error).
+ *                 key i inside its group of 64 keys (a "file"): every
+ *                 other one reaches the group's end, nested like a file
+ *                 truncated again and again, the others span up to 8 keys;
+ *                 a put and a get of random keys and an iterator seek to a
+ *                 random key (reading one entry); ops counts rounds.
+ *                 Also prints the mean CPU time (of the client thread) per
+ *                 round in each tenth of the run (WINDOW lines;
+ *                 first_us/last_us on the RESULT line): flat when a read
+ *                 does not pay for the deletions before it.  lsm only (the
+ *                 others report an error).
  *   compact       one full compaction (timed, ops=1)
  *   stats         prints the engine's statistics text (no RESULT line)
  *
@@ -131,6 +133,7 @@
 #define MAX_KEY_SIZE   4096
 #define ERR_LEN        512
 #define WINDOWS        10      /* rangedel reports cost per tenth of the run */
+#define RANGEDEL_GROUP 64      /* rangedel: keys per "file" */
 
 enum bench_kind {
     BENCH_FILLSEQ, BENCH_FILLRANDOM, BENCH_OVERWRITE, BENCH_READRANDOM,
@@ -566,6 +569,15 @@ static double hist_percentile_us(const struct histogram *h, double q)
         }
     }
     return (double)h->max / 1000.0;
+}
+
+/* CPU time of the calling thread: on a busy machine a steadier measure
+ * of work than elapsed time. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static uint64_t now_ns(void)
@@ -1484,7 +1496,7 @@ struct worker {
     uint64_t start_ns, end_ns;
     char err[ERR_LEN];
     struct histogram hist;
-    uint64_t win_ns[WINDOWS], win_ops[WINDOWS];  /* rangedel */
+    uint64_t win_ns[WINDOWS], win_ops[WINDOWS];  /* rangedel: CPU time */
 };
 
 /* Slice t of T of [0, n): [n*t/T, n*(t+1)/T). */
@@ -1633,9 +1645,12 @@ static int rangedel_round(struct worker *w, size_t *vpos)
     const struct config *cfg = r->cfg;
     char b[MAX_KEY_SIZE], e[MAX_KEY_SIZE];
     uint64_t i = rng_below(&w->rng, cfg->num);
-    uint64_t end = w->ops % 2 ? cfg->num : i + 1 + rng_below(&w->rng, 64);
+    uint64_t group_end = (i / RANGEDEL_GROUP + 1) * RANGEDEL_GROUP;
+    uint64_t end = w->ops % 2 ? group_end : i + 1 + rng_below(&w->rng, 8);
     size_t vlen, kl, vl;
     int found;
+    if (end > group_end)
+        end = group_end;
     make_key(cfg, b, i);
     make_key(cfg, e, end < cfg->num ? end : cfg->num);
     if (r->eng->del_range(r->db, b, cfg->key_size, e, cfg->key_size, w->err))
@@ -1673,6 +1688,7 @@ static void run_rangedel(struct worker *w)
         worker_fail(w);
         return;
     }
+    uint64_t cpu0 = thread_cpu_ns();
     for (uint64_t j = 0; j < count && !worker_failed(w); j++) {
         uint64_t t0 = now_ns();
         if (rangedel_round(w, &vpos) != 0) {
@@ -1681,8 +1697,13 @@ static void run_rangedel(struct worker *w)
         }
         uint64_t t1 = now_ns();
         hist_add(&w->hist, t1 - t0);
-        w->win_ns[j * WINDOWS / count] += t1 - t0;
-        w->win_ops[j * WINDOWS / count]++;
+        size_t k = (size_t)(j * WINDOWS / count);
+        w->win_ops[k]++;
+        if (j + 1 == count || (j + 1) * WINDOWS / count != k) {
+            uint64_t cpu1 = thread_cpu_ns();
+            w->win_ns[k] = cpu1 - cpu0;
+            cpu0 = cpu1;
+        }
         w->ops++;
     }
 }
@@ -1736,7 +1757,7 @@ static void print_windows(struct run *r, const struct worker *ws,
             ops += ws[t].win_ops[k];
         }
         double us = ops ? (double)ns / (double)ops / 1000.0 : 0.0;
-        printf("WINDOW engine=%s bench=%s window=%d ops=%llu us_per_op=%.2f\n",
+        printf("WINDOW engine=%s bench=%s window=%d ops=%llu cpu_us_per_op=%.2f\n",
                r->eng->name, bench_names[r->kind], k + 1,
                (unsigned long long)ops, us);
         if (k == 0)
