@@ -9,7 +9,9 @@
  * standard bottom-up decomposition of [l, r), so exactly one ancestor of
  * each covered leaf (the leaf included) holds its seq, and no ancestor of
  * an uncovered one does.  Node i's numbers are seqs[first[i] ..
- * first[i+1]), newest first.
+ * first[i+1]), newest first.  leaf_max[f], the newest deletion covering
+ * fragment f, answers a lookup by a snapshot that sees every deletion of
+ * the set (the usual case) without walking the tree.
  */
 #include "range_del.h"
 
@@ -30,6 +32,7 @@ struct lsm_range_dels {
     size_t width;
     size_t *first;               /* 2 * width + 1 offsets into seqs */
     uint64_t *seqs;
+    uint64_t *leaf_max;          /* per fragment: newest covering it */
     uint64_t newest;
 };
 
@@ -150,6 +153,35 @@ static int make_bounds(lsm_range_dels *rd)
     return LSM_OK;
 }
 
+/* Highest of node's numbers <= snap, or 0 (numbers are newest first). */
+static uint64_t node_max(const lsm_range_dels *rd, size_t node, uint64_t snap)
+{
+    size_t lo = rd->first[node], hi = rd->first[node + 1];
+    if (lo == hi || rd->seqs[lo] <= snap)
+        return lo == hi ? 0 : rd->seqs[lo];
+    while (lo < hi) {    /* first number <= snap */
+        size_t mid = lo + (hi - lo) / 2;
+        if (rd->seqs[mid] > snap)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < rd->first[node + 1] ? rd->seqs[lo] : 0;
+}
+
+/* Highest seq <= snap of the deletions covering fragment f: one number
+ * from each of the leaf's ancestors. */
+static uint64_t tree_max(const lsm_range_dels *rd, size_t f, uint64_t snap)
+{
+    uint64_t best = 0;
+    for (size_t node = f + rd->width; node >= 1; node >>= 1) {
+        uint64_t s = node_max(rd, node, snap);
+        if (s > best)
+            best = s;
+    }
+    return best;
+}
+
 /* Builds the tree from rd->tombs (then freed).  Deletions are placed
  * newest first, so every node's numbers come out sorted. */
 static int index_tombs(lsm_range_dels *rd)
@@ -177,6 +209,12 @@ static int index_tombs(lsm_range_dels *rd)
     for (size_t i = nodes; i > 0; i--)       /* back to start offsets */
         rd->first[i] = rd->first[i - 1];
     rd->first[0] = 0;
+    size_t nfrags = rd->nbounds ? rd->nbounds - 1 : 0;
+    rd->leaf_max = malloc((nfrags ? nfrags : 1) * sizeof *rd->leaf_max);
+    if (!rd->leaf_max)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    for (size_t f = 0; f < nfrags; f++)
+        rd->leaf_max[f] = tree_max(rd, f, UINT64_MAX);
     free(rd->tombs);
     rd->tombs = NULL;
     rd->cap = 0;
@@ -235,6 +273,7 @@ void lsm_range_dels_free(lsm_range_dels *rd)
     free(rd->bounds);
     free(rd->first);
     free(rd->seqs);
+    free(rd->leaf_max);
     free(rd);
 }
 
@@ -247,28 +286,13 @@ size_t lsm_range_dels_bytes(const lsm_range_dels *rd)
 {
     size_t nodes = 2 * rd->width;
     return sizeof *rd + rd->arena.cap + rd->nbounds * sizeof *rd->bounds +
+           rd->nbounds * sizeof *rd->leaf_max +
            (nodes + 1) * sizeof *rd->first + rd->first[nodes] * sizeof *rd->seqs;
 }
 
 uint64_t lsm_range_dels_newest(const lsm_range_dels *rd)
 {
     return rd->newest;
-}
-
-/* Highest of node's numbers <= snap, or 0 (numbers are newest first). */
-static uint64_t node_max(const lsm_range_dels *rd, size_t node, uint64_t snap)
-{
-    size_t lo = rd->first[node], hi = rd->first[node + 1];
-    if (lo == hi || rd->seqs[lo] <= snap)
-        return lo == hi ? 0 : rd->seqs[lo];
-    while (lo < hi) {    /* first number <= snap */
-        size_t mid = lo + (hi - lo) / 2;
-        if (rd->seqs[mid] > snap)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < rd->first[node + 1] ? rd->seqs[lo] : 0;
 }
 
 uint64_t lsm_range_dels_max_seq(const lsm_range_dels *rd, lsm_slice user_key,
@@ -286,11 +310,6 @@ uint64_t lsm_range_dels_max_seq(const lsm_range_dels *rd, lsm_slice user_key,
     }
     if (lo == rd->nbounds)           /* at or past the last boundary */
         return 0;
-    uint64_t best = 0;
-    for (size_t node = lo - 1 + rd->width; node >= 1; node >>= 1) {
-        uint64_t s = node_max(rd, node, snap_seq);
-        if (s > best)
-            best = s;
-    }
-    return best;
+    return snap_seq >= rd->newest ? rd->leaf_max[lo - 1]
+                                  : tree_max(rd, lo - 1, snap_seq);
 }
