@@ -46,7 +46,6 @@ struct lsm_memtable {
     lsm_skiplist range_dels;
     _Atomic uint64_t rd_added;  /* range deletions inserted */
     _Atomic int rd_broken;      /* an index allocation failed: scan */
-    _Atomic size_t rd_bytes;    /* heap held by rd_log and the view */
     lsm_range_del *rd_log;      /* writer only: every deletion, in order */
     size_t rd_cap;
     struct rd_view *rd_view;    /* under rd_mu; NULL before the first */
@@ -94,7 +93,6 @@ lsm_memtable *lsm_memtable_new(void)
     atomic_init(&m->entries, 0);
     atomic_init(&m->rd_added, 0);
     atomic_init(&m->rd_broken, 0);
-    atomic_init(&m->rd_bytes, 0);
     m->rd_log = NULL;
     m->rd_cap = 0;
     m->rd_view = NULL;
@@ -185,11 +183,6 @@ static void index_range_del(lsm_memtable *m, uint64_t seq, lsm_slice begin)
     m->rd_view = v;
     pthread_mutex_unlock(&m->rd_mu);
     rd_view_unref(old);
-    size_t bytes = sizeof *v + m->rd_cap * sizeof *m->rd_log;
-    for (int j = 0; j < RD_SLOTS; j++)
-        if (v->sets[j])
-            bytes += sizeof *v->sets[j] + lsm_range_dels_bytes(v->sets[j]->rd);
-    atomic_store_explicit(&m->rd_bytes, bytes, memory_order_relaxed);
 }
 
 int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
@@ -299,9 +292,7 @@ uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
 
 size_t lsm_memtable_bytes(const lsm_memtable *m)
 {
-    return lsm_arena_usage(&m->arena) +
-           atomic_load_explicit(&((lsm_memtable *)m)->rd_bytes,
-                                memory_order_relaxed);
+    return lsm_arena_usage(&m->arena);
 }
 
 uint64_t lsm_memtable_entries(const lsm_memtable *m)

@@ -11,8 +11,9 @@
  * iterators find those covering a key without a scan.
  *
  * Memory: entries are carved from an arena of large chunks; bytes() is
- * the arena usage plus the range-deletion index, which the DB compares
- * against memtable_bytes.
+ * the arena usage, which the DB compares against memtable_bytes.  The
+ * range-deletion index (at most about 200 + 16 log2 T bytes per
+ * deletion) is not counted.
  */
 #ifndef LSM_MEMTABLE_H
 #define LSM_MEMTABLE_H

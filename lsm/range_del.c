@@ -282,14 +282,6 @@ int lsm_range_dels_empty(const lsm_range_dels *rd)
     return rd->newest == 0;
 }
 
-size_t lsm_range_dels_bytes(const lsm_range_dels *rd)
-{
-    size_t nodes = 2 * rd->width;
-    return sizeof *rd + rd->arena.cap + rd->nbounds * sizeof *rd->bounds +
-           rd->nbounds * sizeof *rd->leaf_max +
-           (nodes + 1) * sizeof *rd->first + rd->first[nodes] * sizeof *rd->seqs;
-}
-
 uint64_t lsm_range_dels_newest(const lsm_range_dels *rd)
 {
     return rd->newest;

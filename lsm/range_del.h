@@ -42,8 +42,6 @@ void lsm_range_dels_free(lsm_range_dels *rd);
 uint64_t lsm_range_dels_max_seq(const lsm_range_dels *rd, lsm_slice user_key,
                                 uint64_t snap_seq);
 int lsm_range_dels_empty(const lsm_range_dels *rd);
-/* Heap bytes the set holds. */
-size_t lsm_range_dels_bytes(const lsm_range_dels *rd);
 /* Highest seq of any deletion in the set (0 when empty). */
 uint64_t lsm_range_dels_newest(const lsm_range_dels *rd);
 
