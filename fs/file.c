@@ -198,10 +198,15 @@ static int key_before(const void *k, size_t kl, const char *end, size_t el)
 
 /* Removes blocks [first, end) of ino (end = UINT64_MAX: all from first
  * on), subtracting their stored lengths from rec->alloc (a scan of the
- * range) when count is set.  rec->size is the size before any shrink. */
+ * range) when count is set.  rec->size is the size before any shrink.
+ * When the scan finds at most FEW_BLOCKS blocks (a sparse file, or one
+ * shrunk again and again), those are deleted one by one: a range deletion
+ * costs every later read of its range until compaction drops it. */
 static int drop_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
                        uint64_t first, uint64_t end, int count)
 {
+    uint64_t found[FEW_BLOCKS];
+    size_t nfound = 0;
     if (count) {
         char lo[FS_KEY_MAX], hi[FS_KEY_MAX];
         size_t ll = fs_key_block(lo, ino, first);
@@ -218,12 +223,24 @@ static int drop_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
                 break;
             lsm_iter_value(it, &vlen);
             sum += vlen;
+            uint64_t kino;
+            if (nfound < FEW_BLOCKS &&
+                fs_decode_block_key(k, klen, &kino, &found[nfound]) != 0)
+                nfound = FEW_BLOCKS;   /* not a block key: one range */
+            nfound++;
         }
         int st = lsm_iter_status(it);
         lsm_iter_free(it);
         if (st != LSM_OK)
             return fs_engine_error(fs, st, "block scan");
         rec->alloc = sum > rec->alloc ? 0 : rec->alloc - sum;
+        if (nfound <= FEW_BLOCKS) {
+            char key[FS_KEY_MAX];
+            for (size_t i = 0; i < nfound; i++)
+                if (lsm_batch_delete(b, key, fs_key_block(key, ino, found[i])) != LSM_OK)
+                    return -ENOMEM;
+            return 0;
+        }
     }
     return batch_delete_blocks(fs, b, ino, first, end, rec->size);
 }

@@ -13,6 +13,11 @@
  * The view is pinned at creation: the memtables and version are
  * referenced until the iterator is freed, so compactions that replace
  * tables underneath never disturb it.
+ *
+ * Range deletions are not gathered into one index (that would cost every
+ * new iterator O(T log T) for T deletions): a put is checked against the
+ * memtables' indexes and those of the tables holding deletions, pinned
+ * at creation, O(S log^2 T) for S such sources.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +25,6 @@
 #include "db.h"
 #include "error.h"
 #include "ikey.h"
-#include "range_del.h"
 
 enum { FORWARD, REVERSE };
 
@@ -30,7 +34,8 @@ struct lsm_iter {
     lsm_memtable *mems[LSM_MAX_IMM + 1];
     int nmems;
     lsm_version *version;
-    lsm_range_dels *rdels;
+    lsm_pinned_table *rd_tables;   /* tables holding range deletions */
+    size_t nrd_tables;
     uint64_t seq;
     int dir;
     int valid;
@@ -41,8 +46,14 @@ struct lsm_iter {
 
 static int hidden_by_range_del(lsm_iter *it, const lsm_ikey *k)
 {
-    return !lsm_range_dels_empty(it->rdels) &&
-           lsm_range_dels_max_seq(it->rdels, k->user, it->seq) > k->seq;
+    for (int i = 0; i < it->nmems; i++)
+        if (lsm_memtable_range_del_max_seq(it->mems[i], k->user, it->seq) > k->seq)
+            return 1;
+    for (size_t i = 0; i < it->nrd_tables; i++)
+        if (lsm_table_range_del_max_seq(it->rd_tables[i].t, k->user, it->seq) >
+            k->seq)
+            return 1;
+    return 0;
 }
 
 /* Parses the merged iterator's current key; on damage stops the iterator. */
@@ -223,39 +234,6 @@ int lsm_iter_status(const lsm_iter *it)
     return it->status;
 }
 
-/* Gathers the range deletions of every memtable and table in the view. */
-static int build_range_dels(lsm_iter *it)
-{
-    lsm_iiter **its = NULL;
-    int n = 0, cap = 0;
-    int rc = LSM_OK;
-    for (int i = 0; rc == LSM_OK && i < it->nmems; i++) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            lsm_iiter **p = realloc(its, (size_t)cap * sizeof *p);
-            if (!p) {
-                rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
-                break;
-            }
-            its = p;
-        }
-        its[n++] = lsm_memtable_range_del_iter(it->mems[i]);
-        if (!its[n - 1])
-            rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
-    }
-    if (rc == LSM_OK)
-        rc = lsm_version_add_range_del_iters(it->version, &its, &n, &cap);
-    if (rc) {
-        for (int i = 0; i < n; i++)
-            lsm_iiter_free(its[i]);
-        free(its);
-        return rc;
-    }
-    it->rdels = lsm_range_dels_build(its, n, it->seq, &rc);
-    free(its);
-    return rc;
-}
-
 static int build_merged(lsm_iter *it, int fill_cache)
 {
     lsm_version *v = it->version;
@@ -294,7 +272,8 @@ lsm_iter *lsm_iter_new(lsm_db *db, const lsm_read_options *ro)
     it->seq = ro && ro->snapshot ? ro->snapshot->seq : db->vs.last_seq;
     pthread_mutex_unlock(&db->mu);
 
-    it->status = build_range_dels(it);
+    it->status = lsm_version_pin_range_del_tables(it->version, &it->rd_tables,
+                                                  &it->nrd_tables);
     if (it->status == LSM_OK)
         it->status = build_merged(it, !(ro && ro->no_fill_cache));
     if (it->status && !it->it)
@@ -307,7 +286,8 @@ void lsm_iter_free(lsm_iter *it)
     if (!it)
         return;
     lsm_iiter_free(it->it);
-    lsm_range_dels_free(it->rdels);
+    if (it->rd_tables)
+        lsm_version_unpin_tables(it->version, it->rd_tables, it->nrd_tables);
     for (int i = 0; i < it->nmems; i++)
         lsm_memtable_unref(it->mems[i]);
     pthread_mutex_lock(&it->db->mu);

@@ -8,6 +8,22 @@
  *
  * Lifetime: `refs` counts the owner plus every open iterator; the arena
  * (all nodes and bytes) is freed in one pass when it reaches zero.
+ *
+ * Range-deletion lookups use an index the writer keeps current as it
+ * inserts (the logarithmic method): the deletions, in insertion order,
+ * are split into runs of distinct power-of-two sizes, one static
+ * lsm_range_dels per run, like the bits of the count.  The k-th deletion
+ * replaces the runs of sizes 1, 2, .., 2^(j-1) (j = trailing zeros of k)
+ * by one of size 2^j: each deletion is re-indexed at most log2(T) + 1
+ * times, so an insert costs O(log^2 T) amortized, and a lookup asks at
+ * most log2(T) + 1 sets, O(log^2 T), never rebuilding anything.  The sets
+ * borrow their key bytes from the arena.
+ *
+ * Readers take the current view (the list of sets) under rd_mu with a
+ * reference and query it outside the lock; the writer publishes a new
+ * view under rd_mu and drops its reference to the old one, freed by the
+ * last reader.  If an index cannot be allocated, rd_broken is set and
+ * lookups scan the skiplist instead (correct, O(T)).
  */
 #include "memtable.h"
 
@@ -28,13 +44,43 @@ struct lsm_memtable {
     lsm_arena arena;
     lsm_skiplist points;
     lsm_skiplist range_dels;
-    /* An index of range_dels for lookups, rebuilt under rd_mu when a
-     * deletion was added since (rd_indexed != rd_added). */
-    _Atomic uint64_t rd_added;
-    uint64_t rd_indexed;
-    lsm_range_dels *rd_index;
+    _Atomic uint64_t rd_added;  /* range deletions inserted */
+    _Atomic int rd_broken;      /* an index allocation failed: scan */
+    lsm_range_del *rd_log;      /* writer only: every deletion, in order */
+    size_t rd_cap;
+    struct rd_view *rd_view;    /* under rd_mu; NULL before the first */
     pthread_mutex_t rd_mu;
 };
+
+/* One indexed run, shared by the views that list it. */
+struct rd_set {
+    atomic_int refs;
+    lsm_range_dels *rd;
+};
+
+#define RD_SLOTS 64
+/* sets[j] holds 2^j deletions or is NULL; lower slots are newer. */
+struct rd_view {
+    atomic_int refs;
+    struct rd_set *sets[RD_SLOTS];
+};
+
+static void rd_set_unref(struct rd_set *s)
+{
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
+        lsm_range_dels_free(s->rd);
+        free(s);
+    }
+}
+
+static void rd_view_unref(struct rd_view *v)
+{
+    if (!v || atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (int j = 0; j < RD_SLOTS; j++)
+        rd_set_unref(v->sets[j]);
+    free(v);
+}
 
 lsm_memtable *lsm_memtable_new(void)
 {
@@ -46,8 +92,10 @@ lsm_memtable *lsm_memtable_new(void)
     atomic_init(&m->refs, 1);
     atomic_init(&m->entries, 0);
     atomic_init(&m->rd_added, 0);
-    m->rd_indexed = 0;
-    m->rd_index = NULL;
+    atomic_init(&m->rd_broken, 0);
+    m->rd_log = NULL;
+    m->rd_cap = 0;
+    m->rd_view = NULL;
     pthread_mutex_init(&m->rd_mu, NULL);
     lsm_arena_init(&m->arena);
     /* Seeds differ only to decorrelate the two lists' shapes. */
@@ -72,11 +120,69 @@ void lsm_memtable_unref(lsm_memtable *m)
         return;
     /* acq_rel: the last owner must see every other owner's accesses done. */
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
-        lsm_range_dels_free(m->rd_index);
+        rd_view_unref(m->rd_view);
+        free(m->rd_log);
         pthread_mutex_destroy(&m->rd_mu);
         lsm_arena_free(&m->arena);
         free(m);
     }
+}
+
+/* The view after deletion number n (1-based; rd_log[n - 1]): the runs of
+ * slots 0..j-1 merge with it into slot j.  NULL on ENOMEM. */
+static struct rd_view *next_view(const struct rd_view *old,
+                                 const lsm_range_del *log, size_t n)
+{
+    int j = __builtin_ctzll((unsigned long long)n);
+    size_t run = (size_t)1 << j;
+    struct rd_view *v = calloc(1, sizeof *v);
+    struct rd_set *s = malloc(sizeof *s);
+    lsm_range_dels *rd = v && s ? lsm_range_dels_index(log + n - run, run) : NULL;
+    if (!rd) {
+        free(v);
+        free(s);
+        return NULL;
+    }
+    atomic_init(&s->refs, 1);
+    s->rd = rd;
+    atomic_init(&v->refs, 1);
+    v->sets[j] = s;
+    for (int k = j + 1; old && k < RD_SLOTS; k++)
+        if ((v->sets[k] = old->sets[k]) != NULL)
+            atomic_fetch_add_explicit(&v->sets[k]->refs, 1, memory_order_relaxed);
+    return v;
+}
+
+/* Writer: indexes the range deletion just inserted; on ENOMEM lookups
+ * fall back to scanning (rd_broken). */
+static void index_range_del(lsm_memtable *m, uint64_t seq, lsm_slice begin)
+{
+    const lsm_sl_node *n = lsm_skiplist_seek(&m->range_dels, begin,
+                                             lsm_ikey_pack(seq, LSM_KIND_RANGE_DEL));
+    size_t count = atomic_load_explicit(&m->rd_added, memory_order_relaxed) + 1;
+    if (atomic_load_explicit(&m->rd_broken, memory_order_relaxed))
+        return;
+    if (count > m->rd_cap) {
+        size_t cap = m->rd_cap ? 2 * m->rd_cap : 64;
+        lsm_range_del *p = realloc(m->rd_log, cap * sizeof *p);
+        if (!p) {
+            atomic_store_explicit(&m->rd_broken, 1, memory_order_release);
+            return;
+        }
+        m->rd_log = p;
+        m->rd_cap = cap;
+    }
+    m->rd_log[count - 1] = (lsm_range_del){ lsm_sl_user_key(n), lsm_sl_value(n), seq };
+    struct rd_view *v = next_view(m->rd_view, m->rd_log, count);
+    if (!v) {
+        atomic_store_explicit(&m->rd_broken, 1, memory_order_release);
+        return;
+    }
+    pthread_mutex_lock(&m->rd_mu);
+    struct rd_view *old = m->rd_view;
+    m->rd_view = v;
+    pthread_mutex_unlock(&m->rd_mu);
+    rd_view_unref(old);
 }
 
 int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
@@ -103,8 +209,10 @@ int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
         return rc;
     uint64_t n = atomic_load_explicit(&m->entries, memory_order_relaxed);
     atomic_store_explicit(&m->entries, n + 1, memory_order_relaxed);
-    if (kind == LSM_KIND_RANGE_DEL)   /* after the insert: readers index it */
+    if (kind == LSM_KIND_RANGE_DEL) {
+        index_range_del(m, seq, key);
         atomic_fetch_add_explicit(&m->rd_added, 1, memory_order_release);
+    }
     return LSM_OK;
 }
 
@@ -148,30 +256,37 @@ static uint64_t linear_max_seq(lsm_memtable *m, lsm_slice user_key,
     return best;
 }
 
+/* Highest seq <= snap over the view's sets, newest runs first; a set
+ * whose newest deletion is not above the best so far cannot improve it. */
+static uint64_t view_max_seq(const struct rd_view *v, lsm_slice user_key,
+                             uint64_t snap_seq)
+{
+    uint64_t best = 0;
+    for (int j = 0; j < RD_SLOTS; j++) {
+        const struct rd_set *s = v->sets[j];
+        if (s && lsm_range_dels_newest(s->rd) > best) {
+            uint64_t seq = lsm_range_dels_max_seq(s->rd, user_key, snap_seq);
+            if (seq > best)
+                best = seq;
+        }
+    }
+    return best;
+}
+
 uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
                                         uint64_t snap_seq)
 {
-    /* Cost: nothing without range deletions; else a binary search of the
-     * index, rebuilt (O(T log T)) at the first lookup after an add. */
-    uint64_t added = atomic_load_explicit(&m->rd_added, memory_order_acquire);
-    if (added == 0)
+    /* Cost: nothing without range deletions; else O(log^2 T) (see top). */
+    if (atomic_load_explicit(&m->rd_added, memory_order_acquire) == 0)
         return 0;
+    if (atomic_load_explicit(&m->rd_broken, memory_order_acquire))
+        return linear_max_seq(m, user_key, snap_seq);
     pthread_mutex_lock(&m->rd_mu);
-    if (!m->rd_index || m->rd_indexed != added) {
-        int rc = LSM_NO_MEMORY;
-        lsm_iiter *it = lsm_memtable_range_del_iter(m);
-        lsm_range_dels *fresh = it ? lsm_range_dels_build(&it, 1, LSM_MAX_SEQ, &rc)
-                                   : NULL;
-        if (fresh) {
-            lsm_range_dels_free(m->rd_index);
-            m->rd_index = fresh;
-            m->rd_indexed = added;
-        }
-    }
-    uint64_t best = m->rd_index && m->rd_indexed == added
-                        ? lsm_range_dels_max_seq(m->rd_index, user_key, snap_seq)
-                        : linear_max_seq(m, user_key, snap_seq);
+    struct rd_view *v = m->rd_view;
+    atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
     pthread_mutex_unlock(&m->rd_mu);
+    uint64_t best = view_max_seq(v, user_key, snap_seq);
+    rd_view_unref(v);
     return best;
 }
 

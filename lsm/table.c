@@ -609,6 +609,11 @@ int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
     return ret;
 }
 
+int lsm_table_has_range_dels(const lsm_table *t)
+{
+    return t->rdels != NULL && !lsm_range_dels_empty(t->rdels);
+}
+
 uint64_t lsm_table_range_del_max_seq(lsm_table *t, lsm_slice user_key,
                                      uint64_t snap_seq)
 {

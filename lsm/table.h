@@ -55,6 +55,7 @@ void lsm_table_close(lsm_table *t);
  * 0 if none (including a bloom negative); < 0 on error. */
 int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
                   lsm_buf *val, int fill_cache);
+int lsm_table_has_range_dels(const lsm_table *t);
 /* Highest seq <= snap_seq of a range deletion in this table covering
  * user_key, or 0. */
 uint64_t lsm_table_range_del_max_seq(lsm_table *t, lsm_slice user_key,

@@ -252,6 +252,42 @@ int lsm_version_add_range_del_iters(lsm_version *v, lsm_iiter ***its, int *n,
     return LSM_OK;
 }
 
+int lsm_version_pin_range_del_tables(lsm_version *v, lsm_pinned_table **out,
+                                     size_t *n)
+{
+    size_t total = 0, k = 0;
+    for (int l = 0; l < LSM_NUM_LEVELS; l++)
+        total += v->nfiles[l];
+    lsm_pinned_table *p = malloc((total ? total : 1) * sizeof *p);
+    if (!p)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    int rc = LSM_OK;
+    for (int l = 0; rc == LSM_OK && l < LSM_NUM_LEVELS; l++)
+        for (size_t i = 0; rc == LSM_OK && i < v->nfiles[l]; i++) {
+            const lsm_file_meta *f = v->files[l][i];
+            rc = lsm_table_cache_get(v->vset->tcache, f->number, f->size,
+                                     &p[k].t, &p[k].h);
+            if (rc == LSM_OK && lsm_table_has_range_dels(p[k].t))
+                k++;
+            else if (rc == LSM_OK)
+                lsm_table_cache_release(v->vset->tcache, p[k].h);
+        }
+    if (rc) {
+        lsm_version_unpin_tables(v, p, k);
+        return rc;
+    }
+    *out = p;
+    *n = k;
+    return LSM_OK;
+}
+
+void lsm_version_unpin_tables(lsm_version *v, lsm_pinned_table *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        lsm_table_cache_release(v->vset->tcache, p[i].h);
+    free(p);
+}
+
 static int ranges_overlap(const lsm_file_meta *f, const lsm_slice *begin,
                           const lsm_slice *end)
 {

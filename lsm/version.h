@@ -111,6 +111,17 @@ int lsm_version_add_iters(lsm_version *v, int fill_cache, lsm_iiter **its,
                           int *n);
 int lsm_version_add_range_del_iters(lsm_version *v, lsm_iiter ***its,
                                     int *n, int *cap);
+/* A table held open (lsm_table_cache_get) by a reader. */
+typedef struct lsm_pinned_table {
+    lsm_table *t;
+    lsm_cache_handle *h;
+} lsm_pinned_table;
+/* Pins every table of v that holds range deletions into *out (malloc'ed,
+ * *n entries); on error pins nothing.  Unpin with
+ * lsm_version_unpin_tables. */
+int lsm_version_pin_range_del_tables(lsm_version *v, lsm_pinned_table **out,
+                                     size_t *n);
+void lsm_version_unpin_tables(lsm_version *v, lsm_pinned_table *p, size_t n);
 uint64_t lsm_version_level_bytes(const lsm_version *v, int level);
 /* Index of the first file in a sorted level (>= 1) whose largest key is
  * >= ikey; nfiles if none. */

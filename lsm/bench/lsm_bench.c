@@ -27,6 +27,17 @@
  *   readmissing   `reads` gets of missing keys; found should be 0
  *   readseq       one ordered pass over the whole database
  *   deleterandom  num deletes of random keys of 0..num-1
+ *   rangedel      num rounds of: one range deletion starting at a random
+ *                 key i inside its group of 64 keys (a "file"): every
+ *                 other one reaches the group's end, nested like a file
+ *                 truncated again and again, the others span up to 8 keys;
+ *                 a put and a get of random keys and an iterator seek to a
+ *                 random key (reading one entry); ops counts rounds.
+ *                 Also prints the mean CPU time (of the client thread) per
+ *                 round in each tenth of the run (WINDOW lines;
+ *                 first_us/last_us on the RESULT line): flat when a read
+ *                 does not pay for the deletions before it.  lsm only (the
+ *                 others report an error).
  *   compact       one full compaction (timed, ops=1)
  *   stats         prints the engine's statistics text (no RESULT line)
  *
@@ -44,6 +55,7 @@
  *
  *   RESULT engine=E bench=B ops=N secs=S ops_per_sec=R mb_per_sec=M
  *          p50_us=X p99_us=Y p999_us=Z [found=F] [write_amp=W]
+ *          [first_us=A last_us=B]   (rangedel)
  *
  * write_amp (write benchmarks and compact) is cumulative since the database
  * was opened by this process and is a snapshot: flushes and compactions
@@ -137,11 +149,13 @@
 #define MAX_THREADS    1024
 #define MAX_KEY_SIZE   4096
 #define ERR_LEN        512
+#define WINDOWS        10      /* rangedel reports cost per tenth of the run */
+#define RANGEDEL_GROUP 64      /* rangedel: keys per "file" */
 
 enum bench_kind {
     BENCH_FILLSEQ, BENCH_FILLRANDOM, BENCH_OVERWRITE, BENCH_READRANDOM,
     BENCH_READMISSING, BENCH_READSEQ, BENCH_DELETERANDOM, BENCH_STATS,
-    BENCH_COMPACT,
+    BENCH_COMPACT, BENCH_RANGEDEL,
 };
 
 static const char *const bench_names[] = {
@@ -149,7 +163,7 @@ static const char *const bench_names[] = {
     [BENCH_OVERWRITE] = "overwrite",     [BENCH_READRANDOM] = "readrandom",
     [BENCH_READMISSING] = "readmissing", [BENCH_READSEQ] = "readseq",
     [BENCH_DELETERANDOM] = "deleterandom", [BENCH_STATS] = "stats",
-    [BENCH_COMPACT] = "compact",
+    [BENCH_COMPACT] = "compact",         [BENCH_RANGEDEL] = "rangedel",
 };
 #define BENCH_KINDS ((int)(sizeof(bench_names) / sizeof(bench_names[0])))
 
@@ -179,7 +193,7 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: lsm-bench --db=DIR --benchmarks=LIST [options]\n"
         "  LIST: comma-separated fillseq,fillrandom,overwrite,readrandom,\n"
-        "        readmissing,readseq,deleterandom,stats,compact\n"
+        "        readmissing,readseq,deleterandom,rangedel,stats,compact\n"
         "  --num=N             keys in the key range (default 1000000)\n"
         "  --reads=N           gets for readrandom/readmissing (default num)\n"
         "  --key_size=N        bytes per key (default 16)\n"
@@ -584,6 +598,15 @@ static double hist_percentile_us(const struct histogram *h, double q)
     return (double)h->max / 1000.0;
 }
 
+/* CPU time of the calling thread: on a busy machine a steadier measure
+ * of work than elapsed time. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -607,6 +630,9 @@ struct engine_ops {
     int (*get)(void *db, const char *k, size_t kl, int *found, size_t *vlen,
                char *err);
     int (*del)(void *db, const char *k, size_t kl, char *err);
+    /* Removes [b, e); NULL when the engine has no range deletion here. */
+    int (*del_range)(void *db, const char *b, size_t bl, const char *e,
+                     size_t el, char *err);
     void *(*iter_new)(void *db, char *err);
     void (*iter_first)(void *it);
     void (*iter_seek)(void *it, const char *k, size_t kl);
@@ -751,6 +777,19 @@ static int lsm_e_del(void *db, const char *k, size_t kl, char *err)
     return 0;
 }
 
+static int lsm_e_del_range(void *db, const char *b, size_t bl, const char *e,
+                           size_t el, char *err)
+{
+    struct lsm_handle *h = db;
+    int rc = lsm_delete_range(h->db, b, bl, e, el, h->wflags);
+    if (rc != LSM_OK) {
+        set_err(err, "lsm_delete_range: %s: %s", lsm_status_name(rc),
+                lsm_last_error());
+        return -1;
+    }
+    return 0;
+}
+
 static void *lsm_e_iter_new(void *db, char *err)
 {
     struct lsm_handle *h = db;
@@ -847,6 +886,7 @@ static const struct engine_ops lsm_engine = {
     .put = lsm_e_put,
     .get = lsm_e_get,
     .del = lsm_e_del,
+    .del_range = lsm_e_del_range,
     .iter_new = lsm_e_iter_new,
     .iter_first = lsm_e_iter_first,
     .iter_seek = lsm_e_iter_seek,
@@ -1487,6 +1527,7 @@ struct worker {
     uint64_t start_ns, end_ns;
     char err[ERR_LEN];
     struct histogram hist;
+    uint64_t win_ns[WINDOWS], win_ops[WINDOWS];  /* rangedel: CPU time */
 };
 
 /* Slice t of T of [0, n): [n*t/T, n*(t+1)/T). */
@@ -1627,6 +1668,77 @@ static void run_scan(struct worker *w)
         worker_fail(w);
 }
 
+/* One rangedel round: a range deletion from key i, a put and a get of
+ * random keys, an iterator seek (and key read) at a random key. */
+static int rangedel_round(struct worker *w, size_t *vpos)
+{
+    struct run *r = w->run;
+    const struct config *cfg = r->cfg;
+    char b[MAX_KEY_SIZE], e[MAX_KEY_SIZE];
+    uint64_t i = rng_below(&w->rng, cfg->num);
+    uint64_t group_end = (i / RANGEDEL_GROUP + 1) * RANGEDEL_GROUP;
+    uint64_t end = w->ops % 2 ? group_end : i + 1 + rng_below(&w->rng, 8);
+    size_t vlen, kl, vl;
+    int found;
+    if (end > group_end)
+        end = group_end;
+    make_key(cfg, b, i);
+    make_key(cfg, e, end < cfg->num ? end : cfg->num);
+    if (r->eng->del_range(r->db, b, cfg->key_size, e, cfg->key_size, w->err))
+        return -1;
+    make_key(cfg, b, rng_below(&w->rng, cfg->num));
+    const char *val = value_next(&r->pool, vpos, cfg->value_size);
+    if (r->eng->put(r->db, b, cfg->key_size, val, cfg->value_size, w->err))
+        return -1;
+    make_key(cfg, b, rng_below(&w->rng, cfg->num));
+    if (r->eng->get(r->db, b, cfg->key_size, &found, &vlen, w->err))
+        return -1;
+    w->found += (uint64_t)found;
+    void *it = r->eng->iter_new(r->db, w->err);
+    if (it == NULL)
+        return -1;
+    make_key(cfg, b, rng_below(&w->rng, cfg->num));
+    r->eng->iter_seek(it, b, cfg->key_size);
+    if (r->eng->iter_valid(it))
+        r->eng->iter_key(it, &kl, &vl);
+    w->bytes += 3 * cfg->key_size + cfg->value_size;
+    return r->eng->iter_free(it, w->err);
+}
+
+/* rangedel: this thread's share of num rounds, timed per round and summed
+ * per tenth of the share. */
+static void run_rangedel(struct worker *w)
+{
+    struct run *r = w->run;
+    const struct config *cfg = r->cfg;
+    uint64_t count = slice_bound(cfg->num, w->index + 1, cfg->threads) -
+                     slice_bound(cfg->num, w->index, cfg->threads);
+    size_t vpos = (size_t)w->index * 4099 % r->pool.len;
+    if (r->eng->del_range == NULL) {
+        set_err(w->err, "%s: no range deletion in this driver", r->eng->name);
+        worker_fail(w);
+        return;
+    }
+    uint64_t cpu0 = thread_cpu_ns();
+    for (uint64_t j = 0; j < count && !worker_failed(w); j++) {
+        uint64_t t0 = now_ns();
+        if (rangedel_round(w, &vpos) != 0) {
+            worker_fail(w);
+            return;
+        }
+        uint64_t t1 = now_ns();
+        hist_add(&w->hist, t1 - t0);
+        size_t k = (size_t)(j * WINDOWS / count);
+        w->win_ops[k]++;
+        if (j + 1 == count || (j + 1) * WINDOWS / count != k) {
+            uint64_t cpu1 = thread_cpu_ns();
+            w->win_ns[k] = cpu1 - cpu0;
+            cpu0 = cpu1;
+        }
+        w->ops++;
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -1640,6 +1752,9 @@ static void *worker_main(void *arg)
     case BENCH_READSEQ:
         run_scan(w);
         break;
+    case BENCH_RANGEDEL:
+        run_rangedel(w);
+        break;
     default:
         run_writes(w);
         break;
@@ -1652,7 +1767,7 @@ static int is_write_bench(enum bench_kind k)
 {
     return k == BENCH_FILLSEQ || k == BENCH_FILLRANDOM ||
            k == BENCH_OVERWRITE || k == BENCH_DELETERANDOM ||
-           k == BENCH_COMPACT;
+           k == BENCH_COMPACT || k == BENCH_RANGEDEL;
 }
 
 static int is_read_bench(enum bench_kind k)
@@ -1661,11 +1776,35 @@ static int is_read_bench(enum bench_kind k)
            k == BENCH_READSEQ;
 }
 
+/* rangedel: prints the mean cost per round of each tenth of the run
+ * (summed over threads) and keeps the first and last for RESULT. */
+static void print_windows(struct run *r, const struct worker *ws,
+                          double *first_us, double *last_us)
+{
+    for (int k = 0; k < WINDOWS; k++) {
+        uint64_t ns = 0, ops = 0;
+        for (int t = 0; t < r->cfg->threads; t++) {
+            ns += ws[t].win_ns[k];
+            ops += ws[t].win_ops[k];
+        }
+        double us = ops ? (double)ns / (double)ops / 1000.0 : 0.0;
+        printf("WINDOW engine=%s bench=%s window=%d ops=%llu cpu_us_per_op=%.2f\n",
+               r->eng->name, bench_names[r->kind], k + 1,
+               (unsigned long long)ops, us);
+        if (k == 0)
+            *first_us = us;
+        *last_us = us;
+    }
+}
+
 static void print_result(struct run *r, const char *bench, uint64_t ops,
                          double secs, uint64_t bytes,
                          const struct histogram *h, uint64_t found,
-                         uint64_t user_bytes)
+                         uint64_t user_bytes, const struct worker *ws)
 {
+    double first_us = 0, last_us = 0;
+    if (ws && r->kind == BENCH_RANGEDEL)
+        print_windows(r, ws, &first_us, &last_us);
     double amp;
     printf("RESULT engine=%s bench=%s ops=%llu secs=%.3f ops_per_sec=%.0f "
            "mb_per_sec=%.2f p50_us=%.2f p99_us=%.2f p999_us=%.2f",
@@ -1678,6 +1817,8 @@ static void print_result(struct run *r, const char *bench, uint64_t ops,
         printf(" found=%llu", (unsigned long long)found);
     if (is_write_bench(r->kind) && r->eng->write_amp(r->db, user_bytes, &amp))
         printf(" write_amp=%.2f", amp);
+    if (ws && r->kind == BENCH_RANGEDEL)
+        printf(" first_us=%.2f last_us=%.2f", first_us, last_us);
     printf("\n");
     fflush(stdout);
 }
@@ -1742,7 +1883,7 @@ static int run_clients(struct run *r, uint64_t *user_bytes)
     if (rc == 0)
         print_result(r, bench_names[r->kind], ops,
                      (double)(end - start) / 1e9, bytes, total, found,
-                     *user_bytes);
+                     *user_bytes, ws);
     free(ws);
     free(total);
     return rc;
@@ -1766,7 +1907,7 @@ static int run_compact(struct run *r, uint64_t user_bytes)
     t1 = now_ns();
     hist_add(h, t1 - t0);
     print_result(r, "compact", 1, (double)(t1 - t0) / 1e9, 0, h, 0,
-                 user_bytes);
+                 user_bytes, NULL);
     free(h);
     return 0;
 }

@@ -17,6 +17,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -737,12 +738,116 @@ static void test_old_views_survive_compactions(void **state)
     free(dir);
 }
 
+/* Nested range deletions racing readers: batch i deletes ["c", c_i) and
+ * puts c_i, so every view holds exactly one "c" key, and once a reader
+ * has seen c_i, every c_j with j < i stays deleted.  The memtable's
+ * deletion index grows (and flushes move deletions into tables) while
+ * the readers look. */
+enum { NESTED_BATCHES = 3000 };
+
+typedef struct nested_arg {
+    lsm_db *db;
+    _Atomic int done;
+} nested_arg;
+
+static void nested_key(char *k, int i)
+{
+    snprintf(k, 16, "c%05d", i);
+}
+
+static void *nested_writer(void *p)
+{
+    nested_arg *na = p;
+    lsm_batch *b = lsm_batch_new();
+    char k[16];
+    for (int i = 1; i <= NESTED_BATCHES && !any_failure(); i++) {
+        nested_key(k, i);
+        lsm_batch_clear(b);
+        if (lsm_batch_delete_range(b, "c", 1, k, strlen(k)) ||
+            lsm_batch_put(b, k, strlen(k), "v", 1) || lsm_write(na->db, b, 0))
+            record_failure("nested writer: %s", lsm_last_error());
+    }
+    lsm_batch_free(b);
+    atomic_store(&na->done, 1);
+    return NULL;
+}
+
+/* The one "c" key an iterator shows, as its number (0: none yet). */
+static int nested_latest(lsm_db *db)
+{
+    lsm_iter *it = lsm_iter_new(db, NULL);
+    int n = 0, latest = 0;
+    for (lsm_iter_seek(it, "c", 1); lsm_iter_valid(it); lsm_iter_next(it)) {
+        size_t kn;
+        const char *k = lsm_iter_key(it, &kn);
+        if (kn != 6 || k[0] != 'c')
+            break;
+        latest = atoi(k + 1) ? atoi(k + 1) : -1;
+        n++;
+    }
+    if (lsm_iter_status(it) != LSM_OK || n > 1)
+        record_failure("nested reader: %d \"c\" keys visible (status %d)", n,
+                       lsm_iter_status(it));
+    lsm_iter_free(it);
+    return latest;
+}
+
+static void *nested_reader(void *p)
+{
+    nested_arg *na = p;
+    uint64_t rs = (uint64_t)(uintptr_t)p ^ 0x5bd1e995;
+    char k[16];
+    int seen = 0;
+    while (!atomic_load(&na->done) && !any_failure()) {
+        int latest = nested_latest(na->db);
+        if (latest < seen)
+            record_failure("nested reader: c%05d visible after c%05d", latest, seen);
+        seen = latest;
+        for (int q = 0; q < 8 && seen > 1; q++) {
+            nested_key(k, 1 + (int)(tu_rand(&rs) % (uint64_t)(seen - 1)));
+            void *v;
+            size_t n;
+            int rc = lsm_get(na->db, NULL, k, strlen(k), &v, &n);
+            if (rc == LSM_OK)
+                lsm_free(v);
+            if (rc != LSM_NOT_FOUND)
+                record_failure("nested reader: %s readable after c%05d (rc %d)",
+                               k, seen, rc);
+        }
+    }
+    return NULL;
+}
+
+static void test_nested_range_dels_and_readers(void **state)
+{
+    (void)state;
+    reset_failure();
+    char *dir = tu_tempdir("nested");
+    lsm_options o;
+    tu_small_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
+    nested_arg na = { db, 0 };
+    pthread_t w, r[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&r[i], NULL, nested_reader, &na), 0);
+    assert_int_equal(pthread_create(&w, NULL, nested_writer, &na), 0);
+    pthread_join(w, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(r[i], NULL);
+    assert_no_failure();
+    assert_int_equal(nested_latest(db), NESTED_BATCHES);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writers_and_readers),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_old_views_survive_compactions),
+        cmocka_unit_test(test_nested_range_dels_and_readers),
     };
     if (getenv("TEST_FILTER"))        /* run only the tests matching it */
         cmocka_set_test_filter(getenv("TEST_FILTER"));

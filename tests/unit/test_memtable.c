@@ -17,6 +17,7 @@
 #include "iter.h"
 #include "lsm.h"
 #include "memtable.h"
+#include "range_del.h"
 
 static lsm_slice S(const char *s)
 {
@@ -267,6 +268,80 @@ static void test_range_del_random(void **state)
     lsm_memtable_unref(m);
 }
 
+/* Range deletions checked against a brute-force model after every
+ * insert, at every index size: most nested like repeated truncations
+ * ([k, "~"): everything from k on), the rest short and overlapping;
+ * sequence numbers mostly rising but sometimes out of order (the index
+ * must not depend on the order). */
+static void test_range_del_interleaved(void **state)
+{
+    (void)state;
+    enum { N = 1500 };
+    static struct { char b[4], e[4]; uint64_t seq; } t[N];
+    lsm_memtable *m = lsm_memtable_new();
+    assert_non_null(m);
+    srand(7);
+    for (int i = 0; i < N; i++) {
+        int a = rand() % 26, z = a + rand() % 4;
+        snprintf(t[i].b, sizeof t[i].b, "%c%c", 'a' + a, 'a' + rand() % 26);
+        if (rand() % 3)
+            strcpy(t[i].e, "~");
+        else
+            snprintf(t[i].e, sizeof t[i].e, "%c", 'a' + (z < 26 ? z : 25));
+        t[i].seq = rand() % 10 ? 10 * (uint64_t)(i + 1)
+                               : 10 * (uint64_t)(rand() % (i + 1)) + 5;
+        range_del(m, t[i].seq, t[i].b, t[i].e);
+        for (int q = 0; q < 4; q++) {
+            char k[4];
+            snprintf(k, sizeof k, "%c%c", 'a' + rand() % 27, 'a' + rand() % 26);
+            uint64_t snap = q == 0 ? LSM_MAX_SEQ
+                                   : (uint64_t)(rand() % (10 * (i + 2)));
+            uint64_t want = 0;
+            for (int j = 0; j <= i; j++)
+                if (t[j].seq <= snap && strcmp(t[j].b, k) <= 0 &&
+                    strcmp(k, t[j].e) < 0 && t[j].seq > want)
+                    want = t[j].seq;
+            uint64_t got = lsm_memtable_range_del_max_seq(m, S(k), snap);
+            if (got != want)
+                fail_msg("after %d deletions, key %s snap %llu: got %llu "
+                         "want %llu", i + 1, k, (unsigned long long)snap,
+                         (unsigned long long)got, (unsigned long long)want);
+        }
+    }
+    lsm_memtable_unref(m);
+}
+
+/* Reads never re-index: T inserts, each followed by a read, index each
+ * deletion at most log2(T) + 1 times in all, and further reads index
+ * nothing.  (Rebuilding at the first read after each insert would index
+ * 1 + 2 + .. + T = T(T+1)/2 deletions.) */
+static void test_range_del_reads_do_not_reindex(void **state)
+{
+    (void)state;
+    enum { T = 4096, LOG2_T = 12 };
+    lsm_memtable *m = lsm_memtable_new();
+    assert_non_null(m);
+    uint64_t before = lsm_range_dels_indexed_total();
+    char b[16];
+    for (int i = 0; i < T; i++) {
+        snprintf(b, sizeof b, "f%06d", (i * 7919) % T);
+        range_del(m, (uint64_t)i + 1, b, "g");
+        put(m, (uint64_t)T + 1 + (uint64_t)i, b, "v");
+        assert_true(lsm_memtable_range_del_max_seq(m, S(b), LSM_MAX_SEQ) >=
+                    (uint64_t)i + 1);
+    }
+    uint64_t built = lsm_range_dels_indexed_total() - before;
+    if (built > (uint64_t)T * (LOG2_T + 1))
+        fail_msg("%llu deletions indexed for %d inserts", (unsigned long long)built, T);
+    for (int q = 0; q < 10000; q++) {
+        snprintf(b, sizeof b, "f%06d", q % T);
+        assert_true(lsm_memtable_range_del_max_seq(m, S(b), (uint64_t)q) <=
+                    (uint64_t)q);
+    }
+    assert_true(lsm_range_dels_indexed_total() - before == built);
+    lsm_memtable_unref(m);
+}
+
 /* --- iterator -------------------------------------------------------------- */
 
 static void expect_at(lsm_iiter *it, const char *user, uint64_t seq, int kind,
@@ -486,6 +561,8 @@ int main(void)
         cmocka_unit_test(test_add_rejects_bad_input),
         cmocka_unit_test(test_range_del_max_seq),
         cmocka_unit_test(test_range_del_random),
+        cmocka_unit_test(test_range_del_interleaved),
+        cmocka_unit_test(test_range_del_reads_do_not_reindex),
         cmocka_unit_test(test_iterator),
         cmocka_unit_test(test_iterator_holds_reference),
         cmocka_unit_test(test_bytes_accounting),

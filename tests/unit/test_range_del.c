@@ -86,30 +86,35 @@ static void model_delete_range(model *m, const char *b, const char *e)
 
 /* --- checking a view against a model ------------------------------------------ */
 
-static void check_gets(lsm_db *db, const lsm_snapshot *snap, const model *m,
-                       const char *what)
+static void check_get(lsm_db *db, const lsm_snapshot *snap, const model *m,
+                      int i, const char *what)
 {
     lsm_read_options ro = { .snapshot = snap };
     char k[16], v[128];
-    for (int i = 0; i < NKEYS; i++) {
-        key_of(i, k);
-        void *got = NULL;
-        size_t n = 0;
-        int rc = lsm_get(db, &ro, k, strlen(k), &got, &n);
-        if (!m->ver[i]) {
-            if (rc != LSM_NOT_FOUND)
-                fail_msg("%s: %s should be absent, rc %d", what, k, rc);
-            continue;
-        }
-        if (rc != LSM_OK)
-            fail_msg("%s: %s should be present, rc %d (%s)", what, k, rc,
-                     rc == LSM_NOT_FOUND ? "not found" : lsm_last_error());
-        size_t want = value_of(i, m->ver[i], v);
-        if (n != want || memcmp(got, v, n) != 0)
-            fail_msg("%s: %s has the wrong value '%.*s' (wanted version %u)",
-                     what, k, (int)n, (const char *)got, m->ver[i]);
-        lsm_free(got);
+    key_of(i, k);
+    void *got = NULL;
+    size_t n = 0;
+    int rc = lsm_get(db, &ro, k, strlen(k), &got, &n);
+    if (!m->ver[i]) {
+        if (rc != LSM_NOT_FOUND)
+            fail_msg("%s: %s should be absent, rc %d", what, k, rc);
+        return;
     }
+    if (rc != LSM_OK)
+        fail_msg("%s: %s should be present, rc %d (%s)", what, k, rc,
+                 rc == LSM_NOT_FOUND ? "not found" : lsm_last_error());
+    size_t want = value_of(i, m->ver[i], v);
+    if (n != want || memcmp(got, v, n) != 0)
+        fail_msg("%s: %s has the wrong value '%.*s' (wanted version %u)",
+                 what, k, (int)n, (const char *)got, m->ver[i]);
+    lsm_free(got);
+}
+
+static void check_gets(lsm_db *db, const lsm_snapshot *snap, const model *m,
+                       const char *what)
+{
+    for (int i = 0; i < NKEYS; i++)
+        check_get(db, snap, m, i, what);
 }
 
 static int next_live(const model *m, int i)
@@ -383,6 +388,76 @@ static void test_range_del_model_plain_tables(void **state)
     run_model(2, &o, 12000);
 }
 
+/* Many overlapping range deletions in one memtable, most of them nested
+ * like a file truncated again and again ([key i, "l"): everything from
+ * key i on), mixed with the general workload; every operation is followed
+ * by gets checked against the model, the latest view and snapshots are
+ * scanned now and then, and all is checked again once the memtable has
+ * been flushed into a table and compacted. */
+static void test_range_del_many_in_memtable(void **state)
+{
+    (void)state;
+    enum { OPS = 6000 };
+    char *dir = tu_tempdir("rdel-mem");
+    lsm_options o;
+    tu_small_options(&o);
+    o.memtable_bytes = 64u << 20;        /* everything stays in memory */
+    lsm_db *db = tu_open_db(dir, &o);
+    model *m = calloc(1, sizeof *m);
+    snap_slot snaps[MAX_SNAPS] = { { 0 } };
+    lsm_batch *batch = lsm_batch_new();
+    uint64_t rs = 77;
+    char k[16], v[128], what[64];
+    for (int op = 1; op <= OPS; op++) {
+        if (op % 2) {
+            apply_op(db, m, &rs, batch);
+        } else {                          /* a truncation, then a rewrite */
+            int i = (int)(tu_rand(&rs) % NKEYS);
+            key_of(i, k);
+            assert_int_equal(lsm_delete_range(db, k, strlen(k), "l", 1, 0),
+                             LSM_OK);
+            model_delete_range(m, k, "l");
+            i = (int)(tu_rand(&rs) % NKEYS);
+            key_of(i, k);
+            m->ver[i] = next_ver++;
+            size_t n = value_of(i, m->ver[i], v);
+            assert_int_equal(lsm_put(db, k, strlen(k), v, n, 0), LSM_OK);
+        }
+        snprintf(what, sizeof what, "op %d", op);
+        for (int g = 0; g < 4; g++)
+            check_get(db, NULL, m, (int)(tu_rand(&rs) % NKEYS), what);
+        snap_slot *s = &snaps[tu_rand(&rs) % MAX_SNAPS];
+        if (s->snap)
+            check_get(db, s->snap, s->m, (int)(tu_rand(&rs) % NKEYS), what);
+        if (op % 300 == 0) {
+            if (s->snap)
+                release_snap(db, s);
+            s->snap = lsm_snapshot_get(db);
+            s->m = malloc(sizeof *m);
+            memcpy(s->m, m, sizeof *m);
+            s->taken_at = op;
+        }
+        if (op % 1000 == 0)
+            check_scans(db, NULL, m, &rs, what);
+    }
+    for (int pass = 0; pass < 3; pass++) {
+        check_view(db, NULL, m, &rs, pass == 0 ? "in memory"
+                                     : pass == 1 ? "flushed" : "compacted");
+        for (int i = 0; i < MAX_SNAPS; i++)
+            if (snaps[i].snap)
+                check_snap(db, &snaps[i], OPS, &rs);
+        assert_int_equal(pass == 0 ? lsm_flush(db) : lsm_compact(db), LSM_OK);
+    }
+    for (int i = 0; i < MAX_SNAPS; i++)
+        if (snaps[i].snap)
+            release_snap(db, &snaps[i]);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    lsm_batch_free(batch);
+    free(m);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* Direct cases: a range deletion hides older tables' keys but not newer
  * writes, in every combination of where each lives. */
 static void test_range_del_layers(void **state)
@@ -460,6 +535,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_range_del_layers),
+        cmocka_unit_test(test_range_del_many_in_memtable),
         cmocka_unit_test(test_range_del_model),
         cmocka_unit_test(test_range_del_model_plain_tables),
     };
