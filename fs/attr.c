@@ -58,21 +58,11 @@ mode_t fs_mode_after_write(const fs_cred *c, mode_t mode, gid_t gid)
     return mode;
 }
 
-/* Locks ino exclusively with its inline data loaded (its record is
- * rewritten by the caller). */
-static int get_for_update(fs_t *fs, uint64_t ino, struct inode **out)
-{
-    int rc = inode_get(fs, ino, IG_EXCL, out);
-    if (rc == 0 && (rc = inode_load_data(fs, *out)) < 0)
-        inode_put(fs, *out);
-    return rc;
-}
-
 int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
                const struct stat *attr, int set, struct stat *out)
 {
     struct inode *ip;
-    int rc = get_for_update(fs, ino, &ip);
+    int rc = inode_get_for_update(fs, ino, &ip);
     if (rc < 0)
         return rc;
     fs_inode rec = ip->rec;
@@ -170,7 +160,7 @@ int fs_setflags(fs_t *fs, const fs_cred *c, uint64_t ino, unsigned flags)
     if (flags & ~(unsigned)(FS_IMMUTABLE_FL | FS_APPEND_FL))
         return -EOPNOTSUPP;
     struct inode *ip;
-    int rc = get_for_update(fs, ino, &ip);
+    int rc = inode_get_for_update(fs, ino, &ip);
     if (rc < 0)
         return rc;
     fs_inode rec = ip->rec;
@@ -255,7 +245,7 @@ int fs_setxattr(fs_t *fs, uint64_t ino, const char *name, const void *value,
         flags == (XATTR_CREATE | XATTR_REPLACE))
         return -EINVAL;
     struct inode *ip;
-    rc = get_for_update(fs, ino, &ip);
+    rc = inode_get_for_update(fs, ino, &ip);
     if (rc < 0)
         return rc;
     void *old;
@@ -369,7 +359,7 @@ int fs_removexattr(fs_t *fs, uint64_t ino, const char *name)
     if (rc < 0)
         return rc == -ERANGE ? -ENODATA : rc;
     struct inode *ip;
-    rc = get_for_update(fs, ino, &ip);
+    rc = inode_get_for_update(fs, ino, &ip);
     if (rc < 0)
         return rc;
     void *old;

@@ -480,22 +480,13 @@ static ssize_t write_locked(fs_t *fs, const fs_cred *c, struct inode *ip,
     return rc < 0 ? rc : (ssize_t)n;
 }
 
-/* Locks ip exclusively with its inline data at hand. */
-static int get_for_update(fs_t *fs, uint64_t ino, struct inode **out)
-{
-    int rc = inode_get(fs, ino, IG_EXCL, out);
-    if (rc == 0 && (rc = inode_load_data(fs, *out)) < 0)
-        inode_put(fs, *out);
-    return rc;
-}
-
 ssize_t fs_write_as(fs_t *fs, const fs_cred *c, uint64_t ino, const char *buf,
                     size_t size, off_t off, int flags)
 {
     if (off < 0)
         return -EINVAL;
     struct inode *ip;
-    int rc = get_for_update(fs, ino, &ip);
+    int rc = inode_get_for_update(fs, ino, &ip);
     if (rc < 0)
         return rc;
     ssize_t n = write_locked(fs, c, ip, buf, size, (uint64_t)off, flags);
@@ -518,7 +509,7 @@ static int get_for_read(fs_t *fs, uint64_t ino, struct inode **out)
     if (rc < 0 || !is_inline(&(*out)->rec) || (*out)->data_loaded)
         return rc;
     inode_put(fs, *out);
-    return get_for_update(fs, ino, out);
+    return inode_get_for_update(fs, ino, out);
 }
 
 static ssize_t read_locked(fs_t *fs, struct inode *ip, char *buf, size_t n,
@@ -756,7 +747,7 @@ int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len)
     if (punch_hole && !keep)
         return -EINVAL;
     struct inode *ip;
-    int rc = get_for_update(fs, ino, &ip);
+    int rc = inode_get_for_update(fs, ino, &ip);
     if (rc < 0)
         return rc;
     fs_inode rec = ip->rec;
@@ -900,7 +891,7 @@ ssize_t fs_copy_file_range(fs_t *fs, uint64_t ino_in, off_t off_in,
         return got;
     }
     struct inode *op;
-    rc = get_for_update(fs, ino_out, &op);
+    rc = inode_get_for_update(fs, ino_out, &op);
     ssize_t put = rc;
     if (rc == 0) {
         put = write_locked(fs, NULL, op, buf, (size_t)got, (uint64_t)off_out,

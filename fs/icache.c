@@ -355,6 +355,14 @@ void inode_put(fs_t *fs, struct inode *ip)
     icache_unpin(fs, ip);
 }
 
+int inode_get_for_update(fs_t *fs, uint64_t ino, struct inode **out)
+{
+    int rc = inode_get(fs, ino, IG_EXCL, out);
+    if (rc == 0 && (rc = inode_load_data(fs, *out)) < 0)
+        inode_put(fs, *out);
+    return rc;
+}
+
 int inode_get_many(fs_t *fs, const uint64_t *inos, int n, struct inode **out)
 {
     /* Sort the distinct numbers ascending (n <= 4: insertion sort). */

@@ -138,6 +138,9 @@ int inode_get_many(fs_t *fs, const uint64_t *inos, int n, struct inode **out);
 void inode_put_many(fs_t *fs, struct inode **ips, int n);
 /* Loads the inline data of a loaded inline inode (lock held exclusively). */
 int inode_load_data(fs_t *fs, struct inode *ip);
+/* inode_get(IG_EXCL) then inode_load_data: ino locked exclusively with
+ * its inline data loaded, for a caller that rewrites its record. */
+int inode_get_for_update(fs_t *fs, uint64_t ino, struct inode **out);
 /* Replaces ip->data with `data` (ownership taken), marking it loaded. */
 void inode_set_data(fs_t *fs, struct inode *ip, char *data, size_t dlen);
 void inode_drop_data(fs_t *fs, struct inode *ip);
