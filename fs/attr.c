@@ -137,6 +137,22 @@ int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
 
 /* --- file attribute flags ------------------------------------------------- */
 
+/* Ends an attribute change of ip (locked by inode_get_for_update): when
+ * rc is 0, commits b with *rec and a new ctime.  Frees b (NULL allowed)
+ * and releases ip either way; returns the result. */
+static int commit_ctime_put(fs_t *fs, struct inode *ip, fs_inode *rec,
+                            lsm_batch *b, int rc)
+{
+    if (rc == 0) {
+        rec->ctime = fs_now();
+        struct data_change dc = { 0, NULL, 0 };
+        rc = inode_commit(fs, ip, rec, b, &dc);
+    }
+    lsm_batch_free(b);
+    inode_put(fs, ip);
+    return rc;
+}
+
 /* FS_*_FL of the flags lsmfs stores, and back. */
 static unsigned rec_to_flags(const fs_inode *rec)
 {
@@ -171,19 +187,12 @@ int fs_setflags(fs_t *fs, const fs_cred *c, uint64_t ino, unsigned flags)
     lsm_batch *b = NULL;
     if (rc == 0 && (b = lsm_batch_new()) == NULL)
         rc = -ENOMEM;
-    if (rc == 0) {
-        rec.flags &= (uint8_t)~(FS_INODE_IMMUTABLE | FS_INODE_APPEND);
-        if (flags & FS_IMMUTABLE_FL)
-            rec.flags |= FS_INODE_IMMUTABLE;
-        if (flags & FS_APPEND_FL)
-            rec.flags |= FS_INODE_APPEND;
-        rec.ctime = fs_now();
-        struct data_change dc = { 0, NULL, 0 };
-        rc = inode_commit(fs, ip, &rec, b, &dc);
-    }
-    lsm_batch_free(b);
-    inode_put(fs, ip);
-    return rc;
+    rec.flags &= (uint8_t)~(FS_INODE_IMMUTABLE | FS_INODE_APPEND);
+    if (flags & FS_IMMUTABLE_FL)
+        rec.flags |= FS_INODE_IMMUTABLE;
+    if (flags & FS_APPEND_FL)
+        rec.flags |= FS_INODE_APPEND;
+    return commit_ctime_put(fs, ip, &rec, b, rc);
 }
 
 /* --- extended attributes ---------------------------------------------------- */
@@ -217,19 +226,12 @@ static int read_xattr(fs_t *fs, struct inode *ip, const char *name, size_t len,
 static int xattr_finish(fs_t *fs, struct inode *ip, lsm_batch *b, int rc,
                         int delta)
 {
-    if (rc == 0) {
-        fs_inode rec = ip->rec;
-        if (delta > 0)
-            rec.xattrs++;
-        else if (delta < 0 && rec.xattrs > 0)
-            rec.xattrs--;
-        rec.ctime = fs_now();
-        struct data_change dc = { 0, NULL, 0 };
-        rc = inode_commit(fs, ip, &rec, b, &dc);
-    }
-    lsm_batch_free(b);
-    inode_put(fs, ip);
-    return rc;
+    fs_inode rec = ip->rec;
+    if (delta > 0)
+        rec.xattrs++;
+    else if (delta < 0 && rec.xattrs > 0)
+        rec.xattrs--;
+    return commit_ctime_put(fs, ip, &rec, b, rc);
 }
 
 int fs_setxattr(fs_t *fs, uint64_t ino, const char *name, const void *value,
