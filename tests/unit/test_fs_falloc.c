@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "coding.h"
@@ -128,38 +127,22 @@ static void test_keep_size(void **state)
     assert_int_equal(st.st_blocks, 1);
 }
 
+/* Makes "f" with 6 MiB reserved: its inode number, or 0. */
+static uint64_t reserved_file(fs_t *fs, const fs_cred *c)
+{
+    struct stat st;
+    if (fs_mknod(fs, c, FS_ROOT_INO, "f", S_IFREG | 0644, 0, &st) == 0 &&
+        fs_fallocate(fs, st.st_ino, FALLOC_FL_KEEP_SIZE, 0, (off_t)(6 * MiB)) == 0)
+        return st.st_ino;
+    return 0;
+}
+
 /* Survives a crash: the open that finds no clean mark sums the records.
  * A child process reserves and exits without closing the store. */
 static void test_unclean_open_sums_records(void **state)
 {
     T *t = *state;
-    assert_int_equal(fs_close(t->fs), 0);
-    t->fs = NULL;
-    int pipefd[2];
-    assert_int_equal(pipe(pipefd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        fs_options o = t->o;
-        o.sync = 1;
-        fs_t *fs;
-        uint64_t ino = 0;
-        struct stat st;
-        if (fs_open(t->store, &o, &fs) == 0 &&
-            fs_mknod(fs, &t->c, FS_ROOT_INO, "f", S_IFREG | 0644, 0, &st) == 0 &&
-            fs_fallocate(fs, st.st_ino, FALLOC_FL_KEEP_SIZE, 0, (off_t)(6 * MiB)) == 0)
-            ino = st.st_ino;
-        if (write(pipefd[1], &ino, sizeof ino) != sizeof ino)
-            _exit(2);
-        _exit(0);                               /* no close */
-    }
-    close(pipefd[1]);
-    uint64_t ino = 0;
-    assert_int_equal(read(pipefd[0], &ino, sizeof ino), (ssize_t)sizeof ino);
-    close(pipefd[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(ino != 0);
+    uint64_t ino = crash_after(t, reserved_file);
     assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
     assert_int_equal(blocks_bytes(t, ino), 6 * MiB);
     uint64_t used = used_bytes(t);

@@ -27,7 +27,6 @@
 #include "fs_fixture.h"
 
 #include <dirent.h>
-#include <sys/wait.h>
 
 #include "fault_env.h"
 #include "layout.h"
@@ -346,29 +345,7 @@ static uint64_t unlinked_tmpfile(fs_t *fs, const fs_cred *c)
  * reclaims it. */
 static void orphan_reclaimed_after_crash(T *t, make_orphan_fn make)
 {
-    close_fs(t);
-    int pipefd[2];
-    assert_int_equal(pipe(pipefd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        fs_options o = t->o;
-        o.sync = 1;
-        fs_t *fs;
-        uint64_t ino = 0;
-        if (fs_open(t->store, &o, &fs) == 0)
-            ino = make(fs, &t->c);
-        if (write(pipefd[1], &ino, sizeof ino) != sizeof ino)
-            _exit(2);
-        _exit(0);                               /* no release, no close */
-    }
-    close(pipefd[1]);
-    uint64_t ino = 0;
-    assert_int_equal(read(pipefd[0], &ino, sizeof ino), (ssize_t)sizeof ino);
-    close(pipefd[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(ino != 0);
+    uint64_t ino = crash_after(t, make);
     assert_int_equal(raw_keys(t->store, FS_KEY_ORPHAN, ino), 1);
     assert_int_equal(raw_keys(t->store, FS_KEY_INODE, ino), 1);
     assert_true(raw_keys(t->store, FS_KEY_BLOCK, ino) > 0);

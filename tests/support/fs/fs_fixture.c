@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fs_fixture.h"
@@ -91,4 +92,33 @@ void age(T *t, uint64_t ino)
     a.st_ctim.tv_sec = 1000;
     assert_int_equal(fs_setattr(t->fs, &t->c, ino, &a,
                                 FS_SET_ATIME | FS_SET_MTIME | FS_SET_CTIME, NULL), 0);
+}
+
+uint64_t crash_after(T *t, uint64_t (*work)(fs_t *fs, const fs_cred *c))
+{
+    assert_int_equal(fs_close(t->fs), 0);
+    t->fs = NULL;
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fs_options o = t->o;
+        o.sync = 1;
+        fs_t *fs;
+        uint64_t ino = 0;
+        if (fs_open(t->store, &o, &fs) == 0)
+            ino = work(fs, &t->c);
+        if (write(pipefd[1], &ino, sizeof ino) != sizeof ino)
+            _exit(2);
+        _exit(0);                               /* no release, no close */
+    }
+    close(pipefd[1]);
+    uint64_t ino = 0;
+    assert_int_equal(read(pipefd[0], &ino, sizeof ino), (ssize_t)sizeof ino);
+    close(pipefd[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(ino != 0);
+    return ino;
 }

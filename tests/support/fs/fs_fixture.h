@@ -30,5 +30,9 @@ uint64_t mkdir_(T *t, uint64_t parent, const char *name);
 struct stat attr(T *t, uint64_t ino);
 /* Sets atime/mtime/ctime of ino to 1000 s so later changes are visible. */
 void age(T *t, uint64_t ino);
+/* Stages a crash: closes t->fs (left NULL), then in a child process opens
+ * the store (sync on), runs work(fs, &t->c) and exits without closing.
+ * Returns the inode number work returned; fails the test when it is 0. */
+uint64_t crash_after(T *t, uint64_t (*work)(fs_t *fs, const fs_cred *c));
 
 #endif
