@@ -23,6 +23,7 @@
 #include "coding.h"
 #include "fs_fixture.h"
 #include "layout.h"
+#include "fs_records.h"
 
 #define MiB (1ull << 20)
 
@@ -156,12 +157,7 @@ static void test_formats(void **state)
 {
     (void)state;
     /* An inode with a reservation round-trips, with and without data. */
-    fs_inode in, out;
-    memset(&in, 0, sizeof in);
-    in.mode = S_IFREG | 0644;
-    in.nlink = 1;
-    in.size = 5;
-    in.flags = FS_INODE_INLINE;
+    fs_inode out, in = inline_file(1, 5);
     in.resv = 100;
     in.resv_lo = 0;
     in.resv_hi = 4096;

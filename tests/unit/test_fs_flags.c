@@ -21,6 +21,7 @@
 
 #include "fs.h"
 #include "layout.h"
+#include "fs_records.h"
 
 #include "fs_fixture.h"
 
@@ -233,12 +234,8 @@ static void test_append_only_dir(void **state)
 static void test_record_encoding(void **state)
 {
     (void)state;
-    fs_inode in, out;
-    memset(&in, 0, sizeof in);
-    in.mode = S_IFREG | 0644;
-    in.nlink = 1;
-    in.flags = FS_INODE_INLINE | FS_INODE_IMMUTABLE | FS_INODE_APPEND;
-    in.size = 2;
+    fs_inode out, in = inline_file(1, 2);
+    in.flags |= FS_INODE_IMMUTABLE | FS_INODE_APPEND;
     char buf[FS_INODE_HEADER + 2];
     const char *data;
     size_t dlen;

@@ -27,6 +27,7 @@
 #include "fs.h"
 #include "fsck.h"
 #include "layout.h"
+#include "fs_records.h"
 #include "testutil.h"
 
 typedef struct T {
@@ -250,18 +251,6 @@ static void raw_put_dirent(lsm_db *db, uint64_t parent, const char *name,
     size_t kl = fs_key_dirent(key, parent, name, strlen(name));
     fs_encode_dirent_value(val, ino, type);
     raw_put(db, key, kl, val, sizeof val);
-}
-
-static fs_inode inline_file(uint32_t nlink, size_t size)
-{
-    fs_inode rec;
-    memset(&rec, 0, sizeof rec);
-    rec.flags = FS_INODE_INLINE;
-    rec.mode = S_IFREG | 0644;
-    rec.nlink = nlink;
-    rec.size = size;
-    rec.mtime.tv_sec = 1000;
-    return rec;
 }
 
 /* --- whole-directory snapshots (byte-identical checks) ------------------- */
