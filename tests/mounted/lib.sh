@@ -319,6 +319,18 @@ lib_install_mount_helper() {
     fail "link setup"
 }
 
+# lib_evict: syncs, then makes the kernel forget every unused inode (and
+# cached page) through /proc/sys/vm/drop_caches; notes it when that is not
+# writable (an unprivileged container) and nothing is evicted.
+lib_evict() {
+  sync
+  if [ -w /proc/sys/vm/drop_caches ]; then
+    echo 3 >/proc/sys/vm/drop_caches
+  else
+    echo "note: /proc/sys/vm/drop_caches not writable: nothing evicted"
+  fi
+}
+
 # lib_tree_digest DIR: one line per entry (type, mode, size, link count,
 # link target, sha256 of regular files), sorted; equal digests mean equal
 # trees.

@@ -10,16 +10,6 @@ lib_init "$@"
 FH=$(dirname "$LSMFS")/fhandle
 [ -x "$FH" ] || fail "$FH is not built (cmake builds it next to lsmfs)"
 
-# evict: makes the kernel forget every unused inode, where it may.
-evict() {
-  sync
-  if [ -w /proc/sys/vm/drop_caches ]; then
-    echo 3 >/proc/sys/vm/drop_caches
-  else
-    echo "note: /proc/sys/vm/drop_caches not writable: only the remounts evict"
-  fi
-}
-
 # verify DIR: every handle resolves; d/sub is now at $MNT/DIR.
 verify() {
   lib_t 20 "$FH" cat "$MNT" "${H[big]}" | cmp -s - "$T_DIR/big" ||
@@ -56,7 +46,7 @@ done
 rm "$MNT/d/doomed"
 
 check "handles resolve after the kernel dropped its inodes"
-evict
+lib_evict
 verify d/sub
 
 check "handles resolve after a remount (a new daemon, nothing cached)"
@@ -66,7 +56,7 @@ verify d/sub
 
 check "a moved directory's handle is reconnected at its new place"
 mv "$MNT/d/sub" "$MNT/e/moved"
-evict
+lib_evict
 verify e/moved
 lib_unmount
 lib_mount
@@ -77,7 +67,7 @@ echo first >"$MNT/reused"
 old=$(lib_t 10 "$FH" encode "$MNT/reused") || fail "name_to_handle_at reused"
 rm "$MNT/reused"
 echo second >"$MNT/reused"
-evict
+lib_evict
 rc=0
 lib_t 10 "$FH" cat "$MNT" "$old" >"$T_DIR/out" 2>&1 || rc=$?
 [ "$rc" -eq 3 ] || fail "old handle of a reused name: exit $rc, read $(cat "$T_DIR/out")"

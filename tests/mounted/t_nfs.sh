@@ -143,17 +143,6 @@ wait_fds_closed() {
     "$(find "/proc/$GANESHA_PID/fd" -lname "$MNT/*" -printf '%l ')"
 }
 
-# evict: the kernel forgets every unused inode, so the server's handles
-# must be resolved by number.
-evict() {
-  sync
-  if [ -w /proc/sys/vm/drop_caches ]; then
-    echo 3 >/proc/sys/vm/drop_caches
-  else
-    echo "note: /proc/sys/vm/drop_caches not writable: nothing evicted"
-  fi
-}
-
 check "files written through NFS read back the same"
 for n in "${names[@]}"; do
   lib_t 60 nfs-cp "$T_DIR/$(basename "$n")" "$URL/$n" >/dev/null ||
@@ -163,11 +152,11 @@ verify
 
 check "the server's handles still resolve after the kernel dropped its inodes"
 wait_fds_closed
-evict
+lib_evict
 verify
 check "writing through those handles works too"
 wait_fds_closed
-evict
+lib_evict
 lib_t 60 nfs-cp "$T_DIR/mid" "$URL/dir/mid2" >/dev/null || fail "nfs-cp after eviction"
 names+=(dir/mid2)
 cp "$T_DIR/mid" "$T_DIR/mid2"
