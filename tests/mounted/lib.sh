@@ -331,6 +331,37 @@ lib_evict() {
   fi
 }
 
+# lib_enospc_or_fail RC ERRFILE WHAT: a failure that says ENOSPC (not EIO,
+# not a timeout), or fail the test.
+lib_enospc_or_fail() {
+  local rc=$1 err=$2 what=$3
+  [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || fail "$what hung (timeout)"
+  if grep -q "Input/output error" "$err"; then
+    fail "$what failed with EIO instead of ENOSPC: $(cat "$err")"
+  fi
+  grep -q "No space left on device" "$err" ||
+    fail "$what failed (exit $rc) without ENOSPC: $(cat "$err")"
+}
+
+# lib_fill SRC PREFIX MAX: copies SRC, fsynced, to PREFIX1, PREFIX2, ...
+# until a copy fails, which must be with ENOSPC (lib_enospc_or_fail; its
+# message in $T_DIR/dd.err).  Sets LIB_FULL to the number of that copy, 0
+# when all MAX fit.  (A variable, not output: fail must end the test.)
+lib_fill() {
+  local src=$1 prefix=$2 max=$3 i rc
+  LIB_FULL=0
+  for i in $(seq 1 "$max"); do
+    rc=0
+    lib_t 60 dd if="$src" of="$prefix$i" bs=1M conv=fsync status=none \
+      2>"$T_DIR/dd.err" || rc=$?
+    if [ "$rc" -ne 0 ]; then
+      lib_enospc_or_fail "$rc" "$T_DIR/dd.err" "writing $(basename "$prefix$i")"
+      LIB_FULL=$i
+      return
+    fi
+  done
+}
+
 # lib_tree_digest DIR: one line per entry (type, mode, size, link count,
 # link target, sha256 of regular files), sorted; equal digests mean equal
 # trees.

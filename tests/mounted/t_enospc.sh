@@ -23,44 +23,22 @@ STORE=$DISK/store
 SRC=$T_DIR/src
 head -c $((4 << 20)) /dev/urandom >"$SRC"
 
-# enospc_or_fail RC ERRFILE WHAT: a failure that says ENOSPC (not EIO, not
-# a timeout), or fail the test.
-enospc_or_fail() {
-  local rc=$1 err=$2 what=$3
-  [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || fail "$what hung (timeout)"
-  if grep -q "Input/output error" "$err"; then
-    fail "$what failed with EIO instead of ENOSPC: $(cat "$err")"
-  fi
-  grep -q "No space left on device" "$err" ||
-    fail "$what failed (exit $rc) without ENOSPC: $(cat "$err")"
-}
-
 lib_mount
 check "fill the disk with fsynced 4 MiB files: the writer gets ENOSPC"
-n=0
-full=0
-for i in $(seq 1 40); do
-  rc=0
-  lib_t 60 dd if="$SRC" of="$MNT/f$i" bs=1M conv=fsync status=none \
-    2>"$T_DIR/dd.err" || rc=$?
-  if [ "$rc" -ne 0 ]; then
-    enospc_or_fail "$rc" "$T_DIR/dd.err" "writing f$i"
-    full=$i
-    break
-  fi
-  n=$i
-done
+lib_fill "$SRC" "$MNT/f" 40
+full=$LIB_FULL
 [ "$full" -gt 0 ] || fail "160 MiB fit on a 64 MiB disk"
+n=$((full - 1))
 [ "$n" -ge 5 ] || fail "the disk was full after only $n files"
 echo "$n files written and fsynced; f$full: $(head -1 "$T_DIR/dd.err")"
 
 check "further writes fail with ENOSPC too, promptly"
 rc=0
 lib_t 60 bash -c "echo more >'$MNT/more' && sync '$MNT/more'" 2>"$T_DIR/w.err" || rc=$?
-[ "$rc" -ne 0 ] && enospc_or_fail "$rc" "$T_DIR/w.err" "a small write"
+[ "$rc" -ne 0 ] && lib_enospc_or_fail "$rc" "$T_DIR/w.err" "a small write"
 rc=0
 lib_t 60 mkdir "$MNT/dir" 2>"$T_DIR/w.err" || rc=$?
-[ "$rc" -ne 0 ] && enospc_or_fail "$rc" "$T_DIR/w.err" "mkdir"
+[ "$rc" -ne 0 ] && lib_enospc_or_fail "$rc" "$T_DIR/w.err" "mkdir"
 
 check "reads still work: every fsynced file reads back exactly"
 for i in $(seq 1 "$n"); do
@@ -76,23 +54,17 @@ rc=0
 lib_t 60 dd if="$SRC" of="$MNT/after-delete" bs=1M count=1 conv=fsync \
   status=none 2>"$T_DIR/dd.err" || rc=$?
 if [ "$rc" -ne 0 ]; then
-  enospc_or_fail "$rc" "$T_DIR/dd.err" "a write after deleting"
+  lib_enospc_or_fail "$rc" "$T_DIR/dd.err" "a write after deleting"
   fail "still ENOSPC after deleting 12 MiB"
 fi
 
 check "the deleted files' space is usable: fill the disk again"
-g=0
-for j in $(seq 1 10); do
-  rc=0
-  lib_t 60 dd if="$SRC" of="$MNT/g$j" bs=1M conv=fsync status=none \
-    2>"$T_DIR/dd.err" || rc=$?
-  if [ "$rc" -ne 0 ]; then
-    enospc_or_fail "$rc" "$T_DIR/dd.err" "refilling g$j"
-    rm -f "$MNT/g$j"
-    break
-  fi
-  g=$j
-done
+lib_fill "$SRC" "$MNT/g" 10
+g=10
+if [ "$LIB_FULL" -gt 0 ]; then
+  rm -f "$MNT/g$LIB_FULL"
+  g=$((LIB_FULL - 1))
+fi
 [ "$g" -ge 1 ] || fail "after deleting 12 MiB not one 4 MiB file fits"
 echo "$g more files written"
 

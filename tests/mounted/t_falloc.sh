@@ -59,18 +59,8 @@ resv_mib=$((free0 * 6 / 10 / MiB))
 lib_t 30 fallocate -l ${resv_mib}M "$MNT/resv" || fail "fallocate -l ${resv_mib}M failed ($free0 free)"
 head -c $((4 * MiB)) /dev/urandom >"$T_DIR/src"
 head -c $((resv_mib * MiB)) /dev/urandom >"$T_DIR/resv.src"
-full=0
-for i in $(seq 1 20); do
-  rc=0
-  lib_t 60 dd if="$T_DIR/src" of="$MNT/fill$i" bs=1M conv=fsync status=none \
-    2>"$T_DIR/dd.err" || rc=$?
-  if [ "$rc" -ne 0 ]; then
-    grep -q "No space left on device" "$T_DIR/dd.err" ||
-      fail "filling fill$i failed without ENOSPC: $(cat "$T_DIR/dd.err")"
-    full=$i
-    break
-  fi
-done
+lib_fill "$T_DIR/src" "$MNT/fill" 20
+full=$LIB_FULL
 [ "$full" -gt 0 ] || fail "80 MiB of other files fit beside a ${resv_mib} MiB reservation"
 echo "reserved ${resv_mib} MiB of $((free0 / MiB)) MiB free; fill$full hit ENOSPC"
 rc=0
