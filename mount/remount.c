@@ -147,34 +147,40 @@ static void mnt_remount_failed(const char *mp, int ro, int err)
                 ro ? "read-only" : "read-write", strerror(err));
 }
 
+/* The kernel's half: remounts mp with flags; 0, or 1 reported. */
+static int mnt_remount_kernel(const char *mp, unsigned long flags, int ro)
+{
+    if (mount(NULL, mp, NULL, MS_REMOUNT | flags, NULL) == 0)
+        return 0;
+    mnt_remount_failed(mp, ro, errno);
+    return 1;
+}
+
+/* The daemon's half: sets its store read-only or read-write through the
+ * mount's root fd; 0, or 1 reported. */
+static int mnt_remount_daemon(const char *mp, int fd, uint32_t ro)
+{
+    int rc = mnt_ioctl_ro(fd, MNT_IOC_SET_RO, &ro);
+    if (rc == 0)
+        return 0;
+    fprintf(stderr, ro ? "lsmfs: %s is read-only now, but its daemon could "
+                         "not make the store durable: %s\n"
+                       : "lsmfs: cannot remount %s read-write: the daemon "
+                         "refused: %s\n", mp, strerror(-rc));
+    return 1;
+}
+
 /* Remounts mp (an lsmfs mount whose root is open as fd, its daemon
- * read-only if was_ro); 0 or 1. */
+ * read-only if was_ro); 0 or 1.  The order of the two halves, and the
+ * daemon set back to was_ro when the kernel refuses "rw": see the top. */
 static int mnt_remount_fd(const char *mp, int fd, unsigned long flags,
                           uint32_t was_ro)
 {
-    uint32_t ro = (flags & MS_RDONLY) != 0;
-    int rc;
-    if (ro) {
-        if (mount(NULL, mp, NULL, MS_REMOUNT | flags, NULL) != 0) {
-            mnt_remount_failed(mp, 1, errno);
-            return 1;
-        }
-        rc = mnt_ioctl_ro(fd, MNT_IOC_SET_RO, &ro);
-        if (rc != 0) {
-            fprintf(stderr, "lsmfs: %s is read-only now, but its daemon could "
-                    "not make the store durable: %s\n", mp, strerror(-rc));
-            return 1;
-        }
-        return 0;
-    }
-    rc = mnt_ioctl_ro(fd, MNT_IOC_SET_RO, &ro);
-    if (rc != 0) {
-        fprintf(stderr, "lsmfs: cannot remount %s read-write: the daemon "
-                "refused: %s\n", mp, strerror(-rc));
+    if (flags & MS_RDONLY)
+        return mnt_remount_kernel(mp, flags, 1) || mnt_remount_daemon(mp, fd, 1);
+    if (mnt_remount_daemon(mp, fd, 0))
         return 1;
-    }
-    if (mount(NULL, mp, NULL, MS_REMOUNT | flags, NULL) != 0) {
-        mnt_remount_failed(mp, 0, errno);
+    if (mnt_remount_kernel(mp, flags, 0)) {
         mnt_ioctl_ro(fd, MNT_IOC_SET_RO, &was_ro);
         return 1;
     }
