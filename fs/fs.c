@@ -426,7 +426,6 @@ static int reclaim_orphans(fs_t *fs, int *count)
     }
 }
 
-/* Counts inode records (after a crash). */
 /* Counts the inode records and sums their reservations (the superblock's
  * counts after a crash). */
 static int count_inodes(fs_t *fs, int64_t *count, uint64_t *resv)
