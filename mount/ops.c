@@ -930,18 +930,21 @@ static unsigned mnt_xflags(unsigned flags)
 }
 
 static void mnt_control_ioctl(fuse_req_t req, fuse_ino_t ino,
-                              unsigned int cmd, void *arg,
-                              struct fuse_file_info *fi, unsigned flags,
-                              const void *in_buf, size_t in_bufsz,
-                              size_t out_bufsz);
+                              unsigned int cmd, const void *in_buf,
+                              size_t in_bufsz, size_t out_bufsz);
 
 static void mnt_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
                       void *arg, struct fuse_file_info *fi, unsigned flags,
                       const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
+    (void)arg;
+    (void)fi;
+    if (flags & FUSE_IOCTL_COMPAT) {
+        fuse_reply_err(req, ENOTTY);
+        return;
+    }
     if (cmd == MNT_IOC_GET_RO || cmd == MNT_IOC_SET_RO) {
-        mnt_control_ioctl(req, ino, cmd, arg, fi, flags, in_buf, in_bufsz,
-                          out_bufsz);
+        mnt_control_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz);
         return;
     }
     fs_t *fs = mnt_fs(req);
@@ -949,10 +952,6 @@ static void mnt_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
     unsigned f = 0;
     int rc;
     mnt_cred(req, &c);
-    if (flags & FUSE_IOCTL_COMPAT) {
-        fuse_reply_err(req, ENOTTY);
-        return;
-    }
     switch (cmd) {
     case FS_IOC_GETFLAGS:
     case FS_IOC32_GETFLAGS:
@@ -1105,18 +1104,13 @@ static void mnt_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 /* --- control ----------------------------------------------------------- */
 
-/* MNT_IOC_GET_RO / MNT_IOC_SET_RO on the root directory (mnt.h); reached
- * through mnt_ioctl. */
+/* MNT_IOC_GET_RO / MNT_IOC_SET_RO (mnt.h; mnt_ioctl routes only these
+ * here, not compat ones), answered on the root directory only. */
 static void mnt_control_ioctl(fuse_req_t req, fuse_ino_t ino,
-                              unsigned int cmd, void *arg,
-                              struct fuse_file_info *fi, unsigned flags,
-                              const void *in_buf, size_t in_bufsz,
-                              size_t out_bufsz)
+                              unsigned int cmd, const void *in_buf,
+                              size_t in_bufsz, size_t out_bufsz)
 {
-    (void)arg;
-    (void)fi;
-    if (ino != FUSE_ROOT_ID || (flags & FUSE_IOCTL_COMPAT) ||
-        (cmd != MNT_IOC_GET_RO && cmd != MNT_IOC_SET_RO)) {
+    if (ino != FUSE_ROOT_ID) {
         fuse_reply_err(req, ENOTTY);
         return;
     }
