@@ -203,6 +203,21 @@ static size_t value_of(int i, uint32_t v, char *buf)
     return n;
 }
 
+/* `rounds` flushed tables, each holding keys 0..keys-1 with the round's
+ * values (round r writes version r + 1). */
+static void put_flushed_rounds(lsm_db *db, int rounds, int keys)
+{
+    char k[16], v[160];
+    for (int round = 0; round < rounds; round++) {
+        for (int i = 0; i < keys; i++) {
+            key_of(i, k);
+            size_t n = value_of(i, (uint32_t)round + 1, v);
+            assert_int_equal(lsm_put(db, k, strlen(k), v, n, 0), LSM_OK);
+        }
+        assert_int_equal(lsm_flush(db), LSM_OK);
+    }
+}
+
 static void check_scan(lsm_db *db, const model *m)
 {
     lsm_iter *it = lsm_iter_new(db, NULL);
@@ -482,15 +497,7 @@ static void test_replaced_tables_deleted(void **state)
     lsm_options o;
     tu_small_options(&o);
     lsm_db *db = tu_open_db(dir, &o);
-    char k[16], v[160];
-    for (int round = 0; round < 2; round++) {
-        for (int i = 0; i < 3000; i++) {
-            key_of(i, k);
-            size_t n = value_of(i, (uint32_t)round + 1, v);
-            assert_int_equal(lsm_put(db, k, strlen(k), v, n, 0), LSM_OK);
-        }
-        assert_int_equal(lsm_flush(db), LSM_OK);
-    }
+    put_flushed_rounds(db, 2, 3000);
     lsm_iter *it = lsm_iter_new(db, NULL);   /* pins the current tables */
     assert_non_null(it);
     assert_int_equal(lsm_compact(db), LSM_OK);
@@ -521,15 +528,7 @@ static void test_hold_compactions(void **state)
     lsm_db *db = tu_open_db(dir, &o);
     lsm_hold_compactions(db, 1);
     lsm_hold_compactions(db, 1);
-    char k[16], v[160];
-    for (int round = 0; round < 6; round++) {
-        for (int i = 0; i < 200; i++) {
-            key_of(i, k);
-            size_t n = value_of(i, (uint32_t)round + 1, v);
-            assert_int_equal(lsm_put(db, k, strlen(k), v, n, 0), LSM_OK);
-        }
-        assert_int_equal(lsm_flush(db), LSM_OK);
-    }
+    put_flushed_rounds(db, 6, 200);
     assert_int_equal(tu_count_files(dir, ".sst"), 6);
     assert_int_equal(listed_tables(db), 6);
     lsm_hold_compactions(db, 0);
