@@ -21,7 +21,6 @@
  */
 #include "internal.h"
 
-#include "env.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -322,7 +321,7 @@ int fs_fsyncdir(fs_t *fs, uint64_t ino)
 int fs_statfs(fs_t *fs, struct statvfs *st)
 {
     uint64_t avail;
-    int rc = fs->env->free_space(fs->env, fs->dir, &avail);
+    int rc = lsm_free_space(fs->db, &avail);
     if (rc != LSM_OK)
         return fs_engine_error(fs, rc, "free space");
     const uint64_t frsize = 4096;
@@ -469,34 +468,13 @@ void fs_forget(fs_t *fs, uint64_t ino, uint64_t nlookup)
 
 /* --- open / close ---------------------------------------------------------- */
 
-enum dir_state { DIR_MISSING, DIR_EMPTY, DIR_STORE, DIR_OTHER };
-
-/* What `dir` holds, judged through the engine's env without writing
- * anything.  An lsm store is a directory with a CURRENT file
- * (lsm/filename.h); a LOCK file alone is what an interrupted creation
- * leaves and counts as empty. */
-static int inspect_dir(lsm_env *env, const char *dir, enum dir_state *state)
+/* What `dir` holds (enum lsm_dir_state), judged without writing anything. */
+static int inspect_dir(const fs_options *o, const char *dir, int *state)
 {
-    if (!env->exists(env, dir)) {
-        *state = DIR_MISSING;
-        return 0;
-    }
-    char **names;
-    size_t n;
-    int st = env->list_dir(env, dir, &names, &n);
+    int st = lsm_dir_state(dir, &o->lsm, state);
     if (st != LSM_OK)
         return fail(lsm_status_errno(st) == -EINVAL ? -ENOTDIR : lsm_status_errno(st),
                     "%s", lsm_last_error());
-    int entries = 0, current = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(names[i], "LOCK") == 0)
-            continue;
-        entries++;
-        if (strcmp(names[i], "CURRENT") == 0)
-            current = 1;
-    }
-    lsm_env_free_names(names, n);
-    *state = current ? DIR_STORE : entries ? DIR_OTHER : DIR_EMPTY;
     return 0;
 }
 
@@ -643,18 +621,17 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
     int rc = validate_options(o);
     if (rc < 0)
         return rc;
-    lsm_env *env = o->lsm.env ? o->lsm.env : lsm_env_posix();
-    enum dir_state state = DIR_MISSING;
-    rc = inspect_dir(env, dir, &state);
+    int state = LSM_DIR_MISSING;
+    rc = inspect_dir(o, dir, &state);
     if (rc < 0)
         return rc;
-    if (state == DIR_OTHER)
+    if (state == LSM_DIR_OTHER)
         return fail(-EINVAL, "%s is not an lsmfs store", dir);
-    int fresh = state == DIR_MISSING || state == DIR_EMPTY;
+    int fresh = state == LSM_DIR_MISSING || state == LSM_DIR_EMPTY;
     if (fresh && !o->create)
         return fail(-ENOENT, "%s: no lsmfs store there (%s)", dir,
-                    state == DIR_MISSING ? "no such directory" : "empty directory");
-    if (state == DIR_STORE && (rc = probe_store(dir, o)) < 0)
+                    state == LSM_DIR_MISSING ? "no such directory" : "empty directory");
+    if (state == LSM_DIR_STORE && (rc = probe_store(dir, o)) < 0)
         return rc;
 
     fs_t *fs = calloc(1, sizeof *fs);
@@ -666,7 +643,6 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
     }
     pthread_rwlock_init(&fs->ns_lock, NULL);
     pthread_mutex_init(&fs->sb_lock, NULL);
-    fs->env = env;
     fs->log = o->log;
     fs->log_ctx = o->log_ctx;
     fs->wflags = o->sync ? LSM_SYNC : 0;

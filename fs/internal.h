@@ -80,7 +80,6 @@ struct icache_shard {
 
 struct fs {
     lsm_db *db;
-    struct lsm_env *env;              /* the engine's (statfs free space) */
     char *dir;
     void (*log)(void *ctx, int level, const char *line);
     void *log_ctx;

@@ -12,6 +12,11 @@
  *
  * Thread safety: an lsm_db may be used from any number of threads at once.
  * An lsm_iter or lsm_batch belongs to one thread at a time.
+ *
+ * Build: `cc prog.c $(pkg-config --cflags --libs lsm)` (shared library
+ * liblsm.so.0), or `pkg-config --static --libs lsm` with liblsm.a.  Every
+ * name this header declares is exported by the shared library; nothing
+ * else is.
  */
 #ifndef LSM_H
 #define LSM_H
@@ -22,6 +27,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#pragma GCC visibility push(default)
 
 enum lsm_status {
     LSM_OK = 0,
@@ -48,7 +55,9 @@ enum lsm_log_level {
     LSM_LOG_DEBUG = 7,       /* routine file housekeeping */
 };
 
-struct lsm_env;                            /* see env.h; NULL = POSIX */
+/* The engine's I/O interface; the library's tests substitute one that
+ * injects faults.  Programs leave lsm_options.env NULL (POSIX files). */
+struct lsm_env;
 
 typedef struct lsm_options {
     size_t memtable_bytes;          /* switch memtable past this; default 64 MiB */
@@ -294,10 +303,61 @@ int lsm_verify_tables(lsm_db *db, lsm_loss_fn fn, void *ctx,
 int lsm_repair(const char *dir, const lsm_options *opt, lsm_loss_fn fn,
                void *ctx, lsm_repair_result *res);
 
+/* --- the store directory and its file system ------------------------------ */
+
+/* What a directory holds, judged without writing anything. */
+enum lsm_dir_state {
+    LSM_DIR_MISSING = 0,     /* no such directory */
+    LSM_DIR_EMPTY = 1,       /* nothing, or only what a failed creation left */
+    LSM_DIR_STORE = 2,       /* a store (it has a CURRENT file) */
+    LSM_DIR_OTHER = 3,       /* files, but not a store: lsm_open refuses it */
+};
+/* *state = enum lsm_dir_state of dir, read through opt->env (opt may be
+ * NULL: POSIX).  Fails (e.g. LSM_INVALID: not a directory) with a message. */
+int lsm_dir_state(const char *dir, const lsm_options *opt, int *state);
+/* Free bytes on the file system holding the open store, as the store's
+ * env reports them (statvfs f_bavail * f_frsize for POSIX). */
+int lsm_free_space(lsm_db *db, uint64_t *bytes);
+
+/* --- byte helpers ----------------------------------------------------------
+ *
+ * The encodings the engine's own files use, for callers that store
+ * records of their own: fixed-width little-endian integers, and a 32-bit
+ * checksum (the low half of XXH3-64 of the bytes). */
+static inline void lsm_encode_fixed32(char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (char)(v >> (8 * i));
+}
+static inline void lsm_encode_fixed64(char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (char)(v >> (8 * i));
+}
+static inline uint32_t lsm_decode_fixed32(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 |
+           (uint32_t)u[3] << 24;
+}
+static inline uint64_t lsm_decode_fixed64(const char *p)
+{
+    return (uint64_t)lsm_decode_fixed32(p) |
+           (uint64_t)lsm_decode_fixed32(p + 4) << 32;
+}
+uint32_t lsm_checksum(const void *p, size_t n);
+
+/* --- versions and errors --------------------------------------------------- */
+
+/* The library's version, "MAJOR.MINOR.PATCH" (the lsmfs project version). */
+const char *lsm_library_version(void);
+
 const char *lsm_last_error(void);
 const char *lsm_status_name(int status);
 /* Maps an lsm_status onto a negative errno (for filesystems). */
 int lsm_status_errno(int status);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

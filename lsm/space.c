@@ -72,7 +72,7 @@
 /* Room an ordinary write needs besides the reserve before it is retaken. */
 #define ADMIT_MARGIN (1u << 20)
 
-static int measure_free(lsm_db *db, uint64_t *bytes)
+int lsm_free_space(lsm_db *db, uint64_t *bytes)
 {
     return db->env->free_space(db->env, db->dir, bytes);
 }
@@ -83,7 +83,7 @@ void lsm_space_check(lsm_db *db, int force)
     if (!force && used < db->mem_next_check)
         return;
     uint64_t free_bytes;
-    if (measure_free(db, &free_bytes) != LSM_OK)
+    if (lsm_free_space(db, &free_bytes) != LSM_OK)
         free_bytes = UINT64_MAX;   /* unknown: no limit from the disk */
     db->free_bytes = free_bytes;
     db->appended_since_check = 0;
@@ -115,7 +115,7 @@ static void take_reserve(lsm_db *db, uint64_t room)
     if (db->reserve || db->reserve_busy || !db->reserve_target)
         return;
     uint64_t free_bytes;
-    if (measure_free(db, &free_bytes) != LSM_OK ||
+    if (lsm_free_space(db, &free_bytes) != LSM_OK ||
         free_bytes < db->reserve_target + room)
         return;
     db->reserve_busy = 1;
@@ -213,7 +213,7 @@ void lsm_space_open(lsm_db *db)
 {
     pthread_mutex_lock(&db->mu);
     uint64_t free_bytes;
-    if (measure_free(db, &free_bytes) == LSM_OK) {
+    if (lsm_free_space(db, &free_bytes) == LSM_OK) {
         uint64_t budget = free_bytes;
         for (int l = 0; l < LSM_NUM_LEVELS; l++)
             budget += lsm_version_level_bytes(db->vs.current, l);
