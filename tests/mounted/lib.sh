@@ -58,7 +58,8 @@ lib_init() {
     fail "/dev/fuse is missing: this machine (or container) cannot mount FUSE"
   [ -r /dev/fuse ] && [ -w /dev/fuse ] || fail "/dev/fuse is not usable"
   [ -d "$build" ] || fail "build directory $build does not exist"
-  LSMFS=$(cd "$build" && pwd)/lsmfs
+  LIB_BUILD=$(cd "$build" && pwd)
+  LSMFS=$LIB_BUILD/lsmfs
   [ -x "$LSMFS" ] || fail "$build/lsmfs is not built"
   LSMFS_REAL=$(readlink -f "$LSMFS")
   local tool
@@ -284,6 +285,34 @@ lib_skip() {
   exit 77
 }
 
+# lib_release_build: sets LIB_RELEASE to a build directory without
+# sanitizers, for what is installed or linked outside the tree (a program
+# built without ASan cannot load an ASan-instrumented liblsm.so): the
+# test's build directory if it is one, else the tree's build/, which
+# scripts/setup release brings up to date (under scripts/test it already
+# is).
+lib_release_build() {
+  LIB_RELEASE=$LIB_BUILD
+  grep -Eq '^LSMFS_(TEST|TSAN):BOOL=ON' "$LIB_BUILD/CMakeCache.txt" || return 0
+  local top
+  top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  lib_t 600 "$top/scripts/setup" release >&2 || fail "scripts/setup release failed"
+  LIB_RELEASE=$top/build
+}
+
+# lib_system_lock: tests that change what is installed on the system
+# (lib_install_mount_helper, t_package) take this lock first, so that two
+# of them (from other ctest runs, other worktrees) never overlap; it is
+# held until the test's shell exits.
+lib_system_lock() {
+  [ -z "${LIB_LOCK_FD:-}" ] || return 0
+  local dir=/run/lock
+  [ -d "$dir" ] || dir=/tmp
+  exec {LIB_LOCK_FD}>"$dir/lsmfs-system-tests.lock"
+  lib_t 130 flock -w 120 "$LIB_LOCK_FD" ||
+    fail "another test changing the system held $dir/lsmfs-system-tests.lock for 120 s"
+}
+
 # lib_install_mount_helper: makes `mount -t fuse.lsmfs` (and `mount -o
 # remount` of an lsmfs mount) run this build's lsmfs.  mount(8) runs
 # /sbin/mount.fuse.lsmfs if present, else mount.fuse3 (as mount.fuse),
@@ -294,6 +323,7 @@ lib_skip() {
 # lsmfs that is already installed there) and the link is removed on every
 # exit path.  Tests using it must not run at the same time.
 lib_install_mount_helper() {
+  lib_system_lock
   [ -x /sbin/mount.fuse3 ] || [ -x /usr/sbin/mount.fuse3 ] ||
     fail "mount.fuse3 missing (package fuse3)"
   local h
