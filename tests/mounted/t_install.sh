@@ -9,6 +9,9 @@
 # --version` naming the project version and the libraries' versions, and
 # a mount by the installed lsmfs.  Nothing outside the test's directory
 # is touched.
+# It may build the release tree first (scripts/setup release): a longer
+# limit than the default, still under ctest's 300 s.
+LIB_LIMIT=${LIB_LIMIT:-290}
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 top=$(cd "$(dirname "$0")/../.." && pwd)

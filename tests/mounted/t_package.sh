@@ -13,6 +13,9 @@
 # on mount(8)'s helper path (a `cmake --install` in /usr/local), an lsm.pc
 # on pkg-config's path, or any file the packages hold.  On every exit
 # path it removes (purges) what it installed.
+# It may build the release tree first (scripts/setup release): a longer
+# limit than the default, still under ctest's 300 s.
+LIB_LIMIT=${LIB_LIMIT:-290}
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 top=$(cd "$(dirname "$0")/../.." && pwd)
