@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # t_package: the Debian packages as a user meets them.  scripts/package
 # builds lsmfs_VERSION_ARCH.deb and lsmfs-dev_VERSION_ARCH.deb (declared
-# dependencies, contents); `apt-get install` of both; mount(8) finds
-# /usr/sbin/lsmfs through an fstab line and `mount MOUNTPOINT` (the
-# test's own fstab file, `mount -T`: /etc/fstab is never touched); the
-# mount is used, also by examples/kv built with pkg-config alone against
+# dependencies, contents, man pages gzip'ed); `apt-get install` of both;
+# `man lsmfs` works; mount(8) finds /usr/sbin/lsmfs through an fstab
+# line and `mount MOUNTPOINT` (the test's own fstab file, `mount -T`:
+# /etc/fstab is never touched); the mount is used, also by examples/kv built with pkg-config alone against
 # the installed library; `dpkg -r` then leaves no file behind.
 #
 # This installs into /usr of the machine running it, so it refuses (skip,
@@ -70,11 +70,11 @@ contents() {  # absolute paths; directories end with /
 }
 contents "$deb" >"$T_DIR/deb.list"
 contents "$dev" >"$T_DIR/dev.list"
-for f in /usr/sbin/lsmfs /usr/share/man/man8/lsmfs.8 "/usr/lib/liblsm.so.$major"; do
+for f in /usr/sbin/lsmfs /usr/share/man/man8/lsmfs.8.gz "/usr/lib/liblsm.so.$major"; do
   grep -qx "$f" "$T_DIR/deb.list" || fail "lsmfs lacks $f: $(cat "$T_DIR/deb.list")"
 done
 for f in /usr/include/lsm.h /usr/lib/liblsm.a /usr/lib/liblsm.so \
-         /usr/lib/pkgconfig/lsm.pc /usr/share/man/man3/liblsm.3; do
+         /usr/lib/pkgconfig/lsm.pc /usr/share/man/man3/liblsm.3.gz; do
   grep -qx "$f" "$T_DIR/dev.list" || fail "lsmfs-dev lacks $f: $(cat "$T_DIR/dev.list")"
 done
 [ "$(grep -c '^/usr/include/.' "$T_DIR/dev.list")" -eq 1 ] || fail "more headers than lsm.h"
@@ -114,8 +114,10 @@ apt_get install "$deb" "$dev" >"$T_DIR/apt.log" 2>&1 ||
   fail "packages not installed after apt-get"
 [ "$(env -i /bin/sh -c 'command -v lsmfs')" = /usr/sbin/lsmfs ] ||
   fail "mount(8)'s helper would not find /usr/sbin/lsmfs"
-[ "$(man -w lsmfs)" = /usr/share/man/man8/lsmfs.8 ] || fail "man -w lsmfs: $(man -w lsmfs)"
-[ "$(man -w 3 liblsm)" = /usr/share/man/man3/liblsm.3 ] || fail "man -w 3 liblsm"
+[ "$(man -w lsmfs)" = /usr/share/man/man8/lsmfs.8.gz ] || fail "man -w lsmfs: $(man -w lsmfs)"
+[ "$(man -w 3 liblsm)" = /usr/share/man/man3/liblsm.3.gz ] || fail "man -w 3 liblsm"
+MANWIDTH=80 man lsmfs >"$T_DIR/man.out" 2>"$T_DIR/man.err" </dev/null
+grep -q '^DURABILITY' "$T_DIR/man.out" || fail "man lsmfs does not render: $(cat "$T_DIR/man.err")"
 /usr/sbin/lsmfs --version >"$T_DIR/version" 2>&1 || fail "lsmfs --version failed"
 grep -qx "lsmfs version $version" "$T_DIR/version" || fail "lsmfs --version: $(cat "$T_DIR/version")"
 
