@@ -21,7 +21,6 @@
  */
 #include "internal.h"
 
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -69,7 +69,8 @@ int lsm_get_lenprefixed(lsm_slice *in, lsm_slice *out);
 int lsm_get_fixed32(lsm_slice *in, uint32_t *v);
 int lsm_get_fixed64(lsm_slice *in, uint64_t *v);
 
-/* lsm_checksum is public (lsm.h).  Checksum of a one-byte type tag followed by the bytes. */
+/* Checksum of a one-byte type tag followed by the bytes (lsm_checksum,
+ * of the bytes alone, is public: lsm.h). */
 uint32_t lsm_checksum_typed(uint8_t type, const void *p, size_t n);
 
 #endif
