@@ -94,6 +94,19 @@ typedef struct lsm_options {
      * reserve is at most 1/16 of the space the store could use (its files
      * plus the free space at open).  0: none.  Default 8 MiB. */
     uint64_t reserve_bytes;
+    /* Idle work: once no write has come for this long, the compaction
+     * thread does what deletions owe (reclaim.c): flushes a memtable
+     * holding deletions, drops tables range deletions cover whole,
+     * compacts tables holding deleted data or made mostly of deletions,
+     * and enforces space_amp_percent.  An idle compaction stops at the
+     * first write.  0: none.  Default 1000 ms. */
+    int idle_compaction_ms;
+    /* Space amplification bound, enforced by idle work: while the levels
+     * above the deepest one holding data hold more than this percent of
+     * its bytes, they are compacted down into it (so bytes on disk stay
+     * near (100 + this)% of the deepest level, which holds one version of
+     * each key).  0: no bound.  Default 10. */
+    int space_amp_percent;
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
     /* Recorded in the store's LOCK file after the holder's pid while the
      * store is open (e.g. where it is mounted): a second opener's
@@ -210,6 +223,12 @@ int lsm_property(lsm_db *db, const char *name, char **out);
 
 /* Bytes of live data on disk (tables + logs), without the space reserve. */
 uint64_t lsm_disk_bytes(lsm_db *db);
+/* 1 when the store owes no background work: no memtable waiting to be
+ * flushed, no compaction running or due, and the last idle pass found
+ * nothing to do since the last write or edit (idle_compaction_ms).  Then
+ * lsm_disk_bytes stays as it is until something is written.  Polled by
+ * whoever waits for the space of deletions to come back. */
+int lsm_settled(lsm_db *db);
 /* Bytes the space reserve (reserve_bytes) holds now: 0 while it is given
  * back on a full disk.  statvfs counts them as neither free nor ours. */
 uint64_t lsm_reserve_bytes(lsm_db *db);
