@@ -224,6 +224,10 @@ static void flush_oldest(lsm_db *db)
     memmove(db->imm_log, db->imm_log + 1,
             (size_t)(db->nimm - 1) * sizeof *db->imm_log);
     db->nimm--;
+    uint64_t ranges;
+    lsm_memtable_deletions(m, &ranges);
+    if (ranges > 0 && meta.size > 0)
+        db->drops_due = 1;   /* reclaim.c: before compactions by score */
     lsm_memtable_unref(m);
     __atomic_add_fetch(&db->stats.flushes, 1, __ATOMIC_RELAXED);
     lsm_db_delete_obsolete(db, 0);
