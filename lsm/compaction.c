@@ -1009,6 +1009,11 @@ void *lsm_compaction_thread(void *arg)
         compaction *c = NULL;
         uint64_t now = lsm_db_realtime_micros();
         int backing_off = now < db->compact_retry_at;
+        if (db->drops_due && lsm_db_may_work(db) && !backing_off &&
+            !db->manual_compaction) {
+            lsm_drop_pass(db);
+            continue;
+        }
         if (lsm_db_may_work(db) && !backing_off && !db->manual_compaction &&
             lsm_needs_compaction(db))
             c = pick_by_score(db);

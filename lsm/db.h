@@ -148,6 +148,8 @@ struct lsm_db {
     lsm_hints *hints, *pass_hints;
     uint64_t reclaimed_seq;        /* range deletions up to here were passed */
 
+    /* (mu) a flush wrote range deletions: a drop pass is due (reclaim.c) */
+    int drops_due;
     /* Idle work (reclaim.c). */
     uint64_t last_write_us;        /* atomic: CLOCK_REALTIME of the last write */
     uint64_t edits;                /* (mu) manifest edits applied */
@@ -237,6 +239,9 @@ int lsm_space_admit(lsm_db *db, size_t bytes, int held);
 void lsm_space_retake(lsm_db *db);
 /* reclaim.c, mu held: one space pass (see reclaim_pending). */
 void lsm_space_pass(lsm_db *db);
+/* reclaim.c, mu held (dropped for the I/O): the drop pass, asked for by
+ * drops_due. */
+void lsm_drop_pass(lsm_db *db);
 /* reclaim.c, mu held: 0 if an idle pass is due now, else when to look
  * again (CLOCK_REALTIME µs; UINT64_MAX: never, idle work is off). */
 uint64_t lsm_idle_due(lsm_db *db, uint64_t now);

@@ -10,6 +10,9 @@
  *    (range deletions newer than its last pass, point deletions from the
  *    hints), all at once.
  *
+ *  - The drop pass, after a flush wrote range deletions: step 2 below,
+ *    before compactions by score (which would read the covered tables).
+ *
  *  - The idle pass, once no write has come for idle_compaction_ms.  Each
  *    call does the first of these steps that applies, then returns so
  *    scored compactions and writes come first:
@@ -246,8 +249,8 @@ static int cands_has(const cands *c, const lsm_file_meta *f)
     return 0;
 }
 
-/* The undamaged tables of v covered whole by t's deletions (mu not held;
- * v referenced). */
+/* The tables of v covered whole by t's deletions (mu not held; v
+ * referenced). */
 static int find_covered(const lsm_version *v, const tombs *t, cands *out)
 {
     int rc = LSM_OK;
@@ -260,7 +263,7 @@ static int find_covered(const lsm_version *v, const tombs *t, cands *out)
                 free(sp);
                 rc = newer_union(t, l, f->number, &sp, &n);
             }
-            if (rc == LSM_OK && !f->damaged && covers(sp, n, f))
+            if (rc == LSM_OK && covers(sp, n, f))
                 rc = cands_add(out, f, l);
         }
         free(sp);
@@ -276,13 +279,16 @@ static int in_level(const lsm_version *v, int level, const lsm_file_meta *f)
     return 0;
 }
 
-/* Removes the covered tables still at their level in the current version
- * and not being compacted, by one manifest edit (mu held; dropped for the
- * manifest write).  Returns how many.  A failed edit is a background
- * error (lsm_db_apply_edit). */
+/* Removes the covered tables still at their level in the current version,
+ * neither being compacted nor damaged (the damaged list names them), by
+ * one manifest edit (mu held; dropped for the manifest write), counted as
+ * a running compaction so lsm_db_hold_compactions waits for it.  Returns
+ * how many.  A failed edit is a background error (lsm_db_apply_edit). */
 static size_t drop_covered(lsm_db *db, const cands *c)
 {
-    lsm_file_meta **marked = malloc((c->n ? c->n : 1) * sizeof *marked);
+    if (c->n == 0 || db->manual_compaction || db->shutting_down)
+        return 0;
+    lsm_file_meta **marked = malloc(c->n * sizeof *marked);
     if (!marked)
         return 0;
     lsm_version_edit e;
@@ -292,15 +298,20 @@ static size_t drop_covered(lsm_db *db, const cands *c)
     int rc = LSM_OK;
     for (size_t i = 0; rc == LSM_OK && i < c->n; i++) {
         lsm_file_meta *f = c->v[i].f;
-        if (f->being_compacted || !in_level(db->vs.current, c->v[i].level, f))
+        if (f->being_compacted || f->damaged ||
+            !in_level(db->vs.current, c->v[i].level, f))
             continue;
         rc = lsm_edit_delete_file(&e, c->v[i].level, f->number);
         f->being_compacted = 1;    /* no compaction takes it meanwhile */
         marked[n++] = f;
         bytes += f->size;
     }
-    if (rc == LSM_OK && n > 0)
+    if (rc == LSM_OK && n > 0) {
+        db->compacting++;
         rc = lsm_db_apply_edit(db, &e);
+        db->compacting--;
+        pthread_cond_broadcast(&db->bg_cv);
+    }
     for (size_t i = 0; i < n; i++)
         marked[i]->being_compacted = 0;
     free(marked);
@@ -311,7 +322,6 @@ static size_t drop_covered(lsm_db *db, const cands *c)
     __atomic_add_fetch(&db->stats.bytes_dropped, bytes, __ATOMIC_RELAXED);
     lsm_db_log(db, LSM_LOG_INFO, "dropped %zu table(s), %llu bytes, under range "
                "deletions", n, (unsigned long long)bytes);
-    pthread_cond_broadcast(&db->bg_cv);
     return n;
 }
 
@@ -396,7 +406,8 @@ static int hinted_in(lsm_db *db, const lsm_hints *h, const lsm_file_meta *f)
 }
 
 /* Is f made mostly of deletions every snapshot sees (seq <= upto), by its
- * properties: point and range deletions at least half of its entries?  A
+ * properties: point and range deletions at least half of its entries?  An
+ * error answers yes (the compaction will report it).  A
  * table written before point deletions were counted counts its range
  * deletions only, and one that does not record its sequence numbers
  * counts as seen.  (Deletions a snapshot needs would only be carried
@@ -406,7 +417,7 @@ static int mostly_deletions(lsm_db *db, const lsm_file_meta *f, uint64_t upto)
     lsm_table *t;
     lsm_cache_handle *h;
     if (lsm_table_cache_get(db->tcache, f->number, f->size, &t, &h))
-        return 0;
+        return 1;   /* the compaction will report it */
     lsm_table_props p;
     lsm_table_props_get(t, &p);
     lsm_table_cache_release(db->tcache, h);
@@ -429,7 +440,7 @@ static int find_compactable(lsm_db *db, const lsm_version *v, const tombs *t,
     for (int l = 0; rc == LSM_OK && l < LSM_NUM_LEVELS - 1; l++) {
         for (size_t i = v->nfiles[l]; rc == LSM_OK && i-- > 0;) {
             lsm_file_meta *f = v->files[l][i];
-            if (f->damaged || cands_has(skip, f))
+            if (cands_has(skip, f))
                 continue;
             if (!deleted_under(db, t, after, f, l) &&
                 !(hints && hinted_in(db, hints, f)) &&
@@ -457,14 +468,29 @@ static void findings_free(findings *fd)
     free(fd->compact.v);
 }
 
-/* Fills fd (mu not held; v referenced). */
-static int find(lsm_db *db, lsm_version *v, uint64_t upto, uint64_t after,
-                const lsm_hints *hints, int heavy, findings *fd)
+enum { FIND_COVERED, FIND_COMPACTABLE, FIND_HEAVY };
+
+/* A pass could not read the range deletions (mu held): an I/O error is a
+ * background failure, as in a compaction; damage is left to the
+ * compactions that meet it (compaction.c). */
+static void find_failed(lsm_db *db, int rc)
 {
+    if (rc == LSM_IO_ERROR || rc == LSM_NO_SPACE)
+        lsm_db_background_failed(db, rc);
+    else if (rc != LSM_OK)
+        lsm_db_log(db, LSM_LOG_WARNING, "reclaim: %s", lsm_last_error());
+}
+
+/* Fills fd: the covered tables, and with FIND_COMPACTABLE or FIND_HEAVY
+ * the tables to compact (mu not held; v referenced). */
+static int find(lsm_db *db, lsm_version *v, uint64_t upto, uint64_t after,
+                const lsm_hints *hints, int what, findings *fd)
+{
+    int heavy = what == FIND_HEAVY;
     int rc = collect_deletions(db, v, upto, &fd->t);
     if (rc == LSM_OK)
         rc = find_covered(v, &fd->t, &fd->covered);
-    if (rc == LSM_OK)
+    if (rc == LSM_OK && what != FIND_COVERED)
         rc = find_compactable(db, v, &fd->t, upto, after, hints, heavy,
                               &fd->covered, &fd->compact);
     return rc;
@@ -492,7 +518,8 @@ void lsm_space_pass(lsm_db *db)
     pthread_mutex_unlock(&db->mu);
     lsm_hints_sort(hints);
     findings fd = { 0 };
-    int rc = find(db, v, upto, after, lsm_hints_count(hints) ? hints : NULL, 0, &fd);
+    int rc = find(db, v, upto, after, lsm_hints_count(hints) ? hints : NULL,
+                  FIND_COMPACTABLE, &fd);
     pthread_mutex_lock(&db->mu);
     size_t dropped = rc == LSM_OK ? drop_covered(db, &fd.covered) : 0;
     lsm_db_release_version(db, v);   /* before compacting: inputs go at once */
@@ -529,6 +556,28 @@ void lsm_space_pass(lsm_db *db)
     lsm_space_check(db, 1);
     pthread_cond_broadcast(&db->bg_cv);
     pthread_cond_broadcast(&db->work_cv);
+}
+
+/* --- the drop pass ------------------------------------------------------------------- */
+
+/* After a flush of range deletions (db.h): drops the tables they cover,
+ * before a compaction by score would read them (mu held; dropped). */
+void lsm_drop_pass(lsm_db *db)
+{
+    db->drops_due = 0;
+    uint64_t upto = lsm_db_oldest_snapshot(db);
+    lsm_version *v = db->vs.current;
+    lsm_version_ref(v);
+    pthread_mutex_unlock(&db->mu);
+    findings fd = { 0 };
+    int rc = find(db, v, upto, 0, NULL, FIND_COVERED, &fd);
+    pthread_mutex_lock(&db->mu);
+    find_failed(db, rc);
+    size_t dropped = rc == LSM_OK ? drop_covered(db, &fd.covered) : 0;
+    lsm_db_release_version(db, v);
+    if (dropped)
+        lsm_db_delete_obsolete(db, 0);
+    findings_free(&fd);
 }
 
 /* --- the idle pass ---------------------------------------------------------------------- */
@@ -579,8 +628,9 @@ static int idle_reclaim(lsm_db *db)
     lsm_version_ref(v);
     pthread_mutex_unlock(&db->mu);
     findings fd = { 0 };
-    int rc = find(db, v, upto, 0, NULL, 1, &fd);
+    int rc = find(db, v, upto, 0, NULL, FIND_HEAVY, &fd);
     pthread_mutex_lock(&db->mu);
+    find_failed(db, rc);
     size_t dropped = rc == LSM_OK ? drop_covered(db, &fd.covered) : 0;
     lsm_db_release_version(db, v);
     if (dropped)

@@ -3,7 +3,8 @@
  * (lsm/reclaim.c), without new writes: tables a range deletion covers
  * whole are dropped without being rewritten, at every level and while a
  * snapshot needs them not; tables made mostly of point deletions are
- * compacted; overwrites leave no more than the space bound once idle.
+ * compacted; overwrites leave no more than the space bound once idle; a
+ * flush leaves out what its memtable's own range deletions cover.
  * Each waits for the store with a generous bound (tu_wait_for), never
  * for a time.
  */
@@ -273,6 +274,40 @@ static void test_space_bound_overwrites(void **state)
     free(dir);
 }
 
+/* A flush leaves out what its own memtable's range deletion covers:
+ * the table holds the deletion alone; a snapshot older than the deletion
+ * keeps the entries. */
+static void test_flush_leaves_out_covered(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("reclaim");
+    lsm_options o;
+    options(&o);
+    o.memtable_bytes = 1 << 20;
+    o.idle_compaction_ms = 0;
+    lsm_db *db = tu_open_db(dir, &o);
+    put_keys(db, 0, 500, 0);
+    assert_int_equal(lsm_delete_range(db, "k", 1, "l", 1, 0), LSM_OK);
+    put_keys(db, 100, 110, 1);          /* newer than the deletion: kept */
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    char *text = NULL;
+    assert_int_equal(lsm_property(db, "sstables", &text), LSM_OK);
+    assert_non_null(strstr(text, "entries=11\n"));   /* 10 puts, 1 deletion */
+    lsm_free(text);
+
+    put_keys(db, 0, 500, 2);
+    const lsm_snapshot *snap = lsm_snapshot_get(db);
+    assert_int_equal(lsm_delete_range(db, "k", 1, "l", 1, 0), LSM_OK);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    lsm_read_options ro = { .snapshot = snap };
+    assert_int_equal(count_keys(db, &ro), 500);
+    assert_int_equal(count_keys(db, NULL), 0);
+    lsm_snapshot_release(db, snap);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_adjacent_deletions_and_snapshot),
         cmocka_unit_test(test_tombstone_heavy_compacted),
         cmocka_unit_test(test_space_bound_overwrites),
+        cmocka_unit_test(test_flush_leaves_out_covered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
