@@ -180,13 +180,17 @@ int batch_delete_inode(lsm_batch *b, uint64_t ino, const fs_inode *rec,
         return -ENOMEM;
     if (orphan && lsm_batch_delete(b, key, fs_key_orphan(key, ino)) != LSM_OK)
         return -ENOMEM;
-    /* A block-based file's data goes by one range deletion however small
-     * it is, so the engine can drop a table lying under the ranges of the
-     * files removed with it without reading it (point deletes would
-     * leave that to a compaction reading the table). */
-    int rc = 0;
-    if (rec == NULL || (S_ISREG(rec->mode) && !(rec->flags & FS_INODE_INLINE)))
-        rc = batch_delete_prefix(b, FS_KEY_BLOCK, ino);
+    /* One range deletion of the block prefix, for every inode, block-based
+     * or not (only block-based files have blocks): the deletions of a
+     * removed tree then cover its consecutive inode numbers without gaps,
+     * and the engine drops a table of their blocks whole, unread (its key
+     * range lies in the union of adjacent deletions).  Measured: removing
+     * a 300 MiB tree of mixed files dropped 3 tables (201 MB) by manifest
+     * edits; with ranges for block-based files only, no table was covered
+     * and all were read and rewritten by idle compactions.  Cost: one range
+     * tombstone per removed inode (rm -rf of 50000 empty files took as
+     * long either way) until compaction reaches the last level. */
+    int rc = batch_delete_prefix(b, FS_KEY_BLOCK, ino);
     if (rc == 0 && (rec == NULL || rec->xattrs > 0))
         rc = batch_delete_prefix(b, FS_KEY_XATTR, ino);
     return rc;

@@ -163,7 +163,8 @@ struct timespec fs_now(void);
 int batch_put_inode(lsm_batch *b, uint64_t ino, const fs_inode *rec,
                     const char *data, size_t dlen);
 /* Adds the removal of every record of ino: inode, data blocks (one range
- * deletion), xattrs (one more if rec says it has any; rec NULL: unknown),
+ * deletion, made for every inode: see fs.c), xattrs (one more if rec says
+ * it has any; rec NULL: unknown),
  * and the orphan key if `orphan`. */
 int batch_delete_inode(lsm_batch *b, uint64_t ino, const fs_inode *rec,
                        int orphan);
