@@ -17,8 +17,10 @@
  *    call does the first of these steps that applies, then returns so
  *    scored compactions and writes come first:
  *      1. flush: the memtable holds a range deletion, or point deletions
- *         make 1/8 of its entries: it is switched, so the deletions reach
- *         a table, where the steps below see them;
+ *         make 1/8 of its entries, or its WAL is more than
+ *         space_amp_percent of the tables' bytes: it is switched, so the
+ *         deletions reach a table, where the steps below see them (and
+ *         the WAL, larger than the table it becomes, goes);
  *      2. drop: tables covered whole are removed by one manifest edit;
  *      3. compact: the first table holding keys a newer range deletion
  *         covers, or made mostly of deletions by its properties (point
@@ -606,12 +608,27 @@ uint64_t lsm_idle_due(lsm_db *db, uint64_t now)
     return 0;
 }
 
-/* Step 1: switches a memtable holding deletions (mu held; dropped). */
+/* Is the WAL more than space_amp_percent of the tables' bytes?  (Its
+ * records are larger than the table they become, and overwrites in it
+ * hold space twice.)  (mu held) */
+static int log_over_space_bound(lsm_db *db)
+{
+    uint64_t tables = 0;
+    for (int l = 0; l < LSM_NUM_LEVELS; l++)
+        tables += lsm_version_level_bytes(db->vs.current, l);
+    return db->opt.space_amp_percent > 0 && db->log_bytes > 0 &&
+           db->log_bytes * 100 > tables * (uint64_t)db->opt.space_amp_percent;
+}
+
+/* Step 1: switches a memtable holding deletions, or whose WAL is large
+ * next to the tables (mu held; dropped). */
 static int idle_flush(lsm_db *db)
 {
     uint64_t ranges, points = lsm_memtable_deletions(db->mem, &ranges);
-    if (db->nimm > 0 || (ranges == 0 && (points == 0 ||
-                                         8 * points < lsm_memtable_entries(db->mem))))
+    int deletes = ranges > 0 ||
+                  (points > 0 && 8 * points >= lsm_memtable_entries(db->mem));
+    if (db->nimm > 0 || lsm_memtable_empty(db->mem) ||
+        (!deletes && !log_over_space_bound(db)))
         return 0;
     uint64_t log = db->mem_log;
     pthread_mutex_unlock(&db->mu);
