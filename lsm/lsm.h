@@ -225,9 +225,11 @@ int lsm_property(lsm_db *db, const char *name, char **out);
 uint64_t lsm_disk_bytes(lsm_db *db);
 /* 1 when the store owes no background work: no memtable waiting to be
  * flushed, no compaction running or due, and the last idle pass found
- * nothing to do since the last write or edit (idle_compaction_ms).  Then
- * lsm_disk_bytes stays as it is until something is written.  Polled by
- * whoever waits for the space of deletions to come back. */
+ * nothing to do since the last write or edit (idle_compaction_ms; or idle
+ * work is off, or compactions are held).  Then lsm_disk_bytes stays as it
+ * is until something is written.  Polled by whoever waits for the space
+ * of deletions to come back (at most a few idle_compaction_ms after the
+ * last write on a store with little to compact). */
 int lsm_settled(lsm_db *db);
 /* Bytes the space reserve (reserve_bytes) holds now: 0 while it is given
  * back on a full disk.  statvfs counts them as neither free nor ours. */
