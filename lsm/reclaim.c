@@ -632,7 +632,9 @@ static int idle_flush(lsm_db *db)
     uint64_t ranges, points = lsm_memtable_deletions(db->mem, &ranges);
     int deletes = ranges > 0 ||
                   (points > 0 && 8 * points >= lsm_memtable_entries(db->mem));
-    if (db->nimm > 0 || lsm_memtable_empty(db->mem) ||
+    /* Queued writers come first (and one may wait for this thread). */
+    if (db->nimm > 0 || db->writers || lsm_memtable_empty(db->mem) ||
+        db->vs.current->nfiles[0] >= (size_t)db->opt.level0_slowdown_trigger ||
         (!deletes && !log_over_space_bound(db)))
         return 0;
     uint64_t log = db->mem_log;
