@@ -159,7 +159,12 @@ int lsm_close(lsm_db *db);
 int lsm_put(lsm_db *db, const void *key, size_t klen,
             const void *val, size_t vlen, int flags);
 int lsm_delete(lsm_db *db, const void *key, size_t klen, int flags);
-/* Removes every key k with begin <= k < end in one write. */
+/* Removes every key k with begin <= k < end in one write.  Its space
+ * comes back without further writes: the flush of its memtable leaves
+ * out what it covers there, tables it covers whole (with other range
+ * deletions next to it) are dropped from the store unread once no
+ * snapshot needs them, and idle work compacts tables it covers in part
+ * (see idle_compaction_ms). */
 int lsm_delete_range(lsm_db *db, const void *begin, size_t blen,
                      const void *end, size_t elen, int flags);
 
