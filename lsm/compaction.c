@@ -872,7 +872,7 @@ static int room_for(lsm_db *db, compaction *c);
 
 /* --- compactions for reclaim.c ------------------------------------------------ */
 
-/* A space pass's compaction of the table `number` at `level`: for level
+/* A reclaiming compaction of the table `number` at `level`: for level
  * 0 it and every older level-0 table (so no older table is left above
  * newer data), else the table alone; plus what they overlap below.
  * NULL if the table is gone or busy (mu held). */

@@ -159,7 +159,12 @@ int lsm_close(lsm_db *db);
 int lsm_put(lsm_db *db, const void *key, size_t klen,
             const void *val, size_t vlen, int flags);
 int lsm_delete(lsm_db *db, const void *key, size_t klen, int flags);
-/* Removes every key k with begin <= k < end in one write. */
+/* Removes every key k with begin <= k < end in one write.  Its space
+ * comes back without further writes: the flush of its memtable leaves
+ * out what it covers there, tables it covers whole (with other range
+ * deletions next to it) are dropped from the store unread once no
+ * snapshot needs them, and idle work compacts tables it covers in part
+ * (see idle_compaction_ms). */
 int lsm_delete_range(lsm_db *db, const void *begin, size_t blen,
                      const void *end, size_t elen, int flags);
 
@@ -225,9 +230,11 @@ int lsm_property(lsm_db *db, const char *name, char **out);
 uint64_t lsm_disk_bytes(lsm_db *db);
 /* 1 when the store owes no background work: no memtable waiting to be
  * flushed, no compaction running or due, and the last idle pass found
- * nothing to do since the last write or edit (idle_compaction_ms).  Then
- * lsm_disk_bytes stays as it is until something is written.  Polled by
- * whoever waits for the space of deletions to come back. */
+ * nothing to do since the last write or edit (idle_compaction_ms; or idle
+ * work is off, or compactions are held).  Then lsm_disk_bytes stays as it
+ * is until something is written.  Polled by whoever waits for the space
+ * of deletions to come back (at most a few idle_compaction_ms after the
+ * last write on a store with little to compact). */
 int lsm_settled(lsm_db *db);
 /* Bytes the space reserve (reserve_bytes) holds now: 0 while it is given
  * back on a full disk.  statvfs counts them as neither free nor ours. */

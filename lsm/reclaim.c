@@ -49,10 +49,12 @@
  * their keys.  Crash safety: the drop is a manifest edit like any other.
  *
  * Cost: a pass reads the range-deletion blocks of every table (the table
- * cache keeps them in memory) and sorts them, O(T log T) for T range
- * deletions, then one binary search per table; finding partial cover costs
- * one index seek per overlapping (table, deletion) pair until one holds a
- * key.  It runs only after something changed, on an idle store.
+ * cache keeps them in memory) and merges them into sorted spans per level,
+ * O(T log T) for T range deletions (per table in level 0); then per table
+ * one binary search for cover, one index seek per overlapping span for
+ * partial cover, and (idle pass) its properties, which opens the tables
+ * the table cache does not hold.  The drop pass runs after a flush of range
+ * deletions, the idle pass only after something changed, on an idle store.
  */
 #include "db.h"
 
@@ -155,11 +157,11 @@ static int cmp_begin(const void *a, const void *b)
     return lsm_slice_cmp(lsm_buf_slice(&x->begin), lsm_buf_slice(&y->begin));
 }
 
-/* The union of t's deletions newer than the table `number` of `level`,
- * as sorted disjoint spans, touching ones merged; the spans borrow t's
- * keys.  *out is malloc'ed. */
-static int newer_union(const tombs *t, int level, uint64_t number, span **out,
-                       size_t *n)
+/* The union of t's deletions with seq > after that are newer than the
+ * table `number` of `level`, as sorted disjoint spans, touching ones
+ * merged; the spans borrow t's keys.  *out is malloc'ed. */
+static int newer_union(const tombs *t, int level, uint64_t number, uint64_t after,
+                       span **out, size_t *n)
 {
     const tomb **sel = malloc((t->n ? t->n : 1) * sizeof *sel);
     span *sp = malloc((t->n ? t->n : 1) * sizeof *sp);
@@ -172,7 +174,7 @@ static int newer_union(const tombs *t, int level, uint64_t number, span **out,
     }
     size_t k = 0, m = 0;
     for (size_t i = 0; i < t->n; i++)
-        if (newer_than(&t->v[i], level, number))
+        if (t->v[i].seq > after && newer_than(&t->v[i], level, number))
             sel[k++] = &t->v[i];
     qsort(sel, k, sizeof *sel, cmp_begin);
     for (size_t i = 0; i < k; i++) {
@@ -241,36 +243,6 @@ static int cands_add(cands *c, lsm_file_meta *f, int level)
     }
     c->v[c->n++] = (cand){ f, level, f->number };
     return LSM_OK;
-}
-
-static int cands_has(const cands *c, const lsm_file_meta *f)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (c->v[i].f == f)
-            return 1;
-    return 0;
-}
-
-/* The tables of v covered whole by t's deletions (mu not held; v
- * referenced). */
-static int find_covered(const lsm_version *v, const tombs *t, cands *out)
-{
-    int rc = LSM_OK;
-    for (int l = 0; t->n && rc == LSM_OK && l < LSM_NUM_LEVELS; l++) {
-        span *sp = NULL;
-        size_t n = 0;
-        for (size_t i = 0; rc == LSM_OK && i < v->nfiles[l]; i++) {
-            lsm_file_meta *f = v->files[l][i];
-            if (l == 0 || i == 0) {   /* level 0: newer tables differ per table */
-                free(sp);
-                rc = newer_union(t, l, f->number, &sp, &n);
-            }
-            if (rc == LSM_OK && covers(sp, n, f))
-                rc = cands_add(out, f, l);
-        }
-        free(sp);
-    }
-    return rc;
 }
 
 static int in_level(const lsm_version *v, int level, const lsm_file_meta *f)
@@ -350,21 +322,24 @@ static int holds_keys_in(lsm_db *db, const lsm_file_meta *f, lsm_slice begin,
     return held;
 }
 
-/* Does a deletion of t newer than `after` (sequence) and than f cover
- * entries of f?  (mu not held) */
-static int deleted_under(lsm_db *db, const tombs *t, uint64_t after,
-                         const lsm_file_meta *f, int level)
+/* Do the spans (of deletions newer than f) cover entries of f?  One
+ * binary search, then a seek per span overlapping f.  (mu not held) */
+static int deleted_under(lsm_db *db, const span *sp, size_t n,
+                         const lsm_file_meta *f)
 {
     lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&f->smallest));
     lsm_slice hi = lsm_ikey_user(lsm_buf_slice(&f->largest));
-    for (size_t i = 0; i < t->n; i++) {
-        const tomb *x = &t->v[i];
-        lsm_slice b = lsm_buf_slice(&x->begin), e = lsm_buf_slice(&x->end);
-        if (x->seq > after && newer_than(x, level, f->number) &&
-            lsm_slice_cmp(lo, e) < 0 && lsm_slice_cmp(b, hi) <= 0 &&
-            holds_keys_in(db, f, b, e))
-            return 1;
+    size_t a = 0, b = n;        /* first span ending after lo */
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (lsm_slice_cmp(sp[mid].end, lo) <= 0)
+            a = mid + 1;
+        else
+            b = mid;
     }
+    for (; a < n && lsm_slice_cmp(sp[a].begin, hi) <= 0; a++)
+        if (holds_keys_in(db, f, sp[a].begin, sp[a].end))
+            return 1;
     return 0;
 }
 
@@ -428,34 +403,6 @@ static int mostly_deletions(lsm_db *db, const lsm_file_meta *f, uint64_t upto)
            (p.max_seq == UINT64_MAX || p.max_seq <= upto);
 }
 
-/* The tables of v (but the last level's, and those in `skip`) holding
- * entries t's deletions newer than `after` cover, or older versions of
- * keys the hints delete, or (heavy) made mostly of deletions every
- * snapshot sees (seq <= upto).  Level 0
- * gives only its newest such table: its compaction takes the older ones
- * along.  (mu not held; v referenced) */
-static int find_compactable(lsm_db *db, const lsm_version *v, const tombs *t,
-                            uint64_t upto, uint64_t after, const lsm_hints *hints,
-                            int heavy, const cands *skip, cands *out)
-{
-    int rc = LSM_OK;
-    for (int l = 0; rc == LSM_OK && l < LSM_NUM_LEVELS - 1; l++) {
-        for (size_t i = v->nfiles[l]; rc == LSM_OK && i-- > 0;) {
-            lsm_file_meta *f = v->files[l][i];
-            if (cands_has(skip, f))
-                continue;
-            if (!deleted_under(db, t, after, f, l) &&
-                !(hints && hinted_in(db, hints, f)) &&
-                !(heavy && mostly_deletions(db, f, upto)))
-                continue;
-            rc = cands_add(out, f, l);
-            if (l == 0)
-                break;
-        }
-    }
-    return rc;
-}
-
 /* What a pass found over version v: the deletions every snapshot sees
  * (seq <= upto), the tables they cover whole, the tables to compact. */
 typedef struct findings {
@@ -483,18 +430,76 @@ static void find_failed(lsm_db *db, int rc)
         lsm_db_log(db, LSM_LOG_WARNING, "reclaim: %s", lsm_last_error());
 }
 
-/* Fills fd: the covered tables, and with FIND_COMPACTABLE or FIND_HEAVY
- * the tables to compact (mu not held; v referenced). */
+/* Spans of the deletions newer than the table `number` of `level`: all of
+ * them, and those with seq > after (the same when after is 0). */
+typedef struct newer_spans {
+    span *all, *recent;
+    size_t nall, nrecent;
+} newer_spans;
+
+static void newer_spans_free(newer_spans *ns)
+{
+    if (ns->recent != ns->all)
+        free(ns->recent);
+    free(ns->all);
+    memset(ns, 0, sizeof *ns);
+}
+
+static int newer_spans_get(const tombs *t, int level, uint64_t number,
+                           uint64_t after, newer_spans *ns)
+{
+    newer_spans_free(ns);
+    int rc = newer_union(t, level, number, 0, &ns->all, &ns->nall);
+    if (rc == LSM_OK && after == 0) {
+        ns->recent = ns->all;
+        ns->nrecent = ns->nall;
+    } else if (rc == LSM_OK) {
+        rc = newer_union(t, level, number, after, &ns->recent, &ns->nrecent);
+    }
+    return rc;
+}
+
+/* Should f (not covered whole) be compacted: it holds entries the
+ * deletions newer than `after` cover, or older versions of keys the
+ * hints delete, or (heavy) it is made mostly of deletions every snapshot
+ * sees?  (mu not held) */
+static int compactable(lsm_db *db, const newer_spans *ns, const lsm_hints *hints,
+                       int heavy, uint64_t upto, const lsm_file_meta *f)
+{
+    return deleted_under(db, ns->recent, ns->nrecent, f) ||
+           (hints && hinted_in(db, hints, f)) ||
+           (heavy && mostly_deletions(db, f, upto));
+}
+
+/* Fills fd (mu not held; v referenced): the tables covered whole, and
+ * unless `what` is FIND_COVERED the tables to compact (see compactable;
+ * heavy with FIND_HEAVY), the last level's left out.  Level 0 gives only
+ * its newest table to compact: that compaction takes the older ones
+ * along. */
 static int find(lsm_db *db, lsm_version *v, uint64_t upto, uint64_t after,
                 const lsm_hints *hints, int what, findings *fd)
 {
-    int heavy = what == FIND_HEAVY;
     int rc = collect_deletions(db, v, upto, &fd->t);
-    if (rc == LSM_OK)
-        rc = find_covered(v, &fd->t, &fd->covered);
-    if (rc == LSM_OK && what != FIND_COVERED)
-        rc = find_compactable(db, v, &fd->t, upto, after, hints, heavy,
-                              &fd->covered, &fd->compact);
+    for (int l = 0; rc == LSM_OK && l < LSM_NUM_LEVELS; l++) {
+        newer_spans ns = { 0 };
+        int l0_picked = 0;
+        for (size_t i = v->nfiles[l]; rc == LSM_OK && i-- > 0;) {
+            lsm_file_meta *f = v->files[l][i];
+            if (l == 0 || i + 1 == v->nfiles[l])   /* level 0: per table */
+                rc = newer_spans_get(&fd->t, l, f->number, after, &ns);
+            if (rc != LSM_OK)
+                break;
+            if (covers(ns.all, ns.nall, f)) {
+                rc = cands_add(&fd->covered, f, l);
+            } else if (what != FIND_COVERED && l < LSM_NUM_LEVELS - 1 &&
+                       !l0_picked &&
+                       compactable(db, &ns, hints, what == FIND_HEAVY, upto, f)) {
+                rc = cands_add(&fd->compact, f, l);
+                l0_picked = l == 0;
+            }
+        }
+        newer_spans_free(&ns);
+    }
     return rc;
 }
 
@@ -627,7 +632,9 @@ static int idle_flush(lsm_db *db)
     uint64_t ranges, points = lsm_memtable_deletions(db->mem, &ranges);
     int deletes = ranges > 0 ||
                   (points > 0 && 8 * points >= lsm_memtable_entries(db->mem));
-    if (db->nimm > 0 || lsm_memtable_empty(db->mem) ||
+    /* Queued writers come first (and one may wait for this thread). */
+    if (db->nimm > 0 || db->writers || lsm_memtable_empty(db->mem) ||
+        db->vs.current->nfiles[0] >= (size_t)db->opt.level0_slowdown_trigger ||
         (!deletes && !log_over_space_bound(db)))
         return 0;
     uint64_t log = db->mem_log;
@@ -712,6 +719,7 @@ int lsm_settled(lsm_db *db)
     int owed = db->nimm > 0 || db->compacting > 0 || db->reclaim_pending ||
                lsm_needs_compaction(db);
     int settled = !owed && (lsm_idle_due(db, 0) == UINT64_MAX ||
+                            db->compactions_held ||
                             (db->idle_settled && db->idle_edits == db->edits &&
                              db->idle_seq == lsm_db_oldest_snapshot(db) &&
                              db->idle_last_seq == db->vs.last_seq));
