@@ -103,6 +103,19 @@ typedef struct lsm_options {
      * reserve is at most 1/16 of the space the store could use (its files
      * plus the free space at open).  0: none.  Default 8 MiB. */
     uint64_t reserve_bytes;
+    /* Idle work: once no write has come for this long, the compaction
+     * thread does what deletions owe (reclaim.c): flushes a memtable
+     * holding deletions, drops tables range deletions cover whole,
+     * compacts tables holding deleted data or made mostly of deletions,
+     * and enforces space_amp_percent.  An idle compaction stops at the
+     * first write.  0: none.  Default 1000 ms. */
+    int idle_compaction_ms;
+    /* Space amplification bound, enforced by idle work: while the levels
+     * above the deepest one holding data hold more than this percent of
+     * its bytes, they are compacted down into it (so bytes on disk stay
+     * near (100 + this)% of the deepest level, which holds one version of
+     * each key).  0: no bound.  Default 10. */
+    int space_amp_percent;
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
     /* Recorded in the store's LOCK file after the holder's pid while the
      * store is open (e.g. where it is mounted): a second opener's
@@ -155,7 +168,12 @@ int lsm_close(lsm_db *db);
 int lsm_put(lsm_db *db, const void *key, size_t klen,
             const void *val, size_t vlen, int flags);
 int lsm_delete(lsm_db *db, const void *key, size_t klen, int flags);
-/* Removes every key k with begin <= k < end in one write. */
+/* Removes every key k with begin <= k < end in one write.  Its space
+ * comes back without further writes: the flush of its memtable leaves
+ * out what it covers there, tables it covers whole (with other range
+ * deletions next to it) are dropped from the store unread once no
+ * snapshot needs them, and idle work compacts tables it covers in part
+ * (see idle_compaction_ms). */
 int lsm_delete_range(lsm_db *db, const void *begin, size_t blen,
                      const void *end, size_t elen, int flags);
 
@@ -219,6 +237,14 @@ int lsm_property(lsm_db *db, const char *name, char **out);
 
 /* Bytes of live data on disk (tables + logs), without the space reserve. */
 uint64_t lsm_disk_bytes(lsm_db *db);
+/* 1 when the store owes no background work: no memtable waiting to be
+ * flushed, no compaction running or due, and the last idle pass found
+ * nothing to do since the last write or edit (idle_compaction_ms; or idle
+ * work is off, or compactions are held).  Then lsm_disk_bytes stays as it
+ * is until something is written.  Polled by whoever waits for the space
+ * of deletions to come back (at most a few idle_compaction_ms after the
+ * last write on a store with little to compact). */
+int lsm_settled(lsm_db *db);
 /* Bytes the space reserve (reserve_bytes) holds now: 0 while it is given
  * back on a full disk.  statvfs counts them as neither free nor ours. */
 uint64_t lsm_reserve_bytes(lsm_db *db);

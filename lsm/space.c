@@ -31,12 +31,13 @@
  *    1/64 of what the store could use (256 KiB at least), when that is
  *    below target_file_bytes.
  *
- *  - The space pass (compaction.c, lsm_space_pass): reclaiming writes
+ *  - The space pass (reclaim.c, lsm_space_pass): reclaiming writes
  *    that delete on a nearly full disk are noted (the keys and sequence
  *    numbers of point deletions as hints, up to MAX_HINT_BYTES).  The
  *    first write that then runs out of space switches memtables so the
  *    deletions reach a table; once that is flushed the compaction thread
- *    rewrites the tables holding what they delete, dropping it (a wholly
+ *    drops the tables range deletions cover whole (a manifest edit) and
+ *    rewrites the others holding what they delete, dropping it (a wholly
  *    deleted table produces no output at all), deletes the obsolete
  *    inputs and takes the reserve again if it can.  Writers that ran out
  *    of space wait for the pass (or for the flushes in progress) to end
