@@ -7,8 +7,8 @@ LIB_LIMIT=${LIB_LIMIT:-150}
 lib_init "$@"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 
-check "bench-fs --quick (bounded to 120 s)"
-lib_t 120 "$top/scripts/bench-fs" --quick --build "$(dirname "$LSMFS")" \
+check "bench-fs --quick (bounded to 240 s)"
+lib_t 240 "$top/scripts/bench-fs" --quick --build "$(dirname "$LSMFS")" \
   --dir "$T_DIR" --out "$T_DIR/results" --png="$T_DIR/chart.png" \
   >"$T_DIR/bench.log" 2>&1 || fail "bench-fs --quick failed: $(tail -20 "$T_DIR/bench.log")"
 cat "$T_DIR/bench.log"
