@@ -2,7 +2,7 @@
 # t_bench_quick: scripts/bench-fs --quick completes on all three targets
 # (plain, bindfs, lsmfs) with every workload verified, prints one RESULT
 # line per cell and draws the chart.  No timing is asserted.
-LIB_LIMIT=${LIB_LIMIT:-150}
+LIB_LIMIT=${LIB_LIMIT:-270}
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 top=$(cd "$(dirname "$0")/../.." && pwd)
