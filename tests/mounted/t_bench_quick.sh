@@ -17,8 +17,8 @@ grep -q "all workloads completed and verified" "$T_DIR/bench.log" ||
 
 check "one RESULT line per target and workload"
 for t in plain bindfs lsmfs; do
-  n=$(grep -c "^RESULT target=$t workload=[a-z.-]* secs=[0-9.]*$" "$T_DIR/results" || true)
-  [ "$n" -eq 18 ] || fail "$n RESULT lines for $t, expected 18"
+  n=$(grep -c "^RESULT target=$t workload=[a-z0-9.-]* secs=[0-9.]*$" "$T_DIR/results" || true)
+  [ "$n" -eq 24 ] || fail "$n RESULT lines for $t, expected 24"
 done
 [ -s "$T_DIR/chart.png" ] || fail "no chart drawn"
 lib_pass
