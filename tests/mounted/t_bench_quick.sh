@@ -18,7 +18,8 @@ grep -q "all workloads completed and verified" "$T_DIR/bench.log" ||
 check "one RESULT line per target and workload"
 for t in plain bindfs lsmfs; do
   n=$(grep -c "^RESULT target=$t workload=[a-z0-9.-]* secs=[0-9.]*$" "$T_DIR/results" || true)
-  [ "$n" -eq 24 ] || fail "$n RESULT lines for $t, expected 24"
+  want=24; [ "$t" != bindfs ] || want=21     # bench-fs skips "many" on bindfs
+  [ "$n" -eq "$want" ] || fail "$n RESULT lines for $t, expected $want"
 done
 [ -s "$T_DIR/chart.png" ] || fail "no chart drawn"
 lib_pass
