@@ -567,23 +567,35 @@ void lsm_space_pass(lsm_db *db)
 
 /* --- the drop pass ------------------------------------------------------------------- */
 
+/* Reads the current version for findings of the given mode (as of the
+ * oldest snapshot) and drops the tables the range deletions cover.  The
+ * version stays pinned while mu is dropped for the reading.  Returns the
+ * status of the reading; *dropped counts the tables dropped.  The caller
+ * frees *fd.  (mu held; dropped.) */
+static int find_and_drop(lsm_db *db, int mode, findings *fd, size_t *dropped)
+{
+    uint64_t upto = lsm_db_oldest_snapshot(db);
+    lsm_version *v = db->vs.current;
+    lsm_version_ref(v);
+    pthread_mutex_unlock(&db->mu);
+    int rc = find(db, v, upto, 0, NULL, mode, fd);
+    pthread_mutex_lock(&db->mu);
+    find_failed(db, rc);
+    *dropped = rc == LSM_OK ? drop_covered(db, &fd->covered) : 0;
+    lsm_db_release_version(db, v);
+    if (*dropped)
+        lsm_db_delete_obsolete(db, 0);
+    return rc;
+}
+
 /* After a flush of range deletions (db.h): drops the tables they cover,
  * before a compaction by score would read them (mu held; dropped). */
 void lsm_drop_pass(lsm_db *db)
 {
     db->drops_due = 0;
-    uint64_t upto = lsm_db_oldest_snapshot(db);
-    lsm_version *v = db->vs.current;
-    lsm_version_ref(v);
-    pthread_mutex_unlock(&db->mu);
     findings fd = { 0 };
-    int rc = find(db, v, upto, 0, NULL, FIND_COVERED, &fd);
-    pthread_mutex_lock(&db->mu);
-    find_failed(db, rc);
-    size_t dropped = rc == LSM_OK ? drop_covered(db, &fd.covered) : 0;
-    lsm_db_release_version(db, v);
-    if (dropped)
-        lsm_db_delete_obsolete(db, 0);
+    size_t dropped;
+    find_and_drop(db, FIND_COVERED, &fd, &dropped);
     findings_free(&fd);
 }
 
@@ -647,18 +659,9 @@ static int idle_flush(lsm_db *db)
 /* Steps 2 and 3 (mu held; dropped for the reading and the I/O). */
 static int idle_reclaim(lsm_db *db)
 {
-    uint64_t upto = lsm_db_oldest_snapshot(db);
-    lsm_version *v = db->vs.current;
-    lsm_version_ref(v);
-    pthread_mutex_unlock(&db->mu);
     findings fd = { 0 };
-    int rc = find(db, v, upto, 0, NULL, FIND_HEAVY, &fd);
-    pthread_mutex_lock(&db->mu);
-    find_failed(db, rc);
-    size_t dropped = rc == LSM_OK ? drop_covered(db, &fd.covered) : 0;
-    lsm_db_release_version(db, v);
-    if (dropped)
-        lsm_db_delete_obsolete(db, 0);
+    size_t dropped;
+    int rc = find_and_drop(db, FIND_HEAVY, &fd, &dropped);
     int ran = 0;
     for (size_t i = 0; !dropped && !ran && rc == LSM_OK && i < fd.compact.n &&
                        !db->shutting_down && !db->manual_compaction; i++)

@@ -168,6 +168,14 @@ lsm_db *tu_open_db(const char *dir, const lsm_options *o)
     return db;
 }
 
+void tu_close_and_remove(lsm_db *db, char *dir)
+{
+    if (lsm_close(db) != LSM_OK)
+        fail_msg("lsm_close(%s): %s", dir, lsm_last_error());
+    tu_rmtree(dir);
+    free(dir);
+}
+
 double tu_stat(lsm_db *db, const char *name)
 {
     char *text = NULL, pat[64];

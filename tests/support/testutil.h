@@ -45,5 +45,8 @@ unsigned long long tu_level_bytes(lsm_db *db, int level, unsigned long long *fil
 int tu_wait_for(lsm_db *db, int (*cond)(lsm_db *, void *), void *arg, int seconds);
 /* lsm_open or fail the running cmocka test with the engine's message. */
 lsm_db *tu_open_db(const char *dir, const lsm_options *o);
+/* lsm_close (failing the running test unless it succeeds), then rm -rf
+ * and free of dir (a tu_tempdir path). */
+void tu_close_and_remove(lsm_db *db, char *dir);
 
 #endif

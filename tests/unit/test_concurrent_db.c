@@ -736,9 +736,7 @@ static void test_old_views_survive_compactions(void **state)
     assert_int_equal(lsm_put(db, "zz", 2, "1", 1, 0), LSM_OK);
     assert_int_equal(lsm_compact(db), LSM_OK);
     check_no_stray_tables(db, dir);
-    assert_int_equal(lsm_close(db), LSM_OK);
-    tu_rmtree(dir);
-    free(dir);
+    tu_close_and_remove(db, dir);
 }
 
 /* Nested range deletions racing readers: batch i deletes ["c", c_i) and
@@ -839,9 +837,7 @@ static void test_nested_range_dels_and_readers(void **state)
         pthread_join(r[i], NULL);
     assert_no_failure();
     assert_int_equal(nested_latest(db), NESTED_BATCHES);
-    assert_int_equal(lsm_close(db), LSM_OK);
-    tu_rmtree(dir);
-    free(dir);
+    tu_close_and_remove(db, dir);
 }
 
 /* --- idle work racing readers --------------------------------------------- */
@@ -946,9 +942,7 @@ static void test_idle_drops_and_readers(void **state)
     fprintf(stderr, "idle: %" PRIu64 " tables dropped, %" PRIu64 " idle "
             "compactions\n", dropped, compacted);
     assert_true(dropped + compacted > 0);
-    assert_int_equal(lsm_close(db), LSM_OK);
-    tu_rmtree(dir);
-    free(dir);
+    tu_close_and_remove(db, dir);
 }
 
 int main(void)

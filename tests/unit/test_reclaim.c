@@ -151,9 +151,7 @@ static void test_covered_tables_dropped(void **state)
     assert_int_equal(count_keys(db, NULL), 0);
     put_keys(db, 0, 10, 1);
     assert_int_equal(count_keys(db, NULL), 10);
-    assert_int_equal(lsm_close(db), LSM_OK);
-    tu_rmtree(dir);
-    free(dir);
+    tu_close_and_remove(db, dir);
 }
 
 /* Adjacent range deletions (one per stretch of keys, as the filesystem
@@ -191,9 +189,7 @@ static void test_adjacent_deletions_and_snapshot(void **state)
     assert_true(tu_wait_for(db, data_gone, &at_most, WAIT_SECONDS));
     assert_true(tu_stat(db, "tables_dropped") >= (double)files);
     assert_int_equal(count_keys(db, NULL), 0);
-    assert_int_equal(lsm_close(db), LSM_OK);
-    tu_rmtree(dir);
-    free(dir);
+    tu_close_and_remove(db, dir);
 }
 
 static int shrunk_below(lsm_db *db, void *arg)
@@ -231,9 +227,7 @@ static void test_tombstone_heavy_compacted(void **state)
     tu_level_bytes(db, 0, &l0);
     assert_int_equal(l0, 0);
     assert_int_equal(count_keys(db, NULL), 200);
-    assert_int_equal(lsm_close(db), LSM_OK);
-    tu_rmtree(dir);
-    free(dir);
+    tu_close_and_remove(db, dir);
 }
 
 /* Overwrite loops: once idle, the tables hold at most the space bound
@@ -269,9 +263,7 @@ static void test_space_bound_overwrites(void **state)
     assert_true(total * 100 <= last * 110);
     assert_true(total * 10 <= live * 13);
     assert_int_equal(count_keys(db, NULL), n);
-    assert_int_equal(lsm_close(db), LSM_OK);
-    tu_rmtree(dir);
-    free(dir);
+    tu_close_and_remove(db, dir);
 }
 
 /* A flush leaves out what its own memtable's range deletion covers:
@@ -303,9 +295,7 @@ static void test_flush_leaves_out_covered(void **state)
     assert_int_equal(count_keys(db, &ro), 500);
     assert_int_equal(count_keys(db, NULL), 0);
     lsm_snapshot_release(db, snap);
-    assert_int_equal(lsm_close(db), LSM_OK);
-    tu_rmtree(dir);
-    free(dir);
+    tu_close_and_remove(db, dir);
 }
 
 int main(void)
