@@ -107,7 +107,7 @@ int fs_commit(fs_t *fs, lsm_batch *b)
 
 int fs_get(fs_t *fs, const char *key, size_t klen, void **val, size_t *vlen)
 {
-    int rc = lsm_get(fs->db, NULL, key, klen, val, vlen);
+    int rc = lsm_get(fs->db, &fs->ro, key, klen, val, vlen);
     if (rc == LSM_NOT_FOUND)
         return -ENOENT;
     return rc == LSM_OK ? 0 : fs_engine_error(fs, rc, "read");
@@ -626,7 +626,7 @@ static int probe_store(const char *dir, const fs_options *o)
     return rc;
 }
 
-static void fs_free(fs_t *fs)
+void fs_free(fs_t *fs)
 {
     icache_destroy(fs);
     pthread_rwlock_destroy(&fs->ns_lock);

@@ -168,7 +168,9 @@ static int flush_recovered(replay *rp)
         return LSM_OK;
     lsm_file_meta meta = { 0 };
     uint64_t number = lsm_vset_new_file_number(&db->vs);
-    int rc = lsm_write_memtable_table(db, db->mem, number, LSM_MAX_SEQ, &meta);
+    /* Named snapshots are pinned by now: their versions stay. */
+    int rc = lsm_write_memtable_table(db, db->mem, number,
+                                      lsm_db_oldest_snapshot(db), &meta);
     if (rc == LSM_OK && meta.size > 0)
         rc = lsm_edit_add_file(rp->edit, 0, number, meta.size, meta.entries,
                                lsm_buf_slice(&meta.smallest),

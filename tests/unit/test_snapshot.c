@@ -187,7 +187,7 @@ static void test_view_survives_reopen(void **state)
 static void test_power_loss(void **state)
 {
     (void)state;
-    for (int mode = FAULT_CRASH_DROP_ALL; mode <= FAULT_CRASH_PREFIX_ZEROS; mode++) {
+    for (int mode = FAULT_CRASH_DROP_ALL; mode <= FAULT_CRASH_PROCESS; mode++) {
         fault_env *fe = fault_env_new((uint64_t)mode + 7);
         lsm_options o;
         tu_small_options(&o);
