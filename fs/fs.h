@@ -250,6 +250,10 @@ int fs_snapshot_delete(fs_t *fs, const char *name);
 int fs_snapshot_list(fs_t *fs, lsm_snapshot_info **out, size_t *n);
 int fs_snapshot_space(fs_t *fs, const lsm_snapshot_info *snaps, size_t n,
                       uint64_t *exclusive);
+/* Compacts the whole store (lsm_compact), which after a delete gives
+ * back the space only deleted snapshots held.  Costs a rewrite of the
+ * store; the fs stays usable meanwhile. */
+int fs_snapshot_reclaim(fs_t *fs);
 /* A read-only view of the tree as snapshot `name` holds it (info filled
  * if not NULL): an fs_t on which every read call of this header works
  * with the snapshot's inode numbers, and every change fails (opens for

@@ -52,6 +52,14 @@ int fs_snapshot_space(fs_t *fs, const lsm_snapshot_info *snaps, size_t n,
     return rc == LSM_OK ? 0 : fs_engine_error(fs, rc, "snapshot space");
 }
 
+int fs_snapshot_reclaim(fs_t *fs)
+{
+    if (fs->view || atomic_load(&fs->read_only))
+        return -EROFS;
+    int rc = lsm_compact(fs->db);
+    return rc == LSM_OK ? 0 : fs_engine_error(fs, rc, "compaction");
+}
+
 int fs_view_open(fs_t *fs, const char *name, fs_t **out, lsm_snapshot_info *info)
 {
     if (!lsm_snapshot_name_ok(name))

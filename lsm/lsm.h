@@ -201,8 +201,9 @@ typedef struct lsm_snapshot_info {
 int lsm_snapshot_name_ok(const char *name);
 /* Records a named snapshot of the current state (info filled if not
  * NULL).  LSM_INVALID for a bad name or a read-only store, LSM_EXISTS if
- * the name is taken, LSM_INVALID once 2^24 - 1 ids were handed out. */
-#define LSM_SNAPSHOT_ID_MAX ((1u << 24) - 1)
+ * the name is taken, LSM_INVALID once LSM_SNAPSHOT_ID_MAX ids were handed
+ * out (2^24 - 2: a filesystem may keep one more 24-bit value for itself). */
+#define LSM_SNAPSHOT_ID_MAX ((1u << 24) - 2)
 int lsm_snapshot_create(lsm_db *db, const char *name, lsm_snapshot_info *info);
 /* Removes it from the manifest; LSM_NOT_FOUND if there is none. */
 int lsm_snapshot_delete(lsm_db *db, const char *name);
