@@ -8,8 +8,9 @@
  *                   owner (the daemon's uid), else EPERM.  Errors: EEXIST
  *                   (create: name taken), ENOENT (delete: unknown),
  *                   EINVAL (bad name), EROFS (read-only mount).
- *                   DELETE then compacts the store in the daemon, so the
- *                   space only that snapshot held comes back.
+ *                   DELETE also compacts the store in the daemon before
+ *                   it returns, so the space only that snapshot held is
+ *                   back by then.
  *   LIST            struct mnt_snap_page in and out, open to all: the
  *                   caller sets cursor (0 first) and flags; the daemon
  *                   fills up to MNT_SNAP_PAGE entries from there, count,

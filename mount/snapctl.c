@@ -46,8 +46,9 @@ static int list_page(struct mnt_state *m, struct mnt_snap_page *p)
     return rc;
 }
 
-/* After a delete (the reply sent): the kernel forgets the name, the view
- * closes, and a compaction gives the space back. */
+/* After a delete, before the reply: the view closes, the kernel forgets
+ * the name, and a compaction gives the space back (so when the command
+ * returns, df shows it). */
 static void after_delete(struct mnt_state *m, const char *name)
 {
     mnt_view_drop(m, name);
@@ -102,7 +103,7 @@ void mnt_snap_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
     }
     mnt_log(LOG_INFO, "snapshot %s %s", name,
             cmd == MNT_IOC_SNAP_CREATE ? "created" : "deleted");
-    fuse_reply_ioctl(req, 0, NULL, 0);
     if (cmd == MNT_IOC_SNAP_DELETE)
         after_delete(m, name);
+    fuse_reply_ioctl(req, 0, NULL, 0);
 }

@@ -202,7 +202,7 @@ int mnt_snap_lookup(struct mnt_state *m, const struct mnt_node *dir,
         return fs_lookup(m->fs, FS_ROOT_INO, ".", st);
     uint32_t id = 0;
     int rc = open_view(m, name, &id);
-    struct mnt_node n;
+    struct mnt_node n = { 0 };
     if (rc == 0)
         rc = hold_view(m, id, &n);
     if (rc < 0)
@@ -254,7 +254,7 @@ void mnt_forget_ino(struct mnt_state *m, uint64_t fino, uint64_t nlookup)
     }
     /* A view closed since keeps no counts; the directory has none. */
     uint64_t id = fino >> MNT_INO_BITS;
-    struct mnt_node n;
+    struct mnt_node n = { 0 };
     if (id == MNT_SNAPDIR_ID || id > LSM_SNAPSHOT_ID_MAX ||
         hold_view(m, (uint32_t)id, &n) != 0)
         return;
