@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -24,6 +25,8 @@
 #include "testutil.h"
 
 #include "fs_fixture.h"
+#include "fsck.h"
+#include "layout.h"
 
 static void write_str(T *t, uint64_t ino, const char *s, off_t off)
 {
@@ -171,11 +174,68 @@ static void test_view_survives_reopen(void **state)
     assert_int_equal(look(t->fs, FS_ROOT_INO, "f"), 0);
 }
 
+struct fsck_lines {
+    int snapshot_problems;       /* lines naming the snapshot */
+};
+
+static void on_line(void *ctx, enum fsck_line kind, const char *text)
+{
+    struct fsck_lines *l = ctx;
+    if (kind == FSCK_PROBLEM && strncmp(text, "snapshot bad: ", 14) == 0)
+        l->snapshot_problems++;
+}
+
+static int fsck_store(const char *store, struct fsck_lines *l)
+{
+    fsck_options o;
+    fsck_options_init(&o);
+    o.line = on_line;
+    o.ctx = l;
+    fsck_result r;
+    return fs_fsck(store, &o, &r);
+}
+
+/* fsck checks every snapshot's tree: a dangling entry that only a
+ * snapshot sees is a problem named after it; deleting the snapshot
+ * leaves a clean store. */
+static void test_fsck_checks_snapshots(void **state)
+{
+    T *t = *state;
+    mkfile(t, FS_ROOT_INO, "f");
+    assert_int_equal(fs_snapshot_create(t->fs, "good", NULL), 0);
+    assert_int_equal(fs_close(t->fs), 0);
+    t->fs = NULL;
+    struct fsck_lines l = { 0 };
+    assert_int_equal(fsck_store(t->store, &l), FSCK_EXIT_CLEAN);
+
+    /* An entry naming inode 999999, which has no record. */
+    lsm_db *db;
+    assert_int_equal(lsm_open(t->store, NULL, &db), LSM_OK);
+    char key[FS_KEY_MAX], val[16];
+    size_t klen = fs_key_dirent(key, FS_ROOT_INO, "dangling", 8);
+    fs_encode_dirent_value(val, 999999, DT_REG);
+    assert_int_equal(lsm_put(db, key, klen, val, FS_DIRENT_VALUE_BYTES, 0), LSM_OK);
+    assert_int_equal(lsm_snapshot_create(db, "bad", NULL), LSM_OK);
+    assert_int_equal(lsm_delete(db, key, klen, LSM_SYNC), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    assert_int_equal(fsck_store(t->store, &l), FSCK_EXIT_UNFIXED);
+    assert_true(l.snapshot_problems > 0);
+
+    assert_int_equal(lsm_open(t->store, NULL, &db), LSM_OK);
+    assert_int_equal(lsm_snapshot_delete(db, "bad"), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    l.snapshot_problems = 0;
+    assert_int_equal(fsck_store(t->store, &l), FSCK_EXIT_CLEAN);
+    assert_int_equal(l.snapshot_problems, 0);
+    reopen(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_view_frozen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_view_survives_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsck_checks_snapshots, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
