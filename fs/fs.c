@@ -229,6 +229,10 @@ int fs_alloc_ino(fs_t *fs, uint64_t *ino)
     if (atomic_load(&fs->read_only))
         return -EROFS;
     pthread_mutex_lock(&fs->sb_lock);
+    if (fs->next_ino >= FS_INO_LIMIT) {
+        pthread_mutex_unlock(&fs->sb_lock);
+        return -ENOSPC;
+    }
     if (fs->next_ino >= fs->sb.next_ino) {
         uint64_t old = fs->sb.next_ino;
         fs->sb.next_ino = fs->next_ino + INO_RESERVE;

@@ -32,6 +32,9 @@
 #include "lsm.h"
 
 #define FS_ROOT_INO 1
+/* Inode numbers stay below this (-ENOSPC past it, which 2^40 creations
+ * never reach): the daemon numbers snapshot views' inodes above it. */
+#define FS_INO_LIMIT (UINT64_C(1) << 40)
 #define FS_NAME_MAX 255
 #define FS_SYMLINK_MAX 4095
 

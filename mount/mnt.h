@@ -72,7 +72,7 @@ struct mnt_state {
  * snapshot directory itself is MNT_SNAPDIR_INO.  Decoding is a shift and
  * a compare: the live tree's requests pay nothing more. */
 #define MNT_SNAPDIR_DEFAULT ".snapshots"
-#define MNT_INO_BITS 40
+#define MNT_INO_BITS 40           /* FS_INO_LIMIT == 1 << MNT_INO_BITS */
 #define MNT_INO_MASK ((UINT64_C(1) << MNT_INO_BITS) - 1)
 #define MNT_SNAPDIR_ID ((uint64_t)LSM_SNAPSHOT_ID_MAX + 1)
 #define MNT_SNAPDIR_INO ((MNT_SNAPDIR_ID << MNT_INO_BITS) | FS_ROOT_INO)
