@@ -105,5 +105,8 @@ void mnt_snap_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
             cmd == MNT_IOC_SNAP_CREATE ? "created" : "deleted");
     if (cmd == MNT_IOC_SNAP_DELETE)
         after_delete(m, name);
+    else if (m->se != NULL)   /* an absence the kernel may have cached */
+        fuse_lowlevel_notify_inval_entry(m->se, MNT_SNAPDIR_INO, name,
+                                         strlen(name));
     fuse_reply_ioctl(req, 0, NULL, 0);
 }
