@@ -1929,8 +1929,11 @@ int fs_fsck(const char *dir, const fsck_options *o, fsck_result *res)
         check_tree(&ck);
         if (!ck.failed && ck.repair && res->fixed > 0 && lsm_sync(ck.db) != LSM_OK)
             op_fail(&ck, "%s: syncing repairs: %s", dir, lsm_last_error());
-        if (!ck.failed && fsck_check_snapshots(dir, o, res, ck.db) != 0)
-            op_fail(&ck, "%s", res->error);
+        if (!ck.failed && fsck_check_snapshots(dir, o, res, ck.db) != 0) {
+            char why[sizeof res->error];
+            memcpy(why, res->error, sizeof why);
+            op_fail(&ck, "%s", why);
+        }
     }
     if (ck.db) {
         int st = lsm_close(ck.db);
