@@ -40,6 +40,7 @@ enum lsm_status {
     LSM_BUSY = -6,           /* store locked by another opener */
     LSM_NO_MEMORY = -7,
     LSM_BG_ERROR = -8,       /* an earlier background failure made the store read-only */
+    LSM_EXISTS = -9,         /* a named snapshot of that name exists */
 };
 
 #define LSM_MAX_KEY   (1u << 20)          /* 1 MiB */
@@ -200,6 +201,56 @@ int lsm_write(lsm_db *db, lsm_batch *b, int flags);
 const lsm_snapshot *lsm_snapshot_get(lsm_db *db);
 void lsm_snapshot_release(lsm_db *db, const lsm_snapshot *snap);
 
+/* --- named snapshots -------------------------------------------------------
+ *
+ * A named snapshot is a snapshot recorded in the manifest: it survives
+ * lsm_close, a crash of the process and power loss, and keeps pinning
+ * its sequence number until lsm_snapshot_delete.  Creating one costs the
+ * same whatever the store holds (no copy, no walk): an fsync of the WAL
+ * (so every write it sees is durable) and of a one-record manifest edit.
+ * Compaction keeps, of each key, exactly the versions some snapshot (in
+ * memory or named) or the latest state can see: the newest version at or
+ * below each snapshot's sequence number; an entry covered by a range
+ * deletion goes once every snapshot that can see the entry sees a
+ * covering deletion.  So deleting a snapshot lets compaction drop what
+ * only it kept (lsm_compact rewrites every table after a delete).
+ * Deleting one never invalidates an lsm_snapshot_open
+ * handle: that handle pins the versions until released. */
+#define LSM_SNAPSHOT_NAME_MAX 255
+typedef struct lsm_snapshot_info {
+    uint32_t id;                 /* unique in the store's life (never reused), >= 1 */
+    uint64_t seq;                /* sees the writes up to this sequence number */
+    uint64_t ctime;              /* creation, seconds since the epoch */
+    char name[LSM_SNAPSHOT_NAME_MAX + 1];
+} lsm_snapshot_info;
+/* 1 if name is a valid snapshot name: 1..LSM_SNAPSHOT_NAME_MAX bytes, no
+ * '/', not "." or "..". */
+int lsm_snapshot_name_ok(const char *name);
+/* Records a named snapshot of the current state (info filled if not
+ * NULL).  LSM_INVALID for a bad name or a read-only store, LSM_EXISTS if
+ * the name is taken, LSM_INVALID once LSM_SNAPSHOT_ID_MAX ids were handed
+ * out (2^24 - 2: a filesystem may keep one more 24-bit value for itself). */
+#define LSM_SNAPSHOT_ID_MAX ((1u << 24) - 2)
+int lsm_snapshot_create(lsm_db *db, const char *name, lsm_snapshot_info *info);
+/* Removes it from the manifest; LSM_NOT_FOUND if there is none. */
+int lsm_snapshot_delete(lsm_db *db, const char *name);
+/* Every named snapshot, oldest first; *out malloc'ed (lsm_free), NULL
+ * when *n == 0. */
+int lsm_snapshot_list(lsm_db *db, lsm_snapshot_info **out, size_t *n);
+/* A handle for reading at the named snapshot (lsm_read_options.snapshot;
+ * release with lsm_snapshot_release), info filled if not NULL.
+ * LSM_NOT_FOUND if there is none. */
+int lsm_snapshot_open(lsm_db *db, const char *name, const lsm_snapshot **out,
+                      lsm_snapshot_info *info);
+/* Space each of snaps[0..n) (from lsm_snapshot_list) holds alone: the
+ * bytes of keys and values (before compression) of the entries that this
+ * named snapshot sees and neither the latest state nor any other snapshot
+ * (named or in memory) sees, which deleting it lets compaction drop.
+ * Cost: one scan of every entry of the store (all versions), so it is
+ * O(store size). */
+int lsm_snapshot_space(lsm_db *db, const lsm_snapshot_info *snaps, size_t n,
+                       uint64_t *exclusive);
+
 /* Iterators see a consistent view (the snapshot, or the state when
  * created).  key/value pointers stay valid until the next move. */
 lsm_iter *lsm_iter_new(lsm_db *db, const lsm_read_options *ro);
@@ -222,7 +273,9 @@ int lsm_sync(lsm_db *db);
 int lsm_flush_wal(lsm_db *db);
 /* Makes the current memtable a table on disk and waits for it. */
 int lsm_flush(lsm_db *db);
-/* Compacts every level down until no level overlaps another. */
+/* Compacts every level down until no level overlaps another.  After
+ * lsm_snapshot_delete (in this process) it also rewrites the last level,
+ * so the space of the versions only that snapshot kept comes back. */
 int lsm_compact(lsm_db *db);
 /* hold = 1: waits for running compactions to finish and starts no new
  * one (lsm_compact waits too) until hold = 0.  Flushes still run, so
