@@ -103,8 +103,8 @@ static int hidden_version(lsm_slice ikey, lsm_buf *prev_user, uint64_t *prev_seq
     return hidden;
 }
 
-static int build_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
-                       uint64_t oldest_snapshot, lsm_file_meta *meta)
+int lsm_build_memtable_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
+                             uint64_t oldest_snapshot, lsm_file_meta *meta)
 {
     lsm_table_options to = lsm_db_table_options(&db->opt);
     lsm_table_builder *b = lsm_table_builder_new(f, &to);
@@ -151,7 +151,7 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
     lsm_file *f;
     int rc = db->env->open_write(db->env, path, &f);
     if (rc == LSM_OK) {
-        rc = build_table(db, m, f, oldest_snapshot, meta);
+        rc = lsm_build_memtable_table(db, m, f, oldest_snapshot, meta);
         int crc = lsm_file_close(f);
         rc = rc ? rc : crc;
     }

@@ -138,3 +138,60 @@ int lsm_property(lsm_db *db, const char *name, char **out)
     *out = text;
     return LSM_OK;
 }
+
+void lsm_get_stats(lsm_db *db, lsm_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&db->mu);
+    lsm_version *v = db->vs.current;
+    lsm_version_ref(v);
+    out->memtables = 1 + (uint64_t)db->nimm;
+    out->memtable_bytes = lsm_memtable_bytes(db->mem);
+    for (int i = 0; i < db->nimm; i++)
+        out->memtable_bytes += lsm_memtable_bytes(db->imm[i]);
+    out->last_seq = db->vs.last_seq;
+    out->damaged_tables = db->ndamaged;
+    pthread_mutex_unlock(&db->mu);
+
+    const lsm_options *o = &db->opt;
+    uint64_t target = o->level1_bytes;
+    for (int l = 0; l < LSM_NUM_LEVELS && l < LSM_STATS_LEVELS; l++) {
+        uint64_t bytes = lsm_version_level_bytes(v, l);
+        out->level_files[l] = v->nfiles[l];
+        out->level_bytes[l] = bytes;
+        if (l == 0) {
+            if (v->nfiles[0] >= (size_t)o->level0_compaction_trigger)
+                out->pending_compaction_bytes += bytes;
+            continue;
+        }
+        if (l + 1 < LSM_NUM_LEVELS && bytes > target)
+            out->pending_compaction_bytes += bytes - target;
+        target *= (uint64_t)o->level_multiplier;
+    }
+    pthread_mutex_lock(&db->mu);
+    lsm_version_unref(v);
+    pthread_mutex_unlock(&db->mu);
+
+    const lsm_db_stats *s = &db->stats;
+    out->user_bytes = load(&s->user_bytes);
+    out->wal_bytes = load(&s->wal_bytes);
+    out->wal_syncs = load(&s->wal_syncs);
+    out->flush_bytes = load(&s->flush_bytes);
+    out->compaction_bytes_read = load(&s->compact_bytes_read);
+    out->compaction_bytes_written = load(&s->compact_bytes_written);
+    out->write_amp = out->user_bytes
+        ? (double)(out->flush_bytes + out->compaction_bytes_written) /
+              (double)out->user_bytes
+        : 0.0;
+    out->flushes = load(&s->flushes);
+    out->compactions = load(&s->compactions);
+    out->stall_micros = load(&s->stall_micros);
+    lsm_table_stats ts;
+    lsm_table_stats_get(&ts);
+    out->cache_hits = ts.cache_hits;
+    out->cache_misses = ts.cache_misses;
+    out->cache_bytes = lsm_cache_usage(db->block_cache);
+    out->bloom_checks = ts.bloom_checks;
+    out->bloom_useful = ts.bloom_negatives;
+    out->disk_bytes = lsm_disk_bytes(db);
+}

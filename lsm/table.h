@@ -78,6 +78,13 @@ lsm_iiter *lsm_table_salvage_iter(lsm_table *t, lsm_table_loss_fn lost,
  * value: end). */
 lsm_iiter *lsm_table_range_del_iter(lsm_table *t);
 uint64_t lsm_table_entries(const lsm_table *t);
+/* What the footer and properties say (for inspection). */
+typedef struct lsm_table_desc {
+    uint64_t file_bytes, data_blocks;
+    uint64_t entries;           /* point entries and range deletions */
+    uint64_t filter_bytes, index_bytes;
+} lsm_table_desc;
+void lsm_table_describe(const lsm_table *t, lsm_table_desc *d);
 
 /* Counters for statistics (atomic). */
 typedef struct lsm_table_stats {

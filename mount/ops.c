@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "mnt.h"
+#include "tools.h"
 
 /* fi->fh bits for regular files. */
 #define MNT_FH_APPEND 1u   /* O_APPEND without writeback cache: fs appends */
@@ -943,6 +944,8 @@ static void mnt_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
         fuse_reply_err(req, ENOTTY);
         return;
     }
+    if (mnt_tools_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz))
+        return;                                   /* tools_ctl.c */
     if (cmd == MNT_IOC_GET_RO || cmd == MNT_IOC_SET_RO) {
         mnt_control_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz);
         return;
