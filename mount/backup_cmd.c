@@ -132,9 +132,10 @@ static int backup_mounted(const char *mp, int fd, const char *dest, int quiet)
             cli_error("backup", "%s: lost the daemon: %s", mp, strerror(errno));
             return CLI_EXIT_ERROR;
         }
+        if (st.id == id)       /* drawn at least once, the end included */
+            cli_progress(&bar, "backup", st.done, st.total);
         if (st.id != id || st.state != MNT_BACKUP_RUNNING)
             break;
-        cli_progress(&bar, "backup", st.done, st.total);
         struct timespec pause = { 0, 100 * 1000000L };
         nanosleep(&pause, NULL);
     }

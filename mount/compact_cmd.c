@@ -87,17 +87,17 @@ int cli_compact_main(int argc, char *argv[])
         lsm_close(j.db);
         return CLI_EXIT_ERROR;
     }
-    for (;;) {
-        pthread_mutex_lock(&j.mu);
-        int done = j.done;
-        pthread_mutex_unlock(&j.mu);
-        if (done)
-            break;
+    for (;;) {                 /* the bar is drawn at least once */
         lsm_get_stats(j.db, &s);
         uint64_t read = s.compaction_bytes_read - s0.compaction_bytes_read;
         if (total > 0 && read >= total)
             read = total - 1;
         cli_progress(&bar, "compact", read, total);
+        pthread_mutex_lock(&j.mu);
+        int done = j.done;
+        pthread_mutex_unlock(&j.mu);
+        if (done)
+            break;
         struct timespec pause = { 0, 100 * 1000000L };
         nanosleep(&pause, NULL);
     }
