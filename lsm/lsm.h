@@ -348,8 +348,9 @@ typedef struct lsm_stats {
     uint64_t user_bytes, wal_bytes, wal_syncs, flush_bytes;
     uint64_t compaction_bytes_read, compaction_bytes_written;
     double write_amp;            /* (flush + compaction writes) / user bytes */
-    uint64_t flushes, compactions, stall_micros;
-    uint64_t cache_hits, cache_misses, cache_bytes;
+    uint64_t flushes, compactions, trivial_moves, stall_micros;
+    uint64_t group_commits, grouped_writes;  /* WAL writes, batches in them */
+    uint64_t cache_hits, cache_misses, cache_bytes, blocks_read;
     uint64_t bloom_checks, bloom_useful;   /* useful: a table skipped */
     uint64_t last_seq, damaged_tables, disk_bytes;
 } lsm_stats;

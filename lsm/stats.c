@@ -4,7 +4,7 @@
  * "levels"   one line per level: tables, bytes, target
  * "sstables" every table: level, number, size, entries, and "damaged"
  *            for a table a compaction could not read (compaction.c)
- * "stats"    levels plus counters: bytes written by users, the WAL,
+ * "stats"    levels plus counters (lsm_get_stats): bytes written by users, the WAL,
  *            flushes and compactions; write_amp = (flush + compaction
  *            bytes) / user bytes; bloom checks and the reads they saved;
  *            block cache hits and misses; time writers spent stalled;
@@ -69,30 +69,26 @@ static void print_damaged(FILE *f, const lsm_damaged_table *d, size_t nd)
 
 static void print_counters(FILE *f, lsm_db *db)
 {
-    const lsm_db_stats *s = &db->stats;
-    uint64_t user = load(&s->user_bytes);
-    uint64_t flushed = load(&s->flush_bytes);
-    uint64_t compacted = load(&s->compact_bytes_written);
-    lsm_table_stats ts;
-    lsm_table_stats_get(&ts);
-    fprintf(f, "user_bytes: %" PRIu64 "\n", user);
-    fprintf(f, "wal_bytes: %" PRIu64 "\n", load(&s->wal_bytes));
-    fprintf(f, "flush_bytes: %" PRIu64 "\n", flushed);
-    fprintf(f, "compaction_bytes_read: %" PRIu64 "\n", load(&s->compact_bytes_read));
-    fprintf(f, "compaction_bytes_written: %" PRIu64 "\n", compacted);
-    fprintf(f, "write_amp: %.2f\n", user ? (double)(flushed + compacted) / (double)user : 0.0);
-    fprintf(f, "flushes: %" PRIu64 "\n", load(&s->flushes));
-    fprintf(f, "compactions: %" PRIu64 "\n", load(&s->compactions));
-    fprintf(f, "trivial_moves: %" PRIu64 "\n", load(&s->trivial_moves));
+    lsm_stats s;
+    lsm_get_stats(db, &s);
+    fprintf(f, "user_bytes: %" PRIu64 "\n", s.user_bytes);
+    fprintf(f, "wal_bytes: %" PRIu64 "\n", s.wal_bytes);
+    fprintf(f, "flush_bytes: %" PRIu64 "\n", s.flush_bytes);
+    fprintf(f, "compaction_bytes_read: %" PRIu64 "\n", s.compaction_bytes_read);
+    fprintf(f, "compaction_bytes_written: %" PRIu64 "\n", s.compaction_bytes_written);
+    fprintf(f, "write_amp: %.2f\n", s.write_amp);
+    fprintf(f, "flushes: %" PRIu64 "\n", s.flushes);
+    fprintf(f, "compactions: %" PRIu64 "\n", s.compactions);
+    fprintf(f, "trivial_moves: %" PRIu64 "\n", s.trivial_moves);
     fprintf(f, "group_commits: %" PRIu64 " writes: %" PRIu64 " wal_syncs: %" PRIu64 "\n",
-            load(&s->group_commits), load(&s->grouped_writes), load(&s->wal_syncs));
-    fprintf(f, "stall_micros: %" PRIu64 "\n", load(&s->stall_micros));
+            s.group_commits, s.grouped_writes, s.wal_syncs);
+    fprintf(f, "stall_micros: %" PRIu64 "\n", s.stall_micros);
     fprintf(f, "bloom_checks: %" PRIu64 " bloom_useful: %" PRIu64 "\n",
-            ts.bloom_checks, ts.bloom_negatives);
+            s.bloom_checks, s.bloom_useful);
     fprintf(f, "block_cache_hits: %" PRIu64 " block_cache_misses: %" PRIu64 "\n",
-            ts.cache_hits, ts.cache_misses);
-    fprintf(f, "block_cache_bytes: %zu\n", lsm_cache_usage(db->block_cache));
-    fprintf(f, "blocks_read: %" PRIu64 "\n", ts.blocks_read);
+            s.cache_hits, s.cache_misses);
+    fprintf(f, "block_cache_bytes: %" PRIu64 "\n", s.cache_bytes);
+    fprintf(f, "blocks_read: %" PRIu64 "\n", s.blocks_read);
 }
 
 int lsm_property(lsm_db *db, const char *name, char **out)
@@ -185,6 +181,9 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
         : 0.0;
     out->flushes = load(&s->flushes);
     out->compactions = load(&s->compactions);
+    out->trivial_moves = load(&s->trivial_moves);
+    out->group_commits = load(&s->group_commits);
+    out->grouped_writes = load(&s->grouped_writes);
     out->stall_micros = load(&s->stall_micros);
     lsm_table_stats ts;
     lsm_table_stats_get(&ts);
@@ -193,5 +192,6 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->cache_bytes = lsm_cache_usage(db->block_cache);
     out->bloom_checks = ts.bloom_checks;
     out->bloom_useful = ts.bloom_negatives;
+    out->blocks_read = ts.blocks_read;
     out->disk_bytes = lsm_disk_bytes(db);
 }
