@@ -35,7 +35,7 @@ done
 
 check "activity moves the numbers"
 mkdir "$MNT/d"
-for i in $(seq 300); do head -c 20000 /dev/urandom >"$MNT/d/f$i"; done
+for i in $(seq 150); do head -c 16000 /dev/urandom >"$MNT/d/f$i"; done
 cat "$MNT"/d/f* >/dev/null
 ls -l "$MNT/d" >/dev/null
 stats_json "$MNT" "$T_DIR/s1.json"
