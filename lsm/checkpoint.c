@@ -152,8 +152,8 @@ static int copy_file(cp_write *w, const char *from, const char *to)
         lsm_file_close(in);
         return rc;
     }
-    char *to_copy = strdup(to);
-    rc = note_made(w, to_copy) ? LSM_NO_MEMORY : LSM_OK;
+    char *made = strdup(to);
+    rc = made ? note_made(w, made) : lsm_fail(LSM_NO_MEMORY, "out of memory");
     char *buf = malloc(COPY_CHUNK);
     if (!buf && !rc)
         rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
