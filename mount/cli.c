@@ -158,7 +158,7 @@ int cli_open_store(const char *cmd, const char *dir, int read_only,
                   "unmount first", dir, lsm_last_error());
     else
         cli_error(cmd, "cannot open %s: %s", dir, lsm_last_error());
-    return -1;
+    return rc;
 }
 
 const char *cli_bytes(uint64_t n, char *buf, size_t cap)

@@ -65,8 +65,8 @@ void cli_progress_clear(struct cli_progress *p);
  * FUSE mount, with its root directory open in *fd; 0 if it is not a
  * mount (maybe a store); -1 after an error line. */
 int cli_open_mount(const char *cmd, const char *path, char *mp, int *fd);
-/* Opens a store with default options (read_only as asked); 0, or -1
- * after an error line (a mounted store is named as such). */
+/* Opens a store with default options (read_only as asked); 0, or the
+ * lsm_status after an error line (a mounted store is named as such). */
 int cli_open_store(const char *cmd, const char *dir, int read_only,
                    lsm_db **out);
 /* Formats bytes for people ("12.3 MiB"). */

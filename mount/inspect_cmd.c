@@ -108,8 +108,9 @@ static int print_record(void *ctx, const fs_record *r)
 static int inspect_path(const char *store, const char *path)
 {
     lsm_db *db;
-    if (cli_open_store("inspect", store, 1, &db) != 0)
-        return CLI_EXIT_ERROR;
+    int st = cli_open_store("inspect", store, 1, &db);
+    if (st != 0)               /* a damaged manifest, a table missing: 4 */
+        return st == LSM_CORRUPTION ? CLI_EXIT_PROBLEMS : CLI_EXIT_ERROR;
     uint64_t ino;
     const char *missing = NULL;
     int rc = fs_walk_lookup(db, path, &ino, &missing);

@@ -10,8 +10,8 @@
 #     table (exit 0); a flipped byte in a data block is one problem line
 #     naming the block's offset and the failed checksum (exit 4);
 #   - the same damage in the store: inspect of a path it holds exits 4
-#     saying what failed; inspect --manifest of a store missing a table
-#     exits 4, says which, and lists the directory.
+#     saying what failed; with a table missing, inspect --manifest exits 4,
+#     says which and lists the directory, and inspect of a path exits 4.
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 command -v script >/dev/null || lib_skip "script(1) missing (package util-linux)"
@@ -111,6 +111,9 @@ run 4 "$LSMFS" inspect --manifest "$STORE"
 cat "$T_DIR/out"
 has "^problem: .*$(basename "$table") named by the manifest is missing"
 has '^  CURRENT '
+run 4 "$LSMFS" inspect "$STORE" /d
+grep -q "$(basename "$table") named by the manifest is missing" "$T_DIR/err" ||
+  fail "inspect of a path in a store missing a table: $(cat "$T_DIR/err")"
 mv "$T_DIR/away.sst" "$table"
 run 0 "$LSMFS" fsck "$STORE"
 lib_pass
