@@ -279,6 +279,11 @@ int fs_is_read_only(fs_t *fs)
     return atomic_load(&fs->read_only);
 }
 
+lsm_db *fs_engine(fs_t *fs)
+{
+    return fs->db;
+}
+
 int fs_set_read_only(fs_t *fs, int ro)
 {
     pthread_mutex_lock(&fs->sb_lock);

@@ -283,4 +283,8 @@ int fs_sync(fs_t *fs);
 int fs_set_read_only(fs_t *fs, int ro);
 int fs_is_read_only(fs_t *fs);
 
+/* The engine under the store (statistics, checkpoints, walk.h); owned by
+ * fs, valid until fs_close. */
+lsm_db *fs_engine(fs_t *fs);
+
 #endif

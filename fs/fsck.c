@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "walk.h"
 
 #define ROOT_INO 1u
 #define PROGRESS_EVERY 4096u
@@ -447,28 +448,6 @@ static uint64_t key_u64(const char *k, size_t len, size_t off, unsigned char pad
     return v;
 }
 
-/* A bound of a lost range, for people. */
-static void describe_key(const char *k, size_t len, char *out, size_t cap)
-{
-    unsigned long long ino = key_u64(k, len, 1, 0);
-    switch (len ? k[0] : 0) {
-    case FS_KEY_BLOCK:
-        if (len >= 17)
-            snprintf(out, cap, "data block %llu of inode %llu",
-                     (unsigned long long)key_u64(k, len, 9, 0), ino);
-        else
-            snprintf(out, cap, "data of inode %llu", ino);
-        break;
-    case FS_KEY_DIRENT: snprintf(out, cap, "entries of directory %llu", ino); break;
-    case FS_KEY_INODE: snprintf(out, cap, "the record of inode %llu", ino); break;
-    case FS_KEY_ORPHAN: snprintf(out, cap, "orphan %llu", ino); break;
-    case FS_KEY_SUPER: snprintf(out, cap, "the superblock"); break;
-    case FS_KEY_XATTR: snprintf(out, cap, "xattrs of inode %llu", ino); break;
-    case 0: snprintf(out, cap, "the first key"); break;
-    default: snprintf(out, cap, "a key of kind 0x%02x", (unsigned char)k[0]); break;
-    }
-}
-
 static int keycmp(const char *a, size_t al, const char *b, size_t bl)
 {
     int c = memcmp(a, b, al < bl ? al : bl);
@@ -481,8 +460,8 @@ static void on_loss(void *ctx, const lsm_loss *l)
 {
     fsck *ck = ctx;
     char lo[96], hi[96], fix[128];
-    describe_key(l->lo, l->lo_len, lo, sizeof lo);
-    describe_key(l->hi, l->hi_len, hi, sizeof hi);
+    fs_describe_key(l->lo, l->lo_len, lo, sizeof lo);
+    fs_describe_key(l->hi, l->hi_len, hi, sizeof hi);
     if (l->new_table)
         snprintf(fix, sizeof fix, "dropped; the rest of table %06llu.sst is "
                  "now %06llu.sst", (unsigned long long)l->table,

@@ -233,6 +233,9 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps);
  * is filled; meta->size == 0 if the memtable held nothing. */
 int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
                              uint64_t oldest_snapshot, lsm_file_meta *meta);
+/* The same, into an open file f (not closed; the builder syncs it). */
+int lsm_build_memtable_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
+                             uint64_t oldest_snapshot, lsm_file_meta *meta);
 /* The table format options the store's options ask for. */
 lsm_table_options lsm_db_table_options(const lsm_options *o);
 /* space.c (see the fields above). */

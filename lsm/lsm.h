@@ -431,6 +431,95 @@ uint32_t lsm_checksum(const void *p, size_t n);
 /* The library's version, "MAJOR.MINOR.PATCH" (the lsmfs project version). */
 const char *lsm_library_version(void);
 
+/* --- checkpoints (backups of a live store) ---------------------------------
+ *
+ * A checkpoint is a new store directory holding exactly the data visible
+ * at one sequence number S, made while the source stays open and written.
+ * lsm_checkpoint_begin fixes S (the last acknowledged write) and pins what
+ * holds it: the current version's tables (no compaction deletes them while
+ * pinned) and the memtables.  lsm_checkpoint_write then fills `dest`:
+ *   - every pinned table is hard-linked into dest when dest is on the same
+ *     filesystem and the store uses the POSIX environment, else copied
+ *     (tables are never changed once written, so a link is a copy);
+ *   - the memtables' entries with sequence <= S become one new level-0
+ *     table in dest (newer than every pinned table), instead of copying
+ *     WALs: the source is not flushed or otherwise touched, and dest needs
+ *     no WAL at all (its manifest's log number is past every file);
+ *   - a manifest describing exactly those tables, with last sequence S;
+ *   - CURRENT last (temp file, fsync, rename, fsync dir), so dest is a
+ *     store only once everything else is durable.  On failure the files
+ *     made so far are removed (and dest itself if it was made here); a dest
+ *     left over by a crash has no CURRENT, which lsm_open refuses.
+ * dest must not exist, or be an empty directory.  Memory: a copy of the
+ * unflushed entries (at most the memtables' size).  Works on a read-only
+ * open too (the replayed WALs are in its memtable). */
+typedef struct lsm_checkpoint lsm_checkpoint;
+typedef struct lsm_checkpoint_result {
+    uint64_t seq;                /* S */
+    uint64_t tables;             /* tables in dest, the memtable one included */
+    uint64_t linked;             /* of which hard-linked */
+    uint64_t bytes;              /* bytes of all tables in dest */
+    uint64_t copied_bytes;       /* bytes written (copied or built) */
+} lsm_checkpoint_result;
+/* done/total in bytes (total may grow by the memtable table's size). */
+typedef void (*lsm_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+int lsm_checkpoint_begin(lsm_db *db, lsm_checkpoint **out);
+uint64_t lsm_checkpoint_seq(const lsm_checkpoint *cp);
+/* Bytes of the pinned tables (what a copy writes, bar the memtables). */
+uint64_t lsm_checkpoint_bytes(const lsm_checkpoint *cp);
+int lsm_checkpoint_write(lsm_checkpoint *cp, const char *dest,
+                         lsm_progress_fn fn, void *ctx,
+                         lsm_checkpoint_result *res);
+/* Releases the pins (cp is freed). */
+void lsm_checkpoint_end(lsm_checkpoint *cp);
+
+/* --- statistics as numbers (lsm_property renders the same as text) ------- */
+#define LSM_STATS_LEVELS 7
+typedef struct lsm_stats {
+    uint64_t level_files[LSM_STATS_LEVELS], level_bytes[LSM_STATS_LEVELS];
+    uint64_t memtables;          /* the active one plus those being flushed */
+    uint64_t memtable_bytes;
+    uint64_t pending_compaction_bytes;  /* bytes over each level's target
+                                           (level 0: all of it once at its
+                                           compaction trigger) */
+    uint64_t user_bytes, wal_bytes, wal_syncs, flush_bytes;
+    uint64_t compaction_bytes_read, compaction_bytes_written;
+    double write_amp;            /* (flush + compaction writes) / user bytes */
+    uint64_t flushes, compactions, trivial_moves, stall_micros;
+    uint64_t group_commits, grouped_writes;  /* WAL writes, batches in them */
+    uint64_t cache_hits, cache_misses, cache_bytes, blocks_read;
+    uint64_t bloom_checks, bloom_useful;   /* useful: a table skipped */
+    uint64_t last_seq, damaged_tables, disk_bytes;
+    uint64_t tables_dropped, bytes_dropped;  /* whole, under range deletions */
+    uint64_t idle_compactions, idle_yields;
+    uint64_t snapshots;          /* named ones (lsm_snapshot_space: their bytes) */
+} lsm_stats;
+void lsm_get_stats(lsm_db *db, lsm_stats *out);
+
+/* --- inspecting a table file (read-only, any table, open store or not) ---- */
+typedef struct lsm_table_report {
+    uint64_t file_bytes, data_blocks, entries, range_dels;
+    uint64_t filter_bytes, index_bytes;
+    uint64_t entries_read, blocks_bad;      /* by the full read */
+    uint64_t min_seq, max_seq;              /* of the entries read */
+    /* Smallest and largest user keys read, cut to 128 bytes (*_len is the
+     * full length). */
+    unsigned char smallest[128], largest[128];
+    size_t smallest_len, largest_len;
+} lsm_table_report;
+/* Opens the table at path (footer, index, filter, range deletions and
+ * properties verified), reads every data block (each checksum verified)
+ * and fills rep.  fn hears of each unreadable block (its message names
+ * the offset and the check); entry (may be NULL) sees every entry read
+ * (kind: 1 put, 0 delete).  LSM_OK even if blocks were bad (rep says);
+ * LSM_CORRUPTION if the table cannot be opened at all (message says why),
+ * other errors for I/O. */
+int lsm_inspect_table(const char *path,
+                      void (*fn)(void *ctx, const char *why),
+                      void (*entry)(void *ctx, const void *key, size_t klen,
+                                    uint64_t seq, int kind, size_t vlen),
+                      void *ctx, lsm_table_report *rep);
+
 const char *lsm_last_error(void);
 const char *lsm_status_name(int status);
 /* Maps an lsm_status onto a negative errno (for filesystems). */

@@ -13,7 +13,7 @@
 #include "ikey.h"
 #include "wal.h"
 
-#define COMPARATOR_NAME "lsm.bytewise"
+#define COMPARATOR_NAME LSM_COMPARATOR_NAME
 
 /* --- versions ------------------------------------------------------------ */
 

@@ -31,6 +31,8 @@
 #include "table_cache.h"
 
 #define LSM_NUM_LEVELS 7
+/* The key order a manifest records (and a store refuses any other). */
+#define LSM_COMPARATOR_NAME "lsm.bytewise"
 
 typedef struct lsm_file_meta {
     int refs;                  /* versions listing it (atomic) */

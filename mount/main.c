@@ -30,8 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "ctl_snap.h"
 #include "mnt.h"
+#include "tools.h"
 
 static atomic_int mnt_use_syslog;   /* 1 once the daemon has detached */
 static int mnt_ready_fd = -1;       /* write end of the parent's pipe */
@@ -443,6 +445,7 @@ static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
 remove_handlers:
     fuse_remove_signal_handlers(se);
 close_store:
+    mnt_tools_shutdown();
     mnt_views_free(st);
     if (fs_close(st->fs) != 0) {
         mnt_log(LOG_ERR, "closing the store: %s", fs_last_error());
@@ -452,17 +455,13 @@ close_store:
     return code;
 }
 
-/* mount/fsck_cmd.c: `lsmfs fsck ...` (argv[0] = "fsck"). */
-int lsmfs_fsck_main(int argc, char *argv[]);
-
 int main(int argc, char *argv[])
 {
-    /* `lsmfs fsck ...` is the offline checker, not a mount (a store that
-     * is really named "fsck" mounts as ./fsck). */
-    if (argc >= 2 && strcmp(argv[1], "fsck") == 0)
-        return lsmfs_fsck_main(argc - 1, argv + 1);
-    if (argc >= 2 && strcmp(argv[1], "snapshot") == 0)
-        return lsmfs_snapshot_main(argc - 1, argv + 1);
+    /* `lsmfs COMMAND ...` (fsck, backup, stats...; cli.c) is a tool, not a
+     * mount (a store that is really named like one mounts as ./NAME). */
+    int cmd_code;
+    if (cli_dispatch(argc, argv, &cmd_code))
+        return cmd_code;
 
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct fuse_cmdline_opts opts;

@@ -35,6 +35,7 @@
 
 #include "ctl_snap.h"
 #include "mnt.h"
+#include "tools.h"
 
 /* fi->fh bits for regular files. */
 #define MNT_FH_APPEND 1u   /* O_APPEND without writeback cache: fs appends */
@@ -1172,6 +1173,8 @@ static void mnt_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
         mnt_snap_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz);
         return;
     }
+    if (mnt_tools_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz))
+        return;                                   /* tools_ctl.c */
     struct mnt_node n;
     if (mnt_node(req, ino, &n) != 0)
         return;

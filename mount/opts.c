@@ -346,9 +346,9 @@ void mnt_print_help(const char *prog)
 
     printf("usage: %s [options] STORE MOUNTPOINT\n"
            "       %s -o remount,ro|rw [STORE] MOUNTPOINT\n"
-           "       %s fsck [--repair] STORE\n"
-           "       %s snapshot create|list|delete MOUNTPOINT [NAME]  (--help)\n\n",
-           prog, prog, prog, prog);
+           "       %s COMMAND ...   (fsck, snapshot, backup, stats,\n"
+           "                        inspect, compact;\n"
+           "                        COMMAND --help for each)\n\n", prog, prog, prog);
     printf("Mounts the lsmfs store in directory STORE at MOUNTPOINT.  A missing or\n"
            "empty STORE directory becomes a new store.  The daemon detaches once\n"
            "the mount is ready; errors are reported before it does, and a mount\n"
