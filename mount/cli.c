@@ -22,6 +22,7 @@ struct cli_cmd {
 /* One line per command. */
 static const struct cli_cmd cli_cmds[] = {
     { "fsck", lsmfs_fsck_main },
+    { "snapshot", cli_snapshot_main },
     { "backup", cli_backup_main },
     { "stats", cli_stats_main },
     { "inspect", cli_inspect_main },

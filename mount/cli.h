@@ -34,6 +34,7 @@ int cli_dispatch(int argc, char *argv[], int *code);
 
 /* The subcommands (argv[0] is the command's name). */
 int lsmfs_fsck_main(int argc, char *argv[]);
+int cli_snapshot_main(int argc, char *argv[]);
 int cli_backup_main(int argc, char *argv[]);
 int cli_stats_main(int argc, char *argv[]);
 int cli_inspect_main(int argc, char *argv[]);

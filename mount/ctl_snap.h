@@ -63,7 +63,4 @@ static inline int mnt_snap_ioctl_cmd(unsigned int cmd)
 void mnt_snap_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
                     const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 
-/* `lsmfs snapshot ...` (argv[0] = "snapshot"); the exit code. */
-int lsmfs_snapshot_main(int argc, char *argv[]);
-
 #endif

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "cli.h"
@@ -29,7 +30,7 @@ static const char inspect_usage[] =
     "                record, orphan mark, xattrs, data blocks, entries\n"
     "  --table       a table file: properties, key range, data blocks, with\n"
     "                every block's checksum verified (--entries: every key)\n"
-    "  --manifest    the levels and tables the manifest lists\n"
+    "  --manifest    the levels, tables and named snapshots the manifest lists\n"
     "Exit status: 0, 4 damage found, 8 cannot open, 16 usage.\n";
 
 /* Key bytes as hex, cut after 32 bytes. */
@@ -212,6 +213,27 @@ static void list_dir(const char *store)
     closedir(d);
 }
 
+/* The manifest's named snapshot records, oldest first. */
+static void print_snapshots(lsm_db *db)
+{
+    lsm_snapshot_info *list;
+    size_t n;
+    if (lsm_snapshot_list(db, &list, &n) != LSM_OK) {
+        printf("problem: snapshots: %s\n", lsm_last_error());
+        return;
+    }
+    printf("snapshots: %zu\n", n);
+    for (size_t i = 0; i < n; i++) {
+        char when[32];
+        time_t t = (time_t)list[i].ctime;
+        struct tm tm;
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        printf("snapshot %s id %" PRIu32 " seq %" PRIu64 " created %s\n",
+               list[i].name, list[i].id, list[i].seq, when);
+    }
+    lsm_free(list);
+}
+
 static int inspect_manifest(const char *store)
 {
     lsm_options o;
@@ -239,6 +261,7 @@ static int inspect_manifest(const char *store)
         fputs(tables, stdout);
         printf("last sequence: %" PRIu64 "\n", s.last_seq);
     }
+    print_snapshots(db);
     lsm_free(levels);
     lsm_free(tables);
     lsm_close(db);

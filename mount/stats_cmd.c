@@ -25,8 +25,10 @@ static const char stats_usage[] =
     "usage: lsmfs stats [--json] MOUNTPOINT|STORE\n"
     "Prints what the store is doing: tables and bytes per level, memtables,\n"
     "pending compaction bytes, write amplification, stall time, block cache\n"
-    "and bloom filter hit ratios, WAL bytes and syncs, inodes, and (mounted)\n"
-    "requests served per FUSE opcode with p50/p99 latency.  An unmounted\n"
+    "and bloom filter hit ratios, WAL bytes and syncs, snapshots (count and\n"
+    "the bytes each alone holds, summed: one scan of the store), tables\n"
+    "dropped and idle compactions, inodes, and (mounted) requests served\n"
+    "per FUSE opcode with p50/p99 latency.  An unmounted\n"
     "STORE is opened read-only (counters of a running daemon are absent).\n"
     "  --json   one JSON object, for scripts\n"
     "Exit status: 0, 8 cannot open or not lsmfs, 16 usage.\n";
@@ -100,6 +102,8 @@ static int stats_store(const char *store, int json)
     v.have_inodes = rc == 0;
     if (rc != 0)
         cli_error("stats", "counting inodes: %s", lsm_last_error());
+    if (mnt_stats_snapshots(db, &v) != LSM_OK)
+        cli_error("stats", "space of the snapshots: %s", lsm_last_error());
     char *text = NULL;
     size_t len = 0;
     if (mnt_stats_render(&v, json, &text, &len) == 0)

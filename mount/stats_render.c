@@ -3,7 +3,9 @@
  * scripts (one object; numbers are plain integers or decimals).
  * Ratios: block cache hits / lookups; bloom "useful" / checks (the share
  * of filter checks that spared a table read).  Latencies are the upper
- * bounds of log2 buckets (histo.h), in microseconds.
+ * bounds of log2 buckets (histo.h), in microseconds.  Snapshots: the
+ * count and the sum of what each alone holds (lsm_snapshot_space: keys
+ * and values before compression that only it sees).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +23,27 @@ static double ratio(uint64_t part, uint64_t whole)
 static double us(uint64_t ns)
 {
     return (double)ns / 1000.0;
+}
+
+int mnt_stats_snapshots(lsm_db *db, struct mnt_stats_view *v)
+{
+    lsm_snapshot_info *list;
+    size_t n;
+    int rc = lsm_snapshot_list(db, &list, &n);
+    if (rc != LSM_OK)
+        return rc;
+    uint64_t *own = n ? calloc(n, sizeof *own) : NULL;
+    if (n && !own)
+        rc = LSM_NO_MEMORY;
+    else if (n)
+        rc = lsm_snapshot_space(db, list, n, own);
+    v->snapshot_bytes = 0;
+    for (size_t i = 0; rc == LSM_OK && i < n; i++)
+        v->snapshot_bytes += own[i];
+    v->have_snapshot_bytes = rc == LSM_OK;
+    free(own);
+    lsm_free(list);
+    return rc;
 }
 
 static void render_text(FILE *f, const struct mnt_stats_view *v)
@@ -52,6 +75,14 @@ static void render_text(FILE *f, const struct mnt_stats_view *v)
     fprintf(f, "last_seq: %" PRIu64 "  disk_bytes: %" PRIu64
                "  damaged_tables: %" PRIu64 "\n",
             s->last_seq, s->disk_bytes, s->damaged_tables);
+    fprintf(f, "snapshots: %" PRIu64, s->snapshots);
+    if (v->have_snapshot_bytes)
+        fprintf(f, " (holding %" PRIu64 " bytes alone)", v->snapshot_bytes);
+    fprintf(f, "\n");
+    fprintf(f, "reclaim: %" PRIu64 " tables dropped (%" PRIu64 " bytes), %"
+               PRIu64 " idle compactions, %" PRIu64 " yields\n",
+            s->tables_dropped, s->bytes_dropped, s->idle_compactions,
+            s->idle_yields);
     if (v->have_inodes)
         fprintf(f, "inodes: %" PRIu64 "\n", v->inodes);
     if (!v->have_requests)
@@ -101,6 +132,14 @@ static void render_json(FILE *f, const struct mnt_stats_view *v)
     fprintf(f, " \"last_seq\": %" PRIu64 ", \"disk_bytes\": %" PRIu64
                ", \"damaged_tables\": %" PRIu64,
             s->last_seq, s->disk_bytes, s->damaged_tables);
+    fprintf(f, ",\n \"snapshots\": {\"count\": %" PRIu64, s->snapshots);
+    if (v->have_snapshot_bytes)
+        fprintf(f, ", \"exclusive_bytes\": %" PRIu64, v->snapshot_bytes);
+    fprintf(f, "},\n \"reclaim\": {\"tables_dropped\": %" PRIu64
+               ", \"bytes_dropped\": %" PRIu64 ", \"idle_compactions\": %"
+               PRIu64 ", \"idle_yields\": %" PRIu64 "}",
+            s->tables_dropped, s->bytes_dropped, s->idle_compactions,
+            s->idle_yields);
     if (v->have_inodes)
         fprintf(f, ",\n \"inodes\": %" PRIu64, v->inodes);
     if (v->have_requests) {

@@ -17,7 +17,13 @@ struct mnt_stats_view {
     int have_inodes;
     uint64_t inodes;
     int have_requests;          /* the per-opcode histograms (histo.h) */
+    int have_snapshot_bytes;
+    uint64_t snapshot_bytes;    /* sum of what each named snapshot alone holds */
 };
+/* Fills v->snapshot_bytes from db's named snapshots (v->lsm.snapshots of
+ * them): one scan of the store (lsm_snapshot_space), none if there are
+ * none.  0, or an lsm_status (have_snapshot_bytes left 0). */
+int mnt_stats_snapshots(lsm_db *db, struct mnt_stats_view *v);
 /* Renders v as text or JSON into a malloc'ed string: 0 or -ENOMEM. */
 int mnt_stats_render(const struct mnt_stats_view *v, int json, char **out,
                      size_t *len);

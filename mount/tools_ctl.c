@@ -30,6 +30,7 @@ static int mnt_stats_page(fs_t *fs, struct mnt_ctl_stats *s)
         struct mnt_stats_view v;
         memset(&v, 0, sizeof v);
         lsm_get_stats(fs_engine(fs), &v.lsm);
+        mnt_stats_snapshots(fs_engine(fs), &v);   /* absent on failure */
         v.have_inodes = fs_statfs(fs, &sv) == 0;
         v.inodes = v.have_inodes ? (uint64_t)(sv.f_files - sv.f_ffree) : 0;
         v.have_requests = 1;

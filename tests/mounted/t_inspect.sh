@@ -3,6 +3,8 @@
 #   - inspect STORE PATH names the keys behind a file (inode record, xattr,
 #     data blocks) and a directory (its entries), and refuses a missing
 #     path with exit 8 naming the missing component;
+#   - inspect --manifest lists the named snapshot records (name, id,
+#     sequence number, creation time);
 #   - compact: exit 0, level 0 empty afterwards (inspect --manifest), the
 #     tree unchanged, fsck clean, nothing on stderr through a pipe and a
 #     progress bar on a terminal (script(1));
@@ -35,6 +37,7 @@ setfattr -n user.color -v blue "$MNT/d/f"
 echo tiny >"$MNT/d/tiny"
 for i in $(seq 200); do head -c 8000 /dev/urandom >"$MNT/d/sub/g$i"; done
 sig=$(cd "$MNT" && find . -type f -print0 | sort -z | xargs -0 md5sum)
+lib_t 30 "$LSMFS" snapshot create "$MNT" kept || fail "snapshot create"
 lib_unmount
 
 check "inspect STORE PATH names the keys"
@@ -59,6 +62,8 @@ grep -q 'at "nope/x"' "$T_DIR/err" || fail "missing component not named"
 check "compact: level 0 empties, tree unchanged, bar only on a terminal"
 run 0 "$LSMFS" inspect --manifest "$STORE"
 grep -Eq '^L0 [1-9]' "$T_DIR/out" || fail "no level-0 table before compacting"
+has '^snapshots: 1$'
+has '^snapshot kept id 1 seq [1-9][0-9]* created 20[0-9-]+T'
 run 0 "$LSMFS" compact "$STORE"
 cat "$T_DIR/out"
 [ ! -s "$T_DIR/err" ] || fail "compact wrote to stderr through a pipe"

@@ -8,7 +8,8 @@
 #  - it survives kill -9 of the daemon and remount, and a clean remount;
 #  - the CLI's errors: duplicate or unknown name, bad name, a directory
 #    that is no mountpoint, a FUSE mount that is not lsmfs (bindfs), and
-#    a user other than root or the owner: one line, exit 1;
+#    a user other than root or the owner: one line, exit 8 (cli.h's
+#    codes, as every lsmfs COMMAND; usage errors 16);
 #  - space: SNAP_MB (default 64) MiB written, snapshot, overwritten: the
 #    old data stays (df), list shows it as the snapshot's own; deleting a
 #    later snapshot keeps it, deleting this one gives it back (df).
@@ -101,11 +102,11 @@ erofs "mkdir in the snapshot directory" mkdir "$SNAP/two"
 erofs "rmdir of a snapshot" rmdir "$SNAP/one"
 same_tree "$REF" "$SNAP/one" "the snapshot after the refused changes"
 
-check "CLI errors: one line, exit 1 (usage: 2)"
+check "CLI errors: one line, exit 8 (usage: 16)"
 cli_fails() {  # cli_fails PATTERN ARGS...
   local out rc=0
   out=$(snap "${@:2}" 2>&1) || rc=$?
-  [ "$rc" -eq 1 ] || fail "lsmfs snapshot ${*:2}: exit $rc, want 1 ($out)"
+  [ "$rc" -eq 8 ] || fail "lsmfs snapshot ${*:2}: exit $rc, want 8 ($out)"
   [ "$(echo "$out" | wc -l)" -eq 1 ] || fail "lsmfs snapshot ${*:2}: not one line: $out"
   echo "$out" | grep -q "$1" || fail "lsmfs snapshot ${*:2}: '$out' does not say '$1'"
 }
@@ -126,13 +127,13 @@ fi
 nobody() { lib_t 30 setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 rc=0
 out=$(nobody "$LSMFS" snapshot create "$MNT" theirs 2>&1) || rc=$?
-[ "$rc" -eq 1 ] && echo "$out" | grep -q "only root or the mount's owner" ||
+[ "$rc" -eq 8 ] && echo "$out" | grep -q "only root or the mount's owner" ||
   fail "an unprivileged create: exit $rc, '$out'"
 nobody "$LSMFS" snapshot list --no-space "$MNT" | grep -q '^one ' ||
   fail "an unprivileged list does not show 'one'"
 rc=0
 out=$(snap bogus "$MNT" 2>&1) || rc=$?
-[ "$rc" -eq 2 ] || fail "a bad subcommand: exit $rc, want 2"
+[ "$rc" -eq 16 ] || fail "a bad subcommand: exit $rc, want 16"
 snap create --help | grep -q "usage: lsmfs snapshot create" || fail "create --help"
 
 check "kill -9 of the daemon, remount: the snapshot is intact"

@@ -4,6 +4,9 @@
 #     reading files the numbers move: CREATE and LOOKUP requests (with
 #     p50 <= p99), user and WAL bytes, flushes (small memtable), inodes;
 #   - the text form lists levels and the requests table;
+#   - snapshots: none at first; after a snapshot and an overwrite of
+#     64 KB it holds alone, the count is 1 and its bytes at least that,
+#     mounted (JSON and text) and offline;
 #   - any user may read the statistics (not only the owner);
 #   - a mount that is not lsmfs, and a directory that is not a store, are
 #     refused with exit 8 and one line;
@@ -28,7 +31,7 @@ lib_mount -o memtable_mb=1,allow_other
 check "the JSON parses and has every section"
 stats_json "$MNT" "$T_DIR/s0.json"
 for k in levels memtables memtable_bytes pending_compaction_bytes write_amp \
-         stall_micros block_cache bloom wal inodes requests; do
+         stall_micros block_cache bloom wal inodes requests snapshots reclaim; do
   [ "$(js "$T_DIR/s0.json" "'$k' in d")" = True ] || fail "no '$k' in the JSON"
 done
 [ "$(js "$T_DIR/s0.json" 'len(d["levels"])')" -eq 7 ] || fail "not 7 levels"
@@ -55,12 +58,24 @@ moved 'd["inodes"]'
 [ "$(js "$T_DIR/s1.json" 'all(v["p50_us"] <= v["p99_us"] and v["count"] > 0 for v in d["requests"].values())')" = True ] ||
   fail "a request line has p50 > p99 or no count"
 
+check "snapshots: count and the bytes they alone hold"
+[ "$(js "$T_DIR/s1.json" 'd["snapshots"]["count"]')" -eq 0 ] || fail "a snapshot before any"
+head -c 65536 /dev/urandom >"$MNT/d/big"
+lib_t 30 "$LSMFS" snapshot create "$MNT" s1 || fail "snapshot create"
+head -c 65536 /dev/urandom >"$MNT/d/big"
+sync
+stats_json "$MNT" "$T_DIR/s2.json"
+echo "  $(js "$T_DIR/s2.json" 'd["snapshots"]')"
+[ "$(js "$T_DIR/s2.json" 'd["snapshots"]["count"] == 1 and d["snapshots"]["exclusive_bytes"] >= 65536')" = True ] ||
+  fail "snapshots in the JSON: $(js "$T_DIR/s2.json" 'd["snapshots"]')"
+
 check "the text form"
 lib_t 30 "$LSMFS" stats "$MNT" >"$T_DIR/s.txt" || fail "lsmfs stats failed"
 cat "$T_DIR/s.txt"
 grep -q '^L0 ' "$T_DIR/s.txt" || fail "no level lines"
 grep -Eq '^CREATE +[0-9]+' "$T_DIR/s.txt" || fail "no CREATE line"
 grep -q '^write_amp: ' "$T_DIR/s.txt" || fail "no write_amp"
+grep -Eq '^snapshots: 1 \(holding [0-9]+ bytes alone\)' "$T_DIR/s.txt" || fail "no snapshots line"
 
 check "any user may read them"
 chmod 755 "$T_DIR"
@@ -92,6 +107,8 @@ lib_unmount
 stats_json "$STORE" "$T_DIR/off.json"
 [ "$(js "$T_DIR/off.json" 'd["inodes"]')" -eq "$want" ] ||
   fail "offline inodes $(js "$T_DIR/off.json" 'd["inodes"]'), expected $want"
+[ "$(js "$T_DIR/off.json" 'd["snapshots"]["count"] == 1 and d["snapshots"]["exclusive_bytes"] >= 65536')" = True ] ||
+  fail "offline snapshots: $(js "$T_DIR/off.json" 'd["snapshots"]')"
 [ "$(js "$T_DIR/off.json" "'requests' in d")" = False ] ||
   fail "offline stats show requests"
 [ "$(js "$T_DIR/off.json" 'sum(l["files"] for l in d["levels"])')" -gt 0 ] ||
