@@ -13,6 +13,12 @@
  * source's next file number N at the pin) N for the memtable table,
  * N + 1 for the manifest; its log number is N + 2, so no WAL is needed.
  * CURRENT is written last: until then dest is not a store.
+ *
+ * Named snapshots: dest keeps the records of those the pin sees (same
+ * names, ids, sequence numbers), and the next id.  The pinned tables hold
+ * every version they see (compaction kept them for their pins); the
+ * memtable table keeps every version newer than the oldest of them, so
+ * each reads in dest as in the source.
  */
 #include "db.h"
 
@@ -36,7 +42,36 @@ struct lsm_checkpoint {
     uint64_t seq;
     uint64_t next_file;
     uint64_t table_bytes;
+    lsm_snap_record *snaps;     /* named snapshots at the pin (seq <= S) */
+    size_t nsnaps;
+    uint32_t next_snap_id;
 };
+
+/* Copies the named snapshots the pin sees (mu held). */
+static int copy_named(lsm_checkpoint *cp, const lsm_version_set *vs)
+{
+    cp->next_snap_id = vs->next_snap_id;
+    if (vs->nnamed == 0)
+        return LSM_OK;
+    cp->snaps = malloc(vs->nnamed * sizeof *cp->snaps);
+    if (!cp->snaps)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    for (size_t i = 0; i < vs->nnamed; i++)
+        if (vs->named[i].seq <= cp->seq)
+            cp->snaps[cp->nsnaps++] = vs->named[i];
+    return LSM_OK;
+}
+
+/* The oldest sequence number a reader of dest may read at: the oldest
+ * kept snapshot's, else S.  The memtable table keeps what it sees. */
+static uint64_t oldest_reader(const lsm_checkpoint *cp)
+{
+    uint64_t oldest = cp->seq;
+    for (size_t i = 0; i < cp->nsnaps; i++)
+        if (cp->snaps[i].seq < oldest)
+            oldest = cp->snaps[i].seq;
+    return oldest;
+}
 
 int lsm_checkpoint_begin(lsm_db *db, lsm_checkpoint **out)
 {
@@ -54,7 +89,12 @@ int lsm_checkpoint_begin(lsm_db *db, lsm_checkpoint **out)
         lsm_memtable_ref(cp->mems[i]);
     cp->seq = db->vs.last_seq;
     cp->next_file = db->vs.next_file;
+    int rc = copy_named(cp, &db->vs);
     pthread_mutex_unlock(&db->mu);
+    if (rc != LSM_OK) {
+        lsm_checkpoint_end(cp);
+        return rc;
+    }
     for (int l = 0; l < LSM_NUM_LEVELS; l++)
         cp->table_bytes += lsm_version_level_bytes(cp->v, l);
     *out = cp;
@@ -80,6 +120,7 @@ void lsm_checkpoint_end(lsm_checkpoint *cp)
     pthread_mutex_lock(&cp->db->mu);
     lsm_db_release_version(cp->db, cp->v);
     pthread_mutex_unlock(&cp->db->mu);
+    free(cp->snaps);
     free(cp);
 }
 
@@ -258,7 +299,7 @@ static int put_memtables(cp_write *w, uint64_t number, lsm_version_edit *e)
         free(path);
     lsm_file_meta meta = { 0 };
     if (rc == LSM_OK)
-        rc = lsm_build_memtable_table(cp->db, m, f, cp->seq, &meta);
+        rc = lsm_build_memtable_table(cp->db, m, f, oldest_reader(cp), &meta);
     if (f) {
         int crc = lsm_file_close(f);
         rc = rc ? rc : crc;
@@ -336,6 +377,10 @@ static int write_dest(cp_write *w)
     e.log_number = n + 2;
     e.next_file = n + 3;
     e.last_seq = cp->seq;
+    e.has_next_snap_id = 1;
+    e.next_snap_id = cp->next_snap_id;
+    for (size_t i = 0; rc == LSM_OK && i < cp->nsnaps; i++)
+        rc = lsm_edit_add_snapshot(&e, &cp->snaps[i]);
     if (rc == LSM_OK)
         rc = write_manifest(w, n + 1, &e);
     if (rc == LSM_OK)

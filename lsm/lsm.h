@@ -445,7 +445,10 @@ const char *lsm_library_version(void);
  *     table in dest (newer than every pinned table), instead of copying
  *     WALs: the source is not flushed or otherwise touched, and dest needs
  *     no WAL at all (its manifest's log number is past every file);
- *   - a manifest describing exactly those tables, with last sequence S;
+ *   - a manifest describing exactly those tables, with last sequence S,
+ *     and the named snapshots of the source at S (lsm_snapshot_create:
+ *     same names, ids, sequence numbers; each reads in dest as in the
+ *     source: the tables and the memtable table hold their versions);
  *   - CURRENT last (temp file, fsync, rename, fsync dir), so dest is a
  *     store only once everything else is durable.  On failure the files
  *     made so far are removed (and dest itself if it was made here); a dest
