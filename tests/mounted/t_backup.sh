@@ -7,7 +7,9 @@
 #     was started after it returned; a tree no writer touches (data,
 #     xattrs, symlink, hard link, sparse file) is identical; it passes
 #     fsck.  The tables were hard-linked (same filesystem), and nothing
-#     went to stderr (not a terminal: no progress bar).
+#     went to stderr (not a terminal: no progress bar).  A named snapshot
+#     taken before the writers (and the files it sees changed since) is
+#     in the backup too: listed, and its tree the same as in the source;
 #   - onto another filesystem (a tmpfs) the tables are copied, and on a
 #     terminal (script(1)) a progress bar is drawn;
 #   - a non-empty DEST, a directory that is neither a mount nor a store, and
@@ -83,6 +85,12 @@ ln -s sub/small "$MNT/fixed/link"
 ln "$MNT/fixed/large" "$MNT/fixed/sub/hard"
 truncate -s 10M "$MNT/fixed/sparse"
 echo tail >>"$MNT/fixed/sparse"
+mkdir "$MNT/snapped"
+head -c 200000 /dev/urandom >"$MNT/snapped/a"
+echo b >"$MNT/snapped/b"
+lib_t 30 "$LSMFS" snapshot create "$MNT" pre || fail "snapshot create"
+head -c 200000 /dev/urandom >"$MNT/snapped/a"
+rm "$MNT/snapped/b"
 writer 1 & W1=$!
 writer 2 & W2=$!
 writer 3 & W3=$!
@@ -120,6 +128,12 @@ for w in 1 2 3; do
 done
 [ "$(tree_sig "$MNT/fixed")" = "$(tree_sig "$MNT2/fixed")" ] ||
   fail "the fixed tree differs in the backup"
+lib_t 30 "$LSMFS" snapshot list "$MNT2" | grep -q '^pre ' ||
+  fail "the snapshot is not listed in the backup"
+[ "$(tree_sig "$MNT/.snapshots/pre")" = "$(tree_sig "$MNT2/.snapshots/pre")" ] ||
+  fail "the snapshot's tree differs in the backup"
+[ -e "$MNT2/.snapshots/pre/snapped/b" ] && [ ! -e "$MNT2/snapped/b" ] ||
+  fail "the backup's snapshot or live tree is wrong about snapped/b"
 unmount2
 rc=0
 lib_t 120 "$LSMFS" fsck "$T_DIR/bk" >"$T_DIR/fsck.out" 2>&1 || rc=$?
