@@ -17,17 +17,25 @@
 struct cli_cmd {
     const char *name;
     int (*main)(int argc, char *argv[]);
+    const char *args;           /* for lsmfs --help's usage lines */
 };
 
 /* One line per command. */
 static const struct cli_cmd cli_cmds[] = {
-    { "fsck", lsmfs_fsck_main },
-    { "snapshot", cli_snapshot_main },
-    { "backup", cli_backup_main },
-    { "stats", cli_stats_main },
-    { "inspect", cli_inspect_main },
-    { "compact", cli_compact_main },
+    { "fsck", lsmfs_fsck_main, "[-y|--repair] [-q] STORE" },
+    { "snapshot", cli_snapshot_main, "create|list|delete MOUNTPOINT [NAME]" },
+    { "backup", cli_backup_main, "[-q] MOUNTPOINT|STORE DEST" },
+    { "stats", cli_stats_main, "[--json] MOUNTPOINT|STORE" },
+    { "inspect", cli_inspect_main, "STORE PATH | --table FILE | --manifest STORE" },
+    { "compact", cli_compact_main, "STORE" },
 };
+
+void cli_print_usage_lines(const char *prog)
+{
+    for (size_t i = 0; i < sizeof cli_cmds / sizeof cli_cmds[0]; i++)
+        printf("       %s %s %s\n", prog, cli_cmds[i].name, cli_cmds[i].args);
+    printf("       (%s COMMAND --help for each)\n", prog);
+}
 
 int cli_dispatch(int argc, char *argv[], int *code)
 {

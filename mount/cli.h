@@ -31,6 +31,8 @@
 /* If argv[1] names a subcommand, runs it with argv[0] = its name, sets
  * *code and returns 1; else returns 0 (a mount). */
 int cli_dispatch(int argc, char *argv[], int *code);
+/* One "       PROG COMMAND ARGS" line per subcommand (lsmfs --help). */
+void cli_print_usage_lines(const char *prog);
 
 /* The subcommands (argv[0] is the command's name). */
 int lsmfs_fsck_main(int argc, char *argv[]);

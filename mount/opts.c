@@ -25,6 +25,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "cli.h"
 #include "mnt.h"
 
 #define MNT_DEFAULT_TIMEOUT 60.0   /* seconds; the daemon is the only writer */
@@ -345,10 +346,9 @@ void mnt_print_help(const char *prog)
     fs_options_init(&o);
 
     printf("usage: %s [options] STORE MOUNTPOINT\n"
-           "       %s -o remount,ro|rw [STORE] MOUNTPOINT\n"
-           "       %s COMMAND ...   (fsck, snapshot, backup, stats,\n"
-           "                        inspect, compact;\n"
-           "                        COMMAND --help for each)\n\n", prog, prog, prog);
+           "       %s -o remount,ro|rw [STORE] MOUNTPOINT\n", prog, prog);
+    cli_print_usage_lines(prog);
+    printf("\n");
     printf("Mounts the lsmfs store in directory STORE at MOUNTPOINT.  A missing or\n"
            "empty STORE directory becomes a new store.  The daemon detaches once\n"
            "the mount is ready; errors are reported before it does, and a mount\n"
