@@ -205,6 +205,9 @@ uint64_t lsm_db_oldest_snapshot(lsm_db *db);
  * A version of a key at seq s whose next newer version is at p is seen
  * by some reader iff a point lies in [s, p). */
 int lsm_db_snapshot_points(lsm_db *db, uint64_t **out, size_t *n);
+/* The index of the first element >= x of the sorted arr[0..n) (n if
+ * none); O(log n). */
+size_t lsm_lower_bound(const uint64_t *arr, size_t n, uint64_t x);
 /* The smallest point >= seq (LSM_MAX_SEQ if none); O(log n). */
 uint64_t lsm_db_next_point(const uint64_t *points, size_t n, uint64_t seq);
 /* Pins every named snapshot the version set holds that has no pin yet

@@ -94,15 +94,8 @@ int lsm_db_snapshot_points(lsm_db *db, uint64_t **out, size_t *n)
 
 uint64_t lsm_db_next_point(const uint64_t *points, size_t n, uint64_t seq)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (points[mid] < seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n ? points[lo] : LSM_MAX_SEQ;
+    size_t i = lsm_lower_bound(points, n, seq);
+    return i < n ? points[i] : LSM_MAX_SEQ;
 }
 
 static int check_writable(lsm_db *db, const char *name)

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "fs.h"
 
@@ -88,6 +89,14 @@ struct mnt_node {
     uint64_t base;
     struct mnt_views *locked;
 };
+/* May req change the store through the control channel (remount, create
+ * or delete a snapshot, start a backup)?  Root or the mount's owner (the
+ * daemon's user) only. */
+static inline int mnt_req_may_change(fuse_req_t req)
+{
+    uid_t uid = fuse_req_ctx(req)->uid;
+    return uid == 0 || uid == getuid();
+}
 static inline int mnt_is_snap_ino(uint64_t fino)
 {
     return (fino >> MNT_INO_BITS) != 0;

@@ -1296,8 +1296,7 @@ static void mnt_control_ioctl(fuse_req_t req, fuse_ino_t ino,
         fuse_reply_err(req, ENOTTY);
         return;
     }
-    uid_t uid = fuse_req_ctx(req)->uid;
-    if (uid != 0 && uid != getuid()) {
+    if (!mnt_req_may_change(req)) {
         fuse_reply_err(req, EPERM);
         return;
     }

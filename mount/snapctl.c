@@ -87,8 +87,7 @@ void mnt_snap_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
         fuse_reply_err(req, ENOTTY);
         return;
     }
-    uid_t uid = fuse_req_ctx(req)->uid;
-    if (uid != 0 && uid != getuid()) {
+    if (!mnt_req_may_change(req)) {
         fuse_reply_err(req, EPERM);
         return;
     }

@@ -191,8 +191,7 @@ int mnt_tools_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
     if (rc == 0 && cmd == MNT_IOC_STATS) {
         rc = mnt_stats_page(fs, arg);
     } else if (rc == 0 && cmd == MNT_IOC_BACKUP_START) {
-        uid_t uid = fuse_req_ctx(req)->uid;
-        rc = uid != 0 && uid != getuid() ? -EPERM : mnt_backup_start(fs, arg);
+        rc = mnt_req_may_change(req) ? mnt_backup_start(fs, arg) : -EPERM;
     } else if (rc == 0) {
         pthread_mutex_lock(&mnt_bk.mu);
         memcpy(arg, &mnt_bk.st, sizeof mnt_bk.st);

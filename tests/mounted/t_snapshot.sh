@@ -137,12 +137,7 @@ out=$(snap bogus "$MNT" 2>&1) || rc=$?
 snap create --help | grep -q "usage: lsmfs snapshot create" || fail "create --help"
 
 check "kill -9 of the daemon, remount: the snapshot is intact"
-kill -KILL "$DAEMON_PID"
-wait "$DAEMON_PID" 2>/dev/null || true
-DAEMON_PID=
-LIB_FG_PID=
-lib_t 30 fusermount3 -u -z "$MNT" || fail "lazy unmount of the dead mount failed"
-lib_wait_unmounted "$MNT"
+lib_kill_daemon
 lib_mount -o snapdir=.snap
 SNAP=$MNT/.snap
 same_tree "$REF" "$SNAP/one" "the snapshot after kill -9 and remount (-o snapdir=.snap)"

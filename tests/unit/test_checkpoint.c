@@ -84,27 +84,52 @@ static void write_new(lsm_db *db)
     assert_int_equal(lsm_compact(db), LSM_OK);
 }
 
-/* db holds exactly generation 0 (range deletion included). */
-static void check_old(lsm_db *db)
+/* Every key i < NKEYS + 500 reads generation gen(i) at snap (NULL:
+ * latest); gen < 0: absent. */
+static void check_gen(lsm_db *db, const lsm_snapshot *snap, int (*gen)(int))
 {
+    lsm_read_options ro = { .snapshot = snap };
     for (int i = 0; i < NKEYS + 500; i++) {
         char k[32], v[64];
         key_of(i, k);
         void *got = NULL;
         size_t n = 0;
-        int rc = lsm_get(db, NULL, k, strlen(k), &got, &n);
-        if (i >= NKEYS || (i >= 100 && i < 200)) {
+        int rc = lsm_get(db, &ro, k, strlen(k), &got, &n);
+        int g = gen(i);
+        if (g < 0) {
             if (rc != LSM_NOT_FOUND)
                 fail_msg("%s: expected absent, got %d", k, rc);
             continue;
         }
         if (rc != LSM_OK)
             fail_msg("%s: %d %s", k, rc, lsm_last_error());
-        val_of(i, 0, v);
+        val_of(i, g, v);
         if (n != strlen(v) || memcmp(got, v, n) != 0)
-            fail_msg("%s: wrong value %.*s", k, (int)n, (char *)got);
+            fail_msg("%s: wrong value %.*s, want gen %d", k, (int)n, (char *)got, g);
         lsm_free(got);
     }
+}
+
+/* Generation 0 (write_old): keys below NKEYS bar the range deletion. */
+static int gen_old(int i)
+{
+    return i >= NKEYS || (i >= 100 && i < 200) ? -1 : 0;
+}
+
+/* db holds exactly generation 0 (range deletion included). */
+static void check_old(lsm_db *db)
+{
+    check_gen(db, NULL, gen_old);
+}
+
+static int gen_zero(int i)
+{
+    return i < NKEYS ? 0 : -1;
+}
+
+static int gen_live(int i)
+{
+    return i >= NKEYS || (i >= 100 && i < 200) ? -1 : 1;
 }
 
 static void test_live(void **state)
@@ -154,43 +179,6 @@ static void test_live(void **state)
     assert_int_equal(lsm_close(db), LSM_OK);
     tu_rmtree(dir);
     free(dir);
-}
-
-/* Every key i < NKEYS reads generation gen(i) at snap (NULL: latest);
- * gen < 0: absent. */
-static void check_gen(lsm_db *db, const lsm_snapshot *snap, int (*gen)(int))
-{
-    lsm_read_options ro = { .snapshot = snap };
-    for (int i = 0; i < NKEYS; i++) {
-        char k[32], v[64];
-        key_of(i, k);
-        void *got = NULL;
-        size_t n = 0;
-        int rc = lsm_get(db, &ro, k, strlen(k), &got, &n);
-        int g = gen(i);
-        if (g < 0) {
-            if (rc != LSM_NOT_FOUND)
-                fail_msg("%s: expected absent, got %d", k, rc);
-            continue;
-        }
-        if (rc != LSM_OK)
-            fail_msg("%s: %d %s", k, rc, lsm_last_error());
-        val_of(i, g, v);
-        if (n != strlen(v) || memcmp(got, v, n) != 0)
-            fail_msg("%s: wrong value %.*s, want gen %d", k, (int)n, (char *)got, g);
-        lsm_free(got);
-    }
-}
-
-static int gen_zero(int i)
-{
-    (void)i;
-    return 0;
-}
-
-static int gen_live(int i)
-{
-    return i >= 100 && i < 200 ? -1 : 1;
 }
 
 static void test_snapshots(void **state)

@@ -107,6 +107,19 @@ static void fill_levels(lsm_db *db)
     assert_true(tu_wait_for(db, settled, NULL, WAIT_SECONDS));
 }
 
+/* A store in dir filled by fill_levels, only deletions able to shrink
+ * it; *files tables. */
+static lsm_db *open_filled(const char *dir, lsm_options *o,
+                           unsigned long long *files)
+{
+    options(o);
+    o->space_amp_percent = 0;
+    lsm_db *db = tu_open_db(dir, o);
+    fill_levels(db);
+    table_bytes(db, files);
+    return db;
+}
+
 static int data_gone(lsm_db *db, void *arg)
 {
     unsigned long long files;
@@ -164,12 +177,8 @@ static void test_adjacent_deletions_and_snapshot(void **state)
     (void)state;
     char *dir = tu_tempdir("reclaim");
     lsm_options o;
-    options(&o);
-    o.space_amp_percent = 0;
-    lsm_db *db = tu_open_db(dir, &o);
-    fill_levels(db);
     unsigned long long files;
-    table_bytes(db, &files);
+    lsm_db *db = open_filled(dir, &o, &files);
     const lsm_snapshot *snap = lsm_snapshot_get(db);
     assert_non_null(snap);
     for (int i = 0; i < 3000; i += 100) {
@@ -232,12 +241,8 @@ static void test_named_snapshot_keeps_tables(void **state)
     (void)state;
     char *dir = tu_tempdir("reclaim");
     lsm_options o;
-    options(&o);
-    o.space_amp_percent = 0;
-    lsm_db *db = tu_open_db(dir, &o);
-    fill_levels(db);
     unsigned long long files;
-    table_bytes(db, &files);
+    lsm_db *db = open_filled(dir, &o, &files);
     assert_int_equal(lsm_snapshot_create(db, "before", NULL), LSM_OK);
     char k[16];
     for (int i = 0; i < 3000; i += 2) {   /* tombstone-heavy tables */
