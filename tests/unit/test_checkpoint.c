@@ -132,13 +132,21 @@ static int gen_live(int i)
     return i >= NKEYS || (i >= 100 && i < 200) ? -1 : 1;
 }
 
+/* A temporary directory (free it and remove it) and, in src and dest
+ * (512 bytes each), the source's and the destination's paths in it. */
+static char *temp_dirs(char *src, char *dest)
+{
+    char *dir = tu_tempdir("cp");
+    snprintf(src, 512, "%s/src", dir);
+    snprintf(dest, 512, "%s/dest", dir);
+    return dir;
+}
+
 static void test_live(void **state)
 {
     (void)state;
-    char *dir = tu_tempdir("cp");
     char src[512], dest[512];
-    snprintf(src, sizeof src, "%s/src", dir);
-    snprintf(dest, sizeof dest, "%s/dest", dir);
+    char *dir = temp_dirs(src, dest);
     lsm_options o;
     tu_small_options(&o);
     lsm_db *db = tu_open_db(src, &o);
@@ -184,10 +192,8 @@ static void test_live(void **state)
 static void test_snapshots(void **state)
 {
     (void)state;
-    char *dir = tu_tempdir("cp");
     char src[512], dest[512];
-    snprintf(src, sizeof src, "%s/src", dir);
-    snprintf(dest, sizeof dest, "%s/dest", dir);
+    char *dir = temp_dirs(src, dest);
     lsm_options o;
     tu_small_options(&o);
     o.memtable_bytes = 1 << 20;   /* the second half stays in the memtable */
@@ -244,10 +250,8 @@ static void test_snapshots(void **state)
 static void test_read_only(void **state)
 {
     (void)state;
-    char *dir = tu_tempdir("cp");
     char src[512], dest[512];
-    snprintf(src, sizeof src, "%s/src", dir);
-    snprintf(dest, sizeof dest, "%s/dest", dir);
+    char *dir = temp_dirs(src, dest);
     lsm_options o;
     lsm_options_init(&o);                /* big memtable: all in the WAL */
     lsm_db *db = tu_open_db(src, &o);
@@ -283,10 +287,8 @@ static void test_read_only(void **state)
 static void test_dest_not_empty(void **state)
 {
     (void)state;
-    char *dir = tu_tempdir("cp");
     char src[512], dest[512], other[600];
-    snprintf(src, sizeof src, "%s/src", dir);
-    snprintf(dest, sizeof dest, "%s/dest", dir);
+    char *dir = temp_dirs(src, dest);
     snprintf(other, sizeof other, "%s/precious", dest);
     assert_int_equal(mkdir(dest, 0755), 0);
     FILE *f = fopen(other, "w");
