@@ -171,9 +171,12 @@ static int flush_recovered(replay *rp)
         return LSM_OK;
     lsm_file_meta meta = { 0 };
     uint64_t number = lsm_vset_new_file_number(&db->vs);
-    /* Named snapshots are pinned by now: their versions stay. */
-    int rc = lsm_write_memtable_table(db, db->mem, number,
-                                      lsm_db_oldest_snapshot(db), &meta);
+    /* Named snapshots are pinned by now: their versions stay.  Without
+     * any, only the newest version of each key is kept (vs.last_seq is
+     * not yet past the replayed writes: it may not stand for "latest"). */
+    uint64_t oldest = db->snapshots.next != &db->snapshots ? db->snapshots.next->seq
+                                                           : LSM_MAX_SEQ;
+    int rc = lsm_write_memtable_table(db, db->mem, number, oldest, &meta);
     if (rc == LSM_OK && meta.size > 0)
         rc = lsm_edit_add_file(rp->edit, 0, number, meta.size, meta.entries,
                                lsm_buf_slice(&meta.smallest),
