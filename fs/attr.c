@@ -338,7 +338,7 @@ ssize_t fs_listxattr(fs_t *fs, uint64_t ino, char *buf, size_t size)
     }
     char lo[FS_KEY_MAX];
     size_t ll = fs_key_ino_prefix(lo, FS_KEY_XATTR, ino);
-    lsm_iter *it = lsm_iter_new(fs->db, NULL);
+    lsm_iter *it = lsm_iter_new(fs->db, &fs->ro);
     if (it == NULL) {
         inode_put(fs, ip);
         return -ENOMEM;

@@ -66,7 +66,7 @@ static int emit_entries(fs_t *fs, uint64_t dir, uint64_t hash, unsigned skip,
     char key[FS_KEY_MAX], prefix[16];
     size_t klen = fs_key_dirent_hash(key, dir, hash);
     size_t plen = fs_key_ino_prefix(prefix, FS_KEY_DIRENT, dir);
-    lsm_iter *it = lsm_iter_new(fs->db, NULL);
+    lsm_iter *it = lsm_iter_new(fs->db, &fs->ro);
     if (it == NULL)
         return -ENOMEM;
     uint64_t group = hash;       /* hash of the current same-hash run */

@@ -212,7 +212,7 @@ static int drop_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
         size_t ll = fs_key_block(lo, ino, first);
         size_t hl = end == UINT64_MAX ? fs_key_ino_end(hi, FS_KEY_BLOCK, ino)
                                       : fs_key_block(hi, ino, end);
-        lsm_iter *it = lsm_iter_new(fs->db, NULL);
+        lsm_iter *it = lsm_iter_new(fs->db, &fs->ro);
         if (it == NULL)
             return -ENOMEM;
         uint64_t sum = 0;
@@ -575,6 +575,8 @@ int fs_open_file(fs_t *fs, const fs_cred *c, uint64_t ino, int flags)
     if (S_ISDIR(ip->rec.mode) && (flags & O_ACCMODE) != O_RDONLY)
         rc = -EISDIR;
     int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+    if (rc == 0 && writes && fs->view)
+        rc = -EROFS;             /* a snapshot's files never change */
     if (rc == 0 && writes && (rc = deny_change(&ip->rec)) == 0 &&
         (ip->rec.flags & FS_INODE_APPEND) &&
         (!(flags & O_APPEND) || (flags & O_TRUNC)))
@@ -678,7 +680,7 @@ static int stored_in_range(fs_t *fs, struct inode *ip, uint64_t off,
     char lo[FS_KEY_MAX], hi[FS_KEY_MAX];
     size_t ll = fs_key_block(lo, ip->ino, off / bs);
     size_t hl = fs_key_block(hi, ip->ino, (end - 1) / bs + 1);  /* end <= 2^63 */
-    lsm_iter *it = lsm_iter_new(fs->db, NULL);
+    lsm_iter *it = lsm_iter_new(fs->db, &fs->ro);
     if (it == NULL)
         return -ENOMEM;
     for (lsm_iter_seek(it, lo, ll); lsm_iter_valid(it); lsm_iter_next(it)) {
@@ -795,7 +797,7 @@ static off_t seek_blocks(fs_t *fs, struct inode *ip, uint64_t off, int whence)
     uint64_t bs = fs->block_bytes, size = ip->rec.size, pos = off;
     char key[FS_KEY_MAX];
     size_t klen = fs_key_block(key, ip->ino, pos / bs);
-    lsm_iter *it = lsm_iter_new(fs->db, NULL);
+    lsm_iter *it = lsm_iter_new(fs->db, &fs->ro);
     if (it == NULL)
         return -ENOMEM;
     off_t res = whence == SEEK_DATA ? -ENXIO : (off_t)size;

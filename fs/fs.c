@@ -105,7 +105,7 @@ int fs_commit(fs_t *fs, lsm_batch *b)
 
 int fs_get(fs_t *fs, const char *key, size_t klen, void **val, size_t *vlen)
 {
-    int rc = lsm_get(fs->db, NULL, key, klen, val, vlen);
+    int rc = lsm_get(fs->db, &fs->ro, key, klen, val, vlen);
     if (rc == LSM_NOT_FOUND)
         return -ENOENT;
     return rc == LSM_OK ? 0 : fs_engine_error(fs, rc, "read");
@@ -233,6 +233,10 @@ int fs_alloc_ino(fs_t *fs, uint64_t *ino)
     if (atomic_load(&fs->read_only))
         return -EROFS;
     pthread_mutex_lock(&fs->sb_lock);
+    if (fs->next_ino >= FS_INO_LIMIT) {
+        pthread_mutex_unlock(&fs->sb_lock);
+        return -ENOSPC;
+    }
     if (fs->next_ino >= fs->sb.next_ino) {
         uint64_t old = fs->sb.next_ino;
         fs->sb.next_ino = fs->next_ino + INO_RESERVE;
@@ -273,6 +277,11 @@ static void mark_clean(fs_t *fs)
 int fs_is_read_only(fs_t *fs)
 {
     return atomic_load(&fs->read_only);
+}
+
+lsm_db *fs_engine(fs_t *fs)
+{
+    return fs->db;
 }
 
 int fs_set_read_only(fs_t *fs, int ro)
@@ -609,7 +618,7 @@ static int probe_store(const char *dir, const fs_options *o)
     return rc;
 }
 
-static void fs_free(fs_t *fs)
+void fs_free(fs_t *fs)
 {
     icache_destroy(fs);
     pthread_rwlock_destroy(&fs->ns_lock);

@@ -32,6 +32,9 @@
 #include "lsm.h"
 
 #define FS_ROOT_INO 1
+/* Inode numbers stay below this (-ENOSPC past it, which 2^40 creations
+ * never reach): the daemon numbers snapshot views' inodes above it. */
+#define FS_INO_LIMIT (UINT64_C(1) << 40)
 #define FS_NAME_MAX 255
 #define FS_SYMLINK_MAX 4095
 
@@ -237,6 +240,35 @@ ssize_t fs_getxattr(fs_t *fs, uint64_t ino, const char *name, void *buf,
 ssize_t fs_listxattr(fs_t *fs, uint64_t ino, char *buf, size_t size);
 int fs_removexattr(fs_t *fs, uint64_t ino, const char *name);
 
+/* --- snapshots (snapshot.c) -----------------------------------------------
+ * Named snapshots of the whole tree: the engine's (lsm.h), O(1) to take,
+ * durable once fs_snapshot_create returns (every change made before it
+ * included), kept until fs_snapshot_delete.  Names: lsm_snapshot_name_ok
+ * (else -EINVAL).  create: -EEXIST if taken; delete: -ENOENT if unknown;
+ * both -EROFS on a read-only fs or a view.  fs_snapshot_space: see
+ * lsm_snapshot_space (a scan of the whole store). */
+int fs_snapshot_create(fs_t *fs, const char *name, lsm_snapshot_info *info);
+int fs_snapshot_delete(fs_t *fs, const char *name);
+/* *out: lsm_free. */
+int fs_snapshot_list(fs_t *fs, lsm_snapshot_info **out, size_t *n);
+int fs_snapshot_space(fs_t *fs, const lsm_snapshot_info *snaps, size_t n,
+                      uint64_t *exclusive);
+/* Compacts the whole store (lsm_compact), which after a delete gives
+ * back the space only deleted snapshots held.  Costs a rewrite of the
+ * store; the fs stays usable meanwhile. */
+int fs_snapshot_reclaim(fs_t *fs);
+/* A read-only view of the tree as snapshot `name` holds it (info filled
+ * if not NULL): an fs_t on which every read call of this header works
+ * with the snapshot's inode numbers, and every change fails (opens for
+ * writing too): -EROFS, or the error its checks meet first (rmdir of a
+ * non-empty directory: -ENOTEMPTY; mount/ refuses them all up front).  It never changes, whatever the live tree or
+ * fs_snapshot_delete do, until fs_view_close (which must come before
+ * fs_close of the fs it came from).  -ENOENT if there is no such
+ * snapshot. */
+int fs_view_open(fs_t *fs, const char *name, fs_t **view, lsm_snapshot_info *info);
+void fs_view_close(fs_t *view);
+int fs_is_view(const fs_t *fs);
+
 /* Durability barrier for everything written so far (WAL fsync). */
 int fs_sync(fs_t *fs);
 
@@ -250,5 +282,9 @@ int fs_sync(fs_t *fs);
  * is a no-op in the mode it asks for.  0 or negative errno. */
 int fs_set_read_only(fs_t *fs, int ro);
 int fs_is_read_only(fs_t *fs);
+
+/* The engine under the store (statistics, checkpoints, walk.h); owned by
+ * fs, valid until fs_close. */
+lsm_db *fs_engine(fs_t *fs);
 
 #endif

@@ -32,6 +32,7 @@
  * field at once.
  */
 #include "fsck.h"
+#include "fsck_snap.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -43,6 +44,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "walk.h"
 
 #define ROOT_INO 1u
 #define PROGRESS_EVERY 4096u
@@ -118,6 +120,10 @@ typedef struct fsck {
     int verified;             /* check mode: the engine's check ran */
     struct touched *touched;
     size_t ntouched;
+    /* Reads go through ro: the latest state, or a named snapshot's
+     * (fsck_snap.c: then label names it in every line, no repairs). */
+    lsm_read_options ro;
+    const char *label;
 } fsck;
 
 /* User keys lo < k <= hi (lo <= k when lo_inclusive) lost or unreadable. */
@@ -140,6 +146,11 @@ struct touched {
 
 static void emit(fsck *ck, enum fsck_line kind, const char *text)
 {
+    char labelled[1800];
+    if (ck->label) {
+        snprintf(labelled, sizeof labelled, "%s: %s", ck->label, text);
+        text = labelled;
+    }
     if (ck->o->line)
         ck->o->line(ck->o->ctx, kind, text);
 }
@@ -361,7 +372,7 @@ static int read_super(fsck *ck)
     size_t klen = fs_key_super(key);
     void *val;
     size_t vlen;
-    int st = lsm_get(ck->db, NULL, key, klen, &val, &vlen);
+    int st = lsm_get(ck->db, &ck->ro, key, klen, &val, &vlen);
     if (st == LSM_NOT_FOUND) {
         op_fail(ck, "%s is not an lsmfs store", ck->dir);
         return -1;
@@ -437,28 +448,6 @@ static uint64_t key_u64(const char *k, size_t len, size_t off, unsigned char pad
     return v;
 }
 
-/* A bound of a lost range, for people. */
-static void describe_key(const char *k, size_t len, char *out, size_t cap)
-{
-    unsigned long long ino = key_u64(k, len, 1, 0);
-    switch (len ? k[0] : 0) {
-    case FS_KEY_BLOCK:
-        if (len >= 17)
-            snprintf(out, cap, "data block %llu of inode %llu",
-                     (unsigned long long)key_u64(k, len, 9, 0), ino);
-        else
-            snprintf(out, cap, "data of inode %llu", ino);
-        break;
-    case FS_KEY_DIRENT: snprintf(out, cap, "entries of directory %llu", ino); break;
-    case FS_KEY_INODE: snprintf(out, cap, "the record of inode %llu", ino); break;
-    case FS_KEY_ORPHAN: snprintf(out, cap, "orphan %llu", ino); break;
-    case FS_KEY_SUPER: snprintf(out, cap, "the superblock"); break;
-    case FS_KEY_XATTR: snprintf(out, cap, "xattrs of inode %llu", ino); break;
-    case 0: snprintf(out, cap, "the first key"); break;
-    default: snprintf(out, cap, "a key of kind 0x%02x", (unsigned char)k[0]); break;
-    }
-}
-
 static int keycmp(const char *a, size_t al, const char *b, size_t bl)
 {
     int c = memcmp(a, b, al < bl ? al : bl);
@@ -471,8 +460,8 @@ static void on_loss(void *ctx, const lsm_loss *l)
 {
     fsck *ck = ctx;
     char lo[96], hi[96], fix[128];
-    describe_key(l->lo, l->lo_len, lo, sizeof lo);
-    describe_key(l->hi, l->hi_len, hi, sizeof hi);
+    fs_describe_key(l->lo, l->lo_len, lo, sizeof lo);
+    fs_describe_key(l->hi, l->hi_len, hi, sizeof hi);
     if (l->new_table)
         snprintf(fix, sizeof fix, "dropped; the rest of table %06llu.sst is "
                  "now %06llu.sst", (unsigned long long)l->table,
@@ -568,7 +557,7 @@ static int resume_past_loss(fsck *ck, struct cursor *c, lsm_iter **it)
     free(c->resume);
     c->resume = r;
     c->resume_len = best->hi_len + 1;
-    lsm_read_options ro = { NULL, 1 };
+    lsm_read_options ro = { ck->ro.snapshot, 1 };
     lsm_iter *n = lsm_iter_new(ck->db, &ro);
     if (!n) {
         op_fail(ck, "out of memory");
@@ -590,7 +579,7 @@ typedef void (*scan_visit)(fsck *ck, const char *k, size_t klen,
  * or NULL after op_fail. */
 static lsm_iter *scan_keys(fsck *ck, char kind, scan_visit visit, void *arg)
 {
-    lsm_read_options ro = { NULL, 1 };
+    lsm_read_options ro = { ck->ro.snapshot, 1 };
     lsm_iter *it = lsm_iter_new(ck->db, &ro);
     if (it == NULL) {
         op_fail(ck, "out of memory");
@@ -861,7 +850,7 @@ static void start_blocks(fsck *ck, struct block_group *g, uint64_t ino)
     char key[16];
     void *val;
     size_t vlen;
-    int st = lsm_get(ck->db, NULL, key, fs_key_inode(key, ino), &val, &vlen);
+    int st = lsm_get(ck->db, &ck->ro, key, fs_key_inode(key, ino), &val, &vlen);
     fs_inode rec;
     const char *data;
     size_t dlen;
@@ -1257,7 +1246,7 @@ static void name_touched(fsck *ck)
 static void entry_name(fsck *ck, uint64_t dir, uint64_t child, char *out)
 {
     strcpy(out, "?");
-    lsm_read_options ro = { NULL, 1 };
+    lsm_read_options ro = { ck->ro.snapshot, 1 };
     lsm_iter *it = lsm_iter_new(ck->db, &ro);
     if (it == NULL)
         return;
@@ -1361,7 +1350,7 @@ static int dirent_exists(fsck *ck, uint64_t dir, const char *name, size_t len,
     char key[FS_KEY_MAX];
     void *val;
     size_t vlen;
-    int st = lsm_get(ck->db, NULL, key, fs_key_dirent(key, dir, name, len),
+    int st = lsm_get(ck->db, &ck->ro, key, fs_key_dirent(key, dir, name, len),
                      &val, &vlen);
     if (st == LSM_OK)
         lsm_free(val);
@@ -1395,7 +1384,7 @@ static struct ino_ent *lost_found(fsck *ck)
     char key[FS_KEY_MAX];
     void *val;
     size_t vlen;
-    int st = lsm_get(ck->db, NULL, key, fs_key_dirent(key, ROOT_INO, name,
+    int st = lsm_get(ck->db, &ck->ro, key, fs_key_dirent(key, ROOT_INO, name,
                                                       sizeof name - 1),
                      &val, &vlen);
     struct ino_ent *root = tab_find(ck, ROOT_INO);
@@ -1488,7 +1477,7 @@ static void reclaim(fsck *ck, struct ino_ent *e)
     size_t vlen, dlen;
     fs_inode rec;
     const char *data;
-    if (lsm_get(ck->db, NULL, key, fs_key_inode(key, e->ino), &val, &vlen) == LSM_OK) {
+    if (lsm_get(ck->db, &ck->ro, key, fs_key_inode(key, e->ino), &val, &vlen) == LSM_OK) {
         if (fs_decode_inode(val, vlen, &rec, &data, &dlen) == 0)
             ck->resv -= rec.resv < ck->resv ? rec.resv : ck->resv;
         lsm_free(val);
@@ -1596,7 +1585,7 @@ static int unlink_dir_entry(fsck *ck, uint64_t dir, uint64_t child)
     char lo[16], hi[16];
     size_t ll = fs_key_ino_prefix(lo, FS_KEY_DIRENT, dir);
     size_t hl = fs_key_ino_prefix(hi, FS_KEY_DIRENT, dir + 1);
-    lsm_iter *it = lsm_iter_new(ck->db, NULL);
+    lsm_iter *it = lsm_iter_new(ck->db, &ck->ro);
     if (it == NULL) {
         op_fail(ck, "out of memory");
         return -1;
@@ -1717,7 +1706,7 @@ static void write_record(fsck *ck, struct ino_ent *e, uint32_t nlink)
         clock_gettime(CLOCK_REALTIME, &rec.mtime);
         rec.atime = rec.ctime = rec.mtime;
     } else {
-        int st = lsm_get(ck->db, NULL, key, klen, &val, &vlen);
+        int st = lsm_get(ck->db, &ck->ro, key, klen, &val, &vlen);
         if (st != LSM_OK || fs_decode_inode(val, vlen, &rec, &data, &dlen) != 0) {
             op_fail(ck, "inode %llu: rereading the record: %s",
                     (unsigned long long)e->ino,
@@ -1842,6 +1831,56 @@ static void check_namespace(fsck *ck)
 
 /* --- entry point ------------------------------------------------------------ */
 
+/* Checks (and with repair, repairs) the tree the reads show. */
+static void check_tree(fsck *ck)
+{
+    if (load_inodes(ck) != 0)
+        return;
+    check_root(ck);
+    /* Room for a recreated root and lost+found, so table pointers
+     * held across phases stay put. */
+    if (!ck->failed && tab_reserve(ck, 2) == 0 && scan_all(ck) == 0) {
+        report_touched(ck);
+        check_namespace(ck);
+        commit(ck, 1);
+    }
+}
+
+static void ck_free(fsck *ck)
+{
+    lsm_batch_free(ck->b);
+    free(ck->tab);
+    free(ck->adj);
+    for (size_t i = 0; i < ck->nlosses; i++) {
+        free(ck->losses[i].lo);
+        free(ck->losses[i].hi);
+    }
+    free(ck->losses);
+    for (size_t i = 0; i < ck->ntouched; i++)
+        free(ck->touched[i].name);
+    free(ck->touched);
+}
+
+int fsck_check_view(const char *dir, const fsck_options *o, fsck_result *res,
+                    lsm_db *db, const lsm_snapshot *snap, const char *label)
+{
+    fsck ck;
+    memset(&ck, 0, sizeof ck);
+    ck.dir = dir;
+    ck.o = o;
+    ck.res = res;
+    ck.db = db;
+    ck.ro.snapshot = snap;
+    ck.ro.no_fill_cache = 1;
+    ck.label = label;
+    if ((ck.b = lsm_batch_new()) == NULL)
+        op_fail(&ck, "out of memory");
+    else if (read_super(&ck) == 0)
+        check_tree(&ck);
+    ck_free(&ck);
+    return ck.failed ? -1 : 0;
+}
+
 void fsck_options_init(fsck_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -1865,17 +1904,14 @@ int fs_fsck(const char *dir, const fsck_options *o, fsck_result *res)
         op_fail(&ck, "no store directory given");
     } else if ((ck.b = lsm_batch_new()) == NULL) {
         op_fail(&ck, "out of memory");
-    } else if (open_store(&ck) == 0 && load_inodes(&ck) == 0) {
-        check_root(&ck);
-        /* Room for a recreated root and lost+found, so table pointers
-         * held across phases stay put. */
-        if (!ck.failed && tab_reserve(&ck, 2) == 0 && scan_all(&ck) == 0) {
-            report_touched(&ck);
-            check_namespace(&ck);
-            commit(&ck, 1);
-            if (!ck.failed && ck.repair && res->fixed > 0 &&
-                lsm_sync(ck.db) != LSM_OK)
-                op_fail(&ck, "%s: syncing repairs: %s", dir, lsm_last_error());
+    } else if (open_store(&ck) == 0) {
+        check_tree(&ck);
+        if (!ck.failed && ck.repair && res->fixed > 0 && lsm_sync(ck.db) != LSM_OK)
+            op_fail(&ck, "%s: syncing repairs: %s", dir, lsm_last_error());
+        if (!ck.failed && fsck_check_snapshots(dir, o, res, ck.db) != 0) {
+            char why[sizeof res->error];
+            memcpy(why, res->error, sizeof why);
+            op_fail(&ck, "%s", why);
         }
     }
     if (ck.db) {
@@ -1883,17 +1919,7 @@ int fs_fsck(const char *dir, const fsck_options *o, fsck_result *res)
         if (st != LSM_OK)
             op_fail(&ck, "%s: closing: %s", dir, lsm_last_error());
     }
-    lsm_batch_free(ck.b);
-    free(ck.tab);
-    free(ck.adj);
-    for (size_t i = 0; i < ck.nlosses; i++) {
-        free(ck.losses[i].lo);
-        free(ck.losses[i].hi);
-    }
-    free(ck.losses);
-    for (size_t i = 0; i < ck.ntouched; i++)
-        free(ck.touched[i].name);
-    free(ck.touched);
+    ck_free(&ck);
     if (ck.failed)
         res->exit_code = FSCK_EXIT_ERROR;
     else if (res->problems == 0)

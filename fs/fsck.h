@@ -48,6 +48,12 @@
  * naming its path and the blocks.  A manifest or WAL that fails its
  * checksums still cannot be repaired here.
  *
+ * Named snapshots (fs_snapshot_create): after the live tree, each
+ * snapshot's tree gets the same checks, read through the snapshot, with
+ * every line prefixed "snapshot NAME: ".  A snapshot is never repaired
+ * (it is what the tree was), so its problems leave exit code 4; the
+ * counts in fsck_result are the live tree's (fsck_snap.c).
+ *
  * Orphans are not errors (a check exits 0 with a note for each), but a
  * repair reclaims them, which counts as a fix (exit 1).
  *

@@ -97,6 +97,10 @@ struct fs {
     atomic_int_fast64_t inode_count;
     atomic_int_fast64_t inline_cached;   /* bytes of inline data in the cache */
     atomic_int read_only;             /* fs_set_read_only; changes: -EROFS */
+    /* Every read goes through ro: snapshot NULL (the latest state), or a
+     * snapshot view's (fs_view_open: view = 1, read_only for good). */
+    lsm_read_options ro;
+    int view;
 
     struct icache_shard shards[ICACHE_SHARDS];
 };
@@ -115,6 +119,9 @@ static inline int deny_remove(const fs_inode *rec)
 {
     return (rec->flags & (FS_INODE_IMMUTABLE | FS_INODE_APPEND)) ? -EPERM : 0;
 }
+
+/* fs.c: frees what fs_open allocated besides the engine (views too). */
+void fs_free(fs_t *fs);
 
 /* --- icache.c --------------------------------------------------------- */
 int icache_init(fs_t *fs);

@@ -15,9 +15,11 @@
  * moved down by a manifest edit alone (no rewrite).
  *
  * Merging: the inputs are merged in internal-key order.  An entry is
- * dropped when every live snapshot sees a newer version of its key, when
- * it is a deletion that every snapshot sees and no deeper level can hold
- * the key, or when a range deletion every snapshot sees covers it.  Range
+ * dropped when no snapshot (in memory or named, db.h's points) nor the
+ * latest state sees it: every one at or above its sequence number sees a
+ * newer version of its key (no point between the two), or a newer range
+ * or point deletion covering it.  A deletion every snapshot sees goes
+ * when no deeper level can hold the key.  Range
  * deletions are kept (clipped to each output's key range) unless the
  * output is the bottom level for their range and every snapshot sees them.
  * Outputs are cut at target_file_bytes, and early when they would overlap
@@ -69,6 +71,8 @@ typedef struct compaction {
     lsm_version *version;           /* referenced while compacting */
     lsm_version_edit edit;
     uint64_t smallest_snapshot;
+    uint64_t *points;               /* lsm_db_snapshot_points */
+    size_t npoints;
     /* A reclaiming compaction (lsm_compact_table): never a trivial move,
      * and entries are dropped under the range deletions of every table
      * of the version, not only of the inputs, and under the point
@@ -196,6 +200,7 @@ static void compaction_free(lsm_db *db, compaction *c)
         free(c->inputs[i]);
     }
     free(c->grandparents);
+    free(c->points);
     if (c->version)
         lsm_version_unref(c->version);
     lsm_edit_free(&c->edit);
@@ -283,6 +288,10 @@ static compaction *compaction_start(lsm_db *db, compaction *c)
         for (size_t j = 0; j < c->ninputs[k]; j++)
             c->inputs[k][j]->being_compacted = 1;
     c->smallest_snapshot = lsm_db_oldest_snapshot(db);
+    if (lsm_db_snapshot_points(db, &c->points, &c->npoints)) {
+        c->points = NULL;   /* no memory: keep every version newer than the oldest */
+        c->npoints = 0;
+    }
     return c;
 }
 
@@ -401,7 +410,7 @@ typedef struct merge_state {
     output out;
     int open;
     lsm_iiter *tombs;       /* all input range deletions (sorted by begin) */
-    lsm_range_dels *visible;/* deletions every snapshot sees */
+    lsm_range_dels *visible;/* deletions that may drop entries (all seqs) */
     uint64_t *numbers;      /* output file numbers */
     size_t nnumbers, cap;
 } merge_state;
@@ -556,6 +565,17 @@ typedef struct key_state {
     uint64_t last_seq;      /* seq of the previous entry of this user key */
 } key_state;
 
+/* The oldest reader that may see an entry at seq: the smallest
+ * snapshot point >= seq (without points: one at seq, as the oldest
+ * snapshot rule had it).  A newer version or deletion at or below it is
+ * seen instead of the entry by every reader that could see the entry. */
+static uint64_t first_viewer(const compaction *c, uint64_t seq)
+{
+    if (!c->points)
+        return seq > c->smallest_snapshot ? seq : c->smallest_snapshot;
+    return lsm_db_next_point(c->points, c->npoints, seq);
+}
+
 /* Does a point deletion a space pass acts on (kept in a table outside
  * the inputs, maybe) hide this entry from every snapshot? */
 static int deleted_later(const compaction *c, const lsm_ikey *k)
@@ -563,7 +583,7 @@ static int deleted_later(const compaction *c, const lsm_ikey *k)
     if (!c->hints)
         return 0;
     uint64_t seq = lsm_hints_seq(c->hints, k->user);
-    return seq > k->seq && seq <= c->smallest_snapshot;
+    return seq > k->seq && seq <= first_viewer(c, k->seq);
 }
 
 static int keep_entry(merge_state *ms, key_state *ks, const lsm_ikey *k)
@@ -575,13 +595,14 @@ static int keep_entry(merge_state *ms, key_state *ks, const lsm_ikey *k)
         ks->last_seq = LSM_MAX_SEQ + 1;
     }
     int drop = 0;
-    if (ks->last_seq <= c->smallest_snapshot)
-        drop = 1;   /* a newer version is visible to every snapshot */
+    uint64_t viewer = first_viewer(c, k->seq);
+    if (ks->last_seq <= viewer)
+        drop = 1;   /* every reader that could see it sees a newer version */
     else if (k->kind == LSM_KIND_DELETE && k->seq <= c->smallest_snapshot &&
              is_bottom_for_key(c, k->user))
         drop = 1;   /* deletion of a key nothing deeper holds */
-    else if (lsm_range_dels_max_seq(ms->visible, k->user, LSM_MAX_SEQ) > k->seq)
-        drop = 1;   /* covered by a range deletion every snapshot sees */
+    else if (lsm_range_dels_max_seq(ms->visible, k->user, viewer) > k->seq)
+        drop = 1;   /* covered by a range deletion all its readers see */
     else if (deleted_later(c, k))
         drop = 1;   /* a newer deletion every snapshot sees, elsewhere */
     ks->last_seq = k->seq;
@@ -636,7 +657,8 @@ static lsm_iiter *inputs_iter(lsm_db *db, compaction *c, int range_dels)
     return m;
 }
 
-/* The range deletions every snapshot sees that may drop input entries:
+/* The range deletions that may drop input entries (keep_entry asks at
+ * each entry's first viewer):
  * the inputs' own (read from, and freeing, input_tombs), and for a space
  * pass those of every table of the version.  Dropping an entry under a
  * deletion with a higher sequence number is right wherever that deletion
@@ -655,7 +677,7 @@ static lsm_range_dels *visible_deletions(compaction *c, lsm_iiter *input_tombs,
     its[n++] = input_tombs;
     int st = c->reclaim ? lsm_version_add_range_del_iters(c->version, &its, &n, &cap)
                         : LSM_OK;
-    lsm_range_dels *rd = lsm_range_dels_build(its, n, c->smallest_snapshot, rc);
+    lsm_range_dels *rd = lsm_range_dels_build(its, n, LSM_MAX_SEQ, rc);
     free(its);
     if (st != LSM_OK && rd) {
         lsm_range_dels_free(rd);
@@ -1066,6 +1088,24 @@ void lsm_db_release_compactions(lsm_db *db)
     pthread_cond_broadcast(&db->work_cv);
 }
 
+/* A rewrite in place of every table of `level` >= 1 (mu held): a
+ * compaction of the (empty) level above whose next-level inputs are the
+ * whole level.  It drops what no snapshot sees any more, such as the
+ * versions a deleted named snapshot kept.  NULL if it may not run. */
+static compaction *pick_rewrite(lsm_db *db, int level)
+{
+    compaction *c = compaction_new(db, level - 1);
+    if (!c)
+        return NULL;
+    int rc = lsm_version_overlapping(c->version, level, NULL, NULL,
+                                     &c->inputs[1], &c->ninputs[1]);
+    if (rc == LSM_OK && c->ninputs[1] > 0 && c->version->nfiles[level - 1] == 0 &&
+        !any_blocked(c->inputs[1], c->ninputs[1]))
+        return compaction_start(db, c);
+    compaction_free(db, c);
+    return NULL;
+}
+
 int lsm_compact(lsm_db *db)
 {
     int rc = lsm_flush(db);
@@ -1089,6 +1129,14 @@ int lsm_compact(lsm_db *db)
             continue;
         compaction *c = pick(db, l, 1);
         rc = c ? run(db, c) : lsm_fail(LSM_NO_MEMORY, "cannot set up a compaction");
+    }
+    /* After a named snapshot was deleted the last level may hold versions
+     * only it needed: rewrite it too. */
+    if (rc == LSM_OK && db->snapshot_dropped) {
+        compaction *c = pick_rewrite(db, deepest);
+        rc = c ? run(db, c) : LSM_OK;
+        if (rc == LSM_OK)
+            db->snapshot_dropped = 0;
     }
     if (rc == LSM_OK && db->bg_error)
         rc = lsm_fail(LSM_BG_ERROR, "%s", db->bg_msg);

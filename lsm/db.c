@@ -209,7 +209,7 @@ void lsm_db_remove_pending(lsm_db *db, uint64_t number)
     }
 }
 
-static int in_sorted(const uint64_t *arr, size_t n, uint64_t x)
+size_t lsm_lower_bound(const uint64_t *arr, size_t n, uint64_t x)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -219,7 +219,13 @@ static int in_sorted(const uint64_t *arr, size_t n, uint64_t x)
         else
             hi = mid;
     }
-    return lo < n && arr[lo] == x;
+    return lo;
+}
+
+static int in_sorted(const uint64_t *arr, size_t n, uint64_t x)
+{
+    size_t i = lsm_lower_bound(arr, n, x);
+    return i < n && arr[i] == x;
 }
 
 /* Is a file of this type and number still needed? (mu held) */

@@ -88,7 +88,8 @@ struct lsm_db {
     lsm_writer *writers, *writers_tail;   /* (mu) queue */
     lsm_batch *group;              /* head writer's scratch batch */
 
-    lsm_snapshot snapshots;        /* (mu) list head, oldest first */
+    lsm_snapshot snapshots;        /* (mu) list head, oldest first (sorted by seq) */
+    pthread_mutex_t snap_mu;       /* serialises named snapshot create/delete */
     uint64_t *pending;             /* (mu) table numbers being written */
     size_t npending, cap_pending;
 
@@ -118,6 +119,8 @@ struct lsm_db {
     int compacting;                /* (mu) compactions running */
     int manual_compaction;         /* (mu) lsm_compact in progress */
     int compactions_held;          /* (mu) by lsm_hold_compactions */
+    int snapshot_dropped;          /* (mu) a named snapshot was deleted since
+                                      the last lsm_compact (snapshot.c) */
     pthread_t threads[LSM_MAX_BG_THREADS];
     int nthreads;
 
@@ -196,6 +199,29 @@ void lsm_db_hold_compactions(lsm_db *db);
 void lsm_db_release_compactions(lsm_db *db);
 /* Sequence number below which no snapshot needs old versions (mu held). */
 uint64_t lsm_db_oldest_snapshot(lsm_db *db);
+/* snapshot.c.  The points compaction keeps versions for (mu held): the
+ * distinct sequence numbers of every snapshot, sorted, then LSM_MAX_SEQ
+ * standing for the latest state and every later reader.  *out malloc'ed.
+ * A version of a key at seq s whose next newer version is at p is seen
+ * by some reader iff a point lies in [s, p). */
+int lsm_db_snapshot_points(lsm_db *db, uint64_t **out, size_t *n);
+/* The index of the first element >= x of the sorted arr[0..n) (n if
+ * none); O(log n). */
+size_t lsm_lower_bound(const uint64_t *arr, size_t n, uint64_t x);
+/* The smallest point >= seq (LSM_MAX_SEQ if none); O(log n). */
+uint64_t lsm_db_next_point(const uint64_t *points, size_t n, uint64_t seq);
+/* Pins every named snapshot the version set holds that has no pin yet
+ * (after recovery, before anything is flushed or compacted), and drops
+ * the pins (close).  mu not held / held-or-single-threaded. */
+int lsm_db_pin_named(lsm_db *db);
+void lsm_db_unpin_named(lsm_db *db);
+/* db_iter.c: the merged iterator over every internal entry (all
+ * versions, newest first per key) underneath a user iterator, and an
+ * index of every range deletion of its memtables and version (*out
+ * lsm_range_dels_free).  For whole-store scans (snapshot.c). */
+struct lsm_range_dels;
+lsm_iiter *lsm_iter_entries(lsm_iter *it);
+int lsm_iter_range_dels(lsm_iter *it, struct lsm_range_dels **out);
 int lsm_db_add_pending(lsm_db *db, uint64_t number);
 /* A new file number for a table being written, protected from deletion
  * until lsm_db_remove_pending (mu NOT held). */
@@ -209,6 +235,9 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps);
  * out versions no snapshot at or after oldest_snapshot can see.  The meta
  * is filled; meta->size == 0 if the memtable held nothing. */
 int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
+                             uint64_t oldest_snapshot, lsm_file_meta *meta);
+/* The same, into an open file f (not closed; the builder syncs it). */
+int lsm_build_memtable_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
                              uint64_t oldest_snapshot, lsm_file_meta *meta);
 /* The table format options the store's options ask for. */
 lsm_table_options lsm_db_table_options(const lsm_options *o);

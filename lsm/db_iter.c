@@ -25,6 +25,7 @@
 #include "db.h"
 #include "error.h"
 #include "ikey.h"
+#include "range_del.h"
 
 enum { FORWARD, REVERSE };
 
@@ -297,4 +298,29 @@ void lsm_iter_free(lsm_iter *it)
     lsm_buf_free(&it->saved_value);
     lsm_buf_free(&it->skip);
     free(it);
+}
+
+lsm_iiter *lsm_iter_entries(lsm_iter *it)
+{
+    return it->it;
+}
+
+int lsm_iter_range_dels(lsm_iter *it, lsm_range_dels **out)
+{
+    int n = 0, cap = it->nmems + 16;
+    lsm_iiter **its = malloc((size_t)cap * sizeof *its);
+    if (!its)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    for (int i = 0; i < it->nmems; i++)
+        its[n++] = lsm_memtable_range_del_iter(it->mems[i]);
+    int rc = lsm_version_add_range_del_iters(it->version, &its, &n, &cap);
+    for (int i = 0; i < n; i++)
+        if (!its[i])
+            its[i] = lsm_iiter_error(LSM_NO_MEMORY);
+    int st = LSM_OK;
+    *out = lsm_range_dels_build(its, n, LSM_MAX_SEQ, &st);
+    free(its);
+    if (rc == LSM_OK && !*out)
+        rc = st;
+    return rc;
 }

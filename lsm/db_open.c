@@ -109,6 +109,7 @@ static lsm_db *db_alloc(const char *dir, const lsm_options *o)
     db->opt = *o;
     db->env = o->env ? o->env : lsm_env_posix();
     pthread_mutex_init(&db->mu, NULL);
+    pthread_mutex_init(&db->snap_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_cond_init(&db->work_cv, NULL);
     db->snapshots.next = db->snapshots.prev = &db->snapshots;
@@ -132,8 +133,10 @@ static void db_free(lsm_db *db)
         lsm_memtable_unref(db->imm[i]);
     if (db->mem)
         lsm_memtable_unref(db->mem);
-    if (db->vs.mu)
+    if (db->vs.mu) {
+        lsm_db_unpin_named(db);
         lsm_vset_destroy(&db->vs);
+    }
     lsm_table_cache_free(db->tcache);
     if (db->block_cache)
         lsm_cache_free(db->block_cache);
@@ -141,6 +144,7 @@ static void db_free(lsm_db *db)
     if (db->lock)
         db->env->unlock(db->env, db->lock);
     pthread_mutex_destroy(&db->mu);
+    pthread_mutex_destroy(&db->snap_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_cond_destroy(&db->work_cv);
     free(db->pending);
@@ -167,7 +171,12 @@ static int flush_recovered(replay *rp)
         return LSM_OK;
     lsm_file_meta meta = { 0 };
     uint64_t number = lsm_vset_new_file_number(&db->vs);
-    int rc = lsm_write_memtable_table(db, db->mem, number, LSM_MAX_SEQ, &meta);
+    /* Named snapshots are pinned by now: their versions stay.  Without
+     * any, only the newest version of each key is kept (vs.last_seq is
+     * not yet past the replayed writes: it may not stand for "latest"). */
+    uint64_t oldest = db->snapshots.next != &db->snapshots ? db->snapshots.next->seq
+                                                           : LSM_MAX_SEQ;
+    int rc = lsm_write_memtable_table(db, db->mem, number, oldest, &meta);
     if (rc == LSM_OK && meta.size > 0)
         rc = lsm_edit_add_file(rp->edit, 0, number, meta.size, meta.entries,
                                lsm_buf_slice(&meta.smallest),
@@ -452,6 +461,8 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
                     : lsm_vset_recover(&db->vs, opt->log, opt->log_ctx);
     if (rc == LSM_OK && !is_new)
         rc = check_files_present(db);
+    if (rc == LSM_OK)
+        rc = lsm_db_pin_named(db);   /* before recovery flushes anything */
     if (rc == LSM_OK && !opt->read_only)
         lsm_space_drop_old(db);
     if (rc == LSM_OK)

@@ -85,6 +85,7 @@ const char *lsm_status_name(int status)
     case LSM_BUSY: return "busy";
     case LSM_NO_MEMORY: return "out of memory";
     case LSM_BG_ERROR: return "background error";
+    case LSM_EXISTS: return "already exists";
     default: return "unknown status";
     }
 }
@@ -99,6 +100,7 @@ int lsm_status_errno(int status)
     case LSM_BUSY: return -EBUSY;
     case LSM_NO_MEMORY: return -ENOMEM;
     case LSM_BG_ERROR: return -EIO;
+    case LSM_EXISTS: return -EEXIST;
     case LSM_CORRUPTION:
     case LSM_IO_ERROR:
     default: return -EIO;

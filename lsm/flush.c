@@ -132,8 +132,8 @@ static int range_deleted(const lsm_range_dels *rd, lsm_slice ikey)
            lsm_range_dels_max_seq(rd, k.user, LSM_MAX_SEQ) > k.seq;
 }
 
-static int build_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
-                       uint64_t oldest_snapshot, lsm_file_meta *meta)
+int lsm_build_memtable_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
+                             uint64_t oldest_snapshot, lsm_file_meta *meta)
 {
     lsm_table_options to = lsm_db_table_options(&db->opt);
     lsm_table_builder *b = lsm_table_builder_new(f, &to);
@@ -184,7 +184,7 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
     lsm_file *f;
     int rc = db->env->open_write(db->env, path, &f);
     if (rc == LSM_OK) {
-        rc = build_table(db, m, f, oldest_snapshot, meta);
+        rc = lsm_build_memtable_table(db, m, f, oldest_snapshot, meta);
         int crc = lsm_file_close(f);
         rc = rc ? rc : crc;
     }

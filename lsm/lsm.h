@@ -40,6 +40,7 @@ enum lsm_status {
     LSM_BUSY = -6,           /* store locked by another opener */
     LSM_NO_MEMORY = -7,
     LSM_BG_ERROR = -8,       /* an earlier background failure made the store read-only */
+    LSM_EXISTS = -9,         /* a named snapshot of that name exists */
 };
 
 #define LSM_MAX_KEY   (1u << 20)          /* 1 MiB */
@@ -200,6 +201,56 @@ int lsm_write(lsm_db *db, lsm_batch *b, int flags);
 const lsm_snapshot *lsm_snapshot_get(lsm_db *db);
 void lsm_snapshot_release(lsm_db *db, const lsm_snapshot *snap);
 
+/* --- named snapshots -------------------------------------------------------
+ *
+ * A named snapshot is a snapshot recorded in the manifest: it survives
+ * lsm_close, a crash of the process and power loss, and keeps pinning
+ * its sequence number until lsm_snapshot_delete.  Creating one costs the
+ * same whatever the store holds (no copy, no walk): an fsync of the WAL
+ * (so every write it sees is durable) and of a one-record manifest edit.
+ * Compaction keeps, of each key, exactly the versions some snapshot (in
+ * memory or named) or the latest state can see: the newest version at or
+ * below each snapshot's sequence number; an entry covered by a range
+ * deletion goes once every snapshot that can see the entry sees a
+ * covering deletion.  So deleting a snapshot lets compaction drop what
+ * only it kept (lsm_compact rewrites every table after a delete).
+ * Deleting one never invalidates an lsm_snapshot_open
+ * handle: that handle pins the versions until released. */
+#define LSM_SNAPSHOT_NAME_MAX 255
+typedef struct lsm_snapshot_info {
+    uint32_t id;                 /* unique in the store's life (never reused), >= 1 */
+    uint64_t seq;                /* sees the writes up to this sequence number */
+    uint64_t ctime;              /* creation, seconds since the epoch */
+    char name[LSM_SNAPSHOT_NAME_MAX + 1];
+} lsm_snapshot_info;
+/* 1 if name is a valid snapshot name: 1..LSM_SNAPSHOT_NAME_MAX bytes, no
+ * '/', not "." or "..". */
+int lsm_snapshot_name_ok(const char *name);
+/* Records a named snapshot of the current state (info filled if not
+ * NULL).  LSM_INVALID for a bad name or a read-only store, LSM_EXISTS if
+ * the name is taken, LSM_INVALID once LSM_SNAPSHOT_ID_MAX ids were handed
+ * out (2^24 - 2: a filesystem may keep one more 24-bit value for itself). */
+#define LSM_SNAPSHOT_ID_MAX ((1u << 24) - 2)
+int lsm_snapshot_create(lsm_db *db, const char *name, lsm_snapshot_info *info);
+/* Removes it from the manifest; LSM_NOT_FOUND if there is none. */
+int lsm_snapshot_delete(lsm_db *db, const char *name);
+/* Every named snapshot, oldest first; *out malloc'ed (lsm_free), NULL
+ * when *n == 0. */
+int lsm_snapshot_list(lsm_db *db, lsm_snapshot_info **out, size_t *n);
+/* A handle for reading at the named snapshot (lsm_read_options.snapshot;
+ * release with lsm_snapshot_release), info filled if not NULL.
+ * LSM_NOT_FOUND if there is none. */
+int lsm_snapshot_open(lsm_db *db, const char *name, const lsm_snapshot **out,
+                      lsm_snapshot_info *info);
+/* Space each of snaps[0..n) (from lsm_snapshot_list) holds alone: the
+ * bytes of keys and values (before compression) of the entries that this
+ * named snapshot sees and neither the latest state nor any other snapshot
+ * (named or in memory) sees, which deleting it lets compaction drop.
+ * Cost: one scan of every entry of the store (all versions), so it is
+ * O(store size). */
+int lsm_snapshot_space(lsm_db *db, const lsm_snapshot_info *snaps, size_t n,
+                       uint64_t *exclusive);
+
 /* Iterators see a consistent view (the snapshot, or the state when
  * created).  key/value pointers stay valid until the next move. */
 lsm_iter *lsm_iter_new(lsm_db *db, const lsm_read_options *ro);
@@ -222,7 +273,9 @@ int lsm_sync(lsm_db *db);
 int lsm_flush_wal(lsm_db *db);
 /* Makes the current memtable a table on disk and waits for it. */
 int lsm_flush(lsm_db *db);
-/* Compacts every level down until no level overlaps another. */
+/* Compacts every level down until no level overlaps another.  After
+ * lsm_snapshot_delete (in this process) it also rewrites the last level,
+ * so the space of the versions only that snapshot kept comes back. */
 int lsm_compact(lsm_db *db);
 /* hold = 1: waits for running compactions to finish and starts no new
  * one (lsm_compact waits too) until hold = 0.  Flushes still run, so
@@ -377,6 +430,98 @@ uint32_t lsm_checksum(const void *p, size_t n);
 
 /* The library's version, "MAJOR.MINOR.PATCH" (the lsmfs project version). */
 const char *lsm_library_version(void);
+
+/* --- checkpoints (backups of a live store) ---------------------------------
+ *
+ * A checkpoint is a new store directory holding exactly the data visible
+ * at one sequence number S, made while the source stays open and written.
+ * lsm_checkpoint_begin fixes S (the last acknowledged write) and pins what
+ * holds it: the current version's tables (no compaction deletes them while
+ * pinned) and the memtables.  lsm_checkpoint_write then fills `dest`:
+ *   - every pinned table is hard-linked into dest when dest is on the same
+ *     filesystem and the store uses the POSIX environment, else copied
+ *     (tables are never changed once written, so a link is a copy);
+ *   - the memtables' entries with sequence <= S become one new level-0
+ *     table in dest (newer than every pinned table), instead of copying
+ *     WALs: the source is not flushed or otherwise touched, and dest needs
+ *     no WAL at all (its manifest's log number is past every file);
+ *   - a manifest describing exactly those tables, with last sequence S,
+ *     and the named snapshots of the source at S (lsm_snapshot_create:
+ *     same names, ids, sequence numbers; each reads in dest as in the
+ *     source: the tables and the memtable table hold their versions);
+ *   - CURRENT last (temp file, fsync, rename, fsync dir), so dest is a
+ *     store only once everything else is durable.  On failure the files
+ *     made so far are removed (and dest itself if it was made here); a dest
+ *     left over by a crash has no CURRENT, which lsm_open refuses.
+ * dest must not exist, or be an empty directory.  Memory: a copy of the
+ * unflushed entries (at most the memtables' size).  Works on a read-only
+ * open too (the replayed WALs are in its memtable). */
+typedef struct lsm_checkpoint lsm_checkpoint;
+typedef struct lsm_checkpoint_result {
+    uint64_t seq;                /* S */
+    uint64_t tables;             /* tables in dest, the memtable one included */
+    uint64_t linked;             /* of which hard-linked */
+    uint64_t bytes;              /* bytes of all tables in dest */
+    uint64_t copied_bytes;       /* bytes written (copied or built) */
+} lsm_checkpoint_result;
+/* done/total in bytes (total may grow by the memtable table's size). */
+typedef void (*lsm_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+int lsm_checkpoint_begin(lsm_db *db, lsm_checkpoint **out);
+uint64_t lsm_checkpoint_seq(const lsm_checkpoint *cp);
+/* Bytes of the pinned tables (what a copy writes, bar the memtables). */
+uint64_t lsm_checkpoint_bytes(const lsm_checkpoint *cp);
+int lsm_checkpoint_write(lsm_checkpoint *cp, const char *dest,
+                         lsm_progress_fn fn, void *ctx,
+                         lsm_checkpoint_result *res);
+/* Releases the pins (cp is freed). */
+void lsm_checkpoint_end(lsm_checkpoint *cp);
+
+/* --- statistics as numbers (lsm_property renders the same as text) ------- */
+#define LSM_STATS_LEVELS 7
+typedef struct lsm_stats {
+    uint64_t level_files[LSM_STATS_LEVELS], level_bytes[LSM_STATS_LEVELS];
+    uint64_t memtables;          /* the active one plus those being flushed */
+    uint64_t memtable_bytes;
+    uint64_t pending_compaction_bytes;  /* bytes over each level's target
+                                           (level 0: all of it once at its
+                                           compaction trigger) */
+    uint64_t user_bytes, wal_bytes, wal_syncs, flush_bytes;
+    uint64_t compaction_bytes_read, compaction_bytes_written;
+    double write_amp;            /* (flush + compaction writes) / user bytes */
+    uint64_t flushes, compactions, trivial_moves, stall_micros;
+    uint64_t group_commits, grouped_writes;  /* WAL writes, batches in them */
+    uint64_t cache_hits, cache_misses, cache_bytes, blocks_read;
+    uint64_t bloom_checks, bloom_useful;   /* useful: a table skipped */
+    uint64_t last_seq, damaged_tables, disk_bytes;
+    uint64_t tables_dropped, bytes_dropped;  /* whole, under range deletions */
+    uint64_t idle_compactions, idle_yields;
+    uint64_t snapshots;          /* named ones (lsm_snapshot_space: their bytes) */
+} lsm_stats;
+void lsm_get_stats(lsm_db *db, lsm_stats *out);
+
+/* --- inspecting a table file (read-only, any table, open store or not) ---- */
+typedef struct lsm_table_report {
+    uint64_t file_bytes, data_blocks, entries, range_dels;
+    uint64_t filter_bytes, index_bytes;
+    uint64_t entries_read, blocks_bad;      /* by the full read */
+    uint64_t min_seq, max_seq;              /* of the entries read */
+    /* Smallest and largest user keys read, cut to 128 bytes (*_len is the
+     * full length). */
+    unsigned char smallest[128], largest[128];
+    size_t smallest_len, largest_len;
+} lsm_table_report;
+/* Opens the table at path (footer, index, filter, range deletions and
+ * properties verified), reads every data block (each checksum verified)
+ * and fills rep.  fn hears of each unreadable block (its message names
+ * the offset and the check); entry (may be NULL) sees every entry read
+ * (kind: 1 put, 0 delete).  LSM_OK even if blocks were bad (rep says);
+ * LSM_CORRUPTION if the table cannot be opened at all (message says why),
+ * other errors for I/O. */
+int lsm_inspect_table(const char *path,
+                      void (*fn)(void *ctx, const char *why),
+                      void (*entry)(void *ctx, const void *key, size_t klen,
+                                    uint64_t seq, int kind, size_t vlen),
+                      void *ctx, lsm_table_report *rep);
 
 const char *lsm_last_error(void);
 const char *lsm_status_name(int status);

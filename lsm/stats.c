@@ -4,7 +4,7 @@
  * "levels"   one line per level: tables, bytes, target
  * "sstables" every table: level, number, size, entries, and "damaged"
  *            for a table a compaction could not read (compaction.c)
- * "stats"    levels plus counters: bytes written by users, the WAL,
+ * "stats"    levels plus counters (lsm_get_stats): bytes written by users, the WAL,
  *            flushes and compactions; write_amp = (flush + compaction
  *            bytes) / user bytes; bloom checks and the reads they saved;
  *            block cache hits and misses; time writers spent stalled;
@@ -71,34 +71,30 @@ static void print_damaged(FILE *f, const lsm_damaged_table *d, size_t nd)
 
 static void print_counters(FILE *f, lsm_db *db)
 {
-    const lsm_db_stats *s = &db->stats;
-    uint64_t user = load(&s->user_bytes);
-    uint64_t flushed = load(&s->flush_bytes);
-    uint64_t compacted = load(&s->compact_bytes_written);
-    lsm_table_stats ts;
-    lsm_table_stats_get(&ts);
-    fprintf(f, "user_bytes: %" PRIu64 "\n", user);
-    fprintf(f, "wal_bytes: %" PRIu64 "\n", load(&s->wal_bytes));
-    fprintf(f, "flush_bytes: %" PRIu64 "\n", flushed);
-    fprintf(f, "compaction_bytes_read: %" PRIu64 "\n", load(&s->compact_bytes_read));
-    fprintf(f, "compaction_bytes_written: %" PRIu64 "\n", compacted);
-    fprintf(f, "write_amp: %.2f\n", user ? (double)(flushed + compacted) / (double)user : 0.0);
-    fprintf(f, "flushes: %" PRIu64 "\n", load(&s->flushes));
-    fprintf(f, "compactions: %" PRIu64 "\n", load(&s->compactions));
-    fprintf(f, "trivial_moves: %" PRIu64 "\n", load(&s->trivial_moves));
+    lsm_stats s;
+    lsm_get_stats(db, &s);
+    fprintf(f, "user_bytes: %" PRIu64 "\n", s.user_bytes);
+    fprintf(f, "wal_bytes: %" PRIu64 "\n", s.wal_bytes);
+    fprintf(f, "flush_bytes: %" PRIu64 "\n", s.flush_bytes);
+    fprintf(f, "compaction_bytes_read: %" PRIu64 "\n", s.compaction_bytes_read);
+    fprintf(f, "compaction_bytes_written: %" PRIu64 "\n", s.compaction_bytes_written);
+    fprintf(f, "write_amp: %.2f\n", s.write_amp);
+    fprintf(f, "flushes: %" PRIu64 "\n", s.flushes);
+    fprintf(f, "compactions: %" PRIu64 "\n", s.compactions);
+    fprintf(f, "trivial_moves: %" PRIu64 "\n", s.trivial_moves);
     fprintf(f, "tables_dropped: %" PRIu64 " bytes_dropped: %" PRIu64 "\n",
-            load(&s->tables_dropped), load(&s->bytes_dropped));
+            s.tables_dropped, s.bytes_dropped);
     fprintf(f, "idle_compactions: %" PRIu64 " idle_yields: %" PRIu64 "\n",
-            load(&s->idle_compactions), load(&s->idle_yields));
+            s.idle_compactions, s.idle_yields);
     fprintf(f, "group_commits: %" PRIu64 " writes: %" PRIu64 " wal_syncs: %" PRIu64 "\n",
-            load(&s->group_commits), load(&s->grouped_writes), load(&s->wal_syncs));
-    fprintf(f, "stall_micros: %" PRIu64 "\n", load(&s->stall_micros));
+            s.group_commits, s.grouped_writes, s.wal_syncs);
+    fprintf(f, "stall_micros: %" PRIu64 "\n", s.stall_micros);
     fprintf(f, "bloom_checks: %" PRIu64 " bloom_useful: %" PRIu64 "\n",
-            ts.bloom_checks, ts.bloom_negatives);
+            s.bloom_checks, s.bloom_useful);
     fprintf(f, "block_cache_hits: %" PRIu64 " block_cache_misses: %" PRIu64 "\n",
-            ts.cache_hits, ts.cache_misses);
-    fprintf(f, "block_cache_bytes: %zu\n", lsm_cache_usage(db->block_cache));
-    fprintf(f, "blocks_read: %" PRIu64 "\n", ts.blocks_read);
+            s.cache_hits, s.cache_misses);
+    fprintf(f, "block_cache_bytes: %" PRIu64 "\n", s.cache_bytes);
+    fprintf(f, "blocks_read: %" PRIu64 "\n", s.blocks_read);
 }
 
 int lsm_property(lsm_db *db, const char *name, char **out)
@@ -143,4 +139,70 @@ int lsm_property(lsm_db *db, const char *name, char **out)
     }
     *out = text;
     return LSM_OK;
+}
+
+void lsm_get_stats(lsm_db *db, lsm_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&db->mu);
+    lsm_version *v = db->vs.current;
+    lsm_version_ref(v);
+    out->memtables = 1 + (uint64_t)db->nimm;
+    out->memtable_bytes = lsm_memtable_bytes(db->mem);
+    for (int i = 0; i < db->nimm; i++)
+        out->memtable_bytes += lsm_memtable_bytes(db->imm[i]);
+    out->last_seq = db->vs.last_seq;
+    out->damaged_tables = db->ndamaged;
+    out->snapshots = db->vs.nnamed;
+    pthread_mutex_unlock(&db->mu);
+
+    const lsm_options *o = &db->opt;
+    uint64_t target = o->level1_bytes;
+    for (int l = 0; l < LSM_NUM_LEVELS && l < LSM_STATS_LEVELS; l++) {
+        uint64_t bytes = lsm_version_level_bytes(v, l);
+        out->level_files[l] = v->nfiles[l];
+        out->level_bytes[l] = bytes;
+        if (l == 0) {
+            if (v->nfiles[0] >= (size_t)o->level0_compaction_trigger)
+                out->pending_compaction_bytes += bytes;
+            continue;
+        }
+        if (l + 1 < LSM_NUM_LEVELS && bytes > target)
+            out->pending_compaction_bytes += bytes - target;
+        target *= (uint64_t)o->level_multiplier;
+    }
+    pthread_mutex_lock(&db->mu);
+    lsm_version_unref(v);
+    pthread_mutex_unlock(&db->mu);
+
+    const lsm_db_stats *s = &db->stats;
+    out->user_bytes = load(&s->user_bytes);
+    out->wal_bytes = load(&s->wal_bytes);
+    out->wal_syncs = load(&s->wal_syncs);
+    out->flush_bytes = load(&s->flush_bytes);
+    out->compaction_bytes_read = load(&s->compact_bytes_read);
+    out->compaction_bytes_written = load(&s->compact_bytes_written);
+    out->write_amp = out->user_bytes
+        ? (double)(out->flush_bytes + out->compaction_bytes_written) /
+              (double)out->user_bytes
+        : 0.0;
+    out->flushes = load(&s->flushes);
+    out->compactions = load(&s->compactions);
+    out->trivial_moves = load(&s->trivial_moves);
+    out->group_commits = load(&s->group_commits);
+    out->grouped_writes = load(&s->grouped_writes);
+    out->stall_micros = load(&s->stall_micros);
+    out->tables_dropped = load(&s->tables_dropped);
+    out->bytes_dropped = load(&s->bytes_dropped);
+    out->idle_compactions = load(&s->idle_compactions);
+    out->idle_yields = load(&s->idle_yields);
+    lsm_table_stats ts;
+    lsm_table_stats_get(&ts);
+    out->cache_hits = ts.cache_hits;
+    out->cache_misses = ts.cache_misses;
+    out->cache_bytes = lsm_cache_usage(db->block_cache);
+    out->bloom_checks = ts.bloom_checks;
+    out->bloom_useful = ts.bloom_negatives;
+    out->blocks_read = ts.blocks_read;
+    out->disk_bytes = lsm_disk_bytes(db);
 }

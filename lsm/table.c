@@ -915,3 +915,12 @@ lsm_iiter *lsm_table_salvage_iter(lsm_table *t, lsm_table_loss_fn lost,
     }
     return it;
 }
+
+void lsm_table_describe(const lsm_table *t, lsm_table_desc *d)
+{
+    d->file_bytes = t->size;
+    d->data_blocks = t->data_blocks;
+    d->entries = t->entries;
+    d->filter_bytes = t->filter_len;
+    d->index_bytes = t->meta[H_INDEX].size;
+}

@@ -87,6 +87,13 @@ typedef struct lsm_table_props {
     uint64_t max_seq;           /* highest sequence number; UINT64_MAX: unknown */
 } lsm_table_props;
 void lsm_table_props_get(const lsm_table *t, lsm_table_props *out);
+/* What the footer and properties say (for inspection). */
+typedef struct lsm_table_desc {
+    uint64_t file_bytes, data_blocks;
+    uint64_t entries;           /* point entries and range deletions */
+    uint64_t filter_bytes, index_bytes;
+} lsm_table_desc;
+void lsm_table_describe(const lsm_table *t, lsm_table_desc *d);
 
 /* Counters for statistics (atomic). */
 typedef struct lsm_table_stats {

@@ -13,7 +13,7 @@
 #include "ikey.h"
 #include "wal.h"
 
-#define COMPARATOR_NAME "lsm.bytewise"
+#define COMPARATOR_NAME LSM_COMPARATOR_NAME
 
 /* --- versions ------------------------------------------------------------ */
 
@@ -423,6 +423,75 @@ static void install_version(lsm_version_set *vs, lsm_version *v)
     vs->current = v;
 }
 
+/* --- named snapshots ------------------------------------------------------------ */
+
+static ssize_t find_named_id(const lsm_version_set *vs, uint32_t id)
+{
+    for (size_t i = 0; i < vs->nnamed; i++)
+        if (vs->named[i].id == id)
+            return (ssize_t)i;
+    return -1;
+}
+
+ssize_t lsm_vset_find_snapshot(const lsm_version_set *vs, const char *name)
+{
+    for (size_t i = 0; i < vs->nnamed; i++)
+        if (strcmp(vs->named[i].name, name) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Checks e's snapshot changes against vs (a dropped id exists, a new one
+ * is fresh, names stay unique) and makes room for the new ones, so that
+ * snaps_apply cannot fail.  LSM_CORRUPTION or LSM_NO_MEMORY. */
+static int snaps_prepare(lsm_version_set *vs, const lsm_version_edit *e)
+{
+    for (size_t i = 0; i < e->ndropped_snaps; i++)
+        if (find_named_id(vs, e->dropped_snaps[i]) < 0)
+            return lsm_fail(LSM_CORRUPTION, "manifest drops unknown snapshot %u",
+                            e->dropped_snaps[i]);
+    for (size_t i = 0; i < e->nsnaps; i++) {
+        const lsm_snap_record *r = &e->snaps[i];
+        if (find_named_id(vs, r->id) >= 0 || lsm_vset_find_snapshot(vs, r->name) >= 0)
+            return lsm_fail(LSM_CORRUPTION, "manifest repeats snapshot %u (%s)",
+                            r->id, r->name);
+    }
+    size_t need = vs->nnamed + e->nsnaps;
+    if (need <= vs->cap_named)
+        return LSM_OK;
+    lsm_snap_record *n = realloc(vs->named, need * sizeof *n);
+    if (n)
+        vs->named = n;
+    struct lsm_snapshot **p = n ? realloc(vs->pins, need * sizeof *p) : NULL;
+    if (!p)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    vs->pins = p;
+    vs->cap_named = need;
+    return LSM_OK;
+}
+
+/* Applies e's snapshot changes (after snaps_prepare).  A dropped
+ * snapshot's pin is the caller's to release (it read it before). */
+static void snaps_apply(lsm_version_set *vs, const lsm_version_edit *e)
+{
+    for (size_t i = 0; i < e->ndropped_snaps; i++) {
+        ssize_t k = find_named_id(vs, e->dropped_snaps[i]);
+        memmove(&vs->named[k], &vs->named[k + 1],
+                (vs->nnamed - (size_t)k - 1) * sizeof *vs->named);
+        memmove(&vs->pins[k], &vs->pins[k + 1],
+                (vs->nnamed - (size_t)k - 1) * sizeof *vs->pins);
+        vs->nnamed--;
+    }
+    for (size_t i = 0; i < e->nsnaps; i++) {
+        vs->named[vs->nnamed] = e->snaps[i];
+        vs->pins[vs->nnamed++] = NULL;
+        if (e->snaps[i].id >= vs->next_snap_id)
+            vs->next_snap_id = e->snaps[i].id + 1;
+    }
+    if (e->has_next_snap_id && e->next_snap_id > vs->next_snap_id)
+        vs->next_snap_id = e->next_snap_id;
+}
+
 /* --- the version set ---------------------------------------------------------- */
 
 int lsm_vset_init(lsm_version_set *vs, const char *dir, lsm_env *env,
@@ -435,6 +504,7 @@ int lsm_vset_init(lsm_version_set *vs, const char *dir, lsm_env *env,
     vs->mu = mu;
     vs->live.prev = vs->live.next = &vs->live;
     vs->next_file = 2;
+    vs->next_snap_id = 1;
     pthread_cond_init(&vs->manifest_cv, NULL);
     lsm_version *v = version_new(vs);
     if (!v)
@@ -451,6 +521,11 @@ void lsm_vset_destroy(lsm_version_set *vs)
     if (vs->current)
         lsm_version_unref(vs->current);
     vs->current = NULL;
+    free(vs->named);
+    free(vs->pins);
+    vs->named = NULL;
+    vs->pins = NULL;
+    vs->nnamed = vs->cap_named = 0;
     pthread_cond_destroy(&vs->manifest_cv);
 }
 
@@ -465,6 +540,13 @@ static int snapshot_edit(lsm_version_set *vs, lsm_version_edit *e)
     lsm_edit_init(e);
     e->has_comparator = 1;
     snprintf(e->comparator, sizeof e->comparator, "%s", COMPARATOR_NAME);
+    e->has_next_snap_id = 1;
+    e->next_snap_id = vs->next_snap_id;
+    for (size_t i = 0; i < vs->nnamed; i++) {
+        int rc = lsm_edit_add_snapshot(e, &vs->named[i]);
+        if (rc)
+            return rc;
+    }
     for (int l = 0; l < LSM_NUM_LEVELS; l++) {
         for (size_t i = 0; i < vs->current->nfiles[l]; i++) {
             const lsm_file_meta *f = vs->current->files[l][i];
@@ -533,7 +615,9 @@ int lsm_vset_log_and_apply(lsm_version_set *vs, lsm_version_edit *e)
         e->log_number = vs->log_number;
     }
     lsm_version *v = NULL;
-    int rc = version_apply(vs, vs->current, e, &v);
+    int rc = snaps_prepare(vs, e);
+    if (rc == LSM_OK)
+        rc = version_apply(vs, vs->current, e, &v);
     lsm_version_edit snap;
     lsm_edit_init(&snap);
     uint64_t new_manifest = 0;
@@ -564,6 +648,7 @@ int lsm_vset_log_and_apply(lsm_version_set *vs, lsm_version_edit *e)
         vs->manifest_number = new_manifest ? new_manifest : vs->manifest_number;
         vs->log_number = e->log_number;
         install_version(vs, v);
+        snaps_apply(vs, e);
     } else {
         /* A failed append may leave a partial record: never append after
          * it.  The next edit starts a fresh manifest. */
@@ -623,10 +708,13 @@ static int recover_edit(lsm_version_set *vs, lsm_version_edit *e)
         return lsm_fail(LSM_INVALID, "store uses comparator '%s', not '%s'",
                         e->comparator, COMPARATOR_NAME);
     lsm_version *v;
-    int rc = version_apply(vs, vs->current, e, &v);
+    int rc = snaps_prepare(vs, e);
+    if (rc == LSM_OK)
+        rc = version_apply(vs, vs->current, e, &v);
     if (rc)
         return rc;
     install_version(vs, v);
+    snaps_apply(vs, e);
     if (e->has_log_number)
         vs->log_number = e->log_number;
     if (e->has_next_file)

@@ -22,13 +22,17 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "coding.h"
 #include "env.h"
 #include "iter.h"
+#include "lsm.h"
 #include "table_cache.h"
 
 #define LSM_NUM_LEVELS 7
+/* The key order a manifest records (and a store refuses any other). */
+#define LSM_COMPARATOR_NAME "lsm.bytewise"
 
 typedef struct lsm_file_meta {
     int refs;                  /* versions listing it (atomic) */
@@ -52,10 +56,21 @@ typedef struct lsm_deleted_file {
     uint64_t number;
 } lsm_deleted_file;
 
+/* A named snapshot as the manifest records it. */
+typedef lsm_snapshot_info lsm_snap_record;
+
 typedef struct lsm_version_edit {
     int has_log_number, has_next_file, has_last_seq, has_comparator;
     uint64_t log_number, next_file, last_seq;
     char comparator[32];
+    /* Named snapshots created and deleted (by id) by this edit, and the
+     * next id to hand out (a new manifest's first edit records it). */
+    lsm_snap_record *snaps;
+    size_t nsnaps, cap_snaps;
+    uint32_t *dropped_snaps;
+    size_t ndropped_snaps, cap_dropped_snaps;
+    int has_next_snap_id;
+    uint32_t next_snap_id;
     lsm_deleted_file *deleted;
     size_t ndeleted, cap_deleted;
     lsm_new_file *added;
@@ -65,6 +80,8 @@ typedef struct lsm_version_edit {
 void lsm_edit_init(lsm_version_edit *e);
 void lsm_edit_free(lsm_version_edit *e);
 int lsm_edit_delete_file(lsm_version_edit *e, int level, uint64_t number);
+int lsm_edit_add_snapshot(lsm_version_edit *e, const lsm_snap_record *r);
+int lsm_edit_drop_snapshot(lsm_version_edit *e, uint32_t id);
 /* Copies smallest/largest. */
 int lsm_edit_add_file(lsm_version_edit *e, int level, uint64_t number,
                       uint64_t size, uint64_t entries, lsm_slice smallest,
@@ -149,6 +166,13 @@ struct lsm_version_set {
     int manifest_writing;           /* one log_and_apply at a time */
     int obsolete_files;             /* a retired version was freed: its
                                        tables may now be deletable */
+    /* Named snapshots the manifest holds, oldest first, and the next id
+     * (changed only by edits, like the tables).  pins[i] is named[i]'s
+     * entry in the DB's snapshot list (db.c attaches them). */
+    lsm_snap_record *named;
+    struct lsm_snapshot **pins;
+    size_t nnamed, cap_named;
+    uint32_t next_snap_id;
     pthread_cond_t manifest_cv;
 };
 
@@ -167,6 +191,8 @@ int lsm_vset_create(lsm_version_set *vs);
  * nothing is installed. */
 int lsm_vset_log_and_apply(lsm_version_set *vs, lsm_version_edit *e);
 uint64_t lsm_vset_new_file_number(lsm_version_set *vs);
+/* Index of the named snapshot called name in vs->named, or -1. */
+ssize_t lsm_vset_find_snapshot(const lsm_version_set *vs, const char *name);
 /* Marks in `live` (sorted array, malloc'ed) every table number listed by
  * any live version. */
 int lsm_vset_live_files(lsm_version_set *vs, uint64_t **live, size_t *n);

@@ -14,8 +14,23 @@
  *   tag 6  new file       varint32 level, varint64 number, varint64 size,
  *                         varint64 entries, lenprefixed smallest internal
  *                         key, lenprefixed largest internal key
+ *   tag 7  new snapshot   varint32 id (>= 1), varint64 sequence number,
+ *                         varint64 creation time (seconds since the
+ *                         epoch), lenprefixed name (lsm_snapshot_name_ok)
+ *   tag 8  dropped snap.  varint32 id
+ *   tag 9  next snap. id  varint32: the next id to hand out (ids are
+ *                         never reused; a new manifest's first edit
+ *                         records it along with every live snapshot)
  *
- * Unknown tags, levels out of range and truncated fields are corruption.
+ * A snapshot's record is appended (and the manifest fsync'ed) only after
+ * the WAL holding every write up to its sequence number is fsync'ed, and
+ * the edit's last_seq is at least that sequence number, so after any
+ * crash the snapshot sees the same writes and no later write reuses its
+ * numbers.  Manifests written before tags 7-9 existed hold none of them
+ * and open with no named snapshots.
+ *
+ * Unknown tags, levels out of range, bad snapshot names or ids and
+ * truncated fields are corruption.
  */
 #include "version.h"
 
@@ -32,6 +47,9 @@ enum {
     TAG_LAST_SEQ = 4,
     TAG_DELETED_FILE = 5,
     TAG_NEW_FILE = 6,
+    TAG_NEW_SNAPSHOT = 7,
+    TAG_DROPPED_SNAPSHOT = 8,
+    TAG_NEXT_SNAPSHOT_ID = 9,
 };
 
 lsm_file_meta *lsm_file_meta_new(void)
@@ -67,6 +85,8 @@ void lsm_edit_free(lsm_version_edit *e)
         lsm_file_meta_unref(e->added[i].meta);
     free(e->added);
     free(e->deleted);
+    free(e->snaps);
+    free(e->dropped_snaps);
     lsm_edit_init(e);
 }
 
@@ -93,6 +113,30 @@ int lsm_edit_delete_file(lsm_version_edit *e, int level, uint64_t number)
     e->deleted[e->ndeleted].number = number;
     e->ndeleted++;
     return LSM_OK;
+}
+
+int lsm_edit_add_snapshot(lsm_version_edit *e, const lsm_snap_record *r)
+{
+    int rc = grow((void **)&e->snaps, &e->cap_snaps, e->nsnaps, sizeof *e->snaps);
+    if (rc == LSM_OK)
+        e->snaps[e->nsnaps++] = *r;
+    return rc;
+}
+
+int lsm_edit_drop_snapshot(lsm_version_edit *e, uint32_t id)
+{
+    int rc = grow((void **)&e->dropped_snaps, &e->cap_dropped_snaps,
+                  e->ndropped_snaps, sizeof *e->dropped_snaps);
+    if (rc == LSM_OK)
+        e->dropped_snaps[e->ndropped_snaps++] = id;
+    return rc;
+}
+
+int lsm_snapshot_name_ok(const char *name)
+{
+    size_t len = name ? strnlen(name, LSM_SNAPSHOT_NAME_MAX + 1) : 0;
+    return len > 0 && len <= LSM_SNAPSHOT_NAME_MAX && !strchr(name, '/') &&
+           strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 int lsm_edit_add_file(lsm_version_edit *e, int level, uint64_t number,
@@ -152,6 +196,22 @@ int lsm_edit_encode(const lsm_version_edit *e, lsm_buf *out)
         rc |= lsm_buf_put_lenprefixed(out, f->smallest.data, f->smallest.len);
         rc |= lsm_buf_put_lenprefixed(out, f->largest.data, f->largest.len);
     }
+    for (size_t i = 0; i < e->nsnaps; i++) {
+        const lsm_snap_record *r = &e->snaps[i];
+        rc |= lsm_buf_put_varint32(out, TAG_NEW_SNAPSHOT);
+        rc |= lsm_buf_put_varint32(out, r->id);
+        rc |= lsm_buf_put_varint64(out, r->seq);
+        rc |= lsm_buf_put_varint64(out, r->ctime);
+        rc |= lsm_buf_put_lenprefixed(out, r->name, strlen(r->name));
+    }
+    for (size_t i = 0; i < e->ndropped_snaps; i++) {
+        rc |= lsm_buf_put_varint32(out, TAG_DROPPED_SNAPSHOT);
+        rc |= lsm_buf_put_varint32(out, e->dropped_snaps[i]);
+    }
+    if (e->has_next_snap_id) {
+        rc |= lsm_buf_put_varint32(out, TAG_NEXT_SNAPSHOT_ID);
+        rc |= lsm_buf_put_varint32(out, e->next_snap_id);
+    }
     return rc ? lsm_fail(LSM_NO_MEMORY, "out of memory encoding an edit")
               : LSM_OK;
 }
@@ -181,8 +241,25 @@ static int decode_new_file(lsm_version_edit *e, lsm_slice *in)
                              largest);
 }
 
+static int decode_new_snapshot(lsm_version_edit *e, lsm_slice *in)
+{
+    lsm_snap_record r = { 0 };
+    lsm_slice name;
+    if (!lsm_get_varint32(in, &r.id) || r.id == 0 ||
+        !lsm_get_varint64(in, &r.seq) || r.seq > LSM_MAX_SEQ ||
+        !lsm_get_varint64(in, &r.ctime) || !lsm_get_lenprefixed(in, &name) ||
+        name.len >= sizeof r.name || memchr(name.data, 0, name.len))
+        return LSM_CORRUPTION;
+    memcpy(r.name, name.data, name.len);
+    r.name[name.len] = 0;
+    if (!lsm_snapshot_name_ok(r.name))
+        return LSM_CORRUPTION;
+    return lsm_edit_add_snapshot(e, &r);
+}
+
 static int decode_field(lsm_version_edit *e, uint32_t tag, lsm_slice *in)
 {
+    uint32_t id;
     lsm_slice name;
     int level;
     uint64_t number;
@@ -211,6 +288,16 @@ static int decode_field(lsm_version_edit *e, uint32_t tag, lsm_slice *in)
         return lsm_edit_delete_file(e, level, number);
     case TAG_NEW_FILE:
         return decode_new_file(e, in);
+    case TAG_NEW_SNAPSHOT:
+        return decode_new_snapshot(e, in);
+    case TAG_DROPPED_SNAPSHOT:
+        if (!lsm_get_varint32(in, &id) || id == 0)
+            return LSM_CORRUPTION;
+        return lsm_edit_drop_snapshot(e, id);
+    case TAG_NEXT_SNAPSHOT_ID:
+        e->has_next_snap_id = 1;
+        return lsm_get_varint32(in, &e->next_snap_id) && e->next_snap_id > 0
+                   ? LSM_OK : LSM_CORRUPTION;
     default:
         return LSM_CORRUPTION;
     }

@@ -12,68 +12,34 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "cli.h"
 #include "fsck.h"
 
-#define FSCK_EXIT_USAGE 16
+#define FSCK_EXIT_USAGE CLI_EXIT_USAGE
 
 struct cli {
-    int tty;                  /* stderr is a terminal: draw progress */
-    int bar_shown;            /* a bar is on the current stderr line */
+    struct cli_progress bar;  /* cli.h: a bar on a terminal, else phase lines */
     int quiet;                /* no notes (FSCK_INFO) */
-    const char *phase;
-    int last_pct;
 };
-
-static void clear_bar(struct cli *c)
-{
-    if (c->bar_shown) {
-        fputs("\r\033[K", stderr);
-        c->bar_shown = 0;
-    }
-}
 
 static void on_line(void *ctx, enum fsck_line kind, const char *text)
 {
     struct cli *c = ctx;
     if (kind == FSCK_INFO && c->quiet)
         return;
-    clear_bar(c);
+    cli_progress_clear(&c->bar);
     const char *tag = kind == FSCK_FIXED ? "fixed: "
                       : kind == FSCK_PROBLEM ? "problem: " : "note: ";
     printf("%s%s\n", tag, text);
     fflush(stdout);
-    c->last_pct = -1;            /* redraw the bar */
 }
 
 static void on_progress(void *ctx, const char *phase, uint64_t done,
                         uint64_t total)
 {
     struct cli *c = ctx;
-    if (!c->tty) {                /* one plain line per phase */
-        if (c->phase != phase)
-            fprintf(stderr, "lsmfs fsck: phase %s\n", phase);
-        c->phase = phase;
-        return;
-    }
-    int pct = -1;
-    if (total > 0)
-        pct = done >= total ? 100 : (int)(done * 100 / total);
-    if (c->phase == phase && pct == c->last_pct && pct >= 0)
-        return;
-    c->phase = phase;
-    c->last_pct = pct;
-    char bar[41];
-    int fill = pct < 0 ? 0 : pct * 40 / 100;
-    for (int i = 0; i < 40; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[40] = '\0';
-    if (pct >= 0)
-        fprintf(stderr, "\r\033[K%-9s [%s] %3d%%", phase, bar, pct);
-    else
-        fprintf(stderr, "\r\033[K%-9s %llu", phase, (unsigned long long)done);
-    c->bar_shown = 1;
+    cli_progress(&c->bar, phase, done, total);
 }
 
 static void usage(FILE *f)
@@ -92,7 +58,6 @@ static void usage(FILE *f)
 }
 
 /* argv[0] is "fsck". */
-int lsmfs_fsck_main(int argc, char *argv[]);
 int lsmfs_fsck_main(int argc, char *argv[])
 {
     static const struct option longopts[] = {
@@ -103,7 +68,8 @@ int lsmfs_fsck_main(int argc, char *argv[])
     };
     struct cli c;
     memset(&c, 0, sizeof c);
-    c.last_pct = -1;
+    cli_progress_init(&c.bar, "fsck");
+    c.bar.phase_lines = 1;
     int repair = 0, ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "ynqh", longopts, NULL)) != -1) {
@@ -122,7 +88,6 @@ int lsmfs_fsck_main(int argc, char *argv[])
         return FSCK_EXIT_USAGE;
     }
     const char *store = argv[optind];
-    c.tty = isatty(STDERR_FILENO);
 
     fsck_options o;
     fsck_options_init(&o);
@@ -132,7 +97,7 @@ int lsmfs_fsck_main(int argc, char *argv[])
     o.ctx = &c;
     fsck_result r;
     int code = fs_fsck(store, &o, &r);
-    clear_bar(&c);
+    cli_progress_clear(&c.bar);
     if (code == FSCK_EXIT_ERROR) {
         fprintf(stderr, "lsmfs fsck: %s\n", r.error);
         return code;

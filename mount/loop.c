@@ -28,6 +28,7 @@
  * recycled through a free list and freed when the loop ends.
  */
 #include "mnt.h"
+#include "histo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -113,8 +114,10 @@ static int mnt_request_is_slow(const struct fuse_buf *buf, int sync_writes)
  * then the rest through libfuse. */
 static void mnt_process(struct mnt_pool *p, struct fuse_buf *buf)
 {
+    struct mnt_histo_mark hm = mnt_histo_begin(buf);   /* histo.h */
     if (!mnt_raw_request(p->se, p->m, buf))
         fuse_session_process_buf(p->se, buf);
+    mnt_histo_end(&hm);
 }
 
 static struct mnt_job *mnt_job_get(struct mnt_pool *p)

@@ -30,7 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
+#include "ctl_snap.h"
 #include "mnt.h"
+#include "tools.h"
 
 static atomic_int mnt_use_syslog;   /* 1 once the daemon has detached */
 static int mnt_ready_fd = -1;       /* write end of the parent's pipe */
@@ -294,6 +297,7 @@ static void mnt_state_init(struct mnt_state *st, const struct mnt_config *cfg,
     st->want_writeback = cfg->writeback >= 0 ? cfg->writeback : !cfg->sync;
     st->max_write = cfg->max_write;
     st->conn_opts = conn_opts;
+    st->snapdir = cfg->snapdir != NULL ? cfg->snapdir : MNT_SNAPDIR_DEFAULT;
 }
 
 /* The store lock's note (lsm_options.lock_note): "mounted at MOUNTPOINT". */
@@ -401,10 +405,18 @@ static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
 {
     if (mnt_open_store(cfg, opts->mountpoint, &st->fs) != 0)
         return 1;
+    st->se = se;
+    if (mnt_views_new(st) != 0) {
+        mnt_log(LOG_ERR, "out of memory");
+        fs_close(st->fs);
+        st->fs = NULL;
+        return 1;
+    }
     /* -o ro: the daemon refuses changes too, and the store is clean on
      * disk for as long as it stays read-only. */
     if (cfg->read_only && fs_set_read_only(st->fs, 1) != 0) {
         mnt_log(LOG_ERR, "%s: cannot make the store read-only", cfg->store);
+        mnt_views_free(st);
         fs_close(st->fs);
         st->fs = NULL;
         return 1;
@@ -433,6 +445,8 @@ static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
 remove_handlers:
     fuse_remove_signal_handlers(se);
 close_store:
+    mnt_tools_shutdown();
+    mnt_views_free(st);
     if (fs_close(st->fs) != 0) {
         mnt_log(LOG_ERR, "closing the store: %s", fs_last_error());
         code = 1;
@@ -441,15 +455,13 @@ close_store:
     return code;
 }
 
-/* mount/fsck_cmd.c: `lsmfs fsck ...` (argv[0] = "fsck"). */
-int lsmfs_fsck_main(int argc, char *argv[]);
-
 int main(int argc, char *argv[])
 {
-    /* `lsmfs fsck ...` is the offline checker, not a mount (a store that
-     * is really named "fsck" mounts as ./fsck). */
-    if (argc >= 2 && strcmp(argv[1], "fsck") == 0)
-        return lsmfs_fsck_main(argc - 1, argv + 1);
+    /* `lsmfs COMMAND ...` (fsck, backup, stats...; cli.c) is a tool, not a
+     * mount (a store that is really named like one mounts as ./NAME). */
+    int cmd_code;
+    if (cli_dispatch(argc, argv, &cmd_code))
+        return cmd_code;
 
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct fuse_cmdline_opts opts;

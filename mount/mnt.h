@@ -3,7 +3,8 @@
  * daemon life (main.c, opts.c) and the request handlers (ops.c).
  *
  * The daemon maps each libfuse low-level request onto one fs.h call; FUSE
- * inode numbers are fs inode numbers (FUSE_ROOT_ID == FS_ROOT_INO == 1).
+ * inode numbers of the live tree are fs inode numbers (FUSE_ROOT_ID ==
+ * FS_ROOT_INO == 1); snapshot views have their own (snapview.c).
  */
 #ifndef MNT_H
 #define MNT_H
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "fs.h"
 
@@ -30,6 +32,7 @@ struct mnt_config {
     size_t cache_mb;
     size_t memtable_mb;
     char *compression;          /* "zstd" or "none"; NULL = default */
+    char *snapdir;              /* -o snapdir=NAME; NULL = MNT_SNAPDIR_DEFAULT */
     size_t inline_max;
     int sync;
     int writeback;              /* 1 on, 0 off, -1 = default (on unless sync) */
@@ -43,9 +46,14 @@ struct mnt_config {
     int remount;                /* -o remount: change a live mount */
 };
 
+struct mnt_views;
+
 /* Per-mount state handed to libfuse as the session's userdata. */
 struct mnt_state {
     fs_t *fs;
+    const char *snapdir;        /* name of the snapshot directory in the root */
+    struct mnt_views *views;    /* open snapshot views (snapview.c) */
+    struct fuse_session *se;    /* for invalidating names (snapctl.c) */
     double attr_timeout;
     double entry_timeout;
     double negative_timeout;
@@ -54,6 +62,76 @@ struct mnt_state {
     unsigned max_write;
     struct fuse_conn_info_opts *conn_opts;  /* libfuse -o options for init */
 };
+
+/* --- snapview.c: MOUNTPOINT/.snapshots/NAME ---------------------------------
+ * FUSE inode numbers: the live tree's are the fs's own, below
+ * 2^MNT_INO_BITS (the fs hands them out from 2 upwards, never reused:
+ * 2^40 of them outlast any store).  Inode i of the view of snapshot `id`
+ * (lsm_snapshot_info.id, 1..LSM_SNAPSHOT_ID_MAX, never reused) is
+ * id << MNT_INO_BITS | i, so it cannot be confused with a live inode or
+ * another snapshot's, and it stays the same across remounts.  The
+ * snapshot directory itself is MNT_SNAPDIR_INO.  Decoding is a shift and
+ * a compare: the live tree's requests pay nothing more. */
+#define MNT_SNAPDIR_DEFAULT ".snapshots"
+#define MNT_INO_BITS 40           /* FS_INO_LIMIT == 1 << MNT_INO_BITS */
+#define MNT_INO_MASK ((UINT64_C(1) << MNT_INO_BITS) - 1)
+#define MNT_SNAPDIR_ID ((uint64_t)LSM_SNAPSHOT_ID_MAX + 1)
+#define MNT_SNAPDIR_INO ((MNT_SNAPDIR_ID << MNT_INO_BITS) | FS_ROOT_INO)
+
+enum mnt_node_kind { MNT_LIVE, MNT_VIEW, MNT_SNAPDIR };
+/* What a FUSE inode number names: the fs to ask and the number there
+ * (base | ino is the FUSE number).  A view's node holds the views' read
+ * lock until mnt_node_put, so the view is not closed under it. */
+struct mnt_node {
+    enum mnt_node_kind kind;
+    fs_t *fs;
+    uint64_t ino;
+    uint64_t base;
+    struct mnt_views *locked;
+};
+/* May req change the store through the control channel (remount, create
+ * or delete a snapshot, start a backup)?  Root or the mount's owner (the
+ * daemon's user) only. */
+static inline int mnt_req_may_change(fuse_req_t req)
+{
+    uid_t uid = fuse_req_ctx(req)->uid;
+    return uid == 0 || uid == getuid();
+}
+static inline int mnt_is_snap_ino(uint64_t fino)
+{
+    return (fino >> MNT_INO_BITS) != 0;
+}
+int mnt_views_new(struct mnt_state *m);
+/* Closes every view (before fs_close). */
+void mnt_views_free(struct mnt_state *m);
+/* 0, -ESTALE (a deleted snapshot's, or a number never handed out) or
+ * -ENOMEM/-EIO.  Opens the view on first use. */
+int mnt_node_get(struct mnt_state *m, uint64_t fino, struct mnt_node *n);
+void mnt_node_put(struct mnt_node *n);
+/* The FUSE number of an inode number the node's fs returned. */
+static inline uint64_t mnt_node_fino(const struct mnt_node *n, uint64_t ino)
+{
+    return n->base | ino;
+}
+/* Is `name` in directory parent (a FUSE number) the snapshot directory? */
+int mnt_is_snapdir_name(const struct mnt_state *m, uint64_t parent,
+                        const char *name);
+/* Attributes of the snapshot directory (read-only, the root's owner and
+ * times). */
+int mnt_snapdir_stat(struct mnt_state *m, struct stat *st);
+/* Lookup of `name` in the snapshot directory or at a view's root ("..",
+ * which leads back to the snapshot directory); st in FUSE numbers, with
+ * a lookup reference counted in the fs that answered (see mnt_forget_ino). */
+int mnt_snap_lookup(struct mnt_state *m, const struct mnt_node *dir,
+                    const char *name, struct stat *st);
+/* Lists the snapshot directory from `cookie` (see fs_readdir; st carries
+ * st_ino and the type only, never a lookup reference). */
+int mnt_snapdir_readdir(struct mnt_state *m, uint64_t cookie,
+                        fs_dirent_fn emit, void *ctx);
+/* Drops nlookup kernel references of a FUSE number. */
+void mnt_forget_ino(struct mnt_state *m, uint64_t fino, uint64_t nlookup);
+/* Closes the view of snapshot `name` if open (after it was deleted). */
+void mnt_view_drop(struct mnt_state *m, const char *name);
 
 /* --- opts.c ----------------------------------------------------------- */
 #define MNT_MAX_WRITE_MIN 4096u

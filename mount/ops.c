@@ -33,7 +33,9 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "ctl_snap.h"
 #include "mnt.h"
+#include "tools.h"
 
 /* fi->fh bits for regular files. */
 #define MNT_FH_APPEND 1u   /* O_APPEND without writeback cache: fs appends */
@@ -140,7 +142,43 @@ static void mnt_reply_entry(fuse_req_t req, const struct stat *st)
     struct fuse_entry_param e;
     mnt_fill_entry(m, st, &e);
     if (fuse_reply_entry(req, &e) != 0)
-        fs_forget(m->fs, st->st_ino, 1);
+        mnt_forget_ino(m, st->st_ino, 1);
+}
+
+/* --- snapshots --------------------------------------------------------------
+ * Requests on a snapshot's inodes (mnt.h, snapview.c) go to its view
+ * through an mnt_node; every change there, or to the snapshot directory's
+ * name in the root, is refused here with EROFS. */
+
+/* Replies EROFS and returns 1 if ino is under the snapshot directory. */
+static int mnt_refuse(fuse_req_t req, fuse_ino_t ino)
+{
+    if (!mnt_is_snap_ino(ino))
+        return 0;
+    fuse_reply_err(req, EROFS);
+    return 1;
+}
+
+/* The same for a change to `name` in parent: also the name of the
+ * snapshot directory itself in the root. */
+static int mnt_refuse_name(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    if (mnt_refuse(req, parent))
+        return 1;
+    if (!mnt_is_snapdir_name(mnt_st(req), parent, name))
+        return 0;
+    fuse_reply_err(req, EROFS);
+    return 1;
+}
+
+/* mnt_node_get for a request: replies the error and returns -1 if it
+ * fails. */
+static int mnt_node(fuse_req_t req, fuse_ino_t ino, struct mnt_node *n)
+{
+    int rc = mnt_node_get(mnt_st(req), ino, n);
+    if (rc < 0)
+        mnt_reply_status(req, rc);
+    return rc < 0 ? -1 : 0;
 }
 
 /* --- connection ----------------------------------------------------------- */
@@ -211,7 +249,20 @@ static void mnt_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct mnt_state *m = mnt_st(req);
     struct stat st;
-    int rc = fs_lookup(m->fs, parent, name, &st);
+    struct mnt_node n;
+    int rc;
+    if (mnt_is_snapdir_name(m, parent, name))
+        rc = mnt_snapdir_stat(m, &st);
+    else if (mnt_node(req, parent, &n) != 0)
+        return;
+    else {
+        if (n.kind == MNT_SNAPDIR ||
+            (n.kind == MNT_VIEW && n.ino == FS_ROOT_INO && strcmp(name, "..") == 0))
+            rc = mnt_snap_lookup(m, &n, name, &st);
+        else if ((rc = fs_lookup(n.fs, n.ino, name, &st)) == 0)
+            st.st_ino = mnt_node_fino(&n, st.st_ino);
+        mnt_node_put(&n);
+    }
     if (rc == -ENOENT && m->negative_timeout > 0) {
         /* ino 0 = cache the absence for negative_timeout seconds */
         struct fuse_entry_param e;
@@ -228,16 +279,16 @@ static void mnt_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void mnt_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-    fs_forget(mnt_fs(req), ino, nlookup);
+    mnt_forget_ino(mnt_st(req), ino, nlookup);
     fuse_reply_none(req);
 }
 
 static void mnt_forget_multi(fuse_req_t req, size_t count,
                              struct fuse_forget_data *forgets)
 {
-    fs_t *fs = mnt_fs(req);
+    struct mnt_state *m = mnt_st(req);
     for (size_t i = 0; i < count; i++)
-        fs_forget(fs, forgets[i].ino, forgets[i].nlookup);
+        mnt_forget_ino(m, forgets[i].ino, forgets[i].nlookup);
     fuse_reply_none(req);
 }
 
@@ -246,6 +297,8 @@ static void mnt_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
     fs_cred c;
     struct stat st;
+    if (mnt_refuse_name(req, parent, name))
+        return;
     mnt_cred(req, &c);
     int rc = fs_mknod(mnt_fs(req), &c, parent, name, mode, rdev, &st);
     if (rc != 0)
@@ -259,6 +312,8 @@ static void mnt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
     fs_cred c;
     struct stat st;
+    if (mnt_refuse_name(req, parent, name))
+        return;
     mnt_cred(req, &c);
     int rc = fs_mkdir(mnt_fs(req), &c, parent, name, mode, &st);
     if (rc != 0)
@@ -272,6 +327,8 @@ static void mnt_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 {
     fs_cred c;
     struct stat st;
+    if (mnt_refuse_name(req, parent, name))
+        return;
     mnt_cred(req, &c);
     int rc = fs_symlink(mnt_fs(req), &c, parent, name, target, &st);
     if (rc != 0)
@@ -284,6 +341,8 @@ static void mnt_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
                      const char *newname)
 {
     struct stat st;
+    if (mnt_refuse(req, ino) || mnt_refuse_name(req, newparent, newname))
+        return;
     int rc = fs_link(mnt_fs(req), ino, newparent, newname, &st);
     if (rc != 0)
         mnt_reply_status(req, rc);
@@ -294,7 +353,12 @@ static void mnt_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 static void mnt_readlink(fuse_req_t req, fuse_ino_t ino)
 {
     char buf[FS_SYMLINK_MAX + 1];
-    int n = fs_readlink(mnt_fs(req), ino, buf, FS_SYMLINK_MAX);
+    struct mnt_node nd;
+    if (mnt_node(req, ino, &nd) != 0)
+        return;
+    int n = nd.kind == MNT_SNAPDIR ? -EINVAL
+                                   : fs_readlink(nd.fs, nd.ino, buf, FS_SYMLINK_MAX);
+    mnt_node_put(&nd);
     if (n < 0) {
         mnt_reply_status(req, n);
         return;
@@ -309,12 +373,14 @@ static void mnt_readlink(fuse_req_t req, fuse_ino_t ino)
 
 static void mnt_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    mnt_reply_status(req, fs_unlink(mnt_fs(req), parent, name));
+    if (!mnt_refuse_name(req, parent, name))
+        mnt_reply_status(req, fs_unlink(mnt_fs(req), parent, name));
 }
 
 static void mnt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    mnt_reply_status(req, fs_rmdir(mnt_fs(req), parent, name));
+    if (!mnt_refuse_name(req, parent, name))
+        mnt_reply_status(req, fs_rmdir(mnt_fs(req), parent, name));
 }
 
 /* The caller owns the whiteout of RENAME_WHITEOUT (the kernel checked
@@ -324,6 +390,9 @@ static void mnt_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
                        unsigned int flags)
 {
     fs_cred c;
+    if (mnt_refuse_name(req, parent, name) ||
+        mnt_refuse_name(req, newparent, newname))
+        return;
     mnt_cred(req, &c);
     mnt_reply_status(req, fs_rename_as(mnt_fs(req), &c, parent, name,
                                        newparent, newname, flags));
@@ -336,7 +405,14 @@ static void mnt_getattr(fuse_req_t req, fuse_ino_t ino,
 {
     (void)fi;
     struct stat st;
-    int rc = fs_getattr(mnt_fs(req), ino, &st);
+    struct mnt_node n;
+    if (mnt_node(req, ino, &n) != 0)
+        return;
+    int rc = n.kind == MNT_SNAPDIR ? mnt_snapdir_stat(mnt_st(req), &st)
+                                   : fs_getattr(n.fs, n.ino, &st);
+    if (rc == 0)
+        st.st_ino = mnt_node_fino(&n, st.st_ino & MNT_INO_MASK);
+    mnt_node_put(&n);
     if (rc != 0)
         mnt_reply_status(req, rc);
     else
@@ -375,6 +451,8 @@ static void mnt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
     (void)fi;
     fs_cred c;
     struct stat st;
+    if (mnt_refuse(req, ino))
+        return;
     mnt_cred(req, &c);
     int rc = fs_setattr(mnt_fs(req), &c, ino, attr, mnt_setattr_mask(valid),
                         &st);
@@ -412,7 +490,14 @@ static int mnt_access_check(fuse_req_t req, const struct stat *st, int mask)
 static void mnt_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
     struct stat st;
-    int rc = fs_getattr(mnt_fs(req), ino, &st);
+    struct mnt_node n;
+    if (mnt_node(req, ino, &n) != 0)
+        return;
+    int rc = n.kind == MNT_SNAPDIR ? mnt_snapdir_stat(mnt_st(req), &st)
+                                   : fs_getattr(n.fs, n.ino, &st);
+    mnt_node_put(&n);
+    if (rc == 0 && (mask & W_OK) && mnt_is_snap_ino(ino))
+        rc = -EROFS;
     if (rc == 0)
         rc = mnt_access_check(req, &st, mask);
     mnt_reply_status(req, rc);
@@ -433,15 +518,20 @@ static void mnt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct mnt_state *m = mnt_st(req);
     fs_cred c;
-    mnt_cred(req, &c);
-    int rc = fs_open_file(m->fs, &c, ino, fi->flags);
-    if (rc != 0) {
-        mnt_reply_status(req, rc);
+    struct mnt_node n;
+    if (mnt_node(req, ino, &n) != 0)
         return;
+    mnt_cred(req, &c);
+    int rc = n.kind == MNT_SNAPDIR ? -EISDIR
+                                   : fs_open_file(n.fs, &c, n.ino, fi->flags);
+    if (rc == 0) {
+        mnt_set_handle(m, fi);
+        if (fuse_reply_open(req, fi) != 0)
+            fs_release(n.fs, n.ino);  /* no release will come */
     }
-    mnt_set_handle(m, fi);
-    if (fuse_reply_open(req, fi) != 0)
-        fs_release(m->fs, ino);       /* no release will come */
+    mnt_node_put(&n);
+    if (rc != 0)
+        mnt_reply_status(req, rc);
 }
 
 static void mnt_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -451,6 +541,8 @@ static void mnt_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     fs_cred c;
     struct stat st;
     struct fuse_entry_param e;
+    if (mnt_refuse_name(req, parent, name))
+        return;
     mnt_cred(req, &c);
     int rc = fs_create(m->fs, &c, parent, name, mode, fi->flags, &st);
     if (rc != 0) {
@@ -540,7 +632,8 @@ static void mnt_tmpfile(struct fuse_session *se, struct mnt_state *m,
     memcpy(&ci, arg, sizeof ci);
     fs_cred c = { .uid = in->uid, .gid = in->gid, .umask = ci.umask };
     struct stat st;
-    int rc = fs_tmpfile(m->fs, &c, in->nodeid, ci.mode, (int)ci.flags, &st);
+    int rc = mnt_is_snap_ino(in->nodeid)
+                 ? -EROFS : fs_tmpfile(m->fs, &c, in->nodeid, ci.mode, (int)ci.flags, &st);
     if (rc < 0) {
         mnt_raw_reply(se, in->unique, rc, NULL, 0);
         return;
@@ -585,7 +678,14 @@ static void mnt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    ssize_t n = fs_read(mnt_fs(req), ino, buf, size, off);
+    struct mnt_node nd;
+    if (mnt_node(req, ino, &nd) != 0) {
+        free(buf);
+        return;
+    }
+    ssize_t n = nd.kind == MNT_SNAPDIR ? -EISDIR
+                                       : fs_read(nd.fs, nd.ino, buf, size, off);
+    mnt_node_put(&nd);
     if (n < 0)
         mnt_reply_status(req, n);
     else if ((size_t)n > size)
@@ -615,6 +715,8 @@ static void mnt_write_buf(fuse_req_t req, fuse_ino_t ino,
                           struct fuse_bufvec *in, off_t off,
                           struct fuse_file_info *fi)
 {
+    if (mnt_refuse(req, ino))
+        return;
     const struct fuse_buf *b0 = &in->buf[0];
     const char *data;
     char *copy = NULL;
@@ -680,14 +782,22 @@ static void mnt_release(fuse_req_t req, fuse_ino_t ino,
                         struct fuse_file_info *fi)
 {
     (void)fi;
-    mnt_reply_status(req, fs_release(mnt_fs(req), ino));
+    struct mnt_node n;
+    if (mnt_node(req, ino, &n) != 0)
+        return;
+    int rc = n.kind == MNT_SNAPDIR ? 0 : fs_release(n.fs, n.ino);
+    mnt_node_put(&n);
+    mnt_reply_status(req, rc);
 }
 
 static void mnt_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
                       struct fuse_file_info *fi)
 {
     (void)fi;
-    mnt_reply_status(req, fs_fsync(mnt_fs(req), ino, datasync));
+    if (mnt_is_snap_ino(ino))
+        mnt_reply_status(req, 0);     /* nothing there ever changes */
+    else
+        mnt_reply_status(req, fs_fsync(mnt_fs(req), ino, datasync));
 }
 
 static void mnt_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
@@ -695,6 +805,8 @@ static void mnt_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
                           struct fuse_file_info *fi)
 {
     (void)fi;
+    if (mnt_refuse(req, ino))
+        return;
     mnt_reply_status(req, fs_fallocate(mnt_fs(req), ino, mode, offset,
                                        length));
 }
@@ -713,7 +825,11 @@ static void mnt_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
         fuse_reply_err(req, ENOSYS);
         return;
     }
-    off_t r = fs_lseek(mnt_fs(req), ino, off, whence);
+    struct mnt_node n;
+    if (mnt_node(req, ino, &n) != 0)
+        return;
+    off_t r = n.kind == MNT_SNAPDIR ? -EINVAL : fs_lseek(n.fs, n.ino, off, whence);
+    mnt_node_put(&n);
     if (r < 0)
         mnt_reply_status(req, r);
     else
@@ -730,6 +846,12 @@ static void mnt_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
     (void)fi_out;
     if (flags != 0) {
         fuse_reply_err(req, EINVAL);
+        return;
+    }
+    if (mnt_refuse(req, ino_out))
+        return;
+    if (mnt_is_snap_ino(ino_in)) {
+        fuse_reply_err(req, EXDEV);   /* the kernel copies through read/write */
         return;
     }
     ssize_t n = fs_copy_file_range(mnt_fs(req), ino_in, off_in, ino_out,
@@ -763,7 +885,10 @@ static void mnt_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
     (void)datasync;
     (void)fi;
-    mnt_reply_status(req, fs_fsyncdir(mnt_fs(req), ino));
+    if (mnt_is_snap_ino(ino))
+        mnt_reply_status(req, 0);
+    else
+        mnt_reply_status(req, fs_fsyncdir(mnt_fs(req), ino));
 }
 
 /* One readdir reply being filled.  For readdirplus, `inos` records the
@@ -772,6 +897,7 @@ static void mnt_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 struct mnt_dirbuf {
     fuse_req_t req;
     struct mnt_state *m;
+    struct mnt_node *node;        /* the directory's: entries' fs and numbers */
     char *buf;
     size_t cap;
     size_t used;
@@ -811,14 +937,18 @@ static int mnt_dir_add_plus(void *ctx, const char *name, const struct stat *st,
 {
     struct mnt_dirbuf *d = ctx;
     struct fuse_entry_param e;
-    int dot = mnt_is_dot(name);
+    /* The snapshot directory's entries carry no reference either. */
+    int dot = mnt_is_dot(name) || d->node->kind == MNT_SNAPDIR;
+    uint64_t fino = mnt_node_fino(d->node, (uint64_t)st->st_ino & MNT_INO_MASK);
 
     if (dot) {
         memset(&e, 0, sizeof e);
-        e.attr.st_ino = st->st_ino;
+        e.attr.st_ino = d->node->kind == MNT_SNAPDIR ? st->st_ino : fino;
         e.attr.st_mode = st->st_mode & S_IFMT;
     } else {
         mnt_fill_entry(d->m, st, &e);
+        e.ino = fino;
+        e.attr.st_ino = fino;
     }
     size_t rem = d->cap - d->used;
     size_t len = fuse_add_direntry_plus(d->req, d->buf + d->used, rem, name,
@@ -838,7 +968,10 @@ static int mnt_dir_add(void *ctx, const char *name, const struct stat *st,
 {
     struct mnt_dirbuf *d = ctx;
     size_t rem = d->cap - d->used;
-    size_t len = fuse_add_direntry(d->req, d->buf + d->used, rem, name, st,
+    struct stat mapped = *st;
+    if (d->node->kind == MNT_VIEW)
+        mapped.st_ino = mnt_node_fino(d->node, st->st_ino);
+    size_t len = fuse_add_direntry(d->req, d->buf + d->used, rem, name, &mapped,
                                    (off_t)next_cookie);
     if (len > rem)
         return 1;
@@ -849,7 +982,7 @@ static int mnt_dir_add(void *ctx, const char *name, const struct stat *st,
 static void mnt_dirbuf_drop_refs(struct mnt_dirbuf *d)
 {
     for (size_t i = 0; i < d->ninos; i++)
-        fs_forget(d->m->fs, d->inos[i], 1);
+        fs_forget(d->node->fs, d->inos[i], 1);
     d->ninos = 0;
 }
 
@@ -865,18 +998,26 @@ static void mnt_do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
     d.m = mnt_st(req);
     d.cap = size;
     d.plus = plus;
+    struct mnt_node n;
+    if (mnt_node(req, ino, &n) != 0)
+        return;
+    d.node = &n;
     d.buf = malloc(size > 0 ? size : 1);
     if (d.buf == NULL) {
+        mnt_node_put(&n);
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    int rc = fs_readdir(d.m->fs, ino, (uint64_t)off, plus,
-                        plus ? mnt_dir_add_plus : mnt_dir_add, &d);
+    fs_dirent_fn emit = plus ? mnt_dir_add_plus : mnt_dir_add;
+    int rc = n.kind == MNT_SNAPDIR
+                 ? mnt_snapdir_readdir(d.m, (uint64_t)off, emit, &d)
+                 : fs_readdir(n.fs, n.ino, (uint64_t)off, plus, emit, &d);
     if (d.used == 0 && (rc < 0 || d.failed)) {
         mnt_reply_status(req, rc < 0 ? rc : -ENOMEM);
     } else if (fuse_reply_buf(req, d.buf, d.used) != 0) {
         mnt_dirbuf_drop_refs(&d);
     }
+    mnt_node_put(&n);
     free(d.inos);
     free(d.buf);
 }
@@ -933,21 +1074,20 @@ static void mnt_control_ioctl(fuse_req_t req, fuse_ino_t ino,
                               unsigned int cmd, const void *in_buf,
                               size_t in_bufsz, size_t out_bufsz);
 
-static void mnt_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
-                      void *arg, struct fuse_file_info *fi, unsigned flags,
-                      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+/* The file attribute flags of inode n.ino of n.fs (a snapshot's: they
+ * are read, never set). */
+static void mnt_flags_ioctl(fuse_req_t req, const struct mnt_node *n,
+                            unsigned int cmd, const void *in_buf,
+                            size_t in_bufsz, size_t out_bufsz)
 {
-    (void)arg;
-    (void)fi;
-    if (flags & FUSE_IOCTL_COMPAT) {
-        fuse_reply_err(req, ENOTTY);
+    fs_t *fs = n->fs;
+    uint64_t ino = n->ino;
+    if (n->kind != MNT_LIVE &&
+        (cmd == FS_IOC_SETFLAGS || cmd == FS_IOC32_SETFLAGS ||
+         cmd == FS_IOC_FSSETXATTR)) {
+        fuse_reply_err(req, EROFS);
         return;
     }
-    if (cmd == MNT_IOC_GET_RO || cmd == MNT_IOC_SET_RO) {
-        mnt_control_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz);
-        return;
-    }
-    fs_t *fs = mnt_fs(req);
     fs_cred c;
     unsigned f = 0;
     int rc;
@@ -1015,6 +1155,33 @@ static void mnt_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
     mnt_reply_status(req, rc);
 }
 
+static void mnt_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+                      void *arg, struct fuse_file_info *fi, unsigned flags,
+                      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+    (void)arg;
+    (void)fi;
+    if (flags & FUSE_IOCTL_COMPAT) {
+        fuse_reply_err(req, ENOTTY);
+        return;
+    }
+    if (cmd == MNT_IOC_GET_RO || cmd == MNT_IOC_SET_RO) {
+        mnt_control_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz);
+        return;
+    }
+    if (mnt_snap_ioctl_cmd(cmd)) {
+        mnt_snap_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz);
+        return;
+    }
+    if (mnt_tools_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz))
+        return;                                   /* tools_ctl.c */
+    struct mnt_node n;
+    if (mnt_node(req, ino, &n) != 0)
+        return;
+    mnt_flags_ioctl(req, &n, cmd, in_buf, in_bufsz, out_bufsz);
+    mnt_node_put(&n);
+}
+
 /* --- filesystem, xattrs ---------------------------------------------------- */
 
 static void mnt_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -1045,8 +1212,9 @@ static void mnt_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
         fuse_reply_err(req, EOPNOTSUPP);
         return;
     }
-    mnt_reply_status(req, fs_setxattr(mnt_fs(req), ino, name, value, size,
-                                      flags));
+    if (!mnt_refuse(req, ino))
+        mnt_reply_status(req, fs_setxattr(mnt_fs(req), ino, name, value, size,
+                                          flags));
 }
 
 /* getxattr/listxattr: size 0 asks for the length, otherwise the value must
@@ -1076,7 +1244,14 @@ static void mnt_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    ssize_t n = fs_getxattr(mnt_fs(req), ino, name, buf, size);
+    struct mnt_node nd;
+    if (mnt_node(req, ino, &nd) != 0) {
+        free(buf);
+        return;
+    }
+    ssize_t n = nd.kind == MNT_SNAPDIR ? -ENODATA
+                                       : fs_getxattr(nd.fs, nd.ino, name, buf, size);
+    mnt_node_put(&nd);
     mnt_reply_sized(req, n, buf, size);
     free(buf);
 }
@@ -1088,7 +1263,13 @@ static void mnt_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    ssize_t n = fs_listxattr(mnt_fs(req), ino, buf, size);
+    struct mnt_node nd;
+    if (mnt_node(req, ino, &nd) != 0) {
+        free(buf);
+        return;
+    }
+    ssize_t n = nd.kind == MNT_SNAPDIR ? 0 : fs_listxattr(nd.fs, nd.ino, buf, size);
+    mnt_node_put(&nd);
     mnt_reply_sized(req, n, buf, size);
     free(buf);
 }
@@ -1099,7 +1280,8 @@ static void mnt_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
         fuse_reply_err(req, EOPNOTSUPP);
         return;
     }
-    mnt_reply_status(req, fs_removexattr(mnt_fs(req), ino, name));
+    if (!mnt_refuse(req, ino))
+        mnt_reply_status(req, fs_removexattr(mnt_fs(req), ino, name));
 }
 
 /* --- control ----------------------------------------------------------- */
@@ -1114,8 +1296,7 @@ static void mnt_control_ioctl(fuse_req_t req, fuse_ino_t ino,
         fuse_reply_err(req, ENOTTY);
         return;
     }
-    uid_t uid = fuse_req_ctx(req)->uid;
-    if (uid != 0 && uid != getuid()) {
+    if (!mnt_req_may_change(req)) {
         fuse_reply_err(req, EPERM);
         return;
     }

@@ -25,6 +25,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "cli.h"
 #include "mnt.h"
 
 #define MNT_DEFAULT_TIMEOUT 60.0   /* seconds; the daemon is the only writer */
@@ -60,6 +61,7 @@ enum mnt_key {
     KEY_RO,
     KEY_RW,
     KEY_REMOUNT,
+    KEY_SNAPDIR,
 };
 
 #define MNT_FLAG(t, field, v) { t, offsetof(struct mnt_config, field), v }
@@ -75,6 +77,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
     FUSE_OPT_KEY("cache_mb=", KEY_CACHE_MB),
     FUSE_OPT_KEY("memtable_mb=", KEY_MEMTABLE_MB),
     FUSE_OPT_KEY("compression=", KEY_COMPRESSION),
+    FUSE_OPT_KEY("snapdir=", KEY_SNAPDIR),
     FUSE_OPT_KEY("inline_max=", KEY_INLINE_MAX),
     FUSE_OPT_KEY("max_write=", KEY_MAX_WRITE),
     FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TIMEOUT),
@@ -237,6 +240,12 @@ static int mnt_opt_proc(void *data, const char *arg, int key,
         free(cfg->compression);
         cfg->compression = strdup(val);
         return cfg->compression != NULL ? 0 : -1;
+    case KEY_SNAPDIR:
+        if (!lsm_snapshot_name_ok(val))
+            return mnt_bad_value(arg, "a file name (no '/', not '.' or '..')");
+        free(cfg->snapdir);
+        cfg->snapdir = strdup(val);
+        return cfg->snapdir != NULL ? 0 : -1;
     case KEY_INLINE_MAX:
         if (mnt_parse_uint(val, SIZE_MAX, &v) != 0)
             return mnt_bad_value(arg, "a whole number of bytes");
@@ -323,8 +332,10 @@ void mnt_config_free(struct mnt_config *cfg)
 {
     free(cfg->store);
     free(cfg->compression);
+    free(cfg->snapdir);
     cfg->store = NULL;
     cfg->compression = NULL;
+    cfg->snapdir = NULL;
 }
 
 void mnt_print_help(const char *prog)
@@ -335,8 +346,9 @@ void mnt_print_help(const char *prog)
     fs_options_init(&o);
 
     printf("usage: %s [options] STORE MOUNTPOINT\n"
-           "       %s -o remount,ro|rw [STORE] MOUNTPOINT\n"
-           "       %s fsck [--repair] STORE\n\n", prog, prog, prog);
+           "       %s -o remount,ro|rw [STORE] MOUNTPOINT\n", prog, prog);
+    cli_print_usage_lines(prog);
+    printf("\n");
     printf("Mounts the lsmfs store in directory STORE at MOUNTPOINT.  A missing or\n"
            "empty STORE directory becomes a new store.  The daemon detaches once\n"
            "the mount is ready; errors are reported before it does, and a mount\n"
@@ -377,6 +389,10 @@ void mnt_print_help(const char *prog)
            d.memtable_mb);
     printf("    -o compression=zstd|none  table compression (default %s)\n",
            o.lsm.compression == LSM_COMPRESS_NONE ? "none" : "zstd");
+    printf("    -o snapdir=NAME        directory in the root where each snapshot\n"
+           "                           is browsable read-only as NAME/SNAPSHOT\n"
+           "                           (hidden from listings; default %s)\n",
+           MNT_SNAPDIR_DEFAULT);
     printf("    -o inline_max=N        files up to N bytes live in the inode\n"
            "                           record (default %zu); new stores use\n"
            "                           %u KiB data blocks\n", d.inline_max,

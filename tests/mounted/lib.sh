@@ -210,6 +210,17 @@ lib_daemon_done() {
   LIB_FG_PID=
 }
 
+# lib_kill_daemon: kill -9 of the mount's daemon, then a lazy unmount of
+# the dead mount (the store is left as a crash leaves it).
+lib_kill_daemon() {
+  kill -KILL "$DAEMON_PID"
+  wait "$DAEMON_PID" 2>/dev/null || true
+  DAEMON_PID=
+  LIB_FG_PID=
+  lib_t 30 fusermount3 -u -z "$MNT" || fail "lazy unmount of the dead mount failed"
+  lib_wait_unmounted "$MNT"
+}
+
 # lib_unmount: fusermount3 -u, then wait for the daemon to close the store.
 lib_unmount() {
   lib_t 30 fusermount3 -u "$MNT" || fail "fusermount3 -u $MNT failed"

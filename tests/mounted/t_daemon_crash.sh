@@ -21,12 +21,7 @@ want=$(lib_t 30 bash -c 'cd "$1" && find . -printf "%y %m %s %p\n" | sort &&
   fail "reading the tree failed"
 [ "$(echo "$want" | grep -c '^f ')" -eq 19 ] || fail "expected 19 files: $want"
 
-kill -KILL "$DAEMON_PID"
-wait "$DAEMON_PID" 2>/dev/null || true
-DAEMON_PID=
-LIB_FG_PID=
-lib_t 30 fusermount3 -u -z "$MNT" || fail "lazy unmount of the dead mount failed"
-lib_wait_unmounted "$MNT"
+lib_kill_daemon
 
 check "after remount the tree is exactly what was acknowledged"
 lib_mount

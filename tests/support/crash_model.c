@@ -463,8 +463,8 @@ static void scan_free(scan_result *r)
 
 /* Scans the whole store into r; 0, -1 (foreign or unordered key; err
  * set) or the iterator's error status. */
-static int scan_store(cm_model *m, lsm_db *db, scan_result *r, char *err,
-                      size_t errlen)
+static int scan_store(cm_model *m, lsm_db *db, const lsm_read_options *ro,
+                      scan_result *r, char *err, size_t errlen)
 {
     uint32_t n = m->nkeys;
     r->present = calloc(n ? n : 1, 1);
@@ -473,7 +473,7 @@ static int scan_store(cm_model *m, lsm_db *db, scan_result *r, char *err,
     r->hash = 0;
     if (!r->present || !r->len || !r->vh)
         return LSM_NO_MEMORY;
-    lsm_iter *it = lsm_iter_new(db, NULL);
+    lsm_iter *it = lsm_iter_new(db, ro);
     if (!it) {
         put_msg(err, errlen, "lsm_iter_new: %s", lsm_last_error());
         return LSM_NO_MEMORY;
@@ -534,15 +534,15 @@ static int describe_diff(const cm_model *m, const scan_result *r,
 }
 
 /* Compares lsm_get of every key with state s byte for byte. */
-static int check_gets(cm_model *m, lsm_db *db, const cm_state *s, char *err,
-                      size_t errlen)
+static int check_gets(cm_model *m, lsm_db *db, const lsm_read_options *ro,
+                      const cm_state *s, char *err, size_t errlen)
 {
     char key[CM_KEY_LEN + 1];
     for (uint32_t k = 0; k < m->nkeys; k++) {
         cm_key(k, key);
         void *v = NULL;
         size_t vl = 0;
-        int rc = lsm_get(db, NULL, key, CM_KEY_LEN, &v, &vl);
+        int rc = lsm_get(db, ro, key, CM_KEY_LEN, &v, &vl);
         if (rc != LSM_OK && rc != LSM_NOT_FOUND) {
             put_msg(err, errlen, "get %s: %s: %s", key, lsm_status_name(rc),
                     lsm_last_error());
@@ -577,7 +577,7 @@ int cm_verify(cm_model *m, lsm_db *db, size_t lo, size_t hi, size_t *k,
     if (hi > m->nops)
         hi = m->nops;
     scan_result r;
-    int rc = scan_store(m, db, &r, err, errlen);
+    int rc = scan_store(m, db, NULL, &r, err, errlen);
     if (rc) {
         scan_free(&r);
         return rc;
@@ -608,12 +608,48 @@ int cm_verify(cm_model *m, lsm_db *db, size_t lo, size_t hi, size_t *k,
             put_msg(err, errlen, "hash matched prefix %zu but %s", found, d);
             rc = -1;
         } else {
-            rc = check_gets(m, db, &s, err, errlen);
+            rc = check_gets(m, db, NULL, &s, err, errlen);
         }
     }
     if (rc == 0)
         *k = found;
     state_free(&s);
+    scan_free(&r);
+    return rc;
+}
+
+cm_state *cm_state_save(cm_model *m, size_t k)
+{
+    cm_state *s = malloc(sizeof *s);
+    if (!s) {
+        fprintf(stderr, "crash_model: out of memory\n");
+        exit(2);
+    }
+    state_init(s, m->nkeys);
+    state_at(m, k, s);
+    return s;
+}
+
+void cm_state_free(cm_state *s)
+{
+    if (s) {
+        state_free(s);
+        free(s);
+    }
+}
+
+int cm_verify_state(cm_model *m, const cm_state *s, lsm_db *db,
+                    const lsm_read_options *ro, char *err, size_t errlen)
+{
+    scan_result r;
+    int rc = scan_store(m, db, ro, &r, err, errlen);
+    char d[300];
+    if (rc == 0 && describe_diff(m, &r, s, d, sizeof d)) {
+        put_msg(err, errlen, "scan: %s", d);
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = check_gets(m, db, ro, s, err, errlen);
     scan_free(&r);
     return rc;
 }

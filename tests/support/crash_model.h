@@ -83,6 +83,16 @@ size_t cm_durable(const cm_model *m);
  * prefix matches; or the lsm status of a failed read. */
 int cm_verify(cm_model *m, lsm_db *db, size_t lo, size_t hi, size_t *k,
               char *err, size_t errlen);
+/* A saved copy of the state after prefix k (k <= cm_nops; the base and
+ * the operations since, so before any cm_rebase past it), for checking a
+ * snapshot taken then; it outlives cm_rebase. */
+typedef struct cm_state cm_state;
+cm_state *cm_state_save(cm_model *m, size_t k);
+void cm_state_free(cm_state *s);
+/* Checks that db read through ro holds exactly state s (a scan and every
+ * key's lsm_get, byte for byte); 0, -1 with err, or a read's status. */
+int cm_verify_state(cm_model *m, const cm_state *s, lsm_db *db,
+                    const lsm_read_options *ro, char *err, size_t errlen);
 /* Makes the state after prefix k the new base and forgets the
  * operations (durable becomes 0). */
 void cm_rebase(cm_model *m, size_t k);

@@ -8,10 +8,11 @@
  *
  *   1. a random workload of puts, deletes, range deletes and batches,
  *      some with LSM_SYNC, with the occasional lsm_flush, lsm_compact and
- *      lsm_sync, range deletion of a quarter or more of the keys, and
+ *      lsm_sync, range deletion of a quarter or more of the keys,
  *      pause of a few ms in which idle work (lsm/reclaim.c: flushes of
  *      deletions, tables dropped whole by a manifest edit, compactions of
- *      deletions; idle_compaction_ms is 1-5 ms in most runs) goes on;
+ *      deletions; idle_compaction_ms is 1-5 ms in most runs) goes on, and
+ *      named snapshots created and deleted (up to MAX_SNAPS at a time);
  *   2. a crash, chosen from three kinds:
  *        - from the test thread after the last operation (background
  *          work may be in flight),
@@ -36,6 +37,11 @@
  *      appears that was never written.  A third of the time a
  *      read-only open looks first: it must find a valid prefix without
  *      writing anything, and recovery must then find the same one;
+ *      Every named snapshot created (lsm_snapshot_create returned) and
+ *      not deleted must be listed and read, through lsm_snapshot_open,
+ *      exactly as the model's state when it was created; one whose
+ *      creation or deletion the crash interrupted may be listed or not,
+ *      and read so if it is; no other may be listed;
  *   5. continue from the recovered state.
  * A run ends with a clean close, which must keep everything.
  *
@@ -72,6 +78,7 @@
 
 #define STORE "/db"
 #define ROUNDS_PER_RUN 5
+#define MAX_SNAPS 6
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -106,7 +113,16 @@ typedef struct totals {
     uint64_t ops, synced, flushes, syncs, failed_ops, read_only_opens;
     uint64_t kept_unsynced, lost_unsynced;
     uint64_t wide_deletes, pauses, tables_dropped, idle_compactions;
+    uint64_t snaps_created, snaps_deleted, snaps_checked;
 } totals;
+
+/* A named snapshot the run made: sure to exist, or in doubt (its
+ * creation or deletion failed, so a crash may have kept it or not). */
+typedef struct snap_model {
+    char name[16];
+    cm_state *state;           /* what it sees; NULL: slot free */
+    int in_doubt;
+} snap_model;
 
 enum plan { PLAN_AFTER_OPS, PLAN_AT_IO, PLAN_THREAD };
 
@@ -123,6 +139,8 @@ typedef struct run {
     uint64_t io_per_open;
     uint64_t us_per_round;
     totals *t;
+    snap_model snaps[MAX_SNAPS];
+    unsigned next_snap;
 } run;
 
 #define FAIL(r, ...) fail_run(r, __FILE__, __LINE__, __VA_ARGS__)
@@ -202,6 +220,92 @@ static void *crash_later(void *arg)
     return NULL;
 }
 
+/* --- named snapshots ------------------------------------------------------------ */
+
+static void snap_forget(snap_model *s)
+{
+    cm_state_free(s->state);
+    s->state = NULL;
+}
+
+/* Creates a snapshot (if a slot is free): it sees every operation issued,
+ * which its creation made durable. */
+static int snap_create(run *r)
+{
+    snap_model *s = NULL;
+    for (int i = 0; i < MAX_SNAPS && !s; i++)
+        if (!r->snaps[i].state)
+            s = &r->snaps[i];
+    if (!s)
+        return LSM_OK;
+    snprintf(s->name, sizeof s->name, "s%u", r->next_snap++);
+    s->state = cm_state_save(r->m, cm_nops(r->m));
+    int rc = lsm_snapshot_create(r->db, s->name, NULL);
+    s->in_doubt = rc != LSM_OK;
+    if (rc == LSM_OK) {
+        cm_set_durable(r->m, cm_nops(r->m));
+        r->t->snaps_created++;
+    }
+    return rc;
+}
+
+static int snap_delete(run *r)
+{
+    snap_model *s = &r->snaps[below(&r->rng, MAX_SNAPS)];
+    if (!s->state)
+        return LSM_OK;
+    int rc = lsm_snapshot_delete(r->db, s->name);
+    if (rc == LSM_OK || (rc == LSM_NOT_FOUND && s->in_doubt)) {
+        snap_forget(s);
+        r->t->snaps_deleted++;
+        return LSM_OK;
+    }
+    s->in_doubt = 1;
+    return rc;
+}
+
+/* After a reopen: the listed snapshots are the model's (in-doubt ones
+ * maybe), each reads as its state. */
+static void snap_check(run *r)
+{
+    lsm_snapshot_info *list;
+    size_t n;
+    if (lsm_snapshot_list(r->db, &list, &n) != LSM_OK)
+        FAIL(r, "snapshot list: %s", lsm_last_error());
+    for (int i = 0; i < MAX_SNAPS; i++) {
+        snap_model *s = &r->snaps[i];
+        if (!s->state)
+            continue;
+        int listed = 0;
+        for (size_t j = 0; j < n; j++)
+            listed |= strcmp(list[j].name, s->name) == 0;
+        if (!listed && !s->in_doubt)
+            FAIL(r, "snapshot %s is gone after the crash", s->name);
+        if (!listed) {
+            snap_forget(s);
+            continue;
+        }
+        const lsm_snapshot *h;
+        if (lsm_snapshot_open(r->db, s->name, &h, NULL) != LSM_OK)
+            FAIL(r, "snapshot %s: open: %s", s->name, lsm_last_error());
+        lsm_read_options ro = { h, 0 };
+        char err[1024];
+        if (cm_verify_state(r->m, s->state, r->db, &ro, err, sizeof err))
+            FAIL(r, "snapshot %s after the crash: %s", s->name, err);
+        lsm_snapshot_release(r->db, h);
+        s->in_doubt = 0;
+        r->t->snaps_checked++;
+    }
+    for (size_t j = 0; j < n; j++) {
+        int known = 0;
+        for (int i = 0; i < MAX_SNAPS; i++)
+            known |= r->snaps[i].state && strcmp(list[j].name, r->snaps[i].name) == 0;
+        if (!known)
+            FAIL(r, "snapshot %s listed, never made or deleted for sure", list[j].name);
+    }
+    lsm_free(list);
+}
+
 /* --- one round ------------------------------------------------------------------ */
 
 /* A range deletion of a quarter to all of the key space, so that it
@@ -262,6 +366,10 @@ static void workload(run *r, int nops, int acked_durable)
         } else if (pick < 20) {
             pause_for_idle_work(r);
             rc = LSM_OK;
+        } else if (pick < 23) {
+            rc = snap_create(r);
+        } else if (pick < 27) {
+            rc = snap_delete(r);
         } else {
             size_t op = cm_gen_op(r->m, &r->rng, &r->wl);
             rc = cm_exec_op(r->m, op, r->db);
@@ -435,6 +543,7 @@ static void crash_round(run *r)
     r->t->crashes++;
     r->t->kept_unsynced += k - lo;
     r->t->lost_unsynced += hi - k;
+    snap_check(r);
     cm_rebase(r->m, k);
 }
 
@@ -468,6 +577,9 @@ static void one_run(uint64_t seed, int rounds, totals *t)
     cm_set_durable(r.m, cm_nops(r.m));
     if (cm_verify(r.m, r.db, cm_nops(r.m), cm_nops(r.m), &k, err, sizeof err))
         FAIL(&r, "after a clean close: %s", err);
+    snap_check(&r);
+    for (int i = 0; i < MAX_SNAPS; i++)
+        snap_forget(&r.snaps[i]);
     lsm_close(r.db);
     cm_model_free(r.m);
     fault_env_free(r.fe);
@@ -502,12 +614,13 @@ static void test_random_crashes(void **state)
             "calls; unsynced operations after the last durable one: %" PRIu64
             " recovered, %" PRIu64 " lost; %" PRIu64 " wide range deletions, "
             "%" PRIu64 " pauses, %" PRIu64 " tables dropped whole, %" PRIu64
-            " idle compactions\n", t.crashes, t.process_crashes,
-            t.io_crashes,
+            " idle compactions; named snapshots: %" PRIu64 " created, %" PRIu64
+            " deleted, %" PRIu64 " checked after a crash\n", t.crashes,
+            t.process_crashes, t.io_crashes,
             t.thread_crashes, t.open_crashes, t.read_only_opens, t.ops,
             t.synced, t.failed_ops, t.flushes, t.syncs, t.kept_unsynced,
             t.lost_unsynced, t.wide_deletes, t.pauses, t.tables_dropped,
-            t.idle_compactions);
+            t.idle_compactions, t.snaps_created, t.snaps_deleted, t.snaps_checked);
     /* The crashes must land around the drops of covered tables too. */
     if (iterations >= 200)
         assert_true(t.tables_dropped > 0);

@@ -386,6 +386,62 @@ static void test_edit_garbled(void **state)
 
 /* Specific malformed fields: unknown tag, bad level, inverted key range,
  * over-long comparator, malformed internal key. */
+/* Named snapshot records (tags 7-9) round-trip; malformed ones (id 0, a
+ * bad name, a truncated field) are corruption. */
+static void test_edit_snapshots(void **state)
+{
+    (void)state;
+    lsm_version_edit e, d;
+    lsm_edit_init(&e);
+    lsm_snap_record r = { .id = 7, .seq = 12345, .ctime = 1700000000 };
+    strcpy(r.name, "before-upgrade");
+    assert_int_equal(lsm_edit_add_snapshot(&e, &r), LSM_OK);
+    assert_int_equal(lsm_edit_drop_snapshot(&e, 3), LSM_OK);
+    e.has_next_snap_id = 1;
+    e.next_snap_id = 8;
+    lsm_buf b = { 0 };
+    assert_int_equal(lsm_edit_encode(&e, &b), LSM_OK);
+    assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_OK);
+    assert_int_equal(d.nsnaps, 1);
+    assert_int_equal(d.snaps[0].id, 7);
+    assert_int_equal(d.snaps[0].seq, 12345);
+    assert_int_equal(d.snaps[0].ctime, 1700000000);
+    assert_string_equal(d.snaps[0].name, "before-upgrade");
+    assert_int_equal(d.ndropped_snaps, 1);
+    assert_int_equal(d.dropped_snaps[0], 3);
+    assert_true(d.has_next_snap_id);
+    assert_int_equal(d.next_snap_id, 8);
+    lsm_edit_free(&d);
+    for (size_t cut = 1; cut < b.len; cut++) {   /* every truncation */
+        int rc = lsm_edit_decode(&d, lsm_slice_make(b.data, cut));
+        if (rc == LSM_OK)
+            lsm_edit_free(&d);
+        else
+            assert_int_equal(rc, LSM_CORRUPTION);
+    }
+    lsm_edit_free(&e);
+
+    const char *bad_names[] = { "", ".", "..", "a/b" };
+    for (size_t i = 0; i < 5; i++) {
+        lsm_buf_clear(&b);
+        lsm_buf_put_varint32(&b, 7);
+        lsm_buf_put_varint32(&b, i == 4 ? 0 : 1);     /* 4: id 0 */
+        lsm_buf_put_varint64(&b, 1);
+        lsm_buf_put_varint64(&b, 1);
+        const char *n = i < 4 ? bad_names[i] : "ok";
+        lsm_buf_put_lenprefixed(&b, n, strlen(n));
+        assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
+    }
+    lsm_buf_clear(&b);                               /* a NUL inside the name */
+    lsm_buf_put_varint32(&b, 7);
+    lsm_buf_put_varint32(&b, 1);
+    lsm_buf_put_varint64(&b, 1);
+    lsm_buf_put_varint64(&b, 1);
+    lsm_buf_put_lenprefixed(&b, "a\0b", 3);
+    assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
+    lsm_buf_free(&b);
+}
+
 static void test_edit_bad_fields(void **state)
 {
     (void)state;
@@ -817,6 +873,7 @@ int main(void)
         cmocka_unit_test(test_edit_truncations),
         cmocka_unit_test(test_edit_garbled),
         cmocka_unit_test(test_edit_bad_fields),
+        cmocka_unit_test(test_edit_snapshots),
         cmocka_unit_test(test_reopen_many_times),
         cmocka_unit_test(test_damaged_current),
         cmocka_unit_test(test_torn_manifest_tail),

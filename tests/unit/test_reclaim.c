@@ -2,7 +2,7 @@
  * test_reclaim.c — space of deleted data comes back on an idle store
  * (lsm/reclaim.c), without new writes: tables a range deletion covers
  * whole are dropped without being rewritten, at every level and while a
- * snapshot needs them not; tables made mostly of point deletions are
+ * snapshot (in memory or named) needs them not; tables made mostly of point deletions are
  * compacted; overwrites leave no more than the space bound once idle; a
  * flush leaves out what its memtable's own range deletions cover.
  * Each waits for the store with a generous bound (tu_wait_for), never
@@ -107,6 +107,19 @@ static void fill_levels(lsm_db *db)
     assert_true(tu_wait_for(db, settled, NULL, WAIT_SECONDS));
 }
 
+/* A store in dir filled by fill_levels, only deletions able to shrink
+ * it; *files tables. */
+static lsm_db *open_filled(const char *dir, lsm_options *o,
+                           unsigned long long *files)
+{
+    options(o);
+    o->space_amp_percent = 0;
+    lsm_db *db = tu_open_db(dir, o);
+    fill_levels(db);
+    table_bytes(db, files);
+    return db;
+}
+
 static int data_gone(lsm_db *db, void *arg)
 {
     unsigned long long files;
@@ -162,12 +175,8 @@ static void test_adjacent_deletions_and_snapshot(void **state)
     (void)state;
     char *dir = tu_tempdir("reclaim");
     lsm_options o;
-    options(&o);
-    o.space_amp_percent = 0;
-    lsm_db *db = tu_open_db(dir, &o);
-    fill_levels(db);
     unsigned long long files;
-    table_bytes(db, &files);
+    lsm_db *db = open_filled(dir, &o, &files);
     const lsm_snapshot *snap = lsm_snapshot_get(db);
     assert_non_null(snap);
     for (int i = 0; i < 3000; i += 100) {
@@ -190,6 +199,73 @@ static void test_adjacent_deletions_and_snapshot(void **state)
     assert_true(tu_stat(db, "tables_dropped") >= (double)files);
     assert_int_equal(count_keys(db, NULL), 0);
     tu_close_and_remove(db, dir);
+}
+
+/* Every key of fill_levels reads at `snap` with its last round's value. */
+static void check_all_keys(lsm_db *db, const lsm_snapshot *snap)
+{
+    lsm_read_options ro = { .snapshot = snap };
+    char k[16], want[16];
+    for (int i = 0; i < 3000; i++) {
+        key_of(i, k);
+        snprintf(want, sizeof want, "%d/%d", i, i >= 1000 && i < 1300 ? 9 : 3);
+        void *v;
+        size_t vlen;
+        assert_int_equal(lsm_get(db, &ro, k, strlen(k), &v, &vlen), LSM_OK);
+        assert_int_equal(vlen, VALUE);
+        assert_string_equal((char *)v, want);
+        lsm_free(v);
+    }
+}
+
+static void check_named(lsm_db *db, const char *name)
+{
+    const lsm_snapshot *snap;
+    assert_int_equal(lsm_snapshot_open(db, name, &snap, NULL), LSM_OK);
+    check_all_keys(db, snap);
+    assert_int_equal(count_keys(db, &(lsm_read_options){ .snapshot = snap }), 3000);
+    lsm_snapshot_release(db, snap);
+}
+
+/* A named (durable) snapshot bounds every drop like an in-memory one:
+ * the tables a newer range deletion and many point deletions cover stay
+ * while it exists, in this open and after a reopen (where idle work
+ * starts with the snapshot already pinned); once it is deleted, idle
+ * work alone drops them. */
+static void test_named_snapshot_keeps_tables(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("reclaim");
+    lsm_options o;
+    unsigned long long files;
+    lsm_db *db = open_filled(dir, &o, &files);
+    assert_int_equal(lsm_snapshot_create(db, "before", NULL), LSM_OK);
+    char k[16];
+    for (int i = 0; i < 3000; i += 2) {   /* tombstone-heavy tables */
+        key_of(i, k);
+        assert_int_equal(lsm_delete(db, k, strlen(k), 0), LSM_OK);
+    }
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    assert_int_equal(lsm_delete_range(db, "k", 1, "l", 1, 0), LSM_OK);
+    assert_true(tu_wait_for(db, settled, NULL, WAIT_SECONDS));
+    assert_int_equal(count_keys(db, NULL), 0);
+    check_named(db, "before");
+    assert_true(tu_stat(db, "tables_dropped") == 0);
+
+    assert_int_equal(lsm_close(db), LSM_OK);
+    db = tu_open_db(dir, &o);
+    assert_true(tu_wait_for(db, settled, NULL, WAIT_SECONDS));
+    check_named(db, "before");
+    assert_int_equal(count_keys(db, NULL), 0);
+
+    assert_int_equal(lsm_snapshot_delete(db, "before"), LSM_OK);
+    unsigned long long at_most = 0;
+    assert_true(tu_wait_for(db, data_gone, &at_most, WAIT_SECONDS));
+    assert_true(tu_stat(db, "tables_dropped") >= (double)files);
+    assert_int_equal(tu_count_files(dir, ".sst"), 0);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
 }
 
 static int shrunk_below(lsm_db *db, void *arg)
@@ -303,6 +379,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_covered_tables_dropped),
         cmocka_unit_test(test_adjacent_deletions_and_snapshot),
+        cmocka_unit_test(test_named_snapshot_keeps_tables),
         cmocka_unit_test(test_tombstone_heavy_compacted),
         cmocka_unit_test(test_space_bound_overwrites),
         cmocka_unit_test(test_flush_leaves_out_covered),
