@@ -167,6 +167,10 @@ static void mnt_reply_entry(fuse_req_t req, const struct stat *st)
  * (mnt_cred), read only for files that have the bits.  The kernel
  * removes security.capability itself (removexattr).
  *
+ * Symlinks are cached by the kernel (CACHE_SYMLINKS): a symlink's target
+ * never changes (a new target is a new inode), so one READLINK per
+ * symlink while the kernel keeps its inode.
+ *
  * Export support: file handles (name_to_handle_at, an NFS server) hold
  * the inode number; for one whose inode the kernel has evicted it asks
  * for "." of that number, and ".." to reconnect a directory (fs_lookup
@@ -197,6 +201,8 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_READDIRPLUS;
     if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
         conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+        conn->want |= FUSE_CAP_CACHE_SYMLINKS;  /* a target never changes */
     if (conn->capable & FUSE_CAP_IOCTL_DIR)
         conn->want |= FUSE_CAP_IOCTL_DIR;  /* chattr on directories, mnt_ioctl on the root */
     conn->max_write = m->max_write;

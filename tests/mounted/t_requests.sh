@@ -4,7 +4,7 @@
 # request table gives: a directory listing sends no OPENDIR/RELEASEDIR
 # (opendir answers ENOSYS once, then the kernel opens directories itself)
 # and still lists every entry; a create costs LOOKUP and CREATE; a stat
-# after it one GETATTR at most.
+# after it one GETATTR at most; a symlink's target is read once.
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,6 +36,12 @@ case "$(reqs "stat it after the close")" in
   -|GETATTR) ;;
   *) fail "stat after create: $(reqs "stat it after the close")" ;;
 esac
+
+check "a symlink's target is read once, then cached by the kernel"
+[ "$(reqs "readlink of a symlink")" = READLINK ] ||
+  fail "readlink: $(reqs "readlink of a symlink")"
+[ "$(reqs "readlink of it again")" = - ] ||
+  fail "readlink again: $(reqs "readlink of it again")"
 
 check "listings on a mount are complete without directory handles"
 lib_mount
