@@ -59,6 +59,8 @@ struct mnt_state {
     double negative_timeout;
     int want_writeback;         /* requested on the command line */
     int writeback;              /* negotiated in init; read-only afterwards */
+    int no_opendir;             /* the kernel takes ENOSYS from opendir as
+                                   "no OPENDIR/RELEASEDIR needed" (init) */
     unsigned max_write;
     struct fuse_conn_info_opts *conn_opts;  /* libfuse -o options for init */
 };

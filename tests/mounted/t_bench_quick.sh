@@ -18,8 +18,13 @@ grep -q "all workloads completed and verified" "$T_DIR/bench.log" ||
 check "one RESULT line per target and workload"
 for t in plain bindfs lsmfs; do
   n=$(grep -c "^RESULT target=$t workload=[a-z0-9.-]* secs=[0-9.]*$" "$T_DIR/results" || true)
-  want=24; [ "$t" != bindfs ] || want=21     # bench-fs skips "many" on bindfs
+  want=34; [ "$t" != bindfs ] || want=31     # bench-fs skips "many" on bindfs
   [ "$n" -eq "$want" ] || fail "$n RESULT lines for $t, expected $want"
+done
+check "daemon CPU per operation for each FUSE target (meta, py.*, hog.*)"
+for t in bindfs lsmfs; do
+  n=$(grep -c "^CPU target=$t workload=[a-z.]* usec_per_op=[0-9.]*$" "$T_DIR/results" || true)
+  [ "$n" -eq 11 ] || fail "$n CPU lines for $t, expected 11"
 done
 [ -s "$T_DIR/chart.png" ] || fail "no chart drawn"
 lib_pass
