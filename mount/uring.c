@@ -115,7 +115,6 @@ struct mnt_ring_ent {
     struct iovec iov[2];         /* header, payload: read at REGISTER */
     char *mem;                   /* MNT_RING_PREFIX + payload bytes */
     uint64_t unique;             /* request being served */
-    int replied;                 /* its reply is in the buffers */
     int dead;                    /* the kernel ended the entry */
     struct mnt_ring_ent *next;   /* (q->mu) on q->done */
     struct mnt_job job;          /* the request, as loop.c serves it */
@@ -155,7 +154,9 @@ struct mnt_uring {
     unsigned reported;           /* (mu) queues done registering */
 };
 
-/* The ring entry whose request the calling thread serves, if any. */
+/* The ring entry whose request the calling thread serves and has not
+ * answered yet, if any.  Once committed, the entry may carry the next
+ * request at once, so only this thread-local says it was answered. */
 static _Thread_local struct mnt_ring_ent *mnt_ring_cur;
 /* The queue whose ring the calling thread owns (NULL: not a queue thread). */
 static _Thread_local struct mnt_ring_queue *mnt_ring_self;
@@ -211,11 +212,13 @@ static void mnt_ring_prep_wake(struct mnt_ring_queue *q)
 
 /* --- replies ------------------------------------------------------------ */
 
-/* The entry's reply is in its buffers: commit it from the queue's thread. */
+/* The entry's reply is in its buffers: commit it from the queue's
+ * thread.  The entry is not the caller's any more. */
 static void mnt_ring_commit(struct mnt_ring_ent *e)
 {
     struct mnt_ring_queue *q = e->q;
-    e->replied = 1;
+    if (mnt_ring_cur == e)
+        mnt_ring_cur = NULL;
     if (mnt_ring_self == q) {
         mnt_ring_prep_cmd(q, e, MNT_URING_CMD_COMMIT_AND_FETCH);
         return;
@@ -279,7 +282,7 @@ static ssize_t mnt_ring_reply(struct mnt_ring_ent *e, const struct iovec *iov,
 ssize_t mnt_send_reply(int fd, struct iovec *iov, int count)
 {
     struct mnt_ring_ent *e = mnt_ring_cur;
-    if (e != NULL && !e->replied && count > 0 &&
+    if (e != NULL && count > 0 &&
         iov[0].iov_len >= sizeof(struct fuse_out_header)) {
         struct fuse_out_header oh;
         memcpy(&oh, iov[0].iov_base, sizeof oh);
@@ -298,9 +301,8 @@ void mnt_ring_begin(struct mnt_ring_ent *e)
  * one the handlers left unanswered gets EIO (none is known to). */
 void mnt_ring_end(struct mnt_ring_ent *e)
 {
-    mnt_ring_cur = NULL;
-    if (e->replied)
-        return;
+    if (mnt_ring_cur != e)
+        return;                  /* answered */
     mnt_log(LOG_ERR, "io_uring: request %llu got no reply; answering EIO",
             (unsigned long long)e->unique);
     struct fuse_out_header oh = { .len = sizeof oh, .error = -EIO,
@@ -326,7 +328,6 @@ static int mnt_ring_request(struct mnt_ring_ent *e)
     memcpy(start, &in, sizeof in);
     memcpy(start + sizeof in, e->hdr.op_in, op);
     e->unique = in.unique;
-    e->replied = 0;
     memset(&e->job.buf, 0, sizeof e->job.buf);
     e->job.buf.mem = start;
     e->job.buf.size = in.len;
@@ -347,7 +348,7 @@ static void mnt_ring_completion(struct mnt_ring_queue *q,
     if (mnt_ring_request(e) != 0) {
         mnt_log(LOG_ERR, "io_uring: queue %u: malformed request", q->qid);
         e->unique = e->hdr.ent.commit_id;
-        e->replied = 0;
+        mnt_ring_begin(e);
         mnt_ring_end(e);
         return;
     }
