@@ -115,7 +115,7 @@ struct mnt_ring_ent {
     struct iovec iov[2];         /* header, payload: read at REGISTER */
     char *mem;                   /* MNT_RING_PREFIX + payload bytes */
     uint64_t unique;             /* request being served */
-    int dead;                    /* the kernel ended the entry */
+    int retried;                 /* registered again after a failed commit */
     struct mnt_ring_ent *next;   /* (q->mu) on q->done */
     struct mnt_job job;          /* the request, as loop.c serves it */
 };
@@ -183,8 +183,7 @@ static void mnt_ring_prep_cmd(struct mnt_ring_queue *q, struct mnt_ring_ent *e,
 {
     struct io_uring_sqe *sqe = mnt_ring_sqe(q);
     if (sqe == NULL) {
-        e->dead = 1;             /* cannot happen: see mnt_ring_sqe */
-        q->live--;
+        q->live--;               /* cannot happen: see mnt_ring_sqe */
         return;
     }
     memset(sqe, 0, 2 * sizeof *sqe);     /* 128-byte SQE */
@@ -337,14 +336,22 @@ static int mnt_ring_request(struct mnt_ring_ent *e)
 static void mnt_ring_completion(struct mnt_ring_queue *q,
                                 struct mnt_ring_ent *e, int res)
 {
+    if (res == -ENOENT && !e->retried) {
+        /* The kernel no longer had the request committed (it ended it,
+         * e.g. aborted): the entry is stuck there, so its buffers come
+         * back as a new entry (once; a second failure ends it). */
+        e->retried = 1;
+        mnt_ring_prep_cmd(q, e, MNT_URING_CMD_REGISTER);
+        return;
+    }
     if (res < 0) {               /* -ENOTCONN: unmounted; ends the entry */
         if (res != -ENOTCONN && res != -ECANCELED)
             mnt_log(LOG_ERR, "io_uring: queue %u: %s", q->qid,
                     strerror(-res));
-        e->dead = 1;
         q->live--;
         return;
     }
+    e->retried = 0;
     if (mnt_ring_request(e) != 0) {
         mnt_log(LOG_ERR, "io_uring: queue %u: malformed request", q->qid);
         e->unique = e->hdr.ent.commit_id;
@@ -610,6 +617,11 @@ static void mnt_uring_log(struct mnt_uring *u, const char *why, int err)
     if (u->active) {
         mnt_log(LOG_INFO, "transport: io_uring (%u queues x %u requests)",
                 u->nqueues, MNT_RING_DEPTH);
+        return;
+    }
+    if (err == -ENOTCONN || err == -ECONNABORTED) {
+        mnt_log(LOG_INFO, "transport: none (unmounted before the rings "
+                "were registered)");
         return;
     }
     mnt_log(u->want == MNT_URING_ON ? LOG_WARNING : LOG_INFO,
