@@ -36,16 +36,18 @@
  *   - writev: the INIT reply (the first reply, to the unique noted) gets
  *     FUSE_INIT_EXT and FUSE_OVER_IO_URING added before it reaches the
  *     kernel, if io_uring is offered, wanted and the rings could be
- *     created beforehand (once announced, the kernel holds requests until
- *     the entries are registered).  Right after the reply the queue
+ *     created beforehand (once announced, the entries must follow: the
+ *     kernel goes back to /dev/fuse only when a registration fails).
+ *     Right after the reply the queue
  *     threads start and register.  A reply whose unique is that of the
  *     ring entry the calling thread serves (mnt_ring_cur, set around
  *     each request by loop.c) is copied into that entry and committed;
  *     any other goes to writev(2).  mnt_send_reply does the same for the
  *     replies ops.c writes itself (mnt_raw_reply).
  *
- * Threads: one per queue, pinned to the queue's CPU, each with its own
- * io_uring; it serves requests inline or hands them to loop.c's workers
+ * Threads: one per queue, pinned to the queue's CPU (the caller sleeps
+ * on that CPU, so its thread runs there without a cross-CPU wake-up;
+ * unpinned measured slower here), each with its own io_uring; it serves requests inline or hands them to loop.c's workers
  * (the same routing as the reader's, mnt_loop_dispatch).  A worker's
  * reply is copied into the entry by the worker, then the entry is passed
  * back to the queue's thread (a list and an eventfd it always has a read
