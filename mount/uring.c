@@ -46,8 +46,9 @@
  *     replies ops.c writes itself (mnt_raw_reply).
  *
  * Threads: one per queue, pinned to the queue's CPU (the caller sleeps
- * on that CPU, so its thread runs there without a cross-CPU wake-up;
- * unpinned measured slower here), each with its own io_uring; it serves requests inline or hands them to loop.c's workers
+ * on that CPU, so its thread runs there without a cross-CPU wake-up,
+ * as the kernel's design intends; unpinned was not better in two noisy
+ * runs here), each with its own io_uring; it serves requests inline or hands them to loop.c's workers
  * (the same routing as the reader's, mnt_loop_dispatch).  A worker's
  * reply is copied into the entry by the worker, then the entry is passed
  * back to the queue's thread (a list and an eventfd it always has a read
