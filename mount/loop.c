@@ -42,11 +42,6 @@
 #include <string.h>
 #include <time.h>
 
-struct mnt_job {
-    struct fuse_buf buf;
-    struct mnt_job *next;
-};
-
 struct mnt_pool {
     struct fuse_session *se;
     struct mnt_state *m;
@@ -56,6 +51,7 @@ struct mnt_pool {
     struct mnt_job *free;            /* (mu) buffers to reuse */
     int stopping;                    /* (mu) no more jobs will come */
     int sync_writes;                 /* every change waits for an fsync */
+    unsigned nworkers;
 };
 
 /* Writes up to this size (request bytes) are served by the reader: going
@@ -111,12 +107,17 @@ static int mnt_request_is_slow(const struct fuse_buf *buf, int sync_writes)
 }
 
 /* Serves one request: the few libfuse cannot handle (mnt_raw_request),
- * then the rest through libfuse. */
-static void mnt_process(struct mnt_pool *p, struct fuse_buf *buf)
+ * then the rest through libfuse.  A ring request's reply goes back
+ * through its ring entry (uring.c). */
+static void mnt_process(struct mnt_pool *p, struct mnt_job *j)
 {
-    struct mnt_histo_mark hm = mnt_histo_begin(buf);   /* histo.h */
-    if (!mnt_raw_request(p->se, p->m, buf))
-        fuse_session_process_buf(p->se, buf);
+    struct mnt_histo_mark hm = mnt_histo_begin(&j->buf);   /* histo.h */
+    if (j->ent != NULL)
+        mnt_ring_begin(j->ent);
+    if (!mnt_raw_request(p->se, p->m, &j->buf))
+        fuse_session_process_buf(p->se, &j->buf);
+    if (j->ent != NULL)
+        mnt_ring_end(j->ent);
     mnt_histo_end(&hm);
 }
 
@@ -152,9 +153,10 @@ static void *mnt_worker(void *arg)
         if (p->head == NULL)
             p->tail = NULL;
         pthread_mutex_unlock(&p->mu);
-        mnt_process(p, &j->buf);
+        mnt_process(p, j);
         pthread_mutex_lock(&p->mu);
-        mnt_job_put_locked(p, j);
+        if (j->ent == NULL)          /* ring jobs live in their entry */
+            mnt_job_put_locked(p, j);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -171,6 +173,22 @@ static void mnt_queue(struct mnt_pool *p, struct mnt_job *j)
     p->tail = j;
     pthread_cond_signal(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+/* Serves j inline or queues it for a worker: 1 if queued. */
+static int mnt_dispatch(struct mnt_pool *p, struct mnt_job *j)
+{
+    if (p->nworkers > 0 && mnt_request_is_slow(&j->buf, p->sync_writes)) {
+        mnt_queue(p, j);
+        return 1;
+    }
+    mnt_process(p, j);
+    return 0;
+}
+
+void mnt_loop_dispatch(struct mnt_pool *p, struct mnt_job *j)
+{
+    mnt_dispatch(p, j);
 }
 
 /* Spinning.  A request that finds the reader asleep must wake it, and on
@@ -253,7 +271,7 @@ static int mnt_receive(struct fuse_session *se, struct fuse_buf *buf,
 }
 
 /* Receives and dispatches until unmount or a signal; 0 or -errno. */
-static int mnt_read_requests(struct mnt_pool *p, unsigned nworkers)
+static int mnt_read_requests(struct mnt_pool *p)
 {
     struct mnt_job *j = NULL;
     struct mnt_spin spin = { 0 };
@@ -270,12 +288,8 @@ static int mnt_read_requests(struct mnt_pool *p, unsigned nworkers)
             rc = n;
             break;
         }
-        if (nworkers > 0 && mnt_request_is_slow(&j->buf, p->sync_writes)) {
-            mnt_queue(p, j);
+        if (mnt_dispatch(p, j))
             j = NULL;
-        } else {
-            mnt_process(p, &j->buf);
-        }
     }
     if (j != NULL) {
         pthread_mutex_lock(&p->mu);
@@ -326,8 +340,12 @@ int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
     int fl = fcntl(fd, F_GETFL);
     if (rc == 0 && (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
         rc = -errno;
-    if (rc == 0)
-        rc = mnt_read_requests(&p, started);
+    p.nworkers = started;
+    if (rc == 0) {
+        mnt_uring_attach(m->uring, &p);
+        rc = mnt_read_requests(&p);
+    }
+    mnt_uring_stop(m->uring);        /* no ring request comes after this */
     pthread_mutex_lock(&p.mu);
     p.stopping = 1;
     pthread_cond_broadcast(&p.work_cv);

@@ -428,6 +428,13 @@ static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
     }
     if (fuse_session_mount(se, opts->mountpoint) != 0)
         goto remove_handlers;     /* libfuse printed why */
+    int urc = mnt_uring_setup(se, st, cfg->io_uring);
+    if (urc != 0) {
+        mnt_log(LOG_ERR, "cannot set up the request transport: %s",
+                strerror(-urc));
+        fuse_session_unmount(se);
+        goto remove_handlers;
+    }
     if (!opts->foreground && mnt_daemon_detach() != 0) {
         fuse_session_unmount(se);
         goto remove_handlers;
@@ -443,6 +450,8 @@ static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
     mnt_log(LOG_INFO, "unmounted %s", opts->mountpoint);
 
 remove_handlers:
+    mnt_uring_free(st->uring);    /* the loop is over: ring memory unused */
+    st->uring = NULL;
     fuse_remove_signal_handlers(se);
 close_store:
     mnt_tools_shutdown();

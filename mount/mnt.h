@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -44,6 +46,7 @@ struct mnt_config {
     int log_level;              /* LOG_* shown at most; -1 = default */
     int read_only;              /* -o ro (the last of ro/rw wins) */
     int remount;                /* -o remount: change a live mount */
+    int io_uring;               /* MNT_URING_*: -o io_uring / no_io_uring */
 };
 
 struct mnt_views;
@@ -63,6 +66,7 @@ struct mnt_state {
                                    "no OPENDIR/RELEASEDIR needed" (init) */
     unsigned max_write;
     struct fuse_conn_info_opts *conn_opts;  /* libfuse -o options for init */
+    struct mnt_uring *uring;    /* the transport's hooks (uring.c), or NULL */
 };
 
 /* --- snapview.c: MOUNTPOINT/.snapshots/NAME ---------------------------------
@@ -169,6 +173,17 @@ int mnt_mount_at(const char *path, struct mnt_mount *m);
 int mnt_is_fuse_type(const char *fstype);
 
 /* --- loop.c ------------------------------------------------------------ */
+struct mnt_pool;
+struct mnt_ring_ent;
+/* A request as the loop serves it: buf holds the whole request. */
+struct mnt_job {
+    struct fuse_buf buf;
+    struct mnt_job *next;
+    struct mnt_ring_ent *ent;   /* ring entry whose memory buf is, or NULL */
+};
+/* Serves a request that came through a ring (uring.c): inline, or by a
+ * worker when it may wait on the disk, as the reader does. */
+void mnt_loop_dispatch(struct mnt_pool *p, struct mnt_job *j);
 #define MNT_DEFAULT_WORKERS 8
 #define MNT_MAX_WORKERS 256
 #define MNT_STR_(x) #x
@@ -179,6 +194,31 @@ int mnt_is_fuse_type(const char *fstype);
  * Returns 0, or -errno if the loop could not run. */
 int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
              int sync_writes);
+
+/* --- uring.c ----------------------------------------------------------- */
+/* The transport: FUSE over io_uring when the kernel offers it, else the
+ * reader of /dev/fuse alone (see uring.c). */
+#define MNT_URING_AUTO (-1)
+#define MNT_URING_OFF 0
+#define MNT_URING_ON 1
+struct mnt_uring;
+/* After mounting: routes the session's reads and writes through uring.c
+ * (which announces io_uring in the INIT reply when it is wanted and
+ * offered).  0 or -errno; m->uring is set on success. */
+int mnt_uring_setup(struct fuse_session *se, struct mnt_state *m, int want);
+/* mnt_loop's pool serves the ring requests too (none before this). */
+void mnt_uring_attach(struct mnt_uring *u, struct mnt_pool *pool);
+/* Stops the ring threads (before the pool goes); then _free, after the
+ * workers have finished the ring requests they hold. */
+void mnt_uring_stop(struct mnt_uring *u);
+void mnt_uring_free(struct mnt_uring *u);
+/* Around serving a ring entry's request: its reply goes to the ring. */
+void mnt_ring_begin(struct mnt_ring_ent *e);
+void mnt_ring_end(struct mnt_ring_ent *e);
+/* Sends a reply (iov[0] starts with its fuse_out_header): into the ring
+ * entry the calling thread serves if it is that entry's, else writev(2)
+ * on fd.  Returns what writev would. */
+ssize_t mnt_send_reply(int fd, struct iovec *iov, int count);
 
 /* --- remount.c --------------------------------------------------------- */
 /* ioctls on the mount's root directory through which `lsmfs -o remount`

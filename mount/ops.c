@@ -606,7 +606,8 @@ static void mnt_fill_entry_out(const struct mnt_state *m, const struct stat *st,
     a->blksize = (uint32_t)st->st_blksize;
 }
 
-/* Writes one reply (header, then n parts): 0 or -errno. */
+/* Writes one reply (header, then n parts) through the transport: 0 or
+ * -errno. */
 static int mnt_raw_reply(struct fuse_session *se, uint64_t unique, int error,
                          struct iovec *parts, int n)
 {
@@ -621,7 +622,7 @@ static int mnt_raw_reply(struct fuse_session *se, uint64_t unique, int error,
         iov[i + 1] = parts[i];
         oh.len += (uint32_t)parts[i].iov_len;
     }
-    ssize_t w = writev(fuse_session_fd(se), iov, n + 1);
+    ssize_t w = mnt_send_reply(fuse_session_fd(se), iov, n + 1);
     if (w < 0)
         return -errno;
     return (size_t)w == oh.len ? 0 : -EIO;

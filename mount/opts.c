@@ -93,6 +93,8 @@ static const struct fuse_opt mnt_opt_spec[] = {
     MNT_FLAG("sync", sync, 1),
     MNT_FLAG("writeback", writeback, 1),
     MNT_FLAG("no_writeback", writeback, 0),
+    MNT_FLAG("io_uring", io_uring, MNT_URING_ON),
+    MNT_FLAG("no_io_uring", io_uring, MNT_URING_OFF),
     FUSE_OPT_END
 };
 
@@ -296,6 +298,7 @@ static void mnt_config_defaults(struct mnt_config *cfg)
     cfg->writeback = -1;
     cfg->max_write = MNT_MAX_WRITE_MAX;
     cfg->workers = MNT_DEFAULT_WORKERS;
+    cfg->io_uring = MNT_URING_AUTO;
     cfg->log_level = -1;
     cfg->attr_timeout = MNT_DEFAULT_TIMEOUT;
     cfg->entry_timeout = MNT_DEFAULT_TIMEOUT;
@@ -379,6 +382,12 @@ void mnt_print_help(const char *prog)
            "    -o workers=N           threads for requests that may wait on the\n"
            "                           disk (data, fsync); the others are served\n"
            "                           by the thread reading requests (default %u)\n"
+           "    -o io_uring            requests through FUSE over io_uring when\n"
+           "                           the kernel offers it (fuse module\n"
+           "                           parameter enable_uring=Y), else /dev/fuse\n"
+           "                           with a warning (default: io_uring when\n"
+           "                           offered)\n"
+           "    -o no_io_uring         requests through /dev/fuse only\n"
            "    -o clone_fd            use libfuse's multi-threaded loop instead,\n"
            "    -o max_idle_threads=N  with these settings (default: not used)\n\n",
            d.workers);

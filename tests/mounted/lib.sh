@@ -20,9 +20,20 @@
 # Steps that touch the mount run under `timeout` (see lib_t), so a dead
 # mount fails the test instead of hanging it.
 
+# LSMFS_TRANSPORT=io_uring (scripts/test's second pass): every mount gets
+# -o io_uring, and a foreground daemon that fell back to /dev/fuse (its
+# log says so) fails the test.  The caller turns the fuse module's
+# enable_uring on.  Unset or "dev": the daemon's default.
+
 set -euo pipefail
 
 LIB_LIMIT=${LIB_LIMIT:-240}
+LIB_TRANSPORT_OPTS=()
+case "${LSMFS_TRANSPORT:-}" in
+  io_uring) LIB_TRANSPORT_OPTS=(-o io_uring) ;;
+  ''|dev) ;;
+  *) echo "lib.sh: LSMFS_TRANSPORT must be io_uring or dev" >&2; exit 2 ;;
+esac
 LIB_NAME=$(basename "$0" .sh)
 LIB_CLEANUP=()          # extra shell commands run by lib_cleanup
 LIB_WATCHDOG=
@@ -165,7 +176,7 @@ lib_mount() {
   local i
   LIB_NMOUNT=$((LIB_NMOUNT + 1))
   LIB_FG_LOG=$T_DIR/daemon.$LIB_NMOUNT.log
-  "$LSMFS" -f "$@" "$STORE" "$MNT" </dev/null >"$LIB_FG_LOG" 2>&1 &
+  "$LSMFS" -f "${LIB_TRANSPORT_OPTS[@]}" "$@" "$STORE" "$MNT" </dev/null >"$LIB_FG_LOG" 2>&1 &
   DAEMON_PID=$!
   LIB_FG_PID=$!
   for i in $(seq 600); do
@@ -181,7 +192,7 @@ lib_mount() {
 # parent must exit 0 only once the mount is ready.  Sets DAEMON_PID.
 lib_mount_daemon() {
   local rc=0
-  lib_t 60 "$LSMFS" "$@" "$STORE" "$MNT" || rc=$?
+  lib_t 60 "$LSMFS" "${LIB_TRANSPORT_OPTS[@]}" "$@" "$STORE" "$MNT" || rc=$?
   [ "$rc" -eq 0 ] || fail "lsmfs $* $STORE $MNT exited $rc"
   lib_is_mounted "$MNT" fuse.lsmfs ||
     fail "lsmfs returned 0 but $MNT is not mounted yet"
@@ -204,6 +215,11 @@ lib_daemon_done() {
     [ "$rc" -eq 0 ] || fail "daemon $LIB_FG_PID exited $rc: $(tail -20 "$LIB_FG_LOG")"
     if grep -Eq 'Sanitizer|runtime error:' "$LIB_FG_LOG"; then
       fail "sanitizer report from the daemon: $(cat "$LIB_FG_LOG")"
+    fi
+    # (libfuse's multi-threaded loop, -o clone_fd, has no ring.)
+    if [ "${LSMFS_TRANSPORT:-}" = io_uring ] &&
+       grep 'transport: /dev/fuse' "$LIB_FG_LOG" | grep -qv clone_fd; then
+      fail "LSMFS_TRANSPORT=io_uring but the daemon used /dev/fuse: $(grep transport: "$LIB_FG_LOG")"
     fi
   fi
   DAEMON_PID=
