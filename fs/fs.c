@@ -155,9 +155,10 @@ int batch_delete_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, uint64_t first,
     if (first >= end)
         return 0;
     char key[FS_KEY_MAX];
-    if (end - first <= FEW_BLOCKS) {
+    if (end - first <= FEW_BLOCKS) {   /* each block and its patch */
         for (uint64_t n = first; n < end; n++)
-            if (lsm_batch_delete(b, key, fs_key_block(key, ino, n)) != LSM_OK)
+            if (lsm_batch_delete(b, key, fs_key_block(key, ino, n)) != LSM_OK ||
+                lsm_batch_delete(b, key, fs_key_patch(key, ino, n)) != LSM_OK)
                 return -ENOMEM;
         return 0;
     }
