@@ -18,7 +18,7 @@ grep -q "all workloads completed and verified" "$T_DIR/bench.log" ||
 check "one RESULT line per target and workload"
 for t in plain bindfs lsmfs; do
   n=$(grep -c "^RESULT target=$t workload=[a-z0-9.-]* secs=[0-9.]*$" "$T_DIR/results" || true)
-  want=24; [ "$t" != bindfs ] || want=21     # bench-fs skips "many" on bindfs
+  want=26; [ "$t" != bindfs ] || want=23     # bench-fs skips "many" on bindfs
   [ "$n" -eq "$want" ] || fail "$n RESULT lines for $t, expected $want"
 done
 [ -s "$T_DIR/chart.png" ] || fail "no chart drawn"
