@@ -464,6 +464,8 @@ int fs_decode_inode(const void *p, size_t n, fs_inode *in,
         t.flags &= (uint8_t)~FS_INODE_RESV;
     }
     size_t extra = n - at;
+    if ((t.flags & FS_INODE_PATCHED) && (!is_reg || (t.flags & FS_INODE_INLINE)))
+        return -1;                       /* patches are of data blocks */
     if (t.flags & FS_INODE_INLINE) {
         if (!(is_reg || is_lnk) || extra != t.size || t.alloc != 0)
             return -1;
