@@ -155,9 +155,10 @@ int batch_delete_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, uint64_t first,
     if (first >= end)
         return 0;
     char key[FS_KEY_MAX];
-    if (end - first <= FEW_BLOCKS) {
+    if (end - first <= FEW_BLOCKS) {   /* each block and its patch */
         for (uint64_t n = first; n < end; n++)
-            if (lsm_batch_delete(b, key, fs_key_block(key, ino, n)) != LSM_OK)
+            if (lsm_batch_delete(b, key, fs_key_block(key, ino, n)) != LSM_OK ||
+                lsm_batch_delete(b, key, fs_key_patch(key, ino, n)) != LSM_OK)
                 return -ENOMEM;
         return 0;
     }
@@ -255,12 +256,16 @@ int fs_alloc_ino(fs_t *fs, uint64_t *ino)
 
 int fs_sync(fs_t *fs)
 {
-    /* A synced write fsyncs the WAL, which holds every earlier write.
-     * Read-only: everything was synced when the mode began. */
-    pthread_mutex_lock(&fs->sb_lock);
-    int rc = atomic_load(&fs->read_only) ? 0 : put_super(fs, LSM_SYNC);
-    pthread_mutex_unlock(&fs->sb_lock);
-    return rc;
+    /* One fsync of the WAL, which holds every earlier write: shared with
+     * concurrent callers (the engine's group commit) and skipped when
+     * nothing was written since the last one.  Nothing else is synced:
+     * tables and the manifest are made durable by the engine before the
+     * WAL records they replace are dropped.  Read-only: everything was
+     * synced when the mode began. */
+    if (atomic_load(&fs->read_only))
+        return 0;
+    int st = lsm_sync(fs->db);
+    return st == LSM_OK ? 0 : fs_engine_error(fs, st, "sync");
 }
 
 /* The superblock as a close leaves it (sb_lock held): clean, with the
@@ -318,7 +323,9 @@ int fs_set_read_only(fs_t *fs, int ro)
 
 int fs_fsync(fs_t *fs, uint64_t ino, int datasync)
 {
-    (void)datasync;              /* data and metadata share the WAL */
+    /* Data and metadata share the WAL, so fdatasync and fsync are both
+     * one WAL sync at most: there is no separate metadata to skip. */
+    (void)datasync;
     struct inode *ip;
     int rc = inode_get(fs, ino, IG_GONE, &ip);
     if (rc < 0)

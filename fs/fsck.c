@@ -867,11 +867,32 @@ static void start_blocks(fsck *ck, struct block_group *g, uint64_t ino)
     g->size = rec.size;
 }
 
+/* A block patch (file.c): inside the file's size, extents well formed
+ * and inside the block's room; it stores no bytes of its own (alloc). */
+static void scan_patch(fsck *ck, struct block_group *g, const char *k,
+                       size_t klen, const char *v, size_t vlen, uint64_t n)
+{
+    uint64_t bs = ck->sb.block_bytes;
+    uint64_t room = n * bs < g->size ? g->size - n * bs : 0;
+    if (room > bs)
+        room = bs;
+    if (room == 0 && g->past_seen)
+        return;                          /* inside the range dropped already */
+    const char *why = room == 0 ? "lies past the end of the file"
+                      : fs_patch_apply(v, vlen, NULL, (size_t)room, NULL) != 0
+                          ? "is malformed" : NULL;
+    if (why != NULL &&
+        problem(ck, "removed", "inode %llu block %llu: its patch %s",
+                (unsigned long long)g->ino, (unsigned long long)n, why))
+        fix_delete(ck, k, klen);
+}
+
 static void scan_block(fsck *ck, scan *s, const char *k, size_t klen,
                        const char *v, size_t vlen)
 {
     uint64_t ino, n;
-    if (fs_decode_block_key(k, klen, &ino, &n) != 0) {
+    int patch = fs_decode_patch_key(k, klen, &ino, &n) == 0;
+    if (!patch && fs_decode_block_key(k, klen, &ino, &n) != 0) {
         unknown_key(ck, k, klen, "malformed data block");
         return;
     }
@@ -882,6 +903,10 @@ static void scan_block(fsck *ck, scan *s, const char *k, size_t klen,
     }
     if (g->skip)
         return;
+    if (patch) {
+        scan_patch(ck, g, k, klen, v, vlen, n);
+        return;
+    }
     ck->res->blocks++;
     uint64_t bs = ck->sb.block_bytes;
     uint64_t slots = g->size / bs + (g->size % bs != 0);

@@ -7,6 +7,7 @@
  *   inode        'I' ino:8                             9 bytes
  *   orphan       'O' ino:8                             9 bytes
  *   data block   'B' ino:8 block:8                     17 bytes
+ *   block patch  'B' ino:8 block:8 'p'                 18 bytes
  *   dir entry    'D' parent:8 hash:8 name:1..255       18..272 bytes
  *   xattr        'X' ino:8 name:1..255                 10..264 bytes
  *
@@ -36,8 +37,9 @@
  *     0   1  record format (1)
  *     1   1  flags: bit 0 INLINE (the data follows the header and the
  *            reservation), bit 1 IMMUTABLE (chattr +i), bit 2 APPEND
- *            (chattr +a), bit 3 RESV (a reservation follows the header).
- *            Bits 1-3 were added without a version change: records
+ *            (chattr +a), bit 3 RESV (a reservation follows the header),
+ *            bit 4 PATCHED (block patches may exist: reads look for them).
+ *            Bits 1-4 were added without a version change: records
  *            without them read as before; a build older than them
  *            reports a record carrying them as malformed (-EIO).
  *     2   4  mode (type and permission bits)
@@ -67,6 +69,14 @@
  *                         start; bytes past the value's end, and absent
  *                         blocks (holes), read as zeros.  A stored block
  *                         never reaches past the file's size.
+ *   block patch           bytes written over part of the block (file.c):
+ *                         extents {off:4, len:4, bytes[len]}, sorted and
+ *                         disjoint, each inside the block's stored bytes
+ *                         (written only into fully stored files); a read
+ *                         of the block applies them onto its value.  The
+ *                         key sorts right after its block's, inside the
+ *                         file's block prefix, so every deletion of a
+ *                         block range or of the file covers its patches.
  *   xattr                 the value, 0..65536 bytes
  *   orphan                empty: the inode has no links but open handles
  *                         (unlinked while open, or an O_TMPFILE not yet
@@ -138,6 +148,13 @@ size_t fs_key_block(char *buf, uint64_t ino, uint64_t block)
     return 17;
 }
 
+size_t fs_key_patch(char *buf, uint64_t ino, uint64_t block)
+{
+    size_t n = fs_key_block(buf, ino, block);
+    buf[n] = FS_KEY_PATCH_SUFFIX;
+    return n + 1;
+}
+
 uint64_t fs_name_hash(const char *name, size_t len)
 {
     return XXH3_64bits(name, len) >> (64 - FS_HASH_BITS);
@@ -191,6 +208,36 @@ int fs_decode_block_key(const void *p, size_t n, uint64_t *ino, uint64_t *block)
         return -1;
     *ino = get_be64(u + 1);
     *block = get_be64(u + 9);
+    return 0;
+}
+
+int fs_decode_patch_key(const void *p, size_t n, uint64_t *ino, uint64_t *block)
+{
+    const unsigned char *u = p;
+    if (n != 18 || u[17] != FS_KEY_PATCH_SUFFIX)
+        return -1;
+    return fs_decode_block_key(p, 17, ino, block);
+}
+
+int fs_patch_apply(const void *p, size_t n, char *blk, size_t limit, size_t *end)
+{
+    const char *c = p;
+    size_t at = 0, last = 0;
+    while (at < n) {
+        if (n - at < 8)
+            return -1;
+        uint32_t off = lsm_decode_fixed32(c + at), len = lsm_decode_fixed32(c + at + 4);
+        at += 8;
+        if (len == 0 || off < last || off > limit || len > limit - off ||
+            len > n - at)
+            return -1;
+        if (blk != NULL)
+            memcpy(blk + off, c + at, len);
+        at += len;
+        last = (size_t)off + len;
+    }
+    if (end != NULL)
+        *end = last;
     return 0;
 }
 
@@ -417,6 +464,8 @@ int fs_decode_inode(const void *p, size_t n, fs_inode *in,
         t.flags &= (uint8_t)~FS_INODE_RESV;
     }
     size_t extra = n - at;
+    if ((t.flags & FS_INODE_PATCHED) && (!is_reg || (t.flags & FS_INODE_INLINE)))
+        return -1;                       /* patches are of data blocks */
     if (t.flags & FS_INODE_INLINE) {
         if (!(is_reg || is_lnk) || extra != t.size || t.alloc != 0)
             return -1;

@@ -8,6 +8,7 @@
  * layout.c.
  *
  *   'B' ino block        file data block
+ *   'B' ino block 'p'    patch of that block: bytes written over it
  *   'D' parent hash name directory entry -> (child ino, type)
  *   'I' ino              inode record (attributes, inline data)
  *   'O' ino              orphan: unlinked while open (or an O_TMPFILE
@@ -31,6 +32,7 @@
 #define FS_KEY_ORPHAN 'O'
 #define FS_KEY_SUPER  'S'
 #define FS_KEY_XATTR  'X'
+#define FS_KEY_PATCH_SUFFIX 'p'          /* after a block key: its patch */
 
 #define FS_FORMAT_VERSION 2                 /* 1 is read too (no reservations) */
 #define FS_SUPER_MAGIC "LSMFS\0sb"          /* 8 bytes */
@@ -43,7 +45,9 @@
 #define FS_INODE_INLINE 1u                  /* data follows the header */
 #define FS_INODE_IMMUTABLE 2u               /* chattr +i */
 #define FS_INODE_APPEND 4u                  /* chattr +a */
-#define FS_INODE_FLAGS (FS_INODE_INLINE | FS_INODE_IMMUTABLE | FS_INODE_APPEND)
+#define FS_INODE_PATCHED 16u                /* data blocks may have patches */
+#define FS_INODE_FLAGS (FS_INODE_INLINE | FS_INODE_IMMUTABLE | FS_INODE_APPEND | \
+                        FS_INODE_PATCHED)
 #define FS_INODE_RESV 8u                    /* on disk only: a reservation follows */
 #define FS_INODE_RESV_BYTES 24
 
@@ -89,6 +93,7 @@ size_t fs_key_super(char *buf);
 size_t fs_key_inode(char *buf, uint64_t ino);
 size_t fs_key_orphan(char *buf, uint64_t ino);
 size_t fs_key_block(char *buf, uint64_t ino, uint64_t block);
+size_t fs_key_patch(char *buf, uint64_t ino, uint64_t block);
 /* (parent, hash) with no name: the first key of that hash's entries. */
 size_t fs_key_dirent_hash(char *buf, uint64_t parent, uint64_t hash);
 size_t fs_key_dirent(char *buf, uint64_t parent, const char *name, size_t len);
@@ -103,6 +108,12 @@ uint64_t fs_name_hash(const char *name, size_t len);
 int fs_decode_inode_key(const void *p, size_t n, uint64_t *ino);
 int fs_decode_orphan_key(const void *p, size_t n, uint64_t *ino);
 int fs_decode_block_key(const void *p, size_t n, uint64_t *ino, uint64_t *block);
+int fs_decode_patch_key(const void *p, size_t n, uint64_t *ino, uint64_t *block);
+/* A patch value: extents {off:4, len:4, bytes[len]} in increasing,
+ * non-overlapping order, len >= 1, each inside [0, limit).  Applies it
+ * onto blk (limit bytes) when blk is not NULL; *end (may be NULL): where
+ * the last extent ends.  0, or -1 if the bytes are not such a list. */
+int fs_patch_apply(const void *p, size_t n, char *blk, size_t limit, size_t *end);
 /* *name points into p.  Checks the name (1..255 bytes, no '/' or NUL) and
  * that the hash is the name's. */
 int fs_decode_dirent_key(const void *p, size_t n, uint64_t *parent,

@@ -27,6 +27,10 @@ void fs_decode_record(const void *k, size_t klen, const void *v, size_t vlen,
     switch (r->kind) {
     case FS_KEY_BLOCK:
         r->ok = fs_decode_block_key(k, klen, &r->ino, &r->block) == 0;
+        if (!r->ok) {
+            r->patch = 1;
+            r->ok = fs_decode_patch_key(k, klen, &r->ino, &r->block) == 0;
+        }
         break;
     case FS_KEY_DIRENT:
         r->ok = fs_decode_dirent_key(k, klen, &r->ino, &hash, &r->name,
@@ -161,7 +165,8 @@ void fs_describe_key(const void *key, size_t len, char *out, size_t cap)
     switch (len ? k[0] : 0) {
     case FS_KEY_BLOCK:
         if (len >= 17)
-            snprintf(out, cap, "data block %llu of inode %llu",
+            snprintf(out, cap, "%sdata block %llu of inode %llu",
+                     len == 18 && k[17] == FS_KEY_PATCH_SUFFIX ? "the patch of " : "",
                      (unsigned long long)key_u64(k, len, 9), ino);
         else
             snprintf(out, cap, "data of inode %llu", ino);

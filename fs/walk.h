@@ -21,6 +21,8 @@ typedef struct fs_record {
     int ok;
     uint64_t ino;                  /* the inode (a dirent: its parent) */
     uint64_t block;                /* FS_KEY_BLOCK: the block number */
+    int patch;                     /* FS_KEY_BLOCK: the key is that block's
+                                      patch (layout.h), not the block */
     const char *name;              /* FS_KEY_DIRENT, FS_KEY_XATTR (not NUL-ended) */
     size_t name_len;
     uint64_t child;                /* FS_KEY_DIRENT: the entry's inode */

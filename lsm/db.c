@@ -391,6 +391,7 @@ static int switch_memtable(lsm_db *db)
     lsm_wal_writer_close(db->log);
     db->log = w;
     db->log_bytes = 0;
+    db->synced_seq = db->vs.last_seq;   /* the old log was synced above */
     db->imm[db->nimm] = db->mem;
     db->imm_log[db->nimm] = db->mem_log;
     db->nimm++;
@@ -553,12 +554,16 @@ static int switch_if_free(lsm_db *db)
 }
 
 /* The head writer fsyncs the WAL for an OP_SYNC barrier, or writes out
- * its buffer for OP_FLUSH_WAL (mu held).  A failure may have left part
- * of a record in the log: the store becomes read-only. */
+ * its buffer for OP_FLUSH_WAL (mu held).  A barrier with no write since
+ * the last completed WAL sync costs nothing.  A failure may have left
+ * part of a record in the log: the store becomes read-only. */
 static int sync_wal(lsm_db *db, int op)
 {
     if (db->bg_error)
         return bg_error_status(db);
+    uint64_t upto = db->vs.last_seq;   /* only the head applies writes */
+    if (op == OP_SYNC && db->synced_seq == upto)
+        return LSM_OK;
     pthread_mutex_unlock(&db->mu);
     int rc = op == OP_SYNC ? lsm_wal_sync(db->log) : lsm_wal_flush(db->log);
     pthread_mutex_lock(&db->mu);
@@ -566,7 +571,20 @@ static int sync_wal(lsm_db *db, int op)
         __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
     if (rc)
         lsm_db_set_bg_error(db, rc);
+    else if (op == OP_SYNC)
+        db->synced_seq = upto;
     return rc;
+}
+
+/* Group commit of barriers: the OP_SYNC writers queued right behind a
+ * head that has just synced are done too (mu held).  Each asked for the
+ * writes acknowledged before it queued; those were applied by earlier
+ * heads, so before the head's fsync began, which therefore covers them. */
+static lsm_writer *join_syncs(lsm_writer *last)
+{
+    while (last->next != NULL && last->next->op == OP_SYNC)
+        last = last->next;
+    return last;
 }
 
 /* The head writer appends its group (from build_group) to the WAL and
@@ -586,6 +604,8 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
     db->log_bytes = lsm_wal_offset(db->log);
     if (rc == LSM_OK) {
         db->vs.last_seq = seq + lsm_batch_count(group) - 1;
+        if (head->sync)   /* apply_group synced the WAL up to here */
+            db->synced_seq = db->vs.last_seq;
         db->appended_since_check += lsm_batch_bytes(group);
         __atomic_store_n(&db->last_write_us, lsm_db_realtime_micros(),
                          __ATOMIC_RELAXED);
@@ -697,7 +717,7 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
         return lsm_fail(LSM_INVALID, "%s was opened read-only", db->dir);
     lsm_writer w = { .batch = batch, .sync = (flags & LSM_SYNC) != 0,
                      .reclaim = (flags & LSM_RECLAIM) != 0,
-                     .held = (flags & LSM_HELD) != 0 };
+                     .held = (flags & LSM_HELD) != 0, .op = op };
     pthread_cond_init(&w.cv, NULL);
     pthread_mutex_lock(&db->mu);
     enqueue_writer(db, &w);
@@ -711,6 +731,8 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
              : op == OP_SWITCH      ? make_room(db, 1)
              : op == OP_SWITCH_IDLE ? switch_if_free(db)
                                     : write_with_space(db, &w, &last);
+    if (op == OP_SYNC && rc == LSM_OK)
+        last = join_syncs(last);
     finish_writers(db, last, rc);
     pthread_mutex_unlock(&db->mu);
     pthread_cond_destroy(&w.cv);

@@ -37,6 +37,7 @@ typedef struct lsm_writer {
     int sync;
     int reclaim;               /* LSM_RECLAIM: may use the space reserve */
     int held;                  /* LSM_HELD: may use held space */
+    int op;                    /* what it asks of the head (db.c OP_*) */
     int done;
     int status;
     pthread_cond_t cv;
@@ -84,6 +85,7 @@ struct lsm_db {
     int flushing;                  /* (mu) imm[0] is being flushed */
     lsm_wal_writer *log;           /* head writer only */
     uint64_t log_bytes;            /* (mu) its size */
+    uint64_t synced_seq;           /* (mu) every write up to it is fsync'ed */
 
     lsm_writer *writers, *writers_tail;   /* (mu) queue */
     lsm_batch *group;              /* head writer's scratch batch */

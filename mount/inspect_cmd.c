@@ -92,8 +92,8 @@ static int print_record(void *ctx, const fs_record *r)
                r->vlen);
         break;
     case FS_KEY_BLOCK:
-        printf("block  %s  block %" PRIu64 " (%zu bytes)\n", kh, r->block,
-               r->vlen);
+        printf("%s  %s  block %" PRIu64 " (%zu bytes)\n",
+               r->patch ? "patch " : "block ", kh, r->block, r->vlen);
         break;
     case FS_KEY_DIRENT:
         printf("entry  %s  %.*s -> ino %" PRIu64 "\n", kh, (int)r->name_len,

@@ -32,8 +32,9 @@
 
 /* Data block size of the stores the daemon creates (an existing store
  * keeps the size in its superblock).  A write that covers part of a
- * block rewrites the whole block (read, merge, put), so the block size
- * is the write amplification of small random writes: page-cache
+ * block of a file with holes rewrites the whole block (read, merge, put;
+ * fully stored files take patches instead, fs/file.c), so there the
+ * block size is the write amplification of small random writes: page-cache
  * writeback and databases write 4 KiB pages.  Measured with
  * scripts/bench-fs workloads (20000 4 KiB random writes + fsync into a
  * 256 MiB file): 16 KiB blocks are 3x faster than 64 KiB and use 30%

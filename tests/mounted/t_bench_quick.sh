@@ -22,7 +22,7 @@ grep -q "all workloads completed and verified" "$T_DIR/bench.log" ||
 check "one RESULT line per target and workload"
 for t in plain bindfs lsmfs; do
   n=$(grep -c "^RESULT target=$t workload=[a-z0-9.-]* secs=[0-9.]*$" "$T_DIR/results" || true)
-  want=34; [ "$t" != bindfs ] || want=31     # bench-fs skips "many" on bindfs
+  want=36; [ "$t" != bindfs ] || want=33     # bench-fs skips "many" on bindfs
   [ "$n" -eq "$want" ] || fail "$n RESULT lines for $t, expected $want"
 done
 check "daemon CPU per operation for each FUSE target (meta, py.*, hog.*)"

@@ -658,6 +658,52 @@ static void check_no_stray_tables(lsm_db *db, const char *dir)
         fail_msg("%d tables on disk, %d live", on_disk, listed);
 }
 
+/* A sync barrier costs one WAL fsync for what was written since the last
+ * one and none when nothing was: after one write, many threads calling
+ * lsm_sync at once (an fsync storm) sync the WAL exactly once, and a
+ * write made with LSM_SYNC needs no barrier after it. */
+#define BARRIER_THREADS 6
+#define BARRIER_CALLS 50
+
+static void *barrier_main(void *arg)
+{
+    lsm_db *db = arg;
+    for (int i = 0; i < BARRIER_CALLS; i++)
+        if (lsm_sync(db) != LSM_OK)
+            record_failure("lsm_sync: %s", lsm_last_error());
+    return NULL;
+}
+
+static void test_sync_barriers(void **state)
+{
+    (void)state;
+    reset_failure();
+    char *dir = tu_tempdir("barrier");
+    lsm_options o;
+    tu_small_options(&o);
+    o.memtable_bytes = 4 << 20;   /* no memtable switch (which syncs too) */
+    lsm_db *db = tu_open_db(dir, &o);
+    assert_int_equal(lsm_put(db, "k", 1, "v", 1, 0), LSM_OK);
+    uint64_t before = stat_counter(db, "wal_syncs: ");
+    pthread_t th[BARRIER_THREADS];
+    for (int t = 0; t < BARRIER_THREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, barrier_main, db), 0);
+    for (int t = 0; t < BARRIER_THREADS; t++)
+        pthread_join(th[t], NULL);
+    assert_no_failure();
+    assert_int_equal(stat_counter(db, "wal_syncs: "), before + 1);
+
+    assert_int_equal(lsm_put(db, "k", 1, "w", 1, LSM_SYNC), LSM_OK);
+    assert_int_equal(lsm_sync(db), LSM_OK);
+    assert_int_equal(stat_counter(db, "wal_syncs: "), before + 2);
+    assert_int_equal(lsm_put(db, "k", 1, "x", 1, 0), LSM_OK);
+    assert_int_equal(lsm_sync(db), LSM_OK);
+    assert_int_equal(stat_counter(db, "wal_syncs: "), before + 3);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_old_views_survive_compactions(void **state)
 {
     (void)state;
@@ -950,6 +996,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writers_and_readers),
         cmocka_unit_test(test_group_commit),
+        cmocka_unit_test(test_sync_barriers),
         cmocka_unit_test(test_old_views_survive_compactions),
         cmocka_unit_test(test_nested_range_dels_and_readers),
         cmocka_unit_test(test_idle_drops_and_readers),

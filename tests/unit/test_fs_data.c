@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fsck.h"
+#include "layout.h"
 #include "testutil.h"
 
 #include "fs_fixture.h"
@@ -525,6 +527,167 @@ static void test_random_model(void **state)
     free(r);
 }
 
+/* --- block patches (file.c): small writes into fully stored files ------- */
+
+/* Patch keys of ino in the store (the fs closed and reopened around). */
+static int patch_keys(T *t, uint64_t ino)
+{
+    assert_int_equal(fs_close(t->fs), 0);
+    t->fs = NULL;
+    lsm_db *db;
+    assert_int_equal(lsm_open(t->store, NULL, &db), LSM_OK);
+    char lo[32], hi[32];
+    size_t ll = fs_key_ino_prefix(lo, FS_KEY_BLOCK, ino);
+    size_t hl = fs_key_ino_end(hi, FS_KEY_BLOCK, ino);
+    lsm_iter *it = lsm_iter_new(db, NULL);
+    int n = 0;
+    for (lsm_iter_seek(it, lo, ll); lsm_iter_valid(it); lsm_iter_next(it)) {
+        size_t kl;
+        const char *k = lsm_iter_key(it, &kl);
+        if (memcmp(k, hi, kl < hl ? kl : hl) >= 0)
+            break;
+        uint64_t kino, blk;
+        n += fs_decode_patch_key(k, kl, &kino, &blk) == 0;
+    }
+    assert_int_equal(lsm_iter_status(it), LSM_OK);
+    lsm_iter_free(it);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
+    return n;
+}
+
+static void check_model(T *t, uint64_t ino, const char *model, size_t size)
+{
+    char *r = malloc(size + 1);
+    assert_int_equal(fs_read(t->fs, ino, r, size + 1, 0), (ssize_t)size);
+    assert_memory_equal(r, model, size);
+    free(r);
+    assert_int_equal(attr(t, ino).st_size, (off_t)size);
+}
+
+static void put_model(T *t, uint64_t ino, char *model, size_t off, size_t n,
+                      unsigned seed)
+{
+    char buf[4096];
+    assert_true(n <= sizeof buf);
+    fill(buf, n, seed);
+    assert_int_equal(fs_write(t->fs, ino, buf, n, (off_t)off, 0), (ssize_t)n);
+    memcpy(model + off, buf, n);
+}
+
+/* A write over part of a block of a fully stored file is a patch (no
+ * read-and-rewrite of the block), read back merged, across reopen;
+ * patches fold into their block past half a block; truncate, punch and
+ * unlink remove them with their blocks; fsck finds the store clean. */
+static void test_block_patches(void **state)
+{
+    T *t = *state;
+    const size_t bs = 4096, size = 8 * bs;
+    char *model = malloc(size);
+    uint64_t f = mkfile(t, FS_ROOT_INO, "p");
+    fill(model, size, 1);
+    assert_int_equal(fs_write(t->fs, f, model, size, 0, 0), (ssize_t)size);
+    assert_int_equal(patch_keys(t, f), 0);
+
+    put_model(t, f, model, bs + 100, 200, 2);         /* block 1 */
+    put_model(t, f, model, 3 * bs + 4000, 300, 3);    /* blocks 3 and 4 */
+    assert_int_equal(patch_keys(t, f), 3);
+    check_model(t, f, model, size);
+    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)(size / 512));
+
+    /* Overlapping writes into block 1 merge into one patch. */
+    put_model(t, f, model, bs + 50, 100, 4);
+    put_model(t, f, model, bs + 280, 10, 5);
+    assert_int_equal(patch_keys(t, f), 3);
+    check_model(t, f, model, size);
+    /* Past half a block, block 1's patch folds into the block. */
+    put_model(t, f, model, bs + 1000, 1900, 6);
+    assert_int_equal(patch_keys(t, f), 2);
+    check_model(t, f, model, size);
+
+    /* Truncate inside patched block 3: its patch goes with the bytes cut. */
+    struct stat a, st;
+    memset(&a, 0, sizeof a);
+    a.st_size = (off_t)(3 * bs + 4050);
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    memset(model + a.st_size, 0, size - (size_t)a.st_size);
+    check_model(t, f, model, (size_t)a.st_size);
+    a.st_size = (off_t)size;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    check_model(t, f, model, size);
+
+    /* Punch over a patched block, then patch a block next to the hole. */
+    put_model(t, f, model, 6 * bs + 10, 20, 7);
+    put_model(t, f, model, 5 * bs + 10, 20, 8);
+    assert_int_equal(fs_fallocate(t->fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                  (off_t)(5 * bs), (off_t)bs), 0);
+    memset(model + 5 * bs, 0, bs);
+    check_model(t, f, model, size);
+    put_model(t, f, model, 5 * bs + 30, 40, 9);       /* into the hole */
+    put_model(t, f, model, 6 * bs + 500, 40, 10);
+    reopen(t);
+    check_model(t, f, model, size);
+
+    /* Many small writes everywhere: reads stay right, patches bounded. */
+    uint64_t seed = 99;
+    for (int i = 0; i < 400; i++) {
+        size_t n = 1 + (size_t)(tu_rand(&seed) % 700);
+        size_t off = (size_t)(tu_rand(&seed) % (size - n));
+        put_model(t, f, model, off, n, (unsigned)i + 11);
+        if (i % 100 == 99)
+            check_model(t, f, model, size);
+    }
+    assert_true(patch_keys(t, f) <= 8);
+    check_model(t, f, model, size);
+    assert_int_equal(fs_close(t->fs), 0);
+    t->fs = NULL;
+    fsck_options fo;
+    fsck_options_init(&fo);
+    fsck_result fr;
+    assert_int_equal(fs_fsck(t->store, &fo, &fr), FSCK_EXIT_CLEAN);
+    assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
+
+    /* Shrinking to inline size drops every block and patch. */
+    a.st_size = 100;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    assert_int_equal(patch_keys(t, f), 0);
+    check_model(t, f, model, 100);
+    free(model);
+}
+
+/* Writes a fully stored file, then patches, in a process that dies. */
+static uint64_t patched_file(fs_t *fs, const fs_cred *c)
+{
+    struct stat st;
+    if (fs_mknod(fs, c, FS_ROOT_INO, "q", S_IFREG | 0644, 0, &st) != 0)
+        return 0;
+    char buf[4 * 4096];
+    fill(buf, sizeof buf, 1);
+    if (fs_write(fs, st.st_ino, buf, sizeof buf, 0, 0) != (ssize_t)sizeof buf)
+        return 0;
+    for (unsigned i = 0; i < 3; i++) {
+        fill(buf, 100, 20 + i);
+        if (fs_write(fs, st.st_ino, buf, 100, (off_t)(i * 4096 + 7 * i + 1), 0) != 100)
+            return 0;
+    }
+    return st.st_ino;
+}
+
+static void test_block_patches_crash(void **state)
+{
+    T *t = *state;
+    uint64_t ino = crash_after(t, patched_file);
+    assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
+    char model[4 * 4096];
+    fill(model, sizeof model, 1);
+    for (unsigned i = 0; i < 3; i++)
+        fill(model + i * 4096 + 7 * i + 1, 100, 20 + i);
+    check_model(t, ino, model, sizeof model);
+    assert_int_equal(patch_keys(t, ino), 3);
+    assert_int_equal(fs_unlink(t->fs, FS_ROOT_INO, "q"), 0);
+    assert_int_equal(patch_keys(t, ino), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -538,6 +701,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lseek, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_copy_file_range, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_random_model, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_block_patches, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_block_patches_crash, setup_small, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -247,7 +247,9 @@ static void test_record_encoding(void **state)
     fs_encode_inode(buf, &in, "hi", 2);
     assert_int_equal(fs_decode_inode(buf, sizeof buf, &out, &data, &dlen), 0);
     assert_int_equal(out.flags, FS_INODE_INLINE);
-    buf[1] = (char)(FS_INODE_INLINE | 16);
+    buf[1] = (char)(FS_INODE_INLINE | 32);   /* an unknown flag */
+    assert_int_equal(fs_decode_inode(buf, sizeof buf, &out, &data, &dlen), -1);
+    buf[1] = (char)(FS_INODE_INLINE | FS_INODE_PATCHED);   /* no blocks */
     assert_int_equal(fs_decode_inode(buf, sizeof buf, &out, &data, &dlen), -1);
 }
 

@@ -6,6 +6,8 @@
  *   - fs_walk_inode returns exactly one inode's keys (record, xattrs,
  *     data blocks; a directory's entries), decoded, and nothing of its
  *     neighbours (inode 2 vs 20, which share a key prefix byte-wise);
+ *     a block's patch (a small write into a stored block) is a block
+ *     key marked patch, not an undecodable one;
  *   - a key that does not decode is passed on with ok = 0, not dropped;
  *   - a non-zero callback return stops the walk and is returned;
  *   - fs_describe_key names keys, shortened ones too.
@@ -25,7 +27,7 @@
 #include "walk.h"
 
 struct seen {
-    int inode, xattr, block, dirent, bad, other_ino;
+    int inode, xattr, block, patch, dirent, bad, other_ino;
     uint64_t ino;
     uint64_t blocks[8];
     char names[4][32];
@@ -44,6 +46,10 @@ static int collect(void *ctx, const fs_record *r)
     case FS_KEY_INODE: s->inode++; break;
     case FS_KEY_XATTR: s->xattr++; break;
     case FS_KEY_BLOCK:
+        if (r->patch) {
+            s->patch++;
+            break;
+        }
         if (s->block < 8)
             s->blocks[s->block] = r->block;
         s->block++;
@@ -58,7 +64,7 @@ static int collect(void *ctx, const fs_record *r)
     return 0;
 }
 
-/* /d/f: 3 blocks of data and an xattr; /d/g; then enough files that
+/* /d/f: 3 blocks of data, a patch of block 1 and an xattr; /d/g; then enough files that
  * inode numbers reach two digits. */
 static void populate(T *t, uint64_t *d, uint64_t *f)
 {
@@ -69,6 +75,7 @@ static void populate(T *t, uint64_t *d, uint64_t *f)
     char *buf = calloc(1, 3 * (size_t)bs);
     memset(buf, 'x', 3 * (size_t)bs);
     assert_int_equal(fs_write(t->fs, *f, buf, 3 * (size_t)bs, 0, 0), 3 * (ssize_t)bs);
+    assert_int_equal(fs_write(t->fs, *f, "yy", 2, bs + 10, 0), 2);
     free(buf);
     assert_int_equal(fs_setxattr(t->fs, *f, "user.k", "v", 1, 0), 0);
     for (int i = 0; i < 20; i++) {
@@ -114,6 +121,7 @@ static void test_lookup_and_inode(void **state)
     assert_int_equal(s.inode, 1);
     assert_int_equal(s.xattr, 1);
     assert_int_equal(s.block, 3);
+    assert_int_equal(s.patch, 1);
     assert_int_equal(s.blocks[0], 0);
     assert_int_equal(s.blocks[2], 2);
     assert_int_equal(s.dirent, 0);
@@ -123,7 +131,7 @@ static void test_lookup_and_inode(void **state)
     assert_int_equal(fs_walk_inode(db, d, collect, &sd), 0);
     assert_int_equal(sd.inode, 1);
     assert_int_equal(sd.dirent, 2);
-    assert_int_equal(sd.block + sd.xattr + sd.bad + sd.other_ino, 0);
+    assert_int_equal(sd.block + sd.patch + sd.xattr + sd.bad + sd.other_ino, 0);
     assert_true((!strcmp(sd.names[0], "f") && !strcmp(sd.names[1], "g")) ||
                 (!strcmp(sd.names[0], "g") && !strcmp(sd.names[1], "f")));
 
@@ -185,6 +193,9 @@ static void test_describe(void **state)
     size_t kl = fs_key_block(k, 12, 3);
     fs_describe_key(k, kl, out, sizeof out);
     assert_string_equal(out, "data block 3 of inode 12");
+    kl = fs_key_patch(k, 12, 3);
+    fs_describe_key(k, kl, out, sizeof out);
+    assert_string_equal(out, "the patch of data block 3 of inode 12");
     fs_describe_key(k, 5, out, sizeof out);          /* shortened */
     assert_string_equal(out, "data of inode 0");
     kl = fs_key_super(k);
