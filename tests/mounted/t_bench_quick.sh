@@ -1,34 +1,12 @@
 #!/usr/bin/env bash
 # t_bench_quick: scripts/bench-fs --quick completes on all three targets
-# (plain, bindfs, lsmfs) with every workload verified, prints one RESULT
-# line per cell and draws the chart.  No timing is asserted.
+# (plain, bindfs, lsmfs) for the everyday workloads (meta, small, tree,
+# large, sqlite, fsync) with every workload verified, the same cells
+# measured on each target, and draws the chart.  t_bench_quick2 runs the
+# others.  No timing is asserted.
 LIB_LIMIT=${LIB_LIMIT:-270}
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
-top=$(cd "$(dirname "$0")/../.." && pwd)
-
-check "bench-fs --quick (bounded to 240 s)"
-# The three targets only: lsmfs-uring (in bench-fs's default list when
-# the kernel has FUSE over io_uring) would not fit in the time bound;
-# t_uring and scripts/test's io_uring pass cover that transport.
-lib_t 240 "$top/scripts/bench-fs" --quick --targets=plain,bindfs,lsmfs \
-  --build "$(dirname "$LSMFS")" \
-  --dir "$T_DIR" --out "$T_DIR/results" --png="$T_DIR/chart.png" \
-  >"$T_DIR/bench.log" 2>&1 || fail "bench-fs --quick failed: $(tail -20 "$T_DIR/bench.log")"
-cat "$T_DIR/bench.log"
-grep -q "all workloads completed and verified" "$T_DIR/bench.log" ||
-  fail "bench-fs did not report success"
-
-check "one RESULT line per target and workload"
-for t in plain bindfs lsmfs; do
-  n=$(grep -c "^RESULT target=$t workload=[a-z0-9.-]* secs=[0-9.]*$" "$T_DIR/results" || true)
-  want=36; [ "$t" != bindfs ] || want=33     # bench-fs skips "many" on bindfs
-  [ "$n" -eq "$want" ] || fail "$n RESULT lines for $t, expected $want"
-done
-check "daemon CPU per operation for each FUSE target (meta, py.*, hog.*)"
-for t in bindfs lsmfs; do
-  n=$(grep -c "^CPU target=$t workload=[a-z.]* usec_per_op=[0-9.]*$" "$T_DIR/results" || true)
-  [ "$n" -eq 11 ] || fail "$n CPU lines for $t, expected 11"
-done
-[ -s "$T_DIR/chart.png" ] || fail "no chart drawn"
+. "$(dirname "$0")/lib_bench_quick.sh"
+bench_quick meta,small,tree,large,sqlite,fsync
 lib_pass
