@@ -195,6 +195,11 @@ ssize_t fs_read(fs_t *fs, uint64_t ino, char *buf, size_t size, off_t off);
 #define FS_WRITE_APPEND     (1 << 0)
 #define FS_WRITE_KEEP_PRIV  (1 << 1)
 #define FS_WRITE_KEEP_TIMES (1 << 2)
+/* FS_WRITE_BULK: the write is bulk data that may wait while the engine
+ * catches up (LSM_BULK): other changes go ahead of it and are not held
+ * back by it.  For a caller that serves small changes on a thread that
+ * must not wait. */
+#define FS_WRITE_BULK       (1 << 3)
 ssize_t fs_write_as(fs_t *fs, const fs_cred *c, uint64_t ino, const char *buf,
                     size_t size, off_t off, int flags);
 ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,

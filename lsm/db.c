@@ -396,49 +396,71 @@ static size_t level0_stop(lsm_db *db)
     return db->compact_nospace ? 2 * stop : stop;
 }
 
-/* Waits until the memtable has room (mu held, by the head writer).
- * Slows writers by 1 ms once when level 0 reaches the slowdown trigger,
- * and blocks while level 0 is at the stop trigger or the immutable
- * memtables are all still being flushed. */
-static int make_room(lsm_db *db, int force)
+/* make_room's answer when the head must wait for a flush or compaction:
+ * it leaves the line and waits outside it (queue_write), so writes that
+ * need no room go on meanwhile.  Not an lsm_status. */
+#define ROOM_WAIT 1
+
+/* Bytes past mem_limit that writes other than bulk ones may add to the
+ * memtable while it cannot be switched (mu held). */
+static size_t mem_slack(lsm_db *db)
 {
-    int allow_delay = !force;
-    for (;;) {
-        if (db->bg_error)
-            return bg_error_status(db);
-        if (!force)
-            lsm_space_check(db, 0);
-        /* Tables stuck behind a damaged one cannot be compacted: do not
-         * wait for them (compaction.c). */
-        size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
-        uint64_t t0 = now_micros();
-        if (allow_delay && l0 >= (size_t)db->opt.level0_slowdown_trigger) {
-            pthread_mutex_unlock(&db->mu);
-            usleep(1000);
-            pthread_mutex_lock(&db->mu);
-            allow_delay = 0;
-        } else if (!force && lsm_memtable_bytes(db->mem) < db->mem_limit) {
-            return LSM_OK;
-        } else if (force && lsm_memtable_empty(db->mem)) {
-            return LSM_OK;
-        } else if (db->nimm >= db->opt.max_immutable_memtables) {
-            if (db->flush_nospace)
-                return lsm_fail(LSM_NO_SPACE, "%s: disk full: memtables "
-                                "cannot be flushed until space is freed",
-                                db->dir);
-            pthread_cond_wait(&db->bg_cv, &db->mu);
-        } else if (l0 >= level0_stop(db)) {
-            if (db->nospace)
-                return lsm_fail(LSM_NO_SPACE, "%s: disk full: level 0 "
-                                "cannot be compacted until space is freed",
-                                db->dir);
-            pthread_cond_wait(&db->bg_cv, &db->mu);
-        } else {
-            return switch_memtable(db);
-        }
-        __atomic_add_fetch(&db->stats.stall_micros, now_micros() - t0,
-                           __ATOMIC_RELAXED);
+    return db->mem_limit / 4;
+}
+
+/* Makes room in the memtable for the head writer (mu held): LSM_OK,
+ * ROOM_WAIT, or an error.  A full memtable is switched for a new one
+ * unless every immutable memtable is still being flushed or level 0 is
+ * at its stop trigger; then the head must wait (ROOM_WAIT), except a
+ * write that is not bulk while the memtable is under mem_limit plus the
+ * slack: it goes into the full memtable, and leaves the switch (and its
+ * WAL sync) to a bulk write or to the end of the slack.  force: switch
+ * any non-empty memtable (lsm_flush). */
+static int make_room(lsm_db *db, int force, int bulk)
+{
+    if (db->bg_error)
+        return bg_error_status(db);
+    if (!force)
+        lsm_space_check(db, 0);
+    size_t used = lsm_memtable_bytes(db->mem);
+    if (force ? lsm_memtable_empty(db->mem) : used < db->mem_limit)
+        return LSM_OK;
+    if (!force && !bulk && used < db->mem_limit + mem_slack(db))
+        return LSM_OK;
+    /* Tables stuck behind a damaged one cannot be compacted: do not wait
+     * for them (compaction.c). */
+    size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
+    if (db->nimm >= db->opt.max_immutable_memtables) {
+        if (db->flush_nospace)
+            return lsm_fail(LSM_NO_SPACE, "%s: disk full: memtables cannot "
+                            "be flushed until space is freed", db->dir);
+        return ROOM_WAIT;
     }
+    if (l0 >= level0_stop(db)) {
+        if (db->nospace)
+            return lsm_fail(LSM_NO_SPACE, "%s: disk full: level 0 cannot be "
+                            "compacted until space is freed", db->dir);
+        return ROOM_WAIT;
+    }
+    return switch_memtable(db);
+}
+
+/* Bulk writes are slowed while level 0 is at its slowdown trigger or
+ * above (mu held, before joining the line, so nothing waits behind the
+ * delay): 1 ms per write and level-0 table past the trigger, so the
+ * slowdown grows as compaction falls further behind, before writers are
+ * held at the stop trigger. */
+static void slow_bulk_write(lsm_db *db)
+{
+    size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
+    size_t trigger = (size_t)db->opt.level0_slowdown_trigger;
+    if (l0 < trigger || db->bg_error)
+        return;
+    uint64_t delay = 1000u * (uint64_t)(l0 - trigger + 1);
+    pthread_mutex_unlock(&db->mu);
+    usleep((useconds_t)delay);
+    pthread_mutex_lock(&db->mu);
+    __atomic_add_fetch(&db->stats.slowdown_micros, delay, __ATOMIC_RELAXED);
 }
 
 /* Joins the batches of the writers queued behind the head into one
@@ -455,7 +477,7 @@ static lsm_batch *build_group(lsm_db *db, lsm_writer **last)
     *last = head;
     for (lsm_writer *w = head->next; w; w = w->next) {
         if ((w->sync && !head->sync) || !w->batch || w->reclaim != head->reclaim ||
-            w->held != head->held)
+            w->held != head->held || (w->bulk && !head->bulk))
             break;
         size += lsm_batch_bytes(w->batch);
         if (size > max)
@@ -503,24 +525,61 @@ static void finish_writers(lsm_db *db, lsm_writer *last, int status)
         if (w == last)
             break;
     }
+    db->group_last = NULL;
     if (!db->writers)
         db->writers_tail = NULL;
     else
         pthread_cond_signal(&db->writers->cv);
 }
 
-/* Queues a writer and waits to be done or to lead (mu held). */
+/* Queues a writer and waits to be done or to lead (mu held).  A bulk
+ * writer joins at the tail; any other goes ahead of the bulk writers
+ * waiting behind the head and its group, after the other writers: so the
+ * line is the head's group, then the writers that are not bulk, then the
+ * bulk ones, each in the order they came. */
 static void enqueue_writer(lsm_db *db, lsm_writer *w)
 {
-    w->next = NULL;
     w->done = 0;
-    if (db->writers_tail)
-        db->writers_tail->next = w;
+    w->next = NULL;
+    lsm_writer *prev = db->writers_tail;
+    if (!w->bulk && db->writers) {
+        prev = db->group_last ? db->group_last : db->writers;
+        while (prev->next && !prev->next->bulk)
+            prev = prev->next;
+        w->next = prev->next;
+    }
+    if (prev)
+        prev->next = w;
     else
         db->writers = w;
-    db->writers_tail = w;
+    if (!w->next)
+        db->writers_tail = w;
     while (!w->done && db->writers != w)
         pthread_cond_wait(&w->cv, &db->mu);
+}
+
+/* The head leaves the line without being done (mu held): the next writer
+ * leads. */
+static void leave_head(lsm_db *db, lsm_writer *w)
+{
+    db->group_last = NULL;
+    db->writers = w->next;
+    if (!db->writers)
+        db->writers_tail = NULL;
+    else
+        pthread_cond_signal(&db->writers->cv);
+}
+
+/* A writer that left the line waits for a flush or compaction to make
+ * progress (mu held), then tries again.  Counted as stall time. */
+static void wait_for_room(lsm_db *db)
+{
+    uint64_t t0 = now_micros();
+    if (!db->bg_error)
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+    __atomic_add_fetch(&db->stats.stall_micros, now_micros() - t0,
+                       __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->stats.stalled_writes, 1, __ATOMIC_RELAXED);
 }
 
 /* What a queued writer asks of the head of the queue. */
@@ -627,10 +686,14 @@ static int write_with_space(lsm_db *db, lsm_writer *head, lsm_writer **last)
     for (int attempt = 0;; attempt++) {
         int clean = 1;
         *last = head;
-        int rc = make_room(db, 0);
+        int rc = make_room(db, 0, head->bulk);
+        if (rc == ROOM_WAIT)
+            return rc;
         if (rc == LSM_NO_SPACE && head->reclaim && !db->bg_error)
             rc = LSM_OK;
         lsm_batch *group = rc == LSM_OK ? build_group(db, last) : NULL;
+        if (group)
+            db->group_last = *last;
         if (rc == LSM_OK && !head->reclaim)
             rc = lsm_space_admit(db, lsm_batch_bytes(group), head->held);
         int admitted = rc == LSM_OK;
@@ -669,19 +732,29 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
         return lsm_fail(LSM_INVALID, "%s was opened read-only", db->dir);
     lsm_writer w = { .batch = batch, .sync = (flags & LSM_SYNC) != 0,
                      .reclaim = (flags & LSM_RECLAIM) != 0,
-                     .held = (flags & LSM_HELD) != 0 };
+                     .held = (flags & LSM_HELD) != 0,
+                     .bulk = op == OP_WRITE && (flags & LSM_BULK) != 0 };
     pthread_cond_init(&w.cv, NULL);
     pthread_mutex_lock(&db->mu);
-    enqueue_writer(db, &w);
-    if (w.done) {
-        pthread_mutex_unlock(&db->mu);
-        pthread_cond_destroy(&w.cv);
-        return w.status;
-    }
     lsm_writer *last = &w;
-    int rc = op == OP_SYNC || op == OP_FLUSH_WAL ? sync_wal(db, op)
-             : op == OP_SWITCH ? make_room(db, 1)
+    int rc;
+    for (;;) {
+        if (w.bulk)
+            slow_bulk_write(db);
+        enqueue_writer(db, &w);
+        if (w.done) {
+            pthread_mutex_unlock(&db->mu);
+            pthread_cond_destroy(&w.cv);
+            return w.status;
+        }
+        rc = op == OP_SYNC || op == OP_FLUSH_WAL ? sync_wal(db, op)
+             : op == OP_SWITCH ? make_room(db, 1, 0)
                                : write_with_space(db, &w, &last);
+        if (rc != ROOM_WAIT)
+            break;
+        leave_head(db, &w);
+        wait_for_room(db);
+    }
     finish_writers(db, last, rc);
     pthread_mutex_unlock(&db->mu);
     pthread_cond_destroy(&w.cv);

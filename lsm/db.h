@@ -37,6 +37,7 @@ typedef struct lsm_writer {
     int sync;
     int reclaim;               /* LSM_RECLAIM: may use the space reserve */
     int held;                  /* LSM_HELD: may use held space */
+    int bulk;                  /* LSM_BULK: yields to other writes */
     int done;
     int status;
     pthread_cond_t cv;
@@ -55,7 +56,9 @@ typedef struct lsm_db_stats {      /* all atomic */
     uint64_t flush_bytes;          /* table bytes written by flushes */
     uint64_t compact_bytes_read, compact_bytes_written;
     uint64_t flushes, compactions, trivial_moves;
-    uint64_t stall_micros;
+    uint64_t stall_micros;         /* writes waiting for room (held) */
+    uint64_t slowdown_micros;      /* bulk writes delayed (level 0 at slowdown) */
+    uint64_t stalled_writes;       /* writes that waited for room, each wait */
     uint64_t group_commits, grouped_writes, wal_syncs;
 } lsm_db_stats;
 
@@ -82,6 +85,10 @@ struct lsm_db {
     uint64_t log_bytes;            /* (mu) its size */
 
     lsm_writer *writers, *writers_tail;   /* (mu) queue */
+    /* (mu) the last writer of the group the head is committing (build_group);
+     * NULL while it has none.  Writers joining ahead of bulk ones go after
+     * it: the group is head..group_last. */
+    lsm_writer *group_last;
     lsm_batch *group;              /* head writer's scratch batch */
 
     lsm_snapshot snapshots;        /* (mu) list head, oldest first */

@@ -86,7 +86,9 @@ static void print_counters(FILE *f, lsm_db *db)
     fprintf(f, "trivial_moves: %" PRIu64 "\n", load(&s->trivial_moves));
     fprintf(f, "group_commits: %" PRIu64 " writes: %" PRIu64 " wal_syncs: %" PRIu64 "\n",
             load(&s->group_commits), load(&s->grouped_writes), load(&s->wal_syncs));
-    fprintf(f, "stall_micros: %" PRIu64 "\n", load(&s->stall_micros));
+    fprintf(f, "stall_micros: %" PRIu64 " stalled_writes: %" PRIu64
+            " slowdown_micros: %" PRIu64 "\n", load(&s->stall_micros),
+            load(&s->stalled_writes), load(&s->slowdown_micros));
     fprintf(f, "bloom_checks: %" PRIu64 " bloom_useful: %" PRIu64 "\n",
             ts.bloom_checks, ts.bloom_negatives);
     fprintf(f, "block_cache_hits: %" PRIu64 " block_cache_misses: %" PRIu64 "\n",

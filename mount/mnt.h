@@ -90,6 +90,13 @@ int mnt_is_fuse_type(const char *fstype);
 
 /* --- loop.c ------------------------------------------------------------ */
 #define MNT_DEFAULT_WORKERS 8
+/* Writes up to this size (request bytes) are served by the reader: going
+ * into the memtable they cost less than handing them over, and with the
+ * writeback cache a small file's data arrives as one such WRITE while
+ * the writer waits in close(2).  Larger ones are bulk data for the
+ * engine (FS_WRITE_BULK): they wait while it catches up, and what the
+ * reader serves goes ahead of them. */
+#define MNT_INLINE_WRITE_MAX (64u << 10)
 #define MNT_MAX_WORKERS 256
 #define MNT_STR_(x) #x
 #define MNT_STR(x) MNT_STR_(x)
