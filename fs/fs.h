@@ -255,5 +255,10 @@ int fs_sync(fs_t *fs);
  * is a no-op in the mode it asks for.  0 or negative errno. */
 int fs_set_read_only(fs_t *fs, int ro);
 int fs_is_read_only(fs_t *fs);
+/* hold = 1: the engine runs no compaction until hold = 0
+ * (lsm_hold_compactions), so level 0 grows with every flush and bulk
+ * writes are held once it reaches its stop trigger while other changes
+ * go on (LSM_BULK).  For tests that need a write stall that lasts. */
+void fs_hold_compactions(fs_t *fs, int hold);
 
 #endif

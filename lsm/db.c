@@ -382,6 +382,7 @@ static int switch_memtable(lsm_db *db)
     db->nimm++;
     db->mem = m;
     db->mem_log = number;
+    db->stall_logged = 0;
     pthread_cond_broadcast(&db->work_cv);
     return LSM_OK;
 }
@@ -403,9 +404,21 @@ static size_t level0_stop(lsm_db *db)
 
 /* Bytes past mem_limit that writes other than bulk ones may add to the
  * memtable while it cannot be switched (mu held). */
+#define MIN_MEM_SLACK (1u << 20)
 static size_t mem_slack(lsm_db *db)
 {
-    return db->mem_limit / 4;
+    return db->mem_limit / 4 > MIN_MEM_SLACK ? db->mem_limit / 4 : MIN_MEM_SLACK;
+}
+
+/* The head must wait for room (mu held): logged once until the next
+ * memtable switch, at debug level (it happens whenever writes outrun
+ * the flushes). */
+static int room_wait(lsm_db *db, const char *why)
+{
+    if (!db->stall_logged)
+        lsm_db_log(db, LSM_LOG_DEBUG, "writes held: %s", why);
+    db->stall_logged = 1;
+    return ROOM_WAIT;
 }
 
 /* Makes room in the memtable for the head writer (mu held): LSM_OK,
@@ -434,29 +447,29 @@ static int make_room(lsm_db *db, int force, int bulk)
         if (db->flush_nospace)
             return lsm_fail(LSM_NO_SPACE, "%s: disk full: memtables cannot "
                             "be flushed until space is freed", db->dir);
-        return ROOM_WAIT;
+        return room_wait(db, "every memtable is waiting to be flushed");
     }
     if (l0 >= level0_stop(db)) {
         if (db->nospace)
             return lsm_fail(LSM_NO_SPACE, "%s: disk full: level 0 cannot be "
                             "compacted until space is freed", db->dir);
-        return ROOM_WAIT;
+        return room_wait(db, "level 0 is at its stop trigger");
     }
     return switch_memtable(db);
 }
 
-/* Bulk writes are slowed while level 0 is at its slowdown trigger or
- * above (mu held, before joining the line, so nothing waits behind the
- * delay): 1 ms per write and level-0 table past the trigger, so the
- * slowdown grows as compaction falls further behind, before writers are
- * held at the stop trigger. */
-static void slow_bulk_write(lsm_db *db)
+/* Writers are slowed while level 0 is at its slowdown trigger or above
+ * (mu held, before joining the line, so nothing waits behind the delay):
+ * 1 ms per write, and for bulk writes 1 ms more per level-0 table past
+ * the trigger, so their slowdown grows as compaction falls further
+ * behind before they are held at the stop trigger. */
+static void slow_write(lsm_db *db, int bulk)
 {
     size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
     size_t trigger = (size_t)db->opt.level0_slowdown_trigger;
     if (l0 < trigger || db->bg_error)
         return;
-    uint64_t delay = 1000u * (uint64_t)(l0 - trigger + 1);
+    uint64_t delay = 1000u * (bulk ? (uint64_t)(l0 - trigger + 1) : 1);
     pthread_mutex_unlock(&db->mu);
     usleep((useconds_t)delay);
     pthread_mutex_lock(&db->mu);
@@ -738,9 +751,9 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
     pthread_mutex_lock(&db->mu);
     lsm_writer *last = &w;
     int rc;
-    for (;;) {
-        if (w.bulk)
-            slow_bulk_write(db);
+    for (int slowed = op != OP_WRITE;; slowed = 1) {
+        if (!slowed)
+            slow_write(db, w.bulk);
         enqueue_writer(db, &w);
         if (w.done) {
             pthread_mutex_unlock(&db->mu);

@@ -121,6 +121,8 @@ struct lsm_db {
     int compacting;                /* (mu) compactions running */
     int manual_compaction;         /* (mu) lsm_compact in progress */
     int compactions_held;          /* (mu) by lsm_hold_compactions */
+    int stall_logged;              /* (mu) a write stall was logged since the
+                                      last memtable switch */
     pthread_t threads[LSM_MAX_BG_THREADS];
     int nthreads;
 

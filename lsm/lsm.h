@@ -126,13 +126,14 @@ typedef struct lsm_batch lsm_batch;
  * held space, which ordinary writes leave alone. */
 #define LSM_HELD 4
 /* The write is bulk data (a file's contents).  When flushes or
- * compactions fall behind, bulk writes are the ones slowed (level 0 at
- * its slowdown trigger) and then held (the memtables all full, or level
- * 0 at its stop trigger), waiting outside the line of writers; other
- * writes go on meanwhile, into the full memtable, until it is a quarter
- * past memtable_bytes, and are committed ahead of bulk writes waiting in
- * line.  So small changes are not delayed behind large ones: they wait
- * at most for the one group being committed. */
+ * compactions fall behind, bulk writes are the ones held (the memtables
+ * all full, or level 0 at its stop trigger), waiting outside the line of
+ * writers, and slowed most (level 0 past its slowdown trigger: 1 ms per
+ * write and table past the trigger, others 1 ms); other writes go on
+ * meanwhile, into the full memtable, until it is a quarter of
+ * memtable_bytes (at least 1 MiB) past it, and are committed ahead of
+ * bulk writes waiting in line.  So small changes are not held behind
+ * large ones: they wait for the one group being committed. */
 #define LSM_BULK 8
 
 typedef struct lsm_read_options {
