@@ -519,6 +519,8 @@ static int apply_group(lsm_db *db, lsm_batch *group, int sync, int *clean)
     if (rc == LSM_OK && sync) {
         rc = lsm_wal_sync(db->log);
         __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
+    } else if (rc == LSM_OK) {
+        lsm_wal_start_writeback(db->log);
     }
     if (rc == LSM_OK)
         rc = lsm_batch_insert(rep, db->mem);
