@@ -383,6 +383,7 @@ static int switch_memtable(lsm_db *db)
     db->mem = m;
     db->mem_log = number;
     db->stall_logged = 0;
+    db->bulk_in_mem = 0;
     pthread_cond_broadcast(&db->work_cv);
     return LSM_OK;
 }
@@ -421,16 +422,30 @@ static int room_wait(lsm_db *db, const char *why)
     return ROOM_WAIT;
 }
 
-/* Makes room in the memtable for the head writer (mu held): LSM_OK,
- * ROOM_WAIT, or an error.  A full memtable is switched for a new one
- * unless every immutable memtable is still being flushed or level 0 is
- * at its stop trigger; then the head must wait (ROOM_WAIT), except a
- * write that is not bulk while the memtable is under mem_limit plus the
- * slack: it goes into the full memtable, and leaves the switch (and its
- * WAL sync) to a bulk write or to the end of the slack.  force: switch
- * any non-empty memtable (lsm_flush). */
-static int make_room(lsm_db *db, int force, int bulk)
+/* make_room's answer to a bulk head that should fsync the full
+ * memtable's WAL outside the line before it switches it (queue_write).
+ * Not an lsm_status. */
+#define ROOM_PRESYNC 2
+
+/* Makes room in the memtable for the head writer w (mu held): LSM_OK,
+ * ROOM_WAIT, ROOM_PRESYNC or an error.  A full memtable is switched for a
+ * new one unless every immutable memtable is still being flushed or level
+ * 0 is at its stop trigger; then the head must wait (ROOM_WAIT).  But a
+ * memtable that holds bulk writes is switched by a bulk write: one that
+ * is not bulk goes into it, full, while it is under mem_limit plus the
+ * slack, held or not.  A switch fsyncs the old WAL while
+ * every writer waits; so a bulk head first fsyncs it outside the line
+ * (ROOM_PRESYNC, once per switch, while writes that are not bulk go on
+ * into the slack), and the switch's own fsync then has only what they
+ * appended.  w NULL: force a switch of any non-empty memtable (lsm_flush). */
+static int make_room(lsm_db *db, lsm_writer *w)
 {
+    int force = w == NULL, bulk = w && w->bulk, presynced = w && w->presynced;
+    if (presynced) {
+        w->presynced = 0;
+        db->switch_presync = 0;
+        pthread_cond_broadcast(&db->bg_cv);
+    }
     if (db->bg_error)
         return bg_error_status(db);
     if (!force)
@@ -438,7 +453,7 @@ static int make_room(lsm_db *db, int force, int bulk)
     size_t used = lsm_memtable_bytes(db->mem);
     if (force ? lsm_memtable_empty(db->mem) : used < db->mem_limit)
         return LSM_OK;
-    if (!force && !bulk && used < db->mem_limit + mem_slack(db))
+    if (!force && !bulk && db->bulk_in_mem && used < db->mem_limit + mem_slack(db))
         return LSM_OK;
     /* Tables stuck behind a damaged one cannot be compacted: do not wait
      * for them (compaction.c). */
@@ -454,6 +469,12 @@ static int make_room(lsm_db *db, int force, int bulk)
             return lsm_fail(LSM_NO_SPACE, "%s: disk full: level 0 cannot be "
                             "compacted until space is freed", db->dir);
         return room_wait(db, "level 0 is at its stop trigger");
+    }
+    if (db->switch_presync)
+        return ROOM_WAIT;            /* the presyncing writer switches */
+    if (bulk && !presynced && lsm_wal_can_presync(db->log)) {
+        db->switch_presync = 1;
+        return ROOM_PRESYNC;
     }
     return switch_memtable(db);
 }
@@ -548,7 +569,8 @@ static void finish_writers(lsm_db *db, lsm_writer *last, int status)
 }
 
 /* Queues a writer and waits to be done or to lead (mu held).  A bulk
- * writer joins at the tail; any other goes ahead of the bulk writers
+ * writer joins at the tail (unless it comes back to switch the memtable
+ * after a presync); any other goes ahead of the bulk writers
  * waiting behind the head and its group, after the other writers: so the
  * line is the head's group, then the writers that are not bulk, then the
  * bulk ones, each in the order they came. */
@@ -557,7 +579,7 @@ static void enqueue_writer(lsm_db *db, lsm_writer *w)
     w->done = 0;
     w->next = NULL;
     lsm_writer *prev = db->writers_tail;
-    if (!w->bulk && db->writers) {
+    if ((!w->bulk || w->presynced) && db->writers) {
         prev = db->group_last ? db->group_last : db->writers;
         while (prev->next && !prev->next->bulk)
             prev = prev->next;
@@ -586,15 +608,16 @@ static void leave_head(lsm_db *db, lsm_writer *w)
 }
 
 /* A writer that left the line waits for a flush or compaction to make
- * progress (mu held), then tries again.  Counted as stall time. */
+ * progress (mu held), then tries again.  Counted (as it starts, so a
+ * writer held for good shows) and timed as a stall. */
 static void wait_for_room(lsm_db *db)
 {
     uint64_t t0 = now_micros();
+    __atomic_add_fetch(&db->stats.stalled_writes, 1, __ATOMIC_RELAXED);
     if (!db->bg_error)
         pthread_cond_wait(&db->bg_cv, &db->mu);
     __atomic_add_fetch(&db->stats.stall_micros, now_micros() - t0,
                        __ATOMIC_RELAXED);
-    __atomic_add_fetch(&db->stats.stalled_writes, 1, __ATOMIC_RELAXED);
 }
 
 /* What a queued writer asks of the head of the queue. */
@@ -633,6 +656,7 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
     pthread_mutex_lock(&db->mu);
     db->log_bytes = lsm_wal_offset(db->log);
     if (rc == LSM_OK) {
+        db->bulk_in_mem |= head->bulk;
         db->vs.last_seq = seq + lsm_batch_count(group) - 1;
         db->appended_since_check += lsm_batch_bytes(group);
     } else if (!*clean) /* the WAL may hold a partial or unapplied record */
@@ -676,6 +700,8 @@ static int wait_for_space(lsm_db *db, size_t bytes)
  * for nothing.  Asking only then lets one pass serve many deletions. */
 static void request_reclaim(lsm_db *db)
 {
+    if (db->switch_presync)
+        return;                      /* a writer is syncing the WAL: later */
     db->reclaim_more = 0;
     if (switch_memtable(db) != LSM_OK)
         return;
@@ -701,8 +727,8 @@ static int write_with_space(lsm_db *db, lsm_writer *head, lsm_writer **last)
     for (int attempt = 0;; attempt++) {
         int clean = 1;
         *last = head;
-        int rc = make_room(db, 0, head->bulk);
-        if (rc == ROOM_WAIT)
+        int rc = make_room(db, head);
+        if (rc == ROOM_WAIT || rc == ROOM_PRESYNC)
             return rc;
         if (rc == LSM_NO_SPACE && head->reclaim && !db->bg_error)
             rc = LSM_OK;
@@ -763,8 +789,17 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
             return w.status;
         }
         rc = op == OP_SYNC || op == OP_FLUSH_WAL ? sync_wal(db, op)
-             : op == OP_SWITCH ? make_room(db, 1, 0)
+             : op == OP_SWITCH ? make_room(db, NULL)
                                : write_with_space(db, &w, &last);
+        if (rc == ROOM_PRESYNC) {
+            leave_head(db, &w);
+            lsm_wal_writer *log = db->log;   /* only a switch replaces it */
+            pthread_mutex_unlock(&db->mu);
+            lsm_wal_presync(log);
+            pthread_mutex_lock(&db->mu);
+            w.presynced = 1;
+            continue;
+        }
         if (rc != ROOM_WAIT)
             break;
         leave_head(db, &w);

@@ -38,6 +38,7 @@ typedef struct lsm_writer {
     int reclaim;               /* LSM_RECLAIM: may use the space reserve */
     int held;                  /* LSM_HELD: may use held space */
     int bulk;                  /* LSM_BULK: yields to other writes */
+    int presynced;             /* left the line to presync the WAL (db.c) */
     int done;
     int status;
     pthread_cond_t cv;
@@ -123,6 +124,12 @@ struct lsm_db {
     int compactions_held;          /* (mu) by lsm_hold_compactions */
     int stall_logged;              /* (mu) a write stall was logged since the
                                       last memtable switch */
+    /* (mu) a bulk writer that found the memtable full is fsyncing its WAL
+     * outside the line before it switches it (db.c, make_room): other
+     * bulk writers wait for the switch, the rest go on into the
+     * memtable's slack. */
+    int switch_presync;
+    int bulk_in_mem;               /* (mu) the memtable holds bulk writes */
     pthread_t threads[LSM_MAX_BG_THREADS];
     int nthreads;
 

@@ -47,6 +47,10 @@ struct lsm_file_ops {
      * write.  Changes no guarantee; a failure is ignored (sync reports
      * it). */
     void (*start_writeback)(lsm_file *f, uint64_t off, uint64_t len);
+    /* Optional (NULL: nothing to do): fdatasync of what was handed to the
+     * kernel so far, leaving what is buffered alone, so another thread
+     * may append meanwhile.  A failure is ignored (sync reports it). */
+    void (*sync_written)(lsm_file *f);
 };
 
 struct lsm_env {

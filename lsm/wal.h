@@ -61,6 +61,14 @@ uint64_t lsm_wal_offset(const lsm_wal_writer *w);
  * fsync.  Cost: one sync_file_range(2) per 1 MiB appended. */
 #define LSM_WAL_WRITEBACK_BYTES (1u << 20)
 void lsm_wal_start_writeback(lsm_wal_writer *w);
+/* 1 if the env can fsync the log while another thread appends to it
+ * (lsm_wal_presync). */
+int lsm_wal_can_presync(const lsm_wal_writer *w);
+/* fsyncs what the log has handed to the kernel, without touching the
+ * writer's state: safe while the head writer appends.  Done before the
+ * final lsm_wal_sync of a memtable switch, it leaves that sync (made
+ * while every writer waits) only the records appended meanwhile. */
+void lsm_wal_presync(lsm_wal_writer *w);
 /* Closes the file (does not sync). */
 int lsm_wal_writer_close(lsm_wal_writer *w);
 

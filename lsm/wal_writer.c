@@ -169,6 +169,17 @@ void lsm_wal_start_writeback(lsm_wal_writer *w)
     w->writeback_off = w->offset;
 }
 
+int lsm_wal_can_presync(const lsm_wal_writer *w)
+{
+    return w->f->ops->sync_written != NULL;
+}
+
+void lsm_wal_presync(lsm_wal_writer *w)
+{
+    if (w->f->ops->sync_written)
+        w->f->ops->sync_written(w->f);
+}
+
 uint64_t lsm_wal_offset(const lsm_wal_writer *w)
 {
     return w->offset;
