@@ -130,10 +130,12 @@ typedef struct lsm_batch lsm_batch;
  * all full, or level 0 at its stop trigger), waiting outside the line of
  * writers, and slowed most (level 0 past its slowdown trigger: 1 ms per
  * write and table past the trigger, others 1 ms); other writes go on
- * meanwhile, into the full memtable, until it is a quarter of
- * memtable_bytes (at least 1 MiB) past it, and are committed ahead of
- * bulk writes waiting in line.  So small changes are not held behind
- * large ones: they wait for the one group being committed. */
+ * meanwhile, into a memtable that bulk writes filled, until it is a
+ * quarter of memtable_bytes (at least 1 MiB) past its size, and are
+ * committed ahead of bulk writes waiting in line.  A bulk write also
+ * takes the memtable switch's WAL fsync out of the line (it fsyncs the
+ * WAL before leading again).  So small changes are not held behind large
+ * ones: they wait for the one group being committed, or a switch. */
 #define LSM_BULK 8
 
 typedef struct lsm_read_options {
