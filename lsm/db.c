@@ -355,20 +355,26 @@ static int new_log(lsm_db *db, uint64_t number, lsm_wal_writer **out)
  * memtable (mu held, by the head writer; drops mu for the I/O). */
 static int switch_memtable(lsm_db *db)
 {
-    uint64_t number = lsm_vset_new_file_number(&db->vs);
     lsm_memtable *m = lsm_memtable_new();
     if (!m)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_wal_writer *w = db->spare_log;   /* made ahead by a presync */
+    uint64_t number = w ? db->spare_number : lsm_vset_new_file_number(&db->vs);
+    db->spare_log = NULL;
     pthread_mutex_unlock(&db->mu);
-    lsm_wal_writer *w = NULL;
     int rc = lsm_wal_sync(db->log);
     int synced = rc == LSM_OK;
-    if (synced)
+    if (synced && !w)
         rc = new_log(db, number, &w);
     pthread_mutex_lock(&db->mu);
     if (rc) {
         /* The old log and memtable go on unless the log's sync failed;
-         * an empty new log left behind is replayed as nothing. */
+         * an empty new log left behind is replayed as nothing, and a
+         * spare one stays for the next switch. */
+        if (w) {
+            db->spare_log = w;
+            db->spare_number = number;
+        }
         lsm_memtable_unref(m);
         if (!synced || rc != LSM_NO_SPACE)
             lsm_db_set_bg_error(db, rc);
@@ -767,6 +773,28 @@ static int write_with_space(lsm_db *db, lsm_writer *head, lsm_writer **last)
     }
 }
 
+/* Outside the line, for the switch that follows (mu held, dropped for
+ * the I/O): fsyncs the full memtable's WAL while writers that are not
+ * bulk go on appending to it, and makes the next WAL (created, its
+ * directory entry synced) unless a spare one is waiting.  No switch runs
+ * meanwhile (switch_presync), so db->log stays.  A failure to make the
+ * WAL leaves it to the switch. */
+static void presync_and_prepare(lsm_db *db)
+{
+    lsm_wal_writer *log = db->log;
+    uint64_t number = db->spare_log ? 0 : lsm_vset_new_file_number(&db->vs);
+    pthread_mutex_unlock(&db->mu);
+    lsm_wal_presync(log);
+    lsm_wal_writer *spare = NULL;
+    if (number && new_log(db, number, &spare) != LSM_OK)
+        spare = NULL;
+    pthread_mutex_lock(&db->mu);
+    if (spare) {
+        db->spare_log = spare;
+        db->spare_number = number;
+    }
+}
+
 static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
 {
     if (db->opt.read_only)
@@ -793,10 +821,7 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
                                : write_with_space(db, &w, &last);
         if (rc == ROOM_PRESYNC) {
             leave_head(db, &w);
-            lsm_wal_writer *log = db->log;   /* only a switch replaces it */
-            pthread_mutex_unlock(&db->mu);
-            lsm_wal_presync(log);
-            pthread_mutex_lock(&db->mu);
+            presync_and_prepare(db);
             w.presynced = 1;
             continue;
         }

@@ -130,6 +130,10 @@ struct lsm_db {
      * memtable's slack. */
     int switch_presync;
     int bulk_in_mem;               /* (mu) the memtable holds bulk writes */
+    /* (mu) the next WAL, made with its directory entry synced by a
+     * presyncing writer outside the line; the next switch takes it. */
+    lsm_wal_writer *spare_log;
+    uint64_t spare_number;
     pthread_t threads[LSM_MAX_BG_THREADS];
     int nthreads;
 

@@ -124,6 +124,8 @@ static void db_free(lsm_db *db)
 {
     if (db->log)
         lsm_wal_writer_close(db->log);
+    if (db->spare_log)              /* empty: replayed as nothing */
+        lsm_wal_writer_close(db->spare_log);
     lsm_space_close(db);
     for (int i = 0; i < db->nimm; i++)
         lsm_memtable_unref(db->imm[i]);
