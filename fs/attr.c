@@ -58,11 +58,33 @@ mode_t fs_mode_after_write(const fs_cred *c, mode_t mode, gid_t gid)
     return mode;
 }
 
+#define FS_SET_TIMES (FS_SET_ATIME | FS_SET_MTIME | FS_SET_ATIME_NOW | \
+                      FS_SET_MTIME_NOW | FS_SET_CTIME)
+
+/* Times set on a file whose records are gone (unlinked, no handle left)
+ * while the kernel still knows it: its writeback cache flushes a
+ * written file's times after the unlink.  Nothing can read them again,
+ * so they are accepted and dropped; an error would come back from the
+ * next syncfs(2) of the mount (sync -f after rm -rf). */
+static int setattr_gone(fs_t *fs, uint64_t ino, struct stat *out)
+{
+    struct inode *ip;
+    int rc = inode_get(fs, ino, IG_GONE, &ip);
+    if (rc < 0)
+        return rc;
+    if (out != NULL)
+        fs_fill_stat(fs, ino, &ip->rec, out);
+    inode_put(fs, ip);
+    return 0;
+}
+
 int fs_setattr(fs_t *fs, const fs_cred *c, uint64_t ino,
                const struct stat *attr, int set, struct stat *out)
 {
     struct inode *ip;
     int rc = inode_get_for_update(fs, ino, &ip);
+    if (rc == -ENOENT && !(set & ~FS_SET_TIMES))
+        return setattr_gone(fs, ino, out);
     if (rc < 0)
         return rc;
     fs_inode rec = ip->rec;

@@ -611,7 +611,7 @@ int fs_release(fs_t *fs, uint64_t ino)
     if (nopen == 0 && ip->rec.nlink == 0 && !ip->gone) {
         /* The last handle of an unlinked file: remove it. */
         lsm_batch *b = lsm_batch_new();
-        rc = b ? batch_delete_inode(fs, b, ino, &ip->rec, 1) : -ENOMEM;
+        rc = b ? batch_delete_inode(b, ino, &ip->rec, 1) : -ENOMEM;
         if (rc == 0)
             rc = fs_commit_flags(fs, b, LSM_RECLAIM);
         lsm_batch_free(b);

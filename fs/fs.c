@@ -21,8 +21,6 @@
  */
 #include "internal.h"
 
-#include "env.h"
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -149,6 +147,8 @@ static int batch_delete_prefix(lsm_batch *b, char kind, uint64_t ino)
 int batch_delete_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, uint64_t first,
                         uint64_t end, uint64_t size)
 {
+    if (first == 0 && end == UINT64_MAX)
+        return batch_delete_prefix(b, FS_KEY_BLOCK, ino);
     uint64_t slots = size / fs->block_bytes + (size % fs->block_bytes != 0);
     if (end > slots)
         end = slots;
@@ -170,22 +170,26 @@ int batch_delete_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, uint64_t first,
     return lsm_batch_delete_range(b, key, ll, hi, hl) == LSM_OK ? 0 : -ENOMEM;
 }
 
-int batch_delete_inode(fs_t *fs, lsm_batch *b, uint64_t ino,
-                       const fs_inode *rec, int orphan)
+int batch_delete_inode(lsm_batch *b, uint64_t ino, const fs_inode *rec,
+                       int orphan)
 {
     char key[16];
     if (lsm_batch_delete(b, key, fs_key_inode(key, ino)) != LSM_OK)
         return -ENOMEM;
     if (orphan && lsm_batch_delete(b, key, fs_key_orphan(key, ino)) != LSM_OK)
         return -ENOMEM;
-    if (rec == NULL) {           /* unknown: remove whatever exists */
-        int rc = batch_delete_prefix(b, FS_KEY_BLOCK, ino);
-        return rc ? rc : batch_delete_prefix(b, FS_KEY_XATTR, ino);
-    }
-    int rc = 0;
-    if (S_ISREG(rec->mode) && !(rec->flags & FS_INODE_INLINE))
-        rc = batch_delete_blocks(fs, b, ino, 0, UINT64_MAX, rec->size);
-    if (rc == 0 && rec->xattrs > 0)
+    /* One range deletion of the block prefix, for every inode, block-based
+     * or not (only block-based files have blocks): the deletions of a
+     * removed tree then cover its consecutive inode numbers without gaps,
+     * and the engine drops a table of their blocks whole, unread (its key
+     * range lies in the union of adjacent deletions).  Measured: removing
+     * a 300 MiB tree of mixed files dropped 3 tables (201 MB) by manifest
+     * edits; with ranges for block-based files only, no table was covered
+     * and all were read and rewritten by idle compactions.  Cost: one range
+     * tombstone per removed inode (rm -rf of 50000 empty files took as
+     * long either way) until compaction reaches the last level. */
+    int rc = batch_delete_prefix(b, FS_KEY_BLOCK, ino);
+    if (rc == 0 && (rec == NULL || rec->xattrs > 0))
         rc = batch_delete_prefix(b, FS_KEY_XATTR, ino);
     return rc;
 }
@@ -327,7 +331,7 @@ int fs_fsyncdir(fs_t *fs, uint64_t ino)
 int fs_statfs(fs_t *fs, struct statvfs *st)
 {
     uint64_t avail;
-    int rc = fs->env->free_space(fs->env, fs->dir, &avail);
+    int rc = lsm_free_space(fs->db, &avail);
     if (rc != LSM_OK)
         return fs_engine_error(fs, rc, "free space");
     const uint64_t frsize = 4096;
@@ -375,7 +379,7 @@ static int reclaim_orphan(fs_t *fs, uint64_t ino)
     lsm_batch *b = lsm_batch_new();
     if (b == NULL)
         return -ENOMEM;
-    int rc = batch_delete_inode(fs, b, ino, known ? &rec : NULL, 1);
+    int rc = batch_delete_inode(b, ino, known ? &rec : NULL, 1);
     if (rc == 0)
         rc = fs_commit_flags(fs, b, LSM_RECLAIM);
     lsm_batch_free(b);
@@ -474,34 +478,13 @@ void fs_forget(fs_t *fs, uint64_t ino, uint64_t nlookup)
 
 /* --- open / close ---------------------------------------------------------- */
 
-enum dir_state { DIR_MISSING, DIR_EMPTY, DIR_STORE, DIR_OTHER };
-
-/* What `dir` holds, judged through the engine's env without writing
- * anything.  An lsm store is a directory with a CURRENT file
- * (lsm/filename.h); a LOCK file alone is what an interrupted creation
- * leaves and counts as empty. */
-static int inspect_dir(lsm_env *env, const char *dir, enum dir_state *state)
+/* What `dir` holds (enum lsm_dir_state), judged without writing anything. */
+static int inspect_dir(const fs_options *o, const char *dir, int *state)
 {
-    if (!env->exists(env, dir)) {
-        *state = DIR_MISSING;
-        return 0;
-    }
-    char **names;
-    size_t n;
-    int st = env->list_dir(env, dir, &names, &n);
+    int st = lsm_dir_state(dir, &o->lsm, state);
     if (st != LSM_OK)
         return fail(lsm_status_errno(st) == -EINVAL ? -ENOTDIR : lsm_status_errno(st),
                     "%s", lsm_last_error());
-    int entries = 0, current = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(names[i], "LOCK") == 0)
-            continue;
-        entries++;
-        if (strcmp(names[i], "CURRENT") == 0)
-            current = 1;
-    }
-    lsm_env_free_names(names, n);
-    *state = current ? DIR_STORE : entries ? DIR_OTHER : DIR_EMPTY;
     return 0;
 }
 
@@ -648,18 +631,17 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
     int rc = validate_options(o);
     if (rc < 0)
         return rc;
-    lsm_env *env = o->lsm.env ? o->lsm.env : lsm_env_posix();
-    enum dir_state state = DIR_MISSING;
-    rc = inspect_dir(env, dir, &state);
+    int state = LSM_DIR_MISSING;
+    rc = inspect_dir(o, dir, &state);
     if (rc < 0)
         return rc;
-    if (state == DIR_OTHER)
+    if (state == LSM_DIR_OTHER)
         return fail(-EINVAL, "%s is not an lsmfs store", dir);
-    int fresh = state == DIR_MISSING || state == DIR_EMPTY;
+    int fresh = state == LSM_DIR_MISSING || state == LSM_DIR_EMPTY;
     if (fresh && !o->create)
         return fail(-ENOENT, "%s: no lsmfs store there (%s)", dir,
-                    state == DIR_MISSING ? "no such directory" : "empty directory");
-    if (state == DIR_STORE && (rc = probe_store(dir, o)) < 0)
+                    state == LSM_DIR_MISSING ? "no such directory" : "empty directory");
+    if (state == LSM_DIR_STORE && (rc = probe_store(dir, o)) < 0)
         return rc;
 
     fs_t *fs = calloc(1, sizeof *fs);
@@ -671,7 +653,6 @@ int fs_open(const char *dir, const fs_options *o, fs_t **out)
     }
     pthread_rwlock_init(&fs->ns_lock, NULL);
     pthread_mutex_init(&fs->sb_lock, NULL);
-    fs->env = env;
     fs->log = o->log;
     fs->log_ctx = o->log_ctx;
     fs->wflags = o->sync ? LSM_SYNC : 0;

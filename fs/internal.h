@@ -80,7 +80,6 @@ struct icache_shard {
 
 struct fs {
     lsm_db *db;
-    struct lsm_env *env;              /* the engine's (statfs free space) */
     char *dir;
     void (*log)(void *ctx, int level, const char *line);
     void *log_ctx;
@@ -162,16 +161,19 @@ struct timespec fs_now(void);
 /* Adds a put of ip's record with `rec` (and inline data) to b. */
 int batch_put_inode(lsm_batch *b, uint64_t ino, const fs_inode *rec,
                     const char *data, size_t dlen);
-/* Adds the removal of every record of ino: inode, data blocks, xattrs,
- * and the orphan key if `orphan`.  rec (the record being removed) tells
- * which kinds exist; NULL removes every kind by range. */
-int batch_delete_inode(fs_t *fs, lsm_batch *b, uint64_t ino,
-                       const fs_inode *rec, int orphan);
+/* Adds the removal of every record of ino: inode, data blocks (one range
+ * deletion, made for every inode: see fs.c), xattrs (one more if rec says
+ * it has any; rec NULL: unknown),
+ * and the orphan key if `orphan`. */
+int batch_delete_inode(lsm_batch *b, uint64_t ino, const fs_inode *rec,
+                       int orphan);
 /* Adds the removal of blocks [first, end) of ino, a file of `size` bytes
- * (end is clipped to its last block; UINT64_MAX: all).  Up to FEW_BLOCKS
- * blocks are removed by point deletes, more by one range delete: range
- * tombstones make the engine's reads scan them, so they are kept for
- * files large enough to need them. */
+ * (end is clipped to its last block; UINT64_MAX: all).  All of them
+ * (first 0, end UINT64_MAX) is one range deletion of ino's block prefix.
+ * Otherwise up to FEW_BLOCKS blocks are removed by point deletes, more
+ * by one range delete: each range tombstone costs later reads of its
+ * range until compaction drops it, so a shrink by a few blocks (a file
+ * truncated again and again) does without. */
 #define FEW_BLOCKS 16
 int batch_delete_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, uint64_t first,
                         uint64_t end, uint64_t size);

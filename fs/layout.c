@@ -83,7 +83,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
-#include "coding.h"
+#include "lsm.h"
 
 static void put_be64(char *p, uint64_t v)
 {

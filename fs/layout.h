@@ -3,8 +3,9 @@
  *
  * Every record kind has a one-byte key prefix; integers inside keys are
  * big-endian so that keys sort numerically under the engine's memcmp
- * order.  Integers inside values are little-endian (coding.h).  The
- * byte-by-byte formats are documented at the top of layout.c.
+ * order.  Integers inside values are little-endian (lsm_encode_fixed32/64
+ * of lsm.h).  The byte-by-byte formats are documented at the top of
+ * layout.c.
  *
  *   'B' ino block        file data block
  *   'D' parent hash name directory entry -> (child ino, type)

@@ -132,7 +132,7 @@ static void install(struct inode *ip, const fs_inode *rec)
 /* The link count of an inode dropped (rec->nlink may now be 0): adds what
  * that means to the batch.  Returns 1 if the inode's records are being
  * deleted (no open handles), 0 if they stay (linked, or an orphan). */
-static int unlinked_effects(fs_t *fs, struct inode *ip, const fs_inode *rec,
+static int unlinked_effects(struct inode *ip, const fs_inode *rec,
                             lsm_batch *b, int *rc)
 {
     if (rec->nlink > 0 || (ip->nopen > 0 && !S_ISDIR(rec->mode))) {
@@ -144,7 +144,7 @@ static int unlinked_effects(fs_t *fs, struct inode *ip, const fs_inode *rec,
         }
         return 0;
     }
-    *rc = batch_delete_inode(fs, b, ip->ino, rec, 0);
+    *rc = batch_delete_inode(b, ip->ino, rec, 0);
     return 1;
 }
 
@@ -594,7 +594,7 @@ int fs_unlink(fs_t *fs, uint64_t parent, const char *name)
         if (rc == 0)
             rc = batch_put_inode(b, parent, &prec, NULL, 0);
         if (rc == 0)
-            deleted = unlinked_effects(fs, ips[1], &rec, b, &rc);
+            deleted = unlinked_effects(ips[1], &rec, b, &rc);
         if (rc == 0)
             rc = fs_commit_flags(fs, b, LSM_RECLAIM);
     }
@@ -654,7 +654,7 @@ int fs_rmdir(fs_t *fs, uint64_t parent, const char *name)
         if (rc == 0)
             rc = batch_put_inode(b, parent, &prec, NULL, 0);
         if (rc == 0)
-            rc = batch_delete_inode(fs, b, ino, &rec, 0);
+            rc = batch_delete_inode(b, ino, &rec, 0);
         if (rc == 0)
             rc = fs_commit_flags(fs, b, LSM_RECLAIM);
     }
@@ -740,7 +740,7 @@ static int rename_check(fs_t *fs, uint64_t parent, uint64_t newparent,
 /* Adds the entry and record changes of the rename to b. *deleted is set
  * when the replaced target's records are removed.  wino, when not 0, is
  * the whiteout (record *wrec) that takes the source's name. */
-static int rename_build(fs_t *fs, struct rename_set *s, lsm_batch *b,
+static int rename_build(struct rename_set *s, lsm_batch *b,
                         uint64_t parent, const char *name, size_t len,
                         uint64_t newparent, const char *newname, size_t newlen,
                         uint64_t sino, uint8_t stype, uint64_t dino,
@@ -801,7 +801,7 @@ static int rename_build(fs_t *fs, struct rename_set *s, lsm_batch *b,
         }
         int drc = 0;
         if (rc == 0)
-            *deleted = unlinked_effects(fs, s->ip[R_DST], dr, b, &drc);
+            *deleted = unlinked_effects(s->ip[R_DST], dr, b, &drc);
         if (rc == 0)
             rc = drc;
     }
@@ -909,7 +909,7 @@ int fs_rename_as(fs_t *fs, const fs_cred *c, uint64_t parent,
         rc = -ENOMEM;
     int deleted = 0;
     if (rc == 0)
-        rc = rename_build(fs, &s, b, parent, name, len, newparent, newname,
+        rc = rename_build(&s, b, parent, name, len, newparent, newname,
                           newlen, sino, stype, dino, dtype, flags, wino,
                           &wrec, &deleted);
     /* Every distinct record once (the target's, unless handled above). */

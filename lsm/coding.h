@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lsm.h"
+
 typedef struct lsm_slice {
     const char *data;
     size_t len;
@@ -48,27 +50,7 @@ static inline lsm_slice lsm_buf_slice(const lsm_buf *b)
     return lsm_slice_make(b->data, b->len);
 }
 
-static inline void lsm_encode_fixed32(char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (char)(v >> (8 * i));
-}
-static inline void lsm_encode_fixed64(char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (char)(v >> (8 * i));
-}
-static inline uint32_t lsm_decode_fixed32(const char *p)
-{
-    const unsigned char *u = (const unsigned char *)p;
-    return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 |
-           (uint32_t)u[3] << 24;
-}
-static inline uint64_t lsm_decode_fixed64(const char *p)
-{
-    return (uint64_t)lsm_decode_fixed32(p) |
-           (uint64_t)lsm_decode_fixed32(p + 4) << 32;
-}
+/* lsm_encode_fixed32/64 and lsm_decode_fixed32/64 are public (lsm.h). */
 
 /* Writes a varint at p (at most 5 / 10 bytes); returns the byte after it. */
 char *lsm_encode_varint32(char *p, uint32_t v);
@@ -87,10 +69,8 @@ int lsm_get_lenprefixed(lsm_slice *in, lsm_slice *out);
 int lsm_get_fixed32(lsm_slice *in, uint32_t *v);
 int lsm_get_fixed64(lsm_slice *in, uint64_t *v);
 
-/* 32-bit checksum of the bytes (low half of XXH3-64); every on-disk
- * record, block and footer here is guarded by it. */
-uint32_t lsm_checksum(const void *p, size_t n);
-/* Checksum of a one-byte type tag followed by the bytes. */
+/* Checksum of a one-byte type tag followed by the bytes (lsm_checksum,
+ * of the bytes alone, is public: lsm.h). */
 uint32_t lsm_checksum_typed(uint8_t type, const void *p, size_t n);
 
 #endif

@@ -27,10 +27,11 @@
  * Space: a compaction starts only if its inputs' size fits on the disk
  * besides what the memtables' flushes will need (room_for); otherwise
  * compactions wait, and level 0 may grow past the stop trigger (db.c).
- * Space passes (lsm_space_pass, for space.c) compact the tables that new
- * deletions cover, dropping entries under any range deletion of the
+ * Reclaiming compactions (lsm_compact_table, for the space and idle
+ * passes of reclaim.c) drop entries under any range deletion of the
  * version, not only the inputs', and under the point deletions the pass
- * was given.
+ * was given; idle ones (also lsm_compact_level_step) give up at the first
+ * write that comes after they started.
  *
  * Safety: outputs are fsync'ed, then the directory, then the manifest
  * edit swapping inputs for outputs.  Until that edit is durable the
@@ -68,12 +69,16 @@ typedef struct compaction {
     lsm_version *version;           /* referenced while compacting */
     lsm_version_edit edit;
     uint64_t smallest_snapshot;
-    /* A space pass's compaction (lsm_space_pass): never a trivial move,
+    /* A reclaiming compaction (lsm_compact_table): never a trivial move,
      * and entries are dropped under the range deletions of every table
      * of the version, not only of the inputs, and under the point
      * deletions in `hints` (durable in tables by then). */
     int reclaim;
     const lsm_hints *hints;
+    /* Idle work (reclaim.c): abandoned, not failed, once a write arrives
+     * after started_us (CLOCK_REALTIME). */
+    int idle;
+    uint64_t started_us;
     /* level pointers for is_bottom_for_key, one per deeper level */
     size_t level_ptr[LSM_NUM_LEVELS];
     /* grandparent overlap tracking */
@@ -499,6 +504,23 @@ static int add_clipped_tombs(merge_state *ms, const lsm_slice *upper)
     return rc ? rc : lsm_iiter_status(ms->tombs);
 }
 
+/* Is a range deletion of the inputs kept (see add_clipped_tombs)? */
+static int any_tomb_kept(merge_state *ms, int *rc)
+{
+    for (lsm_iiter_first(ms->tombs); lsm_iiter_valid(ms->tombs);
+         lsm_iiter_next(ms->tombs)) {
+        lsm_ikey t;
+        if (!lsm_ikey_parse(lsm_iiter_key(ms->tombs), &t))
+            return 1;   /* add_clipped_tombs reports it */
+        lsm_slice e = lsm_iiter_value(ms->tombs);
+        if (lsm_slice_cmp(t.user, e) < 0 &&
+            (t.seq > ms->c->smallest_snapshot || deeper_holds(ms->c, t.user, e)))
+            return 1;
+    }
+    *rc = lsm_iiter_status(ms->tombs);
+    return 0;
+}
+
 /* Finishes the open output; `upper` is the next output's first user key. */
 static int close_output(merge_state *ms, const lsm_slice *upper)
 {
@@ -643,6 +665,17 @@ static lsm_range_dels *visible_deletions(compaction *c, lsm_iiter *input_tombs,
     return rd;
 }
 
+/* Should the merge stop: the store is closing, or idle work sees a
+ * write that came after it started (LSM_BUSY: yielded, not failed). */
+static int cut_short(lsm_db *db, const compaction *c)
+{
+    if (__atomic_load_n(&db->shutting_down, __ATOMIC_RELAXED))
+        return lsm_fail(LSM_IO_ERROR, "compaction cut short by close");
+    if (c->idle && lsm_db_last_write(db) >= c->started_us)
+        return lsm_fail(LSM_BUSY, "idle compaction yielded to writes");
+    return LSM_OK;
+}
+
 static int do_merge(merge_state *ms)
 {
     lsm_db *db = ms->db;
@@ -664,19 +697,16 @@ static int do_merge(merge_state *ms)
         lsm_slice ikey = lsm_iiter_key(in), value = lsm_iiter_value(in);
         bytes_read += ikey.len + value.len;
         rc = merge_entry(ms, &ks, ikey, value);
-        if (rc == LSM_OK && ++n % 4096 == 0 &&
-            __atomic_load_n(&db->shutting_down, __ATOMIC_RELAXED))
-            rc = lsm_fail(LSM_IO_ERROR, "compaction cut short by close");
+        if (rc == LSM_OK && ++n % 256 == 0)
+            rc = cut_short(db, c);
     }
     __atomic_add_fetch(&db->stats.compact_bytes_read, bytes_read, __ATOMIC_RELAXED);
     if (rc == LSM_OK && in)
         rc = lsm_iiter_status(in);
-    /* Range deletions with no point entries still need a home. */
-    if (rc == LSM_OK && !ms->open && ms->tombs) {
-        lsm_iiter_first(ms->tombs);
-        if (lsm_iiter_valid(ms->tombs))
-            rc = open_output(ms);
-    }
+    /* Range deletions with no point entries still need a home, if any
+     * is kept. */
+    if (rc == LSM_OK && !ms->open && ms->tombs && any_tomb_kept(ms, &rc))
+        rc = open_output(ms);
     if (rc == LSM_OK && ms->open)
         rc = close_output(ms, NULL);
     if (rc == LSM_OK)
@@ -791,6 +821,7 @@ static int run(lsm_db *db, compaction *c)
                      : total_size(c->inputs[0], c->ninputs[0]) +
                            total_size(c->inputs[1], c->ninputs[1]);
     db->compaction_claim += claim;
+    c->started_us = lsm_db_realtime_micros();
     if (is_trivial_move(db, c)) {
         lsm_file_meta *f = c->inputs[0][0];
         rc = lsm_edit_delete_file(&c->edit, c->level, f->number);
@@ -823,7 +854,12 @@ static int run(lsm_db *db, compaction *c)
     }
     db->compacting--;
     db->compaction_claim -= claim;
-    if (rc && !db->shutting_down && !damaged)
+    int yielded = c->idle && rc == LSM_BUSY;
+    if (yielded)
+        __atomic_add_fetch(&db->stats.idle_yields, 1, __ATOMIC_RELAXED);
+    else if (rc == LSM_OK && c->idle)
+        __atomic_add_fetch(&db->stats.idle_compactions, 1, __ATOMIC_RELAXED);
+    if (rc && !db->shutting_down && !damaged && !yielded)
         lsm_db_background_failed(db, rc);
     compaction_free(db, c);
     lsm_db_delete_obsolete(db, 0);
@@ -832,166 +868,16 @@ static int run(lsm_db *db, compaction *c)
     return rc;
 }
 
-/* --- space passes (space.c) ----------------------------------------------------- */
+static int room_for(lsm_db *db, compaction *c);
 
-/* A range deletion a space pass acts on, and the table holding it. */
-typedef struct pass_tomb {
-    lsm_buf begin, end;
-    int level;
-    uint64_t number;
-} pass_tomb;
+/* --- compactions for reclaim.c ------------------------------------------------ */
 
-typedef struct pass_tombs {
-    pass_tomb *v;
-    size_t n, cap;
-} pass_tombs;
-
-static void pass_tombs_free(pass_tombs *t)
-{
-    for (size_t i = 0; i < t->n; i++) {
-        lsm_buf_free(&t->v[i].begin);
-        lsm_buf_free(&t->v[i].end);
-    }
-    free(t->v);
-}
-
-static int pass_tombs_add(pass_tombs *t, lsm_slice b, lsm_slice e, int level,
-                          uint64_t number)
-{
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        pass_tomb *p = realloc(t->v, cap * sizeof *p);
-        if (!p)
-            return lsm_fail(LSM_NO_MEMORY, "out of memory");
-        t->v = p;
-        t->cap = cap;
-    }
-    pass_tomb *x = &t->v[t->n];
-    memset(x, 0, sizeof *x);
-    x->level = level;
-    x->number = number;
-    t->n++;
-    if (lsm_buf_append(&x->begin, b.data, b.len) || lsm_buf_append(&x->end, e.data, e.len))
-        return lsm_fail(LSM_NO_MEMORY, "out of memory");
-    return LSM_OK;
-}
-
-/* The range deletions of v's tables with after < seq <= upto (mu not
- * held; v referenced). */
-static int collect_deletions(lsm_db *db, lsm_version *v, uint64_t after,
-                             uint64_t upto, pass_tombs *out)
-{
-    int rc = LSM_OK;
-    for (int l = 0; rc == LSM_OK && l < LSM_NUM_LEVELS; l++) {
-        for (size_t i = 0; rc == LSM_OK && i < v->nfiles[l]; i++) {
-            const lsm_file_meta *f = v->files[l][i];
-            lsm_iiter *it = lsm_table_cache_range_del_iter(db->tcache, f->number,
-                                                           f->size);
-            if (!it)
-                return lsm_fail(LSM_NO_MEMORY, "out of memory");
-            for (lsm_iiter_first(it); rc == LSM_OK && lsm_iiter_valid(it);
-                 lsm_iiter_next(it)) {
-                lsm_ikey k;
-                if (!lsm_ikey_parse(lsm_iiter_key(it), &k))
-                    rc = lsm_fail(LSM_CORRUPTION, "%06llu.sst: malformed range "
-                                  "deletion", (unsigned long long)f->number);
-                else if (k.seq > after && k.seq <= upto)
-                    rc = pass_tombs_add(out, k.user, lsm_iiter_value(it), l,
-                                        f->number);
-            }
-            if (rc == LSM_OK)
-                rc = lsm_iiter_status(it);
-            lsm_iiter_free(it);
-        }
-    }
-    return rc;
-}
-
-/* Does table f hold a point entry with a user key in [begin, end)?  One
- * index seek and one data block read; an error answers yes (the
- * compaction will report it).  (mu not held) */
-static int holds_keys_in(lsm_db *db, const lsm_file_meta *f, lsm_slice begin,
-                         lsm_slice end)
-{
-    lsm_iiter *it = lsm_table_cache_iter(db->tcache, f->number, f->size, 0);
-    lsm_buf k = { 0 };
-    int held = 1;
-    if (it && lsm_ikey_append(&k, begin, LSM_MAX_SEQ, LSM_KIND_SEEK) == LSM_OK) {
-        lsm_iiter_seek(it, lsm_buf_slice(&k));
-        if (lsm_iiter_valid(it))
-            held = lsm_slice_cmp(lsm_ikey_user(lsm_iiter_key(it)), end) < 0;
-        else
-            held = lsm_iiter_status(it) != LSM_OK;
-    }
-    lsm_buf_free(&k);
-    lsm_iiter_free(it);
-    return held;
-}
-
-/* Does a deletion held in a newer place (a shallower level, or a newer
- * level-0 table) cover entries of f?  (mu not held) */
-static int deleted_under(lsm_db *db, const pass_tombs *t, const lsm_file_meta *f,
-                         int level)
-{
-    lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&f->smallest));
-    lsm_slice hi = lsm_ikey_user(lsm_buf_slice(&f->largest));
-    for (size_t i = 0; i < t->n; i++) {
-        const pass_tomb *x = &t->v[i];
-        int newer = x->level < level ||
-                    (x->level == 0 && level == 0 && x->number > f->number);
-        lsm_slice b = lsm_buf_slice(&x->begin), e = lsm_buf_slice(&x->end);
-        if (newer && lsm_slice_cmp(lo, e) < 0 && lsm_slice_cmp(b, hi) <= 0 &&
-            holds_keys_in(db, f, b, e))
-            return 1;
-    }
-    return 0;
-}
-
-/* Does table f hold an older version of a key a hint deletes?  Its
- * bloom filter answers for most keys; a hit reads one block.  An error
- * answers yes (the compaction will report it).  (mu not held) */
-static int hinted_in(lsm_db *db, const lsm_hints *h, const lsm_file_meta *f)
-{
-    lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&f->smallest));
-    lsm_slice hi = lsm_ikey_user(lsm_buf_slice(&f->largest));
-    size_t i = lsm_hints_lower_bound(h, lo);
-    if (i == lsm_hints_count(h) || lsm_slice_cmp(lsm_hints_key(h, i), hi) > 0)
-        return 0;
-    lsm_table *t;
-    lsm_cache_handle *handle;
-    if (lsm_table_cache_get(db->tcache, f->number, f->size, &t, &handle))
-        return 1;
-    lsm_buf ikey = { 0 }, found = { 0 }, val = { 0 };
-    int held = 0;
-    for (; !held && i < lsm_hints_count(h); i++) {
-        lsm_slice key = lsm_hints_key(h, i);
-        if (lsm_slice_cmp(key, hi) > 0)
-            break;
-        if (i > 0 && lsm_slice_cmp(key, lsm_hints_key(h, i - 1)) == 0)
-            continue;   /* the newest deletion of a key comes first */
-        lsm_buf_clear(&ikey);
-        if (lsm_ikey_append(&ikey, key, LSM_MAX_SEQ, LSM_KIND_SEEK)) {
-            held = 1;
-            break;
-        }
-        int r = lsm_table_get(t, lsm_buf_slice(&ikey), &found, &val, 0);
-        lsm_ikey k;
-        held = r < 0 || (r == 1 && lsm_ikey_parse(lsm_buf_slice(&found), &k) &&
-                         k.seq < lsm_hints_seq_at(h, i));
-    }
-    lsm_buf_free(&ikey);
-    lsm_buf_free(&found);
-    lsm_buf_free(&val);
-    lsm_table_cache_release(db->tcache, handle);
-    return held;
-}
-
-/* A space pass's compaction of the table `number` at `level`: for level
+/* A reclaiming compaction of the table `number` at `level`: for level
  * 0 it and every older level-0 table (so no older table is left above
  * newer data), else the table alone; plus what they overlap below.
  * NULL if the table is gone or busy (mu held). */
 static compaction *pick_reclaim(lsm_db *db, int level, uint64_t number,
-                                const lsm_hints *hints)
+                                const lsm_hints *hints, int idle)
 {
     lsm_version *v = db->vs.current;
     size_t n = 0, found = 0;
@@ -1008,6 +894,7 @@ static compaction *pick_reclaim(lsm_db *db, int level, uint64_t number,
     if (!c)
         return NULL;
     c->reclaim = 1;
+    c->idle = idle;
     c->hints = hints;
     c->inputs[0] = malloc(n * sizeof *c->inputs[0]);
     int rc = c->inputs[0] ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
@@ -1019,97 +906,39 @@ static compaction *pick_reclaim(lsm_db *db, int level, uint64_t number,
     return compaction_setup(db, c, rc);
 }
 
-/* Runs the space pass's compaction of (level, number); on running out of
- * space once more after giving the reserve back (mu held). */
-static int run_reclaim(lsm_db *db, int level, uint64_t number,
-                       const lsm_hints *hints)
+int lsm_compact_table(lsm_db *db, int level, uint64_t number,
+                      const lsm_hints *hints, int idle, int *ran)
 {
+    *ran = 0;
+    if (level >= LSM_NUM_LEVELS - 1)
+        return LSM_OK;
     for (int attempt = 0;; attempt++) {
-        compaction *c = pick_reclaim(db, level, number, hints);
+        compaction *c = pick_reclaim(db, level, number, hints, idle);
+        if (c && idle && !room_for(db, c)) {
+            compaction_free(db, c);
+            c = NULL;
+        }
         if (!c)
             return LSM_OK;
+        *ran = 1;
         int rc = run(db, c);
-        if (rc != LSM_NO_SPACE || attempt > 0 || !lsm_space_release(db))
+        if (rc != LSM_NO_SPACE || idle || attempt > 0 || !lsm_space_release(db))
             return rc;
     }
 }
 
-/* The space pass (db.h): the tables holding what the deletions written
- * since the last pass delete (range deletions found in the tables, point
- * deletions from the hints) are compacted with those deletions applied.  Level-0 candidates are handled by one compaction of the
- * newest of them and every older level-0 table; deeper ones each with
- * what they overlap below (the last level's are left).  A table every
- * entry of which is deleted yields no output at all, so that needs no
- * space; what survives needs as much as it takes.  The pass stops at the
- * first failure. */
-void lsm_space_pass(lsm_db *db)
+int lsm_compact_level_step(lsm_db *db, int level)
 {
-    db->reclaim_pending = 2;   /* running */
-    uint64_t after = db->reclaimed_seq, upto = lsm_db_oldest_snapshot(db);
-    lsm_version *v = db->vs.current;
-    lsm_version_ref(v);
-    lsm_hints *hints = db->pass_hints;
-    db->pass_hints = NULL;
-    pthread_mutex_unlock(&db->mu);
-    lsm_hints_sort(hints);
-    pass_tombs tombs = { 0 };
-    int rc = collect_deletions(db, v, after, upto, &tombs);
-    uint64_t *numbers = NULL;
-    int *levels = NULL;
-    size_t n = 0;
-    if (rc == LSM_OK && (tombs.n > 0 || lsm_hints_count(hints) > 0)) {
-        size_t total = 0;
-        for (int l = 0; l < LSM_NUM_LEVELS; l++)
-            total += v->nfiles[l];
-        numbers = malloc((total ? total : 1) * sizeof *numbers);
-        levels = malloc((total ? total : 1) * sizeof *levels);
-        if (!numbers || !levels)
-            rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
-        for (int l = 0; rc == LSM_OK && l < LSM_NUM_LEVELS - 1; l++) {
-            /* level 0: only the newest candidate (it takes the older along) */
-            for (size_t i = v->nfiles[l]; i-- > 0;) {
-                if (!deleted_under(db, &tombs, v->files[l][i], l) &&
-                    !(hints && hinted_in(db, hints, v->files[l][i])))
-                    continue;
-                numbers[n] = v->files[l][i]->number;
-                levels[n++] = l;
-                if (l == 0)
-                    break;
-            }
-        }
+    compaction *c = pick(db, level, 0);
+    if (!c)
+        return 0;
+    c->idle = 1;
+    if (!room_for(db, c)) {
+        compaction_free(db, c);
+        return 0;
     }
-    pass_tombs_free(&tombs);
-    pthread_mutex_lock(&db->mu);
-    lsm_db_release_version(db, v);
-    int compacted = 0;
-    for (size_t i = 0; rc == LSM_OK && i < n && !db->shutting_down &&
-                       !db->manual_compaction; i++) {
-        rc = run_reclaim(db, levels[i], numbers[i], hints);
-        compacted += rc == LSM_OK;
-    }
-    free(numbers);
-    free(levels);
-    lsm_hints_free(hints);
-    if (rc == LSM_OK)
-        db->reclaimed_seq = upto;
-    else
-        lsm_db_log(db, LSM_LOG_WARNING, "space pass stopped: %s", lsm_last_error());
-    if (compacted) {
-        /* Make the deletions of the obsolete inputs durable, so the space
-         * they gave back stays free across a crash.  A failure only
-         * delays that to the next directory sync. */
-        pthread_mutex_unlock(&db->mu);
-        db->env->sync_dir(db->env, db->dir);
-        pthread_mutex_lock(&db->mu);
-        lsm_db_log(db, LSM_LOG_INFO, "space pass: %d compaction(s) for range deletions", compacted);
-    }
-    if (rc == LSM_OK && compacted)
-        db->nospace = 0;
-    db->reclaim_pending = 0;
-    lsm_space_retake(db);
-    lsm_space_check(db, 1);
-    pthread_cond_broadcast(&db->bg_cv);
-    pthread_cond_broadcast(&db->work_cv);
+    run(db, c);
+    return 1;
 }
 
 /* Is a space pass due? (mu held) Its deletions must have reached tables. */
@@ -1180,6 +1009,11 @@ void *lsm_compaction_thread(void *arg)
         compaction *c = NULL;
         uint64_t now = lsm_db_realtime_micros();
         int backing_off = now < db->compact_retry_at;
+        if (db->drops_due && lsm_db_may_work(db) && !backing_off &&
+            !db->manual_compaction) {
+            lsm_drop_pass(db);
+            continue;
+        }
         if (lsm_db_may_work(db) && !backing_off && !db->manual_compaction &&
             lsm_needs_compaction(db))
             c = pick_by_score(db);
@@ -1195,10 +1029,22 @@ void *lsm_compaction_thread(void *arg)
             pthread_cond_broadcast(&db->bg_cv);
             continue;
         }
-        if (c)
+        if (c) {
             run(db, c);
-        else
-            lsm_db_wait_for_work(db, backing_off ? db->compact_retry_at : 0);
+            continue;
+        }
+        uint64_t until = backing_off ? db->compact_retry_at : 0;
+        if (lsm_db_may_work(db) && !backing_off && !db->manual_compaction) {
+            /* Idle work (reclaim.c): a due pass does one step. */
+            uint64_t at = lsm_idle_due(db, now);
+            if (at == 0) {
+                lsm_idle_pass(db);
+                continue;
+            }
+            if (at != UINT64_MAX)
+                until = at;
+        }
+        lsm_db_wait_for_work(db, until);
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;

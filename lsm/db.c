@@ -66,6 +66,8 @@ void lsm_options_init(lsm_options *o)
     o->level_multiplier = 10;
     o->target_file_bytes = 64u << 20;
     o->reserve_bytes = 8u << 20;
+    o->idle_compaction_ms = 1000;
+    o->space_amp_percent = 10;
 }
 
 void lsm_free(void *p)
@@ -102,6 +104,11 @@ uint64_t lsm_db_realtime_micros(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+uint64_t lsm_db_last_write(lsm_db *db)
+{
+    return __atomic_load_n(&db->last_write_us, __ATOMIC_RELAXED);
+}
+
 void lsm_db_background_failed(lsm_db *db, int status)
 {
     if (status != LSM_NO_SPACE) {
@@ -126,6 +133,7 @@ void lsm_db_release_version(lsm_db *db, lsm_version *v)
 int lsm_db_apply_edit(lsm_db *db, lsm_version_edit *e)
 {
     int rc = lsm_vset_log_and_apply(&db->vs, e);
+    db->edits++;
     if (rc)
         lsm_db_set_bg_error(db, rc);
     db->l0_blocked_valid = 0;            /* a new version */
@@ -627,7 +635,20 @@ static void wait_for_room(lsm_db *db)
 }
 
 /* What a queued writer asks of the head of the queue. */
-enum { OP_WRITE, OP_SWITCH, OP_SYNC, OP_FLUSH_WAL };
+enum { OP_WRITE, OP_SWITCH, OP_SWITCH_IDLE, OP_SYNC, OP_FLUSH_WAL };
+
+/* OP_SWITCH_IDLE (mu held): switches a non-empty memtable only if that
+ * needs no wait (a free immutable slot, level 0 below its slowdown
+ * trigger, no presync of its WAL under way), so the compaction thread may
+ * ask without waiting on itself. */
+static int switch_if_free(lsm_db *db)
+{
+    if (db->bg_error || lsm_memtable_empty(db->mem) || db->switch_presync ||
+        db->nimm >= db->opt.max_immutable_memtables ||
+        db->vs.current->nfiles[0] >= (size_t)db->opt.level0_slowdown_trigger)
+        return LSM_OK;
+    return switch_memtable(db);
+}
 
 /* The head writer fsyncs the WAL for an OP_SYNC barrier, or writes out
  * its buffer for OP_FLUSH_WAL (mu held).  A failure may have left part
@@ -665,6 +686,8 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
         db->bulk_in_mem |= head->bulk;
         db->vs.last_seq = seq + lsm_batch_count(group) - 1;
         db->appended_since_check += lsm_batch_bytes(group);
+        __atomic_store_n(&db->last_write_us, lsm_db_realtime_micros(),
+                         __ATOMIC_RELAXED);
     } else if (!*clean) /* the WAL may hold a partial or unapplied record */
         lsm_db_set_bg_error(db, rc);
     __atomic_add_fetch(&db->stats.group_commits, 1, __ATOMIC_RELAXED);
@@ -817,8 +840,9 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
             return w.status;
         }
         rc = op == OP_SYNC || op == OP_FLUSH_WAL ? sync_wal(db, op)
-             : op == OP_SWITCH ? make_room(db, NULL)
-                               : write_with_space(db, &w, &last);
+             : op == OP_SWITCH      ? make_room(db, NULL)
+             : op == OP_SWITCH_IDLE ? switch_if_free(db)
+                                    : write_with_space(db, &w, &last);
         if (rc == ROOM_PRESYNC) {
             leave_head(db, &w);
             presync_and_prepare(db);
@@ -902,6 +926,11 @@ void lsm_hold_compactions(lsm_db *db, int hold)
         lsm_db_release_compactions(db);
     db->compactions_held = hold != 0;
     pthread_mutex_unlock(&db->mu);
+}
+
+int lsm_db_switch_idle(lsm_db *db)
+{
+    return queue_write(db, OP_SWITCH_IDLE, NULL, 0);
 }
 
 int lsm_flush(lsm_db *db)

@@ -61,6 +61,10 @@ typedef struct lsm_db_stats {      /* all atomic */
     uint64_t slowdown_micros;      /* bulk writes delayed (level 0 at slowdown) */
     uint64_t stalled_writes;       /* writes that waited for room, each wait */
     uint64_t group_commits, grouped_writes, wal_syncs;
+    /* reclaim.c: tables dropped whole under range deletions (and their
+     * bytes), idle compactions done, and abandoned for writes */
+    uint64_t tables_dropped, bytes_dropped;
+    uint64_t idle_compactions, idle_yields;
 } lsm_db_stats;
 
 struct lsm_db {
@@ -164,6 +168,17 @@ struct lsm_db {
     lsm_hints *hints, *pass_hints;
     uint64_t reclaimed_seq;        /* range deletions up to here were passed */
 
+    /* (mu) a flush wrote range deletions: a drop pass is due (reclaim.c) */
+    int drops_due;
+    /* Idle work (reclaim.c). */
+    uint64_t last_write_us;        /* atomic: CLOCK_REALTIME of the last write */
+    uint64_t edits;                /* (mu) manifest edits applied */
+    /* (mu) what the last idle pass that found nothing to do saw: no pass
+     * runs again until edits or last_seq move. */
+    uint64_t idle_edits, idle_seq, idle_last_seq;
+    int idle_settled;
+    uint64_t idle_next_at;         /* (mu) no pass before (CLOCK_REALTIME) */
+
     lsm_db_stats stats;
 };
 
@@ -187,6 +202,11 @@ void lsm_db_background_failed(lsm_db *db, int status);
  * space and that is still ahead, else no limit). */
 void lsm_db_wait_for_work(lsm_db *db, uint64_t until);
 uint64_t lsm_db_realtime_micros(void);
+/* When the last write was applied (CLOCK_REALTIME µs; 0: none yet). */
+uint64_t lsm_db_last_write(lsm_db *db);
+/* mu NOT held: switches the memtable if that needs no waiting (idle
+ * work; reclaim.c). */
+int lsm_db_switch_idle(lsm_db *db);
 #define LSM_NOSPACE_RETRY_MICROS 500000
 /* May background work run now? (mu held) */
 int lsm_db_may_work(lsm_db *db);
@@ -237,8 +257,28 @@ uint64_t lsm_space_owed(lsm_db *db);
 int lsm_space_admit(lsm_db *db, size_t bytes, int held);
 /* mu held, dropped for the I/O: takes the reserve again if it fits. */
 void lsm_space_retake(lsm_db *db);
-/* compaction.c, mu held: one space pass (see reclaim_pending). */
+/* reclaim.c, mu held: one space pass (see reclaim_pending). */
 void lsm_space_pass(lsm_db *db);
+/* reclaim.c, mu held (dropped for the I/O): the drop pass, asked for by
+ * drops_due. */
+void lsm_drop_pass(lsm_db *db);
+/* reclaim.c, mu held: 0 if an idle pass is due now, else when to look
+ * again (CLOCK_REALTIME µs; UINT64_MAX: never, idle work is off). */
+uint64_t lsm_idle_due(lsm_db *db, uint64_t now);
+/* reclaim.c, mu held (dropped for the I/O): one step of idle work;
+ * 1 if it did something. */
+int lsm_idle_pass(lsm_db *db);
+/* compaction.c, mu held: compacts table `number` of `level` (with every
+ * older level-0 table for level 0) and what it overlaps below, dropping
+ * entries under any range deletion of the version and under the hints'
+ * deletions (NULL: none).  *ran: a compaction ran (the table was there
+ * and free).  idle: it yields to writes (LSM_BUSY, not an error), and on
+ * running out of space the reserve is not given back. */
+int lsm_compact_table(lsm_db *db, int level, uint64_t number,
+                      const lsm_hints *hints, int idle, int *ran);
+/* compaction.c, mu held: an idle compaction of one file of `level` into
+ * the next (as by score); 1 if one ran. */
+int lsm_compact_level_step(lsm_db *db, int level);
 /* After a reclaiming write (mu held): records the keys and sequence
  * numbers of its point deletions in db->hints (up to a bound; more are
  * forgotten).  Returns 1 if the batch deletes anything. */

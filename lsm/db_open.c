@@ -32,50 +32,52 @@
 #include "filename.h"
 #include "write_batch.h"
 
-/* 1 if dir has entries other than LOCK; fills *has_current. */
-static int inspect_dir(lsm_env *env, const char *dir, int *has_current,
-                       int *nonempty)
+/* A directory with a CURRENT file is a store.  One without is empty when
+ * it holds nothing but what a failed creation leaves (LOCK, a MANIFEST,
+ * CURRENT.tmp). */
+int lsm_dir_state(const char *dir, const lsm_options *opt, int *state)
 {
+    lsm_env *env = opt != NULL && opt->env != NULL ? opt->env : lsm_env_posix();
+    if (!env->exists(env, dir)) {
+        *state = LSM_DIR_MISSING;
+        return LSM_OK;
+    }
     char **names;
     size_t n = 0;
     int rc = env->list_dir(env, dir, &names, &n);
     if (rc)
         return rc;
-    *has_current = *nonempty = 0;
+    int has_current = 0, nonempty = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t number;
         enum lsm_file_type t = lsm_parse_filename(names[i], &number);
         if (strcmp(names[i], "CURRENT") == 0)
-            *has_current = 1;
+            has_current = 1;
         else if (t != LSM_FILE_LOCK && t != LSM_FILE_MANIFEST &&
                  strcmp(names[i], "CURRENT.tmp") != 0)
-            *nonempty = 1;   /* a failed creation leaves only those */
+            nonempty = 1;
     }
     lsm_env_free_names(names, n);
+    *state = has_current ? LSM_DIR_STORE : nonempty ? LSM_DIR_OTHER : LSM_DIR_EMPTY;
     return LSM_OK;
 }
 
 static int prepare_dir(lsm_env *env, const char *dir, const lsm_options *o,
                        int *is_new)
 {
-    if (!env->exists(env, dir)) {
-        if (!o->create_if_missing || o->read_only)
-            return lsm_fail(LSM_INVALID, "%s: no such store", dir);
-        int rc = env->mkdir(env, dir);
-        if (rc)
-            return rc;
-    }
-    int has_current, nonempty;
-    int rc = inspect_dir(env, dir, &has_current, &nonempty);
+    int state;
+    int rc = lsm_dir_state(dir, o, &state);
     if (rc)
         return rc;
-    if (!has_current && nonempty)
+    if (state == LSM_DIR_OTHER)
         return lsm_fail(LSM_INVALID,
                         "%s is not an lsm store (it holds files but no CURRENT)",
                         dir);
-    if (!has_current && (!o->create_if_missing || o->read_only))
+    if (state != LSM_DIR_STORE && (!o->create_if_missing || o->read_only))
         return lsm_fail(LSM_INVALID, "%s: no such store", dir);
-    *is_new = !has_current;
+    if (state == LSM_DIR_MISSING && (rc = env->mkdir(env, dir)) != LSM_OK)
+        return rc;
+    *is_new = state != LSM_DIR_STORE;
     return LSM_OK;
 }
 
@@ -92,7 +94,8 @@ static int check_options(const lsm_options *o)
         o->level0_slowdown_trigger < o->level0_compaction_trigger ||
         o->level0_stop_trigger < o->level0_slowdown_trigger ||
         o->level_multiplier < 2 || o->level1_bytes < 4096 ||
-        o->target_file_bytes < 4096)
+        o->target_file_bytes < 4096 || o->idle_compaction_ms < 0 ||
+        o->space_amp_percent < 0)
         return lsm_fail(LSM_INVALID, "invalid options");
     return LSM_OK;
 }

@@ -1,5 +1,5 @@
 /*
- * error.c — per-thread failure messages and status names.
+ * error.c — per-thread failure messages, status names, the version.
  */
 #include "error.h"
 
@@ -56,6 +56,16 @@ int lsm_fail_errno(int err, const char *fmt, ...)
 void lsm_error_copy(char *dst, size_t cap)
 {
     snprintf(dst, cap, "%s", last_error);
+}
+
+/* CMake defines it from project(VERSION); scripts/fuzz builds without. */
+#ifndef LSMFS_VERSION
+#define LSMFS_VERSION "unknown"
+#endif
+
+const char *lsm_library_version(void)
+{
+    return LSMFS_VERSION;
 }
 
 const char *lsm_last_error(void)

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "filename.h"
 #include "ikey.h"
+#include "range_del.h"
 
 lsm_table_options lsm_db_table_options(const lsm_options *o)
 {
@@ -84,7 +85,8 @@ static int add_range_dels(lsm_table_builder *b, lsm_memtable *m,
 /* Is this entry hidden from every reader?  Versions of a key arrive
  * newest first; one is hidden when a newer version of its key is visible
  * to the oldest snapshot (LevelDB's rule).  Deletions are kept: older
- * tables may still hold the key. */
+ * tables may still hold the key.  (Entries under the memtable's own range
+ * deletions: range_deleted.) */
 static int hidden_version(lsm_slice ikey, lsm_buf *prev_user, uint64_t *prev_seq,
                           uint64_t oldest_snapshot)
 {
@@ -103,6 +105,33 @@ static int hidden_version(lsm_slice ikey, lsm_buf *prev_user, uint64_t *prev_seq
     return hidden;
 }
 
+/* The memtable's range deletions every snapshot sees, indexed; NULL if
+ * it has none (*rc set on failure). */
+static lsm_range_dels *visible_range_dels(lsm_memtable *m, uint64_t oldest_snapshot,
+                                          int *rc)
+{
+    uint64_t ranges;
+    lsm_memtable_deletions(m, &ranges);
+    if (ranges == 0)
+        return NULL;
+    lsm_iiter *it = lsm_memtable_range_del_iter(m);
+    if (!it) {
+        *rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    return lsm_range_dels_build(&it, 1, oldest_snapshot, rc);
+}
+
+/* Is this entry under a range deletion of its own memtable that every
+ * snapshot sees?  Then no reader can see it: it is left out (the deletion
+ * itself is written, for older tables). */
+static int range_deleted(const lsm_range_dels *rd, lsm_slice ikey)
+{
+    lsm_ikey k;
+    return rd && lsm_ikey_parse(ikey, &k) &&
+           lsm_range_dels_max_seq(rd, k.user, LSM_MAX_SEQ) > k.seq;
+}
+
 static int build_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
                        uint64_t oldest_snapshot, lsm_file_meta *meta)
 {
@@ -112,10 +141,13 @@ static int build_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
     lsm_buf prev_user = { 0 };
     uint64_t prev_seq = 0;
     int rc = b && it ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_range_dels *rd = rc == LSM_OK ? visible_range_dels(m, oldest_snapshot, &rc)
+                                      : NULL;
     for (lsm_iiter_first(it); rc == LSM_OK && lsm_iiter_valid(it);
          lsm_iiter_next(it)) {
         lsm_slice key = lsm_iiter_key(it);
-        if (hidden_version(key, &prev_user, &prev_seq, oldest_snapshot))
+        if (hidden_version(key, &prev_user, &prev_seq, oldest_snapshot) ||
+            range_deleted(rd, key))
             continue;
         rc = lsm_table_builder_add(b, key, lsm_iiter_value(it));
         if (rc == LSM_OK && meta->smallest.len == 0)
@@ -133,6 +165,7 @@ static int build_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
     if (rc == LSM_OK)
         rc = lsm_table_builder_finish(b, &meta->size);
     lsm_buf_free(&prev_user);
+    lsm_range_dels_free(rd);
     lsm_iiter_free(it);
     lsm_table_builder_free(b);
     return rc;
@@ -224,6 +257,10 @@ static void flush_oldest(lsm_db *db)
     memmove(db->imm_log, db->imm_log + 1,
             (size_t)(db->nimm - 1) * sizeof *db->imm_log);
     db->nimm--;
+    uint64_t ranges;
+    lsm_memtable_deletions(m, &ranges);
+    if (ranges > 0 && meta.size > 0)
+        db->drops_due = 1;   /* reclaim.c: before compactions by score */
     lsm_memtable_unref(m);
     __atomic_add_fetch(&db->stats.flushes, 1, __ATOMIC_RELAXED);
     lsm_db_delete_obsolete(db, 0);

@@ -12,6 +12,11 @@
  *
  * Thread safety: an lsm_db may be used from any number of threads at once.
  * An lsm_iter or lsm_batch belongs to one thread at a time.
+ *
+ * Build: `cc prog.c $(pkg-config --cflags --libs lsm)` (shared library
+ * liblsm.so.0), or `pkg-config --static --libs lsm` with liblsm.a.  Every
+ * name this header declares is exported by the shared library; nothing
+ * else is.
  */
 #ifndef LSM_H
 #define LSM_H
@@ -22,6 +27,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#pragma GCC visibility push(default)
 
 enum lsm_status {
     LSM_OK = 0,
@@ -48,7 +55,9 @@ enum lsm_log_level {
     LSM_LOG_DEBUG = 7,       /* routine file housekeeping */
 };
 
-struct lsm_env;                            /* see env.h; NULL = POSIX */
+/* The engine's I/O interface; the library's tests substitute one that
+ * injects faults.  Programs leave lsm_options.env NULL (POSIX files). */
+struct lsm_env;
 
 typedef struct lsm_options {
     size_t memtable_bytes;          /* switch memtable past this; default 64 MiB */
@@ -94,6 +103,19 @@ typedef struct lsm_options {
      * reserve is at most 1/16 of the space the store could use (its files
      * plus the free space at open).  0: none.  Default 8 MiB. */
     uint64_t reserve_bytes;
+    /* Idle work: once no write has come for this long, the compaction
+     * thread does what deletions owe (reclaim.c): flushes a memtable
+     * holding deletions, drops tables range deletions cover whole,
+     * compacts tables holding deleted data or made mostly of deletions,
+     * and enforces space_amp_percent.  An idle compaction stops at the
+     * first write.  0: none.  Default 1000 ms. */
+    int idle_compaction_ms;
+    /* Space amplification bound, enforced by idle work: while the levels
+     * above the deepest one holding data hold more than this percent of
+     * its bytes, they are compacted down into it (so bytes on disk stay
+     * near (100 + this)% of the deepest level, which holds one version of
+     * each key).  0: no bound.  Default 10. */
+    int space_amp_percent;
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
     /* Recorded in the store's LOCK file after the holder's pid while the
      * store is open (e.g. where it is mounted): a second opener's
@@ -158,7 +180,12 @@ int lsm_close(lsm_db *db);
 int lsm_put(lsm_db *db, const void *key, size_t klen,
             const void *val, size_t vlen, int flags);
 int lsm_delete(lsm_db *db, const void *key, size_t klen, int flags);
-/* Removes every key k with begin <= k < end in one write. */
+/* Removes every key k with begin <= k < end in one write.  Its space
+ * comes back without further writes: the flush of its memtable leaves
+ * out what it covers there, tables it covers whole (with other range
+ * deletions next to it) are dropped from the store unread once no
+ * snapshot needs them, and idle work compacts tables it covers in part
+ * (see idle_compaction_ms). */
 int lsm_delete_range(lsm_db *db, const void *begin, size_t blen,
                      const void *end, size_t elen, int flags);
 
@@ -222,6 +249,14 @@ int lsm_property(lsm_db *db, const char *name, char **out);
 
 /* Bytes of live data on disk (tables + logs), without the space reserve. */
 uint64_t lsm_disk_bytes(lsm_db *db);
+/* 1 when the store owes no background work: no memtable waiting to be
+ * flushed, no compaction running or due, and the last idle pass found
+ * nothing to do since the last write or edit (idle_compaction_ms; or idle
+ * work is off, or compactions are held).  Then lsm_disk_bytes stays as it
+ * is until something is written.  Polled by whoever waits for the space
+ * of deletions to come back (at most a few idle_compaction_ms after the
+ * last write on a store with little to compact). */
+int lsm_settled(lsm_db *db);
 /* Bytes the space reserve (reserve_bytes) holds now: 0 while it is given
  * back on a full disk.  statvfs counts them as neither free nor ours. */
 uint64_t lsm_reserve_bytes(lsm_db *db);
@@ -306,10 +341,61 @@ int lsm_verify_tables(lsm_db *db, lsm_loss_fn fn, void *ctx,
 int lsm_repair(const char *dir, const lsm_options *opt, lsm_loss_fn fn,
                void *ctx, lsm_repair_result *res);
 
+/* --- the store directory and its file system ------------------------------ */
+
+/* What a directory holds, judged without writing anything. */
+enum lsm_dir_state {
+    LSM_DIR_MISSING = 0,     /* no such directory */
+    LSM_DIR_EMPTY = 1,       /* nothing, or only what a failed creation left */
+    LSM_DIR_STORE = 2,       /* a store (it has a CURRENT file) */
+    LSM_DIR_OTHER = 3,       /* files, but not a store: lsm_open refuses it */
+};
+/* *state = enum lsm_dir_state of dir, read through opt->env (opt may be
+ * NULL: POSIX).  Fails (e.g. LSM_INVALID: not a directory) with a message. */
+int lsm_dir_state(const char *dir, const lsm_options *opt, int *state);
+/* Free bytes on the file system holding the open store, as the store's
+ * env reports them (statvfs f_bavail * f_frsize for POSIX). */
+int lsm_free_space(lsm_db *db, uint64_t *bytes);
+
+/* --- byte helpers ----------------------------------------------------------
+ *
+ * The encodings the engine's own files use, for callers that store
+ * records of their own: fixed-width little-endian integers, and a 32-bit
+ * checksum (the low half of XXH3-64 of the bytes). */
+static inline void lsm_encode_fixed32(char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (char)(v >> (8 * i));
+}
+static inline void lsm_encode_fixed64(char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (char)(v >> (8 * i));
+}
+static inline uint32_t lsm_decode_fixed32(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 |
+           (uint32_t)u[3] << 24;
+}
+static inline uint64_t lsm_decode_fixed64(const char *p)
+{
+    return (uint64_t)lsm_decode_fixed32(p) |
+           (uint64_t)lsm_decode_fixed32(p + 4) << 32;
+}
+uint32_t lsm_checksum(const void *p, size_t n);
+
+/* --- versions and errors --------------------------------------------------- */
+
+/* The library's version, "MAJOR.MINOR.PATCH" (the lsmfs project version). */
+const char *lsm_library_version(void);
+
 const char *lsm_last_error(void);
 const char *lsm_status_name(int status);
 /* Maps an lsm_status onto a negative errno (for filesystems). */
 int lsm_status_errno(int status);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -45,6 +45,7 @@ struct lsm_memtable {
     lsm_skiplist points;
     lsm_skiplist range_dels;
     _Atomic uint64_t rd_added;  /* range deletions inserted */
+    _Atomic uint64_t deletes;   /* point deletions inserted */
     _Atomic int rd_broken;      /* an index allocation failed: scan */
     lsm_range_del *rd_log;      /* writer only: every deletion, in order */
     size_t rd_cap;
@@ -92,6 +93,7 @@ lsm_memtable *lsm_memtable_new(void)
     atomic_init(&m->refs, 1);
     atomic_init(&m->entries, 0);
     atomic_init(&m->rd_added, 0);
+    atomic_init(&m->deletes, 0);
     atomic_init(&m->rd_broken, 0);
     m->rd_log = NULL;
     m->rd_cap = 0;
@@ -212,6 +214,8 @@ int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
     if (kind == LSM_KIND_RANGE_DEL) {
         index_range_del(m, seq, key);
         atomic_fetch_add_explicit(&m->rd_added, 1, memory_order_release);
+    } else if (kind == LSM_KIND_DELETE) {
+        atomic_fetch_add_explicit(&m->deletes, 1, memory_order_relaxed);
     }
     return LSM_OK;
 }
@@ -293,6 +297,13 @@ uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
 size_t lsm_memtable_bytes(const lsm_memtable *m)
 {
     return lsm_arena_usage(&m->arena);
+}
+
+uint64_t lsm_memtable_deletions(const lsm_memtable *m, uint64_t *ranges)
+{
+    lsm_memtable *w = (lsm_memtable *)m;
+    *ranges = atomic_load_explicit(&w->rd_added, memory_order_acquire);
+    return atomic_load_explicit(&w->deletes, memory_order_relaxed);
 }
 
 uint64_t lsm_memtable_entries(const lsm_memtable *m)

@@ -47,6 +47,8 @@ uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
 
 size_t lsm_memtable_bytes(const lsm_memtable *m);
 uint64_t lsm_memtable_entries(const lsm_memtable *m);
+/* Point deletions inserted; *ranges: range deletions inserted. */
+uint64_t lsm_memtable_deletions(const lsm_memtable *m, uint64_t *ranges);
 int lsm_memtable_empty(const lsm_memtable *m);
 
 /* Iterator over point entries (internal key -> value), holding a ref. */

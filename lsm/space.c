@@ -31,12 +31,13 @@
  *    1/64 of what the store could use (256 KiB at least), when that is
  *    below target_file_bytes.
  *
- *  - The space pass (compaction.c, lsm_space_pass): reclaiming writes
+ *  - The space pass (reclaim.c, lsm_space_pass): reclaiming writes
  *    that delete on a nearly full disk are noted (the keys and sequence
  *    numbers of point deletions as hints, up to MAX_HINT_BYTES).  The
  *    first write that then runs out of space switches memtables so the
  *    deletions reach a table; once that is flushed the compaction thread
- *    rewrites the tables holding what they delete, dropping it (a wholly
+ *    drops the tables range deletions cover whole (a manifest edit) and
+ *    rewrites the others holding what they delete, dropping it (a wholly
  *    deleted table produces no output at all), deletes the obsolete
  *    inputs and takes the reserve again if it can.  Writers that ran out
  *    of space wait for the pass (or for the flushes in progress) to end
@@ -72,7 +73,7 @@
 /* Room an ordinary write needs besides the reserve before it is retaken. */
 #define ADMIT_MARGIN (1u << 20)
 
-static int measure_free(lsm_db *db, uint64_t *bytes)
+int lsm_free_space(lsm_db *db, uint64_t *bytes)
 {
     return db->env->free_space(db->env, db->dir, bytes);
 }
@@ -83,7 +84,7 @@ void lsm_space_check(lsm_db *db, int force)
     if (!force && used < db->mem_next_check)
         return;
     uint64_t free_bytes;
-    if (measure_free(db, &free_bytes) != LSM_OK)
+    if (lsm_free_space(db, &free_bytes) != LSM_OK)
         free_bytes = UINT64_MAX;   /* unknown: no limit from the disk */
     db->free_bytes = free_bytes;
     db->appended_since_check = 0;
@@ -115,7 +116,7 @@ static void take_reserve(lsm_db *db, uint64_t room)
     if (db->reserve || db->reserve_busy || !db->reserve_target)
         return;
     uint64_t free_bytes;
-    if (measure_free(db, &free_bytes) != LSM_OK ||
+    if (lsm_free_space(db, &free_bytes) != LSM_OK ||
         free_bytes < db->reserve_target + room)
         return;
     db->reserve_busy = 1;
@@ -213,7 +214,7 @@ void lsm_space_open(lsm_db *db)
 {
     pthread_mutex_lock(&db->mu);
     uint64_t free_bytes;
-    if (measure_free(db, &free_bytes) == LSM_OK) {
+    if (lsm_free_space(db, &free_bytes) == LSM_OK) {
         uint64_t budget = free_bytes;
         for (int l = 0; l < LSM_NUM_LEVELS; l++)
             budget += lsm_version_level_bytes(db->vs.current, l);

@@ -8,6 +8,8 @@
  *            flushes and compactions; write_amp = (flush + compaction
  *            bytes) / user bytes; bloom checks and the reads they saved;
  *            block cache hits and misses; time writers spent stalled;
+ *            tables dropped whole under range deletions and their bytes,
+ *            idle compactions done and given up for writes (reclaim.c);
  *            damaged tables, one line each with the failure that found it.
  */
 #include <inttypes.h>
@@ -84,6 +86,10 @@ static void print_counters(FILE *f, lsm_db *db)
     fprintf(f, "flushes: %" PRIu64 "\n", load(&s->flushes));
     fprintf(f, "compactions: %" PRIu64 "\n", load(&s->compactions));
     fprintf(f, "trivial_moves: %" PRIu64 "\n", load(&s->trivial_moves));
+    fprintf(f, "tables_dropped: %" PRIu64 " bytes_dropped: %" PRIu64 "\n",
+            load(&s->tables_dropped), load(&s->bytes_dropped));
+    fprintf(f, "idle_compactions: %" PRIu64 " idle_yields: %" PRIu64 "\n",
+            load(&s->idle_compactions), load(&s->idle_yields));
     fprintf(f, "group_commits: %" PRIu64 " writes: %" PRIu64 " wal_syncs: %" PRIu64 "\n",
             load(&s->group_commits), load(&s->grouped_writes), load(&s->wal_syncs));
     fprintf(f, "stall_micros: %" PRIu64 " stalled_writes: %" PRIu64

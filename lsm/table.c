@@ -68,6 +68,9 @@ struct lsm_table {
     lsm_range_dels *rdels;      /* index of the range-del block; NULL if empty */
 
     uint64_t entries, data_blocks;
+    uint64_t deletions;         /* point deletions; UINT64_MAX: unknown */
+    uint64_t max_seq;           /* UINT64_MAX: unknown */
+    uint64_t nrdels;
 };
 
 /* ---- statistics -------------------------------------------------------- */
@@ -380,6 +383,11 @@ static int read_properties(lsm_table *t, uint64_t *nrdels)
              lsm_get_varint64(&in, &t->data_blocks) &&
              lsm_get_varint64(&in, &raw_keys) &&
              lsm_get_varint64(&in, &raw_values);
+    if (!lsm_get_varint64(&in, &t->deletions))
+        t->deletions = UINT64_MAX;   /* written before it was counted */
+    if (!lsm_get_varint64(&in, &t->max_seq))
+        t->max_seq = UINT64_MAX;
+    t->nrdels = *nrdels;
     free(data);
     if (!ok)
         return lsm_fail(LSM_CORRUPTION, "%s: properties block at offset %llu: "
@@ -535,6 +543,14 @@ void lsm_table_close(lsm_table *t)
 uint64_t lsm_table_entries(const lsm_table *t)
 {
     return t->entries;
+}
+
+void lsm_table_props_get(const lsm_table *t, lsm_table_props *out)
+{
+    out->entries = t->entries;
+    out->deletions = t->deletions;
+    out->range_dels = t->nrdels;
+    out->max_seq = t->max_seq;
 }
 
 /* ---- point lookups --------------------------------------------------------- */

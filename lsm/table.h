@@ -78,6 +78,15 @@ lsm_iiter *lsm_table_salvage_iter(lsm_table *t, lsm_table_loss_fn lost,
  * value: end). */
 lsm_iiter *lsm_table_range_del_iter(lsm_table *t);
 uint64_t lsm_table_entries(const lsm_table *t);
+/* Counts from the properties block (deletion-triggered compaction). */
+typedef struct lsm_table_props {
+    uint64_t entries;           /* point entries, deletions included */
+    uint64_t deletions;         /* point deletions; UINT64_MAX: unknown
+                                   (a table from before they were counted) */
+    uint64_t range_dels;
+    uint64_t max_seq;           /* highest sequence number; UINT64_MAX: unknown */
+} lsm_table_props;
+void lsm_table_props_get(const lsm_table *t, lsm_table_props *out);
 
 /* Counters for statistics (atomic). */
 typedef struct lsm_table_stats {

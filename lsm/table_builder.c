@@ -52,8 +52,11 @@
  *
  * Properties block: varint64 fields, in order
  *     point entries, range deletions, data blocks,
- *     raw key bytes (internal keys of point entries), raw value bytes.
- * Readers ignore bytes after the fields they know.
+ *     raw key bytes (internal keys of point entries), raw value bytes,
+ *     point deletions (among the point entries), the highest sequence
+ *     number of any entry or range deletion.
+ * Readers ignore bytes after the fields they know; a field missing at
+ * the end (a table written before it existed) is unknown.
  *
  * Footer:
  *
@@ -132,6 +135,8 @@ struct lsm_table_builder {
     uint64_t skip_span;         /* the last skip granted; doubles per miss */
 
     uint64_t entries, data_blocks, raw_key_bytes, raw_value_bytes;
+    uint64_t deletions;         /* point entries that are deletions */
+    uint64_t max_seq;           /* of every entry and range deletion */
 };
 
 lsm_table_builder *lsm_table_builder_new(lsm_file *f, const lsm_table_options *o)
@@ -398,6 +403,9 @@ int lsm_table_builder_add(lsm_table_builder *b, lsm_slice ikey, lsm_slice value)
     if (lsm_buf_append(&b->last_key, ikey.data, ikey.len))
         return fail_nomem(b);
     b->entries++;
+    b->deletions += pk.kind == LSM_KIND_DELETE;
+    if (pk.seq > b->max_seq)
+        b->max_seq = pk.seq;
     b->raw_key_bytes += ikey.len;
     b->raw_value_bytes += value.len;
     if (lsm_block_builder_estimate(&b->data) >= b->o.block_bytes)
@@ -419,6 +427,8 @@ int lsm_table_builder_add_range_del(lsm_table_builder *b, lsm_slice begin,
         lsm_buf_put_fixed64(&b->rdels, seq))
         return fail_nomem(b);
     b->nrdels++;
+    if (seq > b->max_seq)
+        b->max_seq = seq;
     return LSM_OK;
 }
 
@@ -498,7 +508,9 @@ static int write_properties(lsm_table_builder *b, handle *h)
         lsm_buf_put_varint64(&p, b->nrdels) ||
         lsm_buf_put_varint64(&p, b->data_blocks) ||
         lsm_buf_put_varint64(&p, b->raw_key_bytes) ||
-        lsm_buf_put_varint64(&p, b->raw_value_bytes))
+        lsm_buf_put_varint64(&p, b->raw_value_bytes) ||
+        lsm_buf_put_varint64(&p, b->deletions) ||
+        lsm_buf_put_varint64(&p, b->max_seq))
         rc = fail_nomem(b);
     if (!rc)
         rc = write_stored(b, lsm_buf_slice(&p), BLOCK_RAW, h);

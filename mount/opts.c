@@ -22,12 +22,10 @@
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <xxhash.h>
+#include <zstd.h>
 
 #include "mnt.h"
-
-#ifndef LSMFS_VERSION
-#define LSMFS_VERSION "unknown"
-#endif
 
 #define MNT_DEFAULT_TIMEOUT 60.0   /* seconds; the daemon is the only writer */
 
@@ -422,9 +420,16 @@ void mnt_print_help(const char *prog)
     fuse_lowlevel_help();
 }
 
+/* The version of each library is the one loaded now, not the one built
+ * against: libfuse's, zstd's and xxhash's own calls. */
 void mnt_print_version(void)
 {
-    printf("lsmfs version %s\n", LSMFS_VERSION);
+    unsigned xxh = XXH_versionNumber();   /* major * 10000 + minor * 100 + patch */
+    printf("lsmfs version %s\n", lsm_library_version());
     printf("FUSE library version %s\n", fuse_pkgversion());
+    fflush(stdout);                 /* fusermount3 -V prints next, itself */
     fuse_lowlevel_version();
+    printf("zstd library version %s\n", ZSTD_versionString());
+    printf("xxhash library version %u.%u.%u\n", xxh / 10000, xxh / 100 % 100,
+           xxh % 100);
 }

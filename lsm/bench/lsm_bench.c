@@ -38,6 +38,14 @@
  *                 first_us/last_us on the RESULT line): flat when a read
  *                 does not pay for the deletions before it.  lsm only (the
  *                 others report an error).
+ *   deleteall     one range deletion of every key (engines with range
+ *                 deletion), timed, ops=1
+ *   idle          writes nothing for up to --idle_secs seconds, printing
+ *                 the bytes of the files in DIR every second (IDLE lines)
+ *                 and stopping once they have not changed for 10 s; the
+ *                 RESULT line gives the bytes at the start and end and
+ *                 settled_secs, when they last changed (what deletions give
+ *                 back without new writes)
  *   compact       one full compaction (timed, ops=1)
  *   stats         prints the engine's statistics text (no RESULT line)
  *
@@ -155,7 +163,7 @@
 enum bench_kind {
     BENCH_FILLSEQ, BENCH_FILLRANDOM, BENCH_OVERWRITE, BENCH_READRANDOM,
     BENCH_READMISSING, BENCH_READSEQ, BENCH_DELETERANDOM, BENCH_STATS,
-    BENCH_COMPACT, BENCH_RANGEDEL,
+    BENCH_COMPACT, BENCH_RANGEDEL, BENCH_DELETEALL, BENCH_IDLE,
 };
 
 static const char *const bench_names[] = {
@@ -164,6 +172,7 @@ static const char *const bench_names[] = {
     [BENCH_READMISSING] = "readmissing", [BENCH_READSEQ] = "readseq",
     [BENCH_DELETERANDOM] = "deleterandom", [BENCH_STATS] = "stats",
     [BENCH_COMPACT] = "compact",         [BENCH_RANGEDEL] = "rangedel",
+    [BENCH_DELETEALL] = "deleteall",     [BENCH_IDLE] = "idle",
 };
 #define BENCH_KINDS ((int)(sizeof(bench_names) / sizeof(bench_names[0])))
 
@@ -181,6 +190,7 @@ struct config {
     int bloom_bits;
     uint64_t cache_mb;
     uint64_t memtable_mb;
+    uint64_t idle_secs;
     int sync;
     int manual_wal_flush;
     int use_existing_db;
@@ -193,7 +203,8 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: lsm-bench --db=DIR --benchmarks=LIST [options]\n"
         "  LIST: comma-separated fillseq,fillrandom,overwrite,readrandom,\n"
-        "        readmissing,readseq,deleterandom,rangedel,stats,compact\n"
+        "        readmissing,readseq,deleterandom,rangedel,deleteall,idle,\n"
+        "        stats,compact\n"
         "  --num=N             keys in the key range (default 1000000)\n"
         "  --reads=N           gets for readrandom/readmissing (default num)\n"
         "  --key_size=N        bytes per key (default 16)\n"
@@ -203,6 +214,7 @@ static void usage(FILE *out)
         "  --bloom_bits=N      bloom bits per key, 0 = off (default 10)\n"
         "  --cache_mb=N        block cache, at least 1 (default 64)\n"
         "  --memtable_mb=N     write buffer (default 64)\n"
+        "  --idle_secs=N       longest wait of idle (default 60)\n"
         "  --sync=0|1          fsync the WAL on every write (default 0)\n"
         "  --manual_wal_flush=0|1  keep acknowledged WAL records in a user-\n"
         "                      space buffer: not process-crash safe (lsm,\n"
@@ -296,6 +308,7 @@ static void parse_args(int argc, char **argv, struct config *cfg)
     cfg->bloom_bits = 10;
     cfg->cache_mb = 64;
     cfg->memtable_mb = 64;
+    cfg->idle_secs = 60;
     cfg->seed = 301;
     cfg->engine = "lsm";
 
@@ -347,6 +360,8 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             cfg->bloom_bits = (int)parse_u64(name, v, 0, 64);
         } else if (strcmp(name, "--cache_mb") == 0) {
             cfg->cache_mb = parse_u64(name, v, 1, 1u << 20);
+        } else if (strcmp(name, "--idle_secs") == 0) {
+            cfg->idle_secs = parse_u64(name, v, 1, 86400);
         } else if (strcmp(name, "--memtable_mb") == 0) {
             cfg->memtable_mb = parse_u64(name, v, 1, 1u << 16);
         } else if (strcmp(name, "--sync") == 0) {
@@ -1912,6 +1927,57 @@ static int run_compact(struct run *r, uint64_t user_bytes)
     return 0;
 }
 
+static int run_deleteall(struct run *r)
+{
+    char err[ERR_LEN];
+    char end[MAX_KEY_SIZE];
+    memset(end, ':', r->cfg->key_size);   /* ':' sorts after every digit */
+    if (r->eng->del_range == NULL) {
+        fprintf(stderr, "lsm-bench: deleteall: %s has no range deletion\n",
+                r->eng->name);
+        return -1;
+    }
+    uint64_t t0 = now_ns();
+    if (r->eng->del_range(r->db, "", 0, end, r->cfg->key_size, err) != 0) {
+        fprintf(stderr, "lsm-bench: deleteall: %s\n", err);
+        return -1;
+    }
+    printf("RESULT engine=%s bench=deleteall ops=1 secs=%.6f\n", r->eng->name,
+           (double)(now_ns() - t0) / 1e9);
+    fflush(stdout);
+    return 0;
+}
+
+#define IDLE_STABLE_SECS 10
+
+static int run_idle(struct run *r)
+{
+    uint64_t start = dir_bytes(r->cfg->db), last = start, t0 = now_ns();
+    uint64_t changed_at = 0, stable = 0, secs = 0;
+    printf("IDLE t=0 db_bytes=%llu\n", (unsigned long long)start);
+    while (secs < r->cfg->idle_secs && stable < IDLE_STABLE_SECS) {
+        sleep(1);
+        secs++;
+        uint64_t b = dir_bytes(r->cfg->db);
+        printf("IDLE t=%llu db_bytes=%llu\n", (unsigned long long)secs,
+               (unsigned long long)b);
+        fflush(stdout);
+        if (b != last) {
+            changed_at = secs;
+            stable = 0;
+        } else {
+            stable++;
+        }
+        last = b;
+    }
+    printf("RESULT engine=%s bench=idle secs=%.1f db_bytes_start=%llu "
+           "db_bytes_end=%llu settled_secs=%llu\n", r->eng->name,
+           (double)(now_ns() - t0) / 1e9, (unsigned long long)start,
+           (unsigned long long)last, (unsigned long long)changed_at);
+    fflush(stdout);
+    return 0;
+}
+
 static int run_stats(struct run *r)
 {
     char err[ERR_LEN];
@@ -1971,6 +2037,12 @@ int main(int argc, char **argv)
             break;
         case BENCH_COMPACT:
             rc = run_compact(&run, user_bytes);
+            break;
+        case BENCH_DELETEALL:
+            rc = run_deleteall(&run);
+            break;
+        case BENCH_IDLE:
+            rc = run_idle(&run);
             break;
         default:
             rc = run_clients(&run, &user_bytes);

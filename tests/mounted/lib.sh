@@ -58,7 +58,8 @@ lib_init() {
     fail "/dev/fuse is missing: this machine (or container) cannot mount FUSE"
   [ -r /dev/fuse ] && [ -w /dev/fuse ] || fail "/dev/fuse is not usable"
   [ -d "$build" ] || fail "build directory $build does not exist"
-  LSMFS=$(cd "$build" && pwd)/lsmfs
+  LIB_BUILD=$(cd "$build" && pwd)
+  LSMFS=$LIB_BUILD/lsmfs
   [ -x "$LSMFS" ] || fail "$build/lsmfs is not built"
   LSMFS_REAL=$(readlink -f "$LSMFS")
   local tool
@@ -277,11 +278,40 @@ lib_pass() {
 }
 
 # lib_skip REASON: the test cannot run on this machine (a package it
-# drives is missing); exit 77, which ctest reports as skipped.
+# drives is missing, or it would have to touch an lsmfs installed on the
+# machine); exit 77, which ctest reports as skipped.
 lib_skip() {
   echo "SKIP [$LIB_NAME]: $*"
   LIB_PASSED=2
   exit 77
+}
+
+# lib_release_build: sets LIB_RELEASE to a build directory without
+# sanitizers, for what is installed or linked outside the tree (a program
+# built without ASan cannot load an ASan-instrumented liblsm.so): the
+# test's build directory if it is one, else the tree's build/, which
+# scripts/setup release brings up to date (under scripts/test it already
+# is).
+lib_release_build() {
+  LIB_RELEASE=$LIB_BUILD
+  grep -Eq '^LSMFS_(TEST|TSAN):BOOL=ON' "$LIB_BUILD/CMakeCache.txt" || return 0
+  local top
+  top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  lib_t 600 "$top/scripts/setup" release >&2 || fail "scripts/setup release failed"
+  LIB_RELEASE=$top/build
+}
+
+# lib_system_lock: tests that change what is installed on the system
+# (lib_install_mount_helper, t_package) take this lock first, so that two
+# of them (from other ctest runs, other worktrees) never overlap; it is
+# held until the test's shell exits.
+lib_system_lock() {
+  [ -z "${LIB_LOCK_FD:-}" ] || return 0
+  local dir=/run/lock
+  [ -d "$dir" ] || dir=/tmp
+  exec {LIB_LOCK_FD}>"$dir/lsmfs-system-tests.lock"
+  lib_t 130 flock -w 120 "$LIB_LOCK_FD" ||
+    fail "another test changing the system held $dir/lsmfs-system-tests.lock for 120 s"
 }
 
 # lib_install_mount_helper: makes `mount -t fuse.lsmfs` (and `mount -o
@@ -292,22 +322,24 @@ lib_skip() {
 # (/usr/local/sbin first): the built lsmfs is linked in as
 # /usr/local/sbin/lsmfs for the test's duration (refusing to touch an
 # lsmfs that is already installed there) and the link is removed on every
-# exit path.  Tests using it must not run at the same time.
+# exit path.  An installed lsmfs (package, cmake --install) makes the test
+# skip, saying so.  Tests using it take lib_system_lock.
 lib_install_mount_helper() {
+  lib_system_lock
   [ -x /sbin/mount.fuse3 ] || [ -x /usr/sbin/mount.fuse3 ] ||
     fail "mount.fuse3 missing (package fuse3)"
   local h
   for h in /sbin/mount.fuse.lsmfs /usr/sbin/mount.fuse.lsmfs; do
-    [ ! -e "$h" ] || fail "$h is installed: mount(8) would use it, not mount.fuse3"
+    [ ! -e "$h" ] || lib_skip "$h is installed: mount(8) would use it, not mount.fuse3"
   done
   LIB_HELPER_LINK=/usr/local/sbin/lsmfs
   if [ -e "$LIB_HELPER_LINK" ] || [ -L "$LIB_HELPER_LINK" ]; then
     [ "$(readlink "$LIB_HELPER_LINK")" = "$LSMFS" ] ||
-      fail "$LIB_HELPER_LINK exists and is not this build's lsmfs; not touching it"
+      lib_skip "$LIB_HELPER_LINK exists and is not this build's lsmfs (a cmake --install?); not touching it"
     rm -f "$LIB_HELPER_LINK"    # left over from an interrupted run
   fi
   [ "$(env -i /bin/sh -c 'command -v lsmfs' || true)" = "" ] ||
-    fail "an lsmfs on /bin/sh's default path ($(env -i /bin/sh -c 'command -v lsmfs')) would shadow the test's"
+    lib_skip "an lsmfs on /bin/sh's default path ($(env -i /bin/sh -c 'command -v lsmfs'), installed?) would run instead of the test's"
   LIB_HELPER_MADE_DIR=
   if [ ! -d /usr/local/sbin ]; then
     mkdir -p /usr/local/sbin

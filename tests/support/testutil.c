@@ -167,3 +167,56 @@ lsm_db *tu_open_db(const char *dir, const lsm_options *o)
         fail_msg("lsm_open(%s): %s", dir, lsm_last_error());
     return db;
 }
+
+void tu_close_and_remove(lsm_db *db, char *dir)
+{
+    if (lsm_close(db) != LSM_OK)
+        fail_msg("lsm_close(%s): %s", dir, lsm_last_error());
+    tu_rmtree(dir);
+    free(dir);
+}
+
+double tu_stat(lsm_db *db, const char *name)
+{
+    char *text = NULL, pat[64];
+    if (lsm_property(db, "stats", &text) != LSM_OK)
+        fail_msg("stats: %s", lsm_last_error());
+    snprintf(pat, sizeof pat, "%s: ", name);
+    const char *p = strstr(text, pat);
+    char *end = NULL;
+    double v = p ? strtod(p + strlen(pat), &end) : 0;
+    int ok = p && end != p + strlen(pat);
+    if (!ok)
+        fprintf(stderr, "stats without '%s':\n%s", name, text);
+    lsm_free(text);
+    if (!ok)
+        fail_msg("stats: no number '%s'", name);
+    return v;
+}
+
+unsigned long long tu_level_bytes(lsm_db *db, int level, unsigned long long *files)
+{
+    char *text = NULL, pat[16];
+    if (lsm_property(db, "levels", &text) != LSM_OK)
+        fail_msg("levels: %s", lsm_last_error());
+    snprintf(pat, sizeof pat, "\nL%d ", level);
+    const char *p = strstr(text, pat);
+    unsigned long long n = 0, bytes = 0;
+    int ok = p && sscanf(p + strlen(pat), "%llu %llu", &n, &bytes) == 2;
+    lsm_free(text);
+    if (!ok)
+        fail_msg("levels: no line for L%d", level);
+    if (files)
+        *files = n;
+    return bytes;
+}
+
+int tu_wait_for(lsm_db *db, int (*cond)(lsm_db *, void *), void *arg, int seconds)
+{
+    for (int i = 0; i < seconds * 100; i++) {
+        if (cond(db, arg))
+            return 1;
+        usleep(10000);
+    }
+    return cond(db, arg);
+}

@@ -35,7 +35,18 @@ long long tu_table_data_end(const char *path);
 /* Engine options with tiny buffers, so flushes and compactions happen
  * constantly: 64 KiB memtable, 256 KiB level 1, 64 KiB tables, 1 MiB cache. */
 void tu_small_options(lsm_options *o);
+/* The number after "name: " in the "stats" property; fails the running
+ * test if it is missing. */
+double tu_stat(lsm_db *db, const char *name);
+/* Tables and bytes of `level` from the "levels" property. */
+unsigned long long tu_level_bytes(lsm_db *db, int level, unsigned long long *files);
+/* Polls cond(db, arg) every 10 ms for at most `seconds`; its last answer.
+ * A generous bound for background work, not a timing assertion. */
+int tu_wait_for(lsm_db *db, int (*cond)(lsm_db *, void *), void *arg, int seconds);
 /* lsm_open or fail the running cmocka test with the engine's message. */
 lsm_db *tu_open_db(const char *dir, const lsm_options *o);
+/* lsm_close (failing the running test unless it succeeds), then rm -rf
+ * and free of dir (a tu_tempdir path). */
+void tu_close_and_remove(lsm_db *db, char *dir);
 
 #endif

@@ -3,7 +3,9 @@
  * disjoint key ranges and readers checking consistent views while
  * flushes and compactions run constantly; group commit of sync writes
  * from several threads; iterators and snapshots outliving many
- * compactions.  Also run under ThreadSanitizer (scripts/test).
+ * compactions; idle work (lsm/reclaim.c) dropping and compacting what
+ * range deletions cover while readers scan.  Also run under
+ * ThreadSanitizer (scripts/test).
  *
  * Every loop is bounded by an operation count, never by time.  Worker
  * threads cannot use cmocka's assertions (they longjmp into the main
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lsm.h"
 #include "testutil.h"
@@ -733,9 +736,7 @@ static void test_old_views_survive_compactions(void **state)
     assert_int_equal(lsm_put(db, "zz", 2, "1", 1, 0), LSM_OK);
     assert_int_equal(lsm_compact(db), LSM_OK);
     check_no_stray_tables(db, dir);
-    assert_int_equal(lsm_close(db), LSM_OK);
-    tu_rmtree(dir);
-    free(dir);
+    tu_close_and_remove(db, dir);
 }
 
 /* Nested range deletions racing readers: batch i deletes ["c", c_i) and
@@ -836,9 +837,112 @@ static void test_nested_range_dels_and_readers(void **state)
         pthread_join(r[i], NULL);
     assert_no_failure();
     assert_int_equal(nested_latest(db), NESTED_BATCHES);
-    assert_int_equal(lsm_close(db), LSM_OK);
-    tu_rmtree(dir);
-    free(dir);
+    tu_close_and_remove(db, dir);
+}
+
+/* --- idle work racing readers --------------------------------------------- */
+
+/* Generations of the same 1000 "d" keys: written, then deleted by one range
+ * deletion, with pauses in which idle work (idle_compaction_ms = 1) flushes
+ * the deletions and drops or compacts the tables they cover.  A reader
+ * must never see a deleted generation again (a dropped table's keys
+ * coming back), and a scan that ran wholly between a generation's last
+ * put and its deletion must see all of it (no table dropped too soon). */
+enum { IDLE_GENS = 40, IDLE_KEYS = 1000 };
+
+typedef struct idle_arg {
+    lsm_db *db;
+    _Atomic int filled, deleted, done;
+} idle_arg;
+
+static void *idle_writer(void *p)
+{
+    idle_arg *ia = p;
+    lsm_batch *b = lsm_batch_new();
+    char k[16], v[64];
+    for (int g = 1; g <= IDLE_GENS && !any_failure(); g++) {
+        for (int i = 0; i < IDLE_KEYS && !any_failure(); i += 100) {
+            lsm_batch_clear(b);
+            for (int j = i; j < i + 100; j++) {
+                snprintf(k, sizeof k, "d%05d", j);
+                snprintf(v, sizeof v, "%d", g);
+                lsm_batch_put(b, k, strlen(k), v, sizeof v);
+            }
+            if (lsm_write(ia->db, b, 0))
+                record_failure("idle writer: %s", lsm_last_error());
+        }
+        atomic_store(&ia->filled, g);
+        usleep(3000);
+        if (lsm_delete_range(ia->db, "d", 1, "e", 1, 0))
+            record_failure("idle writer: %s", lsm_last_error());
+        atomic_store(&ia->deleted, g);
+        usleep(3000);
+    }
+    lsm_batch_free(b);
+    atomic_store(&ia->done, 1);
+    return NULL;
+}
+
+static void idle_scan(idle_arg *ia)
+{
+    int f0 = atomic_load(&ia->filled), d0 = atomic_load(&ia->deleted);
+    lsm_iter *it = lsm_iter_new(ia->db, NULL);
+    int n = 0, same = 1;
+    for (lsm_iter_seek(it, "d", 1); lsm_iter_valid(it); lsm_iter_next(it)) {
+        size_t kn, vn;
+        const char *k = lsm_iter_key(it, &kn);
+        if (kn == 0 || k[0] != 'd')
+            break;
+        int g = atoi(lsm_iter_value(it, &vn));
+        if (g <= d0)
+            record_failure("idle reader: %.*s of deleted generation %d visible "
+                           "(deleted up to %d)", (int)kn, k, g, d0);
+        same &= g == f0;
+        n++;
+    }
+    if (lsm_iter_status(it) != LSM_OK)
+        record_failure("idle reader: %s", lsm_status_name(lsm_iter_status(it)));
+    lsm_iter_free(it);
+    int f1 = atomic_load(&ia->filled), d1 = atomic_load(&ia->deleted);
+    if (f0 == f1 && d0 == d1 && f0 == d0 + 1 && (n != IDLE_KEYS || !same))
+        record_failure("idle reader: generation %d complete but a scan saw %d "
+                       "keys of it", f0, n);
+}
+
+static void *idle_reader(void *p)
+{
+    idle_arg *ia = p;
+    while (!atomic_load(&ia->done) && !any_failure())
+        idle_scan(ia);
+    return NULL;
+}
+
+static void test_idle_drops_and_readers(void **state)
+{
+    (void)state;
+    reset_failure();
+    char *dir = tu_tempdir("idle");
+    lsm_options o;
+    tu_small_options(&o);
+    o.idle_compaction_ms = 1;
+    lsm_db *db = tu_open_db(dir, &o);
+    idle_arg ia = { db, 0, 0, 0 };
+    pthread_t w, r[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&r[i], NULL, idle_reader, &ia), 0);
+    assert_int_equal(pthread_create(&w, NULL, idle_writer, &ia), 0);
+    pthread_join(w, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(r[i], NULL);
+    assert_no_failure();
+    idle_scan(&ia);
+    assert_no_failure();
+    uint64_t dropped = stat_counter(db, "tables_dropped: ");
+    uint64_t compacted = stat_counter(db, "idle_compactions: ");
+    fprintf(stderr, "idle: %" PRIu64 " tables dropped, %" PRIu64 " idle "
+            "compactions\n", dropped, compacted);
+    assert_true(dropped + compacted > 0);
+    tu_close_and_remove(db, dir);
 }
 
 int main(void)
@@ -848,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_old_views_survive_compactions),
         cmocka_unit_test(test_nested_range_dels_and_readers),
+        cmocka_unit_test(test_idle_drops_and_readers),
     };
     if (getenv("TEST_FILTER"))        /* run only the tests matching it */
         cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -8,7 +8,10 @@
  *
  *   1. a random workload of puts, deletes, range deletes and batches,
  *      some with LSM_SYNC, with the occasional lsm_flush, lsm_compact and
- *      lsm_sync;
+ *      lsm_sync, range deletion of a quarter or more of the keys, and
+ *      pause of a few ms in which idle work (lsm/reclaim.c: flushes of
+ *      deletions, tables dropped whole by a manifest edit, compactions of
+ *      deletions; idle_compaction_ms is 1-5 ms in most runs) goes on;
  *   2. a crash, chosen from three kinds:
  *        - from the test thread after the last operation (background
  *          work may be in flight),
@@ -65,6 +68,7 @@
 #include "crash_model.h"
 #include "fault_env.h"
 #include "lsm.h"
+#include "testutil.h"
 
 #define STORE "/db"
 #define ROUNDS_PER_RUN 5
@@ -101,6 +105,7 @@ typedef struct totals {
     uint64_t process_crashes;
     uint64_t ops, synced, flushes, syncs, failed_ops, read_only_opens;
     uint64_t kept_unsynced, lost_unsynced;
+    uint64_t wide_deletes, pauses, tables_dropped, idle_compactions;
 } totals;
 
 enum plan { PLAN_AFTER_OPS, PLAN_AT_IO, PLAN_THREAD };
@@ -167,6 +172,9 @@ static void run_options(run *r)
     o->cache_bytes = 256 << 10;
     o->max_open_files = 64;
     o->log = log_line;
+    /* Idle work (drops of covered tables, compactions of deletions) runs
+     * in the workload's pauses, and in the background of everything. */
+    o->idle_compaction_ms = below(&r->rng, 4) ? 1 + (int)below(&r->rng, 5) : 0;
 
     cm_workload *w = &r->wl;
     w->max_value = below(&r->rng, 4) ? 8000 : 40000;  /* some span WAL blocks */
@@ -196,6 +204,41 @@ static void *crash_later(void *arg)
 
 /* --- one round ------------------------------------------------------------------ */
 
+/* A range deletion of a quarter to all of the key space, so that it
+ * covers whole tables: idle work drops them. */
+static int wide_delete(run *r, int acked_durable)
+{
+    uint32_t n = cm_nkeys(r->m);
+    uint32_t len = n / 4 + (uint32_t)below(&r->rng, n - n / 4 + 1);
+    uint32_t begin = (uint32_t)below(&r->rng, n - len + 1);
+    int sync = below(&r->rng, 100) < (uint64_t)r->wl.sync_pct;
+    cm_op_begin(r->m, sync);
+    cm_op_delete_range(r->m, begin, begin + len);
+    size_t op = cm_op_end(r->m);
+    int rc = cm_exec_op(r->m, op, r->db);
+    r->t->ops++;
+    r->t->wide_deletes++;
+    if (rc == LSM_OK && (acked_durable || sync))
+        cm_set_durable(r->m, op + 1);
+    if (rc != LSM_OK)
+        r->t->failed_ops++;
+    return rc;
+}
+
+static void pause_for_idle_work(run *r)
+{
+    usleep(1000 * (unsigned)(1 + below(&r->rng, 10)));
+    r->t->pauses++;
+}
+
+/* Counters of this open of the store, added to the totals before it
+ * crashes (reading them does no I/O). */
+static void add_reclaim_counters(run *r)
+{
+    r->t->tables_dropped += (uint64_t)tu_stat(r->db, "tables_dropped");
+    r->t->idle_compactions += (uint64_t)tu_stat(r->db, "idle_compactions");
+}
+
 /* Runs the workload until nops operations are issued or one fails.
  * acked_durable: the crash ahead is one of the process, which must keep
  * every acknowledged write. */
@@ -212,6 +255,13 @@ static void workload(run *r, int nops, int acked_durable)
         } else if (pick < 12) {
             rc = lsm_sync(r->db);
             r->t->syncs++;
+        } else if (pick < 16) {
+            rc = wide_delete(r, acked_durable);
+            if (rc == LSM_OK && below(&r->rng, 2))
+                pause_for_idle_work(r);
+        } else if (pick < 20) {
+            pause_for_idle_work(r);
+            rc = LSM_OK;
         } else {
             size_t op = cm_gen_op(r->m, &r->rng, &r->wl);
             rc = cm_exec_op(r->m, op, r->db);
@@ -340,6 +390,7 @@ static void crash_round(run *r)
         pthread_join(th, NULL);
     else
         fault_env_crash(r->fe, mode);
+    add_reclaim_counters(r);
     lsm_close(r->db);                  /* fails: the env is down */
     r->db = NULL;
     fault_env_restart(r->fe);
@@ -449,11 +500,17 @@ static void test_random_crashes(void **state)
             "first); %" PRIu64 " operations (%" PRIu64 " synced, %" PRIu64
             " failed by the crash), %" PRIu64 " flush and %" PRIu64 " sync "
             "calls; unsynced operations after the last durable one: %" PRIu64
-            " recovered, %" PRIu64 " lost\n", t.crashes, t.process_crashes,
+            " recovered, %" PRIu64 " lost; %" PRIu64 " wide range deletions, "
+            "%" PRIu64 " pauses, %" PRIu64 " tables dropped whole, %" PRIu64
+            " idle compactions\n", t.crashes, t.process_crashes,
             t.io_crashes,
             t.thread_crashes, t.open_crashes, t.read_only_opens, t.ops,
             t.synced, t.failed_ops, t.flushes, t.syncs, t.kept_unsynced,
-            t.lost_unsynced);
+            t.lost_unsynced, t.wide_deletes, t.pauses, t.tables_dropped,
+            t.idle_compactions);
+    /* The crashes must land around the drops of covered tables too. */
+    if (iterations >= 200)
+        assert_true(t.tables_dropped > 0);
 }
 
 /* --- recovery interrupted after a torn WAL tail (directed) ---------------- */

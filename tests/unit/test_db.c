@@ -1,6 +1,6 @@
 /*
  * test_db.c — the engine end to end: open/close, locking, refusing foreign
- * directories, snapshots, iterators, large values, WAL recovery, and a
+ * directories (lsm_dir_state), snapshots, iterators, large values, WAL recovery, and a
  * randomized model test against an in-memory map.
  */
 #include <setjmp.h>
@@ -87,6 +87,58 @@ static void test_lock_and_foreign_dir(void **state)
     tu_rmtree(dir);
     free(file);
     free(foreign);
+    free(dir);
+}
+
+/* lsm_dir_state judges a directory as lsm_open will, without writing;
+ * lsm_free_space and lsm_library_version answer from an open store. */
+static void test_dir_state_and_space(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("dirstate"), *sub, *file;
+    assert_true(asprintf(&sub, "%s/store", dir) > 0);
+    int st = -1;
+    assert_int_equal(lsm_dir_state(sub, NULL, &st), LSM_OK);
+    assert_int_equal(st, LSM_DIR_MISSING);
+    assert_int_equal(lsm_dir_state(dir, NULL, &st), LSM_OK);
+    assert_int_equal(st, LSM_DIR_EMPTY);
+
+    lsm_db *db = tu_open_db(sub, NULL);
+    uint64_t free_bytes = 0;
+    assert_int_equal(lsm_free_space(db, &free_bytes), LSM_OK);
+    assert_true(free_bytes > 0);
+    assert_int_equal(lsm_dir_state(sub, NULL, &st), LSM_OK);   /* while open */
+    assert_int_equal(st, LSM_DIR_STORE);
+    lsm_close(db);
+    assert_string_equal(lsm_library_version(), LSMFS_VERSION);
+
+    /* What a failed creation leaves (LOCK, a MANIFEST) is still empty;
+     * any other file makes it not a store, and nothing was written. */
+    assert_true(asprintf(&file, "%s/CURRENT", sub) > 0);
+    assert_int_equal(unlink(file), 0);
+    free(file);
+    char *wal = tu_find_file(sub, ".log");
+    assert_non_null(wal);
+    assert_int_equal(unlink(wal), 0);
+    free(wal);
+    char *res;
+    assert_true(asprintf(&res, "%s/RESERVE", sub) > 0);
+    unlink(res);
+    free(res);
+    assert_int_equal(lsm_dir_state(sub, NULL, &st), LSM_OK);
+    assert_int_equal(st, LSM_DIR_EMPTY);
+    assert_true(asprintf(&file, "%s/notes.txt", sub) > 0);
+    FILE *f = fopen(file, "w");
+    fclose(f);
+    int before = tu_count_files(sub, "");
+    assert_int_equal(lsm_dir_state(sub, NULL, &st), LSM_OK);
+    assert_int_equal(st, LSM_DIR_OTHER);
+    assert_int_equal(tu_count_files(sub, ""), before);
+    assert_int_equal(lsm_dir_state(file, NULL, &st), LSM_INVALID);   /* a file */
+
+    tu_rmtree(dir);
+    free(file);
+    free(sub);
     free(dir);
 }
 
@@ -494,6 +546,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_reopen),
         cmocka_unit_test(test_lock_and_foreign_dir),
+        cmocka_unit_test(test_dir_state_and_space),
         cmocka_unit_test(test_large_values),
         cmocka_unit_test(test_snapshot_and_iterator),
         cmocka_unit_test(test_read_only),

@@ -521,6 +521,7 @@ static int read_fault_case(int k, int forever, fault_totals *t)
     c.fe = fault_env_new((uint64_t)k);
     store_options(&c.opt, c.fe);
     c.opt.cache_bytes = 0;        /* every read goes to the env */
+    c.opt.idle_compaction_ms = 0; /* and only gets and scans read */
     c.m = cm_model_new(400);
     open_or_retry(&c, t);
     int error, write_failed;

@@ -206,6 +206,14 @@ static void test_unlink(void **state)
     assert_int_equal(fs_unlink(t->fs, FS_ROOT_INO, "d"), -EISDIR);
     assert_int_equal(fs_unlink(t->fs, FS_ROOT_INO, "nope"), -ENOENT);
     assert_int_equal(fs_unlink(t->fs, f, "x"), -ENOENT);   /* f is gone */
+    /* Times the kernel's writeback cache flushes after the unlink are
+     * taken (and dropped: syncfs would report a failure); nothing else. */
+    struct stat ta = { 0 };
+    ta.st_mtim.tv_sec = 2000;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &ta, FS_SET_MTIME | FS_SET_CTIME, &st), 0);
+    assert_int_equal(st.st_ino, f);
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &ta, FS_SET_MODE, NULL), -ENOENT);
+    assert_int_equal(fs_setattr(t->fs, &t->c, f + 1000, &ta, FS_SET_MTIME, NULL), -ENOENT);
     uint64_t g = mkfile(t, d, "g");
     assert_int_equal(fs_unlink(t->fs, g, "x"), -ENOTDIR);
     assert_int_equal(fs_unlink(t->fs, d, "a/b"), -EINVAL);
@@ -213,6 +221,7 @@ static void test_unlink(void **state)
     assert_int_equal(fs_open_file(t->fs, &t->c, f, O_RDONLY), -ENOENT);
     reopen(t);
     assert_int_equal(fs_getattr(t->fs, f, &st), -ENOENT);
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &ta, FS_SET_MTIME, NULL), -ENOENT);
     assert_int_equal(fs_lookup(t->fs, d, "g", &st), 0);
 }
 

@@ -1,0 +1,311 @@
+/*
+ * test_reclaim.c — space of deleted data comes back on an idle store
+ * (lsm/reclaim.c), without new writes: tables a range deletion covers
+ * whole are dropped without being rewritten, at every level and while a
+ * snapshot needs them not; tables made mostly of point deletions are
+ * compacted; overwrites leave no more than the space bound once idle; a
+ * flush leaves out what its memtable's own range deletions cover.
+ * Each waits for the store with a generous bound (tu_wait_for), never
+ * for a time.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm.h"
+#include "testutil.h"
+
+#define LEVELS 7
+#define VALUE 100
+#define WAIT_SECONDS 60
+
+static void key_of(int i, char *buf)
+{
+    snprintf(buf, 16, "k%06d", i);
+}
+
+/* Puts keys [from, to) with values of VALUE bytes marked by round. */
+static void put_keys(lsm_db *db, int from, int to, int round)
+{
+    char k[16], v[VALUE];
+    for (int i = from; i < to; i++) {
+        key_of(i, k);
+        memset(v, 'a' + (i + round) % 26, sizeof v);
+        snprintf(v, sizeof v, "%d/%d", i, round);
+        assert_int_equal(lsm_put(db, k, strlen(k), v, sizeof v, 0), LSM_OK);
+    }
+}
+
+static void options(lsm_options *o)
+{
+    tu_small_options(o);
+    o->memtable_bytes = 32 << 10;
+    o->level1_bytes = 64 << 10;
+    o->target_file_bytes = 16 << 10;
+    o->compression = LSM_COMPRESS_NONE;
+    o->idle_compaction_ms = 20;
+    /* The deletion's flush must not trigger a compaction by score. */
+    o->level0_compaction_trigger = 8;
+    o->level0_slowdown_trigger = 16;
+    o->level0_stop_trigger = 24;
+}
+
+static unsigned long long table_bytes(lsm_db *db, unsigned long long *files)
+{
+    unsigned long long sum = 0, n = 0;
+    for (int l = 0; l < LEVELS; l++) {
+        unsigned long long f;
+        sum += tu_level_bytes(db, l, &f);
+        n += f;
+    }
+    if (files)
+        *files = n;
+    return sum;
+}
+
+static int nonempty_levels(lsm_db *db)
+{
+    int n = 0;
+    for (int l = 0; l < LEVELS; l++) {
+        unsigned long long f;
+        tu_level_bytes(db, l, &f);
+        n += f > 0;
+    }
+    return n;
+}
+
+static int settled(lsm_db *db, void *arg)
+{
+    (void)arg;
+    return lsm_settled(db);
+}
+
+static int count_keys(lsm_db *db, const lsm_read_options *ro)
+{
+    lsm_iter *it = lsm_iter_new(db, ro);
+    assert_non_null(it);
+    int n = 0;
+    for (lsm_iter_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+        n++;
+    assert_int_equal(lsm_iter_status(it), LSM_OK);
+    lsm_iter_free(it);
+    return n;
+}
+
+/* Data in level 0 and in two deeper levels, then settled. */
+static void fill_levels(lsm_db *db)
+{
+    for (int r = 0; r < 4; r++)
+        put_keys(db, 0, 3000, r);
+    put_keys(db, 1000, 1300, 9);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    assert_true(tu_wait_for(db, settled, NULL, WAIT_SECONDS));
+}
+
+static int data_gone(lsm_db *db, void *arg)
+{
+    unsigned long long files;
+    table_bytes(db, &files);
+    return files <= *(unsigned long long *)arg;
+}
+
+/* A range deletion covering every table, left in the memtable: the idle
+ * store flushes it and drops every table below it by manifest edits —
+ * nothing rewritten, from three levels. */
+static void test_covered_tables_dropped(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("reclaim");
+    lsm_options o;
+    options(&o);
+    o.space_amp_percent = 0;    /* only the deletion can shrink the store */
+    lsm_db *db = tu_open_db(dir, &o);
+    fill_levels(db);
+    unsigned long long files;
+    unsigned long long before = table_bytes(db, &files);
+    assert_true(nonempty_levels(db) >= 2);
+    assert_true(files >= 8);
+    double written = tu_stat(db, "compaction_bytes_written");
+    double dropped = tu_stat(db, "tables_dropped");
+
+    assert_int_equal(lsm_delete_range(db, "k", 1, "l", 1, 0), LSM_OK);
+    unsigned long long at_most = 0;   /* the deletion's own table goes too */
+    assert_true(tu_wait_for(db, data_gone, &at_most, WAIT_SECONDS));
+    assert_true(tu_wait_for(db, settled, NULL, WAIT_SECONDS));
+
+    assert_true(tu_stat(db, "tables_dropped") - dropped >= (double)files);
+    assert_true(tu_stat(db, "compaction_bytes_written") == written);
+    assert_int_equal(count_keys(db, NULL), 0);
+    assert_true(before > 0);
+    assert_int_equal(table_bytes(db, NULL), 0);
+    assert_int_equal(tu_count_files(dir, ".sst"), 0);
+
+    /* Reopened, the store is still empty and writable. */
+    assert_int_equal(lsm_close(db), LSM_OK);
+    db = tu_open_db(dir, &o);
+    assert_int_equal(count_keys(db, NULL), 0);
+    put_keys(db, 0, 10, 1);
+    assert_int_equal(count_keys(db, NULL), 10);
+    tu_close_and_remove(db, dir);
+}
+
+/* Adjacent range deletions (one per stretch of keys, as the filesystem
+ * deletes files one by one) cover the tables together; a snapshot taken
+ * before them keeps every table until it is released. */
+static void test_adjacent_deletions_and_snapshot(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("reclaim");
+    lsm_options o;
+    options(&o);
+    o.space_amp_percent = 0;
+    lsm_db *db = tu_open_db(dir, &o);
+    fill_levels(db);
+    unsigned long long files;
+    table_bytes(db, &files);
+    const lsm_snapshot *snap = lsm_snapshot_get(db);
+    assert_non_null(snap);
+    for (int i = 0; i < 3000; i += 100) {
+        char b[16], e[16];
+        key_of(i, b);
+        key_of(i + 100, e);
+        assert_int_equal(lsm_delete_range(db, b, strlen(b), e, strlen(e), 0), LSM_OK);
+    }
+    assert_int_equal(lsm_delete_range(db, "k", 1, "k000000", 7, 0), LSM_OK);
+    assert_int_equal(lsm_delete_range(db, "k003000", 7, "l", 1, 0), LSM_OK);
+    assert_true(tu_wait_for(db, settled, NULL, WAIT_SECONDS));
+    lsm_read_options ro = { .snapshot = snap };
+    assert_int_equal(count_keys(db, &ro), 3000);
+    assert_int_equal(count_keys(db, NULL), 0);
+    assert_true(tu_stat(db, "tables_dropped") == 0);
+
+    lsm_snapshot_release(db, snap);
+    unsigned long long at_most = 0;
+    assert_true(tu_wait_for(db, data_gone, &at_most, WAIT_SECONDS));
+    assert_true(tu_stat(db, "tables_dropped") >= (double)files);
+    assert_int_equal(count_keys(db, NULL), 0);
+    tu_close_and_remove(db, dir);
+}
+
+static int shrunk_below(lsm_db *db, void *arg)
+{
+    return table_bytes(db, NULL) <= *(unsigned long long *)arg;
+}
+
+/* A table made mostly of point deletions is compacted on an idle store,
+ * with no write after it, even with level 0 far below its trigger. */
+static void test_tombstone_heavy_compacted(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("reclaim");
+    lsm_options o;
+    options(&o);
+    o.space_amp_percent = 0;
+    lsm_db *db = tu_open_db(dir, &o);
+    put_keys(db, 0, 2000, 0);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    unsigned long long before = table_bytes(db, NULL);
+    char k[16];
+    for (int i = 0; i < 2000; i++) {
+        if (i % 10 == 0)
+            continue;
+        key_of(i, k);
+        assert_int_equal(lsm_delete(db, k, strlen(k), 0), LSM_OK);
+    }
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    double compactions = tu_stat(db, "idle_compactions");
+
+    unsigned long long want = before / 5;
+    assert_true(tu_wait_for(db, shrunk_below, &want, WAIT_SECONDS));
+    assert_true(tu_stat(db, "idle_compactions") > compactions);
+    unsigned long long l0;
+    tu_level_bytes(db, 0, &l0);
+    assert_int_equal(l0, 0);
+    assert_int_equal(count_keys(db, NULL), 200);
+    tu_close_and_remove(db, dir);
+}
+
+/* Overwrite loops: once idle, the tables hold at most the space bound
+ * over the deepest level, which holds one version of each key. */
+static void test_space_bound_overwrites(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("reclaim");
+    lsm_options o;
+    options(&o);
+    o.memtable_bytes = 256 << 10;
+    o.level1_bytes = 4 << 20;
+    o.space_amp_percent = 10;
+    lsm_db *db = tu_open_db(dir, &o);
+    const int n = 1500;
+    put_keys(db, 0, n, 0);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    unsigned long long live = table_bytes(db, NULL);
+    for (int round = 1; round <= 4; round++) {
+        put_keys(db, 0, n, round);
+        assert_int_equal(lsm_flush(db), LSM_OK);
+    }
+    assert_true(tu_wait_for(db, settled, NULL, WAIT_SECONDS));
+    unsigned long long total = table_bytes(db, NULL);
+    int deepest = 0;
+    for (int l = 0; l < LEVELS; l++) {
+        unsigned long long f;
+        tu_level_bytes(db, l, &f);
+        if (f)
+            deepest = l;
+    }
+    unsigned long long last = tu_level_bytes(db, deepest, NULL);
+    assert_true(total * 100 <= last * 110);
+    assert_true(total * 10 <= live * 13);
+    assert_int_equal(count_keys(db, NULL), n);
+    tu_close_and_remove(db, dir);
+}
+
+/* A flush leaves out what its own memtable's range deletion covers:
+ * the table holds the deletion alone; a snapshot older than the deletion
+ * keeps the entries. */
+static void test_flush_leaves_out_covered(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("reclaim");
+    lsm_options o;
+    options(&o);
+    o.memtable_bytes = 1 << 20;
+    o.idle_compaction_ms = 0;
+    lsm_db *db = tu_open_db(dir, &o);
+    put_keys(db, 0, 500, 0);
+    assert_int_equal(lsm_delete_range(db, "k", 1, "l", 1, 0), LSM_OK);
+    put_keys(db, 100, 110, 1);          /* newer than the deletion: kept */
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    char *text = NULL;
+    assert_int_equal(lsm_property(db, "sstables", &text), LSM_OK);
+    assert_non_null(strstr(text, "entries=11\n"));   /* 10 puts, 1 deletion */
+    lsm_free(text);
+
+    put_keys(db, 0, 500, 2);
+    const lsm_snapshot *snap = lsm_snapshot_get(db);
+    assert_int_equal(lsm_delete_range(db, "k", 1, "l", 1, 0), LSM_OK);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    lsm_read_options ro = { .snapshot = snap };
+    assert_int_equal(count_keys(db, &ro), 500);
+    assert_int_equal(count_keys(db, NULL), 0);
+    lsm_snapshot_release(db, snap);
+    tu_close_and_remove(db, dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_covered_tables_dropped),
+        cmocka_unit_test(test_adjacent_deletions_and_snapshot),
+        cmocka_unit_test(test_tombstone_heavy_compacted),
+        cmocka_unit_test(test_space_bound_overwrites),
+        cmocka_unit_test(test_flush_leaves_out_covered),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
