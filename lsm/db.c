@@ -337,7 +337,33 @@ uint64_t lsm_db_oldest_snapshot(lsm_db *db)
 
 /* --- the write path ------------------------------------------------------------ */
 
-/* Opens a new WAL; makes its directory entry durable. */
+int lsm_db_append_mark(lsm_wal_writer *w, int mark)
+{
+    char rec[LSM_BATCH_HEADER];
+    lsm_encode_fixed64(rec, (uint64_t)mark);
+    lsm_encode_fixed32(rec + 8, 0);
+    return lsm_wal_append(w, lsm_slice_make(rec, sizeof rec));
+}
+
+int lsm_db_record_mark(lsm_slice rec)
+{
+    if (rec.len != LSM_BATCH_HEADER || lsm_decode_fixed32(rec.data + 8) != 0)
+        return 0;
+    uint64_t m = lsm_decode_fixed64(rec.data);
+    return m == LSM_MARK_FOLLOWS || m == LSM_MARK_SEALED ? (int)m : 0;
+}
+
+/* The number for the next switch WAL (mu held). */
+static uint64_t next_log_number(lsm_db *db)
+{
+    uint64_t n = db->retry_log_number;
+    db->retry_log_number = 0;
+    return n ? n : lsm_vset_new_file_number(&db->vs);
+}
+
+/* Opens the WAL that follows the current one at a switch: its FOLLOWS
+ * mark and its directory entry are durable before it takes a write.  On
+ * failure the caller gives the number back (retry_log_number). */
 static int new_log(lsm_db *db, uint64_t number, lsm_wal_writer **out)
 {
     char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
@@ -350,7 +376,11 @@ static int new_log(lsm_db *db, uint64_t number, lsm_wal_writer **out)
         rc = lsm_wal_writer_new(f, 0, out);
     if (rc == LSM_OK) {
         lsm_wal_set_manual_flush(*out, db->opt.manual_wal_flush);
-        rc = db->env->sync_dir(db->env, db->dir);
+        rc = lsm_db_append_mark(*out, LSM_MARK_FOLLOWS);
+        if (rc == LSM_OK)
+            rc = lsm_wal_sync(*out);
+        if (rc == LSM_OK)
+            rc = db->env->sync_dir(db->env, db->dir);
         if (rc) {
             lsm_wal_writer_close(*out);
             *out = NULL;
@@ -359,36 +389,68 @@ static int new_log(lsm_db *db, uint64_t number, lsm_wal_writer **out)
     return rc;
 }
 
+int lsm_db_sync_old_log(lsm_db *db)
+{
+    while (db->old_log_busy)
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+    lsm_wal_writer *w = db->old_log;
+    if (!w)
+        return LSM_OK;
+    db->old_log_busy = 1;
+    pthread_mutex_unlock(&db->mu);
+    int rc = lsm_wal_sync(w);
+    pthread_mutex_lock(&db->mu);
+    db->old_log_busy = 0;
+    pthread_cond_broadcast(&db->bg_cv);
+    if (rc) {
+        lsm_db_set_bg_error(db, rc);
+        return rc;
+    }
+    lsm_wal_writer_close(w);
+    db->old_log = NULL;
+    return LSM_OK;
+}
+
 /* Moves the full memtable to the immutable list and starts a new WAL and
- * memtable (mu held, by the head writer; drops mu for the I/O). */
+ * memtable (mu held, by the head writer; drops mu for the I/O).  The old
+ * WAL gets a SEALED mark but no fsync: that is left to the flush thread
+ * (old_log), so the writers behind the head wait for a write(2) of 19
+ * bytes, not a journal commit. */
 static int switch_memtable(lsm_db *db)
 {
     lsm_memtable *m = lsm_memtable_new();
     if (!m)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    int rc = lsm_db_sync_old_log(db);      /* switches faster than fsyncs: rare */
+    if (rc) {
+        lsm_memtable_unref(m);
+        return rc;
+    }
     lsm_wal_writer *w = db->spare_log;   /* made ahead by a presync */
-    uint64_t number = w ? db->spare_number : lsm_vset_new_file_number(&db->vs);
+    uint64_t number = w ? db->spare_number : next_log_number(db);
     db->spare_log = NULL;
     pthread_mutex_unlock(&db->mu);
-    int rc = lsm_wal_sync(db->log);
-    int synced = rc == LSM_OK;
-    if (synced && !w)
+    if (!w)
         rc = new_log(db, number, &w);
+    if (rc == LSM_OK)
+        rc = lsm_db_append_mark(db->log, LSM_MARK_SEALED);
     pthread_mutex_lock(&db->mu);
     if (rc) {
-        /* The old log and memtable go on unless the log's sync failed;
-         * an empty new log left behind is replayed as nothing, and a
-         * spare one stays for the next switch. */
+        /* The old log and memtable go on unless the seal may be partly
+         * written; an empty new log left behind is replayed as nothing,
+         * and a spare one stays for the next switch. */
         if (w) {
             db->spare_log = w;
             db->spare_number = number;
+        } else {
+            db->retry_log_number = number;
         }
         lsm_memtable_unref(m);
-        if (!synced || rc != LSM_NO_SPACE)
+        if (lsm_wal_broken(db->log) || rc != LSM_NO_SPACE)
             lsm_db_set_bg_error(db, rc);
         return rc;
     }
-    lsm_wal_writer_close(db->log);
+    db->old_log = db->log;
     db->log = w;
     db->log_bytes = 0;
     db->imm[db->nimm] = db->mem;
@@ -657,8 +719,11 @@ static int sync_wal(lsm_db *db, int op)
 {
     if (db->bg_error)
         return bg_error_status(db);
+    int rc = lsm_db_sync_old_log(db);
+    if (rc)
+        return rc;
     pthread_mutex_unlock(&db->mu);
-    int rc = op == OP_SYNC ? lsm_wal_sync(db->log) : lsm_wal_flush(db->log);
+    rc = op == OP_SYNC ? lsm_wal_sync(db->log) : lsm_wal_flush(db->log);
     pthread_mutex_lock(&db->mu);
     if (op == OP_SYNC)
         __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
@@ -677,6 +742,11 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
     uint64_t seq = db->vs.last_seq + 1;
     if (seq + lsm_batch_count(group) - 1 > LSM_MAX_SEQ)
         return lsm_fail(LSM_INVALID, "%s: sequence numbers exhausted", db->dir);
+    if (head->sync) {
+        int rc = lsm_db_sync_old_log(db);
+        if (rc)
+            return rc;
+    }
     lsm_batch_set_seq(group, seq);
     pthread_mutex_unlock(&db->mu);
     int rc = apply_group(db, group, head->sync, clean);
@@ -797,15 +867,18 @@ static int write_with_space(lsm_db *db, lsm_writer *head, lsm_writer **last)
 }
 
 /* Outside the line, for the switch that follows (mu held, dropped for
- * the I/O): fsyncs the full memtable's WAL while writers that are not
- * bulk go on appending to it, and makes the next WAL (created, its
- * directory entry synced) unless a spare one is waiting.  No switch runs
- * meanwhile (switch_presync), so db->log stays.  A failure to make the
- * WAL leaves it to the switch. */
+ * the I/O): fsyncs the previous WAL if the flush thread has not yet
+ * (busy with a flush), so the switch need not; fsyncs the full
+ * memtable's WAL while writers that are not bulk go on appending to it,
+ * and makes the next WAL (created, its FOLLOWS mark and directory entry
+ * synced) unless a spare one is waiting.  No switch runs meanwhile
+ * (switch_presync), so db->log stays.  A failure to make the WAL leaves
+ * it to the switch. */
 static void presync_and_prepare(lsm_db *db)
 {
+    lsm_db_sync_old_log(db);
     lsm_wal_writer *log = db->log;
-    uint64_t number = db->spare_log ? 0 : lsm_vset_new_file_number(&db->vs);
+    uint64_t number = db->spare_log ? 0 : next_log_number(db);
     pthread_mutex_unlock(&db->mu);
     lsm_wal_presync(log);
     lsm_wal_writer *spare = NULL;
@@ -815,6 +888,8 @@ static void presync_and_prepare(lsm_db *db)
     if (spare) {
         db->spare_log = spare;
         db->spare_number = number;
+    } else if (number) {
+        db->retry_log_number = number;
     }
 }
 

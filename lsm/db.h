@@ -138,6 +138,14 @@ struct lsm_db {
      * presyncing writer outside the line; the next switch takes it. */
     lsm_wal_writer *spare_log;
     uint64_t spare_number;
+    /* (mu) the previous WAL, sealed at the switch but not yet fsync'ed
+     * (lsm_db_sync_old_log): the flush thread syncs it as it wakes for
+     * the switch; a sync path, the next switch or close first if they
+     * come before.  old_log_busy: a thread is syncing it (mu dropped). */
+    lsm_wal_writer *old_log;
+    int old_log_busy;
+    uint64_t retry_log_number;     /* (mu) a new WAL failed to be made: its
+                                      number, for the next one (else 0) */
     pthread_t threads[LSM_MAX_BG_THREADS];
     int nthreads;
 
@@ -187,6 +195,26 @@ void lsm_db_log(lsm_db *db, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Records the first background error (mu held); writes then fail. */
 void lsm_db_set_bg_error(lsm_db *db, int status);
+
+/* WAL marks: batch-shaped records of no operations (count 0; lsm_write
+ * never logs an empty batch), which older code replays as nothing.  A
+ * WAL made by a memtable switch starts with LSM_MARK_FOLLOWS, synced with
+ * its directory entry before it takes a write: the WAL before it was
+ * sealed, not fsync'ed.  The switch ends that WAL with LSM_MARK_SEALED.
+ * Recovery (db_open.c) goes past a WAL into one that FOLLOWS it only if
+ * it is sealed: otherwise its tail was lost, and nothing after it belongs
+ * to the prefix.  A switch WAL whose making failed is made again under
+ * the same number (retry_log_number), so no empty WAL is left between
+ * two used ones. */
+enum { LSM_MARK_FOLLOWS = 1, LSM_MARK_SEALED = 2 };
+int lsm_db_append_mark(lsm_wal_writer *w, int mark);
+/* The mark a WAL record is, or 0 if it is an ordinary batch. */
+int lsm_db_record_mark(lsm_slice rec);
+/* fsyncs and closes old_log, if any (mu held, dropped for the fsync;
+ * waits for another thread doing it).  Every path that makes writes
+ * durable calls it first, so a synced write never follows a WAL whose
+ * tail could still be lost.  A failure is also the store's bg_error. */
+int lsm_db_sync_old_log(lsm_db *db);
 /* Drops a reader's version reference (mu held); wakes the background
  * threads if that retired tables. */
 void lsm_db_release_version(lsm_db *db, lsm_version *v);
