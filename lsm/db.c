@@ -739,14 +739,14 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
                        int *clean)
 {
     *clean = 1;
-    uint64_t seq = db->vs.last_seq + 1;
-    if (seq + lsm_batch_count(group) - 1 > LSM_MAX_SEQ)
-        return lsm_fail(LSM_INVALID, "%s: sequence numbers exhausted", db->dir);
-    if (head->sync) {
+    if (head->sync) {                 /* the older WAL first (db.h) */
         int rc = lsm_db_sync_old_log(db);
         if (rc)
             return rc;
     }
+    uint64_t seq = db->vs.last_seq + 1;
+    if (seq + lsm_batch_count(group) - 1 > LSM_MAX_SEQ)
+        return lsm_fail(LSM_INVALID, "%s: sequence numbers exhausted", db->dir);
     lsm_batch_set_seq(group, seq);
     pthread_mutex_unlock(&db->mu);
     int rc = apply_group(db, group, head->sync, clean);

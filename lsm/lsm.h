@@ -155,9 +155,10 @@ typedef struct lsm_batch lsm_batch;
  * meanwhile, into a memtable that bulk writes filled, until it is a
  * quarter of memtable_bytes (at least 1 MiB) past its size, and are
  * committed ahead of bulk writes waiting in line.  A bulk write also
- * takes the memtable switch's WAL fsync out of the line (it fsyncs the
- * WAL before leading again).  So small changes are not held behind large
- * ones: they wait for the one group being committed, or a switch. */
+ * makes the next WAL for the memtable switch outside the line; the switch
+ * seals the old WAL without an fsync (the flush thread makes it).  So
+ * small changes are not held behind large ones: they wait for the one
+ * group being committed, or a switch (a few system calls). */
 #define LSM_BULK 8
 
 typedef struct lsm_read_options {

@@ -28,8 +28,9 @@
  *  - at most half the workers serve bulk writes at a time, and other
  *    slow requests (reads, fsync, the above) go first, so a read of a
  *    cached file finds a worker while writers wait for the engine.
- * What remains: a memtable switch (the old WAL's last fsync and the new
- * WAL's creation, ms under load) holds every writer, the reader too; a
+ * What remains: a memtable switch (a seal appended to the old WAL; the
+ * new WAL's creation if no bulk writer made it ahead) holds every
+ * writer, the reader too; a
  * metadata change that fills the memtable past its slack while flushes
  * are behind waits on the reader (the engine's hard bound); and a lookup
  * of a name whose inode a worker holds (a file being written, looked up
