@@ -658,7 +658,9 @@ static ssize_t write_locked(fs_t *fs, const fs_cred *c, struct inode *ip,
         /* Bytes stored where fallocate reserved them use the held space. */
         uint64_t filled = resv_take(&rec, off, end,
                                     rec.alloc > oldalloc ? rec.alloc - oldalloc : 0);
-        rc = inode_commit_flags(fs, ip, &rec, b, &dc, filled ? LSM_HELD : 0);
+        int lflags = (filled ? LSM_HELD : 0) |
+                     ((flags & FS_WRITE_BULK) ? LSM_BULK : 0);
+        rc = inode_commit_flags(fs, ip, &rec, b, &dc, lflags);
     } else {
         data_change_finish(fs, ip, &dc, 0);
     }

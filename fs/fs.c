@@ -321,6 +321,11 @@ int fs_set_read_only(fs_t *fs, int ro)
     return rc;
 }
 
+void fs_hold_compactions(fs_t *fs, int hold)
+{
+    lsm_hold_compactions(fs->db, hold);
+}
+
 int fs_fsync(fs_t *fs, uint64_t ino, int datasync)
 {
     /* Data and metadata share the WAL, so fdatasync and fsync are both

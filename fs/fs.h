@@ -198,6 +198,11 @@ ssize_t fs_read(fs_t *fs, uint64_t ino, char *buf, size_t size, off_t off);
 #define FS_WRITE_APPEND     (1 << 0)
 #define FS_WRITE_KEEP_PRIV  (1 << 1)
 #define FS_WRITE_KEEP_TIMES (1 << 2)
+/* FS_WRITE_BULK: the write is bulk data that may wait while the engine
+ * catches up (LSM_BULK): other changes go ahead of it and are not held
+ * back by it.  For a caller that serves small changes on a thread that
+ * must not wait. */
+#define FS_WRITE_BULK       (1 << 3)
 ssize_t fs_write_as(fs_t *fs, const fs_cred *c, uint64_t ino, const char *buf,
                     size_t size, off_t off, int flags);
 ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,
@@ -282,6 +287,11 @@ int fs_sync(fs_t *fs);
  * is a no-op in the mode it asks for.  0 or negative errno. */
 int fs_set_read_only(fs_t *fs, int ro);
 int fs_is_read_only(fs_t *fs);
+/* hold = 1: the engine runs no compaction until hold = 0
+ * (lsm_hold_compactions), so level 0 grows with every flush and bulk
+ * writes are held once it reaches its stop trigger while other changes
+ * go on (LSM_BULK).  For tests that need a write stall that lasts. */
+void fs_hold_compactions(fs_t *fs, int hold);
 
 /* The engine under the store (statistics, checkpoints, walk.h); owned by
  * fs, valid until fs_close. */

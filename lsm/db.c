@@ -343,7 +343,33 @@ uint64_t lsm_db_oldest_snapshot(lsm_db *db)
 
 /* --- the write path ------------------------------------------------------------ */
 
-/* Opens a new WAL; makes its directory entry durable. */
+int lsm_db_append_mark(lsm_wal_writer *w, int mark)
+{
+    char rec[LSM_BATCH_HEADER];
+    lsm_encode_fixed64(rec, (uint64_t)mark);
+    lsm_encode_fixed32(rec + 8, 0);
+    return lsm_wal_append(w, lsm_slice_make(rec, sizeof rec));
+}
+
+int lsm_db_record_mark(lsm_slice rec)
+{
+    if (rec.len != LSM_BATCH_HEADER || lsm_decode_fixed32(rec.data + 8) != 0)
+        return 0;
+    uint64_t m = lsm_decode_fixed64(rec.data);
+    return m == LSM_MARK_FOLLOWS || m == LSM_MARK_SEALED ? (int)m : 0;
+}
+
+/* The number for the next switch WAL (mu held). */
+static uint64_t next_log_number(lsm_db *db)
+{
+    uint64_t n = db->retry_log_number;
+    db->retry_log_number = 0;
+    return n ? n : lsm_vset_new_file_number(&db->vs);
+}
+
+/* Opens the WAL that follows the current one at a switch: its FOLLOWS
+ * mark and its directory entry are durable before it takes a write.  On
+ * failure the caller gives the number back (retry_log_number). */
 static int new_log(lsm_db *db, uint64_t number, lsm_wal_writer **out)
 {
     char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
@@ -356,7 +382,11 @@ static int new_log(lsm_db *db, uint64_t number, lsm_wal_writer **out)
         rc = lsm_wal_writer_new(f, 0, out);
     if (rc == LSM_OK) {
         lsm_wal_set_manual_flush(*out, db->opt.manual_wal_flush);
-        rc = db->env->sync_dir(db->env, db->dir);
+        rc = lsm_db_append_mark(*out, LSM_MARK_FOLLOWS);
+        if (rc == LSM_OK)
+            rc = lsm_wal_sync(*out);
+        if (rc == LSM_OK)
+            rc = db->env->sync_dir(db->env, db->dir);
         if (rc) {
             lsm_wal_writer_close(*out);
             *out = NULL;
@@ -365,38 +395,77 @@ static int new_log(lsm_db *db, uint64_t number, lsm_wal_writer **out)
     return rc;
 }
 
+int lsm_db_sync_old_log(lsm_db *db)
+{
+    while (db->old_log_busy)
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+    lsm_wal_writer *w = db->old_log;
+    if (!w)
+        return LSM_OK;
+    db->old_log_busy = 1;
+    pthread_mutex_unlock(&db->mu);
+    int rc = lsm_wal_sync(w);
+    pthread_mutex_lock(&db->mu);
+    db->old_log_busy = 0;
+    pthread_cond_broadcast(&db->bg_cv);
+    if (rc) {
+        lsm_db_set_bg_error(db, rc);
+        return rc;
+    }
+    lsm_wal_writer_close(w);
+    db->old_log = NULL;
+    return LSM_OK;
+}
+
 /* Moves the full memtable to the immutable list and starts a new WAL and
- * memtable (mu held, by the head writer; drops mu for the I/O). */
+ * memtable (mu held, by the head writer; drops mu for the I/O).  The old
+ * WAL gets a SEALED mark but no fsync: that is left to the flush thread
+ * (old_log), so the writers behind the head wait for a write(2) of 19
+ * bytes, not a journal commit. */
 static int switch_memtable(lsm_db *db)
 {
-    uint64_t number = lsm_vset_new_file_number(&db->vs);
     lsm_memtable *m = lsm_memtable_new();
     if (!m)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    int rc = lsm_db_sync_old_log(db);      /* switches faster than fsyncs: rare */
+    if (rc) {
+        lsm_memtable_unref(m);
+        return rc;
+    }
+    lsm_wal_writer *w = db->spare_log;   /* made ahead by a presync */
+    uint64_t number = w ? db->spare_number : next_log_number(db);
+    db->spare_log = NULL;
     pthread_mutex_unlock(&db->mu);
-    lsm_wal_writer *w = NULL;
-    int rc = lsm_wal_sync(db->log);
-    int synced = rc == LSM_OK;
-    if (synced)
+    if (!w)
         rc = new_log(db, number, &w);
+    if (rc == LSM_OK)
+        rc = lsm_db_append_mark(db->log, LSM_MARK_SEALED);
     pthread_mutex_lock(&db->mu);
     if (rc) {
-        /* The old log and memtable go on unless the log's sync failed;
-         * an empty new log left behind is replayed as nothing. */
+        /* The old log and memtable go on unless the seal may be partly
+         * written; an empty new log left behind is replayed as nothing,
+         * and a spare one stays for the next switch. */
+        if (w) {
+            db->spare_log = w;
+            db->spare_number = number;
+        } else {
+            db->retry_log_number = number;
+        }
         lsm_memtable_unref(m);
-        if (!synced || rc != LSM_NO_SPACE)
+        if (lsm_wal_broken(db->log) || rc != LSM_NO_SPACE)
             lsm_db_set_bg_error(db, rc);
         return rc;
     }
-    lsm_wal_writer_close(db->log);
+    db->old_log = db->log;
     db->log = w;
     db->log_bytes = 0;
-    db->synced_seq = db->vs.last_seq;   /* the old log was synced above */
     db->imm[db->nimm] = db->mem;
     db->imm_log[db->nimm] = db->mem_log;
     db->nimm++;
     db->mem = m;
     db->mem_log = number;
+    db->stall_logged = 0;
+    db->bulk_in_mem = 0;
     pthread_cond_broadcast(&db->work_cv);
     return LSM_OK;
 }
@@ -411,49 +480,103 @@ static size_t level0_stop(lsm_db *db)
     return db->compact_nospace ? 2 * stop : stop;
 }
 
-/* Waits until the memtable has room (mu held, by the head writer).
- * Slows writers by 1 ms once when level 0 reaches the slowdown trigger,
- * and blocks while level 0 is at the stop trigger or the immutable
- * memtables are all still being flushed. */
-static int make_room(lsm_db *db, int force)
+/* make_room's answer when the head must wait for a flush or compaction:
+ * it leaves the line and waits outside it (queue_write), so writes that
+ * need no room go on meanwhile.  Not an lsm_status. */
+#define ROOM_WAIT 1
+
+/* Bytes past mem_limit that writes other than bulk ones may add to the
+ * memtable while it cannot be switched (mu held). */
+#define MIN_MEM_SLACK (1u << 20)
+static size_t mem_slack(lsm_db *db)
 {
-    int allow_delay = !force;
-    for (;;) {
-        if (db->bg_error)
-            return bg_error_status(db);
-        if (!force)
-            lsm_space_check(db, 0);
-        /* Tables stuck behind a damaged one cannot be compacted: do not
-         * wait for them (compaction.c). */
-        size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
-        uint64_t t0 = now_micros();
-        if (allow_delay && l0 >= (size_t)db->opt.level0_slowdown_trigger) {
-            pthread_mutex_unlock(&db->mu);
-            usleep(1000);
-            pthread_mutex_lock(&db->mu);
-            allow_delay = 0;
-        } else if (!force && lsm_memtable_bytes(db->mem) < db->mem_limit) {
-            return LSM_OK;
-        } else if (force && lsm_memtable_empty(db->mem)) {
-            return LSM_OK;
-        } else if (db->nimm >= db->opt.max_immutable_memtables) {
-            if (db->flush_nospace)
-                return lsm_fail(LSM_NO_SPACE, "%s: disk full: memtables "
-                                "cannot be flushed until space is freed",
-                                db->dir);
-            pthread_cond_wait(&db->bg_cv, &db->mu);
-        } else if (l0 >= level0_stop(db)) {
-            if (db->nospace)
-                return lsm_fail(LSM_NO_SPACE, "%s: disk full: level 0 "
-                                "cannot be compacted until space is freed",
-                                db->dir);
-            pthread_cond_wait(&db->bg_cv, &db->mu);
-        } else {
-            return switch_memtable(db);
-        }
-        __atomic_add_fetch(&db->stats.stall_micros, now_micros() - t0,
-                           __ATOMIC_RELAXED);
+    return db->mem_limit / 4 > MIN_MEM_SLACK ? db->mem_limit / 4 : MIN_MEM_SLACK;
+}
+
+/* The head must wait for room (mu held): logged once until the next
+ * memtable switch, at debug level (it happens whenever writes outrun
+ * the flushes). */
+static int room_wait(lsm_db *db, const char *why)
+{
+    if (!db->stall_logged)
+        lsm_db_log(db, LSM_LOG_DEBUG, "writes held: %s", why);
+    db->stall_logged = 1;
+    return ROOM_WAIT;
+}
+
+/* make_room's answer to a bulk head that should fsync the full
+ * memtable's WAL outside the line before it switches it (queue_write).
+ * Not an lsm_status. */
+#define ROOM_PRESYNC 2
+
+/* Makes room in the memtable for the head writer w (mu held): LSM_OK,
+ * ROOM_WAIT, ROOM_PRESYNC or an error.  A full memtable is switched for a
+ * new one unless every immutable memtable is still being flushed or level
+ * 0 is at its stop trigger; then the head must wait (ROOM_WAIT).  But a
+ * memtable that holds bulk writes is switched by a bulk write: one that
+ * is not bulk goes into it, full, while it is under mem_limit plus the
+ * slack, held or not.  A switch fsyncs the old WAL while
+ * every writer waits; so a bulk head first fsyncs it outside the line
+ * (ROOM_PRESYNC, once per switch, while writes that are not bulk go on
+ * into the slack), and the switch's own fsync then has only what they
+ * appended.  w NULL: force a switch of any non-empty memtable (lsm_flush). */
+static int make_room(lsm_db *db, lsm_writer *w)
+{
+    int force = w == NULL, bulk = w && w->bulk, presynced = w && w->presynced;
+    if (presynced) {
+        w->presynced = 0;
+        db->switch_presync = 0;
+        pthread_cond_broadcast(&db->bg_cv);
     }
+    if (db->bg_error)
+        return bg_error_status(db);
+    if (!force)
+        lsm_space_check(db, 0);
+    size_t used = lsm_memtable_bytes(db->mem);
+    if (force ? lsm_memtable_empty(db->mem) : used < db->mem_limit)
+        return LSM_OK;
+    if (!force && !bulk && db->bulk_in_mem && used < db->mem_limit + mem_slack(db))
+        return LSM_OK;
+    /* Tables stuck behind a damaged one cannot be compacted: do not wait
+     * for them (compaction.c). */
+    size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
+    if (db->nimm >= db->opt.max_immutable_memtables) {
+        if (db->flush_nospace)
+            return lsm_fail(LSM_NO_SPACE, "%s: disk full: memtables cannot "
+                            "be flushed until space is freed", db->dir);
+        return room_wait(db, "every memtable is waiting to be flushed");
+    }
+    if (l0 >= level0_stop(db)) {
+        if (db->nospace)
+            return lsm_fail(LSM_NO_SPACE, "%s: disk full: level 0 cannot be "
+                            "compacted until space is freed", db->dir);
+        return room_wait(db, "level 0 is at its stop trigger");
+    }
+    if (db->switch_presync)
+        return ROOM_WAIT;            /* the presyncing writer switches */
+    if (bulk && !presynced && lsm_wal_can_presync(db->log)) {
+        db->switch_presync = 1;
+        return ROOM_PRESYNC;
+    }
+    return switch_memtable(db);
+}
+
+/* Writers are slowed while level 0 is at its slowdown trigger or above
+ * (mu held, before joining the line, so nothing waits behind the delay):
+ * 1 ms per write, and for bulk writes 1 ms more per level-0 table past
+ * the trigger, so their slowdown grows as compaction falls further
+ * behind before they are held at the stop trigger. */
+static void slow_write(lsm_db *db, int bulk)
+{
+    size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
+    size_t trigger = (size_t)db->opt.level0_slowdown_trigger;
+    if (l0 < trigger || db->bg_error)
+        return;
+    uint64_t delay = 1000u * (bulk ? (uint64_t)(l0 - trigger + 1) : 1);
+    pthread_mutex_unlock(&db->mu);
+    usleep((useconds_t)delay);
+    pthread_mutex_lock(&db->mu);
+    __atomic_add_fetch(&db->stats.slowdown_micros, delay, __ATOMIC_RELAXED);
 }
 
 /* Joins the batches of the writers queued behind the head into one
@@ -470,7 +593,7 @@ static lsm_batch *build_group(lsm_db *db, lsm_writer **last)
     *last = head;
     for (lsm_writer *w = head->next; w; w = w->next) {
         if ((w->sync && !head->sync) || !w->batch || w->reclaim != head->reclaim ||
-            w->held != head->held)
+            w->held != head->held || (w->bulk && !head->bulk))
             break;
         size += lsm_batch_bytes(w->batch);
         if (size > max)
@@ -499,6 +622,8 @@ static int apply_group(lsm_db *db, lsm_batch *group, int sync, int *clean)
     if (rc == LSM_OK && sync) {
         rc = lsm_wal_sync(db->log);
         __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
+    } else if (rc == LSM_OK) {
+        lsm_wal_start_writeback(db->log);
     }
     if (rc == LSM_OK)
         rc = lsm_batch_insert(rep, db->mem);
@@ -518,24 +643,63 @@ static void finish_writers(lsm_db *db, lsm_writer *last, int status)
         if (w == last)
             break;
     }
+    db->group_last = NULL;
     if (!db->writers)
         db->writers_tail = NULL;
     else
         pthread_cond_signal(&db->writers->cv);
 }
 
-/* Queues a writer and waits to be done or to lead (mu held). */
+/* Queues a writer and waits to be done or to lead (mu held).  A bulk
+ * writer joins at the tail (unless it comes back to switch the memtable
+ * after a presync); any other goes ahead of the bulk writers
+ * waiting behind the head and its group, after the other writers: so the
+ * line is the head's group, then the writers that are not bulk, then the
+ * bulk ones, each in the order they came. */
 static void enqueue_writer(lsm_db *db, lsm_writer *w)
 {
-    w->next = NULL;
     w->done = 0;
-    if (db->writers_tail)
-        db->writers_tail->next = w;
+    w->next = NULL;
+    lsm_writer *prev = db->writers_tail;
+    if ((!w->bulk || w->presynced) && db->writers) {
+        prev = db->group_last ? db->group_last : db->writers;
+        while (prev->next && !prev->next->bulk)
+            prev = prev->next;
+        w->next = prev->next;
+    }
+    if (prev)
+        prev->next = w;
     else
         db->writers = w;
-    db->writers_tail = w;
+    if (!w->next)
+        db->writers_tail = w;
     while (!w->done && db->writers != w)
         pthread_cond_wait(&w->cv, &db->mu);
+}
+
+/* The head leaves the line without being done (mu held): the next writer
+ * leads. */
+static void leave_head(lsm_db *db, lsm_writer *w)
+{
+    db->group_last = NULL;
+    db->writers = w->next;
+    if (!db->writers)
+        db->writers_tail = NULL;
+    else
+        pthread_cond_signal(&db->writers->cv);
+}
+
+/* A writer that left the line waits for a flush or compaction to make
+ * progress (mu held), then tries again.  Counted (as it starts, so a
+ * writer held for good shows) and timed as a stall. */
+static void wait_for_room(lsm_db *db)
+{
+    uint64_t t0 = now_micros();
+    __atomic_add_fetch(&db->stats.stalled_writes, 1, __ATOMIC_RELAXED);
+    if (!db->bg_error)
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+    __atomic_add_fetch(&db->stats.stall_micros, now_micros() - t0,
+                       __ATOMIC_RELAXED);
 }
 
 /* What a queued writer asks of the head of the queue. */
@@ -543,10 +707,11 @@ enum { OP_WRITE, OP_SWITCH, OP_SWITCH_IDLE, OP_SYNC, OP_FLUSH_WAL };
 
 /* OP_SWITCH_IDLE (mu held): switches a non-empty memtable only if that
  * needs no wait (a free immutable slot, level 0 below its slowdown
- * trigger), so the compaction thread may ask without waiting on itself. */
+ * trigger, no presync of its WAL under way), so the compaction thread may
+ * ask without waiting on itself. */
 static int switch_if_free(lsm_db *db)
 {
-    if (db->bg_error || lsm_memtable_empty(db->mem) ||
+    if (db->bg_error || lsm_memtable_empty(db->mem) || db->switch_presync ||
         db->nimm >= db->opt.max_immutable_memtables ||
         db->vs.current->nfiles[0] >= (size_t)db->opt.level0_slowdown_trigger)
         return LSM_OK;
@@ -564,8 +729,11 @@ static int sync_wal(lsm_db *db, int op)
     uint64_t upto = db->vs.last_seq;   /* only the head applies writes */
     if (op == OP_SYNC && db->synced_seq == upto)
         return LSM_OK;
+    int rc = lsm_db_sync_old_log(db);
+    if (rc)
+        return rc;
     pthread_mutex_unlock(&db->mu);
-    int rc = op == OP_SYNC ? lsm_wal_sync(db->log) : lsm_wal_flush(db->log);
+    rc = op == OP_SYNC ? lsm_wal_sync(db->log) : lsm_wal_flush(db->log);
     pthread_mutex_lock(&db->mu);
     if (op == OP_SYNC)
         __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
@@ -594,6 +762,11 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
                        int *clean)
 {
     *clean = 1;
+    if (head->sync) {                 /* the older WAL first (db.h) */
+        int rc = lsm_db_sync_old_log(db);
+        if (rc)
+            return rc;
+    }
     uint64_t seq = db->vs.last_seq + 1;
     if (seq + lsm_batch_count(group) - 1 > LSM_MAX_SEQ)
         return lsm_fail(LSM_INVALID, "%s: sequence numbers exhausted", db->dir);
@@ -603,6 +776,7 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
     pthread_mutex_lock(&db->mu);
     db->log_bytes = lsm_wal_offset(db->log);
     if (rc == LSM_OK) {
+        db->bulk_in_mem |= head->bulk;
         db->vs.last_seq = seq + lsm_batch_count(group) - 1;
         if (head->sync)   /* apply_group synced the WAL up to here */
             db->synced_seq = db->vs.last_seq;
@@ -650,6 +824,8 @@ static int wait_for_space(lsm_db *db, size_t bytes)
  * for nothing.  Asking only then lets one pass serve many deletions. */
 static void request_reclaim(lsm_db *db)
 {
+    if (db->switch_presync)
+        return;                      /* a writer is syncing the WAL: later */
     db->reclaim_more = 0;
     if (switch_memtable(db) != LSM_OK)
         return;
@@ -675,10 +851,14 @@ static int write_with_space(lsm_db *db, lsm_writer *head, lsm_writer **last)
     for (int attempt = 0;; attempt++) {
         int clean = 1;
         *last = head;
-        int rc = make_room(db, 0);
+        int rc = make_room(db, head);
+        if (rc == ROOM_WAIT || rc == ROOM_PRESYNC)
+            return rc;
         if (rc == LSM_NO_SPACE && head->reclaim && !db->bg_error)
             rc = LSM_OK;
         lsm_batch *group = rc == LSM_OK ? build_group(db, last) : NULL;
+        if (group)
+            db->group_last = *last;
         if (rc == LSM_OK && !head->reclaim)
             rc = lsm_space_admit(db, lsm_batch_bytes(group), head->held);
         int admitted = rc == LSM_OK;
@@ -711,26 +891,69 @@ static int write_with_space(lsm_db *db, lsm_writer *head, lsm_writer **last)
     }
 }
 
+/* Outside the line, for the switch that follows (mu held, dropped for
+ * the I/O): fsyncs the previous WAL if the flush thread has not yet
+ * (busy with a flush), so the switch need not; fsyncs the full
+ * memtable's WAL while writers that are not bulk go on appending to it,
+ * and makes the next WAL (created, its FOLLOWS mark and directory entry
+ * synced) unless a spare one is waiting.  No switch runs meanwhile
+ * (switch_presync), so db->log stays.  A failure to make the WAL leaves
+ * it to the switch. */
+static void presync_and_prepare(lsm_db *db)
+{
+    lsm_db_sync_old_log(db);
+    lsm_wal_writer *log = db->log;
+    uint64_t number = db->spare_log ? 0 : next_log_number(db);
+    pthread_mutex_unlock(&db->mu);
+    lsm_wal_presync(log);
+    lsm_wal_writer *spare = NULL;
+    if (number && new_log(db, number, &spare) != LSM_OK)
+        spare = NULL;
+    pthread_mutex_lock(&db->mu);
+    if (spare) {
+        db->spare_log = spare;
+        db->spare_number = number;
+    } else if (number) {
+        db->retry_log_number = number;
+    }
+}
+
 static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
 {
     if (db->opt.read_only)
         return lsm_fail(LSM_INVALID, "%s was opened read-only", db->dir);
     lsm_writer w = { .batch = batch, .sync = (flags & LSM_SYNC) != 0,
                      .reclaim = (flags & LSM_RECLAIM) != 0,
-                     .held = (flags & LSM_HELD) != 0, .op = op };
+                     .held = (flags & LSM_HELD) != 0, .op = op,
+                     .bulk = op == OP_WRITE && (flags & LSM_BULK) != 0 };
     pthread_cond_init(&w.cv, NULL);
     pthread_mutex_lock(&db->mu);
-    enqueue_writer(db, &w);
-    if (w.done) {
-        pthread_mutex_unlock(&db->mu);
-        pthread_cond_destroy(&w.cv);
-        return w.status;
-    }
     lsm_writer *last = &w;
-    int rc = op == OP_SYNC || op == OP_FLUSH_WAL ? sync_wal(db, op)
-             : op == OP_SWITCH      ? make_room(db, 1)
+    int rc;
+    for (int slowed = op != OP_WRITE;; slowed = 1) {
+        if (!slowed)
+            slow_write(db, w.bulk);
+        enqueue_writer(db, &w);
+        if (w.done) {
+            pthread_mutex_unlock(&db->mu);
+            pthread_cond_destroy(&w.cv);
+            return w.status;
+        }
+        rc = op == OP_SYNC || op == OP_FLUSH_WAL ? sync_wal(db, op)
+             : op == OP_SWITCH      ? make_room(db, NULL)
              : op == OP_SWITCH_IDLE ? switch_if_free(db)
                                     : write_with_space(db, &w, &last);
+        if (rc == ROOM_PRESYNC) {
+            leave_head(db, &w);
+            presync_and_prepare(db);
+            w.presynced = 1;
+            continue;
+        }
+        if (rc != ROOM_WAIT)
+            break;
+        leave_head(db, &w);
+        wait_for_room(db);
+    }
     if (op == OP_SYNC && rc == LSM_OK)
         last = join_syncs(last);
     finish_writers(db, last, rc);

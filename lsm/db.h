@@ -38,6 +38,8 @@ typedef struct lsm_writer {
     int reclaim;               /* LSM_RECLAIM: may use the space reserve */
     int held;                  /* LSM_HELD: may use held space */
     int op;                    /* what it asks of the head (db.c OP_*) */
+    int bulk;                  /* LSM_BULK: yields to other writes */
+    int presynced;             /* left the line to presync the WAL (db.c) */
     int done;
     int status;
     pthread_cond_t cv;
@@ -56,7 +58,9 @@ typedef struct lsm_db_stats {      /* all atomic */
     uint64_t flush_bytes;          /* table bytes written by flushes */
     uint64_t compact_bytes_read, compact_bytes_written;
     uint64_t flushes, compactions, trivial_moves;
-    uint64_t stall_micros;
+    uint64_t stall_micros;         /* writes waiting for room (held) */
+    uint64_t slowdown_micros;      /* bulk writes delayed (level 0 at slowdown) */
+    uint64_t stalled_writes;       /* writes that waited for room, each wait */
     uint64_t group_commits, grouped_writes, wal_syncs;
     /* reclaim.c: tables dropped whole under range deletions (and their
      * bytes), idle compactions done, and abandoned for writes */
@@ -88,6 +92,10 @@ struct lsm_db {
     uint64_t synced_seq;           /* (mu) every write up to it is fsync'ed */
 
     lsm_writer *writers, *writers_tail;   /* (mu) queue */
+    /* (mu) the last writer of the group the head is committing (build_group);
+     * NULL while it has none.  Writers joining ahead of bulk ones go after
+     * it: the group is head..group_last. */
+    lsm_writer *group_last;
     lsm_batch *group;              /* head writer's scratch batch */
 
     lsm_snapshot snapshots;        /* (mu) list head, oldest first (sorted by seq) */
@@ -123,6 +131,26 @@ struct lsm_db {
     int compactions_held;          /* (mu) by lsm_hold_compactions */
     int snapshot_dropped;          /* (mu) a named snapshot was deleted since
                                       the last lsm_compact (snapshot.c) */
+    int stall_logged;              /* (mu) a write stall was logged since the
+                                      last memtable switch */
+    /* (mu) a bulk writer that found the memtable full is fsyncing its WAL
+     * outside the line before it switches it (db.c, make_room): other
+     * bulk writers wait for the switch, the rest go on into the
+     * memtable's slack. */
+    int switch_presync;
+    int bulk_in_mem;               /* (mu) the memtable holds bulk writes */
+    /* (mu) the next WAL, made with its directory entry synced by a
+     * presyncing writer outside the line; the next switch takes it. */
+    lsm_wal_writer *spare_log;
+    uint64_t spare_number;
+    /* (mu) the previous WAL, sealed at the switch but not yet fsync'ed
+     * (lsm_db_sync_old_log): the flush thread syncs it as it wakes for
+     * the switch; a sync path, the next switch or close first if they
+     * come before.  old_log_busy: a thread is syncing it (mu dropped). */
+    lsm_wal_writer *old_log;
+    int old_log_busy;
+    uint64_t retry_log_number;     /* (mu) a new WAL failed to be made: its
+                                      number, for the next one (else 0) */
     pthread_t threads[LSM_MAX_BG_THREADS];
     int nthreads;
 
@@ -172,6 +200,26 @@ void lsm_db_log(lsm_db *db, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Records the first background error (mu held); writes then fail. */
 void lsm_db_set_bg_error(lsm_db *db, int status);
+
+/* WAL marks: batch-shaped records of no operations (count 0; lsm_write
+ * never logs an empty batch), which older code replays as nothing.  A
+ * WAL made by a memtable switch starts with LSM_MARK_FOLLOWS, synced with
+ * its directory entry before it takes a write: the WAL before it was
+ * sealed, not fsync'ed.  The switch ends that WAL with LSM_MARK_SEALED.
+ * Recovery (db_open.c) goes past a WAL into one that FOLLOWS it only if
+ * it is sealed: otherwise its tail was lost, and nothing after it belongs
+ * to the prefix.  A switch WAL whose making failed is made again under
+ * the same number (retry_log_number), so no empty WAL is left between
+ * two used ones. */
+enum { LSM_MARK_FOLLOWS = 1, LSM_MARK_SEALED = 2 };
+int lsm_db_append_mark(lsm_wal_writer *w, int mark);
+/* The mark a WAL record is, or 0 if it is an ordinary batch. */
+int lsm_db_record_mark(lsm_slice rec);
+/* fsyncs and closes old_log, if any (mu held, dropped for the fsync;
+ * waits for another thread doing it).  Every path that makes writes
+ * durable calls it first, so a synced write never follows a WAL whose
+ * tail could still be lost.  A failure is also the store's bg_error. */
+int lsm_db_sync_old_log(lsm_db *db);
 /* Drops a reader's version reference (mu held); wakes the background
  * threads if that retired tables. */
 void lsm_db_release_version(lsm_db *db, lsm_version *v);

@@ -17,8 +17,12 @@
  *
  * WAL damage: a torn or corrupt tail of the newest WAL (nothing valid
  * after it) is dropped and logged — those writes were never acknowledged
- * as synced.  Damage followed by valid records, or damage in an older WAL
- * (older WALs are fsync'ed before a newer one is created), is corruption:
+ * as synced.  So is that of a WAL the next one FOLLOWS (db.h: sealed at
+ * the switch, fsync'ed later); if such a WAL lost its SEALED mark, the
+ * WALs after it are not replayed (a synced write in them would have
+ * fsync'ed it first, so none was acknowledged as durable).  Damage
+ * followed by valid records, or damage in an older WAL that no FOLLOWS
+ * WAL comes after (fsync'ed before the next one was made), is corruption:
  * the store refuses to open unless opt.salvage, which keeps every record
  * that still checks out.
  */
@@ -128,6 +132,10 @@ static void db_free(lsm_db *db)
 {
     if (db->log)
         lsm_wal_writer_close(db->log);
+    if (db->spare_log)              /* empty: replayed as nothing */
+        lsm_wal_writer_close(db->spare_log);
+    if (db->old_log)
+        lsm_wal_writer_close(db->old_log);
     lsm_space_close(db);
     for (int i = 0; i < db->nimm; i++)
         lsm_memtable_unref(db->imm[i]);
@@ -161,6 +169,7 @@ typedef struct replay {
     uint64_t max_seq;
     int flushed;                 /* a full memtable was written out */
     int damaged;                 /* damage was dropped or salvaged */
+    int sealed;                  /* the WAL being replayed ended sealed */
 } replay;
 
 /* Writes db->mem as a level-0 table into the edit, and empties it. */
@@ -195,6 +204,10 @@ static int flush_recovered(replay *rp)
 
 static int replay_record(replay *rp, lsm_slice rec, const char *name)
 {
+    int mark = lsm_db_record_mark(rec);
+    rp->sealed = mark == LSM_MARK_SEALED;
+    if (mark)
+        return LSM_OK;
     int rc = lsm_batch_insert(rec, rp->db->mem);
     if (rc == LSM_CORRUPTION)
         return lsm_fail(rc, "%s: %s", name, lsm_last_error());
@@ -238,7 +251,10 @@ static int judge_damage(lsm_db *db, const lsm_wal_damage *d, const char *name,
                     name, (unsigned long long)d->first_offset, d->first_reason);
 }
 
-static int replay_log(replay *rp, uint64_t number, int newest)
+/* Replays WAL `number`.  tail_may_be_lost: it is the newest, or the
+ * next one FOLLOWS it (it was not fsync'ed at the switch), so a torn tail
+ * is no corruption. */
+static int replay_log(replay *rp, uint64_t number, int tail_may_be_lost)
 {
     lsm_db *db = rp->db;
     char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
@@ -252,6 +268,7 @@ static int replay_log(replay *rp, uint64_t number, int newest)
         rc = lsm_wal_reader_new(f, name, &r);
     lsm_slice rec;
     int got = 0;
+    rp->sealed = 0;
     while (rc == LSM_OK && (got = lsm_wal_read(r, &rec)) == 1)
         rc = replay_record(rp, rec, name);
     if (rc == LSM_OK && got < 0)
@@ -259,12 +276,35 @@ static int replay_log(replay *rp, uint64_t number, int newest)
     if (rc == LSM_OK) {
         const lsm_wal_damage *d = lsm_wal_reader_damage(r);
         rp->damaged |= d->regions > 0;
-        rc = judge_damage(db, d, name, newest);
+        rc = judge_damage(db, d, name, tail_may_be_lost);
     }
     if (r)
         lsm_wal_reader_free(r);
     free(path);
     return rc;
+}
+
+/* How a WAL starts: no valid record at all, a FOLLOWS mark (db.h), or
+ * anything else (also when it cannot be read: its replay reports why). */
+enum { LOG_EMPTY, LOG_PLAIN, LOG_FOLLOWS };
+static int log_start(lsm_db *db, uint64_t number)
+{
+    char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
+    lsm_file *f;
+    lsm_wal_reader *r = NULL;
+    int start = LOG_PLAIN;
+    if (path && db->env->open_read(db->env, path, &f) == LSM_OK &&
+        lsm_wal_reader_new(f, path, &r) == LSM_OK) {
+        lsm_slice rec;
+        int got = lsm_wal_read(r, &rec);
+        start = got == 0 ? LOG_EMPTY
+                : got == 1 && lsm_db_record_mark(rec) == LSM_MARK_FOLLOWS ? LOG_FOLLOWS
+                                                                          : LOG_PLAIN;
+    }
+    if (r)
+        lsm_wal_reader_free(r);
+    free(path);
+    return start;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -327,10 +367,27 @@ static int recover_logs(lsm_db *db)
     lsm_version_edit edit;
     lsm_edit_init(&edit);
     replay rp = { .db = db, .edit = &edit, .max_seq = db->vs.last_seq };
-    for (size_t i = 0; rc == LSM_OK && i < n; i++) {
-        if (logs[i] >= db->vs.next_file)
-            db->vs.next_file = logs[i] + 1;
-        rc = replay_log(&rp, logs[i], i + 1 == n);
+    if (n > 0 && logs[n - 1] >= db->vs.next_file)
+        db->vs.next_file = logs[n - 1] + 1;
+    /* WALs with no valid record after the last one that has one are a
+     * spare never used or one whose making failed (db.c: new_log): the
+     * last one with a record is the newest.  One that lost everything
+     * before a WAL that FOLLOWS it stops the replay like any unsealed one. */
+    size_t last = n;
+    while (last > 1 && log_start(db, logs[last - 1]) == LOG_EMPTY)
+        last--;
+    for (size_t i = 0; rc == LSM_OK && i < last; i++) {
+        int follows = i + 1 < last && log_start(db, logs[i + 1]) == LOG_FOLLOWS;
+        rc = replay_log(&rp, logs[i], i + 1 == last || follows);
+        if (rc == LSM_OK && follows && !rp.sealed) {
+            /* Its tail (and seal) was lost: what follows is no prefix.
+             * Not kept (damaged): the edit below retires those WALs. */
+            lsm_db_log(db, LSM_LOG_INFO, "%06llu.log has no seal: its tail was "
+                       "lost; %zu newer WAL(s) not replayed",
+                       (unsigned long long)logs[i], n - i - 1);
+            rp.damaged = 1;
+            break;
+        }
     }
     free(logs);
     db->vs.last_seq = rp.max_seq;
@@ -487,7 +544,10 @@ int lsm_close(lsm_db *db)
     if (!db)
         return LSM_OK;
     stop_threads(db);
-    int rc = db->log ? lsm_wal_sync(db->log) : LSM_OK;
+    int rc = db->old_log ? lsm_wal_sync(db->old_log) : LSM_OK;
+    int rc2 = db->log ? lsm_wal_sync(db->log) : LSM_OK;
+    if (rc == LSM_OK)
+        rc = rc2;
     if (!db->opt.read_only) {
         pthread_mutex_lock(&db->mu);
         lsm_db_delete_obsolete(db, 0);

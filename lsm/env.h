@@ -41,6 +41,16 @@ struct lsm_file_ops {
      * this process, though not power loss (that takes sync).  Cost: one
      * write(2) when anything is buffered, nothing otherwise. */
     int (*flush)(lsm_file *f);
+    /* Optional (NULL: nothing to do): starts writing bytes [off, off+len)
+     * of the file to the disk without waiting for it (sync_file_range
+     * with SYNC_FILE_RANGE_WRITE), so a later sync has little left to
+     * write.  Changes no guarantee; a failure is ignored (sync reports
+     * it). */
+    void (*start_writeback)(lsm_file *f, uint64_t off, uint64_t len);
+    /* Optional (NULL: nothing to do): fdatasync of what was handed to the
+     * kernel so far, leaving what is buffered alone, so another thread
+     * may append meanwhile.  A failure is ignored (sync reports it). */
+    void (*sync_written)(lsm_file *f);
 };
 
 struct lsm_env {

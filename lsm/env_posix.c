@@ -232,7 +232,21 @@ static int posix_reserve(lsm_file *f, uint64_t bytes)
                           (unsigned long long)bytes, pf->path);
 }
 
+static void posix_start_writeback(lsm_file *f, uint64_t off, uint64_t len)
+{
+    posix_file *pf = (posix_file *)f;
+    (void)sync_file_range(pf->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
+static void posix_sync_written(lsm_file *f)
+{
+    posix_file *pf = (posix_file *)f;
+    (void)fdatasync(pf->fd);
+}
+
 static const struct lsm_file_ops posix_file_ops = {
+    .start_writeback = posix_start_writeback,
+    .sync_written = posix_sync_written,
     .reserve = posix_reserve,
     .flush = posix_flush,
     .append = posix_append,

@@ -273,7 +273,9 @@ void *lsm_flush_thread(void *arg)
     lsm_db *db = arg;
     pthread_mutex_lock(&db->mu);
     while (!db->shutting_down) {
-        if (db->nimm > 0 && !db->flushing && lsm_db_may_work(db)) {
+        if (db->old_log && !db->old_log_busy && !db->bg_error) {
+            lsm_db_sync_old_log(db);     /* first: its switch woke us */
+        } else if (db->nimm > 0 && !db->flushing && lsm_db_may_work(db)) {
             flush_oldest(db);
         } else if (db->vs.obsolete_files && !db->bg_error) {
             db->vs.obsolete_files = 0;

@@ -148,6 +148,19 @@ typedef struct lsm_batch lsm_batch;
 /* The write fills space the caller holds (lsm_hold_space): it may use
  * held space, which ordinary writes leave alone. */
 #define LSM_HELD 4
+/* The write is bulk data (a file's contents).  When flushes or
+ * compactions fall behind, bulk writes are the ones held (the memtables
+ * all full, or level 0 at its stop trigger), waiting outside the line of
+ * writers, and slowed most (level 0 past its slowdown trigger: 1 ms per
+ * write and table past the trigger, others 1 ms); other writes go on
+ * meanwhile, into a memtable that bulk writes filled, until it is a
+ * quarter of memtable_bytes (at least 1 MiB) past its size, and are
+ * committed ahead of bulk writes waiting in line.  A bulk write also
+ * makes the next WAL for the memtable switch outside the line; the switch
+ * seals the old WAL without an fsync (the flush thread makes it).  So
+ * small changes are not held behind large ones: they wait for the one
+ * group being committed, or a switch (a few system calls). */
+#define LSM_BULK 8
 
 typedef struct lsm_read_options {
     const lsm_snapshot *snapshot;   /* NULL = latest */
@@ -489,6 +502,8 @@ typedef struct lsm_stats {
     uint64_t compaction_bytes_read, compaction_bytes_written;
     double write_amp;            /* (flush + compaction writes) / user bytes */
     uint64_t flushes, compactions, trivial_moves, stall_micros;
+    uint64_t stalled_writes;     /* writes that waited for room, each wait */
+    uint64_t slowdown_micros;    /* bulk writes delayed (level 0 at slowdown) */
     uint64_t group_commits, grouped_writes;  /* WAL writes, batches in them */
     uint64_t cache_hits, cache_misses, cache_bytes, blocks_read;
     uint64_t bloom_checks, bloom_useful;   /* useful: a table skipped */

@@ -88,7 +88,9 @@ static void print_counters(FILE *f, lsm_db *db)
             s.idle_compactions, s.idle_yields);
     fprintf(f, "group_commits: %" PRIu64 " writes: %" PRIu64 " wal_syncs: %" PRIu64 "\n",
             s.group_commits, s.grouped_writes, s.wal_syncs);
-    fprintf(f, "stall_micros: %" PRIu64 "\n", s.stall_micros);
+    fprintf(f, "stall_micros: %" PRIu64 " stalled_writes: %" PRIu64
+            " slowdown_micros: %" PRIu64 "\n", s.stall_micros,
+            s.stalled_writes, s.slowdown_micros);
     fprintf(f, "bloom_checks: %" PRIu64 " bloom_useful: %" PRIu64 "\n",
             s.bloom_checks, s.bloom_useful);
     fprintf(f, "block_cache_hits: %" PRIu64 " block_cache_misses: %" PRIu64 "\n",
@@ -192,6 +194,8 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->group_commits = load(&s->group_commits);
     out->grouped_writes = load(&s->grouped_writes);
     out->stall_micros = load(&s->stall_micros);
+    out->stalled_writes = load(&s->stalled_writes);
+    out->slowdown_micros = load(&s->slowdown_micros);
     out->tables_dropped = load(&s->tables_dropped);
     out->bytes_dropped = load(&s->bytes_dropped);
     out->idle_compactions = load(&s->idle_compactions);

@@ -53,6 +53,22 @@ int lsm_wal_flush(lsm_wal_writer *w);
 int lsm_wal_broken(const lsm_wal_writer *w);
 int lsm_wal_sync(lsm_wal_writer *w);
 uint64_t lsm_wal_offset(const lsm_wal_writer *w);
+/* Starts writing the records appended since the last call to the disk,
+ * without waiting, once they are LSM_WAL_WRITEBACK_BYTES or more (the
+ * env's start_writeback; RocksDB's wal_bytes_per_sync).  The WAL is
+ * fsync'ed whole after its memtable is switched (db.c, old_log), and a
+ * sync path waits for that: started early, little is left for that
+ * fsync.  Cost: one sync_file_range(2) per 1 MiB appended. */
+#define LSM_WAL_WRITEBACK_BYTES (1u << 20)
+void lsm_wal_start_writeback(lsm_wal_writer *w);
+/* 1 if the env can fsync the log while another thread appends to it
+ * (lsm_wal_presync). */
+int lsm_wal_can_presync(const lsm_wal_writer *w);
+/* fsyncs what the log has handed to the kernel, without touching the
+ * writer's state: safe while the head writer appends.  Done before a
+ * memtable switch, it leaves the old WAL's final lsm_wal_sync only the
+ * records appended meanwhile. */
+void lsm_wal_presync(lsm_wal_writer *w);
 /* Closes the file (does not sync). */
 int lsm_wal_writer_close(lsm_wal_writer *w);
 

@@ -32,6 +32,7 @@ struct lsm_wal_writer {
     uint64_t offset;
     int failed;        /* status of the append that failed, or LSM_OK */
     int manual_flush;  /* appends may stay in the env's buffer */
+    uint64_t writeback_off;  /* start_writeback was asked up to here */
 };
 
 int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
@@ -56,6 +57,7 @@ int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
     }
     w->f = f;
     w->offset = offset;
+    w->writeback_off = offset;
     *out = w;
     return LSM_OK;
 }
@@ -156,6 +158,26 @@ int lsm_wal_broken(const lsm_wal_writer *w)
 int lsm_wal_sync(lsm_wal_writer *w)
 {
     return lsm_file_sync(w->f);
+}
+
+void lsm_wal_start_writeback(lsm_wal_writer *w)
+{
+    if (!w->f->ops->start_writeback ||
+        w->offset - w->writeback_off < LSM_WAL_WRITEBACK_BYTES)
+        return;
+    w->f->ops->start_writeback(w->f, w->writeback_off, w->offset - w->writeback_off);
+    w->writeback_off = w->offset;
+}
+
+int lsm_wal_can_presync(const lsm_wal_writer *w)
+{
+    return w->f->ops->sync_written != NULL;
+}
+
+void lsm_wal_presync(lsm_wal_writer *w)
+{
+    if (w->f->ops->sync_written)
+        w->f->ops->sync_written(w->f);
 }
 
 uint64_t lsm_wal_offset(const lsm_wal_writer *w)

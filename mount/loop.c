@@ -17,11 +17,24 @@
  * never the one that just replied.  Here the reader, having replied, reads
  * the next request at once and often finds it already queued.
  *
- * Cost of the choice: a metadata change served by the reader waits like
- * any writer when the engine stalls writes (level 0 at its stop trigger,
- * memtables waiting to be flushed), and requests behind it wait too;
- * libfuse's loop would go on serving reads meanwhile.  Stalls last as
- * long as a flush.
+ * The reader must not wait behind bulk data, which the engine holds back
+ * while flushes or compactions catch up:
+ *  - large writes are bulk (FS_WRITE_BULK): in the engine, the small
+ *    changes the reader makes go ahead of them and are not held by a
+ *    write stall (lsm.h, LSM_BULK);
+ *  - a request for an inode that has requests queued or running on the
+ *    workers goes to the workers too: those hold the inode's lock (a file
+ *    being written), and its setattr or getattr would wait for them;
+ *  - at most half the workers serve bulk writes at a time, and other
+ *    slow requests (reads, fsync, the above) go first, so a read of a
+ *    cached file finds a worker while writers wait for the engine.
+ * What remains: a memtable switch (a seal appended to the old WAL; the
+ * new WAL's creation if no bulk writer made it ahead) holds every
+ * writer, the reader too; a
+ * metadata change that fills the memtable past its slack while flushes
+ * are behind waits on the reader (the engine's hard bound); and a lookup
+ * of a name whose inode a worker holds (a file being written, looked up
+ * by name) waits for that write.
  *
  * Invariant: each fuse_buf is owned by exactly one thread at a time (the
  * reader while receiving, then the worker it was queued for); buffers are
@@ -42,23 +55,34 @@
 #include <string.h>
 #include <time.h>
 
+struct mnt_queue {
+    struct mnt_job *head, *tail;     /* oldest first */
+};
+
+/* Inodes with requests queued or running on the workers, with their
+ * counts: a small open-addressed table (linear probing; an entry whose
+ * count drops to 0 stays as a tombstone until the table is empty again).
+ * Full: the reader stops handing out work by inode and serves it. */
+#define MNT_BUSY_SLOTS 256
+struct mnt_busy {
+    uint64_t nodeid;
+    uint32_t count;
+};
+
 struct mnt_pool {
     struct fuse_session *se;
     struct mnt_state *m;
     pthread_mutex_t mu;
     pthread_cond_t work_cv;
-    struct mnt_job *head, *tail;     /* (mu) queued, oldest first */
+    struct mnt_queue fast, bulk;     /* (mu) bulk: large writes */
+    unsigned bulk_running, bulk_max; /* (mu) bulk jobs on workers; cap */
+    struct mnt_busy busy[MNT_BUSY_SLOTS];  /* (mu) */
+    unsigned busy_jobs;              /* (mu) sum of the counts */
     struct mnt_job *free;            /* (mu) buffers to reuse */
     int stopping;                    /* (mu) no more jobs will come */
     int sync_writes;                 /* every change waits for an fsync */
     unsigned nworkers;
 };
-
-/* Writes up to this size (request bytes) are served by the reader: going
- * into the memtable they cost less than handing them over, and with the
- * writeback cache a small file's data arrives as one such WRITE while
- * the writer waits in close(2). */
-#define MNT_INLINE_WRITE_MAX (64u << 10)
 
 /* Requests that may wait for the disk or take long.  FORGET has no reply
  * and must not be delayed behind data; the rest are answered from
@@ -97,13 +121,56 @@ static int mnt_is_slow(uint32_t opcode, uint32_t len, int sync_writes)
     }
 }
 
-static int mnt_request_is_slow(const struct fuse_buf *buf, int sync_writes)
+/* The request's header; 0 if it is not ours to parse (handled inline). */
+static int mnt_request_header(const struct fuse_buf *buf,
+                              struct fuse_in_header *in)
 {
-    struct fuse_in_header in;
-    if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof in)
-        return 0;                    /* not ours to parse: handle inline */
-    memcpy(&in, buf->mem, sizeof in);
-    return mnt_is_slow(in.opcode, in.len, sync_writes);
+    if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof *in)
+        return 0;
+    memcpy(in, buf->mem, sizeof *in);
+    return 1;
+}
+
+/* The busy-table slot of nodeid, or of the first free slot where it would
+ * go; NULL if it is absent and the table is full (mu held). */
+static struct mnt_busy *mnt_busy_slot(struct mnt_pool *p, uint64_t nodeid)
+{
+    unsigned i = (unsigned)((nodeid * 0x9e3779b97f4a7c15ull) >> 56);
+    for (unsigned n = 0; n < MNT_BUSY_SLOTS; n++, i = (i + 1) % MNT_BUSY_SLOTS) {
+        struct mnt_busy *b = &p->busy[i];
+        if (b->nodeid == nodeid || b->nodeid == 0)
+            return b;
+    }
+    return NULL;
+}
+
+/* Counts a job for its inode (mu held); 0 if the table is full. */
+static int mnt_busy_add(struct mnt_pool *p, uint64_t nodeid)
+{
+    struct mnt_busy *b = mnt_busy_slot(p, nodeid);
+    if (b == NULL)
+        return 0;
+    b->nodeid = nodeid;
+    b->count++;
+    p->busy_jobs++;
+    return 1;
+}
+
+static void mnt_busy_done(struct mnt_pool *p, uint64_t nodeid)
+{
+    struct mnt_busy *b = mnt_busy_slot(p, nodeid);
+    if (b == NULL || b->nodeid != nodeid || b->count == 0)
+        return;
+    b->count--;
+    if (--p->busy_jobs == 0)         /* nothing queued: drop the tombstones */
+        memset(p->busy, 0, sizeof p->busy);
+}
+
+/* Has nodeid jobs queued or running? (mu held) */
+static int mnt_busy_has(struct mnt_pool *p, uint64_t nodeid)
+{
+    struct mnt_busy *b = mnt_busy_slot(p, nodeid);
+    return b != NULL && b->nodeid == nodeid && b->count > 0;
 }
 
 /* Serves one request: the few libfuse cannot handle (mnt_raw_request),
@@ -139,22 +206,51 @@ static void mnt_job_put_locked(struct mnt_pool *p, struct mnt_job *j)
     p->free = j;
 }
 
+static void mnt_queue_push(struct mnt_queue *q, struct mnt_job *j)
+{
+    j->next = NULL;
+    if (q->tail != NULL)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+}
+
+static struct mnt_job *mnt_queue_pop(struct mnt_queue *q)
+{
+    struct mnt_job *j = q->head;
+    if (j != NULL && (q->head = j->next) == NULL)
+        q->tail = NULL;
+    return j;
+}
+
+/* The next job a worker may take (mu held): a fast one first, a bulk one
+ * only while fewer than bulk_max run. */
+static struct mnt_job *mnt_next_job(struct mnt_pool *p)
+{
+    struct mnt_job *j = mnt_queue_pop(&p->fast);
+    if (j == NULL && p->bulk_running < p->bulk_max &&
+        (j = mnt_queue_pop(&p->bulk)) != NULL)
+        p->bulk_running++;
+    return j;
+}
+
 static void *mnt_worker(void *arg)
 {
     struct mnt_pool *p = arg;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (p->head == NULL && !p->stopping)
+        struct mnt_job *j;
+        while ((j = mnt_next_job(p)) == NULL && !p->stopping)
             pthread_cond_wait(&p->work_cv, &p->mu);
-        struct mnt_job *j = p->head;
         if (j == NULL)
             break;                   /* stopping and nothing left */
-        p->head = j->next;
-        if (p->head == NULL)
-            p->tail = NULL;
         pthread_mutex_unlock(&p->mu);
         mnt_process(p, j);
         pthread_mutex_lock(&p->mu);
+        if (j->bulk)
+            p->bulk_running--;       /* this worker looks for more first */
+        mnt_busy_done(p, j->nodeid);
         if (j->ent == NULL)          /* ring jobs live in their entry */
             mnt_job_put_locked(p, j);
     }
@@ -162,33 +258,40 @@ static void *mnt_worker(void *arg)
     return NULL;
 }
 
-static void mnt_queue(struct mnt_pool *p, struct mnt_job *j)
+/* Hands j to the workers, counted busy for its inode (mu held). */
+static void mnt_queue_locked(struct mnt_pool *p, struct mnt_job *j)
 {
-    pthread_mutex_lock(&p->mu);
-    j->next = NULL;
-    if (p->tail != NULL)
-        p->tail->next = j;
-    else
-        p->head = j;
-    p->tail = j;
+    if (j->nodeid != 0 && !mnt_busy_add(p, j->nodeid))
+        j->nodeid = 0;               /* table full: not tracked */
+    mnt_queue_push(j->bulk ? &p->bulk : &p->fast, j);
     pthread_cond_signal(&p->work_cv);
-    pthread_mutex_unlock(&p->mu);
 }
 
-/* Serves j inline or queues it for a worker: 1 if queued. */
+/* Decides where the request in j goes: 1 if it was handed to the
+ * workers, 0 if the reader serves it. */
 static int mnt_dispatch(struct mnt_pool *p, struct mnt_job *j)
 {
-    if (p->nworkers > 0 && mnt_request_is_slow(&j->buf, p->sync_writes)) {
-        mnt_queue(p, j);
-        return 1;
+    struct fuse_in_header in;
+    if (p->nworkers == 0 || !mnt_request_header(&j->buf, &in))
+        return 0;
+    int slow = mnt_is_slow(in.opcode, in.len, p->sync_writes);
+    int forget = in.opcode == FUSE_FORGET || in.opcode == FUSE_BATCH_FORGET;
+    pthread_mutex_lock(&p->mu);
+    if (!slow && !forget && p->busy_jobs > 0 && in.nodeid != 0)
+        slow = mnt_busy_has(p, in.nodeid);
+    if (slow) {
+        j->nodeid = in.nodeid;
+        j->bulk = in.opcode == FUSE_WRITE && in.len > MNT_INLINE_WRITE_MAX;
+        mnt_queue_locked(p, j);
     }
-    mnt_process(p, j);
-    return 0;
+    pthread_mutex_unlock(&p->mu);
+    return slow;
 }
 
 void mnt_loop_dispatch(struct mnt_pool *p, struct mnt_job *j)
 {
-    mnt_dispatch(p, j);
+    if (!mnt_dispatch(p, j))
+        mnt_process(p, j);
 }
 
 /* Spinning.  A request that finds the reader asleep must wake it, and on
@@ -290,6 +393,8 @@ static int mnt_read_requests(struct mnt_pool *p)
         }
         if (mnt_dispatch(p, j))
             j = NULL;
+        else
+            mnt_process(p, j);
     }
     if (j != NULL) {
         pthread_mutex_lock(&p->mu);
@@ -312,7 +417,8 @@ static void mnt_pool_free_jobs(struct mnt_pool *p)
 int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
              int sync_writes)
 {
-    struct mnt_pool p = { .se = se, .m = m, .sync_writes = sync_writes };
+    struct mnt_pool p = { .se = se, .m = m, .sync_writes = sync_writes,
+                          .bulk_max = nworkers > 1 ? nworkers / 2 : 1 };
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.work_cv, NULL);
     pthread_t *tids = nworkers ? calloc(nworkers, sizeof *tids) : NULL;

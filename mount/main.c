@@ -421,6 +421,10 @@ static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
         st->fs = NULL;
         return 1;
     }
+    /* For tests only (tests/mounted/t_stall.sh): a write stall that
+     * lasts, with no compaction to end it. */
+    if (getenv("LSMFS_TEST_HOLD_COMPACTIONS") != NULL)
+        fs_hold_compactions(st->fs, 1);
     int code = 1;
     if (fuse_set_signal_handlers(se) != 0) {
         mnt_log(LOG_ERR, "cannot install signal handlers");

@@ -180,11 +180,20 @@ struct mnt_job {
     struct fuse_buf buf;
     struct mnt_job *next;
     struct mnt_ring_ent *ent;   /* ring entry whose memory buf is, or NULL */
+    uint64_t nodeid;            /* the request's inode (loop.c's busy table) */
+    int bulk;                   /* a large write (loop.c) */
 };
 /* Serves a request that came through a ring (uring.c): inline, or by a
  * worker when it may wait on the disk, as the reader does. */
 void mnt_loop_dispatch(struct mnt_pool *p, struct mnt_job *j);
 #define MNT_DEFAULT_WORKERS 8
+/* Writes up to this size (request bytes) are served by the reader: going
+ * into the memtable they cost less than handing them over, and with the
+ * writeback cache a small file's data arrives as one such WRITE while
+ * the writer waits in close(2).  Larger ones are bulk data for the
+ * engine (FS_WRITE_BULK): they wait while it catches up, and what the
+ * reader serves goes ahead of them. */
+#define MNT_INLINE_WRITE_MAX (64u << 10)
 #define MNT_MAX_WORKERS 256
 #define MNT_STR_(x) #x
 #define MNT_STR(x) MNT_STR_(x)

@@ -764,6 +764,8 @@ static void mnt_write_buf(fuse_req_t req, fuse_ino_t ino,
     if (fi != NULL && fi->writepage)
         flags |= FS_WRITE_KEEP_TIMES;
 #endif
+    if (size > MNT_INLINE_WRITE_MAX)
+        flags |= FS_WRITE_BULK;     /* served by a worker (loop.c) */
     ssize_t n = fs_write_as(mnt_fs(req), &c, ino, data, size, off, flags);
     if (n < 0)
         mnt_reply_status(req, n);

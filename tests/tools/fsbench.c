@@ -14,6 +14,21 @@
  *                                    directory; prints "WINDOW <files>
  *                                    <seconds>" per 10000 creates, then
  *                                    verifies every 97th file
+ *   fsbench writers   DIR W MIB      W processes each write MIB MiB into
+ *                                    DIR/big.<k> (1 MiB writes, fsync);
+ *                                    prints "WRITE ..." (all of them)
+ *   fsbench metaloop  DIR SECS       the metadata loop below, alone, for
+ *                                    SECS seconds; prints "META ..." lines
+ *   fsbench mixed     DIR W MIB      the writers, and the metadata loop in
+ *                                    DIR/meta while they run
+ *
+ * The metadata loop (in DIR/meta, 16 files plus the one in flight) times
+ * each call of a round: create (open O_CREAT|O_EXCL + close), stat,
+ * rename, readdir of the directory, unlink.  One line per operation and
+ * one for all of them together:
+ *   META op=<op> count=<n> rate=<ops/s> p50=<us> p99=<us> p999=<us> max=<us>
+ * rate: calls of that operation per second of loop time.  The writers'
+ * line: WRITE writers=<w> mib=<total> secs=<s> mibps=<total / s>.
  *
  * Each timed phase prints one line "PHASE <name> <seconds>" on stdout.
  * Everything written is read back and compared; any mismatch or failed
@@ -32,7 +47,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -486,12 +503,222 @@ static void bench_randwrite(const char *file, uint64_t mib, uint32_t count,
     free(order);
 }
 
+/* --- mixed: metadata latency while large writes run ---------------------- */
+
+enum { OP_CREATE, OP_STAT, OP_RENAME, OP_READDIR, OP_UNLINK, NOPS };
+static const char *const op_names[NOPS] = { "create", "stat", "rename",
+                                            "readdir", "unlink" };
+#define META_RESIDENTS 16u            /* files that stay in the loop's dir */
+
+struct lat {                          /* one operation's samples, in ns */
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static void lat_add(struct lat *l, uint64_t ns)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 4096;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        if (!l->v)
+            die("realloc", NULL);
+    }
+    l->v[l->n++] = ns;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The sample at quantile q of sorted v[0..n) (nearest rank), in µs. */
+static double quantile_us(const uint64_t *v, size_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    size_t i = (size_t)(q * (double)n + 0.999999);
+    i = i == 0 ? 0 : i - 1;
+    return (double)v[i < n ? i : n - 1] / 1e3;
+}
+
+static void lat_print(const char *name, struct lat *l, double secs)
+{
+    qsort(l->v, l->n, sizeof *l->v, cmp_u64);
+    printf("META op=%s count=%zu rate=%.0f p50=%.1f p99=%.1f p999=%.1f max=%.1f\n",
+           name, l->n, secs > 0 ? (double)l->n / secs : 0,
+           quantile_us(l->v, l->n, 0.50), quantile_us(l->v, l->n, 0.99),
+           quantile_us(l->v, l->n, 0.999), quantile_us(l->v, l->n, 1.0));
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One round of the metadata loop on name i, each call timed into lat. */
+static void meta_round(const char *dir, uint64_t i, struct lat *lat)
+{
+    char path[4200], path2[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/c%llu", dir, (unsigned long long)i);
+    snprintf(path2, sizeof path2, "%s/r%llu", dir, (unsigned long long)i);
+    uint64_t t = now_ns(), t2;
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (fd < 0 || close(fd) != 0)
+        die("create", path);
+    t2 = now_ns();
+    lat_add(&lat[OP_CREATE], t2 - t);
+    if (stat(path, &st) != 0)
+        die("stat", path);
+    t = now_ns();
+    lat_add(&lat[OP_STAT], t - t2);
+    if (rename(path, path2) != 0)
+        die("rename", path);
+    t2 = now_ns();
+    lat_add(&lat[OP_RENAME], t2 - t);
+    size_t n = count_entries(dir);
+    t = now_ns();
+    lat_add(&lat[OP_READDIR], t - t2);
+    if (n != META_RESIDENTS + 1) {
+        fprintf(stderr, "fsbench: %s lists %zu entries, expected %u\n", dir, n,
+                META_RESIDENTS + 1);
+        exit(1);
+    }
+    if (unlink(path2) != 0)
+        die("unlink", path2);
+    lat_add(&lat[OP_UNLINK], now_ns() - t);
+}
+
+/* Runs the metadata loop in DIR/meta until `stop` returns 1 (asked every
+ * round), then prints its lines. */
+static void meta_loop(const char *dir, int (*stop)(void *), void *ctx)
+{
+    char mdir[4000], path[4096];
+    snprintf(mdir, sizeof mdir, "%s/meta", dir);
+    if (mkdir(mdir, 0755) != 0)
+        die("mkdir", mdir);
+    for (unsigned k = 0; k < META_RESIDENTS; k++) {
+        snprintf(path, sizeof path, "%s/resident%u", mdir, k);
+        create_file(path, base, 0);
+    }
+    struct lat lat[NOPS] = { { 0 } }, all = { 0 };
+    double t0 = now();
+    for (uint64_t i = 0; !stop(ctx); i++)
+        meta_round(mdir, i, lat);
+    double secs = now() - t0;
+    for (int o = 0; o < NOPS; o++) {
+        for (size_t k = 0; k < lat[o].n; k++)
+            lat_add(&all, lat[o].v[k]);
+        lat_print(op_names[o], &lat[o], secs);
+        free(lat[o].v);
+    }
+    lat_print("all", &all, secs);
+    free(all.v);
+    for (unsigned k = 0; k < META_RESIDENTS; k++) {
+        snprintf(path, sizeof path, "%s/resident%u", mdir, k);
+        if (unlink(path) != 0)
+            die("unlink", path);
+    }
+    if (rmdir(mdir) != 0)
+        die("rmdir", mdir);
+    fflush(stdout);
+}
+
+static int stop_at_time(void *ctx)
+{
+    return now() >= *(double *)ctx;
+}
+
+struct writers {
+    pid_t pid[64];
+    unsigned n, running;
+};
+
+/* Reaps the writers that have exited; 1 once none runs.  A writer that
+ * failed fails the run. */
+static int stop_when_written(void *ctx)
+{
+    struct writers *w = ctx;
+    int status;
+    pid_t pid;
+    while (w->running > 0 && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        w->running--;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "fsbench: writer %d failed\n", (int)pid);
+            exit(1);
+        }
+    }
+    return w->running == 0;
+}
+
+/* Writer k's file: MIB MiB of sequential 1 MiB writes, then fsync. */
+static void writer_child(const char *dir, unsigned k, uint64_t mib)
+{
+    char path[4096];
+    static unsigned char buf[MIB];
+    snprintf(path, sizeof path, "%s/big.%u", dir, k);
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    if (fd < 0)
+        die("create", path);
+    for (uint64_t m = 0; m < mib; m++) {
+        for (uint64_t p = 0; p < MIB / PAGE; p++)
+            page_content(m * (MIB / PAGE) + p, k, buf + p * PAGE);
+        write_all(fd, buf, MIB, (off_t)(m * MIB), path);
+    }
+    if (fsync(fd) != 0)
+        die("fsync", path);
+    if (close(fd) != 0)
+        die("close", path);
+    _exit(0);
+}
+
+/* Starts w->n writers; with meta, runs the metadata loop until they end. */
+static void bench_mixed(const char *dir, unsigned nwriters, uint64_t mib,
+                        int meta)
+{
+    struct writers w = { .n = nwriters, .running = 0 };
+    if (nwriters == 0 || nwriters > sizeof w.pid / sizeof w.pid[0]) {
+        fprintf(stderr, "fsbench: 1..64 writers\n");
+        exit(2);
+    }
+    fflush(stdout);
+    double t0 = now();
+    for (unsigned k = 0; k < nwriters; k++) {
+        w.pid[k] = fork();
+        if (w.pid[k] < 0)
+            die("fork", NULL);
+        if (w.pid[k] == 0)
+            writer_child(dir, k, mib);
+        w.running++;
+    }
+    if (meta) {
+        meta_loop(dir, stop_when_written, &w);
+    } else {
+        while (!stop_when_written(&w))
+            usleep(1000);
+    }
+    double secs = now() - t0;
+    printf("WRITE writers=%u mib=%llu secs=%.3f mibps=%.1f\n", nwriters,
+           (unsigned long long)(mib * nwriters), secs,
+           (double)(mib * nwriters) / secs);
+    fflush(stdout);
+    char path[4096];
+    for (unsigned k = 0; k < nwriters; k++) {
+        snprintf(path, sizeof path, "%s/big.%u", dir, k);
+        if (unlink(path) != 0)
+            die("unlink", path);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: fsbench meta|small DIR N SEED | "
                 "seqwrite|seqread FILE MIB | randwrite FILE MIB COUNT SEED | "
-                "many DIR N\n");
+                "many DIR N | writers|mixed DIR W MIB | metaloop DIR SECS\n");
         return 2;
     }
     fill_base();
@@ -510,7 +737,13 @@ int main(int argc, char **argv)
     else if (!strcmp(op, "randwrite") && argc == 6)
         bench_randwrite(path, a, (uint32_t)parse_u64(argv[4], "count"),
                         parse_u64(argv[5], "seed"));
-    else {
+    else if ((!strcmp(op, "writers") || !strcmp(op, "mixed")) && argc == 5)
+        bench_mixed(path, (unsigned)a, parse_u64(argv[4], "MiB"),
+                    !strcmp(op, "mixed"));
+    else if (!strcmp(op, "metaloop") && argc == 4) {
+        double until = now() + (double)a;
+        meta_loop(path, stop_at_time, &until);
+    } else {
         fprintf(stderr, "fsbench: bad command line (see the usage)\n");
         return 2;
     }

@@ -13,8 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "db.h"
+#include "filename.h"
 #include "lsm.h"
 #include "testutil.h"
+#include "write_batch.h"
 
 /* Small sizes so flushes and compactions happen constantly. */
 
@@ -308,6 +311,68 @@ static void test_wal_torn_tail(void **state)
     free(dir);
 }
 
+/* Writes WAL `number` of dir: a FOLLOWS mark if follows, then put
+ * key=key of sequence seq for each key, then a SEALED mark if sealed. */
+static void write_wal(const char *dir, uint64_t number, int follows,
+                      const char *const *keys, uint64_t seq, int sealed)
+{
+    lsm_env *env = lsm_env_posix();
+    char *path = lsm_filename(dir, LSM_FILE_LOG, number);
+    lsm_file *f;
+    lsm_wal_writer *w;
+    assert_int_equal(env->open_write(env, path, &f), LSM_OK);
+    assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+    if (follows)
+        assert_int_equal(lsm_db_append_mark(w, LSM_MARK_FOLLOWS), LSM_OK);
+    for (; *keys; keys++) {
+        lsm_batch *b = lsm_batch_new();
+        assert_int_equal(lsm_batch_put(b, *keys, strlen(*keys), *keys,
+                                       strlen(*keys)), LSM_OK);
+        lsm_batch_set_seq(b, seq++);
+        assert_int_equal(lsm_wal_append(w, lsm_buf_slice(&b->rep)), LSM_OK);
+        lsm_batch_free(b);
+    }
+    if (sealed)
+        assert_int_equal(lsm_db_append_mark(w, LSM_MARK_SEALED), LSM_OK);
+    assert_int_equal(lsm_wal_sync(w), LSM_OK);
+    lsm_wal_writer_close(w);
+    free(path);
+}
+
+/* A memtable switch seals the old WAL without fsyncing it.  After a power
+ * loss took its tail (and seal), the WAL that FOLLOWS it is not replayed:
+ * only the prefix up to the lost tail comes back, and the store goes on
+ * from there.  With the seal in place, both are replayed. */
+static void test_wal_unsealed_stops_replay(void **state)
+{
+    (void)state;
+    static const char *const old[] = { "a", "b", NULL }, *const next[] = { "c", NULL };
+    for (int sealed = 0; sealed <= 1; sealed++) {
+        char *dir = tu_tempdir("seal");
+        lsm_db *db = tu_open_db(dir, NULL);
+        lsm_close(db);
+        char *log = tu_find_file(dir, ".log");
+        uint64_t number = 0;
+        assert_int_equal(lsm_parse_filename(strrchr(log, '/') + 1, &number),
+                         LSM_FILE_LOG);
+        write_wal(dir, number, 0, old, 1, sealed);
+        write_wal(dir, number + 1, 1, next, 3, 0);
+        db = tu_open_db(dir, NULL);
+        check_value(db, "a", "a");
+        check_value(db, "b", "b");
+        check_value(db, "c", sealed ? "c" : NULL);
+        assert_int_equal(lsm_put(db, "d", 1, "d", 1, LSM_SYNC), LSM_OK);
+        lsm_close(db);
+        db = tu_open_db(dir, NULL);       /* the skipped WAL stays out */
+        check_value(db, "c", sealed ? "c" : NULL);
+        check_value(db, "d", "d");
+        lsm_close(db);
+        free(log);
+        tu_rmtree(dir);
+        free(dir);
+    }
+}
+
 static void test_wal_midlog_corruption(void **state)
 {
     (void)state;
@@ -552,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_wal_torn_tail),
         cmocka_unit_test(test_wal_midlog_corruption),
+        cmocka_unit_test(test_wal_unsealed_stops_replay),
         cmocka_unit_test(test_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
