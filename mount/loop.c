@@ -245,13 +245,18 @@ static void *mnt_worker(void *arg)
             pthread_cond_wait(&p->work_cv, &p->mu);
         if (j == NULL)
             break;                   /* stopping and nothing left */
+        /* A ring job's entry goes back to its ring when served
+         * (mnt_ring_end) and may carry the next request at once: read
+         * what the job was before serving it. */
+        int bulk = j->bulk, ring = j->ent != NULL;
+        uint64_t nodeid = j->nodeid;
         pthread_mutex_unlock(&p->mu);
         mnt_process(p, j);
         pthread_mutex_lock(&p->mu);
-        if (j->bulk)
+        if (bulk)
             p->bulk_running--;       /* this worker looks for more first */
-        mnt_busy_done(p, j->nodeid);
-        if (j->ent == NULL)          /* ring jobs live in their entry */
+        mnt_busy_done(p, nodeid);
+        if (!ring)                   /* ring jobs live in their entry */
             mnt_job_put_locked(p, j);
     }
     pthread_mutex_unlock(&p->mu);
