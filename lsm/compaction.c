@@ -836,7 +836,7 @@ static int find_damaged_inputs(lsm_db *db, compaction *c)
 /* Runs a picked compaction (mu held on entry and exit). */
 static int run(lsm_db *db, compaction *c)
 {
-    int rc, damaged = 0;
+    int rc, damaged = 0, yielded_nospace = 0;
     db->compacting++;
     /* Its outputs will take at most its inputs' size (space.c). */
     uint64_t claim = is_trivial_move(db, c) ? 0
@@ -852,9 +852,20 @@ static int run(lsm_db *db, compaction *c)
                                    f->entries, lsm_buf_slice(&f->smallest),
                                    lsm_buf_slice(&f->largest));
         if (rc == LSM_OK)
-            rc = lsm_db_apply_edit(db, &c->edit);
+            rc = lsm_db_apply_move(db, &c->edit);
         if (rc == LSM_OK)
             __atomic_add_fetch(&db->stats.trivial_moves, 1, __ATOMIC_RELAXED);
+        if (rc == LSM_NO_SPACE) {
+            /* Not a failure of the store: compactions back off, and
+             * flushes, which this did not hold up, go on (db->nospace
+             * would fail lsm_flush at once). */
+            if (!db->move_nospace)
+                lsm_db_log(db, LSM_LOG_WARNING, "out of space (%s); table moves wait",
+                           lsm_last_error());
+            db->compact_retry_at = lsm_db_realtime_micros() + LSM_NOSPACE_RETRY_MICROS;
+            yielded_nospace = 1;
+        }
+        db->move_nospace = rc == LSM_NO_SPACE;
     } else {
         merge_state ms = { .db = db, .c = c };
         pthread_mutex_unlock(&db->mu);
@@ -881,7 +892,7 @@ static int run(lsm_db *db, compaction *c)
         __atomic_add_fetch(&db->stats.idle_yields, 1, __ATOMIC_RELAXED);
     else if (rc == LSM_OK && c->idle)
         __atomic_add_fetch(&db->stats.idle_compactions, 1, __ATOMIC_RELAXED);
-    if (rc && !db->shutting_down && !damaged && !yielded)
+    if (rc && !db->shutting_down && !damaged && !yielded && !yielded_nospace)
         lsm_db_background_failed(db, rc);
     compaction_free(db, c);
     lsm_db_delete_obsolete(db, 0);

@@ -130,14 +130,24 @@ void lsm_db_release_version(lsm_db *db, lsm_version *v)
         pthread_cond_broadcast(&db->work_cv);
 }
 
-int lsm_db_apply_edit(lsm_db *db, lsm_version_edit *e)
+static int apply_edit(lsm_db *db, lsm_version_edit *e, int move)
 {
     int rc = lsm_vset_log_and_apply(&db->vs, e);
     db->edits++;
-    if (rc)
+    if (rc && !(move && rc == LSM_NO_SPACE))
         lsm_db_set_bg_error(db, rc);
     db->l0_blocked_valid = 0;            /* a new version */
     return rc;
+}
+
+int lsm_db_apply_edit(lsm_db *db, lsm_version_edit *e)
+{
+    return apply_edit(db, e, 0);
+}
+
+int lsm_db_apply_move(lsm_db *db, lsm_version_edit *e)
+{
+    return apply_edit(db, e, 1);
 }
 
 int lsm_db_may_work(lsm_db *db)

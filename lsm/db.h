@@ -123,6 +123,7 @@ struct lsm_db {
      * waiting for it to shrink (nospace is set too). */
     uint64_t compact_retry_at;
     int compact_nospace;           /* (mu) the last compaction picked had no room */
+    int move_nospace;              /* (mu) the last trivial move had no room */
     uint64_t compaction_claim;     /* (mu) input bytes of running compactions */
     char bg_msg[512];
     int shutting_down;             /* (mu) */
@@ -227,6 +228,12 @@ void lsm_db_release_version(lsm_db *db, lsm_version *v);
  * durable in the manifest, so it is a background error: nothing is
  * deleted until a reopen reads the manifest back. */
 int lsm_db_apply_edit(lsm_db *db, lsm_version_edit *e);
+/* lsm_db_apply_edit for an edit that only moves live tables to another
+ * level (a trivial move): out of space, it leaves the store writable.
+ * Whether or not the edit reached the manifest, both versions name the
+ * same live files, and the next edit starts a fresh manifest holding the
+ * whole current version (version.c), so nothing can diverge. */
+int lsm_db_apply_move(lsm_db *db, lsm_version_edit *e);
 /* A flush or compaction failed (mu held): no space is retried later,
  * anything else is a background error. */
 void lsm_db_background_failed(lsm_db *db, int status);

@@ -893,12 +893,15 @@ static void test_nested_range_dels_and_readers(void **state)
  * the deletions and drops or compacts the tables they cover.  A reader
  * must never see a deleted generation again (a dropped table's keys
  * coming back), and a scan that ran wholly between a generation's last
- * put and its deletion must see all of it (no table dropped too soon). */
+ * put and its deletion must see all of it (no table dropped too soon).
+ * "Its deletion" starts when lsm_delete_range is called (deleting), not
+ * when it returns (deleted): the deletion is visible before the call
+ * returns, and a switching writer may return much later. */
 enum { IDLE_GENS = 40, IDLE_KEYS = 1000 };
 
 typedef struct idle_arg {
     lsm_db *db;
-    _Atomic int filled, deleted, done;
+    _Atomic int filled, deleting, deleted, done;
 } idle_arg;
 
 static void *idle_writer(void *p)
@@ -919,6 +922,7 @@ static void *idle_writer(void *p)
         }
         atomic_store(&ia->filled, g);
         usleep(3000);
+        atomic_store(&ia->deleting, g);
         if (lsm_delete_range(ia->db, "d", 1, "e", 1, 0))
             record_failure("idle writer: %s", lsm_last_error());
         atomic_store(&ia->deleted, g);
@@ -949,8 +953,8 @@ static void idle_scan(idle_arg *ia)
     if (lsm_iter_status(it) != LSM_OK)
         record_failure("idle reader: %s", lsm_status_name(lsm_iter_status(it)));
     lsm_iter_free(it);
-    int f1 = atomic_load(&ia->filled), d1 = atomic_load(&ia->deleted);
-    if (f0 == f1 && d0 == d1 && f0 == d0 + 1 && (n != IDLE_KEYS || !same))
+    int f1 = atomic_load(&ia->filled), s1 = atomic_load(&ia->deleting);
+    if (f0 == f1 && s1 == d0 && f0 == d0 + 1 && (n != IDLE_KEYS || !same))
         record_failure("idle reader: generation %d complete but a scan saw %d "
                        "keys of it", f0, n);
 }
@@ -972,7 +976,7 @@ static void test_idle_drops_and_readers(void **state)
     tu_small_options(&o);
     o.idle_compaction_ms = 1;
     lsm_db *db = tu_open_db(dir, &o);
-    idle_arg ia = { db, 0, 0, 0 };
+    idle_arg ia = { db, 0, 0, 0, 0 };
     pthread_t w, r[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&r[i], NULL, idle_reader, &ia), 0);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "env.h"
 #include "fault_env.h"
@@ -290,6 +291,48 @@ static void test_reopen_full_without_table(void **state)
     check_keys(f, 0, f->nkeys);
 }
 
+/* A trivial move is only a manifest edit: when the disk is full for it,
+ * it waits for room and the store stays writable (it used to go
+ * read-only, so a flush failed once space came back). */
+static void test_move_on_full_disk_keeps_store_writable(void **state)
+{
+    fixture *f = *state;
+    close_db(f);
+    f->opt.level0_compaction_trigger = 1000;   /* only idle work moves */
+    f->opt.level0_slowdown_trigger = 1000;
+    f->opt.level0_stop_trigger = 1000;
+    f->opt.idle_compaction_ms = 1;
+    f->db = tu_open_db(STORE, &f->opt);
+    lsm_hold_compactions(f->db, 1);
+    char k[16], v[VALUE];
+    for (int t = 0; t < 2; t++) {               /* two level-0 tables */
+        for (int i = 0; i < 40; i++, f->nkeys++) {
+            key_of(f->nkeys, k);
+            value_of(f->nkeys, v);
+            assert_int_equal(lsm_put(f->db, k, strlen(k), v, VALUE, 0), LSM_OK);
+        }
+        assert_int_equal(lsm_flush(f->db), LSM_OK);
+    }
+    /* Every append from now on finds the disk full; only the compaction
+     * thread writes (a move's manifest edit). */
+    fault_env_fail_after(f->fe, FAULT_MASK(FAULT_OP_WRITE), 0, LSM_NO_SPACE, 1);
+    lsm_hold_compactions(f->db, 0);
+    while (fault_env_faults_fired(f->fe) == 0)
+        usleep(1000);
+    fault_env_clear_faults(f->fe);
+    key_of(f->nkeys, k);
+    value_of(f->nkeys, v);
+    int rc = lsm_put(f->db, k, strlen(k), v, VALUE, LSM_SYNC);
+    if (rc != LSM_OK)
+        fail_msg("put after the disk had room again: %s", lsm_last_error());
+    f->nkeys++;
+    assert_int_equal(lsm_flush(f->db), LSM_OK);
+    check_keys(f, 0, f->nkeys);
+    close_db(f);
+    f->db = tu_open_db(STORE, &f->opt);
+    check_keys(f, 0, f->nkeys);
+}
+
 /* A partial append (the env's reserve op is what keeps a full disk from
  * tearing a WAL record): with ENOSPC injected at the second append of a
  * record, the store reports LSM_NO_SPACE and goes read-only rather than
@@ -325,7 +368,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reclaiming_write_on_full_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_range_delete_gives_space_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_full_without_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_move_on_full_disk_keeps_store_writable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_append_is_not_continued, setup, teardown),
     };
+    if (getenv("TEST_FILTER"))        /* run only the tests matching it */
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
