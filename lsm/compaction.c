@@ -1042,7 +1042,9 @@ void *lsm_compaction_thread(void *arg)
         compaction *c = NULL;
         uint64_t now = lsm_db_realtime_micros();
         int backing_off = now < db->compact_retry_at;
-        if (db->drops_due && lsm_db_may_work(db) && !backing_off &&
+        /* A drop pass writes one manifest record and frees space, so
+         * no back-off from a full disk holds it. */
+        if (db->drops_due && !db->dropping && !db->bg_error &&
             !db->manual_compaction) {
             lsm_drop_pass(db);
             continue;

@@ -804,8 +804,9 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
 /* Waits for background work that gives space back (mu held): a space
  * pass in progress, else the flushes in progress (a flush deletes WALs
  * as large as the table it writes, and ends the memtables' claim on free
- * space), else a running compaction whose claim alone keeps the write
- * out (space.c).  1 if there was such work and the store is still
+ * space), else a drop pass due or running (a flush of range deletions
+ * asks for one: it drops the tables they cover), else a running
+ * compaction whose claim alone keeps the write out (space.c).  1 if there was such work and the store is still
  * writable, so trying again makes sense. */
 static int wait_for_space(lsm_db *db, size_t bytes)
 {
@@ -815,6 +816,10 @@ static int wait_for_space(lsm_db *db, size_t bytes)
             pthread_cond_wait(&db->bg_cv, &db->mu);
     } else if (db->nimm > 0 && !db->flush_nospace) {
         while (db->nimm > 0 && !db->flush_nospace && !db->bg_error &&
+               !db->shutting_down)
+            pthread_cond_wait(&db->bg_cv, &db->mu);
+    } else if (db->drops_due || db->dropping) {
+        while ((db->drops_due || db->dropping) && !db->bg_error &&
                !db->shutting_down)
             pthread_cond_wait(&db->bg_cv, &db->mu);
     } else if (claim > 0 && db->free_bytes + claim >=

@@ -182,8 +182,9 @@ struct lsm_db {
     lsm_hints *hints, *pass_hints;
     uint64_t reclaimed_seq;        /* range deletions up to here were passed */
 
-    /* (mu) a flush wrote range deletions: a drop pass is due (reclaim.c) */
-    int drops_due;
+    /* (mu) a flush wrote range deletions: a drop pass is due (reclaim.c);
+     * dropping: one is running.  Writers out of space wait for both. */
+    int drops_due, dropping;
     /* Idle work (reclaim.c). */
     uint64_t last_write_us;        /* atomic: CLOCK_REALTIME of the last write */
     uint64_t edits;                /* (mu) manifest edits applied */

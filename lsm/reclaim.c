@@ -593,10 +593,15 @@ static int find_and_drop(lsm_db *db, int mode, findings *fd, size_t *dropped)
 void lsm_drop_pass(lsm_db *db)
 {
     db->drops_due = 0;
+    db->dropping = 1;
     findings fd = { 0 };
     size_t dropped;
     find_and_drop(db, FIND_COVERED, &fd, &dropped);
     findings_free(&fd);
+    db->dropping = 0;
+    if (dropped && db->reserve_target && !db->reserve)
+        lsm_space_retake(db);
+    pthread_cond_broadcast(&db->bg_cv);   /* writers in wait_for_space */
 }
 
 /* --- the idle pass ---------------------------------------------------------------------- */
