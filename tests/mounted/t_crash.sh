@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t_crash: up to 20 runs of scripts/crash-test (T_CRASH_RUNS: scripts/test
-# asks fewer in its second, io_uring pass), bounded at 270 s; at least half
+# asks 10, and 6 in its second, io_uring pass), bounded at 270 s; at least half
 # must fit, which a loaded 2-CPU machine does with room to spare:
 # kill -9 the daemon under a workload of several processes (creates,
 # writes, appends, truncates, renames, links, unlinks, mkdirs; half the
