@@ -45,7 +45,7 @@ EOF
 diff -u "$T_DIR/want" "$T_DIR/files" || fail "installed files differ (- wanted, + installed)"
 [ "$(readlink "$P/$libdir/liblsm.so")" = "liblsm.so.$major" ] || fail "liblsm.so link"
 [ "$(readlink "$P/$libdir/liblsm.so.$major")" = "liblsm.so.$version" ] || fail "soname link"
-readelf -d "$P/$libdir/liblsm.so.$version" | grep -q "SONAME.*\[liblsm.so.$major\]" ||
+grep -q "SONAME.*\[liblsm.so.$major\]" <<<"$(readelf -d "$P/$libdir/liblsm.so.$version")" ||
   fail "liblsm.so.$version has no soname liblsm.so.$major"
 
 check "the shared library exports lsm.h's names and nothing else"
@@ -133,17 +133,19 @@ want_line "xxhash library version $(pkg-config --modversion libxxhash)"
 check "examples/kv built with pkg-config against the installed library, shared and static"
 export PKG_CONFIG_PATH=$P/$libdir/pkgconfig
 [ "$(pkg-config --modversion lsm)" = "$version" ] || fail "pkg-config --modversion lsm"
-pkg-config --cflags lsm | grep -q -- "-I$P/$libdir/pkgconfig/" ||
+grep -q -- "-I$P/$libdir/pkgconfig/" <<<"$(pkg-config --cflags lsm)" ||
   fail "lsm.pc does not point into the prefix: $(pkg-config --cflags lsm)"
 cp -r "$top/examples" "$T_DIR/ex"
 lib_t 120 make -C "$T_DIR/ex" kv kv-static >"$T_DIR/make.log" 2>&1 ||
   fail "make examples failed: $(cat "$T_DIR/make.log")"
 grep -q "$top" "$T_DIR/make.log" && fail "the example's build used the source tree: $(cat "$T_DIR/make.log")"
-readelf -d "$T_DIR/ex/kv" | grep -q "NEEDED.*\[liblsm.so.$major\]" ||
+grep -q "NEEDED.*\[liblsm.so.$major\]" <<<"$(readelf -d "$T_DIR/ex/kv")" ||
   fail "kv is not linked with liblsm.so.$major"
 readelf -d "$T_DIR/ex/kv-static" >"$T_DIR/kv-static.dyn"
 grep -q liblsm "$T_DIR/kv-static.dyn" && fail "kv-static needs liblsm.so"
-LD_LIBRARY_PATH=$P/$libdir ldd "$T_DIR/ex/kv" | grep -q "liblsm.so.$major => $P/$libdir/" ||
+# (grep -q reads a captured output: in a pipe it can exit before the
+# writer is done, and pipefail would report the writer's SIGPIPE.)
+grep -q "liblsm.so.$major => $P/$libdir/" <<<"$(LD_LIBRARY_PATH=$P/$libdir ldd "$T_DIR/ex/kv")" ||
   fail "kv does not load the installed liblsm"
 kv() { LD_LIBRARY_PATH=$P/$libdir lib_t 30 "$T_DIR/ex/kv" "$T_DIR/db" "$@"; }
 kvs() { lib_t 30 "$T_DIR/ex/kv-static" "$T_DIR/db" "$@"; }
