@@ -806,8 +806,9 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
  * as large as the table it writes, and ends the memtables' claim on free
  * space), else a drop pass due or running (a flush of range deletions
  * asks for one: it drops the tables they cover), else a running
- * compaction whose claim alone keeps the write out (space.c).  1 if there was such work and the store is still
- * writable, so trying again makes sense. */
+ * compaction whose claim alone keeps the write out (space.c).  1 if
+ * there was such work and the store is still writable, so trying again
+ * makes sense. */
 static int wait_for_space(lsm_db *db, size_t bytes)
 {
     uint64_t claim = db->compaction_claim;

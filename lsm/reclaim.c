@@ -599,8 +599,8 @@ void lsm_drop_pass(lsm_db *db)
     find_and_drop(db, FIND_COVERED, &fd, &dropped);
     findings_free(&fd);
     db->dropping = 0;
-    if (dropped && db->reserve_target && !db->reserve)
-        lsm_space_retake(db);
+    if (dropped)
+        lsm_space_retake(db);   /* a no-op while the reserve is held */
     pthread_cond_broadcast(&db->bg_cv);   /* writers in wait_for_space */
 }
 
