@@ -127,7 +127,7 @@ static void check_node(const lsm_sl_node *n, const struct entry *e)
     lsm_slice k = lsm_sl_key(n);
     assert_int_equal(k.len, e->ikey.len);
     assert_memory_equal(k.data, e->ikey.data, k.len);
-    assert_true(n->trailer == e->trailer);
+    assert_true(lsm_sl_trailer(n) == e->trailer);
     char v[64];
     size_t vlen;
     value_of(e->user, e->ulen, e->trailer, v, &vlen);
@@ -199,8 +199,8 @@ static void test_skiplist_random(void **state)
     /* branching 4: about N/4 nodes reach level 1 (sd ~ 24 for N = 3000,
      * and the seed is fixed) and the height stays near log4(N) ~ 6 */
     int level1 = 0;
-    for (lsm_sl_node *x = atomic_load(&sl.head->next[1]); x;
-         x = atomic_load(&x->next[1]))
+    for (lsm_sl_node *x = atomic_load(lsm_sl_link(sl.head, 1)); x;
+         x = atomic_load(lsm_sl_link(x, 1)))
         level1++;
     assert_true(level1 > N / 4 - 100 && level1 < N / 4 + 100);
     int h = atomic_load(&sl.height);
