@@ -101,7 +101,7 @@ static void test_arena_counts_abandoned_tail(void **state)
 /* --- single-threaded skiplist ---------------------------------------------- */
 
 struct entry {
-    char user[8];
+    char user[24];
     size_t ulen;
     uint64_t trailer;
     lsm_buf ikey;
@@ -153,9 +153,45 @@ static void test_skiplist_empty(void **state)
     lsm_arena_free(&a);
 }
 
-static void test_skiplist_random(void **state)
+/* A random user key of at most 3 bytes of 'a'..'d' (mode 0, many exact
+ * ties) or 4 of 'a'..'e' (mode 1, seek targets). */
+static void short_key(char *user, size_t *ulen, int mode)
 {
-    (void)state;
+    *ulen = (size_t)(rand() % (4 + mode));
+    for (size_t j = 0; j < *ulen; j++)
+        user[j] = (char)('a' + rand() % (4 + mode));
+}
+
+/* A random user key of 0..20 bytes, mostly one of three 8-byte prefixes
+ * (all 0x00, all 0xff, 0x00 * 7 then 0x80) and a tail of bytes from
+ * {0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff}: keys equal in their first 8 (or
+ * 16) bytes, keys shorter than 8 bytes, and bytes whose order differs
+ * between signed and unsigned or little- and big-endian compares. */
+static void binary_key(char *user, size_t *ulen, int mode)
+{
+    static const unsigned char alphabet[] = { 0x00, 0x01, 0x7f,
+                                              0x80, 0xfe, 0xff };
+    (void)mode;
+    size_t n = 0;
+    int prefixes = rand() % 4; /* 0: no prefix; else 1 or 2 of them */
+    unsigned char p = (unsigned char)(rand() % 3);
+    for (int k = 0; k < (prefixes + 1) / 2 && prefixes; k++)
+        for (int j = 0; j < 8; j++)
+            user[n++] = (char)(p == 0 ? 0x00 : p == 1 ? 0xff
+                                                      : j == 7 ? 0x80 : 0x00);
+    size_t tail = (size_t)(rand() % 5);
+    for (size_t j = 0; j < tail; j++)
+        user[n++] = (char)alphabet[rand() % sizeof alphabet];
+    *ulen = n;
+}
+
+typedef void key_gen(char *user, size_t *ulen, int mode);
+
+/* Inserts N random entries of gen's keys (rejecting exact duplicates)
+ * and checks the list against a sorted model: both directions, seeks to
+ * every entry and to random targets. */
+static void check_random(key_gen *gen, unsigned seed)
+{
     enum { N = 3000 };
     struct entry *e = calloc(N, sizeof *e);
     assert_non_null(e);
@@ -163,14 +199,12 @@ static void test_skiplist_random(void **state)
     lsm_arena_init(&a);
     lsm_skiplist sl;
     assert_int_equal(lsm_skiplist_init(&sl, &a, 42), LSM_OK);
-    srand(7);
+    srand(seed);
 
     int n = 0;
     while (n < N) {
         struct entry *x = &e[n];
-        x->ulen = (size_t)(rand() % 4);
-        for (size_t j = 0; j < x->ulen; j++)
-            x->user[j] = (char)('a' + rand() % 4);
+        gen(x->user, &x->ulen, 0);
         x->trailer = lsm_ikey_pack((uint64_t)(rand() % 500), rand() % 2);
         char v[64];
         size_t vlen;
@@ -232,9 +266,7 @@ static void test_skiplist_random(void **state)
     }
     for (int t = 0; t < 2000; t++) {
         struct entry q = { 0 };
-        q.ulen = (size_t)(rand() % 5);
-        for (size_t j = 0; j < q.ulen; j++)
-            q.user[j] = (char)('a' + rand() % 5);
+        gen(q.user, &q.ulen, 1);
         q.trailer = lsm_ikey_pack((uint64_t)(rand() % 600), rand() % 3);
         assert_int_equal(lsm_ikey_append(&q.ikey, lsm_slice_make(q.user, q.ulen),
                                          q.trailer >> 8, (int)(q.trailer & 0xff)),
@@ -274,6 +306,21 @@ static void test_skiplist_random(void **state)
         lsm_buf_free(&e[i].ikey);
     free(e);
     lsm_arena_free(&a);
+}
+
+static void test_skiplist_random(void **state)
+{
+    (void)state;
+    check_random(short_key, 7);
+}
+
+/* Long keys sharing 8- and 16-byte prefixes, with 0x00/0x7f/0x80/0xff
+ * bytes: would fail a compare of whole words that is signed, not
+ * byte-swapped, or that stops at the first word. */
+static void test_skiplist_binary_keys(void **state)
+{
+    (void)state;
+    check_random(binary_key, 11);
 }
 
 static void test_skiplist_big_entries(void **state)
@@ -418,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_arena_counts_abandoned_tail),
         cmocka_unit_test(test_skiplist_empty),
         cmocka_unit_test(test_skiplist_random),
+        cmocka_unit_test(test_skiplist_binary_keys),
         cmocka_unit_test(test_skiplist_big_entries),
         cmocka_unit_test(test_skiplist_concurrent),
     };
