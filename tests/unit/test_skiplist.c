@@ -325,6 +325,39 @@ static void test_skiplist_binary_keys(void **state)
     check_random(binary_key, 11);
 }
 
+/* The cost model of skiplist.h: a node of height h costs 8 + 8 * h bytes
+ * besides its internal key and value (the head, 8 + 8 * 12).  Entries of
+ * 16-byte keys and 24-byte values (48 bytes, a multiple of the arena's
+ * alignment) all fit the arena's first chunk, so usage is exact. */
+static void test_skiplist_node_overhead(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    lsm_arena a;
+    lsm_arena_init(&a);
+    lsm_skiplist sl;
+    assert_int_equal(lsm_skiplist_init(&sl, &a, 5), LSM_OK);
+    char key[16], val[24];
+    memset(val, 'v', sizeof val);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "%015d", i * 7919 % N); /* 15 digits, NUL */
+        assert_int_equal(lsm_skiplist_insert(&sl, lsm_slice_make(key, 16),
+                                             lsm_ikey_pack(1, LSM_KIND_PUT),
+                                             lsm_slice_make(val, 24)),
+                         LSM_OK);
+    }
+    size_t links = 0; /* the sum of the nodes' heights */
+    for (int level = 0; level < LSM_SKIPLIST_MAX_HEIGHT; level++)
+        for (const lsm_sl_node *x = atomic_load(lsm_sl_link(sl.head, level)); x;
+             x = atomic_load(lsm_sl_link(x, level)))
+            links++;
+    assert_true(links > N); /* some nodes are taller than 1 */
+    size_t head = 8 + 8 * LSM_SKIPLIST_MAX_HEIGHT;
+    size_t want = head + N * (8 + 16 + 8 + 24) + 8 * links;
+    assert_int_equal(lsm_arena_usage(&a), want);
+    lsm_arena_free(&a);
+}
+
 static void test_skiplist_big_entries(void **state)
 {
     (void)state;
@@ -468,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_skiplist_empty),
         cmocka_unit_test(test_skiplist_random),
         cmocka_unit_test(test_skiplist_binary_keys),
+        cmocka_unit_test(test_skiplist_node_overhead),
         cmocka_unit_test(test_skiplist_big_entries),
         cmocka_unit_test(test_skiplist_concurrent),
     };
