@@ -3,7 +3,7 @@
  *
  * Invariants:
  *   - level i of the list is sorted and is a sublist of level i - 1;
- *   - a node's next[] is written before the node becomes reachable, and a
+ *   - a node's links are written before the node becomes reachable, and a
  *     link into the list is always a release store, so readers see fully
  *     initialised nodes;
  *   - `height` only grows.  A reader that loads a stale (lower) height
