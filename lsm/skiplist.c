@@ -67,6 +67,25 @@ static lsm_sl_node *find_ge(const lsm_skiplist *sl, const char *user,
     }
 }
 
+/* If the target falls between the entry inserted last and its successor,
+ * fills prev with sl->last (exactly the target's predecessors then: a
+ * node between last[i] and the target would be a level-0 node between
+ * that entry and the target) and returns 1; else 0.  Writer only. */
+static int after_last(const lsm_skiplist *sl, const char *user, size_t ulen,
+                      uint64_t trailer, lsm_sl_node **prev)
+{
+    const lsm_sl_node *x = sl->last[0];
+    if (x != sl->head && node_cmp(x, user, ulen, trailer) >= 0)
+        return 0;
+    const lsm_sl_node *next = load_next(x, 0);
+    if (next && node_cmp(next, user, ulen, trailer) <= 0)
+        return 0;
+    int height = load_height(sl);
+    for (int i = 0; i < height; i++)
+        prev[i] = sl->last[i];
+    return 1;
+}
+
 static int random_height(lsm_skiplist *sl)
 {
     /* xorshift64: a few shifts per call, period 2^64 - 1. */
@@ -110,6 +129,8 @@ int lsm_skiplist_init(lsm_skiplist *sl, lsm_arena *arena, uint64_t seed)
     if (!sl->head)
         return lsm_fail(LSM_NO_MEMORY, "skiplist: no memory for head node");
     sl->head->key_len = 0; /* never compared nor read */
+    for (int i = 0; i < LSM_SKIPLIST_MAX_HEIGHT; i++)
+        sl->last[i] = sl->head;
     sl->head->val_len = 0;
     return LSM_OK;
 }
@@ -123,12 +144,15 @@ int lsm_skiplist_insert(lsm_skiplist *sl, lsm_slice user_key,
                         user_key.len, value.len);
 
     lsm_sl_node *prev[LSM_SKIPLIST_MAX_HEIGHT];
-    lsm_sl_node *at = find_ge(sl, user_key.data, user_key.len, trailer, prev);
-    if (at && node_cmp(at, user_key.data, user_key.len, trailer) == 0)
-        return lsm_fail(LSM_INVALID,
-                        "skiplist: duplicate entry (seq %llu, kind %d)",
-                        (unsigned long long)(trailer >> 8),
-                        (int)(trailer & 0xff));
+    if (!after_last(sl, user_key.data, user_key.len, trailer, prev)) {
+        lsm_sl_node *at =
+            find_ge(sl, user_key.data, user_key.len, trailer, prev);
+        if (at && node_cmp(at, user_key.data, user_key.len, trailer) == 0)
+            return lsm_fail(LSM_INVALID,
+                            "skiplist: duplicate entry (seq %llu, kind %d)",
+                            (unsigned long long)(trailer >> 8),
+                            (int)(trailer & 0xff));
+    }
 
     int height = random_height(sl);
     size_t key_len = user_key.len + LSM_IKEY_TRAILER;
@@ -160,6 +184,9 @@ int lsm_skiplist_insert(lsm_skiplist *sl, lsm_slice user_key,
         atomic_store_explicit(lsm_sl_link(prev[i], i), n,
                               memory_order_release);
     }
+    int top = height > cur ? height : cur;
+    for (int i = 0; i < LSM_SKIPLIST_MAX_HEIGHT; i++)
+        sl->last[i] = i < height ? n : i < top ? prev[i] : sl->head;
     return LSM_OK;
 }
 

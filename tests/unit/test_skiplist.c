@@ -187,6 +187,23 @@ static void binary_key(char *user, size_t *ulen, int mode)
     *ulen = n;
 }
 
+/* Mode 0: mostly the previous key plus 0, 1 or 2 (4 bytes, big-endian;
+ * with check_random's random sequence numbers, a step of 0 lands just
+ * before or after the previous entry), sometimes a jump anywhere: the
+ * ascending runs take the insert's after-last path, ending where they
+ * reach an existing key.  Mode 1 (seek targets): anywhere. */
+static void ascending_key(char *user, size_t *ulen, int mode)
+{
+    static uint32_t prev;
+    uint32_t v = mode || rand() % 10 == 0 ? (uint32_t)(rand() % 20000)
+                                          : prev + (uint32_t)(rand() % 3);
+    if (!mode)
+        prev = v;
+    for (int j = 0; j < 4; j++)
+        user[j] = (char)(v >> (24 - 8 * j));
+    *ulen = 4;
+}
+
 typedef void key_gen(char *user, size_t *ulen, int mode);
 
 /* Inserts N random entries of gen's keys (rejecting exact duplicates)
@@ -241,6 +258,14 @@ static void check_random(key_gen *gen, unsigned seed)
     assert_true(level1 > N / 4 - 100 && level1 < N / 4 + 100);
     int h = atomic_load(&sl.height);
     assert_true(h >= 4 && h <= 9);
+    /* every level is sorted (searches stay correct without it, slower) */
+    for (int level = 1; level < h; level++) {
+        const lsm_sl_node *x = atomic_load(lsm_sl_link(sl.head, level));
+        for (; x; x = atomic_load(lsm_sl_link(x, level))) {
+            const lsm_sl_node *y = atomic_load(lsm_sl_link(x, level));
+            assert_true(!y || lsm_ikey_cmp(lsm_sl_key(x), lsm_sl_key(y)) < 0);
+        }
+    }
 
     /* forward */
     const lsm_sl_node *node = lsm_skiplist_first(&sl);
@@ -329,6 +354,45 @@ static void test_skiplist_binary_keys(void **state)
  * besides its internal key and value (the head, 8 + 8 * 12).  Entries of
  * 16-byte keys and 24-byte values (48 bytes, a multiple of the arena's
  * alignment) all fit the arena's first chunk, so usage is exact. */
+/* Ascending runs between existing entries, same user keys with other
+ * sequence numbers, and jumps: would fail an after-last insert that does
+ * not check both neighbours or takes stale predecessors. */
+static void test_skiplist_ascending_runs(void **state)
+{
+    (void)state;
+    check_random(ascending_key, 13);
+
+    /* right after the last entry: the same internal key is refused, the
+     * same user key with a lower sequence goes after it, a higher one
+     * before it */
+    lsm_arena a;
+    lsm_arena_init(&a);
+    lsm_skiplist sl;
+    assert_int_equal(lsm_skiplist_init(&sl, &a, 1), LSM_OK);
+    static const struct { const char *k; uint64_t seq; int rc; } ins[] = {
+        { "k", 5, LSM_OK },  { "k", 5, LSM_INVALID }, { "k", 4, LSM_OK },
+        { "k", 6, LSM_OK },  { "j", 9, LSM_OK },      { "l", 1, LSM_OK },
+        { "l", 1, LSM_INVALID },
+    };
+    for (size_t i = 0; i < sizeof ins / sizeof ins[0]; i++)
+        assert_int_equal(lsm_skiplist_insert(&sl, lsm_slice_make(ins[i].k, 1),
+                                             lsm_ikey_pack(ins[i].seq, 1),
+                                             lsm_slice_make("", 0)),
+                         ins[i].rc);
+    static const struct { char k; uint64_t seq; } want[] = {
+        { 'j', 9 }, { 'k', 6 }, { 'k', 5 }, { 'k', 4 }, { 'l', 1 },
+    };
+    const lsm_sl_node *n = lsm_skiplist_first(&sl);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        assert_non_null(n);
+        assert_int_equal(n->data[0], want[i].k);
+        assert_true(lsm_sl_seq(n) == want[i].seq);
+        n = lsm_sl_next(n);
+    }
+    assert_null(n);
+    lsm_arena_free(&a);
+}
+
 static void test_skiplist_node_overhead(void **state)
 {
     (void)state;
@@ -403,11 +467,13 @@ struct conc {
     _Atomic int failures;
 };
 
-/* Keys are 8-byte big-endian of a scrambled counter, so inserts land all
- * over the list; the value repeats the key so torn reads show. */
+/* Keys are 8 bytes: a scrambled counter, so the first half of the
+ * inserts land all over the list, then 0xffffffff, so the second half
+ * arrive in ascending order (the writer's after-last path); then the
+ * counter, big-endian.  The value repeats the key so torn reads show. */
 static void conc_key(int i, char out[8])
 {
-    uint32_t x = (uint32_t)i * 2654435761u;
+    uint32_t x = i < CONC_N / 2 ? (uint32_t)i * 2654435761u : UINT32_MAX;
     for (int b = 0; b < 4; b++)
         out[b] = (char)(x >> (24 - 8 * b));
     for (int b = 0; b < 4; b++)
@@ -501,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_skiplist_empty),
         cmocka_unit_test(test_skiplist_random),
         cmocka_unit_test(test_skiplist_binary_keys),
+        cmocka_unit_test(test_skiplist_ascending_runs),
         cmocka_unit_test(test_skiplist_node_overhead),
         cmocka_unit_test(test_skiplist_big_entries),
         cmocka_unit_test(test_skiplist_concurrent),
