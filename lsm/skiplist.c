@@ -129,9 +129,9 @@ int lsm_skiplist_init(lsm_skiplist *sl, lsm_arena *arena, uint64_t seed)
     if (!sl->head)
         return lsm_fail(LSM_NO_MEMORY, "skiplist: no memory for head node");
     sl->head->key_len = 0; /* never compared nor read */
+    sl->head->val_len = 0;
     for (int i = 0; i < LSM_SKIPLIST_MAX_HEIGHT; i++)
         sl->last[i] = sl->head;
-    sl->head->val_len = 0;
     return LSM_OK;
 }
 
