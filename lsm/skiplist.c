@@ -3,7 +3,7 @@
  *
  * Invariants:
  *   - level i of the list is sorted and is a sublist of level i - 1;
- *   - a node's next[] is written before the node becomes reachable, and a
+ *   - a node's links are written before the node becomes reachable, and a
  *     link into the list is always a release store, so readers see fully
  *     initialised nodes;
  *   - `height` only grows.  A reader that loads a stale (lower) height
@@ -20,8 +20,7 @@
 
 static lsm_sl_node *load_next(const lsm_sl_node *n, int level)
 {
-    return atomic_load_explicit(&((lsm_sl_node *)n)->next[level],
-                                memory_order_acquire);
+    return atomic_load_explicit(lsm_sl_link(n, level), memory_order_acquire);
 }
 
 static int load_height(const lsm_skiplist *sl)
@@ -42,7 +41,8 @@ static int node_cmp(const lsm_sl_node *n, const char *user, size_t ulen,
         return r;
     if (nlen != ulen)
         return nlen < ulen ? -1 : 1;
-    return (n->trailer < trailer) - (n->trailer > trailer);
+    uint64_t t = lsm_sl_trailer(n);
+    return (t < trailer) - (t > trailer);
 }
 
 /* Returns the first node >= target and, if prev is set, the last node
@@ -67,6 +67,25 @@ static lsm_sl_node *find_ge(const lsm_skiplist *sl, const char *user,
     }
 }
 
+/* If the target falls between the entry inserted last and its successor,
+ * fills prev with sl->last (exactly the target's predecessors then: a
+ * node between last[i] and the target would be a level-0 node between
+ * that entry and the target) and returns 1; else 0.  Writer only. */
+static int after_last(const lsm_skiplist *sl, const char *user, size_t ulen,
+                      uint64_t trailer, lsm_sl_node **prev)
+{
+    const lsm_sl_node *x = sl->last[0];
+    if (x != sl->head && node_cmp(x, user, ulen, trailer) >= 0)
+        return 0;
+    const lsm_sl_node *next = load_next(x, 0);
+    if (next && node_cmp(next, user, ulen, trailer) <= 0)
+        return 0;
+    int height = load_height(sl);
+    for (int i = 0; i < height; i++)
+        prev[i] = sl->last[i];
+    return 1;
+}
+
 static int random_height(lsm_skiplist *sl)
 {
     /* xorshift64: a few shifts per call, period 2^64 - 1. */
@@ -84,19 +103,20 @@ static int random_height(lsm_skiplist *sl)
     return h;
 }
 
-/* Allocates a node of the given height with room for `payload` bytes. */
+/* Allocates a node of the given height with room for `payload` bytes:
+ * the links of levels height-1 .. 1 first, then the node (see skiplist.h). */
 static lsm_sl_node *alloc_node(lsm_arena *a, int height, size_t payload)
 {
-    size_t links = sizeof(_Atomic(lsm_sl_node *)) * (size_t)height;
-    size_t head = sizeof(lsm_sl_node) + links;
+    size_t tower = sizeof(_Atomic(lsm_sl_node *)) * (size_t)(height - 1);
+    size_t head = tower + sizeof(lsm_sl_node);
     if (payload > SIZE_MAX - head)
         return NULL;
-    lsm_sl_node *n = lsm_arena_alloc(a, head + payload);
-    if (!n)
+    char *p = lsm_arena_alloc(a, head + payload);
+    if (!p)
         return NULL;
-    n->data = (const char *)n + head;
+    lsm_sl_node *n = (lsm_sl_node *)(p + tower);
     for (int i = 0; i < height; i++)
-        atomic_init(&n->next[i], NULL);
+        atomic_init(lsm_sl_link(n, i), NULL);
     return n;
 }
 
@@ -108,9 +128,10 @@ int lsm_skiplist_init(lsm_skiplist *sl, lsm_arena *arena, uint64_t seed)
     sl->head = alloc_node(arena, LSM_SKIPLIST_MAX_HEIGHT, 0);
     if (!sl->head)
         return lsm_fail(LSM_NO_MEMORY, "skiplist: no memory for head node");
-    sl->head->trailer = 0;
-    sl->head->key_len = LSM_IKEY_TRAILER; /* never compared */
+    sl->head->key_len = 0; /* never compared nor read */
     sl->head->val_len = 0;
+    for (int i = 0; i < LSM_SKIPLIST_MAX_HEIGHT; i++)
+        sl->last[i] = sl->head;
     return LSM_OK;
 }
 
@@ -123,12 +144,15 @@ int lsm_skiplist_insert(lsm_skiplist *sl, lsm_slice user_key,
                         user_key.len, value.len);
 
     lsm_sl_node *prev[LSM_SKIPLIST_MAX_HEIGHT];
-    lsm_sl_node *at = find_ge(sl, user_key.data, user_key.len, trailer, prev);
-    if (at && node_cmp(at, user_key.data, user_key.len, trailer) == 0)
-        return lsm_fail(LSM_INVALID,
-                        "skiplist: duplicate entry (seq %llu, kind %d)",
-                        (unsigned long long)(trailer >> 8),
-                        (int)(trailer & 0xff));
+    if (!after_last(sl, user_key.data, user_key.len, trailer, prev)) {
+        lsm_sl_node *at =
+            find_ge(sl, user_key.data, user_key.len, trailer, prev);
+        if (at && node_cmp(at, user_key.data, user_key.len, trailer) == 0)
+            return lsm_fail(LSM_INVALID,
+                            "skiplist: duplicate entry (seq %llu, kind %d)",
+                            (unsigned long long)(trailer >> 8),
+                            (int)(trailer & 0xff));
+    }
 
     int height = random_height(sl);
     size_t key_len = user_key.len + LSM_IKEY_TRAILER;
@@ -136,13 +160,12 @@ int lsm_skiplist_insert(lsm_skiplist *sl, lsm_slice user_key,
     if (!n)
         return lsm_fail(LSM_NO_MEMORY, "skiplist: no memory for a %zu byte entry",
                         key_len + value.len);
-    char *data = (char *)n->data;
+    char *data = n->data;
     if (user_key.len)
         memcpy(data, user_key.data, user_key.len);
     lsm_encode_fixed64(data + user_key.len, trailer);
     if (value.len)
         memcpy(data + key_len, value.data, value.len);
-    n->trailer = trailer;
     n->key_len = (uint32_t)key_len;
     n->val_len = (uint32_t)value.len;
 
@@ -156,10 +179,14 @@ int lsm_skiplist_insert(lsm_skiplist *sl, lsm_slice user_key,
     for (int i = 0; i < height; i++) {
         /* n is unreachable until the store into prev[i], so its own links
          * need no ordering; the link into prev[i] publishes n. */
-        atomic_store_explicit(&n->next[i], load_next(prev[i], i),
+        atomic_store_explicit(lsm_sl_link(n, i), load_next(prev[i], i),
                               memory_order_relaxed);
-        atomic_store_explicit(&prev[i]->next[i], n, memory_order_release);
+        atomic_store_explicit(lsm_sl_link(prev[i], i), n,
+                              memory_order_release);
     }
+    int top = height > cur ? height : cur;
+    for (int i = 0; i < LSM_SKIPLIST_MAX_HEIGHT; i++)
+        sl->last[i] = i < height ? n : i < top ? prev[i] : sl->head;
     return LSM_OK;
 }
 
@@ -206,11 +233,12 @@ const lsm_sl_node *lsm_skiplist_before(const lsm_skiplist *sl,
 {
     const char *user = n->data;
     size_t ulen = n->key_len - LSM_IKEY_TRAILER;
+    uint64_t trailer = lsm_sl_trailer(n);
     lsm_sl_node *x = sl->head;
     int level = load_height(sl) - 1;
     for (;;) {
         lsm_sl_node *next = load_next(x, level);
-        if (next && node_cmp(next, user, ulen, n->trailer) < 0) {
+        if (next && node_cmp(next, user, ulen, trailer) < 0) {
             x = next;
             continue;
         }

@@ -15,6 +15,21 @@
  * Shape: max height 12, each further level taken with probability 1/4.
  * A search visits about 4 * log4(n) = 2 * log2(n) nodes (expected), good
  * up to 4^12 = 16M entries; the cost is 1.33 next pointers per node.
+ *
+ * Cost model: a search is a chain of dependent loads, one node after the
+ * other, so in a memtable larger than the caches it costs about one or
+ * two cache misses per visited node (~38 visits at 400k entries, a 64 MiB
+ * memtable: 1.5-3 us a random insert or seek on the 2-core test VM) and
+ * the key compare itself is noise: comparing keys as 8-byte words,
+ * prefetching the node after next, cache-line-aligning nodes and huge
+ * pages for the arena each measured within noise (+-5 %).  The layout
+ * below keeps what a visit reads (key length, first key bytes, low links)
+ * within 16 + key bytes of the node pointer, and costs 8 + 8 * height
+ * bytes a node (8 + 1.33 * 8 on average) besides the key and value.
+ * An insert that lands right after the previous insert (ascending runs:
+ * fillseq, a file written in order) skips the search: two compares with
+ * nodes still in cache (memtable-bench: -20 % a sequential insert;
+ * lsm-bench fillseq +15 %); any other insert pays those two compares more.
  */
 #ifndef LSM_SKIPLIST_H
 #define LSM_SKIPLIST_H
@@ -27,12 +42,19 @@
 #define LSM_SKIPLIST_MAX_HEIGHT 12
 
 typedef struct lsm_sl_node lsm_sl_node;
+/* A node of height h is laid out as
+ *
+ *     next[h-1] .. next[1] | next[0] key_len val_len | internal key | value
+ *                          ^ the node pointer
+ *
+ * so the link of level i is ((_Atomic(lsm_sl_node *) *)node)[-i] and the
+ * key starts 16 bytes after the node pointer, whatever the height.  A
+ * search visiting a node reads its key and low links from one place. */
 struct lsm_sl_node {
-    uint64_t trailer;      /* (seq << 8) | kind, decoded for fast compares */
+    _Atomic(lsm_sl_node *) next0; /* level 0; higher levels precede it */
     uint32_t key_len;      /* internal key length, trailer included */
     uint32_t val_len;
-    const char *data;      /* key_len bytes of internal key, then the value */
-    _Atomic(lsm_sl_node *) next[]; /* one per level of this node */
+    char data[];           /* key_len bytes of internal key, then the value */
 };
 
 typedef struct lsm_skiplist {
@@ -40,6 +62,12 @@ typedef struct lsm_skiplist {
     lsm_sl_node *head;     /* sentinel of full height, no entry */
     _Atomic int height;    /* levels in use, 1..MAX_HEIGHT */
     uint64_t rng;          /* xorshift64 state; writer only */
+    /* Writer only: at each level, the last node not after the entry
+     * inserted last (that entry itself below its height; the head where
+     * there is none).  An insert that lands right after that entry, as
+     * in ascending runs, takes these as its predecessors instead of
+     * searching: one or two compares instead of ~2 log2(n). */
+    lsm_sl_node *last[LSM_SKIPLIST_MAX_HEIGHT];
 } lsm_skiplist;
 
 /* Allocates the head node from arena.  LSM_OK or LSM_NO_MEMORY. */
@@ -65,10 +93,15 @@ const lsm_sl_node *lsm_skiplist_last(const lsm_skiplist *sl);
 const lsm_sl_node *lsm_skiplist_before(const lsm_skiplist *sl,
                                        const lsm_sl_node *n);
 
+/* The link of level `level` of n (n must be at least level + 1 high). */
+static inline _Atomic(lsm_sl_node *) *lsm_sl_link(const lsm_sl_node *n,
+                                                  int level)
+{
+    return (_Atomic(lsm_sl_node *) *)&((lsm_sl_node *)n)->next0 - level;
+}
 static inline const lsm_sl_node *lsm_sl_next(const lsm_sl_node *n)
 {
-    return atomic_load_explicit(&((lsm_sl_node *)n)->next[0],
-                                memory_order_acquire);
+    return atomic_load_explicit(lsm_sl_link(n, 0), memory_order_acquire);
 }
 static inline lsm_slice lsm_sl_key(const lsm_sl_node *n)
 {
@@ -82,13 +115,18 @@ static inline lsm_slice lsm_sl_value(const lsm_sl_node *n)
 {
     return lsm_slice_make(n->data + n->key_len, n->val_len);
 }
+/* (seq << 8) | kind, the fixed64 at the end of the internal key. */
+static inline uint64_t lsm_sl_trailer(const lsm_sl_node *n)
+{
+    return lsm_decode_fixed64(n->data + n->key_len - LSM_IKEY_TRAILER);
+}
 static inline uint64_t lsm_sl_seq(const lsm_sl_node *n)
 {
-    return n->trailer >> 8;
+    return lsm_sl_trailer(n) >> 8;
 }
 static inline int lsm_sl_kind(const lsm_sl_node *n)
 {
-    return (int)(n->trailer & 0xff);
+    return (int)(lsm_sl_trailer(n) & 0xff);
 }
 
 #endif

@@ -101,7 +101,7 @@ static void test_arena_counts_abandoned_tail(void **state)
 /* --- single-threaded skiplist ---------------------------------------------- */
 
 struct entry {
-    char user[8];
+    char user[32];
     size_t ulen;
     uint64_t trailer;
     lsm_buf ikey;
@@ -127,7 +127,7 @@ static void check_node(const lsm_sl_node *n, const struct entry *e)
     lsm_slice k = lsm_sl_key(n);
     assert_int_equal(k.len, e->ikey.len);
     assert_memory_equal(k.data, e->ikey.data, k.len);
-    assert_true(n->trailer == e->trailer);
+    assert_true(lsm_sl_trailer(n) == e->trailer);
     char v[64];
     size_t vlen;
     value_of(e->user, e->ulen, e->trailer, v, &vlen);
@@ -153,9 +153,64 @@ static void test_skiplist_empty(void **state)
     lsm_arena_free(&a);
 }
 
-static void test_skiplist_random(void **state)
+/* A random user key of at most 3 bytes of 'a'..'d' (mode 0, many exact
+ * ties) or 4 of 'a'..'e' (mode 1, seek targets). */
+static void short_key(char *user, size_t *ulen, int mode)
 {
-    (void)state;
+    *ulen = (size_t)(rand() % (4 + mode));
+    for (size_t j = 0; j < *ulen; j++)
+        user[j] = (char)('a' + rand() % (4 + mode));
+}
+
+/* A random user key of 0..28 bytes, mostly one of three 8-byte prefixes
+ * (all 0x00, all 0xff, 0x00 * 7 then 0x80) and a tail of bytes from
+ * {0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff}: keys equal in their first 8 (or
+ * 16) bytes, keys shorter than 8 bytes, and bytes whose order differs
+ * between signed and unsigned or little- and big-endian compares. */
+static void binary_key(char *user, size_t *ulen, int mode)
+{
+    static const unsigned char alphabet[] = { 0x00, 0x01, 0x7f,
+                                              0x80, 0xfe, 0xff };
+    (void)mode;
+    size_t n = 0;
+    int prefixes = rand() % 4; /* 0: no prefix; else 1 or 2 of them */
+    unsigned char p = (unsigned char)(rand() % 3);
+    for (int k = 0; k < (prefixes + 1) / 2 && prefixes; k++)
+        for (int j = 0; j < 8; j++)
+            user[n++] = (char)(p == 0 ? 0x00 : p == 1 ? 0xff
+                                                      : j == 7 ? 0x80 : 0x00);
+    /* short tails make exact user-key ties; long ones words that differ
+     * in several bytes */
+    size_t tail = (size_t)(rand() % 2 ? rand() % 3 : rand() % 13);
+    for (size_t j = 0; j < tail; j++)
+        user[n++] = (char)alphabet[rand() % sizeof alphabet];
+    *ulen = n;
+}
+
+/* Mode 0: mostly the previous key plus 0, 1 or 2 (4 bytes, big-endian;
+ * with check_random's random sequence numbers, a step of 0 lands just
+ * before or after the previous entry), sometimes a jump anywhere: the
+ * ascending runs take the insert's after-last path, ending where they
+ * reach an existing key.  Mode 1 (seek targets): anywhere. */
+static void ascending_key(char *user, size_t *ulen, int mode)
+{
+    static uint32_t prev;
+    uint32_t v = mode || rand() % 10 == 0 ? (uint32_t)(rand() % 20000)
+                                          : prev + (uint32_t)(rand() % 3);
+    if (!mode)
+        prev = v;
+    for (int j = 0; j < 4; j++)
+        user[j] = (char)(v >> (24 - 8 * j));
+    *ulen = 4;
+}
+
+typedef void key_gen(char *user, size_t *ulen, int mode);
+
+/* Inserts N random entries of gen's keys (rejecting exact duplicates)
+ * and checks the list against a sorted model: both directions, seeks to
+ * every entry and to random targets. */
+static void check_random(key_gen *gen, unsigned seed)
+{
     enum { N = 3000 };
     struct entry *e = calloc(N, sizeof *e);
     assert_non_null(e);
@@ -163,14 +218,12 @@ static void test_skiplist_random(void **state)
     lsm_arena_init(&a);
     lsm_skiplist sl;
     assert_int_equal(lsm_skiplist_init(&sl, &a, 42), LSM_OK);
-    srand(7);
+    srand(seed);
 
     int n = 0;
     while (n < N) {
         struct entry *x = &e[n];
-        x->ulen = (size_t)(rand() % 4);
-        for (size_t j = 0; j < x->ulen; j++)
-            x->user[j] = (char)('a' + rand() % 4);
+        gen(x->user, &x->ulen, 0);
         x->trailer = lsm_ikey_pack((uint64_t)(rand() % 500), rand() % 2);
         char v[64];
         size_t vlen;
@@ -199,12 +252,20 @@ static void test_skiplist_random(void **state)
     /* branching 4: about N/4 nodes reach level 1 (sd ~ 24 for N = 3000,
      * and the seed is fixed) and the height stays near log4(N) ~ 6 */
     int level1 = 0;
-    for (lsm_sl_node *x = atomic_load(&sl.head->next[1]); x;
-         x = atomic_load(&x->next[1]))
+    for (lsm_sl_node *x = atomic_load(lsm_sl_link(sl.head, 1)); x;
+         x = atomic_load(lsm_sl_link(x, 1)))
         level1++;
     assert_true(level1 > N / 4 - 100 && level1 < N / 4 + 100);
     int h = atomic_load(&sl.height);
     assert_true(h >= 4 && h <= 9);
+    /* every level is sorted (searches stay correct without it, slower) */
+    for (int level = 1; level < h; level++) {
+        const lsm_sl_node *x = atomic_load(lsm_sl_link(sl.head, level));
+        for (; x; x = atomic_load(lsm_sl_link(x, level))) {
+            const lsm_sl_node *y = atomic_load(lsm_sl_link(x, level));
+            assert_true(!y || lsm_ikey_cmp(lsm_sl_key(x), lsm_sl_key(y)) < 0);
+        }
+    }
 
     /* forward */
     const lsm_sl_node *node = lsm_skiplist_first(&sl);
@@ -232,9 +293,7 @@ static void test_skiplist_random(void **state)
     }
     for (int t = 0; t < 2000; t++) {
         struct entry q = { 0 };
-        q.ulen = (size_t)(rand() % 5);
-        for (size_t j = 0; j < q.ulen; j++)
-            q.user[j] = (char)('a' + rand() % 5);
+        gen(q.user, &q.ulen, 1);
         q.trailer = lsm_ikey_pack((uint64_t)(rand() % 600), rand() % 3);
         assert_int_equal(lsm_ikey_append(&q.ikey, lsm_slice_make(q.user, q.ulen),
                                          q.trailer >> 8, (int)(q.trailer & 0xff)),
@@ -273,6 +332,93 @@ static void test_skiplist_random(void **state)
     for (int i = 0; i < N; i++)
         lsm_buf_free(&e[i].ikey);
     free(e);
+    lsm_arena_free(&a);
+}
+
+static void test_skiplist_random(void **state)
+{
+    (void)state;
+    check_random(short_key, 7);
+}
+
+/* Long keys sharing 8- and 16-byte prefixes, with 0x00/0x7f/0x80/0xff
+ * bytes: would fail a compare of whole words that is signed, not
+ * byte-swapped, or that stops at the first word. */
+static void test_skiplist_binary_keys(void **state)
+{
+    (void)state;
+    check_random(binary_key, 11);
+}
+
+/* The cost model of skiplist.h: a node of height h costs 8 + 8 * h bytes
+ * besides its internal key and value (the head, 8 + 8 * 12).  Entries of
+ * 16-byte keys and 24-byte values (48 bytes, a multiple of the arena's
+ * alignment) all fit the arena's first chunk, so usage is exact. */
+/* Ascending runs between existing entries, same user keys with other
+ * sequence numbers, and jumps: would fail an after-last insert that does
+ * not check both neighbours or takes stale predecessors. */
+static void test_skiplist_ascending_runs(void **state)
+{
+    (void)state;
+    check_random(ascending_key, 13);
+
+    /* right after the last entry: the same internal key is refused, the
+     * same user key with a lower sequence goes after it, a higher one
+     * before it */
+    lsm_arena a;
+    lsm_arena_init(&a);
+    lsm_skiplist sl;
+    assert_int_equal(lsm_skiplist_init(&sl, &a, 1), LSM_OK);
+    static const struct { const char *k; uint64_t seq; int rc; } ins[] = {
+        { "k", 5, LSM_OK },  { "k", 5, LSM_INVALID }, { "k", 4, LSM_OK },
+        { "k", 6, LSM_OK },  { "j", 9, LSM_OK },      { "l", 1, LSM_OK },
+        { "l", 1, LSM_INVALID },
+    };
+    for (size_t i = 0; i < sizeof ins / sizeof ins[0]; i++)
+        assert_int_equal(lsm_skiplist_insert(&sl, lsm_slice_make(ins[i].k, 1),
+                                             lsm_ikey_pack(ins[i].seq, 1),
+                                             lsm_slice_make("", 0)),
+                         ins[i].rc);
+    static const struct { char k; uint64_t seq; } want[] = {
+        { 'j', 9 }, { 'k', 6 }, { 'k', 5 }, { 'k', 4 }, { 'l', 1 },
+    };
+    const lsm_sl_node *n = lsm_skiplist_first(&sl);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        assert_non_null(n);
+        assert_int_equal(n->data[0], want[i].k);
+        assert_true(lsm_sl_seq(n) == want[i].seq);
+        n = lsm_sl_next(n);
+    }
+    assert_null(n);
+    lsm_arena_free(&a);
+}
+
+static void test_skiplist_node_overhead(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    lsm_arena a;
+    lsm_arena_init(&a);
+    lsm_skiplist sl;
+    assert_int_equal(lsm_skiplist_init(&sl, &a, 5), LSM_OK);
+    char key[16], val[24];
+    memset(val, 'v', sizeof val);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "%015d", i * 7919 % N); /* 15 digits, NUL */
+        assert_int_equal(lsm_skiplist_insert(&sl, lsm_slice_make(key, 16),
+                                             lsm_ikey_pack(1, LSM_KIND_PUT),
+                                             lsm_slice_make(val, 24)),
+                         LSM_OK);
+    }
+    size_t links = 0; /* the sum of the nodes' heights */
+    for (int level = 0; level < LSM_SKIPLIST_MAX_HEIGHT; level++)
+        for (const lsm_sl_node *x = atomic_load(lsm_sl_link(sl.head, level)); x;
+             x = atomic_load(lsm_sl_link(x, level)))
+            links++;
+    assert_true(links > N); /* some nodes are taller than 1 */
+    size_t head = 8 + 8 * LSM_SKIPLIST_MAX_HEIGHT;
+    size_t want = head + N * (8 + 16 + 8 + 24) + 8 * links;
+    assert_int_equal(lsm_arena_usage(&a), want);
     lsm_arena_free(&a);
 }
 
@@ -321,11 +467,13 @@ struct conc {
     _Atomic int failures;
 };
 
-/* Keys are 8-byte big-endian of a scrambled counter, so inserts land all
- * over the list; the value repeats the key so torn reads show. */
+/* Keys are 8 bytes: a scrambled counter, so the first half of the
+ * inserts land all over the list, then 0xffffffff, so the second half
+ * arrive in ascending order (the writer's after-last path); then the
+ * counter, big-endian.  The value repeats the key so torn reads show. */
 static void conc_key(int i, char out[8])
 {
-    uint32_t x = (uint32_t)i * 2654435761u;
+    uint32_t x = i < CONC_N / 2 ? (uint32_t)i * 2654435761u : UINT32_MAX;
     for (int b = 0; b < 4; b++)
         out[b] = (char)(x >> (24 - 8 * b));
     for (int b = 0; b < 4; b++)
@@ -418,6 +566,9 @@ int main(void)
         cmocka_unit_test(test_arena_counts_abandoned_tail),
         cmocka_unit_test(test_skiplist_empty),
         cmocka_unit_test(test_skiplist_random),
+        cmocka_unit_test(test_skiplist_binary_keys),
+        cmocka_unit_test(test_skiplist_ascending_runs),
+        cmocka_unit_test(test_skiplist_node_overhead),
         cmocka_unit_test(test_skiplist_big_entries),
         cmocka_unit_test(test_skiplist_concurrent),
     };
