@@ -3,7 +3,8 @@
 # what lsmfs says it set: 8 MiB by default, -o max_readahead=N (bytes)
 # raising or lowering it; a cold sequential read of a file then arrives
 # as 1 MiB READs (not the kernel's default 128 KiB ones) and reads back
-# exactly what was written.
+# exactly what was written.  Where /sys is read-only the daemon keeps
+# 128 KiB, logs why at debug level and serves as usual.
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 
@@ -53,5 +54,29 @@ check "-o max_readahead raises it further"
 lib_mount -o log_level=info -o max_readahead=16777216
 expect_kb 16384
 lib_unmount
+
+check "a daemon that may not set the bdi keeps 128 KiB and mounts all the same"
+# In a mount namespace of its own where /sys is read-only (the host's /sys
+# stays as it is); the daemon is a child of that namespace's shell.
+mkdir "$T_DIR/mnt2"
+lib_t 60 unshare -m bash -c '
+  set -e
+  mount -o remount,bind,ro /sys
+  "$1" -f -o log_level=debug "$2/store2" "$2/mnt2" >"$2/ro.log" 2>&1 &
+  for i in $(seq 100); do
+    grep -q " $2/mnt2 " /proc/self/mountinfo && break
+    sleep 0.1
+  done
+  dev=$(stat -c %d "$2/mnt2")
+  cat "/sys/class/bdi/$((dev >> 8)):$((dev & 255))/read_ahead_kb" >"$2/ro.kb"
+  echo data >"$2/mnt2/f"
+  cat "$2/mnt2/f" >"$2/ro.data"
+  fusermount3 -u "$2/mnt2"
+  wait' _ "$LSMFS" "$T_DIR" || fail "read-only /sys run failed: $(cat "$T_DIR/ro.log")"
+[ "$(cat "$T_DIR/ro.kb")" = 128 ] || fail "read_ahead_kb $(cat "$T_DIR/ro.kb"), expected 128"
+[ "$(cat "$T_DIR/ro.data")" = data ] || fail "the mount did not work"
+grep -q "readahead: cannot set .*read_ahead_kb to 8192" "$T_DIR/ro.log" &&
+  grep -q "readahead 128 KiB" "$T_DIR/ro.log" ||
+  fail "no debug line for the refused write: $(cat "$T_DIR/ro.log")"
 
 lib_pass
