@@ -68,8 +68,6 @@ struct mnt_state {
     struct fuse_conn_info_opts *conn_opts;  /* libfuse -o options for init */
     struct mnt_uring *uring;    /* the transport's hooks (uring.c), or NULL */
     const char *mountpoint;     /* resolved path (libfuse's realpath) */
-    unsigned readahead_kb;      /* what init left the mount's bdi reading
-                                   ahead (KiB); 0 if unknown */
 };
 
 /* --- snapview.c: MOUNTPOINT/.snapshots/NAME ---------------------------------
@@ -181,10 +179,10 @@ int mnt_is_fuse_type(const char *fstype);
 
 /* --- readahead.c ------------------------------------------------------- */
 /* Raises the readahead of the mount at m->mountpoint (its bdi's
- * read_ahead_kb) to `bytes` if lower, and returns what the bdi holds
- * after it, in KiB (0 if unknown).  Called from init, before the INIT
- * reply (see mnt_init). */
-unsigned mnt_raise_readahead(const struct mnt_state *m, unsigned bytes);
+ * read_ahead_kb) to `bytes` if lower, and logs (info) what the bdi holds
+ * once the INIT reply of max_readahead = bytes has reached the kernel.
+ * Called from init, before that reply (see mnt_init). */
+void mnt_raise_readahead(const struct mnt_state *m, unsigned bytes);
 
 /* --- loop.c ------------------------------------------------------------ */
 struct mnt_pool;

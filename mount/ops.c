@@ -256,7 +256,7 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
     conn->max_readahead = MNT_DEFAULT_READAHEAD;
     if (m->conn_opts != NULL)
         fuse_apply_conn_info_opts(m->conn_opts, conn);
-    m->readahead_kb = mnt_raise_readahead(m, conn->max_readahead);
+    mnt_raise_readahead(m, conn->max_readahead);
     m->writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
     m->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 }

@@ -48,13 +48,13 @@ static int write_kb(const char *path, unsigned kb)
     return rc;
 }
 
-unsigned mnt_raise_readahead(const struct mnt_state *m, unsigned bytes)
+void mnt_raise_readahead(const struct mnt_state *m, unsigned bytes)
 {
     struct mnt_mount mm;
     if (m->mountpoint == NULL || mnt_mount_at(m->mountpoint, &mm) != 1) {
         mnt_log(LOG_DEBUG, "readahead: %s not found in /proc/self/mountinfo",
                 m->mountpoint ? m->mountpoint : "(no mount point)");
-        return 0;
+        return;
     }
     long page = sysconf(_SC_PAGESIZE);
     unsigned pkb = page >= 1024 ? (unsigned)(page / 1024) : 4;
@@ -65,7 +65,7 @@ unsigned mnt_raise_readahead(const struct mnt_state *m, unsigned bytes)
     int rc = read_kb(path, &have);
     if (rc < 0) {
         mnt_log(LOG_DEBUG, "readahead: cannot read %s: %s", path, strerror(-rc));
-        return 0;
+        return;
     }
     if (have < want) {
         rc = write_kb(path, want);
@@ -78,5 +78,4 @@ unsigned mnt_raise_readahead(const struct mnt_state *m, unsigned bytes)
     unsigned after = have < want ? have : want;   /* the reply lowers it */
     mnt_log(LOG_INFO, "readahead %u KiB (bdi %u:%u)", after, mm.dev_major,
             mm.dev_minor);
-    return after;
 }
