@@ -700,6 +700,101 @@ static int get_for_read(fs_t *fs, uint64_t ino, struct inode **out)
     return inode_get_for_update(fs, ino, out);
 }
 
+/* Fills the part of buf (file bytes [off, off + n)) that block blk
+ * covers from the block's stored bytes val[0, len): zeros past len (a
+ * hole is len 0). */
+static void fill_from_block(char *buf, uint64_t off, size_t n, uint64_t bs,
+                            uint64_t blk, const char *val, size_t len)
+{
+    uint64_t bstart = blk * bs, end = off + n;
+    uint64_t from = off > bstart ? off : bstart;
+    uint64_t to = end < bstart + bs ? end : bstart + bs;
+    size_t lo = (size_t)(from - bstart), hi = (size_t)(to - bstart);
+    size_t have = len > lo ? (len < hi ? len : hi) - lo : 0;
+    char *dst = buf + (from - off);
+    if (have)
+        memcpy(dst, val + lo, have);
+    memset(dst + have, 0, hi - lo - have);
+}
+
+/* Fills block blk's part of buf by lookups (get_block: the block, and
+ * its patch when the file is PATCHED). */
+static int fill_by_get(fs_t *fs, struct inode *ip, char *buf, uint64_t off,
+                       size_t n, uint64_t blk)
+{
+    void *val;
+    size_t len;
+    int rc = get_block(fs, ip->ino, is_patched(&ip->rec), blk, &val, &len);
+    if (rc < 0)
+        return rc;
+    fill_from_block(buf, off, n, fs->block_bytes, blk, val, len);
+    lsm_free(val);
+    return 0;
+}
+
+/* Reads spanning at least this many blocks walk them with one iterator
+ * (one seek, then one step per block or patch, the value copied straight
+ * from the engine's block into buf) instead of a lookup per block (each a
+ * seek through every level and a copy into a value of its own).  Kernel
+ * readahead asks for 128 KiB..1 MiB at a time, 8..64 blocks of 16 KiB. */
+#define SCAN_MIN_BLOCKS 4
+
+/* Fills buf with file bytes [off, off + n) (n > 0, inside the size) by one
+ * iterator over the blocks' keys.  The blocks it reads are not kept in the
+ * block cache: a sequential reader's kernel page cache holds them, and a
+ * stream must not push out the cache's small hot blocks.  A patched block
+ * is read again by lookups (fill_by_get), exactly as a point read sees it:
+ * the shared inode lock keeps writers of this file out meanwhile. */
+static int read_scan(fs_t *fs, struct inode *ip, char *buf, size_t n,
+                     uint64_t off)
+{
+    uint64_t bs = fs->block_bytes, next = off / bs, last = (off + n - 1) / bs;
+    char lo[FS_KEY_MAX], hi[FS_KEY_MAX];
+    size_t ll = fs_key_block(lo, ip->ino, next);
+    size_t hl = fs_key_block(hi, ip->ino, last + 1);
+    lsm_read_options ro = fs->ro;
+    ro.no_fill_cache = 1;
+    lsm_iter *it = lsm_iter_new(fs->db, &ro);
+    if (it == NULL)
+        return -ENOMEM;
+    int rc = 0;
+    for (lsm_iter_seek(it, lo, ll); lsm_iter_valid(it); lsm_iter_next(it)) {
+        size_t kl, vl;
+        const void *k = lsm_iter_key(it, &kl);
+        if (!key_before(k, kl, hi, hl))
+            break;
+        uint64_t kino, blk;
+        int patch = fs_decode_patch_key(k, kl, &kino, &blk) == 0;
+        if (patch ? !is_patched(&ip->rec)
+                  : fs_decode_block_key(k, kl, &kino, &blk) != 0)
+            continue;              /* a key no point read would look at */
+        for (; next < blk; next++)                       /* holes */
+            fill_from_block(buf, off, n, bs, next, NULL, 0);
+        if (patch) {
+            rc = fill_by_get(fs, ip, buf, off, n, blk);
+        } else {
+            const void *v = lsm_iter_value(it, &vl);
+            if (vl == 0 || vl > bs) {
+                fs_log(fs, LOG_ERR, "inode %llu block %llu: bad length %zu",
+                       (unsigned long long)ip->ino, (unsigned long long)blk, vl);
+                rc = -EIO;
+            } else {
+                fill_from_block(buf, off, n, bs, blk, v, vl);
+            }
+        }
+        if (rc < 0)
+            break;
+        next = blk + 1;
+    }
+    int st = lsm_iter_status(it);
+    lsm_iter_free(it);
+    if (rc == 0 && st != LSM_OK)
+        rc = fs_engine_error(fs, st, "block scan");
+    for (; rc == 0 && next <= last; next++)              /* trailing holes */
+        fill_from_block(buf, off, n, bs, next, NULL, 0);
+    return rc;
+}
+
 static ssize_t read_locked(fs_t *fs, struct inode *ip, char *buf, size_t n,
                            uint64_t off)
 {
@@ -718,25 +813,14 @@ static ssize_t read_locked(fs_t *fs, struct inode *ip, char *buf, size_t n,
         memcpy(buf, ip->data + off, n);
         return (ssize_t)n;
     }
-    uint64_t bs = fs->block_bytes;
-    for (uint64_t pos = off; pos < off + n;) {
-        uint64_t blk = pos / bs, bstart = blk * bs;
-        size_t lo = (size_t)(pos - bstart);
-        size_t hi = (size_t)((off + n < bstart + bs ? off + n : bstart + bs) - bstart);
-        void *val;
-        size_t len;
-        int rc = get_block(fs, ip->ino, is_patched(rec), blk, &val, &len);
-        if (rc < 0)
-            return rc;
-        char *dst = buf + (pos - off);
-        size_t have = len > lo ? (len < hi ? len : hi) - lo : 0;
-        if (have)
-            memcpy(dst, (char *)val + lo, have);
-        memset(dst + have, 0, hi - lo - have);
-        lsm_free(val);
-        pos = bstart + hi;
-    }
-    return (ssize_t)n;
+    uint64_t bs = fs->block_bytes, first = off / bs, last = (off + n - 1) / bs;
+    int rc = 0;
+    if (last - first + 1 >= SCAN_MIN_BLOCKS)
+        rc = read_scan(fs, ip, buf, n, off);
+    else
+        for (uint64_t blk = first; rc == 0 && blk <= last; blk++)
+            rc = fill_by_get(fs, ip, buf, off, n, blk);
+    return rc < 0 ? rc : (ssize_t)n;
 }
 
 ssize_t fs_read(fs_t *fs, uint64_t ino, char *buf, size_t size, off_t off)

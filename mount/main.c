@@ -521,6 +521,7 @@ int main(int argc, char *argv[])
         goto out;
 
     mnt_state_init(&st, &cfg, conn_opts);
+    st.mountpoint = opts.mountpoint;
     se = fuse_session_new(&args, &mnt_ops, sizeof mnt_ops, &st);
     if (se == NULL)
         goto out;                 /* e.g. unknown option; libfuse said so */

@@ -67,6 +67,7 @@ struct mnt_state {
     unsigned max_write;
     struct fuse_conn_info_opts *conn_opts;  /* libfuse -o options for init */
     struct mnt_uring *uring;    /* the transport's hooks (uring.c), or NULL */
+    const char *mountpoint;     /* resolved path (libfuse's realpath) */
 };
 
 /* --- snapview.c: MOUNTPOINT/.snapshots/NAME ---------------------------------
@@ -142,6 +143,9 @@ void mnt_view_drop(struct mnt_state *m, const char *name);
 /* --- opts.c ----------------------------------------------------------- */
 #define MNT_MAX_WRITE_MIN 4096u
 #define MNT_MAX_WRITE_MAX (1u << 20)
+/* Default kernel readahead, bytes (-o max_readahead=N sets it); see
+ * mnt_init and readahead.c. */
+#define MNT_DEFAULT_READAHEAD (8u << 20)
 
 /* Fills cfg with defaults, then consumes lsmfs's own options and the
  * STORE argument from args (leaving MOUNTPOINT and libfuse's options).
@@ -162,6 +166,7 @@ void mnt_log(int level, const char *fmt, ...)
 
 /* --- mountinfo.c ------------------------------------------------------- */
 struct mnt_mount {
+    unsigned dev_major, dev_minor;  /* st_dev of files on it */
     char fstype[64];            /* "fuse.lsmfs", "ext4", ... */
     char opts[256];             /* per-mount options: "rw,nosuid,relatime" */
 };
@@ -171,6 +176,13 @@ struct mnt_mount {
 int mnt_mount_at(const char *path, struct mnt_mount *m);
 /* fuse, fuseblk or fuse.SUBTYPE. */
 int mnt_is_fuse_type(const char *fstype);
+
+/* --- readahead.c ------------------------------------------------------- */
+/* Raises the readahead of the mount at m->mountpoint (its bdi's
+ * read_ahead_kb) to `bytes` if lower, and logs (info) what the bdi holds
+ * once the INIT reply of max_readahead = bytes has reached the kernel.
+ * Called from init, before that reply (see mnt_init). */
+void mnt_raise_readahead(const struct mnt_state *m, unsigned bytes);
 
 /* --- loop.c ------------------------------------------------------------ */
 struct mnt_pool;

@@ -50,6 +50,8 @@ static int mnt_parse_line(char *line, const char *path, struct mnt_mount *m)
     char *fstype = tok ? strtok_r(NULL, " \n", &save) : NULL;
     if (fstype == NULL)
         return 0;
+    if (sscanf(field[2], "%u:%u", &m->dev_major, &m->dev_minor) != 2)
+        return 0;
     snprintf(m->fstype, sizeof m->fstype, "%s", fstype);
     snprintf(m->opts, sizeof m->opts, "%s", field[5]);
     return 1;

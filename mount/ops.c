@@ -222,7 +222,16 @@ static int mnt_node(fuse_req_t req, fuse_ino_t ino, struct mnt_node *n)
  * passthrough FUSE mount does the same).  Without it such a write is
  * served synchronously and the kernel invalidates the range after it,
  * as for a plain O_DIRECT pwrite.  Cost: one submitter's AIO writes no
- * longer overlap.  (-o async_dio turns it back on.) */
+ * longer overlap.  (-o async_dio turns it back on.)
+ *
+ * Readahead: max_readahead is MNT_DEFAULT_READAHEAD (8 MiB) unless -o
+ * max_readahead=N says otherwise, and the mount's bdi is raised to it
+ * before the reply (readahead.c: the reply alone can only lower the
+ * kernel's 128 KiB).  Measured, 1 GiB cold sequential read (dd bs=1M):
+ * 128 KiB readahead sends 8192 READs of 128 KiB one or two at a time;
+ * 8 MiB sends 1024 READs of 1 MiB (max_pages: 256 pages, the kernel's
+ * fs.fuse.max_pages_limit and libfuse 3.14's largest buffer) several at
+ * a time, which the workers serve in parallel. */
 static void mnt_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct mnt_state *m = userdata;
@@ -244,8 +253,10 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
     if (conn->capable & FUSE_CAP_IOCTL_DIR)
         conn->want |= FUSE_CAP_IOCTL_DIR;  /* chattr on directories, mnt_ioctl on the root */
     conn->max_write = m->max_write;
+    conn->max_readahead = MNT_DEFAULT_READAHEAD;
     if (m->conn_opts != NULL)
         fuse_apply_conn_info_opts(m->conn_opts, conn);
+    mnt_raise_readahead(m, conn->max_readahead);
     m->writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
     m->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 }

@@ -1,8 +1,8 @@
 /*
  * test_fs_data.c — file data: inline and block files, sparse files,
  * truncate, O_APPEND, O_TRUNC, privilege clearing on write, fallocate,
- * SEEK_DATA/SEEK_HOLE, copy_file_range, and a random-operation test
- * against an in-memory model.
+ * SEEK_DATA/SEEK_HOLE, copy_file_range, a random-operation test
+ * against an in-memory model, block patches, and reads of many blocks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -688,6 +688,106 @@ static void test_block_patches_crash(void **state)
     assert_int_equal(patch_keys(t, ino), 0);
 }
 
+
+/* --- reads of many blocks (file.c read_scan) -------------------------------- */
+
+/* fs_read of [off, off + len) against the model of a file of `size`
+ * bytes: the bytes inside the size, 0 at or past it. */
+static void check_range(T *t, uint64_t ino, const char *model, size_t size,
+                        size_t off, size_t len)
+{
+    size_t want = off >= size ? 0 : (len < size - off ? len : size - off);
+    char *buf = malloc(len + 1);
+    assert_non_null(buf);
+    memset(buf, 0x5a, len + 1);
+    ssize_t got = fs_read(t->fs, ino, buf, len, (off_t)off);
+    if (got != (ssize_t)want)
+        fail_msg("read of %zu at %zu: %zd bytes, want %zu", len, off, got, want);
+    if (want > 0 && memcmp(buf, model + off, want) != 0)
+        fail_msg("inode %llu: read of %zu at %zu: wrong bytes", (unsigned long long)ino, len, off);
+    free(buf);
+}
+
+/* Every window over the file: starts at, next to and between block
+ * boundaries, lengths under and over the many-block threshold, windows
+ * reaching past the end, and starts at and past the end. */
+static void check_windows(T *t, uint64_t ino, const char *model, size_t size)
+{
+    const size_t bs = 4096;
+    const size_t offs[] = { 0, 1, bs - 1, bs, 5 * bs - 20, 6 * bs - 25,
+                            10 * bs + 7, 29 * bs + 4000, size - 5 * bs - 3,
+                            size - 1, size, size + 9 };
+    const size_t lens[] = { 1, 100, bs, 3 * bs + 1, 4 * bs, 5 * bs + 7,
+                            17 * bs, size + 100 };
+    for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++)
+        for (size_t j = 0; j < sizeof lens / sizeof lens[0]; j++)
+            check_range(t, ino, model, size, offs[i], lens[j]);
+}
+
+static lsm_stats engine_stats(T *t)
+{
+    lsm_stats st;
+    lsm_get_stats(fs_engine(t->fs), &st);
+    return st;
+}
+
+/* A read of many blocks is exact over holes (never written, punched, and
+ * past a short block's stored bytes), block patches (first, middle,
+ * spanning two blocks, in a last block that ends mid-block), files ending
+ * mid-block, and past the end; from the memtable and, after a reopen,
+ * from tables.  Such a read leaves the block cache as it was: a stream
+ * does not push out cached blocks (a lookup per block cached each). */
+static void test_read_many_blocks(void **state)
+{
+    T *t = *state;
+    const size_t bs = 4096;
+
+    /* Sparse: blocks 0-9 data, 10-14 never written, 15-29 data, block
+     * 30 100 bytes then zeros, 31-39 hole, block 40 1000 bytes (the end). */
+    const size_t ssize = 40 * bs + 1000;
+    char *sm = calloc(1, ssize);
+    uint64_t sf = mkfile(t, FS_ROOT_INO, "sparse");
+    fill(sm, 10 * bs, 1);
+    fill(sm + 15 * bs, 15 * bs, 2);
+    fill(sm + 30 * bs, 100, 3);
+    fill(sm + 40 * bs, 1000, 4);
+    const size_t runs[][2] = { { 0, 10 * bs }, { 15 * bs, 15 * bs },
+                               { 30 * bs, 100 }, { 40 * bs, 1000 } };
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(fs_write(t->fs, sf, sm + runs[i][0], runs[i][1],
+                                  (off_t)runs[i][0], 0), (ssize_t)runs[i][1]);
+    assert_int_equal(fs_fallocate(t->fs, sf, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                  (off_t)(20 * bs), (off_t)(2 * bs)), 0);
+    memset(sm + 20 * bs, 0, 2 * bs);
+
+    /* Fully stored, then patched: 20 blocks and 500 bytes. */
+    const size_t psize = 20 * bs + 500;
+    char *pm = malloc(psize);
+    uint64_t pf = mkfile(t, FS_ROOT_INO, "patched");
+    fill(pm, psize, 5);
+    assert_int_equal(fs_write(t->fs, pf, pm, psize, 0, 0), (ssize_t)psize);
+    put_model(t, pf, pm, 10, 50, 6);                  /* block 0 */
+    put_model(t, pf, pm, 6 * bs - 20, 40, 7);         /* blocks 5 and 6 */
+    put_model(t, pf, pm, 12 * bs + 4000, 30, 8);      /* block 12 */
+    put_model(t, pf, pm, 20 * bs + 100, 200, 9);      /* the last block */
+
+    check_windows(t, sf, sm, ssize);
+    check_windows(t, pf, pm, psize);
+    assert_int_equal(patch_keys(t, pf), 5);           /* reopens */
+    check_windows(t, pf, pm, psize);
+    check_windows(t, sf, sm, ssize);
+
+    /* Cold cache: one read of the whole sparse file from tables. */
+    reopen(t);
+    lsm_stats before = engine_stats(t);
+    check_range(t, sf, sm, ssize, 0, ssize);
+    lsm_stats after = engine_stats(t);
+    assert_true(after.blocks_read > before.blocks_read);
+    assert_true(after.cache_bytes < before.cache_bytes + bs);
+    free(sm);
+    free(pm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -703,6 +803,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_random_model, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_block_patches, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_block_patches_crash, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_read_many_blocks, setup_small, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
