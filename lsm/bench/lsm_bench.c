@@ -1830,15 +1830,15 @@ static void run_random(struct worker *w)
 }
 
 /* readwhilewriting's writer: puts of random keys at full speed until
- * every client thread has finished. */
+ * every client thread has finished (at least one, so that its figures
+ * exist even when the readers finish first). */
 static void run_writer(struct worker *w)
 {
     struct run *r = w->run;
     char key[MAX_KEY_SIZE];
     size_t vpos = (size_t)w->index * 4099 % r->pool.len;
 
-    while (atomic_load(&r->readers_done) < r->cfg->threads &&
-           !worker_failed(w)) {
+    do {
         make_key(r->cfg, key, rng_below(&w->rng, r->cfg->num));
         uint64_t t0 = now_ns();
         if (op_put(w, key, &vpos) != 0) {
@@ -1847,7 +1847,8 @@ static void run_writer(struct worker *w)
         }
         hist_add(&w->whist, now_ns() - t0);
         w->wops++;
-    }
+    } while (atomic_load(&r->readers_done) < r->cfg->threads &&
+             !worker_failed(w));
 }
 
 /* readseq: thread t scans from key(lo) up to key(hi); the first thread
