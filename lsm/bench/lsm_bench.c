@@ -92,7 +92,8 @@
  *                                readrandomwriterandom, deleterange)
  *          [write_amp=W] [first_us=A last_us=B]   (rangedel)
  *
- * write_ops_per_sec is over the same elapsed time as ops_per_sec.  compact
+ * secs runs from the first thread's start to the last one's end (the
+ * writer's too); write_ops_per_sec is over the same secs.  compact
  * and deleteall are one timed call each (ops=1).
  *
  * write_amp (write benchmarks and compact) is cumulative since the database
@@ -2086,7 +2087,8 @@ static void print_result(struct run *r, const struct totals *t,
 }
 
 /* Sums the workers into *t; secs runs from the first start to the last
- * end.  Returns -1 after printing the first worker's error. */
+ * end (the writer's too).  The bytes moved and found are the client
+ * threads' only.  Returns -1 after printing the first worker's error. */
 static int sum_workers(struct run *r, const struct worker *ws, int n,
                        struct totals *t, uint64_t *user_bytes)
 {
@@ -2101,8 +2103,10 @@ static int sum_workers(struct run *r, const struct worker *ws, int n,
         }
         t->ops += w->ops;
         t->wops += w->wops;
-        t->bytes += w->bytes;
-        t->found += w->found;
+        if (w->index < r->cfg->threads) {
+            t->bytes += w->bytes;
+            t->found += w->found;
+        }
         *user_bytes += w->written;
         if (w->start_ns < start)
             start = w->start_ns;
