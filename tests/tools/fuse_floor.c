@@ -96,9 +96,7 @@ void mnt_log(int level, const char *fmt, ...)
 int mnt_raw_request(struct fuse_session *se, struct mnt_state *m,
                     const struct fuse_buf *buf)
 {
-    (void)se;
-    (void)m;
-    (void)buf;
+    (void)se, (void)m, (void)buf;
     return 0;
 }
 
@@ -274,7 +272,7 @@ static struct node *dir_get(uint64_t ino, int *err)
     return *err ? NULL : d;
 }
 
-/* Every operation runs under mu and returns REPLIED once it has replied,
+/* SERVE runs call under mu; call returns REPLIED once it has replied,
  * else the errno to answer (0: success without data). */
 #define REPLIED (-1)
 #define SERVE(req, call)                                                    \
@@ -297,62 +295,55 @@ static void floor_init(void *userdata, struct fuse_conn_info *conn)
     conn->max_write = MNT_MAX_WRITE_MAX;
 }
 
-static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-    struct dent *d = dent_find(parent, name);
-    if (d != NULL) {
-        reply_entry(req, nodes[d->ino]);
-    } else {
-        struct fuse_entry_param e;     /* ino 0: the absence is cached */
-        memset(&e, 0, sizeof e);
-        e.entry_timeout = FLOOR_TIMEOUT;
-        fuse_reply_entry(req, &e);
-    }
-    return REPLIED;
-}
-
 static void floor_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    SERVE(req, do_lookup(req, parent, name));
+    struct fuse_entry_param e = { .entry_timeout = FLOOR_TIMEOUT };
+    pthread_mutex_lock(&mu);
+    struct dent *d = dent_find(parent, name);
+    if (d != NULL)
+        reply_entry(req, nodes[d->ino]);
+    else
+        fuse_reply_entry(req, &e);      /* ino 0: the absence is cached */
+    pthread_mutex_unlock(&mu);
 }
 
-static int forget_one(fuse_ino_t ino, uint64_t nlookup)
+static void forget_one(fuse_ino_t ino, uint64_t nlookup)
 {
     struct node *n = node_get(ino);
     if (n != NULL) {
         n->nlookup = n->nlookup > nlookup ? n->nlookup - nlookup : 0;
         node_maybe_free(n);
     }
-    return REPLIED;                     /* FORGET has no reply */
 }
 
 static void floor_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-    SERVE(req, forget_one(ino, nlookup));
+    pthread_mutex_lock(&mu);
+    forget_one(ino, nlookup);
+    pthread_mutex_unlock(&mu);
     fuse_reply_none(req);
 }
 
 static void floor_forget_multi(fuse_req_t req, size_t count,
                                struct fuse_forget_data *f)
 {
+    pthread_mutex_lock(&mu);
     for (size_t i = 0; i < count; i++)
-        SERVE(req, forget_one(f[i].ino, f[i].nlookup));
+        forget_one(f[i].ino, f[i].nlookup);
+    pthread_mutex_unlock(&mu);
     fuse_reply_none(req);
-}
-
-static int do_getattr(fuse_req_t req, fuse_ino_t ino)
-{
-    struct node *n = node_get(ino);
-    if (n == NULL)
-        return ENOENT;
-    reply_attr(req, n);
-    return REPLIED;
 }
 
 static void floor_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)fi;
-    SERVE(req, do_getattr(req, ino));
+    pthread_mutex_lock(&mu);
+    struct node *n = node_get(ino);
+    if (n == NULL)
+        fuse_reply_err(req, ENOENT);
+    else
+        reply_attr(req, n);
+    pthread_mutex_unlock(&mu);
 }
 
 /* Sets a file's size, zeroing what it gains. */
@@ -372,25 +363,15 @@ static int resize(struct node *n, size_t size)
     return 0;
 }
 
-static void set_time(struct timespec *t, const struct timespec *v, int now)
-{
-    if (now)
-        clock_gettime(CLOCK_REALTIME, t);
-    else
-        *t = *v;
-}
-
 static int do_setattr(fuse_req_t req, fuse_ino_t ino, const struct stat *a, int set)
 {
     struct node *n = node_get(ino);
     if (n == NULL)
         return ENOENT;
-    if (set & FUSE_SET_ATTR_SIZE) {
-        if (S_ISDIR(n->st.st_mode))
-            return EISDIR;
-        if (resize(n, (size_t)a->st_size) != 0)
-            return ENOMEM;
-    }
+    if ((set & FUSE_SET_ATTR_SIZE) && S_ISDIR(n->st.st_mode))
+        return EISDIR;
+    if ((set & FUSE_SET_ATTR_SIZE) && resize(n, (size_t)a->st_size) != 0)
+        return ENOMEM;
     if (set & FUSE_SET_ATTR_MODE)
         n->st.st_mode = (n->st.st_mode & S_IFMT) | (a->st_mode & 07777);
     if (set & FUSE_SET_ATTR_UID)
@@ -398,10 +379,10 @@ static int do_setattr(fuse_req_t req, fuse_ino_t ino, const struct stat *a, int 
     if (set & FUSE_SET_ATTR_GID)
         n->st.st_gid = a->st_gid;
     touch(n, (set & FUSE_SET_ATTR_SIZE) != 0);
-    if (set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
-        set_time(&n->st.st_atim, &a->st_atim, set & FUSE_SET_ATTR_ATIME_NOW);
-    if (set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
-        set_time(&n->st.st_mtim, &a->st_mtim, set & FUSE_SET_ATTR_MTIME_NOW);
+    if (set & FUSE_SET_ATTR_ATIME)
+        n->st.st_atim = set & FUSE_SET_ATTR_ATIME_NOW ? n->st.st_ctim : a->st_atim;
+    if (set & FUSE_SET_ATTR_MTIME)
+        n->st.st_mtim = set & FUSE_SET_ATTR_MTIME_NOW ? n->st.st_ctim : a->st_mtim;
     if (set & FUSE_SET_ATTR_CTIME)
         n->st.st_ctim = a->st_ctim;
     reply_attr(req, n);
@@ -422,21 +403,19 @@ static int make(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     int err;
-    struct node *dir = dir_get(parent, &err);
+    struct node *dir = dir_get(parent, &err), *n;
     if (dir == NULL)
         return err;
     if (dent_find(parent, name) != NULL)
         return EEXIST;
-    struct node *n = node_new(mode, ctx->uid, ctx->gid);
-    if (n == NULL)
+    if ((n = node_new(mode, ctx->uid, ctx->gid)) == NULL)
         return ENOMEM;
     if (dent_add(dir, name, n->st.st_ino) != 0) {
         n->st.st_nlink = 0;
         node_maybe_free(n);
         return ENOMEM;
     }
-    if (S_ISDIR(mode))
-        dir->st.st_nlink++;
+    dir->st.st_nlink += S_ISDIR(mode) ? 1 : 0;
     touch(dir, 1);
     if (fi == NULL) {
         reply_entry(req, n);
@@ -445,11 +424,9 @@ static int make(fuse_req_t req, fuse_ino_t parent, const char *name,
     struct fuse_entry_param e;
     fill_entry(n, &e);
     fi->keep_cache = 1;
-    n->nlookup++;
-    n->nopen++;
-    if (fuse_reply_create(req, &e, fi) != 0) {
-        n->nlookup--;
-        n->nopen--;
+    if (fuse_reply_create(req, &e, fi) == 0) {
+        n->nlookup++;
+        n->nopen++;
     }
     return REPLIED;
 }
@@ -476,9 +453,9 @@ static void floor_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 /* Removes the entry d of dir naming n; for a directory n must be empty. */
 static int remove_entry(struct node *dir, struct dent *d, struct node *n)
 {
+    if (S_ISDIR(n->st.st_mode) && n->live > 0)
+        return ENOTEMPTY;
     if (S_ISDIR(n->st.st_mode)) {
-        if (n->live > 0)
-            return ENOTEMPTY;
         n->st.st_nlink = 0;
         dir->st.st_nlink--;
     } else {
@@ -495,11 +472,9 @@ static int do_remove(fuse_ino_t parent, const char *name, int is_dir)
 {
     int err;
     struct node *dir = dir_get(parent, &err);
-    if (dir == NULL)
-        return err;
-    struct dent *d = dent_find(parent, name);
+    struct dent *d = dir != NULL ? dent_find(parent, name) : NULL;
     if (d == NULL)
-        return ENOENT;
+        return dir == NULL ? err : ENOENT;
     struct node *n = nodes[d->ino];
     if (S_ISDIR(n->st.st_mode) != is_dir)
         return is_dir ? ENOTDIR : EISDIR;
@@ -563,112 +538,87 @@ static void floor_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 /* ATOMIC_O_TRUNC is on (libfuse's default): open truncates. */
-static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    struct node *n = node_get(ino);
-    if (n == NULL)
-        return ENOENT;
-    if (S_ISDIR(n->st.st_mode))
-        return EISDIR;
-    if ((fi->flags & O_TRUNC) && n->st.st_size > 0) {
-        n->st.st_size = 0;
-        touch(n, 1);
-    }
-    fi->keep_cache = 1;
-    n->nopen++;
-    if (fuse_reply_open(req, fi) != 0)
-        n->nopen--;
-    return REPLIED;
-}
-
 static void floor_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    SERVE(req, do_open(req, ino, fi));
-}
-
-static int do_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
-{
+    pthread_mutex_lock(&mu);
     struct node *n = node_get(ino);
-    if (n == NULL)
-        return ENOENT;
-    size_t have = off < n->st.st_size ? (size_t)(n->st.st_size - off) : 0;
-    fuse_reply_buf(req, have ? n->data + off : NULL, have < size ? have : size);
-    return REPLIED;
+    if (n == NULL || S_ISDIR(n->st.st_mode)) {
+        fuse_reply_err(req, n == NULL ? ENOENT : EISDIR);
+    } else {
+        if ((fi->flags & O_TRUNC) && n->st.st_size > 0) {
+            n->st.st_size = 0;
+            touch(n, 1);
+        }
+        fi->keep_cache = 1;
+        n->nopen += fuse_reply_open(req, fi) == 0;
+    }
+    pthread_mutex_unlock(&mu);
 }
 
 static void floor_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
     (void)fi;
-    SERVE(req, do_read(req, ino, size, off));
-}
-
-static int do_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-                    size_t size, off_t off)
-{
+    pthread_mutex_lock(&mu);
     struct node *n = node_get(ino);
+    size_t have = n != NULL && off < n->st.st_size ? (size_t)(n->st.st_size - off) : 0;
     if (n == NULL)
-        return ENOENT;
-    size_t end = (size_t)off + size;
-    if (end > (size_t)n->st.st_size && resize(n, end) != 0)
-        return ENOMEM;
-    memcpy(n->data + off, buf, size);
-    touch(n, 1);
-    fuse_reply_write(req, size);
-    return REPLIED;
+        fuse_reply_err(req, ENOENT);
+    else
+        fuse_reply_buf(req, have ? n->data + off : NULL, have < size ? have : size);
+    pthread_mutex_unlock(&mu);
 }
 
 static void floor_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
                         size_t size, off_t off, struct fuse_file_info *fi)
 {
     (void)fi;
-    SERVE(req, do_write(req, ino, buf, size, off));
-}
-
-static int do_release(fuse_ino_t ino)
-{
+    pthread_mutex_lock(&mu);
     struct node *n = node_get(ino);
-    if (n != NULL && n->nopen > 0) {
-        n->nopen--;
-        node_maybe_free(n);
+    size_t end = (size_t)off + size;
+    if (n == NULL || (end > (size_t)n->st.st_size && resize(n, end) != 0)) {
+        fuse_reply_err(req, n == NULL ? ENOENT : ENOMEM);
+    } else {
+        memcpy(n->data + off, buf, size);
+        touch(n, 1);
+        fuse_reply_write(req, size);
     }
-    return 0;
+    pthread_mutex_unlock(&mu);
 }
 
 static void floor_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)fi;
-    SERVE(req, do_release(ino));
-}
-
-/* flush, fsync: nothing is buffered here. */
-static void floor_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    (void)ino;
-    (void)fi;
+    pthread_mutex_lock(&mu);
+    struct node *n = node_get(ino);
+    if (n != NULL && n->nopen > 0) {
+        n->nopen--;
+        node_maybe_free(n);
+    }
+    pthread_mutex_unlock(&mu);
     fuse_reply_err(req, 0);
 }
 
-static void floor_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
-                        struct fuse_file_info *fi)
+/* Nothing is buffered here (FSYNC gets ENOSYS: the kernel then takes
+ * every fsync as done). */
+static void floor_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)datasync;
-    floor_flush(req, ino, fi);
+    (void)ino, (void)fi;
+    fuse_reply_err(req, 0);
 }
 
 /* As lsmfs: ENOSYS makes the kernel open directories itself from now on
- * (FUSE_CAP_NO_OPENDIR_SUPPORT; every kernel this runs on has it). */
+ * (FUSE_CAP_NO_OPENDIR_SUPPORT). */
 static void floor_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
-    (void)fi;
+    (void)ino, (void)fi;
     fuse_reply_err(req, ENOSYS);
 }
 
-/* Entries from slot off on (the offset of an entry is its slot + 1) into
- * buf.  readdirplus takes a lookup reference for each entry it sends;
- * should the reply not reach the kernel they are not returned (the inodes
- * then stay in memory until unmount). */
+/* Entries from slot off on (an entry's offset is its slot + 1).
+ * readdirplus takes a lookup reference for each entry it sends; should
+ * the reply not reach the kernel they are not returned (the inodes then
+ * stay in memory until unmount). */
 static int list_dir(fuse_req_t req, fuse_ino_t ino, char *buf, size_t size,
                     off_t off, int plus)
 {
@@ -681,9 +631,8 @@ static int list_dir(fuse_req_t req, fuse_ino_t ino, char *buf, size_t size,
         struct dent *d = dir->slots[i];
         if (d == NULL)
             continue;
-        struct node *n = nodes[d->ino];
         struct fuse_entry_param e;
-        fill_entry(n, &e);
+        fill_entry(nodes[d->ino], &e);
         size_t len = plus ? fuse_add_direntry_plus(req, buf + used, size - used,
                                                    d->name, &e, i + 1)
                           : fuse_add_direntry(req, buf + used, size - used,
@@ -691,64 +640,58 @@ static int list_dir(fuse_req_t req, fuse_ino_t ino, char *buf, size_t size,
         if (len > size - used)
             break;
         used += len;
-        n->nlookup += (uint64_t)plus;
+        nodes[d->ino]->nlookup += (uint64_t)plus;
     }
     fuse_reply_buf(req, buf, used);
     return REPLIED;
+}
+
+static void serve_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                      int plus)
+{
+    char *buf = malloc(size);
+    SERVE(req, list_dir(req, ino, buf, size, off, plus));
+    free(buf);
 }
 
 static void floor_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                           struct fuse_file_info *fi)
 {
     (void)fi;
-    char *buf = malloc(size);
-    SERVE(req, list_dir(req, ino, buf, size, off, 0));
-    free(buf);
+    serve_dir(req, ino, size, off, 0);
 }
 
 static void floor_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
                               off_t off, struct fuse_file_info *fi)
 {
     (void)fi;
-    char *buf = malloc(size);
-    SERVE(req, list_dir(req, ino, buf, size, off, 1));
-    free(buf);
+    serve_dir(req, ino, size, off, 1);
 }
 
 static void floor_statfs(fuse_req_t req, fuse_ino_t ino)
 {
     (void)ino;
-    struct statvfs s = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255,
-                         .f_blocks = 1u << 24, .f_bfree = 1u << 24,
-                         .f_bavail = 1u << 24, .f_files = 1u << 24,
-                         .f_ffree = 1u << 24, .f_favail = 1u << 24 };
+    fsblkcnt_t b = 1u << 24;            /* 64 GiB, all free: not enforced */
+    struct statvfs s = { .f_bsize = 4096, .f_frsize = 4096, .f_blocks = b, .f_bfree = b,
+                         .f_bavail = b, .f_files = b, .f_ffree = b, .f_favail = b,
+                         .f_namemax = 255 };
     fuse_reply_statfs(req, &s);
 }
 
-/* The kernel asks for security.capability before every write(2). */
+/* The kernel asks for security.capability before every write(2), as it
+ * does of lsmfs; none is ever set. */
 static void floor_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                            size_t size)
 {
-    (void)ino;
-    (void)name;
-    (void)size;
+    (void)ino, (void)name, (void)size;
     fuse_reply_err(req, ENODATA);
 }
 
-static void floor_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-    (void)ino;
-    if (size == 0)
-        fuse_reply_xattr(req, 0);
-    else
-        fuse_reply_buf(req, NULL, 0);
-}
-
+/* Root may do anything (lsmfs checks; here only root mounts). */
 static void floor_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-    (void)ino;
     (void)mask;
-    fuse_reply_err(req, 0);
+    floor_flush(req, ino, NULL);
 }
 
 static const struct fuse_lowlevel_ops floor_ops = {
@@ -757,11 +700,10 @@ static const struct fuse_lowlevel_ops floor_ops = {
     .setattr = floor_setattr, .mknod = floor_mknod, .mkdir = floor_mkdir,
     .unlink = floor_unlink, .rmdir = floor_rmdir, .rename = floor_rename,
     .open = floor_open, .read = floor_read, .write = floor_write,
-    .flush = floor_flush, .release = floor_release, .fsync = floor_fsync,
+    .flush = floor_flush, .release = floor_release,
     .opendir = floor_opendir, .readdir = floor_readdir,
     .readdirplus = floor_readdirplus, .statfs = floor_statfs,
-    .getxattr = floor_getxattr, .listxattr = floor_listxattr,
-    .access = floor_access, .create = floor_create,
+    .getxattr = floor_getxattr, .access = floor_access, .create = floor_create,
 };
 
 /* --- main ---------------------------------------------------------------------- */
