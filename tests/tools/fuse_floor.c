@@ -4,7 +4,8 @@
  * figures against (scripts/bench-fs --targets=...,floor; README,
  * "Performance").
  *
- *   fuse_floor [-f] [-d] [-o io_uring|no_io_uring|plain_loop] MOUNTPOINT
+ *   fuse_floor [-f] [-d] [-o io_uring|no_io_uring|plain_loop|no_writeback]
+ *              MOUNTPOINT
  *
  * Everything lives in memory and is gone at unmount: a flat table of
  * inodes (attributes as a struct stat, a file's bytes in one buffer) and
@@ -26,7 +27,8 @@
  *     waits) and mount/uring.c (FUSE over io_uring with -o io_uring when
  *     the fuse module's enable_uring is on), linked in, not copied.
  *     -o plain_loop uses libfuse's single-threaded fuse_session_loop
- *     instead (a blocking read(2) per request), for comparison.
+ *     instead (a blocking read(2) per request), for comparison;
+ *     -o no_writeback leaves the writeback cache off, as lsmfs's option.
  * So lsmfs minus the floor is what its storage and bookkeeping cost, and
  * the floor against the plain directory is what any FUSE filesystem pays.
  *
@@ -288,10 +290,12 @@ static struct node *dir_get(uint64_t ino, int *err)
 
 static void floor_init(void *userdata, struct fuse_conn_info *conn)
 {
-    (void)userdata;
+    const struct mnt_state *m = userdata;
     conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_HANDLE_KILLPRIV |
-                              FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO);
-    conn->want |= conn->capable & (FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_READDIRPLUS);
+                              FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO |
+                              FUSE_CAP_WRITEBACK_CACHE);
+    conn->want |= conn->capable & (FUSE_CAP_READDIRPLUS |
+                                   (m->want_writeback ? FUSE_CAP_WRITEBACK_CACHE : 0));
     conn->max_write = MNT_MAX_WRITE_MAX;
 }
 
@@ -711,12 +715,14 @@ static const struct fuse_lowlevel_ops floor_ops = {
 struct floor_opts {
     int uring;                          /* MNT_URING_*, as lsmfs's -o */
     int plain_loop;
+    int no_writeback;
 };
 
 static const struct fuse_opt floor_optspec[] = {
     { "io_uring", offsetof(struct floor_opts, uring), MNT_URING_ON },
     { "no_io_uring", offsetof(struct floor_opts, uring), MNT_URING_OFF },
     { "plain_loop", offsetof(struct floor_opts, plain_loop), 1 },
+    { "no_writeback", offsetof(struct floor_opts, no_writeback), 1 },
     FUSE_OPT_END
 };
 
@@ -740,13 +746,14 @@ int main(int argc, char **argv)
         fuse_opt_add_arg(&args, "-ofsname=fuse_floor,subtype=fuse_floor") != 0 ||
         fuse_parse_cmdline(&args, &co) != 0 || co.mountpoint == NULL ||
         co.show_help || co.show_version) {
-        fprintf(stderr, "usage: %s [-f] [-d] [-o io_uring|no_io_uring|plain_loop] "
-                "MOUNTPOINT\n(a measuring tool: everything is in memory; see "
+        fprintf(stderr, "usage: %s [-f] [-d] [-o io_uring|no_io_uring|plain_loop|"
+                "no_writeback] MOUNTPOINT\n(a measuring tool: everything is in memory; see "
                 "tests/tools/fuse_floor.c)\n", argv[0]);
         return co.show_help ? 0 : 2;
     }
     static struct mnt_state m;          /* the session's userdata: uring.c's */
     m.max_write = MNT_MAX_WRITE_MAX;
+    m.want_writeback = !fo.no_writeback;
     struct fuse_session *se = NULL;
     int rc = 1;
     if (floor_setup_root() != 0 ||
