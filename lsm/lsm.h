@@ -511,6 +511,8 @@ typedef struct lsm_stats {
     uint64_t tables_dropped, bytes_dropped;  /* whole, under range deletions */
     uint64_t idle_compactions, idle_yields;
     uint64_t snapshots;          /* named ones (lsm_snapshot_space: their bytes) */
+    uint64_t table_meta_bytes;   /* index and filter blocks of the open tables,
+                                    in memory: at most max_open_files tables' */
 } lsm_stats;
 void lsm_get_stats(lsm_db *db, lsm_stats *out);
 

@@ -96,6 +96,7 @@ static void print_counters(FILE *f, lsm_db *db)
     fprintf(f, "block_cache_hits: %" PRIu64 " block_cache_misses: %" PRIu64 "\n",
             s.cache_hits, s.cache_misses);
     fprintf(f, "block_cache_bytes: %" PRIu64 "\n", s.cache_bytes);
+    fprintf(f, "table_meta_bytes: %" PRIu64 "\n", s.table_meta_bytes);
     fprintf(f, "blocks_read: %" PRIu64 "\n", s.blocks_read);
 }
 
@@ -205,6 +206,7 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->cache_hits = ts.cache_hits;
     out->cache_misses = ts.cache_misses;
     out->cache_bytes = lsm_cache_usage(db->block_cache);
+    out->table_meta_bytes = lsm_table_cache_meta_bytes(db->tcache);
     out->bloom_checks = ts.bloom_checks;
     out->bloom_useful = ts.bloom_negatives;
     out->blocks_read = ts.blocks_read;

@@ -13,9 +13,18 @@
 struct lsm_table_cache {
     const char *dir;
     lsm_env *env;
-    lsm_cache *cache;          /* file number -> lsm_table*, charge 1 */
+    lsm_cache *cache;          /* file number -> cached_table*, charge 1 */
     lsm_cache *block_cache;
+    uint64_t meta_bytes;       /* (atomic) index and filter bytes held open */
 };
+
+/* What the cache holds for an open table: the table and the bytes of its
+ * index and filter, which stay in memory until it is closed. */
+typedef struct cached_table {
+    lsm_table *table;
+    lsm_table_cache *tc;
+    uint64_t meta_bytes;
+} cached_table;
 
 lsm_table_cache *lsm_table_cache_new(const char *dir, lsm_env *env,
                                      int capacity, lsm_cache *block_cache)
@@ -44,24 +53,46 @@ void lsm_table_cache_free(lsm_table_cache *tc)
 
 static void close_table(lsm_slice key, void *value)
 {
+    cached_table *c = value;
     (void)key;
-    lsm_table_close(value);
+    __atomic_sub_fetch(&c->tc->meta_bytes, c->meta_bytes, __ATOMIC_RELAXED);
+    lsm_table_close(c->table);
+    free(c);
+}
+
+uint64_t lsm_table_cache_meta_bytes(lsm_table_cache *tc)
+{
+    return __atomic_load_n(&tc->meta_bytes, __ATOMIC_RELAXED);
 }
 
 static int open_table(lsm_table_cache *tc, uint64_t number, uint64_t size,
-                      lsm_table **out)
+                      cached_table **out)
 {
+    cached_table *c = calloc(1, sizeof *c);
     char *path = lsm_filename(tc->dir, LSM_FILE_TABLE, number);
-    if (!path)
+    if (!c || !path) {
+        free(c);
+        free(path);
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    }
     lsm_file *f;
     int rc = tc->env->open_read(tc->env, path, &f);
     if (rc == LSM_OK) {
         const char *name = strrchr(path, '/') + 1;
-        rc = lsm_table_open(f, size, name, tc->block_cache, out);
+        rc = lsm_table_open(f, size, name, tc->block_cache, &c->table);
     }
     free(path);
-    return rc;
+    if (rc != LSM_OK) {
+        free(c);
+        return rc;
+    }
+    lsm_table_desc d;
+    lsm_table_describe(c->table, &d);
+    c->tc = tc;
+    c->meta_bytes = d.filter_bytes + d.index_bytes;
+    __atomic_add_fetch(&tc->meta_bytes, c->meta_bytes, __ATOMIC_RELAXED);
+    *out = c;
+    return LSM_OK;
 }
 
 int lsm_table_cache_get(lsm_table_cache *tc, uint64_t number, uint64_t size,
@@ -72,15 +103,15 @@ int lsm_table_cache_get(lsm_table_cache *tc, uint64_t number, uint64_t size,
     lsm_slice key = lsm_slice_make(kbuf, 8);
     *h = lsm_cache_lookup(tc->cache, key);
     if (!*h) {
-        lsm_table *table;
-        int rc = open_table(tc, number, size, &table);
+        cached_table *c = NULL;
+        int rc = open_table(tc, number, size, &c);
         if (rc)
             return rc;
-        *h = lsm_cache_insert(tc->cache, key, table, 1, close_table);
-        if (!*h)
+        *h = lsm_cache_insert(tc->cache, key, c, 1, close_table);
+        if (!*h)    /* the cache closed the table */
             return lsm_fail(LSM_NO_MEMORY, "out of memory caching a table");
     }
-    *t = lsm_cache_value(*h);
+    *t = ((cached_table *)lsm_cache_value(*h))->table;
     return LSM_OK;
 }
 

@@ -33,6 +33,9 @@ lsm_iiter *lsm_table_cache_salvage_iter(lsm_table_cache *tc, uint64_t number,
                                         void *ctx);
 lsm_iiter *lsm_table_cache_range_del_iter(lsm_table_cache *tc,
                                           uint64_t number, uint64_t size);
+/* Bytes of index and filter blocks the open tables hold in memory: at
+ * most max_open_files tables' worth (the table cache's capacity). */
+uint64_t lsm_table_cache_meta_bytes(lsm_table_cache *tc);
 /* Drops a deleted table from the cache. */
 void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t number);
 

@@ -690,6 +690,15 @@ static uint64_t now_ns(void)
 /* ------------------------------------------------------------------------ */
 /* Engine abstraction                                                       */
 
+/* What an engine counts since it opened: block cache lookups, point
+ * lookups a bloom filter answered (useful: the table was skipped), the
+ * time writers were stalled or slowed, and the bytes of table metadata
+ * (indexes and filters of open tables) it holds in memory now. */
+struct counters {
+    double cache_hits, cache_misses, bloom_checks, bloom_useful, stall_us;
+    double table_meta_bytes;
+};
+
 /* Every call returns 0 or -1 with a message in err[ERR_LEN].  Handles are
  * opaque; a db handle may be used by all threads at once, an iterator by
  * one thread. */
@@ -720,6 +729,8 @@ struct engine_ops {
     /* Returns 1 and sets *amp when the engine can report write
      * amplification; user_bytes is what this process wrote since open. */
     int (*write_amp)(void *db, uint64_t user_bytes, double *amp);
+    /* Cumulative counters since open (NULL: the engine has none). */
+    void (*counters)(void *db, struct counters *c);
     void (*close)(void *db);
 };
 
@@ -942,6 +953,19 @@ static int lsm_e_write_amp(void *db, uint64_t user_bytes, double *amp)
     return ok;
 }
 
+static void lsm_e_counters(void *db, struct counters *c)
+{
+    struct lsm_handle *h = db;
+    lsm_stats st;
+    lsm_get_stats(h->db, &st);
+    c->cache_hits = (double)st.cache_hits;
+    c->cache_misses = (double)st.cache_misses;
+    c->bloom_checks = (double)st.bloom_checks;
+    c->bloom_useful = (double)st.bloom_useful;
+    c->stall_us = (double)(st.stall_micros + st.slowdown_micros);
+    c->table_meta_bytes = (double)st.table_meta_bytes;
+}
+
 static void lsm_e_close(void *db)
 {
     struct lsm_handle *h = db;
@@ -970,6 +994,7 @@ static const struct engine_ops lsm_engine = {
     .property = lsm_e_property,
     .compact = lsm_e_compact,
     .write_amp = lsm_e_write_amp,
+    .counters = lsm_e_counters,
     .close = lsm_e_close,
 };
 
@@ -1181,6 +1206,33 @@ static int rocks_write_amp(void *db, uint64_t user_bytes, double *amp)
     return ok;
 }
 
+/* Tickers of the statistics string ("rocksdb.stall.micros COUNT : N":
+ * writers delayed or stopped) and the table readers' memory (indexes and
+ * filters, outside the block cache as in lsm). */
+static void rocks_counters(void *db, struct counters *c)
+{
+    struct rocks_handle *h = db;
+    char *s = rocksdb_options_statistics_get_string(h->opts);
+    double positive = 0;
+    if (s != NULL) {
+        parse_labeled_double(s, "rocksdb.block.cache.hit COUNT :", &c->cache_hits);
+        parse_labeled_double(s, "rocksdb.block.cache.miss COUNT :",
+                             &c->cache_misses);
+        parse_labeled_double(s, "rocksdb.bloom.filter.useful COUNT :",
+                             &c->bloom_useful);
+        parse_labeled_double(s, "rocksdb.bloom.filter.full.positive COUNT :",
+                             &positive);
+        parse_labeled_double(s, "rocksdb.stall.micros COUNT :", &c->stall_us);
+        rocksdb_free(s);
+    }
+    c->bloom_checks = c->bloom_useful + positive;
+    char *mem = rocksdb_property_value(h->db, "rocksdb.estimate-table-readers-mem");
+    if (mem != NULL) {
+        c->table_meta_bytes = strtod(mem, NULL);
+        rocksdb_free(mem);
+    }
+}
+
 static void rocks_close(void *db)
 {
     struct rocks_handle *h = db;
@@ -1210,6 +1262,7 @@ static const struct engine_ops rocks_engine = {
     .property = rocks_property,
     .compact = rocks_compact,
     .write_amp = rocks_write_amp,
+    .counters = rocks_counters,
     .close = rocks_close,
 };
 #endif /* HAVE_ROCKSDB */
@@ -1564,6 +1617,19 @@ static int reset_db_dir(const char *dir)
     return remove_contents(fd, st.st_dev, dir);
 }
 
+/* The process's resident memory now, MiB (0 if /proc is not there). */
+static long current_rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "re");
+    long pages = 0, resident = 0;
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
+}
+
 /* Sum of the sizes of the regular files under path (not following links). */
 static uint64_t dir_bytes(const char *path)
 {
@@ -1603,6 +1669,7 @@ struct run {
     pthread_barrier_t start;
     atomic_int failed;
     atomic_int readers_done;   /* readwhilewriting: client threads done */
+    struct counters at_start;  /* the engine's counters as the benchmark began */
 };
 
 /* A client thread (index < threads) or readwhilewriting's writer (index ==
@@ -2060,6 +2127,35 @@ static double per_sec(uint64_t n, double secs)
     return secs > 0 ? (double)n / secs : 0.0;
 }
 
+static double ratio(double part, double whole)
+{
+    return whole > 0 ? part / whole : 0.0;
+}
+
+/* This benchmark's share of the engine's counters: block cache hit ratio
+ * and the fraction of bloom checks that skipped a table (of the lookups
+ * it made, if any), writers' stall time, and the memory held now by
+ * table metadata and by the process. */
+static void print_counters(struct run *r)
+{
+    struct counters now = {0};
+    const struct counters *a = &r->at_start;
+    if (r->eng->counters == NULL)
+        return;
+    r->eng->counters(r->db, &now);
+    double hits = now.cache_hits - a->cache_hits;
+    double lookups = hits + now.cache_misses - a->cache_misses;
+    double checks = now.bloom_checks - a->bloom_checks;
+    if (lookups > 0)
+        printf(" cache_hit_ratio=%.3f", ratio(hits, lookups));
+    if (checks > 0)
+        printf(" bloom_useful_ratio=%.3f",
+               ratio(now.bloom_useful - a->bloom_useful, checks));
+    printf(" stall_ms=%.0f table_meta_mb=%.1f rss_mb=%ld",
+           (now.stall_us - a->stall_us) / 1000.0,
+           now.table_meta_bytes / 1048576.0, current_rss_mb());
+}
+
 static void print_result(struct run *r, const struct totals *t,
                          uint64_t user_bytes, const struct worker *ws)
 {
@@ -2082,6 +2178,7 @@ static void print_result(struct run *r, const struct totals *t,
         printf(" write_amp=%.2f", amp);
     if (ws && r->kind == BENCH_RANGEDEL)
         printf(" first_us=%.2f last_us=%.2f", first_us, last_us);
+    print_counters(r);
     printf("\n");
     fflush(stdout);
 }
@@ -2279,6 +2376,9 @@ int main(int argc, char **argv)
                                                        : "process-crash");
     for (int b = 0; b < cfg.nbenches && rc == 0; b++) {
         run.kind = cfg.benches[b];
+        memset(&run.at_start, 0, sizeof run.at_start);
+        if (run.eng->counters != NULL)
+            run.eng->counters(run.db, &run.at_start);
         if (needs_range_deletion(run.kind) && run.eng->del_range == NULL) {
             fprintf(stderr, "lsm-bench: %s: %s has no range deletion\n",
                     bench_names[run.kind], run.eng->name);

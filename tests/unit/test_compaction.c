@@ -106,6 +106,7 @@ static void get_stats(lsm_db *db, stats_info *s, levels_info *li)
     stat_field(text, "block_cache_hits");
     stat_field(text, "block_cache_misses");
     stat_field(text, "block_cache_bytes");
+    stat_field(text, "table_meta_bytes");
     stat_field(text, "blocks_read");
     /* write_amp is (flush + compaction bytes) / user bytes, to 2 places. */
     if (s->user_bytes > 0) {
@@ -539,6 +540,75 @@ static void test_hold_compactions(void **state)
     free(dir);
 }
 
+/* Sum of the index and filter bytes of the store's tables on disk. */
+static unsigned long long tables_meta_on_disk(const char *dir, int *count)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    unsigned long long sum = 0;
+    struct dirent *e;
+    *count = 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n < 4 || strcmp(e->d_name + n - 4, ".sst") != 0)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        lsm_table_report rep;
+        assert_int_equal(lsm_inspect_table(path, NULL, NULL, NULL, &rep), LSM_OK);
+        sum += rep.filter_bytes + rep.index_bytes;
+        (*count)++;
+    }
+    closedir(d);
+    return sum;
+}
+
+static uint64_t meta_after_reading_all(lsm_db *db)
+{
+    char k[16];
+    void *v;
+    size_t vn;
+    for (int i = 0; i < NKEYS; i++) {
+        key_of(i, k);
+        assert_int_equal(lsm_get(db, NULL, k, strlen(k), &v, &vn), LSM_OK);
+        lsm_free(v);
+    }
+    lsm_stats s;
+    lsm_get_stats(db, &s);
+    return s.table_meta_bytes;
+}
+
+/* table_meta_bytes counts the index and filter blocks of the open tables:
+ * all of them once every table was read, and no more than the table
+ * cache's capacity (max_open_files) allows when it is smaller. */
+static void test_table_meta_bytes(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("meta");
+    lsm_options o;
+    tu_small_options(&o);
+    o.target_file_bytes = 16 << 10;          /* over 16 tables */
+    lsm_db *db = tu_open_db(dir, &o);
+    put_flushed_rounds(db, 1, NKEYS);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    int tables;
+    unsigned long long all = tables_meta_on_disk(dir, &tables);
+    assert_true(tables > 16);
+    assert_int_equal(meta_after_reading_all(db), all);
+    assert_int_equal(lsm_close(db), LSM_OK);
+
+    o.max_open_files = 16;
+    db = tu_open_db(dir, &o);
+    uint64_t bounded = meta_after_reading_all(db);
+    assert_true(bounded > 0);
+    if (bounded * (unsigned long long)tables > all * 16 * 2)
+        fail_msg("%llu bytes open with 16 of %d tables cached (all: %llu)",
+                 (unsigned long long)bounded, tables, all);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* Unknown property names are refused. */
 static void test_bad_property(void **state)
 {
@@ -566,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_trivial_moves),
         cmocka_unit_test(test_replaced_tables_deleted),
         cmocka_unit_test(test_hold_compactions),
+        cmocka_unit_test(test_table_meta_bytes),
         cmocka_unit_test(test_bad_property),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
