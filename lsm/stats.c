@@ -89,8 +89,10 @@ static void print_counters(FILE *f, lsm_db *db)
     fprintf(f, "group_commits: %" PRIu64 " writes: %" PRIu64 " wal_syncs: %" PRIu64 "\n",
             s.group_commits, s.grouped_writes, s.wal_syncs);
     fprintf(f, "stall_micros: %" PRIu64 " stalled_writes: %" PRIu64
-            " slowdown_micros: %" PRIu64 "\n", s.stall_micros,
-            s.stalled_writes, s.slowdown_micros);
+            " slowdown_micros: %" PRIu64 " slowed_writes: %" PRIu64
+            " delayed_write_rate: %" PRIu64 "\n", s.stall_micros,
+            s.stalled_writes, s.slowdown_micros, s.slowed_writes,
+            s.delayed_write_rate);
     fprintf(f, "bloom_checks: %" PRIu64 " bloom_useful: %" PRIu64 "\n",
             s.bloom_checks, s.bloom_useful);
     fprintf(f, "block_cache_hits: %" PRIu64 " block_cache_misses: %" PRIu64 "\n",
@@ -156,6 +158,7 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->last_seq = db->vs.last_seq;
     out->damaged_tables = db->ndamaged;
     out->snapshots = db->vs.nnamed;
+    out->delayed_write_rate = lsm_db_write_rate(db);
     pthread_mutex_unlock(&db->mu);
 
     const lsm_options *o = &db->opt;
@@ -196,6 +199,7 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->stall_micros = load(&s->stall_micros);
     out->stalled_writes = load(&s->stalled_writes);
     out->slowdown_micros = load(&s->slowdown_micros);
+    out->slowed_writes = load(&s->slowed_writes);
     out->tables_dropped = load(&s->tables_dropped);
     out->bytes_dropped = load(&s->bytes_dropped);
     out->idle_compactions = load(&s->idle_compactions);
