@@ -523,7 +523,8 @@ static int room_wait(lsm_db *db, const char *why)
 /* Makes room in the memtable for the head writer w (mu held): LSM_OK,
  * ROOM_WAIT, ROOM_PRESYNC or an error.  A full memtable is switched for a
  * new one unless every immutable memtable is still being flushed or level
- * 0 is at its stop trigger; then the head must wait (ROOM_WAIT).  But a
+ * 0, counting the memtables being flushed, is at its stop trigger; then
+ * the head must wait (ROOM_WAIT).  But a
  * memtable that holds bulk writes is switched by a bulk write: one that
  * is not bulk goes into it, full, while it is under mem_limit plus the
  * slack, held or not.  A switch fsyncs the old WAL while
@@ -557,8 +558,12 @@ static int make_room(lsm_db *db, lsm_writer *w)
                             "be flushed until space is freed", db->dir);
         return room_wait(db, "every memtable is waiting to be flushed");
     }
-    if (l0 >= level0_stop(db)) {
-        if (db->nospace)
+    /* The memtables being flushed count as the level-0 tables they will
+     * be, so level 0 never passes its stop trigger (unless their flushes
+     * are out of space: then writes fail at the limit above instead). */
+    size_t coming = db->flush_nospace ? 0 : (size_t)db->nimm;
+    if (l0 + coming >= level0_stop(db)) {
+        if (db->nospace && l0 >= level0_stop(db))
             return lsm_fail(LSM_NO_SPACE, "%s: disk full: level 0 cannot be "
                             "compacted until space is freed", db->dir);
         return room_wait(db, "level 0 is at its stop trigger");
