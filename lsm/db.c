@@ -59,6 +59,8 @@ void lsm_options_init(lsm_options *o)
     o->paranoid_checks = 1;
     o->flush_threads = 1;
     o->compaction_threads = 1;
+    o->max_subcompactions = 2;
+    o->subcompaction_bytes = 8u << 20;
     o->level0_compaction_trigger = 4;
     o->level0_slowdown_trigger = 8;
     o->level0_stop_trigger = 12;

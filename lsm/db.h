@@ -58,6 +58,7 @@ typedef struct lsm_db_stats {      /* all atomic */
     uint64_t flush_bytes;          /* table bytes written by flushes */
     uint64_t compact_bytes_read, compact_bytes_written;
     uint64_t flushes, compactions, trivial_moves;
+    uint64_t subcompactions;       /* key ranges merged by split compactions */
     uint64_t stall_micros;         /* writes waiting for room (held) */
     uint64_t slowdown_micros;      /* writes paced (level 0 at slowdown, db.c) */
     uint64_t stalled_writes;       /* writes that waited for room, each wait */

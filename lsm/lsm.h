@@ -90,6 +90,12 @@ typedef struct lsm_options {
     /* Background work and level shape (see compaction.c). */
     int flush_threads;              /* default 1 */
     int compaction_threads;         /* default 1 */
+    /* A large compaction is cut by key into up to this many ranges merged
+     * in parallel (compaction.c), each of at least subcompaction_bytes of
+     * input; 1: never.  Default 2, at most 16; subcompaction_bytes:
+     * default 8 MiB. */
+    int max_subcompactions;
+    uint64_t subcompaction_bytes;
     int level0_compaction_trigger;  /* default 4 */
     int level0_slowdown_trigger;    /* default 8 */
     int level0_stop_trigger;        /* default 12 */
@@ -508,6 +514,8 @@ typedef struct lsm_stats {
     uint64_t compaction_bytes_read, compaction_bytes_written;
     double write_amp;            /* (flush + compaction writes) / user bytes */
     uint64_t flushes, compactions, trivial_moves, stall_micros;
+    uint64_t subcompactions;     /* ranges merged in parallel (compactions cut
+                                    in n count n) */
     uint64_t stalled_writes;     /* writes that waited for room, each wait */
     uint64_t slowdown_micros;    /* writes paced (level 0 at slowdown) */
     uint64_t slowed_writes;      /* writes paced, each pause */

@@ -82,6 +82,7 @@ static void print_counters(FILE *f, lsm_db *db)
     fprintf(f, "flushes: %" PRIu64 "\n", s.flushes);
     fprintf(f, "compactions: %" PRIu64 "\n", s.compactions);
     fprintf(f, "trivial_moves: %" PRIu64 "\n", s.trivial_moves);
+    fprintf(f, "subcompactions: %" PRIu64 "\n", s.subcompactions);
     fprintf(f, "tables_dropped: %" PRIu64 " bytes_dropped: %" PRIu64 "\n",
             s.tables_dropped, s.bytes_dropped);
     fprintf(f, "idle_compactions: %" PRIu64 " idle_yields: %" PRIu64 "\n",
@@ -194,6 +195,7 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->flushes = load(&s->flushes);
     out->compactions = load(&s->compactions);
     out->trivial_moves = load(&s->trivial_moves);
+    out->subcompactions = load(&s->subcompactions);
     out->group_commits = load(&s->group_commits);
     out->grouped_writes = load(&s->grouped_writes);
     out->stall_micros = load(&s->stall_micros);
