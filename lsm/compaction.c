@@ -83,13 +83,8 @@ typedef struct compaction {
      * after started_us (CLOCK_REALTIME). */
     int idle;
     uint64_t started_us;
-    /* level pointers for is_bottom_for_key, one per deeper level */
-    size_t level_ptr[LSM_NUM_LEVELS];
-    /* grandparent overlap tracking */
-    lsm_file_meta **grandparents;
-    size_t ngrandparents, gp_index;
-    uint64_t gp_overlap;
-    int seen_key;
+    lsm_file_meta **grandparents;   /* overlapping files of level+2 */
+    size_t ngrandparents;
 } compaction;
 
 static uint64_t level_target(const lsm_options *o, int level)
@@ -250,7 +245,7 @@ static void drop_inputs(compaction *c)
     }
     free(c->grandparents);
     c->grandparents = NULL;
-    c->ngrandparents = c->gp_index = 0;
+    c->ngrandparents = 0;
 }
 
 /* A compaction of `level` over the current version, inputs to be
@@ -359,15 +354,54 @@ static int is_trivial_move(lsm_db *db, const compaction *c)
 
 /* --- merging ------------------------------------------------------------------ */
 
+/* One output table being written. */
+typedef struct output {
+    lsm_file *file;
+    lsm_table_builder *builder;
+    lsm_file_meta meta;
+    lsm_buf lower;          /* user key where its range-del clip starts ("" = none) */
+    int has_lower;
+} output;
+
+/* The merge of one key range of a compaction: all of it, or one of its
+ * sub-compactions (each on its own thread, sharing only what is read:
+ * the compaction and its version, and `visible`). */
+typedef struct merge_state {
+    lsm_db *db;
+    compaction *c;
+    output out;
+    int open;
+    lsm_iiter *tombs;       /* all input range deletions (sorted by begin) */
+    const lsm_range_dels *visible;  /* deletions that may drop entries (all seqs) */
+    uint64_t *numbers;      /* output file numbers */
+    size_t nnumbers, cap;
+    /* The user keys merged: [lo, hi); has_lo/has_hi 0: unbounded. */
+    lsm_buf lo, hi;
+    int has_lo, has_hi;
+    lsm_version_edit edit;  /* the outputs, in key order */
+    /* level pointers for is_bottom_for_key, one per deeper level */
+    size_t level_ptr[LSM_NUM_LEVELS];
+    /* grandparent overlap tracking */
+    size_t gp_index;
+    uint64_t gp_overlap;
+    int seen_key;
+    int *failed;            /* set by a failing sub-compaction: the rest stop */
+    int status;             /* of the merge; why: its message */
+    int stopped;            /* it stopped because another range failed */
+    char why[256];
+    pthread_t thread;
+} merge_state;
+
 /* May a deeper level than the output hold user_key?  Keys arrive in
  * order, so each level's pointer only moves forward. */
-static int is_bottom_for_key(compaction *c, lsm_slice user_key)
+static int is_bottom_for_key(merge_state *ms, lsm_slice user_key)
 {
+    compaction *c = ms->c;
     for (int l = c->level + 2; l < LSM_NUM_LEVELS; l++) {
         lsm_file_meta **files = c->version->files[l];
         size_t n = c->version->nfiles[l];
-        for (; c->level_ptr[l] < n; c->level_ptr[l]++) {
-            lsm_file_meta *f = files[c->level_ptr[l]];
+        for (; ms->level_ptr[l] < n; ms->level_ptr[l]++) {
+            lsm_file_meta *f = files[ms->level_ptr[l]];
             if (lsm_slice_cmp(user_key, lsm_ikey_user(lsm_buf_slice(&f->largest))) <= 0) {
                 if (lsm_slice_cmp(user_key, lsm_ikey_user(lsm_buf_slice(&f->smallest))) >= 0)
                     return 0;
@@ -379,41 +413,22 @@ static int is_bottom_for_key(compaction *c, lsm_slice user_key)
 }
 
 /* Should the output be cut before ikey, to limit grandparent overlap? */
-static int should_stop_before(lsm_db *db, compaction *c, lsm_slice ikey)
+static int should_stop_before(merge_state *ms, lsm_slice ikey)
 {
-    while (c->gp_index < c->ngrandparents &&
-           lsm_ikey_cmp(ikey, lsm_buf_slice(&c->grandparents[c->gp_index]->largest)) > 0) {
-        if (c->seen_key)
-            c->gp_overlap += c->grandparents[c->gp_index]->size;
-        c->gp_index++;
+    compaction *c = ms->c;
+    while (ms->gp_index < c->ngrandparents &&
+           lsm_ikey_cmp(ikey, lsm_buf_slice(&c->grandparents[ms->gp_index]->largest)) > 0) {
+        if (ms->seen_key)
+            ms->gp_overlap += c->grandparents[ms->gp_index]->size;
+        ms->gp_index++;
     }
-    c->seen_key = 1;
-    if (c->gp_overlap > 10 * db->opt.target_file_bytes) {
-        c->gp_overlap = 0;
+    ms->seen_key = 1;
+    if (ms->gp_overlap > 10 * ms->db->opt.target_file_bytes) {
+        ms->gp_overlap = 0;
         return 1;
     }
     return 0;
 }
-
-/* One output table being written. */
-typedef struct output {
-    lsm_file *file;
-    lsm_table_builder *builder;
-    lsm_file_meta meta;
-    lsm_buf lower;          /* user key where its range-del clip starts ("" = none) */
-    int has_lower;
-} output;
-
-typedef struct merge_state {
-    lsm_db *db;
-    compaction *c;
-    output out;
-    int open;
-    lsm_iiter *tombs;       /* all input range deletions (sorted by begin) */
-    lsm_range_dels *visible;/* deletions that may drop entries (all seqs) */
-    uint64_t *numbers;      /* output file numbers */
-    size_t nnumbers, cap;
-} merge_state;
 
 static int set_key(lsm_buf *b, lsm_slice k)
 {
@@ -513,7 +528,8 @@ static int add_clipped_tombs(merge_state *ms, const lsm_slice *upper)
     return rc ? rc : lsm_iiter_status(ms->tombs);
 }
 
-/* Is a range deletion of the inputs kept (see add_clipped_tombs)? */
+/* Is a range deletion of the inputs kept (see add_clipped_tombs) in the
+ * merged range? */
 static int any_tomb_kept(merge_state *ms, int *rc)
 {
     for (lsm_iiter_first(ms->tombs); lsm_iiter_valid(ms->tombs);
@@ -521,9 +537,13 @@ static int any_tomb_kept(merge_state *ms, int *rc)
         lsm_ikey t;
         if (!lsm_ikey_parse(lsm_iiter_key(ms->tombs), &t))
             return 1;   /* add_clipped_tombs reports it */
-        lsm_slice e = lsm_iiter_value(ms->tombs);
-        if (lsm_slice_cmp(t.user, e) < 0 &&
-            (t.seq > ms->c->smallest_snapshot || deeper_holds(ms->c, t.user, e)))
+        lsm_slice b = t.user, e = lsm_iiter_value(ms->tombs);
+        if (ms->has_lo && lsm_slice_cmp(b, lsm_buf_slice(&ms->lo)) < 0)
+            b = lsm_buf_slice(&ms->lo);
+        if (ms->has_hi && lsm_slice_cmp(e, lsm_buf_slice(&ms->hi)) > 0)
+            e = lsm_buf_slice(&ms->hi);
+        if (lsm_slice_cmp(b, e) < 0 &&
+            (t.seq > ms->c->smallest_snapshot || deeper_holds(ms->c, b, e)))
             return 1;
     }
     *rc = lsm_iiter_status(ms->tombs);
@@ -543,7 +563,7 @@ static int close_output(merge_state *ms, const lsm_slice *upper)
     rc = rc ? rc : crc;
     ms->open = 0;
     if (rc == LSM_OK && o->meta.entries > 0)
-        rc = lsm_edit_add_file(&ms->c->edit, ms->c->level + 1, o->meta.number,
+        rc = lsm_edit_add_file(&ms->edit, ms->c->level + 1, o->meta.number,
                                o->meta.size, o->meta.entries,
                                lsm_buf_slice(&o->meta.smallest),
                                lsm_buf_slice(&o->meta.largest));
@@ -599,7 +619,7 @@ static int keep_entry(merge_state *ms, key_state *ks, const lsm_ikey *k)
     if (ks->last_seq <= viewer)
         drop = 1;   /* every reader that could see it sees a newer version */
     else if (k->kind == LSM_KIND_DELETE && k->seq <= c->smallest_snapshot &&
-             is_bottom_for_key(c, k->user))
+             is_bottom_for_key(ms, k->user))
         drop = 1;   /* deletion of a key nothing deeper holds */
     else if (lsm_range_dels_max_seq(ms->visible, k->user, viewer) > k->seq)
         drop = 1;   /* covered by a range deletion all its readers see */
@@ -617,7 +637,7 @@ static int merge_entry(merge_state *ms, key_state *ks, lsm_slice ikey,
         return lsm_fail(LSM_CORRUPTION, "malformed key in compaction input");
     int new_user = !ks->has_user ||
                    lsm_slice_cmp(k.user, lsm_buf_slice(&ks->user)) != 0;
-    int stop = should_stop_before(ms->db, ms->c, ikey);
+    int stop = should_stop_before(ms, ikey);
     if (ms->open && new_user &&
         (stop || lsm_table_builder_file_size(ms->out.builder) >=
                      ms->db->opt.target_file_bytes)) {
@@ -698,29 +718,46 @@ static int cut_short(lsm_db *db, const compaction *c)
     return LSM_OK;
 }
 
-static int do_merge(merge_state *ms)
+/* Merges ms's key range of the inputs into its outputs (mu not held).
+ * A range deletion crossing a bound of the range is clipped to it
+ * (add_clipped_tombs through out.lower and the last close_output), as
+ * at a cut between two outputs. */
+static int merge_range(merge_state *ms)
 {
     lsm_db *db = ms->db;
     compaction *c = ms->c;
     lsm_iiter *in = inputs_iter(db, c, 0);
     ms->tombs = inputs_iter(db, c, 1);
-    lsm_iiter *tomb_copy = inputs_iter(db, c, 1);
-    int rc = in && ms->tombs && tomb_copy ? LSM_OK
-                                          : lsm_fail(LSM_NO_MEMORY, "out of memory");
-    if (rc == LSM_OK) {
-        ms->visible = visible_deletions(c, tomb_copy, &rc);
-        tomb_copy = NULL;
+    int rc = in && ms->tombs ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_buf seek = { 0 };
+    if (rc == LSM_OK && ms->has_lo) {
+        ms->out.has_lower = 1;
+        rc = set_key(&ms->out.lower, lsm_buf_slice(&ms->lo));
+        if (rc == LSM_OK)
+            rc = lsm_ikey_append(&seek, lsm_buf_slice(&ms->lo), LSM_MAX_SEQ,
+                                 LSM_KIND_SEEK);
+        if (rc == LSM_OK)
+            lsm_iiter_seek(in, lsm_buf_slice(&seek));
+    } else if (rc == LSM_OK) {
+        lsm_iiter_first(in);
     }
-    lsm_iiter_free(tomb_copy);
     key_state ks = { { 0 }, 0, 0 };
     uint64_t bytes_read = 0, n = 0;
-    for (lsm_iiter_first(in); rc == LSM_OK && lsm_iiter_valid(in);
-         lsm_iiter_next(in)) {
+    for (; rc == LSM_OK && lsm_iiter_valid(in); lsm_iiter_next(in)) {
         lsm_slice ikey = lsm_iiter_key(in), value = lsm_iiter_value(in);
+        lsm_ikey k;
+        if (ms->has_hi && lsm_ikey_parse(ikey, &k) &&
+            lsm_slice_cmp(k.user, lsm_buf_slice(&ms->hi)) >= 0)
+            break;
         bytes_read += ikey.len + value.len;
         rc = merge_entry(ms, &ks, ikey, value);
         if (rc == LSM_OK && ++n % 256 == 0)
             rc = cut_short(db, c);
+        if (rc == LSM_OK && n % 256 == 0 &&
+            __atomic_load_n(ms->failed, __ATOMIC_RELAXED)) {
+            ms->stopped = 1;
+            rc = lsm_fail(LSM_IO_ERROR, "stopped: another sub-compaction failed");
+        }
     }
     __atomic_add_fetch(&db->stats.compact_bytes_read, bytes_read, __ATOMIC_RELAXED);
     if (rc == LSM_OK && in)
@@ -729,11 +766,11 @@ static int do_merge(merge_state *ms)
      * is kept. */
     if (rc == LSM_OK && !ms->open && ms->tombs && any_tomb_kept(ms, &rc))
         rc = open_output(ms);
+    lsm_slice hi = lsm_buf_slice(&ms->hi);
     if (rc == LSM_OK && ms->open)
-        rc = close_output(ms, NULL);
-    if (rc == LSM_OK)
-        rc = db->env->sync_dir(db->env, db->dir);
+        rc = close_output(ms, ms->has_hi ? &hi : NULL);
     lsm_buf_free(&ks.user);
+    lsm_buf_free(&seek);
     lsm_iiter_free(in);
     return rc;
 }
@@ -759,10 +796,237 @@ static void cleanup_outputs(merge_state *ms, int failed)
     pthread_mutex_unlock(&db->mu);
     free(ms->numbers);
     lsm_iiter_free(ms->tombs);
-    lsm_range_dels_free(ms->visible);
     lsm_buf_free(&ms->out.meta.smallest);
     lsm_buf_free(&ms->out.meta.largest);
     lsm_buf_free(&ms->out.lower);
+    lsm_buf_free(&ms->lo);
+    lsm_buf_free(&ms->hi);
+    lsm_edit_free(&ms->edit);
+}
+
+/* --- sub-compactions ----------------------------------------------------------
+ *
+ * A compaction with inputs of at least twice subcompaction_bytes is cut
+ * by user key into up to max_subcompactions ranges of about equal input
+ * bytes (at least subcompaction_bytes each), each merged on
+ * its own thread (the compaction thread merges the first).  The cuts are
+ * index keys of the inputs' data blocks, so the ranges are balanced to a
+ * block: the blocks of every input are weighed by their size and sorted
+ * by key, and a cut falls where the running sum passes each n-th of the
+ * total.  Every version of a user key falls in one range, so each range
+ * decides what to keep exactly as the whole merge would (the snapshots
+ * and range deletions are the compaction's); a range deletion crossing a
+ * cut is split there, and the outputs of the ranges, concatenated in key
+ * order, overlap no more than the outputs of one merge do.  They become
+ * one version edit, after every range succeeded; a failure of any range
+ * stops the others and deletes every output.  Reclaiming and idle
+ * compactions are not split (they are small and idle ones must yield at
+ * once). */
+typedef struct block_sample {
+    lsm_slice user;         /* into block_samples.keys once collected */
+    size_t off;
+    uint64_t bytes;
+} block_sample;
+
+typedef struct block_samples {
+    lsm_buf keys;
+    block_sample *s;
+    size_t n, cap;
+} block_samples;
+
+static int add_sample(void *ctx, lsm_slice ikey, uint64_t bytes)
+{
+    block_samples *bs = ctx;
+    if (ikey.len < LSM_IKEY_TRAILER)
+        return lsm_fail(LSM_CORRUPTION, "malformed index key");
+    if (bs->n == bs->cap) {
+        size_t cap = bs->cap ? 2 * bs->cap : 256;
+        block_sample *p = realloc(bs->s, cap * sizeof *p);
+        if (!p)
+            return lsm_fail(LSM_NO_MEMORY, "out of memory");
+        bs->s = p;
+        bs->cap = cap;
+    }
+    lsm_slice user = lsm_ikey_user(ikey);
+    bs->s[bs->n++] = (block_sample){ { NULL, user.len }, bs->keys.len, bytes };
+    return lsm_buf_append(&bs->keys, user.data, user.len)
+               ? lsm_fail(LSM_NO_MEMORY, "out of memory") : LSM_OK;
+}
+
+static int sample_cmp(const void *a, const void *b)
+{
+    return lsm_slice_cmp(((const block_sample *)a)->user,
+                         ((const block_sample *)b)->user);
+}
+
+/* How many ranges to merge c in. */
+static int subcompactions(lsm_db *db, const compaction *c)
+{
+    if (c->reclaim || c->idle || db->opt.max_subcompactions < 2)
+        return 1;
+    uint64_t n = (total_size(c->inputs[0], c->ninputs[0]) +
+                  total_size(c->inputs[1], c->ninputs[1])) /
+                 db->opt.subcompaction_bytes;
+    return n < 2 ? 1 : n < (uint64_t)db->opt.max_subcompactions
+                           ? (int)n : db->opt.max_subcompactions;
+}
+
+/* Sets up to n - 1 cuts of c's inputs (ascending user keys) in
+ * cuts[0..*ncuts) (mu not held). */
+static int pick_cuts(lsm_db *db, compaction *c, int n, lsm_buf *cuts, int *ncuts)
+{
+    block_samples bs = { { 0 }, NULL, 0, 0 };
+    int rc = LSM_OK;
+    *ncuts = 0;
+    for (int w = 0; w < 2 && rc == LSM_OK; w++)
+        for (size_t i = 0; i < c->ninputs[w] && rc == LSM_OK; i++) {
+            lsm_file_meta *f = c->inputs[w][i];
+            lsm_table *t;
+            lsm_cache_handle *h;
+            rc = lsm_table_cache_get(db->tcache, f->number, f->size, &t, &h);
+            if (rc == LSM_OK) {
+                rc = lsm_table_for_each_block(t, add_sample, &bs);
+                lsm_table_cache_release(db->tcache, h);
+            }
+        }
+    uint64_t total = 0;
+    for (size_t i = 0; i < bs.n; i++) {
+        bs.s[i].user.data = bs.keys.data + bs.s[i].off;
+        total += bs.s[i].bytes;
+    }
+    if (rc == LSM_OK && bs.n > 0)
+        qsort(bs.s, bs.n, sizeof *bs.s, sample_cmp);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < bs.n && rc == LSM_OK && *ncuts < n - 1; i++) {
+        sum += bs.s[i].bytes;
+        if (sum < total / (uint64_t)n * (uint64_t)(*ncuts + 1) || i + 1 == bs.n)
+            continue;
+        /* a cut past the previous one, with keys on both sides */
+        lsm_slice k = bs.s[i].user;
+        if (*ncuts > 0 && lsm_slice_cmp(k, lsm_buf_slice(&cuts[*ncuts - 1])) <= 0)
+            continue;
+        if (lsm_slice_cmp(k, bs.s[0].user) <= 0)
+            continue;
+        rc = set_key(&cuts[*ncuts], k);
+        if (rc == LSM_OK)
+            ++*ncuts;
+    }
+    lsm_buf_free(&bs.keys);
+    free(bs.s);
+    return rc;
+}
+
+/* The merges of one compaction. */
+typedef struct merge_job {
+    merge_state *ms;        /* one per range, in key order */
+    int n;
+    lsm_range_dels *visible;
+    int failed;             /* atomic: a range failed */
+} merge_job;
+
+/* A range's merge; a failure stops the others. */
+static int run_range(merge_state *ms)
+{
+    ms->status = merge_range(ms);
+    if (ms->status != LSM_OK) {
+        __atomic_store_n(ms->failed, 1, __ATOMIC_RELAXED);
+        lsm_error_copy(ms->why, sizeof ms->why);
+    }
+    return ms->status;
+}
+
+static void *range_thread(void *arg)
+{
+    run_range(arg);
+    return NULL;
+}
+
+/* Sets up job's ranges (mu not held). */
+static int plan_ranges(lsm_db *db, compaction *c, merge_job *job)
+{
+    int n = subcompactions(db, c), ncuts = 0;
+    lsm_buf *cuts = calloc((size_t)n, sizeof *cuts);
+    int rc = cuts ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
+    if (rc == LSM_OK && n > 1)
+        rc = pick_cuts(db, c, n, cuts, &ncuts);
+    if (rc == LSM_OK) {
+        job->ms = calloc((size_t)ncuts + 1, sizeof *job->ms);
+        rc = job->ms ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
+    }
+    for (int i = 0; rc == LSM_OK && i <= ncuts; i++) {
+        merge_state *ms = &job->ms[i];
+        *ms = (merge_state){ .db = db, .c = c, .visible = job->visible,
+                             .failed = &job->failed };
+        lsm_edit_init(&ms->edit);
+        job->n++;
+        ms->has_lo = i > 0;
+        ms->has_hi = i < ncuts;
+        if (ms->has_lo)
+            rc = set_key(&ms->lo, lsm_buf_slice(&cuts[i - 1]));
+        if (rc == LSM_OK && ms->has_hi)
+            rc = set_key(&ms->hi, lsm_buf_slice(&cuts[i]));
+    }
+    for (int i = 0; cuts && i < n; i++)
+        lsm_buf_free(&cuts[i]);
+    free(cuts);
+    return rc;
+}
+
+/* Merges c's inputs, in ranges on several threads when it is large, and
+ * adds the outputs to c->edit in key order (mu not held). */
+static int do_merge(lsm_db *db, compaction *c, merge_job *job)
+{
+    lsm_iiter *tomb_copy = inputs_iter(db, c, 1);
+    int rc = tomb_copy ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
+    if (rc == LSM_OK)
+        job->visible = visible_deletions(c, tomb_copy, &rc);
+    if (rc == LSM_OK)
+        rc = plan_ranges(db, c, job);
+    if (rc != LSM_OK)
+        return rc;
+    int *started = calloc((size_t)job->n, sizeof *started);
+    for (int i = 1; started && i < job->n; i++)
+        started[i] = pthread_create(&job->ms[i].thread, NULL, range_thread,
+                                    &job->ms[i]) == 0;
+    run_range(&job->ms[0]);
+    for (int i = 1; i < job->n; i++) {
+        if (started && started[i])
+            pthread_join(job->ms[i].thread, NULL);
+        else          /* no thread: merged here, after the others */
+            run_range(&job->ms[i]);
+    }
+    free(started);
+    if (job->n > 1)
+        __atomic_add_fetch(&db->stats.subcompactions, (uint64_t)job->n,
+                           __ATOMIC_RELAXED);
+    /* The first real failure, not a range stopped because of it. */
+    for (int i = 0; i < job->n && rc == LSM_OK; i++)
+        if (job->ms[i].status != LSM_OK && !job->ms[i].stopped)
+            rc = lsm_fail(job->ms[i].status, "%s", job->ms[i].why);
+    for (int i = 0; i < job->n && rc == LSM_OK; i++)
+        if (job->ms[i].status != LSM_OK)
+            rc = lsm_fail(job->ms[i].status, "%s", job->ms[i].why);
+    if (rc == LSM_OK)
+        rc = db->env->sync_dir(db->env, db->dir);
+    for (int i = 0; i < job->n && rc == LSM_OK; i++) {
+        const lsm_version_edit *e = &job->ms[i].edit;
+        for (size_t j = 0; j < e->nadded && rc == LSM_OK; j++) {
+            const lsm_file_meta *m = e->added[j].meta;
+            rc = lsm_edit_add_file(&c->edit, e->added[j].level, m->number,
+                                   m->size, m->entries, lsm_buf_slice(&m->smallest),
+                                   lsm_buf_slice(&m->largest));
+        }
+    }
+    return rc;
+}
+
+/* Frees a merge job; failed: its outputs are deleted. */
+static void merge_job_free(merge_job *job, int failed)
+{
+    for (int i = 0; i < job->n; i++)
+        cleanup_outputs(&job->ms[i], failed);
+    free(job->ms);
+    lsm_range_dels_free(job->visible);
 }
 
 static int add_deletions(compaction *c)
@@ -867,9 +1131,9 @@ static int run(lsm_db *db, compaction *c)
         }
         db->move_nospace = rc == LSM_NO_SPACE;
     } else {
-        merge_state ms = { .db = db, .c = c };
+        merge_job job = { NULL, 0, NULL, 0 };
         pthread_mutex_unlock(&db->mu);
-        rc = do_merge(&ms);
+        rc = do_merge(db, c, &job);
         if (rc == LSM_CORRUPTION &&
             !__atomic_load_n(&db->shutting_down, __ATOMIC_RELAXED))
             damaged = find_damaged_inputs(db, c);
@@ -880,7 +1144,7 @@ static int run(lsm_db *db, compaction *c)
         if (rc == LSM_OK)
             rc = lsm_db_apply_edit(db, &c->edit); /* on failure: keep outputs */
         pthread_mutex_unlock(&db->mu);
-        cleanup_outputs(&ms, outputs_safe_to_delete);
+        merge_job_free(&job, outputs_safe_to_delete);
         pthread_mutex_lock(&db->mu);
         if (rc == LSM_OK)
             __atomic_add_fetch(&db->stats.compactions, 1, __ATOMIC_RELAXED);

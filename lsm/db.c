@@ -59,9 +59,12 @@ void lsm_options_init(lsm_options *o)
     o->paranoid_checks = 1;
     o->flush_threads = 1;
     o->compaction_threads = 1;
+    o->max_subcompactions = 2;
+    o->subcompaction_bytes = 8u << 20;
     o->level0_compaction_trigger = 4;
     o->level0_slowdown_trigger = 8;
     o->level0_stop_trigger = 12;
+    o->delayed_write_rate = 16u << 20;
     o->level1_bytes = 256u << 20;
     o->level_multiplier = 10;
     o->target_file_bytes = 64u << 20;
@@ -522,7 +525,8 @@ static int room_wait(lsm_db *db, const char *why)
 /* Makes room in the memtable for the head writer w (mu held): LSM_OK,
  * ROOM_WAIT, ROOM_PRESYNC or an error.  A full memtable is switched for a
  * new one unless every immutable memtable is still being flushed or level
- * 0 is at its stop trigger; then the head must wait (ROOM_WAIT).  But a
+ * 0, counting the memtables being flushed, is at its stop trigger; then
+ * the head must wait (ROOM_WAIT).  But a
  * memtable that holds bulk writes is switched by a bulk write: one that
  * is not bulk goes into it, full, while it is under mem_limit plus the
  * slack, held or not.  A switch fsyncs the old WAL while
@@ -556,8 +560,12 @@ static int make_room(lsm_db *db, lsm_writer *w)
                             "be flushed until space is freed", db->dir);
         return room_wait(db, "every memtable is waiting to be flushed");
     }
-    if (l0 >= level0_stop(db)) {
-        if (db->nospace)
+    /* The memtables being flushed count as the level-0 tables they will
+     * be, so level 0 never passes its stop trigger (unless their flushes
+     * are out of space: then writes fail at the limit above instead). */
+    size_t coming = db->flush_nospace ? 0 : (size_t)db->nimm;
+    if (l0 + coming >= level0_stop(db)) {
+        if (db->nospace && l0 >= level0_stop(db))
             return lsm_fail(LSM_NO_SPACE, "%s: disk full: level 0 cannot be "
                             "compacted until space is freed", db->dir);
         return room_wait(db, "level 0 is at its stop trigger");
@@ -571,22 +579,71 @@ static int make_room(lsm_db *db, lsm_writer *w)
     return switch_memtable(db);
 }
 
-/* Writers are slowed while level 0 is at its slowdown trigger or above
- * (mu held, before joining the line, so nothing waits behind the delay):
- * 1 ms per write, and for bulk writes 1 ms more per level-0 table past
- * the trigger, so their slowdown grows as compaction falls further
- * behind before they are held at the stop trigger. */
-static void slow_write(lsm_db *db, int bulk)
+/* Write controller.  While level 0 is at its slowdown trigger S or above
+ * (but below the stop trigger T, where writers are held), writes are
+ * paced to a delayed-write rate that falls linearly with each level-0
+ * table past S and rises again as compaction brings level 0 back:
+ *
+ *     rate = delayed_write_rate * (T - l0 + 1) / (T - S + 1)
+ *
+ * (the configured rate at l0 = S, 1/(T - S + 1) of it at l0 = T).  A
+ * token bucket paces them (mu held, computed before the writer joins the
+ * line, so nothing waits behind its sleep): wctl_next is the time by which
+ * every byte admitted so far has been paid for at the rate; a write adds
+ * bytes / rate to it and sleeps until it, with at most WCTL_BURST_US of
+ * unused credit carried (so sleeps that overshoot are paid back by the
+ * next writes instead of lowering the rate, and a write after a pause
+ * goes at once).  A bulk write sleeps the whole debt; any other write at
+ * most its own cost, so metadata is never held behind the bytes of bulk
+ * writes (and charges the bucket only while its debt is under
+ * WCTL_MAX_DEBT_US, so what such writes leave unpaid cannot pile up on
+ * the bulk ones).  So n writers that are not bulk go at most n times the
+ * rate.  write_delay returns the sleep in µs. */
+#define WCTL_BURST_US 1000u
+#define WCTL_MAX_DEBT_US 50000u
+
+uint64_t lsm_db_write_rate(lsm_db *db)
 {
     size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
-    size_t trigger = (size_t)db->opt.level0_slowdown_trigger;
-    if (l0 < trigger || db->bg_error)
+    size_t slow = (size_t)db->opt.level0_slowdown_trigger;
+    size_t stop = level0_stop(db);
+    if (l0 < slow || db->bg_error)
+        return 0;
+    if (l0 > stop)
+        l0 = stop;
+    uint64_t rate = db->opt.delayed_write_rate * (stop - l0 + 1) / (stop - slow + 1);
+    return rate > 0 ? rate : 1;
+}
+
+static uint64_t write_delay(lsm_db *db, size_t bytes, int bulk)
+{
+    uint64_t rate = lsm_db_write_rate(db);
+    if (rate == 0)
+        return 0;
+    uint64_t now = now_micros();
+    uint64_t cost = (uint64_t)((double)bytes * 1e6 / (double)rate);
+    if (db->wctl_next + WCTL_BURST_US < now)
+        db->wctl_next = now - WCTL_BURST_US;
+    if (bulk || db->wctl_next < now + WCTL_MAX_DEBT_US)
+        db->wctl_next += cost;
+    uint64_t debt = db->wctl_next > now ? db->wctl_next - now : 0;
+    return bulk || debt < cost ? debt : cost;
+}
+
+/* Paces a write of `bytes` (mu held, dropped for the sleep); counts the
+ * time as slowdown time. */
+static void slow_write(lsm_db *db, size_t bytes, int bulk)
+{
+    uint64_t delay = write_delay(db, bytes, bulk);
+    if (delay == 0)
         return;
-    uint64_t delay = 1000u * (bulk ? (uint64_t)(l0 - trigger + 1) : 1);
+    uint64_t t0 = now_micros();
     pthread_mutex_unlock(&db->mu);
     usleep((useconds_t)delay);
     pthread_mutex_lock(&db->mu);
-    __atomic_add_fetch(&db->stats.slowdown_micros, delay, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->stats.slowdown_micros, now_micros() - t0,
+                       __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->stats.slowed_writes, 1, __ATOMIC_RELAXED);
 }
 
 /* Joins the batches of the writers queued behind the head into one
@@ -948,7 +1005,7 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
     int rc;
     for (int slowed = op != OP_WRITE;; slowed = 1) {
         if (!slowed)
-            slow_write(db, w.bulk);
+            slow_write(db, lsm_batch_bytes(batch), w.bulk);
         enqueue_writer(db, &w);
         if (w.done) {
             pthread_mutex_unlock(&db->mu);

@@ -58,9 +58,11 @@ typedef struct lsm_db_stats {      /* all atomic */
     uint64_t flush_bytes;          /* table bytes written by flushes */
     uint64_t compact_bytes_read, compact_bytes_written;
     uint64_t flushes, compactions, trivial_moves;
+    uint64_t subcompactions;       /* key ranges merged by split compactions */
     uint64_t stall_micros;         /* writes waiting for room (held) */
-    uint64_t slowdown_micros;      /* bulk writes delayed (level 0 at slowdown) */
+    uint64_t slowdown_micros;      /* writes paced (level 0 at slowdown, db.c) */
     uint64_t stalled_writes;       /* writes that waited for room, each wait */
+    uint64_t slowed_writes;        /* writes paced by the write controller */
     uint64_t group_commits, grouped_writes, wal_syncs;
     /* reclaim.c: tables dropped whole under range deletions (and their
      * bytes), idle compactions done, and abandoned for writes */
@@ -134,6 +136,7 @@ struct lsm_db {
                                       the last lsm_compact (snapshot.c) */
     int stall_logged;              /* (mu) a write stall was logged since the
                                       last memtable switch */
+    uint64_t wctl_next;            /* (mu) write controller's bucket (db.c) */
     /* (mu) a bulk writer that found the memtable full is fsyncing its WAL
      * outside the line before it switches it (db.c, make_room): other
      * bulk writers wait for the switch, the rest go on into the
@@ -235,6 +238,9 @@ int lsm_db_apply_edit(lsm_db *db, lsm_version_edit *e);
  * same live files, and the next edit starts a fresh manifest holding the
  * whole current version (version.c), so nothing can diverge. */
 int lsm_db_apply_move(lsm_db *db, lsm_version_edit *e);
+/* The delayed-write rate in bytes/s writes are paced to now, 0 while
+ * they are not slowed (mu held; db.c). */
+uint64_t lsm_db_write_rate(lsm_db *db);
 /* A flush or compaction failed (mu held): no space is retried later,
  * anything else is a background error. */
 void lsm_db_background_failed(lsm_db *db, int status);

@@ -93,10 +93,13 @@ static int check_options(const lsm_options *o)
         o->max_immutable_memtables >= LSM_MAX_IMM || o->max_open_files < 16 ||
         (o->compression != LSM_COMPRESS_NONE && o->compression != LSM_COMPRESS_ZSTD) ||
         o->flush_threads < 1 || o->compaction_threads < 1 ||
+        o->max_subcompactions < 1 || o->max_subcompactions > 16 ||
+        o->subcompaction_bytes < 4096 ||
         o->flush_threads + o->compaction_threads > LSM_MAX_BG_THREADS ||
         o->level0_compaction_trigger < 1 ||
         o->level0_slowdown_trigger < o->level0_compaction_trigger ||
         o->level0_stop_trigger < o->level0_slowdown_trigger ||
+        o->delayed_write_rate < 1024 ||
         o->level_multiplier < 2 || o->level1_bytes < 4096 ||
         o->target_file_bytes < 4096 || o->idle_compaction_ms < 0 ||
         o->space_amp_percent < 0)

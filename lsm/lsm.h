@@ -90,9 +90,20 @@ typedef struct lsm_options {
     /* Background work and level shape (see compaction.c). */
     int flush_threads;              /* default 1 */
     int compaction_threads;         /* default 1 */
+    /* A large compaction is cut by key into up to this many ranges merged
+     * in parallel (compaction.c), each of at least subcompaction_bytes of
+     * input; 1: never.  Default 2, at most 16; subcompaction_bytes:
+     * default 8 MiB. */
+    int max_subcompactions;
+    uint64_t subcompaction_bytes;
     int level0_compaction_trigger;  /* default 4 */
     int level0_slowdown_trigger;    /* default 8 */
     int level0_stop_trigger;        /* default 12 */
+    /* Bytes/s writes are paced to once level 0 reaches its slowdown
+     * trigger; it falls with each level-0 table past the trigger, to
+     * 1/(stop - slowdown + 1) of this at the stop trigger (db.c).
+     * Default 16 MiB/s. */
+    uint64_t delayed_write_rate;
     uint64_t level1_bytes;          /* target size of level 1; default 256 MiB */
     int level_multiplier;           /* each level's target vs the one above; 10 */
     /* Compaction output split size; 64 MiB, at most 1/64 of the space
@@ -151,8 +162,9 @@ typedef struct lsm_batch lsm_batch;
 /* The write is bulk data (a file's contents).  When flushes or
  * compactions fall behind, bulk writes are the ones held (the memtables
  * all full, or level 0 at its stop trigger), waiting outside the line of
- * writers, and slowed most (level 0 past its slowdown trigger: 1 ms per
- * write and table past the trigger, others 1 ms); other writes go on
+ * writers, and slowed most (level 0 past its slowdown trigger: they pay
+ * for every byte paced to delayed_write_rate, other writes only for their
+ * own); other writes go on
  * meanwhile, into a memtable that bulk writes filled, until it is a
  * quarter of memtable_bytes (at least 1 MiB) past its size, and are
  * committed ahead of bulk writes waiting in line.  A bulk write also
@@ -502,8 +514,12 @@ typedef struct lsm_stats {
     uint64_t compaction_bytes_read, compaction_bytes_written;
     double write_amp;            /* (flush + compaction writes) / user bytes */
     uint64_t flushes, compactions, trivial_moves, stall_micros;
+    uint64_t subcompactions;     /* ranges merged in parallel (compactions cut
+                                    in n count n) */
     uint64_t stalled_writes;     /* writes that waited for room, each wait */
-    uint64_t slowdown_micros;    /* bulk writes delayed (level 0 at slowdown) */
+    uint64_t slowdown_micros;    /* writes paced (level 0 at slowdown) */
+    uint64_t slowed_writes;      /* writes paced, each pause */
+    uint64_t delayed_write_rate; /* bytes/s writes are paced to now; 0: none */
     uint64_t group_commits, grouped_writes;  /* WAL writes, batches in them */
     uint64_t cache_hits, cache_misses, cache_bytes, blocks_read;
     uint64_t bloom_checks, bloom_useful;   /* useful: a table skipped */

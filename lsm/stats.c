@@ -82,6 +82,7 @@ static void print_counters(FILE *f, lsm_db *db)
     fprintf(f, "flushes: %" PRIu64 "\n", s.flushes);
     fprintf(f, "compactions: %" PRIu64 "\n", s.compactions);
     fprintf(f, "trivial_moves: %" PRIu64 "\n", s.trivial_moves);
+    fprintf(f, "subcompactions: %" PRIu64 "\n", s.subcompactions);
     fprintf(f, "tables_dropped: %" PRIu64 " bytes_dropped: %" PRIu64 "\n",
             s.tables_dropped, s.bytes_dropped);
     fprintf(f, "idle_compactions: %" PRIu64 " idle_yields: %" PRIu64 "\n",
@@ -89,8 +90,10 @@ static void print_counters(FILE *f, lsm_db *db)
     fprintf(f, "group_commits: %" PRIu64 " writes: %" PRIu64 " wal_syncs: %" PRIu64 "\n",
             s.group_commits, s.grouped_writes, s.wal_syncs);
     fprintf(f, "stall_micros: %" PRIu64 " stalled_writes: %" PRIu64
-            " slowdown_micros: %" PRIu64 "\n", s.stall_micros,
-            s.stalled_writes, s.slowdown_micros);
+            " slowdown_micros: %" PRIu64 " slowed_writes: %" PRIu64
+            " delayed_write_rate: %" PRIu64 "\n", s.stall_micros,
+            s.stalled_writes, s.slowdown_micros, s.slowed_writes,
+            s.delayed_write_rate);
     fprintf(f, "bloom_checks: %" PRIu64 " bloom_useful: %" PRIu64 "\n",
             s.bloom_checks, s.bloom_useful);
     fprintf(f, "block_cache_hits: %" PRIu64 " block_cache_misses: %" PRIu64 "\n",
@@ -157,6 +160,7 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->last_seq = db->vs.last_seq;
     out->damaged_tables = db->ndamaged;
     out->snapshots = db->vs.nnamed;
+    out->delayed_write_rate = lsm_db_write_rate(db);
     pthread_mutex_unlock(&db->mu);
 
     const lsm_options *o = &db->opt;
@@ -192,11 +196,13 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->flushes = load(&s->flushes);
     out->compactions = load(&s->compactions);
     out->trivial_moves = load(&s->trivial_moves);
+    out->subcompactions = load(&s->subcompactions);
     out->group_commits = load(&s->group_commits);
     out->grouped_writes = load(&s->grouped_writes);
     out->stall_micros = load(&s->stall_micros);
     out->stalled_writes = load(&s->stalled_writes);
     out->slowdown_micros = load(&s->slowdown_micros);
+    out->slowed_writes = load(&s->slowed_writes);
     out->tables_dropped = load(&s->tables_dropped);
     out->bytes_dropped = load(&s->bytes_dropped);
     out->idle_compactions = load(&s->idle_compactions);

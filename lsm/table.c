@@ -406,6 +406,23 @@ static int read_meta_block(lsm_table *t, int which, lsm_block **out)
     return rc;
 }
 
+int lsm_table_for_each_block(lsm_table *t,
+                             int (*fn)(void *ctx, lsm_slice ikey, uint64_t bytes),
+                             void *ctx)
+{
+    int rc = LSM_OK;
+    lsm_iiter *it = lsm_block_iter(t->index, lsm_ikey_cmp);
+    for (lsm_iiter_first(it); !rc && lsm_iiter_valid(it); lsm_iiter_next(it)) {
+        bhandle h;
+        if (!(rc = decode_handle(t, lsm_iiter_value(it), &h)))
+            rc = fn(ctx, lsm_iiter_key(it), h.size + BLOCK_TRAILER);
+    }
+    if (!rc)
+        rc = lsm_iiter_status(it);
+    lsm_iiter_free(it);
+    return rc;
+}
+
 /* Walks the whole index: keys well-formed and increasing, every handle
  * inside the file, one entry per data block. */
 static int check_index(lsm_table *t)

@@ -78,6 +78,12 @@ lsm_iiter *lsm_table_salvage_iter(lsm_table *t, lsm_table_loss_fn lost,
  * value: end). */
 lsm_iiter *lsm_table_range_del_iter(lsm_table *t);
 uint64_t lsm_table_entries(const lsm_table *t);
+/* Calls fn for each data block in key order with its index key (an
+ * internal key at or past the block's last key; valid during the call)
+ * and its size in the file.  For cutting key ranges by bytes. */
+int lsm_table_for_each_block(lsm_table *t,
+                             int (*fn)(void *ctx, lsm_slice ikey, uint64_t bytes),
+                             void *ctx);
 /* Counts from the properties block (deletion-triggered compaction). */
 typedef struct lsm_table_props {
     uint64_t entries;           /* point entries, deletions included */

@@ -62,9 +62,11 @@ static void render_text(FILE *f, const struct mnt_stats_view *v)
             s->flush_bytes, s->compaction_bytes_written);
     fprintf(f, "flushes: %" PRIu64 "  compactions: %" PRIu64 "\n", s->flushes,
             s->compactions);
-    fprintf(f, "stall_seconds: %.3f (%" PRIu64 " waits)  slowdown_seconds: %.3f\n",
+    fprintf(f, "stall_seconds: %.3f (%" PRIu64 " waits)  slowdown_seconds: %.3f"
+               " (%" PRIu64 " writes, now %" PRIu64 " bytes/s)\n",
             (double)s->stall_micros / 1e6, s->stalled_writes,
-            (double)s->slowdown_micros / 1e6);
+            (double)s->slowdown_micros / 1e6, s->slowed_writes,
+            s->delayed_write_rate);
     fprintf(f, "block_cache: hit_ratio %.3f (%" PRIu64 " hits, %" PRIu64
                " misses), %" PRIu64 " bytes\n",
             ratio(s->cache_hits, s->cache_hits + s->cache_misses),
@@ -116,12 +118,13 @@ static void render_json(FILE *f, const struct mnt_stats_view *v)
                PRIu64 ", \"compaction_bytes_written\": %" PRIu64
                ",\n \"flushes\": %" PRIu64 ", \"compactions\": %" PRIu64
                ", \"stall_micros\": %" PRIu64 ", \"stalled_writes\": %" PRIu64
-               ", \"slowdown_micros\": %" PRIu64 ",\n",
+               ", \"slowdown_micros\": %" PRIu64 ", \"slowed_writes\": %" PRIu64
+               ", \"delayed_write_rate\": %" PRIu64 ",\n",
             s->memtables, s->memtable_bytes, s->pending_compaction_bytes,
             s->write_amp, s->user_bytes, s->flush_bytes,
             s->compaction_bytes_read, s->compaction_bytes_written, s->flushes,
             s->compactions, s->stall_micros, s->stalled_writes,
-            s->slowdown_micros);
+            s->slowdown_micros, s->slowed_writes, s->delayed_write_rate);
     fprintf(f, " \"block_cache\": {\"hits\": %" PRIu64 ", \"misses\": %" PRIu64
                ", \"hit_ratio\": %.4f, \"bytes\": %" PRIu64 "},\n",
             s->cache_hits, s->cache_misses,

@@ -228,6 +228,8 @@ struct config {
     int bloom_bits;
     uint64_t cache_mb;
     uint64_t memtable_mb;
+    uint64_t delayed_write_kb;   /* lsm only; 0 = the engine's default */
+    int max_subcompactions;      /* lsm only; 0 = the engine's default */
     uint64_t idle_secs;
     uint64_t seek_nexts;
     int readwritepercent;
@@ -263,6 +265,11 @@ static void usage(FILE *out)
         "  --bloom_bits=N      bloom bits per key, 0 = off (default 10)\n"
         "  --cache_mb=N        block cache, at least 1 (default 64)\n"
         "  --memtable_mb=N     write buffer (default 64)\n"
+        "  --delayed_write_kb=N  lsm: delayed-write rate in KiB/s once\n"
+        "                      level 0 reaches its slowdown trigger\n"
+        "                      (default: the engine's)\n"
+        "  --max_subcompactions=N  lsm: ranges a large compaction is\n"
+        "                      merged in parallel in (default: the engine's)\n"
         "  --idle_secs=N       longest wait of idle (default 60)\n"
         "  --sync=0|1          fsync the WAL on every write (default 0)\n"
         "  --manual_wal_flush=0|1  keep acknowledged WAL records in a user-\n"
@@ -420,6 +427,10 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             cfg->cache_mb = parse_u64(name, v, 1, 1u << 20);
         } else if (strcmp(name, "--idle_secs") == 0) {
             cfg->idle_secs = parse_u64(name, v, 1, 86400);
+        } else if (strcmp(name, "--max_subcompactions") == 0) {
+            cfg->max_subcompactions = (int)parse_u64(name, v, 1, 16);
+        } else if (strcmp(name, "--delayed_write_kb") == 0) {
+            cfg->delayed_write_kb = parse_u64(name, v, 1, 1u << 30);
         } else if (strcmp(name, "--memtable_mb") == 0) {
             cfg->memtable_mb = parse_u64(name, v, 1, 1u << 16);
         } else if (strcmp(name, "--sync") == 0) {
@@ -803,6 +814,10 @@ static int lsm_e_open(const struct config *cfg, void **out, char *err)
     opt.level1_bytes = SHARED_LEVEL1_BYTES;
     opt.target_file_bytes = SHARED_TARGET_FILE_BYTES;
     opt.manual_wal_flush = cfg->manual_wal_flush;
+    if (cfg->max_subcompactions)
+        opt.max_subcompactions = cfg->max_subcompactions;
+    if (cfg->delayed_write_kb)
+        opt.delayed_write_rate = cfg->delayed_write_kb << 10;
     rc = lsm_open(cfg->db, &opt, &h->db);
     if (rc != LSM_OK) {
         set_err(err, "lsm_open %s: %s: %s", cfg->db, lsm_status_name(rc),

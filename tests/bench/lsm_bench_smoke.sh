@@ -108,4 +108,16 @@ if [ -n "${rd_found[rocksdb]:-}" ]; then
     fail "keys left after deleterange differ: lsm ${left[lsm]}, rocksdb ${left[rocksdb]}"
   echo "lsm and rocksdb agree: deleterange found ${rd_found[lsm]}, ${left[lsm]} keys left"
 fi
+# lsm's write controller and sub-compaction options (--delayed_write_kb,
+# --max_subcompactions) are taken: a fill through 1 MiB memtables and a
+# full compaction with them, every key read back.
+log="$work/lsm.wctl"
+"$bench" --engine=lsm --db="$work/wctl" --num=$num --value_size=1000 \
+  --memtable_mb=1 --delayed_write_kb=1024 --max_subcompactions=2 \
+  --benchmarks=fillseq,compact,readseq >"$log" 2>"$log.err" ||
+  { cat "$log" "$log.err"; fail "lsm: lsm-bench with write controller options failed"; }
+line=$(result lsm readseq "$log")
+expect lsm readseq "$line" found $num
+echo "$line"
+
 echo "PASS: ${engines[*]}"

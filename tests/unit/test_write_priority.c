@@ -4,6 +4,9 @@
  * at its stop trigger), small writes still go into the memtable, up to
  * its slack; released, the bulk writer finishes and everything reads
  * back.  Also run under ThreadSanitizer (scripts/test).
+ * And the write controller: the delayed-write rate follows level 0 from
+ * its slowdown trigger to its stop trigger and back, and writes past the
+ * slowdown trigger are paced (counted as slowdown, not as stalls).
  *
  * No timing: the main thread waits for the engine's own count of writes
  * that waited for room (stats "stalled_writes") before writing.  On an
@@ -120,10 +123,76 @@ static void test_small_writes_pass_a_held_bulk_writer(void **state)
     free(dir);
 }
 
+
+/* One level-0 table more (compactions held). */
+static void add_level0_table(lsm_db *db, int i)
+{
+    char key[32];
+    snprintf(key, sizeof key, "l0-%04d", i);
+    assert_int_equal(lsm_put(db, key, strlen(key), "v", 1, 0), LSM_OK);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+}
+
+#define RATE (1u << 20)
+
+static void test_write_rate_follows_level0(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("wrate");
+    lsm_options o;
+    tu_small_options(&o);
+    o.level0_compaction_trigger = 2;
+    o.level0_slowdown_trigger = 3;
+    o.level0_stop_trigger = 6;
+    o.delayed_write_rate = RATE;
+    lsm_db *db = tu_open_db(dir, &o);
+    lsm_hold_compactions(db, 1);
+    lsm_stats s;
+    int i = 0;
+    for (; i < 2; i++)
+        add_level0_table(db, i);
+    lsm_get_stats(db, &s);
+    assert_int_equal(s.level_files[0], 2);
+    assert_int_equal(s.delayed_write_rate, 0);       /* below slowdown */
+    assert_int_equal(s.slowed_writes, 0);
+    /* rate = RATE * (stop - l0 + 1) / (stop - slowdown + 1) */
+    for (uint64_t l0 = 3; l0 <= 6; l0++) {
+        add_level0_table(db, i++);
+        lsm_get_stats(db, &s);
+        assert_int_equal(s.level_files[0], l0);
+        assert_int_equal(s.delayed_write_rate, (uint64_t)RATE * (6 - l0 + 1) / 4);
+    }
+    /* At the stop trigger the memtable still takes writes: 16 KiB paced
+     * at RATE / 4 (some 60 ms), counted as slowdown, not as a stall. */
+    lsm_get_stats(db, &s);
+    uint64_t slowed = s.slowed_writes;
+    char val[1024];
+    memset(val, 'x', sizeof val);
+    for (int k = 0; k < 16; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "paced-%02d", k);
+        assert_int_equal(lsm_put(db, key, strlen(key), val, sizeof val, LSM_BULK),
+                         LSM_OK);
+    }
+    lsm_get_stats(db, &s);
+    assert_true(s.slowed_writes > slowed);
+    assert_true(s.slowdown_micros > 0);
+    assert_int_equal(s.stalled_writes, 0);
+    /* Compaction brings level 0 back under the slowdown trigger: the
+     * writes go at full speed again. */
+    lsm_hold_compactions(db, 0);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    lsm_get_stats(db, &s);
+    assert_int_equal(s.level_files[0], 0);
+    assert_int_equal(s.delayed_write_rate, 0);
+    tu_close_and_remove(db, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_writes_pass_a_held_bulk_writer),
+        cmocka_unit_test(test_write_rate_follows_level0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
