@@ -783,7 +783,10 @@ static void test_read_many_blocks(void **state)
     check_range(t, sf, sm, ssize, 0, ssize);
     lsm_stats after = engine_stats(t);
     assert_true(after.blocks_read > before.blocks_read);
-    assert_true(after.cache_bytes < before.cache_bytes + bs);
+    /* 26 data blocks were read; the inode and patch lookups around them
+     * may cache a block or two (more when a background compaction split
+     * the file across tables), a lookup per data block caches them all. */
+    assert_true(after.cache_bytes < before.cache_bytes + 4 * bs);
     free(sm);
     free(pm);
 }
