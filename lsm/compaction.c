@@ -41,7 +41,9 @@
  * outputs and puts the store in the background-error state.
  *
  * Tiered stores (compaction_style) pick by compaction_tiered.c instead:
- * a merge of whole levels 0..out_level into out_level, run here alike.
+ * a merge of whole levels 0..out_level into out_level, run here alike;
+ * while damaged tables block tiered merges, they fall back on the
+ * picking above (valid for any level shape), which works around them.
  *
  * Damaged tables: a compaction that meets an unreadable block
  * (LSM_CORRUPTION) reads each of its inputs once more through a salvage
@@ -132,8 +134,12 @@ void lsm_version_score(lsm_db *db, lsm_version *v)
 int lsm_needs_compaction(lsm_db *db)
 {
     int out;
-    if (db->opt.compaction_style == LSM_COMPACTION_TIERED)
-        return lsm_tiered_pick(&db->opt, db->vs.current, &out);
+    if (db->opt.compaction_style == LSM_COMPACTION_TIERED) {
+        if (lsm_tiered_pick(&db->opt, db->vs.current, &out))
+            return 1;
+        if (db->ndamaged == 0)
+            return 0;       /* else leveled picks work around the damage */
+    }
     lsm_version_score(db, db->vs.current);
     return db->vs.current->compaction_score >= 1;
 }
@@ -1045,31 +1051,44 @@ static int files_of_levels(const lsm_version *v, int from, int to,
     return LSM_OK;
 }
 
-/* A tiered merge (compaction_tiered.c), or NULL (mu held). */
-static compaction *pick_tiered(lsm_db *db)
+/* A merge of every table of levels 0..out into out (mu held), or NULL
+ * if out of memory or an input is busy. */
+static compaction *tiered_merge(lsm_db *db, int out)
 {
-    int out;
-    if (!lsm_tiered_pick(&db->opt, db->vs.current, &out))
-        return NULL;
     compaction *c = compaction_new(db, 0);
     if (!c)
         return NULL;
     c->tiered = 1;
     c->out_level = out;
     if (files_of_levels(c->version, 0, out - 1, &c->inputs[0], &c->ninputs[0]) ||
-        files_of_levels(c->version, out, out, &c->inputs[1], &c->ninputs[1])) {
+        files_of_levels(c->version, out, out, &c->inputs[1], &c->ninputs[1]) ||
+        any_blocked(c->inputs[0], c->ninputs[0]) ||
+        any_blocked(c->inputs[1], c->ninputs[1])) {
         compaction_free(db, c);
         return NULL;
     }
     return compaction_start(db, c);
 }
 
+/* A tiered merge (compaction_tiered.c), or NULL (mu held). */
+static compaction *pick_tiered(lsm_db *db)
+{
+    int out;
+    return lsm_tiered_pick(&db->opt, db->vs.current, &out) ? tiered_merge(db, out)
+                                                           : NULL;
+}
+
 /* A compaction of the level with the highest score >= 1 that has a
- * compactable file (for tiered stores: pick_tiered), or NULL (mu held). */
+ * compactable file, or NULL (mu held).  Tiered stores: pick_tiered; while
+ * a damaged table blocks that, the leveled pick (which skips damaged
+ * tables) instead, so level 0 still drains. */
 static compaction *pick_by_score(lsm_db *db)
 {
-    if (db->opt.compaction_style == LSM_COMPACTION_TIERED)
-        return pick_tiered(db);
+    if (db->opt.compaction_style == LSM_COMPACTION_TIERED) {
+        compaction *c = pick_tiered(db);
+        if (c || db->ndamaged == 0)
+            return c;
+    }
     lsm_version *v = db->vs.current;
     int tried[LSM_NUM_LEVELS] = { 0 };
     for (;;) {
@@ -1193,11 +1212,19 @@ int lsm_compact(lsm_db *db)
                       (unsigned long long)db->damaged[0].number,
                       db->damaged[0].why);
     /* Push every level into the deepest one holding data (level 1 at
-     * least), so no two levels overlap afterwards. */
-    int deepest = 1;
+     * least), so no two levels overlap afterwards: for a tiered store
+     * in one merge (one rewrite of each byte), else level by level. */
+    int deepest = 1, above = 0;
     for (int d = 1; d < LSM_NUM_LEVELS; d++)
         if (db->vs.current->nfiles[d])
             deepest = d;
+    for (int l = 0; l < deepest; l++)
+        above += db->vs.current->nfiles[l] > 0;
+    if (rc == LSM_OK && db->opt.compaction_style == LSM_COMPACTION_TIERED &&
+        above > 0) {
+        compaction *c = tiered_merge(db, deepest);
+        rc = c ? run(db, c) : lsm_fail(LSM_NO_MEMORY, "cannot set up a compaction");
+    }
     for (int l = 0; rc == LSM_OK && l < deepest; l++) {
         if (db->vs.current->nfiles[l] == 0)
             continue;

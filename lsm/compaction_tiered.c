@@ -28,8 +28,9 @@
  * check: a merge starts only if its inputs' size is free besides what the
  * flushes need, so a full merge needs as much free space as the store
  * holds).  One tiered merge runs at a time: none is picked while any
- * table is being compacted or a level-0 or level 1..out_level table is
- * damaged.  Cost of a pick: O(level-0 tables + levels).
+ * table is being compacted or is damaged (then compaction.c uses the
+ * leveled picker, which skips damaged tables, until the store is
+ * repaired).  Cost of a pick: O(tables).
  */
 #include <stdlib.h>
 

@@ -75,7 +75,7 @@ static int settled(lsm_db *db, void *arg)
 
 /* Tiered merges write runs from the last level up: after a load the
  * data sits in level 6 and maybe a few runs above it, never in level 1
- * alone as leveled compaction puts it first. */
+ * alone as leveled compaction puts it first.  lsm_compact is one merge. */
 static void test_tiered_shape(void **state)
 {
     (void)state;
@@ -98,6 +98,39 @@ static void test_tiered_shape(void **state)
     for (int l = 0; l < 6; l++)
         upper += tu_level_bytes(db, l, &files);
     assert_true(upper <= 2 * tu_level_bytes(db, 6, &files));
+    /* Two more runs in level 0; a full compaction merges everything into
+     * level 6 at once (leveled: level by level, each byte rewritten or
+     * moved once per level). */
+    lsm_hold_compactions(db, 1);
+    for (int r = 6; r < 8; r++) {
+        /* 100 keys: one small table each (level 0 stays far below the
+         * stop trigger, which would stall these writes while held). */
+        char k[16], v[200];
+        for (int i = 0; i < 100; i++) {
+            key_of(i, k);
+            memset(v, 'x', sizeof v);
+            snprintf(v, sizeof v, "%d:%d", r, i);
+            assert_int_equal(lsm_put(db, k, strlen(k), v, sizeof v, 0), LSM_OK);
+        }
+        assert_int_equal(lsm_flush(db), LSM_OK);
+    }
+    assert_true(tu_level_bytes(db, 0, &files) > 0 && files >= 2);
+    lsm_hold_compactions(db, 0);
+    double compactions = tu_stat(db, "compactions");
+    double moves = tu_stat(db, "trivial_moves");
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    assert_true(tu_stat(db, "compactions") == compactions + 1);
+    assert_true(tu_stat(db, "trivial_moves") == moves);
+    for (int l = 0; l < 6; l++)
+        assert_int_equal(tu_level_bytes(db, l, &files), 0);
+    void *v;
+    size_t n;
+    assert_int_equal(lsm_get(db, NULL, "key00000099", 11, &v, &n), LSM_OK);
+    assert_int_equal(value_round(v, n), 7);
+    lsm_free(v);
+    assert_int_equal(lsm_get(db, NULL, "key00000100", 11, &v, &n), LSM_OK);
+    assert_int_equal(value_round(v, n), 5);
+    lsm_free(v);
     tu_close_and_remove(db, dir);
 }
 
