@@ -360,6 +360,7 @@ static int write_dest(cp_write *w)
     lsm_edit_init(&e);
     e.has_comparator = 1;
     snprintf(e.comparator, sizeof e.comparator, "%s", LSM_COMPARATOR_NAME);
+    e.style = cp->db->vs.style;
     int rc = LSM_OK;
     for (int l = 0; rc == LSM_OK && l < LSM_NUM_LEVELS; l++)
         for (size_t i = 0; rc == LSM_OK && i < cp->v->nfiles[l]; i++) {

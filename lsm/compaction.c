@@ -40,6 +40,11 @@
  * inputs remain the store; a failure leaves them in place, deletes the
  * outputs and puts the store in the background-error state.
  *
+ * Tiered stores (compaction_style) pick by compaction_tiered.c instead:
+ * a merge of whole levels 0..out_level into out_level, run here alike;
+ * while damaged tables block tiered merges, they fall back on the
+ * picking above (valid for any level shape), which works around them.
+ *
  * Damaged tables: a compaction that meets an unreadable block
  * (LSM_CORRUPTION) reads each of its inputs once more through a salvage
  * iterator to find which are damaged.  Those are marked (logged once,
@@ -65,7 +70,11 @@
 #include "range_del.h"
 
 typedef struct compaction {
-    int level;                      /* inputs[0] level; outputs go to level+1 */
+    int level;                      /* inputs[0] level */
+    /* Where outputs go: level + 1, or for a tiered merge (tiered = 1,
+     * compaction_tiered.c) a deeper level; then inputs[0] are every table
+     * of levels 0..out_level - 1 and inputs[1] those of out_level. */
+    int out_level, tiered;
     lsm_file_meta **inputs[2];
     size_t ninputs[2];
     lsm_version *version;           /* referenced while compacting */
@@ -119,6 +128,13 @@ void lsm_version_score(lsm_db *db, lsm_version *v)
 
 int lsm_needs_compaction(lsm_db *db)
 {
+    int out;
+    if (db->opt.compaction_style == LSM_COMPACTION_TIERED) {
+        if (lsm_tiered_pick(&db->opt, db->vs.current, &out))
+            return 1;
+        if (db->ndamaged == 0)
+            return 0;       /* else leveled picks work around the damage */
+    }
     lsm_version_score(db, db->vs.current);
     return db->vs.current->compaction_score >= 1;
 }
@@ -256,6 +272,7 @@ static compaction *compaction_new(lsm_db *db, int level)
     if (!c)
         return NULL;
     c->level = level;
+    c->out_level = level + 1;
     c->version = db->vs.current;
     lsm_version_ref(c->version);
     lsm_edit_init(&c->edit);
@@ -347,7 +364,7 @@ static uint64_t total_size(lsm_file_meta **files, size_t n)
 
 static int is_trivial_move(lsm_db *db, const compaction *c)
 {
-    return !c->reclaim && c->ninputs[0] == 1 && c->ninputs[1] == 0 &&
+    return !c->reclaim && !c->tiered && c->ninputs[0] == 1 && c->ninputs[1] == 0 &&
            total_size(c->grandparents, c->ngrandparents) <=
                10 * db->opt.target_file_bytes;
 }
@@ -397,7 +414,7 @@ typedef struct merge_state {
 static int is_bottom_for_key(merge_state *ms, lsm_slice user_key)
 {
     compaction *c = ms->c;
-    for (int l = c->level + 2; l < LSM_NUM_LEVELS; l++) {
+    for (int l = c->out_level + 1; l < LSM_NUM_LEVELS; l++) {
         lsm_file_meta **files = c->version->files[l];
         size_t n = c->version->nfiles[l];
         for (; ms->level_ptr[l] < n; ms->level_ptr[l]++) {
@@ -483,7 +500,7 @@ void lsm_file_meta_widen(lsm_file_meta *m, lsm_slice ikey)
 /* Does a level below the output hold any key of [b, e]? */
 static int deeper_holds(const compaction *c, lsm_slice b, lsm_slice e)
 {
-    for (int l = c->level + 2; l < LSM_NUM_LEVELS; l++)
+    for (int l = c->out_level + 1; l < LSM_NUM_LEVELS; l++)
         for (size_t i = 0; i < c->version->nfiles[l]; i++) {
             const lsm_file_meta *f = c->version->files[l][i];
             if (lsm_slice_cmp(lsm_ikey_user(lsm_buf_slice(&f->largest)), b) >= 0 &&
@@ -563,7 +580,7 @@ static int close_output(merge_state *ms, const lsm_slice *upper)
     rc = rc ? rc : crc;
     ms->open = 0;
     if (rc == LSM_OK && o->meta.entries > 0)
-        rc = lsm_edit_add_file(&ms->edit, ms->c->level + 1, o->meta.number,
+        rc = lsm_edit_add_file(&ms->edit, ms->c->out_level, o->meta.number,
                                o->meta.size, o->meta.entries,
                                lsm_buf_slice(&o->meta.smallest),
                                lsm_buf_slice(&o->meta.largest));
@@ -1029,11 +1046,23 @@ static void merge_job_free(merge_job *job, int failed)
     lsm_range_dels_free(job->visible);
 }
 
+/* The level of input i of inputs[w]. */
+static int input_level(const compaction *c, int w, size_t i)
+{
+    if (w == 1 || !c->tiered)
+        return w == 1 ? c->out_level : c->level;
+    for (int l = 0; l < c->out_level; l++)
+        for (size_t k = 0; k < c->version->nfiles[l]; k++)
+            if (c->version->files[l][k] == c->inputs[0][i])
+                return l;
+    return c->level;    /* not reached: inputs come from c->version */
+}
+
 static int add_deletions(compaction *c)
 {
     for (int w = 0; w < 2; w++)
         for (size_t i = 0; i < c->ninputs[w]; i++) {
-            int rc = lsm_edit_delete_file(&c->edit, c->level + w,
+            int rc = lsm_edit_delete_file(&c->edit, input_level(c, w, i),
                                           c->inputs[w][i]->number);
             if (rc)
                 return rc;
@@ -1269,10 +1298,61 @@ static int room_for(lsm_db *db, compaction *c)
 
 /* --- threads and manual compaction ------------------------------------------- */
 
+/* The files of levels [from, to] of v into *out (malloc'ed). */
+static int files_of_levels(const lsm_version *v, int from, int to,
+                           lsm_file_meta ***out, size_t *n)
+{
+    size_t cnt = 0;
+    for (int l = from; l <= to; l++)
+        cnt += v->nfiles[l];
+    *n = 0;
+    *out = malloc((cnt ? cnt : 1) * sizeof **out);
+    if (!*out)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    for (int l = from; l <= to; l++)
+        for (size_t i = 0; i < v->nfiles[l]; i++)
+            (*out)[(*n)++] = v->files[l][i];
+    return LSM_OK;
+}
+
+/* A merge of every table of levels 0..out into out (mu held), or NULL
+ * if out of memory or an input is busy. */
+static compaction *tiered_merge(lsm_db *db, int out)
+{
+    compaction *c = compaction_new(db, 0);
+    if (!c)
+        return NULL;
+    c->tiered = 1;
+    c->out_level = out;
+    if (files_of_levels(c->version, 0, out - 1, &c->inputs[0], &c->ninputs[0]) ||
+        files_of_levels(c->version, out, out, &c->inputs[1], &c->ninputs[1]) ||
+        any_blocked(c->inputs[0], c->ninputs[0]) ||
+        any_blocked(c->inputs[1], c->ninputs[1])) {
+        compaction_free(db, c);
+        return NULL;
+    }
+    return compaction_start(db, c);
+}
+
+/* A tiered merge (compaction_tiered.c), or NULL (mu held). */
+static compaction *pick_tiered(lsm_db *db)
+{
+    int out;
+    return lsm_tiered_pick(&db->opt, db->vs.current, &out) ? tiered_merge(db, out)
+                                                           : NULL;
+}
+
 /* A compaction of the level with the highest score >= 1 that has a
- * compactable file, or NULL (mu held). */
+ * compactable file, or NULL (mu held).  Tiered stores: pick_tiered; while
+ * a damaged table blocks that, the leveled pick (which skips damaged
+ * tables) instead, so level 0 still drains. */
 static compaction *pick_by_score(lsm_db *db)
 {
+    if (db->opt.compaction_style == LSM_COMPACTION_TIERED) {
+        compaction *c = pick_tiered(db);
+        if (c || db->ndamaged == 0)
+            return c;
+    }
     lsm_version *v = db->vs.current;
     int tried[LSM_NUM_LEVELS] = { 0 };
     for (;;) {
@@ -1396,11 +1476,19 @@ int lsm_compact(lsm_db *db)
                       (unsigned long long)db->damaged[0].number,
                       db->damaged[0].why);
     /* Push every level into the deepest one holding data (level 1 at
-     * least), so no two levels overlap afterwards. */
-    int deepest = 1;
+     * least), so no two levels overlap afterwards: for a tiered store
+     * in one merge (one rewrite of each byte), else level by level. */
+    int deepest = 1, above = 0;
     for (int d = 1; d < LSM_NUM_LEVELS; d++)
         if (db->vs.current->nfiles[d])
             deepest = d;
+    for (int l = 0; l < deepest; l++)
+        above += db->vs.current->nfiles[l] > 0;
+    if (rc == LSM_OK && db->opt.compaction_style == LSM_COMPACTION_TIERED &&
+        above > 0) {
+        compaction *c = tiered_merge(db, deepest);
+        rc = c ? run(db, c) : lsm_fail(LSM_NO_MEMORY, "cannot set up a compaction");
+    }
     for (int l = 0; rc == LSM_OK && l < deepest; l++) {
         if (db->vs.current->nfiles[l] == 0)
             continue;

@@ -67,6 +67,9 @@ void lsm_options_init(lsm_options *o)
     o->delayed_write_rate = 16u << 20;
     o->level1_bytes = 256u << 20;
     o->level_multiplier = 10;
+    o->tiered_size_ratio = 1;
+    o->tiered_min_merge_width = 2;
+    o->tiered_max_size_amp_percent = 200;
     o->target_file_bytes = 64u << 20;
     o->reserve_bytes = 8u << 20;
     o->idle_compaction_ms = 1000;

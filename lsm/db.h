@@ -372,6 +372,10 @@ void *lsm_flush_thread(void *arg);
 void *lsm_compaction_thread(void *arg);
 /* compaction.c: does the version need compaction? (mu held) */
 int lsm_needs_compaction(lsm_db *db);
+/* compaction_tiered.c (mu held): is a tiered merge due in v?  If so
+ * *out_level is where it writes; its inputs are every table of levels
+ * 0..*out_level. */
+int lsm_tiered_pick(const lsm_options *o, const lsm_version *v, int *out_level);
 /* Computes v's compaction score/level (before it is installed). */
 void lsm_version_score(lsm_db *db, lsm_version *v);
 /* Level-0 tables of the current version that no compaction can take

@@ -102,7 +102,9 @@ static int check_options(const lsm_options *o)
         o->delayed_write_rate < 1024 ||
         o->level_multiplier < 2 || o->level1_bytes < 4096 ||
         o->target_file_bytes < 4096 || o->idle_compaction_ms < 0 ||
-        o->space_amp_percent < 0)
+        o->space_amp_percent < 0 || o->compaction_style < LSM_COMPACTION_DEFAULT ||
+        o->compaction_style > LSM_COMPACTION_TIERED || o->tiered_size_ratio < 0 ||
+        o->tiered_min_merge_width < 2 || o->tiered_max_size_amp_percent < 1)
         return lsm_fail(LSM_INVALID, "invalid options");
     return LSM_OK;
 }
@@ -488,6 +490,32 @@ static void stop_threads(lsm_db *db)
     db->nthreads = 0;
 }
 
+static const char *style_name(int style)
+{
+    return style == LSM_COMPACTION_TIERED ? "tiered" : "leveled";
+}
+
+/* Settles the compaction style after the manifest is read: DEFAULT takes
+ * the store's (leveled if none is recorded).  Another one converts the
+ * store: vs.style changes, so the next manifest written (at the latest
+ * with the first flush) records it; if the process dies first, the next
+ * open converts again.  No table is rewritten — any level shape is valid
+ * for either picker, which reshapes it as it compacts. */
+static void settle_style(lsm_db *db, int is_new)
+{
+    int recorded = db->vs.style ? db->vs.style : LSM_COMPACTION_LEVELED;
+    int want = db->opt.compaction_style;
+    if (want == LSM_COMPACTION_DEFAULT)
+        want = is_new ? LSM_COMPACTION_LEVELED : recorded;
+    if (!is_new && want != recorded)
+        lsm_db_log(db, LSM_LOG_INFO, "%s: converting from %s to %s compaction%s",
+                   db->dir, style_name(recorded), style_name(want),
+                   db->opt.read_only ? " (not recorded: read-only)" : "");
+    db->opt.compaction_style = want;
+    if (!db->opt.read_only)
+        db->vs.style = want;
+}
+
 int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
 {
     lsm_options defaults;
@@ -516,9 +544,13 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
     }
     if (rc == LSM_OK)
         rc = lsm_vset_init(&db->vs, db->dir, db->env, db->tcache, &db->mu);
+    if (rc == LSM_OK && is_new)
+        settle_style(db, is_new);
     if (rc == LSM_OK)
         rc = is_new ? lsm_vset_create(&db->vs)
                     : lsm_vset_recover(&db->vs, opt->log, opt->log_ctx);
+    if (rc == LSM_OK && !is_new)
+        settle_style(db, is_new);
     if (rc == LSM_OK && !is_new)
         rc = check_files_present(db);
     if (rc == LSM_OK)

@@ -47,6 +47,14 @@ enum lsm_status {
 #define LSM_MAX_VALUE (64u << 20)         /* 64 MiB */
 
 enum lsm_compression { LSM_COMPRESS_NONE = 0, LSM_COMPRESS_ZSTD = 1 };
+/* lsm_options.compaction_style.  A store's manifest records its style;
+ * DEFAULT opens a store with the style it records (a new store:
+ * leveled). */
+enum lsm_compaction_style {
+    LSM_COMPACTION_DEFAULT = 0,
+    LSM_COMPACTION_LEVELED = 1,
+    LSM_COMPACTION_TIERED = 2,
+};
 
 /* Levels of lsm_options.log lines; the numbers are syslog's LOG_*. */
 enum lsm_log_level {
@@ -106,6 +114,21 @@ typedef struct lsm_options {
     uint64_t delayed_write_rate;
     uint64_t level1_bytes;          /* target size of level 1; default 256 MiB */
     int level_multiplier;           /* each level's target vs the one above; 10 */
+    /* enum lsm_compaction_style.  Tiered (compaction_tiered.c, RocksDB's
+     * universal compaction): sorted runs of similar size are merged once
+     * there are level0_compaction_trigger runs; less write amplification,
+     * more space amplification and slower reads than leveled.  Opening a
+     * store with the other style converts it: the manifest records the
+     * new style and the new picker reshapes the levels as it goes (any
+     * shape is valid for either style).  Default: the store's own. */
+    int compaction_style;
+    /* Tiered: runs are merged while the next older run is at most
+     * (100 + this)% of the newer runs' sum; default 1. */
+    int tiered_size_ratio;
+    int tiered_min_merge_width;     /* runs in a size-ratio merge; 2 */
+    /* Tiered: every run is merged into one once the runs above the
+     * oldest hold more than this percent of its bytes; default 200. */
+    int tiered_max_size_amp_percent;
     /* Compaction output split size; 64 MiB, at most 1/64 of the space
      * the store could use (its files plus the free space at open). */
     uint64_t target_file_bytes;

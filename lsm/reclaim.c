@@ -684,7 +684,9 @@ static int over_space_bound(lsm_db *db)
     for (int l = 0; l < LSM_NUM_LEVELS; l++)
         if (v->nfiles[l])
             deepest = l;
-    if (db->opt.space_amp_percent <= 0 || deepest < 0)
+    /* Tiered stores bound space by their own picker (compaction_tiered.c). */
+    if (db->opt.space_amp_percent <= 0 || deepest < 0 ||
+        db->opt.compaction_style == LSM_COMPACTION_TIERED)
         return -1;
     if (deepest == 0)
         return v->nfiles[0] > 1 ? 0 : -1;

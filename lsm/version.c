@@ -542,6 +542,7 @@ static int snapshot_edit(lsm_version_set *vs, lsm_version_edit *e)
     snprintf(e->comparator, sizeof e->comparator, "%s", COMPARATOR_NAME);
     e->has_next_snap_id = 1;
     e->next_snap_id = vs->next_snap_id;
+    e->style = vs->style;
     for (size_t i = 0; i < vs->nnamed; i++) {
         int rc = lsm_edit_add_snapshot(e, &vs->named[i]);
         if (rc)
@@ -721,6 +722,8 @@ static int recover_edit(lsm_version_set *vs, lsm_version_edit *e)
         vs->next_file = e->next_file;
     if (e->has_last_seq)
         vs->last_seq = e->last_seq;
+    if (e->style)
+        vs->style = e->style;
     return LSM_OK;
 }
 

@@ -71,6 +71,7 @@ typedef struct lsm_version_edit {
     size_t ndropped_snaps, cap_dropped_snaps;
     int has_next_snap_id;
     uint32_t next_snap_id;
+    int style;                      /* enum lsm_compaction_style; 0 = none */
     lsm_deleted_file *deleted;
     size_t ndeleted, cap_deleted;
     lsm_new_file *added;
@@ -173,6 +174,10 @@ struct lsm_version_set {
     struct lsm_snapshot **pins;
     size_t nnamed, cap_named;
     uint32_t next_snap_id;
+    /* The compaction style the manifest records (enum
+     * lsm_compaction_style; 0 = none recorded, i.e. leveled).  Every new
+     * manifest records it. */
+    int style;
     pthread_cond_t manifest_cv;
 };
 

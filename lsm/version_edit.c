@@ -21,6 +21,10 @@
  *   tag 9  next snap. id  varint32: the next id to hand out (ids are
  *                         never reused; a new manifest's first edit
  *                         records it along with every live snapshot)
+ *   tag 10 compaction style varint32: 1 leveled, 2 tiered (enum
+ *                         lsm_compaction_style); every new manifest's
+ *                         first edit records it.  Manifests written
+ *                         before it existed are leveled.
  *
  * A snapshot's record is appended (and the manifest fsync'ed) only after
  * the WAL holding every write up to its sequence number is fsync'ed, and
@@ -50,6 +54,7 @@ enum {
     TAG_NEW_SNAPSHOT = 7,
     TAG_DROPPED_SNAPSHOT = 8,
     TAG_NEXT_SNAPSHOT_ID = 9,
+    TAG_COMPACTION_STYLE = 10,
 };
 
 lsm_file_meta *lsm_file_meta_new(void)
@@ -212,6 +217,10 @@ int lsm_edit_encode(const lsm_version_edit *e, lsm_buf *out)
         rc |= lsm_buf_put_varint32(out, TAG_NEXT_SNAPSHOT_ID);
         rc |= lsm_buf_put_varint32(out, e->next_snap_id);
     }
+    if (e->style) {
+        rc |= lsm_buf_put_varint32(out, TAG_COMPACTION_STYLE);
+        rc |= lsm_buf_put_varint32(out, (uint32_t)e->style);
+    }
     return rc ? lsm_fail(LSM_NO_MEMORY, "out of memory encoding an edit")
               : LSM_OK;
 }
@@ -298,6 +307,12 @@ static int decode_field(lsm_version_edit *e, uint32_t tag, lsm_slice *in)
         e->has_next_snap_id = 1;
         return lsm_get_varint32(in, &e->next_snap_id) && e->next_snap_id > 0
                    ? LSM_OK : LSM_CORRUPTION;
+    case TAG_COMPACTION_STYLE:
+        if (!lsm_get_varint32(in, &id) || id < LSM_COMPACTION_LEVELED ||
+            id > LSM_COMPACTION_TIERED)
+            return LSM_CORRUPTION;
+        e->style = (int)id;
+        return LSM_OK;
     default:
         return LSM_CORRUPTION;
     }

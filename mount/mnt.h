@@ -34,6 +34,7 @@ struct mnt_config {
     size_t cache_mb;
     size_t memtable_mb;
     char *compression;          /* "zstd" or "none"; NULL = default */
+    int compaction_style;       /* enum lsm_compaction_style; 0 = the store's */
     char *snapdir;              /* -o snapdir=NAME; NULL = MNT_SNAPDIR_DEFAULT */
     size_t inline_max;
     int sync;

@@ -51,6 +51,7 @@ enum mnt_key {
     KEY_CACHE_MB,
     KEY_MEMTABLE_MB,
     KEY_COMPRESSION,
+    KEY_COMPACTION_STYLE,
     KEY_INLINE_MAX,
     KEY_MAX_WRITE,
     KEY_ATTR_TIMEOUT,
@@ -78,6 +79,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
     FUSE_OPT_KEY("cache_mb=", KEY_CACHE_MB),
     FUSE_OPT_KEY("memtable_mb=", KEY_MEMTABLE_MB),
     FUSE_OPT_KEY("compression=", KEY_COMPRESSION),
+    FUSE_OPT_KEY("compaction_style=", KEY_COMPACTION_STYLE),
     FUSE_OPT_KEY("snapdir=", KEY_SNAPDIR),
     FUSE_OPT_KEY("inline_max=", KEY_INLINE_MAX),
     FUSE_OPT_KEY("max_write=", KEY_MAX_WRITE),
@@ -243,6 +245,14 @@ static int mnt_opt_proc(void *data, const char *arg, int key,
         free(cfg->compression);
         cfg->compression = strdup(val);
         return cfg->compression != NULL ? 0 : -1;
+    case KEY_COMPACTION_STYLE:
+        if (strcmp(val, "leveled") == 0)
+            cfg->compaction_style = LSM_COMPACTION_LEVELED;
+        else if (strcmp(val, "tiered") == 0)
+            cfg->compaction_style = LSM_COMPACTION_TIERED;
+        else
+            return mnt_bad_value(arg, "leveled or tiered");
+        return 0;
     case KEY_SNAPDIR:
         if (!lsm_snapshot_name_ok(val))
             return mnt_bad_value(arg, "a file name (no '/', not '.' or '..')");
@@ -322,6 +332,7 @@ void mnt_config_to_fs(const struct mnt_config *cfg, fs_options *o)
     if (cfg->compression != NULL)
         o->lsm.compression = strcmp(cfg->compression, "none") == 0
                                  ? LSM_COMPRESS_NONE : LSM_COMPRESS_ZSTD;
+    o->lsm.compaction_style = cfg->compaction_style;
     o->inline_max = cfg->inline_max;
     /* A larger inline threshold needs blocks at least as large. */
     uint32_t bb = MNT_BLOCK_BYTES;
@@ -399,6 +410,10 @@ void mnt_print_help(const char *prog)
            d.memtable_mb);
     printf("    -o compression=zstd|none  table compression (default %s)\n",
            o.lsm.compression == LSM_COMPRESS_NONE ? "none" : "zstd");
+    printf("    -o compaction_style=leveled|tiered  the store's compaction;\n"
+           "                           a store remembers it, and another one\n"
+           "                           converts it (default: the store's; new\n"
+           "                           stores leveled)\n");
     printf("    -o snapdir=NAME        directory in the root where each snapshot\n"
            "                           is browsable read-only as NAME/SNAPSHOT\n"
            "                           (hidden from listings; default %s)\n",

@@ -9,7 +9,7 @@
  *             [--range_tombstone_width=100]
  *             [--compression=zstd|none] [--bloom_bits=10]
  *             [--cache_mb=64] [--memtable_mb=64] [--sync=0|1]
- *             [--manual_wal_flush=0|1]
+ *             [--manual_wal_flush=0|1] [--compaction_style=leveled|tiered]
  *             [--use_existing_db=0|1] [--seed=S]
  *             [--engine=lsm|rocksdb|leveldb]
  *
@@ -236,6 +236,7 @@ struct config {
     uint64_t range_tombstone_width;
     int sync;
     int manual_wal_flush;
+    int tiered;                 /* --compaction_style=tiered (lsm) */
     int use_existing_db;
     uint64_t seed;
     const char *engine;
@@ -275,6 +276,8 @@ static void usage(FILE *out)
         "  --manual_wal_flush=0|1  keep acknowledged WAL records in a user-\n"
         "                      space buffer: not process-crash safe (lsm,\n"
         "                      rocksdb; default 0)\n"
+        "  --compaction_style=leveled|tiered  lsm's compaction style (lsm\n"
+        "                      only; default leveled)\n"
         "  --use_existing_db=0|1  keep DIR's contents (default 0)\n"
         "  --seed=S            random seed (default 301)\n"
         "  --engine=lsm|rocksdb|leveldb  (default lsm)\n");
@@ -437,6 +440,13 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             cfg->sync = (int)parse_u64(name, v, 0, 1);
         } else if (strcmp(name, "--manual_wal_flush") == 0) {
             cfg->manual_wal_flush = (int)parse_u64(name, v, 0, 1);
+        } else if (strcmp(name, "--compaction_style") == 0) {
+            if (strcmp(v, "leveled") == 0)
+                cfg->tiered = 0;
+            else if (strcmp(v, "tiered") == 0)
+                cfg->tiered = 1;
+            else
+                usage_error("--compaction_style: '%s' is not leveled or tiered", v);
         } else if (strcmp(name, "--use_existing_db") == 0) {
             cfg->use_existing_db = (int)parse_u64(name, v, 0, 1);
         } else if (strcmp(name, "--seed") == 0) {
@@ -818,6 +828,7 @@ static int lsm_e_open(const struct config *cfg, void **out, char *err)
         opt.max_subcompactions = cfg->max_subcompactions;
     if (cfg->delayed_write_kb)
         opt.delayed_write_rate = cfg->delayed_write_kb << 10;
+    opt.compaction_style = cfg->tiered ? LSM_COMPACTION_TIERED : LSM_COMPACTION_LEVELED;
     rc = lsm_open(cfg->db, &opt, &h->db);
     if (rc != LSM_OK) {
         set_err(err, "lsm_open %s: %s: %s", cfg->db, lsm_status_name(rc),

@@ -13,6 +13,7 @@
 #   with range deletion agree on its hits and on the keys left after it;
 #   LevelDB, which has no range deletion, refuses deleterange with an
 #   error line.
+# Then lsm alone with --compaction_style=tiered (see the end).
 # Prints what it checked; exits 1 on the first failure.
 set -euo pipefail
 bench=${1:?usage: lsm_bench_smoke.sh LSM_BENCH}
@@ -119,5 +120,25 @@ log="$work/lsm.wctl"
 line=$(result lsm readseq "$log")
 expect lsm readseq "$line" found $num
 echo "$line"
+# lsm with --compaction_style=tiered: 1 MiB memtables, so the load makes
+# runs to merge; every read hits, and the merges filled the last level
+# (leveled compaction would have stopped at level 1).
+echo "== lsm tiered"
+log="$work/tiered"
+"$bench" --db="$work/tiered.db" --num=30000 --memtable_mb=1 --compaction_style=tiered \
+  --benchmarks=fillrandom,overwrite,readrandom,stats >"$log" 2>"$log.err" ||
+  { cat "$log" "$log.err"; fail "lsm tiered failed"; }
+line=$(result lsm readrandom "$log")
+expect lsm tiered "$line" found 30000
+l6=$(awk '$1 == "L6" { print $2 }' "$log")
+[ "${l6:-0}" -gt 0 ] || fail "lsm tiered: no run in level 6: $(cat "$log")"
+compactions=$(awk '$1 == "compactions:" { print $2 }' "$log")
+[ "${compactions:-0}" -gt 0 ] || fail "lsm tiered: no merge ran"
+echo "$line; L6 files $l6, $compactions merges"
+if "$bench" --db="$work/bad" --compaction_style=universal --benchmarks=stats \
+     >"$work/bad.out" 2>&1; then
+  fail "--compaction_style=universal accepted"
+fi
+grep -q "not leveled or tiered" "$work/bad.out" || fail "bad style: $(cat "$work/bad.out")"
 
 echo "PASS: ${engines[*]}"

@@ -3,7 +3,8 @@
  *
  * A run opens a fresh store on the fault-injecting in-memory env
  * (tests/support/fault_env.h) with small memtables and levels, so
- * flushes and compactions run constantly in the background, and then
+ * flushes and compactions run constantly in the background (leveled
+ * compaction for even seeds, tiered for odd ones), and then
  * goes through rounds of:
  *
  *   1. a random workload of puts, deletes, range deletes and batches,
@@ -183,6 +184,9 @@ static void run_options(run *r)
     o->level1_bytes = 256 << 10;
     o->target_file_bytes = 64 << 10;
     o->level0_compaction_trigger = 2 + (int)below(&r->rng, 3);
+    /* Odd seeds run tiered compaction, even ones leveled (the rng's
+     * draws, so each seed's workload, stay as they were). */
+    o->compaction_style = r->seed & 1 ? LSM_COMPACTION_TIERED : LSM_COMPACTION_LEVELED;
     o->max_immutable_memtables = 1 + (int)below(&r->rng, 2);
     o->block_bytes = (size_t)1024 << below(&r->rng, 3);
     o->compression = below(&r->rng, 2) ? LSM_COMPRESS_ZSTD : LSM_COMPRESS_NONE;

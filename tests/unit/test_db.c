@@ -565,12 +565,14 @@ static void apply_random_op(lsm_db *db, model *m, uint64_t *rs, char *vbuf,
     }
 }
 
-static void test_model(void **state)
+/* With either compaction style (the store's merges differ, the
+ * contents must not). */
+static void model_run(int style)
 {
-    (void)state;
     char *dir = tu_tempdir("model");
     lsm_options o;
     tu_small_options(&o);
+    o.compaction_style = style;
     lsm_db *db = tu_open_db(dir, &o);
     model *m = calloc(1, sizeof *m);
     char *vbuf = malloc(30000);
@@ -606,6 +608,18 @@ static void test_model(void **state)
     free(dir);
 }
 
+static void test_model(void **state)
+{
+    (void)state;
+    model_run(LSM_COMPACTION_LEVELED);
+}
+
+static void test_model_tiered(void **state)
+{
+    (void)state;
+    model_run(LSM_COMPACTION_TIERED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -619,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_wal_midlog_corruption),
         cmocka_unit_test(test_wal_unsealed_stops_replay),
         cmocka_unit_test(test_model),
+        cmocka_unit_test(test_model_tiered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
