@@ -496,6 +496,16 @@ static size_t level0_stop(lsm_db *db)
     return db->compact_nospace ? 2 * stop : stop;
 }
 
+/* Level 0's tables that can be compacted, counting the memtables being
+ * flushed as the tables they will be (unless their flushes are out of
+ * space: writes then fail at the memtable limit instead), the count the
+ * stop trigger and the write controller both go by (mu held). */
+static size_t level0_with_flushing(lsm_db *db)
+{
+    size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
+    return l0 + (db->flush_nospace ? 0 : (size_t)db->nimm);
+}
+
 /* make_room's answer when the head must wait for a flush or compaction:
  * it leaves the line and waits outside it (queue_write), so writes that
  * need no room go on meanwhile.  Not an lsm_status. */
@@ -566,8 +576,7 @@ static int make_room(lsm_db *db, lsm_writer *w)
     /* The memtables being flushed count as the level-0 tables they will
      * be, so level 0 never passes its stop trigger (unless their flushes
      * are out of space: then writes fail at the limit above instead). */
-    size_t coming = db->flush_nospace ? 0 : (size_t)db->nimm;
-    if (l0 + coming >= level0_stop(db)) {
+    if (level0_with_flushing(db) >= level0_stop(db)) {
         if (db->nospace && l0 >= level0_stop(db))
             return lsm_fail(LSM_NO_SPACE, "%s: disk full: level 0 cannot be "
                             "compacted until space is freed", db->dir);
@@ -604,18 +613,20 @@ static int make_room(lsm_db *db, lsm_writer *w)
  * rate.  write_delay returns the sleep in µs. */
 #define WCTL_BURST_US 1000u
 #define WCTL_MAX_DEBT_US 50000u
+#define WCTL_SLICE_US 100000u
 
 uint64_t lsm_db_write_rate(lsm_db *db)
 {
-    size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
+    size_t l0 = level0_with_flushing(db);
     size_t slow = (size_t)db->opt.level0_slowdown_trigger;
     size_t stop = level0_stop(db);
     if (l0 < slow || db->bg_error)
         return 0;
     if (l0 > stop)
         l0 = stop;
-    uint64_t rate = db->opt.delayed_write_rate * (stop - l0 + 1) / (stop - slow + 1);
-    return rate > 0 ? rate : 1;
+    double rate = (double)db->opt.delayed_write_rate * (double)(stop - l0 + 1) /
+                  (double)(stop - slow + 1);
+    return rate >= 1 ? (uint64_t)rate : 1;
 }
 
 static uint64_t write_delay(lsm_db *db, size_t bytes, int bulk)
@@ -640,11 +651,17 @@ static void slow_write(lsm_db *db, size_t bytes, int bulk)
     uint64_t delay = write_delay(db, bytes, bulk);
     if (delay == 0)
         return;
-    uint64_t t0 = now_micros();
-    pthread_mutex_unlock(&db->mu);
-    usleep((useconds_t)delay);
-    pthread_mutex_lock(&db->mu);
-    __atomic_add_fetch(&db->stats.slowdown_micros, now_micros() - t0,
+    uint64_t t0 = now_micros(), until = t0 + delay, now = t0;
+    /* In slices, so a writer stops waiting once compaction has caught up
+     * (no rate), on an error or at close. */
+    while (now < until && lsm_db_write_rate(db) > 0 && !db->shutting_down) {
+        uint64_t slice = until - now < WCTL_SLICE_US ? until - now : WCTL_SLICE_US;
+        pthread_mutex_unlock(&db->mu);
+        usleep((useconds_t)slice);
+        pthread_mutex_lock(&db->mu);
+        now = now_micros();
+    }
+    __atomic_add_fetch(&db->stats.slowdown_micros, now - t0,
                        __ATOMIC_RELAXED);
     __atomic_add_fetch(&db->stats.slowed_writes, 1, __ATOMIC_RELAXED);
 }

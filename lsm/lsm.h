@@ -109,8 +109,9 @@ typedef struct lsm_options {
     int level0_stop_trigger;        /* default 12 */
     /* Bytes/s writes are paced to once level 0 reaches its slowdown
      * trigger; it falls with each level-0 table past the trigger, to
-     * 1/(stop - slowdown + 1) of this at the stop trigger (db.c).
-     * Default 16 MiB/s. */
+     * 1/(stop - slowdown + 1) of this at the stop trigger (db.c); level
+     * 0 counts the memtables being flushed.  1 KiB/s to 2^40; default
+     * 16 MiB/s. */
     uint64_t delayed_write_rate;
     uint64_t level1_bytes;          /* target size of level 1; default 256 MiB */
     int level_multiplier;           /* each level's target vs the one above; 10 */
