@@ -75,6 +75,7 @@ struct lsm_db {
     lsm_file *lock;
     lsm_cache *block_cache;
     lsm_table_cache *tcache;
+    struct lsm_blobs *blobs;       /* blob files (blob.h); always open */
 
     pthread_mutex_t mu;
     pthread_cond_t bg_cv;          /* background progress (waiters: writers, flush) */

@@ -34,6 +34,7 @@
 
 #include "error.h"
 #include "filename.h"
+#include "blob.h"
 #include "write_batch.h"
 
 /* A directory with a CURRENT file is a store.  One without is empty when
@@ -146,6 +147,7 @@ static void db_free(lsm_db *db)
         lsm_vset_destroy(&db->vs);
     }
     lsm_table_cache_free(db->tcache);
+    lsm_blobs_close(db->blobs);
     if (db->block_cache)
         lsm_cache_free(db->block_cache);
     lsm_batch_free(db->group);
@@ -170,6 +172,7 @@ typedef struct replay {
     int flushed;                 /* a full memtable was written out */
     int damaged;                 /* damage was dropped or salvaged */
     int sealed;                  /* the WAL being replayed ended sealed */
+    int blob_lost;               /* a record named blob bytes that are gone */
 } replay;
 
 /* Writes db->mem as a level-0 table into the edit, and empties it. */
@@ -202,12 +205,43 @@ static int flush_recovered(replay *rp)
     return LSM_OK;
 }
 
+typedef struct blob_check {
+    lsm_blobs *blobs;
+    lsm_buf scratch;
+} blob_check;
+
+/* 1 if a blob value the batch names is short or damaged (power loss took
+ * its unsynced bytes), an lsm_status if it cannot be read, else LSM_OK. */
+static int blob_lost(void *ctx, uint64_t seq, int kind, lsm_slice key,
+                     lsm_slice value)
+{
+    (void)seq, (void)key;
+    blob_check *bc = ctx;
+    if (kind != LSM_KIND_BLOB)
+        return LSM_OK;
+    int rc = lsm_blobs_read(bc->blobs, value, &bc->scratch);
+    return rc == LSM_CORRUPTION ? 1 : rc;
+}
+
 static int replay_record(replay *rp, lsm_slice rec, const char *name)
 {
     int mark = lsm_db_record_mark(rec);
     rp->sealed = mark == LSM_MARK_SEALED;
     if (mark)
         return LSM_OK;
+    blob_check bc = { .blobs = rp->db->blobs };
+    int lost = lsm_batch_iterate(rec, blob_lost, &bc);
+    lsm_buf_free(&bc.scratch);
+    if (lost < 0 && lost != LSM_CORRUPTION)
+        return lost;
+    if (lost == 1) {
+        /* Power loss kept the WAL record but not the unsynced blob bytes
+         * it names (blob.c): the replay ends here, as at a torn tail. */
+        lsm_db_log(rp->db, LSM_LOG_WARNING, "%s: a record names blob bytes "
+                   "lost with its unsynced write: replay stops there", name);
+        rp->blob_lost = 1;
+        return LSM_OK;
+    }
     int rc = lsm_batch_insert(rec, rp->db->mem);
     if (rc == LSM_CORRUPTION)
         return lsm_fail(rc, "%s: %s", name, lsm_last_error());
@@ -269,7 +303,7 @@ static int replay_log(replay *rp, uint64_t number, int tail_may_be_lost)
     lsm_slice rec;
     int got = 0;
     rp->sealed = 0;
-    while (rc == LSM_OK && (got = lsm_wal_read(r, &rec)) == 1)
+    while (rc == LSM_OK && !rp->blob_lost && (got = lsm_wal_read(r, &rec)) == 1)
         rc = replay_record(rp, rec, name);
     if (rc == LSM_OK && got < 0)
         rc = got;
@@ -379,6 +413,10 @@ static int recover_logs(lsm_db *db)
     for (size_t i = 0; rc == LSM_OK && i < last; i++) {
         int follows = i + 1 < last && log_start(db, logs[i + 1]) == LOG_FOLLOWS;
         rc = replay_log(&rp, logs[i], i + 1 == last || follows);
+        if (rc == LSM_OK && rp.blob_lost) {
+            rp.damaged = 1;   /* the edit below retires every WAL */
+            break;
+        }
         if (rc == LSM_OK && follows && !rp.sealed) {
             /* Its tail (and seal) was lost: what follows is no prefix.
              * Not kept (damaged): the edit below retires those WALs. */
@@ -523,6 +561,9 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
     if (rc == LSM_OK && !opt->read_only)
         lsm_space_drop_old(db);
     if (rc == LSM_OK)
+        rc = lsm_blobs_open(db->env, db->dir, opt->blob_file_bytes,
+                            opt->read_only, &db->blobs);
+    if (rc == LSM_OK)
         rc = recover_logs(db);
     if (rc == LSM_OK && !opt->read_only) {
         lsm_space_open(db);
@@ -544,7 +585,9 @@ int lsm_close(lsm_db *db)
     if (!db)
         return LSM_OK;
     stop_threads(db);
-    int rc = db->old_log ? lsm_wal_sync(db->old_log) : LSM_OK;
+    int rc = db->blobs ? lsm_blobs_sync(db->blobs) : LSM_OK; /* before WALs */
+    if (rc == LSM_OK)
+        rc = db->old_log ? lsm_wal_sync(db->old_log) : LSM_OK;
     int rc2 = db->log ? lsm_wal_sync(db->log) : LSM_OK;
     if (rc == LSM_OK)
         rc = rc2;

@@ -7,6 +7,7 @@
  * the highest number down).  A flush never waits for a compaction: it
  * only needs the manifest, which compactions hold for an append and fsync.
  */
+#include "blob.h"
 #include "db.h"
 
 #include <stdlib.h>
@@ -178,11 +179,15 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
     meta->size = 0;
     if (lsm_memtable_empty(m))
         return LSM_OK;
+    /* The table replaces the WAL: the blob bytes it names go first. */
+    int rc = lsm_blobs_sync(db->blobs);
+    if (rc)
+        return rc;
     char *path = lsm_filename(db->dir, LSM_FILE_TABLE, number);
     if (!path)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
     lsm_file *f;
-    int rc = db->env->open_write(db->env, path, &f);
+    rc = db->env->open_write(db->env, path, &f);
     if (rc == LSM_OK) {
         rc = lsm_build_memtable_table(db, m, f, oldest_snapshot, meta);
         int crc = lsm_file_close(f);

@@ -117,6 +117,13 @@ typedef struct lsm_options {
      * near (100 + this)% of the deepest level, which holds one version of
      * each key).  0: no bound.  Default 10. */
     int space_amp_percent;
+    /* Large values out of the tree (blob.c): a put whose value is at
+     * least this long is written once to a blob file and the tree holds
+     * a ~20-byte reference, so flushes and compactions never copy it.
+     * Space of overwritten or deleted blob values is not given back yet
+     * (no garbage collection).  0: off (default). */
+    size_t blob_min_bytes;
+    uint64_t blob_file_bytes;       /* start a new blob file past this; 256 MiB */
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
     /* Recorded in the store's LOCK file after the holder's pid while the
      * store is open (e.g. where it is mounted): a second opener's

@@ -115,7 +115,8 @@ void lsm_version_unref(lsm_version *v);        /* needs the DB mutex */
 
 /* Point lookup through the levels.  *max_tomb carries the highest
  * covering range-deletion seq seen in newer sources and is updated.
- * Returns LSM_KIND_PUT (value in val), LSM_KIND_DELETE (deleted or
+ * Returns LSM_KIND_PUT (value in val) or LSM_KIND_BLOB (its reference
+ * in val), LSM_KIND_DELETE (deleted or
  * covered), -1 if no table holds the key, or a negative lsm_status. */
 int lsm_version_get(lsm_version *v, lsm_slice user_key, uint64_t snap_seq,
                     uint64_t *max_tomb, lsm_buf *val, int fill_cache);

@@ -1,0 +1,55 @@
+/*
+ * blob.h — large values kept out of the tree (WiscKey / BlobDB style).
+ *
+ * With lsm_options.blob_min_bytes > 0, a put whose value is at least that
+ * long is appended once to the store's current blob file (NNNNNN.blob,
+ * format in blob.c) by its writer before its WAL record; the WAL,
+ * memtable and tables hold an entry of kind LSM_KIND_BLOB whose value is
+ * a reference:
+ *
+ *   varint64 blob file number | varint64 record offset | varint32 length |
+ *   fixed32 checksum of the value (lsm_checksum)
+ *
+ * Reads resolve a reference (lsm_blobs_read), verifying the record's
+ * header and the checksum: damage is LSM_CORRUPTION, never data.
+ * Flushes and compactions copy references unchanged.
+ */
+#ifndef LSM_BLOB_H
+#define LSM_BLOB_H
+
+#include "coding.h"
+#include "env.h"
+
+typedef struct lsm_blob_ref {
+    uint64_t file;
+    uint64_t off;          /* of the record header in the file */
+    uint32_t len;          /* of the value */
+    uint32_t sum;          /* lsm_checksum of the value */
+} lsm_blob_ref;
+
+/* Returns 1 if s is a well-formed reference, else 0. */
+int lsm_blob_ref_decode(lsm_slice s, lsm_blob_ref *r);
+int lsm_blob_ref_encode(const lsm_blob_ref *r, lsm_buf *out);
+
+typedef struct lsm_blobs lsm_blobs;
+
+/* The store's blob files: writer state and a small cache of read handles.
+ * Open scans dir for the highest blob file number; a new file is only
+ * made at the first lsm_blobs_add (never the file of an earlier session,
+ * whose tail may be damaged), and unless read_only the newest existing
+ * file is fsync'ed.  file_bytes: rotate past this size. */
+int lsm_blobs_open(lsm_env *env, const char *dir, uint64_t file_bytes,
+                   int read_only, lsm_blobs **out);
+void lsm_blobs_close(lsm_blobs *b);
+/* Appends a record holding value (handed to the kernel before it
+ * returns: it survives a crash of the process) and sets *ref. */
+int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref);
+/* fsyncs the current blob file.  Files are fsync'ed when they are
+ * rotated, so after this every blob byte written so far is durable. */
+int lsm_blobs_sync(lsm_blobs *b);
+/* Resolves a reference (the value of a LSM_KIND_BLOB entry) into out
+ * (replacing its contents).  LSM_CORRUPTION on a malformed reference, a
+ * missing or short file, or a checksum mismatch. */
+int lsm_blobs_read(lsm_blobs *b, lsm_slice ref, lsm_buf *out);
+
+#endif
