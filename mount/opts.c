@@ -63,6 +63,7 @@ enum mnt_key {
     KEY_RW,
     KEY_REMOUNT,
     KEY_SNAPDIR,
+    KEY_BLOB_MIN,
 };
 
 #define MNT_FLAG(t, field, v) { t, offsetof(struct mnt_config, field), v }
@@ -80,6 +81,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
     FUSE_OPT_KEY("compression=", KEY_COMPRESSION),
     FUSE_OPT_KEY("snapdir=", KEY_SNAPDIR),
     FUSE_OPT_KEY("inline_max=", KEY_INLINE_MAX),
+    FUSE_OPT_KEY("blob_min=", KEY_BLOB_MIN),
     FUSE_OPT_KEY("max_write=", KEY_MAX_WRITE),
     FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TIMEOUT),
     FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TIMEOUT),
@@ -254,6 +256,11 @@ static int mnt_opt_proc(void *data, const char *arg, int key,
             return mnt_bad_value(arg, "a whole number of bytes");
         cfg->inline_max = (size_t)v;
         return 0;
+    case KEY_BLOB_MIN:
+        if (mnt_parse_uint(val, LSM_MAX_VALUE, &v) != 0)
+            return mnt_bad_value(arg, "a whole number of bytes");
+        cfg->blob_min = (size_t)v;
+        return 0;
     case KEY_MAX_WRITE:
         if (mnt_parse_uint(val, MNT_MAX_WRITE_MAX, &v) != 0 ||
             v < MNT_MAX_WRITE_MIN)
@@ -295,6 +302,7 @@ static void mnt_config_defaults(struct mnt_config *cfg)
     cfg->cache_mb = o.lsm.cache_bytes >> 20;
     cfg->memtable_mb = o.lsm.memtable_bytes >> 20;
     cfg->inline_max = o.inline_max;
+    cfg->blob_min = o.lsm.blob_min_bytes;
     cfg->sync = o.sync;
     cfg->writeback = -1;
     cfg->max_write = MNT_MAX_WRITE_MAX;
@@ -323,6 +331,7 @@ void mnt_config_to_fs(const struct mnt_config *cfg, fs_options *o)
         o->lsm.compression = strcmp(cfg->compression, "none") == 0
                                  ? LSM_COMPRESS_NONE : LSM_COMPRESS_ZSTD;
     o->inline_max = cfg->inline_max;
+    o->lsm.blob_min_bytes = cfg->blob_min;
     /* A larger inline threshold needs blocks at least as large. */
     uint32_t bb = MNT_BLOCK_BYTES;
     while (bb < cfg->inline_max && bb < (16u << 20))
@@ -407,6 +416,11 @@ void mnt_print_help(const char *prog)
            "                           record (default %zu); new stores use\n"
            "                           %u KiB data blocks\n", d.inline_max,
            MNT_BLOCK_BYTES >> 10);
+    printf("    -o blob_min=N          file data blocks of N bytes or more are\n"
+           "                           written once to blob files, out of the\n"
+           "                           tree; their space is not given back yet\n"
+           "                           when files are deleted (default %zu: off)\n",
+           d.blob_min);
     printf("    -o sync                every change durable before it is\n"
            "                           acknowledged; implies no_writeback unless\n"
            "                           writeback is given (default %s)\n",

@@ -215,12 +215,38 @@ static void test_lost_blob_tail_ends_replay(void **state)
     tu_close_and_remove(db, dir);
 }
 
+/* A checkpoint (lsmfs backup) takes the blob files its tables name. */
+static void test_checkpoint_has_blobs(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    char *dest = tu_tempdir("blobcp");
+    tu_rmtree(dest);
+    lsm_options o;
+    blob_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
+    put_all(db, 1);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    put_all(db, 2);                         /* in the memtable */
+    lsm_checkpoint *cp;
+    assert_int_equal(lsm_checkpoint_begin(db, &cp), LSM_OK);
+    assert_int_equal(lsm_checkpoint_write(cp, dest, NULL, NULL, NULL), LSM_OK);
+    lsm_checkpoint_end(cp);
+    put_all(db, 3);                         /* after the pin */
+    tu_close_and_remove(db, dir);           /* the source is gone */
+    assert_true(tu_count_files(dest, ".blob") >= 2);
+    db = tu_open_db(dest, &o);
+    check_all(db, 2);
+    tu_close_and_remove(db, dest);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_damaged_byte_is_corruption),
         cmocka_unit_test(test_lost_blob_tail_ends_replay),
+        cmocka_unit_test(test_checkpoint_has_blobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

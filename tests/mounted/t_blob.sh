@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# t_blob: with -o blob_min=4096, file data blocks go to blob files (out of
+# the tree): the tables stay small, every file reads back exactly before
+# and after a remount, and a byte flipped in a blob file makes the file
+# holding it fail with EIO while every file that reads back is exact
+# (damage is never data).
+. "$(dirname "$0")/lib.sh"
+lib_init "$@"
+ORIG=$T_DIR/orig
+mkdir "$ORIG"
+
+check "write 24 files of 100 KiB..3 MiB with blob_min=4096"
+for i in $(seq 24); do
+  head -c $(( (i * 131 % 3000 + 100) * 1024 )) /dev/urandom >"$ORIG/f$i"
+done
+echo "small, inline" >"$ORIG/small"
+lib_mount -o blob_min=4096,memtable_mb=1
+lib_t 120 cp -r "$ORIG/." "$MNT/"
+lib_t 30 sync -f "$MNT"
+lib_unmount
+
+blob_bytes=$(find "$STORE" -maxdepth 1 -name '*.blob' -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+sst_bytes=$(find "$STORE" -maxdepth 1 -name '*.sst' -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+user_bytes=$(du -sb "$ORIG" | cut -f1)
+echo "user data $user_bytes bytes; blob files $blob_bytes, tables $sst_bytes"
+[ "$blob_bytes" -ge $((user_bytes * 9 / 10)) ] ||
+  fail "blob files hold $blob_bytes bytes of $user_bytes written: $(ls -l "$STORE")"
+[ "$sst_bytes" -le $((user_bytes / 20)) ] ||
+  fail "tables hold $sst_bytes bytes: the data went through the tree"
+
+check "remount: every file reads back exactly"
+lib_mount
+lib_t 60 diff -r "$ORIG" "$MNT" || fail "contents differ after a remount"
+lib_unmount
+
+blob=$(find "$STORE" -maxdepth 1 -name '*.blob' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+off=$(( $(stat -c %s "$blob") / 2 ))
+check "flip the byte at offset $off of $(basename "$blob")"
+old=$(od -An -tu1 -j "$off" -N1 "$blob" | tr -d ' ')
+printf "\\$(printf %03o $((old ^ 0xff)))" |
+  dd of="$blob" bs=1 seek="$off" conv=notrunc status=none
+
+check "the file holding it fails with EIO; every other file is exact"
+lib_mount
+eio=0
+for f in "$ORIG"/*; do
+  n=$(basename "$f")
+  if lib_t 30 cat "$MNT/$n" >"$T_DIR/read" 2>"$T_DIR/err"; then
+    cmp -s "$f" "$T_DIR/read" || fail "$n read back different bytes"
+  else
+    grep -q 'Input/output error' "$T_DIR/err" || fail "$n: $(cat "$T_DIR/err")"
+    eio=$((eio + 1))
+  fi
+done
+[ "$eio" -eq 1 ] || fail "$eio files failed with EIO, expected exactly 1"
+echo new >"$MNT/new" && lib_t 30 sync -f "$MNT" || fail "store not writable"
+lib_unmount
+lib_pass
