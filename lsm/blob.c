@@ -38,6 +38,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,7 @@ struct lsm_blobs {
     uint64_t wnumber;       /* its number; the highest in use */
     uint64_t wsize;
     uint64_t wsynced;       /* bytes of it fsync'ed */
+    _Atomic uint64_t total; /* bytes of every blob file */
 
     pthread_mutex_t rmu;    /* read handle cache */
     read_slot slots[READ_SLOTS];
@@ -94,6 +96,26 @@ static char *blob_path(const lsm_blobs *b, uint64_t number)
     return lsm_filename(b->dir, LSM_FILE_BLOB, number);
 }
 
+/* Size of blob file number; 0 if it cannot be read. */
+static uint64_t file_size(const lsm_blobs *b, uint64_t number)
+{
+    char *path = blob_path(b, number);
+    lsm_file *f;
+    uint64_t size = 0;
+    if (path && b->env->open_read(b->env, path, &f) == LSM_OK) {
+        if (f->ops->size(f, &size))
+            size = 0;
+        f->ops->close(f);
+    }
+    free(path);
+    return size;
+}
+
+uint64_t lsm_blobs_bytes(lsm_blobs *b)
+{
+    return atomic_load_explicit(&b->total, memory_order_relaxed);
+}
+
 int lsm_blobs_open(lsm_env *env, const char *dir, uint64_t file_bytes,
                    int read_only, lsm_blobs **out)
 {
@@ -114,9 +136,11 @@ int lsm_blobs_open(lsm_env *env, const char *dir, uint64_t file_bytes,
     }
     for (size_t i = 0; i < n; i++) {
         uint64_t number;
-        if (lsm_parse_filename(names[i], &number) == LSM_FILE_BLOB &&
-            number > b->wnumber)
+        if (lsm_parse_filename(names[i], &number) != LSM_FILE_BLOB)
+            continue;
+        if (number > b->wnumber)
             b->wnumber = number;
+        b->total += file_size(b, number);
     }
     lsm_env_free_names(names, n);
     /* Only the newest file can hold unsynced bytes (files are fsync'ed
@@ -196,6 +220,7 @@ static int rotate(lsm_blobs *b)
     b->wnumber++;
     b->wsize = BLOB_MAGIC_LEN;
     b->wsynced = 0;
+    atomic_fetch_add_explicit(&b->total, BLOB_MAGIC_LEN, memory_order_relaxed);
     return LSM_OK;
 }
 
@@ -225,6 +250,8 @@ int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref)
             *ref = (lsm_blob_ref){ .file = b->wnumber, .off = b->wsize,
                                    .len = (uint32_t)value.len, .sum = sum };
             b->wsize += BLOB_HEADER + value.len;
+            atomic_fetch_add_explicit(&b->total, BLOB_HEADER + value.len,
+                                      memory_order_relaxed);
         }
     }
     pthread_mutex_unlock(&b->wmu);

@@ -1212,5 +1212,6 @@ uint64_t lsm_disk_bytes(lsm_db *db)
         sum += lsm_version_level_bytes(db->vs.current, l);
     sum += db->log_bytes;
     pthread_mutex_unlock(&db->mu);
+    sum += lsm_blobs_bytes(db->blobs);
     return sum;
 }

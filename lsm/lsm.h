@@ -308,7 +308,8 @@ void lsm_hold_compactions(lsm_db *db, int hold);
  * "stats" (everything), "levels", "sstables". */
 int lsm_property(lsm_db *db, const char *name, char **out);
 
-/* Bytes of live data on disk (tables + logs), without the space reserve. */
+/* Bytes of live data on disk (tables + logs + blob files), without the
+ * space reserve. */
 uint64_t lsm_disk_bytes(lsm_db *db);
 /* 1 when the store owes no background work: no memtable waiting to be
  * flushed, no compaction running or due, and the last idle pass found
