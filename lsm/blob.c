@@ -22,6 +22,9 @@
  * recovery reads and verifies every blob value the WAL names and stops
  * replaying at the first record naming one that fails (db_open.c), as at
  * a torn tail, so only unsynced writes are lost and a prefix survives.
+ * Only the newest blob file at open can have lost unsynced bytes (older
+ * ones were fsync'ed at rotation or by the open after them): damage in an
+ * older one is corruption, and the open fails unless salvage is set.
  * (The memtable is charged the blob values' bytes, memtable.h, so this
  * reads back at most what replaying a WAL without blobs would.)
  * A flush fsyncs the blob files before its table replaces the WAL.
@@ -70,6 +73,7 @@ struct lsm_blobs {
     uint64_t wsize;
     uint64_t wsynced;       /* bytes of it fsync'ed */
     _Atomic uint64_t total; /* bytes of every blob file */
+    uint64_t newest;        /* highest number found at open */
 
     pthread_mutex_t rmu;    /* read handle cache */
     read_slot slots[READ_SLOTS];
@@ -111,6 +115,11 @@ static uint64_t file_size(const lsm_blobs *b, uint64_t number)
     return size;
 }
 
+uint64_t lsm_blobs_newest(lsm_blobs *b)
+{
+    return b->newest;
+}
+
 uint64_t lsm_blobs_bytes(lsm_blobs *b)
 {
     return atomic_load_explicit(&b->total, memory_order_relaxed);
@@ -143,6 +152,7 @@ int lsm_blobs_open(lsm_env *env, const char *dir, uint64_t file_bytes,
         b->total += file_size(b, number);
     }
     lsm_env_free_names(names, n);
+    b->newest = b->wnumber;
     /* Only the newest file can hold unsynced bytes (files are fsync'ed
      * when rotated); recovery may flush references into it, and a flush
      * syncs the current file only, so it is made durable now. */

@@ -44,6 +44,8 @@ void lsm_blobs_close(lsm_blobs *b);
 /* Appends a record holding value (handed to the kernel before it
  * returns: it survives a crash of the process) and sets *ref. */
 int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref);
+/* The highest blob file number found at open (0: none). */
+uint64_t lsm_blobs_newest(lsm_blobs *b);
 /* Bytes of all blob files (those found at open plus those added). */
 uint64_t lsm_blobs_bytes(lsm_blobs *b);
 /* fsyncs the current blob file.  Files are fsync'ed when they are

@@ -207,11 +207,15 @@ static int flush_recovered(replay *rp)
 
 typedef struct blob_check {
     lsm_blobs *blobs;
+    int salvage;
     lsm_buf scratch;
 } blob_check;
 
-/* 1 if a blob value the batch names is short or damaged (power loss took
- * its unsynced bytes), an lsm_status if it cannot be read, else LSM_OK. */
+/* 1 if a blob value the batch names is short or damaged in the newest
+ * blob file (power loss took its unsynced bytes: only that file can have
+ * any, blob.c), LSM_CORRUPTION if in an older one (damage, not a torn
+ * tail; with salvage it ends the replay too), another lsm_status if it
+ * cannot be read, else LSM_OK. */
 static int blob_lost(void *ctx, uint64_t seq, int kind, lsm_slice key,
                      lsm_slice value)
 {
@@ -220,7 +224,14 @@ static int blob_lost(void *ctx, uint64_t seq, int kind, lsm_slice key,
     if (kind != LSM_KIND_BLOB)
         return LSM_OK;
     int rc = lsm_blobs_read(bc->blobs, value, &bc->scratch);
-    return rc == LSM_CORRUPTION ? 1 : rc;
+    if (rc != LSM_CORRUPTION)
+        return rc;
+    lsm_blob_ref r;
+    if (bc->salvage || (lsm_blob_ref_decode(value, &r) &&
+                        r.file == lsm_blobs_newest(bc->blobs)))
+        return 1;
+    return lsm_fail(LSM_CORRUPTION, "%s before the newest blob file; open "
+                    "with salvage to keep the writes before it", lsm_last_error());
 }
 
 static int replay_record(replay *rp, lsm_slice rec, const char *name)
@@ -229,11 +240,12 @@ static int replay_record(replay *rp, lsm_slice rec, const char *name)
     rp->sealed = mark == LSM_MARK_SEALED;
     if (mark)
         return LSM_OK;
-    blob_check bc = { .blobs = rp->db->blobs };
+    blob_check bc = { .blobs = rp->db->blobs, .salvage = rp->db->opt.salvage };
     int lost = lsm_batch_iterate(rec, blob_lost, &bc);
     lsm_buf_free(&bc.scratch);
-    if (lost < 0 && lost != LSM_CORRUPTION)
-        return lost;
+    if (lost < 0)
+        return lost == LSM_CORRUPTION ? lsm_fail(lost, "%s: %s", name,
+                                                 lsm_last_error()) : lost;
     if (lost == 1) {
         /* Power loss kept the WAL record but not the unsynced blob bytes
          * it names (blob.c): the replay ends here, as at a torn tail. */

@@ -217,6 +217,43 @@ static void test_lost_blob_tail_ends_replay(void **state)
     tu_close_and_remove(db, dir);
 }
 
+/* Damage in a blob file older than the newest is no torn tail (those were
+ * fsync'ed): the open fails, as for damage in the middle of a WAL, unless
+ * salvage, which keeps the writes before the record naming it. */
+static void test_damage_in_older_blob_file_fails_open(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    o.memtable_bytes = 4u << 20;            /* everything stays in the WAL */
+    o.blob_file_bytes = 16 << 10;
+    lsm_db *db = tu_open_db(dir, &o);
+    char small[8] = "small", val[4000];
+    memset(val, 'v', sizeof val);
+    assert_int_equal(lsm_put(db, "a", 1, small, sizeof small, 0), LSM_OK);
+    for (int i = 0; i < 20; i++) {
+        char key[16];
+        key_of(i, key);
+        assert_int_equal(lsm_put(db, key, strlen(key), val, sizeof val, 0), LSM_OK);
+    }
+    assert_int_equal(lsm_close(db), LSM_OK);
+    assert_true(tu_count_files(dir, ".blob") >= 3);
+    char path[512];
+    snprintf(path, sizeof path, "%s/000001.blob", dir);
+    assert_int_equal(tu_flip_byte(path, 100, 0x01), 0);
+    lsm_db *bad = NULL;
+    assert_int_equal(lsm_open(dir, &o, &bad), LSM_CORRUPTION);
+    o.salvage = 1;
+    db = tu_open_db(dir, &o);
+    void *v;
+    size_t n;
+    assert_int_equal(lsm_get(db, NULL, "a", 1, &v, &n), LSM_OK);
+    lsm_free(v);
+    assert_int_equal(lsm_get(db, NULL, "key000000", 9, &v, &n), LSM_NOT_FOUND);
+    tu_close_and_remove(db, dir);
+}
+
 /* A checkpoint (lsmfs backup) takes the blob files its tables name. */
 static void test_checkpoint_has_blobs(void **state)
 {
@@ -249,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_damaged_byte_is_corruption),
         cmocka_unit_test(test_lost_blob_tail_ends_replay),
         cmocka_unit_test(test_checkpoint_has_blobs),
+        cmocka_unit_test(test_damage_in_older_blob_file_fails_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
