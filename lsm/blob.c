@@ -351,7 +351,7 @@ int lsm_blobs_read(lsm_blobs *b, lsm_slice refs, lsm_buf *out)
     if (lsm_buf_reserve(out, BLOB_HEADER + (size_t)r.len))
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
     lsm_file *f;
-    int slot;
+    int slot = -1;
     int rc = get_handle(b, r.file, &f, &slot);
     if (rc)
         return rc;
