@@ -30,9 +30,10 @@
  * A flush fsyncs the blob files before its table replaces the WAL.
  *
  * Blob file numbers are their own counter (the highest *.blob in the
- * directory + 1 at open), apart from the table/WAL counter.  Blob files
- * are never deleted by the engine yet (no garbage collection): space held
- * by overwritten or deleted values is not given back.
+ * directory + 1 at open), apart from the table/WAL counter.  A blob file
+ * is deleted only when nothing can name it any more (blob.h: garbage
+ * collection); live values are never moved, so a file that keeps one
+ * live value keeps all its bytes.
  *
  * Cost: an add is one write(2) of 8 + len bytes under a mutex; a read is
  * one pread of 8 + len bytes through a small cache of open handles.
@@ -59,6 +60,7 @@ typedef struct read_slot {
     uint64_t number;        /* 0: empty */
     lsm_file *f;
     int users;
+    int doomed;             /* its file was deleted: close when idle */
     uint64_t last_use;
 } read_slot;
 
@@ -74,6 +76,8 @@ struct lsm_blobs {
     uint64_t wsynced;       /* bytes of it fsync'ed */
     _Atomic uint64_t total; /* bytes of every blob file */
     uint64_t newest;        /* highest number found at open */
+    lsm_blob_pin pins;      /* list head (wmu) */
+    int gc;                 /* lsm_blobs_enable_gc was called (wmu) */
 
     pthread_mutex_t rmu;    /* read handle cache */
     read_slot slots[READ_SLOTS];
@@ -170,6 +174,7 @@ int lsm_blobs_open(lsm_env *env, const char *dir, uint64_t file_bytes,
     }
     pthread_mutex_init(&b->wmu, NULL);
     pthread_mutex_init(&b->rmu, NULL);
+    b->pins.prev = b->pins.next = &b->pins;
     *out = b;
     return LSM_OK;
 }
@@ -288,7 +293,7 @@ static int get_handle(lsm_blobs *b, uint64_t number, lsm_file **f, int *slot)
 {
     pthread_mutex_lock(&b->rmu);
     for (int i = 0; i < READ_SLOTS; i++)
-        if (b->slots[i].number == number) {
+        if (b->slots[i].number == number && !b->slots[i].doomed) {
             b->slots[i].users++;
             b->slots[i].last_use = ++b->clock;
             *f = b->slots[i].f;
@@ -337,9 +342,15 @@ static void put_handle(lsm_blobs *b, lsm_file *f, int slot)
         f->ops->close(f);
         return;
     }
+    lsm_file *doomed = NULL;
     pthread_mutex_lock(&b->rmu);
-    b->slots[slot].users--;
+    if (--b->slots[slot].users == 0 && b->slots[slot].doomed) {
+        doomed = b->slots[slot].f;
+        b->slots[slot] = (read_slot){ 0 };
+    }
     pthread_mutex_unlock(&b->rmu);
+    if (doomed)
+        doomed->ops->close(doomed);
 }
 
 int lsm_blobs_read(lsm_blobs *b, lsm_slice refs, lsm_buf *out)
@@ -372,4 +383,113 @@ int lsm_blobs_read(lsm_blobs *b, lsm_slice refs, lsm_buf *out)
     memmove(out->data, p + BLOB_HEADER, r.len);
     out->len = r.len;
     return LSM_OK;
+}
+
+/* --- pins and deletion (blob.h: garbage collection) ---------------------- */
+
+static void pin_locked(lsm_blobs *b, lsm_blob_pin *p, uint64_t floor)
+{
+    p->floor = floor;
+    p->next = b->pins.next;
+    p->prev = &b->pins;
+    b->pins.next->prev = p;
+    b->pins.next = p;
+}
+
+void lsm_blobs_pin(lsm_blobs *b, lsm_blob_pin *p, uint64_t floor)
+{
+    pthread_mutex_lock(&b->wmu);
+    pin_locked(b, p, floor);
+    pthread_mutex_unlock(&b->wmu);
+}
+
+void lsm_blobs_pin_writes(lsm_blobs *b, lsm_blob_pin *p)
+{
+    /* An add uses file wnumber or rotates to a higher one. */
+    pthread_mutex_lock(&b->wmu);
+    pin_locked(b, p, b->wnumber);
+    pthread_mutex_unlock(&b->wmu);
+}
+
+void lsm_blobs_pin_lower(lsm_blobs *b, lsm_blob_pin *p, uint64_t file)
+{
+    pthread_mutex_lock(&b->wmu);
+    if (file < p->floor)
+        p->floor = file;
+    pthread_mutex_unlock(&b->wmu);
+}
+
+void lsm_blobs_unpin(lsm_blobs *b, lsm_blob_pin *p)
+{
+    pthread_mutex_lock(&b->wmu);
+    p->prev->next = p->next;
+    p->next->prev = p->prev;
+    p->prev = p->next = p;
+    pthread_mutex_unlock(&b->wmu);
+}
+
+static uint64_t floor_locked(lsm_blobs *b)
+{
+    if (!b->gc)
+        return 0;
+    uint64_t floor = b->wnumber;
+    for (lsm_blob_pin *p = b->pins.next; p != &b->pins; p = p->next)
+        if (p->floor < floor)
+            floor = p->floor;
+    return floor;
+}
+
+uint64_t lsm_blobs_floor(lsm_blobs *b)
+{
+    pthread_mutex_lock(&b->wmu);
+    uint64_t floor = floor_locked(b);
+    pthread_mutex_unlock(&b->wmu);
+    return floor;
+}
+
+void lsm_blobs_enable_gc(lsm_blobs *b)
+{
+    pthread_mutex_lock(&b->wmu);
+    b->gc = 1;
+    pthread_mutex_unlock(&b->wmu);
+}
+
+/* Forgets the cached read handle of number: closed now if idle, else by
+ * its last user (put_handle), so the file's space is freed once unlinked. */
+static void forget_handle(lsm_blobs *b, uint64_t number)
+{
+    lsm_file *idle = NULL;
+    pthread_mutex_lock(&b->rmu);
+    for (int i = 0; i < READ_SLOTS; i++)
+        if (b->slots[i].number == number) {
+            if (b->slots[i].users == 0) {
+                idle = b->slots[i].f;
+                b->slots[i] = (read_slot){ 0 };
+            } else {
+                b->slots[i].doomed = 1;
+            }
+        }
+    pthread_mutex_unlock(&b->rmu);
+    if (idle)
+        idle->ops->close(idle);
+}
+
+int lsm_blobs_delete(lsm_blobs *b, uint64_t number)
+{
+    char *path = blob_path(b, number);
+    if (!path)
+        return 0;
+    int deleted = 0;
+    pthread_mutex_lock(&b->wmu);
+    if (number < floor_locked(b)) {
+        uint64_t size = file_size(b, number);
+        forget_handle(b, number);
+        if (b->env->unlink(b->env, path) == LSM_OK) {
+            atomic_fetch_sub_explicit(&b->total, size, memory_order_relaxed);
+            deleted = 1;
+        }
+    }
+    pthread_mutex_unlock(&b->wmu);
+    free(path);
+    return deleted;
 }

@@ -13,6 +13,15 @@
  * Reads resolve a reference (lsm_blobs_read), verifying the record's
  * header and the checksum: damage is LSM_CORRUPTION, never data.
  * Flushes and compactions copy references unchanged.
+ *
+ * Garbage collection (db.c, lsm_db_delete_obsolete): a blob file is
+ * deleted when no table of any live version names it (each table's set of
+ * blob files is learnt once, by a scan, and kept in its lsm_file_meta)
+ * and it is below the floor: every memtable that may hold references
+ * (including those pinned by iterators and checkpoints), every write
+ * between its blob add and its memtable insert, and every checkpoint
+ * copying blob files holds a pin (lsm_blob_pin) whose floor bounds the
+ * files it may name; the file being written is never deleted.
  */
 #ifndef LSM_BLOB_H
 #define LSM_BLOB_H
@@ -55,5 +64,31 @@ int lsm_blobs_sync(lsm_blobs *b);
  * (replacing its contents).  LSM_CORRUPTION on a malformed reference, a
  * missing or short file, or a checksum mismatch. */
 int lsm_blobs_read(lsm_blobs *b, lsm_slice ref, lsm_buf *out);
+
+/* A pin: while registered, no blob file numbered >= floor is deleted. */
+typedef struct lsm_blob_pin {
+    uint64_t floor;
+    struct lsm_blob_pin *prev, *next;
+} lsm_blob_pin;
+
+/* Registers p with the given floor (UINT64_MAX: pins nothing yet). */
+void lsm_blobs_pin(lsm_blobs *b, lsm_blob_pin *p, uint64_t floor);
+/* Registers p with the number of the file being written: every reference
+ * an lsm_blobs_add after this returns is at or above it. */
+void lsm_blobs_pin_writes(lsm_blobs *b, lsm_blob_pin *p);
+/* Lowers p's floor to file if it is below (a memtable took a reference). */
+void lsm_blobs_pin_lower(lsm_blobs *b, lsm_blob_pin *p, uint64_t file);
+void lsm_blobs_unpin(lsm_blobs *b, lsm_blob_pin *p);
+/* Lowest floor of the pins and the number of the file being written:
+ * only files below it may be deleted.  0 until lsm_blobs_enable_gc, and
+ * while no blob file exists. */
+uint64_t lsm_blobs_floor(lsm_blobs *b);
+/* Called once the open has replayed the WALs (every memtable pinned). */
+void lsm_blobs_enable_gc(lsm_blobs *b);
+/* Deletes blob file number if it is still below the floor (rechecked
+ * under the pin lock, so a pin registered after the caller judged it
+ * wins); closes its cached handle and drops its bytes from the total.
+ * Returns 1 if it was deleted. */
+int lsm_blobs_delete(lsm_blobs *b, uint64_t number);
 
 #endif

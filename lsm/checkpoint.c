@@ -257,26 +257,30 @@ static int put_table(cp_write *w, const lsm_file_meta *f)
     return put_file(w, LSM_FILE_TABLE, f->number, f->size);
 }
 
-/* Every blob file of the source (blob.c): the pinned tables and
- * memtables may name any of them (none is ever deleted).  They are
- * fsync'ed first, so a link shares only durable bytes; a blob file is
- * append-only, so what the pin names never changes after. */
+/* Every blob file of the source (blob.c): those the pinned tables and
+ * memtables name are among them (a pin keeps every blob file from being
+ * deleted while they are listed and linked; garbage ones come along and
+ * are collected in dest once it is opened).  They are fsync'ed first, so
+ * a link shares only durable bytes; a blob file is append-only, so what
+ * the pin names never changes after. */
 static int put_blobs(cp_write *w)
 {
     lsm_db *db = w->cp->db;
+    lsm_blob_pin pin;
+    lsm_blobs_pin(db->blobs, &pin, 0);
     int rc = lsm_blobs_sync(db->blobs);
-    char **names;
-    size_t n;
+    char **names = NULL;
+    size_t n = 0;
     if (rc == LSM_OK)
         rc = db->env->list_dir(db->env, db->dir, &names, &n);
-    if (rc)
-        return rc;
     for (size_t i = 0; rc == LSM_OK && i < n; i++) {
         uint64_t number;
         if (lsm_parse_filename(names[i], &number) == LSM_FILE_BLOB)
             rc = put_file(w, LSM_FILE_BLOB, number, 0);
     }
-    lsm_env_free_names(names, n);
+    if (names)
+        lsm_env_free_names(names, n);
+    lsm_blobs_unpin(db->blobs, &pin);
     return rc;
 }
 

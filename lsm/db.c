@@ -240,11 +240,24 @@ static int in_sorted(const uint64_t *arr, size_t n, uint64_t x)
     return i < n && arr[i] == x;
 }
 
+/* Which blob files may be deleted: those below blob_floor that no table
+ * of a live version names (blobs), if blobs_ok. */
+typedef struct blob_liveness {
+    int blobs_ok;
+    uint64_t blob_floor;
+    uint64_t *blobs;
+    size_t nblobs;
+} blob_liveness;
+
 /* Is a file of this type and number still needed? (mu held) */
 static int file_is_live(lsm_db *db, enum lsm_file_type type, uint64_t number,
-                        const uint64_t *live, size_t nlive, uint64_t next_file)
+                        const uint64_t *live, size_t nlive, uint64_t next_file,
+                        const blob_liveness *gc)
 {
     switch (type) {
+    case LSM_FILE_BLOB:     /* nothing may name it (blob.h) */
+        return !gc->blobs_ok || number >= gc->blob_floor ||
+               in_sorted(gc->blobs, gc->nblobs, number);
     case LSM_FILE_LOG:
         return number >= db->vs.log_number || number >= next_file;
     case LSM_FILE_MANIFEST:
@@ -265,6 +278,11 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
 {
     if (db->bg_error)
         return; /* unsure what is live: keep everything */
+    /* The floor is taken before the tables are judged: a reference that
+     * moves from a memtable to a table meanwhile is in a live version. */
+    blob_liveness gc = { .blob_floor = lsm_blobs_floor(db->blobs) };
+    if (gc.blob_floor > 1)
+        lsm_blob_gc_learn(db);
     char **names;
     size_t n;
     pthread_mutex_unlock(&db->mu);
@@ -286,6 +304,8 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
         lsm_env_free_names(names, n);
         return;
     }
+    if (gc.blob_floor > 1)
+        gc.blobs_ok = lsm_blob_gc_named(db, &gc.blobs, &gc.nblobs);
     uint64_t next_file = db->vs.next_file;
     char **doomed = calloc(n ? n : 1, sizeof *doomed);
     size_t ndoomed = 0;
@@ -293,7 +313,7 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
         uint64_t number = 0;
         enum lsm_file_type t = lsm_parse_filename(names[i], &number);
         int dead = t == LSM_FILE_TEMP ? include_temps
-                   : !file_is_live(db, t, number, live, nlive, next_file);
+                   : !file_is_live(db, t, number, live, nlive, next_file, &gc);
         if (dead) {
             if (t == LSM_FILE_TABLE)
                 lsm_table_cache_evict(db->tcache, number);
@@ -301,8 +321,15 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
         }
     }
     free(live);
+    free(gc.blobs);
     pthread_mutex_unlock(&db->mu);
     for (size_t i = 0; i < ndoomed; i++) {
+        uint64_t number;
+        if (lsm_parse_filename(doomed[i], &number) == LSM_FILE_BLOB) {
+            if (lsm_blobs_delete(db->blobs, number))
+                lsm_db_log(db, LSM_LOG_DEBUG, "deleted unreferenced %s", doomed[i]);
+            continue;
+        }
         char *path;
         if (asprintf(&path, "%s/%s", db->dir, doomed[i]) < 0)
             continue;
@@ -439,6 +466,7 @@ static int switch_memtable(lsm_db *db)
     lsm_memtable *m = lsm_memtable_new();
     if (!m)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_memtable_track_blobs(m, db->blobs);
     int rc = lsm_db_sync_old_log(db);      /* switches faster than fsyncs: rare */
     if (rc) {
         lsm_memtable_unref(m);
@@ -1036,9 +1064,14 @@ int lsm_write(lsm_db *db, lsm_batch *b, int flags)
     blob_split s = { .db = db, .out = lsm_batch_new() };
     if (!s.out)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    /* The values' files are pinned until the memtable holds (and pins)
+     * the references: garbage collection cannot delete them between. */
+    lsm_blob_pin pin;
+    lsm_blobs_pin_writes(db->blobs, &pin);
     int rc = lsm_batch_iterate(rep, split_op, &s);
     if (rc == LSM_OK)
         rc = queue_write(db, OP_WRITE, s.out, flags);
+    lsm_blobs_unpin(db->blobs, &pin);
     lsm_buf_free(&s.ref);
     lsm_batch_free(s.out);
     return rc;
@@ -1183,14 +1216,14 @@ int lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key,
     lsm_buf buf = { 0 };
     int kind = view_get(&rv, lsm_slice_make(key, klen), &buf,
                         !(ro && ro->no_fill_cache));
-    view_release(db, &rv);
-    if (kind == LSM_KIND_BLOB) {
+    if (kind == LSM_KIND_BLOB) {    /* in the view: its file is not deleted */
         lsm_buf ref = buf;
         buf = (lsm_buf){ 0 };
         int rc = lsm_blobs_read(db->blobs, lsm_buf_slice(&ref), &buf);
         lsm_buf_free(&ref);
         kind = rc ? rc : LSM_KIND_PUT;
     }
+    view_release(db, &rv);
     if (kind == LSM_KIND_PUT) {
         if (!buf.data && lsm_buf_reserve(&buf, 1)) /* empty value: non-NULL */
             return lsm_fail(LSM_NO_MEMORY, "out of memory");

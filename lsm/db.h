@@ -289,6 +289,12 @@ void lsm_db_remove_pending(lsm_db *db, uint64_t number);
 /* Deletes files no live version, memtable or pending output uses
  * (mu held; drops it for the I/O). */
 void lsm_db_delete_obsolete(lsm_db *db, int include_temps);
+/* blob_gc.c (mu held): learns the blob files each table of the live
+ * versions names (reading the tables, mu dropped meanwhile); then
+ * lsm_blob_gc_named gives them all, sorted (1), or 0 if some table's set
+ * is unknown (every blob file must be kept). */
+void lsm_blob_gc_learn(lsm_db *db);
+int lsm_blob_gc_named(lsm_db *db, uint64_t **live, size_t *n);
 
 /* flush.c: writes a memtable as a level-0 table (mu not held), leaving
  * out versions no snapshot at or after oldest_snapshot can see.  The meta

@@ -200,6 +200,7 @@ static int flush_recovered(replay *rp)
     lsm_memtable *fresh = lsm_memtable_new();
     if (!fresh)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_memtable_track_blobs(fresh, db->blobs);
     lsm_memtable_unref(db->mem);
     db->mem = fresh;
     return LSM_OK;
@@ -576,8 +577,12 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
         rc = lsm_blobs_open(db->env, db->dir, opt->blob_file_bytes,
                             opt->read_only, &db->blobs);
     if (rc == LSM_OK)
+        lsm_memtable_track_blobs(db->mem, db->blobs);
+    if (rc == LSM_OK)
         rc = recover_logs(db);
     if (rc == LSM_OK && !opt->read_only) {
+        /* Every reference the WALs hold is in a (pinned) memtable now. */
+        lsm_blobs_enable_gc(db->blobs);
         lsm_space_open(db);
         rc = start_threads(db);
     }

@@ -120,8 +120,9 @@ typedef struct lsm_options {
     /* Large values out of the tree (blob.c): a put whose value is at
      * least this long is written once to a blob file and the tree holds
      * a ~20-byte reference, so flushes and compactions never copy it.
-     * Space of overwritten or deleted blob values is not given back yet
-     * (no garbage collection).  0: off (default). */
+     * A blob file is deleted once no table, memtable, snapshot or
+     * iterator can name any of its values (values are never moved, so a
+     * file keeping one live value keeps all its bytes).  0: off (default). */
     size_t blob_min_bytes;
     uint64_t blob_file_bytes;       /* start a new blob file past this; 256 MiB */
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */

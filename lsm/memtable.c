@@ -48,6 +48,8 @@ struct lsm_memtable {
     _Atomic uint64_t rd_added;  /* range deletions inserted */
     _Atomic uint64_t deletes;   /* point deletions inserted */
     _Atomic uint64_t blob_bytes;/* bytes of the blob values referenced */
+    lsm_blobs *blobs;           /* pinned while it lives (track_blobs) */
+    lsm_blob_pin pin;           /* floor: lowest blob file referenced */
     _Atomic int rd_broken;      /* an index allocation failed: scan */
     lsm_range_del *rd_log;      /* writer only: every deletion, in order */
     size_t rd_cap;
@@ -97,6 +99,7 @@ lsm_memtable *lsm_memtable_new(void)
     atomic_init(&m->rd_added, 0);
     atomic_init(&m->deletes, 0);
     atomic_init(&m->blob_bytes, 0);
+    m->blobs = NULL;
     atomic_init(&m->rd_broken, 0);
     m->rd_log = NULL;
     m->rd_cap = 0;
@@ -125,6 +128,8 @@ void lsm_memtable_unref(lsm_memtable *m)
         return;
     /* acq_rel: the last owner must see every other owner's accesses done. */
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+        if (m->blobs)
+            lsm_blobs_unpin(m->blobs, &m->pin);
         rd_view_unref(m->rd_view);
         free(m->rd_log);
         pthread_mutex_destroy(&m->rd_mu);
@@ -221,8 +226,13 @@ int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
         atomic_fetch_add_explicit(&m->deletes, 1, memory_order_relaxed);
     } else if (kind == LSM_KIND_BLOB) {
         lsm_blob_ref r;
-        if (lsm_blob_ref_decode(value, &r))
+        if (lsm_blob_ref_decode(value, &r)) {
             atomic_fetch_add_explicit(&m->blob_bytes, r.len, memory_order_relaxed);
+            /* floor is written by the single writer only (under the pin
+             * lock), so this unlocked read of it is not a race. */
+            if (m->blobs && r.file < m->pin.floor)
+                lsm_blobs_pin_lower(m->blobs, &m->pin, r.file);
+        }
     }
     return LSM_OK;
 }
@@ -299,6 +309,12 @@ uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
     uint64_t best = view_max_seq(v, user_key, snap_seq);
     rd_view_unref(v);
     return best;
+}
+
+void lsm_memtable_track_blobs(lsm_memtable *m, lsm_blobs *b)
+{
+    m->blobs = b;
+    lsm_blobs_pin(b, &m->pin, UINT64_MAX);
 }
 
 size_t lsm_memtable_bytes(const lsm_memtable *m)

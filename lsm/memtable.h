@@ -46,6 +46,12 @@ int lsm_memtable_get(lsm_memtable *m, lsm_slice user_key, uint64_t snap_seq,
 uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
                                         uint64_t snap_seq);
 
+/* Before the first add: from now until it is freed, m pins (blob.h) the
+ * lowest blob file its references name, so no blob file it can name is
+ * deleted while any owner or iterator holds it. */
+struct lsm_blobs;
+void lsm_memtable_track_blobs(lsm_memtable *m, struct lsm_blobs *b);
+
 /* Arena bytes plus the length of every blob value referenced: a memtable
  * is switched after as much user data as without blob files, which
  * bounds what recovery reads back (db_open.c: replay verifies blobs). */

@@ -43,6 +43,9 @@ typedef struct lsm_file_meta {
     int being_compacted;       /* guarded by the DB mutex */
     int damaged;               /* (DB mutex) a compaction found a block of
                                   it unreadable: never an input again */
+    int blobs_known;           /* (DB mutex) blob_files is set (blob_gc.c) */
+    uint64_t *blob_files;      /* sorted, distinct: the blob files its */
+    size_t nblob_files;        /* LSM_KIND_BLOB entries name */
 } lsm_file_meta;
 
 /* --- edits (the manifest's records; format in version_edit.c) --------- */
