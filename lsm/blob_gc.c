@@ -2,10 +2,12 @@
  * blob_gc.c — which blob files the tables of the live versions can still
  * name (blob.h: garbage collection; the deletion is lsm_db_delete_obsolete).
  *
- * Each table's set of blob files is learnt once, by reading the table, and
- * kept in its lsm_file_meta (tables never change).  Cost: one sequential
- * read of each table, once per session, and only while a blob file exists;
- * with blob files the tables hold keys and references, not the values.
+ * Each table's set of blob files is kept in its lsm_file_meta (tables
+ * never change): the table builder collects it for flush and compaction
+ * outputs (a trivial move copies it); a table from the manifest (an
+ * earlier session, a checkpoint, repair) is read once to learn it.  Cost:
+ * one sequential read of each such table per session, and only while a
+ * blob file exists.
  * While any table's set is unknown (not yet read, or unreadable) the
  * tables count as naming every blob file: nothing is deleted.
  */
@@ -79,6 +81,28 @@ static int scan_table(lsm_db *db, const lsm_file_meta *f, u64_set *out)
     if (rc == LSM_OK)
         set_finish(out);
     return rc;
+}
+
+void lsm_file_meta_set_blobs(lsm_file_meta *f, uint64_t *files, size_t n)
+{
+    u64_set s = { .v = files, .n = n, .cap = n };
+    set_finish(&s);
+    free(f->blob_files);
+    f->blob_files = s.v;
+    f->nblob_files = s.n;
+    f->blobs_known = 1;
+}
+
+void lsm_file_meta_copy_blobs(lsm_file_meta *dst, const lsm_file_meta *src)
+{
+    if (!src->blobs_known)
+        return;
+    uint64_t *v = src->nblob_files ? malloc(src->nblob_files * sizeof *v) : NULL;
+    if (src->nblob_files && !v)
+        return;                     /* unknown: read again later */
+    for (size_t i = 0; i < src->nblob_files; i++)
+        v[i] = src->blob_files[i];
+    lsm_file_meta_set_blobs(dst, v, src->nblob_files);
 }
 
 static int cmp_ptr(const void *a, const void *b)

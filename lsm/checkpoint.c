@@ -353,6 +353,7 @@ static int put_memtables(cp_write *w, uint64_t number, lsm_version_edit *e)
     }
     lsm_buf_free(&meta.smallest);
     lsm_buf_free(&meta.largest);
+    free(meta.blob_files);
     lsm_memtable_unref(m);
     return rc;
 }

@@ -537,6 +537,9 @@ static int close_output(merge_state *ms, const lsm_slice *upper)
     int rc = add_clipped_tombs(ms, upper);
     if (rc == LSM_OK)
         rc = lsm_table_builder_finish(o->builder, &o->meta.size);
+    lsm_file_meta blobs = { 0 };        /* the blob files it names */
+    if (rc == LSM_OK)
+        lsm_table_builder_blob_files(o->builder, &blobs);
     lsm_table_builder_free(o->builder);
     o->builder = NULL;
     int crc = lsm_file_close(o->file);
@@ -547,6 +550,10 @@ static int close_output(merge_state *ms, const lsm_slice *upper)
                                o->meta.size, o->meta.entries,
                                lsm_buf_slice(&o->meta.smallest),
                                lsm_buf_slice(&o->meta.largest));
+    if (rc == LSM_OK && o->meta.entries > 0)
+        lsm_file_meta_copy_blobs(ms->c->edit.added[ms->c->edit.nadded - 1].meta,
+                                 &blobs);
+    free(blobs.blob_files);
     if (rc == LSM_OK) {
         __atomic_add_fetch(&ms->db->stats.compact_bytes_written, o->meta.size,
                            __ATOMIC_RELAXED);
@@ -851,6 +858,8 @@ static int run(lsm_db *db, compaction *c)
             rc = lsm_edit_add_file(&c->edit, c->level + 1, f->number, f->size,
                                    f->entries, lsm_buf_slice(&f->smallest),
                                    lsm_buf_slice(&f->largest));
+        if (rc == LSM_OK)
+            lsm_file_meta_copy_blobs(c->edit.added[c->edit.nadded - 1].meta, f);
         if (rc == LSM_OK)
             rc = lsm_db_apply_move(db, &c->edit);
         if (rc == LSM_OK)

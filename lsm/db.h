@@ -298,7 +298,8 @@ int lsm_blob_gc_named(lsm_db *db, uint64_t **live, size_t *n);
 
 /* flush.c: writes a memtable as a level-0 table (mu not held), leaving
  * out versions no snapshot at or after oldest_snapshot can see.  The meta
- * is filled; meta->size == 0 if the memtable held nothing. */
+ * is filled (the caller frees meta->blob_files, smallest and largest);
+ * meta->size == 0 if the memtable held nothing. */
 int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
                              uint64_t oldest_snapshot, lsm_file_meta *meta);
 /* The same, into an open file f (not closed; the builder syncs it). */

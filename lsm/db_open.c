@@ -195,6 +195,7 @@ static int flush_recovered(replay *rp)
                                lsm_buf_slice(&meta.largest));
     lsm_buf_free(&meta.smallest);
     lsm_buf_free(&meta.largest);
+    free(meta.blob_files);       /* the table is read by blob_gc.c if needed */
     if (rc)
         return rc;
     lsm_memtable *fresh = lsm_memtable_new();

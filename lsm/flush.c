@@ -165,6 +165,8 @@ int lsm_build_memtable_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
         rc = add_range_dels(b, m, meta);
     if (rc == LSM_OK)
         rc = lsm_table_builder_finish(b, &meta->size);
+    if (rc == LSM_OK)
+        lsm_table_builder_blob_files(b, meta);
     lsm_buf_free(&prev_user);
     lsm_range_dels_free(rd);
     lsm_iiter_free(it);
@@ -243,6 +245,9 @@ static void flush_oldest(lsm_db *db)
         rc = lsm_edit_add_file(&edit, 0, number, meta.size, meta.entries,
                                lsm_buf_slice(&meta.smallest),
                                lsm_buf_slice(&meta.largest));
+    if (rc == LSM_OK && meta.size > 0)
+        lsm_file_meta_copy_blobs(edit.added[edit.nadded - 1].meta, &meta);
+    free(meta.blob_files);
     edit.has_log_number = 1;
     edit.log_number = db->nimm > 1 ? db->imm_log[1] : db->mem_log;
     if (rc == LSM_OK)

@@ -96,6 +96,12 @@ int lsm_edit_decode(lsm_version_edit *e, lsm_slice in);
 lsm_file_meta *lsm_file_meta_new(void);
 void lsm_file_meta_ref(lsm_file_meta *f);
 void lsm_file_meta_unref(lsm_file_meta *f);
+/* Sets f's blob files (blob_gc.c) from files[0..n) (any order, repeats
+ * allowed; taken over, freed by f) and marks them known. */
+void lsm_file_meta_set_blobs(lsm_file_meta *f, uint64_t *files, size_t n);
+/* Gives dst src's blob files if known (mu held); else leaves dst unknown
+ * (it is then read by blob_gc.c). */
+void lsm_file_meta_copy_blobs(lsm_file_meta *dst, const lsm_file_meta *src);
 /* Widens m's smallest/largest to include ikey (compaction.c). */
 void lsm_file_meta_widen(lsm_file_meta *m, lsm_slice ikey);
 
