@@ -119,6 +119,14 @@ static uint64_t file_size(const lsm_blobs *b, uint64_t number)
     return size;
 }
 
+uint64_t lsm_blobs_current(lsm_blobs *b)
+{
+    pthread_mutex_lock(&b->wmu);
+    uint64_t n = b->wnumber;
+    pthread_mutex_unlock(&b->wmu);
+    return n;
+}
+
 uint64_t lsm_blobs_newest(lsm_blobs *b)
 {
     return b->newest;

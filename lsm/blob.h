@@ -53,6 +53,9 @@ void lsm_blobs_close(lsm_blobs *b);
 /* Appends a record holding value (handed to the kernel before it
  * returns: it survives a crash of the process) and sets *ref. */
 int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref);
+/* The number of the file being written (or to be continued: the
+ * highest in use; 0: none yet). */
+uint64_t lsm_blobs_current(lsm_blobs *b);
 /* The highest blob file number found at open (0: none). */
 uint64_t lsm_blobs_newest(lsm_blobs *b);
 /* Bytes of all blob files (those found at open plus those added). */

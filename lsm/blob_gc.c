@@ -200,3 +200,45 @@ int lsm_blob_gc_named(lsm_db *db, uint64_t **live, size_t *n)
     *n = s.n;
     return 1;
 }
+
+/* --- relocation (lsm_options.blob_gc_age_percent) ------------------------ */
+
+uint64_t lsm_blob_gc_cutoff(lsm_db *db)
+{
+    int pct = db->opt.blob_gc_age_percent;
+    uint64_t hi = lsm_blobs_current(db->blobs);
+    if (pct <= 0 || db->opt.read_only || lsm_blobs_floor(db->blobs) == 0 || hi < 2)
+        return 0;
+    uint64_t lo = hi;
+    lsm_version *v = db->vs.current;
+    for (int l = 0; l < LSM_NUM_LEVELS; l++)
+        for (size_t i = 0; i < v->nfiles[l]; i++) {
+            const lsm_file_meta *f = v->files[l][i];
+            if (f->blobs_known && f->nblob_files && f->blob_files[0] < lo)
+                lo = f->blob_files[0];
+        }
+    uint64_t cutoff = lo + (hi + 1 - lo) * (uint64_t)(pct > 100 ? 100 : pct) / 100;
+    return cutoff > hi ? hi : cutoff;   /* never the file being written */
+}
+
+int lsm_blob_relocate(lsm_db *db, lsm_blob_move *m, lsm_slice *ref)
+{
+    lsm_blob_ref r;
+    if (!m->cutoff || !lsm_blob_ref_decode(*ref, &r) || r.file >= m->cutoff)
+        return LSM_OK;
+    if (lsm_blobs_read(db->blobs, *ref, &m->value) != LSM_OK) {
+        lsm_db_log(db, LSM_LOG_WARNING, "blob relocation: %s; the value stays",
+                   lsm_last_error());
+        return LSM_OK;          /* its damage shows when it is read */
+    }
+    lsm_blob_ref nr;
+    int rc = lsm_blobs_add(db->blobs, lsm_buf_slice(&m->value), &nr);
+    lsm_buf_clear(&m->ref);
+    if (rc == LSM_OK)
+        rc = lsm_blob_ref_encode(&nr, &m->ref);
+    if (rc)
+        return rc;
+    m->moved++;
+    *ref = lsm_buf_slice(&m->ref);
+    return LSM_OK;
+}

@@ -413,6 +413,7 @@ typedef struct merge_state {
     lsm_range_dels *visible;/* deletions that may drop entries (all seqs) */
     uint64_t *numbers;      /* output file numbers */
     size_t nnumbers, cap;
+    lsm_blob_move blob;     /* relocation of old blob values (blob_gc.c) */
 } merge_state;
 
 static int set_key(lsm_buf *b, lsm_slice k)
@@ -641,6 +642,11 @@ static int merge_entry(merge_state *ms, key_state *ks, lsm_slice ikey,
     }
     lsm_file_meta_widen(&ms->out.meta, ikey);
     ms->out.meta.entries++;
+    if (k.kind == LSM_KIND_BLOB) {
+        int rc = lsm_blob_relocate(ms->db, &ms->blob, &value);
+        if (rc)
+            return rc;
+    }
     return lsm_table_builder_add(ms->out.builder, ikey, value);
 }
 
@@ -877,8 +883,13 @@ static int run(lsm_db *db, compaction *c)
         db->move_nospace = rc == LSM_NO_SPACE;
     } else {
         merge_state ms = { .db = db, .c = c };
+        ms.blob.cutoff = lsm_blob_gc_cutoff(db);
+        if (ms.blob.cutoff)     /* the files values move to, until installed */
+            lsm_blobs_pin_writes(db->blobs, &ms.blob.pin);
         pthread_mutex_unlock(&db->mu);
         rc = do_merge(&ms);
+        if (rc == LSM_OK && ms.blob.moved)  /* before the edit names them */
+            rc = lsm_blobs_sync(db->blobs);
         if (rc == LSM_CORRUPTION &&
             !__atomic_load_n(&db->shutting_down, __ATOMIC_RELAXED))
             damaged = find_damaged_inputs(db, c);
@@ -890,6 +901,10 @@ static int run(lsm_db *db, compaction *c)
             rc = lsm_db_apply_edit(db, &c->edit); /* on failure: keep outputs */
         pthread_mutex_unlock(&db->mu);
         cleanup_outputs(&ms, outputs_safe_to_delete);
+        if (ms.blob.cutoff)
+            lsm_blobs_unpin(db->blobs, &ms.blob.pin);
+        lsm_buf_free(&ms.blob.value);
+        lsm_buf_free(&ms.blob.ref);
         pthread_mutex_lock(&db->mu);
         if (rc == LSM_OK)
             __atomic_add_fetch(&db->stats.compactions, 1, __ATOMIC_RELAXED);

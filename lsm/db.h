@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "blob.h"
 #include "cache.h"
 #include "env.h"
 #include "lsm.h"
@@ -295,6 +296,21 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps);
  * is unknown (every blob file must be kept). */
 void lsm_blob_gc_learn(lsm_db *db);
 int lsm_blob_gc_named(lsm_db *db, uint64_t **live, size_t *n);
+/* Relocation by a compaction: values in blob files below cutoff
+ * (lsm_blob_gc_cutoff, mu held; 0: none) are copied to the current blob
+ * file by lsm_blob_relocate, which points *ref at the new reference (in
+ * m->ref, valid until the next call).  The compaction pins (pin, taken
+ * before the first copy) the new files until its version is installed,
+ * and syncs the blob files first if moved > 0.  A value that cannot be
+ * read stays where it is. */
+typedef struct lsm_blob_move {
+    uint64_t cutoff;
+    uint64_t moved;
+    lsm_buf value, ref;
+    lsm_blob_pin pin;
+} lsm_blob_move;
+uint64_t lsm_blob_gc_cutoff(lsm_db *db);
+int lsm_blob_relocate(lsm_db *db, lsm_blob_move *m, lsm_slice *ref);
 
 /* flush.c: writes a memtable as a level-0 table (mu not held), leaving
  * out versions no snapshot at or after oldest_snapshot can see.  The meta

@@ -125,6 +125,14 @@ typedef struct lsm_options {
      * file keeping one live value keeps all its bytes).  0: off (default). */
     size_t blob_min_bytes;
     uint64_t blob_file_bytes;       /* start a new blob file past this; 256 MiB */
+    /* Blob relocation (blob_gc.c): a compaction copies the live values it
+     * rewrites out of the oldest this % of the blob files (by number,
+     * between the oldest a table names and the one being written) into
+     * the current one, so files mostly dead empty out and are deleted.
+     * Cost: live values are copied too, whatever share of their file is
+     * dead (no per-file garbage is recorded), each time they fall below
+     * the cutoff again.  0: values are never moved (default). */
+    int blob_gc_age_percent;
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
     /* Recorded in the store's LOCK file after the holder's pid while the
      * store is open (e.g. where it is mounted): a second opener's

@@ -418,6 +418,48 @@ static void test_gc_deletes_dead_blob_files(void **state)
     tu_close_and_remove(db, dir);
 }
 
+/* Every other large value deleted: every blob file keeps live values, so
+ * only relocation (blob_gc_age_percent) gives space back: a compaction
+ * copies the live values of the old files to the current one. */
+static int gen_every_other(int i)
+{
+    return i % 4 == 0 ? 0 : 1;
+}
+
+static void test_gc_relocates_live_values(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    o.blob_gc_age_percent = 100;        /* every file but the current one */
+    lsm_db *db = tu_open_db(dir, &o);
+    put_all(db, 1);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    long long before = suffix_bytes(dir, ".blob");
+    char key[16];
+    for (int i = 0; i < NKEYS; i += 4) {
+        key_of(i, key);
+        assert_int_equal(lsm_delete(db, key, strlen(key), 0), LSM_OK);
+    }
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    lsm_iter *it = lsm_iter_new(db, NULL);
+    check_gens(db, NULL, it, gen_every_other);
+    lsm_iter_free(it);
+    /* Left: the live values (8-byte headers) in the files they moved to,
+     * and the file that was being written. */
+    long long live = large_bytes(gen_every_other), after = suffix_bytes(dir, ".blob");
+    assert_true(after >= live);
+    assert_true(after <= live + live / 20 + 2 * (long long)o.blob_file_bytes);
+    assert_true(after < before * 3 / 4);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    db = tu_open_db(dir, &o);
+    it = lsm_iter_new(db, NULL);
+    check_gens(db, NULL, it, gen_every_other);
+    lsm_iter_free(it);
+    tu_close_and_remove(db, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_has_blobs),
         cmocka_unit_test(test_damage_in_older_blob_file_fails_open),
         cmocka_unit_test(test_gc_deletes_dead_blob_files),
+        cmocka_unit_test(test_gc_relocates_live_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
