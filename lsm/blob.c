@@ -449,6 +449,8 @@ static uint64_t floor_locked(lsm_blobs *b)
 
 uint64_t lsm_blobs_floor(lsm_blobs *b)
 {
+    if (!b)                 /* not open yet (or failed to): delete nothing */
+        return 0;
     pthread_mutex_lock(&b->wmu);
     uint64_t floor = floor_locked(b);
     pthread_mutex_unlock(&b->wmu);

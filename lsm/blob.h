@@ -83,8 +83,8 @@ void lsm_blobs_pin_writes(lsm_blobs *b, lsm_blob_pin *p);
 void lsm_blobs_pin_lower(lsm_blobs *b, lsm_blob_pin *p, uint64_t file);
 void lsm_blobs_unpin(lsm_blobs *b, lsm_blob_pin *p);
 /* Lowest floor of the pins and the number of the file being written:
- * only files below it may be deleted.  0 until lsm_blobs_enable_gc, and
- * while no blob file exists. */
+ * only files below it may be deleted.  0 until lsm_blobs_enable_gc,
+ * while no blob file exists, and if b is NULL (not open). */
 uint64_t lsm_blobs_floor(lsm_blobs *b);
 /* Called once the open has replayed the WALs (every memtable pinned). */
 void lsm_blobs_enable_gc(lsm_blobs *b);

@@ -206,8 +206,10 @@ int lsm_blob_gc_named(lsm_db *db, uint64_t **live, size_t *n)
 uint64_t lsm_blob_gc_cutoff(lsm_db *db)
 {
     int pct = db->opt.blob_gc_age_percent;
+    if (pct <= 0 || db->opt.read_only || lsm_blobs_floor(db->blobs) == 0)
+        return 0;
     uint64_t hi = lsm_blobs_current(db->blobs);
-    if (pct <= 0 || db->opt.read_only || lsm_blobs_floor(db->blobs) == 0 || hi < 2)
+    if (hi < 2)
         return 0;
     uint64_t lo = hi;
     lsm_version *v = db->vs.current;
