@@ -36,7 +36,10 @@
  * live value keeps all its bytes.
  *
  * Cost: an add is one write(2) of 8 + len bytes under a mutex; a read is
- * one pread of 8 + len bytes through a small cache of open handles.
+ * one pread of 8 + len bytes through a small cache of open handles.  Pins
+ * and deletions (blob.h) take their own mutex, never held across a write
+ * (a deletion holds it for one unlink), so a memtable switch or the
+ * obsolete-file pass, under the DB mutex, never waits for a blob write.
  */
 #include "blob.h"
 
@@ -69,15 +72,17 @@ struct lsm_blobs {
     char *dir;
     uint64_t file_bytes;
 
-    pthread_mutex_t wmu;    /* the writer's state */
+    pthread_mutex_t wmu;    /* the writer's state (wnumber: also pmu) */
     lsm_file *wf;           /* current file, NULL until the first add */
     uint64_t wnumber;       /* its number; the highest in use */
     uint64_t wsize;
     uint64_t wsynced;       /* bytes of it fsync'ed */
     _Atomic uint64_t total; /* bytes of every blob file */
     uint64_t newest;        /* highest number found at open */
-    lsm_blob_pin pins;      /* list head (wmu) */
-    int gc;                 /* lsm_blobs_enable_gc was called (wmu) */
+    pthread_mutex_t pmu;    /* pins, gc, deletions; taken after wmu, before
+                               rmu; never held across a write */
+    lsm_blob_pin pins;      /* list head (pmu) */
+    int gc;                 /* lsm_blobs_enable_gc was called (pmu) */
 
     pthread_mutex_t rmu;    /* read handle cache */
     read_slot slots[READ_SLOTS];
@@ -121,9 +126,9 @@ static uint64_t file_size(const lsm_blobs *b, uint64_t number)
 
 uint64_t lsm_blobs_current(lsm_blobs *b)
 {
-    pthread_mutex_lock(&b->wmu);
+    pthread_mutex_lock(&b->pmu);
     uint64_t n = b->wnumber;
-    pthread_mutex_unlock(&b->wmu);
+    pthread_mutex_unlock(&b->pmu);
     return n;
 }
 
@@ -181,6 +186,7 @@ int lsm_blobs_open(lsm_env *env, const char *dir, uint64_t file_bytes,
         return rc;
     }
     pthread_mutex_init(&b->wmu, NULL);
+    pthread_mutex_init(&b->pmu, NULL);
     pthread_mutex_init(&b->rmu, NULL);
     b->pins.prev = b->pins.next = &b->pins;
     *out = b;
@@ -197,6 +203,7 @@ void lsm_blobs_close(lsm_blobs *b)
         if (b->slots[i].f)
             b->slots[i].f->ops->close(b->slots[i].f);
     pthread_mutex_destroy(&b->wmu);
+    pthread_mutex_destroy(&b->pmu);
     pthread_mutex_destroy(&b->rmu);
     free(b->dir);
     free(b);
@@ -240,7 +247,9 @@ static int rotate(lsm_blobs *b)
     if (rc)
         return rc;
     b->wf = f;
+    pthread_mutex_lock(&b->pmu);
     b->wnumber++;
+    pthread_mutex_unlock(&b->pmu);
     b->wsize = BLOB_MAGIC_LEN;
     b->wsynced = 0;
     atomic_fetch_add_explicit(&b->total, BLOB_MAGIC_LEN, memory_order_relaxed);
@@ -406,34 +415,34 @@ static void pin_locked(lsm_blobs *b, lsm_blob_pin *p, uint64_t floor)
 
 void lsm_blobs_pin(lsm_blobs *b, lsm_blob_pin *p, uint64_t floor)
 {
-    pthread_mutex_lock(&b->wmu);
+    pthread_mutex_lock(&b->pmu);
     pin_locked(b, p, floor);
-    pthread_mutex_unlock(&b->wmu);
+    pthread_mutex_unlock(&b->pmu);
 }
 
 void lsm_blobs_pin_writes(lsm_blobs *b, lsm_blob_pin *p)
 {
     /* An add uses file wnumber or rotates to a higher one. */
-    pthread_mutex_lock(&b->wmu);
+    pthread_mutex_lock(&b->pmu);
     pin_locked(b, p, b->wnumber);
-    pthread_mutex_unlock(&b->wmu);
+    pthread_mutex_unlock(&b->pmu);
 }
 
 void lsm_blobs_pin_lower(lsm_blobs *b, lsm_blob_pin *p, uint64_t file)
 {
-    pthread_mutex_lock(&b->wmu);
+    pthread_mutex_lock(&b->pmu);
     if (file < p->floor)
         p->floor = file;
-    pthread_mutex_unlock(&b->wmu);
+    pthread_mutex_unlock(&b->pmu);
 }
 
 void lsm_blobs_unpin(lsm_blobs *b, lsm_blob_pin *p)
 {
-    pthread_mutex_lock(&b->wmu);
+    pthread_mutex_lock(&b->pmu);
     p->prev->next = p->next;
     p->next->prev = p->prev;
     p->prev = p->next = p;
-    pthread_mutex_unlock(&b->wmu);
+    pthread_mutex_unlock(&b->pmu);
 }
 
 static uint64_t floor_locked(lsm_blobs *b)
@@ -451,17 +460,17 @@ uint64_t lsm_blobs_floor(lsm_blobs *b)
 {
     if (!b)                 /* not open yet (or failed to): delete nothing */
         return 0;
-    pthread_mutex_lock(&b->wmu);
+    pthread_mutex_lock(&b->pmu);
     uint64_t floor = floor_locked(b);
-    pthread_mutex_unlock(&b->wmu);
+    pthread_mutex_unlock(&b->pmu);
     return floor;
 }
 
 void lsm_blobs_enable_gc(lsm_blobs *b)
 {
-    pthread_mutex_lock(&b->wmu);
+    pthread_mutex_lock(&b->pmu);
     b->gc = 1;
-    pthread_mutex_unlock(&b->wmu);
+    pthread_mutex_unlock(&b->pmu);
 }
 
 /* Forgets the cached read handle of number: closed now if idle, else by
@@ -490,7 +499,7 @@ int lsm_blobs_delete(lsm_blobs *b, uint64_t number)
     if (!path)
         return 0;
     int deleted = 0;
-    pthread_mutex_lock(&b->wmu);
+    pthread_mutex_lock(&b->pmu);
     if (number < floor_locked(b)) {
         uint64_t size = file_size(b, number);
         forget_handle(b, number);
@@ -499,7 +508,7 @@ int lsm_blobs_delete(lsm_blobs *b, uint64_t number)
             deleted = 1;
         }
     }
-    pthread_mutex_unlock(&b->wmu);
+    pthread_mutex_unlock(&b->pmu);
     free(path);
     return deleted;
 }
