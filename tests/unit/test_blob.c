@@ -325,6 +325,8 @@ static int gen_last(int i)
     return i % 2 ? gen_after(i) : 0;
 }
 
+static int gen_gen2(int i) { (void)i; return 2; }
+
 static long long large_bytes(int (*gen_of)(int))
 {
     long long sum = 0;
@@ -418,6 +420,43 @@ static void test_gc_deletes_dead_blob_files(void **state)
     tu_close_and_remove(db, dir);
 }
 
+/* An iterator opened while the values were only in the memtable reads
+ * them through that memtable (its version has no table naming them):
+ * the memtable's pin keeps their blob files after the flush and after a
+ * compaction dropped every table reference. */
+static void test_gc_spares_iterator_memtable(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
+    put_all(db, 1);
+    lsm_iter *it = lsm_iter_new(db, NULL);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    long long before = suffix_bytes(dir, ".blob");
+    put_all(db, 2);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    lsm_iter *now = lsm_iter_new(db, NULL);
+    check_gens(db, NULL, now, gen_gen2);
+    lsm_iter_free(now);
+    lsm_iter_first(it);
+    char val[8192];
+    for (int i = 0; i < NKEYS; i++, lsm_iter_next(it)) {
+        assert_true(lsm_iter_valid(it));
+        size_t n = value_of(i, 1, val), vlen;
+        const void *v = lsm_iter_value(it, &vlen);
+        assert_int_equal(vlen, n);
+        assert_memory_equal(v, val, n);
+    }
+    assert_int_equal(lsm_iter_status(it), LSM_OK);
+    lsm_iter_free(it);
+    /* Released: the next obsolete-file pass deletes the old files. */
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    assert_true(suffix_bytes(dir, ".blob") < before + large_bytes(gen_gen2) / 2);
+    tu_close_and_remove(db, dir);
+}
+
 /* Every other large value deleted: every blob file keeps live values, so
  * only relocation (blob_gc_age_percent) gives space back: a compaction
  * copies the live values of the old files to the current one. */
@@ -470,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_damage_in_older_blob_file_fails_open),
         cmocka_unit_test(test_gc_deletes_dead_blob_files),
         cmocka_unit_test(test_gc_relocates_live_values),
+        cmocka_unit_test(test_gc_spares_iterator_memtable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
