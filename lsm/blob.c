@@ -32,8 +32,9 @@
  * Blob file numbers are their own counter (the highest *.blob in the
  * directory + 1 at open), apart from the table/WAL counter.  A blob file
  * is deleted only when nothing can name it any more (blob.h: garbage
- * collection); live values are never moved, so a file that keeps one
- * live value keeps all its bytes.
+ * collection); live values move only by relocation in compactions
+ * (lsm_options.blob_gc_age_percent, blob_gc.c), so without it a file that
+ * keeps one live value keeps all its bytes.
  *
  * Cost: an add is one write(2) of 8 + len bytes under a mutex; a read is
  * one pread of 8 + len bytes through a small cache of open handles.  Pins

@@ -21,7 +21,9 @@
  * (including those pinned by iterators and checkpoints), every write
  * between its blob add and its memtable insert, and every checkpoint
  * copying blob files holds a pin (lsm_blob_pin) whose floor bounds the
- * files it may name; the file being written is never deleted.
+ * files it may name; the file being written is never deleted.  A
+ * compaction may relocate values out of old files (blob_gc.c), pinning
+ * the files it writes until its tables are installed.
  */
 #ifndef LSM_BLOB_H
 #define LSM_BLOB_H

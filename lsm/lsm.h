@@ -121,8 +121,9 @@ typedef struct lsm_options {
      * least this long is written once to a blob file and the tree holds
      * a ~20-byte reference, so flushes and compactions never copy it.
      * A blob file is deleted once no table, memtable, snapshot or
-     * iterator can name any of its values (values are never moved, so a
-     * file keeping one live value keeps all its bytes).  0: off (default). */
+     * iterator can name any of its values (values are not moved unless
+     * blob_gc_age_percent, so a file keeping one live value keeps all its
+     * bytes).  0: off (default). */
     size_t blob_min_bytes;
     uint64_t blob_file_bytes;       /* start a new blob file past this; 256 MiB */
     /* Blob relocation (blob_gc.c): a compaction copies the live values it
