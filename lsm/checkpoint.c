@@ -14,6 +14,8 @@
  * N + 1 for the manifest; its log number is N + 2, so no WAL is needed.
  * CURRENT is written last: until then dest is not a store.
  *
+ * Blob files (blob.c) are all linked or copied, after the tables.
+ *
  * Named snapshots: dest keeps the records of those the pin sees (same
  * names, ids, sequence numbers), and the next id.  The pinned tables hold
  * every version they see (compaction kept them for their pins); the
@@ -30,6 +32,7 @@
 
 #include "error.h"
 #include "filename.h"
+#include "blob.h"
 #include "ikey.h"
 
 #define COPY_CHUNK (1u << 20)
@@ -218,12 +221,13 @@ static int copy_file(cp_write *w, const char *from, const char *to)
     return rc ? rc : crc;
 }
 
-/* Links (POSIX, same filesystem) or copies one pinned table. */
-static int put_table(cp_write *w, const lsm_file_meta *f)
+/* Links (POSIX, same filesystem) or copies one table or blob file. */
+static int put_file(cp_write *w, enum lsm_file_type type, uint64_t number,
+                    uint64_t size)
 {
     lsm_db *db = w->cp->db;
-    char *from = lsm_filename(db->dir, LSM_FILE_TABLE, f->number);
-    char *to = lsm_filename(w->dest, LSM_FILE_TABLE, f->number);
+    char *from = lsm_filename(db->dir, type, number);
+    char *to = lsm_filename(w->dest, type, number);
     int rc = from && to ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
     int linked = 0;
     if (rc == LSM_OK && w->env == lsm_env_posix()) {
@@ -237,14 +241,46 @@ static int put_table(cp_write *w, const lsm_file_meta *f)
         rc = note_made(w, to);
         to = NULL;
         w->res->linked++;
-        progress(w, f->size);
+        progress(w, size);
     } else if (rc == LSM_OK) {
         rc = copy_file(w, from, to);
     }
-    w->res->tables++;
-    w->res->bytes += f->size;
     free(from);
     free(to);
+    return rc;
+}
+
+static int put_table(cp_write *w, const lsm_file_meta *f)
+{
+    w->res->tables++;
+    w->res->bytes += f->size;
+    return put_file(w, LSM_FILE_TABLE, f->number, f->size);
+}
+
+/* Every blob file of the source (blob.c): those the pinned tables and
+ * memtables name are among them (a pin keeps every blob file from being
+ * deleted while they are listed and linked; garbage ones come along and
+ * are collected in dest once it is opened).  They are fsync'ed first, so
+ * a link shares only durable bytes; a blob file is append-only, so what
+ * the pin names never changes after. */
+static int put_blobs(cp_write *w)
+{
+    lsm_db *db = w->cp->db;
+    lsm_blob_pin pin;
+    lsm_blobs_pin(db->blobs, &pin, 0);
+    int rc = lsm_blobs_sync(db->blobs);
+    char **names = NULL;
+    size_t n = 0;
+    if (rc == LSM_OK)
+        rc = db->env->list_dir(db->env, db->dir, &names, &n);
+    for (size_t i = 0; rc == LSM_OK && i < n; i++) {
+        uint64_t number;
+        if (lsm_parse_filename(names[i], &number) == LSM_FILE_BLOB)
+            rc = put_file(w, LSM_FILE_BLOB, number, 0);
+    }
+    if (names)
+        lsm_env_free_names(names, n);
+    lsm_blobs_unpin(db->blobs, &pin);
     return rc;
 }
 
@@ -317,6 +353,7 @@ static int put_memtables(cp_write *w, uint64_t number, lsm_version_edit *e)
     }
     lsm_buf_free(&meta.smallest);
     lsm_buf_free(&meta.largest);
+    free(meta.blob_files);
     lsm_memtable_unref(m);
     return rc;
 }
@@ -372,6 +409,8 @@ static int write_dest(cp_write *w)
                                        lsm_buf_slice(&f->largest));
         }
     uint64_t n = cp->next_file;
+    if (rc == LSM_OK)
+        rc = put_blobs(w);
     if (rc == LSM_OK)
         rc = put_memtables(w, n, &e);
     e.has_log_number = e.has_next_file = e.has_last_seq = 1;

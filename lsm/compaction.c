@@ -407,6 +407,8 @@ typedef struct merge_state {
     int stopped;            /* it stopped because another range failed */
     char why[256];
     pthread_t thread;
+    lsm_blob_move blob;     /* relocation of old blob values (blob_gc.c);
+                               the job pins the files they move to */
 } merge_state;
 
 /* May a deeper level than the output hold user_key?  Keys arrive in
@@ -574,6 +576,9 @@ static int close_output(merge_state *ms, const lsm_slice *upper)
     int rc = add_clipped_tombs(ms, upper);
     if (rc == LSM_OK)
         rc = lsm_table_builder_finish(o->builder, &o->meta.size);
+    lsm_file_meta blobs = { 0 };        /* the blob files it names */
+    if (rc == LSM_OK)
+        lsm_table_builder_blob_files(o->builder, &blobs);
     lsm_table_builder_free(o->builder);
     o->builder = NULL;
     int crc = lsm_file_close(o->file);
@@ -584,6 +589,10 @@ static int close_output(merge_state *ms, const lsm_slice *upper)
                                o->meta.size, o->meta.entries,
                                lsm_buf_slice(&o->meta.smallest),
                                lsm_buf_slice(&o->meta.largest));
+    if (rc == LSM_OK && o->meta.entries > 0)
+        lsm_file_meta_copy_blobs(ms->edit.added[ms->edit.nadded - 1].meta,
+                                 &blobs);
+    free(blobs.blob_files);
     if (rc == LSM_OK) {
         __atomic_add_fetch(&ms->db->stats.compact_bytes_written, o->meta.size,
                            __ATOMIC_RELAXED);
@@ -671,6 +680,11 @@ static int merge_entry(merge_state *ms, key_state *ks, lsm_slice ikey,
     }
     lsm_file_meta_widen(&ms->out.meta, ikey);
     ms->out.meta.entries++;
+    if (k.kind == LSM_KIND_BLOB) {
+        int rc = lsm_blob_relocate(ms->db, &ms->blob, &value);
+        if (rc)
+            return rc;
+    }
     return lsm_table_builder_add(ms->out.builder, ikey, value);
 }
 
@@ -991,7 +1005,8 @@ static int plan_ranges(lsm_db *db, compaction *c, merge_job *job)
 
 /* Merges c's inputs, in ranges on several threads when it is large, and
  * adds the outputs to c->edit in key order (mu not held). */
-static int do_merge(lsm_db *db, compaction *c, merge_job *job)
+static int do_merge(lsm_db *db, compaction *c, merge_job *job,
+                    uint64_t blob_cutoff)
 {
     lsm_iiter *tomb_copy = inputs_iter(db, c, 1);
     int rc = tomb_copy ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
@@ -1001,6 +1016,8 @@ static int do_merge(lsm_db *db, compaction *c, merge_job *job)
         rc = plan_ranges(db, c, job);
     if (rc != LSM_OK)
         return rc;
+    for (int i = 0; i < job->n; i++)
+        job->ms[i].blob.cutoff = blob_cutoff;
     int *started = calloc((size_t)job->n, sizeof *started);
     for (int i = 1; started && i < job->n; i++)
         started[i] = pthread_create(&job->ms[i].thread, NULL, range_thread,
@@ -1032,16 +1049,30 @@ static int do_merge(lsm_db *db, compaction *c, merge_job *job)
             rc = lsm_edit_add_file(&c->edit, e->added[j].level, m->number,
                                    m->size, m->entries, lsm_buf_slice(&m->smallest),
                                    lsm_buf_slice(&m->largest));
+            if (rc == LSM_OK)
+                lsm_file_meta_copy_blobs(c->edit.added[c->edit.nadded - 1].meta, m);
         }
     }
     return rc;
 }
 
+/* Did a range move blob values (they must be synced before the edit)? */
+static int values_moved(const merge_job *job)
+{
+    for (int i = 0; i < job->n; i++)
+        if (job->ms[i].blob.moved)
+            return 1;
+    return 0;
+}
+
 /* Frees a merge job; failed: its outputs are deleted. */
 static void merge_job_free(merge_job *job, int failed)
 {
-    for (int i = 0; i < job->n; i++)
+    for (int i = 0; i < job->n; i++) {
         cleanup_outputs(&job->ms[i], failed);
+        lsm_buf_free(&job->ms[i].blob.value);
+        lsm_buf_free(&job->ms[i].blob.ref);
+    }
     free(job->ms);
     lsm_range_dels_free(job->visible);
 }
@@ -1145,6 +1176,8 @@ static int run(lsm_db *db, compaction *c)
                                    f->entries, lsm_buf_slice(&f->smallest),
                                    lsm_buf_slice(&f->largest));
         if (rc == LSM_OK)
+            lsm_file_meta_copy_blobs(c->edit.added[c->edit.nadded - 1].meta, f);
+        if (rc == LSM_OK)
             rc = lsm_db_apply_move(db, &c->edit);
         if (rc == LSM_OK)
             __atomic_add_fetch(&db->stats.trivial_moves, 1, __ATOMIC_RELAXED);
@@ -1161,8 +1194,14 @@ static int run(lsm_db *db, compaction *c)
         db->move_nospace = rc == LSM_NO_SPACE;
     } else {
         merge_job job = { NULL, 0, NULL, 0 };
+        lsm_blob_pin pin;
+        uint64_t cutoff = lsm_blob_gc_cutoff(db);
+        if (cutoff)     /* the files values move to, until installed */
+            lsm_blobs_pin_writes(db->blobs, &pin);
         pthread_mutex_unlock(&db->mu);
-        rc = do_merge(db, c, &job);
+        rc = do_merge(db, c, &job, cutoff);
+        if (rc == LSM_OK && values_moved(&job))  /* before the edit names them */
+            rc = lsm_blobs_sync(db->blobs);
         if (rc == LSM_CORRUPTION &&
             !__atomic_load_n(&db->shutting_down, __ATOMIC_RELAXED))
             damaged = find_damaged_inputs(db, c);
@@ -1174,6 +1213,8 @@ static int run(lsm_db *db, compaction *c)
             rc = lsm_db_apply_edit(db, &c->edit); /* on failure: keep outputs */
         pthread_mutex_unlock(&db->mu);
         merge_job_free(&job, outputs_safe_to_delete);
+        if (cutoff)
+            lsm_blobs_unpin(db->blobs, &pin);
         pthread_mutex_lock(&db->mu);
         if (rc == LSM_OK)
             __atomic_add_fetch(&db->stats.compactions, 1, __ATOMIC_RELAXED);

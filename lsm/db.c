@@ -40,6 +40,7 @@
 #include "filename.h"
 #include "ikey.h"
 #include "write_batch.h"
+#include "blob.h"
 
 #define MAX_GROUP_BYTES (1u << 20)
 
@@ -74,6 +75,7 @@ void lsm_options_init(lsm_options *o)
     o->reserve_bytes = 8u << 20;
     o->idle_compaction_ms = 1000;
     o->space_amp_percent = 10;
+    o->blob_file_bytes = 256u << 20;
 }
 
 void lsm_free(void *p)
@@ -244,11 +246,24 @@ static int in_sorted(const uint64_t *arr, size_t n, uint64_t x)
     return i < n && arr[i] == x;
 }
 
+/* Which blob files may be deleted: those below blob_floor that no table
+ * of a live version names (blobs), if blobs_ok. */
+typedef struct blob_liveness {
+    int blobs_ok;
+    uint64_t blob_floor;
+    uint64_t *blobs;
+    size_t nblobs;
+} blob_liveness;
+
 /* Is a file of this type and number still needed? (mu held) */
 static int file_is_live(lsm_db *db, enum lsm_file_type type, uint64_t number,
-                        const uint64_t *live, size_t nlive, uint64_t next_file)
+                        const uint64_t *live, size_t nlive, uint64_t next_file,
+                        const blob_liveness *gc)
 {
     switch (type) {
+    case LSM_FILE_BLOB:     /* nothing may name it (blob.h) */
+        return !gc->blobs_ok || number >= gc->blob_floor ||
+               in_sorted(gc->blobs, gc->nblobs, number);
     case LSM_FILE_LOG:
         return number >= db->vs.log_number || number >= next_file;
     case LSM_FILE_MANIFEST:
@@ -269,6 +284,11 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
 {
     if (db->bg_error)
         return; /* unsure what is live: keep everything */
+    /* The floor is taken before the tables are judged: a reference that
+     * moves from a memtable to a table meanwhile is in a live version. */
+    blob_liveness gc = { .blob_floor = lsm_blobs_floor(db->blobs) };
+    if (gc.blob_floor > 1)
+        lsm_blob_gc_learn(db);
     char **names;
     size_t n;
     pthread_mutex_unlock(&db->mu);
@@ -290,6 +310,8 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
         lsm_env_free_names(names, n);
         return;
     }
+    if (gc.blob_floor > 1)
+        gc.blobs_ok = lsm_blob_gc_named(db, &gc.blobs, &gc.nblobs);
     uint64_t next_file = db->vs.next_file;
     char **doomed = calloc(n ? n : 1, sizeof *doomed);
     size_t ndoomed = 0;
@@ -297,7 +319,7 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
         uint64_t number = 0;
         enum lsm_file_type t = lsm_parse_filename(names[i], &number);
         int dead = t == LSM_FILE_TEMP ? include_temps
-                   : !file_is_live(db, t, number, live, nlive, next_file);
+                   : !file_is_live(db, t, number, live, nlive, next_file, &gc);
         if (dead) {
             if (t == LSM_FILE_TABLE)
                 lsm_table_cache_evict(db->tcache, number);
@@ -305,8 +327,15 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
         }
     }
     free(live);
+    free(gc.blobs);
     pthread_mutex_unlock(&db->mu);
     for (size_t i = 0; i < ndoomed; i++) {
+        uint64_t number;
+        if (lsm_parse_filename(doomed[i], &number) == LSM_FILE_BLOB) {
+            if (lsm_blobs_delete(db->blobs, number))
+                lsm_db_log(db, LSM_LOG_DEBUG, "deleted unreferenced %s", doomed[i]);
+            continue;
+        }
         char *path;
         if (asprintf(&path, "%s/%s", db->dir, doomed[i]) < 0)
             continue;
@@ -443,6 +472,7 @@ static int switch_memtable(lsm_db *db)
     lsm_memtable *m = lsm_memtable_new();
     if (!m)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_memtable_track_blobs(m, db->blobs);
     int rc = lsm_db_sync_old_log(db);      /* switches faster than fsyncs: rare */
     if (rc) {
         lsm_memtable_unref(m);
@@ -707,7 +737,9 @@ static int apply_group(lsm_db *db, lsm_batch *group, int sync, int *clean)
     int rc = lsm_wal_append(db->log, rep);
     *clean = rc != LSM_OK && !lsm_wal_broken(db->log);
     if (rc == LSM_OK && sync) {
-        rc = lsm_wal_sync(db->log);
+        rc = lsm_blobs_sync(db->blobs);    /* blob bytes before the WAL */
+        if (rc == LSM_OK)
+            rc = lsm_wal_sync(db->log);
         __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
     } else if (rc == LSM_OK) {
         lsm_wal_start_writeback(db->log);
@@ -820,7 +852,9 @@ static int sync_wal(lsm_db *db, int op)
     if (rc)
         return rc;
     pthread_mutex_unlock(&db->mu);
-    rc = op == OP_SYNC ? lsm_wal_sync(db->log) : lsm_wal_flush(db->log);
+    rc = op == OP_SYNC ? lsm_blobs_sync(db->blobs) : LSM_OK;
+    if (rc == LSM_OK)
+        rc = op == OP_SYNC ? lsm_wal_sync(db->log) : lsm_wal_flush(db->log);
     pthread_mutex_lock(&db->mu);
     if (op == OP_SYNC)
         __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
@@ -1055,15 +1089,69 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
     return rc;
 }
 
+typedef struct blob_split {
+    lsm_db *db;
+    lsm_batch *out;
+    lsm_buf ref;
+} blob_split;
+
+/* Copies one operation into the split batch, a large put's value going
+ * to the blob file first. */
+static int split_op(void *ctx, uint64_t seq, int kind, lsm_slice key,
+                    lsm_slice value)
+{
+    (void)seq;
+    blob_split *s = ctx;
+    if (kind != LSM_KIND_PUT || value.len < s->db->opt.blob_min_bytes)
+        return lsm_batch_add(s->out, kind, key, value);
+    lsm_blob_ref r;
+    int rc = lsm_blobs_add(s->db->blobs, value, &r);
+    lsm_buf_clear(&s->ref);
+    if (rc == LSM_OK)
+        rc = lsm_blob_ref_encode(&r, &s->ref);
+    return rc ? rc : lsm_batch_add(s->out, LSM_KIND_BLOB, key, lsm_buf_slice(&s->ref));
+}
+
+/* Does the batch hold a put the blob files take? */
+static int has_large_put(void *ctx, uint64_t seq, int kind, lsm_slice key,
+                         lsm_slice value)
+{
+    (void)seq, (void)key;
+    const lsm_db *db = ctx;
+    return kind == LSM_KIND_PUT && value.len >= db->opt.blob_min_bytes;
+}
+
 int lsm_write(lsm_db *db, lsm_batch *b, int flags)
 {
     if (!b)
         return lsm_fail(LSM_INVALID, "no batch given");
     if (lsm_batch_count(b) == 0)
         return LSM_OK;
+    if (db->opt.read_only)
+        return lsm_fail(LSM_INVALID, "%s was opened read-only", db->dir);
     __atomic_add_fetch(&db->stats.user_bytes,
                        lsm_batch_bytes(b) - LSM_BATCH_HEADER, __ATOMIC_RELAXED);
-    return queue_write(db, OP_WRITE, b, flags);
+    if (db->opt.blob_min_bytes)
+        lsm_batch_set_seq(b, 1);  /* parsable; the write path sets the real one */
+    lsm_slice rep = lsm_buf_slice(&b->rep);
+    if (!db->opt.blob_min_bytes || lsm_batch_iterate(rep, has_large_put, db) != 1)
+        return queue_write(db, OP_WRITE, b, flags);
+    /* The values reach the blob file (write(2)) before the WAL record
+     * naming them is appended (blob.c: durability). */
+    blob_split s = { .db = db, .out = lsm_batch_new() };
+    if (!s.out)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    /* The values' files are pinned until the memtable holds (and pins)
+     * the references: garbage collection cannot delete them between. */
+    lsm_blob_pin pin;
+    lsm_blobs_pin_writes(db->blobs, &pin);
+    int rc = lsm_batch_iterate(rep, split_op, &s);
+    if (rc == LSM_OK)
+        rc = queue_write(db, OP_WRITE, s.out, flags);
+    lsm_blobs_unpin(db->blobs, &pin);
+    lsm_buf_free(&s.ref);
+    lsm_batch_free(s.out);
+    return rc;
 }
 
 /* Single-operation writes build a batch on the stack's heap buffer. */
@@ -1177,6 +1265,7 @@ static void view_release(lsm_db *db, read_view *rv)
 }
 
 /* Newest visible version of key: LSM_KIND_PUT with the value in val,
+ * LSM_KIND_BLOB with its reference in val,
  * LSM_KIND_DELETE, -1 (absent) or an error. */
 static int view_get(read_view *rv, lsm_slice key, lsm_buf *val, int fill_cache)
 {
@@ -1190,8 +1279,8 @@ static int view_get(read_view *rv, lsm_slice key, lsm_buf *val, int fill_cache)
         if (kind < -1)
             return kind;
         if (kind >= 0)
-            return kind == LSM_KIND_PUT && seq > max_tomb ? LSM_KIND_PUT
-                                                          : LSM_KIND_DELETE;
+            return lsm_kind_is_put(kind) && seq > max_tomb ? kind
+                                                           : LSM_KIND_DELETE;
     }
     return lsm_version_get(rv->version, key, rv->seq, &max_tomb, val, fill_cache);
 }
@@ -1204,6 +1293,13 @@ int lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key,
     lsm_buf buf = { 0 };
     int kind = view_get(&rv, lsm_slice_make(key, klen), &buf,
                         !(ro && ro->no_fill_cache));
+    if (kind == LSM_KIND_BLOB) {    /* in the view: its file is not deleted */
+        lsm_buf ref = buf;
+        buf = (lsm_buf){ 0 };
+        int rc = lsm_blobs_read(db->blobs, lsm_buf_slice(&ref), &buf);
+        lsm_buf_free(&ref);
+        kind = rc ? rc : LSM_KIND_PUT;
+    }
     view_release(db, &rv);
     if (kind == LSM_KIND_PUT) {
         if (!buf.data && lsm_buf_reserve(&buf, 1)) /* empty value: non-NULL */
@@ -1226,5 +1322,6 @@ uint64_t lsm_disk_bytes(lsm_db *db)
         sum += lsm_version_level_bytes(db->vs.current, l);
     sum += db->log_bytes;
     pthread_mutex_unlock(&db->mu);
+    sum += lsm_blobs_bytes(db->blobs);
     return sum;
 }

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "blob.h"
 #include "cache.h"
 #include "env.h"
 #include "lsm.h"
@@ -77,6 +78,7 @@ struct lsm_db {
     lsm_file *lock;
     lsm_cache *block_cache;
     lsm_table_cache *tcache;
+    struct lsm_blobs *blobs;       /* blob files (blob.h); always open */
 
     pthread_mutex_t mu;
     pthread_cond_t bg_cv;          /* background progress (waiters: writers, flush) */
@@ -294,10 +296,32 @@ void lsm_db_remove_pending(lsm_db *db, uint64_t number);
 /* Deletes files no live version, memtable or pending output uses
  * (mu held; drops it for the I/O). */
 void lsm_db_delete_obsolete(lsm_db *db, int include_temps);
+/* blob_gc.c (mu held): learns the blob files each table of the live
+ * versions names (reading the tables, mu dropped meanwhile); then
+ * lsm_blob_gc_named gives them all, sorted (1), or 0 if some table's set
+ * is unknown (every blob file must be kept). */
+void lsm_blob_gc_learn(lsm_db *db);
+int lsm_blob_gc_named(lsm_db *db, uint64_t **live, size_t *n);
+/* Relocation by a compaction: values in blob files below cutoff
+ * (lsm_blob_gc_cutoff, mu held; 0: none) are copied to the current blob
+ * file by lsm_blob_relocate, which points *ref at the new reference (in
+ * m->ref, valid until the next call).  The compaction pins (pin, taken
+ * before the first copy) the new files until its version is installed,
+ * and syncs the blob files first if moved > 0.  A value that cannot be
+ * read stays where it is. */
+typedef struct lsm_blob_move {
+    uint64_t cutoff;
+    uint64_t moved;
+    lsm_buf value, ref;
+    lsm_blob_pin pin;
+} lsm_blob_move;
+uint64_t lsm_blob_gc_cutoff(lsm_db *db);
+int lsm_blob_relocate(lsm_db *db, lsm_blob_move *m, lsm_slice *ref);
 
 /* flush.c: writes a memtable as a level-0 table (mu not held), leaving
  * out versions no snapshot at or after oldest_snapshot can see.  The meta
- * is filled; meta->size == 0 if the memtable held nothing. */
+ * is filled (the caller frees meta->blob_files, smallest and largest);
+ * meta->size == 0 if the memtable held nothing. */
 int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
                              uint64_t oldest_snapshot, lsm_file_meta *meta);
 /* The same, into an open file f (not closed; the builder syncs it). */

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "blob.h"
 #include "error.h"
 #include "ikey.h"
 #include "range_del.h"
@@ -42,6 +43,8 @@ struct lsm_iter {
     int valid;
     int status;
     lsm_buf saved_key, saved_value; /* REVERSE: the current entry */
+    int saved_blob;                 /* REVERSE: saved_value is a reference */
+    lsm_buf blob;                   /* the current blob value, resolved */
     lsm_buf skip;                   /* scratch for the key being skipped */
 };
 
@@ -86,7 +89,7 @@ static void find_next_user_entry(lsm_iter *it, int skipping)
             continue;
         if (skipping && lsm_slice_cmp(k.user, lsm_buf_slice(&it->skip)) <= 0)
             continue;
-        if (k.kind == LSM_KIND_PUT && !hidden_by_range_del(it, &k)) {
+        if (lsm_kind_is_put(k.kind) && !hidden_by_range_del(it, &k)) {
             it->valid = 1;
             return;
         }
@@ -115,8 +118,9 @@ static void find_prev_user_entry(lsm_iter *it)
         if (kind != LSM_KIND_DELETE &&
             lsm_slice_cmp(k.user, lsm_buf_slice(&it->saved_key)) < 0)
             break; /* passed into the previous key with a live entry saved */
-        kind = k.kind == LSM_KIND_PUT && !hidden_by_range_del(it, &k)
+        kind = lsm_kind_is_put(k.kind) && !hidden_by_range_del(it, &k)
                    ? LSM_KIND_PUT : LSM_KIND_DELETE;
+        it->saved_blob = k.kind == LSM_KIND_BLOB;
         if (kind == LSM_KIND_PUT &&
             (save(&it->saved_key, k.user) ||
              save(&it->saved_value, lsm_iiter_value(it->it)))) {
@@ -222,10 +226,32 @@ const void *lsm_iter_key(const lsm_iter *it, size_t *klen)
     return k.data;
 }
 
-const void *lsm_iter_value(const lsm_iter *it, size_t *vlen)
+/* Is the current entry a blob reference? */
+static int current_is_blob(const lsm_iter *it)
 {
+    if (it->dir == REVERSE)
+        return it->saved_blob;
+    lsm_ikey k;
+    return lsm_ikey_parse(lsm_iiter_key(it->it), &k) && k.kind == LSM_KIND_BLOB;
+}
+
+/* A blob value is read (and verified) at each call; a failure stops the
+ * iterator with its status and yields NULL, length 0. */
+const void *lsm_iter_value(const lsm_iter *cit, size_t *vlen)
+{
+    lsm_iter *it = (lsm_iter *)cit;   /* resolving a blob caches into it */
     lsm_slice v = it->dir == FORWARD ? lsm_iiter_value(it->it)
                                      : lsm_buf_slice(&it->saved_value);
+    if (it->valid && current_is_blob(it)) {
+        int rc = lsm_blobs_read(it->db->blobs, v, &it->blob);
+        if (rc) {
+            it->status = rc;
+            it->valid = 0;
+            *vlen = 0;
+            return NULL;
+        }
+        v = lsm_buf_slice(&it->blob);
+    }
     *vlen = v.len;
     return v.data;
 }
@@ -296,6 +322,7 @@ void lsm_iter_free(lsm_iter *it)
     pthread_mutex_unlock(&it->db->mu);
     lsm_buf_free(&it->saved_key);
     lsm_buf_free(&it->saved_value);
+    lsm_buf_free(&it->blob);
     lsm_buf_free(&it->skip);
     free(it);
 }

@@ -34,6 +34,7 @@
 
 #include "error.h"
 #include "filename.h"
+#include "blob.h"
 #include "write_batch.h"
 
 /* A directory with a CURRENT file is a store.  One without is empty when
@@ -151,6 +152,7 @@ static void db_free(lsm_db *db)
         lsm_vset_destroy(&db->vs);
     }
     lsm_table_cache_free(db->tcache);
+    lsm_blobs_close(db->blobs);
     if (db->block_cache)
         lsm_cache_free(db->block_cache);
     lsm_batch_free(db->group);
@@ -175,6 +177,7 @@ typedef struct replay {
     int flushed;                 /* a full memtable was written out */
     int damaged;                 /* damage was dropped or salvaged */
     int sealed;                  /* the WAL being replayed ended sealed */
+    int blob_lost;               /* a record named blob bytes that are gone */
 } replay;
 
 /* Writes db->mem as a level-0 table into the edit, and empties it. */
@@ -197,14 +200,45 @@ static int flush_recovered(replay *rp)
                                lsm_buf_slice(&meta.largest));
     lsm_buf_free(&meta.smallest);
     lsm_buf_free(&meta.largest);
+    free(meta.blob_files);       /* the table is read by blob_gc.c if needed */
     if (rc)
         return rc;
     lsm_memtable *fresh = lsm_memtable_new();
     if (!fresh)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_memtable_track_blobs(fresh, db->blobs);
     lsm_memtable_unref(db->mem);
     db->mem = fresh;
     return LSM_OK;
+}
+
+typedef struct blob_check {
+    lsm_blobs *blobs;
+    int salvage;
+    lsm_buf scratch;
+} blob_check;
+
+/* 1 if a blob value the batch names is short or damaged in the newest
+ * blob file (power loss took its unsynced bytes: only that file can have
+ * any, blob.c), LSM_CORRUPTION if in an older one (damage, not a torn
+ * tail; with salvage it ends the replay too), another lsm_status if it
+ * cannot be read, else LSM_OK. */
+static int blob_lost(void *ctx, uint64_t seq, int kind, lsm_slice key,
+                     lsm_slice value)
+{
+    (void)seq, (void)key;
+    blob_check *bc = ctx;
+    if (kind != LSM_KIND_BLOB)
+        return LSM_OK;
+    int rc = lsm_blobs_read(bc->blobs, value, &bc->scratch);
+    if (rc != LSM_CORRUPTION)
+        return rc;
+    lsm_blob_ref r;
+    if (bc->salvage || (lsm_blob_ref_decode(value, &r) &&
+                        r.file == lsm_blobs_newest(bc->blobs)))
+        return 1;
+    return lsm_fail(LSM_CORRUPTION, "%s before the newest blob file; open "
+                    "with salvage to keep the writes before it", lsm_last_error());
 }
 
 static int replay_record(replay *rp, lsm_slice rec, const char *name)
@@ -213,6 +247,20 @@ static int replay_record(replay *rp, lsm_slice rec, const char *name)
     rp->sealed = mark == LSM_MARK_SEALED;
     if (mark)
         return LSM_OK;
+    blob_check bc = { .blobs = rp->db->blobs, .salvage = rp->db->opt.salvage };
+    int lost = lsm_batch_iterate(rec, blob_lost, &bc);
+    lsm_buf_free(&bc.scratch);
+    if (lost < 0)
+        return lost == LSM_CORRUPTION ? lsm_fail(lost, "%s: %s", name,
+                                                 lsm_last_error()) : lost;
+    if (lost == 1) {
+        /* Power loss kept the WAL record but not the unsynced blob bytes
+         * it names (blob.c): the replay ends here, as at a torn tail. */
+        lsm_db_log(rp->db, LSM_LOG_WARNING, "%s: a record names blob bytes "
+                   "lost with its unsynced write: replay stops there", name);
+        rp->blob_lost = 1;
+        return LSM_OK;
+    }
     int rc = lsm_batch_insert(rec, rp->db->mem);
     if (rc == LSM_CORRUPTION)
         return lsm_fail(rc, "%s: %s", name, lsm_last_error());
@@ -274,7 +322,7 @@ static int replay_log(replay *rp, uint64_t number, int tail_may_be_lost)
     lsm_slice rec;
     int got = 0;
     rp->sealed = 0;
-    while (rc == LSM_OK && (got = lsm_wal_read(r, &rec)) == 1)
+    while (rc == LSM_OK && !rp->blob_lost && (got = lsm_wal_read(r, &rec)) == 1)
         rc = replay_record(rp, rec, name);
     if (rc == LSM_OK && got < 0)
         rc = got;
@@ -384,6 +432,10 @@ static int recover_logs(lsm_db *db)
     for (size_t i = 0; rc == LSM_OK && i < last; i++) {
         int follows = i + 1 < last && log_start(db, logs[i + 1]) == LOG_FOLLOWS;
         rc = replay_log(&rp, logs[i], i + 1 == last || follows);
+        if (rc == LSM_OK && rp.blob_lost) {
+            rp.damaged = 1;   /* the edit below retires every WAL */
+            break;
+        }
         if (rc == LSM_OK && follows && !rp.sealed) {
             /* Its tail (and seal) was lost: what follows is no prefix.
              * Not kept (damaged): the edit below retires those WALs. */
@@ -558,8 +610,15 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
     if (rc == LSM_OK && !opt->read_only)
         lsm_space_drop_old(db);
     if (rc == LSM_OK)
+        rc = lsm_blobs_open(db->env, db->dir, opt->blob_file_bytes,
+                            opt->read_only, &db->blobs);
+    if (rc == LSM_OK)
+        lsm_memtable_track_blobs(db->mem, db->blobs);
+    if (rc == LSM_OK)
         rc = recover_logs(db);
     if (rc == LSM_OK && !opt->read_only) {
+        /* Every reference the WALs hold is in a (pinned) memtable now. */
+        lsm_blobs_enable_gc(db->blobs);
         lsm_space_open(db);
         rc = start_threads(db);
     }
@@ -579,7 +638,9 @@ int lsm_close(lsm_db *db)
     if (!db)
         return LSM_OK;
     stop_threads(db);
-    int rc = db->old_log ? lsm_wal_sync(db->old_log) : LSM_OK;
+    int rc = db->blobs ? lsm_blobs_sync(db->blobs) : LSM_OK; /* before WALs */
+    if (rc == LSM_OK)
+        rc = db->old_log ? lsm_wal_sync(db->old_log) : LSM_OK;
     int rc2 = db->log ? lsm_wal_sync(db->log) : LSM_OK;
     if (rc == LSM_OK)
         rc = rc2;

@@ -19,6 +19,9 @@ char *lsm_filename(const char *dir, enum lsm_file_type type, uint64_t number)
     case LSM_FILE_TABLE:
         n = asprintf(&path, "%s/%06" PRIu64 ".sst", dir, number);
         break;
+    case LSM_FILE_BLOB:
+        n = asprintf(&path, "%s/%06" PRIu64 ".blob", dir, number);
+        break;
     case LSM_FILE_MANIFEST:
         n = asprintf(&path, "%s/MANIFEST-%06" PRIu64, dir, number);
         break;
@@ -78,5 +81,8 @@ enum lsm_file_type lsm_parse_filename(const char *name, uint64_t *number)
     if (has_suffix(name, ".sst"))
         return parse_number(name, name + len - 4, number) ? LSM_FILE_TABLE
                                                           : LSM_FILE_UNKNOWN;
+    if (has_suffix(name, ".blob"))
+        return parse_number(name, name + len - 5, number) ? LSM_FILE_BLOB
+                                                           : LSM_FILE_UNKNOWN;
     return LSM_FILE_UNKNOWN;
 }

@@ -7,6 +7,7 @@
  *   MANIFEST-NNNNNN    log of version edits (see version_edit.c)
  *   NNNNNN.log         write-ahead log (see wal.h, write_batch.c)
  *   NNNNNN.sst         table (see table_builder.c)
+ *   NNNNNN.blob        large values out of the tree (see blob.c; own counter)
  *   *.tmp              a file being written for an atomic rename
  *
  * Every file number comes from one counter kept in the manifest, so a
@@ -25,6 +26,7 @@ enum lsm_file_type {
     LSM_FILE_LOCK,
     LSM_FILE_RESERVE,
     LSM_FILE_TEMP,
+    LSM_FILE_BLOB,
     LSM_FILE_UNKNOWN,
 };
 

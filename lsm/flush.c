@@ -7,6 +7,7 @@
  * the highest number down).  A flush never waits for a compaction: it
  * only needs the manifest, which compactions hold for an append and fsync.
  */
+#include "blob.h"
 #include "db.h"
 
 #include <stdlib.h>
@@ -164,6 +165,8 @@ int lsm_build_memtable_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
         rc = add_range_dels(b, m, meta);
     if (rc == LSM_OK)
         rc = lsm_table_builder_finish(b, &meta->size);
+    if (rc == LSM_OK)
+        lsm_table_builder_blob_files(b, meta);
     lsm_buf_free(&prev_user);
     lsm_range_dels_free(rd);
     lsm_iiter_free(it);
@@ -178,11 +181,15 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
     meta->size = 0;
     if (lsm_memtable_empty(m))
         return LSM_OK;
+    /* The table replaces the WAL: the blob bytes it names go first. */
+    int rc = lsm_blobs_sync(db->blobs);
+    if (rc)
+        return rc;
     char *path = lsm_filename(db->dir, LSM_FILE_TABLE, number);
     if (!path)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
     lsm_file *f;
-    int rc = db->env->open_write(db->env, path, &f);
+    rc = db->env->open_write(db->env, path, &f);
     if (rc == LSM_OK) {
         rc = lsm_build_memtable_table(db, m, f, oldest_snapshot, meta);
         int crc = lsm_file_close(f);
@@ -238,6 +245,9 @@ static void flush_oldest(lsm_db *db)
         rc = lsm_edit_add_file(&edit, 0, number, meta.size, meta.entries,
                                lsm_buf_slice(&meta.smallest),
                                lsm_buf_slice(&meta.largest));
+    if (rc == LSM_OK && meta.size > 0)
+        lsm_file_meta_copy_blobs(edit.added[edit.nadded - 1].meta, &meta);
+    free(meta.blob_files);
     edit.has_log_number = 1;
     edit.log_number = db->nimm > 1 ? db->imm_log[1] : db->mem_log;
     if (rc == LSM_OK)

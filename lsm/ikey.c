@@ -17,7 +17,7 @@ int lsm_ikey_parse(lsm_slice s, lsm_ikey *out)
         return 0;
     uint64_t t = lsm_decode_fixed64(s.data + s.len - LSM_IKEY_TRAILER);
     int kind = (int)(t & 0xff);
-    if (kind > LSM_KIND_RANGE_DEL)
+    if (kind > LSM_KIND_BLOB)
         return 0;
     out->user = lsm_ikey_user(s);
     out->seq = t >> 8;

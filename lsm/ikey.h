@@ -23,8 +23,14 @@ enum lsm_kind {
     LSM_KIND_DELETE = 0,
     LSM_KIND_PUT = 1,
     LSM_KIND_RANGE_DEL = 2,
+    LSM_KIND_BLOB = 3,      /* a put whose value is a blob reference (blob.h) */
 };
-#define LSM_KIND_SEEK LSM_KIND_RANGE_DEL /* highest kind: sorts first */
+#define LSM_KIND_SEEK LSM_KIND_BLOB /* highest kind: sorts first */
+/* Kinds that carry a visible value (a put, inline or in a blob file). */
+static inline int lsm_kind_is_put(int kind)
+{
+    return kind == LSM_KIND_PUT || kind == LSM_KIND_BLOB;
+}
 #define LSM_MAX_SEQ ((UINT64_C(1) << 56) - 1)
 #define LSM_IKEY_TRAILER 8
 

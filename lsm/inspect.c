@@ -91,7 +91,7 @@ int lsm_inspect_table(const char *path,
         rep->entries++;
         if (entry)
             entry(ctx, k.user.data, k.user.len, k.seq,
-                  k.kind == LSM_KIND_PUT, lsm_iiter_value(it).len);
+                  lsm_kind_is_put(k.kind), lsm_iiter_value(it).len);
     }
     if (it && rc == LSM_OK)
         rc = lsm_iiter_status(it);

@@ -152,6 +152,23 @@ typedef struct lsm_options {
      * near (100 + this)% of the deepest level, which holds one version of
      * each key).  0: no bound.  Default 10. */
     int space_amp_percent;
+    /* Large values out of the tree (blob.c): a put whose value is at
+     * least this long is written once to a blob file and the tree holds
+     * a ~20-byte reference, so flushes and compactions never copy it.
+     * A blob file is deleted once no table, memtable, snapshot or
+     * iterator can name any of its values (values are not moved unless
+     * blob_gc_age_percent, so a file keeping one live value keeps all its
+     * bytes).  0: off (default). */
+    size_t blob_min_bytes;
+    uint64_t blob_file_bytes;       /* start a new blob file past this; 256 MiB */
+    /* Blob relocation (blob_gc.c): a compaction copies the live values it
+     * rewrites out of the oldest this % of the blob files (by number,
+     * between the oldest a table names and the one being written) into
+     * the current one, so files mostly dead empty out and are deleted.
+     * Cost: live values are copied too, whatever share of their file is
+     * dead (no per-file garbage is recorded), each time they fall below
+     * the cutoff again.  0: values are never moved (default). */
+    int blob_gc_age_percent;
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
     /* Recorded in the store's LOCK file after the holder's pid while the
      * store is open (e.g. where it is mounted): a second opener's
@@ -337,7 +354,8 @@ void lsm_hold_compactions(lsm_db *db, int hold);
  * "stats" (everything), "levels", "sstables". */
 int lsm_property(lsm_db *db, const char *name, char **out);
 
-/* Bytes of live data on disk (tables + logs), without the space reserve. */
+/* Bytes of live data on disk (tables + logs + blob files), without the
+ * space reserve. */
 uint64_t lsm_disk_bytes(lsm_db *db);
 /* 1 when the store owes no background work: no memtable waiting to be
  * flushed, no compaction running or due, and the last idle pass found

@@ -25,6 +25,7 @@
  * last reader.  If an index cannot be allocated, rd_broken is set and
  * lookups scan the skiplist instead (correct, O(T)).
  */
+#include "blob.h"
 #include "memtable.h"
 
 #include <stdatomic.h>
@@ -46,6 +47,9 @@ struct lsm_memtable {
     lsm_skiplist range_dels;
     _Atomic uint64_t rd_added;  /* range deletions inserted */
     _Atomic uint64_t deletes;   /* point deletions inserted */
+    _Atomic uint64_t blob_bytes;/* bytes of the blob values referenced */
+    lsm_blobs *blobs;           /* pinned while it lives (track_blobs) */
+    lsm_blob_pin pin;           /* floor: lowest blob file referenced */
     _Atomic int rd_broken;      /* an index allocation failed: scan */
     lsm_range_del *rd_log;      /* writer only: every deletion, in order */
     size_t rd_cap;
@@ -94,6 +98,8 @@ lsm_memtable *lsm_memtable_new(void)
     atomic_init(&m->entries, 0);
     atomic_init(&m->rd_added, 0);
     atomic_init(&m->deletes, 0);
+    atomic_init(&m->blob_bytes, 0);
+    m->blobs = NULL;
     atomic_init(&m->rd_broken, 0);
     m->rd_log = NULL;
     m->rd_cap = 0;
@@ -122,6 +128,8 @@ void lsm_memtable_unref(lsm_memtable *m)
         return;
     /* acq_rel: the last owner must see every other owner's accesses done. */
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+        if (m->blobs)
+            lsm_blobs_unpin(m->blobs, &m->pin);
         rd_view_unref(m->rd_view);
         free(m->rd_log);
         pthread_mutex_destroy(&m->rd_mu);
@@ -191,7 +199,7 @@ int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
                      lsm_slice key, lsm_slice value)
 {
     if (kind != LSM_KIND_PUT && kind != LSM_KIND_DELETE &&
-        kind != LSM_KIND_RANGE_DEL)
+        kind != LSM_KIND_RANGE_DEL && kind != LSM_KIND_BLOB)
         return lsm_fail(LSM_INVALID, "memtable: bad entry kind %d", kind);
     if (seq > LSM_MAX_SEQ)
         return lsm_fail(LSM_INVALID, "memtable: sequence %llu out of range",
@@ -216,6 +224,15 @@ int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
         atomic_fetch_add_explicit(&m->rd_added, 1, memory_order_release);
     } else if (kind == LSM_KIND_DELETE) {
         atomic_fetch_add_explicit(&m->deletes, 1, memory_order_relaxed);
+    } else if (kind == LSM_KIND_BLOB) {
+        lsm_blob_ref r;
+        if (lsm_blob_ref_decode(value, &r)) {
+            atomic_fetch_add_explicit(&m->blob_bytes, r.len, memory_order_relaxed);
+            /* floor is written by the single writer only (under the pin
+             * lock), so this unlocked read of it is not a race. */
+            if (m->blobs && r.file < m->pin.floor)
+                lsm_blobs_pin_lower(m->blobs, &m->pin, r.file);
+        }
     }
     return LSM_OK;
 }
@@ -231,7 +248,7 @@ int lsm_memtable_get(lsm_memtable *m, lsm_slice user_key, uint64_t snap_seq,
         (user_key.len && memcmp(n->data, user_key.data, user_key.len) != 0))
         return -1;
     int kind = lsm_sl_kind(n);
-    if (kind == LSM_KIND_PUT && val) {
+    if (lsm_kind_is_put(kind) && val) {
         lsm_buf_clear(val);
         if (lsm_buf_append(val, n->data + n->key_len, n->val_len))
             return lsm_fail(LSM_NO_MEMORY,
@@ -294,9 +311,17 @@ uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
     return best;
 }
 
+void lsm_memtable_track_blobs(lsm_memtable *m, lsm_blobs *b)
+{
+    m->blobs = b;
+    lsm_blobs_pin(b, &m->pin, UINT64_MAX);
+}
+
 size_t lsm_memtable_bytes(const lsm_memtable *m)
 {
-    return lsm_arena_usage(&m->arena);
+    lsm_memtable *w = (lsm_memtable *)m;
+    return lsm_arena_usage(&m->arena) +
+           (size_t)atomic_load_explicit(&w->blob_bytes, memory_order_relaxed);
 }
 
 uint64_t lsm_memtable_deletions(const lsm_memtable *m, uint64_t *ranges)

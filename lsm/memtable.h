@@ -27,13 +27,14 @@ lsm_memtable *lsm_memtable_new(void);           /* refs = 1; NULL on ENOMEM */
 void lsm_memtable_ref(lsm_memtable *m);
 void lsm_memtable_unref(lsm_memtable *m);
 
-/* kind PUT or DELETE: key = user key; kind RANGE_DEL: key = begin,
+/* kind PUT, BLOB or DELETE: key = user key; kind RANGE_DEL: key = begin,
  * value = end.  (seq, kind, key) must be unique. */
 int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
                      lsm_slice key, lsm_slice value);
 
 /* Newest version of user_key with seq <= snap_seq:
- * returns LSM_KIND_PUT (value copied into *val, *seq_out set),
+ * returns LSM_KIND_PUT or LSM_KIND_BLOB (value or reference copied into
+ * *val, *seq_out set),
  * LSM_KIND_DELETE (*seq_out set), -1 if this memtable has none, or
  * LSM_NO_MEMORY if the value could not be copied.
  * Range deletions are not consulted here (see range_del_max_seq). */
@@ -45,6 +46,15 @@ int lsm_memtable_get(lsm_memtable *m, lsm_slice user_key, uint64_t snap_seq,
 uint64_t lsm_memtable_range_del_max_seq(lsm_memtable *m, lsm_slice user_key,
                                         uint64_t snap_seq);
 
+/* Before the first add: from now until it is freed, m pins (blob.h) the
+ * lowest blob file its references name, so no blob file it can name is
+ * deleted while any owner or iterator holds it. */
+struct lsm_blobs;
+void lsm_memtable_track_blobs(lsm_memtable *m, struct lsm_blobs *b);
+
+/* Arena bytes plus the length of every blob value referenced: a memtable
+ * is switched after as much user data as without blob files, which
+ * bounds what recovery reads back (db_open.c: replay verifies blobs). */
 size_t lsm_memtable_bytes(const lsm_memtable *m);
 uint64_t lsm_memtable_entries(const lsm_memtable *m);
 /* Point deletions inserted; *ranges: range deletions inserted. */

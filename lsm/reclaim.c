@@ -203,7 +203,7 @@ static int covers(const span *sp, size_t n, const lsm_file_meta *f)
     lsm_ikey hi;
     if (!lsm_ikey_parse(lsm_buf_slice(&f->largest), &hi))
         return 0;
-    int hi_excluded = hi.kind == LSM_KIND_SEEK && hi.seq == LSM_MAX_SEQ;
+    int hi_excluded = hi.seq == LSM_MAX_SEQ; /* a SEEK key (kind 2 or 3) */
     size_t a = 0, b = n;        /* first span starting after lo */
     while (a < b) {
         size_t mid = a + (b - a) / 2;

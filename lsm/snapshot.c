@@ -295,7 +295,7 @@ static int scan_entries(space_scan *sc, lsm_iiter *in)
                 rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
             newer = LSM_MAX_SEQ + 1;
         }
-        if (k.kind == LSM_KIND_PUT) {
+        if (lsm_kind_is_put(k.kind)) {
             uint64_t who = sole_viewer(sc, k.user, k.seq, newer);
             if (who != LSM_MAX_SEQ)
                 add_to_owner(sc, who, k.user.len + lsm_iiter_value(in).len);

@@ -40,6 +40,10 @@ uint64_t lsm_table_builder_file_size(const lsm_table_builder *b);
  * *size = final file size. */
 int lsm_table_builder_finish(lsm_table_builder *b, uint64_t *size);
 void lsm_table_builder_free(lsm_table_builder *b);
+/* Gives meta the blob files the builder's LSM_KIND_BLOB entries name
+ * (lsm_file_meta_set_blobs), once it is finished. */
+struct lsm_file_meta;
+void lsm_table_builder_blob_files(lsm_table_builder *b, struct lsm_file_meta *meta);
 
 typedef struct lsm_table lsm_table;
 

@@ -84,9 +84,11 @@
 #include <zstd.h>
 
 #include "block.h"
+#include "blob.h"
 #include "bloom.h"
 #include "error.h"
 #include "ikey.h"
+#include "version.h"
 
 /* Format constants; table.c has the same definitions. */
 #define BLOCK_TRAILER 5
@@ -109,6 +111,8 @@ typedef struct handle {
 
 struct lsm_table_builder {
     lsm_file *f;
+    uint64_t *blobs;            /* blob files its BLOB entries name, */
+    size_t nblobs, cap_blobs;   /* in order of first use (blob_gc.c) */
     lsm_table_options o;
     int status;                 /* first I/O or memory error; sticky */
     int finished;
@@ -174,6 +178,7 @@ void lsm_table_builder_free(lsm_table_builder *b)
     lsm_bloom_builder_free(&b->bloom);
     lsm_buf_free(&b->rdels);
     lsm_buf_free(&b->zbuf);
+    free(b->blobs);
     ZSTD_freeCCtx(b->cctx);
     free(b);
 }
@@ -377,6 +382,33 @@ static int flush_data_block(lsm_table_builder *b)
     return LSM_OK;
 }
 
+/* Notes the blob file a reference names (consecutive ones mostly share
+ * it; a malformed one names none). */
+static int note_blob(lsm_table_builder *b, lsm_slice value)
+{
+    lsm_blob_ref r;
+    if (!lsm_blob_ref_decode(value, &r) ||
+        (b->nblobs && b->blobs[b->nblobs - 1] == r.file))
+        return LSM_OK;
+    if (b->nblobs == b->cap_blobs) {
+        size_t cap = b->cap_blobs ? 2 * b->cap_blobs : 8;
+        uint64_t *p = realloc(b->blobs, cap * sizeof *p);
+        if (!p)
+            return lsm_fail(LSM_NO_MEMORY, "out of memory");
+        b->blobs = p;
+        b->cap_blobs = cap;
+    }
+    b->blobs[b->nblobs++] = r.file;
+    return LSM_OK;
+}
+
+void lsm_table_builder_blob_files(lsm_table_builder *b, struct lsm_file_meta *meta)
+{
+    lsm_file_meta_set_blobs(meta, b->blobs, b->nblobs);
+    b->blobs = NULL;
+    b->nblobs = b->cap_blobs = 0;
+}
+
 int lsm_table_builder_add(lsm_table_builder *b, lsm_slice ikey, lsm_slice value)
 {
     if (b->status)
@@ -398,6 +430,8 @@ int lsm_table_builder_add(lsm_table_builder *b, lsm_slice ikey, lsm_slice value)
     if (b->o.bloom_bits_per_key > 0 && (rc = lsm_bloom_add(&b->bloom, pk.user)))
         return b->status = rc;
     if ((rc = lsm_block_builder_add(&b->data, ikey, value)))
+        return b->status = rc;
+    if (pk.kind == LSM_KIND_BLOB && (rc = note_blob(b, value)))
         return b->status = rc;
     lsm_buf_clear(&b->last_key);
     if (lsm_buf_append(&b->last_key, ikey.data, ikey.len))

@@ -109,8 +109,8 @@ static int table_get(lsm_version *v, const lsm_file_meta *f, lsm_slice ikey,
                         (unsigned long long)f->number);
     }
     lsm_buf_free(&found);
-    if (k.kind == LSM_KIND_PUT && k.seq > *max_tomb)
-        return LSM_KIND_PUT;
+    if (lsm_kind_is_put(k.kind) && k.seq > *max_tomb)
+        return k.kind;
     return LSM_KIND_DELETE;
 }
 

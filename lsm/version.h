@@ -43,6 +43,9 @@ typedef struct lsm_file_meta {
     int being_compacted;       /* guarded by the DB mutex */
     int damaged;               /* (DB mutex) a compaction found a block of
                                   it unreadable: never an input again */
+    int blobs_known;           /* (DB mutex) blob_files is set (blob_gc.c) */
+    uint64_t *blob_files;      /* sorted, distinct: the blob files its */
+    size_t nblob_files;        /* LSM_KIND_BLOB entries name */
 } lsm_file_meta;
 
 /* --- edits (the manifest's records; format in version_edit.c) --------- */
@@ -94,6 +97,12 @@ int lsm_edit_decode(lsm_version_edit *e, lsm_slice in);
 lsm_file_meta *lsm_file_meta_new(void);
 void lsm_file_meta_ref(lsm_file_meta *f);
 void lsm_file_meta_unref(lsm_file_meta *f);
+/* Sets f's blob files (blob_gc.c) from files[0..n) (any order, repeats
+ * allowed; taken over, freed by f) and marks them known. */
+void lsm_file_meta_set_blobs(lsm_file_meta *f, uint64_t *files, size_t n);
+/* Gives dst src's blob files if known (mu held); else leaves dst unknown
+ * (it is then read by blob_gc.c). */
+void lsm_file_meta_copy_blobs(lsm_file_meta *dst, const lsm_file_meta *src);
 /* Widens m's smallest/largest to include ikey (compaction.c). */
 void lsm_file_meta_widen(lsm_file_meta *m, lsm_slice ikey);
 
@@ -116,7 +125,8 @@ void lsm_version_unref(lsm_version *v);        /* needs the DB mutex */
 
 /* Point lookup through the levels.  *max_tomb carries the highest
  * covering range-deletion seq seen in newer sources and is updated.
- * Returns LSM_KIND_PUT (value in val), LSM_KIND_DELETE (deleted or
+ * Returns LSM_KIND_PUT (value in val) or LSM_KIND_BLOB (its reference
+ * in val), LSM_KIND_DELETE (deleted or
  * covered), -1 if no table holds the key, or a negative lsm_status. */
 int lsm_version_get(lsm_version *v, lsm_slice user_key, uint64_t snap_seq,
                     uint64_t *max_tomb, lsm_buf *val, int fill_cache);

@@ -75,6 +75,7 @@ void lsm_file_meta_unref(lsm_file_meta *f)
     if (f && __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         lsm_buf_free(&f->smallest);
         lsm_buf_free(&f->largest);
+        free(f->blob_files);
         free(f);
     }
 }

@@ -109,6 +109,12 @@ int lsm_batch_delete_range(lsm_batch *b, const void *begin, size_t blen,
     return add_op(b, LSM_KIND_RANGE_DEL, begin, blen, end, elen, 1);
 }
 
+int lsm_batch_add(lsm_batch *b, int kind, lsm_slice key, lsm_slice value)
+{
+    return add_op(b, kind, key.data, key.len, value.data, value.len,
+                  kind != LSM_KIND_DELETE);
+}
+
 int lsm_batch_append(lsm_batch *dst, const lsm_batch *src)
 {
     size_t n = src->rep.len - LSM_BATCH_HEADER;
@@ -135,7 +141,7 @@ int lsm_batch_iterate(lsm_slice rep, lsm_batch_fn fn, void *ctx)
         lsm_slice key, value = lsm_slice_make("", 0);
         in.data++;
         in.len--;
-        int ok = kind <= LSM_KIND_RANGE_DEL && lsm_get_lenprefixed(&in, &key);
+        int ok = kind <= LSM_KIND_BLOB && lsm_get_lenprefixed(&in, &key);
         if (ok && kind != LSM_KIND_DELETE)
             ok = lsm_get_lenprefixed(&in, &value);
         if (!ok || seen == count)

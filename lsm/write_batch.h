@@ -7,7 +7,8 @@
  *   operation = kind u8 | lenprefixed key [| lenprefixed value]
  *
  * kind is LSM_KIND_PUT (key, value), LSM_KIND_DELETE (key) or
- * LSM_KIND_RANGE_DEL (begin key, end key as the value).  Operation i gets
+ * LSM_KIND_RANGE_DEL (begin key, end key as the value) or LSM_KIND_BLOB
+ * (key, blob reference: blob.h).  Operation i gets
  * sequence number first + i, so a batch is applied atomically: on
  * recovery either the whole record checks out or none of it is used.
  */
@@ -26,6 +27,8 @@ struct lsm_batch {
 
 uint64_t lsm_batch_seq(const lsm_batch *b);
 void lsm_batch_set_seq(lsm_batch *b, uint64_t seq);
+/* Appends one operation of any kind (value ignored for a deletion). */
+int lsm_batch_add(lsm_batch *b, int kind, lsm_slice key, lsm_slice value);
 /* Appends src's operations to dst. */
 int lsm_batch_append(lsm_batch *dst, const lsm_batch *src);
 

@@ -37,6 +37,9 @@ struct mnt_config {
     int compaction_style;       /* enum lsm_compaction_style; 0 = the store's */
     char *snapdir;              /* -o snapdir=NAME; NULL = MNT_SNAPDIR_DEFAULT */
     size_t inline_max;
+    size_t blob_min;          /* lsm blob_min_bytes; 0 = off */
+    size_t blob_file_mb;      /* lsm blob_file_bytes >> 20 */
+    int blob_gc_age;          /* lsm blob_gc_age_percent */
     int sync;
     int writeback;              /* 1 on, 0 off, -1 = default (on unless sync) */
     unsigned max_write;

@@ -64,6 +64,9 @@ enum mnt_key {
     KEY_RW,
     KEY_REMOUNT,
     KEY_SNAPDIR,
+    KEY_BLOB_MIN,
+    KEY_BLOB_FILE_MB,
+    KEY_BLOB_GC_AGE,
 };
 
 #define MNT_FLAG(t, field, v) { t, offsetof(struct mnt_config, field), v }
@@ -82,6 +85,9 @@ static const struct fuse_opt mnt_opt_spec[] = {
     FUSE_OPT_KEY("compaction_style=", KEY_COMPACTION_STYLE),
     FUSE_OPT_KEY("snapdir=", KEY_SNAPDIR),
     FUSE_OPT_KEY("inline_max=", KEY_INLINE_MAX),
+    FUSE_OPT_KEY("blob_min=", KEY_BLOB_MIN),
+    FUSE_OPT_KEY("blob_file_mb=", KEY_BLOB_FILE_MB),
+    FUSE_OPT_KEY("blob_gc_age=", KEY_BLOB_GC_AGE),
     FUSE_OPT_KEY("max_write=", KEY_MAX_WRITE),
     FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TIMEOUT),
     FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TIMEOUT),
@@ -264,6 +270,18 @@ static int mnt_opt_proc(void *data, const char *arg, int key,
             return mnt_bad_value(arg, "a whole number of bytes");
         cfg->inline_max = (size_t)v;
         return 0;
+    case KEY_BLOB_MIN:
+        if (mnt_parse_uint(val, LSM_MAX_VALUE, &v) != 0)
+            return mnt_bad_value(arg, "a whole number of bytes");
+        cfg->blob_min = (size_t)v;
+        return 0;
+    case KEY_BLOB_FILE_MB:
+        return mnt_take_size_mb(arg, val, &cfg->blob_file_mb);
+    case KEY_BLOB_GC_AGE:
+        if (mnt_parse_uint(val, 100, &v) != 0)
+            return mnt_bad_value(arg, "a percentage, 0 to 100");
+        cfg->blob_gc_age = (int)v;
+        return 0;
     case KEY_MAX_WRITE:
         if (mnt_parse_uint(val, MNT_MAX_WRITE_MAX, &v) != 0 ||
             v < MNT_MAX_WRITE_MIN)
@@ -305,6 +323,9 @@ static void mnt_config_defaults(struct mnt_config *cfg)
     cfg->cache_mb = o.lsm.cache_bytes >> 20;
     cfg->memtable_mb = o.lsm.memtable_bytes >> 20;
     cfg->inline_max = o.inline_max;
+    cfg->blob_min = o.lsm.blob_min_bytes;
+    cfg->blob_file_mb = o.lsm.blob_file_bytes >> 20;
+    cfg->blob_gc_age = o.lsm.blob_gc_age_percent;
     cfg->sync = o.sync;
     cfg->writeback = -1;
     cfg->max_write = MNT_MAX_WRITE_MAX;
@@ -334,6 +355,9 @@ void mnt_config_to_fs(const struct mnt_config *cfg, fs_options *o)
                                  ? LSM_COMPRESS_NONE : LSM_COMPRESS_ZSTD;
     o->lsm.compaction_style = cfg->compaction_style;
     o->inline_max = cfg->inline_max;
+    o->lsm.blob_min_bytes = cfg->blob_min;
+    o->lsm.blob_file_bytes = (uint64_t)cfg->blob_file_mb << 20;
+    o->lsm.blob_gc_age_percent = cfg->blob_gc_age;
     /* A larger inline threshold needs blocks at least as large. */
     uint32_t bb = MNT_BLOCK_BYTES;
     while (bb < cfg->inline_max && bb < (16u << 20))
@@ -422,6 +446,17 @@ void mnt_print_help(const char *prog)
            "                           record (default %zu); new stores use\n"
            "                           %u KiB data blocks\n", d.inline_max,
            MNT_BLOCK_BYTES >> 10);
+    printf("    -o blob_min=N          file data blocks of N bytes or more are\n"
+           "                           written once to blob files, out of the\n"
+           "                           tree; a blob file's space is given back\n"
+           "                           once every value in it is deleted or\n"
+           "                           overwritten (default %zu: off)\n",
+           d.blob_min);
+    printf("    -o blob_file_mb=N      blob file size, MiB (default %zu)\n",
+           d.blob_file_mb);
+    printf("    -o blob_gc_age=PCT     compactions move live values out of the\n"
+           "                           oldest PCT %% of blob files (default %d:\n"
+           "                           never)\n", d.blob_gc_age);
     printf("    -o sync                every change durable before it is\n"
            "                           acknowledged; implies no_writeback unless\n"
            "                           writeback is given (default %s)\n",

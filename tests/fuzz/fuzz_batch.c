@@ -50,7 +50,7 @@ static int collect(void *ctx, uint64_t seq, int kind, lsm_slice key,
 {
     ops *o = ctx;
     CHECK(kind == LSM_KIND_PUT || kind == LSM_KIND_DELETE ||
-          kind == LSM_KIND_RANGE_DEL);
+          kind == LSM_KIND_RANGE_DEL || kind == LSM_KIND_BLOB);
     CHECK(inside(o->rep, key));
     CHECK(inside(o->rep, value));
     CHECK(seq == lsm_decode_fixed64(o->rep.data) + o->n);
@@ -101,6 +101,8 @@ static void check_roundtrip(const ops *o)
                                p->value.len);
         else if (p->kind == LSM_KIND_DELETE)
             rc = lsm_batch_delete(b, p->key.data, p->key.len);
+        else if (p->kind == LSM_KIND_BLOB)
+            rc = lsm_batch_add(b, p->kind, p->key, p->value);
         else
             rc = lsm_batch_delete_range(b, p->key.data, p->key.len,
                                         p->value.data, p->value.len);
@@ -165,7 +167,8 @@ static void check_memtable(const ops *o)
         lsm_slice k = lsm_iiter_key(it);
         lsm_ikey ik;
         CHECK(lsm_ikey_parse(k, &ik));
-        CHECK(ik.kind == LSM_KIND_PUT || ik.kind == LSM_KIND_DELETE);
+        CHECK(ik.kind == LSM_KIND_PUT || ik.kind == LSM_KIND_DELETE ||
+              ik.kind == LSM_KIND_BLOB);
         if (seen)
             CHECK(lsm_ikey_cmp(lsm_buf_slice(&prev), k) < 0);
         lsm_buf_clear(&prev);
@@ -202,7 +205,7 @@ static void check_memtable(const ops *o)
         int kind = lsm_memtable_get(m, p->key, p->seq, &val, &seq);
         CHECK(kind == p->kind);
         CHECK(seq == p->seq);
-        if (kind == LSM_KIND_PUT)
+        if (kind == LSM_KIND_PUT || kind == LSM_KIND_BLOB)
             CHECK(slice_eq(lsm_buf_slice(&val), p->value));
     }
     lsm_buf_free(&val);

@@ -44,7 +44,7 @@ static int on_op(void *ctx, uint64_t seq, int kind, lsm_slice key,
     batch_check *c = ctx;
     (void)seq;
     CHECK(kind == LSM_KIND_PUT || kind == LSM_KIND_DELETE ||
-          kind == LSM_KIND_RANGE_DEL);
+          kind == LSM_KIND_RANGE_DEL || kind == LSM_KIND_BLOB);
     CHECK(inside(c->rec, key));
     CHECK(inside(c->rec, value));
     c->ops++;

@@ -197,6 +197,16 @@ static void run_options(run *r)
     /* Idle work (drops of covered tables, compactions of deletions) runs
      * in the workload's pauses, and in the background of everything. */
     o->idle_compaction_ms = below(&r->rng, 4) ? 1 + (int)below(&r->rng, 5) : 0;
+    /* Half the runs put values of 1 KiB and more in small blob files, so
+     * power loss lands between blob bytes and the WAL records naming them
+     * (or the compaction edits naming relocated ones). */
+    if (below(&r->rng, 2)) {
+        o->blob_min_bytes = 1024;
+        o->blob_file_bytes = (uint64_t)(16 + below(&r->rng, 240)) << 10;
+        /* Compactions move live values out of old files (none, the
+         * default quarter, or all but the current file). */
+        o->blob_gc_age_percent = (int)(below(&r->rng, 3) * 50);
+    }
 
     cm_workload *w = &r->wl;
     w->max_value = below(&r->rng, 4) ? 8000 : 40000;  /* some span WAL blocks */

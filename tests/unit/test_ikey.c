@@ -76,7 +76,7 @@ static void test_parse(void **state)
         assert_int_equal(lsm_ikey_parse(lsm_slice_make(e.data, n), &k), 0);
 
     /* unknown kind bytes are rejected */
-    for (int kind = LSM_KIND_RANGE_DEL + 1; kind < 256; kind++) {
+    for (int kind = LSM_KIND_BLOB + 1; kind < 256; kind++) {
         b.data[3] = (char)kind;
         assert_int_equal(lsm_ikey_parse(lsm_buf_slice(&b), &k), 0);
     }

@@ -141,7 +141,7 @@ static void test_add_rejects_bad_input(void **state)
     lsm_memtable *m = lsm_memtable_new();
     assert_non_null(m);
     char small[4] = "abc";
-    assert_int_equal(lsm_memtable_add(m, 1, 3, S("k"), S("v")), LSM_INVALID);
+    assert_int_equal(lsm_memtable_add(m, 1, LSM_KIND_BLOB + 1, S("k"), S("v")), LSM_INVALID);
     assert_int_equal(lsm_memtable_add(m, 1, -1, S("k"), S("v")), LSM_INVALID);
     assert_int_equal(lsm_memtable_add(m, LSM_MAX_SEQ + 1, LSM_KIND_PUT, S("k"),
                                       S("v")), LSM_INVALID);

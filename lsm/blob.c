@@ -1,0 +1,515 @@
+/*
+ * blob.c — blob files: large values written once, outside the tree.
+ *
+ * File format (NNNNNN.blob, append only):
+ *
+ *   "LSMBLOB1"                                    8-byte magic
+ *   record*
+ *   record = fixed32 value length | fixed32 lsm_checksum(value) | value
+ *
+ * A reference (blob.h) names the record's offset, the value's length and
+ * its checksum; a read checks that the record header repeats both and
+ * that the bytes read hash to them, so a damaged, short or missing file
+ * reads as LSM_CORRUPTION.
+ *
+ * Durability: lsm_blobs_add hands the record to the kernel (write(2))
+ * before it returns, and the writer appends its WAL record (which names
+ * the reference) only after, so whatever survives a process crash in the
+ * WAL has its blob bytes.  A sync write fsyncs the blob file before its
+ * WAL record (db.c); a file is fsync'ed before the next one is started,
+ * so a synced file implies every older one is.  After power loss an
+ * unsynced WAL record may name bytes the blob file lost or holds damaged:
+ * recovery reads and verifies every blob value the WAL names and stops
+ * replaying at the first record naming one that fails (db_open.c), as at
+ * a torn tail, so only unsynced writes are lost and a prefix survives.
+ * Only the newest blob file at open can have lost unsynced bytes (older
+ * ones were fsync'ed at rotation or by the open after them): damage in an
+ * older one is corruption, and the open fails unless salvage is set.
+ * (The memtable is charged the blob values' bytes, memtable.h, so this
+ * reads back at most what replaying a WAL without blobs would.)
+ * A flush fsyncs the blob files before its table replaces the WAL.
+ *
+ * Blob file numbers are their own counter (the highest *.blob in the
+ * directory + 1 at open), apart from the table/WAL counter.  A blob file
+ * is deleted only when nothing can name it any more (blob.h: garbage
+ * collection); live values move only by relocation in compactions
+ * (lsm_options.blob_gc_age_percent, blob_gc.c), so without it a file that
+ * keeps one live value keeps all its bytes.
+ *
+ * Cost: an add is one write(2) of 8 + len bytes under a mutex; a read is
+ * one pread of 8 + len bytes through a small cache of open handles.  Pins
+ * and deletions (blob.h) take their own mutex, never held across a write
+ * (a deletion holds it for one unlink), so a memtable switch or the
+ * obsolete-file pass, under the DB mutex, never waits for a blob write.
+ */
+#include "blob.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "filename.h"
+#include "lsm.h"
+
+#define BLOB_MAGIC "LSMBLOB1"
+#define BLOB_MAGIC_LEN 8
+#define BLOB_HEADER 8
+#define READ_SLOTS 8
+
+typedef struct read_slot {
+    uint64_t number;        /* 0: empty */
+    lsm_file *f;
+    int users;
+    int doomed;             /* its file was deleted: close when idle */
+    uint64_t last_use;
+} read_slot;
+
+struct lsm_blobs {
+    lsm_env *env;
+    char *dir;
+    uint64_t file_bytes;
+
+    pthread_mutex_t wmu;    /* the writer's state (wnumber: also pmu) */
+    lsm_file *wf;           /* current file, NULL until the first add */
+    uint64_t wnumber;       /* its number; the highest in use */
+    uint64_t wsize;
+    uint64_t wsynced;       /* bytes of it fsync'ed */
+    _Atomic uint64_t total; /* bytes of every blob file */
+    uint64_t newest;        /* highest number found at open */
+    pthread_mutex_t pmu;    /* pins, gc, deletions; taken after wmu, before
+                               rmu; never held across a write */
+    lsm_blob_pin pins;      /* list head (pmu) */
+    int gc;                 /* lsm_blobs_enable_gc was called (pmu) */
+
+    pthread_mutex_t rmu;    /* read handle cache */
+    read_slot slots[READ_SLOTS];
+    uint64_t clock;
+};
+
+int lsm_blob_ref_decode(lsm_slice s, lsm_blob_ref *r)
+{
+    return lsm_get_varint64(&s, &r->file) && lsm_get_varint64(&s, &r->off) &&
+           lsm_get_varint32(&s, &r->len) && lsm_get_fixed32(&s, &r->sum) &&
+           s.len == 0 && r->file > 0 && r->off >= BLOB_MAGIC_LEN;
+}
+
+int lsm_blob_ref_encode(const lsm_blob_ref *r, lsm_buf *out)
+{
+    if (lsm_buf_put_varint64(out, r->file) || lsm_buf_put_varint64(out, r->off) ||
+        lsm_buf_put_varint32(out, r->len) || lsm_buf_put_fixed32(out, r->sum))
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    return LSM_OK;
+}
+
+static char *blob_path(const lsm_blobs *b, uint64_t number)
+{
+    return lsm_filename(b->dir, LSM_FILE_BLOB, number);
+}
+
+/* Size of blob file number; 0 if it cannot be read. */
+static uint64_t file_size(const lsm_blobs *b, uint64_t number)
+{
+    char *path = blob_path(b, number);
+    lsm_file *f;
+    uint64_t size = 0;
+    if (path && b->env->open_read(b->env, path, &f) == LSM_OK) {
+        if (f->ops->size(f, &size))
+            size = 0;
+        f->ops->close(f);
+    }
+    free(path);
+    return size;
+}
+
+uint64_t lsm_blobs_current(lsm_blobs *b)
+{
+    pthread_mutex_lock(&b->pmu);
+    uint64_t n = b->wnumber;
+    pthread_mutex_unlock(&b->pmu);
+    return n;
+}
+
+uint64_t lsm_blobs_newest(lsm_blobs *b)
+{
+    return b->newest;
+}
+
+uint64_t lsm_blobs_bytes(lsm_blobs *b)
+{
+    return atomic_load_explicit(&b->total, memory_order_relaxed);
+}
+
+int lsm_blobs_open(lsm_env *env, const char *dir, uint64_t file_bytes,
+                   int read_only, lsm_blobs **out)
+{
+    lsm_blobs *b = calloc(1, sizeof *b);
+    if (!b || !(b->dir = strdup(dir))) {
+        free(b);
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    }
+    b->env = env;
+    b->file_bytes = file_bytes;
+    char **names;
+    size_t n;
+    int rc = env->list_dir(env, dir, &names, &n);
+    if (rc) {
+        free(b->dir);
+        free(b);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t number;
+        if (lsm_parse_filename(names[i], &number) != LSM_FILE_BLOB)
+            continue;
+        if (number > b->wnumber)
+            b->wnumber = number;
+        b->total += file_size(b, number);
+    }
+    lsm_env_free_names(names, n);
+    b->newest = b->wnumber;
+    /* Only the newest file can hold unsynced bytes (files are fsync'ed
+     * when rotated); recovery may flush references into it, and a flush
+     * syncs the current file only, so it is made durable now. */
+    char *path = b->wnumber && !read_only ? blob_path(b, b->wnumber) : NULL;
+    lsm_file *f;
+    if (path && (rc = env->open_append(env, path, &f)) == LSM_OK) {
+        rc = f->ops->sync(f);
+        f->ops->close(f);
+    }
+    free(path);
+    if (rc) {
+        free(b->dir);
+        free(b);
+        return rc;
+    }
+    pthread_mutex_init(&b->wmu, NULL);
+    pthread_mutex_init(&b->pmu, NULL);
+    pthread_mutex_init(&b->rmu, NULL);
+    b->pins.prev = b->pins.next = &b->pins;
+    *out = b;
+    return LSM_OK;
+}
+
+void lsm_blobs_close(lsm_blobs *b)
+{
+    if (!b)
+        return;
+    if (b->wf)
+        b->wf->ops->close(b->wf);
+    for (int i = 0; i < READ_SLOTS; i++)
+        if (b->slots[i].f)
+            b->slots[i].f->ops->close(b->slots[i].f);
+    pthread_mutex_destroy(&b->wmu);
+    pthread_mutex_destroy(&b->pmu);
+    pthread_mutex_destroy(&b->rmu);
+    free(b->dir);
+    free(b);
+}
+
+/* Hands what the file buffers to the kernel (wmu held). */
+static int flush_file(lsm_file *f)
+{
+    return f->ops->flush ? f->ops->flush(f) : LSM_OK;
+}
+
+/* Starts the next blob file, fsync'ing the current one first (wmu held). */
+static int rotate(lsm_blobs *b)
+{
+    if (b->wf) {
+        int rc = flush_file(b->wf);
+        if (!rc)
+            rc = b->wf->ops->sync(b->wf);
+        if (rc)
+            return rc;
+        b->wf->ops->close(b->wf);
+        b->wf = NULL;
+    }
+    char *path = blob_path(b, b->wnumber + 1);
+    if (!path)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_file *f;
+    int rc = b->env->open_write(b->env, path, &f);
+    if (rc == LSM_OK) {
+        rc = f->ops->append(f, BLOB_MAGIC, BLOB_MAGIC_LEN);
+        if (!rc)
+            rc = flush_file(f);
+        if (!rc)
+            rc = b->env->sync_dir(b->env, b->dir);   /* its name survives */
+        if (rc) {
+            f->ops->close(f);
+            b->env->unlink(b->env, path);
+        }
+    }
+    free(path);
+    if (rc)
+        return rc;
+    b->wf = f;
+    pthread_mutex_lock(&b->pmu);
+    b->wnumber++;
+    pthread_mutex_unlock(&b->pmu);
+    b->wsize = BLOB_MAGIC_LEN;
+    b->wsynced = 0;
+    atomic_fetch_add_explicit(&b->total, BLOB_MAGIC_LEN, memory_order_relaxed);
+    return LSM_OK;
+}
+
+int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref)
+{
+    if (value.len > UINT32_MAX)
+        return lsm_fail(LSM_INVALID, "blob value too long");
+    char hdr[BLOB_HEADER];
+    uint32_t sum = lsm_checksum(value.data, value.len);
+    lsm_encode_fixed32(hdr, (uint32_t)value.len);
+    lsm_encode_fixed32(hdr + 4, sum);
+    pthread_mutex_lock(&b->wmu);
+    int rc = LSM_OK;
+    if (!b->wf || b->wsize >= b->file_bytes)
+        rc = rotate(b);
+    if (!rc) {
+        rc = b->wf->ops->append(b->wf, hdr, sizeof hdr);
+        if (!rc)
+            rc = b->wf->ops->append(b->wf, value.data, value.len);
+        if (!rc)
+            rc = flush_file(b->wf);
+        if (rc) {
+            /* The file may end in part of a record: never append after it;
+             * the next add rotates (fsync'ing it first, as always). */
+            b->wsize = UINT64_MAX;
+        } else {
+            *ref = (lsm_blob_ref){ .file = b->wnumber, .off = b->wsize,
+                                   .len = (uint32_t)value.len, .sum = sum };
+            b->wsize += BLOB_HEADER + value.len;
+            atomic_fetch_add_explicit(&b->total, BLOB_HEADER + value.len,
+                                      memory_order_relaxed);
+        }
+    }
+    pthread_mutex_unlock(&b->wmu);
+    return rc;
+}
+
+int lsm_blobs_sync(lsm_blobs *b)
+{
+    pthread_mutex_lock(&b->wmu);
+    int rc = LSM_OK;
+    if (b->wf && b->wsynced < b->wsize) {
+        rc = b->wf->ops->sync(b->wf);
+        if (rc == LSM_OK)
+            b->wsynced = b->wsize;
+    }
+    pthread_mutex_unlock(&b->wmu);
+    return rc;
+}
+
+/* A read handle for file number, from the cache or opened (and cached,
+ * replacing the least recently used idle slot).  *slot is -1 when the
+ * handle is not cached and the caller closes it. */
+static int get_handle(lsm_blobs *b, uint64_t number, lsm_file **f, int *slot)
+{
+    pthread_mutex_lock(&b->rmu);
+    for (int i = 0; i < READ_SLOTS; i++)
+        if (b->slots[i].number == number && !b->slots[i].doomed) {
+            b->slots[i].users++;
+            b->slots[i].last_use = ++b->clock;
+            *f = b->slots[i].f;
+            *slot = i;
+            pthread_mutex_unlock(&b->rmu);
+            return LSM_OK;
+        }
+    pthread_mutex_unlock(&b->rmu);
+    char *path = blob_path(b, number);
+    if (!path)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    int rc = b->env->open_read(b->env, path, f);
+    if (rc && !b->env->exists(b->env, path))
+        rc = lsm_fail(LSM_CORRUPTION, "%s: blob file missing", path);
+    free(path);
+    if (rc)
+        return rc;
+    *slot = -1;
+    pthread_mutex_lock(&b->rmu);
+    int victim = -1;
+    for (int i = 0; i < READ_SLOTS; i++) {
+        if (b->slots[i].number == number) {   /* another reader cached it */
+            victim = -1;
+            break;
+        }
+        if (b->slots[i].users == 0 &&
+            (victim < 0 || b->slots[i].last_use < b->slots[victim].last_use))
+            victim = i;
+    }
+    lsm_file *old = NULL;
+    if (victim >= 0) {
+        old = b->slots[victim].f;
+        b->slots[victim] = (read_slot){ .number = number, .f = *f, .users = 1,
+                                        .last_use = ++b->clock };
+        *slot = victim;
+    }
+    pthread_mutex_unlock(&b->rmu);
+    if (old)
+        old->ops->close(old);
+    return LSM_OK;
+}
+
+static void put_handle(lsm_blobs *b, lsm_file *f, int slot)
+{
+    if (slot < 0) {
+        f->ops->close(f);
+        return;
+    }
+    lsm_file *doomed = NULL;
+    pthread_mutex_lock(&b->rmu);
+    if (--b->slots[slot].users == 0 && b->slots[slot].doomed) {
+        doomed = b->slots[slot].f;
+        b->slots[slot] = (read_slot){ 0 };
+    }
+    pthread_mutex_unlock(&b->rmu);
+    if (doomed)
+        doomed->ops->close(doomed);
+}
+
+int lsm_blobs_read(lsm_blobs *b, lsm_slice refs, lsm_buf *out)
+{
+    lsm_blob_ref r;
+    if (!lsm_blob_ref_decode(refs, &r))
+        return lsm_fail(LSM_CORRUPTION, "malformed blob reference");
+    lsm_buf_clear(out);
+    if (lsm_buf_reserve(out, BLOB_HEADER + (size_t)r.len))
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_file *f;
+    int slot = -1;
+    int rc = get_handle(b, r.file, &f, &slot);
+    if (rc)
+        return rc;
+    size_t want = BLOB_HEADER + (size_t)r.len, got = 0;
+    rc = f->ops->pread(f, r.off, out->data, want, &got);
+    put_handle(b, f, slot);
+    if (rc)
+        return rc;
+    if (got < want)
+        return lsm_fail(LSM_CORRUPTION, "blob file %06" PRIu64 " short at %" PRIu64,
+                        r.file, r.off);
+    const char *p = out->data;
+    if (lsm_decode_fixed32(p) != r.len || lsm_decode_fixed32(p + 4) != r.sum ||
+        lsm_checksum(p + BLOB_HEADER, r.len) != r.sum)
+        return lsm_fail(LSM_CORRUPTION,
+                        "blob file %06" PRIu64 ": checksum mismatch at %" PRIu64,
+                        r.file, r.off);
+    memmove(out->data, p + BLOB_HEADER, r.len);
+    out->len = r.len;
+    return LSM_OK;
+}
+
+/* --- pins and deletion (blob.h: garbage collection) ---------------------- */
+
+static void pin_locked(lsm_blobs *b, lsm_blob_pin *p, uint64_t floor)
+{
+    p->floor = floor;
+    p->next = b->pins.next;
+    p->prev = &b->pins;
+    b->pins.next->prev = p;
+    b->pins.next = p;
+}
+
+void lsm_blobs_pin(lsm_blobs *b, lsm_blob_pin *p, uint64_t floor)
+{
+    pthread_mutex_lock(&b->pmu);
+    pin_locked(b, p, floor);
+    pthread_mutex_unlock(&b->pmu);
+}
+
+void lsm_blobs_pin_writes(lsm_blobs *b, lsm_blob_pin *p)
+{
+    /* An add uses file wnumber or rotates to a higher one. */
+    pthread_mutex_lock(&b->pmu);
+    pin_locked(b, p, b->wnumber);
+    pthread_mutex_unlock(&b->pmu);
+}
+
+void lsm_blobs_pin_lower(lsm_blobs *b, lsm_blob_pin *p, uint64_t file)
+{
+    pthread_mutex_lock(&b->pmu);
+    if (file < p->floor)
+        p->floor = file;
+    pthread_mutex_unlock(&b->pmu);
+}
+
+void lsm_blobs_unpin(lsm_blobs *b, lsm_blob_pin *p)
+{
+    pthread_mutex_lock(&b->pmu);
+    p->prev->next = p->next;
+    p->next->prev = p->prev;
+    p->prev = p->next = p;
+    pthread_mutex_unlock(&b->pmu);
+}
+
+static uint64_t floor_locked(lsm_blobs *b)
+{
+    if (!b->gc)
+        return 0;
+    uint64_t floor = b->wnumber;
+    for (lsm_blob_pin *p = b->pins.next; p != &b->pins; p = p->next)
+        if (p->floor < floor)
+            floor = p->floor;
+    return floor;
+}
+
+uint64_t lsm_blobs_floor(lsm_blobs *b)
+{
+    if (!b)                 /* not open yet (or failed to): delete nothing */
+        return 0;
+    pthread_mutex_lock(&b->pmu);
+    uint64_t floor = floor_locked(b);
+    pthread_mutex_unlock(&b->pmu);
+    return floor;
+}
+
+void lsm_blobs_enable_gc(lsm_blobs *b)
+{
+    pthread_mutex_lock(&b->pmu);
+    b->gc = 1;
+    pthread_mutex_unlock(&b->pmu);
+}
+
+/* Forgets the cached read handle of number: closed now if idle, else by
+ * its last user (put_handle), so the file's space is freed once unlinked. */
+static void forget_handle(lsm_blobs *b, uint64_t number)
+{
+    lsm_file *idle = NULL;
+    pthread_mutex_lock(&b->rmu);
+    for (int i = 0; i < READ_SLOTS; i++)
+        if (b->slots[i].number == number) {
+            if (b->slots[i].users == 0) {
+                idle = b->slots[i].f;
+                b->slots[i] = (read_slot){ 0 };
+            } else {
+                b->slots[i].doomed = 1;
+            }
+        }
+    pthread_mutex_unlock(&b->rmu);
+    if (idle)
+        idle->ops->close(idle);
+}
+
+int lsm_blobs_delete(lsm_blobs *b, uint64_t number)
+{
+    char *path = blob_path(b, number);
+    if (!path)
+        return 0;
+    int deleted = 0;
+    pthread_mutex_lock(&b->pmu);
+    if (number < floor_locked(b)) {
+        uint64_t size = file_size(b, number);
+        forget_handle(b, number);
+        if (b->env->unlink(b->env, path) == LSM_OK) {
+            atomic_fetch_sub_explicit(&b->total, size, memory_order_relaxed);
+            deleted = 1;
+        }
+    }
+    pthread_mutex_unlock(&b->pmu);
+    free(path);
+    return deleted;
+}

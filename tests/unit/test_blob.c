@@ -1,0 +1,515 @@
+/*
+ * test_blob.c — large values in blob files (lsm/blob.c): round trips
+ * through the memtable, flushes, compactions and reopen; a damaged blob
+ * byte reads as LSM_CORRUPTION; a WAL record naming blob bytes lost by
+ * power loss ends the replay there (a prefix survives).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm.h"
+#include "testutil.h"
+
+#define NKEYS 300
+
+static void blob_options(lsm_options *o)
+{
+    tu_small_options(o);
+    o->blob_min_bytes = 1024;
+    o->blob_file_bytes = 64 << 10;      /* several files */
+}
+
+/* Value of key i: large (blob) for even i, small (inline) for odd. */
+static size_t value_of(int i, int gen, char *buf)
+{
+    size_t len = i % 2 ? 10 + (size_t)(i % 50) : 1024 + (size_t)(i * 37 % 4000);
+    for (size_t j = 0; j < len; j++)
+        buf[j] = (char)(i * 131 + gen * 7 + (int)j * 13);
+    return len;
+}
+
+static void key_of(int i, char key[16])
+{
+    snprintf(key, 16, "key%06d", i);
+}
+
+static void put_all(lsm_db *db, int gen)
+{
+    char key[16], val[8192];
+    for (int i = 0; i < NKEYS; i++) {
+        key_of(i, key);
+        size_t n = value_of(i, gen, val);
+        assert_int_equal(lsm_put(db, key, strlen(key), val, n, 0), LSM_OK);
+    }
+}
+
+static void check_all(lsm_db *db, int gen)
+{
+    char key[16], val[8192];
+    for (int i = 0; i < NKEYS; i++) {
+        key_of(i, key);
+        size_t n = value_of(i, gen, val);
+        void *v;
+        size_t vlen;
+        assert_int_equal(lsm_get(db, NULL, key, strlen(key), &v, &vlen), LSM_OK);
+        assert_int_equal(vlen, n);
+        assert_memory_equal(v, val, n);
+        lsm_free(v);
+    }
+    /* Forward and reverse scans resolve references too. */
+    lsm_iter *it = lsm_iter_new(db, NULL);
+    int i = 0;
+    for (lsm_iter_first(it); lsm_iter_valid(it); lsm_iter_next(it), i++) {
+        size_t n = value_of(i, gen, val), vlen;
+        const void *v = lsm_iter_value(it, &vlen);
+        assert_int_equal(vlen, n);
+        assert_memory_equal(v, val, n);
+    }
+    assert_int_equal(lsm_iter_status(it), LSM_OK);
+    assert_int_equal(i, NKEYS);
+    for (lsm_iter_last(it); lsm_iter_valid(it); lsm_iter_prev(it)) {
+        i--;
+        size_t n = value_of(i, gen, val), vlen;
+        const void *v = lsm_iter_value(it, &vlen);
+        assert_int_equal(vlen, n);
+        assert_memory_equal(v, val, n);
+    }
+    assert_int_equal(i, 0);
+    assert_int_equal(lsm_iter_status(it), LSM_OK);
+    lsm_iter_free(it);
+}
+
+static long long suffix_bytes(const char *dir, const char *suffix)
+{
+    long long sum = 0;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cat %s/*%s 2>/dev/null | wc -c", dir, suffix);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%lld", &sum), 1);
+    pclose(p);
+    return sum;
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
+    put_all(db, 1);
+    check_all(db, 1);                       /* from the memtable */
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    check_all(db, 1);                       /* from a table */
+    put_all(db, 2);                         /* overwrites */
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    check_all(db, 2);                       /* after compaction */
+    assert_int_equal(lsm_close(db), LSM_OK);
+    assert_true(tu_count_files(dir, ".blob") >= 2);   /* rotated */
+
+    db = tu_open_db(dir, &o);
+    check_all(db, 2);
+    /* The blob files hold the large values (the first generation's were
+     * collected after the compaction); the tables only references (~20
+     * bytes each). */
+    long long large = 0;
+    char val[8192];
+    for (int i = 0; i < NKEYS; i += 2)
+        large += (long long)value_of(i, 1, val);
+    assert_true(suffix_bytes(dir, ".blob") >= large);
+    assert_true(suffix_bytes(dir, ".sst") < large / 4);
+    /* Space the store reports (statfs in lsmfs) counts the blob files. */
+    assert_true(lsm_disk_bytes(db) >= (uint64_t)suffix_bytes(dir, ".blob"));
+    /* Reading needs no option: a store written with blobs reads without. */
+    assert_int_equal(lsm_close(db), LSM_OK);
+    lsm_options plain;
+    tu_small_options(&plain);
+    db = tu_open_db(dir, &plain);
+    check_all(db, 2);
+    tu_close_and_remove(db, dir);
+}
+
+static void test_damaged_byte_is_corruption(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    o.blob_file_bytes = 64u << 20;          /* one file */
+    lsm_db *db = tu_open_db(dir, &o);
+    char val[4096];
+    memset(val, 'x', sizeof val);
+    assert_int_equal(lsm_put(db, "big", 3, val, sizeof val, 0), LSM_OK);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    char *blob = tu_find_file(dir, ".blob");
+    assert_non_null(blob);
+    assert_int_equal(tu_file_size(blob), 8 + 8 + (long long)sizeof val);
+    assert_int_equal(tu_flip_byte(blob, 8 + 8 + 1000, 0x01), 0);
+
+    db = tu_open_db(dir, &o);
+    void *v = NULL;
+    size_t n;
+    assert_int_equal(lsm_get(db, NULL, "big", 3, &v, &n), LSM_CORRUPTION);
+    lsm_iter *it = lsm_iter_new(db, NULL);
+    lsm_iter_first(it);
+    assert_true(lsm_iter_valid(it));
+    assert_null(lsm_iter_value(it, &n));
+    assert_false(lsm_iter_valid(it));
+    assert_int_equal(lsm_iter_status(it), LSM_CORRUPTION);
+    lsm_iter_free(it);
+    /* A file cut short reads as corruption too. */
+    assert_int_equal(lsm_close(db), LSM_OK);
+    assert_int_equal(tu_truncate(blob, 100), 0);
+    db = tu_open_db(dir, &o);
+    assert_int_equal(lsm_get(db, NULL, "big", 3, &v, &n), LSM_CORRUPTION);
+    free(blob);
+    tu_close_and_remove(db, dir);
+}
+
+/* Power loss kept the WAL's records but not the blob bytes of the last
+ * (unsynced) large put: the replay stops at that record, so what is
+ * recovered is a prefix of the writes, never a reference to lost bytes. */
+static void test_lost_blob_tail_ends_replay(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    o.blob_file_bytes = 64u << 20;
+    lsm_db *db = tu_open_db(dir, &o);
+    char a[2000], b[3000];
+    memset(a, 'a', sizeof a);
+    memset(b, 'b', sizeof b);
+    assert_int_equal(lsm_put(db, "a", 1, a, sizeof a, LSM_SYNC), LSM_OK);
+    assert_int_equal(lsm_put(db, "b", 1, b, sizeof b, 0), LSM_OK);
+    assert_int_equal(lsm_put(db, "c", 1, "small", 5, 0), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);  /* WAL kept, not flushed */
+    char *blob = tu_find_file(dir, ".blob");
+    assert_non_null(blob);
+    /* Cut into b's record, as power loss before its bytes were synced. */
+    assert_int_equal(tu_truncate(blob, 8 + 8 + (long long)sizeof a + 100), 0);
+
+    db = tu_open_db(dir, &o);
+    void *v = NULL;
+    size_t n;
+    assert_int_equal(lsm_get(db, NULL, "a", 1, &v, &n), LSM_OK);
+    assert_int_equal(n, sizeof a);
+    assert_memory_equal(v, a, n);
+    lsm_free(v);
+    assert_int_equal(lsm_get(db, NULL, "b", 1, &v, &n), LSM_NOT_FOUND);
+    assert_int_equal(lsm_get(db, NULL, "c", 1, &v, &n), LSM_NOT_FOUND);
+    /* New writes go on, and survive another reopen. */
+    assert_int_equal(lsm_put(db, "d", 1, b, sizeof b, LSM_SYNC), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    db = tu_open_db(dir, &o);
+    assert_int_equal(lsm_get(db, NULL, "d", 1, &v, &n), LSM_OK);
+    assert_int_equal(n, sizeof b);
+    lsm_free(v);
+    assert_int_equal(lsm_get(db, NULL, "b", 1, &v, &n), LSM_NOT_FOUND);
+    free(blob);
+    tu_close_and_remove(db, dir);
+}
+
+/* Damage in a blob file older than the newest is no torn tail (those were
+ * fsync'ed): the open fails, as for damage in the middle of a WAL, unless
+ * salvage, which keeps the writes before the record naming it. */
+static void test_damage_in_older_blob_file_fails_open(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    o.memtable_bytes = 4u << 20;            /* everything stays in the WAL */
+    o.blob_file_bytes = 16 << 10;
+    lsm_db *db = tu_open_db(dir, &o);
+    char small[8] = "small", val[4000];
+    memset(val, 'v', sizeof val);
+    assert_int_equal(lsm_put(db, "a", 1, small, sizeof small, 0), LSM_OK);
+    for (int i = 0; i < 20; i++) {
+        char key[16];
+        key_of(i, key);
+        assert_int_equal(lsm_put(db, key, strlen(key), val, sizeof val, 0), LSM_OK);
+    }
+    assert_int_equal(lsm_close(db), LSM_OK);
+    assert_true(tu_count_files(dir, ".blob") >= 3);
+    char path[512];
+    snprintf(path, sizeof path, "%s/000001.blob", dir);
+    assert_int_equal(tu_flip_byte(path, 100, 0x01), 0);
+    lsm_db *bad = NULL;
+    assert_int_equal(lsm_open(dir, &o, &bad), LSM_CORRUPTION);
+    o.salvage = 1;
+    db = tu_open_db(dir, &o);
+    void *v;
+    size_t n;
+    assert_int_equal(lsm_get(db, NULL, "a", 1, &v, &n), LSM_OK);
+    lsm_free(v);
+    assert_int_equal(lsm_get(db, NULL, "key000000", 9, &v, &n), LSM_NOT_FOUND);
+    tu_close_and_remove(db, dir);
+}
+
+/* A checkpoint (lsmfs backup) takes the blob files its tables name. */
+static void test_checkpoint_has_blobs(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    char *dest = tu_tempdir("blobcp");
+    tu_rmtree(dest);
+    lsm_options o;
+    blob_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
+    put_all(db, 1);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    put_all(db, 2);                         /* in the memtable */
+    lsm_checkpoint *cp;
+    assert_int_equal(lsm_checkpoint_begin(db, &cp), LSM_OK);
+    assert_int_equal(lsm_checkpoint_write(cp, dest, NULL, NULL, NULL), LSM_OK);
+    lsm_checkpoint_end(cp);
+    put_all(db, 3);                         /* after the pin */
+    tu_close_and_remove(db, dir);           /* the source is gone */
+    assert_true(tu_count_files(dest, ".blob") >= 2);
+    db = tu_open_db(dest, &o);
+    check_all(db, 2);
+    tu_close_and_remove(db, dest);
+}
+
+/* Reads every key (at snap, or latest) and the iterator it, expecting
+ * value_of(i, gen_of(i)), or no key where gen_of(i) is 0. */
+static void check_gens(lsm_db *db, const lsm_snapshot *snap, lsm_iter *it,
+                       int (*gen_of)(int))
+{
+    lsm_read_options ro = { .snapshot = snap };
+    char key[16], val[8192];
+    int i = 0;
+    lsm_iter_first(it);
+    for (int k = 0; k < NKEYS; k++) {
+        key_of(k, key);
+        void *v;
+        size_t vlen, n = value_of(k, gen_of(k), val);
+        int rc = lsm_get(db, &ro, key, strlen(key), &v, &vlen);
+        if (!gen_of(k)) {
+            assert_int_equal(rc, LSM_NOT_FOUND);
+            continue;
+        }
+        assert_int_equal(rc, LSM_OK);
+        assert_int_equal(vlen, n);
+        assert_memory_equal(v, val, n);
+        lsm_free(v);
+        assert_true(lsm_iter_valid(it));
+        const void *iv = lsm_iter_value(it, &vlen);
+        assert_int_equal(vlen, n);
+        assert_memory_equal(iv, val, n);
+        lsm_iter_next(it);
+        i++;
+    }
+    assert_false(lsm_iter_valid(it));
+    assert_int_equal(lsm_iter_status(it), LSM_OK);
+}
+
+static int gen_first(int i) { (void)i; return 1; }
+/* Large values of the first half deleted, the second half overwritten. */
+static int gen_after(int i)
+{
+    return i < NKEYS / 2 ? (i % 2 ? 1 : 0) : 2;
+}
+/* Then every large value deleted. */
+static int gen_last(int i)
+{
+    return i % 2 ? gen_after(i) : 0;
+}
+
+static int gen_gen2(int i) { (void)i; return 2; }
+
+static long long large_bytes(int (*gen_of)(int))
+{
+    long long sum = 0;
+    char val[8192];
+    for (int i = 0; i < NKEYS; i += 2)
+        sum += gen_of(i) ? (long long)value_of(i, gen_of(i), val) : 0;
+    return sum;
+}
+
+/* Garbage collection: blob files whose values were all deleted or
+ * overwritten are deleted once no snapshot or iterator can read them, and
+ * lsm_disk_bytes drops; a reopen learns the references again. */
+static void test_gc_deletes_dead_blob_files(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
+    put_all(db, 1);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    const lsm_snapshot *snap = lsm_snapshot_get(db);
+    lsm_read_options ro = { .snapshot = snap };
+    lsm_iter *old_it = lsm_iter_new(db, NULL);     /* pins what it sees */
+    lsm_iter *snap_it = lsm_iter_new(db, &ro);
+    long long before = suffix_bytes(dir, ".blob");
+    assert_true(before >= large_bytes(gen_first));
+
+    char key[16], val[8192];
+    for (int i = 0; i < NKEYS; i++) {
+        key_of(i, key);
+        if (i >= NKEYS / 2) {
+            size_t n = value_of(i, 2, val);
+            assert_int_equal(lsm_put(db, key, strlen(key), val, n, 0), LSM_OK);
+        } else if (i % 2 == 0) {
+            assert_int_equal(lsm_delete(db, key, strlen(key), 0), LSM_OK);
+        }
+    }
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    /* The snapshot and the iterators keep the first values readable. */
+    check_gens(db, snap, old_it, gen_first);
+    lsm_iter *it = lsm_iter_new(db, NULL);
+    check_gens(db, NULL, it, gen_after);
+    lsm_iter_free(it);
+    assert_true(suffix_bytes(dir, ".blob") >= before);
+    uint64_t held = lsm_disk_bytes(db);
+
+    lsm_iter_free(old_it);
+    lsm_iter_free(snap_it);
+    lsm_snapshot_release(db, snap);
+    /* The versions the snapshot kept go when compaction next rewrites
+     * their tables: rewrite the small values (unchanged) to make it. */
+    for (int i = 1; i < NKEYS; i += 2) {
+        key_of(i, key);
+        size_t n = value_of(i, gen_after(i), val);
+        assert_int_equal(lsm_put(db, key, strlen(key), val, n, 0), LSM_OK);
+    }
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    it = lsm_iter_new(db, NULL);
+    check_gens(db, NULL, it, gen_after);
+    lsm_iter_free(it);
+    /* What is left: the live values, plus at most the file being written
+     * and one shared with dead values at each end of the live run. */
+    long long live = large_bytes(gen_after), after = suffix_bytes(dir, ".blob");
+    assert_true(after >= live);
+    assert_true(after <= live + 3 * (long long)o.blob_file_bytes);
+    assert_true(after < before);
+    assert_true(lsm_disk_bytes(db) + (uint64_t)(before - after) <= held + 4096);
+    assert_int_equal(lsm_close(db), LSM_OK);
+
+    /* After a reopen the tables' references are learnt again. */
+    db = tu_open_db(dir, &o);
+    it = lsm_iter_new(db, NULL);
+    check_gens(db, NULL, it, gen_after);
+    lsm_iter_free(it);
+    assert_int_equal(suffix_bytes(dir, ".blob"), after);
+    for (int i = 0; i < NKEYS; i += 2) {
+        key_of(i, key);
+        assert_int_equal(lsm_delete(db, key, strlen(key), 0), LSM_OK);
+    }
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    it = lsm_iter_new(db, NULL);
+    check_gens(db, NULL, it, gen_last);
+    lsm_iter_free(it);
+    assert_true(suffix_bytes(dir, ".blob") <= (long long)o.blob_file_bytes + 8192);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    db = tu_open_db(dir, &o);
+    it = lsm_iter_new(db, NULL);
+    check_gens(db, NULL, it, gen_last);
+    lsm_iter_free(it);
+    tu_close_and_remove(db, dir);
+}
+
+/* An iterator opened while the values were only in the memtable reads
+ * them through that memtable (its version has no table naming them):
+ * the memtable's pin keeps their blob files after the flush and after a
+ * compaction dropped every table reference. */
+static void test_gc_spares_iterator_memtable(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
+    put_all(db, 1);
+    lsm_iter *it = lsm_iter_new(db, NULL);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    long long before = suffix_bytes(dir, ".blob");
+    put_all(db, 2);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    lsm_iter *now = lsm_iter_new(db, NULL);
+    check_gens(db, NULL, now, gen_gen2);
+    lsm_iter_free(now);
+    lsm_iter_first(it);
+    char val[8192];
+    for (int i = 0; i < NKEYS; i++, lsm_iter_next(it)) {
+        assert_true(lsm_iter_valid(it));
+        size_t n = value_of(i, 1, val), vlen;
+        const void *v = lsm_iter_value(it, &vlen);
+        assert_int_equal(vlen, n);
+        assert_memory_equal(v, val, n);
+    }
+    assert_int_equal(lsm_iter_status(it), LSM_OK);
+    lsm_iter_free(it);
+    /* Released: the next obsolete-file pass deletes the old files. */
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    assert_true(suffix_bytes(dir, ".blob") < before + large_bytes(gen_gen2) / 2);
+    tu_close_and_remove(db, dir);
+}
+
+/* Every other large value deleted: every blob file keeps live values, so
+ * only relocation (blob_gc_age_percent) gives space back: a compaction
+ * copies the live values of the old files to the current one. */
+static int gen_every_other(int i)
+{
+    return i % 4 == 0 ? 0 : 1;
+}
+
+static void test_gc_relocates_live_values(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    o.blob_gc_age_percent = 100;        /* every file but the current one */
+    lsm_db *db = tu_open_db(dir, &o);
+    put_all(db, 1);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    long long before = suffix_bytes(dir, ".blob");
+    char key[16];
+    for (int i = 0; i < NKEYS; i += 4) {
+        key_of(i, key);
+        assert_int_equal(lsm_delete(db, key, strlen(key), 0), LSM_OK);
+    }
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    lsm_iter *it = lsm_iter_new(db, NULL);
+    check_gens(db, NULL, it, gen_every_other);
+    lsm_iter_free(it);
+    /* Left: the live values (8-byte headers) in the files they moved to,
+     * and the file that was being written. */
+    long long live = large_bytes(gen_every_other), after = suffix_bytes(dir, ".blob");
+    assert_true(after >= live);
+    assert_true(after <= live + live / 20 + 2 * (long long)o.blob_file_bytes);
+    assert_true(after < before * 3 / 4);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    db = tu_open_db(dir, &o);
+    it = lsm_iter_new(db, NULL);
+    check_gens(db, NULL, it, gen_every_other);
+    lsm_iter_free(it);
+    tu_close_and_remove(db, dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_damaged_byte_is_corruption),
+        cmocka_unit_test(test_lost_blob_tail_ends_replay),
+        cmocka_unit_test(test_checkpoint_has_blobs),
+        cmocka_unit_test(test_damage_in_older_blob_file_fails_open),
+        cmocka_unit_test(test_gc_deletes_dead_blob_files),
+        cmocka_unit_test(test_gc_relocates_live_values),
+        cmocka_unit_test(test_gc_spares_iterator_memtable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
