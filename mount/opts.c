@@ -27,6 +27,7 @@
 
 #include "cli.h"
 #include "mnt.h"
+#include "prio.h"
 
 #define MNT_DEFAULT_TIMEOUT 60.0   /* seconds; the daemon is the only writer */
 
@@ -354,6 +355,7 @@ void mnt_config_to_fs(const struct mnt_config *cfg, fs_options *o)
         o->lsm.compression = strcmp(cfg->compression, "none") == 0
                                  ? LSM_COMPRESS_NONE : LSM_COMPRESS_ZSTD;
     o->lsm.compaction_style = cfg->compaction_style;
+    o->lsm.background_nice = MNT_BG_NICE;      /* prio.h */
     o->inline_max = cfg->inline_max;
     o->lsm.blob_min_bytes = cfg->blob_min;
     o->lsm.blob_file_bytes = (uint64_t)cfg->blob_file_mb << 20;
