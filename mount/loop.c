@@ -322,6 +322,22 @@ static int mnt_dispatch(struct mnt_pool *p, struct mnt_job *j)
     return slow;
 }
 
+/* The kernel queues requests in the order they come, metadata behind
+ * the writeback WRITEs already queued, and the reader copies each 1 MiB
+ * WRITE in (~0.1-0.3 ms here) before it reaches the next request; with
+ * the kernel's default of 12 background requests a create waits behind
+ * up to 12 of them whenever the reader falls behind.  As many as the bulk
+ * workers serve at once (at least 4, for readahead READs) keeps them busy
+ * and the queue short.  Measured, fsbench mixed with blob files, 2
+ * rounds (load 6-7 from other work): 1 writer p99 6.7/4.5 ms -> 2.4/3.3
+ * ms, 4 writers 10.0/5.0 -> 1.9/4.6 ms, the loop's rate 1.3-1.7x, the
+ * writers' MiB/s the same within the noise; 6 fell in between. */
+unsigned mnt_loop_max_background(unsigned nworkers)
+{
+    unsigned bulk = MNT_BULK_WORKERS(nworkers);
+    return nworkers == 0 ? 0 : bulk > 4 ? bulk : 4;
+}
+
 void mnt_loop_dispatch(struct mnt_pool *p, struct mnt_job *j)
 {
     if (!mnt_dispatch(p, j))
@@ -452,7 +468,7 @@ int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
              int sync_writes)
 {
     struct mnt_pool p = { .se = se, .m = m, .sync_writes = sync_writes,
-                          .bulk_max = nworkers > 1 ? nworkers / 2 : 1 };
+                          .bulk_max = MNT_BULK_WORKERS(nworkers) };
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.fast_cv, NULL);
     pthread_cond_init(&p.bulk_cv, NULL);

@@ -6,7 +6,10 @@
 # writes (half of -o workers) and the engine's flush and compaction
 # threads run 5 nice levels lower; the other workers are unchanged.  Then
 # file data and reads still flow with 1 and 2 workers, where the one bulk
-# worker also serves what the fast ones would.  No timing is measured.
+# worker also serves what the fast ones would.  The kernel lets as many
+# background requests out as the bulk workers serve, at least 4 (INIT's
+# max_background, read back from fusectl, mounted for the test if it is
+# not), and -o max_background=N still overrides.  No timing is measured.
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 
@@ -51,6 +54,29 @@ data_flows() {
   lib_t 60 cmp -s "$T_DIR/big" "$MNT/big" || fail "big reads back wrong"
   rm -f "$MNT/big" "$MNT/small"
 }
+
+# expect_background N: the kernel's max_background for this mount is N.
+fusectl=/sys/fs/fuse/connections
+if ! awk -v d="$fusectl" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo; then
+  mount -t fusectl fusectl "$fusectl" || fail "cannot mount fusectl on $fusectl"
+  LIB_CLEANUP+=("umount $fusectl")
+fi
+expect_background() {
+  local got
+  got=$(cat "$fusectl/$(stat -c %d "$MNT")/max_background") || fail "no fusectl entry for $MNT"
+  [ "$got" = "$1" ] || fail "max_background is $got, expected $1"
+}
+
+check "max_background: 4 for 8 workers, 8 for 16, -o max_background=9 kept"
+lib_mount
+expect_background 4
+lib_unmount
+lib_mount -o workers=16
+expect_background 8
+lib_unmount
+lib_mount -o max_background=9
+expect_background 9
+lib_unmount
 
 for w in 8 2 1; do
   check "-o workers=$w: reader, bulk workers and engine threads at their priorities; data flows"
