@@ -492,7 +492,9 @@ void mnt_print_help(const char *prog)
            "    -o [no_]splice_read|splice_write|splice_move  (default off: data\n"
            "       is copied into the store's memory either way)\n"
            "    -o [no_]auto_inval_data  -o readdirplus=yes|no|auto  -o [no_]async_dio\n"
-           "    -o max_background=N  -o congestion_threshold=N  -o time_gran=N\n"
+           "    -o max_background=N  -o congestion_threshold=N  (default both: the\n"
+           "       workers serving large writes, half of -o workers, at least 4)\n"
+           "    -o time_gran=N\n"
            "    -o max_readahead=N     kernel readahead, bytes (default %u; above\n"
            "                           the kernel's 128 KiB only when run as root)\n\n",
            MNT_DEFAULT_READAHEAD);
