@@ -28,9 +28,13 @@
  */
 #include "db.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "filename.h"
@@ -94,6 +98,7 @@ static int check_options(const lsm_options *o)
         o->max_immutable_memtables >= LSM_MAX_IMM || o->max_open_files < 16 ||
         (o->compression != LSM_COMPRESS_NONE && o->compression != LSM_COMPRESS_ZSTD) ||
         o->flush_threads < 1 || o->compaction_threads < 1 ||
+        o->background_nice < 0 || o->background_nice > 19 ||
         o->max_subcompactions < 1 || o->max_subcompactions > 16 ||
         o->subcompaction_bytes < 4096 ||
         o->flush_threads + o->compaction_threads > LSM_MAX_BG_THREADS ||
@@ -518,11 +523,43 @@ static int check_files_present(lsm_db *db)
     return rc;
 }
 
+/* Adds n to the calling thread's nice value (Linux: PRIO_PROCESS with a
+ * thread id names that thread alone).  Best effort: lowering needs no
+ * privilege, and a failure (a sandbox refusing the call) only leaves the
+ * thread at the opener's priority. */
+static void lower_thread_priority(int n)
+{
+    if (n <= 0)
+        return;
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, tid);
+    if (cur == -1 && errno != 0)
+        return;
+    (void)setpriority(PRIO_PROCESS, tid, cur + n > 19 ? 19 : cur + n);
+}
+
+static void *bg_flush_thread(void *arg)
+{
+    lsm_db *db = arg;
+    lower_thread_priority(db->opt.background_nice);
+    return lsm_flush_thread(db);
+}
+
+/* Its range threads inherit the lowered priority (a new thread starts
+ * with its creator's nice value). */
+static void *bg_compaction_thread(void *arg)
+{
+    lsm_db *db = arg;
+    lower_thread_priority(db->opt.background_nice);
+    return lsm_compaction_thread(db);
+}
+
 static int start_threads(lsm_db *db)
 {
     for (int i = 0; i < db->opt.flush_threads + db->opt.compaction_threads; i++) {
-        void *(*body)(void *) = i < db->opt.flush_threads ? lsm_flush_thread
-                                                          : lsm_compaction_thread;
+        void *(*body)(void *) = i < db->opt.flush_threads ? bg_flush_thread
+                                                          : bg_compaction_thread;
         if (pthread_create(&db->threads[i], NULL, body, db) != 0)
             return lsm_fail(LSM_NO_MEMORY, "cannot start a background thread");
         db->nthreads++;

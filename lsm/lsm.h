@@ -98,6 +98,13 @@ typedef struct lsm_options {
     /* Background work and level shape (see compaction.c). */
     int flush_threads;              /* default 1 */
     int compaction_threads;         /* default 1 */
+    /* The flush and compaction threads (and a compaction's range threads)
+     * lower their CPU priority by this much (setpriority on the thread:
+     * nice 0..19 added to the opener's), so a process serving requests
+     * beside them on few cores is not kept off the CPU by background
+     * work.  Lowering is always permitted; a failure leaves the thread
+     * as it was.  Default 0 (unchanged); lsmfs uses 5. */
+    int background_nice;
     /* A large compaction is cut by key into up to this many ranges merged
      * in parallel (compaction.c), each of at least subcompaction_bytes of
      * input; 1: never.  Default 2, at most 16; subcompaction_bytes:

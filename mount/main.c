@@ -296,6 +296,7 @@ static void mnt_state_init(struct mnt_state *st, const struct mnt_config *cfg,
     st->negative_timeout = cfg->negative_timeout;
     st->want_writeback = cfg->writeback >= 0 ? cfg->writeback : !cfg->sync;
     st->max_write = cfg->max_write;
+    st->max_background = mnt_loop_max_background(cfg->workers);
     st->conn_opts = conn_opts;
     st->snapdir = cfg->snapdir != NULL ? cfg->snapdir : MNT_SNAPDIR_DEFAULT;
 }

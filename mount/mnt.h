@@ -69,6 +69,7 @@ struct mnt_state {
     int no_opendir;             /* the kernel takes ENOSYS from opendir as
                                    "no OPENDIR/RELEASEDIR needed" (init) */
     unsigned max_write;
+    unsigned max_background;    /* for init; 0: the kernel's (12) */
     struct fuse_conn_info_opts *conn_opts;  /* libfuse -o options for init */
     struct mnt_uring *uring;    /* the transport's hooks (uring.c), or NULL */
     const char *mountpoint;     /* resolved path (libfuse's realpath) */
@@ -202,7 +203,13 @@ struct mnt_job {
 /* Serves a request that came through a ring (uring.c): inline, or by a
  * worker when it may wait on the disk, as the reader does. */
 void mnt_loop_dispatch(struct mnt_pool *p, struct mnt_job *j);
+/* The kernel's max_background for a pool of nworkers (loop.c): how many
+ * background requests (writeback WRITEs, readahead READs) may be out at
+ * once; 0 for the kernel's default. */
+unsigned mnt_loop_max_background(unsigned nworkers);
 #define MNT_DEFAULT_WORKERS 8
+/* Of n workers, those that serve bulk writes (loop.c). */
+#define MNT_BULK_WORKERS(n) ((n) > 1 ? (n) / 2 : 1)
 /* Writes up to this size (request bytes) are served by the reader: going
  * into the memtable they cost less than handing them over, and with the
  * writeback cache a small file's data arrives as one such WRITE while

@@ -231,7 +231,12 @@ static int mnt_node(fuse_req_t req, fuse_ino_t ino, struct mnt_node *n)
  * 128 KiB readahead sends 8192 READs of 128 KiB one or two at a time;
  * 8 MiB sends 1024 READs of 1 MiB (max_pages: 256 pages, the kernel's
  * fs.fuse.max_pages_limit and libfuse 3.14's largest buffer) several at
- * a time, which the workers serve in parallel. */
+ * a time, which the workers serve in parallel.
+ *
+ * Background requests (those READs, writeback WRITEs): as many at once as
+ * the bulk workers serve, at least 4 (mnt_loop_max_background), not the
+ * kernel's 12, so a metadata request queued behind them waits for fewer
+ * 1 MiB copies; -o max_background=N overrides. */
 static void mnt_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct mnt_state *m = userdata;
@@ -254,6 +259,10 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_IOCTL_DIR;  /* chattr on directories, mnt_ioctl on the root */
     conn->max_write = m->max_write;
     conn->max_readahead = MNT_DEFAULT_READAHEAD;
+    if (m->max_background != 0) {   /* loop.c: mnt_loop_max_background */
+        conn->max_background = m->max_background;
+        conn->congestion_threshold = m->max_background;
+    }
     if (m->conn_opts != NULL)
         fuse_apply_conn_info_opts(m->conn_opts, conn);
     mnt_raise_readahead(m, conn->max_readahead);

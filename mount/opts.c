@@ -27,6 +27,7 @@
 
 #include "cli.h"
 #include "mnt.h"
+#include "prio.h"
 
 #define MNT_DEFAULT_TIMEOUT 60.0   /* seconds; the daemon is the only writer */
 
@@ -354,6 +355,7 @@ void mnt_config_to_fs(const struct mnt_config *cfg, fs_options *o)
         o->lsm.compression = strcmp(cfg->compression, "none") == 0
                                  ? LSM_COMPRESS_NONE : LSM_COMPRESS_ZSTD;
     o->lsm.compaction_style = cfg->compaction_style;
+    o->lsm.background_nice = MNT_BG_NICE;      /* prio.h */
     o->inline_max = cfg->inline_max;
     o->lsm.blob_min_bytes = cfg->blob_min;
     o->lsm.blob_file_bytes = (uint64_t)cfg->blob_file_mb << 20;
@@ -490,7 +492,9 @@ void mnt_print_help(const char *prog)
            "    -o [no_]splice_read|splice_write|splice_move  (default off: data\n"
            "       is copied into the store's memory either way)\n"
            "    -o [no_]auto_inval_data  -o readdirplus=yes|no|auto  -o [no_]async_dio\n"
-           "    -o max_background=N  -o congestion_threshold=N  -o time_gran=N\n"
+           "    -o max_background=N  -o congestion_threshold=N  (default both: the\n"
+           "       workers serving large writes, half of -o workers, at least 4)\n"
+           "    -o time_gran=N\n"
            "    -o max_readahead=N     kernel readahead, bytes (default %u; above\n"
            "                           the kernel's 128 KiB only when run as root)\n\n",
            MNT_DEFAULT_READAHEAD);

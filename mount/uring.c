@@ -59,6 +59,7 @@
  * only touched by requests that large.
  */
 #include "mnt.h"
+#include "prio.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -417,6 +418,8 @@ static void *mnt_ring_thread(void *arg)
     CPU_ZERO(&cpus);
     CPU_SET(q->qid, &cpus);
     pthread_setaffinity_np(pthread_self(), sizeof cpus, &cpus);
+    /* This thread reads requests as loop.c's reader does (prio.h). */
+    mnt_prio_note(mnt_prio_slice(MNT_READER_SLICE_NS), "a short time slice for the reader");
     q->live = MNT_RING_DEPTH;
     int err = mnt_ring_register(q);
     mnt_ring_report(q, err);

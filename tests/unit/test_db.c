@@ -1,16 +1,20 @@
 /*
  * test_db.c — the engine end to end: open/close, locking, refusing foreign
- * directories (lsm_dir_state), snapshots, iterators, large values, WAL recovery, and a
- * randomized model test against an in-memory map.
+ * directories (lsm_dir_state), snapshots, iterators, large values, WAL recovery,
+ * the background threads' priority (background_nice), and a randomized model
+ * test against an in-memory map.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -608,6 +612,67 @@ static void model_run(int style)
     free(dir);
 }
 
+/* Threads of this process whose nice value is nice (/proc/self/task/N/stat,
+ * field 19; the name, field 2, is in parentheses and may hold spaces). */
+static int threads_at_nice(int nice)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], line[1024];
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;                /* the thread ended */
+        char *got = fgets(line, sizeof line, f);
+        fclose(f);
+        const char *p = got ? strrchr(line, ')') : NULL;
+        int field = 2, v = 0;
+        for (; p != NULL && *p != '\0' && field < 19; p++)
+            if (*p == ' ')
+                field++;
+        assert_true(p != NULL && sscanf(p, "%d", &v) == 1);
+        n += v == nice;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The flush and compaction threads run background_nice above the opener
+ * (nice 0 here, or what the test was started with: counted relative). */
+static void test_background_nice(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("nice");
+    lsm_options o;
+    lsm_options_init(&o);
+    lsm_db *db = NULL;
+    o.background_nice = 20;
+    assert_int_equal(lsm_open(dir, &o, &db), LSM_INVALID);
+    o.background_nice = -1;
+    assert_int_equal(lsm_open(dir, &o, &db), LSM_INVALID);
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, 0);
+    assert_int_equal(errno, 0);
+    int want = base + 7 > 19 ? 19 : base + 7;
+    int before = threads_at_nice(want);
+    o.background_nice = 7;
+    o.flush_threads = 2;
+    o.compaction_threads = 1;
+    db = tu_open_db(dir, &o);
+    for (int i = 0; i < 1000 && threads_at_nice(want) < before + 3; i++)
+        usleep(1000);               /* each lowers itself as it starts */
+    assert_int_equal(threads_at_nice(want), before + 3);
+    assert_int_equal(getpriority(PRIO_PROCESS, 0), base);  /* not the opener */
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_model(void **state)
 {
     (void)state;
@@ -632,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_wal_torn_tail),
         cmocka_unit_test(test_wal_midlog_corruption),
         cmocka_unit_test(test_wal_unsealed_stops_replay),
+        cmocka_unit_test(test_background_nice),
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_model_tiered),
     };

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# t_prio: the daemon's threads run at the priorities mount/prio.h sets out.
+# The thread reading requests keeps the nice value it was started with
+# and (on a kernel whose /proc shows se.slice: EEVDF, Linux 6.6+; set from
+# 6.12) runs with the short slice of 100 us; the workers serving bulk
+# writes (half of -o workers) and the engine's flush and compaction
+# threads run 5 nice levels lower; the other workers are unchanged.  Then
+# file data and reads still flow with 1 and 2 workers, where the one bulk
+# worker also serves what the fast ones would.  The kernel lets as many
+# background requests out as the bulk workers serve, at least 4 (INIT's
+# max_background, read back from fusectl, mounted for the test if it is
+# not), and -o max_background=N still overrides.  No timing is measured.
+. "$(dirname "$0")/lib.sh"
+lib_init "$@"
+
+nice_of() { awk '{ sub(/.*\) /, ""); print $17 }' "$1/stat"; }  # field 19
+
+# threads_at NICE: how many of the daemon's threads run at NICE.
+threads_at() {
+  local t n=0
+  for t in /proc/"$DAEMON_PID"/task/*; do
+    [ "$(nice_of "$t")" = "$1" ] && n=$((n + 1))
+  done
+  echo "$n"
+}
+
+# expect_prio WORKERS: the reader, bulk workers and engine threads as above.
+expect_prio() {
+  local base low want got slice
+  base=$(nice_of "/proc/$DAEMON_PID/task/$DAEMON_PID")
+  [ "$base" = "$(nice)" ] || fail "the reader runs at nice $base, not $(nice)"
+  low=$((base + 5 > 19 ? 19 : base + 5))
+  want=$(( ($1 > 1 ? $1 / 2 : 1) + 2 ))     # bulk workers + flush + compaction
+  got=$(threads_at "$low")
+  [ "$got" -eq "$want" ] || fail "with $1 workers, $got threads at nice $low, expected $want"
+  slice=$(awk '$1 == "se.slice" { print $3 }' "/proc/$DAEMON_PID/task/$DAEMON_PID/sched")
+  if [ -n "$slice" ] && [ "$(uname -r | awk -F. '{ print ($1 > 6 || ($1 == 6 && $2 >= 12)) }')" = 1 ]; then
+    [ "$slice" = 100000 ] || fail "the reader's slice is $slice ns, expected 100000"
+  fi
+}
+
+# data_flows: a 64 MiB file written in 1 MiB requests (bulk) while a small
+# file is read back again and again (served by a worker), both verified.
+data_flows() {
+  head -c 300000 /dev/urandom >"$T_DIR/small"
+  cp "$T_DIR/small" "$MNT/small"
+  head -c $((64 << 20)) /dev/urandom >"$T_DIR/big"
+  lib_t 60 dd if="$T_DIR/big" of="$MNT/big" bs=1M conv=fsync status=none &
+  local dd_pid=$! i
+  for i in $(seq 20); do
+    lib_t 30 cmp -s "$T_DIR/small" "$MNT/small" || fail "reading small during the write failed"
+  done
+  wait "$dd_pid" || fail "the 64 MiB write failed"
+  lib_t 60 cmp -s "$T_DIR/big" "$MNT/big" || fail "big reads back wrong"
+  rm -f "$MNT/big" "$MNT/small"
+}
+
+# expect_background N: the kernel's max_background for this mount is N.
+fusectl=/sys/fs/fuse/connections
+if ! awk -v d="$fusectl" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo; then
+  mount -t fusectl fusectl "$fusectl" || fail "cannot mount fusectl on $fusectl"
+  LIB_CLEANUP+=("umount $fusectl")
+fi
+expect_background() {
+  local got
+  got=$(cat "$fusectl/$(stat -c %d "$MNT")/max_background") || fail "no fusectl entry for $MNT"
+  [ "$got" = "$1" ] || fail "max_background is $got, expected $1"
+}
+
+check "max_background: 4 for 8 workers, 8 for 16, -o max_background=9 kept"
+lib_mount
+expect_background 4
+lib_unmount
+lib_mount -o workers=16
+expect_background 8
+lib_unmount
+lib_mount -o max_background=9
+expect_background 9
+lib_unmount
+
+for w in 8 2 1; do
+  check "-o workers=$w: reader, bulk workers and engine threads at their priorities; data flows"
+  lib_mount -o workers=$w
+  expect_prio "$w"
+  data_flows
+  lib_unmount
+done
+lib_pass
