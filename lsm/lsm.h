@@ -156,9 +156,9 @@ typedef struct lsm_options {
      * least this long is written once to a blob file and the tree holds
      * a ~20-byte reference, so flushes and compactions never copy it.
      * A blob file is deleted once no table, memtable, snapshot or
-     * iterator can name any of its values (values are not moved unless
-     * blob_gc_age_percent, so a file keeping one live value keeps all its
-     * bytes).  0: off (default). */
+     * iterator can name any of its values; live values move out of files
+     * mostly garbage (blob_gc_garbage_percent) or old (blob_gc_age_percent).
+     * 0: off (default; lsmfs turns it on). */
     size_t blob_min_bytes;
     uint64_t blob_file_bytes;       /* start a new blob file past this; 256 MiB */
     /* Blob relocation (blob_gc.c): a compaction copies the live values it
@@ -166,9 +166,18 @@ typedef struct lsm_options {
      * between the oldest a table names and the one being written) into
      * the current one, so files mostly dead empty out and are deleted.
      * Cost: live values are copied too, whatever share of their file is
-     * dead (no per-file garbage is recorded), each time they fall below
-     * the cutoff again.  0: values are never moved (default). */
+     * dead, each time they fall below the cutoff again.  0: values are
+     * never moved by age (default). */
     int blob_gc_age_percent;
+    /* Blob relocation by garbage (blob_gc.c): a blob file (not the one
+     * being written) whose garbage -- values flushes and compactions
+     * dropped, recorded in the manifest per file -- is at least this % of
+     * its bytes has its live values copied out by the compactions that
+     * rewrite them, and an idle store compacts the tables naming it, so
+     * its space comes back once the last is moved.  Bounds the blob files'
+     * dead bytes near this % (relocation copies about (100 - it)/it bytes
+     * per byte freed).  0: never.  Default 50. */
+    int blob_gc_garbage_percent;
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
     /* Recorded in the store's LOCK file after the holder's pid while the
      * store is open (e.g. where it is mounted): a second opener's
@@ -351,7 +360,8 @@ int lsm_compact(lsm_db *db);
 void lsm_hold_compactions(lsm_db *db, int hold);
 
 /* Statistics and state as text; *out is malloc'ed (lsm_free).  Names:
- * "stats" (everything), "levels", "sstables". */
+ * "stats" (everything), "levels", "sstables", "blobfiles" (each blob
+ * file's bytes and recorded garbage, stats.c). */
 int lsm_property(lsm_db *db, const char *name, char **out);
 
 /* Bytes of live data on disk (tables + logs + blob files), without the
