@@ -402,7 +402,9 @@ uint64_t lsm_held_bytes(lsm_db *db);
  *
  * One loss: an unreadable data block, or a whole table that cannot be
  * opened (its footer, index or another metadata block is damaged, so
- * nothing in it can be located).  The lost user keys k are bounded by the
+ * nothing in it can be located), or one entry whose value is in a blob
+ * file that is missing, too short, or fails the value's checksum
+ * (blob_file names it; lo == hi is the entry's key, lo_inclusive).  The lost user keys k are bounded by the
  * table's index: lo < k <= hi (lo <= k <= hi when lo_inclusive), bytewise.
  * The bounds may be shortened separator keys, not keys ever written. */
 typedef struct lsm_loss {
@@ -416,6 +418,7 @@ typedef struct lsm_loss {
     size_t hi_len;
     uint64_t new_table;          /* lsm_repair: the table now holding what was
                                     kept (0: none, or only checking) */
+    uint64_t blob_file;          /* a blob value's loss: its blob file (else 0) */
     const char *why;             /* the failed check, naming table and offset */
 } lsm_loss;
 typedef void (*lsm_loss_fn)(void *ctx, const lsm_loss *loss);
@@ -428,10 +431,13 @@ typedef struct lsm_repair_result {
     uint64_t entries_lost;       /* entries the damaged tables held, by their
                                     own counts, that could not be read */
     uint64_t tables_written;     /* rewrites installed (lsm_repair) */
+    uint64_t blobs_lost;         /* entries whose blob value cannot be read
+                                    (missing file, short, bad checksum) */
 } lsm_repair_result;
 
 /* Reads every entry of every table of an open store (read-only is fine),
- * verifying every block, and reports each loss.  LSM_OK even if damage
+ * verifying every block and every blob value a table names (reading it
+ * whole: the cost of reading all data), and reports each loss.  LSM_OK even if damage
  * was found (res says); an error only if the check itself failed (I/O). */
 int lsm_verify_tables(lsm_db *db, lsm_loss_fn fn, void *ctx,
                       lsm_repair_result *res);
@@ -444,7 +450,10 @@ int lsm_verify_tables(lsm_db *db, lsm_loss_fn fn, void *ctx,
  *   - a damaged table in level 1 or deeper is rewritten in place;
  *   - a damaged level-0 table is merged with every newer level-0 table
  *     into one new level-0 table (level 0 is ordered by age);
- *   - a table that cannot be opened is dropped.
+ *   - a table that cannot be opened is dropped;
+ *   - an entry whose blob value cannot be read is left out of the
+ *     rewrite of its table, with a range deletion over its key at its own
+ *     sequence number (older versions stay hidden, newer ones stay).
  * Each replacement is one manifest edit, so the old tables are retired
  * only once the new one is installed; a crash leaves one or the other.
  * Every lost range also gets a range deletion at the damaged table's

@@ -499,6 +499,62 @@ static void test_gc_relocates_live_values(void **state)
     tu_close_and_remove(db, dir);
 }
 
+static void count_blob_loss(void *ctx, const lsm_loss *l)
+{
+    if (l->blob_file)
+        ++*(int *)ctx;
+}
+
+/* A blob value damaged: verify names it (and its blob file); repair
+ * drops that entry alone (the key reads as absent, not as an error), the
+ * rest is untouched, and verify is then clean. */
+static void test_verify_and_repair_blob(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    o.blob_file_bytes = 64u << 20;          /* one file */
+    lsm_db *db = tu_open_db(dir, &o);
+    char val[4096];
+    memset(val, 'x', sizeof val);
+    assert_int_equal(lsm_put(db, "a", 1, val, sizeof val, 0), LSM_OK);
+    assert_int_equal(lsm_put(db, "b", 1, val, sizeof val, 0), LSM_OK);
+    assert_int_equal(lsm_put(db, "c", 1, val, sizeof val, 0), LSM_OK);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    char *blob = tu_find_file(dir, ".blob");
+    assert_non_null(blob);
+    /* Record 2 ("b"): magic, record 1, then its header. */
+    assert_int_equal(tu_flip_byte(blob, 8 + (8 + 4096) + 8 + 10, 0x01), 0);
+    free(blob);
+    db = tu_open_db(dir, &o);
+    int found = 0;
+    lsm_repair_result r;
+    assert_int_equal(lsm_verify_tables(db, count_blob_loss, &found, &r), LSM_OK);
+    assert_int_equal(found, 1);
+    assert_int_equal(r.blobs_lost, 1);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    found = 0;
+    assert_int_equal(lsm_repair(dir, &o, count_blob_loss, &found, &r), LSM_OK);
+    assert_int_equal(found, 1);
+    assert_int_equal(r.tables_written, 1);
+    db = tu_open_db(dir, &o);
+    void *v;
+    size_t n;
+    assert_int_equal(lsm_get(db, NULL, "b", 1, &v, &n), LSM_NOT_FOUND);
+    for (const char *k = "a"; *k; k = *k == 'a' ? "c" : "") {
+        assert_int_equal(lsm_get(db, NULL, k, 1, &v, &n), LSM_OK);
+        assert_int_equal(n, sizeof val);
+        lsm_free(v);
+    }
+    found = 0;
+    assert_int_equal(lsm_verify_tables(db, count_blob_loss, &found, &r), LSM_OK);
+    assert_int_equal(found, 0);
+    assert_int_equal(r.damaged, 0);
+    tu_close_and_remove(db, dir);
+}
+
 /* Totals of the "blobfiles" property: blob bytes and recorded garbage. */
 static void blob_garbage(lsm_db *db, long long *bytes, long long *garbage)
 {
@@ -615,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_gc_relocates_live_values),
         cmocka_unit_test(test_gc_spares_iterator_memtable),
         cmocka_unit_test(test_garbage_recorded),
+        cmocka_unit_test(test_verify_and_repair_blob),
         cmocka_unit_test(test_gc_relocates_by_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
