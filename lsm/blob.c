@@ -30,7 +30,12 @@
  * A flush fsyncs the blob files before its table replaces the WAL.
  *
  * Blob file numbers are their own counter (the highest *.blob in the
- * directory + 1 at open), apart from the table/WAL counter.  A blob file
+ * directory + 1 at open), apart from the table/WAL counter (the suffix
+ * differs, so they never collide).  A number is never reused: only files
+ * below the floor (at most wnumber) are deleted, so the highest file
+ * always exists (made durable, with its directory entry, before anything
+ * names it) and each session's new files are numbered above it; sealing
+ * (below) starts the next file rather than leaving none open.  A blob file
  * is deleted only when nothing can name it any more (blob.h: garbage
  * collection); live values move only by relocation in compactions
  * (lsm_options.blob_gc_age_percent, blob_gc.c), so without it a file that
@@ -387,6 +392,14 @@ int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref)
                                       memory_order_relaxed);
         }
     }
+    pthread_mutex_unlock(&b->wmu);
+    return rc;
+}
+
+int lsm_blobs_seal(lsm_blobs *b)
+{
+    pthread_mutex_lock(&b->wmu);
+    int rc = b->wf && b->wsize > BLOB_MAGIC_LEN ? rotate(b) : LSM_OK;
     pthread_mutex_unlock(&b->wmu);
     return rc;
 }

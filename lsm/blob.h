@@ -58,6 +58,11 @@ int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref);
 /* The number of the file being written (or to be continued: the
  * highest in use; 0: none yet). */
 uint64_t lsm_blobs_current(lsm_blobs *b);
+/* Starts the next file now (fsync'ing the current one) unless the
+ * current one holds no value: the current one may then be deleted once
+ * nothing names it (the idle pass seals a file mostly garbage, so an rm
+ * of everything gives its space back). */
+int lsm_blobs_seal(lsm_blobs *b);
 /* The highest blob file number found at open (0: none). */
 uint64_t lsm_blobs_newest(lsm_blobs *b);
 /* Bytes of all blob files (those found at open plus those added). */

@@ -335,6 +335,25 @@ static int is_target(const lsm_blob_plan *p, uint64_t file)
     return lo < p->ntargets && p->targets[lo] == file;
 }
 
+int lsm_blob_gc_seal_due(lsm_db *db)
+{
+    int pct = db->opt.blob_gc_garbage_percent;
+    uint64_t current = lsm_blobs_current(db->blobs);
+    const lsm_blob_garbage *g = lsm_garbage_find(&db->vs.garbage, current);
+    if (pct <= 0 || db->opt.read_only || !g || lsm_blobs_floor(db->blobs) == 0)
+        return 0;
+    lsm_blob_file_size *files;
+    size_t n;
+    if (lsm_blobs_files(db->blobs, &files, &n))
+        return 0;
+    int due = 0;
+    for (size_t i = 0; i < n; i++)
+        if (files[i].number == current)
+            due = g->bytes * 100 >= files[i].bytes * (uint64_t)(pct > 100 ? 100 : pct);
+    free(files);
+    return due;
+}
+
 int lsm_blob_gc_pick(lsm_db *db, int only_level, int *level, uint64_t *number)
 {
     lsm_blob_plan p;

@@ -76,7 +76,7 @@ void lsm_options_init(lsm_options *o)
     o->idle_compaction_ms = 1000;
     o->space_amp_percent = 10;
     o->blob_file_bytes = 256u << 20;
-    o->blob_gc_garbage_percent = 50;
+    o->blob_gc_garbage_percent = 40;
 }
 
 void lsm_free(void *p)

@@ -176,7 +176,9 @@ typedef struct lsm_options {
      * rewrite them, and an idle store compacts the tables naming it, so
      * its space comes back once the last is moved.  Bounds the blob files'
      * dead bytes near this % (relocation copies about (100 - it)/it bytes
-     * per byte freed).  0: never.  Default 50. */
+     * per byte freed).  0: never.  Default 40: below a half, so files
+     * holding every other file's data (rm of every other) qualify; the
+     * dead share stays under 40 % and a byte freed copies 1.5 live. */
     int blob_gc_garbage_percent;
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
     /* Recorded in the store's LOCK file after the holder's pid while the

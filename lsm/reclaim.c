@@ -30,8 +30,10 @@
  *      4. space bound: while the levels above the deepest one holding data
  *         hold more than space_amp_percent of its bytes, one file of the
  *         shallowest of them is compacted down (lsm_compact_level_step);
- *      5. blob garbage: a table naming a blob file whose recorded garbage
- *         reached blob_gc_garbage_percent is compacted (lsm_compact_table;
+ *      5. blob garbage: the blob file being written, once its recorded
+ *         garbage reached blob_gc_garbage_percent, is sealed (the next
+ *         file started) so it can go too; else a table naming a blob file
+ *         whose recorded garbage reached it is compacted (lsm_compact_table;
  *         in the last level, the level is rewritten), moving its values
  *         out of that file.
  *    A drop (step 2) counts the blob values of the tables it removes as
@@ -707,8 +709,17 @@ static int idle_blob_gc(lsm_db *db)
 {
     int level, ran = 0;
     uint64_t number;
-    if (db->shutting_down || db->manual_compaction ||
-        !lsm_blob_gc_pick(db, -1, &level, &number))
+    if (db->shutting_down || db->manual_compaction)
+        return 0;
+    if (lsm_blob_gc_seal_due(db)) {
+        pthread_mutex_unlock(&db->mu);     /* never wait for a blob write */
+        int rc = lsm_blobs_seal(db->blobs);
+        pthread_mutex_lock(&db->mu);
+        if (rc == LSM_OK)
+            lsm_db_delete_obsolete(db, 0);
+        return rc == LSM_OK;
+    }
+    if (!lsm_blob_gc_pick(db, -1, &level, &number))
         return 0;
     if (level == LSM_NUM_LEVELS - 1)    /* nothing below to merge into */
         return lsm_compact_rewrite_level(db, level);

@@ -555,6 +555,28 @@ static void test_verify_and_repair_blob(void **state)
     tu_close_and_remove(db, dir);
 }
 
+/* A named snapshot alone holding a large value counts the value's bytes
+ * (not its reference's) as its own (lsm_snapshot_space). */
+static void test_snapshot_space_counts_blob_values(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
+    char val[8000];
+    memset(val, 'v', sizeof val);
+    assert_int_equal(lsm_put(db, "k", 1, val, sizeof val, 0), LSM_OK);
+    lsm_snapshot_info info;
+    assert_int_equal(lsm_snapshot_create(db, "s", &info), LSM_OK);
+    assert_int_equal(lsm_delete(db, "k", 1, 0), LSM_OK);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    uint64_t alone = 0;
+    assert_int_equal(lsm_snapshot_space(db, &info, 1, &alone), LSM_OK);
+    assert_int_equal(alone, 1 + sizeof val);
+    tu_close_and_remove(db, dir);
+}
+
 /* Totals of the "blobfiles" property: blob bytes and recorded garbage. */
 static void blob_garbage(lsm_db *db, long long *bytes, long long *garbage)
 {
@@ -672,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_gc_spares_iterator_memtable),
         cmocka_unit_test(test_garbage_recorded),
         cmocka_unit_test(test_verify_and_repair_blob),
+        cmocka_unit_test(test_snapshot_space_counts_blob_values),
         cmocka_unit_test(test_gc_relocates_by_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
