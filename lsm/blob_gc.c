@@ -10,6 +10,13 @@
  * blob file exists.
  * While any table's set is unknown (not yet read, or unreadable) the
  * tables count as naming every blob file: nothing is deleted.
+ *
+ * Garbage (manifest tag 11): the record bytes of each value reference a
+ * flush or compaction drops, relocation moves, or a whole-table drop
+ * removes, per blob file, in the edit that makes the change, so the
+ * totals (vs->garbage) follow the tables exactly, across crashes too.
+ * They only choose relocation sources (blob_gc_garbage_percent); the
+ * deletion rule above stays the only one that removes a file.
  */
 #include "blob.h"
 #include "db.h"
