@@ -20,8 +20,10 @@
  *   4. namespace orphans, unreachable inodes, directory cycles, link
  *                counts and the other per-inode fields, the superblock.
  *
- * A check that meets an unreadable block learns every lost range from the
- * engine and resumes each scan past the range it met (resume_past_loss);
+ * A check that meets an unreadable block or blob value learns every lost
+ * range (a blob value's loss is its one key) from the engine, which
+ * verifies every table and blob value (lsm_verify_tables), and resumes
+ * each scan past the range it met (resume_past_loss);
  * after phase 3 the files with data in a lost range are named.
  *
  * Repairs found during phases 2-3 go into one batch that is written only
@@ -469,9 +471,14 @@ static void on_loss(void *ctx, const lsm_loss *l)
     else
         snprintf(fix, sizeof fix, "dropped with table %06llu.sst",
                  (unsigned long long)l->table);
-    problem(ck, fix, "%s: %s keys %s %s to %s", l->why,
-            l->offset == UINT64_MAX ? "the table is unreadable: all its" : "lost",
-            l->lo_inclusive ? "from" : "after", lo, hi);
+    if (l->blob_file)       /* one entry whose value is in a blob file */
+        problem(ck, fix, "%s: lost the value of %s (blob file %06llu.blob)",
+                l->why, lo, (unsigned long long)l->blob_file);
+    else
+        problem(ck, fix, "%s: %s keys %s %s to %s", l->why,
+                l->offset == UINT64_MAX ? "the table is unreadable: all its"
+                                        : "lost",
+                l->lo_inclusive ? "from" : "after", lo, hi);
     struct loss *p = realloc(ck->losses, (ck->nlosses + 1) * sizeof *p);
     char *a = malloc(l->lo_len + 1), *b = malloc(l->hi_len + 1);
     if (!p || !a || !b) {
@@ -502,10 +509,11 @@ static int know_losses(fsck *ck)
         return -1;
     }
     info(ck, FSCK_INFO, "engine: %llu of %llu tables damaged: %llu block(s) "
-         "unreadable, %llu table(s) cannot be opened, about %llu entries lost",
+         "unreadable, %llu table(s) cannot be opened, about %llu entries lost, "
+         "%llu blob value(s) unreadable",
          (unsigned long long)r.damaged, (unsigned long long)r.tables,
          (unsigned long long)r.blocks_lost, (unsigned long long)r.tables_lost,
-         (unsigned long long)r.entries_lost);
+         (unsigned long long)r.entries_lost, (unsigned long long)r.blobs_lost);
     return ck->failed ? -1 : 0;
 }
 
@@ -599,8 +607,10 @@ static lsm_iter *scan_keys(fsck *ck, char kind, scan_visit visit, void *arg)
                 end = 1;
                 break;
             }
-            cursor_note(&c, k, klen);
             const char *v = lsm_iter_value(it, &vlen);
+            if (v == NULL && lsm_iter_status(it) != LSM_OK)
+                break;      /* its blob value is unreadable: a loss at k */
+            cursor_note(&c, k, klen);
             visit(ck, k, klen, v, vlen, arg);
         }
     } while (!end && !ck->failed && resume_past_loss(ck, &c, &it));
@@ -624,10 +634,11 @@ static int repair_tables(fsck *ck)
     if (st == LSM_OK && r.damaged)
         info(ck, FSCK_INFO, "engine: %llu of %llu tables damaged: %llu block(s) "
              "unreadable, %llu table(s) could not be opened, about %llu "
-             "entries lost; %llu table(s) rewritten",
+             "entries lost, %llu blob value(s) unreadable; %llu table(s) "
+             "rewritten",
              (unsigned long long)r.damaged, (unsigned long long)r.tables,
              (unsigned long long)r.blocks_lost, (unsigned long long)r.tables_lost,
-             (unsigned long long)r.entries_lost,
+             (unsigned long long)r.entries_lost, (unsigned long long)r.blobs_lost,
              (unsigned long long)r.tables_written);
     return ck->failed ? -1 : 0;
 }
@@ -1359,12 +1370,13 @@ static void report_touched(fsck *ck)
             snprintf(range, sizeof range, "blocks %llu to %llu",
                      (unsigned long long)t->first, (unsigned long long)t->last);
         problem(ck, "those bytes now read as zeros", "file %s (inode %llu): "
-                "data %s (of %u bytes) in a damaged table block", path,
+                "data %s (of %u bytes) in a damaged table block or blob file", path,
                 (unsigned long long)t->ino, range, ck->sb.block_bytes);
     }
     if (more)
         problem(ck, "their lost bytes now read as zeros", "%llu more files had "
-                "data in damaged table blocks", (unsigned long long)more);
+                "data in damaged table blocks or blob files",
+                (unsigned long long)more);
 }
 
 /* --- phase 4: namespace -------------------------------------------------------- */

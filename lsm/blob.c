@@ -30,7 +30,12 @@
  * A flush fsyncs the blob files before its table replaces the WAL.
  *
  * Blob file numbers are their own counter (the highest *.blob in the
- * directory + 1 at open), apart from the table/WAL counter.  A blob file
+ * directory + 1 at open), apart from the table/WAL counter (the suffix
+ * differs, so they never collide).  A number is never reused: only files
+ * below the floor (at most wnumber) are deleted, so the highest file
+ * always exists (made durable, with its directory entry, before anything
+ * names it) and each session's new files are numbered above it; sealing
+ * (below) starts the next file rather than leaving none open.  A blob file
  * is deleted only when nothing can name it any more (blob.h: garbage
  * collection); live values move only by relocation in compactions
  * (lsm_options.blob_gc_age_percent, blob_gc.c), so without it a file that
@@ -79,6 +84,12 @@ struct lsm_blobs {
     uint64_t wsize;
     uint64_t wsynced;       /* bytes of it fsync'ed */
     _Atomic uint64_t total; /* bytes of every blob file */
+    lsm_blob_file_size *files;  /* (pmu) present files, sorted; the bytes
+                                   of the one being written: wbytes */
+    size_t nfiles, cap_files;
+    _Atomic uint64_t wbytes;    /* bytes of file wnumber */
+    uint64_t *bad;              /* (pmu) lsm_blobs_mark_bad */
+    size_t nbad;
     uint64_t newest;        /* highest number found at open */
     pthread_mutex_t pmu;    /* pins, gc, deletions; taken after wmu, before
                                rmu; never held across a write */
@@ -125,6 +136,71 @@ static uint64_t file_size(const lsm_blobs *b, uint64_t number)
     return size;
 }
 
+uint64_t lsm_blob_record_bytes(uint32_t len)
+{
+    return BLOB_HEADER + (uint64_t)len;
+}
+
+/* Appends file number (higher than any listed) to b->files (pmu held or
+ * not yet shared). */
+static int files_push(lsm_blobs *b, uint64_t number, uint64_t bytes)
+{
+    if (b->nfiles == b->cap_files) {
+        size_t cap = b->cap_files ? 2 * b->cap_files : 16;
+        lsm_blob_file_size *p = realloc(b->files, cap * sizeof *p);
+        if (!p)
+            return lsm_fail(LSM_NO_MEMORY, "out of memory");
+        b->files = p;
+        b->cap_files = cap;
+    }
+    size_t i = b->nfiles;
+    while (i > 0 && b->files[i - 1].number > number) {   /* open: any order */
+        b->files[i] = b->files[i - 1];
+        i--;
+    }
+    b->files[i] = (lsm_blob_file_size){ number, bytes };
+    b->nfiles++;
+    return LSM_OK;
+}
+
+int lsm_blobs_files(lsm_blobs *b, lsm_blob_file_size **out, size_t *n)
+{
+    pthread_mutex_lock(&b->pmu);
+    lsm_blob_file_size *v = malloc((b->nfiles ? b->nfiles : 1) * sizeof *v);
+    if (v) {
+        for (size_t i = 0; i < b->nfiles; i++) {
+            v[i] = b->files[i];
+            if (v[i].number == b->wnumber)
+                v[i].bytes = atomic_load_explicit(&b->wbytes, memory_order_relaxed);
+        }
+        *n = b->nfiles;
+    }
+    pthread_mutex_unlock(&b->pmu);
+    *out = v;
+    return v ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
+}
+
+void lsm_blobs_mark_bad(lsm_blobs *b, uint64_t number)
+{
+    pthread_mutex_lock(&b->pmu);
+    uint64_t *p = realloc(b->bad, (b->nbad + 1) * sizeof *p);
+    if (p) {
+        b->bad = p;
+        b->bad[b->nbad++] = number;
+    }
+    pthread_mutex_unlock(&b->pmu);
+}
+
+int lsm_blobs_bad(lsm_blobs *b, uint64_t number)
+{
+    int bad = 0;
+    pthread_mutex_lock(&b->pmu);
+    for (size_t i = 0; !bad && i < b->nbad; i++)
+        bad = b->bad[i] == number;
+    pthread_mutex_unlock(&b->pmu);
+    return bad;
+}
+
 uint64_t lsm_blobs_current(lsm_blobs *b)
 {
     pthread_mutex_lock(&b->pmu);
@@ -167,9 +243,20 @@ int lsm_blobs_open(lsm_env *env, const char *dir, uint64_t file_bytes,
             continue;
         if (number > b->wnumber)
             b->wnumber = number;
-        b->total += file_size(b, number);
+        uint64_t size = file_size(b, number);
+        b->total += size;
+        if (rc == LSM_OK)
+            rc = files_push(b, number, size);
+        if (number == b->wnumber)
+            b->wbytes = size;
     }
     lsm_env_free_names(names, n);
+    if (rc) {
+        free(b->files);
+        free(b->dir);
+        free(b);
+        return rc;
+    }
     b->newest = b->wnumber;
     /* Only the newest file can hold unsynced bytes (files are fsync'ed
      * when rotated); recovery may flush references into it, and a flush
@@ -182,6 +269,7 @@ int lsm_blobs_open(lsm_env *env, const char *dir, uint64_t file_bytes,
     }
     free(path);
     if (rc) {
+        free(b->files);
         free(b->dir);
         free(b);
         return rc;
@@ -206,6 +294,8 @@ void lsm_blobs_close(lsm_blobs *b)
     pthread_mutex_destroy(&b->wmu);
     pthread_mutex_destroy(&b->pmu);
     pthread_mutex_destroy(&b->rmu);
+    free(b->bad);
+    free(b->files);
     free(b->dir);
     free(b);
 }
@@ -247,10 +337,23 @@ static int rotate(lsm_blobs *b)
     free(path);
     if (rc)
         return rc;
-    b->wf = f;
     pthread_mutex_lock(&b->pmu);
-    b->wnumber++;
+    rc = files_push(b, b->wnumber + 1, BLOB_MAGIC_LEN);
+    if (rc == LSM_OK) {
+        /* The file written so far keeps its final size in the list. */
+        for (size_t i = 0; i < b->nfiles; i++)
+            if (b->files[i].number == b->wnumber)
+                b->files[i].bytes = atomic_load_explicit(&b->wbytes,
+                                                         memory_order_relaxed);
+        b->wnumber++;
+        atomic_store_explicit(&b->wbytes, BLOB_MAGIC_LEN, memory_order_relaxed);
+    }
     pthread_mutex_unlock(&b->pmu);
+    if (rc) {
+        f->ops->close(f);
+        return rc;
+    }
+    b->wf = f;
     b->wsize = BLOB_MAGIC_LEN;
     b->wsynced = 0;
     atomic_fetch_add_explicit(&b->total, BLOB_MAGIC_LEN, memory_order_relaxed);
@@ -285,8 +388,18 @@ int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref)
             b->wsize += BLOB_HEADER + value.len;
             atomic_fetch_add_explicit(&b->total, BLOB_HEADER + value.len,
                                       memory_order_relaxed);
+            atomic_fetch_add_explicit(&b->wbytes, BLOB_HEADER + value.len,
+                                      memory_order_relaxed);
         }
     }
+    pthread_mutex_unlock(&b->wmu);
+    return rc;
+}
+
+int lsm_blobs_seal(lsm_blobs *b)
+{
+    pthread_mutex_lock(&b->wmu);
+    int rc = b->wf && b->wsize > BLOB_MAGIC_LEN ? rotate(b) : LSM_OK;
     pthread_mutex_unlock(&b->wmu);
     return rc;
 }
@@ -507,6 +620,13 @@ int lsm_blobs_delete(lsm_blobs *b, uint64_t number)
         if (b->env->unlink(b->env, path) == LSM_OK) {
             atomic_fetch_sub_explicit(&b->total, size, memory_order_relaxed);
             deleted = 1;
+            for (size_t i = 0; i < b->nfiles; i++)
+                if (b->files[i].number == number) {
+                    memmove(&b->files[i], &b->files[i + 1],
+                            (b->nfiles - i - 1) * sizeof *b->files);
+                    b->nfiles--;
+                    break;
+                }
         }
     }
     pthread_mutex_unlock(&b->pmu);

@@ -58,10 +58,29 @@ int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref);
 /* The number of the file being written (or to be continued: the
  * highest in use; 0: none yet). */
 uint64_t lsm_blobs_current(lsm_blobs *b);
+/* Starts the next file now (fsync'ing the current one) unless the
+ * current one holds no value: the current one may then be deleted once
+ * nothing names it (the idle pass seals a file mostly garbage, so an rm
+ * of everything gives its space back). */
+int lsm_blobs_seal(lsm_blobs *b);
 /* The highest blob file number found at open (0: none). */
 uint64_t lsm_blobs_newest(lsm_blobs *b);
 /* Bytes of all blob files (those found at open plus those added). */
 uint64_t lsm_blobs_bytes(lsm_blobs *b);
+/* Bytes of each blob file, by number. */
+typedef struct lsm_blob_file_size {
+    uint64_t number, bytes;
+} lsm_blob_file_size;
+/* The blob files now present, sorted by number (*out malloc'ed; the
+ * caller frees it). */
+int lsm_blobs_files(lsm_blobs *b, lsm_blob_file_size **out, size_t *n);
+/* Bytes of a record holding a value of len bytes (header included): what
+ * a reference's value takes in its blob file. */
+uint64_t lsm_blob_record_bytes(uint32_t len);
+/* Records that a value of file number could not be read (relocation
+ * leaves such files alone); lsm_blobs_bad tells. */
+void lsm_blobs_mark_bad(lsm_blobs *b, uint64_t number);
+int lsm_blobs_bad(lsm_blobs *b, uint64_t number);
 /* fsyncs the current blob file.  Files are fsync'ed when they are
  * rotated, so after this every blob byte written so far is durable. */
 int lsm_blobs_sync(lsm_blobs *b);

@@ -10,6 +10,13 @@
  * blob file exists.
  * While any table's set is unknown (not yet read, or unreadable) the
  * tables count as naming every blob file: nothing is deleted.
+ *
+ * Garbage (manifest tag 11): the record bytes of each value reference a
+ * flush or compaction drops, relocation moves, or a whole-table drop
+ * removes, per blob file, in the edit that makes the change, so the
+ * totals (vs->garbage) follow the tables exactly, across crashes too.
+ * They only choose relocation sources (blob_gc_garbage_percent); the
+ * deletion rule above stays the only one that removes a file.
  */
 #include "blob.h"
 #include "db.h"
@@ -201,9 +208,55 @@ int lsm_blob_gc_named(lsm_db *db, uint64_t **live, size_t *n)
     return 1;
 }
 
-/* --- relocation (lsm_options.blob_gc_age_percent) ------------------------ */
+/* --- garbage (lsm_version_edit.garbage, manifest tag 11) ---------------- */
 
-uint64_t lsm_blob_gc_cutoff(lsm_db *db)
+void lsm_blob_garbage_note(lsm_garbage_list *g, int kind, lsm_slice value)
+{
+    lsm_blob_ref r;
+    if (kind == LSM_KIND_BLOB && lsm_blob_ref_decode(value, &r))
+        (void)lsm_garbage_add(g, r.file, 1, lsm_blob_record_bytes(r.len));
+}
+
+int lsm_blob_gc_table_garbage(lsm_db *db, const lsm_file_meta *f,
+                              lsm_garbage_list *g)
+{
+    lsm_iiter *it = lsm_table_cache_iter(db->tcache, f->number, f->size, 0);
+    if (!it)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    for (lsm_iiter_first(it); lsm_iiter_valid(it); lsm_iiter_next(it)) {
+        lsm_ikey k;
+        if (lsm_ikey_parse(lsm_iiter_key(it), &k))
+            lsm_blob_garbage_note(g, k.kind, lsm_iiter_value(it));
+    }
+    int rc = lsm_iiter_status(it);
+    lsm_iiter_free(it);
+    return rc;
+}
+
+void lsm_blob_gc_forget_deleted(lsm_db *db)
+{
+    lsm_garbage_list *g = &db->vs.garbage;
+    if (g->n == 0 || !db->blobs)
+        return;
+    lsm_blob_file_size *files;
+    size_t n;
+    if (lsm_blobs_files(db->blobs, &files, &n))
+        return;
+    size_t k = 0, j = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        while (j < n && files[j].number < g->v[i].file)
+            j++;
+        if (j < n && files[j].number == g->v[i].file)
+            g->v[k++] = g->v[i];
+    }
+    g->n = k;
+    free(files);
+}
+
+/* --- relocation (lsm_options.blob_gc_age_percent, blob_gc_garbage_percent) */
+
+/* The cutoff of relocation by age (mu held; 0: none). */
+static uint64_t age_cutoff(lsm_db *db)
 {
     int pct = db->opt.blob_gc_age_percent;
     if (pct <= 0 || db->opt.read_only || lsm_blobs_floor(db->blobs) == 0)
@@ -223,14 +276,126 @@ uint64_t lsm_blob_gc_cutoff(lsm_db *db)
     return cutoff > hi ? hi : cutoff;   /* never the file being written */
 }
 
+/* Blob files (not the one being written) whose garbage is at least
+ * blob_gc_garbage_percent of their bytes, sorted (mu held). */
+static int garbage_targets(lsm_db *db, uint64_t **out, size_t *nout)
+{
+    int pct = db->opt.blob_gc_garbage_percent;
+    *out = NULL;
+    *nout = 0;
+    const lsm_garbage_list *g = &db->vs.garbage;
+    if (pct <= 0 || g->n == 0)
+        return LSM_OK;
+    lsm_blob_file_size *files;
+    size_t n;
+    int rc = lsm_blobs_files(db->blobs, &files, &n);
+    if (rc)
+        return rc;
+    uint64_t current = lsm_blobs_current(db->blobs);
+    u64_set s = { 0 };
+    for (size_t i = 0; rc == LSM_OK && i < n; i++) {
+        const lsm_blob_garbage *e = lsm_garbage_find(g, files[i].number);
+        if (e && files[i].number < current && files[i].bytes > 0 &&
+            !lsm_blobs_bad(db->blobs, files[i].number) &&
+            e->bytes * 100 >= files[i].bytes * (uint64_t)(pct > 100 ? 100 : pct))
+            rc = set_push(&s, files[i].number);
+    }
+    free(files);
+    if (rc) {
+        free(s.v);
+        return rc;
+    }
+    *out = s.v;
+    *nout = s.n;
+    return LSM_OK;
+}
+
+int lsm_blob_gc_plan(lsm_db *db, lsm_blob_plan *p)
+{
+    *p = (lsm_blob_plan){ 0 };
+    if (db->opt.read_only || lsm_blobs_floor(db->blobs) == 0)
+        return 0;
+    p->cutoff = age_cutoff(db);
+    if (garbage_targets(db, &p->targets, &p->ntargets))
+        p->ntargets = 0;
+    return p->cutoff > 0 || p->ntargets > 0;
+}
+
+void lsm_blob_plan_free(lsm_blob_plan *p)
+{
+    free(p->targets);
+    *p = (lsm_blob_plan){ 0 };
+}
+
+static int is_target(const lsm_blob_plan *p, uint64_t file)
+{
+    if (p->cutoff && file < p->cutoff)
+        return 1;
+    size_t lo = 0, hi = p->ntargets;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->targets[mid] < file)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->ntargets && p->targets[lo] == file;
+}
+
+int lsm_blob_gc_seal_due(lsm_db *db)
+{
+    int pct = db->opt.blob_gc_garbage_percent;
+    uint64_t current = lsm_blobs_current(db->blobs);
+    const lsm_blob_garbage *g = lsm_garbage_find(&db->vs.garbage, current);
+    if (pct <= 0 || db->opt.read_only || !g || lsm_blobs_floor(db->blobs) == 0)
+        return 0;
+    lsm_blob_file_size *files;
+    size_t n;
+    if (lsm_blobs_files(db->blobs, &files, &n))
+        return 0;
+    int due = 0;
+    for (size_t i = 0; i < n; i++)
+        if (files[i].number == current)
+            due = g->bytes * 100 >= files[i].bytes * (uint64_t)(pct > 100 ? 100 : pct);
+    free(files);
+    return due;
+}
+
+int lsm_blob_gc_pick(lsm_db *db, int only_level, int *level, uint64_t *number)
+{
+    lsm_blob_plan p;
+    lsm_blob_gc_plan(db, &p);
+    int found = 0;
+    if (p.ntargets > 0) {
+        p.cutoff = 0;       /* by garbage only: age moves ride compactions */
+        const lsm_version *v = db->vs.current;
+        for (int l = 0; !found && l < LSM_NUM_LEVELS; l++)
+            for (size_t i = 0; !found && (only_level < 0 || l == only_level) &&
+                               i < v->nfiles[l]; i++) {
+                const lsm_file_meta *f = v->files[l][i];
+                if (f->being_compacted || f->damaged || !f->blobs_known)
+                    continue;
+                for (size_t j = 0; !found && j < f->nblob_files; j++)
+                    if (is_target(&p, f->blob_files[j])) {
+                        *level = l;
+                        *number = f->number;
+                        found = 1;
+                    }
+            }
+    }
+    lsm_blob_plan_free(&p);
+    return found;
+}
+
 int lsm_blob_relocate(lsm_db *db, lsm_blob_move *m, lsm_slice *ref)
 {
     lsm_blob_ref r;
-    if (!m->cutoff || !lsm_blob_ref_decode(*ref, &r) || r.file >= m->cutoff)
+    if (!m->plan || !lsm_blob_ref_decode(*ref, &r) || !is_target(m->plan, r.file))
         return LSM_OK;
     if (lsm_blobs_read(db->blobs, *ref, &m->value) != LSM_OK) {
         lsm_db_log(db, LSM_LOG_WARNING, "blob relocation: %s; the value stays",
                    lsm_last_error());
+        lsm_blobs_mark_bad(db->blobs, r.file);
         return LSM_OK;          /* its damage shows when it is read */
     }
     lsm_blob_ref nr;
@@ -241,6 +406,7 @@ int lsm_blob_relocate(lsm_db *db, lsm_blob_move *m, lsm_slice *ref)
     if (rc)
         return rc;
     m->moved++;
+    (void)lsm_garbage_add(&m->garbage, r.file, 1, lsm_blob_record_bytes(r.len));
     *ref = lsm_buf_slice(&m->ref);
     return LSM_OK;
 }

@@ -335,7 +335,8 @@ static int put_memtables(cp_write *w, uint64_t number, lsm_version_edit *e)
         free(path);
     lsm_file_meta meta = { 0 };
     if (rc == LSM_OK)
-        rc = lsm_build_memtable_table(cp->db, m, f, oldest_reader(cp), &meta);
+        rc = lsm_build_memtable_table(cp->db, m, f, oldest_reader(cp), &meta,
+                                      NULL);
     if (f) {
         int crc = lsm_file_close(f);
         rc = rc ? rc : crc;

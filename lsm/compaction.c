@@ -671,8 +671,10 @@ static int merge_entry(merge_state *ms, key_state *ks, lsm_slice ikey,
         if (rc)
             return rc;
     }
-    if (!keep_entry(ms, ks, &k))
+    if (!keep_entry(ms, ks, &k)) {
+        lsm_blob_garbage_note(&ms->blob.garbage, k.kind, value);
         return LSM_OK;
+    }
     if (!ms->open) {
         int rc = open_output(ms);
         if (rc)
@@ -1006,7 +1008,7 @@ static int plan_ranges(lsm_db *db, compaction *c, merge_job *job)
 /* Merges c's inputs, in ranges on several threads when it is large, and
  * adds the outputs to c->edit in key order (mu not held). */
 static int do_merge(lsm_db *db, compaction *c, merge_job *job,
-                    uint64_t blob_cutoff)
+                    const lsm_blob_plan *blob_plan)
 {
     lsm_iiter *tomb_copy = inputs_iter(db, c, 1);
     int rc = tomb_copy ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");
@@ -1017,7 +1019,7 @@ static int do_merge(lsm_db *db, compaction *c, merge_job *job,
     if (rc != LSM_OK)
         return rc;
     for (int i = 0; i < job->n; i++)
-        job->ms[i].blob.cutoff = blob_cutoff;
+        job->ms[i].blob.plan = blob_plan;
     int *started = calloc((size_t)job->n, sizeof *started);
     for (int i = 1; started && i < job->n; i++)
         started[i] = pthread_create(&job->ms[i].thread, NULL, range_thread,
@@ -1052,6 +1054,10 @@ static int do_merge(lsm_db *db, compaction *c, merge_job *job,
             if (rc == LSM_OK)
                 lsm_file_meta_copy_blobs(c->edit.added[c->edit.nadded - 1].meta, m);
         }
+        const lsm_garbage_list *g = &job->ms[i].blob.garbage;
+        for (size_t j = 0; j < g->n && rc == LSM_OK; j++)
+            rc = lsm_garbage_add(&c->edit.garbage, g->v[j].file, g->v[j].count,
+                                 g->v[j].bytes);
     }
     return rc;
 }
@@ -1072,6 +1078,7 @@ static void merge_job_free(merge_job *job, int failed)
         cleanup_outputs(&job->ms[i], failed);
         lsm_buf_free(&job->ms[i].blob.value);
         lsm_buf_free(&job->ms[i].blob.ref);
+        lsm_garbage_free(&job->ms[i].blob.garbage);
     }
     free(job->ms);
     lsm_range_dels_free(job->visible);
@@ -1195,11 +1202,12 @@ static int run(lsm_db *db, compaction *c)
     } else {
         merge_job job = { NULL, 0, NULL, 0 };
         lsm_blob_pin pin;
-        uint64_t cutoff = lsm_blob_gc_cutoff(db);
-        if (cutoff)     /* the files values move to, until installed */
+        lsm_blob_plan plan;
+        int moving = lsm_blob_gc_plan(db, &plan);
+        if (moving)     /* the files values move to, until installed */
             lsm_blobs_pin_writes(db->blobs, &pin);
         pthread_mutex_unlock(&db->mu);
-        rc = do_merge(db, c, &job, cutoff);
+        rc = do_merge(db, c, &job, moving ? &plan : NULL);
         if (rc == LSM_OK && values_moved(&job))  /* before the edit names them */
             rc = lsm_blobs_sync(db->blobs);
         if (rc == LSM_CORRUPTION &&
@@ -1213,8 +1221,9 @@ static int run(lsm_db *db, compaction *c)
             rc = lsm_db_apply_edit(db, &c->edit); /* on failure: keep outputs */
         pthread_mutex_unlock(&db->mu);
         merge_job_free(&job, outputs_safe_to_delete);
-        if (cutoff)
+        if (moving)
             lsm_blobs_unpin(db->blobs, &pin);
+        lsm_blob_plan_free(&plan);
         pthread_mutex_lock(&db->mu);
         if (rc == LSM_OK)
             __atomic_add_fetch(&db->stats.compactions, 1, __ATOMIC_RELAXED);
@@ -1504,6 +1513,20 @@ static compaction *pick_rewrite(lsm_db *db, int level)
     return NULL;
 }
 
+int lsm_compact_rewrite_level(lsm_db *db, int level)
+{
+    compaction *c = pick_rewrite(db, level);
+    if (!c)
+        return 0;
+    c->idle = 1;
+    if (!room_for(db, c)) {
+        compaction_free(db, c);
+        return 0;
+    }
+    run(db, c);
+    return 1;
+}
+
 int lsm_compact(lsm_db *db)
 {
     int rc = lsm_flush(db);
@@ -1537,8 +1560,12 @@ int lsm_compact(lsm_db *db)
         rc = c ? run(db, c) : lsm_fail(LSM_NO_MEMORY, "cannot set up a compaction");
     }
     /* After a named snapshot was deleted the last level may hold versions
-     * only it needed: rewrite it too. */
-    if (rc == LSM_OK && db->snapshot_dropped) {
+     * only it needed, or it names blob files mostly garbage
+     * (blob_gc.c): rewrite it too. */
+    int lvl;
+    uint64_t num;
+    if (rc == LSM_OK && (db->snapshot_dropped ||
+                         lsm_blob_gc_pick(db, deepest, &lvl, &num))) {
         compaction *c = pick_rewrite(db, deepest);
         rc = c ? run(db, c) : LSM_OK;
         if (rc == LSM_OK)

@@ -76,6 +76,7 @@ void lsm_options_init(lsm_options *o)
     o->idle_compaction_ms = 1000;
     o->space_amp_percent = 10;
     o->blob_file_bytes = 256u << 20;
+    o->blob_gc_garbage_percent = 40;
 }
 
 void lsm_free(void *p)
@@ -329,11 +330,14 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
     free(live);
     free(gc.blobs);
     pthread_mutex_unlock(&db->mu);
+    int blobs_deleted = 0;
     for (size_t i = 0; i < ndoomed; i++) {
         uint64_t number;
         if (lsm_parse_filename(doomed[i], &number) == LSM_FILE_BLOB) {
-            if (lsm_blobs_delete(db->blobs, number))
+            if (lsm_blobs_delete(db->blobs, number)) {
                 lsm_db_log(db, LSM_LOG_DEBUG, "deleted unreferenced %s", doomed[i]);
+                blobs_deleted = 1;
+            }
             continue;
         }
         char *path;
@@ -346,6 +350,8 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
     free(doomed);
     lsm_env_free_names(names, n);
     pthread_mutex_lock(&db->mu);
+    if (blobs_deleted)
+        lsm_blob_gc_forget_deleted(db);
 }
 
 /* --- snapshots --------------------------------------------------------------- */

@@ -302,31 +302,61 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps);
  * is unknown (every blob file must be kept). */
 void lsm_blob_gc_learn(lsm_db *db);
 int lsm_blob_gc_named(lsm_db *db, uint64_t **live, size_t *n);
-/* Relocation by a compaction: values in blob files below cutoff
- * (lsm_blob_gc_cutoff, mu held; 0: none) are copied to the current blob
- * file by lsm_blob_relocate, which points *ref at the new reference (in
- * m->ref, valid until the next call).  The compaction pins (pin, taken
- * before the first copy) the new files until its version is installed,
- * and syncs the blob files first if moved > 0.  A value that cannot be
- * read stays where it is. */
-typedef struct lsm_blob_move {
+/* Relocation by a compaction: values in blob files below cutoff, or
+ * in a target file (whose garbage is at least blob_gc_garbage_percent of
+ * its bytes), are copied to the current blob file by lsm_blob_relocate,
+ * which points *ref at the new reference (in m->ref, valid until the
+ * next call) and counts the old record as garbage.  lsm_blob_gc_plan
+ * (mu held) sets cutoff and targets (shared by a compaction's ranges,
+ * freed by lsm_blob_plan_free); it returns 1 if anything may move.  The
+ * compaction pins (pin, taken before the first copy) the new files until
+ * its version is installed, and syncs the blob files first if moved > 0.
+ * A value that cannot be read stays where it is. */
+typedef struct lsm_blob_plan {
     uint64_t cutoff;
+    uint64_t *targets;      /* sorted */
+    size_t ntargets;
+} lsm_blob_plan;
+typedef struct lsm_blob_move {
+    const lsm_blob_plan *plan;
     uint64_t moved;
     lsm_buf value, ref;
-    lsm_blob_pin pin;
+    lsm_garbage_list garbage;   /* of the values this range dropped or moved */
 } lsm_blob_move;
-uint64_t lsm_blob_gc_cutoff(lsm_db *db);
+int lsm_blob_gc_plan(lsm_db *db, lsm_blob_plan *p);
+void lsm_blob_plan_free(lsm_blob_plan *p);
 int lsm_blob_relocate(lsm_db *db, lsm_blob_move *m, lsm_slice *ref);
+/* Counts value as garbage in g if kind is LSM_KIND_BLOB (a reference);
+ * a malformed reference counts nothing.  Out of memory is ignored: the
+ * figures only guide relocation. */
+void lsm_blob_garbage_note(lsm_garbage_list *g, int kind, lsm_slice value);
+/* Counts every reference table f holds as garbage in g (it is dropped
+ * whole; mu not held). */
+int lsm_blob_gc_table_garbage(lsm_db *db, const lsm_file_meta *f,
+                              lsm_garbage_list *g);
+/* A table of the current version (of only_level if >= 0), neither being
+ * compacted nor damaged, naming a target file of lsm_blob_gc_plan; 0 if
+ * none (mu held). */
+int lsm_blob_gc_pick(lsm_db *db, int only_level, int *level, uint64_t *number);
+/* Is the blob file being written mostly garbage (blob_gc_garbage_percent
+ * of its bytes)?  The idle pass then seals it (lsm_blobs_seal), so it can
+ * be moved out of or deleted like the others (mu held). */
+int lsm_blob_gc_seal_due(lsm_db *db);
+/* Forgets the garbage of blob files no longer present (mu held). */
+void lsm_blob_gc_forget_deleted(lsm_db *db);
 
 /* flush.c: writes a memtable as a level-0 table (mu not held), leaving
  * out versions no snapshot at or after oldest_snapshot can see.  The meta
  * is filled (the caller frees meta->blob_files, smallest and largest);
  * meta->size == 0 if the memtable held nothing. */
 int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
-                             uint64_t oldest_snapshot, lsm_file_meta *meta);
-/* The same, into an open file f (not closed; the builder syncs it). */
+                             uint64_t oldest_snapshot, lsm_file_meta *meta,
+                             lsm_garbage_list *garbage);
+/* The same, into an open file f (not closed; the builder syncs it).
+ * The blob values left out are counted in garbage (if not NULL). */
 int lsm_build_memtable_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
-                             uint64_t oldest_snapshot, lsm_file_meta *meta);
+                             uint64_t oldest_snapshot, lsm_file_meta *meta,
+                             lsm_garbage_list *garbage);
 /* The table format options the store's options ask for. */
 lsm_table_options lsm_db_table_options(const lsm_options *o);
 /* space.c (see the fields above). */
@@ -376,6 +406,9 @@ int lsm_compact_table(lsm_db *db, int level, uint64_t number,
 /* compaction.c, mu held: an idle compaction of one file of `level` into
  * the next (as by score); 1 if one ran. */
 int lsm_compact_level_step(lsm_db *db, int level);
+/* compaction.c, mu held: an idle rewrite in place of the whole `level`
+ * (>= 1; blob relocation out of the last level); 1 if one ran. */
+int lsm_compact_rewrite_level(lsm_db *db, int level);
 /* After a reclaiming write (mu held): records the keys and sequence
  * numbers of its point deletions in db->hints (up to a bound; more are
  * forgotten).  Returns 1 if the batch deletes anything. */

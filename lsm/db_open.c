@@ -198,7 +198,8 @@ static int flush_recovered(replay *rp)
      * not yet past the replayed writes: it may not stand for "latest"). */
     uint64_t oldest = db->snapshots.next != &db->snapshots ? db->snapshots.next->seq
                                                            : LSM_MAX_SEQ;
-    int rc = lsm_write_memtable_table(db, db->mem, number, oldest, &meta);
+    int rc = lsm_write_memtable_table(db, db->mem, number, oldest, &meta,
+                                      &rp->edit->garbage);
     if (rc == LSM_OK && meta.size > 0)
         rc = lsm_edit_add_file(rp->edit, 0, number, meta.size, meta.entries,
                                lsm_buf_slice(&meta.smallest),
@@ -649,8 +650,10 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
     if (rc == LSM_OK)
         rc = lsm_blobs_open(db->env, db->dir, opt->blob_file_bytes,
                             opt->read_only, &db->blobs);
-    if (rc == LSM_OK)
+    if (rc == LSM_OK) {
         lsm_memtable_track_blobs(db->mem, db->blobs);
+        lsm_blob_gc_forget_deleted(db);     /* figures of files gone */
+    }
     if (rc == LSM_OK)
         rc = recover_logs(db);
     if (rc == LSM_OK && !opt->read_only) {

@@ -134,7 +134,8 @@ static int range_deleted(const lsm_range_dels *rd, lsm_slice ikey)
 }
 
 int lsm_build_memtable_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
-                             uint64_t oldest_snapshot, lsm_file_meta *meta)
+                             uint64_t oldest_snapshot, lsm_file_meta *meta,
+                             lsm_garbage_list *garbage)
 {
     lsm_table_options to = lsm_db_table_options(&db->opt);
     lsm_table_builder *b = lsm_table_builder_new(f, &to);
@@ -148,8 +149,12 @@ int lsm_build_memtable_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
          lsm_iiter_next(it)) {
         lsm_slice key = lsm_iiter_key(it);
         if (hidden_version(key, &prev_user, &prev_seq, oldest_snapshot) ||
-            range_deleted(rd, key))
+            range_deleted(rd, key)) {
+            lsm_ikey k;
+            if (garbage && lsm_ikey_parse(key, &k))
+                lsm_blob_garbage_note(garbage, k.kind, lsm_iiter_value(it));
             continue;
+        }
         rc = lsm_table_builder_add(b, key, lsm_iiter_value(it));
         if (rc == LSM_OK && meta->smallest.len == 0)
             rc = widen(meta, key);
@@ -175,7 +180,8 @@ int lsm_build_memtable_table(lsm_db *db, lsm_memtable *m, lsm_file *f,
 }
 
 int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
-                             uint64_t oldest_snapshot, lsm_file_meta *meta)
+                             uint64_t oldest_snapshot, lsm_file_meta *meta,
+                             lsm_garbage_list *garbage)
 {
     meta->number = number;
     meta->size = 0;
@@ -191,7 +197,7 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
     lsm_file *f;
     rc = db->env->open_write(db->env, path, &f);
     if (rc == LSM_OK) {
-        rc = lsm_build_memtable_table(db, m, f, oldest_snapshot, meta);
+        rc = lsm_build_memtable_table(db, m, f, oldest_snapshot, meta, garbage);
         int crc = lsm_file_close(f);
         rc = rc ? rc : crc;
     }
@@ -231,16 +237,19 @@ static void flush_oldest(lsm_db *db)
     lsm_memtable *m = db->imm[0];
     uint64_t number = lsm_vset_new_file_number(&db->vs);
     lsm_file_meta meta = { 0 };
+    lsm_garbage_list garbage = { 0 };   /* blob values the flush leaves out */
     db->flushing = 1;
     uint64_t oldest_snapshot = lsm_db_oldest_snapshot(db);
     int rc = lsm_db_add_pending(db, number);
     pthread_mutex_unlock(&db->mu);
     if (rc == LSM_OK)
-        rc = lsm_write_memtable_table(db, m, number, oldest_snapshot, &meta);
+        rc = lsm_write_memtable_table(db, m, number, oldest_snapshot, &meta,
+                                      &garbage);
     pthread_mutex_lock(&db->mu);
 
     lsm_version_edit edit;
     lsm_edit_init(&edit);
+    edit.garbage = garbage;     /* freed with the edit */
     if (rc == LSM_OK && meta.size > 0)
         rc = lsm_edit_add_file(&edit, 0, number, meta.size, meta.entries,
                                lsm_buf_slice(&meta.smallest),

@@ -163,9 +163,9 @@ typedef struct lsm_options {
      * least this long is written once to a blob file and the tree holds
      * a ~20-byte reference, so flushes and compactions never copy it.
      * A blob file is deleted once no table, memtable, snapshot or
-     * iterator can name any of its values (values are not moved unless
-     * blob_gc_age_percent, so a file keeping one live value keeps all its
-     * bytes).  0: off (default). */
+     * iterator can name any of its values; live values move out of files
+     * mostly garbage (blob_gc_garbage_percent) or old (blob_gc_age_percent).
+     * 0: off (default; lsmfs turns it on). */
     size_t blob_min_bytes;
     uint64_t blob_file_bytes;       /* start a new blob file past this; 256 MiB */
     /* Blob relocation (blob_gc.c): a compaction copies the live values it
@@ -173,9 +173,20 @@ typedef struct lsm_options {
      * between the oldest a table names and the one being written) into
      * the current one, so files mostly dead empty out and are deleted.
      * Cost: live values are copied too, whatever share of their file is
-     * dead (no per-file garbage is recorded), each time they fall below
-     * the cutoff again.  0: values are never moved (default). */
+     * dead, each time they fall below the cutoff again.  0: values are
+     * never moved by age (default). */
     int blob_gc_age_percent;
+    /* Blob relocation by garbage (blob_gc.c): a blob file (not the one
+     * being written) whose garbage -- values flushes and compactions
+     * dropped, recorded in the manifest per file -- is at least this % of
+     * its bytes has its live values copied out by the compactions that
+     * rewrite them, and an idle store compacts the tables naming it, so
+     * its space comes back once the last is moved.  Bounds the blob files'
+     * dead bytes near this % (relocation copies about (100 - it)/it bytes
+     * per byte freed).  0: never.  Default 40: below a half, so files
+     * holding every other file's data (rm of every other) qualify; the
+     * dead share stays under 40 % and a byte freed copies 1.5 live. */
+    int blob_gc_garbage_percent;
     struct lsm_env *env;            /* I/O interface; NULL = POSIX */
     /* Recorded in the store's LOCK file after the holder's pid while the
      * store is open (e.g. where it is mounted): a second opener's
@@ -358,7 +369,8 @@ int lsm_compact(lsm_db *db);
 void lsm_hold_compactions(lsm_db *db, int hold);
 
 /* Statistics and state as text; *out is malloc'ed (lsm_free).  Names:
- * "stats" (everything), "levels", "sstables". */
+ * "stats" (everything), "levels", "sstables", "blobfiles" (each blob
+ * file's bytes and recorded garbage, stats.c). */
 int lsm_property(lsm_db *db, const char *name, char **out);
 
 /* Bytes of live data on disk (tables + logs + blob files), without the
@@ -399,7 +411,9 @@ uint64_t lsm_held_bytes(lsm_db *db);
  *
  * One loss: an unreadable data block, or a whole table that cannot be
  * opened (its footer, index or another metadata block is damaged, so
- * nothing in it can be located).  The lost user keys k are bounded by the
+ * nothing in it can be located), or one entry whose value is in a blob
+ * file that is missing, too short, or fails the value's checksum
+ * (blob_file names it; lo == hi is the entry's key, lo_inclusive).  The lost user keys k are bounded by the
  * table's index: lo < k <= hi (lo <= k <= hi when lo_inclusive), bytewise.
  * The bounds may be shortened separator keys, not keys ever written. */
 typedef struct lsm_loss {
@@ -413,6 +427,7 @@ typedef struct lsm_loss {
     size_t hi_len;
     uint64_t new_table;          /* lsm_repair: the table now holding what was
                                     kept (0: none, or only checking) */
+    uint64_t blob_file;          /* a blob value's loss: its blob file (else 0) */
     const char *why;             /* the failed check, naming table and offset */
 } lsm_loss;
 typedef void (*lsm_loss_fn)(void *ctx, const lsm_loss *loss);
@@ -425,10 +440,13 @@ typedef struct lsm_repair_result {
     uint64_t entries_lost;       /* entries the damaged tables held, by their
                                     own counts, that could not be read */
     uint64_t tables_written;     /* rewrites installed (lsm_repair) */
+    uint64_t blobs_lost;         /* entries whose blob value cannot be read
+                                    (missing file, short, bad checksum) */
 } lsm_repair_result;
 
 /* Reads every entry of every table of an open store (read-only is fine),
- * verifying every block, and reports each loss.  LSM_OK even if damage
+ * verifying every block and every blob value a table names (reading it
+ * whole: the cost of reading all data), and reports each loss.  LSM_OK even if damage
  * was found (res says); an error only if the check itself failed (I/O). */
 int lsm_verify_tables(lsm_db *db, lsm_loss_fn fn, void *ctx,
                       lsm_repair_result *res);
@@ -441,7 +459,10 @@ int lsm_verify_tables(lsm_db *db, lsm_loss_fn fn, void *ctx,
  *   - a damaged table in level 1 or deeper is rewritten in place;
  *   - a damaged level-0 table is merged with every newer level-0 table
  *     into one new level-0 table (level 0 is ordered by age);
- *   - a table that cannot be opened is dropped.
+ *   - a table that cannot be opened is dropped;
+ *   - an entry whose blob value cannot be read is left out of the
+ *     rewrite of its table, with a range deletion over its key at its own
+ *     sequence number (older versions stay hidden, newer ones stay).
  * Each replacement is one manifest edit, so the old tables are retired
  * only once the new one is installed; a crash leaves one or the other.
  * Every lost range also gets a range deletion at the damaged table's

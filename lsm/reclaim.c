@@ -29,7 +29,15 @@
  *         entries under every range deletion of the version;
  *      4. space bound: while the levels above the deepest one holding data
  *         hold more than space_amp_percent of its bytes, one file of the
- *         shallowest of them is compacted down (lsm_compact_level_step).
+ *         shallowest of them is compacted down (lsm_compact_level_step);
+ *      5. blob garbage: the blob file being written, once its recorded
+ *         garbage reached blob_gc_garbage_percent, is sealed (the next
+ *         file started) so it can go too; else a table naming a blob file
+ *         whose recorded garbage reached it is compacted (lsm_compact_table;
+ *         in the last level, the level is rewritten), moving its values
+ *         out of that file.
+ *    A drop (step 2) counts the blob values of the tables it removes as
+ *    garbage (reading them: blob_gc.c).
  *    When no step applies, the pass records the manifest edits and the
  *    oldest snapshot's sequence number it saw and runs again only once one
  *    of them moves.  Idle compactions stop at the first write that comes
@@ -253,6 +261,24 @@ static int in_level(const lsm_version *v, int level, const lsm_file_meta *f)
     return 0;
 }
 
+/* Counts the blob values the n tables dropped whole name as garbage in
+ * e (mu held; dropped while they are read, the tables marked as being
+ * compacted).  A table that cannot be read counts nothing. */
+static void count_dropped_blobs(lsm_db *db, lsm_file_meta **f, size_t n,
+                                lsm_version_edit *e)
+{
+    int any = 0;
+    for (size_t i = 0; i < n; i++)
+        any |= !f[i]->blobs_known || f[i]->nblob_files > 0;
+    if (!any || lsm_blobs_bytes(db->blobs) == 0)
+        return;
+    pthread_mutex_unlock(&db->mu);
+    for (size_t i = 0; i < n; i++)
+        if (!f[i]->blobs_known || f[i]->nblob_files > 0)
+            (void)lsm_blob_gc_table_garbage(db, f[i], &e->garbage);
+    pthread_mutex_lock(&db->mu);
+}
+
 /* Removes the covered tables still at their level in the current version,
  * neither being compacted nor damaged (the damaged list names them), by
  * one manifest edit (mu held; dropped for the manifest write), counted as
@@ -282,6 +308,7 @@ static size_t drop_covered(lsm_db *db, const cands *c)
     }
     if (rc == LSM_OK && n > 0) {
         db->compacting++;
+        count_dropped_blobs(db, marked, n, &e);
         rc = lsm_db_apply_edit(db, &e);
         db->compacting--;
         pthread_cond_broadcast(&db->bg_cv);
@@ -676,6 +703,30 @@ static int idle_reclaim(lsm_db *db)
     return dropped > 0 || ran;
 }
 
+/* Step 5: a table naming a blob file mostly garbage is rewritten, its
+ * values moved out (blob_gc.c), so the file can go (mu held; dropped). */
+static int idle_blob_gc(lsm_db *db)
+{
+    int level, ran = 0;
+    uint64_t number;
+    if (db->shutting_down || db->manual_compaction)
+        return 0;
+    if (lsm_blob_gc_seal_due(db)) {
+        pthread_mutex_unlock(&db->mu);     /* never wait for a blob write */
+        int rc = lsm_blobs_seal(db->blobs);
+        pthread_mutex_lock(&db->mu);
+        if (rc == LSM_OK)
+            lsm_db_delete_obsolete(db, 0);
+        return rc == LSM_OK;
+    }
+    if (!lsm_blob_gc_pick(db, -1, &level, &number))
+        return 0;
+    if (level == LSM_NUM_LEVELS - 1)    /* nothing below to merge into */
+        return lsm_compact_rewrite_level(db, level);
+    lsm_compact_table(db, level, number, NULL, 1, &ran);
+    return ran;
+}
+
 /* Step 4: the level to compact down for the space bound, or -1 (mu held). */
 static int over_space_bound(lsm_db *db)
 {
@@ -711,7 +762,8 @@ int lsm_idle_pass(lsm_db *db)
     int level;
     int did = idle_flush(db) || idle_reclaim(db) ||
               ((level = over_space_bound(db)) >= 0 &&
-               lsm_compact_level_step(db, level));
+               lsm_compact_level_step(db, level)) ||
+              idle_blob_gc(db);
     if (!did) {
         db->idle_settled = db->edits == edits && lsm_db_oldest_snapshot(db) == seq &&
                            db->vs.last_seq == last_seq;

@@ -22,7 +22,13 @@
  * versions above S: those are not hidden.  The output is fsync'ed, then its directory
  * entry, then one manifest edit swaps inputs for output.
  *
- * Cost: one read of every table; one rewrite of each damaged table (and,
+ * Blob values: each reference a readable entry holds is resolved and its
+ * checksum verified (lsm_blobs_read); one that fails is a loss of that
+ * entry alone (its key, its sequence number), so the rewrite leaves it
+ * out and hides older versions of the key with a range deletion at that
+ * sequence number; newer versions keep their meaning.
+ *
+ * Cost: one read of every table and every blob value; one rewrite of each damaged table (and,
  * for level 0, of the level-0 tables newer than it).  Memory: the losses
  * found (two keys each) and one iterator per input.
  */
@@ -85,10 +91,15 @@ int lsm_check_table(lsm_db *db, const lsm_file_meta *f, lsm_table_loss_fn lost,
     return rc;
 }
 
+static void ignore_loss(void *ctx, uint64_t offset, lsm_slice lower,
+                        lsm_slice upper, const char *why);
+
 /* --- the losses of one table ------------------------------------------------- */
 
 typedef struct loss_rec {
     uint64_t offset;             /* UINT64_MAX: the whole table */
+    uint64_t blob_file;          /* a blob value's loss (else 0) */
+    uint64_t seq;                /* of that entry */
     lsm_buf lo, hi;              /* user keys */
     int lo_inclusive;
     char why[320];
@@ -98,6 +109,7 @@ typedef struct table_state {
     lsm_file_meta *f;
     int level;
     lsm_table_check check;
+    uint64_t blobs_lost;
     int unreadable;              /* cannot be opened: all of it is lost */
     loss_rec *losses;
     size_t nlosses;
@@ -168,6 +180,53 @@ static int is_damaged(const table_state *ts)
     return ts->nlosses > 0;
 }
 
+/* Records a blob value loss of the entry ikey (reference ref). */
+static void lose_blob(table_state *ts, lsm_slice ikey, const lsm_ikey *k,
+                      lsm_slice ref)
+{
+    loss_rec *r = new_loss(ts);
+    if (!r)
+        return;
+    lsm_blob_ref br = { 0 };
+    (void)lsm_blob_ref_decode(ref, &br);
+    r->blob_file = br.file ? br.file : UINT64_MAX;
+    r->seq = k->seq;
+    r->lo_inclusive = 1;
+    set_user(ts, &r->lo, ikey);
+    set_user(ts, &r->hi, ikey);
+    char why[256];
+    lsm_error_copy(why, sizeof why);
+    snprintf(r->why, sizeof r->why, "%06llu.sst: blob value: %s",
+             (unsigned long long)ts->f->number, why);
+    ts->blobs_lost++;
+}
+
+/* Resolves every blob reference of ts's readable entries, recording a
+ * loss for each that fails (mu not held). */
+static int check_blobs(lsm_db *db, table_state *ts)
+{
+    lsm_iiter *it = lsm_table_cache_salvage_iter(db->tcache, ts->f->number,
+                                                 ts->f->size, ignore_loss, NULL);
+    lsm_buf val = { 0 };
+    int rc = LSM_OK;
+    for (lsm_iiter_first(it); rc == LSM_OK && lsm_iiter_valid(it);
+         lsm_iiter_next(it)) {
+        lsm_ikey k;
+        if (!lsm_ikey_parse(lsm_iiter_key(it), &k) || k.kind != LSM_KIND_BLOB)
+            continue;
+        int st = lsm_blobs_read(db->blobs, lsm_iiter_value(it), &val);
+        if (st == LSM_CORRUPTION)
+            lose_blob(ts, lsm_iiter_key(it), &k, lsm_iiter_value(it));
+        else if (st != LSM_OK)
+            rc = st;                    /* I/O or memory: the check failed */
+    }
+    if (rc == LSM_OK)
+        rc = lsm_iiter_status(it);
+    lsm_iiter_free(it);
+    lsm_buf_free(&val);
+    return rc == LSM_CORRUPTION ? LSM_OK : rc;  /* blocks: lsm_check_table's */
+}
+
 /* Checks one table into ts (mu not held). */
 static int check_one(lsm_db *db, lsm_file_meta *f, int level, table_state *ts)
 {
@@ -180,6 +239,8 @@ static int check_one(lsm_db *db, lsm_file_meta *f, int level, table_state *ts)
          * open comes first.  Whatever was collected, all of it is lost. */
         lose_whole(ts);
         rc = LSM_OK;
+    } else if (rc == LSM_OK) {
+        rc = check_blobs(db, ts);
     }
     if (rc == LSM_OK && ts->oom)
         rc = lsm_fail(LSM_NO_MEMORY, "out of memory checking %06llu.sst",
@@ -193,6 +254,7 @@ static void add_result(const table_state *ts, lsm_repair_result *res)
     if (!is_damaged(ts))
         return;
     res->damaged++;
+    res->blobs_lost += ts->blobs_lost;
     if (ts->unreadable) {
         res->tables_lost++;
         res->entries_lost += ts->f->entries;
@@ -213,7 +275,7 @@ static void emit(const table_state *ts, uint64_t new_table, lsm_loss_fn fn,
             .lo = r->lo.data ? r->lo.data : "", .lo_len = r->lo.len,
             .lo_inclusive = r->lo_inclusive,
             .hi = r->hi.data ? r->hi.data : "", .hi_len = r->hi.len,
-            .new_table = new_table, .why = r->why,
+            .new_table = new_table, .blob_file = r->blob_file, .why = r->why,
         };
         fn(ctx, &l);
     }
@@ -316,7 +378,24 @@ static int add_range_del(rewrite *w, lsm_slice begin, lsm_slice end, uint64_t se
     return rc;
 }
 
-/* Every readable point entry of the group, merged. */
+/* Is ikey an entry whose blob value the check found lost? */
+static int blob_lost(const table_state *g, size_t n, lsm_slice ikey)
+{
+    lsm_ikey k;
+    if (!lsm_ikey_parse(ikey, &k) || k.kind != LSM_KIND_BLOB)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < g[i].nlosses; j++) {
+            const loss_rec *r = &g[i].losses[j];
+            if (r->blob_file && r->seq == k.seq &&
+                lsm_slice_cmp(lsm_buf_slice(&r->lo), k.user) == 0)
+                return 1;
+        }
+    return 0;
+}
+
+/* Every readable point entry of the group, merged, but those whose blob
+ * value is lost. */
 static int copy_points(rewrite *w, table_state *g, size_t n)
 {
     lsm_db *db = w->db;
@@ -336,6 +415,8 @@ static int copy_points(rewrite *w, table_state *g, size_t n)
     int rc = LSM_OK;
     for (lsm_iiter_first(m); rc == LSM_OK && lsm_iiter_valid(m); lsm_iiter_next(m)) {
         lsm_slice key = lsm_iiter_key(m);
+        if (blob_lost(g, n, key))
+            continue;
         rc = lsm_table_builder_add(w->b, key, lsm_iiter_value(m));
         lsm_file_meta_widen(&w->meta, key);
         w->meta.entries++;
@@ -414,7 +495,8 @@ static int hide_losses(rewrite *w, table_state *g, size_t n)
                 lsm_buf_append(&e, "", 1))
                 rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
             else if (lsm_slice_cmp(lsm_buf_slice(&b), lsm_buf_slice(&e)) < 0)
-                rc = add_range_del(w, lsm_buf_slice(&b), lsm_buf_slice(&e), seq);
+                rc = add_range_del(w, lsm_buf_slice(&b), lsm_buf_slice(&e),
+                                   r->blob_file ? r->seq : seq);
         }
     }
     lsm_buf_free(&b);

@@ -278,6 +278,15 @@ static void add_to_owner(space_scan *sc, uint64_t seq, uint64_t bytes)
         sc->exclusive[k] += bytes;
 }
 
+/* The length of an entry's value: a blob reference counts its value. */
+static uint64_t value_len(const lsm_ikey *k, lsm_slice v)
+{
+    lsm_blob_ref r;
+    if (k->kind == LSM_KIND_BLOB && lsm_blob_ref_decode(v, &r))
+        return r.len;
+    return v.len;
+}
+
 static int scan_entries(space_scan *sc, lsm_iiter *in)
 {
     lsm_buf user = { 0 };
@@ -298,7 +307,7 @@ static int scan_entries(space_scan *sc, lsm_iiter *in)
         if (lsm_kind_is_put(k.kind)) {
             uint64_t who = sole_viewer(sc, k.user, k.seq, newer);
             if (who != LSM_MAX_SEQ)
-                add_to_owner(sc, who, k.user.len + lsm_iiter_value(in).len);
+                add_to_owner(sc, who, k.user.len + value_len(&k, lsm_iiter_value(in)));
         }
         newer = k.seq;
     }

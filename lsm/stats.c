@@ -11,6 +11,10 @@
  *            tables dropped whole under range deletions and their bytes,
  *            idle compactions done and given up for writes (reclaim.c);
  *            damaged tables, one line each with the failure that found it.
+ * "blobfiles" every blob file: number, bytes, the garbage the manifest
+ *            records for it (records and bytes: values flushes,
+ *            compactions and drops left behind), its garbage % and
+ *            "current" for the one being written; then their totals.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -103,8 +107,51 @@ static void print_counters(FILE *f, lsm_db *db)
     fprintf(f, "blocks_read: %" PRIu64 "\n", s.blocks_read);
 }
 
+/* The "blobfiles" property (mu held: the garbage is read under it). */
+static void print_blob_files(FILE *f, lsm_db *db)
+{
+    lsm_blob_file_size *files;
+    size_t n;
+    if (lsm_blobs_files(db->blobs, &files, &n))
+        return;
+    uint64_t current = lsm_blobs_current(db->blobs), bytes = 0, gbytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        const lsm_blob_garbage *g = lsm_garbage_find(&db->vs.garbage,
+                                                     files[i].number);
+        lsm_blob_garbage z = { 0 };
+        if (!g)
+            g = &z;
+        fprintf(f, "blob %06" PRIu64 " bytes %" PRIu64 " garbage_count %" PRIu64
+                " garbage_bytes %" PRIu64 " garbage_pct %.1f%s\n",
+                files[i].number, files[i].bytes, g->count, g->bytes,
+                files[i].bytes ? 100.0 * (double)g->bytes / (double)files[i].bytes : 0.0,
+                files[i].number == current ? " current" : "");
+        bytes += files[i].bytes;
+        gbytes += g->bytes;
+    }
+    fprintf(f, "blob_files: %zu bytes %" PRIu64 " garbage_bytes %" PRIu64 "\n",
+            n, bytes, gbytes);
+    free(files);
+}
+
 int lsm_property(lsm_db *db, const char *name, char **out)
 {
+    if (name && strcmp(name, "blobfiles") == 0) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+            return lsm_fail(LSM_NO_MEMORY, "out of memory");
+        pthread_mutex_lock(&db->mu);
+        print_blob_files(f, db);
+        pthread_mutex_unlock(&db->mu);
+        if (fclose(f) != 0) {
+            free(text);
+            return lsm_fail(LSM_NO_MEMORY, "out of memory");
+        }
+        *out = text;
+        return LSM_OK;
+    }
     int which = !name ? -1
                 : strcmp(name, "stats") == 0    ? 0
                 : strcmp(name, "levels") == 0   ? 1

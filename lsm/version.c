@@ -470,6 +470,16 @@ static int snaps_prepare(lsm_version_set *vs, const lsm_version_edit *e)
     return LSM_OK;
 }
 
+/* Adds e's blob garbage to vs's totals.  Out of memory loses the
+ * figures of some file (they only guide relocation, blob_gc.c). */
+static void garbage_apply(lsm_version_set *vs, const lsm_version_edit *e)
+{
+    for (size_t i = 0; i < e->garbage.n; i++) {
+        const lsm_blob_garbage *g = &e->garbage.v[i];
+        (void)lsm_garbage_add(&vs->garbage, g->file, g->count, g->bytes);
+    }
+}
+
 /* Applies e's snapshot changes (after snaps_prepare).  A dropped
  * snapshot's pin is the caller's to release (it read it before). */
 static void snaps_apply(lsm_version_set *vs, const lsm_version_edit *e)
@@ -526,6 +536,7 @@ void lsm_vset_destroy(lsm_version_set *vs)
     vs->named = NULL;
     vs->pins = NULL;
     vs->nnamed = vs->cap_named = 0;
+    lsm_garbage_free(&vs->garbage);
     pthread_cond_destroy(&vs->manifest_cv);
 }
 
@@ -545,6 +556,12 @@ static int snapshot_edit(lsm_version_set *vs, lsm_version_edit *e)
     e->style = vs->style;
     for (size_t i = 0; i < vs->nnamed; i++) {
         int rc = lsm_edit_add_snapshot(e, &vs->named[i]);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < vs->garbage.n; i++) {
+        const lsm_blob_garbage *g = &vs->garbage.v[i];
+        int rc = lsm_garbage_add(&e->garbage, g->file, g->count, g->bytes);
         if (rc)
             return rc;
     }
@@ -650,6 +667,7 @@ int lsm_vset_log_and_apply(lsm_version_set *vs, lsm_version_edit *e)
         vs->log_number = e->log_number;
         install_version(vs, v);
         snaps_apply(vs, e);
+        garbage_apply(vs, e);
     } else {
         /* A failed append may leave a partial record: never append after
          * it.  The next edit starts a fresh manifest. */
@@ -716,6 +734,7 @@ static int recover_edit(lsm_version_set *vs, lsm_version_edit *e)
         return rc;
     install_version(vs, v);
     snaps_apply(vs, e);
+    garbage_apply(vs, e);
     if (e->has_log_number)
         vs->log_number = e->log_number;
     if (e->has_next_file)

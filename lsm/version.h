@@ -59,6 +59,23 @@ typedef struct lsm_deleted_file {
     uint64_t number;
 } lsm_deleted_file;
 
+/* Garbage of blob files (blob_gc.c): bytes and records of values no
+ * table or memtable names any more, per blob file; sorted by file. */
+typedef struct lsm_blob_garbage {
+    uint64_t file, count, bytes;
+} lsm_blob_garbage;
+typedef struct lsm_garbage_list {
+    lsm_blob_garbage *v;
+    size_t n, cap;
+} lsm_garbage_list;
+/* Adds count/bytes to file's entry (made if missing). */
+int lsm_garbage_add(lsm_garbage_list *l, uint64_t file, uint64_t count,
+                    uint64_t bytes);
+/* file's entry, or NULL. */
+const lsm_blob_garbage *lsm_garbage_find(const lsm_garbage_list *l, uint64_t file);
+void lsm_garbage_remove(lsm_garbage_list *l, uint64_t file);
+void lsm_garbage_free(lsm_garbage_list *l);
+
 /* A named snapshot as the manifest records it. */
 typedef lsm_snapshot_info lsm_snap_record;
 
@@ -75,6 +92,9 @@ typedef struct lsm_version_edit {
     int has_next_snap_id;
     uint32_t next_snap_id;
     int style;                      /* enum lsm_compaction_style; 0 = none */
+    /* Blob garbage this edit adds (deltas; a new manifest's first edit
+     * holds the totals). */
+    lsm_garbage_list garbage;
     lsm_deleted_file *deleted;
     size_t ndeleted, cap_deleted;
     lsm_new_file *added;
@@ -188,6 +208,9 @@ struct lsm_version_set {
      * lsm_compaction_style; 0 = none recorded, i.e. leveled).  Every new
      * manifest records it. */
     int style;
+    /* Blob garbage recorded by the edits so far (lsm_edit garbage), per
+     * blob file still present (db.c forgets a file once deleted). */
+    lsm_garbage_list garbage;
     pthread_cond_t manifest_cv;
 };
 

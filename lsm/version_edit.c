@@ -25,6 +25,14 @@
  *                         lsm_compaction_style); every new manifest's
  *                         first edit records it.  Manifests written
  *                         before it existed are leveled.
+ *   tag 11 blob garbage   varint64 blob file number, varint64 records,
+ *                         varint64 bytes (headers included) of values in
+ *                         that blob file no longer named: added to what
+ *                         earlier edits recorded for it (blob_gc.c); a new
+ *                         manifest's first edit holds the totals of the
+ *                         blob files not yet deleted.  Records for a
+ *                         deleted blob file are ignored (numbers are never
+ *                         reused, blob.c).
  *
  * A snapshot's record is appended (and the manifest fsync'ed) only after
  * the WAL holding every write up to its sequence number is fsync'ed, and
@@ -55,6 +63,7 @@ enum {
     TAG_DROPPED_SNAPSHOT = 8,
     TAG_NEXT_SNAPSHOT_ID = 9,
     TAG_COMPACTION_STYLE = 10,
+    TAG_BLOB_GARBAGE = 11,
 };
 
 lsm_file_meta *lsm_file_meta_new(void)
@@ -93,6 +102,7 @@ void lsm_edit_free(lsm_version_edit *e)
     free(e->deleted);
     free(e->snaps);
     free(e->dropped_snaps);
+    lsm_garbage_free(&e->garbage);
     lsm_edit_init(e);
 }
 
@@ -119,6 +129,58 @@ int lsm_edit_delete_file(lsm_version_edit *e, int level, uint64_t number)
     e->deleted[e->ndeleted].number = number;
     e->ndeleted++;
     return LSM_OK;
+}
+
+/* Index of the first entry of l whose file is >= file. */
+static size_t garbage_index(const lsm_garbage_list *l, uint64_t file)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->v[mid].file < file)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int lsm_garbage_add(lsm_garbage_list *l, uint64_t file, uint64_t count,
+                    uint64_t bytes)
+{
+    size_t i = garbage_index(l, file);
+    if (i == l->n || l->v[i].file != file) {
+        int rc = grow((void **)&l->v, &l->cap, l->n, sizeof *l->v);
+        if (rc)
+            return rc;
+        memmove(&l->v[i + 1], &l->v[i], (l->n - i) * sizeof *l->v);
+        l->v[i] = (lsm_blob_garbage){ .file = file };
+        l->n++;
+    }
+    l->v[i].count += count;
+    l->v[i].bytes += bytes;
+    return LSM_OK;
+}
+
+const lsm_blob_garbage *lsm_garbage_find(const lsm_garbage_list *l, uint64_t file)
+{
+    size_t i = garbage_index(l, file);
+    return i < l->n && l->v[i].file == file ? &l->v[i] : NULL;
+}
+
+void lsm_garbage_remove(lsm_garbage_list *l, uint64_t file)
+{
+    size_t i = garbage_index(l, file);
+    if (i < l->n && l->v[i].file == file) {
+        memmove(&l->v[i], &l->v[i + 1], (l->n - i - 1) * sizeof *l->v);
+        l->n--;
+    }
+}
+
+void lsm_garbage_free(lsm_garbage_list *l)
+{
+    free(l->v);
+    *l = (lsm_garbage_list){ 0 };
 }
 
 int lsm_edit_add_snapshot(lsm_version_edit *e, const lsm_snap_record *r)
@@ -222,6 +284,13 @@ int lsm_edit_encode(const lsm_version_edit *e, lsm_buf *out)
         rc |= lsm_buf_put_varint32(out, TAG_COMPACTION_STYLE);
         rc |= lsm_buf_put_varint32(out, (uint32_t)e->style);
     }
+    for (size_t i = 0; i < e->garbage.n; i++) {
+        const lsm_blob_garbage *g = &e->garbage.v[i];
+        rc |= lsm_buf_put_varint32(out, TAG_BLOB_GARBAGE);
+        rc |= lsm_buf_put_varint64(out, g->file);
+        rc |= lsm_buf_put_varint64(out, g->count);
+        rc |= lsm_buf_put_varint64(out, g->bytes);
+    }
     return rc ? lsm_fail(LSM_NO_MEMORY, "out of memory encoding an edit")
               : LSM_OK;
 }
@@ -314,6 +383,13 @@ static int decode_field(lsm_version_edit *e, uint32_t tag, lsm_slice *in)
             return LSM_CORRUPTION;
         e->style = (int)id;
         return LSM_OK;
+    case TAG_BLOB_GARBAGE: {
+        uint64_t count, bytes;
+        if (!lsm_get_varint64(in, &number) || number == 0 ||
+            !lsm_get_varint64(in, &count) || !lsm_get_varint64(in, &bytes))
+            return LSM_CORRUPTION;
+        return lsm_garbage_add(&e->garbage, number, count, bytes);
+    }
     default:
         return LSM_CORRUPTION;
     }

@@ -252,18 +252,21 @@ static int inspect_manifest(const char *store)
         list_dir(store);
         return CLI_EXIT_PROBLEMS;
     }
-    char *levels = NULL, *tables = NULL;
+    char *levels = NULL, *tables = NULL, *blobs = NULL;
     if (lsm_property(db, "levels", &levels) == LSM_OK &&
-        lsm_property(db, "sstables", &tables) == LSM_OK) {
+        lsm_property(db, "sstables", &tables) == LSM_OK &&
+        lsm_property(db, "blobfiles", &blobs) == LSM_OK) {
         lsm_stats s;
         lsm_get_stats(db, &s);
         fputs(levels, stdout);
         fputs(tables, stdout);
+        fputs(blobs, stdout);     /* each blob file's bytes and garbage */
         printf("last sequence: %" PRIu64 "\n", s.last_seq);
     }
     print_snapshots(db);
     lsm_free(levels);
     lsm_free(tables);
+    lsm_free(blobs);
     lsm_close(db);
     return CLI_EXIT_OK;
 }

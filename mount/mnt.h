@@ -40,6 +40,7 @@ struct mnt_config {
     size_t blob_min;          /* lsm blob_min_bytes; 0 = off */
     size_t blob_file_mb;      /* lsm blob_file_bytes >> 20 */
     int blob_gc_age;          /* lsm blob_gc_age_percent */
+    int blob_gc_garbage;      /* lsm blob_gc_garbage_percent */
     int sync;
     int writeback;              /* 1 on, 0 off, -1 = default (on unless sync) */
     unsigned max_write;

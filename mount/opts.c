@@ -44,6 +44,12 @@
  * lookup per 4 KiB).  A read crossing a damaged block returns the good
  * prefix first (a short read, as POSIX allows), then EIO. */
 #define MNT_BLOCK_BYTES (16u << 10)
+/* Blocks of this size or more go to blob files (the engine's default is
+ * off, for embedders with small values).  A file's full 16 KiB blocks
+ * and tails of 4 KiB or more: below it the ~20-byte reference and the
+ * 8-byte record header are a larger share and the value costs little to
+ * rewrite in compactions (README: blob files, measured). */
+#define MNT_BLOB_MIN_DEFAULT 4096u
 
 enum mnt_key {
     KEY_HELP,
@@ -68,6 +74,7 @@ enum mnt_key {
     KEY_BLOB_MIN,
     KEY_BLOB_FILE_MB,
     KEY_BLOB_GC_AGE,
+    KEY_BLOB_GC_GARBAGE,
 };
 
 #define MNT_FLAG(t, field, v) { t, offsetof(struct mnt_config, field), v }
@@ -89,6 +96,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
     FUSE_OPT_KEY("blob_min=", KEY_BLOB_MIN),
     FUSE_OPT_KEY("blob_file_mb=", KEY_BLOB_FILE_MB),
     FUSE_OPT_KEY("blob_gc_age=", KEY_BLOB_GC_AGE),
+    FUSE_OPT_KEY("blob_gc_garbage=", KEY_BLOB_GC_GARBAGE),
     FUSE_OPT_KEY("max_write=", KEY_MAX_WRITE),
     FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TIMEOUT),
     FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TIMEOUT),
@@ -283,6 +291,11 @@ static int mnt_opt_proc(void *data, const char *arg, int key,
             return mnt_bad_value(arg, "a percentage, 0 to 100");
         cfg->blob_gc_age = (int)v;
         return 0;
+    case KEY_BLOB_GC_GARBAGE:
+        if (mnt_parse_uint(val, 100, &v) != 0)
+            return mnt_bad_value(arg, "a percentage, 0 to 100");
+        cfg->blob_gc_garbage = (int)v;
+        return 0;
     case KEY_MAX_WRITE:
         if (mnt_parse_uint(val, MNT_MAX_WRITE_MAX, &v) != 0 ||
             v < MNT_MAX_WRITE_MIN)
@@ -324,9 +337,10 @@ static void mnt_config_defaults(struct mnt_config *cfg)
     cfg->cache_mb = o.lsm.cache_bytes >> 20;
     cfg->memtable_mb = o.lsm.memtable_bytes >> 20;
     cfg->inline_max = o.inline_max;
-    cfg->blob_min = o.lsm.blob_min_bytes;
+    cfg->blob_min = MNT_BLOB_MIN_DEFAULT;
     cfg->blob_file_mb = o.lsm.blob_file_bytes >> 20;
     cfg->blob_gc_age = o.lsm.blob_gc_age_percent;
+    cfg->blob_gc_garbage = o.lsm.blob_gc_garbage_percent;
     cfg->sync = o.sync;
     cfg->writeback = -1;
     cfg->max_write = MNT_MAX_WRITE_MAX;
@@ -360,6 +374,7 @@ void mnt_config_to_fs(const struct mnt_config *cfg, fs_options *o)
     o->lsm.blob_min_bytes = cfg->blob_min;
     o->lsm.blob_file_bytes = (uint64_t)cfg->blob_file_mb << 20;
     o->lsm.blob_gc_age_percent = cfg->blob_gc_age;
+    o->lsm.blob_gc_garbage_percent = cfg->blob_gc_garbage;
     /* A larger inline threshold needs blocks at least as large. */
     uint32_t bb = MNT_BLOCK_BYTES;
     while (bb < cfg->inline_max && bb < (16u << 20))
@@ -450,15 +465,17 @@ void mnt_print_help(const char *prog)
            MNT_BLOCK_BYTES >> 10);
     printf("    -o blob_min=N          file data blocks of N bytes or more are\n"
            "                           written once to blob files, out of the\n"
-           "                           tree; a blob file's space is given back\n"
-           "                           once every value in it is deleted or\n"
-           "                           overwritten (default %zu: off)\n",
+           "                           tree (default %zu; 0: off)\n",
            d.blob_min);
     printf("    -o blob_file_mb=N      blob file size, MiB (default %zu)\n",
            d.blob_file_mb);
     printf("    -o blob_gc_age=PCT     compactions move live values out of the\n"
            "                           oldest PCT %% of blob files (default %d:\n"
            "                           never)\n", d.blob_gc_age);
+    printf("    -o blob_gc_garbage=PCT live values move out of blob files whose\n"
+           "                           deleted or overwritten values reach PCT %%\n"
+           "                           of their bytes (default %d; 0: never)\n",
+           d.blob_gc_garbage);
     printf("    -o sync                every change durable before it is\n"
            "                           acknowledged; implies no_writeback unless\n"
            "                           writeback is given (default %s)\n",

@@ -46,7 +46,9 @@ check "write files with a 1 MiB memtable, so the data lands in tables"
 make_big "$ORIG/big"
 head -c 300000 /dev/urandom >"$ORIG/medium"
 echo "small and inline" >"$ORIG/small"
-lib_mount -o memtable_mb=1
+# blob_min=0: the data in the tables themselves (t_blob and test_fs_fsck
+# damage blob files).
+lib_mount -o memtable_mb=1,blob_min=0
 lib_t 30 cp "$ORIG/medium" "$MNT/medium"
 lib_t 30 cp "$ORIG/small" "$MNT/small"
 lib_t 60 cp "$ORIG/big" "$MNT/big"
@@ -143,7 +145,7 @@ lib_unmount
 # That compaction gives up on the table (logged once), and the store stays
 # writable.
 check "writes go on while compactions meet the damaged table"
-lib_mount -o memtable_mb=1
+lib_mount -o memtable_mb=1,blob_min=0
 met=0
 for i in $(seq 1 40); do
   head -c 500000 /dev/urandom >"$ORIG/more$i"

@@ -206,6 +206,10 @@ static void run_options(run *r)
         /* Compactions move live values out of old files (none, the
          * default quarter, or all but the current file). */
         o->blob_gc_age_percent = (int)(below(&r->rng, 3) * 50);
+        /* ...and out of files mostly garbage (never, 20 %, the default
+         * 40 %): garbage records ride the same manifest edits. */
+        static const int garbage_pct[] = { 0, 20, 40 };
+        o->blob_gc_garbage_percent = garbage_pct[below(&r->rng, 3)];
     }
 
     cm_workload *w = &r->wl;

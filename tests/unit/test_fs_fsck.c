@@ -1004,6 +1004,90 @@ static void test_lost_inode_records(void **state)
     close_fs(t);
 }
 
+/* /big rewritten with its blocks in a blob file (blob_min), the store
+ * flushed; returns the blob file's path. */
+static char *big_in_blob(T *t)
+{
+    fs_options o = t->o;
+    o.lsm.blob_min_bytes = 1024;
+    assert_int_equal(fs_open(t->store, &o, &t->fs), 0);
+    assert_int_equal(fs_write(t->fs, t->big, t->bigdata, BIG_SIZE, 0, 0),
+                     (ssize_t)BIG_SIZE);
+    close_fs(t);
+    lsm_db *db = raw_open(t->store);
+    assert_int_equal(lsm_compact(db), LSM_OK);   /* the WAL names no blob */
+    raw_close(db);
+    assert_int_equal(tu_count_files(t->store, ".blob"), 1);
+    char *blob = tu_find_file(t->store, ".blob");
+    assert_non_null(blob);
+    return blob;
+}
+
+/* Check, repair, check: the damaged or missing blob value is named with
+ * its file, the repair drops it (the block reads as zeros) and a second
+ * check is clean; /big reads back but for the lost blocks. */
+static void blob_loss_found_and_repaired(T *t, int lost_blocks)
+{
+    lines l = { 0 };
+    fsck_result r;
+    snap before;
+    snap_take(t->store, &before);
+    assert_int_equal(run_fsck(t->store, 0, &l, &r), FSCK_EXIT_UNFIXED);
+    snap_same(t->store, &before);
+    assert_true(has_line(&l, FSCK_PROBLEM, "blob value"));
+    assert_true(has_line(&l, FSCK_PROBLEM, "lost the value of data block"));
+    assert_true(has_line(&l, FSCK_PROBLEM, "file /big"));
+    lines_free(&l);
+    assert_int_equal(run_fsck(t->store, FSCK_REPAIR, &l, &r), FSCK_EXIT_FIXED);
+    assert_int_equal(r.fixed, r.problems);
+    assert_true(has_line(&l, FSCK_FIXED, "file /big"));
+    lines_free(&l);
+    assert_int_equal(run_fsck(t->store, 0, &l, &r), FSCK_EXIT_CLEAN);
+    assert_int_equal(l.n, 0);
+    lines_free(&l);
+    open_fs(t);
+    char *buf = malloc(BIG_SIZE);
+    assert_non_null(buf);
+    assert_int_equal(fs_read(t->fs, t->big, buf, BIG_SIZE, 0), (ssize_t)BIG_SIZE);
+    int zero_blocks = 0;
+    for (size_t off = 0; off < BIG_SIZE; off += 65536) {
+        size_t n = BIG_SIZE - off < 65536 ? BIG_SIZE - off : 65536;
+        if (memcmp(buf + off, t->bigdata + off, n) == 0)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(buf[off + i], 0);
+        zero_blocks++;
+    }
+    assert_int_equal(zero_blocks, lost_blocks);
+    free(buf);
+    close_fs(t);
+}
+
+/* One byte of a blob value flipped: reads of that block fail (EIO), the
+ * check names the blob file and the file, the repair drops the value. */
+static void test_damaged_blob(void **state)
+{
+    T *t = *state;
+    char *blob = big_in_blob(t);
+    assert_int_equal(tu_flip_byte(blob, 8 + 8 + 100, 0x20), 0);  /* record 1 */
+    free(blob);
+    open_fs(t);
+    char buf[64];
+    assert_int_equal(fs_read(t->fs, t->big, buf, sizeof buf, 0), -EIO);
+    close_fs(t);
+    blob_loss_found_and_repaired(t, 1);
+}
+
+/* The blob file deleted: every value in it is lost, found and dropped. */
+static void test_missing_blob_file(void **state)
+{
+    T *t = *state;
+    char *blob = big_in_blob(t);
+    assert_int_equal(unlink(blob), 0);
+    free(blob);
+    blob_loss_found_and_repaired(t, 2);
+}
+
 static void test_corrupt_wal(void **state)
 {
     T *t = *state;
@@ -1051,6 +1135,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_inode_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_wal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_blob, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_blob_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
