@@ -134,7 +134,8 @@
  * bloom filter bits per key, an LRU block cache of cache_mb, a memtable of
  * memtable_mb, 4 KiB blocks, zstd level 1 or no compression, 1000 open
  * files.  lsm and RocksDB also share the level shape: L0 triggers 4/8/12,
- * two background jobs, 64 MiB target files, 256 MiB level 1, and up to two
+ * two background jobs, 64 MiB target files and 256 MiB level 1 (unless
+ * --target_file_mb, --level1_mb), and up to two
  * immutable memtables (RocksDB max_write_buffer_number 3).  LevelDB fixes
  * its own level shape and has no zstd: with --compression=zstd it runs
  * uncompressed and says so on stderr.
@@ -228,6 +229,7 @@ struct config {
     int bloom_bits;
     uint64_t cache_mb;
     uint64_t memtable_mb;
+    uint64_t level1_mb, target_file_mb;   /* lsm and RocksDB level shape */
     uint64_t delayed_write_kb;   /* lsm only; 0 = the engine's default */
     int max_subcompactions;      /* lsm only; 0 = the engine's default */
     uint64_t idle_secs;
@@ -266,6 +268,11 @@ static void usage(FILE *out)
         "  --bloom_bits=N      bloom bits per key, 0 = off (default 10)\n"
         "  --cache_mb=N        block cache, at least 1 (default 64)\n"
         "  --memtable_mb=N     write buffer (default 64)\n"
+        "  --level1_mb=N       level 1 target size, lsm and RocksDB\n"
+        "                      (default 256)\n"
+        "  --target_file_mb=N  table size, lsm and RocksDB (default 64);\n"
+        "                      with the two above, a small store takes\n"
+        "                      the level shape of a large one\n"
         "  --delayed_write_kb=N  lsm: delayed-write rate in KiB/s once\n"
         "                      level 0 reaches its slowdown trigger\n"
         "                      (default: the engine's)\n"
@@ -367,6 +374,8 @@ static void parse_args(int argc, char **argv, struct config *cfg)
     cfg->bloom_bits = 10;
     cfg->cache_mb = 64;
     cfg->memtable_mb = 64;
+    cfg->level1_mb = SHARED_LEVEL1_BYTES >> 20;
+    cfg->target_file_mb = SHARED_TARGET_FILE_BYTES >> 20;
     cfg->idle_secs = 60;
     cfg->readwritepercent = 90;
     cfg->range_tombstone_width = 100;
@@ -436,6 +445,10 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             cfg->delayed_write_kb = parse_u64(name, v, 1, 1u << 30);
         } else if (strcmp(name, "--memtable_mb") == 0) {
             cfg->memtable_mb = parse_u64(name, v, 1, 1u << 16);
+        } else if (strcmp(name, "--level1_mb") == 0) {
+            cfg->level1_mb = parse_u64(name, v, 1, 1u << 20);
+        } else if (strcmp(name, "--target_file_mb") == 0) {
+            cfg->target_file_mb = parse_u64(name, v, 1, 1u << 16);
         } else if (strcmp(name, "--sync") == 0) {
             cfg->sync = (int)parse_u64(name, v, 0, 1);
         } else if (strcmp(name, "--manual_wal_flush") == 0) {
@@ -821,8 +834,8 @@ static int lsm_e_open(const struct config *cfg, void **out, char *err)
     opt.level0_compaction_trigger = SHARED_L0_COMPACTION_TRIGGER;
     opt.level0_slowdown_trigger = SHARED_L0_SLOWDOWN_TRIGGER;
     opt.level0_stop_trigger = SHARED_L0_STOP_TRIGGER;
-    opt.level1_bytes = SHARED_LEVEL1_BYTES;
-    opt.target_file_bytes = SHARED_TARGET_FILE_BYTES;
+    opt.level1_bytes = cfg->level1_mb << 20;
+    opt.target_file_bytes = cfg->target_file_mb << 20;
     opt.manual_wal_flush = cfg->manual_wal_flush;
     if (cfg->max_subcompactions)
         opt.max_subcompactions = cfg->max_subcompactions;
@@ -1069,9 +1082,9 @@ static int rocks_open(const struct config *cfg, void **out, char *err)
                                                    SHARED_L0_STOP_TRIGGER);
     rocksdb_options_set_max_background_jobs(h->opts, SHARED_BACKGROUND_JOBS);
     rocksdb_options_set_target_file_size_base(h->opts,
-                                              SHARED_TARGET_FILE_BYTES);
+                                              cfg->target_file_mb << 20);
     rocksdb_options_set_max_bytes_for_level_base(h->opts,
-                                                 SHARED_LEVEL1_BYTES);
+                                                 cfg->level1_mb << 20);
     rocksdb_options_set_compression(
         h->opts, cfg->compress ? rocksdb_zstd_compression
                                : rocksdb_no_compression);

@@ -3,8 +3,9 @@
  * stay equal to a model through heavy overwrites and deletes, a full
  * compaction reclaims the space of dead versions, level 0 never grows
  * past the stop trigger, the "levels", "stats" and "sstables" properties
- * parse and agree with the files on disk, and sequential loads are moved
- * down without rewriting (trivial moves).
+ * parse and agree with the files on disk, sequential loads are moved
+ * down without rewriting (trivial moves), and the picker tries first the
+ * file overlapping the fewest next-level bytes per byte of its own.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,8 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
+#include "ikey.h"
 #include "lsm.h"
 #include "testutil.h"
+#include "version.h"
 
 #define LEVELS 7
 
@@ -609,6 +613,65 @@ static void test_table_meta_bytes(void **state)
     free(dir);
 }
 
+/* --- picking order ------------------------------------------------------- */
+
+/* A table of `size` bytes holding user keys [lo, hi]. */
+static lsm_file_meta *fake_table(const char *lo, const char *hi, uint64_t size)
+{
+    lsm_file_meta *f = lsm_file_meta_new();
+    assert_non_null(f);
+    f->size = size;
+    assert_int_equal(lsm_ikey_append(&f->smallest, lsm_slice_make(lo, strlen(lo)),
+                                     9, LSM_KIND_PUT), LSM_OK);
+    assert_int_equal(lsm_ikey_append(&f->largest, lsm_slice_make(hi, strlen(hi)),
+                                     1, LSM_KIND_PUT), LSM_OK);
+    return f;
+}
+
+/* Level 1 holds A [a,c] (overlaps 3000 bytes below per 100), B [d,f]
+ * (10 per 100, shared with C's boundary file), C [g,i] (510 per 200:
+ * 2.55), D [j,k] (nothing below) and E [m,n] (nothing below, after D in
+ * key order).  The picker tries D, E (ratio 0, key order), B, C, A —
+ * round robin by key would start at A, the costliest. */
+static void test_pick_least_overlapping(void **state)
+{
+    (void)state;
+    lsm_file_meta *l1[] = {
+        fake_table("a", "c", 100), fake_table("d", "f", 100),
+        fake_table("g", "i", 200), fake_table("j", "k", 100),
+        fake_table("m", "n", 100),
+    };
+    lsm_file_meta *l2[] = {
+        fake_table("a", "b", 1000), fake_table("b1", "c", 2000),
+        fake_table("f", "g", 10), fake_table("h", "h", 500),
+        fake_table("l", "l", 7000), fake_table("o", "z", 9000),
+    };
+    lsm_version v;
+    memset(&v, 0, sizeof v);
+    v.files[1] = l1;
+    v.nfiles[1] = 5;
+    v.files[2] = l2;
+    v.nfiles[2] = 6;
+    size_t order[5];
+    assert_int_equal(lsm_pick_order(&v, 1, order), LSM_OK);
+    const size_t want[5] = { 3, 4, 1, 2, 0 };
+    for (int i = 0; i < 5; i++)
+        if (order[i] != want[i])
+            fail_msg("pick order %zu %zu %zu %zu %zu, want 3 4 1 2 0",
+                     order[0], order[1], order[2], order[3], order[4]);
+    /* Level 0 keeps its stored order (oldest first). */
+    v.files[0] = l2;
+    v.nfiles[0] = 6;
+    size_t order0[6];
+    assert_int_equal(lsm_pick_order(&v, 0, order0), LSM_OK);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(order0[i], i);
+    for (int i = 0; i < 5; i++)
+        lsm_file_meta_unref(l1[i]);
+    for (int i = 0; i < 6; i++)
+        lsm_file_meta_unref(l2[i]);
+}
+
 /* Unknown property names are refused. */
 static void test_bad_property(void **state)
 {
@@ -638,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_hold_compactions),
         cmocka_unit_test(test_table_meta_bytes),
         cmocka_unit_test(test_bad_property),
+        cmocka_unit_test(test_pick_least_overlapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
