@@ -376,6 +376,61 @@ static compaction *compaction_setup(lsm_db *db, compaction *c, int rc)
     return compaction_start(db, c);
 }
 
+static uint64_t total_size(lsm_file_meta **files, size_t n);
+
+/* LevelDB's input expansion for a sorted level: takes in every file of
+ * c->level inside the key range the compaction rewrites in the next
+ * level, if that adds no next-level file and the inputs stay under 25
+ * target files; more bytes move down per byte rewritten.  (mu held) */
+static void expand_inputs(lsm_db *db, compaction *c)
+{
+    if (c->level == 0 || c->ninputs[1] == 0)
+        return;
+    lsm_slice lo, hi, lo1, hi1;
+    user_range(c->inputs[0], c->ninputs[0], &lo, &hi);
+    user_range(c->inputs[1], c->ninputs[1], &lo1, &hi1);
+    if (lsm_slice_cmp(lo1, lo) < 0)
+        lo = lo1;
+    if (lsm_slice_cmp(hi1, hi) > 0)
+        hi = hi1;
+    lsm_file_meta **e0 = NULL, **e1 = NULL;
+    size_t n0 = 0, n1 = 0;
+    uint64_t limit = 25 * db->opt.target_file_bytes;
+    if (lsm_version_overlapping(c->version, c->level, &lo, &hi, &e0, &n0) ||
+        n0 <= c->ninputs[0] || any_blocked(e0, n0) ||
+        total_size(e0, n0) + total_size(c->inputs[1], c->ninputs[1]) >= limit) {
+        free(e0);
+        return;
+    }
+    user_range(e0, n0, &lo, &hi);
+    if (lsm_version_overlapping(c->version, c->level + 1, &lo, &hi, &e1, &n1) ||
+        n1 != c->ninputs[1]) {
+        free(e0);
+        free(e1);
+        return;
+    }
+    free(e1);
+    /* inputs[1] stay (a superset range, as many files: the same ones);
+     * the grandparents follow the wider range. */
+    if (lsm_slice_cmp(lo1, lo) < 0)
+        lo = lo1;
+    if (lsm_slice_cmp(hi1, hi) > 0)
+        hi = hi1;
+    lsm_file_meta **gp = NULL;
+    size_t ngp = 0;
+    if (c->level + 2 < LSM_NUM_LEVELS &&
+        lsm_version_overlapping(c->version, c->level + 2, &lo, &hi, &gp, &ngp)) {
+        free(e0);
+        return;
+    }
+    free(c->inputs[0]);
+    c->inputs[0] = e0;
+    c->ninputs[0] = n0;
+    free(c->grandparents);
+    c->grandparents = gp;
+    c->ngrandparents = ngp;
+}
+
 /* Builds a compaction of `level` (all of it when whole), or NULL (mu
  * held).  Not whole: the first file in lsm_pick_order whose inputs are
  * neither being compacted nor damaged.  Cost: O(n log n) for the level's
@@ -409,6 +464,7 @@ static compaction *pick(lsm_db *db, int level, int whole)
                                          &c->ninputs[0]);
         if (complete_inputs(c, rc)) {
             free(order);
+            expand_inputs(db, c);
             return compaction_start(db, c);
         }
         if (rc != LSM_OK)
