@@ -232,6 +232,7 @@ struct config {
     uint64_t level1_mb, target_file_mb;   /* lsm and RocksDB level shape */
     uint64_t delayed_write_kb;   /* lsm only; 0 = the engine's default */
     int max_subcompactions;      /* lsm only; 0 = the engine's default */
+    int table_meta_in_cache;     /* lsm only; -1 = the engine's default */
     uint64_t idle_secs;
     uint64_t seek_nexts;
     int readwritepercent;
@@ -276,6 +277,8 @@ static void usage(FILE *out)
         "  --delayed_write_kb=N  lsm: delayed-write rate in KiB/s once\n"
         "                      level 0 reaches its slowdown trigger\n"
         "                      (default: the engine's)\n"
+        "  --table_meta_in_cache=0|1  lsm: indexes and filters in the\n"
+        "                      block cache (default: the engine's, 1)\n"
         "  --max_subcompactions=N  lsm: ranges a large compaction is\n"
         "                      merged in parallel in (default: the engine's)\n"
         "  --idle_secs=N       longest wait of idle (default 60)\n"
@@ -374,6 +377,7 @@ static void parse_args(int argc, char **argv, struct config *cfg)
     cfg->bloom_bits = 10;
     cfg->cache_mb = 64;
     cfg->memtable_mb = 64;
+    cfg->table_meta_in_cache = -1;
     cfg->level1_mb = SHARED_LEVEL1_BYTES >> 20;
     cfg->target_file_mb = SHARED_TARGET_FILE_BYTES >> 20;
     cfg->idle_secs = 60;
@@ -445,6 +449,8 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             cfg->delayed_write_kb = parse_u64(name, v, 1, 1u << 30);
         } else if (strcmp(name, "--memtable_mb") == 0) {
             cfg->memtable_mb = parse_u64(name, v, 1, 1u << 16);
+        } else if (strcmp(name, "--table_meta_in_cache") == 0) {
+            cfg->table_meta_in_cache = (int)parse_u64(name, v, 0, 1);
         } else if (strcmp(name, "--level1_mb") == 0) {
             cfg->level1_mb = parse_u64(name, v, 1, 1u << 20);
         } else if (strcmp(name, "--target_file_mb") == 0) {
@@ -839,6 +845,8 @@ static int lsm_e_open(const struct config *cfg, void **out, char *err)
     opt.manual_wal_flush = cfg->manual_wal_flush;
     if (cfg->max_subcompactions)
         opt.max_subcompactions = cfg->max_subcompactions;
+    if (cfg->table_meta_in_cache >= 0)
+        opt.table_meta_in_cache = cfg->table_meta_in_cache;
     if (cfg->delayed_write_kb)
         opt.delayed_write_rate = cfg->delayed_write_kb << 10;
     opt.compaction_style = cfg->tiered ? LSM_COMPACTION_TIERED : LSM_COMPACTION_LEVELED;

@@ -582,15 +582,17 @@ static uint64_t meta_after_reading_all(lsm_db *db)
     return s.table_meta_bytes;
 }
 
-/* table_meta_bytes counts the index and filter blocks of the open tables:
- * all of them once every table was read, and no more than the table
- * cache's capacity (max_open_files) allows when it is smaller. */
+/* Without table_meta_in_cache, table_meta_bytes counts the index and
+ * filter blocks of the open tables: all of them once every table was
+ * read, and no more than the table cache's capacity (max_open_files)
+ * allows when it is smaller. */
 static void test_table_meta_bytes(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("meta");
     lsm_options o;
     tu_small_options(&o);
+    o.table_meta_in_cache = 0;
     o.target_file_bytes = 16 << 10;          /* over 16 tables */
     lsm_db *db = tu_open_db(dir, &o);
     put_flushed_rounds(db, 1, NKEYS);
@@ -672,6 +674,60 @@ static void test_pick_least_overlapping(void **state)
         lsm_file_meta_unref(l2[i]);
 }
 
+/* With the default table_meta_in_cache, indexes and filters live in the
+ * block cache: with a cache of 8 KiB and over 16 tables (about 4x that
+ * much metadata), the resident metadata never exceeds the cache, while
+ * every read (point and scan) still returns what was written. */
+static void test_table_meta_bounded_by_cache(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("metacache");
+    lsm_options o;
+    tu_small_options(&o);
+    o.target_file_bytes = 16 << 10;
+    lsm_db *db = tu_open_db(dir, &o);
+    put_flushed_rounds(db, 1, NKEYS);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    int tables;
+    unsigned long long all = tables_meta_on_disk(dir, &tables);
+    assert_true(tables > 16);
+
+    o.cache_bytes = 8 << 10;
+    assert_true(all > 3 * o.cache_bytes);
+    db = tu_open_db(dir, &o);
+    char k[16], v[160];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < NKEYS; i += 1 + pass * 6) {
+            key_of(i, k);
+            void *got;
+            size_t gn;
+            assert_int_equal(lsm_get(db, NULL, k, strlen(k), &got, &gn), LSM_OK);
+            size_t n = value_of(i, 1, v);
+            assert_int_equal(gn, n);
+            assert_memory_equal(got, v, n);
+            lsm_free(got);
+            lsm_stats s;
+            lsm_get_stats(db, &s);
+            if (s.table_meta_bytes > o.cache_bytes)
+                fail_msg("%llu bytes of table metadata resident with a "
+                         "cache of %zu (all: %llu in %d tables)",
+                         (unsigned long long)s.table_meta_bytes,
+                         o.cache_bytes, all, tables);
+        }
+    }
+    lsm_stats s;
+    lsm_get_stats(db, &s);
+    assert_true(s.table_meta_bytes > 0);
+    model m;
+    for (int i = 0; i < NKEYS; i++)
+        m.ver[i] = 1;
+    check_scan(db, &m);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* Unknown property names are refused. */
 static void test_bad_property(void **state)
 {
@@ -700,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_replaced_tables_deleted),
         cmocka_unit_test(test_hold_compactions),
         cmocka_unit_test(test_table_meta_bytes),
+        cmocka_unit_test(test_table_meta_bounded_by_cache),
         cmocka_unit_test(test_bad_property),
         cmocka_unit_test(test_pick_least_overlapping),
     };
