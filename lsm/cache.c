@@ -14,12 +14,15 @@
  *     entries sit on `in_use`.  Only unpinned entries are evicted, so
  *     usage may exceed capacity while handles pin entries; it is brought
  *     back down as they are released.
- *   - Eviction takes the oldest low-priority entry, unless high-priority
- *     entries hold more than high_capacity (LSM_CACHE_HIGH_PRI_RATIO of
- *     the capacity) or no low-priority entry is evictable: then the
- *     oldest high-priority one.  So table indexes and filters (inserted
- *     high) keep up to that share of the cache against data blocks, and
- *     all of it when data blocks do not claim it.
+ *   - Eviction takes the oldest low-priority entry while high-priority
+ *     entries hold at most high_capacity (LSM_CACHE_HIGH_PRI_RATIO of the
+ *     capacity); past that, the least recently used of the two oldest
+ *     (by `tick`, stamped when an entry becomes evictable), as RocksDB's
+ *     high-priority pool does.  With no low-priority entry evictable,
+ *     the oldest high-priority one.  So table indexes and filters
+ *     (inserted high) keep that share of the cache against data blocks,
+ *     compete by recency beyond it, and take all of it when data blocks
+ *     do not claim it.
  *   - An entry leaves the cache by eviction, erase or replacement; its
  *     deleter runs when refs drops to 0, always outside the mutex (a
  *     deleter may be slow, e.g. close a table).
@@ -50,6 +53,7 @@ typedef struct entry {
     uint32_t refs;
     int in_cache;
     int high;                   /* high priority (lsm_cache_insert_pri) */
+    uint64_t tick;              /* shard clock when it last became evictable */
     size_t klen;
     char key[];
 } entry;
@@ -58,6 +62,7 @@ typedef struct shard {
     pthread_mutex_t mu;
     size_t capacity, usage;
     size_t high_capacity, high_usage;   /* of high-priority entries */
+    uint64_t clock;
     struct lnode lru, lru_high, in_use; /* circular lists with dummy heads */
     entry **buckets;
     size_t nbuckets, nelems;    /* nbuckets: power of two */
@@ -138,6 +143,7 @@ static void unref(shard *s, entry *e, entry **dead)
     } else if (e->in_cache && e->refs == 1) {
         list_remove(&e->link);
         list_append(e->high ? &s->lru_high : &s->lru, &e->link);
+        e->tick = ++s->clock;
     }
 }
 
@@ -168,8 +174,11 @@ static void evict(shard *s, entry **dead)
         int low = s->lru.next != &s->lru, high = s->lru_high.next != &s->lru_high;
         if (!low && !high)
             break;
-        entry *old = (entry *)(high && (!low || s->high_usage > s->high_capacity)
-                                   ? s->lru_high.next : s->lru.next);
+        entry *lo = (entry *)s->lru.next, *hi = (entry *)s->lru_high.next;
+        entry *old = !high ? lo
+                     : !low ? hi
+                     : s->high_usage > s->high_capacity && hi->tick < lo->tick ? hi
+                                                                                : lo;
         entry **slot = find_slot(s, lsm_slice_make(old->key, old->klen),
                                  old->hash);
         *slot = old->hnext;

@@ -8,8 +8,11 @@
  * Cost: one mutex per shard (16 shards, chosen by key hash).
  *
  * Priorities: high-priority entries (table indexes and filters) are
- * evicted before low-priority ones only while they hold more than
- * LSM_CACHE_HIGH_PRI_RATIO of the capacity (as RocksDB's high_pri_pool).
+ * evicted only when no low-priority entry is, while they hold at most
+ * LSM_CACHE_HIGH_PRI_RATIO of the capacity (RocksDB's high_pri_pool);
+ * past it they compete with low-priority entries by recency.  At 1.0
+ * (measured: at 0.5 whole-table filters of 0.7 MB in 4 MiB shards were
+ * evicted for data blocks, readrandom -32%) metadata always wins.
  */
 #ifndef LSM_CACHE_H
 #define LSM_CACHE_H
@@ -18,7 +21,7 @@
 #include <stdint.h>
 #include "coding.h"
 
-#define LSM_CACHE_HIGH_PRI_RATIO 0.5
+#define LSM_CACHE_HIGH_PRI_RATIO 1.0
 
 typedef struct lsm_cache lsm_cache;
 typedef struct lsm_cache_handle lsm_cache_handle;

@@ -92,6 +92,17 @@
  *                                readrandomwriterandom, deleterange)
  *          [write_amp=W] [first_us=A last_us=B]   (rangedel)
  *
+ * After each benchmark a line says where the resident memory is:
+ *
+ *   MEMORY engine=E rss_kb=R file_kb=F heap_kb=H anon_kb=A stack_kb=S
+ *          malloc_used_kb=U malloc_free_kb=K malloc_mmapped_kb=M
+ *
+ * R = F + H + A + S from /proc/self/smaps (F: the program and libraries;
+ * H: the brk heap; A: other anonymous mappings: glibc's thread arenas,
+ * mmapped blocks, thread stacks), U/K/M from mallinfo2 over all arenas
+ * (allocated; free but kept by malloc; of U, mmapped blocks).  RESULT
+ * lines carry the engine's cache_mb and memtable_mb at the end.
+ *
  * secs runs from the first thread's start to the last one's end (the
  * writer's too); write_ops_per_sec is over the same secs.  compact
  * and deleteall are one timed call each (ops=1).
@@ -150,6 +161,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -737,6 +749,7 @@ static uint64_t now_ns(void)
 struct counters {
     double cache_hits, cache_misses, bloom_checks, bloom_useful, stall_us;
     double table_meta_bytes;
+    double cache_bytes, memtable_bytes;   /* in memory now */
 };
 
 /* Every call returns 0 or -1 with a message in err[ERR_LEN].  Handles are
@@ -1011,6 +1024,8 @@ static void lsm_e_counters(void *db, struct counters *c)
     c->bloom_useful = (double)st.bloom_useful;
     c->stall_us = (double)(st.stall_micros + st.slowdown_micros);
     c->table_meta_bytes = (double)st.table_meta_bytes;
+    c->cache_bytes = (double)st.cache_bytes;
+    c->memtable_bytes = (double)st.memtable_bytes;
 }
 
 static void lsm_e_close(void *db)
@@ -1273,10 +1288,17 @@ static void rocks_counters(void *db, struct counters *c)
         rocksdb_free(s);
     }
     c->bloom_checks = c->bloom_useful + positive;
-    char *mem = rocksdb_property_value(h->db, "rocksdb.estimate-table-readers-mem");
-    if (mem != NULL) {
-        c->table_meta_bytes = strtod(mem, NULL);
-        rocksdb_free(mem);
+    static const char *const props[] = {
+        "rocksdb.estimate-table-readers-mem", "rocksdb.block-cache-usage",
+        "rocksdb.cur-size-all-mem-tables",
+    };
+    double *dst[] = { &c->table_meta_bytes, &c->cache_bytes, &c->memtable_bytes };
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+        char *mem = rocksdb_property_value(h->db, props[i]);
+        if (mem != NULL) {
+            *dst[i] = strtod(mem, NULL);
+            rocksdb_free(mem);
+        }
     }
 }
 
@@ -2198,9 +2220,10 @@ static void print_counters(struct run *r)
     if (checks > 0)
         printf(" bloom_useful_ratio=%.3f",
                ratio(now.bloom_useful - a->bloom_useful, checks));
-    printf(" stall_ms=%.0f table_meta_mb=%.1f rss_mb=%ld",
-           (now.stall_us - a->stall_us) / 1000.0,
-           now.table_meta_bytes / 1048576.0, current_rss_mb());
+    printf(" stall_ms=%.0f table_meta_mb=%.1f cache_mb=%.1f memtable_mb=%.1f"
+           " rss_mb=%ld", (now.stall_us - a->stall_us) / 1000.0,
+           now.table_meta_bytes / 1048576.0, now.cache_bytes / 1048576.0,
+           now.memtable_bytes / 1048576.0, current_rss_mb());
 }
 
 static void print_result(struct run *r, const struct totals *t,
@@ -2370,6 +2393,55 @@ static int run_idle(struct run *r)
     return 0;
 }
 
+/* Resident memory by kind of mapping (/proc/self/smaps), KiB: file-backed
+ * (the program and its libraries), the brk heap (glibc's main arena),
+ * other anonymous mappings (thread arenas, large malloc blocks, thread
+ * stacks). */
+struct rss_parts {
+    long file_kb, heap_kb, anon_kb, stack_kb;
+};
+
+static void rss_parts_read(struct rss_parts *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "re");
+    char line[512];
+    long *cur = NULL;
+    memset(p, 0, sizeof(*p));
+    if (f == NULL)
+        return;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        long kb;
+        char path[400] = "";
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %399s", &lo, &hi, path) >= 2) {
+            cur = path[0] == '/' ? &p->file_kb
+                  : strcmp(path, "[heap]") == 0 ? &p->heap_kb
+                  : strncmp(path, "[stack", 6) == 0 ? &p->stack_kb
+                                                    : &p->anon_kb;
+        } else if (cur != NULL && sscanf(line, "Rss: %ld kB", &kb) == 1) {
+            *cur += kb;
+        }
+    }
+    fclose(f);
+}
+
+/* MEMORY line, after each benchmark: where the process's resident memory
+ * is (for the README's
+ * RSS formula): rss_parts_read, and glibc malloc's view over all arenas
+ * (in use, free but kept, of which mmapped chunks). */
+static void print_memory(const struct run *r)
+{
+    struct rss_parts p;
+    struct mallinfo2 mi = mallinfo2();
+    rss_parts_read(&p);
+    printf("MEMORY engine=%s rss_kb=%ld file_kb=%ld heap_kb=%ld anon_kb=%ld "
+           "stack_kb=%ld malloc_used_kb=%zu malloc_free_kb=%zu "
+           "malloc_mmapped_kb=%zu\n", r->eng->name,
+           p.file_kb + p.heap_kb + p.anon_kb + p.stack_kb, p.file_kb, p.heap_kb,
+           p.anon_kb, p.stack_kb, (mi.uordblks + mi.hblkhd) / 1024,
+           mi.fordblks / 1024, mi.hblkhd / 1024);
+}
+
 static int run_stats(struct run *r)
 {
     char err[ERR_LEN];
@@ -2447,6 +2519,7 @@ int main(int argc, char **argv)
             rc = run_clients(&run, &user_bytes);
             break;
         }
+        print_memory(&run);
     }
     run.eng->close(run.db);
     free(run.pool.data);
