@@ -100,7 +100,8 @@
  * R = F + H + A + S from /proc/self/smaps (F: the program and libraries;
  * H: the brk heap; A: other anonymous mappings: glibc's thread arenas,
  * mmapped blocks, thread stacks), U/K/M from mallinfo2 over all arenas
- * (allocated; free but kept by malloc; of U, mmapped blocks).  RESULT
+ * (allocated; free but kept by malloc, resident unless malloc_trim gave
+ * its pages back; of U, mmapped blocks).  RESULT
  * lines carry the engine's cache_mb and memtable_mb at the end.
  *
  * secs runs from the first thread's start to the last one's end (the
