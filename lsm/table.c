@@ -18,7 +18,8 @@
  * the table, the block kind and its offset.
  *
  * Cost of lsm_table_get: one bloom probe sequence; on a pass, a binary
- * search of the in-memory index, a cache lookup (or one pread and, for
+ * search of the in-memory index (with cached metadata, one cache lookup
+ * each for the filter and the index first), a cache lookup (or one pread and, for
  * compressed blocks, one decompression) and a seek within the block.  It
  * allocates two iterators (one malloc each) and nothing per entry.
  * Decompression uses one ZSTD_DCtx per thread.
@@ -703,11 +704,11 @@ void lsm_table_close(lsm_table *t)
     if (!t)
         return;
     /* Its cached index and filter are of no use to anyone after it. */
-    for (int which = 0; t->meta_cached && which < NUM_HANDLES; which++) {
+    if (t->meta_cached) {
         char key[16];
-        if (which != H_INDEX && (which != H_FILTER || !t->filter_len))
-            continue;
-        meta_key(t, which, key);
+        meta_key(t, H_INDEX, key);
+        lsm_cache_erase(t->cache, lsm_slice_make(key, sizeof key));
+        meta_key(t, H_FILTER, key);
         lsm_cache_erase(t->cache, lsm_slice_make(key, sizeof key));
     }
     lsm_file_close(t->f);
