@@ -5,6 +5,9 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #define FIRST_CHUNK_BYTES ((size_t)64 << 10)
 #define MAX_CHUNK_BYTES ((size_t)1 << 20)
@@ -88,8 +91,16 @@ size_t lsm_arena_usage(const lsm_arena *a)
     return atomic_load_explicit(&a->usage, memory_order_relaxed);
 }
 
+/* Freeing this much (a flushed memtable) also hands the free pages of
+ * every malloc arena back to the kernel: glibc keeps freed 1 MiB chunks
+ * (past its dynamic mmap threshold they come from the arenas), and
+ * measured at 10M keys that kept 60-139 MiB of free memory resident
+ * beside 107 MiB in use.  Cost: one walk of the arenas per flush. */
+#define TRIM_BYTES ((size_t)8 << 20)
+
 void lsm_arena_free(lsm_arena *a)
 {
+    size_t freed = lsm_arena_usage(a);
     struct lsm_arena_chunk *c = a->chunks;
     while (c) {
         struct lsm_arena_chunk *next = c->next;
@@ -97,4 +108,8 @@ void lsm_arena_free(lsm_arena *a)
         c = next;
     }
     lsm_arena_init(a);
+#ifdef __GLIBC__
+    if (freed >= TRIM_BYTES)
+        malloc_trim(0);
+#endif
 }

@@ -9,10 +9,20 @@
  *   - An entry is "in the cache" while the hash table holds it; the cache
  *     then owns one reference and usage includes its charge.
  *   - refs = the cache's reference (if in the cache) + outstanding handles.
- *   - In-cache entries with refs == 1 (unpinned) sit on the `lru` list,
- *     oldest first; pinned in-cache entries sit on `in_use`.  Only
- *     unpinned entries are evicted, so usage may exceed capacity while
- *     handles pin entries; it is brought back down as they are released.
+ *   - In-cache entries with refs == 1 (unpinned) sit on the `lru` list
+ *     (high-priority ones on `lru_high`), oldest first; pinned in-cache
+ *     entries sit on `in_use`.  Only unpinned entries are evicted, so
+ *     usage may exceed capacity while handles pin entries; it is brought
+ *     back down as they are released.
+ *   - Eviction takes the oldest low-priority entry while high-priority
+ *     entries hold at most high_capacity (LSM_CACHE_HIGH_PRI_RATIO of the
+ *     capacity); past that, the least recently used of the two oldest
+ *     (by `tick`, stamped when an entry becomes evictable), as RocksDB's
+ *     high-priority pool does.  With no low-priority entry evictable,
+ *     the oldest high-priority one.  So table indexes and filters
+ *     (inserted high) keep that share of the cache against data blocks,
+ *     compete by recency beyond it, and take all of it when data blocks
+ *     do not claim it.
  *   - An entry leaves the cache by eviction, erase or replacement; its
  *     deleter runs when refs drops to 0, always outside the mutex (a
  *     deleter may be slow, e.g. close a table).
@@ -42,6 +52,8 @@ typedef struct entry {
     uint64_t hash;
     uint32_t refs;
     int in_cache;
+    int high;                   /* high priority (lsm_cache_insert_pri) */
+    uint64_t tick;              /* shard clock when it last became evictable */
     size_t klen;
     char key[];
 } entry;
@@ -49,7 +61,9 @@ typedef struct entry {
 typedef struct shard {
     pthread_mutex_t mu;
     size_t capacity, usage;
-    struct lnode lru, in_use;   /* circular lists with dummy heads */
+    size_t high_capacity, high_usage;   /* of high-priority entries */
+    uint64_t clock;
+    struct lnode lru, lru_high, in_use; /* circular lists with dummy heads */
     entry **buckets;
     size_t nbuckets, nelems;    /* nbuckets: power of two */
 } shard;
@@ -57,6 +71,9 @@ typedef struct shard {
 struct lsm_cache {
     shard shards[NUM_SHARDS];
     _Atomic uint64_t last_id;
+    /* Charges of high-priority entries from insert until freed: in the
+     * cache or still pinned by a handle after leaving it. */
+    _Atomic uint64_t high_bytes;
 };
 
 /* ---- lists and hash table ---------------------------------------------- */
@@ -125,7 +142,8 @@ static void unref(shard *s, entry *e, entry **dead)
         *dead = e;
     } else if (e->in_cache && e->refs == 1) {
         list_remove(&e->link);
-        list_append(&s->lru, &e->link);
+        list_append(e->high ? &s->lru_high : &s->lru, &e->link);
+        e->tick = ++s->clock;
     }
 }
 
@@ -144,14 +162,23 @@ static void finish_erase(shard *s, entry *e, entry **dead)
     e->in_cache = 0;
     list_remove(&e->link);
     s->usage -= e->charge;
+    if (e->high)
+        s->high_usage -= e->charge;
     s->nelems--;
     unref(s, e, dead);
 }
 
 static void evict(shard *s, entry **dead)
 {
-    while (s->usage > s->capacity && s->lru.next != &s->lru) {
-        entry *old = (entry *)s->lru.next;
+    while (s->usage > s->capacity) {
+        int low = s->lru.next != &s->lru, high = s->lru_high.next != &s->lru_high;
+        if (!low && !high)
+            break;
+        entry *lo = (entry *)s->lru.next, *hi = (entry *)s->lru_high.next;
+        entry *old = !high ? lo
+                     : !low ? hi
+                     : s->high_usage > s->high_capacity && hi->tick < lo->tick ? hi
+                                                                                : lo;
         entry **slot = find_slot(s, lsm_slice_make(old->key, old->klen),
                                  old->hash);
         *slot = old->hnext;
@@ -159,10 +186,13 @@ static void evict(shard *s, entry **dead)
     }
 }
 
-static void free_dead(entry *dead)
+static void free_dead(lsm_cache *c, entry *dead)
 {
     while (dead) {
         entry *next = dead->hnext;
+        if (dead->high)
+            atomic_fetch_sub_explicit(&c->high_bytes, dead->charge,
+                                      memory_order_relaxed);
         if (dead->deleter)
             dead->deleter(lsm_slice_make(dead->key, dead->klen), dead->value);
         free(dead);
@@ -199,7 +229,9 @@ lsm_cache *lsm_cache_new(size_t capacity_bytes)
             break;
         }
         s->capacity = per_shard;
+        s->high_capacity = (size_t)(per_shard * LSM_CACHE_HIGH_PRI_RATIO);
         list_init(&s->lru);
+        list_init(&s->lru_high);
         list_init(&s->in_use);
     }
     if (i < NUM_SHARDS) {
@@ -211,6 +243,7 @@ lsm_cache *lsm_cache_new(size_t capacity_bytes)
         return NULL;
     }
     atomic_init(&c->last_id, 0);
+    atomic_init(&c->high_bytes, 0);
     return c;
 }
 
@@ -229,7 +262,7 @@ void lsm_cache_free(lsm_cache *c)
                 e = next;
             }
         }
-        free_dead(dead);
+        free_dead(c, dead);
         free(s->buckets);
         pthread_mutex_destroy(&s->mu);
     }
@@ -239,6 +272,13 @@ void lsm_cache_free(lsm_cache *c)
 lsm_cache_handle *lsm_cache_insert(lsm_cache *c, lsm_slice key, void *value,
                                    size_t charge, lsm_cache_deleter del)
 {
+    return lsm_cache_insert_pri(c, key, value, charge, del, 0);
+}
+
+lsm_cache_handle *lsm_cache_insert_pri(lsm_cache *c, lsm_slice key,
+                                       void *value, size_t charge,
+                                       lsm_cache_deleter del, int high)
+{
     entry *e = malloc(sizeof *e + key.len);
     if (!e) {
         lsm_fail(LSM_NO_MEMORY, "cache: out of memory");
@@ -247,9 +287,12 @@ lsm_cache_handle *lsm_cache_insert(lsm_cache *c, lsm_slice key, void *value,
         return NULL;
     }
     uint64_t hash = hash_key(key);
+    if (high)
+        atomic_fetch_add_explicit(&c->high_bytes, charge, memory_order_relaxed);
     e->value = value;
     e->deleter = del;
     e->charge = charge;
+    e->high = high != 0;
     e->hash = hash;
     e->klen = key.len;
     memcpy(e->key, key.data, key.len);
@@ -267,6 +310,8 @@ lsm_cache_handle *lsm_cache_insert(lsm_cache *c, lsm_slice key, void *value,
         e->in_cache = 1;
         list_append(&s->in_use, &e->link);
         s->usage += charge;
+        if (e->high)
+            s->high_usage += charge;
         entry **slot = find_slot(s, key, hash);
         entry *old = *slot;
         e->hnext = old ? old->hnext : NULL;
@@ -279,7 +324,7 @@ lsm_cache_handle *lsm_cache_insert(lsm_cache *c, lsm_slice key, void *value,
         evict(s, &dead);
     }
     pthread_mutex_unlock(&s->mu);
-    free_dead(dead);
+    free_dead(c, dead);
     return (lsm_cache_handle *)e;
 }
 
@@ -305,7 +350,7 @@ void lsm_cache_release(lsm_cache *c, lsm_cache_handle *h)
     if (s->usage > s->capacity)
         evict(s, &dead);
     pthread_mutex_unlock(&s->mu);
-    free_dead(dead);
+    free_dead(c, dead);
 }
 
 void *lsm_cache_value(lsm_cache_handle *h)
@@ -326,7 +371,7 @@ void lsm_cache_erase(lsm_cache *c, lsm_slice key)
         finish_erase(s, e, &dead);
     }
     pthread_mutex_unlock(&s->mu);
-    free_dead(dead);
+    free_dead(c, dead);
 }
 
 size_t lsm_cache_usage(lsm_cache *c)
@@ -339,6 +384,11 @@ size_t lsm_cache_usage(lsm_cache *c)
         pthread_mutex_unlock(&s->mu);
     }
     return total;
+}
+
+size_t lsm_cache_high_bytes(lsm_cache *c)
+{
+    return (size_t)atomic_load_explicit(&c->high_bytes, memory_order_relaxed);
 }
 
 uint64_t lsm_cache_new_id(lsm_cache *c)

@@ -8,8 +8,11 @@
  *
  * Picking: every version gets a score per level — level 0: file count /
  * level0_compaction_trigger; deeper: bytes / target.  The highest score
- * >= 1 is compacted first.  Inputs are one file of that level (round robin
- * through the key space; for level 0 every file overlapping it) plus every
+ * >= 1 is compacted first.  Inputs are one file of that level (for level
+ * 0 the oldest and every file overlapping it; deeper, the one overlapping
+ * the fewest bytes of the next level per byte of its own, as RocksDB's
+ * default kMinOverlappingRatio: it rewrites the least of the next level
+ * per byte moved down, where round robin by key took any) plus every
  * file of the next level overlapping their key range.  A single input
  * overlapping nothing in the next level, and little in the one after, is
  * moved down by a manifest edit alone (no rewrite).
@@ -242,14 +245,69 @@ static int setup_other_inputs(compaction *c)
     return LSM_OK;
 }
 
-/* Where the next pick of each sorted level starts: round robin by key. */
-static _Thread_local size_t pick_cursor[LSM_NUM_LEVELS];
-
-/* The k-th file to try of a level: level 0 from its oldest file, sorted
- * levels from the cursor on. */
-static size_t candidate(const lsm_version *v, int level, size_t k)
+/* Bytes of the next level's files overlapping files[level][i], for
+ * every i: one merge walk of the two sorted levels, O(n + m + shared
+ * boundary files). */
+static void overlap_bytes(const lsm_version *v, int level, uint64_t *out)
 {
-    return level == 0 ? k : (pick_cursor[level] + k) % v->nfiles[level];
+    lsm_file_meta **f = v->files[level], **g = v->files[level + 1];
+    size_t m = v->nfiles[level + 1], j = 0;
+    for (size_t i = 0; i < v->nfiles[level]; i++) {
+        lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&f[i]->smallest));
+        lsm_slice hi = lsm_ikey_user(lsm_buf_slice(&f[i]->largest));
+        while (j < m && lsm_slice_cmp(lsm_ikey_user(lsm_buf_slice(&g[j]->largest)),
+                                      lo) < 0)
+            j++;
+        out[i] = 0;
+        for (size_t k = j; k < m; k++) {
+            if (lsm_slice_cmp(lsm_ikey_user(lsm_buf_slice(&g[k]->smallest)),
+                              hi) > 0)
+                break;
+            out[i] += g[k]->size;
+        }
+    }
+}
+
+typedef struct ranked {
+    uint64_t ratio;     /* overlapping bytes * 1024 / own bytes */
+    size_t index;
+} ranked;
+
+static int ranked_cmp(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->ratio != y->ratio)
+        return x->ratio < y->ratio ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int lsm_pick_order(const lsm_version *v, int level, size_t *order)
+{
+    size_t n = v->nfiles[level];
+    if (level == 0 || level >= LSM_NUM_LEVELS - 1) {
+        for (size_t i = 0; i < n; i++)
+            order[i] = i;
+        return LSM_OK;
+    }
+    uint64_t *ov = malloc((n ? n : 1) * sizeof *ov);
+    ranked *r = malloc((n ? n : 1) * sizeof *r);
+    if (!ov || !r) {
+        free(ov);
+        free(r);
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    }
+    overlap_bytes(v, level, ov);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t size = v->files[level][i]->size ? v->files[level][i]->size : 1;
+        r[i].ratio = ov[i] > UINT64_MAX / 1024 ? UINT64_MAX : ov[i] * 1024 / size;
+        r[i].index = i;
+    }
+    qsort(r, n, sizeof *r, ranked_cmp);
+    for (size_t i = 0; i < n; i++)
+        order[i] = r[i].index;
+    free(ov);
+    free(r);
+    return LSM_OK;
 }
 
 static void drop_inputs(compaction *c)
@@ -318,9 +376,65 @@ static compaction *compaction_setup(lsm_db *db, compaction *c, int rc)
     return compaction_start(db, c);
 }
 
+static uint64_t total_size(lsm_file_meta **files, size_t n);
+
+/* LevelDB's input expansion for a sorted level: takes in every file of
+ * c->level inside the key range the compaction rewrites in the next
+ * level, if that adds no next-level file and the inputs stay under 25
+ * target files; more bytes move down per byte rewritten.  (mu held) */
+static void expand_inputs(lsm_db *db, compaction *c)
+{
+    if (c->level == 0 || c->ninputs[1] == 0)
+        return;
+    lsm_slice lo, hi, lo1, hi1;
+    user_range(c->inputs[0], c->ninputs[0], &lo, &hi);
+    user_range(c->inputs[1], c->ninputs[1], &lo1, &hi1);
+    if (lsm_slice_cmp(lo1, lo) < 0)
+        lo = lo1;
+    if (lsm_slice_cmp(hi1, hi) > 0)
+        hi = hi1;
+    lsm_file_meta **e0 = NULL, **e1 = NULL;
+    size_t n0 = 0, n1 = 0;
+    uint64_t limit = 25 * db->opt.target_file_bytes;
+    if (lsm_version_overlapping(c->version, c->level, &lo, &hi, &e0, &n0) ||
+        n0 <= c->ninputs[0] || any_blocked(e0, n0) ||
+        total_size(e0, n0) + total_size(c->inputs[1], c->ninputs[1]) >= limit) {
+        free(e0);
+        return;
+    }
+    user_range(e0, n0, &lo, &hi);
+    if (lsm_version_overlapping(c->version, c->level + 1, &lo, &hi, &e1, &n1) ||
+        n1 != c->ninputs[1]) {
+        free(e0);
+        free(e1);
+        return;
+    }
+    free(e1);
+    /* inputs[1] stay (a superset range, as many files: the same ones);
+     * the grandparents follow the wider range. */
+    if (lsm_slice_cmp(lo1, lo) < 0)
+        lo = lo1;
+    if (lsm_slice_cmp(hi1, hi) > 0)
+        hi = hi1;
+    lsm_file_meta **gp = NULL;
+    size_t ngp = 0;
+    if (c->level + 2 < LSM_NUM_LEVELS &&
+        lsm_version_overlapping(c->version, c->level + 2, &lo, &hi, &gp, &ngp)) {
+        free(e0);
+        return;
+    }
+    free(c->inputs[0]);
+    c->inputs[0] = e0;
+    c->ninputs[0] = n0;
+    free(c->grandparents);
+    c->grandparents = gp;
+    c->ngrandparents = ngp;
+}
+
 /* Builds a compaction of `level` (all of it when whole), or NULL (mu
- * held).  Not whole: the first file (see candidate) whose inputs are
- * neither being compacted nor damaged. */
+ * held).  Not whole: the first file in lsm_pick_order whose inputs are
+ * neither being compacted nor damaged.  Cost: O(n log n) for the level's
+ * n files per pick, besides the overlap walk. */
 static compaction *pick(lsm_db *db, int level, int whole)
 {
     lsm_version *v = db->vs.current;
@@ -334,8 +448,14 @@ static compaction *pick(lsm_db *db, int level, int whole)
                                 lsm_version_overlapping(v, level, NULL, NULL,
                                                         &c->inputs[0],
                                                         &c->ninputs[0]));
+    size_t *order = malloc(v->nfiles[level] * sizeof *order);
+    if (!order || lsm_pick_order(v, level, order)) {
+        free(order);
+        compaction_free(db, c);
+        return NULL;
+    }
     for (size_t k = 0; k < v->nfiles[level]; k++) {
-        lsm_file_meta *f = v->files[level][candidate(v, level, k)];
+        lsm_file_meta *f = v->files[level][order[k]];
         if (f->being_compacted || f->damaged)
             continue;
         lsm_slice lo = lsm_ikey_user(lsm_buf_slice(&f->smallest));
@@ -343,13 +463,14 @@ static compaction *pick(lsm_db *db, int level, int whole)
         int rc = lsm_version_overlapping(v, level, &lo, &hi, &c->inputs[0],
                                          &c->ninputs[0]);
         if (complete_inputs(c, rc)) {
-            if (level > 0)
-                pick_cursor[level] = candidate(v, level, k) + 1;
+            free(order);
+            expand_inputs(db, c);
             return compaction_start(db, c);
         }
         if (rc != LSM_OK)
             break;
     }
+    free(order);
     compaction_free(db, c);
     return NULL;
 }

@@ -433,6 +433,11 @@ int lsm_needs_compaction(lsm_db *db);
  * *out_level is where it writes; its inputs are every table of levels
  * 0..*out_level. */
 int lsm_tiered_pick(const lsm_options *o, const lsm_version *v, int *out_level);
+/* compaction.c: the order in which the picker tries the files of a
+ * level of v, as indexes into v->files[level] (order has nfiles[level]
+ * entries): level 0 oldest first; sorted levels by ascending bytes of
+ * level + 1 they overlap / their own bytes, ties in key order. */
+int lsm_pick_order(const lsm_version *v, int level, size_t *order);
 /* Computes v's compaction score/level (before it is installed). */
 void lsm_version_score(lsm_db *db, lsm_version *v);
 /* Level-0 tables of the current version that no compaction can take

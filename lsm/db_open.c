@@ -135,7 +135,7 @@ static lsm_db *db_alloc(const char *dir, const lsm_options *o)
     db->free_bytes = UINT64_MAX;
     if (db->dir && db->block_cache && db->group && db->mem)
         db->tcache = lsm_table_cache_new(db->dir, db->env, o->max_open_files,
-                                         db->block_cache);
+                                         db->block_cache, o->table_meta_in_cache);
     return db;
 }
 

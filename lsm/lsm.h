@@ -78,6 +78,14 @@ typedef struct lsm_options {
     int zstd_level;                 /* default 1 */
     size_t cache_bytes;             /* block cache; default 64 MiB */
     int max_open_files;             /* table cache capacity; default 1000 */
+    /* 1 (default): the index and filter blocks of tables live in the
+     * block cache at high priority (data blocks are evicted first; they
+     * are read again when evicted), so their memory is bounded by
+     * cache_bytes.  cache_bytes must then exceed the store's metadata
+     * (about 1.9 bytes a key at 10 bloom bits): if it does not, point
+     * reads re-read whole filters and fall ~100x.  0: each open table
+     * holds them (bounded only by max_open_files). */
+    int table_meta_in_cache;
     int create_if_missing;          /* default 1 */
     int salvage;                    /* open past mid-log WAL corruption; default 0 */
     /* Open without writing anything to the store (no recovery flush, no
@@ -597,8 +605,10 @@ typedef struct lsm_stats {
     uint64_t tables_dropped, bytes_dropped;  /* whole, under range deletions */
     uint64_t idle_compactions, idle_yields;
     uint64_t snapshots;          /* named ones (lsm_snapshot_space: their bytes) */
-    uint64_t table_meta_bytes;   /* index and filter blocks of the open tables,
-                                    in memory: at most max_open_files tables' */
+    uint64_t table_meta_bytes;   /* index and filter blocks in memory: in the
+                                    block cache (or pinned by a reader) with
+                                    table_meta_in_cache, else those of the
+                                    open tables (max_open_files tables') */
 } lsm_stats;
 void lsm_get_stats(lsm_db *db, lsm_stats *out);
 

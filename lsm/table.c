@@ -4,7 +4,11 @@
  * Open reads the footer and the four metadata blocks (properties, index,
  * filter, range-del), verifies their checksums and decodes all of the
  * index and range-del entries once, so later lookups can trust them.
- * They stay in memory until close.  Data blocks are read on demand,
+ * They stay in memory until close, except the index and filter of a
+ * table given to lsm_table_meta_to_cache: those then live in the block
+ * cache at high priority (key: cache id and block offset, like data
+ * blocks), are pinned by each lookup or iterator using them, and are
+ * read again (checksum verified) when evicted.  Data blocks are read on demand,
  * through the block cache when there is one (key: the table's cache id
  * and the block offset, 8 bytes each; charge: the block's size).
  *
@@ -14,7 +18,8 @@
  * the table, the block kind and its offset.
  *
  * Cost of lsm_table_get: one bloom probe sequence; on a pass, a binary
- * search of the in-memory index, a cache lookup (or one pread and, for
+ * search of the in-memory index (with cached metadata, one cache lookup
+ * each for the filter and the index first), a cache lookup (or one pread and, for
  * compressed blocks, one decompression) and a seek within the block.  It
  * allocates two iterators (one malloc each) and nothing per entry.
  * Decompression uses one ZSTD_DCtx per thread.
@@ -61,9 +66,10 @@ struct lsm_table {
     uint64_t cache_id;
     bhandle meta[NUM_HANDLES];
 
-    lsm_block *index;
-    char *filter;               /* NULL/0: no filter */
+    lsm_block *index;           /* NULL once in the block cache */
+    char *filter;               /* NULL/0: no filter; NULL if in the cache */
     size_t filter_len;
+    int meta_cached;            /* index and filter live in the block cache */
     lsm_block *rdel_block;
     lsm_range_dels *rdels;      /* index of the range-del block; NULL if empty */
 
@@ -323,6 +329,145 @@ static int fetch_data_block(lsm_table *t, bhandle h, int fill_cache,
     return LSM_OK;
 }
 
+/* ---- index and filter, in the table or the block cache --------------------- */
+
+/* A block cache entry holding an index (blk) or a filter (data, len). */
+typedef struct meta_block {
+    lsm_block *blk;
+    char *data;
+    size_t len;
+} meta_block;
+
+static void meta_deleter(lsm_slice key, void *value)
+{
+    meta_block *m = value;
+    (void)key;
+    lsm_block_free(m->blk);
+    free(m->data);
+    free(m);
+}
+
+static void meta_key(const lsm_table *t, int which, char key[16])
+{
+    memcpy(key, &t->cache_id, 8);
+    memcpy(key + 8, &t->meta[which].offset, 8);
+}
+
+/* Caches (high priority) the index or filter m; takes it over.  *h pins it. */
+static int meta_insert(lsm_table *t, int which, meta_block *m,
+                       lsm_cache_handle **h)
+{
+    char key[16];
+    meta_key(t, which, key);
+    *h = lsm_cache_insert_pri(t->cache, lsm_slice_make(key, sizeof key), m,
+                              m->len, meta_deleter, 1);
+    return *h ? LSM_OK : block_fail(t, LSM_NO_MEMORY, handle_kind[which],
+                                    t->meta[which].offset);
+}
+
+/* The index (H_INDEX) or filter (H_FILTER) of a table whose metadata is
+ * cached: from the cache, or read again.  *h pins it. */
+static int meta_fetch(lsm_table *t, int which, meta_block **out,
+                      lsm_cache_handle **h)
+{
+    char key[16];
+    meta_key(t, which, key);
+    *h = lsm_cache_lookup(t->cache, lsm_slice_make(key, sizeof key));
+    if (!*h) {
+        meta_block *m = calloc(1, sizeof *m);
+        if (!m)
+            return block_fail(t, LSM_NO_MEMORY, handle_kind[which],
+                              t->meta[which].offset);
+        int rc = read_block_owned(t, t->meta[which], handle_kind[which],
+                                  &m->data, &m->len);
+        if (!rc && which == H_INDEX) {
+            rc = lsm_block_new(m->data, m->len, 1, &m->blk);
+            /* m->len stays: the decoded size, the entry's charge */
+            if (rc)
+                rc = block_fail(t, rc, "index", t->meta[which].offset);
+            m->data = NULL;   /* the block owns it (or freed it) */
+        }
+        if (rc) {
+            meta_deleter(lsm_slice_make("", 0), m);
+            return rc;
+        }
+        if ((rc = meta_insert(t, which, m, h)))
+            return rc;
+    }
+    *out = lsm_cache_value(*h);
+    return LSM_OK;
+}
+
+/* t's index; *h (NULL if the table holds it) pins it until
+ * meta_release. */
+static int index_get(lsm_table *t, lsm_block **ix, lsm_cache_handle **h)
+{
+    *h = NULL;
+    if (!t->meta_cached) {
+        *ix = t->index;
+        return LSM_OK;
+    }
+    meta_block *m;
+    int rc = meta_fetch(t, H_INDEX, &m, h);
+    if (!rc)
+        *ix = m->blk;
+    return rc;
+}
+
+/* t's filter (filter_len must be > 0), as index_get. */
+static int filter_get(lsm_table *t, lsm_slice *f, lsm_cache_handle **h)
+{
+    *h = NULL;
+    if (!t->meta_cached) {
+        *f = lsm_slice_make(t->filter, t->filter_len);
+        return LSM_OK;
+    }
+    meta_block *m;
+    int rc = meta_fetch(t, H_FILTER, &m, h);
+    if (!rc)
+        *f = lsm_slice_make(m->data, m->len);
+    return rc;
+}
+
+static void meta_release(lsm_table *t, lsm_cache_handle *h)
+{
+    if (h)
+        lsm_cache_release(t->cache, h);
+}
+
+/* Gives the block cache one of the table's own blocks.  If that fails
+ * (no memory) it is freed, to be read again when needed. */
+static void meta_give(lsm_table *t, int which, lsm_block *blk, char *data,
+                      size_t len)
+{
+    meta_block *m = calloc(1, sizeof *m);
+    if (!m) {
+        lsm_block_free(blk);
+        free(data);
+        return;
+    }
+    m->blk = blk;
+    m->data = data;
+    m->len = len;
+    lsm_cache_handle *h;
+    if (meta_insert(t, which, m, &h) == LSM_OK)
+        meta_release(t, h);
+}
+
+void lsm_table_meta_to_cache(lsm_table *t)
+{
+    if (!t->cache || t->meta_cached)
+        return;
+    t->meta_cached = 1;
+    meta_give(t, H_INDEX, t->index, NULL, lsm_block_size(t->index));
+    if (t->filter_len)
+        meta_give(t, H_FILTER, NULL, t->filter, t->filter_len);
+    else
+        free(t->filter);
+    t->index = NULL;
+    t->filter = NULL;
+}
+
 static void release_data_block(lsm_table *t, lsm_block *blk,
                                lsm_cache_handle *ch)
 {
@@ -410,8 +555,12 @@ int lsm_table_for_each_block(lsm_table *t,
                              int (*fn)(void *ctx, lsm_slice ikey, uint64_t bytes),
                              void *ctx)
 {
-    int rc = LSM_OK;
-    lsm_iiter *it = lsm_block_iter(t->index, lsm_ikey_cmp);
+    lsm_block *ix;
+    lsm_cache_handle *ih;
+    int rc = index_get(t, &ix, &ih);
+    if (rc)
+        return rc;
+    lsm_iiter *it = lsm_block_iter(ix, lsm_ikey_cmp);
     for (lsm_iiter_first(it); !rc && lsm_iiter_valid(it); lsm_iiter_next(it)) {
         bhandle h;
         if (!(rc = decode_handle(t, lsm_iiter_value(it), &h)))
@@ -420,6 +569,7 @@ int lsm_table_for_each_block(lsm_table *t,
     if (!rc)
         rc = lsm_iiter_status(it);
     lsm_iiter_free(it);
+    meta_release(t, ih);
     return rc;
 }
 
@@ -553,6 +703,14 @@ void lsm_table_close(lsm_table *t)
 {
     if (!t)
         return;
+    /* Its cached index and filter are of no use to anyone after it. */
+    if (t->meta_cached) {
+        char key[16];
+        meta_key(t, H_INDEX, key);
+        lsm_cache_erase(t->cache, lsm_slice_make(key, sizeof key));
+        meta_key(t, H_FILTER, key);
+        lsm_cache_erase(t->cache, lsm_slice_make(key, sizeof key));
+    }
     lsm_file_close(t->f);
     table_free(t);
 }
@@ -579,23 +737,33 @@ int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
         return lsm_fail(LSM_INVALID, "%s: lookup key is not an internal key",
                         t->name);
     lsm_slice user = lsm_ikey_user(ikey);
+    lsm_cache_handle *mh;
+    int rc;
     if (t->filter_len) {
+        lsm_slice filter;
+        if ((rc = filter_get(t, &filter, &mh)))
+            return rc;
         stat_add(ST_BLOOM_CHECKS);
-        if (!lsm_bloom_may_contain(lsm_slice_make(t->filter, t->filter_len),
-                                   user)) {
+        int may = lsm_bloom_may_contain(filter, user);
+        meta_release(t, mh);
+        if (!may) {
             stat_add(ST_BLOOM_NEGATIVES);
             return 0;
         }
     }
 
     bhandle h;
-    lsm_iiter *ix = lsm_block_iter(t->index, lsm_ikey_cmp);
+    lsm_block *index;
+    if ((rc = index_get(t, &index, &mh)))
+        return rc;
+    lsm_iiter *ix = lsm_block_iter(index, lsm_ikey_cmp);
     lsm_iiter_seek(ix, ikey);
     int in_range = lsm_iiter_valid(ix);
-    int rc = in_range ? decode_handle(t, lsm_iiter_value(ix), &h) : LSM_OK;
+    rc = in_range ? decode_handle(t, lsm_iiter_value(ix), &h) : LSM_OK;
     if (!in_range && (rc = lsm_iiter_status(ix)))
         rc = block_fail(t, rc, "index", t->meta[H_INDEX].offset);
     lsm_iiter_free(ix);
+    meta_release(t, mh);
     if (rc)
         return rc;
     if (!in_range)
@@ -665,7 +833,8 @@ typedef struct table_iter {
     lsm_table *t;
     int fill_cache;
     int status;                 /* first error; the iterator is then invalid */
-    lsm_iiter *index;           /* over t->index */
+    lsm_iiter *index;           /* over the table's index */
+    lsm_cache_handle *index_h;  /* pins it if cached */
     /* The data block the index iterator points at, when loaded: */
     lsm_iiter *data;
     lsm_block *blk;
@@ -895,6 +1064,7 @@ static void ti_destroy(lsm_iiter *base)
     table_iter *ti = (table_iter *)base;
     drop_block(ti);
     lsm_iiter_free(ti->index);
+    meta_release(ti->t, ti->index_h);
     lsm_buf_free(&ti->io);
     lsm_buf_free(&ti->unz);
     lsm_buf_free(&ti->prev_upper);
@@ -916,7 +1086,13 @@ lsm_iiter *lsm_table_iter(lsm_table *t, int fill_cache)
     ti->base.ops = &table_iter_ops;
     ti->t = t;
     ti->fill_cache = fill_cache;
-    ti->index = lsm_block_iter(t->index, lsm_ikey_cmp);
+    lsm_block *index;
+    int rc = index_get(t, &index, &ti->index_h);
+    if (rc) {
+        free(ti);
+        return lsm_iiter_error(rc);
+    }
+    ti->index = lsm_block_iter(index, lsm_ikey_cmp);
     ti->status = lsm_iiter_status(ti->index);
     return &ti->base;
 }

@@ -53,6 +53,11 @@ typedef struct lsm_table lsm_table;
 int lsm_table_open(lsm_file *f, uint64_t size, const char *name,
                    lsm_cache *block_cache, lsm_table **out);
 void lsm_table_close(lsm_table *t);
+/* Moves t's index and filter into its block cache (if it has one), at
+ * high priority (cache.h): they are then in memory only while cached or
+ * in use, read again on demand.  Call before sharing t.  Resident bytes:
+ * lsm_cache_high_bytes of the block cache. */
+void lsm_table_meta_to_cache(lsm_table *t);
 
 /* Finds the first entry >= ikey if its user key equals user_key(ikey):
  * returns 1 and sets *found_key / copies the value into val;

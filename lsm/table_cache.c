@@ -15,7 +15,9 @@ struct lsm_table_cache {
     lsm_env *env;
     lsm_cache *cache;          /* file number -> cached_table*, charge 1 */
     lsm_cache *block_cache;
-    uint64_t meta_bytes;       /* (atomic) index and filter bytes held open */
+    int meta_in_cache;         /* tables' indexes and filters: block cache */
+    uint64_t meta_bytes;       /* (atomic) index and filter bytes the open
+                                  tables hold themselves */
 };
 
 /* What the cache holds for an open table: the table and the bytes of its
@@ -27,7 +29,8 @@ typedef struct cached_table {
 } cached_table;
 
 lsm_table_cache *lsm_table_cache_new(const char *dir, lsm_env *env,
-                                     int capacity, lsm_cache *block_cache)
+                                     int capacity, lsm_cache *block_cache,
+                                     int meta_in_cache)
 {
     lsm_table_cache *tc = calloc(1, sizeof *tc);
     if (!tc)
@@ -35,6 +38,7 @@ lsm_table_cache *lsm_table_cache_new(const char *dir, lsm_env *env,
     tc->dir = dir;
     tc->env = env;
     tc->block_cache = block_cache;
+    tc->meta_in_cache = meta_in_cache && block_cache;
     tc->cache = lsm_cache_new(capacity > 0 ? (size_t)capacity : 1);
     if (!tc->cache) {
         free(tc);
@@ -62,7 +66,8 @@ static void close_table(lsm_slice key, void *value)
 
 uint64_t lsm_table_cache_meta_bytes(lsm_table_cache *tc)
 {
-    return __atomic_load_n(&tc->meta_bytes, __ATOMIC_RELAXED);
+    uint64_t own = __atomic_load_n(&tc->meta_bytes, __ATOMIC_RELAXED);
+    return tc->meta_in_cache ? own + lsm_cache_high_bytes(tc->block_cache) : own;
 }
 
 static int open_table(lsm_table_cache *tc, uint64_t number, uint64_t size,
@@ -89,7 +94,10 @@ static int open_table(lsm_table_cache *tc, uint64_t number, uint64_t size,
     lsm_table_desc d;
     lsm_table_describe(c->table, &d);
     c->tc = tc;
-    c->meta_bytes = d.filter_bytes + d.index_bytes;
+    if (tc->meta_in_cache)
+        lsm_table_meta_to_cache(c->table);
+    else
+        c->meta_bytes = d.filter_bytes + d.index_bytes;
     __atomic_add_fetch(&tc->meta_bytes, c->meta_bytes, __ATOMIC_RELAXED);
     *out = c;
     return LSM_OK;

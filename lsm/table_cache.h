@@ -2,7 +2,9 @@
  * table_cache.h — open tables, bounded by max_open_files.
  *
  * Opening a table reads its footer, index, filter and range-deletion
- * blocks; they stay in memory while the table is cached.  An LRU cache
+ * blocks; they stay in memory while the table is cached, except the index
+ * and filter when meta_in_cache: those are handed to the block cache
+ * (lsm_table_meta_to_cache).  An LRU cache
  * keyed by file number holds at most `capacity` open tables; a table in
  * use by an iterator stays open (pinned) even if evicted meanwhile.
  */
@@ -17,7 +19,8 @@
 typedef struct lsm_table_cache lsm_table_cache;
 
 lsm_table_cache *lsm_table_cache_new(const char *dir, lsm_env *env,
-                                     int capacity, lsm_cache *block_cache);
+                                     int capacity, lsm_cache *block_cache,
+                                     int meta_in_cache);
 void lsm_table_cache_free(lsm_table_cache *tc);
 
 /* Pins the open table for file `number`; release with _release. */
@@ -33,8 +36,9 @@ lsm_iiter *lsm_table_cache_salvage_iter(lsm_table_cache *tc, uint64_t number,
                                         void *ctx);
 lsm_iiter *lsm_table_cache_range_del_iter(lsm_table_cache *tc,
                                           uint64_t number, uint64_t size);
-/* Bytes of index and filter blocks the open tables hold in memory: at
- * most max_open_files tables' worth (the table cache's capacity). */
+/* Bytes of index and filter blocks in memory: those the open tables hold
+ * (at most max_open_files tables' worth), or with meta_in_cache those the
+ * block cache holds or readers pin (lsm_cache_high_bytes). */
 uint64_t lsm_table_cache_meta_bytes(lsm_table_cache *tc);
 /* Drops a deleted table from the cache. */
 void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t number);

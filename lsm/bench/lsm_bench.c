@@ -92,6 +92,18 @@
  *                                readrandomwriterandom, deleterange)
  *          [write_amp=W] [first_us=A last_us=B]   (rangedel)
  *
+ * After each benchmark a line says where the resident memory is:
+ *
+ *   MEMORY engine=E rss_kb=R file_kb=F heap_kb=H anon_kb=A stack_kb=S
+ *          malloc_used_kb=U malloc_free_kb=K malloc_mmapped_kb=M
+ *
+ * R = F + H + A + S from /proc/self/smaps (F: the program and libraries;
+ * H: the brk heap; A: other anonymous mappings: glibc's thread arenas,
+ * mmapped blocks, thread stacks), U/K/M from mallinfo2 over all arenas
+ * (allocated; free but kept by malloc, resident unless malloc_trim gave
+ * its pages back; of U, mmapped blocks).  RESULT
+ * lines carry the engine's cache_mb and memtable_mb at the end.
+ *
  * secs runs from the first thread's start to the last one's end (the
  * writer's too); write_ops_per_sec is over the same secs.  compact
  * and deleteall are one timed call each (ops=1).
@@ -134,7 +146,8 @@
  * bloom filter bits per key, an LRU block cache of cache_mb, a memtable of
  * memtable_mb, 4 KiB blocks, zstd level 1 or no compression, 1000 open
  * files.  lsm and RocksDB also share the level shape: L0 triggers 4/8/12,
- * two background jobs, 64 MiB target files, 256 MiB level 1, and up to two
+ * two background jobs, 64 MiB target files and 256 MiB level 1 (unless
+ * --target_file_mb, --level1_mb), and up to two
  * immutable memtables (RocksDB max_write_buffer_number 3).  LevelDB fixes
  * its own level shape and has no zstd: with --compression=zstd it runs
  * uncompressed and says so on stderr.
@@ -149,6 +162,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -228,8 +242,10 @@ struct config {
     int bloom_bits;
     uint64_t cache_mb;
     uint64_t memtable_mb;
+    uint64_t level1_mb, target_file_mb;   /* lsm and RocksDB level shape */
     uint64_t delayed_write_kb;   /* lsm only; 0 = the engine's default */
     int max_subcompactions;      /* lsm only; 0 = the engine's default */
+    int table_meta_in_cache;     /* lsm only; -1 = the engine's default */
     uint64_t idle_secs;
     uint64_t seek_nexts;
     int readwritepercent;
@@ -266,9 +282,16 @@ static void usage(FILE *out)
         "  --bloom_bits=N      bloom bits per key, 0 = off (default 10)\n"
         "  --cache_mb=N        block cache, at least 1 (default 64)\n"
         "  --memtable_mb=N     write buffer (default 64)\n"
+        "  --level1_mb=N       level 1 target size, lsm and RocksDB\n"
+        "                      (default 256)\n"
+        "  --target_file_mb=N  table size, lsm and RocksDB (default 64);\n"
+        "                      with the two above, a small store takes\n"
+        "                      the level shape of a large one\n"
         "  --delayed_write_kb=N  lsm: delayed-write rate in KiB/s once\n"
         "                      level 0 reaches its slowdown trigger\n"
         "                      (default: the engine's)\n"
+        "  --table_meta_in_cache=0|1  lsm: indexes and filters in the\n"
+        "                      block cache (default: the engine's, 1)\n"
         "  --max_subcompactions=N  lsm: ranges a large compaction is\n"
         "                      merged in parallel in (default: the engine's)\n"
         "  --idle_secs=N       longest wait of idle (default 60)\n"
@@ -367,6 +390,9 @@ static void parse_args(int argc, char **argv, struct config *cfg)
     cfg->bloom_bits = 10;
     cfg->cache_mb = 64;
     cfg->memtable_mb = 64;
+    cfg->table_meta_in_cache = -1;
+    cfg->level1_mb = SHARED_LEVEL1_BYTES >> 20;
+    cfg->target_file_mb = SHARED_TARGET_FILE_BYTES >> 20;
     cfg->idle_secs = 60;
     cfg->readwritepercent = 90;
     cfg->range_tombstone_width = 100;
@@ -436,6 +462,12 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             cfg->delayed_write_kb = parse_u64(name, v, 1, 1u << 30);
         } else if (strcmp(name, "--memtable_mb") == 0) {
             cfg->memtable_mb = parse_u64(name, v, 1, 1u << 16);
+        } else if (strcmp(name, "--table_meta_in_cache") == 0) {
+            cfg->table_meta_in_cache = (int)parse_u64(name, v, 0, 1);
+        } else if (strcmp(name, "--level1_mb") == 0) {
+            cfg->level1_mb = parse_u64(name, v, 1, 1u << 20);
+        } else if (strcmp(name, "--target_file_mb") == 0) {
+            cfg->target_file_mb = parse_u64(name, v, 1, 1u << 16);
         } else if (strcmp(name, "--sync") == 0) {
             cfg->sync = (int)parse_u64(name, v, 0, 1);
         } else if (strcmp(name, "--manual_wal_flush") == 0) {
@@ -718,6 +750,7 @@ static uint64_t now_ns(void)
 struct counters {
     double cache_hits, cache_misses, bloom_checks, bloom_useful, stall_us;
     double table_meta_bytes;
+    double cache_bytes, memtable_bytes;   /* in memory now */
 };
 
 /* Every call returns 0 or -1 with a message in err[ERR_LEN].  Handles are
@@ -821,11 +854,13 @@ static int lsm_e_open(const struct config *cfg, void **out, char *err)
     opt.level0_compaction_trigger = SHARED_L0_COMPACTION_TRIGGER;
     opt.level0_slowdown_trigger = SHARED_L0_SLOWDOWN_TRIGGER;
     opt.level0_stop_trigger = SHARED_L0_STOP_TRIGGER;
-    opt.level1_bytes = SHARED_LEVEL1_BYTES;
-    opt.target_file_bytes = SHARED_TARGET_FILE_BYTES;
+    opt.level1_bytes = cfg->level1_mb << 20;
+    opt.target_file_bytes = cfg->target_file_mb << 20;
     opt.manual_wal_flush = cfg->manual_wal_flush;
     if (cfg->max_subcompactions)
         opt.max_subcompactions = cfg->max_subcompactions;
+    if (cfg->table_meta_in_cache >= 0)
+        opt.table_meta_in_cache = cfg->table_meta_in_cache;
     if (cfg->delayed_write_kb)
         opt.delayed_write_rate = cfg->delayed_write_kb << 10;
     opt.compaction_style = cfg->tiered ? LSM_COMPACTION_TIERED : LSM_COMPACTION_LEVELED;
@@ -990,6 +1025,8 @@ static void lsm_e_counters(void *db, struct counters *c)
     c->bloom_useful = (double)st.bloom_useful;
     c->stall_us = (double)(st.stall_micros + st.slowdown_micros);
     c->table_meta_bytes = (double)st.table_meta_bytes;
+    c->cache_bytes = (double)st.cache_bytes;
+    c->memtable_bytes = (double)st.memtable_bytes;
 }
 
 static void lsm_e_close(void *db)
@@ -1069,9 +1106,9 @@ static int rocks_open(const struct config *cfg, void **out, char *err)
                                                    SHARED_L0_STOP_TRIGGER);
     rocksdb_options_set_max_background_jobs(h->opts, SHARED_BACKGROUND_JOBS);
     rocksdb_options_set_target_file_size_base(h->opts,
-                                              SHARED_TARGET_FILE_BYTES);
+                                              cfg->target_file_mb << 20);
     rocksdb_options_set_max_bytes_for_level_base(h->opts,
-                                                 SHARED_LEVEL1_BYTES);
+                                                 cfg->level1_mb << 20);
     rocksdb_options_set_compression(
         h->opts, cfg->compress ? rocksdb_zstd_compression
                                : rocksdb_no_compression);
@@ -1252,10 +1289,17 @@ static void rocks_counters(void *db, struct counters *c)
         rocksdb_free(s);
     }
     c->bloom_checks = c->bloom_useful + positive;
-    char *mem = rocksdb_property_value(h->db, "rocksdb.estimate-table-readers-mem");
-    if (mem != NULL) {
-        c->table_meta_bytes = strtod(mem, NULL);
-        rocksdb_free(mem);
+    static const char *const props[] = {
+        "rocksdb.estimate-table-readers-mem", "rocksdb.block-cache-usage",
+        "rocksdb.cur-size-all-mem-tables",
+    };
+    double *dst[] = { &c->table_meta_bytes, &c->cache_bytes, &c->memtable_bytes };
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+        char *mem = rocksdb_property_value(h->db, props[i]);
+        if (mem != NULL) {
+            *dst[i] = strtod(mem, NULL);
+            rocksdb_free(mem);
+        }
     }
 }
 
@@ -2177,9 +2221,10 @@ static void print_counters(struct run *r)
     if (checks > 0)
         printf(" bloom_useful_ratio=%.3f",
                ratio(now.bloom_useful - a->bloom_useful, checks));
-    printf(" stall_ms=%.0f table_meta_mb=%.1f rss_mb=%ld",
-           (now.stall_us - a->stall_us) / 1000.0,
-           now.table_meta_bytes / 1048576.0, current_rss_mb());
+    printf(" stall_ms=%.0f table_meta_mb=%.1f cache_mb=%.1f memtable_mb=%.1f"
+           " rss_mb=%ld", (now.stall_us - a->stall_us) / 1000.0,
+           now.table_meta_bytes / 1048576.0, now.cache_bytes / 1048576.0,
+           now.memtable_bytes / 1048576.0, current_rss_mb());
 }
 
 static void print_result(struct run *r, const struct totals *t,
@@ -2349,6 +2394,55 @@ static int run_idle(struct run *r)
     return 0;
 }
 
+/* Resident memory by kind of mapping (/proc/self/smaps), KiB: file-backed
+ * (the program and its libraries), the brk heap (glibc's main arena),
+ * other anonymous mappings (thread arenas, large malloc blocks, thread
+ * stacks). */
+struct rss_parts {
+    long file_kb, heap_kb, anon_kb, stack_kb;
+};
+
+static void rss_parts_read(struct rss_parts *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "re");
+    char line[512];
+    long *cur = NULL;
+    memset(p, 0, sizeof(*p));
+    if (f == NULL)
+        return;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        long kb;
+        char path[400] = "";
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %399s", &lo, &hi, path) >= 2) {
+            cur = path[0] == '/' ? &p->file_kb
+                  : strcmp(path, "[heap]") == 0 ? &p->heap_kb
+                  : strncmp(path, "[stack", 6) == 0 ? &p->stack_kb
+                                                    : &p->anon_kb;
+        } else if (cur != NULL && sscanf(line, "Rss: %ld kB", &kb) == 1) {
+            *cur += kb;
+        }
+    }
+    fclose(f);
+}
+
+/* MEMORY line, after each benchmark: where the process's resident memory
+ * is (for the README's
+ * RSS formula): rss_parts_read, and glibc malloc's view over all arenas
+ * (in use, free but kept, of which mmapped chunks). */
+static void print_memory(const struct run *r)
+{
+    struct rss_parts p;
+    struct mallinfo2 mi = mallinfo2();
+    rss_parts_read(&p);
+    printf("MEMORY engine=%s rss_kb=%ld file_kb=%ld heap_kb=%ld anon_kb=%ld "
+           "stack_kb=%ld malloc_used_kb=%zu malloc_free_kb=%zu "
+           "malloc_mmapped_kb=%zu\n", r->eng->name,
+           p.file_kb + p.heap_kb + p.anon_kb + p.stack_kb, p.file_kb, p.heap_kb,
+           p.anon_kb, p.stack_kb, (mi.uordblks + mi.hblkhd) / 1024,
+           mi.fordblks / 1024, mi.hblkhd / 1024);
+}
+
 static int run_stats(struct run *r)
 {
     char err[ERR_LEN];
@@ -2426,6 +2520,7 @@ int main(int argc, char **argv)
             rc = run_clients(&run, &user_bytes);
             break;
         }
+        print_memory(&run);
     }
     run.eng->close(run.db);
     free(run.pool.data);

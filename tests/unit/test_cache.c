@@ -226,6 +226,38 @@ static void test_eviction_order(void **state)
     assert_int_equal(ndeleted, 1000);
 }
 
+static void insert_high(lsm_cache *c, int k, int v, size_t charge)
+{
+    char kb[4];
+    lsm_cache_handle *h = lsm_cache_insert_pri(c, key_of(kb, k),
+                                               (void *)(intptr_t)v, charge,
+                                               deleter, 1);
+    assert_non_null(h);
+    lsm_cache_release(c, h);
+}
+
+/* High-priority entries (table metadata) outlast any number of newer
+ * low-priority ones, and are counted by lsm_cache_high_bytes; past the
+ * capacity they are evicted among themselves (the cache stays bounded). */
+static void test_priority(void **state)
+{
+    (void)state;
+    lsm_cache *c = lsm_cache_new(16 * 50);  /* 50 per shard */
+    for (int i = 0; i < 16; i++)
+        insert_high(c, i, 100 + i, 1);
+    assert_int_equal(lsm_cache_high_bytes(c), 16);
+    for (int i = 0; i < 5000; i++)
+        insert(c, 1000 + i, 2000 + i, 1);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(lookup(c, i), 100 + i);  /* an LRU drops them */
+    for (int i = 16; i < 5000; i++)
+        insert_high(c, i, 100 + i, 1);
+    assert_true(lsm_cache_usage(c) <= 16 * 50);
+    assert_true(lsm_cache_high_bytes(c) <= 16 * 50);
+    assert_int_equal(lookup(c, 4999), 100 + 4999);
+    lsm_cache_free(c);
+}
+
 static void test_charge_accounting(void **state)
 {
     (void)state;
@@ -420,6 +452,7 @@ int main(void)
         cmocka_unit_test_setup(test_eviction_policy, setup),
         cmocka_unit_test_setup(test_eviction_order, setup),
         cmocka_unit_test_setup(test_charge_accounting, setup),
+        cmocka_unit_test_setup(test_priority, setup),
         cmocka_unit_test_setup(test_oversized_and_zero_capacity, setup),
         cmocka_unit_test_setup(test_new_id, setup),
         cmocka_unit_test_setup(test_key_bytes, setup),

@@ -3,8 +3,9 @@
  * stay equal to a model through heavy overwrites and deletes, a full
  * compaction reclaims the space of dead versions, level 0 never grows
  * past the stop trigger, the "levels", "stats" and "sstables" properties
- * parse and agree with the files on disk, and sequential loads are moved
- * down without rewriting (trivial moves).
+ * parse and agree with the files on disk, sequential loads are moved
+ * down without rewriting (trivial moves), and the picker tries first the
+ * file overlapping the fewest next-level bytes per byte of its own.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,8 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
+#include "ikey.h"
 #include "lsm.h"
 #include "testutil.h"
+#include "version.h"
 
 #define LEVELS 7
 
@@ -578,15 +582,17 @@ static uint64_t meta_after_reading_all(lsm_db *db)
     return s.table_meta_bytes;
 }
 
-/* table_meta_bytes counts the index and filter blocks of the open tables:
- * all of them once every table was read, and no more than the table
- * cache's capacity (max_open_files) allows when it is smaller. */
+/* Without table_meta_in_cache, table_meta_bytes counts the index and
+ * filter blocks of the open tables: all of them once every table was
+ * read, and no more than the table cache's capacity (max_open_files)
+ * allows when it is smaller. */
 static void test_table_meta_bytes(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("meta");
     lsm_options o;
     tu_small_options(&o);
+    o.table_meta_in_cache = 0;
     o.target_file_bytes = 16 << 10;          /* over 16 tables */
     lsm_db *db = tu_open_db(dir, &o);
     put_flushed_rounds(db, 1, NKEYS);
@@ -604,6 +610,119 @@ static void test_table_meta_bytes(void **state)
     if (bounded * (unsigned long long)tables > all * 16 * 2)
         fail_msg("%llu bytes open with 16 of %d tables cached (all: %llu)",
                  (unsigned long long)bounded, tables, all);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* --- picking order ------------------------------------------------------- */
+
+/* A table of `size` bytes holding user keys [lo, hi]. */
+static lsm_file_meta *fake_table(const char *lo, const char *hi, uint64_t size)
+{
+    lsm_file_meta *f = lsm_file_meta_new();
+    assert_non_null(f);
+    f->size = size;
+    assert_int_equal(lsm_ikey_append(&f->smallest, lsm_slice_make(lo, strlen(lo)),
+                                     9, LSM_KIND_PUT), LSM_OK);
+    assert_int_equal(lsm_ikey_append(&f->largest, lsm_slice_make(hi, strlen(hi)),
+                                     1, LSM_KIND_PUT), LSM_OK);
+    return f;
+}
+
+/* Level 1 holds A [a,c] (overlaps 3000 bytes below per 100), B [d,f]
+ * (10 per 100, shared with C's boundary file), C [g,i] (510 per 200:
+ * 2.55), D [j,k] (nothing below) and E [m,n] (nothing below, after D in
+ * key order).  The picker tries D, E (ratio 0, key order), B, C, A —
+ * round robin by key would start at A, the costliest. */
+static void test_pick_least_overlapping(void **state)
+{
+    (void)state;
+    lsm_file_meta *l1[] = {
+        fake_table("a", "c", 100), fake_table("d", "f", 100),
+        fake_table("g", "i", 200), fake_table("j", "k", 100),
+        fake_table("m", "n", 100),
+    };
+    lsm_file_meta *l2[] = {
+        fake_table("a", "b", 1000), fake_table("b1", "c", 2000),
+        fake_table("f", "g", 10), fake_table("h", "h", 500),
+        fake_table("l", "l", 7000), fake_table("o", "z", 9000),
+    };
+    lsm_version v;
+    memset(&v, 0, sizeof v);
+    v.files[1] = l1;
+    v.nfiles[1] = 5;
+    v.files[2] = l2;
+    v.nfiles[2] = 6;
+    size_t order[5];
+    assert_int_equal(lsm_pick_order(&v, 1, order), LSM_OK);
+    const size_t want[5] = { 3, 4, 1, 2, 0 };
+    for (int i = 0; i < 5; i++)
+        if (order[i] != want[i])
+            fail_msg("pick order %zu %zu %zu %zu %zu, want 3 4 1 2 0",
+                     order[0], order[1], order[2], order[3], order[4]);
+    /* Level 0 keeps its stored order (oldest first). */
+    v.files[0] = l2;
+    v.nfiles[0] = 6;
+    size_t order0[6];
+    assert_int_equal(lsm_pick_order(&v, 0, order0), LSM_OK);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(order0[i], i);
+    for (int i = 0; i < 5; i++)
+        lsm_file_meta_unref(l1[i]);
+    for (int i = 0; i < 6; i++)
+        lsm_file_meta_unref(l2[i]);
+}
+
+/* With the default table_meta_in_cache, indexes and filters live in the
+ * block cache: with a cache of 8 KiB and over 16 tables (about 4x that
+ * much metadata), the resident metadata never exceeds the cache, while
+ * every read (point and scan) still returns what was written. */
+static void test_table_meta_bounded_by_cache(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("metacache");
+    lsm_options o;
+    tu_small_options(&o);
+    o.target_file_bytes = 16 << 10;
+    lsm_db *db = tu_open_db(dir, &o);
+    put_flushed_rounds(db, 1, NKEYS);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    int tables;
+    unsigned long long all = tables_meta_on_disk(dir, &tables);
+    assert_true(tables > 16);
+
+    o.cache_bytes = 8 << 10;
+    assert_true(all > 3 * o.cache_bytes);
+    db = tu_open_db(dir, &o);
+    char k[16], v[160];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < NKEYS; i += 1 + pass * 6) {
+            key_of(i, k);
+            void *got;
+            size_t gn;
+            assert_int_equal(lsm_get(db, NULL, k, strlen(k), &got, &gn), LSM_OK);
+            size_t n = value_of(i, 1, v);
+            assert_int_equal(gn, n);
+            assert_memory_equal(got, v, n);
+            lsm_free(got);
+            lsm_stats s;
+            lsm_get_stats(db, &s);
+            if (s.table_meta_bytes > o.cache_bytes)
+                fail_msg("%llu bytes of table metadata resident with a "
+                         "cache of %zu (all: %llu in %d tables)",
+                         (unsigned long long)s.table_meta_bytes,
+                         o.cache_bytes, all, tables);
+        }
+    }
+    lsm_stats s;
+    lsm_get_stats(db, &s);
+    assert_true(s.table_meta_bytes > 0);
+    model m;
+    for (int i = 0; i < NKEYS; i++)
+        m.ver[i] = 1;
+    check_scan(db, &m);
     assert_int_equal(lsm_close(db), LSM_OK);
     tu_rmtree(dir);
     free(dir);
@@ -637,7 +756,9 @@ int main(void)
         cmocka_unit_test(test_replaced_tables_deleted),
         cmocka_unit_test(test_hold_compactions),
         cmocka_unit_test(test_table_meta_bytes),
+        cmocka_unit_test(test_table_meta_bounded_by_cache),
         cmocka_unit_test(test_bad_property),
+        cmocka_unit_test(test_pick_least_overlapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
