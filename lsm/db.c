@@ -56,7 +56,7 @@ void lsm_options_init(lsm_options *o)
     o->zstd_level = 1;
     o->cache_bytes = 64u << 20;
     o->max_open_files = 1000;
-    o->table_meta_in_cache = 1;
+    o->table_meta_in_cache = 0;
     o->create_if_missing = 1;
     o->paranoid_checks = 1;
     o->flush_threads = 1;

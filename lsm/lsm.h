@@ -78,13 +78,14 @@ typedef struct lsm_options {
     int zstd_level;                 /* default 1 */
     size_t cache_bytes;             /* block cache; default 64 MiB */
     int max_open_files;             /* table cache capacity; default 1000 */
-    /* 1 (default): the index and filter blocks of tables live in the
-     * block cache at high priority (data blocks are evicted first; they
-     * are read again when evicted), so their memory is bounded by
-     * cache_bytes.  cache_bytes must then exceed the store's metadata
-     * (about 1.9 bytes a key at 10 bloom bits): if it does not, point
-     * reads re-read whole filters and fall ~100x.  0: each open table
-     * holds them (bounded only by max_open_files). */
+    /* 1: the index and filter blocks of tables live in the block cache
+     * at high priority (data blocks are evicted first; they are read
+     * again when evicted), so their memory is bounded by cache_bytes.
+     * cache_bytes must then exceed the store's metadata (about 1.9 bytes
+     * a key at 10 bloom bits) severalfold: if it does not, point reads
+     * re-read whole filters and fall ~100x.  0 (default, until filters
+     * are partitioned): each open table holds them (bounded only by
+     * max_open_files). */
     int table_meta_in_cache;
     int create_if_missing;          /* default 1 */
     int salvage;                    /* open past mid-log WAL corruption; default 0 */

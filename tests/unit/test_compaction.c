@@ -674,8 +674,7 @@ static void test_pick_least_overlapping(void **state)
         lsm_file_meta_unref(l2[i]);
 }
 
-/* With the default table_meta_in_cache, indexes and filters live in the
- * block cache: with a cache of 8 KiB and over 16 tables (about 4x that
+/* With table_meta_in_cache, indexes and filters live in the block cache: with a cache of 8 KiB and over 16 tables (about 4x that
  * much metadata), the resident metadata never exceeds the cache, while
  * every read (point and scan) still returns what was written. */
 static void test_table_meta_bounded_by_cache(void **state)
@@ -694,6 +693,7 @@ static void test_table_meta_bounded_by_cache(void **state)
     assert_true(tables > 16);
 
     o.cache_bytes = 8 << 10;
+    o.table_meta_in_cache = 1;
     assert_true(all > 3 * o.cache_bytes);
     db = tu_open_db(dir, &o);
     char k[16], v[160];
