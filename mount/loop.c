@@ -81,12 +81,21 @@ struct mnt_pool {
     pthread_mutex_t mu;
     /* Fast workers wait on fast_cv and serve fast jobs only; the
      * bulk_max bulk workers wait on bulk_cv and serve fast jobs first,
-     * then bulk ones. */
+     * then bulk ones.
+     * Invariant (mu): fast_idle + fast_wakeups = the fast workers inside
+     * mnt_worker_wait.  Whoever signals fast_cv claims one idle fast
+     * worker at once (fast_idle - 1, fast_wakeups + 1) and the worker
+     * that leaves the wait takes one fast_wakeups; a wakeup without one
+     * (spurious) waits again.  So fast_idle never counts a worker already
+     * woken for another job, and a second job queued before that worker
+     * runs goes to another fast worker or a bulk one, not behind the
+     * first. */
     pthread_cond_t fast_cv, bulk_cv;
     struct mnt_queue fast, bulk;     /* (mu) bulk: large writes */
     unsigned bulk_max;               /* bulk workers */
     unsigned bulk_started;           /* (mu) bulk workers that started */
-    unsigned fast_idle;              /* (mu) fast workers waiting */
+    unsigned fast_idle;              /* (mu) fast workers waiting, unclaimed */
+    unsigned fast_wakeups;           /* (mu) claimed, not yet awake */
     struct mnt_busy busy[MNT_BUSY_SLOTS];  /* (mu) */
     unsigned busy_jobs;              /* (mu) sum of the counts */
     struct mnt_job *free;            /* (mu) buffers to reuse */
@@ -245,7 +254,8 @@ static struct mnt_job *mnt_next_job(struct mnt_pool *p, int bulk_worker)
     return j;
 }
 
-/* Waits for work (mu held); a fast worker counts itself idle meanwhile. */
+/* Waits for work (mu held); a fast worker counts itself idle until it is
+ * claimed (mnt_queue_locked) or the pool stops. */
 static void mnt_worker_wait(struct mnt_pool *p, int bulk_worker)
 {
     if (bulk_worker) {
@@ -253,8 +263,12 @@ static void mnt_worker_wait(struct mnt_pool *p, int bulk_worker)
         return;
     }
     p->fast_idle++;
-    pthread_cond_wait(&p->fast_cv, &p->mu);
-    p->fast_idle--;
+    while (p->fast_wakeups == 0 && !p->stopping)
+        pthread_cond_wait(&p->fast_cv, &p->mu);
+    if (p->fast_wakeups > 0)
+        p->fast_wakeups--;           /* claimed: fast_idle already taken */
+    else
+        p->fast_idle--;              /* stopping */
 }
 
 static void *mnt_worker(void *arg)
@@ -298,7 +312,13 @@ static void mnt_queue_locked(struct mnt_pool *p, struct mnt_job *j)
     if (j->nodeid != 0 && !mnt_busy_add(p, j->nodeid))
         j->nodeid = 0;               /* table full: not tracked */
     mnt_queue_push(j->bulk ? &p->bulk : &p->fast, j);
-    pthread_cond_signal(!j->bulk && p->fast_idle > 0 ? &p->fast_cv : &p->bulk_cv);
+    if (!j->bulk && p->fast_idle > 0) {
+        p->fast_idle--;              /* claimed now, not when it runs */
+        p->fast_wakeups++;
+        pthread_cond_signal(&p->fast_cv);
+    } else {
+        pthread_cond_signal(&p->bulk_cv);
+    }
 }
 
 /* Decides where the request in j goes: 1 if it was handed to the
