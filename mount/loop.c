@@ -29,10 +29,13 @@
  *    never do, and other slow requests (reads, fsync, the above) go
  *    first, so a read of a cached file finds a worker while writers wait
  *    for the engine;
- *  - on the CPU too: the bulk workers run at a lower priority and the
- *    reader with a short time slice (prio.h), so on a busy machine it
- *    runs as soon as a request wakes it rather than after a writer's
- *    turn.
+ *  - on the CPU too: the bulk workers run at a lower priority (unless
+ *    there is only one worker, which serves everything) and the reader
+ *    with a short time slice (prio.h), so on a busy machine it runs as
+ *    soon as a request wakes it rather than after a writer's turn.
+ *    Workers are named lsmfs-bulk and lsmfs-work; mnt_loop starts them
+ *    one at a time, each set up before the next, so names and
+ *    priorities are in place before the first request is read.
  * What remains: a memtable switch (a seal appended to the old WAL; the
  * new WAL's creation if no bulk writer made it ahead) holds every
  * writer, the reader too; a
@@ -55,6 +58,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -93,6 +97,8 @@ struct mnt_pool {
     pthread_cond_t fast_cv, bulk_cv;
     struct mnt_queue fast, bulk;     /* (mu) bulk: large writes */
     unsigned bulk_max;               /* bulk workers */
+    int bulk_nice;                   /* their nice above the reader's */
+    sem_t ready;                     /* a started worker is set up */
     unsigned bulk_started;           /* (mu) bulk workers that started */
     unsigned fast_idle;              /* (mu) fast workers waiting, unclaimed */
     unsigned fast_wakeups;           /* (mu) claimed, not yet awake */
@@ -278,8 +284,10 @@ static void *mnt_worker(void *arg)
     int bulk_worker = p->bulk_started < p->bulk_max;
     p->bulk_started += bulk_worker;
     pthread_mutex_unlock(&p->mu);
-    if (bulk_worker)
-        mnt_prio_note(mnt_prio_lower(MNT_BULK_NICE), "a lower priority for bulk writes");
+    pthread_setname_np(pthread_self(), bulk_worker ? "lsmfs-bulk" : "lsmfs-work");
+    if (bulk_worker && p->bulk_nice > 0)
+        mnt_prio_note(mnt_prio_lower(p->bulk_nice), "a lower priority for bulk writes");
+    sem_post(&p->ready);             /* mnt_loop goes on */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         struct mnt_job *j;
@@ -489,7 +497,10 @@ int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
 {
     struct mnt_pool p = { .se = se, .m = m, .sync_writes = sync_writes,
                           .bulk_max = MNT_BULK_WORKERS(nworkers) };
+    /* With one worker it serves reads and fsyncs too: not lowered. */
+    p.bulk_nice = nworkers > p.bulk_max ? MNT_BULK_NICE : 0;
     pthread_mutex_init(&p.mu, NULL);
+    sem_init(&p.ready, 0, 0);
     pthread_cond_init(&p.fast_cv, NULL);
     pthread_cond_init(&p.bulk_cv, NULL);
     pthread_t *tids = nworkers ? calloc(nworkers, sizeof *tids) : NULL;
@@ -507,10 +518,15 @@ int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
     pthread_sigmask(SIG_BLOCK, &stop, &old);
     while (rc == 0 && started < nworkers) {
         int err = pthread_create(&tids[started], NULL, mnt_worker, &p);
-        if (err != 0)
+        if (err != 0) {
             rc = -err;
-        else
-            started++;
+            break;
+        }
+        started++;
+        /* Each worker has its name and priority before the next starts,
+         * so they are all set once INIT (the first request) is answered. */
+        while (sem_wait(&p.ready) != 0)
+            ;                        /* EINTR */
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     int fd = fuse_session_fd(se);
@@ -536,6 +552,7 @@ int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
     mnt_pool_free_jobs(&p);
     pthread_cond_destroy(&p.fast_cv);
     pthread_cond_destroy(&p.bulk_cv);
+    sem_destroy(&p.ready);
     pthread_mutex_destroy(&p.mu);
     return rc;
 }
