@@ -64,10 +64,15 @@ data_flows() {
   head -c $((64 << 20)) /dev/urandom >"$T_DIR/big"
   lib_t 60 dd if="$T_DIR/big" of="$MNT/big" bs=1M conv=fsync status=none &
   local dd_pid=$! i
+  # Dropping the page cache each time (the mount keeps it across opens)
+  # makes each cmp's READs reach the daemon's workers.
   for i in $(seq 20); do
+    sync "$MNT/small"
+    echo 3 >/proc/sys/vm/drop_caches
     lib_t 30 cmp -s "$T_DIR/small" "$MNT/small" || fail "reading small during the write failed"
   done
   wait "$dd_pid" || fail "the 64 MiB write failed"
+  echo 3 >/proc/sys/vm/drop_caches
   lib_t 60 cmp -s "$T_DIR/big" "$MNT/big" || fail "big reads back wrong"
   rm -f "$MNT/big" "$MNT/small"
 }
