@@ -79,9 +79,13 @@ data_flows() {
 
 # expect_background N: the kernel's max_background for this mount is N.
 fusectl=/sys/fs/fuse/connections
+have_fusectl=1
 if ! awk -v d="$fusectl" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo; then
-  mount -t fusectl fusectl "$fusectl" || fail "cannot mount fusectl on $fusectl"
-  LIB_CLEANUP+=("umount $fusectl")
+  if mount -t fusectl fusectl "$fusectl" 2>/dev/null; then
+    LIB_CLEANUP+=("umount $fusectl")
+  else
+    have_fusectl=0
+  fi
 fi
 expect_background() {
   local got
@@ -89,16 +93,20 @@ expect_background() {
   [ "$got" = "$1" ] || fail "max_background is $got, expected $1"
 }
 
-check "max_background: 4 for 8 workers, 8 for 16, -o max_background=9 kept"
-lib_mount
-expect_background 4
-lib_unmount
-lib_mount -o workers=16
-expect_background 8
-lib_unmount
-lib_mount -o max_background=9
-expect_background 9
-lib_unmount
+if [ "$have_fusectl" = 1 ]; then
+  check "max_background: 4 for 8 workers, 8 for 16, -o max_background=9 kept"
+  lib_mount
+  expect_background 4
+  lib_unmount
+  lib_mount -o workers=16
+  expect_background 8
+  lib_unmount
+  lib_mount -o max_background=9
+  expect_background 9
+  lib_unmount
+else
+  echo "  skipped: max_background checks (fusectl cannot be mounted on $fusectl)"
+fi
 
 for w in 8 2 1; do
   check "-o workers=$w: reader, bulk workers and engine threads at their priorities; data flows"
