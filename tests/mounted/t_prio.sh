@@ -94,12 +94,15 @@ expect_background() {
 }
 
 if [ "$have_fusectl" = 1 ]; then
-  check "max_background: 4 for 8 workers, 8 for 16, -o max_background=9 kept"
+  check "max_background: 4 for 8 workers, 8 for 16, the kernel's 12 with -s, -o max_background=9 kept"
   lib_mount
   expect_background 4
   lib_unmount
   lib_mount -o workers=16
   expect_background 8
+  lib_unmount
+  lib_mount -s                     # no bulk workers: the kernel's default
+  expect_background 12
   lib_unmount
   lib_mount -o max_background=9
   expect_background 9
