@@ -1091,6 +1091,7 @@ static int run_range(merge_state *ms)
 
 static void *range_thread(void *arg)
 {
+    pthread_setname_np(pthread_self(), "lsm-range");
     run_range(arg);
     return NULL;
 }

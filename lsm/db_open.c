@@ -29,6 +29,8 @@
 #include "db.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -527,7 +529,9 @@ static int check_files_present(lsm_db *db)
 /* Adds n to the calling thread's nice value (Linux: PRIO_PROCESS with a
  * thread id names that thread alone).  Best effort: lowering needs no
  * privilege, and a failure (a sandbox refusing the call) only leaves the
- * thread at the opener's priority. */
+ * thread at the opener's priority.  mount/prio.c has the same few lines
+ * (mnt_prio_lower): the FUSE floor (tests/tools/fuse_floor.c) builds the
+ * request loop without the engine. */
 static void lower_thread_priority(int n)
 {
     if (n <= 0)
@@ -540,32 +544,48 @@ static void lower_thread_priority(int n)
     (void)setpriority(PRIO_PROCESS, tid, cur + n > 19 ? 19 : cur + n);
 }
 
-static void *bg_flush_thread(void *arg)
-{
-    lsm_db *db = arg;
-    lower_thread_priority(db->opt.background_nice);
-    return lsm_flush_thread(db);
-}
+/* What a background thread is told as it starts.  The starter waits on
+ * ready until the thread has taken its name and priority, so once
+ * lsm_open returns every background thread runs as the options say. */
+struct bg_start {
+    lsm_db *db;
+    int flush;                     /* a flush thread, else compaction */
+    sem_t ready;
+};
 
-/* Its range threads inherit the lowered priority (a new thread starts
- * with its creator's nice value). */
-static void *bg_compaction_thread(void *arg)
+/* Names the thread, lowers its priority (best effort: a sandbox refusing
+ * it leaves the opener's), lets the starter go on, then works.  A
+ * compaction's range threads inherit the lowered priority (a new thread
+ * starts with its creator's nice value). */
+static void *bg_thread(void *arg)
 {
-    lsm_db *db = arg;
+    struct bg_start *st = arg;
+    lsm_db *db = st->db;
+    int flush = st->flush;
+    pthread_setname_np(pthread_self(), flush ? "lsm-flush" : "lsm-compact");
     lower_thread_priority(db->opt.background_nice);
-    return lsm_compaction_thread(db);
+    sem_post(&st->ready);          /* st is gone after this */
+    return flush ? lsm_flush_thread(db) : lsm_compaction_thread(db);
 }
 
 static int start_threads(lsm_db *db)
 {
+    struct bg_start st = { .db = db };
+    if (sem_init(&st.ready, 0, 0) != 0)
+        return lsm_fail(LSM_NO_MEMORY, "cannot start a background thread");
+    int rc = LSM_OK;
     for (int i = 0; i < db->opt.flush_threads + db->opt.compaction_threads; i++) {
-        void *(*body)(void *) = i < db->opt.flush_threads ? bg_flush_thread
-                                                          : bg_compaction_thread;
-        if (pthread_create(&db->threads[i], NULL, body, db) != 0)
-            return lsm_fail(LSM_NO_MEMORY, "cannot start a background thread");
+        st.flush = i < db->opt.flush_threads;
+        if (pthread_create(&db->threads[i], NULL, bg_thread, &st) != 0) {
+            rc = lsm_fail(LSM_NO_MEMORY, "cannot start a background thread");
+            break;
+        }
         db->nthreads++;
+        while (sem_wait(&st.ready) != 0)
+            ;                      /* EINTR */
     }
-    return LSM_OK;
+    sem_destroy(&st.ready);
+    return rc;
 }
 
 static void stop_threads(lsm_db *db)

@@ -112,7 +112,9 @@ typedef struct lsm_options {
      * nice 0..19 added to the opener's), so a process serving requests
      * beside them on few cores is not kept off the CPU by background
      * work.  Lowering is always permitted; a failure leaves the thread
-     * as it was.  Default 0 (unchanged); lsmfs uses 5. */
+     * as it was; lsm_open returns once each has done it.  The threads
+     * are named lsm-flush, lsm-compact and lsm-range.  Default 0
+     * (unchanged); lsmfs uses 5. */
     int background_nice;
     /* A large compaction is cut by key into up to this many ranges merged
      * in parallel (compaction.c), each of at least subcompaction_bytes of

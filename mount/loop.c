@@ -29,10 +29,13 @@
  *    never do, and other slow requests (reads, fsync, the above) go
  *    first, so a read of a cached file finds a worker while writers wait
  *    for the engine;
- *  - on the CPU too: the bulk workers run at a lower priority and the
- *    reader with a short time slice (prio.h), so on a busy machine it
- *    runs as soon as a request wakes it rather than after a writer's
- *    turn.
+ *  - on the CPU too: the bulk workers run at a lower priority (unless
+ *    there is only one worker, which serves everything) and the reader
+ *    with a short time slice (prio.h), so on a busy machine it runs as
+ *    soon as a request wakes it rather than after a writer's turn.
+ *    Workers are named lsmfs-bulk and lsmfs-work; mnt_loop starts them
+ *    one at a time, each set up before the next, so names and
+ *    priorities are in place before the first request is read.
  * What remains: a memtable switch (a seal appended to the old WAL; the
  * new WAL's creation if no bulk writer made it ahead) holds every
  * writer, the reader too; a
@@ -55,6 +58,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,12 +85,23 @@ struct mnt_pool {
     pthread_mutex_t mu;
     /* Fast workers wait on fast_cv and serve fast jobs only; the
      * bulk_max bulk workers wait on bulk_cv and serve fast jobs first,
-     * then bulk ones. */
+     * then bulk ones.
+     * Invariant (mu): fast_idle + fast_wakeups = the fast workers inside
+     * mnt_worker_wait.  Whoever signals fast_cv claims one idle fast
+     * worker at once (fast_idle - 1, fast_wakeups + 1) and the worker
+     * that leaves the wait takes one fast_wakeups; a wakeup without one
+     * (spurious) waits again.  So fast_idle never counts a worker already
+     * woken for another job, and a second job queued before that worker
+     * runs goes to another fast worker or a bulk one, not behind the
+     * first. */
     pthread_cond_t fast_cv, bulk_cv;
     struct mnt_queue fast, bulk;     /* (mu) bulk: large writes */
     unsigned bulk_max;               /* bulk workers */
+    int bulk_nice;                   /* their nice above the reader's */
+    sem_t ready;                     /* a started worker is set up */
     unsigned bulk_started;           /* (mu) bulk workers that started */
-    unsigned fast_idle;              /* (mu) fast workers waiting */
+    unsigned fast_idle;              /* (mu) fast workers waiting, unclaimed */
+    unsigned fast_wakeups;           /* (mu) claimed, not yet awake */
     struct mnt_busy busy[MNT_BUSY_SLOTS];  /* (mu) */
     unsigned busy_jobs;              /* (mu) sum of the counts */
     struct mnt_job *free;            /* (mu) buffers to reuse */
@@ -245,7 +260,8 @@ static struct mnt_job *mnt_next_job(struct mnt_pool *p, int bulk_worker)
     return j;
 }
 
-/* Waits for work (mu held); a fast worker counts itself idle meanwhile. */
+/* Waits for work (mu held); a fast worker counts itself idle until it is
+ * claimed (mnt_queue_locked) or the pool stops. */
 static void mnt_worker_wait(struct mnt_pool *p, int bulk_worker)
 {
     if (bulk_worker) {
@@ -253,8 +269,12 @@ static void mnt_worker_wait(struct mnt_pool *p, int bulk_worker)
         return;
     }
     p->fast_idle++;
-    pthread_cond_wait(&p->fast_cv, &p->mu);
-    p->fast_idle--;
+    while (p->fast_wakeups == 0 && !p->stopping)
+        pthread_cond_wait(&p->fast_cv, &p->mu);
+    if (p->fast_wakeups > 0)
+        p->fast_wakeups--;           /* claimed: fast_idle already taken */
+    else
+        p->fast_idle--;              /* stopping */
 }
 
 static void *mnt_worker(void *arg)
@@ -264,8 +284,10 @@ static void *mnt_worker(void *arg)
     int bulk_worker = p->bulk_started < p->bulk_max;
     p->bulk_started += bulk_worker;
     pthread_mutex_unlock(&p->mu);
-    if (bulk_worker)
-        mnt_prio_note(mnt_prio_lower(MNT_BULK_NICE), "a lower priority for bulk writes");
+    pthread_setname_np(pthread_self(), bulk_worker ? "lsmfs-bulk" : "lsmfs-work");
+    if (bulk_worker && p->bulk_nice > 0)
+        mnt_prio_note(mnt_prio_lower(p->bulk_nice), "a lower priority for bulk writes");
+    sem_post(&p->ready);             /* mnt_loop goes on */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         struct mnt_job *j;
@@ -298,7 +320,13 @@ static void mnt_queue_locked(struct mnt_pool *p, struct mnt_job *j)
     if (j->nodeid != 0 && !mnt_busy_add(p, j->nodeid))
         j->nodeid = 0;               /* table full: not tracked */
     mnt_queue_push(j->bulk ? &p->bulk : &p->fast, j);
-    pthread_cond_signal(!j->bulk && p->fast_idle > 0 ? &p->fast_cv : &p->bulk_cv);
+    if (!j->bulk && p->fast_idle > 0) {
+        p->fast_idle--;              /* claimed now, not when it runs */
+        p->fast_wakeups++;
+        pthread_cond_signal(&p->fast_cv);
+    } else {
+        pthread_cond_signal(&p->bulk_cv);
+    }
 }
 
 /* Decides where the request in j goes: 1 if it was handed to the
@@ -469,7 +497,10 @@ int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
 {
     struct mnt_pool p = { .se = se, .m = m, .sync_writes = sync_writes,
                           .bulk_max = MNT_BULK_WORKERS(nworkers) };
+    /* With one worker it serves reads and fsyncs too: not lowered. */
+    p.bulk_nice = nworkers > p.bulk_max ? MNT_BULK_NICE : 0;
     pthread_mutex_init(&p.mu, NULL);
+    sem_init(&p.ready, 0, 0);
     pthread_cond_init(&p.fast_cv, NULL);
     pthread_cond_init(&p.bulk_cv, NULL);
     pthread_t *tids = nworkers ? calloc(nworkers, sizeof *tids) : NULL;
@@ -487,10 +518,15 @@ int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
     pthread_sigmask(SIG_BLOCK, &stop, &old);
     while (rc == 0 && started < nworkers) {
         int err = pthread_create(&tids[started], NULL, mnt_worker, &p);
-        if (err != 0)
+        if (err != 0) {
             rc = -err;
-        else
-            started++;
+            break;
+        }
+        started++;
+        /* Each worker has its name and priority before the next starts,
+         * so they are all set once INIT (the first request) is answered. */
+        while (sem_wait(&p.ready) != 0)
+            ;                        /* EINTR */
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     int fd = fuse_session_fd(se);
@@ -516,6 +552,7 @@ int mnt_loop(struct fuse_session *se, struct mnt_state *m, unsigned nworkers,
     mnt_pool_free_jobs(&p);
     pthread_cond_destroy(&p.fast_cv);
     pthread_cond_destroy(&p.bulk_cv);
+    sem_destroy(&p.ready);
     pthread_mutex_destroy(&p.mu);
     return rc;
 }

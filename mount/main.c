@@ -287,7 +287,26 @@ static int mnt_add_mount_opts(struct fuse_args *args,
     return rc;
 }
 
+/* Does lsmfs's own loop (loop.c) serve the mount, rather than libfuse's
+ * multi-threaded one, asked for by its options (clone_fd,
+ * max_idle_threads)? */
+static int mnt_own_loop(const struct fuse_cmdline_opts *opts)
+{
+    return !opts->clone_fd && opts->max_idle_threads == UINT_MAX;
+}
+
+/* The workers of the loop that will serve the mount: 0 with -s (the
+ * reader serves all) or libfuse's loop (no bulk workers of ours). */
+static unsigned mnt_loop_workers(const struct mnt_config *cfg,
+                                 const struct fuse_cmdline_opts *opts)
+{
+    return opts->singlethread || !mnt_own_loop(opts) ? 0 : cfg->workers;
+}
+
+/* max_background follows the bulk workers that will really serve the
+ * mount; with none (-s, libfuse's loop) the kernel's default is kept. */
 static void mnt_state_init(struct mnt_state *st, const struct mnt_config *cfg,
+                           const struct fuse_cmdline_opts *opts,
                            struct fuse_conn_info_opts *conn_opts)
 {
     memset(st, 0, sizeof *st);
@@ -296,7 +315,7 @@ static void mnt_state_init(struct mnt_state *st, const struct mnt_config *cfg,
     st->negative_timeout = cfg->negative_timeout;
     st->want_writeback = cfg->writeback >= 0 ? cfg->writeback : !cfg->sync;
     st->max_write = cfg->max_write;
-    st->max_background = mnt_loop_max_background(cfg->workers);
+    st->max_background = mnt_loop_max_background(mnt_loop_workers(cfg, opts));
     st->conn_opts = conn_opts;
     st->snapdir = cfg->snapdir != NULL ? cfg->snapdir : MNT_SNAPDIR_DEFAULT;
 }
@@ -386,10 +405,8 @@ static int mnt_serve(struct fuse_session *se, struct mnt_state *st,
                      const struct mnt_config *cfg,
                      const struct fuse_cmdline_opts *opts)
 {
-    if (opts->singlethread)
-        return mnt_loop(se, st, 0, 0);
-    if (!opts->clone_fd && opts->max_idle_threads == UINT_MAX)
-        return mnt_loop(se, st, cfg->workers, cfg->sync);
+    if (mnt_own_loop(opts) || opts->singlethread)
+        return mnt_loop(se, st, mnt_loop_workers(cfg, opts), cfg->sync);
     struct fuse_loop_config lc = {
         .clone_fd = opts->clone_fd,
         .max_idle_threads = opts->max_idle_threads == UINT_MAX
@@ -521,7 +538,7 @@ int main(int argc, char *argv[])
         mnt_add_mount_opts(&args, &cfg) != 0)
         goto out;
 
-    mnt_state_init(&st, &cfg, conn_opts);
+    mnt_state_init(&st, &cfg, &opts, conn_opts);
     st.mountpoint = opts.mountpoint;
     se = fuse_session_new(&args, &mnt_ops, sizeof mnt_ops, &st);
     if (se == NULL)

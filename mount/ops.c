@@ -260,6 +260,10 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
     conn->max_write = m->max_write;
     conn->max_readahead = MNT_DEFAULT_READAHEAD;
     if (m->max_background != 0) {   /* loop.c: mnt_loop_max_background */
+        /* The kernel skips a readahead's async part while
+         * num_background >= congestion_threshold (fs/fuse/file.c,
+         * fuse_readahead): at max_background only when every slot is
+         * out; libfuse's 3/4 would skip it with a slot still free. */
         conn->max_background = m->max_background;
         conn->congestion_threshold = m->max_background;
     }

@@ -10,7 +10,8 @@
  * daemon's own workers and the writer.  So, where the kernel lets us:
  *  - workers serving bulk writes run at MNT_BULK_NICE (a quarter to a
  *    third of the weight of a nice-0 thread: they use the CPU nobody
- *    else wants; a lone copy runs as fast as before);
+ *    else wants; a lone copy runs as fast as before), unless the one
+ *    worker of -o workers=1 serves reads and fsyncs as well;
  *  - the engine's background threads likewise (lsm_options
  *    background_nice = MNT_BG_NICE);
  *  - the reader (and each io_uring queue's thread) asks the EEVDF
@@ -18,6 +19,9 @@
  *    a short slice gives an early virtual deadline, so on waking it runs
  *    before threads with the default slice (~3 ms here) instead of
  *    waiting for theirs to end.  Its share of the CPU is unchanged.
+ * A nice value orders threads within the daemon's scheduling group only
+ * (autogroup, cgroup): the reader and fast workers go before the daemon's
+ * own bulk work, not before other programs.
  * Lowering a thread's priority needs no privilege; a kernel or sandbox
  * refusing either call leaves the thread as it was, logged once.
  */
