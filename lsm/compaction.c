@@ -1649,6 +1649,22 @@ int lsm_compact_rewrite_level(lsm_db *db, int level)
     return 1;
 }
 
+/* After a named snapshot was deleted the last level may hold versions
+ * only it needed, or it names blob files mostly garbage (blob_gc.c):
+ * rewrite it (mu held, compactions held). */
+static int rewrite_last_level(lsm_db *db, int deepest)
+{
+    int lvl, rc = LSM_OK;
+    uint64_t num;
+    if (db->snapshot_dropped || lsm_blob_gc_pick(db, deepest, &lvl, &num)) {
+        compaction *c = pick_rewrite(db, deepest);
+        rc = c ? run(db, c) : LSM_OK;
+        if (rc == LSM_OK)
+            db->snapshot_dropped = 0;
+    }
+    return rc;
+}
+
 int lsm_compact(lsm_db *db)
 {
     int rc = lsm_flush(db);
@@ -1681,17 +1697,18 @@ int lsm_compact(lsm_db *db)
         compaction *c = pick(db, l, 1);
         rc = c ? run(db, c) : lsm_fail(LSM_NO_MEMORY, "cannot set up a compaction");
     }
-    /* After a named snapshot was deleted the last level may hold versions
-     * only it needed, or it names blob files mostly garbage
-     * (blob_gc.c): rewrite it too. */
-    int lvl;
-    uint64_t num;
-    if (rc == LSM_OK && (db->snapshot_dropped ||
-                         lsm_blob_gc_pick(db, deepest, &lvl, &num))) {
-        compaction *c = pick_rewrite(db, deepest);
-        rc = c ? run(db, c) : LSM_OK;
+    if (rc == LSM_OK)
+        rc = rewrite_last_level(db, deepest);
+    /* That rewrite may have left the current blob file mostly garbage
+     * (the versions a deleted snapshot held): seal it, so a second
+     * rewrite moves its live values out and it can go now rather than
+     * at some later idle pass. */
+    if (rc == LSM_OK && lsm_blob_gc_seal_due(db)) {
+        pthread_mutex_unlock(&db->mu);     /* never wait for a blob write */
+        rc = lsm_blobs_seal(db->blobs);
+        pthread_mutex_lock(&db->mu);
         if (rc == LSM_OK)
-            db->snapshot_dropped = 0;
+            rc = rewrite_last_level(db, deepest);
     }
     if (rc == LSM_OK && db->bg_error)
         rc = lsm_fail(LSM_BG_ERROR, "%s", db->bg_msg);

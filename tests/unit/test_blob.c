@@ -681,6 +681,36 @@ static void test_gc_relocates_by_garbage(void **state)
     tu_close_and_remove(db, dir);
 }
 
+/* Deleting a named snapshot whose old values share the current blob file
+ * with the live ones: one lsm_compact (what lsmfs runs for a snapshot
+ * deletion) records them as garbage, seals the file and moves the live
+ * values out, so the space is back when it returns, not at a later
+ * idle pass. */
+static void test_snapshot_delete_frees_current_blob_file(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    lsm_options o;
+    blob_options(&o);
+    o.blob_file_bytes = 64 << 20;       /* one file holds both generations */
+    lsm_db *db = tu_open_db(dir, &o);
+    put_all(db, 1);
+    lsm_snapshot_info info;
+    assert_int_equal(lsm_snapshot_create(db, "s", &info), LSM_OK);
+    put_all(db, 2);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    long long both = suffix_bytes(dir, ".blob");
+    assert_int_equal(lsm_snapshot_delete(db, "s"), LSM_OK);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    long long after = suffix_bytes(dir, ".blob");
+    assert_true(after < both * 3 / 4);
+    check_all(db, 2);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    db = tu_open_db(dir, &o);
+    check_all(db, 2);
+    tu_close_and_remove(db, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -696,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_verify_and_repair_blob),
         cmocka_unit_test(test_snapshot_space_counts_blob_values),
         cmocka_unit_test(test_gc_relocates_by_garbage),
+        cmocka_unit_test(test_snapshot_delete_frees_current_blob_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
