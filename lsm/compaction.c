@@ -1370,6 +1370,16 @@ static int room_for(lsm_db *db, compaction *c);
 
 /* --- compactions for reclaim.c ------------------------------------------------ */
 
+/* May a background pass start a compaction now?  Not while lsm_compact or
+ * lsm_repair holds them: lsm_db_hold_compactions waits only for the
+ * compactions already counted in db->compacting, so a pass that dropped
+ * mu (to read tables, to flush) must look again before each start, or it
+ * would merge tables a repair is rewriting meanwhile.  (mu held) */
+static int may_start(const lsm_db *db)
+{
+    return !db->manual_compaction && !db->shutting_down;
+}
+
 /* A reclaiming compaction of the table `number` at `level`: for level
  * 0 it and every older level-0 table (so no older table is left above
  * newer data), else the table alone; plus what they overlap below.
@@ -1411,6 +1421,8 @@ int lsm_compact_table(lsm_db *db, int level, uint64_t number,
     if (level >= LSM_NUM_LEVELS - 1)
         return LSM_OK;
     for (int attempt = 0;; attempt++) {
+        if (!may_start(db))
+            return LSM_OK;
         compaction *c = pick_reclaim(db, level, number, hints, idle);
         if (c && idle && !room_for(db, c)) {
             compaction_free(db, c);
@@ -1427,6 +1439,8 @@ int lsm_compact_table(lsm_db *db, int level, uint64_t number,
 
 int lsm_compact_level_step(lsm_db *db, int level)
 {
+    if (!may_start(db))
+        return 0;
     compaction *c = pick(db, level, 0);
     if (!c)
         return 0;
@@ -1637,6 +1651,8 @@ static compaction *pick_rewrite(lsm_db *db, int level)
 
 int lsm_compact_rewrite_level(lsm_db *db, int level)
 {
+    if (!may_start(db))
+        return 0;
     compaction *c = pick_rewrite(db, level);
     if (!c)
         return 0;

@@ -764,7 +764,9 @@ int lsm_idle_pass(lsm_db *db)
               ((level = over_space_bound(db)) >= 0 &&
                lsm_compact_level_step(db, level)) ||
               idle_blob_gc(db);
-    if (!did) {
+    /* A pass that met a hold (manual_compaction) found nothing settled:
+     * it runs again once the hold ends. */
+    if (!did && !db->manual_compaction) {
         db->idle_settled = db->edits == edits && lsm_db_oldest_snapshot(db) == seq &&
                            db->vs.last_seq == last_seq;
         db->idle_edits = edits;

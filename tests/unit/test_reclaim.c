@@ -13,10 +13,14 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "env.h"
 #include "lsm.h"
 #include "testutil.h"
 
@@ -378,6 +382,107 @@ static void test_flush_leaves_out_covered(void **state)
     tu_close_and_remove(db, dir);
 }
 
+/* --- held compactions ---------------------------------------------------------- */
+
+/* POSIX files, but once armed, the first table a background thread
+ * opens for reading stops it (there: in the idle pass, mu dropped) until
+ * the test releases it. */
+static struct gate {
+    lsm_env env;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t tester;
+    int armed, stopped, released;
+} gate = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Waits for *flag under gate.mu, at most a generous bound (a hang is a
+ * failure of the test, not a timing). */
+static int gate_wait(int *flag)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += WAIT_SECONDS;
+    int rc = 0;
+    while (!*flag && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&gate.cv, &gate.mu, &until);
+    return *flag;
+}
+
+static int gate_open_read(lsm_env *e, const char *path, lsm_file **out)
+{
+    pthread_mutex_lock(&gate.mu);
+    if (gate.armed && ends_with(path, ".sst") &&
+        !pthread_equal(pthread_self(), gate.tester)) {
+        gate.armed = 0;
+        gate.stopped = 1;
+        pthread_cond_broadcast(&gate.cv);
+        gate_wait(&gate.released);
+    }
+    pthread_mutex_unlock(&gate.mu);
+    (void)e;
+    lsm_env *posix = lsm_env_posix();
+    return posix->open_read(posix, path, out);
+}
+
+static int compacted_idle(lsm_db *db, void *arg)
+{
+    return tu_stat(db, "idle_compactions") > *(double *)arg;
+}
+
+/* While compactions are held (lsm_hold_compactions, as lsm_compact and
+ * lsm_repair hold them) the idle pass starts none, even one whose
+ * reading (mu dropped) was under way when the hold began: it used to
+ * go on to compact level 0 for the space bound, and a repair rewriting
+ * a table meanwhile then installed it beside the compaction's output
+ * ("overlapping tables in level 1").  The check below waits a bounded
+ * while for a compaction that must not come; the release then shows the
+ * store did have one to run. */
+static void test_hold_stops_idle_pass_under_way(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("reclaim");
+    gate.env = *lsm_env_posix();
+    gate.env.open_read = gate_open_read;
+    gate.tester = pthread_self();
+    gate.armed = gate.stopped = gate.released = 0;
+    lsm_options o;
+    options(&o);
+    o.env = &gate.env;
+    o.idle_compaction_ms = 0;
+    o.space_amp_percent = 10;
+    lsm_db *db = tu_open_db(dir, &o);
+    put_keys(db, 0, 1000, 0);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    put_keys(db, 0, 300, 1);            /* level 0: over the space bound */
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+
+    gate.armed = 1;
+    o.idle_compaction_ms = 20;
+    db = tu_open_db(dir, &o);
+    pthread_mutex_lock(&gate.mu);
+    assert_true(gate_wait(&gate.stopped));  /* the idle pass, reading */
+    pthread_mutex_unlock(&gate.mu);
+    lsm_hold_compactions(db, 1);
+    double before = tu_stat(db, "idle_compactions");
+    pthread_mutex_lock(&gate.mu);
+    gate.released = 1;
+    pthread_cond_broadcast(&gate.cv);
+    pthread_mutex_unlock(&gate.mu);
+    assert_false(tu_wait_for(db, compacted_idle, &before, 3));
+
+    lsm_hold_compactions(db, 0);
+    assert_true(tu_wait_for(db, compacted_idle, &before, WAIT_SECONDS));
+    assert_int_equal(count_keys(db, NULL), 1000);
+    tu_close_and_remove(db, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_tombstone_heavy_compacted),
         cmocka_unit_test(test_space_bound_overwrites),
         cmocka_unit_test(test_flush_leaves_out_covered),
+        cmocka_unit_test(test_hold_stops_idle_pass_under_way),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
