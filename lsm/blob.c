@@ -29,6 +29,15 @@
  * reads back at most what replaying a WAL without blobs would.)
  * A flush fsyncs the blob files before its table replaces the WAL.
  *
+ * Full disk: an add reserves its record's space first (lsm_file_reserve,
+ * as the WAL does), so LSM_NO_SPACE leaves nothing written, the file goes
+ * on at the same offset and the store stays writable.  Where the reserve
+ * guarantees nothing (no fallocate) a refused write may leave part of a
+ * record after the last named one: that file is written no further
+ * (abandon_tail) and the next add starts a new one.  No reference names
+ * bytes past the last acknowledged record, so reads, recovery and a
+ * newest file's torn tail never depend on them.
+ *
  * Blob file numbers are their own counter (the highest *.blob in the
  * directory + 1 at open), apart from the table/WAL counter (the suffix
  * differs, so they never collide).  A number is never reused: only files
@@ -306,9 +315,44 @@ static int flush_file(lsm_file *f)
     return f->ops->flush ? f->ops->flush(f) : LSM_OK;
 }
 
+/* After a failed append the file may end in part of a record, and its
+ * handle may still hold bytes that write(2) refused, which every later
+ * flush, sync or close would retry: the handle is dropped (its close may
+ * hand those bytes over or fail again; nothing names them either way) and
+ * the next add rotates (wmu held).  The file keeps its place as wnumber,
+ * so it is fsync'ed through a fresh handle (writer_handle) before any
+ * newer file starts or a sync write's WAL record is synced (Linux reports
+ * a writeback error not yet seen to a descriptor opened after it). */
+static void abandon_tail(lsm_blobs *b)
+{
+    b->wf->ops->close(b->wf);
+    b->wf = NULL;
+    b->wsize = UINT64_MAX;
+    b->wsynced = 0;
+}
+
+/* Reopens an abandoned file for its fsync (wmu held; wf NULL and wsize
+ * UINT64_MAX only after abandon_tail: the first add finds wsize 0). */
+static int writer_handle(lsm_blobs *b)
+{
+    if (b->wf || b->wsize != UINT64_MAX)
+        return LSM_OK;
+    char *path = blob_path(b, b->wnumber);
+    if (!path)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    int rc = b->env->open_append(b->env, path, &b->wf);
+    if (rc)
+        b->wf = NULL;
+    free(path);
+    return rc;
+}
+
 /* Starts the next blob file, fsync'ing the current one first (wmu held). */
 static int rotate(lsm_blobs *b)
 {
+    int hrc = writer_handle(b);
+    if (hrc)
+        return hrc;
     if (b->wf) {
         int rc = flush_file(b->wf);
         if (!rc)
@@ -372,15 +416,23 @@ int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref)
     int rc = LSM_OK;
     if (!b->wf || b->wsize >= b->file_bytes)
         rc = rotate(b);
+    /* Space for the whole record first, as the WAL does: a full disk
+     * fails the add with LSM_NO_SPACE before any byte of it is written,
+     * and the file goes on at the same offset. */
+    if (!rc)
+        rc = lsm_file_reserve(b->wf, BLOB_HEADER + (uint64_t)value.len);
     if (!rc) {
         rc = b->wf->ops->append(b->wf, hdr, sizeof hdr);
         if (!rc)
             rc = b->wf->ops->append(b->wf, value.data, value.len);
         if (!rc)
             rc = flush_file(b->wf);
-        if (rc) {
-            /* The file may end in part of a record: never append after it;
-             * the next add rotates (fsync'ing it first, as always). */
+        if (rc == LSM_NO_SPACE) {
+            abandon_tail(b);
+        } else if (rc) {
+            /* An I/O error: the handle keeps the refused bytes, so the
+             * next sync (or the rotation's) fails too and the store turns
+             * read-only (db.c), as a failed WAL write does. */
             b->wsize = UINT64_MAX;
         } else {
             *ref = (lsm_blob_ref){ .file = b->wnumber, .off = b->wsize,
@@ -399,7 +451,8 @@ int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref)
 int lsm_blobs_seal(lsm_blobs *b)
 {
     pthread_mutex_lock(&b->wmu);
-    int rc = b->wf && b->wsize > BLOB_MAGIC_LEN ? rotate(b) : LSM_OK;
+    int open = b->wf || b->wsize == UINT64_MAX;   /* abandon_tail: rotate */
+    int rc = open && b->wsize > BLOB_MAGIC_LEN ? rotate(b) : LSM_OK;
     pthread_mutex_unlock(&b->wmu);
     return rc;
 }
@@ -407,8 +460,8 @@ int lsm_blobs_seal(lsm_blobs *b)
 int lsm_blobs_sync(lsm_blobs *b)
 {
     pthread_mutex_lock(&b->wmu);
-    int rc = LSM_OK;
-    if (b->wf && b->wsynced < b->wsize) {
+    int rc = writer_handle(b);
+    if (!rc && b->wf && b->wsynced < b->wsize) {
         rc = b->wf->ops->sync(b->wf);
         if (rc == LSM_OK)
             b->wsynced = b->wsize;

@@ -44,12 +44,14 @@
  * lookup per 4 KiB).  A read crossing a damaged block returns the good
  * prefix first (a short read, as POSIX allows), then EIO. */
 #define MNT_BLOCK_BYTES (16u << 10)
-/* Blocks of this size or more go to blob files (the engine's default is
- * off, for embedders with small values).  A file's full 16 KiB blocks
- * and tails of 4 KiB or more: below it the ~20-byte reference and the
- * 8-byte record header are a larger share and the value costs little to
- * rewrite in compactions (README: blob files, measured). */
-#define MNT_BLOB_MIN_DEFAULT 4096u
+/* Blocks of this size or more go to blob files; 0: none.  Off by
+ * default until a full disk can give blob space back: the blob file
+ * being written is never deleted and moving live values out of it needs
+ * free space, so on a full disk removing files freed nothing
+ * (t_enospc).  4096 (a file's full 16 KiB blocks and tails of 4 KiB or
+ * more) is the measured choice for turning them on (README: blob
+ * files). */
+#define MNT_BLOB_MIN_DEFAULT 0u
 
 enum mnt_key {
     KEY_HELP,

@@ -82,7 +82,7 @@ lib_unmount
 # idle pass moves the live halves out and the files go.  Without it the
 # blob files keep everything (2x the live bytes).  Polled up to 90 s.
 check "rm every other file: blob files shrink to about the live data"
-lib_mount -o memtable_mb=1,blob_file_mb=4
+lib_mount -o blob_min=4096,memtable_mb=1,blob_file_mb=4
 mkdir "$MNT/eo"
 for i in $(seq 16); do
   head -c $((2 << 20)) /dev/urandom >"$T_DIR/eo$i"

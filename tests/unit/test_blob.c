@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "env.h"
+#include "fault_env.h"
 #include "lsm.h"
 #include "testutil.h"
 
@@ -711,10 +713,103 @@ static void test_snapshot_delete_frees_current_blob_file(void **state)
     tu_close_and_remove(db, dir);
 }
 
+#define BIG (3u << 20)
+
+static void fill_big(char *v, int gen)
+{
+    for (size_t j = 0; j < BIG; j++)
+        v[j] = (char)(j * 7 + (j >> 12) + (size_t)gen);
+}
+
+static void check_value(lsm_db *db, const char *key, const void *val, size_t n)
+{
+    void *v;
+    size_t vlen;
+    assert_int_equal(lsm_get(db, NULL, key, strlen(key), &v, &vlen), LSM_OK);
+    assert_int_equal(vlen, n);
+    assert_memory_equal(v, val, n);
+    lsm_free(v);
+}
+
+static uint64_t free_bytes(lsm_env *env)
+{
+    uint64_t n;
+    assert_int_equal(env->free_space(env, "/db", &n), LSM_OK);
+    return n;
+}
+
+/* A blob append refused for lack of space fails the write with
+ * LSM_NO_SPACE and nothing else: no byte of it stays on the disk, the
+ * store stays writable (small puts, sync puts and deletes go on; a large
+ * value goes once there is room), and a reopen reads every acknowledged
+ * write.  Both ways a write fails: a disk too full for the record (the
+ * reserve refuses it whole) and an append failing part way (injected:
+ * the file is left behind, the next value goes to a new one). */
+static void test_full_disk_blob_append(void **state)
+{
+    (void)state;
+    fault_env *fe = fault_env_new(11);
+    lsm_env *env = fault_env_base(fe);
+    lsm_options o;
+    blob_options(&o);
+    o.env = env;
+    lsm_db *db = tu_open_db("/db", &o);
+    put_all(db, 1);
+    char *big = malloc(BIG);
+    assert_non_null(big);
+
+    /* 2 MiB free: a 3 MiB value does not fit, a small put does. */
+    uint64_t used = (UINT64_C(1) << 40) - free_bytes(env);
+    fault_env_set_capacity(fe, used + (2u << 20));
+    uint64_t before = free_bytes(env);
+    fill_big(big, 1);
+    assert_int_equal(lsm_put(db, "big1", 4, big, BIG, 0), LSM_NO_SPACE);
+    assert_int_equal(free_bytes(env), before);      /* nothing written */
+    assert_int_equal(lsm_put(db, "small1", 6, "s1", 2, 0), LSM_OK);
+    assert_int_equal(lsm_delete(db, "key000000", 9, 0), LSM_OK);
+    fault_env_set_capacity(fe, UINT64_C(1) << 40);
+    assert_int_equal(lsm_put(db, "big1", 4, big, BIG, 0), LSM_OK);
+
+    /* An append failing part way with no space: the next write is the
+     * new file's magic (the last one is full), the one after it the
+     * record's. */
+    fault_env_fail_after(fe, FAULT_MASK(FAULT_OP_WRITE), 1, LSM_NO_SPACE, 0);
+    fill_big(big, 2);
+    assert_int_equal(lsm_put(db, "big2", 4, big, BIG, 0), LSM_NO_SPACE);
+    assert_int_equal(fault_env_faults_fired(fe), 1);
+    assert_int_equal(lsm_put(db, "small2", 6, "s2", 2, LSM_SYNC), LSM_OK);
+    assert_int_equal(lsm_delete(db, "key000002", 9, 0), LSM_OK);
+    assert_int_equal(lsm_put(db, "big2", 4, big, BIG, LSM_SYNC), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+
+    db = tu_open_db("/db", &o);
+    char key[16], val[8192];
+    for (int i = 0; i < NKEYS; i++) {
+        key_of(i, key);
+        if (i == 0 || i == 2) {
+            void *v;
+            size_t vlen;
+            assert_int_equal(lsm_get(db, NULL, key, strlen(key), &v, &vlen),
+                             LSM_NOT_FOUND);
+            continue;
+        }
+        check_value(db, key, val, value_of(i, 1, val));
+    }
+    check_value(db, "small1", "s1", 2);
+    check_value(db, "small2", "s2", 2);
+    check_value(db, "big2", big, BIG);
+    fill_big(big, 1);
+    check_value(db, "big1", big, BIG);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    free(big);
+    fault_env_free(fe);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_full_disk_blob_append),
         cmocka_unit_test(test_damaged_byte_is_corruption),
         cmocka_unit_test(test_lost_blob_tail_ends_replay),
         cmocka_unit_test(test_checkpoint_has_blobs),
