@@ -1728,6 +1728,11 @@ int lsm_compact(lsm_db *db)
     }
     if (rc == LSM_OK && db->bg_error)
         rc = lsm_fail(LSM_BG_ERROR, "%s", db->bg_msg);
+    /* Files that only released iterators or snapshots still held go now,
+     * even when there was nothing to merge: after lsm_compact the store
+     * holds what it needs and no more. */
+    if (rc == LSM_OK)
+        lsm_db_delete_obsolete(db, 0);
     lsm_db_release_compactions(db);
     pthread_mutex_unlock(&db->mu);
     return rc;
