@@ -1437,11 +1437,10 @@ int lsm_compact_table(lsm_db *db, int level, uint64_t number,
     }
 }
 
-int lsm_compact_level_step(lsm_db *db, int level)
+/* Runs c (NULL: none) as idle work if the disk has room for it: 1 if it
+ * ran (mu held). */
+static int run_idle(lsm_db *db, compaction *c)
 {
-    if (!may_start(db))
-        return 0;
-    compaction *c = pick(db, level, 0);
     if (!c)
         return 0;
     c->idle = 1;
@@ -1451,6 +1450,11 @@ int lsm_compact_level_step(lsm_db *db, int level)
     }
     run(db, c);
     return 1;
+}
+
+int lsm_compact_level_step(lsm_db *db, int level)
+{
+    return may_start(db) ? run_idle(db, pick(db, level, 0)) : 0;
 }
 
 /* Is a space pass due? (mu held) Its deletions must have reached tables. */
@@ -1651,18 +1655,7 @@ static compaction *pick_rewrite(lsm_db *db, int level)
 
 int lsm_compact_rewrite_level(lsm_db *db, int level)
 {
-    if (!may_start(db))
-        return 0;
-    compaction *c = pick_rewrite(db, level);
-    if (!c)
-        return 0;
-    c->idle = 1;
-    if (!room_for(db, c)) {
-        compaction_free(db, c);
-        return 0;
-    }
-    run(db, c);
-    return 1;
+    return may_start(db) ? run_idle(db, pick_rewrite(db, level)) : 0;
 }
 
 /* After a named snapshot was deleted the last level may hold versions
