@@ -331,15 +331,8 @@ static int is_target(const lsm_blob_plan *p, uint64_t file)
 {
     if (p->cutoff && file < p->cutoff)
         return 1;
-    size_t lo = 0, hi = p->ntargets;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->targets[mid] < file)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < p->ntargets && p->targets[lo] == file;
+    size_t i = lsm_lower_bound(p->targets, p->ntargets, file);
+    return i < p->ntargets && p->targets[i] == file;
 }
 
 int lsm_blob_gc_seal_due(lsm_db *db)

@@ -247,14 +247,7 @@ typedef struct space_scan {
 static uint64_t sole_viewer(const space_scan *sc, lsm_slice user, uint64_t s,
                             uint64_t p)
 {
-    size_t lo = 0, hi = sc->npoints;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (sc->points[mid] < s)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = lsm_lower_bound(sc->points, sc->npoints, s);
     size_t seen = 0;
     uint64_t who = LSM_MAX_SEQ;
     for (size_t j = lo; j < sc->npoints && sc->points[j] < p && seen < 2; j++) {
