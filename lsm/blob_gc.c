@@ -335,7 +335,7 @@ static int is_target(const lsm_blob_plan *p, uint64_t file)
     return i < p->ntargets && p->targets[i] == file;
 }
 
-int lsm_blob_gc_seal_due(lsm_db *db)
+static int seal_due(lsm_db *db)
 {
     int pct = db->opt.blob_gc_garbage_percent;
     uint64_t current = lsm_blobs_current(db->blobs);
@@ -352,6 +352,18 @@ int lsm_blob_gc_seal_due(lsm_db *db)
             due = g->bytes * 100 >= files[i].bytes * (uint64_t)(pct > 100 ? 100 : pct);
     free(files);
     return due;
+}
+
+int lsm_blob_gc_seal_if_due(lsm_db *db, int *sealed)
+{
+    *sealed = 0;
+    if (!seal_due(db))
+        return LSM_OK;
+    pthread_mutex_unlock(&db->mu);     /* never wait for a blob write */
+    int rc = lsm_blobs_seal(db->blobs);
+    pthread_mutex_lock(&db->mu);
+    *sealed = rc == LSM_OK;
+    return rc;
 }
 
 int lsm_blob_gc_pick(lsm_db *db, int only_level, int *level, uint64_t *number)

@@ -1712,13 +1712,11 @@ int lsm_compact(lsm_db *db)
      * (the versions a deleted snapshot held): seal it, so a second
      * rewrite moves its live values out and it can go now rather than
      * at some later idle pass. */
-    if (rc == LSM_OK && lsm_blob_gc_seal_due(db)) {
-        pthread_mutex_unlock(&db->mu);     /* never wait for a blob write */
-        rc = lsm_blobs_seal(db->blobs);
-        pthread_mutex_lock(&db->mu);
-        if (rc == LSM_OK)
-            rc = rewrite_last_level(db, deepest);
-    }
+    int sealed = 0;
+    if (rc == LSM_OK)
+        rc = lsm_blob_gc_seal_if_due(db, &sealed);
+    if (rc == LSM_OK && sealed)
+        rc = rewrite_last_level(db, deepest);
     if (rc == LSM_OK && db->bg_error)
         rc = lsm_fail(LSM_BG_ERROR, "%s", db->bg_msg);
     /* Files that only released iterators or snapshots still held go now,

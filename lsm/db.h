@@ -338,10 +338,11 @@ int lsm_blob_gc_table_garbage(lsm_db *db, const lsm_file_meta *f,
  * compacted nor damaged, naming a target file of lsm_blob_gc_plan; 0 if
  * none (mu held). */
 int lsm_blob_gc_pick(lsm_db *db, int only_level, int *level, uint64_t *number);
-/* Is the blob file being written mostly garbage (blob_gc_garbage_percent
- * of its bytes)?  The idle pass then seals it (lsm_blobs_seal), so it can
- * be moved out of or deleted like the others (mu held). */
-int lsm_blob_gc_seal_due(lsm_db *db);
+/* Seals the blob file being written (lsm_blobs_seal) if it is mostly
+ * garbage (blob_gc_garbage_percent of its bytes), so it can be moved out
+ * of or deleted like the others; *sealed says whether it was.  mu held,
+ * dropped while sealing. */
+int lsm_blob_gc_seal_if_due(lsm_db *db, int *sealed);
 /* Forgets the garbage of blob files no longer present (mu held). */
 void lsm_blob_gc_forget_deleted(lsm_db *db);
 

@@ -707,17 +707,15 @@ static int idle_reclaim(lsm_db *db)
  * values moved out (blob_gc.c), so the file can go (mu held; dropped). */
 static int idle_blob_gc(lsm_db *db)
 {
-    int level, ran = 0;
+    int level, ran = 0, sealed;
     uint64_t number;
     if (db->shutting_down || db->manual_compaction)
         return 0;
-    if (lsm_blob_gc_seal_due(db)) {
-        pthread_mutex_unlock(&db->mu);     /* never wait for a blob write */
-        int rc = lsm_blobs_seal(db->blobs);
-        pthread_mutex_lock(&db->mu);
-        if (rc == LSM_OK)
-            lsm_db_delete_obsolete(db, 0);
-        return rc == LSM_OK;
+    if (lsm_blob_gc_seal_if_due(db, &sealed) != LSM_OK)
+        return 0;
+    if (sealed) {
+        lsm_db_delete_obsolete(db, 0);
+        return 1;
     }
     if (!lsm_blob_gc_pick(db, -1, &level, &number))
         return 0;
