@@ -31,7 +31,8 @@
  *
  * Full disk: an add reserves its record's space first (lsm_file_reserve,
  * as the WAL does), so LSM_NO_SPACE leaves nothing written, the file goes
- * on at the same offset and the store stays writable.  Where the reserve
+ * on at the same offset and the store stays writable (the writer keeps
+ * that value inline: db.c, split_op).  Where the reserve
  * guarantees nothing (no fallocate) a refused write may leave part of a
  * record after the last named one: that file is written no further
  * (abandon_tail) and the next add starts a new one.  No reference names
@@ -47,8 +48,8 @@
  * (below) starts the next file rather than leaving none open.  A blob file
  * is deleted only when nothing can name it any more (blob.h: garbage
  * collection); live values move only by relocation in compactions
- * (lsm_options.blob_gc_age_percent, blob_gc.c), so without it a file that
- * keeps one live value keeps all its bytes.
+ * (lsm_options.blob_gc_age_percent, blob_gc.c); until then the
+ * blocks of its dead values are freed in place (holes, blob.h).
  *
  * Cost: an add is one write(2) of 8 + len bytes under a mutex; a read is
  * one pread of 8 + len bytes through a small cache of open handles.  Pins
@@ -68,6 +69,7 @@
 #include "error.h"
 #include "filename.h"
 #include "lsm.h"
+#include "version.h"
 
 #define BLOB_MAGIC "LSMBLOB1"
 #define BLOB_MAGIC_LEN 8
@@ -92,7 +94,7 @@ struct lsm_blobs {
     uint64_t wnumber;       /* its number; the highest in use */
     uint64_t wsize;
     uint64_t wsynced;       /* bytes of it fsync'ed */
-    _Atomic uint64_t total; /* bytes of every blob file */
+    _Atomic uint64_t total; /* bytes of every blob file, less holes */
     lsm_blob_file_size *files;  /* (pmu) present files, sorted; the bytes
                                    of the one being written: wbytes */
     size_t nfiles, cap_files;
@@ -130,18 +132,23 @@ static char *blob_path(const lsm_blobs *b, uint64_t number)
     return lsm_filename(b->dir, LSM_FILE_BLOB, number);
 }
 
-/* Size of blob file number; 0 if it cannot be read. */
-static uint64_t file_size(const lsm_blobs *b, uint64_t number)
+/* Size of blob file number (0 if it cannot be read) and, if punched is
+ * not NULL, how much of it holds no blocks (holes). */
+static uint64_t file_size(const lsm_blobs *b, uint64_t number, uint64_t *punched)
 {
     char *path = blob_path(b, number);
     lsm_file *f;
-    uint64_t size = 0;
+    uint64_t size = 0, alloc = 0;
     if (path && b->env->open_read(b->env, path, &f) == LSM_OK) {
         if (f->ops->size(f, &size))
             size = 0;
+        if (punched && (!f->ops->allocated || f->ops->allocated(f, &alloc)))
+            alloc = size;
         f->ops->close(f);
     }
     free(path);
+    if (punched)
+        *punched = size > alloc ? size - alloc : 0;
     return size;
 }
 
@@ -152,7 +159,8 @@ uint64_t lsm_blob_record_bytes(uint32_t len)
 
 /* Appends file number (higher than any listed) to b->files (pmu held or
  * not yet shared). */
-static int files_push(lsm_blobs *b, uint64_t number, uint64_t bytes)
+static int files_push(lsm_blobs *b, uint64_t number, uint64_t bytes,
+                      uint64_t punched)
 {
     if (b->nfiles == b->cap_files) {
         size_t cap = b->cap_files ? 2 * b->cap_files : 16;
@@ -167,7 +175,7 @@ static int files_push(lsm_blobs *b, uint64_t number, uint64_t bytes)
         b->files[i] = b->files[i - 1];
         i--;
     }
-    b->files[i] = (lsm_blob_file_size){ number, bytes };
+    b->files[i] = (lsm_blob_file_size){ number, bytes, punched };
     b->nfiles++;
     return LSM_OK;
 }
@@ -252,10 +260,11 @@ int lsm_blobs_open(lsm_env *env, const char *dir, uint64_t file_bytes,
             continue;
         if (number > b->wnumber)
             b->wnumber = number;
-        uint64_t size = file_size(b, number);
-        b->total += size;
+        uint64_t punched;
+        uint64_t size = file_size(b, number, &punched);
+        b->total += size - punched;
         if (rc == LSM_OK)
-            rc = files_push(b, number, size);
+            rc = files_push(b, number, size, punched);
         if (number == b->wnumber)
             b->wbytes = size;
     }
@@ -382,7 +391,7 @@ static int rotate(lsm_blobs *b)
     if (rc)
         return rc;
     pthread_mutex_lock(&b->pmu);
-    rc = files_push(b, b->wnumber + 1, BLOB_MAGIC_LEN);
+    rc = files_push(b, b->wnumber + 1, BLOB_MAGIC_LEN, 0);
     if (rc == LSM_OK) {
         /* The file written so far keeps its final size in the list. */
         for (size_t i = 0; i < b->nfiles; i++)
@@ -569,6 +578,64 @@ int lsm_blobs_read(lsm_blobs *b, lsm_slice refs, lsm_buf *out)
     return LSM_OK;
 }
 
+/* --- holes (blob.h) --------------------------------------------------------- */
+
+static int cmp_extent(const void *x, const void *y)
+{
+    const lsm_blob_extent *a = x, *b = y;
+    if (a->file != b->file)
+        return a->file < b->file ? -1 : 1;
+    return (a->off > b->off) - (a->off < b->off);
+}
+
+/* Punches the n sorted extents of file number, adjacent ones as one;
+ * returns the bytes freed. */
+static uint64_t punch_file(lsm_blobs *b, uint64_t number,
+                           const lsm_blob_extent *ext, size_t n)
+{
+    char *path = blob_path(b, number);
+    lsm_file *f;
+    if (!path || b->env->open_append(b->env, path, &f) != LSM_OK) {
+        free(path);             /* deleted meanwhile: nothing to free */
+        return 0;
+    }
+    free(path);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n && f->ops->punch_hole;) {
+        uint64_t off = ext[i].off, end = off + ext[i].len, freed;
+        for (i++; i < n && ext[i].off <= end; i++)
+            if (ext[i].off + ext[i].len > end)
+                end = ext[i].off + ext[i].len;
+        if (f->ops->punch_hole(f, off, end - off, &freed) != LSM_OK)
+            break;
+        total += freed;
+    }
+    f->ops->close(f);
+    return total;
+}
+
+uint64_t lsm_blobs_punch(lsm_blobs *b, lsm_blob_extent *ext, size_t n)
+{
+    qsort(ext, n, sizeof *ext, cmp_extent);
+    uint64_t total = 0;
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && ext[j].file == ext[i].file; j++)
+            ;
+        uint64_t freed = punch_file(b, ext[i].file, ext + i, j - i);
+        if (freed == 0)
+            continue;
+        total += freed;
+        pthread_mutex_lock(&b->pmu);    /* unless deleted meanwhile */
+        for (size_t k = 0; k < b->nfiles; k++)
+            if (b->files[k].number == ext[i].file) {
+                b->files[k].punched += freed;
+                atomic_fetch_sub_explicit(&b->total, freed, memory_order_relaxed);
+            }
+        pthread_mutex_unlock(&b->pmu);
+    }
+    return total;
+}
+
 /* --- pins and deletion (blob.h: garbage collection) ---------------------- */
 
 static void pin_locked(lsm_blobs *b, lsm_blob_pin *p, uint64_t floor)
@@ -668,18 +735,19 @@ int lsm_blobs_delete(lsm_blobs *b, uint64_t number)
     int deleted = 0;
     pthread_mutex_lock(&b->pmu);
     if (number < floor_locked(b)) {
-        uint64_t size = file_size(b, number);
+        uint64_t size = file_size(b, number, NULL);
         forget_handle(b, number);
         if (b->env->unlink(b->env, path) == LSM_OK) {
-            atomic_fetch_sub_explicit(&b->total, size, memory_order_relaxed);
             deleted = 1;
             for (size_t i = 0; i < b->nfiles; i++)
                 if (b->files[i].number == number) {
+                    size -= size > b->files[i].punched ? b->files[i].punched : size;
                     memmove(&b->files[i], &b->files[i + 1],
                             (b->nfiles - i - 1) * sizeof *b->files);
                     b->nfiles--;
                     break;
                 }
+            atomic_fetch_sub_explicit(&b->total, size, memory_order_relaxed);
         }
     }
     pthread_mutex_unlock(&b->pmu);

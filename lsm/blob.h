@@ -24,12 +24,26 @@
  * files it may name; the file being written is never deleted.  A
  * compaction may relocate values out of old files (blob_gc.c), pinning
  * the files it writes until its tables are installed.
+ *
+ * Holes: a file is deleted only once every value in it is dead, so the
+ * space of dead values inside a file still in use is freed in place.
+ * Each flush, compaction and table drop lists the records it stops
+ * naming (lsm_garbage_add_record) in its edit; once the edit is in the
+ * manifest and every version older than it is released (no reader, get,
+ * iterator or checkpoint can reach those records: version.h,
+ * lsm_vset_take_holes), lsm_db_delete_obsolete punches holes over them
+ * (lsm_blobs_punch).  A file with more than one link is shared with a
+ * checkpoint, which may still name them: it is left alone.  So deleting
+ * data gives its blob space back even on a full disk, where relocation
+ * (which must write the live values elsewhere first) cannot run.
  */
 #ifndef LSM_BLOB_H
 #define LSM_BLOB_H
 
 #include "coding.h"
 #include "env.h"
+
+typedef struct lsm_blob_extent lsm_blob_extent;   /* version.h */
 
 typedef struct lsm_blob_ref {
     uint64_t file;
@@ -65,11 +79,14 @@ uint64_t lsm_blobs_current(lsm_blobs *b);
 int lsm_blobs_seal(lsm_blobs *b);
 /* The highest blob file number found at open (0: none). */
 uint64_t lsm_blobs_newest(lsm_blobs *b);
-/* Bytes of all blob files (those found at open plus those added). */
+/* Bytes of all blob files (those found at open plus those added), less
+ * their holes. */
 uint64_t lsm_blobs_bytes(lsm_blobs *b);
 /* Bytes of each blob file, by number. */
 typedef struct lsm_blob_file_size {
     uint64_t number, bytes;
+    uint64_t punched;       /* of them, freed by lsm_blobs_punch (at open:
+                               the size less the blocks allocated) */
 } lsm_blob_file_size;
 /* The blob files now present, sorted by number (*out malloc'ed; the
  * caller frees it). */
@@ -88,6 +105,14 @@ int lsm_blobs_sync(lsm_blobs *b);
  * (replacing its contents).  LSM_CORRUPTION on a malformed reference, a
  * missing or short file, or a checksum mismatch. */
 int lsm_blobs_read(lsm_blobs *b, lsm_slice ref, lsm_buf *out);
+
+/* Frees the space of dead records (holes: blob.h's header): the whole
+ * file system blocks inside each of the n extents (any order; ext is
+ * sorted in place), in files no checkpoint shares.  The caller
+ * guarantees that nothing can read them any more (lsm_vset_take_holes).
+ * Failures only leave the space in use (relocation can still reclaim
+ * it).  Returns the bytes freed. */
+uint64_t lsm_blobs_punch(lsm_blobs *b, lsm_blob_extent *ext, size_t n);
 
 /* A pin: while registered, no blob file numbered >= floor is deleted. */
 typedef struct lsm_blob_pin {

@@ -214,7 +214,7 @@ void lsm_blob_garbage_note(lsm_garbage_list *g, int kind, lsm_slice value)
 {
     lsm_blob_ref r;
     if (kind == LSM_KIND_BLOB && lsm_blob_ref_decode(value, &r))
-        (void)lsm_garbage_add(g, r.file, 1, lsm_blob_record_bytes(r.len));
+        (void)lsm_garbage_add_record(g, r.file, r.off, lsm_blob_record_bytes(r.len));
 }
 
 int lsm_blob_gc_table_garbage(lsm_db *db, const lsm_file_meta *f,
@@ -276,6 +276,16 @@ static uint64_t age_cutoff(lsm_db *db)
     return cutoff > hi ? hi : cutoff;   /* never the file being written */
 }
 
+/* Is the garbage of f still taking space (not freed by holes) at least
+ * pct % of the space f takes? */
+static int mostly_garbage(const lsm_blob_file_size *f, const lsm_blob_garbage *g,
+                          int pct)
+{
+    uint64_t held = f->bytes > f->punched ? f->bytes - f->punched : 0;
+    uint64_t waste = g->bytes > f->punched ? g->bytes - f->punched : 0;
+    return held > 0 && waste * 100 >= held * (uint64_t)(pct > 100 ? 100 : pct);
+}
+
 /* Blob files (not the one being written) whose garbage is at least
  * blob_gc_garbage_percent of their bytes, sorted (mu held). */
 static int garbage_targets(lsm_db *db, uint64_t **out, size_t *nout)
@@ -295,9 +305,9 @@ static int garbage_targets(lsm_db *db, uint64_t **out, size_t *nout)
     u64_set s = { 0 };
     for (size_t i = 0; rc == LSM_OK && i < n; i++) {
         const lsm_blob_garbage *e = lsm_garbage_find(g, files[i].number);
-        if (e && files[i].number < current && files[i].bytes > 0 &&
+        if (e && files[i].number < current &&
             !lsm_blobs_bad(db->blobs, files[i].number) &&
-            e->bytes * 100 >= files[i].bytes * (uint64_t)(pct > 100 ? 100 : pct))
+            mostly_garbage(&files[i], e, pct))
             rc = set_push(&s, files[i].number);
     }
     free(files);
@@ -411,7 +421,8 @@ int lsm_blob_relocate(lsm_db *db, lsm_blob_move *m, lsm_slice *ref)
     if (rc)
         return rc;
     m->moved++;
-    (void)lsm_garbage_add(&m->garbage, r.file, 1, lsm_blob_record_bytes(r.len));
+    (void)lsm_garbage_add_record(&m->garbage, r.file, r.off,
+                                 lsm_blob_record_bytes(r.len));
     *ref = lsm_buf_slice(&m->ref);
     return LSM_OK;
 }

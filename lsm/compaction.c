@@ -1142,7 +1142,7 @@ static int do_merge(lsm_db *db, compaction *c, merge_job *job,
         return rc;
     for (int i = 0; i < job->n; i++)
         job->ms[i].blob.plan = blob_plan;
-    int *started = calloc((size_t)job->n, sizeof *started);
+    int *started = calloc(job->n > 0 ? (size_t)job->n : 1, sizeof *started);
     for (int i = 1; started && i < job->n; i++)
         started[i] = pthread_create(&job->ms[i].thread, NULL, range_thread,
                                     &job->ms[i]) == 0;
@@ -1176,10 +1176,8 @@ static int do_merge(lsm_db *db, compaction *c, merge_job *job,
             if (rc == LSM_OK)
                 lsm_file_meta_copy_blobs(c->edit.added[c->edit.nadded - 1].meta, m);
         }
-        const lsm_garbage_list *g = &job->ms[i].blob.garbage;
-        for (size_t j = 0; j < g->n && rc == LSM_OK; j++)
-            rc = lsm_garbage_add(&c->edit.garbage, g->v[j].file, g->v[j].count,
-                                 g->v[j].bytes);
+        if (rc == LSM_OK)
+            rc = lsm_garbage_merge(&c->edit.garbage, &job->ms[i].blob.garbage);
     }
     return rc;
 }

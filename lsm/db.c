@@ -29,6 +29,7 @@
 #include "db.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,6 +283,24 @@ static int file_is_live(lsm_db *db, enum lsm_file_type type, uint64_t number,
     }
 }
 
+/* Frees the space of the blob records no reader can reach any more
+ * (blob.h: holes; mu held, dropped while punching). */
+static void punch_holes(lsm_db *db)
+{
+    lsm_blob_extent *holes;
+    size_t n;
+    if (!db->blobs || db->opt.read_only ||
+        lsm_vset_take_holes(&db->vs, &holes, &n) || n == 0)
+        return;
+    pthread_mutex_unlock(&db->mu);
+    uint64_t freed = lsm_blobs_punch(db->blobs, holes, n);
+    pthread_mutex_lock(&db->mu);
+    free(holes);
+    if (freed)
+        lsm_db_log(db, LSM_LOG_DEBUG, "freed %" PRIu64 " bytes of dead blob values",
+                   freed);
+}
+
 void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
 {
     if (db->bg_error)
@@ -291,6 +310,7 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
     blob_liveness gc = { .blob_floor = lsm_blobs_floor(db->blobs) };
     if (gc.blob_floor > 1)
         lsm_blob_gc_learn(db);
+    punch_holes(db);
     char **names;
     size_t n;
     pthread_mutex_unlock(&db->mu);
@@ -1103,7 +1123,10 @@ typedef struct blob_split {
 } blob_split;
 
 /* Copies one operation into the split batch, a large put's value going
- * to the blob file first. */
+ * to the blob file first.  With no room in the blob file the value stays
+ * in the batch: the write then meets the full disk in the write path,
+ * which asks for the space pass and retries (write_with_space), as every
+ * write did before blob files. */
 static int split_op(void *ctx, uint64_t seq, int kind, lsm_slice key,
                     lsm_slice value)
 {
@@ -1113,6 +1136,8 @@ static int split_op(void *ctx, uint64_t seq, int kind, lsm_slice key,
         return lsm_batch_add(s->out, kind, key, value);
     lsm_blob_ref r;
     int rc = lsm_blobs_add(s->db->blobs, value, &r);
+    if (rc == LSM_NO_SPACE)
+        return lsm_batch_add(s->out, kind, key, value);
     lsm_buf_clear(&s->ref);
     if (rc == LSM_OK)
         rc = lsm_blob_ref_encode(&r, &s->ref);

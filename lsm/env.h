@@ -51,6 +51,17 @@ struct lsm_file_ops {
      * kernel so far, leaving what is buffered alone, so another thread
      * may append meanwhile.  A failure is ignored (sync reports it). */
     void (*sync_written)(lsm_file *f);
+    /* Optional (NULL: never frees space): frees the space of the file
+     * system blocks wholly inside bytes [off, off+len) of a file opened
+     * for appending (fallocate PUNCH_HOLE, KEEP_SIZE): reads there return
+     * zeros, the size stays.  A file with more than one link (a
+     * checkpoint shares it) is left alone.  *freed: the bytes of the
+     * blocks freed (0: shared, no whole block, or the file system
+     * cannot).  Returns LSM_OK or a negative status.  Cost: one fstat and
+     * one fallocate. */
+    int (*punch_hole)(lsm_file *f, uint64_t off, uint64_t len, uint64_t *freed);
+    /* Optional (NULL: its size): bytes the file's blocks take on disk. */
+    int (*allocated)(lsm_file *f, uint64_t *bytes);
 };
 
 struct lsm_env {

@@ -187,10 +187,26 @@ static int posix_size(lsm_file *f, uint64_t *size)
     return LSM_OK;
 }
 
+/* Frees the blocks reserved past the end, not needed once the file is
+ * closed (so a closed file takes what it holds: blob.c counts holes from
+ * it).  Truncating to the size frees them on ext4 and xfs, a hole past it
+ * on tmpfs; never when the file grew through another handle. */
+static void free_reserve(posix_file *pf)
+{
+    struct stat st;
+    if (fstat(pf->fd, &st) != 0 || (uint64_t)st.st_size != pf->written)
+        return;
+    (void)ftruncate(pf->fd, st.st_size);
+    (void)fallocate(pf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    (off_t)pf->written, (off_t)(pf->reserved - pf->written));
+}
+
 static int posix_close(lsm_file *f)
 {
     posix_file *pf = (posix_file *)f;
     int rc = pf->writable ? flush_buffer(pf) : LSM_OK;
+    if (rc == LSM_OK && pf->reserved > pf->written)
+        free_reserve(pf);
     /* Linux releases the descriptor even when close(2) fails or is
      * interrupted, so it is never retried. */
     if (close(pf->fd) != 0 && rc == LSM_OK && errno != EINTR)
@@ -244,7 +260,46 @@ static void posix_sync_written(lsm_file *f)
     (void)fdatasync(pf->fd);
 }
 
+#define PUNCH_ALIGN 4096u     /* block size of the file systems we meet */
+static int posix_punch_hole(lsm_file *f, uint64_t off, uint64_t len,
+                            uint64_t *freed)
+{
+    posix_file *pf = (posix_file *)f;
+    uint64_t from = (off + PUNCH_ALIGN - 1) / PUNCH_ALIGN * PUNCH_ALIGN;
+    uint64_t to = (off + len) / PUNCH_ALIGN * PUNCH_ALIGN;
+    struct stat st;
+    *freed = 0;
+    if (!pf->writable || to <= from)
+        return LSM_OK;
+    if (fstat(pf->fd, &st) != 0)
+        return lsm_fail_errno(errno, "stat %s", pf->path);
+    if (st.st_nlink != 1)
+        return LSM_OK;
+    if (fallocate(pf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t)from, (off_t)(to - from)) == 0) {
+        *freed = to - from;
+        return LSM_OK;
+    }
+    if (errno == EOPNOTSUPP || errno == ENOSYS)
+        return LSM_OK;
+    return lsm_fail_errno(errno, "free bytes %llu-%llu of %s",
+                          (unsigned long long)from, (unsigned long long)to,
+                          pf->path);
+}
+
+static int posix_allocated(lsm_file *f, uint64_t *bytes)
+{
+    posix_file *pf = (posix_file *)f;
+    struct stat st;
+    if (fstat(pf->fd, &st) != 0)
+        return lsm_fail_errno(errno, "stat %s", pf->path);
+    *bytes = (uint64_t)st.st_blocks * 512;
+    return LSM_OK;
+}
+
 static const struct lsm_file_ops posix_file_ops = {
+    .punch_hole = posix_punch_hole,
+    .allocated = posix_allocated,
     .start_writeback = posix_start_writeback,
     .sync_written = posix_sync_written,
     .reserve = posix_reserve,

@@ -324,6 +324,11 @@ size_t lsm_memtable_bytes(const lsm_memtable *m)
            (size_t)atomic_load_explicit(&w->blob_bytes, memory_order_relaxed);
 }
 
+size_t lsm_memtable_table_bytes(const lsm_memtable *m)
+{
+    return lsm_arena_usage(&m->arena);
+}
+
 uint64_t lsm_memtable_deletions(const lsm_memtable *m, uint64_t *ranges)
 {
     lsm_memtable *w = (lsm_memtable *)m;

@@ -56,6 +56,9 @@ void lsm_memtable_track_blobs(lsm_memtable *m, struct lsm_blobs *b);
  * is switched after as much user data as without blob files, which
  * bounds what recovery reads back (db_open.c: replay verifies blobs). */
 size_t lsm_memtable_bytes(const lsm_memtable *m);
+/* Arena bytes only: about what its flush writes (blob values are in
+ * their files already). */
+size_t lsm_memtable_table_bytes(const lsm_memtable *m);
 uint64_t lsm_memtable_entries(const lsm_memtable *m);
 /* Point deletions inserted; *ranges: range deletions inserted. */
 uint64_t lsm_memtable_deletions(const lsm_memtable *m, uint64_t *ranges);

@@ -6,7 +6,8 @@
  * mechanisms see to it:
  *
  *  - A flush is always possible.  The unflushed memtables owe the disk
- *    about their size in table bytes, and running compactions at most
+ *    about their size in table bytes (blob values not included: they
+ *    are in their blob files already), and running compactions at most
  *    their inputs' size (lsm_space_owed); an ordinary write proceeds
  *    only if the free space covers that debt plus the write twice (WAL
  *    and table), and a compaction only if it covers the debt plus the
@@ -162,9 +163,9 @@ int lsm_space_release(lsm_db *db)
 
 uint64_t lsm_space_owed(lsm_db *db)
 {
-    uint64_t sum = db->compaction_claim + lsm_memtable_bytes(db->mem);
+    uint64_t sum = db->compaction_claim + lsm_memtable_table_bytes(db->mem);
     for (int i = 0; i < db->nimm; i++)
-        sum += lsm_memtable_bytes(db->imm[i]);
+        sum += lsm_memtable_table_bytes(db->imm[i]);
     return sum;
 }
 

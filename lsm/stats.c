@@ -13,8 +13,9 @@
  *            damaged tables, one line each with the failure that found it.
  * "blobfiles" every blob file: number, bytes, the garbage the manifest
  *            records for it (records and bytes: values flushes,
- *            compactions and drops left behind), its garbage % and
- *            "current" for the one being written; then their totals.
+ *            compactions and drops left behind), its garbage %, the
+ *            bytes freed in it by holes (blob.h) and "current" for the
+ *            one being written; then their totals.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -115,6 +116,7 @@ static void print_blob_files(FILE *f, lsm_db *db)
     if (lsm_blobs_files(db->blobs, &files, &n))
         return;
     uint64_t current = lsm_blobs_current(db->blobs), bytes = 0, gbytes = 0;
+    uint64_t punched = 0;
     for (size_t i = 0; i < n; i++) {
         const lsm_blob_garbage *g = lsm_garbage_find(&db->vs.garbage,
                                                      files[i].number);
@@ -122,15 +124,16 @@ static void print_blob_files(FILE *f, lsm_db *db)
         if (!g)
             g = &z;
         fprintf(f, "blob %06" PRIu64 " bytes %" PRIu64 " garbage_count %" PRIu64
-                " garbage_bytes %" PRIu64 " garbage_pct %.1f%s\n",
+                " garbage_bytes %" PRIu64 " garbage_pct %.1f punched %" PRIu64 "%s\n",
                 files[i].number, files[i].bytes, g->count, g->bytes,
                 files[i].bytes ? 100.0 * (double)g->bytes / (double)files[i].bytes : 0.0,
-                files[i].number == current ? " current" : "");
+                files[i].punched, files[i].number == current ? " current" : "");
         bytes += files[i].bytes;
         gbytes += g->bytes;
+        punched += files[i].punched;
     }
-    fprintf(f, "blob_files: %zu bytes %" PRIu64 " garbage_bytes %" PRIu64 "\n",
-            n, bytes, gbytes);
+    fprintf(f, "blob_files: %zu bytes %" PRIu64 " garbage_bytes %" PRIu64
+            " punched %" PRIu64 "\n", n, bytes, gbytes, punched);
     free(files);
 }
 

@@ -414,6 +414,7 @@ static int version_apply(lsm_version_set *vs, const lsm_version *base,
 static void install_version(lsm_version_set *vs, lsm_version *v)
 {
     lsm_version_ref(v);
+    v->id = ++vs->last_version_id;
     v->next = &vs->live;
     v->prev = vs->live.prev;
     v->prev->next = v;
@@ -467,6 +468,53 @@ static int snaps_prepare(lsm_version_set *vs, const lsm_version_edit *e)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
     vs->pins = p;
     vs->cap_named = need;
+    return LSM_OK;
+}
+
+/* Queues the dead blob records of e, installed as version `after`.
+ * Past MAX_HOLES extents (a reader holding an old version for long) the
+ * rest are forgotten: their space waits for relocation (blob_gc.c). */
+#define MAX_HOLES (256u * 1024)
+static void holes_queue(lsm_version_set *vs, const lsm_version_edit *e,
+                        uint64_t after)
+{
+    size_t n = e->garbage.next;
+    if (n == 0 || vs->nholes + n > MAX_HOLES)
+        return;
+    if (vs->nholes + n > vs->cap_holes) {
+        size_t cap = vs->cap_holes ? vs->cap_holes : 64;
+        while (cap < vs->nholes + n)
+            cap *= 2;
+        lsm_blob_extent *p = realloc(vs->holes, cap * sizeof *p);
+        if (!p)
+            return;
+        vs->holes = p;
+        vs->cap_holes = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        vs->holes[vs->nholes] = e->garbage.ext[i];
+        vs->holes[vs->nholes++].after = after;
+    }
+}
+
+int lsm_vset_take_holes(lsm_version_set *vs, lsm_blob_extent **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    uint64_t oldest = vs->live.next->id;    /* current is always live */
+    size_t k = 0;
+    while (k < vs->nholes && vs->holes[k].after <= oldest)
+        k++;
+    if (k == 0)
+        return LSM_OK;
+    lsm_blob_extent *v = malloc(k * sizeof *v);
+    if (!v)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    memcpy(v, vs->holes, k * sizeof *v);
+    memmove(vs->holes, vs->holes + k, (vs->nholes - k) * sizeof *v);
+    vs->nholes -= k;
+    *out = v;
+    *n = k;
     return LSM_OK;
 }
 
@@ -537,6 +585,9 @@ void lsm_vset_destroy(lsm_version_set *vs)
     vs->pins = NULL;
     vs->nnamed = vs->cap_named = 0;
     lsm_garbage_free(&vs->garbage);
+    free(vs->holes);
+    vs->holes = NULL;
+    vs->nholes = vs->cap_holes = 0;
     pthread_cond_destroy(&vs->manifest_cv);
 }
 
@@ -668,6 +719,7 @@ int lsm_vset_log_and_apply(lsm_version_set *vs, lsm_version_edit *e)
         install_version(vs, v);
         snaps_apply(vs, e);
         garbage_apply(vs, e);
+        holes_queue(vs, e, v->id);
     } else {
         /* A failed append may leave a partial record: never append after
          * it.  The next edit starts a fresh manifest. */

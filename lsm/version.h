@@ -64,13 +64,30 @@ typedef struct lsm_deleted_file {
 typedef struct lsm_blob_garbage {
     uint64_t file, count, bytes;
 } lsm_blob_garbage;
+/* A dead record's bytes in a blob file, whose space may be freed (a
+ * hole punched) once no reader can reach it: after `after`, the id of the
+ * version that dropped it, is the oldest live version (blob.h: holes). */
+typedef struct lsm_blob_extent {
+    uint64_t file, off, len, after;
+} lsm_blob_extent;
 typedef struct lsm_garbage_list {
     lsm_blob_garbage *v;
     size_t n, cap;
+    /* The dead records themselves, adjacent ones merged (in memory only:
+     * the manifest records v; a crash forgets them). */
+    lsm_blob_extent *ext;
+    size_t next, cap_ext;
 } lsm_garbage_list;
 /* Adds count/bytes to file's entry (made if missing). */
 int lsm_garbage_add(lsm_garbage_list *l, uint64_t file, uint64_t count,
                     uint64_t bytes);
+/* Counts the record of len bytes at off of file as garbage: one record
+ * and its bytes, and its extent.  Out of memory loses the extent only
+ * (its space then waits for relocation). */
+int lsm_garbage_add_record(lsm_garbage_list *l, uint64_t file, uint64_t off,
+                           uint64_t len);
+/* Adds all of src (counts and extents) to dst. */
+int lsm_garbage_merge(lsm_garbage_list *dst, const lsm_garbage_list *src);
 /* file's entry, or NULL. */
 const lsm_blob_garbage *lsm_garbage_find(const lsm_garbage_list *l, uint64_t file);
 void lsm_garbage_remove(lsm_garbage_list *l, uint64_t file);
@@ -131,6 +148,7 @@ typedef struct lsm_version_set lsm_version_set;
 
 typedef struct lsm_version {
     int refs;                                  /* atomic */
+    uint64_t id;                               /* increasing as installed */
     lsm_version_set *vset;
     struct lsm_version *prev, *next;           /* live list, under mu */
     lsm_file_meta **files[LSM_NUM_LEVELS];
@@ -211,6 +229,11 @@ struct lsm_version_set {
     /* Blob garbage recorded by the edits so far (lsm_edit garbage), per
      * blob file still present (db.c forgets a file once deleted). */
     lsm_garbage_list garbage;
+    /* Dead blob records of the edits installed so far, in the order of
+     * their `after` (lsm_vset_take_holes), at most MAX_HOLES. */
+    lsm_blob_extent *holes;
+    size_t nholes, cap_holes;
+    uint64_t last_version_id;
     pthread_cond_t manifest_cv;
 };
 
@@ -234,5 +257,9 @@ ssize_t lsm_vset_find_snapshot(const lsm_version_set *vs, const char *name);
 /* Marks in `live` (sorted array, malloc'ed) every table number listed by
  * any live version. */
 int lsm_vset_live_files(lsm_version_set *vs, uint64_t **live, size_t *n);
+/* Moves into *out (malloc'ed, *n entries; NULL if none) the dead blob
+ * records no live version's tables and memtables can name any more: those
+ * whose edit's version is the oldest live one or older (mu held). */
+int lsm_vset_take_holes(lsm_version_set *vs, lsm_blob_extent **out, size_t *n);
 
 #endif

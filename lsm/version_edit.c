@@ -162,6 +162,39 @@ int lsm_garbage_add(lsm_garbage_list *l, uint64_t file, uint64_t count,
     return LSM_OK;
 }
 
+/* Appends an extent, merged into the last one when it follows it. */
+static int extent_add(lsm_garbage_list *l, lsm_blob_extent x)
+{
+    lsm_blob_extent *last = l->next ? &l->ext[l->next - 1] : NULL;
+    if (last && last->file == x.file && last->off + last->len == x.off) {
+        last->len += x.len;
+        return LSM_OK;
+    }
+    int rc = grow((void **)&l->ext, &l->cap_ext, l->next, sizeof *l->ext);
+    if (rc == LSM_OK)
+        l->ext[l->next++] = x;
+    return rc;
+}
+
+int lsm_garbage_add_record(lsm_garbage_list *l, uint64_t file, uint64_t off,
+                           uint64_t len)
+{
+    int rc = lsm_garbage_add(l, file, 1, len);
+    if (rc == LSM_OK)
+        rc = extent_add(l, (lsm_blob_extent){ .file = file, .off = off, .len = len });
+    return rc;
+}
+
+int lsm_garbage_merge(lsm_garbage_list *dst, const lsm_garbage_list *src)
+{
+    int rc = LSM_OK;
+    for (size_t i = 0; i < src->n && rc == LSM_OK; i++)
+        rc = lsm_garbage_add(dst, src->v[i].file, src->v[i].count, src->v[i].bytes);
+    for (size_t i = 0; i < src->next && rc == LSM_OK; i++)
+        rc = extent_add(dst, src->ext[i]);
+    return rc;
+}
+
 const lsm_blob_garbage *lsm_garbage_find(const lsm_garbage_list *l, uint64_t file)
 {
     size_t i = garbage_index(l, file);
@@ -180,6 +213,7 @@ void lsm_garbage_remove(lsm_garbage_list *l, uint64_t file)
 void lsm_garbage_free(lsm_garbage_list *l)
 {
     free(l->v);
+    free(l->ext);
     *l = (lsm_garbage_list){ 0 };
 }
 

@@ -44,14 +44,12 @@
  * lookup per 4 KiB).  A read crossing a damaged block returns the good
  * prefix first (a short read, as POSIX allows), then EIO. */
 #define MNT_BLOCK_BYTES (16u << 10)
-/* Blocks of this size or more go to blob files; 0: none.  Off by
- * default until a full disk can give blob space back: the blob file
- * being written is never deleted and moving live values out of it needs
- * free space, so on a full disk removing files freed nothing
- * (t_enospc).  4096 (a file's full 16 KiB blocks and tails of 4 KiB or
- * more) is the measured choice for turning them on (README: blob
- * files). */
-#define MNT_BLOB_MIN_DEFAULT 0u
+/* Blocks of this size or more go to blob files; 0: none.  4096 (a
+ * file's full 16 KiB blocks and tails of 4 KiB or more) is the measured
+ * choice (README: blob files): file data is written once, and a full
+ * disk gives the space of removed files back through holes punched in
+ * the blob files (t_enospc). */
+#define MNT_BLOB_MIN_DEFAULT 4096u
 
 enum mnt_key {
     KEY_HELP,
