@@ -944,6 +944,23 @@ static void hole_delete_even(lsm_db *db)
     }
 }
 
+/* A store in dir holding the first generation in a table, and a value
+ * buffer (*buf); NULL (dir removed) if its file system cannot punch
+ * holes. */
+static lsm_db *hole_store(char *dir, char **buf)
+{
+    if (!can_punch(dir)) {
+        tu_rmtree(dir);
+        return NULL;
+    }
+    *buf = malloc(HOLE_VALUE);
+    assert_non_null(*buf);
+    lsm_db *db = hole_open(dir);
+    hole_put_all(db, 1, *buf);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    return db;
+}
+
 /* Deleted and overwritten values inside a blob file still in use: once
  * the compaction that drops them is installed and no iterator can read
  * them, their blocks are freed (the file keeps its size); while an
@@ -952,16 +969,12 @@ static void test_holes_free_dead_values(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("blobhole");
-    if (!can_punch(dir)) {
-        tu_rmtree(dir);
+    char *buf;
+    lsm_db *db = hole_store(dir, &buf);
+    if (!db) {
         free(dir);
         return;
     }
-    char *buf = malloc(HOLE_VALUE);
-    assert_non_null(buf);
-    lsm_db *db = hole_open(dir);
-    hole_put_all(db, 1, buf);
-    assert_int_equal(lsm_flush(db), LSM_OK);
     long long full = blob_blocks(dir);
     long long size = suffix_bytes(dir, ".blob");
     assert_true(full >= (long long)HOLE_KEYS * HOLE_VALUE);
@@ -1008,17 +1021,13 @@ static void test_holes_spare_checkpoint_links(void **state)
     char *dir = tu_tempdir("blobhole");
     char *dest = tu_tempdir("blobholecp");
     tu_rmtree(dest);
-    if (!can_punch(dir)) {
-        tu_rmtree(dir);
+    char *buf;
+    lsm_db *db = hole_store(dir, &buf);
+    if (!db) {
         free(dir);
         free(dest);
         return;
     }
-    char *buf = malloc(HOLE_VALUE);
-    assert_non_null(buf);
-    lsm_db *db = hole_open(dir);
-    hole_put_all(db, 1, buf);
-    assert_int_equal(lsm_flush(db), LSM_OK);
     lsm_checkpoint *cp;
     assert_int_equal(lsm_checkpoint_begin(db, &cp), LSM_OK);
     assert_int_equal(lsm_checkpoint_write(cp, dest, NULL, NULL, NULL), LSM_OK);
