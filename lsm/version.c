@@ -142,11 +142,17 @@ int lsm_version_get(lsm_version *v, lsm_slice user_key, uint64_t snap_seq,
  * A sorted level is iterated as a two-level iterator: the index is this
  * iterator over its file list (key = largest key, value = number, size),
  * each value opened as a table iterator through the table cache. */
+typedef struct level_arg {
+    lsm_table_cache *tc;
+    int fill_cache;
+} level_arg;
+
 typedef struct files_iter {
     lsm_iiter base;
     lsm_file_meta **files;
     size_t n, pos;               /* pos == n: invalid */
     char value[16];
+    level_arg open;              /* how its tables are opened */
 } files_iter;
 
 #define FI(it) ((files_iter *)(it))
@@ -190,21 +196,17 @@ static const struct lsm_iiter_ops files_iter_ops = {
     fi_key, fi_value, fi_status, fi_destroy,
 };
 
-typedef struct level_arg {
-    lsm_table_cache *tc;
-    int fill_cache;
-} level_arg;
-
+/* Opens the table a files_iter entry names (arg: its level_arg). */
 static lsm_iiter *open_level_file(void *arg, lsm_slice value)
 {
-    lsm_table_cache *tc = arg;
+    const level_arg *a = arg;
     if (value.len != 16)
         return lsm_iiter_error(LSM_CORRUPTION);
-    return lsm_table_cache_iter(tc, lsm_decode_fixed64(value.data),
-                                lsm_decode_fixed64(value.data + 8), 1);
+    return lsm_table_cache_iter(a->tc, lsm_decode_fixed64(value.data),
+                                lsm_decode_fixed64(value.data + 8), a->fill_cache);
 }
 
-static lsm_iiter *level_iter_new(lsm_version *v, int level)
+static lsm_iiter *level_iter_new(lsm_version *v, int level, int fill_cache)
 {
     files_iter *f = calloc(1, sizeof *f);
     if (!f)
@@ -212,8 +214,8 @@ static lsm_iiter *level_iter_new(lsm_version *v, int level)
     f->base.ops = &files_iter_ops;
     f->files = v->files[level];
     f->n = f->pos = v->nfiles[level];
-    lsm_iiter *it = lsm_twolevel_iter_new(&f->base, open_level_file,
-                                          v->vset->tcache);
+    f->open = (level_arg){ v->vset->tcache, fill_cache };
+    lsm_iiter *it = lsm_twolevel_iter_new(&f->base, open_level_file, &f->open);
     return it ? it : lsm_iiter_error(LSM_NO_MEMORY);
 }
 
@@ -227,7 +229,7 @@ int lsm_version_add_iters(lsm_version *v, int fill_cache, lsm_iiter **its,
     }
     for (int l = 1; l < LSM_NUM_LEVELS; l++)
         if (v->nfiles[l])
-            its[(*n)++] = level_iter_new(v, l);
+            its[(*n)++] = level_iter_new(v, l, fill_cache);
     return LSM_OK;
 }
 
