@@ -262,7 +262,7 @@ int lsm_blobs_open(lsm_env *env, const char *dir, uint64_t file_bytes,
             b->wnumber = number;
         uint64_t punched;
         uint64_t size = file_size(b, number, &punched);
-        b->total += size - punched;
+        b->total += size - punched;     /* file_size: punched <= size */
         if (rc == LSM_OK)
             rc = files_push(b, number, size, punched);
         if (number == b->wnumber)
@@ -366,6 +366,10 @@ static int rotate(lsm_blobs *b)
         int rc = flush_file(b->wf);
         if (!rc)
             rc = b->wf->ops->sync(b->wf);
+        if (rc == LSM_NO_SPACE)     /* writeback failed: not a full disk a
+                                       caller may work around (db.c) */
+            rc = lsm_fail(LSM_IO_ERROR, "blob file %06" PRIu64 ": %s",
+                          b->wnumber, lsm_last_error());
         if (rc)
             return rc;
         b->wf->ops->close(b->wf);
@@ -624,13 +628,21 @@ uint64_t lsm_blobs_punch(lsm_blobs *b, lsm_blob_extent *ext, size_t n)
         uint64_t freed = punch_file(b, ext[i].file, ext + i, j - i);
         if (freed == 0)
             continue;
-        total += freed;
         pthread_mutex_lock(&b->pmu);    /* unless deleted meanwhile */
-        for (size_t k = 0; k < b->nfiles; k++)
-            if (b->files[k].number == ext[i].file) {
-                b->files[k].punched += freed;
-                atomic_fetch_sub_explicit(&b->total, freed, memory_order_relaxed);
-            }
+        for (size_t k = 0; k < b->nfiles; k++) {
+            lsm_blob_file_size *fs = &b->files[k];
+            if (fs->number != ext[i].file)
+                continue;
+            uint64_t bytes = fs->number == b->wnumber
+                                 ? atomic_load_explicit(&b->wbytes, memory_order_relaxed)
+                                 : fs->bytes;
+            uint64_t room = bytes > fs->punched ? bytes - fs->punched : 0;
+            if (freed > room)               /* holes never exceed the file */
+                freed = room;
+            fs->punched += freed;
+            total += freed;
+            atomic_fetch_sub_explicit(&b->total, freed, memory_order_relaxed);
+        }
         pthread_mutex_unlock(&b->pmu);
     }
     return total;

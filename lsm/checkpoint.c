@@ -262,13 +262,17 @@ static int put_table(cp_write *w, const lsm_file_meta *f)
  * deleted while they are listed and linked; garbage ones come along and
  * are collected in dest once it is opened).  They are fsync'ed first, so
  * a link shares only durable bytes; a blob file is append-only, so what
- * the pin names never changes after. */
+ * the pin names never changes after.  The file being written is sealed
+ * first: a linked file is never punched (blob.h: holes), so new values
+ * go to one the source alone holds. */
 static int put_blobs(cp_write *w)
 {
     lsm_db *db = w->cp->db;
     lsm_blob_pin pin;
     lsm_blobs_pin(db->blobs, &pin, 0);
-    int rc = lsm_blobs_sync(db->blobs);
+    int rc = lsm_blobs_seal(db->blobs);
+    if (rc == LSM_OK)
+        rc = lsm_blobs_sync(db->blobs);
     char **names = NULL;
     size_t n = 0;
     if (rc == LSM_OK)

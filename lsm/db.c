@@ -1153,6 +1153,17 @@ static int has_large_put(void *ctx, uint64_t seq, int kind, lsm_slice key,
     return kind == LSM_KIND_PUT && value.len >= db->opt.blob_min_bytes;
 }
 
+/* Is the disk nearly full (space.c)?  Large values then stay inline: a
+ * value appended to a blob file for a write the write path then refuses
+ * would take space no edit names, so nothing would free it. */
+static int space_low(lsm_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    int low = lsm_space_low(db);
+    pthread_mutex_unlock(&db->mu);
+    return low;
+}
+
 int lsm_write(lsm_db *db, lsm_batch *b, int flags)
 {
     if (!b)
@@ -1166,7 +1177,8 @@ int lsm_write(lsm_db *db, lsm_batch *b, int flags)
     if (db->opt.blob_min_bytes)
         lsm_batch_set_seq(b, 1);  /* parsable; the write path sets the real one */
     lsm_slice rep = lsm_buf_slice(&b->rep);
-    if (!db->opt.blob_min_bytes || lsm_batch_iterate(rep, has_large_put, db) != 1)
+    if (!db->opt.blob_min_bytes || lsm_batch_iterate(rep, has_large_put, db) != 1 ||
+        space_low(db))
         return queue_write(db, OP_WRITE, b, flags);
     /* The values reach the blob file (write(2)) before the WAL record
      * naming them is appended (blob.c: durability). */

@@ -55,10 +55,10 @@ struct lsm_file_ops {
      * system blocks wholly inside bytes [off, off+len) of a file opened
      * for appending (fallocate PUNCH_HOLE, KEEP_SIZE): reads there return
      * zeros, the size stays.  A file with more than one link (a
-     * checkpoint shares it) is left alone.  *freed: the bytes of the
-     * blocks freed (0: shared, no whole block, or the file system
-     * cannot).  Returns LSM_OK or a negative status.  Cost: one fstat and
-     * one fallocate. */
+     * checkpoint shares it) is left alone.  *freed: the bytes the file's
+     * blocks shrank by (0: shared, no whole block, or the file system
+     * cannot).  Returns LSM_OK or a negative status.  Cost: two fstats
+     * and one fallocate. */
     int (*punch_hole)(lsm_file *f, uint64_t off, uint64_t len, uint64_t *freed);
     /* Optional (NULL: its size): bytes the file's blocks take on disk. */
     int (*allocated)(lsm_file *f, uint64_t *bytes);

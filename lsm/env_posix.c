@@ -260,31 +260,34 @@ static void posix_sync_written(lsm_file *f)
     (void)fdatasync(pf->fd);
 }
 
-#define PUNCH_ALIGN 4096u     /* block size of the file systems we meet */
+/* Blocks are freed whole: the range is narrowed to the file system's
+ * block size, and what was freed is measured (st_blocks before and
+ * after), not assumed. */
 static int posix_punch_hole(lsm_file *f, uint64_t off, uint64_t len,
                             uint64_t *freed)
 {
     posix_file *pf = (posix_file *)f;
-    uint64_t from = (off + PUNCH_ALIGN - 1) / PUNCH_ALIGN * PUNCH_ALIGN;
-    uint64_t to = (off + len) / PUNCH_ALIGN * PUNCH_ALIGN;
-    struct stat st;
+    struct stat st, after;
     *freed = 0;
-    if (!pf->writable || to <= from)
+    if (!pf->writable)
         return LSM_OK;
     if (fstat(pf->fd, &st) != 0)
         return lsm_fail_errno(errno, "stat %s", pf->path);
-    if (st.st_nlink != 1)
+    uint64_t bs = st.st_blksize > 0 ? (uint64_t)st.st_blksize : 4096;
+    uint64_t from = (off + bs - 1) / bs * bs, to = (off + len) / bs * bs;
+    if (st.st_nlink != 1 || to <= from)
         return LSM_OK;
     if (fallocate(pf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                  (off_t)from, (off_t)(to - from)) == 0) {
-        *freed = to - from;
-        return LSM_OK;
+                  (off_t)from, (off_t)(to - from)) != 0) {
+        if (errno == EOPNOTSUPP || errno == ENOSYS)
+            return LSM_OK;
+        return lsm_fail_errno(errno, "free bytes %llu-%llu of %s",
+                              (unsigned long long)from, (unsigned long long)to,
+                              pf->path);
     }
-    if (errno == EOPNOTSUPP || errno == ENOSYS)
-        return LSM_OK;
-    return lsm_fail_errno(errno, "free bytes %llu-%llu of %s",
-                          (unsigned long long)from, (unsigned long long)to,
-                          pf->path);
+    if (fstat(pf->fd, &after) == 0 && after.st_blocks < st.st_blocks)
+        *freed = (uint64_t)(st.st_blocks - after.st_blocks) * 512;
+    return LSM_OK;
 }
 
 static int posix_allocated(lsm_file *f, uint64_t *bytes)
