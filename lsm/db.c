@@ -1138,10 +1138,11 @@ int lsm_write(lsm_db *db, lsm_batch *b, int flags)
         return lsm_fail(LSM_INVALID, "%s was opened read-only", db->dir);
     __atomic_add_fetch(&db->stats.user_bytes,
                        lsm_batch_bytes(b) - LSM_BATCH_HEADER, __ATOMIC_RELAXED);
-    if (db->opt.blob_min_bytes)
+    if (db->opt.blob_min_bytes && !(flags & LSM_NO_BLOB))
         lsm_batch_set_seq(b, 1);  /* parsable; the write path sets the real one */
     lsm_slice rep = lsm_buf_slice(&b->rep);
-    if (!db->opt.blob_min_bytes || lsm_batch_iterate(rep, has_large_put, db) != 1)
+    if (!db->opt.blob_min_bytes || (flags & LSM_NO_BLOB) ||
+        lsm_batch_iterate(rep, has_large_put, db) != 1)
         return queue_write(db, OP_WRITE, b, flags);
     /* The values reach the blob file (write(2)) before the WAL record
      * naming them is appended (blob.c: durability). */

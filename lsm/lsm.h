@@ -243,6 +243,12 @@ typedef struct lsm_batch lsm_batch;
  * small changes are not held behind large ones: they wait for the one
  * group being committed, or a switch (a few system calls). */
 #define LSM_BULK 8
+/* The write's values stay in the WAL and the tree whatever their size
+ * (no blob file, see blob_min_bytes).  For small writes a sync is about
+ * to follow: the WAL's fsync then covers them alone, where a value in a
+ * blob file would cost that file's fsync too (blob bytes are synced
+ * before the WAL record naming them). */
+#define LSM_NO_BLOB 16
 
 typedef struct lsm_read_options {
     const lsm_snapshot *snapshot;   /* NULL = latest */
