@@ -268,6 +268,11 @@ int fs_sync(fs_t *fs)
     return st == LSM_OK ? 0 : fs_engine_error(fs, st, "sync");
 }
 
+int fs_synced(fs_t *fs)
+{
+    return atomic_load(&fs->read_only) || lsm_synced(fs->db);
+}
+
 /* The superblock as a close leaves it (sb_lock held): clean, with the
  * exact inode count. */
 static void mark_clean(fs_t *fs)

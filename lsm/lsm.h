@@ -366,8 +366,14 @@ const void *lsm_iter_key(const lsm_iter *it, size_t *klen);
 const void *lsm_iter_value(const lsm_iter *it, size_t *vlen);
 int lsm_iter_status(const lsm_iter *it);   /* LSM_OK or the error that stopped it */
 
-/* Makes every write acknowledged so far durable (fsyncs the WAL). */
+/* Makes every write acknowledged so far durable (fsyncs the WAL).  When
+ * every one already is (lsm_synced), returns at once: it does not wait
+ * for a sync of writes not yet acknowledged that another thread runs. */
 int lsm_sync(lsm_db *db);
+/* 1 when every write acknowledged so far is durable, so lsm_sync has
+ * nothing to do and does no I/O; 0 otherwise (also after a background
+ * error, which lsm_sync reports).  Takes the store's mutex briefly. */
+int lsm_synced(lsm_db *db);
 /* With manual_wal_flush: hands every write acknowledged so far to the
  * kernel (it then survives a crash of the process, not power loss).
  * Without, there is nothing to do. */

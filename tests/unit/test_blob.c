@@ -761,8 +761,12 @@ static void test_no_blob_sync_is_one_fsync(void **state)
     assert_int_equal(lsm_put(db, "a", 1, a, sizeof a, LSM_SYNC | LSM_NO_BLOB), LSM_OK);
     uint64_t s1 = fault_env_op_count(fe, FAULT_OP_SYNC);
     assert_int_equal(s1 - s0, 1);
+    assert_int_equal(lsm_synced(db), 1);
     assert_int_equal(lsm_put(db, "b", 1, b, sizeof b, LSM_NO_BLOB), LSM_OK);
+    assert_int_equal(lsm_synced(db), 0);
     assert_int_equal(lsm_sync(db), LSM_OK);
+    assert_int_equal(lsm_synced(db), 1);
+    assert_int_equal(lsm_sync(db), LSM_OK);         /* nothing to do */
     uint64_t s2 = fault_env_op_count(fe, FAULT_OP_SYNC);
     assert_int_equal(s2 - s1, 1);
     assert_int_equal(lsm_put(db, "c", 1, b, sizeof b, LSM_SYNC), LSM_OK);

@@ -515,7 +515,9 @@ static uint64_t syncs_of_fsync(fault_env *fe, fs_t *fs, uint64_t ino,
     assert_int_equal(fs_write(fs, ino, buf, n, off, 0), (ssize_t)n);
     free(buf);
     uint64_t s0 = fault_env_op_count(fe, FAULT_OP_SYNC);
+    assert_int_equal(fs_synced(fs), 0);
     assert_int_equal(fs_fsync(fs, ino, 1), 0);
+    assert_int_equal(fs_synced(fs), 1);
     return fault_env_op_count(fe, FAULT_OP_SYNC) - s0;
 }
 
@@ -551,7 +553,9 @@ static void test_fsync_of_synced_file_is_one_sync(void **state)
     assert_int_equal(syncs_of_fsync(fe, fs, db, 0, 16384, 'a'), 2);
     assert_int_equal(syncs_of_fsync(fe, fs, db, 16384, 16384, 'b'), 1);
     assert_int_equal(syncs_of_fsync(fe, fs, db, 4096, 8192, 'c'), 1);
-    assert_int_equal(fs_fsyncdir(fs, FS_ROOT_INO), 0);
+    uint64_t s0 = fault_env_op_count(fe, FAULT_OP_SYNC);
+    assert_int_equal(fs_fsyncdir(fs, FS_ROOT_INO), 0);      /* nothing to do */
+    assert_int_equal(fault_env_op_count(fe, FAULT_OP_SYNC), s0);
     assert_int_equal(fs_mknod(fs, &t->c, FS_ROOT_INO, "db-journal", S_IFREG | 0600, 0, &st), 0);
     uint64_t j = st.st_ino;
     assert_int_equal(syncs_of_fsync(fe, fs, j, 0, 12800, 'j'), 1);
@@ -569,7 +573,7 @@ static void test_fsync_of_synced_file_is_one_sync(void **state)
 
     o.sync = 1;
     assert_int_equal(fs_open("/store", &o, &fs), 0);
-    uint64_t s0 = fault_env_op_count(fe, FAULT_OP_SYNC);
+    s0 = fault_env_op_count(fe, FAULT_OP_SYNC);
     char buf[16384];
     memset(buf, 's', sizeof buf);
     assert_int_equal(fs_write(fs, j, buf, sizeof buf, 0, 0), (ssize_t)sizeof buf);
