@@ -597,6 +597,25 @@ static int write_blocks(fs_t *fs, struct inode *ip, fs_inode *rec,
     return rc;
 }
 
+/* A write of at most this many bytes to a file being fsync'd (ip->synced,
+ * or every write in sync mode) keeps its data out of blob files
+ * (LSM_NO_BLOB): the fsync that follows is then the WAL's fsync alone,
+ * where blob data would cost the blob file's fsync first (a database's
+ * page writes and journal, a log appended and fsync'd: one fsync per
+ * fsync instead of two).  Larger writes, bulk data, still go to blob
+ * files: written once, their fsync is mostly data either way. */
+#define FS_SYNCED_WRITE_MAX (64u << 10)
+
+/* The engine flags of a data write of n bytes to ip. */
+static int write_lflags(const fs_t *fs, struct inode *ip, size_t n,
+                        uint64_t filled, int flags)
+{
+    int synced = (fs->wflags & LSM_SYNC) || atomic_load(&ip->synced);
+    return (filled ? LSM_HELD : 0) |
+           ((flags & FS_WRITE_BULK) ? LSM_BULK : 0) |
+           (synced && n <= FS_SYNCED_WRITE_MAX ? LSM_NO_BLOB : 0);
+}
+
 /* The write of fs_write with ip locked exclusively and its data loaded. */
 static ssize_t write_locked(fs_t *fs, const fs_cred *c, struct inode *ip,
                             const char *buf, size_t n, uint64_t off, int flags)
@@ -658,9 +677,8 @@ static ssize_t write_locked(fs_t *fs, const fs_cred *c, struct inode *ip,
         /* Bytes stored where fallocate reserved them use the held space. */
         uint64_t filled = resv_take(&rec, off, end,
                                     rec.alloc > oldalloc ? rec.alloc - oldalloc : 0);
-        int lflags = (filled ? LSM_HELD : 0) |
-                     ((flags & FS_WRITE_BULK) ? LSM_BULK : 0);
-        rc = inode_commit_flags(fs, ip, &rec, b, &dc, lflags);
+        rc = inode_commit_flags(fs, ip, &rec, b, &dc,
+                                write_lflags(fs, ip, n, filled, flags));
     } else {
         data_change_finish(fs, ip, &dc, 0);
     }

@@ -268,6 +268,11 @@ int fs_sync(fs_t *fs)
     return st == LSM_OK ? 0 : fs_engine_error(fs, st, "sync");
 }
 
+int fs_synced(fs_t *fs)
+{
+    return atomic_load(&fs->read_only) || lsm_synced(fs->db);
+}
+
 /* The superblock as a close leaves it (sb_lock held): clean, with the
  * exact inode count. */
 static void mark_clean(fs_t *fs)
@@ -329,12 +334,15 @@ void fs_hold_compactions(fs_t *fs, int hold)
 int fs_fsync(fs_t *fs, uint64_t ino, int datasync)
 {
     /* Data and metadata share the WAL, so fdatasync and fsync are both
-     * one WAL sync at most: there is no separate metadata to skip. */
+     * one WAL sync at most: there is no separate metadata to skip.  The
+     * file's later small writes stay in the WAL (ip->synced), so that
+     * its next fsyncs need no blob file fsync. */
     (void)datasync;
     struct inode *ip;
     int rc = inode_get(fs, ino, IG_GONE, &ip);
     if (rc < 0)
         return rc;
+    atomic_store(&ip->synced, 1);
     inode_put(fs, ip);
     return fs->wflags & LSM_SYNC ? 0 : fs_sync(fs);
 }

@@ -276,6 +276,9 @@ int fs_is_view(const fs_t *fs);
 
 /* Durability barrier for everything written so far (WAL fsync). */
 int fs_sync(fs_t *fs);
+/* 1 when fs_sync (an fsync) would do no I/O: every change acknowledged
+ * so far is durable, or the fs is read-only. */
+int fs_synced(fs_t *fs);
 
 /* Read-only mode, for a read-only (re)mount.  ro = 1: every change from
  * now on fails with -EROFS (fs_sync succeeds doing nothing); what was

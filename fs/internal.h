@@ -49,6 +49,11 @@ struct inode {
                                          (regular files and symlinks) */
     char *data;
     size_t dlen;
+    /* 1: fsync'd (a directory: fsyncdir'd) since it entered the cache, or
+     * created in a directory that was: its writes of at most
+     * FS_SYNCED_WRITE_MAX bytes stay out of blob files (file.c).  A hint,
+     * lost when the entry is evicted; any thread sets it. */
+    atomic_int synced;
 };
 
 #define ICACHE_SHARDS 64

@@ -243,6 +243,12 @@ typedef struct lsm_batch lsm_batch;
  * small changes are not held behind large ones: they wait for the one
  * group being committed, or a switch (a few system calls). */
 #define LSM_BULK 8
+/* The write's values stay in the WAL and the tree whatever their size
+ * (no blob file, see blob_min_bytes).  For small writes a sync is about
+ * to follow: the WAL's fsync then covers them alone, where a value in a
+ * blob file would cost that file's fsync too (blob bytes are synced
+ * before the WAL record naming them). */
+#define LSM_NO_BLOB 16
 
 typedef struct lsm_read_options {
     const lsm_snapshot *snapshot;   /* NULL = latest */
@@ -360,8 +366,14 @@ const void *lsm_iter_key(const lsm_iter *it, size_t *klen);
 const void *lsm_iter_value(const lsm_iter *it, size_t *vlen);
 int lsm_iter_status(const lsm_iter *it);   /* LSM_OK or the error that stopped it */
 
-/* Makes every write acknowledged so far durable (fsyncs the WAL). */
+/* Makes every write acknowledged so far durable (fsyncs the WAL).  When
+ * every one already is (lsm_synced), returns at once: it does not wait
+ * for a sync of writes not yet acknowledged that another thread runs. */
 int lsm_sync(lsm_db *db);
+/* 1 when every write acknowledged so far is durable, so lsm_sync has
+ * nothing to do and does no I/O; 0 otherwise (also after a background
+ * error, which lsm_sync reports).  Takes the store's mutex briefly. */
+int lsm_synced(lsm_db *db);
 /* With manual_wal_flush: hands every write acknowledged so far to the
  * kernel (it then survives a crash of the process, not power loss).
  * Without, there is nothing to do. */

@@ -147,6 +147,18 @@ static int mnt_is_slow(uint32_t opcode, uint32_t len, int sync_writes)
     }
 }
 
+/* An fsync or fsyncdir with nothing to sync (SQLite's fsyncdir right
+ * after its fsync of the journal, an fsync of an unchanged file) is
+ * answered by the reader from memory, without a worker's wake-up: the
+ * engine's check takes its mutex only, and fs_fsync then does no I/O
+ * unless a change was acknowledged in between (then the reader syncs
+ * it; correct, only slower). */
+static int mnt_is_noop_sync(struct mnt_pool *p, uint32_t opcode)
+{
+    return (opcode == FUSE_FSYNC || opcode == FUSE_FSYNCDIR) &&
+           mnt_nothing_to_sync(p->m);
+}
+
 /* The request's header; 0 if it is not ours to parse (handled inline). */
 static int mnt_request_header(const struct fuse_buf *buf,
                               struct fuse_in_header *in)
@@ -337,6 +349,8 @@ static int mnt_dispatch(struct mnt_pool *p, struct mnt_job *j)
     if (p->nworkers == 0 || !mnt_request_header(&j->buf, &in))
         return 0;
     int slow = mnt_is_slow(in.opcode, in.len, p->sync_writes);
+    if (slow && mnt_is_noop_sync(p, in.opcode))
+        slow = 0;
     int forget = in.opcode == FUSE_FORGET || in.opcode == FUSE_BATCH_FORGET;
     pthread_mutex_lock(&p->mu);
     if (!slow && !forget && p->busy_jobs > 0 && in.nodeid != 0)

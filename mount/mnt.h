@@ -273,5 +273,8 @@ extern const struct fuse_lowlevel_ops mnt_ops;
  * fuse_session_process_buf). */
 int mnt_raw_request(struct fuse_session *se, struct mnt_state *m,
                     const struct fuse_buf *buf);
+/* 1 when an fsync would do no I/O now (every change acknowledged so far
+ * is durable): loop.c then serves FSYNC and FSYNCDIR on the reader. */
+int mnt_nothing_to_sync(struct mnt_state *m);
 
 #endif

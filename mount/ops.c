@@ -687,6 +687,11 @@ static void mnt_tmpfile(struct fuse_session *se, struct mnt_state *m,
     }
 }
 
+int mnt_nothing_to_sync(struct mnt_state *m)
+{
+    return fs_synced(m->fs);
+}
+
 int mnt_raw_request(struct fuse_session *se, struct mnt_state *m,
                     const struct fuse_buf *buf)
 {

@@ -767,11 +767,54 @@ static uint64_t free_bytes(lsm_env *env)
     return n;
 }
 
+/* LSM_NO_BLOB keeps a large value in the WAL: a sync write of it costs
+ * the WAL's fsync alone (a blob value costs the blob file's first), and
+ * it survives power loss like any synced write; without the flag the
+ * same write goes to the blob file, and its sync to both files. */
+static void test_no_blob_sync_is_one_fsync(void **state)
+{
+    (void)state;
+    fault_env *fe = fault_env_new(5);
+    lsm_options o;
+    blob_options(&o);
+    o.env = fault_env_base(fe);
+    o.idle_compaction_ms = 0;
+    lsm_db *db = tu_open_db("/db", &o);
+    char a[4096], b[4096];
+    memset(a, 'a', sizeof a);
+    memset(b, 'b', sizeof b);
+    uint64_t s0 = fault_env_op_count(fe, FAULT_OP_SYNC);
+    assert_int_equal(lsm_put(db, "a", 1, a, sizeof a, LSM_SYNC | LSM_NO_BLOB), LSM_OK);
+    uint64_t s1 = fault_env_op_count(fe, FAULT_OP_SYNC);
+    assert_int_equal(s1 - s0, 1);
+    assert_int_equal(lsm_synced(db), 1);
+    assert_int_equal(lsm_put(db, "b", 1, b, sizeof b, LSM_NO_BLOB), LSM_OK);
+    assert_int_equal(lsm_synced(db), 0);
+    assert_int_equal(lsm_sync(db), LSM_OK);
+    assert_int_equal(lsm_synced(db), 1);
+    assert_int_equal(lsm_sync(db), LSM_OK);         /* nothing to do */
+    uint64_t s2 = fault_env_op_count(fe, FAULT_OP_SYNC);
+    assert_int_equal(s2 - s1, 1);
+    assert_int_equal(lsm_put(db, "c", 1, b, sizeof b, LSM_SYNC), LSM_OK);
+    assert_int_equal(fault_env_op_count(fe, FAULT_OP_SYNC) - s2, 2);
+
+    fault_env_crash(fe, FAULT_CRASH_DROP_ALL);
+    (void)lsm_close(db);                    /* fails: the disk is gone */
+    fault_env_restart(fe);
+    db = tu_open_db("/db", &o);
+    check_value(db, "a", a, sizeof a);
+    check_value(db, "b", b, sizeof b);
+    check_value(db, "c", b, sizeof b);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    fault_env_free(fe);
+}
+
 /* A blob append refused for lack of space leaves nothing of it on the
  * disk and the value inline in the write, which the write path then
  * admits or refuses (LSM_NO_SPACE) as any other; the store stays
  * writable (small puts, sync puts and deletes go on; a large value goes
- * once there is room), and a reopen reads every acknowledged write.  Both ways a write fails: a disk too full for the record (the
+ * once there is room), and a reopen reads every acknowledged write.
+ * Both ways a write fails: a disk too full for the record (the
  * reserve refuses it whole) and an append failing part way (injected:
  * the file is left behind, the next value goes to a new one). */
 static void test_full_disk_blob_append(void **state)
@@ -1050,6 +1093,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_full_disk_blob_append),
+        cmocka_unit_test(test_no_blob_sync_is_one_fsync),
         cmocka_unit_test(test_damaged_byte_is_corruption),
         cmocka_unit_test(test_lost_blob_tail_ends_replay),
         cmocka_unit_test(test_checkpoint_has_blobs),

@@ -504,6 +504,84 @@ static void test_power_loss(void **state)
     fault_env_free(fe);
 }
 
+/* Syncs (fdatasync calls) fs_fsync(ino) makes after a write of n bytes
+ * of c at off. */
+static uint64_t syncs_of_fsync(fault_env *fe, fs_t *fs, uint64_t ino,
+                               off_t off, size_t n, char c)
+{
+    char *buf = malloc(n);
+    assert_non_null(buf);
+    memset(buf, c, n);
+    assert_int_equal(fs_write(fs, ino, buf, n, off, 0), (ssize_t)n);
+    free(buf);
+    uint64_t s0 = fault_env_op_count(fe, FAULT_OP_SYNC);
+    assert_int_equal(fs_synced(fs), 0);
+    assert_int_equal(fs_fsync(fs, ino, 1), 0);
+    assert_int_equal(fs_synced(fs), 1);
+    return fault_env_op_count(fe, FAULT_OP_SYNC) - s0;
+}
+
+static void assert_filled(fs_t *fs, uint64_t ino, off_t off, size_t n, char c)
+{
+    char *buf = malloc(n);
+    assert_non_null(buf);
+    assert_int_equal(fs_read(fs, ino, buf, n, off), (ssize_t)n);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(buf[i], c);
+    free(buf);
+}
+
+/* With blob files, an fsync of a file fsync'd before (a database) or made
+ * in a directory fsyncdir'd (its journal) costs one fsync, the WAL's:
+ * its small writes stay out of the blob file.  The first fsync of a
+ * file written to the blob file costs two (blob file, then WAL); in sync
+ * mode every small write costs one.  What was fsync'd survives power
+ * loss. */
+static void test_fsync_of_synced_file_is_one_sync(void **state)
+{
+    T *t = *state;
+    fault_env *fe = fault_env_new(13);
+    fs_options o = t->o;
+    o.lsm.env = fault_env_base(fe);
+    o.lsm.blob_min_bytes = 4096;
+    o.lsm.memtable_bytes = 8u << 20;        /* no WAL switch meanwhile */
+    fs_t *fs;
+    assert_int_equal(fs_open("/store", &o, &fs), 0);
+    struct stat st;
+    assert_int_equal(fs_mknod(fs, &t->c, FS_ROOT_INO, "db", S_IFREG | 0600, 0, &st), 0);
+    uint64_t db = st.st_ino;
+    assert_int_equal(syncs_of_fsync(fe, fs, db, 0, 16384, 'a'), 2);
+    assert_int_equal(syncs_of_fsync(fe, fs, db, 16384, 16384, 'b'), 1);
+    assert_int_equal(syncs_of_fsync(fe, fs, db, 4096, 8192, 'c'), 1);
+    uint64_t s0 = fault_env_op_count(fe, FAULT_OP_SYNC);
+    assert_int_equal(fs_fsyncdir(fs, FS_ROOT_INO), 0);      /* nothing to do */
+    assert_int_equal(fault_env_op_count(fe, FAULT_OP_SYNC), s0);
+    assert_int_equal(fs_mknod(fs, &t->c, FS_ROOT_INO, "db-journal", S_IFREG | 0600, 0, &st), 0);
+    uint64_t j = st.st_ino;
+    assert_int_equal(syncs_of_fsync(fe, fs, j, 0, 12800, 'j'), 1);
+
+    fault_env_crash(fe, FAULT_CRASH_DROP_ALL);
+    (void)fs_close(fs);                         /* fails: the disk is gone */
+    fault_env_restart(fe);
+    assert_int_equal(fs_open("/store", &o, &fs), 0);
+    assert_filled(fs, db, 0, 4096, 'a');
+    assert_filled(fs, db, 4096, 8192, 'c');
+    assert_filled(fs, db, 12288, 4096, 'a');
+    assert_filled(fs, db, 16384, 16384, 'b');
+    assert_filled(fs, j, 0, 12800, 'j');
+    assert_int_equal(fs_close(fs), 0);
+
+    o.sync = 1;
+    assert_int_equal(fs_open("/store", &o, &fs), 0);
+    s0 = fault_env_op_count(fe, FAULT_OP_SYNC);
+    char buf[16384];
+    memset(buf, 's', sizeof buf);
+    assert_int_equal(fs_write(fs, j, buf, sizeof buf, 0, 0), (ssize_t)sizeof buf);
+    assert_int_equal(fault_env_op_count(fe, FAULT_OP_SYNC) - s0, 1);
+    assert_int_equal(fs_close(fs), 0);
+    fault_env_free(fe);
+}
+
 static int saw_unclean;
 
 static void note_unclean(void *ctx, int level, const char *line)
@@ -929,6 +1007,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full_unlink_gives_space_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full_unlink_small_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_of_synced_file_is_one_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_on_full_disk_without_reserve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_records_are_eio, setup, teardown),
         cmocka_unit_test(test_layout_roundtrip),
