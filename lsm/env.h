@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 typedef struct lsm_env lsm_env;
 typedef struct lsm_file lsm_file;
@@ -51,6 +52,11 @@ struct lsm_file_ops {
      * kernel so far, leaving what is buffered alone, so another thread
      * may append meanwhile.  A failure is ignored (sync reports it). */
     void (*sync_written)(lsm_file *f);
+    /* Optional (NULL: append each piece, then flush): appends the n
+     * pieces in order and hands them, and whatever was buffered before,
+     * to the kernel, straight from the caller's memory (writev(2)): no
+     * copy into a buffer, and the page cache is written in large runs. */
+    int (*appendv)(lsm_file *f, const struct iovec *iov, size_t n);
 };
 
 struct lsm_env {
@@ -95,6 +101,7 @@ static inline int lsm_file_reserve(lsm_file *f, uint64_t bytes)
 { return f->ops->reserve ? f->ops->reserve(f, bytes) : 0; }
 static inline int lsm_file_flush(lsm_file *f)
 { return f->ops->flush ? f->ops->flush(f) : 0; }
+int lsm_file_appendv(lsm_file *f, const struct iovec *iov, size_t n);
 
 /* Reads exactly n bytes at off or fails with LSM_CORRUPTION (short file). */
 int lsm_file_read_exact(lsm_file *f, uint64_t off, void *buf, size_t n,
