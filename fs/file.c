@@ -616,6 +616,16 @@ static int write_lflags(const fs_t *fs, struct inode *ip, size_t n,
            (synced && n <= FS_SYNCED_WRITE_MAX ? LSM_NO_BLOB : 0);
 }
 
+/* What a write of n bytes adds to its batch, about: the data, per block
+ * touched a put's kind, lengths and key (and maybe a patch's delete),
+ * and the inode record.  Reserved at once: a batch grown by doubling
+ * copies a 1 MiB write's data once more (measured: ~6 % of a bulk
+ * worker's CPU). */
+static size_t write_batch_bytes(const fs_t *fs, size_t n)
+{
+    return n + (n / fs->block_bytes + 2) * (2 * FS_BLOCK_KEY_BYTES + 16) + 512;
+}
+
 /* The write of fs_write with ip locked exclusively and its data loaded. */
 static ssize_t write_locked(fs_t *fs, const fs_cred *c, struct inode *ip,
                             const char *buf, size_t n, uint64_t off, int flags)
@@ -640,6 +650,10 @@ static ssize_t write_locked(fs_t *fs, const fs_cred *c, struct inode *ip,
     lsm_batch *b = lsm_batch_new();
     if (b == NULL)
         return -ENOMEM;
+    if (lsm_batch_reserve(b, write_batch_bytes(fs, n)) != LSM_OK) {
+        lsm_batch_free(b);
+        return -ENOMEM;
+    }
     struct data_change dc = { 0, NULL, 0 };
     uint64_t end = off + n, oldsize = rec.size, oldalloc = rec.alloc;
     uint64_t newsize = end > oldsize ? end : oldsize;

@@ -56,6 +56,8 @@
 
 /* Largest key any encoder here produces: prefix, two u64, a 255-byte name. */
 #define FS_KEY_MAX (1 + 8 + 8 + 255)
+/* A block's or a patch's key: prefix, inode, block number. */
+#define FS_BLOCK_KEY_BYTES (1 + 8 + 8)
 
 /* Directory entry hashes use the low 55 bits so a readdir cookie
  * (hash << 8 | index) stays a positive off_t. */

@@ -51,11 +51,17 @@
  * (lsm_options.blob_gc_age_percent, blob_gc.c); until then the
  * blocks of its dead values are freed in place (holes, blob.h).
  *
- * Cost: an add is one write(2) of 8 + len bytes under a mutex; a read is
- * one pread of 8 + len bytes through a small cache of open handles.  Pins
- * and deletions (blob.h) take their own mutex, never held across a write
- * (a deletion holds it for one unlink), so a memtable switch or the
- * obsolete-file pass, under the DB mutex, never waits for a blob write.
+ * Cost: an add is one write(2) of 8 + len bytes under a mutex (a batch's
+ * values together: one writev(2) per 128 values, lsm_blobs_add_many); a
+ * read is one pread of 8 + len bytes through a small cache of open
+ * handles.  Pins and deletions (blob.h) take their own mutex, never held
+ * across a write (a deletion holds it for one unlink), so a memtable
+ * switch or the obsolete-file pass, under the DB mutex, never waits for a
+ * blob write.  The file's bytes are left to the kernel's writeback until
+ * a sync (a flush, a rotation, a sync write): starting it every 1 MiB, as
+ * for the WAL, let a single writer go ~25 % faster but, measured with
+ * fsbench mixed, raised the metadata loop's p99 beside 4 writers
+ * (median 1.9 -> 2.5 ms): the writers waited less and took the CPU.
  */
 #include "blob.h"
 
@@ -417,29 +423,55 @@ static int rotate(lsm_blobs *b)
     return LSM_OK;
 }
 
-int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref)
+/* Appends the n records (headers from refs[i].len/.sum) and hands them
+ * to the kernel (wmu held, the file open and reserved), RECORDS_PER_CALL
+ * at a time in one writev(2) from the callers' memory (lsm_file_appendv):
+ * a batch of 4 KiB values costs a few calls instead of one per value,
+ * no copy into a buffer, and the page cache is filled in large runs
+ * instead of zeroing and filling each page in two parts. */
+#define RECORDS_PER_CALL 128
+static int append_records(lsm_blobs *b, const lsm_slice *values, size_t n,
+                          const lsm_blob_ref *refs)
 {
-    if (value.len > UINT32_MAX)
-        return lsm_fail(LSM_INVALID, "blob value too long");
-    char hdr[BLOB_HEADER];
-    uint32_t sum = lsm_checksum(value.data, value.len);
-    lsm_encode_fixed32(hdr, (uint32_t)value.len);
-    lsm_encode_fixed32(hdr + 4, sum);
+    char hdr[RECORDS_PER_CALL][BLOB_HEADER];
+    struct iovec iov[2 * RECORDS_PER_CALL];
+    int rc = LSM_OK;
+    for (size_t at = 0; at < n && !rc; at += RECORDS_PER_CALL) {
+        size_t k = n - at < RECORDS_PER_CALL ? n - at : RECORDS_PER_CALL;
+        for (size_t i = 0; i < k; i++) {
+            lsm_encode_fixed32(hdr[i], refs[at + i].len);
+            lsm_encode_fixed32(hdr[i] + 4, refs[at + i].sum);
+            iov[2 * i] = (struct iovec){ hdr[i], BLOB_HEADER };
+            iov[2 * i + 1] = (struct iovec){ (void *)values[at + i].data,
+                                             values[at + i].len };
+        }
+        rc = lsm_file_appendv(b->wf, iov, 2 * k);
+    }
+    return rc;
+}
+
+int lsm_blobs_add_many(lsm_blobs *b, const lsm_slice *values, size_t n,
+                       lsm_blob_ref *refs)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (values[i].len > UINT32_MAX)
+            return lsm_fail(LSM_INVALID, "blob value too long");
+        refs[i].len = (uint32_t)values[i].len;
+        refs[i].sum = lsm_checksum(values[i].data, values[i].len);
+        bytes += BLOB_HEADER + values[i].len;
+    }
     pthread_mutex_lock(&b->wmu);
     int rc = LSM_OK;
     if (!b->wf || b->wsize >= b->file_bytes)
         rc = rotate(b);
-    /* Space for the whole record first, as the WAL does: a full disk
-     * fails the add with LSM_NO_SPACE before any byte of it is written,
-     * and the file goes on at the same offset. */
+    /* Space for every record first, as the WAL does: a full disk fails
+     * the add with LSM_NO_SPACE before any byte of it is written, and the
+     * file goes on at the same offset. */
     if (!rc)
-        rc = lsm_file_reserve(b->wf, BLOB_HEADER + (uint64_t)value.len);
+        rc = lsm_file_reserve(b->wf, bytes);
     if (!rc) {
-        rc = b->wf->ops->append(b->wf, hdr, sizeof hdr);
-        if (!rc)
-            rc = b->wf->ops->append(b->wf, value.data, value.len);
-        if (!rc)
-            rc = flush_file(b->wf);
+        rc = append_records(b, values, n, refs);
         if (rc == LSM_NO_SPACE) {
             abandon_tail(b);
         } else if (rc) {
@@ -448,17 +480,22 @@ int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref)
              * read-only (db.c), as a failed WAL write does. */
             b->wsize = UINT64_MAX;
         } else {
-            *ref = (lsm_blob_ref){ .file = b->wnumber, .off = b->wsize,
-                                   .len = (uint32_t)value.len, .sum = sum };
-            b->wsize += BLOB_HEADER + value.len;
-            atomic_fetch_add_explicit(&b->total, BLOB_HEADER + value.len,
-                                      memory_order_relaxed);
-            atomic_fetch_add_explicit(&b->wbytes, BLOB_HEADER + value.len,
-                                      memory_order_relaxed);
+            for (size_t i = 0; i < n; i++) {
+                refs[i].file = b->wnumber;
+                refs[i].off = b->wsize;
+                b->wsize += BLOB_HEADER + values[i].len;
+            }
+            atomic_fetch_add_explicit(&b->total, bytes, memory_order_relaxed);
+            atomic_fetch_add_explicit(&b->wbytes, bytes, memory_order_relaxed);
         }
     }
     pthread_mutex_unlock(&b->wmu);
     return rc;
+}
+
+int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref)
+{
+    return lsm_blobs_add_many(b, &value, 1, ref);
 }
 
 int lsm_blobs_seal(lsm_blobs *b)

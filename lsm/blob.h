@@ -69,6 +69,12 @@ void lsm_blobs_close(lsm_blobs *b);
 /* Appends a record holding value (handed to the kernel before it
  * returns: it survives a crash of the process) and sets *ref. */
 int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref);
+/* lsm_blobs_add of n values at once, in order, into one file (rotating
+ * only before the first), sets refs[0..n): one lock and write(2)s of the
+ * append buffer's size instead of one per value.  On failure no ref is
+ * set and none of the records may be named. */
+int lsm_blobs_add_many(lsm_blobs *b, const lsm_slice *values, size_t n,
+                       lsm_blob_ref *refs);
 /* The number of the file being written (or to be continued: the
  * highest in use; 0: none yet). */
 uint64_t lsm_blobs_current(lsm_blobs *b);

@@ -1116,31 +1116,53 @@ static int queue_write(lsm_db *db, int op, lsm_batch *batch, int flags)
     return rc;
 }
 
+/* A batch's large puts, in order: their values (pointing into the
+ * batch), then the references lsm_blobs_add_many gave them. */
 typedef struct blob_split {
     lsm_db *db;
+    lsm_slice *values;
+    lsm_blob_ref *refs;
+    size_t n, cap, next;
     lsm_batch *out;
     lsm_buf ref;
 } blob_split;
 
-/* Copies one operation into the split batch, a large put's value going
- * to the blob file first.  With no room in the blob file the value stays
- * in the batch: the write then meets the full disk in the write path,
- * which asks for the space pass and retries (write_with_space), as every
- * write did before blob files. */
+static int is_large_put(const lsm_db *db, int kind, lsm_slice value)
+{
+    return kind == LSM_KIND_PUT && value.len >= db->opt.blob_min_bytes;
+}
+
+/* Collects the values of the batch's large puts into s->values. */
+static int collect_large(void *ctx, uint64_t seq, int kind, lsm_slice key,
+                         lsm_slice value)
+{
+    (void)seq, (void)key;
+    blob_split *s = ctx;
+    if (!is_large_put(s->db, kind, value))
+        return LSM_OK;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        lsm_slice *v = realloc(s->values, cap * sizeof *v);
+        if (!v)
+            return lsm_fail(LSM_NO_MEMORY, "out of memory");
+        s->values = v;
+        s->cap = cap;
+    }
+    s->values[s->n++] = value;
+    return LSM_OK;
+}
+
+/* Copies one operation into the split batch, a large put becoming a
+ * reference to its value in the blob file (the next of s->refs). */
 static int split_op(void *ctx, uint64_t seq, int kind, lsm_slice key,
                     lsm_slice value)
 {
     (void)seq;
     blob_split *s = ctx;
-    if (kind != LSM_KIND_PUT || value.len < s->db->opt.blob_min_bytes)
-        return lsm_batch_add(s->out, kind, key, value);
-    lsm_blob_ref r;
-    int rc = lsm_blobs_add(s->db->blobs, value, &r);
-    if (rc == LSM_NO_SPACE)
+    if (!is_large_put(s->db, kind, value))
         return lsm_batch_add(s->out, kind, key, value);
     lsm_buf_clear(&s->ref);
-    if (rc == LSM_OK)
-        rc = lsm_blob_ref_encode(&r, &s->ref);
+    int rc = lsm_blob_ref_encode(&s->refs[s->next++], &s->ref);
     return rc ? rc : lsm_batch_add(s->out, LSM_KIND_BLOB, key, lsm_buf_slice(&s->ref));
 }
 
@@ -1149,8 +1171,27 @@ static int has_large_put(void *ctx, uint64_t seq, int kind, lsm_slice key,
                          lsm_slice value)
 {
     (void)seq, (void)key;
-    const lsm_db *db = ctx;
-    return kind == LSM_KIND_PUT && value.len >= db->opt.blob_min_bytes;
+    return is_large_put(ctx, kind, value);
+}
+
+/* Writes the batch's large values to the blob file, all at once, then
+ * queues the batch with references in their place (s->out).  With no
+ * room in the blob file the values stay in the batch b: the write then
+ * meets the full disk in the write path, which asks for the space pass
+ * and retries (write_with_space), as every write did before blob files. */
+static int write_split(lsm_db *db, lsm_batch *b, blob_split *s, int flags)
+{
+    lsm_slice rep = lsm_buf_slice(&b->rep);
+    int rc = lsm_batch_iterate(rep, collect_large, s);
+    if (rc == LSM_OK && (s->refs = malloc(s->n * sizeof *s->refs)) == NULL)
+        rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
+    if (rc == LSM_OK)
+        rc = lsm_blobs_add_many(db->blobs, s->values, s->n, s->refs);
+    if (rc == LSM_NO_SPACE)
+        return queue_write(db, OP_WRITE, b, flags);
+    if (rc == LSM_OK)
+        rc = lsm_batch_iterate(rep, split_op, s);
+    return rc == LSM_OK ? queue_write(db, OP_WRITE, s->out, flags) : rc;
 }
 
 /* Is the disk nearly full (space.c)?  Large values then stay inline: a
@@ -1189,10 +1230,10 @@ int lsm_write(lsm_db *db, lsm_batch *b, int flags)
      * the references: garbage collection cannot delete them between. */
     lsm_blob_pin pin;
     lsm_blobs_pin_writes(db->blobs, &pin);
-    int rc = lsm_batch_iterate(rep, split_op, &s);
-    if (rc == LSM_OK)
-        rc = queue_write(db, OP_WRITE, s.out, flags);
+    int rc = write_split(db, b, &s, flags);
     lsm_blobs_unpin(db->blobs, &pin);
+    free(s.values);
+    free(s.refs);
     lsm_buf_free(&s.ref);
     lsm_batch_free(s.out);
     return rc;

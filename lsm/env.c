@@ -23,6 +23,16 @@ int lsm_file_read_exact(lsm_file *f, uint64_t off, void *buf, size_t n,
     return LSM_OK;
 }
 
+int lsm_file_appendv(lsm_file *f, const struct iovec *iov, size_t n)
+{
+    if (f->ops->appendv)
+        return f->ops->appendv(f, iov, n);
+    int rc = LSM_OK;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = f->ops->append(f, iov[i].iov_base, iov[i].iov_len);
+    return rc ? rc : lsm_file_flush(f);
+}
+
 /* The buffer gets one extra byte, set to '\0', so small text files (such
  * as a CURRENT pointer) can be used as C strings; *n excludes it. */
 int lsm_env_read_file(lsm_env *e, const char *path, char **data, size_t *n)

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 typedef struct lsm_env lsm_env;
 typedef struct lsm_file lsm_file;
@@ -62,6 +63,11 @@ struct lsm_file_ops {
     int (*punch_hole)(lsm_file *f, uint64_t off, uint64_t len, uint64_t *freed);
     /* Optional (NULL: its size): bytes the file's blocks take on disk. */
     int (*allocated)(lsm_file *f, uint64_t *bytes);
+    /* Optional (NULL: append each piece, then flush): appends the n
+     * pieces in order and hands them, and whatever was buffered before,
+     * to the kernel, straight from the caller's memory (writev(2)): no
+     * copy into a buffer, and the page cache is written in large runs. */
+    int (*appendv)(lsm_file *f, const struct iovec *iov, size_t n);
 };
 
 struct lsm_env {
@@ -106,6 +112,7 @@ static inline int lsm_file_reserve(lsm_file *f, uint64_t bytes)
 { return f->ops->reserve ? f->ops->reserve(f, bytes) : 0; }
 static inline int lsm_file_flush(lsm_file *f)
 { return f->ops->flush ? f->ops->flush(f) : 0; }
+int lsm_file_appendv(lsm_file *f, const struct iovec *iov, size_t n);
 
 /* Reads exactly n bytes at off or fails with LSM_CORRUPTION (short file). */
 int lsm_file_read_exact(lsm_file *f, uint64_t off, void *buf, size_t n,

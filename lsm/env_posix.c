@@ -29,6 +29,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -127,6 +128,41 @@ static int posix_append(lsm_file *f, const void *p, size_t n)
     memcpy(pf->buf + pf->buf_len, p, n);
     pf->buf_len += n;
     return LSM_OK;
+}
+
+/* Drains the buffer, then writev(2)s the pieces, IOV_MAX at a time; a
+ * short count finishes its piece with write(2).  `written` stays exact
+ * on failure, as in flush_buffer. */
+static int posix_appendv(lsm_file *f, const struct iovec *iov, size_t n)
+{
+    posix_file *pf = (posix_file *)f;
+    if (!pf->writable)
+        return lsm_fail(LSM_INVALID, "append to %s: file is open read-only",
+                        pf->path);
+    int rc = flush_buffer(pf);
+    while (rc == LSM_OK && n > 0) {
+        ssize_t w = writev(pf->fd, iov, n > IOV_MAX ? IOV_MAX : (int)n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return lsm_fail_errno(w < 0 ? errno : EIO, "write %s at offset %llu",
+                                  pf->path, (unsigned long long)pf->written);
+        pf->written += (uint64_t)w;
+        size_t left = (size_t)w;
+        for (; n > 0 && left >= iov->iov_len; iov++, n--)
+            left -= iov->iov_len;
+        if (left > 0) {                /* a piece written in part */
+            size_t done;
+            int err = write_all(pf->fd, (const char *)iov->iov_base + left,
+                                iov->iov_len - left, &done);
+            pf->written += done;
+            if (err)
+                return lsm_fail_errno(err, "write %s at offset %llu", pf->path,
+                                      (unsigned long long)pf->written);
+            iov++, n--;
+        }
+    }
+    return rc;
 }
 
 static int posix_pread(lsm_file *f, uint64_t off, void *buf, size_t n,
@@ -304,6 +340,7 @@ static const struct lsm_file_ops posix_file_ops = {
     .punch_hole = posix_punch_hole,
     .allocated = posix_allocated,
     .start_writeback = posix_start_writeback,
+    .appendv = posix_appendv,
     .sync_written = posix_sync_written,
     .reserve = posix_reserve,
     .flush = posix_flush,

@@ -295,6 +295,10 @@ int lsm_batch_delete_range(lsm_batch *b, const void *begin, size_t blen,
                            const void *end, size_t elen);
 uint32_t lsm_batch_count(const lsm_batch *b);
 size_t lsm_batch_bytes(const lsm_batch *b);
+/* Makes room for `bytes` more bytes of operations (key and value bytes
+ * plus ~12 per operation), so a large batch is built without regrowing
+ * (each regrowth copies what it holds): LSM_OK or LSM_NO_MEMORY. */
+int lsm_batch_reserve(lsm_batch *b, size_t bytes);
 int lsm_write(lsm_db *db, lsm_batch *b, int flags);
 
 /* Snapshots pin a sequence number; reads through one see exactly the

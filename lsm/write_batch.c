@@ -90,6 +90,11 @@ static int add_op(lsm_batch *b, int kind, const void *k, size_t klen,
     return LSM_OK;
 }
 
+int lsm_batch_reserve(lsm_batch *b, size_t bytes)
+{
+    return lsm_buf_reserve(&b->rep, bytes) ? LSM_NO_MEMORY : LSM_OK;
+}
+
 int lsm_batch_put(lsm_batch *b, const void *key, size_t klen, const void *val,
                   size_t vlen)
 {

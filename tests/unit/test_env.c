@@ -187,6 +187,49 @@ static void test_large_and_mixed_appends(void **state)
     free(data);
 }
 
+/* appendv: pieces (more than IOV_MAX of them, empty ones among them)
+ * land in order after bytes still buffered, all on disk once it returns
+ * (no close: the file's size as stat sees it), and appends go on after
+ * them. */
+static void test_appendv(void **state)
+{
+    fixture *fx = *state;
+    lsm_env *e = fx->env;
+    const char *p = path_in(fx, "vec");
+    enum { PIECES = 2500 };
+    static char data[PIECES * 13];
+    static struct iovec iov[PIECES];
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (char)(i * 7 + (i >> 5));
+    for (size_t i = 0; i < PIECES; i++) {
+        size_t n = i % 5 == 0 ? 0 : i % 13;
+        iov[i] = (struct iovec){ data + total, n };
+        total += n;
+    }
+    lsm_file *f;
+    assert_non_null(e->open_write);
+    assert_int_equal(e->open_write(e, p, &f), LSM_OK);
+    assert_non_null(f->ops->appendv);
+    assert_int_equal(lsm_file_append(f, "head", 4), LSM_OK);   /* buffered */
+    assert_int_equal(lsm_file_appendv(f, iov, PIECES), LSM_OK);
+    assert_int_equal(disk_size(p), (off_t)(4 + total));
+    assert_int_equal(lsm_file_append(f, "tail", 4), LSM_OK);
+    uint64_t size;
+    assert_int_equal(lsm_file_size(f, &size), LSM_OK);
+    assert_int_equal(size, 8 + total);
+    char *back = malloc(8 + total);
+    assert_non_null(back);
+    size_t got;
+    assert_int_equal(lsm_file_pread(f, 0, back, 8 + total, &got), LSM_OK);
+    assert_int_equal(got, 8 + total);
+    assert_memory_equal(back, "head", 4);
+    assert_memory_equal(back + 4, data, total);
+    assert_memory_equal(back + 4 + total, "tail", 4);
+    assert_int_equal(lsm_file_close(f), LSM_OK);
+    free(back);
+}
+
 static void test_open_failures_name_path(void **state)
 {
     fixture *fx = *state;
@@ -446,6 +489,7 @@ int main(void)
             test_close_flushes_and_open_write_truncates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_and_mixed_appends, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_appendv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_failures_name_path, setup,
                                         teardown),
         cmocka_unit_test(test_write_error_reported),
