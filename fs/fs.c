@@ -260,9 +260,11 @@ int fs_sync(fs_t *fs)
      * concurrent callers (the engine's group commit) and skipped when
      * nothing was written since the last one.  Nothing else is synced:
      * tables and the manifest are made durable by the engine before the
-     * WAL records they replace are dropped.  Read-only: everything was
-     * synced when the mode began. */
-    if (atomic_load(&fs->read_only))
+     * WAL records they replace are dropped.  A snapshot view writes
+     * nothing.  A read-only mount asks the engine too: read_only is set
+     * before the switch's own sync (fs_set_read_only), and the engine's
+     * check costs nothing when everything is synced. */
+    if (fs->view)
         return 0;
     int st = lsm_sync(fs->db);
     return st == LSM_OK ? 0 : fs_engine_error(fs, st, "sync");
@@ -270,7 +272,17 @@ int fs_sync(fs_t *fs)
 
 int fs_synced(fs_t *fs)
 {
-    return atomic_load(&fs->read_only) || lsm_synced(fs->db);
+    return fs->view || lsm_synced(fs->db);
+}
+
+int fs_fsync_nothing(fs_t *fs, uint64_t ino)
+{
+    struct inode *ip = icache_pin(fs, ino);     /* never loads it */
+    if (ip == NULL)
+        return 0;               /* only the hint is lost */
+    atomic_store(&ip->synced, 1);
+    icache_unpin(fs, ip);
+    return 0;
 }
 
 /* The superblock as a close leaves it (sb_lock held): clean, with the

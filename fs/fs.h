@@ -277,8 +277,13 @@ int fs_is_view(const fs_t *fs);
 /* Durability barrier for everything written so far (WAL fsync). */
 int fs_sync(fs_t *fs);
 /* 1 when fs_sync (an fsync) would do no I/O: every change acknowledged
- * so far is durable, or the fs is read-only. */
+ * so far is durable, or the fs is a snapshot view. */
 int fs_synced(fs_t *fs);
+/* An fsync (or fsyncdir) of ino for which fs_synced found nothing to
+ * sync once the kernel had sent it (so after every write it covers was
+ * acknowledged): marks ino fsync'd (its small writes then stay out of
+ * blob files, fs_fsync) without loading it or any I/O.  Returns 0. */
+int fs_fsync_nothing(fs_t *fs, uint64_t ino);
 
 /* Read-only mode, for a read-only (re)mount.  ro = 1: every change from
  * now on fails with -EROFS (fs_sync succeeds doing nothing); what was

@@ -345,8 +345,9 @@ static int make_node(fs_t *fs, const fs_cred *c, uint64_t parent,
         ip->loaded = 1;
         /* A file made in a directory fsyncdir'd is likely fsync'd too
          * (a journal made, fsync'd and deleted per transaction; a file
-         * written, fsync'd and renamed into place). */
-        atomic_store(&ip->synced, atomic_load(&dp->synced));
+         * written, fsync'd and renamed into place).  Not a directory: the
+         * mark would spread to every file of a new subtree. */
+        atomic_store(&ip->synced, S_ISREG(mode) && atomic_load(&dp->synced));
         if (S_ISREG(mode) || S_ISLNK(mode)) {
             inode_set_data(fs, ip, data, tlen);
             data = NULL;

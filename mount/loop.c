@@ -150,9 +150,13 @@ static int mnt_is_slow(uint32_t opcode, uint32_t len, int sync_writes)
 /* An fsync or fsyncdir with nothing to sync (SQLite's fsyncdir right
  * after its fsync of the journal, an fsync of an unchanged file) is
  * answered by the reader from memory, without a worker's wake-up: the
- * engine's check takes its mutex only, and fs_fsync then does no I/O
- * unless a change was acknowledged in between (then the reader syncs
- * it; correct, only slower). */
+ * engine's check takes its mutex only.  The kernel sends FSYNC after the
+ * writes it covers were acknowledged, so the check made here covers them
+ * all, and the reader replies without syncing (mnt_noop_sync,
+ * fs_fsync_nothing): a write acknowledged since is not this fsync's, and
+ * syncing it would put the reader behind the disk. */
+_Thread_local int mnt_noop_sync;
+
 static int mnt_is_noop_sync(struct mnt_pool *p, uint32_t opcode)
 {
     return (opcode == FUSE_FSYNC || opcode == FUSE_FSYNCDIR) &&
@@ -346,11 +350,14 @@ static void mnt_queue_locked(struct mnt_pool *p, struct mnt_job *j)
 static int mnt_dispatch(struct mnt_pool *p, struct mnt_job *j)
 {
     struct fuse_in_header in;
+    mnt_noop_sync = 0;
     if (p->nworkers == 0 || !mnt_request_header(&j->buf, &in))
         return 0;
     int slow = mnt_is_slow(in.opcode, in.len, p->sync_writes);
-    if (slow && mnt_is_noop_sync(p, in.opcode))
+    if (slow && mnt_is_noop_sync(p, in.opcode)) {
         slow = 0;
+        mnt_noop_sync = 1;      /* if the reader serves it: no sync */
+    }
     int forget = in.opcode == FUSE_FORGET || in.opcode == FUSE_BATCH_FORGET;
     pthread_mutex_lock(&p->mu);
     if (!slow && !forget && p->busy_jobs > 0 && in.nodeid != 0)

@@ -276,5 +276,8 @@ int mnt_raw_request(struct fuse_session *se, struct mnt_state *m,
 /* 1 when an fsync would do no I/O now (every change acknowledged so far
  * is durable): loop.c then serves FSYNC and FSYNCDIR on the reader. */
 int mnt_nothing_to_sync(struct mnt_state *m);
+/* Set on the reader while it serves an fsync or fsyncdir it found
+ * nothing to sync for (loop.c): mnt_fsync replies without syncing. */
+extern _Thread_local int mnt_noop_sync;
 
 #endif

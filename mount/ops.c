@@ -835,6 +835,8 @@ static void mnt_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     (void)fi;
     if (mnt_is_snap_ino(ino))
         mnt_reply_status(req, 0);     /* nothing there ever changes */
+    else if (mnt_noop_sync)
+        mnt_reply_status(req, fs_fsync_nothing(mnt_fs(req), ino));
     else
         mnt_reply_status(req, fs_fsync(mnt_fs(req), ino, datasync));
 }
@@ -935,6 +937,8 @@ static void mnt_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
     (void)fi;
     if (mnt_is_snap_ino(ino))
         mnt_reply_status(req, 0);
+    else if (mnt_noop_sync)
+        mnt_reply_status(req, fs_fsync_nothing(mnt_fs(req), ino));
     else
         mnt_reply_status(req, fs_fsyncdir(mnt_fs(req), ino));
 }
