@@ -31,6 +31,15 @@ static void blob_options(lsm_options *o)
     o->blob_file_bytes = 64 << 10;      /* several files */
 }
 
+/* blob_options on the fault env fe, with no idle work (nothing runs
+ * but what the test does). */
+static void fault_blob_options(lsm_options *o, fault_env *fe)
+{
+    blob_options(o);
+    o->env = fault_env_base(fe);
+    o->idle_compaction_ms = 0;
+}
+
 /* Value of key i: large (blob) for even i, small (inline) for odd. */
 static size_t value_of(int i, int gen, char *buf)
 {
@@ -776,9 +785,7 @@ static void test_no_blob_sync_is_one_fsync(void **state)
     (void)state;
     fault_env *fe = fault_env_new(5);
     lsm_options o;
-    blob_options(&o);
-    o.env = fault_env_base(fe);
-    o.idle_compaction_ms = 0;
+    fault_blob_options(&o, fe);
     lsm_db *db = tu_open_db("/db", &o);
     char a[4096], b[4096];
     memset(a, 'a', sizeof a);
@@ -823,9 +830,7 @@ static void test_full_disk_blob_append(void **state)
     fault_env *fe = fault_env_new(11);
     lsm_env *env = fault_env_base(fe);
     lsm_options o;
-    blob_options(&o);
-    o.env = env;
-    o.idle_compaction_ms = 0;       /* the disk changes only as told */
+    fault_blob_options(&o, fe);     /* no idle work: the disk changes only as told */
     lsm_db *db = tu_open_db("/db", &o);
     put_all(db, 1);
     assert_int_equal(lsm_compact(db), LSM_OK);
@@ -1189,9 +1194,7 @@ static void test_batch_values_fall_back_whole(void **state)
     (void)state;
     fault_env *fe = fault_env_new(12);
     lsm_options o;
-    blob_options(&o);
-    o.env = fault_env_base(fe);
-    o.idle_compaction_ms = 0;
+    fault_blob_options(&o, fe);
     lsm_db *db = tu_open_db("/db", &o);
     lsm_batch *b = file_like_batch(1);
     fault_env_fail_after(fe, FAULT_MASK(FAULT_OP_WRITE), 9, LSM_NO_SPACE, 0);
