@@ -283,6 +283,13 @@ static int file_is_live(lsm_db *db, enum lsm_file_type type, uint64_t number,
     }
 }
 
+/* Extents punched per obsolete-file pass: each costs up to three system
+ * calls (tens of microseconds in all), and the pass runs on the flush
+ * thread, so a large backlog (scattered overwrites) is taken in turns
+ * with the flushes (the flush thread serves a flush before another
+ * pass). */
+#define PUNCH_PER_PASS 4096
+
 /* Frees the space of the blob records no reader can reach any more
  * (blob.h: holes; mu held, dropped while punching). */
 static void punch_holes(lsm_db *db)
@@ -290,8 +297,10 @@ static void punch_holes(lsm_db *db)
     lsm_blob_extent *holes;
     size_t n;
     if (!db->blobs || db->opt.read_only ||
-        lsm_vset_take_holes(&db->vs, &holes, &n) || n == 0)
+        lsm_vset_take_holes(&db->vs, PUNCH_PER_PASS, &holes, &n) || n == 0)
         return;
+    if (db->vs.obsolete_files)          /* more ready: the flush thread */
+        pthread_cond_broadcast(&db->work_cv);
     pthread_mutex_unlock(&db->mu);
     uint64_t freed = lsm_blobs_punch(db->blobs, holes, n);
     pthread_mutex_lock(&db->mu);

@@ -499,14 +499,17 @@ static void holes_queue(lsm_version_set *vs, const lsm_version_edit *e,
     }
 }
 
-int lsm_vset_take_holes(lsm_version_set *vs, lsm_blob_extent **out, size_t *n)
+int lsm_vset_take_holes(lsm_version_set *vs, size_t max, lsm_blob_extent **out,
+                        size_t *n)
 {
     *out = NULL;
     *n = 0;
     uint64_t oldest = vs->live.next->id;    /* current is always live */
     size_t k = 0;
-    while (k < vs->nholes && vs->holes[k].after <= oldest)
+    while (k < vs->nholes && k < max && vs->holes[k].after <= oldest)
         k++;
+    if (k < vs->nholes && vs->holes[k].after <= oldest)
+        vs->obsolete_files = 1;             /* more now: another pass */
     if (k == 0)
         return LSM_OK;
     lsm_blob_extent *v = malloc(k * sizeof *v);

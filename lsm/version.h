@@ -257,9 +257,12 @@ ssize_t lsm_vset_find_snapshot(const lsm_version_set *vs, const char *name);
 /* Marks in `live` (sorted array, malloc'ed) every table number listed by
  * any live version. */
 int lsm_vset_live_files(lsm_version_set *vs, uint64_t **live, size_t *n);
-/* Moves into *out (malloc'ed, *n entries; NULL if none) the dead blob
- * records no live version's tables and memtables can name any more: those
- * whose edit's version is the oldest live one or older (mu held). */
-int lsm_vset_take_holes(lsm_version_set *vs, lsm_blob_extent **out, size_t *n);
+/* Moves into *out (malloc'ed, *n entries; NULL if none) at most max of
+ * the dead blob records no live version's tables and memtables can name
+ * any more: those whose edit's version is the oldest live one or older.
+ * If more are ready, sets obsolete_files so another pass takes them
+ * (mu held). */
+int lsm_vset_take_holes(lsm_version_set *vs, size_t max, lsm_blob_extent **out,
+                        size_t *n);
 
 #endif
