@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <xxhash.h>
 
+#include "error.h"
 #include "lsm.h"
 
 int lsm_slice_cmp(lsm_slice a, lsm_slice b)
@@ -15,6 +16,19 @@ int lsm_slice_cmp(lsm_slice a, lsm_slice b)
     if (r)
         return r;
     return (a.len > b.len) - (a.len < b.len);
+}
+
+int lsm_array_grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return LSM_OK;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    void *p = realloc(*arr, ncap * elem);
+    if (!p)
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    *arr = p;
+    *cap = ncap;
+    return LSM_OK;
 }
 
 int lsm_buf_reserve(lsm_buf *b, size_t extra)

@@ -36,6 +36,11 @@ typedef struct lsm_buf {
 } lsm_buf;
 
 int lsm_buf_reserve(lsm_buf *b, size_t extra);       /* LSM_OK / LSM_NO_MEMORY */
+
+/* Makes room for one more element in the array *arr of n elements of
+ * elem bytes and capacity *cap, doubling it (8 at first) when full:
+ * amortised O(1) per element.  LSM_OK or LSM_NO_MEMORY (*arr kept). */
+int lsm_array_grow(void **arr, size_t *cap, size_t n, size_t elem);
 int lsm_buf_append(lsm_buf *b, const void *p, size_t n);
 int lsm_buf_put_fixed32(lsm_buf *b, uint32_t v);
 int lsm_buf_put_fixed64(lsm_buf *b, uint64_t v);

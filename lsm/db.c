@@ -1149,16 +1149,10 @@ static int collect_large(void *ctx, uint64_t seq, int kind, lsm_slice key,
     blob_split *s = ctx;
     if (!is_large_put(s->db, kind, value))
         return LSM_OK;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 64;
-        lsm_slice *v = realloc(s->values, cap * sizeof *v);
-        if (!v)
-            return lsm_fail(LSM_NO_MEMORY, "out of memory");
-        s->values = v;
-        s->cap = cap;
-    }
-    s->values[s->n++] = value;
-    return LSM_OK;
+    int rc = lsm_array_grow((void **)&s->values, &s->cap, s->n, sizeof *s->values);
+    if (rc == LSM_OK)
+        s->values[s->n++] = value;
+    return rc;
 }
 
 /* Copies one operation into the split batch, a large put becoming a

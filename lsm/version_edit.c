@@ -106,22 +106,9 @@ void lsm_edit_free(lsm_version_edit *e)
     lsm_edit_init(e);
 }
 
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return LSM_OK;
-    size_t ncap = *cap ? *cap * 2 : 8;
-    void *p = realloc(*arr, ncap * elem);
-    if (!p)
-        return lsm_fail(LSM_NO_MEMORY, "out of memory");
-    *arr = p;
-    *cap = ncap;
-    return LSM_OK;
-}
-
 int lsm_edit_delete_file(lsm_version_edit *e, int level, uint64_t number)
 {
-    int rc = grow((void **)&e->deleted, &e->cap_deleted, e->ndeleted,
+    int rc = lsm_array_grow((void **)&e->deleted, &e->cap_deleted, e->ndeleted,
                   sizeof *e->deleted);
     if (rc)
         return rc;
@@ -150,7 +137,7 @@ int lsm_garbage_add(lsm_garbage_list *l, uint64_t file, uint64_t count,
 {
     size_t i = garbage_index(l, file);
     if (i == l->n || l->v[i].file != file) {
-        int rc = grow((void **)&l->v, &l->cap, l->n, sizeof *l->v);
+        int rc = lsm_array_grow((void **)&l->v, &l->cap, l->n, sizeof *l->v);
         if (rc)
             return rc;
         memmove(&l->v[i + 1], &l->v[i], (l->n - i) * sizeof *l->v);
@@ -170,7 +157,7 @@ static int extent_add(lsm_garbage_list *l, lsm_blob_extent x)
         last->len += x.len;
         return LSM_OK;
     }
-    int rc = grow((void **)&l->ext, &l->cap_ext, l->next, sizeof *l->ext);
+    int rc = lsm_array_grow((void **)&l->ext, &l->cap_ext, l->next, sizeof *l->ext);
     if (rc == LSM_OK)
         l->ext[l->next++] = x;
     return rc;
@@ -219,7 +206,7 @@ void lsm_garbage_free(lsm_garbage_list *l)
 
 int lsm_edit_add_snapshot(lsm_version_edit *e, const lsm_snap_record *r)
 {
-    int rc = grow((void **)&e->snaps, &e->cap_snaps, e->nsnaps, sizeof *e->snaps);
+    int rc = lsm_array_grow((void **)&e->snaps, &e->cap_snaps, e->nsnaps, sizeof *e->snaps);
     if (rc == LSM_OK)
         e->snaps[e->nsnaps++] = *r;
     return rc;
@@ -227,7 +214,7 @@ int lsm_edit_add_snapshot(lsm_version_edit *e, const lsm_snap_record *r)
 
 int lsm_edit_drop_snapshot(lsm_version_edit *e, uint32_t id)
 {
-    int rc = grow((void **)&e->dropped_snaps, &e->cap_dropped_snaps,
+    int rc = lsm_array_grow((void **)&e->dropped_snaps, &e->cap_dropped_snaps,
                   e->ndropped_snaps, sizeof *e->dropped_snaps);
     if (rc == LSM_OK)
         e->dropped_snaps[e->ndropped_snaps++] = id;
@@ -245,7 +232,7 @@ int lsm_edit_add_file(lsm_version_edit *e, int level, uint64_t number,
                       uint64_t size, uint64_t entries, lsm_slice smallest,
                       lsm_slice largest)
 {
-    int rc = grow((void **)&e->added, &e->cap_added, e->nadded,
+    int rc = lsm_array_grow((void **)&e->added, &e->cap_added, e->nadded,
                   sizeof *e->added);
     if (rc)
         return rc;

@@ -31,13 +31,16 @@ static void blob_options(lsm_options *o)
     o->blob_file_bytes = 64 << 10;      /* several files */
 }
 
-/* blob_options on the fault env fe, with no idle work (nothing runs
- * but what the test does). */
-static void fault_blob_options(lsm_options *o, fault_env *fe)
+/* A store at /db on a new fault env (*fe, from seed) with blob_options
+ * (*o) and no idle work: nothing runs but what the test does, so the
+ * disk changes only as told. */
+static lsm_db *fault_blob_open(uint64_t seed, fault_env **fe, lsm_options *o)
 {
+    *fe = fault_env_new(seed);
     blob_options(o);
-    o->env = fault_env_base(fe);
+    o->env = fault_env_base(*fe);
     o->idle_compaction_ms = 0;
+    return tu_open_db("/db", o);
 }
 
 /* Value of key i: large (blob) for even i, small (inline) for odd. */
@@ -783,10 +786,9 @@ static uint64_t free_bytes(lsm_env *env)
 static void test_no_blob_sync_is_one_fsync(void **state)
 {
     (void)state;
-    fault_env *fe = fault_env_new(5);
+    fault_env *fe;
     lsm_options o;
-    fault_blob_options(&o, fe);
-    lsm_db *db = tu_open_db("/db", &o);
+    lsm_db *db = fault_blob_open(5, &fe, &o);
     char a[4096], b[4096];
     memset(a, 'a', sizeof a);
     memset(b, 'b', sizeof b);
@@ -827,11 +829,10 @@ static void test_no_blob_sync_is_one_fsync(void **state)
 static void test_full_disk_blob_append(void **state)
 {
     (void)state;
-    fault_env *fe = fault_env_new(11);
-    lsm_env *env = fault_env_base(fe);
+    fault_env *fe;
     lsm_options o;
-    fault_blob_options(&o, fe);     /* no idle work: the disk changes only as told */
-    lsm_db *db = tu_open_db("/db", &o);
+    lsm_db *db = fault_blob_open(11, &fe, &o);
+    lsm_env *env = o.env;
     put_all(db, 1);
     assert_int_equal(lsm_compact(db), LSM_OK);
     lsm_hold_compactions(db, 1);
@@ -1192,10 +1193,9 @@ static void test_batch_values_written_together(void **state)
 static void test_batch_values_fall_back_whole(void **state)
 {
     (void)state;
-    fault_env *fe = fault_env_new(12);
+    fault_env *fe;
     lsm_options o;
-    fault_blob_options(&o, fe);
-    lsm_db *db = tu_open_db("/db", &o);
+    lsm_db *db = fault_blob_open(12, &fe, &o);
     lsm_batch *b = file_like_batch(1);
     fault_env_fail_after(fe, FAULT_MASK(FAULT_OP_WRITE), 9, LSM_NO_SPACE, 0);
     assert_int_equal(lsm_write(db, b, 0), LSM_OK);
