@@ -1042,7 +1042,8 @@ static int reserve_range(fs_t *fs, struct inode *ip, fs_inode *rec,
  * of space (a log-structured store cannot place them in advance), and
  * mode 0 extends the size (the new range reads as zeros).  Punching
  * zeroes the range, frees its blocks and drops its reservation. */
-int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len)
+int fs_fallocate_as(fs_t *fs, const fs_cred *c, uint64_t ino, int mode,
+                    off_t off, off_t len)
 {
     if (off < 0 || len <= 0)
         return -EINVAL;
@@ -1080,8 +1081,11 @@ int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len)
         if (rc == 0 && !keep && end > rec.size)
             rc = file_truncate(fs, ip, &rec, end, b, &dc);
     }
+    if (rc == 0)
+        rec.mode = (uint32_t)fs_mode_after_write(c, rec.mode, rec.gid);
     int changed = rec.size != ip->rec.size || rec.resv != ip->rec.resv ||
-                  dc.set || (b != NULL && lsm_batch_count(b) > 0);
+                  rec.mode != ip->rec.mode || dc.set ||
+                  (b != NULL && lsm_batch_count(b) > 0);
     if (rc == 0 && changed) {
         rec.mtime = rec.ctime = fs_now();
         rc = inode_commit_flags(fs, ip, &rec, b, &dc,
@@ -1094,6 +1098,11 @@ int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len)
     lsm_batch_free(b);
     inode_put(fs, ip);
     return rc;
+}
+
+int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len)
+{
+    return fs_fallocate_as(fs, NULL, ino, mode, off, len);
 }
 
 /* SEEK_DATA / SEEK_HOLE over stored blocks, off < size: one iterator
@@ -1171,8 +1180,9 @@ off_t fs_lseek(fs_t *fs, uint64_t ino, off_t off, int whence)
     return res;
 }
 
-ssize_t fs_copy_file_range(fs_t *fs, uint64_t ino_in, off_t off_in,
-                           uint64_t ino_out, off_t off_out, size_t len)
+ssize_t fs_copy_file_range_as(fs_t *fs, const fs_cred *c, uint64_t ino_in,
+                              off_t off_in, uint64_t ino_out, off_t off_out,
+                              size_t len)
 {
     if (off_in < 0 || off_out < 0)
         return -EINVAL;
@@ -1204,10 +1214,16 @@ ssize_t fs_copy_file_range(fs_t *fs, uint64_t ino_in, off_t off_in,
     rc = inode_get_for_update(fs, ino_out, &op);
     ssize_t put = rc;
     if (rc == 0) {
-        put = write_locked(fs, NULL, op, buf, (size_t)got, (uint64_t)off_out,
-                           FS_WRITE_KEEP_PRIV);
+        put = write_locked(fs, c, op, buf, (size_t)got, (uint64_t)off_out, 0);
         inode_put(fs, op);
     }
     free(buf);
     return put;
+}
+
+ssize_t fs_copy_file_range(fs_t *fs, uint64_t ino_in, off_t off_in,
+                           uint64_t ino_out, off_t off_out, size_t len)
+{
+    return fs_copy_file_range_as(fs, NULL, ino_in, off_in, ino_out, off_out,
+                                 len);
 }

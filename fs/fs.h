@@ -103,11 +103,11 @@ int fs_getattr(fs_t *fs, uint64_t ino, struct stat *st);
  *    (new) group or holds CAP_FSETID (the kernel's chmod rule);
  *  - a size change and FS_SET_KILL_PRIV clear them as a write by c does
  *    (fs_mode_after_write).
- * Through FUSE (libfuse 3.14 cannot hand the kernel HANDLE_KILLPRIV) the
- * kernel asks to clear them after a write with a setattr of the mode it
- * recomputed from the mode alone (setuid, and setgid only when
- * group-executable) or, when that changes nothing, with an empty one;
- * the chmod rule and FS_SET_KILL_PRIV complete it into its own rule. */
+ * A FUSE kernel without HANDLE_KILLPRIV_V2 asks to clear them after a
+ * write with a setattr of the mode it recomputed from the mode alone
+ * (setuid, and setgid only when group-executable) or, when that changes
+ * nothing, with an empty one; the chmod rule and FS_SET_KILL_PRIV
+ * complete it into its own rule (mount/ops.c, mnt_init). */
 #define FS_SET_MODE      (1 << 0)
 #define FS_SET_UID       (1 << 1)
 #define FS_SET_GID       (1 << 2)
@@ -209,11 +209,19 @@ ssize_t fs_write(fs_t *fs, uint64_t ino, const char *buf, size_t size,
                  off_t off, int flags);
 int fs_fsync(fs_t *fs, uint64_t ino, int datasync);
 /* mode: 0 or FALLOC_FL_KEEP_SIZE / FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE.
- * Leaves setuid/setgid alone, as copy_file_range does: the kernel clears
- * them before either (file_modified), through setattr (FS_SET_KILL_PRIV). */
+ * Any of them by c clears setuid/setgid as a write by c does, changed
+ * bytes or not (the kernel's file_modified); c NULL: a caller with no
+ * privilege (fs_fallocate). */
+int fs_fallocate_as(fs_t *fs, const fs_cred *c, uint64_t ino, int mode,
+                    off_t off, off_t len);
 int fs_fallocate(fs_t *fs, uint64_t ino, int mode, off_t off, off_t len);
 /* SEEK_DATA / SEEK_HOLE (others: -EINVAL). Returns the new offset. */
 off_t fs_lseek(fs_t *fs, uint64_t ino, off_t off, int whence);
+/* Copies up to len bytes (at most 8 MiB per call); the destination
+ * loses setuid/setgid as after a write by c (c NULL: no privilege). */
+ssize_t fs_copy_file_range_as(fs_t *fs, const fs_cred *c, uint64_t ino_in,
+                              off_t off_in, uint64_t ino_out, off_t off_out,
+                              size_t len);
 ssize_t fs_copy_file_range(fs_t *fs, uint64_t ino_in, off_t off_in,
                            uint64_t ino_out, off_t off_out, size_t len);
 

@@ -61,7 +61,7 @@ struct mnt_state {
     fs_t *fs;
     const char *snapdir;        /* name of the snapshot directory in the root */
     struct mnt_views *views;    /* open snapshot views (snapview.c) */
-    struct fuse_session *se;    /* for invalidating names (snapctl.c) */
+    struct fuse_session *se;    /* for invalidations (snapctl.c, ops.c) */
     double attr_timeout;
     double entry_timeout;
     double negative_timeout;

@@ -189,21 +189,32 @@ static int mnt_node(fuse_req_t req, fuse_ino_t ino, struct mnt_node *n)
  * data in memory, so splicing requests into a pipe only adds a copy and
  * two system calls per request (-o splice_read turns it on anyway).
  *
- * setuid/setgid after writes: HANDLE_KILLPRIV stays off (libfuse 3.14
- * never passes it to the kernel anyway: libfuse issue #884), so the
- * kernel clears them, but only half right (fs/fuse/dir.c fuse_setattr):
- * before every write(2), fallocate, copy_file_range and truncate that
- * must clear bits by its own rule (setattr_should_drop_suidgid: the
- * writer lacks CAP_FSETID; setuid, and setgid when group-executable or
- * outside the writer's groups) it sends, as the writer, a setattr of the
- * mode recomputed from the mode alone (setuid, setgid only when
- * group-executable), or an empty setattr when that recomputes nothing.
- * The fs completes both into the kernel's rule: a mode setattr keeps
- * setgid only for a group member or CAP_FSETID (the chmod rule), an
- * empty one is FS_SET_KILL_PRIV, truncate and O_TRUNC clear as a write.
- * The writer's supplementary groups and CAP_FSETID come from /proc
- * (mnt_cred), read only for files that have the bits.  The kernel
- * removes security.capability itself (removexattr).
+ * setuid/setgid (and security.capability) after changes: the daemon
+ * clears the bits itself, by the kernel's rule (setattr_should_drop_suidgid:
+ * a writer without CAP_FSETID loses setuid, and setgid when the file is
+ * group-executable or outside the writer's groups), on every write that
+ * is not a page-cache writeback, truncate, O_TRUNC, fallocate and
+ * copy_file_range; chown by the chown rule.  The writer's supplementary
+ * groups and CAP_FSETID come from /proc (mnt_cred), read only for files
+ * that have the bits.  So the INIT reply carries FUSE_HANDLE_KILLPRIV_V2
+ * when the kernel offers it (uring.c adds it: libfuse 3.14 cannot ask,
+ * libfuse issue #884).  With it the kernel marks a file checked for
+ * security.capability (S_NOSEC) after its first write instead of asking
+ * for that xattr (a GETXATTR round trip) before every write(2): 5 of the
+ * 7 requests of a small SQLite transaction were those.  It still removes
+ * security.capability itself (removexattr), and it writes through the
+ * page cache (no writeback WRITE) whenever the writer must clear bits,
+ * so a writeback WRITE never clears them (FS_WRITE_KEEP_PRIV).  Before
+ * a write(2), fallocate or copy_file_range that must clear bits it still
+ * sends, as the writer, an empty setattr (FS_SET_KILL_PRIV) whose reply
+ * refreshes its cached mode; an O_TRUNC open sends none (atomic_o_trunc)
+ * and the kernel keeps its cached mode, so when the file had the bits
+ * the daemon invalidates the kernel's attributes (mnt_priv_changed).
+ * A kernel without KILLPRIV_V2 sends instead a setattr of the mode it
+ * recomputed from the mode alone (setuid, setgid only when
+ * group-executable), or the empty one when that recomputes nothing: the
+ * fs completes both into the rule (a mode setattr keeps setgid only for
+ * a group member or CAP_FSETID, the chmod rule).
  *
  * Symlinks are cached by the kernel (CACHE_SYMLINKS): a symlink's target
  * never changes (a new target is a new inode), so one READLINK per
@@ -536,6 +547,28 @@ static void mnt_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 /* --- files ---------------------------------------------------------------- */
 
+/* 1 if ino is a regular file with setuid or setgid (a change by another
+ * user may clear them). */
+static int mnt_has_priv_bits(fs_t *fs, fuse_ino_t ino)
+{
+    struct stat st;
+    return fs_getattr(fs, ino, &st) == 0 && S_ISREG(st.st_mode) &&
+           (st.st_mode & (S_ISUID | S_ISGID)) != 0;
+}
+
+/* The fs may have cleared setuid/setgid where the kernel keeps its cached
+ * mode (an O_TRUNC open under HANDLE_KILLPRIV_V2, see mnt_init): its
+ * attributes are invalidated, so the next stat or write asks again.
+ * Sent before the reply, from the serving thread: the kernel handles the
+ * notification without the inode's lock. */
+static void mnt_priv_changed(fuse_req_t req, fuse_ino_t ino)
+{
+    int rc = fuse_lowlevel_notify_inval_inode(mnt_st(req)->se, ino, -1, 0);
+    if (rc != 0 && rc != -ENOENT)
+        mnt_log(LOG_WARNING, "inode %llu: cannot invalidate its attributes: %s",
+                (unsigned long long)ino, strerror(-rc));
+}
+
 /* With the writeback cache the kernel computes O_APPEND offsets itself and
  * may read through write-only handles (the fs never checks the access
  * mode, so nothing to widen); without it, appends are the fs's job. */
@@ -553,8 +586,12 @@ static void mnt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (mnt_node(req, ino, &n) != 0)
         return;
     mnt_cred(req, &c);
+    int had = n.kind == MNT_LIVE && (fi->flags & O_TRUNC) &&
+              mnt_has_priv_bits(n.fs, n.ino);
     int rc = n.kind == MNT_SNAPDIR ? -EISDIR
                                    : fs_open_file(n.fs, &c, n.ino, fi->flags);
+    if (rc == 0 && had)
+        mnt_priv_changed(req, ino);
     if (rc == 0) {
         mnt_set_handle(m, fi);
         if (fuse_reply_open(req, fi) != 0)
@@ -848,8 +885,10 @@ static void mnt_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
     (void)fi;
     if (mnt_refuse(req, ino))
         return;
-    mnt_reply_status(req, fs_fallocate(mnt_fs(req), ino, mode, offset,
-                                       length));
+    fs_cred c;
+    mnt_cred(req, &c);
+    mnt_reply_status(req, fs_fallocate_as(mnt_fs(req), &c, ino, mode, offset,
+                                          length));
 }
 
 /* Only SEEK_DATA and SEEK_HOLE reach the daemon; the kernel does the rest.
@@ -895,8 +934,10 @@ static void mnt_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
         fuse_reply_err(req, EXDEV);   /* the kernel copies through read/write */
         return;
     }
-    ssize_t n = fs_copy_file_range(mnt_fs(req), ino_in, off_in, ino_out,
-                                   off_out, len);
+    fs_cred c;
+    mnt_cred(req, &c);
+    ssize_t n = fs_copy_file_range_as(mnt_fs(req), &c, ino_in, off_in, ino_out,
+                                      off_out, len);
     if (n < 0)
         mnt_reply_status(req, n);
     else

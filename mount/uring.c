@@ -34,6 +34,8 @@
  * fuse_session_custom_io (installed after mounting, on the same fd):
  *   - read: read(2), noting whether the INIT request offers io_uring.
  *   - writev: the INIT reply (the first reply, to the unique noted) gets
+ *     FUSE_HANDLE_KILLPRIV_V2 when offered (libfuse 3.14 cannot ask for
+ *     it; what it means for the daemon: ops.c, mnt_init), and
  *     FUSE_INIT_EXT and FUSE_OVER_IO_URING added before it reaches the
  *     kernel, if io_uring is offered, wanted and the rings could be
  *     created beforehand (once announced, the entries must follow: the
@@ -149,6 +151,7 @@ struct mnt_uring {
     int init_seen;               /* INIT request read, reply not yet sent */
     uint64_t init_unique;
     int offered;                 /* the INIT request offered io_uring */
+    int killpriv_v2;             /* ... and FUSE_HANDLE_KILLPRIV_V2 */
     int active;                  /* the rings serve requests */
     size_t payload;
     unsigned nqueues;
@@ -655,6 +658,9 @@ static ssize_t mnt_uring_init_reply(struct mnt_uring *u, int fd,
         why = "INIT reply too short";
     else if ((err = mnt_uring_create(u, o)) != 0)
         why = "cannot set up the rings";
+    if (o != NULL && u->killpriv_v2 &&
+        iov[1].iov_len >= offsetof(struct fuse_init_out, flags) + 4)
+        o->flags |= FUSE_HANDLE_KILLPRIV_V2;
     if (why == NULL) {
         o->flags |= FUSE_INIT_EXT;
         o->flags2 |= (uint32_t)(MNT_FUSE_OVER_IO_URING >> 32);
@@ -704,6 +710,7 @@ static ssize_t mnt_uring_read(int fd, void *buf, size_t len, void *userdata)
     memcpy(&ii, (char *)buf + sizeof in, offsetof(struct fuse_init_in, unused));
     u->init_seen = 1;
     u->init_unique = in.unique;
+    u->killpriv_v2 = (ii.flags & FUSE_HANDLE_KILLPRIV_V2) != 0;
     u->offered = (ii.flags & FUSE_INIT_EXT) &&
                  (ii.flags2 & (uint32_t)(MNT_FUSE_OVER_IO_URING >> 32));
     return n;

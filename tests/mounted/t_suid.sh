@@ -7,14 +7,18 @@
 # group as a supplementary group, a writer whose primary group is the
 # file's, root (CAP_FSETID); modes 6766 6666 2666 2676 4666 on a root:G
 # file; changes: >> append, dd conv=notrunc, truncate, O_TRUNC, fallocate
-# (mode 0), fallocate --punch-hole; with the writeback cache (default) and
-# with -o no_writeback; on an allow_other mount.
+# (mode 0), fallocate --punch-hole, copy_file_range into it from a file
+# of the same mount; with the writeback cache (default) and with
+# -o no_writeback; on an allow_other mount.
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 command -v setpriv >/dev/null || fail "missing tool: setpriv (util-linux)"
 command -v fallocate >/dev/null || fail "missing tool: fallocate (util-linux)"
 command -v setfattr >/dev/null && command -v getfattr >/dev/null ||
   fail "setfattr/getfattr missing (package attr)"
+# A python3 every user can run (not a per-user shim): copy_file_range.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3) || fail "missing tool: python3"
 G=4321
 REF=$T_DIR/ref
 mkdir "$REF"
@@ -34,7 +38,7 @@ as() {
 }
 
 MODES="6766 6666 2666 2676 4666"
-OPS="append dd truncate otrunc falloc punch"
+OPS="append dd truncate otrunc falloc punch copy"
 
 # op_cmd OP FILE: the shell command for change OP on FILE.
 op_cmd() {
@@ -45,6 +49,7 @@ op_cmd() {
     otrunc)   echo ": >'$2'" ;;
     falloc)   echo "fallocate -l 65536 '$2'" ;;
     punch)    echo "fallocate -p -o 0 -l 4096 '$2'" ;;
+    copy)     echo "$PY -c 'import os, sys; sys.exit(os.copy_file_range(os.open(sys.argv[1], os.O_RDONLY), os.open(sys.argv[2], os.O_WRONLY), 10, 0, 100) != 10)' '$(dirname "$2")/.src' '$2'" ;;
   esac
 }
 
@@ -55,6 +60,7 @@ run_cases() {
   local dir=$1/$2 who=$2 mode op f script=
   mkdir "$dir"
   chmod 777 "$dir"
+  echo "source of copy_file_range" >"$dir/.src"   # 0644, not listed by *
   for mode in $MODES; do
     for op in $OPS; do
       f=$dir/$mode.$op
@@ -107,6 +113,7 @@ oracle_ok() {
 caps_case() {
   local f=$1/capf
   rm -f "$f"
+  echo "source of copy_file_range" >"$1/.src"
   printf '%8192s' '' >"$f"
   chmod 666 "$f"
   # VFS_CAP_REVISION_2, effective, permitted CAP_NET_BIND_SERVICE

@@ -320,17 +320,27 @@ static void test_kill_priv_rules(void **state)
                          (unsigned)cases[i].mode, (unsigned)got, (unsigned)want);
         }
     }
-    /* fallocate and copy_file_range leave the bits to the caller's setattr
-     * (FS_SET_KILL_PRIV), as the kernel sends one first. */
+    /* fallocate (any mode, changing bytes or not) and copy_file_range
+     * into the file clear the bits as a write by the caller does (the
+     * kernel leaves it to the daemon under FUSE_HANDLE_KILLPRIV_V2);
+     * copying out of the file does not. */
     struct stat a, st;
     memset(&a, 0, sizeof a);
     a.st_mode = 06766;
     assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_MODE, &st), 0);
-    assert_int_equal(fs_fallocate(t->fs, f, 0, 0, 100000), 0);
-    uint64_t g = mkfile(t, FS_ROOT_INO, "g");
-    assert_int_equal(fs_copy_file_range(t->fs, f, 0, g, 0, 10), 10);
-    assert_int_equal(fs_copy_file_range(t->fs, g, 0, f, 0, 10), 10);
+    assert_int_equal(fs_fallocate_as(t->fs, &capable, f, 0, 0, 100000), 0);
     assert_int_equal(attr(t, f).st_mode & 07777, 06766);
+    assert_int_equal(fs_fallocate_as(t->fs, &stranger, f, FALLOC_FL_KEEP_SIZE,
+                                     0, 10), 0);
+    assert_int_equal(attr(t, f).st_mode & 07777, 0766);
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_MODE, &st), 0);
+    uint64_t g = mkfile(t, FS_ROOT_INO, "g");
+    assert_int_equal(fs_copy_file_range_as(t->fs, &stranger, f, 0, g, 0, 10), 10);
+    assert_int_equal(attr(t, f).st_mode & 07777, 06766);
+    assert_int_equal(fs_copy_file_range_as(t->fs, &capable, g, 0, f, 0, 10), 10);
+    assert_int_equal(attr(t, f).st_mode & 07777, 06766);
+    assert_int_equal(fs_copy_file_range_as(t->fs, &supp, g, 0, f, 0, 10), 10);
+    assert_int_equal(attr(t, f).st_mode & 07777, 02766);
     /* chmod: setgid only for a member of the group or CAP_FSETID, which
      * also completes the kernel's half-done clearing after a write (it
      * sends the mode minus setuid, setgid kept when not group-exec). */
