@@ -4,7 +4,9 @@
 # request table gives: a directory listing sends no OPENDIR/RELEASEDIR
 # (opendir answers ENOSYS once, then the kernel opens directories itself)
 # and still lists every entry; a create costs LOOKUP and CREATE; a stat
-# after it one GETATTR at most; a symlink's target is read once.
+# after it one GETATTR at most; a symlink's target is read once; the
+# second write(2) to a file sends no GETXATTR (HANDLE_KILLPRIV_V2: the
+# kernel checks an inode for security.capability once).
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,6 +38,14 @@ case "$(reqs "stat it after the close")" in
   -|GETATTR) ;;
   *) fail "stat after create: $(reqs "stat it after the close")" ;;
 esac
+
+check "the second write(2) of an O_TRUNC overwrite asks for no security.capability"
+# Without KILLPRIV_V2: one GETXATTR for the truncate and one per write(2).
+# With it: none, or two when a LOOKUP refreshed the inode's attributes
+# first (that clears the kernel's S_NOSEC mark).
+row=$(reqs "overwrite a file, two write(2)s")
+[ -n "$row" ] || fail "no row for the overwrite"
+[ "$(echo "$row" | grep -o GETXATTR | wc -l)" -lt 3 ] || fail "overwrite: $row"
 
 check "a symlink's target is read once, then cached by the kernel"
 [ "$(reqs "readlink of a symlink")" = READLINK ] ||
