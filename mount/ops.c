@@ -75,23 +75,46 @@ static int mnt_cred_in_group(const fs_cred *c, gid_t gid)
     return mnt_in_group(c->ctx, gid);
 }
 
-/* CAP_FSETID in the caller's effective set (/proc/PID/status CapEff).
- * Unknown (no pid, e.g. a page-cache write, or no /proc): uid 0 holds it. */
+/* The kernel's capable(CAP_FSETID) for the caller: the capability in
+ * its effective set (/proc/PID/status CapEff) and the caller in the
+ * initial user namespace, where capable() looks (root of a namespace made
+ * with unshare -U holds every capability in it, not this one).  A kernel
+ * thread (Kthread: knfsd, ksmbd) writes with borrowed credentials that
+ * /proc does not show: uid 0 stands for them, as when /proc cannot tell
+ * (no pid, e.g. a page-cache write, or no /proc). */
+#define MNT_INIT_USER_NS "user:[4026531837]"   /* PROC_USER_INIT_INO */
+
+static int mnt_in_init_user_ns(pid_t pid)
+{
+    char path[64], link[64];
+    snprintf(path, sizeof path, "/proc/%ld/ns/user", (long)pid);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n < 0)
+        return 0;
+    link[n] = '\0';
+    return strcmp(link, MNT_INIT_USER_NS) == 0;
+}
+
 static int mnt_cred_has_fsetid(const fs_cred *c)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(c->ctx);
     char path[64], line[256];
-    int found = -1;
+    int found = -1, kthread = 0;
     snprintf(path, sizeof path, "/proc/%ld/status", (long)ctx->pid);
     FILE *f = ctx->pid > 0 ? fopen(path, "r") : NULL;
     while (f != NULL && found < 0 && fgets(line, sizeof line, f) != NULL) {
         unsigned long long caps;
-        if (sscanf(line, "CapEff: %llx", &caps) == 1)
+        int k;
+        if (sscanf(line, "Kthread: %d", &k) == 1)
+            kthread = k;
+        else if (sscanf(line, "CapEff: %llx", &caps) == 1)
             found = (caps >> CAP_FSETID) & 1;
     }
     if (f != NULL)
         fclose(f);
-    return found >= 0 ? found : c->uid == 0;
+    if (found < 0 || kthread)
+        return c->uid == 0;
+    return found && mnt_in_init_user_ns(ctx->pid);
 }
 
 /* The caller's identity; its groups and CAP_FSETID are read from /proc
@@ -202,9 +225,9 @@ static int mnt_node(fuse_req_t req, fuse_ino_t ino, struct mnt_node *n)
  * security.capability (S_NOSEC) after its first write instead of asking
  * for that xattr (a GETXATTR round trip) before every write(2): 5 of the
  * 7 requests of a small SQLite transaction were those.  It still removes
- * security.capability itself (removexattr), and it writes through the
- * page cache (no writeback WRITE) whenever the writer must clear bits,
- * so a writeback WRITE never clears them (FS_WRITE_KEEP_PRIV).  Before
+ * security.capability itself (removexattr), and it bypasses the page
+ * cache (sends the WRITE at once, as the writer) whenever the writer must
+ * clear bits, so a writeback WRITE never clears them (FS_WRITE_KEEP_PRIV).  Before
  * a write(2), fallocate or copy_file_range that must clear bits it still
  * sends, as the writer, an empty setattr (FS_SET_KILL_PRIV) whose reply
  * refreshes its cached mode; an O_TRUNC open sends none (atomic_o_trunc)
@@ -463,8 +486,10 @@ static void mnt_getattr(fuse_req_t req, fuse_ino_t ino,
 
 /* FUSE_SET_ATTR_* -> FS_SET_*.  FORCE, KILL_SUID/SGID/PRIV and FILE carry
  * no change of their own and are dropped (libfuse 3.14 never passes them).
- * A setattr with nothing to set is the kernel's request to clear setgid
- * without group-exec after a write (see mnt_init): FS_SET_KILL_PRIV. */
+ * A setattr with nothing to set is the kernel's request to clear the bits
+ * before a change that must (see mnt_init): FS_SET_KILL_PRIV, cleared by
+ * the caller's credentials as after a write.  (With -o no_writeback a
+ * chown(f, -1, -1) sends the same, so root's keeps setuid there.) */
 static int mnt_setattr_mask(int valid)
 {
     static const struct { int fuse_bit, fs_bit; } map[] = {

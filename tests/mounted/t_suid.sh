@@ -5,7 +5,8 @@
 # modes must match (also the mode the writer sees with stat right after
 # its write).  Cases: writers nobody (no groups), nobody with the file's
 # group as a supplementary group, a writer whose primary group is the
-# file's, root (CAP_FSETID); modes 6766 6666 2666 2676 4666 on a root:G
+# file's, root (CAP_FSETID), root of a user namespace nobody made (all
+# capabilities there, none in the initial namespace); modes 6766 6666 2666 2676 4666 on a root:G
 # file; changes: >> append, dd conv=notrunc, truncate, O_TRUNC, fallocate
 # (mode 0), fallocate --punch-hole, copy_file_range into it from a file
 # of the same mount; with the writeback cache (default) and with
@@ -34,8 +35,17 @@ as() {
     supp)   setpriv --reuid=65534 --regid=65534 --groups=$G "$@" ;;
     primary) setpriv --reuid=65534 --regid=$G --clear-groups "$@" ;;
     root)   "$@" ;;
+    # root of a user namespace made by nobody: every capability there,
+    # none where the kernel's capable() looks (the initial namespace)
+    userns) setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U -r "$@" ;;
   esac
 }
+WRITERS="nobody supp primary root"
+if as userns true 2>/dev/null; then
+  WRITERS+=" userns"
+else
+  echo "note: no unprivileged user namespaces here; that writer is skipped"
+fi
 
 MODES="6766 6666 2666 2676 4666"
 OPS="append dd truncate otrunc falloc punch copy"
@@ -84,14 +94,14 @@ run_cases() {
 all_cases() {
   local who want got
   rm -rf "${REF:?}"/* "${MNT:?}"/*
-  for who in nobody supp primary root; do
+  for who in $WRITERS; do
     want=$(run_cases "$REF" "$who")
     oracle_ok "$who" "$want"
     got=$(run_cases "$MNT" "$who")
     [ "$got" = "$want" ] ||
       fail "as $who (mode change seen-right-after final): $(diff <(echo "$want") <(echo "$got") | sed -n 's/^> /lsmfs: /p; s/^< /tmpfs: /p' | tr '\n' ';')"
   done
-  echo "$(echo "$MODES" | wc -w) modes x $(echo "$OPS" | wc -w) changes x 4 writers agree with tmpfs"
+  echo "$(echo "$MODES" | wc -w) modes x $(echo "$OPS" | wc -w) changes x $(echo "$WRITERS" | wc -w) writers agree with tmpfs"
 }
 
 # oracle_ok WHO OUTPUT: the oracle's answers to the cases of the report
@@ -104,6 +114,8 @@ oracle_ok() {
     supp)   echo "$2" | grep -qx '2666 append 2666 2666' &&
             echo "$2" | grep -qx '2676 append 676 676' ;;
     root)   echo "$2" | grep -qx '6766 append 6766 6766' ;;
+    userns) echo "$2" | grep -qx '6766 append 766 766' &&
+            echo "$2" | grep -qx '6666 truncate 666 666' ;;
     *)      true ;;
   esac || fail "the tmpfs oracle answers unexpectedly for $1: $2"
 }
