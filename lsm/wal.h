@@ -60,8 +60,10 @@ int lsm_wal_sync(lsm_wal_writer *w);
  * written blocks does not, and costs about half as much here (env.h
  * prefill).  So after the sync, when fewer than half of
  * LSM_WAL_PREFILL_BYTES are left between the last record and the zeros
- * written past it, zeros are written up to LSM_WAL_PREFILL_BYTES past the
- * last record (the env's prefill, then start_writeback on them; best
+ * written past it, and the sync covered less than a quarter of it (a
+ * sync after a large burst gains little from no journal commit, and the
+ * burst would use up the zeros before the next sync), zeros are written
+ * up to LSM_WAL_PREFILL_BYTES past the last record (the env's prefill, then start_writeback on them; best
  * effort: after a failure, not again for that many bytes).  The next sync
  * makes them durable, paying one journal commit as an append would; the
  * syncs after it until they are used up pay none.

@@ -35,6 +35,7 @@ struct lsm_wal_writer {
     int manual_flush;  /* appends may stay in the env's buffer */
     uint64_t writeback_off;  /* start_writeback was asked up to here */
     uint64_t prefilled;      /* no prefill is asked below this offset */
+    uint64_t ahead_off;      /* offset at the last lsm_wal_sync_ahead */
 };
 
 int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
@@ -60,6 +61,7 @@ int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
     w->f = f;
     w->offset = offset;
     w->writeback_off = offset;
+    w->ahead_off = offset;
     *out = w;
     return LSM_OK;
 }
@@ -165,7 +167,9 @@ int lsm_wal_sync(lsm_wal_writer *w)
 int lsm_wal_sync_ahead(lsm_wal_writer *w)
 {
     int rc = lsm_file_sync(w->f);
-    if (rc == LSM_OK && w->f->ops->prefill && !w->failed &&
+    int small = w->offset - w->ahead_off < LSM_WAL_PREFILL_BYTES / 4;
+    w->ahead_off = w->offset;
+    if (rc == LSM_OK && small && w->f->ops->prefill && !w->failed &&
         w->prefilled < w->offset + LSM_WAL_PREFILL_BYTES / 2) {
         uint64_t from = w->prefilled > w->offset ? w->prefilled : w->offset;
         uint64_t upto = w->offset + LSM_WAL_PREFILL_BYTES;
