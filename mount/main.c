@@ -14,6 +14,9 @@
  *     (fuse_daemonize() cannot be used: it forks after the mount.)
  *   - The store lock is therefore taken by the process that serves the
  *     mount, so a second daemon's "store in use" error names its pid.
+ *   - With -o auto_unmount that process forks its watcher (autounmount.c)
+ *     before opening the store too: then it has one thread, and no
+ *     descriptor of the store or of the mount for the watcher to keep.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +40,10 @@
 
 static atomic_int mnt_use_syslog;   /* 1 once the daemon has detached */
 static int mnt_ready_fd = -1;       /* write end of the parent's pipe */
+/* main's arguments: the auto_unmount watcher overwrites its copy of
+ * their strings with its process title (autounmount.c). */
+static int mnt_argc;
+static char **mnt_argv;
 
 /* The least severe level logged on stderr (in the foreground, and until
  * the daemon detaches) and to syslog (after).  The defaults keep a
@@ -72,6 +79,14 @@ void mnt_log(int level, const char *fmt, ...)
     va_end(ap);
 }
 
+void mnt_log_to_syslog(void)
+{
+    openlog("lsmfs", LOG_PID, LOG_DAEMON);
+    fflush(stdout);
+    fflush(stderr);
+    atomic_store(&mnt_use_syslog, 1);
+}
+
 /* fs_options.log: the fs layer's (and engine's) log lines. */
 static void mnt_fs_log(void *ctx, int level, const char *line)
 {
@@ -102,6 +117,19 @@ static void mnt_fuse_log(enum fuse_log_level level, const char *fmt,
     mid_line = buf[len - 1] != '\n';
 }
 
+pid_t mnt_fork(int fds[2])
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        mnt_log(LOG_ERR, "cannot fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+    }
+    return pid;
+}
+
 /* Forks.  Returns 0 in the child (now a session leader); the parent never
  * returns: it exits 0 when the child writes the ready byte, else with the
  * child's status. */
@@ -112,15 +140,9 @@ static int mnt_daemon_fork(void)
         mnt_log(LOG_ERR, "cannot create a pipe: %s", strerror(errno));
         return -1;
     }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        mnt_log(LOG_ERR, "cannot fork: %s", strerror(errno));
-        close(p[0]);
-        close(p[1]);
+    pid_t pid = mnt_fork(p);
+    if (pid < 0)
         return -1;
-    }
     if (pid == 0) {
         close(p[0]);
         mnt_ready_fd = p[1];
@@ -164,10 +186,7 @@ static int mnt_daemon_detach(void)
         mnt_log(LOG_ERR, "cannot open /dev/null: %s", strerror(errno));
         return -1;
     }
-    openlog("lsmfs", LOG_PID, LOG_DAEMON);
-    fflush(stdout);
-    fflush(stderr);
-    atomic_store(&mnt_use_syslog, 1);
+    mnt_log_to_syslog();
     dup2(fd, STDIN_FILENO);
     dup2(fd, STDOUT_FILENO);
     dup2(fd, STDERR_FILENO);
@@ -416,10 +435,18 @@ static int mnt_serve(struct fuse_session *se, struct mnt_state *st,
     return rc < 0 ? rc : 0;     /* positive: the signal that ended it */
 }
 
-/* Opens the store, mounts, detaches and serves; returns the exit code.
- * Runs in the process that will serve the mount. */
-static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
-                   const struct fuse_cmdline_opts *opts, struct mnt_state *st)
+/* The daemon's own unmount; the auto_unmount watcher, if any, is told
+ * at once, so that it never mistakes a later mount for this one. */
+static void mnt_unmount(struct fuse_session *se, struct mnt_watch *w)
+{
+    fuse_session_unmount(se);
+    mnt_watch_end(w);
+}
+
+/* Opens the store, mounts, detaches and serves; returns the exit code. */
+static int mnt_run_store(struct fuse_session *se, const struct mnt_config *cfg,
+                         const struct fuse_cmdline_opts *opts,
+                         struct mnt_state *st, struct mnt_watch *w)
 {
     if (mnt_open_store(cfg, opts->mountpoint, &st->fs) != 0)
         return 1;
@@ -450,21 +477,22 @@ static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
     }
     if (fuse_session_mount(se, opts->mountpoint) != 0)
         goto remove_handlers;     /* libfuse printed why */
+    mnt_watch_mounted(w);
     int urc = mnt_uring_setup(se, st, cfg->io_uring);
     if (urc != 0) {
         mnt_log(LOG_ERR, "cannot set up the request transport: %s",
                 strerror(-urc));
-        fuse_session_unmount(se);
+        mnt_unmount(se, w);
         goto remove_handlers;
     }
     if (!opts->foreground && mnt_daemon_detach() != 0) {
-        fuse_session_unmount(se);
+        mnt_unmount(se, w);
         goto remove_handlers;
     }
     mnt_log(LOG_INFO, "mounted %s at %s", cfg->store, opts->mountpoint);
 
     int rc = mnt_serve(se, st, cfg, opts);
-    fuse_session_unmount(se);
+    mnt_unmount(se, w);
     if (rc < 0)
         mnt_log(LOG_ERR, "request loop failed: %s", strerror(-rc));
     else
@@ -486,8 +514,25 @@ close_store:
     return code;
 }
 
+/* mnt_run_store, watched with -o auto_unmount; returns the exit code.
+ * Runs in the process that will serve the mount. */
+static int mnt_run(struct fuse_session *se, const struct mnt_config *cfg,
+                   const struct fuse_cmdline_opts *opts, struct mnt_state *st)
+{
+    struct mnt_watch w = { .fd = -1, .pid = -1 };
+    if (cfg->auto_unmount &&
+        mnt_watch_start(&w, opts->mountpoint, opts->foreground, mnt_argc,
+                        mnt_argv) != 0)
+        return 1;
+    int code = mnt_run_store(se, cfg, opts, st, &w);
+    mnt_watch_end(&w);
+    return code;
+}
+
 int main(int argc, char *argv[])
 {
+    mnt_argc = argc;
+    mnt_argv = argv;
     /* `lsmfs COMMAND ...` (fsck, backup, stats...; cli.c) is a tool, not a
      * mount (a store that is really named like one mounts as ./NAME). */
     int cmd_code;

@@ -52,6 +52,7 @@ struct mnt_config {
     int read_only;              /* -o ro (the last of ro/rw wins) */
     int remount;                /* -o remount: change a live mount */
     int io_uring;               /* MNT_URING_*: -o io_uring / no_io_uring */
+    int auto_unmount;           /* -o auto_unmount (autounmount.c) */
 };
 
 struct mnt_views;
@@ -169,6 +170,31 @@ void mnt_print_version(void);
  * syslog once the daemon has detached. */
 void mnt_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* fork() with stdio flushed first (no buffered line printed twice).  On
+ * failure says why, closes fds[0] and fds[1] (the channel to the child
+ * that was to be) and returns -1; 0 in the child; else the child's pid. */
+pid_t mnt_fork(int fds[2]);
+/* Logs to syslog from now on (a detached daemon, a background watcher). */
+void mnt_log_to_syslog(void);
+
+/* --- autounmount.c: -o auto_unmount ------------------------------------- */
+/* The daemon's side of its watcher process (see autounmount.c). */
+struct mnt_watch {
+    int fd;                     /* socket to the watcher, or -1 */
+    pid_t pid;
+};
+/* Forks the watcher of the mount at mountpoint (resolved path): before
+ * the store is opened, while the daemon has one thread.  argc/argv:
+ * main's, for the watcher's process title.  0, or -1 having said why. */
+int mnt_watch_start(struct mnt_watch *w, const char *mountpoint,
+                    int foreground, int argc, char **argv);
+/* Right after the mount: the watcher records which mount it is. */
+void mnt_watch_mounted(struct mnt_watch *w);
+/* Right after the daemon's own unmount (or when it gives up before
+ * mounting): the watcher exits, and is reaped.  Does nothing if w has
+ * no watcher (fd -1) or it was ended already. */
+void mnt_watch_end(struct mnt_watch *w);
 
 /* --- mountinfo.c ------------------------------------------------------- */
 struct mnt_mount {

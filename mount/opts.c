@@ -113,6 +113,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
     MNT_FLAG("no_writeback", writeback, 0),
     MNT_FLAG("io_uring", io_uring, MNT_URING_ON),
     MNT_FLAG("no_io_uring", io_uring, MNT_URING_OFF),
+    MNT_FLAG("auto_unmount", auto_unmount, 1),
     FUSE_OPT_END
 };
 
@@ -500,7 +501,9 @@ void mnt_print_help(const char *prog)
            "    -o allow_other         let other users access the mount (default off)\n"
            "    -o fsname=NAME         source shown in /proc/mounts (default STORE)\n"
            "    -o subtype=NAME        type shown as fuse.NAME (default lsmfs)\n"
-           "    -o auto_unmount        unmount when the daemon dies (default off)\n"
+           "    -o auto_unmount        unmount when the daemon dies (default off;\n"
+           "                           lsmfs's own watcher process does it, the\n"
+           "                           option is not passed on)\n"
            "    -o ro|rw nosuid|suid nodev|dev noexec|exec noatime|atime ...\n"
            "                           generic mount flags (default rw,nosuid,nodev);\n"
            "                           with ro the daemon refuses changes too\n\n");

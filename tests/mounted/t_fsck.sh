@@ -88,8 +88,6 @@ wait "$LIB_FG_PID" 2>/dev/null || true
 DAEMON_PID=
 LIB_FG_PID=
 exec 9<&-
-# auto_unmount's helper can be slow under load: detach the dead mount.
-fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
 lib_wait_unmounted "$MNT"
 run_fsck 0 "$STORE"
 grep -q "note: inode .*: orphan" "$T_DIR/fsck.out" || fail "no note about the orphan"
