@@ -301,9 +301,12 @@ static void punch_holes(lsm_db *db)
         return;
     if (db->vs.obsolete_files)          /* more ready: the flush thread */
         pthread_cond_broadcast(&db->work_cv);
+    db->punching++;
     pthread_mutex_unlock(&db->mu);
     uint64_t freed = lsm_blobs_punch(db->blobs, holes, n);
     pthread_mutex_lock(&db->mu);
+    if (--db->punching == 0)
+        pthread_cond_broadcast(&db->bg_cv);   /* lsm_compact waits (compaction.c) */
     free(holes);
     if (freed)
         lsm_db_log(db, LSM_LOG_DEBUG, "freed %" PRIu64 " bytes of dead blob values",
