@@ -1719,9 +1719,12 @@ int lsm_compact(lsm_db *db)
         rc = lsm_fail(LSM_BG_ERROR, "%s", db->bg_msg);
     /* Files that only released iterators or snapshots still held go now,
      * even when there was nothing to merge: after lsm_compact the store
-     * holds what it needs and no more. */
+     * holds what it needs and no more (the holes another thread took to
+     * punch, mu dropped, too: waited for). */
     if (rc == LSM_OK)
         lsm_db_delete_obsolete(db, 0);
+    while (rc == LSM_OK && db->punching)
+        pthread_cond_wait(&db->bg_cv, &db->mu);
     lsm_db_release_compactions(db);
     pthread_mutex_unlock(&db->mu);
     return rc;

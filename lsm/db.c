@@ -301,9 +301,12 @@ static void punch_holes(lsm_db *db)
         return;
     if (db->vs.obsolete_files)          /* more ready: the flush thread */
         pthread_cond_broadcast(&db->work_cv);
+    db->punching++;
     pthread_mutex_unlock(&db->mu);
     uint64_t freed = lsm_blobs_punch(db->blobs, holes, n);
     pthread_mutex_lock(&db->mu);
+    if (--db->punching == 0)
+        pthread_cond_broadcast(&db->bg_cv);   /* lsm_compact waits (compaction.c) */
     free(holes);
     if (freed)
         lsm_db_log(db, LSM_LOG_DEBUG, "freed %" PRIu64 " bytes of dead blob values",
@@ -1189,6 +1192,14 @@ static int has_large_put(void *ctx, uint64_t seq, int kind, lsm_slice key,
     return is_large_put(ctx, kind, value);
 }
 
+/* Queues b with every value in it (lsm_batch_inline): what the WAL and
+ * the memtable take. */
+static int queue_inline(lsm_db *db, lsm_batch *b, int flags)
+{
+    int rc = lsm_batch_inline(b);
+    return rc == LSM_OK ? queue_write(db, OP_WRITE, b, flags) : rc;
+}
+
 /* Writes the batch's large values to the blob file, all at once, then
  * queues the batch with references in their place (s->out).  With no
  * room in the blob file the values stay in the batch b: the write then
@@ -1196,16 +1207,15 @@ static int has_large_put(void *ctx, uint64_t seq, int kind, lsm_slice key,
  * and retries (write_with_space), as every write did before blob files. */
 static int write_split(lsm_db *db, lsm_batch *b, blob_split *s, int flags)
 {
-    lsm_slice rep = lsm_buf_slice(&b->rep);
-    int rc = lsm_batch_iterate(rep, collect_large, s);
+    int rc = lsm_batch_each(b, collect_large, s);
     if (rc == LSM_OK && (s->refs = malloc(s->n * sizeof *s->refs)) == NULL)
         rc = lsm_fail(LSM_NO_MEMORY, "out of memory");
     if (rc == LSM_OK)
         rc = lsm_blobs_add_many(db->blobs, s->values, s->n, s->refs);
     if (rc == LSM_NO_SPACE)
-        return queue_write(db, OP_WRITE, b, flags);
+        return queue_inline(db, b, flags);
     if (rc == LSM_OK)
-        rc = lsm_batch_iterate(rep, split_op, s);
+        rc = lsm_batch_each(b, split_op, s);
     return rc == LSM_OK ? queue_write(db, OP_WRITE, s->out, flags) : rc;
 }
 
@@ -1230,12 +1240,9 @@ int lsm_write(lsm_db *db, lsm_batch *b, int flags)
         return lsm_fail(LSM_INVALID, "%s was opened read-only", db->dir);
     __atomic_add_fetch(&db->stats.user_bytes,
                        lsm_batch_bytes(b) - LSM_BATCH_HEADER, __ATOMIC_RELAXED);
-    if (db->opt.blob_min_bytes && !(flags & LSM_NO_BLOB))
-        lsm_batch_set_seq(b, 1);  /* parsable; the write path sets the real one */
-    lsm_slice rep = lsm_buf_slice(&b->rep);
     if (!db->opt.blob_min_bytes || (flags & LSM_NO_BLOB) ||
-        lsm_batch_iterate(rep, has_large_put, db) != 1 || space_low(db))
-        return queue_write(db, OP_WRITE, b, flags);
+        lsm_batch_each(b, has_large_put, db) != 1 || space_low(db))
+        return queue_inline(db, b, flags);
     /* The values reach the blob file (write(2)) before the WAL record
      * naming them is appended (blob.c: durability). */
     blob_split s = { .db = db, .out = lsm_batch_new() };
@@ -1258,7 +1265,7 @@ int lsm_write(lsm_db *db, lsm_batch *b, int flags)
 static int write_one(lsm_db *db, int kind, const void *k, size_t klen,
                      const void *v, size_t vlen, int flags)
 {
-    lsm_batch b = { { 0 } };
+    lsm_batch b = { 0 };
     if (lsm_buf_reserve(&b.rep, LSM_BATCH_HEADER + klen + vlen + 24))
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
     lsm_batch_clear(&b);

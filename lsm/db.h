@@ -91,6 +91,7 @@ struct lsm_db {
     uint64_t imm_log[LSM_MAX_IMM];
     int nimm;
     int flushing;                  /* (mu) imm[0] is being flushed */
+    int punching;                  /* (mu) punch_holes passes with mu dropped */
     lsm_wal_writer *log;           /* head writer only */
     uint64_t log_bytes;            /* (mu) its size */
     uint64_t synced_seq;           /* (mu) every write up to it is fsync'ed */

@@ -21,6 +21,7 @@
 #include "fault_env.h"
 #include "lsm.h"
 #include "testutil.h"
+#include "write_batch.h"
 
 #define NKEYS 300
 
@@ -1114,22 +1115,31 @@ static long long write_calls(void)
     return n;
 }
 
-/* Key i of batch gen: BATCH_VALUES large puts with small puts between. */
-static lsm_batch *file_like_batch(int gen)
+/* Key i of batch gen: BATCH_VALUES large puts with small puts between;
+ * with shared (BATCH_VALUES * BATCH_VALUE_BYTES bytes) the large values
+ * are made there and named (lsm_batch_put_ref), else copied in. */
+static lsm_batch *file_like_batch_in(int gen, char *shared)
 {
     lsm_batch *b = lsm_batch_new();
     assert_non_null(b);
     assert_int_equal(lsm_batch_reserve(b, BATCH_VALUES * (BATCH_VALUE_BYTES + 64)), LSM_OK);
-    char key[32], val[BATCH_VALUE_BYTES];
+    char key[32], own[BATCH_VALUE_BYTES];
     for (int i = 0; i < BATCH_VALUES; i++) {
+        char *val = shared ? shared + (size_t)i * BATCH_VALUE_BYTES : own;
         snprintf(key, sizeof key, "g%d-blk%03d", gen, i);
-        for (size_t j = 0; j < sizeof val; j++)
+        for (size_t j = 0; j < BATCH_VALUE_BYTES; j++)
             val[j] = (char)(i * 31 + gen * 7 + (int)j);
-        assert_int_equal(lsm_batch_put(b, key, strlen(key), val, sizeof val), LSM_OK);
+        assert_int_equal((shared ? lsm_batch_put_ref : lsm_batch_put)(
+                             b, key, strlen(key), val, BATCH_VALUE_BYTES), LSM_OK);
         snprintf(key, sizeof key, "g%d-small%03d", gen, i);
         assert_int_equal(lsm_batch_put(b, key, strlen(key), key, strlen(key)), LSM_OK);
     }
     return b;
+}
+
+static lsm_batch *file_like_batch(int gen)
+{
+    return file_like_batch_in(gen, NULL);
 }
 
 /* Checks batch gen's keys: all there with their values, or all absent. */
@@ -1214,6 +1224,52 @@ static void test_batch_values_fall_back_whole(void **state)
     fault_env_free(fe);
 }
 
+/* Writes batch gen with its large values named in shared memory
+ * (lsm_batch_put_ref) under flags, then scribbles over that memory: the
+ * batch counts the bytes a copying one would, yet holds none of them,
+ * and every value reads back as it was written (the engine wrote or
+ * copied them before lsm_write returned). */
+static void write_ref_batch(lsm_db *db, int gen, int flags)
+{
+    size_t total = BATCH_VALUES * BATCH_VALUE_BYTES;
+    char *shared = malloc(total);
+    assert_non_null(shared);
+    lsm_batch *b = file_like_batch_in(gen, shared);
+    lsm_batch *copied = file_like_batch(gen);
+    assert_int_equal(lsm_batch_bytes(b), lsm_batch_bytes(copied));
+    assert_int_equal(lsm_batch_count(b), lsm_batch_count(copied));
+    assert_true(b->rep.len < total / 8);
+    lsm_batch_free(copied);
+    assert_int_equal(lsm_write(db, b, flags), LSM_OK);
+    memset(shared, 0x5a, total);
+    lsm_batch_free(b);
+    free(shared);
+    check_batch(db, gen, 1);
+}
+
+/* Values named by a batch (lsm_batch_put_ref) reach the blob file from
+ * the caller's memory, and the ones kept inline (LSM_NO_BLOB; a blob
+ * file with no room) are copied: all read back, also after a reopen. */
+static void test_batch_ref_values(void **state)
+{
+    (void)state;
+    fault_env *fe;
+    lsm_options o;
+    lsm_db *db = fault_blob_open(13, &fe, &o);
+    write_ref_batch(db, 1, 0);                       /* to the blob file */
+    write_ref_batch(db, 2, LSM_NO_BLOB);             /* inline */
+    fault_env_fail_after(fe, FAULT_MASK(FAULT_OP_WRITE), 9, LSM_NO_SPACE, 0);
+    write_ref_batch(db, 3, 0);                       /* falls back inline */
+    assert_int_equal(fault_env_faults_fired(fe), 1);
+    write_ref_batch(db, 4, LSM_SYNC);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    db = tu_open_db("/db", &o);
+    for (int gen = 1; gen <= 4; gen++)
+        check_batch(db, gen, 1);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    fault_env_free(fe);
+}
+
 /* More dead records than one obsolete-file pass punches (4096, db.c):
  * the rest go in later passes the flush thread makes on its own, without
  * another flush or compaction.  Polled (bounded), no timing claim. */
@@ -1281,6 +1337,7 @@ int main(void)
         cmocka_unit_test(test_holes_free_dead_values),
         cmocka_unit_test(test_holes_spare_checkpoint_links),
         cmocka_unit_test(test_holes_backlog_in_turns),
+        cmocka_unit_test(test_batch_ref_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
