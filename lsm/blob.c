@@ -587,36 +587,82 @@ static void put_handle(lsm_blobs *b, lsm_file *f, int slot)
         doomed->ops->close(doomed);
 }
 
+/* Reads up to `want` bytes of blob file `file` at `off` into buf (*got:
+ * how many; fewer at the end of the file). */
+static int read_at(lsm_blobs *b, uint64_t file, uint64_t off, char *buf,
+                   size_t want, size_t *got)
+{
+    lsm_file *f;
+    int slot = -1;
+    int rc = get_handle(b, file, &f, &slot);
+    if (rc)
+        return rc;
+    rc = f->ops->pread(f, off, buf, want, got);
+    put_handle(b, f, slot);
+    return rc;
+}
+
+/* p: the `have` bytes read at r's record.  The value, once the record's
+ * header repeats r's length and checksum and the value hashes to it. */
+static int check_record(const lsm_blob_ref *r, const char *p, size_t have,
+                        lsm_slice *value)
+{
+    if (have < BLOB_HEADER + (size_t)r->len)
+        return lsm_fail(LSM_CORRUPTION, "blob file %06" PRIu64 " short at %" PRIu64,
+                        r->file, r->off);
+    if (lsm_decode_fixed32(p) != r->len || lsm_decode_fixed32(p + 4) != r->sum ||
+        lsm_checksum(p + BLOB_HEADER, r->len) != r->sum)
+        return lsm_fail(LSM_CORRUPTION,
+                        "blob file %06" PRIu64 ": checksum mismatch at %" PRIu64,
+                        r->file, r->off);
+    *value = lsm_slice_make(p + BLOB_HEADER, r->len);
+    return LSM_OK;
+}
+
 int lsm_blobs_read(lsm_blobs *b, lsm_slice refs, lsm_buf *out)
 {
     lsm_blob_ref r;
     if (!lsm_blob_ref_decode(refs, &r))
         return lsm_fail(LSM_CORRUPTION, "malformed blob reference");
     lsm_buf_clear(out);
-    if (lsm_buf_reserve(out, BLOB_HEADER + (size_t)r.len))
-        return lsm_fail(LSM_NO_MEMORY, "out of memory");
-    lsm_file *f;
-    int slot = -1;
-    int rc = get_handle(b, r.file, &f, &slot);
-    if (rc)
-        return rc;
     size_t want = BLOB_HEADER + (size_t)r.len, got = 0;
-    rc = f->ops->pread(f, r.off, out->data, want, &got);
-    put_handle(b, f, slot);
+    if (lsm_buf_reserve(out, want))
+        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    lsm_slice v;
+    int rc = read_at(b, r.file, r.off, out->data, want, &got);
+    if (rc == LSM_OK)
+        rc = check_record(&r, out->data, got, &v);
     if (rc)
         return rc;
-    if (got < want)
-        return lsm_fail(LSM_CORRUPTION, "blob file %06" PRIu64 " short at %" PRIu64,
-                        r.file, r.off);
-    const char *p = out->data;
-    if (lsm_decode_fixed32(p) != r.len || lsm_decode_fixed32(p + 4) != r.sum ||
-        lsm_checksum(p + BLOB_HEADER, r.len) != r.sum)
-        return lsm_fail(LSM_CORRUPTION,
-                        "blob file %06" PRIu64 ": checksum mismatch at %" PRIu64,
-                        r.file, r.off);
-    memmove(out->data, p + BLOB_HEADER, r.len);
-    out->len = r.len;
+    memmove(out->data, v.data, v.len);
+    out->len = v.len;
     return LSM_OK;
+}
+
+int lsm_blobs_read_window(lsm_blobs *b, lsm_slice refs, lsm_blob_window *w,
+                          lsm_slice *out)
+{
+    lsm_blob_ref r;
+    if (!lsm_blob_ref_decode(refs, &r))
+        return lsm_fail(LSM_CORRUPTION, "malformed blob reference");
+    size_t need = BLOB_HEADER + (size_t)r.len;
+    int inside = w->file == r.file && r.off >= w->off &&
+                 r.off - w->off <= w->buf.len && need <= w->buf.len - (r.off - w->off);
+    if (!inside) {
+        size_t want = need > LSM_BLOB_WINDOW ? need : LSM_BLOB_WINDOW, got = 0;
+        w->file = 0;
+        lsm_buf_clear(&w->buf);
+        if (lsm_buf_reserve(&w->buf, want))
+            return lsm_fail(LSM_NO_MEMORY, "out of memory");
+        int rc = read_at(b, r.file, r.off, w->buf.data, want, &got);
+        if (rc)
+            return rc;
+        w->file = r.file;
+        w->off = r.off;
+        w->buf.len = got;
+    }
+    size_t at = (size_t)(r.off - w->off);
+    return check_record(&r, w->buf.data + at, w->buf.len - at, out);
 }
 
 /* --- holes (blob.h) --------------------------------------------------------- */

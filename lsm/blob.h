@@ -112,6 +112,28 @@ int lsm_blobs_sync(lsm_blobs *b);
  * missing or short file, or a checksum mismatch. */
 int lsm_blobs_read(lsm_blobs *b, lsm_slice ref, lsm_buf *out);
 
+/* Bytes a scan reads of a blob file at once (lsm_blobs_read_window). */
+#define LSM_BLOB_WINDOW (512u << 10)
+
+/* Part of one blob file read ahead by a scan: [off, off + buf.len). */
+typedef struct lsm_blob_window {
+    uint64_t file;      /* 0: empty */
+    uint64_t off;
+    lsm_buf buf;
+} lsm_blob_window;
+
+/* lsm_blobs_read for a scan, which mostly reads records in the order they
+ * were written: a record inside w is taken from it; otherwise w is
+ * refilled with LSM_BLOB_WINDOW bytes (or the record, if larger) from the
+ * record's offset on.  *out points into w until the next call.  The same
+ * checks as lsm_blobs_read.  Cost: one pread(2) per window instead of one
+ * per value (16 KiB file blocks: 32x fewer; cold, each small read costs
+ * ~16 us of system time here, a 1 MiB one less than 2 us per 16 KiB);
+ * bytes past the last record a scan wants are read for nothing (at most
+ * one window per scan, from the page cache the next scan reads too). */
+int lsm_blobs_read_window(lsm_blobs *b, lsm_slice ref, lsm_blob_window *w,
+                          lsm_slice *out);
+
 /* Frees the space of dead records (holes: blob.h's header): the whole
  * file system blocks inside each of the n extents (any order; ext is
  * sorted in place), in files no checkpoint shares.  The caller

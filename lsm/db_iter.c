@@ -45,6 +45,9 @@ struct lsm_iter {
     lsm_buf saved_key, saved_value; /* REVERSE: the current entry */
     int saved_blob;                 /* REVERSE: saved_value is a reference */
     lsm_buf blob;                   /* the current blob value, resolved */
+    int scan;                       /* no_fill_cache: blob values read
+                                       through `win` */
+    lsm_blob_window win;            /* (scan) blob bytes read ahead */
     lsm_buf skip;                   /* scratch for the key being skipped */
 };
 
@@ -235,22 +238,29 @@ static int current_is_blob(const lsm_iter *it)
     return lsm_ikey_parse(lsm_iiter_key(it->it), &k) && k.kind == LSM_KIND_BLOB;
 }
 
-/* A blob value is read (and verified) at each call; a failure stops the
- * iterator with its status and yields NULL, length 0. */
+/* A blob value is read (and verified) at each call; a scan's
+ * (no_fill_cache) from the blob bytes it read ahead (blob.h,
+ * lsm_blobs_read_window).  A failure stops the iterator with its status
+ * and yields NULL, length 0. */
 const void *lsm_iter_value(const lsm_iter *cit, size_t *vlen)
 {
     lsm_iter *it = (lsm_iter *)cit;   /* resolving a blob caches into it */
     lsm_slice v = it->dir == FORWARD ? lsm_iiter_value(it->it)
                                      : lsm_buf_slice(&it->saved_value);
     if (it->valid && current_is_blob(it)) {
-        int rc = lsm_blobs_read(it->db->blobs, v, &it->blob);
+        int rc;
+        if (it->scan) {
+            rc = lsm_blobs_read_window(it->db->blobs, v, &it->win, &v);
+        } else {
+            rc = lsm_blobs_read(it->db->blobs, v, &it->blob);
+            v = lsm_buf_slice(&it->blob);
+        }
         if (rc) {
             it->status = rc;
             it->valid = 0;
             *vlen = 0;
             return NULL;
         }
-        v = lsm_buf_slice(&it->blob);
     }
     *vlen = v.len;
     return v.data;
@@ -301,8 +311,9 @@ lsm_iter *lsm_iter_new(lsm_db *db, const lsm_read_options *ro)
 
     it->status = lsm_version_pin_range_del_tables(it->version, &it->rd_tables,
                                                   &it->nrd_tables);
+    it->scan = ro && ro->no_fill_cache;
     if (it->status == LSM_OK)
-        it->status = build_merged(it, !(ro && ro->no_fill_cache));
+        it->status = build_merged(it, !it->scan);
     if (it->status && !it->it)
         it->it = lsm_iiter_error(it->status);
     return it;
@@ -323,6 +334,7 @@ void lsm_iter_free(lsm_iter *it)
     lsm_buf_free(&it->saved_key);
     lsm_buf_free(&it->saved_value);
     lsm_buf_free(&it->blob);
+    lsm_buf_free(&it->win.buf);
     lsm_buf_free(&it->skip);
     free(it);
 }

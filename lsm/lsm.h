@@ -252,7 +252,9 @@ typedef struct lsm_batch lsm_batch;
 
 typedef struct lsm_read_options {
     const lsm_snapshot *snapshot;   /* NULL = latest */
-    int no_fill_cache;              /* 1: blocks read are not cached (scans) */
+    int no_fill_cache;              /* 1: a scan: blocks read are not cached,
+                                       blob values are read ahead 512 KiB
+                                       at a time */
 } lsm_read_options;
 
 /* Open (creating if allowed) the store in directory `dir`.  Fails with
