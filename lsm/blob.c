@@ -639,8 +639,8 @@ int lsm_blobs_read(lsm_blobs *b, lsm_slice refs, lsm_buf *out)
     return LSM_OK;
 }
 
-int lsm_blobs_read_window(lsm_blobs *b, lsm_slice refs, lsm_blob_window *w,
-                          lsm_slice *out)
+int lsm_blobs_read_window(lsm_blobs *b, lsm_slice refs, int backward,
+                          lsm_blob_window *w, lsm_slice *out)
 {
     lsm_blob_ref r;
     if (!lsm_blob_ref_decode(refs, &r))
@@ -650,15 +650,18 @@ int lsm_blobs_read_window(lsm_blobs *b, lsm_slice refs, lsm_blob_window *w,
                  r.off - w->off <= w->buf.len && need <= w->buf.len - (r.off - w->off);
     if (!inside) {
         size_t want = need > LSM_BLOB_WINDOW ? need : LSM_BLOB_WINDOW, got = 0;
+        uint64_t from = r.off;
+        if (backward)        /* the window ends with the record */
+            from = r.off + need > want ? r.off + need - want : 0;
         w->file = 0;
         lsm_buf_clear(&w->buf);
         if (lsm_buf_reserve(&w->buf, want))
             return lsm_fail(LSM_NO_MEMORY, "out of memory");
-        int rc = read_at(b, r.file, r.off, w->buf.data, want, &got);
+        int rc = read_at(b, r.file, from, w->buf.data, want, &got);
         if (rc)
             return rc;
         w->file = r.file;
-        w->off = r.off;
+        w->off = from;
         w->buf.len = got;
     }
     size_t at = (size_t)(r.off - w->off);

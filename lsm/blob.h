@@ -123,16 +123,17 @@ typedef struct lsm_blob_window {
 } lsm_blob_window;
 
 /* lsm_blobs_read for a scan, which mostly reads records in the order they
- * were written: a record inside w is taken from it; otherwise w is
- * refilled with LSM_BLOB_WINDOW bytes (or the record, if larger) from the
- * record's offset on.  *out points into w until the next call.  The same
+ * were written (backward: in reverse): a record inside w is taken from
+ * it; otherwise w is refilled with LSM_BLOB_WINDOW bytes (or the record,
+ * if larger) from the record's offset on (backward: ending with the
+ * record).  *out points into w until the next call.  The same
  * checks as lsm_blobs_read.  Cost: one pread(2) per window instead of one
  * per value (16 KiB file blocks: 32x fewer; cold, each small read costs
  * ~16 us of system time here, a 1 MiB one less than 2 us per 16 KiB);
  * bytes past the last record a scan wants are read for nothing (at most
  * one window per scan, from the page cache the next scan reads too). */
-int lsm_blobs_read_window(lsm_blobs *b, lsm_slice ref, lsm_blob_window *w,
-                          lsm_slice *out);
+int lsm_blobs_read_window(lsm_blobs *b, lsm_slice ref, int backward,
+                          lsm_blob_window *w, lsm_slice *out);
 
 /* Frees the space of dead records (holes: blob.h's header): the whole
  * file system blocks inside each of the n extents (any order; ext is

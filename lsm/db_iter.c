@@ -250,7 +250,8 @@ const void *lsm_iter_value(const lsm_iter *cit, size_t *vlen)
     if (it->valid && current_is_blob(it)) {
         int rc;
         if (it->scan) {
-            rc = lsm_blobs_read_window(it->db->blobs, v, &it->win, &v);
+            rc = lsm_blobs_read_window(it->db->blobs, v, it->dir == REVERSE,
+                                       &it->win, &v);
         } else {
             rc = lsm_blobs_read(it->db->blobs, v, &it->blob);
             v = lsm_buf_slice(&it->blob);
