@@ -293,11 +293,12 @@ void lsm_batch_clear(lsm_batch *b);
 int lsm_batch_put(lsm_batch *b, const void *key, size_t klen,
                   const void *val, size_t vlen);
 /* lsm_batch_put without copying the value: val[0, vlen) must stay
- * unchanged until the batch is freed, cleared or written (lsm_write
- * returns).  A value the engine puts in a blob file goes there straight
- * from val, not through the batch; any other is copied at lsm_write, so
- * this saves a copy of the data only for values of blob_min_bytes or
- * more. */
+ * unchanged until the batch is freed or cleared (a batch written again,
+ * e.g. retried after an error, reads val again).  A value the engine puts
+ * in a blob file goes there straight from val, not through the batch; any
+ * other is copied into the batch at lsm_write (which so changes the
+ * batch's contents, not its meaning), so this saves a copy of the data
+ * only for values of blob_min_bytes or more. */
 int lsm_batch_put_ref(lsm_batch *b, const void *key, size_t klen,
                       const void *val, size_t vlen);
 int lsm_batch_delete(lsm_batch *b, const void *key, size_t klen);
