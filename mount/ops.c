@@ -227,12 +227,13 @@ static int mnt_node(fuse_req_t req, fuse_ino_t ino, struct mnt_node *n)
  * 7 requests of a small SQLite transaction were those.  It still removes
  * security.capability itself (removexattr), and it bypasses the page
  * cache (sends the WRITE at once, as the writer) whenever the writer must
- * clear bits, so a writeback WRITE never clears them (FS_WRITE_KEEP_PRIV).  Before
- * a write(2), fallocate or copy_file_range that must clear bits it still
- * sends, as the writer, an empty setattr (FS_SET_KILL_PRIV) whose reply
- * refreshes its cached mode; an O_TRUNC open sends none (atomic_o_trunc)
- * and the kernel keeps its cached mode, so when the file had the bits
- * the daemon invalidates the kernel's attributes (mnt_priv_changed).
+ * clear bits, so a writeback WRITE never clears them (FS_WRITE_KEEP_PRIV).
+ * Before a write(2), fallocate or copy_file_range that must clear bits it
+ * still sends, as the writer, an empty setattr (FS_SET_KILL_PRIV) whose
+ * reply refreshes its cached mode; an O_TRUNC open sends none
+ * (atomic_o_trunc) and the kernel keeps its cached mode, so when the file
+ * had the bits the daemon invalidates the kernel's attributes
+ * (mnt_priv_changed).
  * A kernel without KILLPRIV_V2 sends instead a setattr of the mode it
  * recomputed from the mode alone (setuid, setgid only when
  * group-executable), or the empty one when that recomputes nothing: the
@@ -489,7 +490,7 @@ static void mnt_getattr(fuse_req_t req, fuse_ino_t ino,
  * A setattr with nothing to set is the kernel's request to clear the bits
  * before a change that must (see mnt_init): FS_SET_KILL_PRIV, cleared by
  * the caller's credentials as after a write.  (With -o no_writeback a
- * chown(f, -1, -1) sends the same, so root's keeps setuid there.) */
+ * chown(f, -1, -1) sends the same, so root keeps setuid there.) */
 static int mnt_setattr_mask(int valid)
 {
     static const struct { int fuse_bit, fs_bit; } map[] = {
