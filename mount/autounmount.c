@@ -182,7 +182,11 @@ static void mnt_watch_run(int sock, const char *path, long daemon)
         if (n == 1 && c == MNT_WATCH_MOUNTED) {
             int rc = mnt_watch_stat(AT_FDCWD, path, 0, &rec);
             mounted = rc == 0;
-            if (rc != 0)
+            if (rc == -ENOSYS)
+                mnt_log(LOG_ERR, "auto_unmount: this kernel's statx gives "
+                        "no mount ID (Linux before 5.8): the mount at %s is "
+                        "left in place if the daemon dies", path);
+            else if (rc != 0)
                 mnt_log(LOG_ERR, "auto_unmount: cannot identify the mount "
                         "at %s: %s", path, strerror(-rc));
             continue;

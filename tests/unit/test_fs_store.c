@@ -464,15 +464,23 @@ static void test_tmpfile_reclaimed_after_crash(void **state)
     orphan_reclaimed_after_crash(*state, unlinked_tmpfile);
 }
 
+/* *o: the test's options on a new fault env (returned; seed as given). */
+static fault_env *fault_options(T *t, uint64_t seed, fs_options *o)
+{
+    fault_env *fe = fault_env_new(seed);
+    *o = t->o;
+    o->lsm.env = fault_env_base(fe);
+    return fe;
+}
+
 /* Power loss (simulated by the fault env): what was synced survives, the
  * tree is consistent, and inode numbers handed out before the loss are
  * never handed out again. */
 static void test_power_loss(void **state)
 {
     T *t = *state;
-    fault_env *fe = fault_env_new(7);
-    fs_options o = t->o;
-    o.lsm.env = fault_env_base(fe);
+    fs_options o;
+    fault_env *fe = fault_options(t, 7, &o);
     fs_t *fs;
     assert_int_equal(fs_open("/store", &o, &fs), 0);
     uint64_t max = 0;
@@ -540,9 +548,8 @@ static void assert_filled(fs_t *fs, uint64_t ino, off_t off, size_t n, char c)
 static void test_fsync_of_synced_file_is_one_sync(void **state)
 {
     T *t = *state;
-    fault_env *fe = fault_env_new(13);
-    fs_options o = t->o;
-    o.lsm.env = fault_env_base(fe);
+    fs_options o;
+    fault_env *fe = fault_options(t, 13, &o);
     o.lsm.blob_min_bytes = 4096;
     o.lsm.memtable_bytes = 8u << 20;        /* no WAL switch meanwhile */
     fs_t *fs;
@@ -599,9 +606,8 @@ static void note_unclean(void *ctx, int level, const char *line)
 static void test_read_only_mode(void **state)
 {
     T *t = *state;
-    fault_env *fe = fault_env_new(11);
-    fs_options o = t->o;
-    o.lsm.env = fault_env_base(fe);
+    fs_options o;
+    fault_env *fe = fault_options(t, 11, &o);
     o.log = note_unclean;
     fs_t *fs;
     struct stat st;
@@ -649,9 +655,8 @@ static void test_read_only_mode(void **state)
 static void test_disk_full(void **state)
 {
     T *t = *state;
-    fault_env *fe = fault_env_new(11);
-    fs_options o = t->o;
-    o.lsm.env = fault_env_base(fe);
+    fs_options o;
+    fault_env *fe = fault_options(t, 11, &o);
     o.lsm.compression = LSM_COMPRESS_NONE;
     fs_t *fs;
     assert_int_equal(fs_open("/store", &o, &fs), 0);
@@ -706,10 +711,9 @@ static int fill_files(T *t, fs_t *fs, const char *prefix, int *nfiles)
  * blocks by 16 point deletes. */
 static void unlink_gives_space_back(T *t, uint32_t block_bytes)
 {
-    fault_env *fe = fault_env_new(12);
+    fs_options o;
+    fault_env *fe = fault_options(t, 12, &o);
     fault_env_set_capacity(fe, 8u << 20);
-    fs_options o = t->o;
-    o.lsm.env = fault_env_base(fe);
     o.lsm.compression = LSM_COMPRESS_NONE;
     o.block_bytes = block_bytes;
     fs_t *fs;
@@ -755,9 +759,8 @@ static void test_disk_full_unlink_small_files(void **state)
 static void test_close_on_full_disk_without_reserve(void **state)
 {
     T *t = *state;
-    fault_env *fe = fault_env_new(13);
-    fs_options o = t->o;
-    o.lsm.env = fault_env_base(fe);
+    fs_options o;
+    fault_env *fe = fault_options(t, 13, &o);
     o.lsm.reserve_bytes = 0;
     fs_t *fs;
     assert_int_equal(fs_open("/store", &o, &fs), 0);
