@@ -10,6 +10,8 @@
  * or FIRST, MIDDLE..., LAST for a record split across blocks.  A fragment
  * never crosses a block boundary; fewer than 7 bytes left in a block are
  * zero-filled trailer.  Records of any size (up to 4 GiB) are supported.
+ * Zeros past the last record (preallocated space, or zeros the writer
+ * prefilled: lsm_wal_sync_ahead) are the end of the log, not damage.
  *
  * The reader verifies every fragment.  A damaged or torn region is skipped
  * and reported with its offset and size; whether that is a harmless torn
@@ -52,6 +54,27 @@ int lsm_wal_flush(lsm_wal_writer *w);
 /* 1 after a failed append that may have left part of a record. */
 int lsm_wal_broken(const lsm_wal_writer *w);
 int lsm_wal_sync(lsm_wal_writer *w);
+/* lsm_wal_sync for a log that goes on taking records synced one by one
+ * (a sync write, lsm_sync).  Appending extends the file, so its fdatasync
+ * must commit the file system's journal (the size changes); overwriting
+ * written blocks does not, and costs about half as much here (env.h
+ * prefill).  So after the sync, when fewer than half of
+ * LSM_WAL_PREFILL_BYTES are left between the last record and the zeros
+ * written past it, and the sync covered less than a quarter of it (a
+ * sync after a large burst gains little from no journal commit, and the
+ * burst would use up the zeros before the next sync), zeros are written
+ * up to LSM_WAL_PREFILL_BYTES past the last record (the env's prefill, then start_writeback on them; best
+ * effort: after a failure, not again for that many bytes).  The next sync
+ * makes them durable, paying one journal commit as an append would; the
+ * syncs after it until they are used up pay none.
+ * Cost: each byte of a log synced this way is written twice (zeros, then
+ * the record; yet the disk writes less than it did for the journal
+ * commits), and one sync in LSM_WAL_PREFILL_BYTES / 2 writes up to
+ * LSM_WAL_PREFILL_BYTES of zeros; db.c does without on a nearly full
+ * disk.  The zeros read as the end of the log (zero-filled space past
+ * the last record, above), so the format is unchanged. */
+#define LSM_WAL_PREFILL_BYTES (1u << 20)
+int lsm_wal_sync_ahead(lsm_wal_writer *w);
 uint64_t lsm_wal_offset(const lsm_wal_writer *w);
 /* Starts writing the records appended since the last call to the disk,
  * without waiting, once they are LSM_WAL_WRITEBACK_BYTES or more (the

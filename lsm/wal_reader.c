@@ -25,7 +25,8 @@
  *
  * Zeros.  The writer never leaves 7 or more zero bytes inside a block, so
  * a block whose remainder is all zeros is either preallocated/unwritten
- * space at the end of the log (harmless) or a zeroed region in the middle.
+ * space or zeros the writer prefilled (wal.h: lsm_wal_sync_ahead) at the
+ * end of the log (harmless), or a zeroed region in the middle.
  * It is held as a pending region: if anything other than zeros follows,
  * it is reported as damage; if the file ends first, it is tail.  Fewer
  * than 7 bytes left at the end of a block are trailer and are not checked.

@@ -1,11 +1,12 @@
 /*
  * wal_writer.c — appends records in the log format of wal.h.
  *
- * Layout invariant: `offset` is the file size, and offset % LSM_WAL_BLOCK
- * is where the next fragment header goes.  A fragment is placed only if
- * its 7-byte header fits in the current block; otherwise the remaining
- * (< 7) bytes of the block are written as zeros and the fragment starts
- * the next block.  A header that fits exactly at the end of a block gets
+ * Layout invariant: `offset` is the file size as the env reports it (the
+ * bytes appended, not the zeros prefilled past them: lsm_wal_sync_ahead),
+ * and offset % LSM_WAL_BLOCK is where the next fragment header goes.  A
+ * fragment is placed only if its 7-byte header fits in the current block;
+ * otherwise the remaining (< 7) bytes of the block are written as zeros
+ * and the fragment starts the next block.  A header that fits exactly at the end of a block gets
  * an empty FIRST fragment, so every block begins with a header — the
  * property the reader relies on to resynchronise after damage.
  *
@@ -33,6 +34,8 @@ struct lsm_wal_writer {
     int failed;        /* status of the append that failed, or LSM_OK */
     int manual_flush;  /* appends may stay in the env's buffer */
     uint64_t writeback_off;  /* start_writeback was asked up to here */
+    uint64_t prefilled;      /* no prefill is asked below this offset */
+    uint64_t ahead_off;      /* offset at the last lsm_wal_sync_ahead */
 };
 
 int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
@@ -58,6 +61,7 @@ int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
     w->f = f;
     w->offset = offset;
     w->writeback_off = offset;
+    w->ahead_off = offset;
     *out = w;
     return LSM_OK;
 }
@@ -158,6 +162,23 @@ int lsm_wal_broken(const lsm_wal_writer *w)
 int lsm_wal_sync(lsm_wal_writer *w)
 {
     return lsm_file_sync(w->f);
+}
+
+int lsm_wal_sync_ahead(lsm_wal_writer *w)
+{
+    int rc = lsm_file_sync(w->f);
+    int small = w->offset - w->ahead_off < LSM_WAL_PREFILL_BYTES / 4;
+    w->ahead_off = w->offset;
+    if (rc == LSM_OK && small && w->f->ops->prefill && !w->failed &&
+        w->prefilled < w->offset + LSM_WAL_PREFILL_BYTES / 2) {
+        uint64_t from = w->prefilled > w->offset ? w->prefilled : w->offset;
+        uint64_t upto = w->offset + LSM_WAL_PREFILL_BYTES;
+        if (w->f->ops->prefill(w->f, upto) == LSM_OK &&   /* best effort */
+            w->f->ops->start_writeback)
+            w->f->ops->start_writeback(w->f, from, upto - from);
+        w->prefilled = upto;
+    }
+    return rc;
 }
 
 void lsm_wal_start_writeback(lsm_wal_writer *w)
