@@ -24,7 +24,11 @@
  * followed by valid records, or damage in an older WAL that no FOLLOWS
  * WAL comes after (fsync'ed before the next one was made), is corruption:
  * the store refuses to open unless opt.salvage, which keeps every record
- * that still checks out.
+ * that still checks out.  One exception: in a WAL whose tail may be lost,
+ * damage in records written over zeros ahead that no later sync mark
+ * shows synced (wal.h: `unsynced`) is a power cut's doing; replay keeps
+ * the records before it, as for a torn tail.  Without salvage no record
+ * after damage is replayed.
  */
 #include "db.h"
 
@@ -300,6 +304,12 @@ static int judge_damage(lsm_db *db, const lsm_wal_damage *d, const char *name,
                    (unsigned long long)d->first_offset, d->first_reason);
         return LSM_OK;
     }
+    if (d->unsynced && newest && !db->opt.salvage) {
+        lsm_db_log(db, LSM_LOG_INFO, "%s: dropped the unsynced records from offset %llu, "
+                   "written over zeros and left out of order by a crash (%s)",
+                   name, (unsigned long long)d->first_offset, d->first_reason);
+        return LSM_OK;
+    }
     if (db->opt.salvage) {
         lsm_db_log(db, LSM_LOG_WARNING, "%s: salvage skipped %llu damaged bytes in %d region(s) from offset %llu (%s)",
                    name, (unsigned long long)d->dropped_bytes, d->regions,
@@ -327,6 +337,8 @@ static int replay_log(replay *rp, uint64_t number, int tail_may_be_lost)
     int rc = db->env->open_read(db->env, path, &f);
     if (rc == LSM_OK)
         rc = lsm_wal_reader_new(f, name, &r);
+    if (rc == LSM_OK && !db->opt.salvage)
+        lsm_wal_reader_stop_at_damage(r);   /* a prefix, or refused */
     lsm_slice rec;
     int got = 0;
     rp->sealed = 0;

@@ -13,10 +13,36 @@
  * Zeros past the last record (preallocated space, or zeros the writer
  * prefilled: lsm_wal_sync_ahead) are the end of the log, not damage.
  *
+ * A SYNC mark is a fragment of its own (never part of a record, never
+ * returned by the reader) with a 16-byte payload:
+ *
+ *     durable fixed64 | ahead fixed64
+ *
+ * durable: every byte of the log before this offset had been fsync'ed
+ * when the mark was appended (so at most the mark's offset).  ahead (at
+ * least the mark's end): the writer may write zeros past the last record
+ * up to this offset once the sync after the mark completes, and then
+ * append records over them.  Appends that extend a file reach
+ * the disk in order as far as a power cut can tell (ext4 commits the new
+ * size after the data); records written over zeros already on disk do
+ * not: a power cut can keep a later page and lose an earlier one.  The
+ * marks let the reader tell that apart from corruption (below).  The
+ * writer appends one just before each lsm_wal_sync_ahead, where it fits
+ * in the current block (23 bytes); logs written before marks existed
+ * have none and read as before.  Binaries older than the marks refuse a
+ * log that has one (unknown fragment type 5) and change nothing.
+ *
  * The reader verifies every fragment.  A damaged or torn region is skipped
  * and reported with its offset and size; whether that is a harmless torn
  * tail (nothing valid follows) or corruption in the middle of the log
  * (valid records follow) is known at the end and decided by the caller.
+ * Damage followed by valid records is `unsynced` (as harmless as a torn
+ * tail, for a log whose tail may be lost) when it starts below the
+ * `ahead` of a mark read before it and no mark after it says it was
+ * durable (a `durable` above its start).  What that cannot catch: damage
+ * in bytes synced by the last sync before the crash, with no mark
+ * appended after that sync -- as a damaged final record cannot be told
+ * from a torn one.
  */
 #ifndef LSM_WAL_H
 #define LSM_WAL_H
@@ -33,7 +59,9 @@ enum lsm_wal_type {
     LSM_WAL_FIRST = 2,
     LSM_WAL_MIDDLE = 3,
     LSM_WAL_LAST = 4,
+    LSM_WAL_SYNC_MARK = 5,
 };
+#define LSM_WAL_MARK_PAYLOAD 16
 
 typedef struct lsm_wal_writer lsm_wal_writer;
 
@@ -72,7 +100,9 @@ int lsm_wal_sync(lsm_wal_writer *w);
  * commits), and one sync in LSM_WAL_PREFILL_BYTES / 2 writes up to
  * LSM_WAL_PREFILL_BYTES of zeros; db.c does without on a nearly full
  * disk.  The zeros read as the end of the log (zero-filled space past
- * the last record, above), so the format is unchanged. */
+ * the last record, above).  Before the sync it appends a SYNC mark (the
+ * header comment) announcing the zeros; zeros are written only up to an
+ * announcement that a completed sync made durable. */
 #define LSM_WAL_PREFILL_BYTES (1u << 20)
 int lsm_wal_sync_ahead(lsm_wal_writer *w);
 uint64_t lsm_wal_offset(const lsm_wal_writer *w);
@@ -104,6 +134,10 @@ typedef struct lsm_wal_damage {
     /* Set when a valid record was read after damage: the damage is not
      * merely a torn tail. */
     int before_tail;
+    /* Set with before_tail when the damage lies in zeros written ahead
+     * and no mark shows it was synced (the header comment): records
+     * written over them that a power cut left out of order. */
+    int unsynced;
     char first_reason[128];     /* e.g. "checksum mismatch" */
 } lsm_wal_damage;
 
@@ -115,6 +149,10 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *rec);
 /* File offset just past the last record returned. */
 uint64_t lsm_wal_reader_offset(const lsm_wal_reader *r);
 const lsm_wal_damage *lsm_wal_reader_damage(const lsm_wal_reader *r);
+/* From now on no record after damage is returned (by default they are,
+ * for salvage): the reader reads on to the end only to judge the damage
+ * (before_tail, unsynced).  For a replay that keeps a prefix of the log. */
+void lsm_wal_reader_stop_at_damage(lsm_wal_reader *r);
 void lsm_wal_reader_free(lsm_wal_reader *r);
 
 #endif

@@ -16,7 +16,8 @@
  * fragment that verifies: if one exists, the damage is not a torn tail
  * (a torn append is never followed by a good fragment), so before_tail is
  * set and the caller refuses the log unless salvaging.  Such a fragment
- * is only evidence, never delivered: it may be an image inside a payload.
+ * is only evidence, never delivered: it may be an image inside a payload
+ * (so it can only make the reader refuse more, never less).
  * A fragment whose checksum verified but which is out of sequence (MIDDLE
  * or LAST without FIRST, FIRST or FULL while a record is open) has a
  * trustworthy length, so only it (plus any partial record it interrupts)
@@ -32,8 +33,15 @@
  * than 7 bytes left at the end of a block are trailer and are not checked.
  *
  * Every skipped byte is accounted in lsm_wal_damage; adjacent skips merge
- * into one region.  before_tail is set when a record is returned after
- * damage was recorded.
+ * into one region.  before_tail is set when a record is returned (or,
+ * stopping at damage, withheld) after damage was recorded.
+ *
+ * SYNC marks (wal.h) are checked like any fragment and then only noted:
+ * before the first damage, the highest `ahead` (zeros may lie below it);
+ * after it, whether a `durable` passes the damage's start.  A mark with a
+ * bad length, or whose offsets contradict its own position (durable past
+ * it, ahead before its end), is dropped as damage: the writer cannot
+ * have written it.
  */
 #include "wal.h"
 
@@ -64,6 +72,10 @@ struct lsm_wal_reader {
     uint64_t end_offset;   /* just past the last record returned */
     uint64_t damage_end;   /* just past the last damaged region */
     lsm_wal_damage damage;
+
+    int stop_at_damage;    /* withhold records after damage */
+    uint64_t ahead;        /* highest `ahead` of a mark before any damage */
+    int synced_damage;     /* a mark after the damage shows it synced */
 };
 
 int lsm_wal_reader_new(lsm_file *f, const char *name, lsm_wal_reader **out)
@@ -108,6 +120,11 @@ const lsm_wal_damage *lsm_wal_reader_damage(const lsm_wal_reader *r)
     return &r->damage;
 }
 
+void lsm_wal_reader_stop_at_damage(lsm_wal_reader *r)
+{
+    r->stop_at_damage = 1;
+}
+
 /* Accounts [start, end) as damaged, merging with the previous region when
  * they touch or overlap. */
 static void note_damage(lsm_wal_reader *r, uint64_t start, uint64_t end,
@@ -149,33 +166,52 @@ static void drop(lsm_wal_reader *r, uint64_t start, uint64_t end,
     note_damage(r, start, end, reason);
 }
 
-/* Is there a fragment in the current block, starting after `from`, that
- * verifies?  Only called on damage: cost up to O(block^2) hashing in a
- * pathological block, typically a few header checks. */
-static int good_fragment_follows(const lsm_wal_reader *r, size_t from)
+/* Reads a mark's payload; 0 if malformed (wal.h: length, and offsets
+ * that fit its position [off, end)). */
+static int mark_fields(const char *p, size_t n, uint64_t off, uint64_t end,
+                       uint64_t *durable, uint64_t *ahead)
+{
+    if (n != LSM_WAL_MARK_PAYLOAD)
+        return 0;
+    *durable = lsm_decode_fixed64(p);
+    *ahead = lsm_decode_fixed64(p + 8);
+    return *durable <= off && *ahead >= end;
+}
+
+/* Looks through the current block after `from` for fragments that
+ * verify: one sets before_tail, and a SYNC mark among them whose durable
+ * passes the damage's start sets synced_damage (see the header comment:
+ * evidence only, and only towards refusing).  Only called on damage:
+ * cost up to O(block^2) hashing in a pathological block, typically a few
+ * header checks per byte. */
+static void scan_rest_of_block(lsm_wal_reader *r, size_t from)
 {
     for (size_t p = from; p + LSM_WAL_HEADER <= r->block_len; p++) {
         const char *h = r->block + p;
         unsigned type = (unsigned char)h[6];
         size_t len = (size_t)(unsigned char)h[4] | (size_t)(unsigned char)h[5] << 8;
-        if (type < LSM_WAL_FULL || type > LSM_WAL_LAST ||
-            len > r->block_len - p - LSM_WAL_HEADER)
+        if (type < LSM_WAL_FULL || type > LSM_WAL_SYNC_MARK ||
+            len > r->block_len - p - LSM_WAL_HEADER ||
+            lsm_checksum_typed((uint8_t)type, h + LSM_WAL_HEADER, len) !=
+                lsm_decode_fixed32(h))
             continue;
-        if (lsm_checksum_typed((uint8_t)type, h + LSM_WAL_HEADER, len) ==
-            lsm_decode_fixed32(h))
-            return 1;
+        r->damage.before_tail = 1;
+        uint64_t off = r->block_off + p, durable, ahead;
+        if (type == LSM_WAL_SYNC_MARK &&
+            mark_fields(h + LSM_WAL_HEADER, len, off, off + LSM_WAL_HEADER + len,
+                        &durable, &ahead) &&
+            durable > r->damage.first_offset)
+            r->synced_damage = 1;
     }
-    return 0;
 }
 
-/* Drops from a bad fragment to the end of its block, noting whether a
- * good fragment follows in that block (see the header comment). */
+/* Drops from a bad fragment to the end of its block, then looks at the
+ * rest of the block for evidence (scan_rest_of_block). */
 static void drop_rest_of_block(lsm_wal_reader *r, uint64_t frag_off,
                                const char *reason)
 {
-    if (good_fragment_follows(r, r->pos + 1))
-        r->damage.before_tail = 1;
     drop(r, frag_off, r->block_off + r->block_len, reason);
+    scan_rest_of_block(r, r->pos + 1);
     r->pos = r->block_len;
 }
 
@@ -213,17 +249,44 @@ static int finish(lsm_wal_reader *r)
     }
     r->zero_pending = 0;
     r->done = 1;
+    lsm_wal_damage *d = &r->damage;
+    d->unsynced = d->before_tail && d->first_offset < r->ahead &&
+                  !r->synced_damage;
     return 0;
 }
 
+/* 1: *out is the record; 0: withheld (after damage, stop_at_damage). */
 static int deliver(lsm_wal_reader *r, const char *p, size_t n, uint64_t end,
                    lsm_slice *out)
 {
-    if (r->damage.regions)
+    if (r->damage.regions) {
         r->damage.before_tail = 1;
+        if (r->stop_at_damage)
+            return 0;
+    }
     r->end_offset = end;
     *out = lsm_slice_make(p, n);
     return 1;
+}
+
+/* A verified SYNC mark at [off, end) (header comment). */
+static void note_mark(lsm_wal_reader *r, const char *p, size_t n,
+                      uint64_t off, uint64_t end)
+{
+    uint64_t durable, ahead;
+    if (!mark_fields(p, n, off, end, &durable, &ahead)) {
+        drop(r, off, end, "malformed sync mark");
+        return;
+    }
+    if (r->in_record)
+        drop(r, r->rec_start, r->rec_end, "record missing its LAST fragment");
+    r->damage.before_tail |= r->damage.regions > 0;
+    if (!r->damage.regions) {
+        if (ahead > r->ahead)
+            r->ahead = ahead;
+    } else if (durable > r->damage.first_offset) {
+        r->synced_damage = 1;
+    }
 }
 
 /* Appends a verified fragment to the open record. */
@@ -284,7 +347,7 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
             r->pos = r->block_len;
             continue;
         }
-        if (type < LSM_WAL_FULL || type > LSM_WAL_LAST) {
+        if (type < LSM_WAL_FULL || type > LSM_WAL_SYNC_MARK) {
             snprintf(reason, sizeof reason, "unknown fragment type %u", type);
             drop_rest_of_block(r, frag_off, reason);
             continue;
@@ -318,11 +381,16 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
         }
         int rc;
         switch (type) {
+        case LSM_WAL_SYNC_MARK:
+            note_mark(r, payload, len, frag_off, frag_end);
+            break;
         case LSM_WAL_FULL:
             if (r->in_record)
                 drop(r, r->rec_start, r->rec_end,
                      "record missing its LAST fragment");
-            return deliver(r, payload, len, frag_end, out);
+            if (deliver(r, payload, len, frag_end, out))
+                return 1;
+            break;
         case LSM_WAL_FIRST:
             if (r->in_record)
                 drop(r, r->rec_start, r->rec_end,
@@ -347,7 +415,8 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
                 return rc;
             if (type == LSM_WAL_LAST && r->in_record) {
                 r->in_record = 0;
-                return deliver(r, r->rec.data, r->rec.len, frag_end, out);
+                if (deliver(r, r->rec.data, r->rec.len, frag_end, out))
+                    return 1;
             }
             break;
         }

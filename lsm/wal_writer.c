@@ -17,6 +17,13 @@
  * (lsm_wal_set_manual_flush) that write is left to lsm_wal_flush, to
  * sync, or to the env when its buffer fills.
  *
+ * SYNC marks (wal.h): lsm_wal_sync_ahead appends one before its sync
+ * once the log writes zeros ahead (23 bytes a sync, in the same write),
+ * and writes zeros only up to an `ahead` that a completed sync made
+ * durable; lsm_wal_sync on such a log ends with one more mark and sync.
+ * A mark that would not fit in the current block is left out (the next
+ * sync writes one): it never pads a block.
+ *
  * After a failed append the file may hold a partial record, and the
  * writer no longer knows its true size: every later append fails with
  * the same status.  (The reader drops the partial record; the caller
@@ -36,6 +43,10 @@ struct lsm_wal_writer {
     uint64_t writeback_off;  /* start_writeback was asked up to here */
     uint64_t prefilled;      /* no prefill is asked below this offset */
     uint64_t ahead_off;      /* offset at the last lsm_wal_sync_ahead */
+    uint64_t durable;        /* bytes before it were synced */
+    uint64_t announced;      /* a synced mark allows zeros up to here */
+    uint64_t mark_off;       /* where the last mark appended starts */
+    uint64_t mark_durable;   /* its durable: bytes before it are proven */
 };
 
 int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
@@ -159,25 +170,90 @@ int lsm_wal_broken(const lsm_wal_writer *w)
     return w->failed != 0;
 }
 
+#define MARK_BYTES (LSM_WAL_HEADER + LSM_WAL_MARK_PAYLOAD)
+
+/* Appends a SYNC mark (wal.h) announcing zeros up to `ahead`, if it fits
+ * in the current block and its space can be had; *marked says whether it
+ * was appended.  A mark that fails part way breaks the log like any
+ * append, and its status is returned. */
+static int append_mark(lsm_wal_writer *w, uint64_t ahead, int *marked)
+{
+    *marked = 0;
+    size_t left = LSM_WAL_BLOCK - (size_t)(w->offset % LSM_WAL_BLOCK);
+    if (w->failed || left < MARK_BYTES ||
+        lsm_file_reserve(w->f, MARK_BYTES) != LSM_OK)
+        return LSM_OK;
+    if (ahead < w->offset + MARK_BYTES)     /* no zeros past the mark */
+        ahead = w->offset + MARK_BYTES;
+    char p[LSM_WAL_MARK_PAYLOAD];
+    lsm_encode_fixed64(p, w->durable);
+    lsm_encode_fixed64(p + 8, ahead);
+    int rc = emit_fragment(w, LSM_WAL_SYNC_MARK, p, sizeof p);
+    if (rc)
+        return w->failed = rc;
+    w->mark_off = w->offset - MARK_BYTES;
+    w->mark_durable = lsm_decode_fixed64(p);
+    *marked = 1;
+    return LSM_OK;
+}
+
+/* Syncs; on success every byte appended so far is durable. */
+static int sync_file(lsm_wal_writer *w)
+{
+    uint64_t end = w->offset;
+    int rc = lsm_file_sync(w->f);
+    if (rc == LSM_OK)
+        w->durable = end;
+    return rc;
+}
+
+/* On a log with zeros ahead, a mark after the sync and a second sync
+ * leave every synced byte provably durable (a sealed WAL's end, wal.h):
+ * one more fdatasync, on the rare paths that use this (a memtable switch,
+ * close). */
 int lsm_wal_sync(lsm_wal_writer *w)
 {
-    return lsm_file_sync(w->f);
+    int marked = 0;
+    int rc = sync_file(w);
+    int unproven = w->mark_durable < w->mark_off ||     /* before the mark */
+                   w->durable > w->mark_off + MARK_BYTES;   /* after it */
+    if (rc == LSM_OK && w->announced && unproven)
+        rc = append_mark(w, w->announced, &marked);
+    if (rc == LSM_OK && marked)
+        rc = sync_file(w);
+    return rc;
+}
+
+/* Writes zeros up to the last durable announcement (best effort: after a
+ * failure, not again until half of it is used). */
+static void prefill(lsm_wal_writer *w)
+{
+    uint64_t from = w->prefilled > w->offset ? w->prefilled : w->offset;
+    uint64_t upto = w->announced;
+    if (upto <= from)
+        return;
+    if (w->f->ops->prefill(w->f, upto) == LSM_OK && w->f->ops->start_writeback)
+        w->f->ops->start_writeback(w->f, from, upto - from);
+    w->prefilled = upto;
 }
 
 int lsm_wal_sync_ahead(lsm_wal_writer *w)
 {
-    int rc = lsm_file_sync(w->f);
     int small = w->offset - w->ahead_off < LSM_WAL_PREFILL_BYTES / 4;
+    int want = small && w->f->ops->prefill &&
+               w->prefilled < w->offset + LSM_WAL_PREFILL_BYTES / 2;
+    uint64_t ahead = w->offset + MARK_BYTES + LSM_WAL_PREFILL_BYTES;
+    if (!want)
+        ahead = w->announced;
+    int marked = 0;
+    int rc = want || w->announced ? append_mark(w, ahead, &marked) : LSM_OK;
+    if (rc == LSM_OK)
+        rc = sync_file(w);
     w->ahead_off = w->offset;
-    if (rc == LSM_OK && small && w->f->ops->prefill && !w->failed &&
-        w->prefilled < w->offset + LSM_WAL_PREFILL_BYTES / 2) {
-        uint64_t from = w->prefilled > w->offset ? w->prefilled : w->offset;
-        uint64_t upto = w->offset + LSM_WAL_PREFILL_BYTES;
-        if (w->f->ops->prefill(w->f, upto) == LSM_OK &&   /* best effort */
-            w->f->ops->start_writeback)
-            w->f->ops->start_writeback(w->f, from, upto - from);
-        w->prefilled = upto;
-    }
+    if (rc == LSM_OK && marked && ahead > w->announced)
+        w->announced = ahead;
+    if (rc == LSM_OK && want && !w->failed)
+        prefill(w);
     return rc;
 }
 

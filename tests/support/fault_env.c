@@ -894,6 +894,27 @@ lsm_env *fault_env_base(fault_env *fe)
     return &fe->base;
 }
 
+#define FAULT_PAGE 4096
+
+/* FAULT_CRASH_PAGES (fault_env.h) on a file's unsynced bytes: returns the
+ * length left. */
+static size_t crash_pages(fault_env *fe, fnode *node)
+{
+    size_t over = node->zero_synced < node->data.len ? node->zero_synced
+                                                     : node->data.len;
+    if (over < node->synced)
+        over = node->synced;
+    for (size_t page = node->synced / FAULT_PAGE * FAULT_PAGE; page < over;
+         page += FAULT_PAGE) {
+        if (next_random(fe) & 1)
+            continue;                   /* this page reached the disk */
+        size_t from = page > node->synced ? page : node->synced;
+        size_t to = page + FAULT_PAGE < over ? page + FAULT_PAGE : over;
+        memset(node->data.data + from, 0, to - from);
+    }
+    return over + (size_t)random_upto(fe, node->data.len - over);
+}
+
 /* What power loss leaves of one file's data: its durable bytes plus,
  * depending on the mode, part of what was appended since the last sync. */
 static void crash_data(fault_env *fe, fnode *node, int mode)
@@ -920,7 +941,8 @@ static void crash_data(fault_env *fe, fnode *node, int mode)
     char *p = node->data.data + node->synced + keep;
     for (size_t i = 0; i < junk; i++)
         p[i] = mode == FAULT_CRASH_PREFIX_ZEROS ? 0 : (char)next_random(fe);
-    size_t len = node->synced + keep + junk;
+    size_t len = mode == FAULT_CRASH_PAGES ? crash_pages(fe, node)
+                                           : node->synced + keep + junk;
     fe->used -= node->data.len - len;
     node->data.len = len;
     node->synced = len;

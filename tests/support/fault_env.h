@@ -70,6 +70,11 @@ enum fault_crash_mode {
     FAULT_CRASH_RANDOM_PREFIX,     /* a random prefix (maybe none, maybe all) survives */
     FAULT_CRASH_PREFIX_GARBAGE,    /* a random prefix, then random bytes */
     FAULT_CRASH_PREFIX_ZEROS,      /* a random prefix, then zero bytes */
+    /* Appends over synced prefilled zeros reach the disk a 4 KiB page at
+     * a time in any order: each such page keeps its new bytes or its
+     * durable ones (zeros past the synced bytes); past the zeros, a
+     * random prefix.  Appends that extend a file stay in order. */
+    FAULT_CRASH_PAGES,
     /* Not power loss: a crash of the process.  Every byte flushed to the
      * kernel survives, synced or not, and so does the current namespace;
      * appends not flushed are lost. */

@@ -443,7 +443,7 @@ static void test_bit_flip_middle_record(void **state)
         { B + 0, 7, "checksum mismatch" },
         { B + 4, 0, "checksum mismatch" },
         { B + 5, 7, "fragment length 65529 past end of block" },
-        { B + 6, 2, "unknown fragment type 5" },
+        { B + 6, 3, "unknown fragment type 9" },
     };
     for (size_t k = 0; k < sizeof flips / sizeof flips[0]; k++) {
         write_log(recs, 3, NULL);
@@ -633,6 +633,125 @@ static void test_out_of_order_fragments(void **state)
     assert_string_equal(d.first_reason, "record truncated by end of file");
 }
 
+/* --- sync marks: damage over zeros ahead (wal.h) --------------------------- */
+
+/* Zeroes [off, off + n) of the log, as a page lost by a power cut reads
+ * where zeros were written ahead. */
+static void zero_at(uint64_t off, size_t n)
+{
+    FILE *f = fopen(logpath, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(fputc(0, f), 0);
+    assert_int_equal(fclose(f), 0);
+}
+
+enum { MARK_LOG_RECS = 6 };
+
+/* r0, a sync with zeros ahead, then r1..r5 of 3000 bytes (they span
+ * pages) over the zeros; `after`: 0 nothing more, 1 a sync ahead, then r6
+ * and a sync ahead (its mark shows r1..r5 synced), 2 a plain sync (a
+ * final mark and a second sync), 3 a sync ahead, then a plain sync.  ends[i]: offset after record i. */
+static void write_marked_log(int after, uint64_t *ends)
+{
+    rec r0 = { 100, 50 }, rn[MARK_LOG_RECS - 1];
+    for (size_t i = 0; i < MARK_LOG_RECS - 1; i++)
+        rn[i] = (rec){ 3000, 51 + (uint32_t)i };
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    assert_int_equal(e->open_write(e, logpath, &f), LSM_OK);
+    lsm_wal_writer *w;
+    assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+    append_records(w, &r0, 1, ends);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+    append_records(w, rn, MARK_LOG_RECS - 1, ends + 1);
+    if (after == 1) {
+        assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+        rec r6 = { 10, 60 };
+        append_records(w, &r6, 1, NULL);
+        assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+    } else if (after == 2) {
+        assert_int_equal(lsm_wal_sync(w), LSM_OK);
+    } else if (after == 3) {    /* a close after a synced write */
+        assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+        assert_int_equal(lsm_wal_sync(w), LSM_OK);
+    }
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+}
+
+/* Reads the log stopping at damage; returns the records delivered. */
+static int read_stopping(lsm_wal_damage *d)
+{
+    lsm_wal_reader *r = open_reader();
+    lsm_wal_reader_stop_at_damage(r);
+    lsm_slice s;
+    int n = 0, got;
+    while ((got = lsm_wal_read(r, &s)) == 1)
+        n++;
+    assert_int_equal(got, 0);
+    *d = *lsm_wal_reader_damage(r);
+    lsm_wal_reader_free(r);
+    return n;
+}
+
+/* A lost page under r2: the records after it were never synced, so the
+ * damage is `unsynced` and r3..r5 are withheld; once a later mark shows
+ * r2 synced (a sync ahead after it, or the final mark of a plain sync),
+ * the same damage is corruption. */
+static void test_sync_marks_judge_damage(void **state)
+{
+    (void)state;
+    uint64_t ends[MARK_LOG_RECS];
+    lsm_wal_damage d;
+    write_marked_log(0, ends);
+    struct stat st;
+    assert_int_equal(stat(logpath, &st), 0);
+    assert_true((uint64_t)st.st_size >= ends[0] + LSM_WAL_PREFILL_BYTES);
+    assert_int_equal(read_stopping(&d), MARK_LOG_RECS);   /* marks are not records */
+    assert_int_equal(d.regions, 0);
+    zero_at(ends[1], 100);
+    assert_int_equal(read_stopping(&d), 2);
+    assert_int_equal(d.first_offset, ends[1]);
+    assert_int_equal(d.before_tail, 1);
+    assert_int_equal(d.unsynced, 1);
+
+    for (int after = 1; after <= 3; after++) {
+        write_marked_log(after, ends);
+        zero_at(ends[1], 100);
+        assert_int_equal(read_stopping(&d), 2);
+        assert_int_equal(d.before_tail, 1);
+        if (d.unsynced)
+            fail_msg("after=%d: damage at %llu read as unsynced", after,
+                     (unsigned long long)d.first_offset);
+    }
+
+    /* Damage in a log without zeros ahead stays corruption. */
+    rec recs[] = { { 100, 1 }, { 3000, 2 }, { 3000, 3 } };
+    write_log(recs, 3, ends);
+    zero_at(ends[0], 100);
+    assert_int_equal(read_stopping(&d), 1);
+    assert_int_equal(d.before_tail, 1);
+    assert_int_equal(d.unsynced, 0);
+}
+
+/* A mark whose offsets contradict its position is damage. */
+static void test_malformed_sync_mark(void **state)
+{
+    (void)state;
+    rec a = { 100, 1 }, m = { LSM_WAL_MARK_PAYLOAD, 2 }, b = { 100, 3 };
+    write_log(&a, 1, NULL);
+    append_fragment(LSM_WAL_SYNC_MARK, &m);
+    append_fragment(LSM_WAL_FULL, &b);
+    rec both[] = { a, b };
+    lsm_wal_damage d;
+    expect_log(both, 2, NULL, &d, NULL);
+    assert_int_equal(d.regions, 1);
+    assert_int_equal(d.before_tail, 1);
+    assert_int_equal(d.unsynced, 0);
+    assert_string_equal(d.first_reason, "malformed sync mark");
+}
+
 /* --- I/O failures (fault-injecting env) ----------------------------------- */
 
 static void test_writer_failure_is_sticky(void **state)
@@ -712,6 +831,8 @@ int main(void)
         cmocka_unit_test(test_garbage_after_records),
         cmocka_unit_test(test_zero_fill),
         cmocka_unit_test(test_out_of_order_fragments),
+        cmocka_unit_test(test_sync_marks_judge_damage),
+        cmocka_unit_test(test_malformed_sync_mark),
         cmocka_unit_test(test_writer_failure_is_sticky),
         cmocka_unit_test(test_record_checksum_covers_type),
     };
