@@ -488,7 +488,7 @@ int lsm_db_sync_old_log(lsm_db *db)
         return LSM_OK;
     db->old_log_busy = 1;
     pthread_mutex_unlock(&db->mu);
-    int rc = lsm_wal_sync(w);
+    int rc = lsm_wal_sync_final(w);
     pthread_mutex_lock(&db->mu);
     db->old_log_busy = 0;
     pthread_cond_broadcast(&db->bg_cv);

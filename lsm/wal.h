@@ -26,11 +26,16 @@
  * the disk in order as far as a power cut can tell (ext4 commits the new
  * size after the data); records written over zeros already on disk do
  * not: a power cut can keep a later page and lose an earlier one.  The
- * marks let the reader tell that apart from corruption (below).  The
- * writer appends one just before each lsm_wal_sync_ahead, where it fits
- * in the current block (23 bytes); logs written before marks existed
- * have none and read as before.  Binaries older than the marks refuse a
- * log that has one (unknown fragment type 5) and change nothing.
+ * marks let the reader tell that apart from corruption (below).  Once a
+ * log has announced zeros, the writer appends one just before each sync
+ * (23 bytes); when fewer than 23 bytes are left in the block, it first
+ * fills them: under 7 with the usual zero trailer, else with padding:
+ * SYNC fragments whose payload is not 16 bytes long (ignored).  The
+ * final mark of lsm_wal_sync_final starts a block, padded up to it.  Logs
+ * written before marks existed have none and read as before.  Binaries
+ * older than the marks refuse a log that has one ("unknown fragment type
+ * 5"); their salvage would then drop the rest of every block holding a
+ * mark, so a store is not to be opened by them (see the README).
  *
  * The reader verifies every fragment.  A damaged or torn region is skipped
  * and reported with its offset and size; whether that is a harmless torn
@@ -38,11 +43,14 @@
  * (valid records follow) is known at the end and decided by the caller.
  * Damage followed by valid records is `unsynced` (as harmless as a torn
  * tail, for a log whose tail may be lost) when it starts below the
- * `ahead` of a mark read before it and no mark after it says it was
- * durable (a `durable` above its start).  What that cannot catch: damage
- * in bytes synced by the last sync before the crash, with no mark
- * appended after that sync -- as a damaged final record cannot be told
- * from a torn one.
+ * `ahead` of a mark read before it and no mark read after it, in
+ * sequence, says it was durable (a `durable` above its start).  Marks
+ * are taken only in sequence, never from the rest of a damaged block
+ * (there a file's data could look like one).  What that cannot catch:
+ * damage in bytes synced by the last sync before the crash, with no mark
+ * read after them -- as a damaged final record cannot be told from a
+ * torn one -- and everything after the damage is then dropped with it.
+ * lsm_wal_sync_final closes that gap for a log that is done with.
  */
 #ifndef LSM_WAL_H
 #define LSM_WAL_H
@@ -81,7 +89,14 @@ void lsm_wal_set_manual_flush(lsm_wal_writer *w, int on);
 int lsm_wal_flush(lsm_wal_writer *w);
 /* 1 after a failed append that may have left part of a record. */
 int lsm_wal_broken(const lsm_wal_writer *w);
+/* fdatasyncs what was appended (after a SYNC mark, on a log that has
+ * announced zeros ahead). */
 int lsm_wal_sync(lsm_wal_writer *w);
+/* lsm_wal_sync for a log that takes no more records (sealed at a memtable
+ * switch, or closed), on a log that has announced zeros ahead: a mark at
+ * the start of a block and a second fdatasync prove every byte of it
+ * synced, to a reader that met damage anywhere before. */
+int lsm_wal_sync_final(lsm_wal_writer *w);
 /* lsm_wal_sync for a log that goes on taking records synced one by one
  * (a sync write, lsm_sync).  Appending extends the file, so its fdatasync
  * must commit the file system's journal (the size changes); overwriting
@@ -138,6 +153,9 @@ typedef struct lsm_wal_damage {
      * and no mark shows it was synced (the header comment): records
      * written over them that a power cut left out of order. */
     int unsynced;
+    /* With lsm_wal_reader_stop_at_damage: records after the damage, not
+     * returned, and their bytes. */
+    uint64_t withheld_records, withheld_bytes;
     char first_reason[128];     /* e.g. "checksum mismatch" */
 } lsm_wal_damage;
 
@@ -153,6 +171,8 @@ const lsm_wal_damage *lsm_wal_reader_damage(const lsm_wal_reader *r);
  * for salvage): the reader reads on to the end only to judge the damage
  * (before_tail, unsynced).  For a replay that keeps a prefix of the log. */
 void lsm_wal_reader_stop_at_damage(lsm_wal_reader *r);
+/* SYNC marks read in sequence so far. */
+uint64_t lsm_wal_reader_marks(const lsm_wal_reader *r);
 void lsm_wal_reader_free(lsm_wal_reader *r);
 
 #endif

@@ -38,10 +38,11 @@
  *
  * SYNC marks (wal.h) are checked like any fragment and then only noted:
  * before the first damage, the highest `ahead` (zeros may lie below it);
- * after it, whether a `durable` passes the damage's start.  A mark with a
- * bad length, or whose offsets contradict its own position (durable past
- * it, ahead before its end), is dropped as damage: the writer cannot
- * have written it.
+ * after it, whether a `durable` passes the damage's start.  Only marks
+ * read in sequence count, never one found in the rest of a damaged block.
+ * A mark whose offsets contradict its own position (durable past it,
+ * ahead before its end) is dropped as damage: the writer cannot have
+ * written it.  A SYNC fragment whose payload is not 16 bytes is padding.
  */
 #include "wal.h"
 
@@ -76,6 +77,7 @@ struct lsm_wal_reader {
     int stop_at_damage;    /* withhold records after damage */
     uint64_t ahead;        /* highest `ahead` of a mark before any damage */
     int synced_damage;     /* a mark after the damage shows it synced */
+    uint64_t marks;        /* SYNC marks read in sequence */
 };
 
 int lsm_wal_reader_new(lsm_file *f, const char *name, lsm_wal_reader **out)
@@ -125,6 +127,11 @@ void lsm_wal_reader_stop_at_damage(lsm_wal_reader *r)
     r->stop_at_damage = 1;
 }
 
+uint64_t lsm_wal_reader_marks(const lsm_wal_reader *r)
+{
+    return r->marks;
+}
+
 /* Accounts [start, end) as damaged, merging with the previous region when
  * they touch or overlap. */
 static void note_damage(lsm_wal_reader *r, uint64_t start, uint64_t end,
@@ -166,52 +173,33 @@ static void drop(lsm_wal_reader *r, uint64_t start, uint64_t end,
     note_damage(r, start, end, reason);
 }
 
-/* Reads a mark's payload; 0 if malformed (wal.h: length, and offsets
- * that fit its position [off, end)). */
-static int mark_fields(const char *p, size_t n, uint64_t off, uint64_t end,
-                       uint64_t *durable, uint64_t *ahead)
-{
-    if (n != LSM_WAL_MARK_PAYLOAD)
-        return 0;
-    *durable = lsm_decode_fixed64(p);
-    *ahead = lsm_decode_fixed64(p + 8);
-    return *durable <= off && *ahead >= end;
-}
-
-/* Looks through the current block after `from` for fragments that
- * verify: one sets before_tail, and a SYNC mark among them whose durable
- * passes the damage's start sets synced_damage (see the header comment:
- * evidence only, and only towards refusing).  Only called on damage:
- * cost up to O(block^2) hashing in a pathological block, typically a few
- * header checks per byte. */
-static void scan_rest_of_block(lsm_wal_reader *r, size_t from)
+/* Is there a fragment in the current block, starting after `from`, that
+ * verifies?  Only called on damage: cost up to O(block^2) hashing in a
+ * pathological block, typically a few header checks. */
+static int good_fragment_follows(const lsm_wal_reader *r, size_t from)
 {
     for (size_t p = from; p + LSM_WAL_HEADER <= r->block_len; p++) {
         const char *h = r->block + p;
         unsigned type = (unsigned char)h[6];
         size_t len = (size_t)(unsigned char)h[4] | (size_t)(unsigned char)h[5] << 8;
         if (type < LSM_WAL_FULL || type > LSM_WAL_SYNC_MARK ||
-            len > r->block_len - p - LSM_WAL_HEADER ||
-            lsm_checksum_typed((uint8_t)type, h + LSM_WAL_HEADER, len) !=
-                lsm_decode_fixed32(h))
+            len > r->block_len - p - LSM_WAL_HEADER)
             continue;
-        r->damage.before_tail = 1;
-        uint64_t off = r->block_off + p, durable, ahead;
-        if (type == LSM_WAL_SYNC_MARK &&
-            mark_fields(h + LSM_WAL_HEADER, len, off, off + LSM_WAL_HEADER + len,
-                        &durable, &ahead) &&
-            durable > r->damage.first_offset)
-            r->synced_damage = 1;
+        if (lsm_checksum_typed((uint8_t)type, h + LSM_WAL_HEADER, len) ==
+            lsm_decode_fixed32(h))
+            return 1;
     }
+    return 0;
 }
 
-/* Drops from a bad fragment to the end of its block, then looks at the
- * rest of the block for evidence (scan_rest_of_block). */
+/* Drops from a bad fragment to the end of its block, noting whether a
+ * good fragment follows in that block (see the header comment). */
 static void drop_rest_of_block(lsm_wal_reader *r, uint64_t frag_off,
                                const char *reason)
 {
+    if (good_fragment_follows(r, r->pos + 1))
+        r->damage.before_tail = 1;
     drop(r, frag_off, r->block_off + r->block_len, reason);
-    scan_rest_of_block(r, r->pos + 1);
     r->pos = r->block_len;
 }
 
@@ -261,25 +249,36 @@ static int deliver(lsm_wal_reader *r, const char *p, size_t n, uint64_t end,
 {
     if (r->damage.regions) {
         r->damage.before_tail = 1;
-        if (r->stop_at_damage)
+        if (r->stop_at_damage) {
+            r->damage.withheld_records++;
+            r->damage.withheld_bytes += n;
             return 0;
+        }
     }
     r->end_offset = end;
     *out = lsm_slice_make(p, n);
     return 1;
 }
 
-/* A verified SYNC mark at [off, end) (header comment). */
+/* A verified SYNC fragment at [off, end): a mark, or padding (a payload
+ * of any other length, ignored).  Either ends an open record. */
 static void note_mark(lsm_wal_reader *r, const char *p, size_t n,
                       uint64_t off, uint64_t end)
 {
-    uint64_t durable, ahead;
-    if (!mark_fields(p, n, off, end, &durable, &ahead)) {
-        drop(r, off, end, "malformed sync mark");
-        return;
+    uint64_t durable = 0, ahead = 0;
+    if (n == LSM_WAL_MARK_PAYLOAD) {
+        durable = lsm_decode_fixed64(p);
+        ahead = lsm_decode_fixed64(p + 8);
+        if (durable > off || ahead < end) {
+            drop(r, off, end, "malformed sync mark");
+            return;
+        }
     }
     if (r->in_record)
         drop(r, r->rec_start, r->rec_end, "record missing its LAST fragment");
+    if (n != LSM_WAL_MARK_PAYLOAD)
+        return;                                 /* padding */
+    r->marks++;
     r->damage.before_tail |= r->damage.regions > 0;
     if (!r->damage.regions) {
         if (ahead > r->ahead)

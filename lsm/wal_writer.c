@@ -17,12 +17,13 @@
  * (lsm_wal_set_manual_flush) that write is left to lsm_wal_flush, to
  * sync, or to the env when its buffer fills.
  *
- * SYNC marks (wal.h): lsm_wal_sync_ahead appends one before its sync
- * once the log writes zeros ahead (23 bytes a sync, in the same write),
- * and writes zeros only up to an `ahead` that a completed sync made
- * durable; lsm_wal_sync on such a log ends with one more mark and sync.
- * A mark that would not fit in the current block is left out (the next
- * sync writes one): it never pads a block.
+ * SYNC marks (wal.h): once a log writes zeros ahead, every sync appends
+ * one before it (23 bytes, in the same write; a nearly full block is
+ * padded first), and zeros are written only up to an `ahead` that a
+ * completed sync made durable.  lsm_wal_sync_final (a sealed WAL, close)
+ * adds a mark at the start of a block and a second sync when the first
+ * left synced bytes that no mark covers.  On a full disk (no space for a
+ * mark) none is written.
  *
  * After a failed append the file may hold a partial record, and the
  * writer no longer knows its true size: every later append fails with
@@ -42,7 +43,7 @@ struct lsm_wal_writer {
     int manual_flush;  /* appends may stay in the env's buffer */
     uint64_t writeback_off;  /* start_writeback was asked up to here */
     uint64_t prefilled;      /* no prefill is asked below this offset */
-    uint64_t ahead_off;      /* offset at the last lsm_wal_sync_ahead */
+    uint64_t last_ahead_sync;  /* offset at the last lsm_wal_sync_ahead */
     uint64_t durable;        /* bytes before it were synced */
     uint64_t announced;      /* a synced mark allows zeros up to here */
     uint64_t mark_off;       /* where the last mark appended starts */
@@ -72,7 +73,7 @@ int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
     w->f = f;
     w->offset = offset;
     w->writeback_off = offset;
-    w->ahead_off = offset;
+    w->last_ahead_sync = offset;
     *out = w;
     return LSM_OK;
 }
@@ -172,27 +173,56 @@ int lsm_wal_broken(const lsm_wal_writer *w)
 
 #define MARK_BYTES (LSM_WAL_HEADER + LSM_WAL_MARK_PAYLOAD)
 
-/* Appends a SYNC mark (wal.h) announcing zeros up to `ahead`, if it fits
- * in the current block and its space can be had; *marked says whether it
- * was appended.  A mark that fails part way breaks the log like any
- * append, and its status is returned. */
-static int append_mark(lsm_wal_writer *w, uint64_t ahead, int *marked)
+/* When fewer than `need` bytes are left in the current block, fills the
+ * rest: under 7 bytes with the zero trailer append_record leaves, else
+ * with padding SYNC fragments (wal.h: any payload but 16 bytes; 23 bytes
+ * left take two).  Space was reserved by the caller. */
+static int pad_block(lsm_wal_writer *w, size_t need)
+{
+    static const char zeros[LSM_WAL_BLOCK];
+    size_t left = LSM_WAL_BLOCK - (size_t)(w->offset % LSM_WAL_BLOCK);
+    if (left >= need)
+        return LSM_OK;
+    if (left < LSM_WAL_HEADER) {
+        int rc = lsm_file_append(w->f, zeros, left);
+        if (rc == LSM_OK)
+            w->offset += left;
+        return rc;
+    }
+    size_t n = left - LSM_WAL_HEADER;
+    int rc = LSM_OK;
+    if (n == LSM_WAL_MARK_PAYLOAD) {    /* would read as a mark */
+        rc = emit_fragment(w, LSM_WAL_SYNC_MARK, zeros, n - LSM_WAL_HEADER);
+        n = 0;
+    }
+    return rc == LSM_OK ? emit_fragment(w, LSM_WAL_SYNC_MARK, zeros, n) : rc;
+}
+
+/* Appends a SYNC mark (wal.h) announcing zeros up to `ahead` (at least
+ * the mark's end), first padding the block if fewer than `room` bytes are
+ * left in it (MARK_BYTES: the mark fits; LSM_WAL_BLOCK: it starts a
+ * block).  *marked says whether it was appended: not when the log is
+ * broken or its space cannot be had (a full disk; then nothing is
+ * written).  A mark that fails part way breaks the log like any append,
+ * and its status is returned. */
+static int append_mark(lsm_wal_writer *w, uint64_t ahead, size_t room,
+                       int *marked)
 {
     *marked = 0;
-    size_t left = LSM_WAL_BLOCK - (size_t)(w->offset % LSM_WAL_BLOCK);
-    if (w->failed || left < MARK_BYTES ||
-        lsm_file_reserve(w->f, MARK_BYTES) != LSM_OK)
+    if (w->failed || lsm_file_reserve(w->f, room + MARK_BYTES) != LSM_OK)
         return LSM_OK;
-    if (ahead < w->offset + MARK_BYTES)     /* no zeros past the mark */
-        ahead = w->offset + MARK_BYTES;
+    int rc = pad_block(w, room);
     char p[LSM_WAL_MARK_PAYLOAD];
+    if (ahead < w->offset + MARK_BYTES)
+        ahead = w->offset + MARK_BYTES;
     lsm_encode_fixed64(p, w->durable);
     lsm_encode_fixed64(p + 8, ahead);
-    int rc = emit_fragment(w, LSM_WAL_SYNC_MARK, p, sizeof p);
+    if (rc == LSM_OK)
+        rc = emit_fragment(w, LSM_WAL_SYNC_MARK, p, sizeof p);
     if (rc)
         return w->failed = rc;
     w->mark_off = w->offset - MARK_BYTES;
-    w->mark_durable = lsm_decode_fixed64(p);
+    w->mark_durable = w->durable;
     *marked = 1;
     return LSM_OK;
 }
@@ -207,18 +237,30 @@ static int sync_file(lsm_wal_writer *w)
     return rc;
 }
 
-/* On a log with zeros ahead, a mark after the sync and a second sync
- * leave every synced byte provably durable (a sealed WAL's end, wal.h):
- * one more fdatasync, on the rare paths that use this (a memtable switch,
- * close). */
+/* A mark (on a log that announced zeros ahead: durable offsets keep
+ * flowing to the reader), then the sync. */
 int lsm_wal_sync(lsm_wal_writer *w)
 {
-    int marked = 0;
+    int marked;
+    int rc = w->announced ? append_mark(w, w->announced, MARK_BYTES, &marked)
+                          : LSM_OK;
+    return rc == LSM_OK ? sync_file(w) : rc;
+}
+
+/* The final mark starts a block: damage anywhere before it makes the
+ * reader resynchronise at a block boundary no later than the mark, so it
+ * is read in sequence (wal_reader.c).  Left out when the last mark is
+ * such a mark already, with nothing after it.  Cost: a second fdatasync
+ * and up to a block of padding, once per sealed or closed log. */
+int lsm_wal_sync_final(lsm_wal_writer *w)
+{
     int rc = sync_file(w);
-    int unproven = w->mark_durable < w->mark_off ||     /* before the mark */
-                   w->durable > w->mark_off + MARK_BYTES;   /* after it */
-    if (rc == LSM_OK && w->announced && unproven)
-        rc = append_mark(w, w->announced, &marked);
+    int proven = w->mark_off % LSM_WAL_BLOCK == 0 &&
+                 w->mark_durable == w->mark_off &&
+                 w->durable == w->mark_off + MARK_BYTES;
+    int marked = 0;
+    if (rc == LSM_OK && w->announced && !proven)
+        rc = append_mark(w, w->announced, LSM_WAL_BLOCK, &marked);
     if (rc == LSM_OK && marked)
         rc = sync_file(w);
     return rc;
@@ -239,17 +281,18 @@ static void prefill(lsm_wal_writer *w)
 
 int lsm_wal_sync_ahead(lsm_wal_writer *w)
 {
-    int small = w->offset - w->ahead_off < LSM_WAL_PREFILL_BYTES / 4;
+    int small = w->offset - w->last_ahead_sync < LSM_WAL_PREFILL_BYTES / 4;
     int want = small && w->f->ops->prefill &&
                w->prefilled < w->offset + LSM_WAL_PREFILL_BYTES / 2;
-    uint64_t ahead = w->offset + MARK_BYTES + LSM_WAL_PREFILL_BYTES;
-    if (!want)
-        ahead = w->announced;
+    /* The zeros start past the mark and its padding (< MARK_BYTES). */
+    uint64_t ahead = want ? w->offset + 2 * MARK_BYTES + LSM_WAL_PREFILL_BYTES
+                          : w->announced;
     int marked = 0;
-    int rc = want || w->announced ? append_mark(w, ahead, &marked) : LSM_OK;
+    int rc = want || w->announced ? append_mark(w, ahead, MARK_BYTES, &marked)
+                                  : LSM_OK;
     if (rc == LSM_OK)
         rc = sync_file(w);
-    w->ahead_off = w->offset;
+    w->last_ahead_sync = w->offset;
     if (rc == LSM_OK && marked && ahead > w->announced)
         w->announced = ahead;
     if (rc == LSM_OK && want && !w->failed)

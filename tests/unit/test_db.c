@@ -21,6 +21,7 @@
 #include "filename.h"
 #include "lsm.h"
 #include "testutil.h"
+#include "wal.h"
 #include "write_batch.h"
 
 /* Small sizes so flushes and compactions happen constantly. */
@@ -385,6 +386,77 @@ static void write_wal(const char *dir, uint64_t number, int follows,
     free(path);
 }
 
+/* Appends a batch of one put (`vlen` bytes of 'v') at `seq`. */
+static void wal_put(lsm_wal_writer *w, const char *k, size_t vlen, uint64_t seq)
+{
+    lsm_batch *b = lsm_batch_new();
+    char *v = malloc(vlen);
+    assert_non_null(b);
+    assert_non_null(v);
+    memset(v, 'v', vlen);
+    assert_int_equal(lsm_batch_put(b, k, strlen(k), v, vlen), LSM_OK);
+    lsm_batch_set_seq(b, seq);
+    assert_int_equal(lsm_wal_append(w, lsm_buf_slice(&b->rep)), LSM_OK);
+    lsm_batch_free(b);
+    free(v);
+}
+
+static void wal_mark(lsm_wal_writer *w, int mark)
+{
+    assert_int_equal(lsm_db_append_mark(w, mark), LSM_OK);
+}
+
+static lsm_wal_writer *wal_create(const char *dir, uint64_t number)
+{
+    char *path = lsm_filename(dir, LSM_FILE_LOG, number);
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    lsm_wal_writer *w;
+    assert_int_equal(e->open_write(e, path, &f), LSM_OK);
+    assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+    free(path);
+    return w;
+}
+
+/* A sealed WAL synced without its final mark (as on a full disk) whose
+ * synced records are damaged, and a newer WAL with synced writes: the
+ * newer WAL's marks prove the older one synced whole, so the damage is
+ * corruption (refused), not an unsynced region dropped with every newer
+ * WAL after it. */
+static void test_wal_mark_in_next_log_proves_synced(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("marknext");
+    lsm_options o;
+    lsm_options_init(&o);
+    lsm_db *db;
+    assert_int_equal(lsm_open(dir, &o, &db), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    char *log = tu_find_file(dir, ".log");
+    uint64_t n = strtoull(strrchr(log, '/') + 1, NULL, 10);
+    lsm_wal_writer *w = wal_create(dir, n);
+    wal_put(w, "k0", 100, 1);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);    /* zeros ahead */
+    wal_put(w, "k1", 5000, 2);
+    wal_mark(w, LSM_MARK_SEALED);
+    assert_int_equal(lsm_wal_sync(w), LSM_OK);          /* no final mark */
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+    w = wal_create(dir, n + 1);
+    wal_mark(w, LSM_MARK_FOLLOWS);
+    assert_int_equal(lsm_wal_sync(w), LSM_OK);
+    wal_put(w, "k2", 100, 3);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+    wal_put(w, "k3", 100, 4);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+    assert_int_equal(tu_flip_byte(log, 2000, 0x01), 0); /* in k1's value */
+    assert_int_equal(lsm_open(dir, &o, &db), LSM_CORRUPTION);
+    assert_non_null(strstr(lsm_last_error(), "corrupt record"));
+    free(log);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* A memtable switch seals the old WAL without fsyncing it.  After a power
  * loss took its tail (and seal), the WAL that FOLLOWS it is not replayed:
  * only the prefix up to the lost tail comes back, and the store goes on
@@ -745,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_wal_midlog_corruption),
         cmocka_unit_test(test_wal_unsealed_stops_replay),
         cmocka_unit_test(test_background_nice),
+        cmocka_unit_test(test_wal_mark_in_next_log_proves_synced),
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_model_tiered),
     };

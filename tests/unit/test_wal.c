@@ -651,8 +651,10 @@ enum { MARK_LOG_RECS = 6 };
 
 /* r0, a sync with zeros ahead, then r1..r5 of 3000 bytes (they span
  * pages) over the zeros; `after`: 0 nothing more, 1 a sync ahead, then r6
- * and a sync ahead (its mark shows r1..r5 synced), 2 a plain sync (a
- * final mark and a second sync), 3 a sync ahead, then a plain sync.  ends[i]: offset after record i. */
+ * (into the next block) and a sync ahead (its mark shows r1..r5 synced),
+ * 2 a final sync (its mark starts the next block), 3 a sync ahead, then a
+ * final sync.  Marks in the damaged block itself are not read.
+ * ends[i]: offset after record i. */
 static void write_marked_log(int after, uint64_t *ends)
 {
     rec r0 = { 100, 50 }, rn[MARK_LOG_RECS - 1];
@@ -668,14 +670,14 @@ static void write_marked_log(int after, uint64_t *ends)
     append_records(w, rn, MARK_LOG_RECS - 1, ends + 1);
     if (after == 1) {
         assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
-        rec r6 = { 10, 60 };
+        rec r6 = { B, 60 };        /* the next mark in the next block */
         append_records(w, &r6, 1, NULL);
         assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
     } else if (after == 2) {
-        assert_int_equal(lsm_wal_sync(w), LSM_OK);
+        assert_int_equal(lsm_wal_sync_final(w), LSM_OK);
     } else if (after == 3) {    /* a close after a synced write */
         assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
-        assert_int_equal(lsm_wal_sync(w), LSM_OK);
+        assert_int_equal(lsm_wal_sync_final(w), LSM_OK);
     }
     assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
 }
@@ -733,6 +735,76 @@ static void test_sync_marks_judge_damage(void **state)
     assert_int_equal(read_stopping(&d), 1);
     assert_int_equal(d.before_tail, 1);
     assert_int_equal(d.unsynced, 0);
+}
+
+/* Marks where fewer than 23 bytes are left in a block: the block is
+ * padded (a zero trailer under 7 bytes, else padding fragments; 23 bytes
+ * before a final mark take two), and every record reads back, no damage. */
+static void test_sync_mark_padding(void **state)
+{
+    (void)state;
+    static const size_t lefts[] = { 3, 10, 22, 23 };
+    for (size_t k = 0; k < sizeof lefts / sizeof *lefts; k++) {
+        /* A first record whose end leaves lefts[k] bytes in block 0. */
+        rec recs[] = { { B - H - lefts[k], 70 }, { 500, 71 }, { 40, 72 } };
+        lsm_env *e = lsm_env_posix();
+        lsm_file *f;
+        assert_int_equal(e->open_write(e, logpath, &f), LSM_OK);
+        lsm_wal_writer *w;
+        assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+        append_records(w, &recs[0], 1, NULL);
+        if (lefts[k] == 23) {        /* a final mark, after a mark that fits */
+            assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+            append_records(w, &recs[1], 1, NULL);
+            assert_int_equal(lsm_wal_sync_final(w), LSM_OK);
+        } else {
+            assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+            assert_int_equal(lsm_wal_offset(w) % B, H + LSM_WAL_MARK_PAYLOAD);
+            append_records(w, &recs[1], 1, NULL);
+        }
+        append_records(w, &recs[2], 1, NULL);
+        assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+        lsm_wal_damage d;
+        expect_log(recs, 3, NULL, &d, NULL);
+        expect_clean(&d);
+    }
+}
+
+/* A record whose payload holds the image of a mark claiming everything
+ * synced (a file's data can be anything): after a lost page before it,
+ * the image, found only by looking through the damaged block, must not
+ * make the damage read as synced (then a power cut would again make the
+ * store refuse to open). */
+static void test_mark_image_in_payload_is_no_proof(void **state)
+{
+    (void)state;
+    char img[2 * H + LSM_WAL_MARK_PAYLOAD + 100];
+    memset(img, 'x', sizeof img);
+    char *m = img + 50;
+    lsm_encode_fixed64(m + H, 1000);  /* durable: past the lost page, before it */
+    lsm_encode_fixed64(m + H + 8, UINT64_MAX);  /* ahead */
+    lsm_encode_fixed32(m, lsm_checksum_typed(LSM_WAL_SYNC_MARK, m + H,
+                                             LSM_WAL_MARK_PAYLOAD));
+    m[4] = LSM_WAL_MARK_PAYLOAD;
+    m[5] = 0;
+    m[6] = LSM_WAL_SYNC_MARK;
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    assert_int_equal(e->open_write(e, logpath, &f), LSM_OK);
+    lsm_wal_writer *w;
+    assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+    rec r0 = { 100, 80 }, r1 = { 3000, 81 };
+    append_records(w, &r0, 1, NULL);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+    uint64_t lost = lsm_wal_offset(w);
+    append_records(w, &r1, 1, NULL);
+    assert_int_equal(lsm_wal_append(w, lsm_slice_make(img, sizeof img)), LSM_OK);
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+    zero_at(lost, 100);
+    lsm_wal_damage d;
+    assert_int_equal(read_stopping(&d), 1);
+    assert_int_equal(d.before_tail, 1);
+    assert_int_equal(d.unsynced, 1);
 }
 
 /* A mark whose offsets contradict its position is damage. */
@@ -833,6 +905,8 @@ int main(void)
         cmocka_unit_test(test_out_of_order_fragments),
         cmocka_unit_test(test_sync_marks_judge_damage),
         cmocka_unit_test(test_malformed_sync_mark),
+        cmocka_unit_test(test_sync_mark_padding),
+        cmocka_unit_test(test_mark_image_in_payload_is_no_proof),
         cmocka_unit_test(test_writer_failure_is_sticky),
         cmocka_unit_test(test_record_checksum_covers_type),
     };
