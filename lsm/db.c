@@ -488,7 +488,7 @@ int lsm_db_sync_old_log(lsm_db *db)
         return LSM_OK;
     db->old_log_busy = 1;
     pthread_mutex_unlock(&db->mu);
-    int rc = lsm_wal_sync(w);
+    int rc = lsm_wal_sync_final(w);
     pthread_mutex_lock(&db->mu);
     db->old_log_busy = 0;
     pthread_cond_broadcast(&db->bg_cv);
@@ -767,9 +767,19 @@ static lsm_batch *build_group(lsm_db *db, lsm_writer **last)
     return result;
 }
 
+/* fdatasyncs the current WAL; ahead: writing zeros past its records
+ * first (wal.h, lsm_wal_sync_ahead), left out on a nearly full disk
+ * (lsm_space_low, judged by the caller under mu), where those bytes
+ * could be the ones a flush needs. */
+static int sync_log(lsm_db *db, int ahead)
+{
+    return ahead ? lsm_wal_sync_ahead(db->log) : lsm_wal_sync(db->log);
+}
+
 /* Appends the group to the WAL and inserts it (mu NOT held).  *clean is
  * set when a failure left the store as it was (nothing of the group in
- * the WAL or the memtable), so later writes may go on. */
+ * the WAL or the memtable), so later writes may go on.  sync: 1 to sync
+ * the WAL, 2 to sync it ahead (sync_log). */
 static int apply_group(lsm_db *db, lsm_batch *group, int sync, int *clean)
 {
     lsm_slice rep = lsm_buf_slice(&group->rep);
@@ -778,7 +788,7 @@ static int apply_group(lsm_db *db, lsm_batch *group, int sync, int *clean)
     if (rc == LSM_OK && sync) {
         rc = lsm_blobs_sync(db->blobs);    /* blob bytes before the WAL */
         if (rc == LSM_OK)
-            rc = lsm_wal_sync(db->log);
+            rc = sync_log(db, sync == 2);
         __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
     } else if (rc == LSM_OK) {
         lsm_wal_start_writeback(db->log);
@@ -890,10 +900,11 @@ static int sync_wal(lsm_db *db, int op)
     int rc = lsm_db_sync_old_log(db);
     if (rc)
         return rc;
+    int ahead = !lsm_space_low(db);
     pthread_mutex_unlock(&db->mu);
     rc = op == OP_SYNC ? lsm_blobs_sync(db->blobs) : LSM_OK;
     if (rc == LSM_OK)
-        rc = op == OP_SYNC ? lsm_wal_sync(db->log) : lsm_wal_flush(db->log);
+        rc = op == OP_SYNC ? sync_log(db, ahead) : lsm_wal_flush(db->log);
     pthread_mutex_lock(&db->mu);
     if (op == OP_SYNC)
         __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
@@ -931,8 +942,9 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
     if (seq + lsm_batch_count(group) - 1 > LSM_MAX_SEQ)
         return lsm_fail(LSM_INVALID, "%s: sequence numbers exhausted", db->dir);
     lsm_batch_set_seq(group, seq);
+    int sync = head->sync ? 1 + !lsm_space_low(db) : 0;
     pthread_mutex_unlock(&db->mu);
-    int rc = apply_group(db, group, head->sync, clean);
+    int rc = apply_group(db, group, sync, clean);
     pthread_mutex_lock(&db->mu);
     db->log_bytes = lsm_wal_offset(db->log);
     if (rc == LSM_OK) {

@@ -24,7 +24,11 @@
  * followed by valid records, or damage in an older WAL that no FOLLOWS
  * WAL comes after (fsync'ed before the next one was made), is corruption:
  * the store refuses to open unless opt.salvage, which keeps every record
- * that still checks out.
+ * that still checks out.  One exception: in a WAL whose tail may be lost,
+ * damage in records written over zeros ahead that no later sync mark
+ * shows synced (wal.h: `unsynced`) is a power cut's doing; replay keeps
+ * the records before it, as for a torn tail.  Without salvage no record
+ * after damage is replayed.
  */
 #include "db.h"
 
@@ -288,15 +292,24 @@ static int replay_record(replay *rp, lsm_slice rec, const char *name)
     return LSM_OK;
 }
 
-/* Judges the damage a WAL reader met (see the header comment). */
+/* Judges the damage a WAL reader met (see the header comment); unsynced:
+ * d->unsynced, unless a later WAL proves this one synced. */
 static int judge_damage(lsm_db *db, const lsm_wal_damage *d, const char *name,
-                        int newest)
+                        int newest, int unsynced)
 {
     if (!d->regions)
         return LSM_OK;
     if (!d->before_tail && newest) {
         lsm_db_log(db, LSM_LOG_INFO, "%s: dropped a torn tail of %llu bytes at offset %llu (%s)",
                    name, (unsigned long long)d->dropped_bytes,
+                   (unsigned long long)d->first_offset, d->first_reason);
+        return LSM_OK;
+    }
+    if (unsynced && newest && !db->opt.salvage) {
+        lsm_db_log(db, LSM_LOG_WARNING, "%s: dropped %llu record(s) (%llu bytes) from offset %llu "
+                   "on: written over zeros ahead and not synced, a crash left them out of "
+                   "order (%s)", name, (unsigned long long)d->withheld_records,
+                   (unsigned long long)d->withheld_bytes,
                    (unsigned long long)d->first_offset, d->first_reason);
         return LSM_OK;
     }
@@ -312,10 +325,13 @@ static int judge_damage(lsm_db *db, const lsm_wal_damage *d, const char *name,
                     name, (unsigned long long)d->first_offset, d->first_reason);
 }
 
+static int log_has_mark(lsm_db *db, uint64_t number);
+
 /* Replays WAL `number`.  tail_may_be_lost: it is the newest, or the
  * next one FOLLOWS it (it was not fsync'ed at the switch), so a torn tail
- * is no corruption. */
-static int replay_log(replay *rp, uint64_t number, int tail_may_be_lost)
+ * is no corruption.  next: the WAL after it, 0 if none. */
+static int replay_log(replay *rp, uint64_t number, int tail_may_be_lost,
+                      uint64_t next)
 {
     lsm_db *db = rp->db;
     char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
@@ -327,6 +343,8 @@ static int replay_log(replay *rp, uint64_t number, int tail_may_be_lost)
     int rc = db->env->open_read(db->env, path, &f);
     if (rc == LSM_OK)
         rc = lsm_wal_reader_new(f, name, &r);
+    if (rc == LSM_OK && !db->opt.salvage)
+        lsm_wal_reader_stop_at_damage(r);   /* a prefix, or refused */
     lsm_slice rec;
     int got = 0;
     rp->sealed = 0;
@@ -337,7 +355,8 @@ static int replay_log(replay *rp, uint64_t number, int tail_may_be_lost)
     if (rc == LSM_OK) {
         const lsm_wal_damage *d = lsm_wal_reader_damage(r);
         rp->damaged |= d->regions > 0;
-        rc = judge_damage(db, d, name, tail_may_be_lost);
+        int unsynced = d->unsynced && !(next && log_has_mark(db, next));
+        rc = judge_damage(db, d, name, tail_may_be_lost, unsynced);
     }
     if (r)
         lsm_wal_reader_free(r);
@@ -345,27 +364,48 @@ static int replay_log(replay *rp, uint64_t number, int tail_may_be_lost)
     return rc;
 }
 
+/* A reader on WAL `number`, or NULL if it cannot be read. */
+static lsm_wal_reader *open_log(lsm_db *db, uint64_t number)
+{
+    char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
+    lsm_file *f;
+    lsm_wal_reader *r = NULL;
+    if (path && db->env->open_read(db->env, path, &f) == LSM_OK &&
+        lsm_wal_reader_new(f, path, &r) != LSM_OK)
+        r = NULL;
+    free(path);
+    return r;
+}
+
 /* How a WAL starts: no valid record at all, a FOLLOWS mark (db.h), or
  * anything else (also when it cannot be read: its replay reports why). */
 enum { LOG_EMPTY, LOG_PLAIN, LOG_FOLLOWS };
 static int log_start(lsm_db *db, uint64_t number)
 {
-    char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
-    lsm_file *f;
-    lsm_wal_reader *r = NULL;
-    int start = LOG_PLAIN;
-    if (path && db->env->open_read(db->env, path, &f) == LSM_OK &&
-        lsm_wal_reader_new(f, path, &r) == LSM_OK) {
-        lsm_slice rec;
-        int got = lsm_wal_read(r, &rec);
-        start = got == 0 ? LOG_EMPTY
+    lsm_wal_reader *r = open_log(db, number);
+    if (!r)
+        return LOG_PLAIN;
+    lsm_slice rec;
+    int got = lsm_wal_read(r, &rec);
+    int start = got == 0 ? LOG_EMPTY
                 : got == 1 && lsm_db_record_mark(rec) == LSM_MARK_FOLLOWS ? LOG_FOLLOWS
                                                                           : LOG_PLAIN;
-    }
-    if (r)
-        lsm_wal_reader_free(r);
-    free(path);
+    lsm_wal_reader_free(r);     /* rec points into it */
     return start;
+}
+
+/* Does WAL `number` hold a SYNC mark (wal.h)?  One proves every older WAL
+ * synced whole: the syncs that write marks sync the older WAL first
+ * (db.c: lsm_db_sync_old_log).  Read only when damage is to be judged. */
+static int log_has_mark(lsm_db *db, uint64_t number)
+{
+    lsm_wal_reader *r = open_log(db, number);
+    lsm_slice rec;
+    while (r && lsm_wal_reader_marks(r) == 0 && lsm_wal_read(r, &rec) == 1)
+        ;
+    int has = r && lsm_wal_reader_marks(r) > 0;
+    lsm_wal_reader_free(r);
+    return has;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -439,7 +479,8 @@ static int recover_logs(lsm_db *db)
         last--;
     for (size_t i = 0; rc == LSM_OK && i < last; i++) {
         int follows = i + 1 < last && log_start(db, logs[i + 1]) == LOG_FOLLOWS;
-        rc = replay_log(&rp, logs[i], i + 1 == last || follows);
+        rc = replay_log(&rp, logs[i], i + 1 == last || follows,
+                        i + 1 < last ? logs[i + 1] : 0);
         if (rc == LSM_OK && rp.blob_lost) {
             rp.damaged = 1;   /* the edit below retires every WAL */
             break;
@@ -700,8 +741,8 @@ int lsm_close(lsm_db *db)
     stop_threads(db);
     int rc = db->blobs ? lsm_blobs_sync(db->blobs) : LSM_OK; /* before WALs */
     if (rc == LSM_OK)
-        rc = db->old_log ? lsm_wal_sync(db->old_log) : LSM_OK;
-    int rc2 = db->log ? lsm_wal_sync(db->log) : LSM_OK;
+        rc = db->old_log ? lsm_wal_sync_final(db->old_log) : LSM_OK;
+    int rc2 = db->log ? lsm_wal_sync_final(db->log) : LSM_OK;
     if (rc == LSM_OK)
         rc = rc2;
     if (!db->opt.read_only) {

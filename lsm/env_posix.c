@@ -44,6 +44,8 @@ typedef struct posix_file {
     int writable;
     uint64_t written;   /* writable files: bytes in the file, excluding buf */
     uint64_t reserved;  /* space allocated up to this offset (reserve) */
+    uint64_t filled;    /* zeros written up to this offset (prefill) */
+    int positioned;     /* O_APPEND cleared: writes go at the file offset */
     int no_fallocate;   /* the file system cannot preallocate */
     char *buf;          /* pending appends; NULL until the first append */
     size_t buf_len;
@@ -223,25 +225,34 @@ static int posix_size(lsm_file *f, uint64_t *size)
     return LSM_OK;
 }
 
+/* The file's end on disk: its appended bytes, or the zeros prefilled
+ * past them. */
+static uint64_t disk_end(const posix_file *pf)
+{
+    return pf->filled > pf->written ? pf->filled : pf->written;
+}
+
 /* Frees the blocks reserved past the end, not needed once the file is
  * closed (so a closed file takes what it holds: blob.c counts holes from
  * it).  Truncating to the size frees them on ext4 and xfs, a hole past it
- * on tmpfs; never when the file grew through another handle. */
+ * on tmpfs; never when the file grew through another handle.  Prefilled
+ * zeros stay: they are written, not reserved. */
 static void free_reserve(posix_file *pf)
 {
     struct stat st;
-    if (fstat(pf->fd, &st) != 0 || (uint64_t)st.st_size != pf->written)
+    uint64_t end = disk_end(pf);
+    if (fstat(pf->fd, &st) != 0 || (uint64_t)st.st_size != end)
         return;
     (void)ftruncate(pf->fd, st.st_size);
     (void)fallocate(pf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                    (off_t)pf->written, (off_t)(pf->reserved - pf->written));
+                    (off_t)end, (off_t)(pf->reserved - end));
 }
 
 static int posix_close(lsm_file *f)
 {
     posix_file *pf = (posix_file *)f;
     int rc = pf->writable ? flush_buffer(pf) : LSM_OK;
-    if (rc == LSM_OK && pf->reserved > pf->written)
+    if (rc == LSM_OK && pf->reserved > disk_end(pf))
         free_reserve(pf);
     /* Linux releases the descriptor even when close(2) fails or is
      * interrupted, so it is never retried. */
@@ -282,6 +293,45 @@ static int posix_reserve(lsm_file *f, uint64_t bytes)
     }
     return lsm_fail_errno(err, "reserve %llu bytes in %s",
                           (unsigned long long)bytes, pf->path);
+}
+
+/* Appends go through write(2) at the descriptor's offset, which O_APPEND
+ * keeps at the end; zeros past the end need it cleared, the offset then
+ * set where the appends are (`written`: no other handle writes). */
+static int stop_appending(posix_file *pf)
+{
+    int fl = fcntl(pf->fd, F_GETFL);
+    if (fl < 0 || fcntl(pf->fd, F_SETFL, fl & ~O_APPEND) < 0 ||
+        lseek(pf->fd, (off_t)pf->written, SEEK_SET) < 0)
+        return lsm_fail_errno(errno, "prefill %s: reposition", pf->path);
+    pf->positioned = 1;
+    return LSM_OK;
+}
+
+static int posix_prefill(lsm_file *f, uint64_t upto)
+{
+    static const char zeros[64 * 1024];
+    posix_file *pf = (posix_file *)f;
+    if (!pf->writable || upto <= disk_end(pf) || upto <= pf->written + pf->buf_len)
+        return LSM_OK;
+    int rc = flush_buffer(pf);
+    if (rc == LSM_OK && !pf->positioned)
+        rc = stop_appending(pf);
+    uint64_t from = disk_end(pf);
+    while (rc == LSM_OK && from < upto) {
+        size_t n = upto - from < sizeof zeros ? (size_t)(upto - from) : sizeof zeros;
+        ssize_t w = pwrite(pf->fd, zeros, n, (off_t)from);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            rc = lsm_fail_errno(w < 0 ? errno : EIO, "prefill %s at offset %llu",
+                                pf->path, (unsigned long long)from);
+        else
+            pf->filled = from += (uint64_t)w;
+    }
+    if (pf->reserved < pf->filled)
+        pf->reserved = pf->filled;
+    return rc;
 }
 
 static void posix_start_writeback(lsm_file *f, uint64_t off, uint64_t len)
@@ -341,6 +391,7 @@ static const struct lsm_file_ops posix_file_ops = {
     .allocated = posix_allocated,
     .start_writeback = posix_start_writeback,
     .appendv = posix_appendv,
+    .prefill = posix_prefill,
     .sync_written = posix_sync_written,
     .reserve = posix_reserve,
     .flush = posix_flush,

@@ -10,11 +10,47 @@
  * or FIRST, MIDDLE..., LAST for a record split across blocks.  A fragment
  * never crosses a block boundary; fewer than 7 bytes left in a block are
  * zero-filled trailer.  Records of any size (up to 4 GiB) are supported.
+ * Zeros past the last record (preallocated space, or zeros the writer
+ * prefilled: lsm_wal_sync_ahead) are the end of the log, not damage.
+ *
+ * A SYNC mark is a fragment of its own (never part of a record, never
+ * returned by the reader) with a 16-byte payload:
+ *
+ *     durable fixed64 | ahead fixed64
+ *
+ * durable: every byte of the log before this offset had been fsync'ed
+ * when the mark was appended (so at most the mark's offset).  ahead (at
+ * least the mark's end): the writer may write zeros past the last record
+ * up to this offset once the sync after the mark completes, and then
+ * append records over them.  Appends that extend a file reach
+ * the disk in order as far as a power cut can tell (ext4 commits the new
+ * size after the data); records written over zeros already on disk do
+ * not: a power cut can keep a later page and lose an earlier one.  The
+ * marks let the reader tell that apart from corruption (below).  Once a
+ * log has announced zeros, the writer appends one just before each sync
+ * (23 bytes); when fewer than 23 bytes are left in the block, it first
+ * fills them: under 7 with the usual zero trailer, else with padding:
+ * SYNC fragments whose payload is not 16 bytes long (ignored).  The
+ * final mark of lsm_wal_sync_final starts a block, padded up to it.  Logs
+ * written before marks existed have none and read as before.  Binaries
+ * older than the marks refuse a log that has one ("unknown fragment type
+ * 5"); their salvage would then drop the rest of every block holding a
+ * mark, so a store is not to be opened by them (see the README).
  *
  * The reader verifies every fragment.  A damaged or torn region is skipped
  * and reported with its offset and size; whether that is a harmless torn
  * tail (nothing valid follows) or corruption in the middle of the log
  * (valid records follow) is known at the end and decided by the caller.
+ * Damage followed by valid records is `unsynced` (as harmless as a torn
+ * tail, for a log whose tail may be lost) when it starts below the
+ * `ahead` of a mark read before it and no mark read after it, in
+ * sequence, says it was durable (a `durable` above its start).  Marks
+ * are taken only in sequence, never from the rest of a damaged block
+ * (there a file's data could look like one).  What that cannot catch:
+ * damage in bytes synced by the last sync before the crash, with no mark
+ * read after them -- as a damaged final record cannot be told from a
+ * torn one -- and everything after the damage is then dropped with it.
+ * lsm_wal_sync_final closes that gap for a log that is done with.
  */
 #ifndef LSM_WAL_H
 #define LSM_WAL_H
@@ -31,7 +67,9 @@ enum lsm_wal_type {
     LSM_WAL_FIRST = 2,
     LSM_WAL_MIDDLE = 3,
     LSM_WAL_LAST = 4,
+    LSM_WAL_SYNC_MARK = 5,
 };
+#define LSM_WAL_MARK_PAYLOAD 16
 
 typedef struct lsm_wal_writer lsm_wal_writer;
 
@@ -51,7 +89,37 @@ void lsm_wal_set_manual_flush(lsm_wal_writer *w, int on);
 int lsm_wal_flush(lsm_wal_writer *w);
 /* 1 after a failed append that may have left part of a record. */
 int lsm_wal_broken(const lsm_wal_writer *w);
+/* fdatasyncs what was appended (after a SYNC mark, on a log that has
+ * announced zeros ahead). */
 int lsm_wal_sync(lsm_wal_writer *w);
+/* lsm_wal_sync for a log that takes no more records (sealed at a memtable
+ * switch, or closed), on a log that has announced zeros ahead: a mark at
+ * the start of a block and a second fdatasync prove every byte of it
+ * synced, to a reader that met damage anywhere before. */
+int lsm_wal_sync_final(lsm_wal_writer *w);
+/* lsm_wal_sync for a log that goes on taking records synced one by one
+ * (a sync write, lsm_sync).  Appending extends the file, so its fdatasync
+ * must commit the file system's journal (the size changes); overwriting
+ * written blocks does not, and costs about half as much here (env.h
+ * prefill).  So after the sync, when fewer than half of
+ * LSM_WAL_PREFILL_BYTES are left between the last record and the zeros
+ * written past it, and the sync covered less than a quarter of it (a
+ * sync after a large burst gains little from no journal commit, and the
+ * burst would use up the zeros before the next sync), zeros are written
+ * up to LSM_WAL_PREFILL_BYTES past the last record (the env's prefill, then start_writeback on them; best
+ * effort: after a failure, not again for that many bytes).  The next sync
+ * makes them durable, paying one journal commit as an append would; the
+ * syncs after it until they are used up pay none.
+ * Cost: each byte of a log synced this way is written twice (zeros, then
+ * the record; yet the disk writes less than it did for the journal
+ * commits), and one sync in LSM_WAL_PREFILL_BYTES / 2 writes up to
+ * LSM_WAL_PREFILL_BYTES of zeros; db.c does without on a nearly full
+ * disk.  The zeros read as the end of the log (zero-filled space past
+ * the last record, above).  Before the sync it appends a SYNC mark (the
+ * header comment) announcing the zeros; zeros are written only up to an
+ * announcement that a completed sync made durable. */
+#define LSM_WAL_PREFILL_BYTES (1u << 20)
+int lsm_wal_sync_ahead(lsm_wal_writer *w);
 uint64_t lsm_wal_offset(const lsm_wal_writer *w);
 /* Starts writing the records appended since the last call to the disk,
  * without waiting, once they are LSM_WAL_WRITEBACK_BYTES or more (the
@@ -81,6 +149,13 @@ typedef struct lsm_wal_damage {
     /* Set when a valid record was read after damage: the damage is not
      * merely a torn tail. */
     int before_tail;
+    /* Set with before_tail when the damage lies in zeros written ahead
+     * and no mark shows it was synced (the header comment): records
+     * written over them that a power cut left out of order. */
+    int unsynced;
+    /* With lsm_wal_reader_stop_at_damage: records after the damage, not
+     * returned, and their bytes. */
+    uint64_t withheld_records, withheld_bytes;
     char first_reason[128];     /* e.g. "checksum mismatch" */
 } lsm_wal_damage;
 
@@ -92,6 +167,12 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *rec);
 /* File offset just past the last record returned. */
 uint64_t lsm_wal_reader_offset(const lsm_wal_reader *r);
 const lsm_wal_damage *lsm_wal_reader_damage(const lsm_wal_reader *r);
+/* From now on no record after damage is returned (by default they are,
+ * for salvage): the reader reads on to the end only to judge the damage
+ * (before_tail, unsynced).  For a replay that keeps a prefix of the log. */
+void lsm_wal_reader_stop_at_damage(lsm_wal_reader *r);
+/* SYNC marks read in sequence so far. */
+uint64_t lsm_wal_reader_marks(const lsm_wal_reader *r);
 void lsm_wal_reader_free(lsm_wal_reader *r);
 
 #endif

@@ -16,7 +16,8 @@
  * fragment that verifies: if one exists, the damage is not a torn tail
  * (a torn append is never followed by a good fragment), so before_tail is
  * set and the caller refuses the log unless salvaging.  Such a fragment
- * is only evidence, never delivered: it may be an image inside a payload.
+ * is only evidence, never delivered: it may be an image inside a payload
+ * (so it can only make the reader refuse more, never less).
  * A fragment whose checksum verified but which is out of sequence (MIDDLE
  * or LAST without FIRST, FIRST or FULL while a record is open) has a
  * trustworthy length, so only it (plus any partial record it interrupts)
@@ -25,14 +26,23 @@
  *
  * Zeros.  The writer never leaves 7 or more zero bytes inside a block, so
  * a block whose remainder is all zeros is either preallocated/unwritten
- * space at the end of the log (harmless) or a zeroed region in the middle.
+ * space or zeros the writer prefilled (wal.h: lsm_wal_sync_ahead) at the
+ * end of the log (harmless), or a zeroed region in the middle.
  * It is held as a pending region: if anything other than zeros follows,
  * it is reported as damage; if the file ends first, it is tail.  Fewer
  * than 7 bytes left at the end of a block are trailer and are not checked.
  *
  * Every skipped byte is accounted in lsm_wal_damage; adjacent skips merge
- * into one region.  before_tail is set when a record is returned after
- * damage was recorded.
+ * into one region.  before_tail is set when a record is returned (or,
+ * stopping at damage, withheld) after damage was recorded.
+ *
+ * SYNC marks (wal.h) are checked like any fragment and then only noted:
+ * before the first damage, the highest `ahead` (zeros may lie below it);
+ * after it, whether a `durable` passes the damage's start.  Only marks
+ * read in sequence count, never one found in the rest of a damaged block.
+ * A mark whose offsets contradict its own position (durable past it,
+ * ahead before its end) is dropped as damage: the writer cannot have
+ * written it.  A SYNC fragment whose payload is not 16 bytes is padding.
  */
 #include "wal.h"
 
@@ -63,6 +73,11 @@ struct lsm_wal_reader {
     uint64_t end_offset;   /* just past the last record returned */
     uint64_t damage_end;   /* just past the last damaged region */
     lsm_wal_damage damage;
+
+    int stop_at_damage;    /* withhold records after damage */
+    uint64_t ahead;        /* highest `ahead` of a mark before any damage */
+    int synced_damage;     /* a mark after the damage shows it synced */
+    uint64_t marks;        /* SYNC marks read in sequence */
 };
 
 int lsm_wal_reader_new(lsm_file *f, const char *name, lsm_wal_reader **out)
@@ -105,6 +120,16 @@ uint64_t lsm_wal_reader_offset(const lsm_wal_reader *r)
 const lsm_wal_damage *lsm_wal_reader_damage(const lsm_wal_reader *r)
 {
     return &r->damage;
+}
+
+void lsm_wal_reader_stop_at_damage(lsm_wal_reader *r)
+{
+    r->stop_at_damage = 1;
+}
+
+uint64_t lsm_wal_reader_marks(const lsm_wal_reader *r)
+{
+    return r->marks;
 }
 
 /* Accounts [start, end) as damaged, merging with the previous region when
@@ -157,7 +182,7 @@ static int good_fragment_follows(const lsm_wal_reader *r, size_t from)
         const char *h = r->block + p;
         unsigned type = (unsigned char)h[6];
         size_t len = (size_t)(unsigned char)h[4] | (size_t)(unsigned char)h[5] << 8;
-        if (type < LSM_WAL_FULL || type > LSM_WAL_LAST ||
+        if (type < LSM_WAL_FULL || type > LSM_WAL_SYNC_MARK ||
             len > r->block_len - p - LSM_WAL_HEADER)
             continue;
         if (lsm_checksum_typed((uint8_t)type, h + LSM_WAL_HEADER, len) ==
@@ -212,17 +237,55 @@ static int finish(lsm_wal_reader *r)
     }
     r->zero_pending = 0;
     r->done = 1;
+    lsm_wal_damage *d = &r->damage;
+    d->unsynced = d->before_tail && d->first_offset < r->ahead &&
+                  !r->synced_damage;
     return 0;
 }
 
+/* 1: *out is the record; 0: withheld (after damage, stop_at_damage). */
 static int deliver(lsm_wal_reader *r, const char *p, size_t n, uint64_t end,
                    lsm_slice *out)
 {
-    if (r->damage.regions)
+    if (r->damage.regions) {
         r->damage.before_tail = 1;
+        if (r->stop_at_damage) {
+            r->damage.withheld_records++;
+            r->damage.withheld_bytes += n;
+            return 0;
+        }
+    }
     r->end_offset = end;
     *out = lsm_slice_make(p, n);
     return 1;
+}
+
+/* A verified SYNC fragment at [off, end): a mark, or padding (a payload
+ * of any other length, ignored).  Either ends an open record. */
+static void note_mark(lsm_wal_reader *r, const char *p, size_t n,
+                      uint64_t off, uint64_t end)
+{
+    uint64_t durable = 0, ahead = 0;
+    if (n == LSM_WAL_MARK_PAYLOAD) {
+        durable = lsm_decode_fixed64(p);
+        ahead = lsm_decode_fixed64(p + 8);
+        if (durable > off || ahead < end) {
+            drop(r, off, end, "malformed sync mark");
+            return;
+        }
+    }
+    if (r->in_record)
+        drop(r, r->rec_start, r->rec_end, "record missing its LAST fragment");
+    if (n != LSM_WAL_MARK_PAYLOAD)
+        return;                                 /* padding */
+    r->marks++;
+    r->damage.before_tail |= r->damage.regions > 0;
+    if (!r->damage.regions) {
+        if (ahead > r->ahead)
+            r->ahead = ahead;
+    } else if (durable > r->damage.first_offset) {
+        r->synced_damage = 1;
+    }
 }
 
 /* Appends a verified fragment to the open record. */
@@ -283,7 +346,7 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
             r->pos = r->block_len;
             continue;
         }
-        if (type < LSM_WAL_FULL || type > LSM_WAL_LAST) {
+        if (type < LSM_WAL_FULL || type > LSM_WAL_SYNC_MARK) {
             snprintf(reason, sizeof reason, "unknown fragment type %u", type);
             drop_rest_of_block(r, frag_off, reason);
             continue;
@@ -317,11 +380,16 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
         }
         int rc;
         switch (type) {
+        case LSM_WAL_SYNC_MARK:
+            note_mark(r, payload, len, frag_off, frag_end);
+            break;
         case LSM_WAL_FULL:
             if (r->in_record)
                 drop(r, r->rec_start, r->rec_end,
                      "record missing its LAST fragment");
-            return deliver(r, payload, len, frag_end, out);
+            if (deliver(r, payload, len, frag_end, out))
+                return 1;
+            break;
         case LSM_WAL_FIRST:
             if (r->in_record)
                 drop(r, r->rec_start, r->rec_end,
@@ -346,7 +414,8 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
                 return rc;
             if (type == LSM_WAL_LAST && r->in_record) {
                 r->in_record = 0;
-                return deliver(r, r->rec.data, r->rec.len, frag_end, out);
+                if (deliver(r, r->rec.data, r->rec.len, frag_end, out))
+                    return 1;
             }
             break;
         }

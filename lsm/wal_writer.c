@@ -1,11 +1,12 @@
 /*
  * wal_writer.c — appends records in the log format of wal.h.
  *
- * Layout invariant: `offset` is the file size, and offset % LSM_WAL_BLOCK
- * is where the next fragment header goes.  A fragment is placed only if
- * its 7-byte header fits in the current block; otherwise the remaining
- * (< 7) bytes of the block are written as zeros and the fragment starts
- * the next block.  A header that fits exactly at the end of a block gets
+ * Layout invariant: `offset` is the file size as the env reports it (the
+ * bytes appended, not the zeros prefilled past them: lsm_wal_sync_ahead),
+ * and offset % LSM_WAL_BLOCK is where the next fragment header goes.  A
+ * fragment is placed only if its 7-byte header fits in the current block;
+ * otherwise the remaining (< 7) bytes of the block are written as zeros
+ * and the fragment starts the next block.  A header that fits exactly at the end of a block gets
  * an empty FIRST fragment, so every block begins with a header — the
  * property the reader relies on to resynchronise after damage.
  *
@@ -15,6 +16,14 @@
  * appended record survives a crash of the process.  With manual flush
  * (lsm_wal_set_manual_flush) that write is left to lsm_wal_flush, to
  * sync, or to the env when its buffer fills.
+ *
+ * SYNC marks (wal.h): once a log writes zeros ahead, every sync appends
+ * one before it (23 bytes, in the same write; a nearly full block is
+ * padded first), and zeros are written only up to an `ahead` that a
+ * completed sync made durable.  lsm_wal_sync_final (a sealed WAL, close)
+ * adds a mark at the start of a block and a second sync when the first
+ * left synced bytes that no mark covers.  On a full disk (no space for a
+ * mark) none is written.
  *
  * After a failed append the file may hold a partial record, and the
  * writer no longer knows its true size: every later append fails with
@@ -33,6 +42,12 @@ struct lsm_wal_writer {
     int failed;        /* status of the append that failed, or LSM_OK */
     int manual_flush;  /* appends may stay in the env's buffer */
     uint64_t writeback_off;  /* start_writeback was asked up to here */
+    uint64_t prefilled;      /* no prefill is asked below this offset */
+    uint64_t last_ahead_sync;  /* offset at the last lsm_wal_sync_ahead */
+    uint64_t durable;        /* bytes before it were synced */
+    uint64_t announced;      /* a synced mark allows zeros up to here */
+    uint64_t mark_off;       /* where the last mark appended starts */
+    uint64_t mark_durable;   /* its durable: bytes before it are proven */
 };
 
 int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
@@ -58,6 +73,7 @@ int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
     w->f = f;
     w->offset = offset;
     w->writeback_off = offset;
+    w->last_ahead_sync = offset;
     *out = w;
     return LSM_OK;
 }
@@ -155,9 +171,133 @@ int lsm_wal_broken(const lsm_wal_writer *w)
     return w->failed != 0;
 }
 
+#define MARK_BYTES (LSM_WAL_HEADER + LSM_WAL_MARK_PAYLOAD)
+
+/* When fewer than `need` bytes are left in the current block, fills the
+ * rest: under 7 bytes with the zero trailer append_record leaves, else
+ * with padding SYNC fragments (wal.h: any payload but 16 bytes; 23 bytes
+ * left take two).  Space was reserved by the caller. */
+static int pad_block(lsm_wal_writer *w, size_t need)
+{
+    static const char zeros[LSM_WAL_BLOCK];
+    size_t left = LSM_WAL_BLOCK - (size_t)(w->offset % LSM_WAL_BLOCK);
+    if (left >= need)
+        return LSM_OK;
+    if (left < LSM_WAL_HEADER) {
+        int rc = lsm_file_append(w->f, zeros, left);
+        if (rc == LSM_OK)
+            w->offset += left;
+        return rc;
+    }
+    size_t n = left - LSM_WAL_HEADER;
+    int rc = LSM_OK;
+    if (n == LSM_WAL_MARK_PAYLOAD) {    /* would read as a mark */
+        rc = emit_fragment(w, LSM_WAL_SYNC_MARK, zeros, n - LSM_WAL_HEADER);
+        n = 0;
+    }
+    return rc == LSM_OK ? emit_fragment(w, LSM_WAL_SYNC_MARK, zeros, n) : rc;
+}
+
+/* Appends a SYNC mark (wal.h) announcing zeros up to `ahead` (at least
+ * the mark's end), first padding the block if fewer than `room` bytes are
+ * left in it (MARK_BYTES: the mark fits; LSM_WAL_BLOCK: it starts a
+ * block).  *marked says whether it was appended: not when the log is
+ * broken or its space cannot be had (a full disk; then nothing is
+ * written).  A mark that fails part way breaks the log like any append,
+ * and its status is returned. */
+static int append_mark(lsm_wal_writer *w, uint64_t ahead, size_t room,
+                       int *marked)
+{
+    *marked = 0;
+    if (w->failed || lsm_file_reserve(w->f, room + MARK_BYTES) != LSM_OK)
+        return LSM_OK;
+    int rc = pad_block(w, room);
+    char p[LSM_WAL_MARK_PAYLOAD];
+    if (ahead < w->offset + MARK_BYTES)
+        ahead = w->offset + MARK_BYTES;
+    lsm_encode_fixed64(p, w->durable);
+    lsm_encode_fixed64(p + 8, ahead);
+    if (rc == LSM_OK)
+        rc = emit_fragment(w, LSM_WAL_SYNC_MARK, p, sizeof p);
+    if (rc)
+        return w->failed = rc;
+    w->mark_off = w->offset - MARK_BYTES;
+    w->mark_durable = w->durable;
+    *marked = 1;
+    return LSM_OK;
+}
+
+/* Syncs; on success every byte appended so far is durable. */
+static int sync_file(lsm_wal_writer *w)
+{
+    uint64_t end = w->offset;
+    int rc = lsm_file_sync(w->f);
+    if (rc == LSM_OK)
+        w->durable = end;
+    return rc;
+}
+
+/* A mark (on a log that announced zeros ahead: durable offsets keep
+ * flowing to the reader), then the sync. */
 int lsm_wal_sync(lsm_wal_writer *w)
 {
-    return lsm_file_sync(w->f);
+    int marked;
+    int rc = w->announced ? append_mark(w, w->announced, MARK_BYTES, &marked)
+                          : LSM_OK;
+    return rc == LSM_OK ? sync_file(w) : rc;
+}
+
+/* The final mark starts a block: damage anywhere before it makes the
+ * reader resynchronise at a block boundary no later than the mark, so it
+ * is read in sequence (wal_reader.c).  Left out when the last mark is
+ * such a mark already, with nothing after it.  Cost: a second fdatasync
+ * and up to a block of padding, once per sealed or closed log. */
+int lsm_wal_sync_final(lsm_wal_writer *w)
+{
+    int rc = sync_file(w);
+    int proven = w->mark_off % LSM_WAL_BLOCK == 0 &&
+                 w->mark_durable == w->mark_off &&
+                 w->durable == w->mark_off + MARK_BYTES;
+    int marked = 0;
+    if (rc == LSM_OK && w->announced && !proven)
+        rc = append_mark(w, w->announced, LSM_WAL_BLOCK, &marked);
+    if (rc == LSM_OK && marked)
+        rc = sync_file(w);
+    return rc;
+}
+
+/* Writes zeros up to the last durable announcement (best effort: after a
+ * failure, not again until half of it is used). */
+static void prefill(lsm_wal_writer *w)
+{
+    uint64_t from = w->prefilled > w->offset ? w->prefilled : w->offset;
+    uint64_t upto = w->announced;
+    if (upto <= from)
+        return;
+    if (w->f->ops->prefill(w->f, upto) == LSM_OK && w->f->ops->start_writeback)
+        w->f->ops->start_writeback(w->f, from, upto - from);
+    w->prefilled = upto;
+}
+
+int lsm_wal_sync_ahead(lsm_wal_writer *w)
+{
+    int small = w->offset - w->last_ahead_sync < LSM_WAL_PREFILL_BYTES / 4;
+    int want = small && w->f->ops->prefill &&
+               w->prefilled < w->offset + LSM_WAL_PREFILL_BYTES / 2;
+    /* The zeros start past the mark and its padding (< MARK_BYTES). */
+    uint64_t ahead = want ? w->offset + 2 * MARK_BYTES + LSM_WAL_PREFILL_BYTES
+                          : w->announced;
+    int marked = 0;
+    int rc = want || w->announced ? append_mark(w, ahead, MARK_BYTES, &marked)
+                                  : LSM_OK;
+    if (rc == LSM_OK)
+        rc = sync_file(w);
+    w->last_ahead_sync = w->offset;
+    if (rc == LSM_OK && marked && ahead > w->announced)
+        w->announced = ahead;
+    if (rc == LSM_OK && want && !w->failed)
+        prefill(w);
+    return rc;
 }
 
 void lsm_wal_start_writeback(lsm_wal_writer *w)

@@ -279,7 +279,7 @@ static inline void wal_fix_checksums(char *buf, size_t n)
             unsigned char *h = (unsigned char *)buf + pos;
             size_t len = (size_t)h[4] | (size_t)h[5] << 8;
             unsigned type = h[6];
-            if (type < LSM_WAL_FULL || type > LSM_WAL_LAST ||
+            if (type < LSM_WAL_FULL || type > LSM_WAL_SYNC_MARK ||
                 len > end - pos - LSM_WAL_HEADER)
                 break;
             lsm_encode_fixed32((char *)h,

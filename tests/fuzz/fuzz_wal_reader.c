@@ -51,7 +51,8 @@ static int on_op(void *ctx, uint64_t seq, int kind, lsm_slice key,
     return LSM_OK;
 }
 
-static void read_log(const char *data, size_t n)
+/* stop: lsm_wal_reader_stop_at_damage (as db_open replays). */
+static void read_log(const char *data, size_t n, int stop)
 {
     lsm_file *f = memfile_borrow(data, n);
     if (!f)
@@ -59,6 +60,8 @@ static void read_log(const char *data, size_t n)
     lsm_wal_reader *r;
     if (lsm_wal_reader_new(f, "fuzz.log", &r) != LSM_OK)
         return;
+    if (stop)
+        lsm_wal_reader_stop_at_damage(r);
     uint64_t payload = 0, last_off = 0;
     lsm_slice rec;
     int got;
@@ -69,6 +72,8 @@ static void read_log(const char *data, size_t n)
         CHECK(rec.len <= n);
         last_off = off;
         payload += rec.len;
+        /* Stopping, nothing is returned after damage. */
+        CHECK(!stop || lsm_wal_reader_damage(r)->regions == 0);
 
         batch_check c = { rec, 0 };
         int rc = lsm_batch_iterate(rec, on_op, &c);
@@ -85,6 +90,9 @@ static void read_log(const char *data, size_t n)
     CHECK(d->dropped_bytes <= n);
     CHECK(payload + d->dropped_bytes <= n);
     CHECK((d->regions == 0) == (d->dropped_bytes == 0));
+    CHECK(!d->unsynced || d->before_tail);
+    CHECK(stop || (d->withheld_records == 0 && d->withheld_bytes == 0));
+    CHECK(payload + d->withheld_bytes <= n);
     if (d->regions) {
         CHECK(d->first_offset < n);
         CHECK(memchr(d->first_reason, 0, sizeof d->first_reason) != NULL);
@@ -96,14 +104,17 @@ static void read_log(const char *data, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    read_log((const char *)data, size);
+    read_log((const char *)data, size, 0);
+    read_log((const char *)data, size, 1);
     char *fixed = malloc(size ? size : 1);
     if (!fixed)
         return 0;
     memcpy(fixed, data, size);
     wal_fix_checksums(fixed, size);
-    if (memcmp(fixed, data, size) != 0)
-        read_log(fixed, size);
+    if (memcmp(fixed, data, size) != 0) {
+        read_log(fixed, size, 0);
+        read_log(fixed, size, 1);
+    }
     free(fixed);
     return 0;
 }

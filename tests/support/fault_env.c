@@ -37,6 +37,9 @@ typedef struct fnode {
     size_t synced;      /* !replaced: data[0, synced) is durable */
     size_t flushed;     /* data[0, flushed) reached the kernel */
     int replaced;       /* truncated since the last sync */
+    /* Zeros written past the data (prefill): reads see them up to
+     * zero_end, a crash leaves them up to zero_synced (sync). */
+    size_t zero_end, zero_synced;
     lsm_buf old;        /* replaced: the durable bytes */
     int refs;
     uint64_t crash_mark;
@@ -266,6 +269,7 @@ static int node_truncate(fault_env *fe, fnode *node)
     }
     node->synced = 0;
     node->flushed = 0;
+    node->zero_end = 0;
     return LSM_OK;
 }
 
@@ -277,6 +281,18 @@ static void node_sync(fnode *node)
     }
     node->synced = node->data.len;
     node->flushed = node->data.len;
+    node->zero_synced = node->zero_end;
+}
+
+/* Makes prefilled zeros past the data, up to `upto`, part of it (as
+ * the file is left after a crash: appends would now go after them). */
+static void zeros_to_data(fault_env *fe, fnode *node, size_t upto)
+{
+    if (upto <= node->data.len || lsm_buf_reserve(&node->data, upto - node->data.len))
+        return;     /* out of memory in a test helper: shorter file */
+    memset(node->data.data + node->data.len, 0, upto - node->data.len);
+    fe->used += upto - node->data.len;
+    node->data.len = upto;
 }
 
 /* --- file handles --------------------------------------------------------- */
@@ -336,6 +352,13 @@ static int fh_pread(lsm_file *f, uint64_t off, void *buf, size_t n,
             memcpy(buf, d->data + off, take);
             *got = take;
         }
+        size_t end = h->node->zero_end;
+        if (off + *got < end && *got < n) {   /* prefilled zeros */
+            size_t from = (size_t)off + *got;
+            size_t take = end - from < n - *got ? end - from : n - *got;
+            memset((char *)buf + *got, 0, take);
+            *got += take;
+        }
     }
     pthread_mutex_unlock(&fe->mu);
     return rc;
@@ -379,7 +402,8 @@ static int fh_size(lsm_file *f, uint64_t *size)
     pthread_mutex_lock(&fe->mu);
     int rc = stale(fe, h, "stat");
     if (!rc)
-        *size = h->node->data.len;
+        *size = h->writable || h->node->zero_end < h->node->data.len
+                ? h->node->data.len : h->node->zero_end;
     pthread_mutex_unlock(&fe->mu);
     return rc;
 }
@@ -460,7 +484,28 @@ static int fh_punch_hole(lsm_file *f, uint64_t off, uint64_t len, uint64_t *free
     return rc;
 }
 
+/* Zeros past the data, as posix_prefill writes them: appends then go
+ * over them (the data grows, zero_end stays).  Not an operation of its
+ * own for counting and faults (the engine ignores its failure), and not
+ * charged against the capacity (the space is reserved or appended
+ * anyway). */
+static int fh_prefill(lsm_file *f, uint64_t upto)
+{
+    fhandle *h = (fhandle *)f;
+    fault_env *fe = h->fe;
+    pthread_mutex_lock(&fe->mu);
+    int rc = stale(fe, h, "prefill");
+    if (!rc && fe->down)
+        rc = lsm_fail(LSM_IO_ERROR, "prefill %s: the environment is down "
+                      "after a simulated crash", h->path);
+    if (!rc && h->writable && upto > h->node->zero_end)
+        h->node->zero_end = (size_t)upto;
+    pthread_mutex_unlock(&fe->mu);
+    return rc;
+}
+
 static const struct lsm_file_ops fh_ops = {
+    .prefill = fh_prefill,
     .punch_hole = fh_punch_hole,
     .append = fh_append,
     .pread = fh_pread,
@@ -538,6 +583,10 @@ static int fe_open(lsm_env *env, const char *raw, enum open_kind kind,
         rc = get_file(fe, path, kind == OPEN_WRITE, &node);
     if (!rc && kind == OPEN_WRITE)
         rc = node_truncate(fe, node);
+    if (!rc && kind == OPEN_APPEND) {   /* appends go after the zeros */
+        zeros_to_data(fe, node, node->zero_end);
+        node->zero_end = 0;
+    }
     if (!rc)
         rc = handle_new(fe, node, path, kind != OPEN_READ, 0, out);
     pthread_mutex_unlock(&fe->mu);
@@ -845,9 +894,30 @@ lsm_env *fault_env_base(fault_env *fe)
     return &fe->base;
 }
 
-/* What power loss leaves of one file: its durable bytes plus, depending on
- * the mode, part of what was appended since the last sync. */
-static void crash_node(fault_env *fe, fnode *node, int mode)
+#define FAULT_PAGE 4096
+
+/* FAULT_CRASH_PAGES (fault_env.h) on a file's unsynced bytes: returns the
+ * length left. */
+static size_t crash_pages(fault_env *fe, fnode *node)
+{
+    size_t over = node->zero_synced < node->data.len ? node->zero_synced
+                                                     : node->data.len;
+    if (over < node->synced)
+        over = node->synced;
+    for (size_t page = node->synced / FAULT_PAGE * FAULT_PAGE; page < over;
+         page += FAULT_PAGE) {
+        if (next_random(fe) & 1)
+            continue;                   /* this page reached the disk */
+        size_t from = page > node->synced ? page : node->synced;
+        size_t to = page + FAULT_PAGE < over ? page + FAULT_PAGE : over;
+        memset(node->data.data + from, 0, to - from);
+    }
+    return over + (size_t)random_upto(fe, node->data.len - over);
+}
+
+/* What power loss leaves of one file's data: its durable bytes plus,
+ * depending on the mode, part of what was appended since the last sync. */
+static void crash_data(fault_env *fe, fnode *node, int mode)
 {
     if (node->replaced) {
         fe->used -= node->data.len;
@@ -871,11 +941,22 @@ static void crash_node(fault_env *fe, fnode *node, int mode)
     char *p = node->data.data + node->synced + keep;
     for (size_t i = 0; i < junk; i++)
         p[i] = mode == FAULT_CRASH_PREFIX_ZEROS ? 0 : (char)next_random(fe);
-    size_t len = node->synced + keep + junk;
+    size_t len = mode == FAULT_CRASH_PAGES ? crash_pages(fe, node)
+                                           : node->synced + keep + junk;
     fe->used -= node->data.len - len;
     node->data.len = len;
     node->synced = len;
     node->flushed = len;
+}
+
+/* What power loss leaves of one file: its data (crash_data), then the
+ * zeros prefilled past it that a sync made durable. */
+static void crash_node(fault_env *fe, fnode *node, int mode)
+{
+    crash_data(fe, node, mode);
+    zeros_to_data(fe, node, node->zero_synced);
+    node->synced = node->flushed = node->data.len;
+    node->zero_end = node->zero_synced = 0;
 }
 
 /* A crash of the process: what it still held in user space is lost, the
@@ -887,6 +968,11 @@ static void process_crash(fault_env *fe)
         if (node && node->data.len > node->flushed) {
             fe->used -= node->data.len - node->flushed;
             node->data.len = node->flushed;
+        }
+        if (node) {         /* the kernel has the prefilled zeros */
+            zeros_to_data(fe, node, node->zero_end);
+            node->flushed = node->data.len;
+            node->zero_end = 0;
         }
     }
 }
@@ -1019,6 +1105,7 @@ int fault_env_truncate(fault_env *fe, const char *path, uint64_t size)
             node->flushed = (size_t)size;
         if (node->replaced && node->old.len > size)
             node->old.len = (size_t)size;
+        node->zero_end = node->zero_synced = 0;
         rc = 0;
     }
     pthread_mutex_unlock(&fe->mu);

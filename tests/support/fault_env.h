@@ -16,6 +16,11 @@
  *     handle's flush, sync or close (or a failed append) hands them to the
  *     kernel; sync (fdatasync) makes the current bytes durable.  Truncating an existing file (open_write on it) is
  *     durable only at the next sync of the file.
+ *   - prefill writes zeros past the appended bytes (reads see them, size
+ *     of a handle open for writing does not); appends go over them.  A
+ *     sync makes them durable: power loss then leaves the file's data as
+ *     above, padded with zeros up to the synced prefill.  A crash of the
+ *     process keeps them all; open_append appends after them.
  *   - open_write of a new name, rename, unlink and lock's creation of its
  *     file change the current namespace; sync_dir(d) makes the current
  *     entries of d (files directly in d) the durable ones.  A rename
@@ -65,6 +70,11 @@ enum fault_crash_mode {
     FAULT_CRASH_RANDOM_PREFIX,     /* a random prefix (maybe none, maybe all) survives */
     FAULT_CRASH_PREFIX_GARBAGE,    /* a random prefix, then random bytes */
     FAULT_CRASH_PREFIX_ZEROS,      /* a random prefix, then zero bytes */
+    /* Appends over synced prefilled zeros reach the disk a 4 KiB page at
+     * a time in any order: each such page keeps its new bytes or its
+     * durable ones (zeros past the synced bytes); past the zeros, a
+     * random prefix.  Appends that extend a file stay in order. */
+    FAULT_CRASH_PAGES,
     /* Not power loss: a crash of the process.  Every byte flushed to the
      * kernel survives, synced or not, and so does the current namespace;
      * appends not flushed are lost. */

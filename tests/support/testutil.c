@@ -60,6 +60,22 @@ long long tu_file_size(const char *path)
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
+long long tu_nonzero_end(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    long long end = 0, off = 0;
+    int c;
+    while ((c = getc(f)) != EOF) {
+        off++;
+        if (c)
+            end = off;
+    }
+    fclose(f);
+    return end;
+}
+
 int tu_flip_byte(const char *path, long long offset, unsigned char mask)
 {
     int fd = open(path, O_RDWR);

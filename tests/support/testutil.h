@@ -17,6 +17,9 @@ void tu_rmtree(const char *path);
 uint64_t tu_rand(uint64_t *state);
 /* Size of a file, or -1. */
 long long tu_file_size(const char *path);
+/* Offset just past the last non-zero byte of a file, or -1: where the
+ * records of a WAL end (synced writes write zeros past them, wal.h). */
+long long tu_nonzero_end(const char *path);
 /* XORs one byte of a file at offset with mask. Returns 0 on success. */
 int tu_flip_byte(const char *path, long long offset, unsigned char mask);
 /* Copies a file (e.g. a live WAL, to stage a crash). 0 on success. */

@@ -76,6 +76,7 @@
 #include "fault_env.h"
 #include "lsm.h"
 #include "testutil.h"
+#include "wal.h"
 
 #define STORE "/db"
 #define ROUNDS_PER_RUN 5
@@ -728,15 +729,20 @@ static void test_recovery_interrupted_after_torn_tail(void **state)
 
 #define ACKED_KEYS 20
 
-static void put_keys(lsm_db *db, int from, int to)
+static void put_keys_flags(lsm_db *db, int from, int to, int flags)
 {
     char key[CM_KEY_LEN + 1], val[32];
     for (int i = from; i < to; i++) {
         cm_key((uint32_t)i, key);
         int n = snprintf(val, sizeof val, "line %d", i);
-        assert_int_equal(lsm_put(db, key, CM_KEY_LEN, val, (size_t)n, 0),
+        assert_int_equal(lsm_put(db, key, CM_KEY_LEN, val, (size_t)n, flags),
                          LSM_OK);
     }
+}
+
+static void put_keys(lsm_db *db, int from, int to)
+{
+    put_keys_flags(db, from, to, 0);
 }
 
 /* How many of keys [0, n) hold their value; fails on a wrong value. */
@@ -793,6 +799,91 @@ static void test_process_crash_keeps_acknowledged(void **state)
     }
 }
 
+/* Size of the store's one WAL, or -1 if it has not exactly one. */
+static int64_t wal_size(fault_env *fe)
+{
+    lsm_env *env = fault_env_base(fe);
+    char **names;
+    size_t n;
+    assert_int_equal(env->list_dir(env, STORE, &names, &n), LSM_OK);
+    int64_t size = -1;
+    int logs = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+        if (len > 4 && !strcmp(names[i] + len - 4, ".log")) {
+            char path[300];
+            snprintf(path, sizeof path, "%s/%s", STORE, names[i]);
+            size = fault_env_file_size(fe, path);
+            logs++;
+        }
+    }
+    lsm_env_free_names(names, n);
+    return logs == 1 ? size : -1;
+}
+
+static void count_unsynced_drops(void *ctx, int level, const char *line)
+{
+    if (strstr(line, "written over zeros ahead and not synced"))
+        (*(int *)ctx)++;
+    log_line(NULL, level, line);
+}
+
+/* Synced puts write zeros past the WAL's records (wal.h: sync_ahead), so
+ * the unsynced puts after them, several pages of them, overwrite those
+ * zeros; then power loss in `mode`.  Recovery must take the zeros for the
+ * end of the log, and (FAULT_CRASH_PAGES) tell pages lost out of order
+ * from corruption (the sync marks): the store opens with every synced
+ * put, and the unsynced ones it keeps are a prefix, none after one that
+ * is missing.  The WAL's durable size shows the zeros are there.  *drops
+ * counts recoveries that met records after a lost page. */
+static void power_loss_over_zeros(int mode, uint64_t seed, int *drops)
+{
+    enum { SYNCED = 20, ALL = 400 };
+    fault_env *fe = fault_env_new(seed);
+    lsm_options o;
+    lsm_options_init(&o);
+    o.env = fault_env_base(fe);
+    o.log = count_unsynced_drops;
+    o.log_ctx = drops;
+    lsm_db *db = NULL;
+    assert_int_equal(lsm_open(STORE, &o, &db), LSM_OK);
+    put_keys_flags(db, 0, SYNCED, LSM_SYNC);
+    put_keys(db, SYNCED, ALL);
+    fault_env_crash(fe, mode);
+    lsm_close(db);
+    fault_env_restart(fe);
+    int64_t size = wal_size(fe);
+    if (size < (int64_t)LSM_WAL_PREFILL_BYTES)
+        fail_msg("mode %d: the WAL holds %" PRId64 " bytes after power "
+                 "loss: no prefilled zeros", mode, size);
+    if (lsm_open(STORE, &o, &db) != LSM_OK)
+        fail_msg("mode %d seed %" PRIu64 ": reopen failed: %s", mode, seed,
+                 lsm_last_error());
+    assert_int_equal(count_keys(db, SYNCED), SYNCED);
+    int kept = count_keys(db, ALL);
+    assert_int_equal(count_keys(db, kept), kept);     /* a prefix */
+    assert_int_equal(lsm_close(db), LSM_OK);
+    fault_env_free(fe);
+}
+
+/* Every power-loss mode; FAULT_CRASH_PAGES with more seeds, some of which
+ * must have met records after a lost page (before the sync marks such a
+ * store refused to open). */
+static void test_power_loss_over_prefilled_wal(void **state)
+{
+    (void)state;
+    static const int modes[] = { FAULT_CRASH_DROP_ALL, FAULT_CRASH_RANDOM_PREFIX,
+                                 FAULT_CRASH_PREFIX_GARBAGE, FAULT_CRASH_PREFIX_ZEROS,
+                                 FAULT_CRASH_PAGES };
+    int drops = 0;
+    for (size_t mi = 0; mi < sizeof modes / sizeof *modes; mi++) {
+        uint64_t seeds = modes[mi] == FAULT_CRASH_PAGES ? 24 : 8;
+        for (uint64_t seed = 1; seed <= seeds; seed++)
+            power_loss_over_zeros(modes[mi], seed, &drops);
+    }
+    assert_true(drops > 0);
+}
+
 /* The same on the real (posix) env: a child process opens a store in a
  * temporary directory, makes unsynced puts and is killed with SIGKILL
  * once they are acknowledged; every one of them must be there. */
@@ -845,6 +936,7 @@ int main(void)
         cmocka_unit_test(test_random_crashes),
         cmocka_unit_test(test_recovery_interrupted_after_torn_tail),
         cmocka_unit_test(test_process_crash_keeps_acknowledged),
+        cmocka_unit_test(test_power_loss_over_prefilled_wal),
         cmocka_unit_test(test_killed_process_keeps_acknowledged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

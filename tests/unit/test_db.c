@@ -21,6 +21,7 @@
 #include "filename.h"
 #include "lsm.h"
 #include "testutil.h"
+#include "wal.h"
 #include "write_batch.h"
 
 /* Small sizes so flushes and compactions happen constantly. */
@@ -283,6 +284,45 @@ static void test_read_only(void **state)
 }
 
 /* A torn WAL tail loses only the torn record. */
+/* Synced puts overwrite zeros written ahead of them: the WAL file does not
+ * grow with each one (so its fdatasync changes no metadata: wal.h,
+ * lsm_wal_sync_ahead), lsm_disk_bytes counts the records, not the zeros,
+ * and a reopen reads every put back from the WAL without taking the
+ * zeros for damage. */
+static void test_synced_puts_overwrite_the_wal(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("ahead");
+    lsm_options o;
+    lsm_options_init(&o);
+    lsm_db *db;
+    assert_int_equal(lsm_open(dir, &o, &db), LSM_OK);
+    assert_int_equal(lsm_put(db, "k00", 3, "v", 1, LSM_SYNC), LSM_OK);
+    char *log = tu_find_file(dir, ".log");
+    long long size = tu_file_size(log);
+    assert_true(size >= LSM_WAL_PREFILL_BYTES);
+    char k[16];
+    for (int i = 1; i < 100; i++) {
+        snprintf(k, sizeof k, "k%02d", i);
+        assert_int_equal(lsm_put(db, k, 3, "v", 1, i % 2 ? LSM_SYNC : 0), LSM_OK);
+        if (i % 2)
+            assert_int_equal(tu_file_size(log), size);
+    }
+    assert_int_equal(lsm_sync(db), LSM_OK);
+    assert_int_equal(tu_file_size(log), size);
+    assert_true(lsm_disk_bytes(db) < 100 * 64);
+    lsm_close(db);
+    db = tu_open_db(dir, &o);
+    for (int i = 0; i < 100; i++) {
+        snprintf(k, sizeof k, "k%02d", i);
+        check_value(db, k, "v");
+    }
+    lsm_close(db);
+    free(log);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_wal_torn_tail(void **state)
 {
     (void)state;
@@ -293,10 +333,13 @@ static void test_wal_torn_tail(void **state)
     assert_int_equal(lsm_open(dir, &o, &db), LSM_OK);
     lsm_put(db, "a", 1, "1", 1, LSM_SYNC);
     lsm_put(db, "b", 1, "2", 1, LSM_SYNC);
-    lsm_put(db, "c", 1, "3", 1, LSM_SYNC);
-    /* Crash: copy the live WAL aside before close makes it obsolete. */
+    lsm_put(db, "c", 1, "3", 1, 0);
+    /* Crash: copy the live WAL aside before close makes it obsolete.
+     * Its records end at its last non-zero byte (the value "3"): synced
+     * writes prefill zeros past them (wal.h), and "c", unsynced, has no
+     * sync mark after it. */
     char *log = tu_find_file(dir, ".log");
-    long long size = tu_file_size(log);
+    long long size = tu_nonzero_end(log);
     char *copy;
     assert_true(asprintf(&copy, "%s.copy", log) > 0);
     assert_int_equal(tu_copy_file(log, copy), 0);
@@ -341,6 +384,77 @@ static void write_wal(const char *dir, uint64_t number, int follows,
     assert_int_equal(lsm_wal_sync(w), LSM_OK);
     lsm_wal_writer_close(w);
     free(path);
+}
+
+/* Appends a batch of one put (`vlen` bytes of 'v') at `seq`. */
+static void wal_put(lsm_wal_writer *w, const char *k, size_t vlen, uint64_t seq)
+{
+    lsm_batch *b = lsm_batch_new();
+    char *v = malloc(vlen);
+    assert_non_null(b);
+    assert_non_null(v);
+    memset(v, 'v', vlen);
+    assert_int_equal(lsm_batch_put(b, k, strlen(k), v, vlen), LSM_OK);
+    lsm_batch_set_seq(b, seq);
+    assert_int_equal(lsm_wal_append(w, lsm_buf_slice(&b->rep)), LSM_OK);
+    lsm_batch_free(b);
+    free(v);
+}
+
+static void wal_mark(lsm_wal_writer *w, int mark)
+{
+    assert_int_equal(lsm_db_append_mark(w, mark), LSM_OK);
+}
+
+static lsm_wal_writer *wal_create(const char *dir, uint64_t number)
+{
+    char *path = lsm_filename(dir, LSM_FILE_LOG, number);
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    lsm_wal_writer *w;
+    assert_int_equal(e->open_write(e, path, &f), LSM_OK);
+    assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+    free(path);
+    return w;
+}
+
+/* A sealed WAL synced without its final mark (as on a full disk) whose
+ * synced records are damaged, and a newer WAL with synced writes: the
+ * newer WAL's marks prove the older one synced whole, so the damage is
+ * corruption (refused), not an unsynced region dropped with every newer
+ * WAL after it. */
+static void test_wal_mark_in_next_log_proves_synced(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("marknext");
+    lsm_options o;
+    lsm_options_init(&o);
+    lsm_db *db;
+    assert_int_equal(lsm_open(dir, &o, &db), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    char *log = tu_find_file(dir, ".log");
+    uint64_t n = strtoull(strrchr(log, '/') + 1, NULL, 10);
+    lsm_wal_writer *w = wal_create(dir, n);
+    wal_put(w, "k0", 100, 1);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);    /* zeros ahead */
+    wal_put(w, "k1", 5000, 2);
+    wal_mark(w, LSM_MARK_SEALED);
+    assert_int_equal(lsm_wal_sync(w), LSM_OK);          /* no final mark */
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+    w = wal_create(dir, n + 1);
+    wal_mark(w, LSM_MARK_FOLLOWS);
+    assert_int_equal(lsm_wal_sync(w), LSM_OK);
+    wal_put(w, "k2", 100, 3);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+    wal_put(w, "k3", 100, 4);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+    assert_int_equal(tu_flip_byte(log, 2000, 0x01), 0); /* in k1's value */
+    assert_int_equal(lsm_open(dir, &o, &db), LSM_CORRUPTION);
+    assert_non_null(strstr(lsm_last_error(), "corrupt record"));
+    free(log);
+    tu_rmtree(dir);
+    free(dir);
 }
 
 /* A memtable switch seals the old WAL without fsyncing it.  After a power
@@ -699,9 +813,11 @@ int main(void)
         cmocka_unit_test(test_snapshot_and_iterator),
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_wal_torn_tail),
+        cmocka_unit_test(test_synced_puts_overwrite_the_wal),
         cmocka_unit_test(test_wal_midlog_corruption),
         cmocka_unit_test(test_wal_unsealed_stops_replay),
         cmocka_unit_test(test_background_nice),
+        cmocka_unit_test(test_wal_mark_in_next_log_proves_synced),
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_model_tiered),
     };

@@ -230,6 +230,60 @@ static void test_appendv(void **state)
     free(back);
 }
 
+/* Checks that file p holds `want` (n bytes) and then zeros up to `size`. */
+static void expect_then_zeros(const char *p, const char *want, size_t n, off_t size)
+{
+    assert_int_equal(disk_size(p), size);
+    char *back = malloc((size_t)size);
+    assert_non_null(back);
+    FILE *fp = fopen(p, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(back, 1, (size_t)size, fp), (size_t)size);
+    fclose(fp);
+    assert_memory_equal(back, want, n);
+    for (off_t i = (off_t)n; i < size; i++)
+        if (back[i])
+            fail_msg("byte %lld past the appended ones is not zero", (long long)i);
+    free(back);
+}
+
+/* prefill writes zeros past the appended bytes; later appends overwrite
+ * them (the file does not grow), size() counts only the appended bytes,
+ * and the zeros stay after close.  On a file opened for appending (the
+ * descriptor's offset is not at its end before the first write) the
+ * appends go where they belong. */
+static void test_prefill(void **state)
+{
+    fixture *fx = *state;
+    lsm_env *e = fx->env;
+    const char *p = path_in(fx, "pre");
+    lsm_file *f;
+    assert_int_equal(e->open_write(e, p, &f), LSM_OK);
+    assert_non_null(f->ops->prefill);
+    assert_int_equal(lsm_file_append(f, "abc", 3), LSM_OK);      /* buffered */
+    assert_int_equal(f->ops->prefill(f, 65536), LSM_OK);
+    assert_int_equal(disk_size(p), 65536);
+    assert_int_equal(lsm_file_append(f, "defg", 4), LSM_OK);
+    assert_int_equal(lsm_file_sync(f), LSM_OK);
+    assert_int_equal(disk_size(p), 65536);
+    uint64_t size;
+    assert_int_equal(lsm_file_size(f, &size), LSM_OK);
+    assert_int_equal(size, 7);
+    assert_int_equal(f->ops->prefill(f, 4096), LSM_OK);        /* below: nothing */
+    assert_int_equal(lsm_file_close(f), LSM_OK);
+    expect_then_zeros(p, "abcdefg", 7, 65536);
+
+    const char *q = path_in(fx, "pre2");
+    assert_int_equal(e->open_write(e, q, &f), LSM_OK);
+    assert_int_equal(lsm_file_append(f, "0123456789", 10), LSM_OK);
+    assert_int_equal(lsm_file_close(f), LSM_OK);
+    assert_int_equal(e->open_append(e, q, &f), LSM_OK);
+    assert_int_equal(f->ops->prefill(f, 8192), LSM_OK);
+    assert_int_equal(lsm_file_append(f, "xy", 2), LSM_OK);
+    assert_int_equal(lsm_file_close(f), LSM_OK);
+    expect_then_zeros(q, "0123456789xy", 12, 8192);
+}
+
 static void test_open_failures_name_path(void **state)
 {
     fixture *fx = *state;
@@ -490,6 +544,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_and_mixed_appends, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_appendv, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_failures_name_path, setup,
                                         teardown),
         cmocka_unit_test(test_write_error_reported),

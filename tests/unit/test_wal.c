@@ -443,7 +443,7 @@ static void test_bit_flip_middle_record(void **state)
         { B + 0, 7, "checksum mismatch" },
         { B + 4, 0, "checksum mismatch" },
         { B + 5, 7, "fragment length 65529 past end of block" },
-        { B + 6, 2, "unknown fragment type 5" },
+        { B + 6, 3, "unknown fragment type 9" },
     };
     for (size_t k = 0; k < sizeof flips / sizeof flips[0]; k++) {
         write_log(recs, 3, NULL);
@@ -633,6 +633,197 @@ static void test_out_of_order_fragments(void **state)
     assert_string_equal(d.first_reason, "record truncated by end of file");
 }
 
+/* --- sync marks: damage over zeros ahead (wal.h) --------------------------- */
+
+/* Zeroes [off, off + n) of the log, as a page lost by a power cut reads
+ * where zeros were written ahead. */
+static void zero_at(uint64_t off, size_t n)
+{
+    FILE *f = fopen(logpath, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(fputc(0, f), 0);
+    assert_int_equal(fclose(f), 0);
+}
+
+enum { MARK_LOG_RECS = 6 };
+
+/* r0, a sync with zeros ahead, then r1..r5 of 3000 bytes (they span
+ * pages) over the zeros; `after`: 0 nothing more, 1 a sync ahead, then r6
+ * (into the next block) and a sync ahead (its mark shows r1..r5 synced),
+ * 2 a final sync (its mark starts the next block), 3 a sync ahead, then a
+ * final sync.  Marks in the damaged block itself are not read.
+ * ends[i]: offset after record i. */
+static void write_marked_log(int after, uint64_t *ends)
+{
+    rec r0 = { 100, 50 }, rn[MARK_LOG_RECS - 1];
+    for (size_t i = 0; i < MARK_LOG_RECS - 1; i++)
+        rn[i] = (rec){ 3000, 51 + (uint32_t)i };
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    assert_int_equal(e->open_write(e, logpath, &f), LSM_OK);
+    lsm_wal_writer *w;
+    assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+    append_records(w, &r0, 1, ends);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+    append_records(w, rn, MARK_LOG_RECS - 1, ends + 1);
+    if (after == 1) {
+        assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+        rec r6 = { B, 60 };        /* the next mark in the next block */
+        append_records(w, &r6, 1, NULL);
+        assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+    } else if (after == 2) {
+        assert_int_equal(lsm_wal_sync_final(w), LSM_OK);
+    } else if (after == 3) {    /* a close after a synced write */
+        assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+        assert_int_equal(lsm_wal_sync_final(w), LSM_OK);
+    }
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+}
+
+/* Reads the log stopping at damage; returns the records delivered. */
+static int read_stopping(lsm_wal_damage *d)
+{
+    lsm_wal_reader *r = open_reader();
+    lsm_wal_reader_stop_at_damage(r);
+    lsm_slice s;
+    int n = 0, got;
+    while ((got = lsm_wal_read(r, &s)) == 1)
+        n++;
+    assert_int_equal(got, 0);
+    *d = *lsm_wal_reader_damage(r);
+    lsm_wal_reader_free(r);
+    return n;
+}
+
+/* A lost page under r2: the records after it were never synced, so the
+ * damage is `unsynced` and r3..r5 are withheld; once a later mark shows
+ * r2 synced (a sync ahead after it, or the final mark of a plain sync),
+ * the same damage is corruption. */
+static void test_sync_marks_judge_damage(void **state)
+{
+    (void)state;
+    uint64_t ends[MARK_LOG_RECS];
+    lsm_wal_damage d;
+    write_marked_log(0, ends);
+    struct stat st;
+    assert_int_equal(stat(logpath, &st), 0);
+    assert_true((uint64_t)st.st_size >= ends[0] + LSM_WAL_PREFILL_BYTES);
+    assert_int_equal(read_stopping(&d), MARK_LOG_RECS);   /* marks are not records */
+    assert_int_equal(d.regions, 0);
+    zero_at(ends[1], 100);
+    assert_int_equal(read_stopping(&d), 2);
+    assert_int_equal(d.first_offset, ends[1]);
+    assert_int_equal(d.before_tail, 1);
+    assert_int_equal(d.unsynced, 1);
+
+    for (int after = 1; after <= 3; after++) {
+        write_marked_log(after, ends);
+        zero_at(ends[1], 100);
+        assert_int_equal(read_stopping(&d), 2);
+        assert_int_equal(d.before_tail, 1);
+        if (d.unsynced)
+            fail_msg("after=%d: damage at %llu read as unsynced", after,
+                     (unsigned long long)d.first_offset);
+    }
+
+    /* Damage in a log without zeros ahead stays corruption. */
+    rec recs[] = { { 100, 1 }, { 3000, 2 }, { 3000, 3 } };
+    write_log(recs, 3, ends);
+    zero_at(ends[0], 100);
+    assert_int_equal(read_stopping(&d), 1);
+    assert_int_equal(d.before_tail, 1);
+    assert_int_equal(d.unsynced, 0);
+}
+
+/* Marks where fewer than 23 bytes are left in a block: the block is
+ * padded (a zero trailer under 7 bytes, else padding fragments; 23 bytes
+ * before a final mark take two), and every record reads back, no damage. */
+static void test_sync_mark_padding(void **state)
+{
+    (void)state;
+    static const size_t lefts[] = { 3, 10, 22, 23 };
+    for (size_t k = 0; k < sizeof lefts / sizeof *lefts; k++) {
+        /* A first record whose end leaves lefts[k] bytes in block 0. */
+        rec recs[] = { { B - H - lefts[k], 70 }, { 500, 71 }, { 40, 72 } };
+        lsm_env *e = lsm_env_posix();
+        lsm_file *f;
+        assert_int_equal(e->open_write(e, logpath, &f), LSM_OK);
+        lsm_wal_writer *w;
+        assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+        append_records(w, &recs[0], 1, NULL);
+        if (lefts[k] == 23) {        /* a final mark, after a mark that fits */
+            assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+            append_records(w, &recs[1], 1, NULL);
+            assert_int_equal(lsm_wal_sync_final(w), LSM_OK);
+        } else {
+            assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+            assert_int_equal(lsm_wal_offset(w) % B, H + LSM_WAL_MARK_PAYLOAD);
+            append_records(w, &recs[1], 1, NULL);
+        }
+        append_records(w, &recs[2], 1, NULL);
+        assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+        lsm_wal_damage d;
+        expect_log(recs, 3, NULL, &d, NULL);
+        expect_clean(&d);
+    }
+}
+
+/* A record whose payload holds the image of a mark claiming everything
+ * synced (a file's data can be anything): after a lost page before it,
+ * the image, found only by looking through the damaged block, must not
+ * make the damage read as synced (then a power cut would again make the
+ * store refuse to open). */
+static void test_mark_image_in_payload_is_no_proof(void **state)
+{
+    (void)state;
+    char img[2 * H + LSM_WAL_MARK_PAYLOAD + 100];
+    memset(img, 'x', sizeof img);
+    char *m = img + 50;
+    lsm_encode_fixed64(m + H, 1000);  /* durable: past the lost page, before it */
+    lsm_encode_fixed64(m + H + 8, UINT64_MAX);  /* ahead */
+    lsm_encode_fixed32(m, lsm_checksum_typed(LSM_WAL_SYNC_MARK, m + H,
+                                             LSM_WAL_MARK_PAYLOAD));
+    m[4] = LSM_WAL_MARK_PAYLOAD;
+    m[5] = 0;
+    m[6] = LSM_WAL_SYNC_MARK;
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    assert_int_equal(e->open_write(e, logpath, &f), LSM_OK);
+    lsm_wal_writer *w;
+    assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+    rec r0 = { 100, 80 }, r1 = { 3000, 81 };
+    append_records(w, &r0, 1, NULL);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+    uint64_t lost = lsm_wal_offset(w);
+    append_records(w, &r1, 1, NULL);
+    assert_int_equal(lsm_wal_append(w, lsm_slice_make(img, sizeof img)), LSM_OK);
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+    zero_at(lost, 100);
+    lsm_wal_damage d;
+    assert_int_equal(read_stopping(&d), 1);
+    assert_int_equal(d.before_tail, 1);
+    assert_int_equal(d.unsynced, 1);
+}
+
+/* A mark whose offsets contradict its position is damage. */
+static void test_malformed_sync_mark(void **state)
+{
+    (void)state;
+    rec a = { 100, 1 }, m = { LSM_WAL_MARK_PAYLOAD, 2 }, b = { 100, 3 };
+    write_log(&a, 1, NULL);
+    append_fragment(LSM_WAL_SYNC_MARK, &m);
+    append_fragment(LSM_WAL_FULL, &b);
+    rec both[] = { a, b };
+    lsm_wal_damage d;
+    expect_log(both, 2, NULL, &d, NULL);
+    assert_int_equal(d.regions, 1);
+    assert_int_equal(d.before_tail, 1);
+    assert_int_equal(d.unsynced, 0);
+    assert_string_equal(d.first_reason, "malformed sync mark");
+}
+
 /* --- I/O failures (fault-injecting env) ----------------------------------- */
 
 static void test_writer_failure_is_sticky(void **state)
@@ -712,6 +903,10 @@ int main(void)
         cmocka_unit_test(test_garbage_after_records),
         cmocka_unit_test(test_zero_fill),
         cmocka_unit_test(test_out_of_order_fragments),
+        cmocka_unit_test(test_sync_marks_judge_damage),
+        cmocka_unit_test(test_malformed_sync_mark),
+        cmocka_unit_test(test_sync_mark_padding),
+        cmocka_unit_test(test_mark_image_in_payload_is_no_proof),
         cmocka_unit_test(test_writer_failure_is_sticky),
         cmocka_unit_test(test_record_checksum_covers_type),
     };
