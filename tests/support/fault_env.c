@@ -900,6 +900,12 @@ lsm_env *fault_env_base(fault_env *fe)
  * length left. */
 static size_t crash_pages(fault_env *fe, fnode *node)
 {
+    /* Zeros written since the last sync: either the file's new size
+     * reached the disk (a journal commit or writeback of its own) before
+     * the cut, and then the pages over them are as random as over synced
+     * zeros (each a record's bytes or zeros), or nothing of them did. */
+    if (node->zero_end > node->zero_synced && (next_random(fe) & 1))
+        node->zero_synced = node->zero_end;
     size_t over = node->zero_synced < node->data.len ? node->zero_synced
                                                      : node->data.len;
     if (over < node->synced)

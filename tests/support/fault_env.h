@@ -73,7 +73,9 @@ enum fault_crash_mode {
     /* Appends over synced prefilled zeros reach the disk a 4 KiB page at
      * a time in any order: each such page keeps its new bytes or its
      * durable ones (zeros past the synced bytes); past the zeros, a
-     * random prefix.  Appends that extend a file stay in order. */
+     * random prefix.  Zeros prefilled since the last sync count as synced
+     * half of the time (their size reached the disk, the pages over them
+     * as above).  Appends that extend a file stay in order. */
     FAULT_CRASH_PAGES,
     /* Not power loss: a crash of the process.  Every byte flushed to the
      * kernel survives, synced or not, and so does the current namespace;
