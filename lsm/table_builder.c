@@ -32,9 +32,12 @@
  *
  * Data blocks (block.h format) hold the point entries: key = internal key
  * (ikey.h), value = the value, in strictly increasing lsm_ikey_cmp order
- * across the whole file.  A block is cut once its uncompressed size
- * reaches block_bytes, so a block holds at least one entry and exceeds
- * block_bytes only by its last entry.
+ * across the whole file.  A compaction writes sequence number 0 for a
+ * put no reader can tell apart from older (ikey.h): those trailers, 7
+ * zero bytes, compress to almost nothing where real sequence numbers
+ * cost ~4-5 bytes an entry after zstd.  A block is cut once its
+ * uncompressed size reaches block_bytes, so a block holds at least one
+ * entry and exceeds block_bytes only by its last entry.
  *
  * Filter block: a bloom filter (bloom.h) over the distinct user keys of
  * all point entries.  Empty (0 bytes) when filters are disabled.

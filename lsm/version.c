@@ -109,7 +109,9 @@ static int table_get(lsm_version *v, const lsm_file_meta *f, lsm_slice ikey,
                         (unsigned long long)f->number);
     }
     lsm_buf_free(&found);
-    if (lsm_kind_is_put(k.kind) && k.seq > *max_tomb)
+    /* Covered iff a deletion is newer: a put at sequence 0 (ikey.h) with
+     * no covering deletion (*max_tomb 0) is visible. */
+    if (lsm_kind_is_put(k.kind) && !(*max_tomb > k.seq))
         return k.kind;
     return LSM_KIND_DELETE;
 }
