@@ -14,8 +14,8 @@
  * a compaction into the bottom of its key's levels found older than every
  * snapshot, with no older version or covering range deletion left
  * (compaction.c, zero_seq_ok): it sorts after every other version of its
- * key, which are all newer.  Stores written before such zeroing simply
- * hold none; readers need no change.
+ * key, which are all newer.  A table holding one is format version 2
+ * (table_builder.c), which readers from before refuse.
  *
  * Range deletions are stored as kind LSM_KIND_RANGE_DEL with the begin key
  * as user key and the (exclusive) end key as value; they live apart from

@@ -493,7 +493,7 @@ static int read_footer(lsm_table *t)
         return lsm_fail(LSM_CORRUPTION, "%s: not an lsm table (bad magic "
                         "number)", t->name);
     uint32_t version = lsm_decode_fixed32(f + 64);
-    if (version != LSM_TABLE_VERSION)
+    if (version != LSM_TABLE_VERSION && version != LSM_TABLE_VERSION_SEQ0)
         return lsm_fail(LSM_CORRUPTION, "%s: unknown table format version %u",
                         t->name, version);
     if (lsm_checksum(f, 68) != lsm_decode_fixed32(f + 68))

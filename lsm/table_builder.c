@@ -1,7 +1,7 @@
 /*
  * table_builder.c — writes SSTables (read by table.c).
  *
- * TABLE FILE FORMAT, VERSION 1
+ * TABLE FILE FORMAT, VERSIONS 1 AND 2
  *
  * All integers are little-endian; varints are LEB128 (coding.h).
  *
@@ -72,7 +72,13 @@
  *         40     8  index block size
  *         48     8  properties block offset
  *         56     8  properties block size
- *         64     4  format version (LSM_TABLE_VERSION)
+ *         64     4  format version: 2 (LSM_TABLE_VERSION_SEQ0) if a point
+ *                   entry has sequence number 0, else 1 (LSM_TABLE_VERSION);
+ *                   the layout is the same.  Readers before version 2
+ *                   read a put at sequence 0 as deleted, so the 2 makes
+ *                   them refuse the table (unknown format version: a
+ *                   damaged table, never wrong data); tables written
+ *                   before version 2 hold no sequence 0 and read as ever.
  *         68     4  lsm_checksum(bytes 0..67)
  *         72     8  magic LSM_TABLE_MAGIC ("LSMFTBL1" read as fixed64)
  *
@@ -144,6 +150,7 @@ struct lsm_table_builder {
     uint64_t entries, data_blocks, raw_key_bytes, raw_value_bytes;
     uint64_t deletions;         /* point entries that are deletions */
     uint64_t max_seq;           /* of every entry and range deletion */
+    int seq0;                   /* a point entry has sequence number 0 */
 };
 
 lsm_table_builder *lsm_table_builder_new(lsm_file *f, const lsm_table_options *o)
@@ -443,6 +450,7 @@ int lsm_table_builder_add(lsm_table_builder *b, lsm_slice ikey, lsm_slice value)
     b->deletions += pk.kind == LSM_KIND_DELETE;
     if (pk.seq > b->max_seq)
         b->max_seq = pk.seq;
+    b->seq0 |= pk.seq == 0;
     b->raw_key_bytes += ikey.len;
     b->raw_value_bytes += value.len;
     if (lsm_block_builder_estimate(&b->data) >= b->o.block_bytes)
@@ -562,7 +570,7 @@ static int write_footer(lsm_table_builder *b, const handle h[4])
         lsm_encode_fixed64(f + 16 * i, h[i].offset);
         lsm_encode_fixed64(f + 16 * i + 8, h[i].size);
     }
-    lsm_encode_fixed32(f + 64, LSM_TABLE_VERSION);
+    lsm_encode_fixed32(f + 64, b->seq0 ? LSM_TABLE_VERSION_SEQ0 : LSM_TABLE_VERSION);
     lsm_encode_fixed32(f + 68, lsm_checksum(f, 68));
     lsm_encode_fixed64(f + 72, LSM_TABLE_MAGIC);
     return emit(b, f, sizeof f);
