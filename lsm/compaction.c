@@ -25,9 +25,13 @@
  * when no deeper level can hold the key.  Range
  * deletions are kept (clipped to each output's key range) unless the
  * output is the bottom level for their range and every snapshot sees them.
- * Outputs are cut at target_file_bytes, and early when they would overlap
- * more than 10 target files of the level after the output's, but never
- * between two versions of the same user key.
+ * Outputs are cut at target_file_bytes, or, where the level after the
+ * output's holds files in their range, at a boundary of those files once
+ * past half that size (at twice it at the latest: output_done); early
+ * when they would overlap more than 10 target files of that level; never
+ * between two versions of the same user key.  Puts every snapshot sees
+ * go out at sequence number 0 where nothing deeper holds their key
+ * (zero_seq_ok).
  *
  * Space: a compaction starts only if its inputs' size fits on the disk
  * besides what the memtables' flushes will need (room_for); otherwise
@@ -550,6 +554,8 @@ typedef struct merge_state {
     size_t gp_index;
     uint64_t gp_overlap;
     int seen_key;
+    int gp_inside;          /* the last key was inside grandparents[gp_index] */
+    size_t gp_crossed;      /* grandparent boundaries the open output crossed */
     int *failed;            /* set by a failing sub-compaction: the rest stop */
     int status;             /* of the merge; why: its message */
     int stopped;            /* it stopped because another range failed */
@@ -580,22 +586,61 @@ static int is_bottom_for_key(merge_state *ms, lsm_slice user_key)
     return 1;
 }
 
-/* Should the output be cut before ikey, to limit grandparent overlap? */
-static int should_stop_before(merge_state *ms, lsm_slice ikey)
+/* What the grandparents (the level below the output) say of cutting the
+ * output before ikey: GP_CUT when it overlaps more than 10 target files
+ * of them, GP_BOUNDARY when ikey enters or leaves a grandparent file (a
+ * cut there aligns the output with them), else 0.  Keys arrive in order,
+ * so the walk over the grandparents only moves forward. */
+enum { GP_BOUNDARY = 1, GP_CUT = 2 };
+
+static int grandparent_cut(merge_state *ms, lsm_slice ikey)
 {
     compaction *c = ms->c;
-    while (ms->gp_index < c->ngrandparents &&
-           lsm_ikey_cmp(ikey, lsm_buf_slice(&c->grandparents[ms->gp_index]->largest)) > 0) {
-        if (ms->seen_key)
-            ms->gp_overlap += c->grandparents[ms->gp_index]->size;
-        ms->gp_index++;
+    int crossed = 0;
+    while (ms->gp_index < c->ngrandparents) {
+        const lsm_file_meta *g = c->grandparents[ms->gp_index];
+        if (!ms->gp_inside) {
+            if (lsm_ikey_cmp(ikey, lsm_buf_slice(&g->smallest)) < 0)
+                break;
+            ms->gp_inside = 1;
+        } else {
+            if (lsm_ikey_cmp(ikey, lsm_buf_slice(&g->largest)) <= 0)
+                break;
+            ms->gp_inside = 0;
+            if (ms->seen_key)
+                ms->gp_overlap += g->size;
+            ms->gp_index++;
+        }
+        crossed |= ms->seen_key;
+        ms->gp_crossed += ms->seen_key;
     }
     ms->seen_key = 1;
     if (ms->gp_overlap > 10 * ms->db->opt.target_file_bytes) {
         ms->gp_overlap = 0;
-        return 1;
+        return GP_CUT;
     }
-    return 0;
+    return crossed ? GP_BOUNDARY : 0;
+}
+
+/* Is the open output done before a new user key (gp: grandparent_cut's
+ * answer)?  Outputs that have grandparents are cut where the key crosses
+ * a grandparent file boundary once they hold (50 + 5 min(n, 8))% of
+ * target_file_bytes, n the boundaries they crossed, and at twice
+ * target_file_bytes at the latest (RocksDB 7.8's default
+ * level_compaction_dynamic_file_size): aligned outputs overlap fewer
+ * grandparent bytes when they move down in turn (RocksDB measured ~12%
+ * less compaction).  Others are cut at target_file_bytes. */
+static int output_done(merge_state *ms, int gp)
+{
+    uint64_t size = lsm_table_builder_file_size(ms->out.builder);
+    uint64_t target = ms->db->opt.target_file_bytes;
+    if (gp == GP_CUT)
+        return 1;
+    if (ms->c->ngrandparents == 0)
+        return size >= target;
+    size_t n = ms->gp_crossed < 8 ? ms->gp_crossed : 8;
+    return size >= 2 * target ||
+           (gp == GP_BOUNDARY && size > target / 100 * (50 + 5 * n));
 }
 
 static int set_key(lsm_buf *b, lsm_slice k)
@@ -637,6 +682,7 @@ static int open_output(merge_state *ms)
     lsm_buf_clear(&ms->out.meta.smallest);
     lsm_buf_clear(&ms->out.meta.largest);
     ms->open = 1;
+    ms->gp_crossed = 0;
     return LSM_OK;
 }
 
@@ -836,10 +882,8 @@ static int merge_entry(merge_state *ms, key_state *ks, lsm_slice ikey,
         return lsm_fail(LSM_CORRUPTION, "malformed key in compaction input");
     int new_user = !ks->has_user ||
                    lsm_slice_cmp(k.user, lsm_buf_slice(&ks->user)) != 0;
-    int stop = should_stop_before(ms, ikey);
-    if (ms->open && new_user &&
-        (stop || lsm_table_builder_file_size(ms->out.builder) >=
-                     ms->db->opt.target_file_bytes)) {
+    int gp = grandparent_cut(ms, ikey);
+    if (ms->open && new_user && output_done(ms, gp)) {
         int rc = close_output(ms, &k.user);
         if (rc)
             return rc;
