@@ -925,9 +925,9 @@ static int straddled_cuts(lsm_version *v, int l, int *cuts)
  * it only partly covers (RocksDB 7.8's level_compaction_dynamic_file_size;
  * less rewriting).  Here level 2 holds the even keys in files of
  * target size and the odd keys go from level 0 (one table) to level 1:
- * almost no cut
- * of level 1 falls inside a level-2 file, where old code cut at the
- * target size wherever that fell (13 of 14 cuts inside; now 0 of 13). */
+ * almost no cut of level 1 falls inside a level-2 file, where old code
+ * cut at the target size wherever that fell (13 of 14 cuts inside; now
+ * 0 of 13). */
 static void test_outputs_aligned_with_grandparents(void **state)
 {
     (void)state;
