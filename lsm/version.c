@@ -109,9 +109,10 @@ static int table_get(lsm_version *v, const lsm_file_meta *f, lsm_slice ikey,
                         (unsigned long long)f->number);
     }
     lsm_buf_free(&found);
-    /* Covered iff a deletion is newer: a put at sequence 0 (ikey.h) with
-     * no covering deletion (*max_tomb 0) is visible. */
-    if (lsm_kind_is_put(k.kind) && !(*max_tomb > k.seq))
+    /* Covered by a deletion at or above its sequence number (repair.c's
+     * deletion_seq relies on the "at"); none covers when *max_tomb is 0,
+     * so a put at sequence 0 (ikey.h) is visible then. */
+    if (lsm_kind_is_put(k.kind) && (k.seq > *max_tomb || *max_tomb == 0))
         return k.kind;
     return LSM_KIND_DELETE;
 }
