@@ -921,10 +921,10 @@ static void test_corrupt_each_block_kind(void **state)
         assert_int_equal(open_table(&bad, NULL, &t), LSM_CORRUPTION);
         size_t rel = off - (good.len - FOOTER_SIZE);
         const char *msg = lsm_last_error();
+        /* A flipped version byte is damage (checked before the version),
+         * not an unknown format. */
         if (rel >= 72)
             assert_non_null(strstr(msg, "not an lsm table"));
-        else if (rel >= 64 && rel < 68)
-            assert_non_null(strstr(msg, "unknown table format version"));
         else
             assert_non_null(strstr(msg, "footer: checksum mismatch"));
     }
