@@ -517,6 +517,15 @@ static void test_edit_bad_fields(void **state)
     lsm_buf_append(&b, "\x01", 1);
     assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
 
+    /* replay_manifest prefixes the decoder's message with the manifest's
+     * name, passing lsm_last_error() to lsm_fail: it reads whole. */
+    lsm_buf_clear(&b);
+    lsm_buf_put_varint32(&b, 99);
+    assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
+    lsm_fail(LSM_CORRUPTION, "%s: %s", "MANIFEST-000002", lsm_last_error());
+    assert_string_equal(lsm_last_error(),
+                        "MANIFEST-000002: malformed version edit (field 99)");
+
     lsm_buf_free(&b);
     lsm_buf_free(&k1);
     lsm_buf_free(&k2);
