@@ -31,7 +31,8 @@
  * when they would overlap more than 10 target files of that level; never
  * between two versions of the same user key.  Puts every snapshot sees
  * go out at sequence number 0 where nothing deeper holds their key
- * (zero_seq_ok).
+ * (zero_seq_ok); an output holding one records the highest sequence
+ * number its entries had (seq0_max, version.h: manifest tag 12).
  *
  * Space: a compaction starts only if its inputs' size fits on the disk
  * besides what the memtables' flushes will need (room_for); otherwise
@@ -105,6 +106,10 @@ typedef struct compaction {
      * compaction_start), so a range deletion every snapshot sees is never
      * kept in an output. */
     int bottommost;
+    /* The highest seq0_max of the inputs (version.h): a bound on what an
+     * input put already at sequence 0 had before (set by
+     * compaction_start). */
+    uint64_t seq0_max;
 } compaction;
 
 static uint64_t level_target(const lsm_options *o, int level)
@@ -386,8 +391,11 @@ static compaction *compaction_start(lsm_db *db, compaction *c)
 {
     note_bottommost(c);
     for (int k = 0; k < 2; k++)
-        for (size_t j = 0; j < c->ninputs[k]; j++)
+        for (size_t j = 0; j < c->ninputs[k]; j++) {
             c->inputs[k][j]->being_compacted = 1;
+            if (c->inputs[k][j]->seq0_max > c->seq0_max)
+                c->seq0_max = c->inputs[k][j]->seq0_max;
+        }
     c->smallest_snapshot = lsm_db_oldest_snapshot(db);
     if (lsm_db_snapshot_points(db, &c->points, &c->npoints)) {
         c->points = NULL;   /* no memory: keep every version newer than the oldest */
@@ -530,6 +538,9 @@ typedef struct output {
     lsm_file_meta meta;
     lsm_buf lower;          /* user key where its range-del clip starts ("" = none) */
     int has_lower;
+    int seq0;               /* it holds a put at sequence number 0 */
+    uint64_t orig_max;      /* its point entries' highest sequence number
+                               before zeroing (meta.seq0_max if seq0) */
 } output;
 
 /* The merge of one key range of a compaction: all of it, or one of its
@@ -679,6 +690,8 @@ static int open_output(merge_state *ms)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
     ms->out.meta.number = number;
     ms->out.meta.entries = 0;
+    ms->out.seq0 = 0;
+    ms->out.orig_max = 0;
     lsm_buf_clear(&ms->out.meta.smallest);
     lsm_buf_clear(&ms->out.meta.largest);
     ms->open = 1;
@@ -779,11 +792,9 @@ static int close_output(merge_state *ms, const lsm_slice *upper)
     int crc = lsm_file_close(o->file);
     rc = rc ? rc : crc;
     ms->open = 0;
+    o->meta.seq0_max = o->seq0 ? o->orig_max : 0;
     if (rc == LSM_OK && o->meta.entries > 0)
-        rc = lsm_edit_add_file(&ms->edit, ms->c->out_level, o->meta.number,
-                               o->meta.size, o->meta.entries,
-                               lsm_buf_slice(&o->meta.smallest),
-                               lsm_buf_slice(&o->meta.largest));
+        rc = lsm_edit_add_meta(&ms->edit, ms->c->out_level, &o->meta);
     if (rc == LSM_OK && o->meta.entries > 0)
         lsm_file_meta_copy_blobs(ms->edit.added[ms->edit.nadded - 1].meta,
                                  &blobs);
@@ -874,6 +885,19 @@ static int zero_seq_ok(merge_state *ms, const lsm_ikey *k)
             lsm_range_dels_max_seq(ms->visible, k->user, LSM_MAX_SEQ) == 0);
 }
 
+/* Counts the kept point entry k in o's orig_max: an entry already at
+ * sequence 0 had at most its inputs' seq0_max (at least 1: writes start
+ * there).  Keeping the highest original sequence number lets repair.c
+ * hide a lost range of a zeroed table above the older versions of its
+ * keys (a deletion at 0 hides nothing). */
+static void note_orig_seq(output *o, const compaction *c, const lsm_ikey *k)
+{
+    uint64_t orig = k->seq ? k->seq : c->seq0_max ? c->seq0_max : 1;
+    o->seq0 |= k->seq == 0;
+    if (orig > o->orig_max)
+        o->orig_max = orig;
+}
+
 static int merge_entry(merge_state *ms, key_state *ks, lsm_slice ikey,
                        lsm_slice value)
 {
@@ -897,7 +921,9 @@ static int merge_entry(merge_state *ms, key_state *ks, lsm_slice ikey,
         if (rc)
             return rc;
     }
+    note_orig_seq(&ms->out, ms->c, &k);
     if (zero_seq_ok(ms, &k)) {
+        ms->out.seq0 = 1;
         lsm_buf_clear(&ms->zkey);
         if (lsm_ikey_append(&ms->zkey, k.user, 0, k.kind))
             return lsm_fail(LSM_NO_MEMORY, "out of memory");
@@ -1273,9 +1299,7 @@ static int do_merge(lsm_db *db, compaction *c, merge_job *job,
         const lsm_version_edit *e = &job->ms[i].edit;
         for (size_t j = 0; j < e->nadded && rc == LSM_OK; j++) {
             const lsm_file_meta *m = e->added[j].meta;
-            rc = lsm_edit_add_file(&c->edit, e->added[j].level, m->number,
-                                   m->size, m->entries, lsm_buf_slice(&m->smallest),
-                                   lsm_buf_slice(&m->largest));
+            rc = lsm_edit_add_meta(&c->edit, e->added[j].level, m);
             if (rc == LSM_OK)
                 lsm_file_meta_copy_blobs(c->edit.added[c->edit.nadded - 1].meta, m);
         }
@@ -1402,9 +1426,7 @@ static int run(lsm_db *db, compaction *c)
         lsm_file_meta *f = c->inputs[0][0];
         rc = lsm_edit_delete_file(&c->edit, c->level, f->number);
         if (rc == LSM_OK)
-            rc = lsm_edit_add_file(&c->edit, c->level + 1, f->number, f->size,
-                                   f->entries, lsm_buf_slice(&f->smallest),
-                                   lsm_buf_slice(&f->largest));
+            rc = lsm_edit_add_meta(&c->edit, c->level + 1, f);
         if (rc == LSM_OK)
             lsm_file_meta_copy_blobs(c->edit.added[c->edit.nadded - 1].meta, f);
         if (rc == LSM_OK)

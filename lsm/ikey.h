@@ -15,7 +15,8 @@
  * snapshot, with no older version or covering range deletion left
  * (compaction.c, zero_seq_ok): it sorts after every other version of its
  * key, which are all newer.  A table holding one is format version 2
- * (table_builder.c), which readers from before refuse.
+ * (table_builder.c) and recorded in the manifest with tag 12
+ * (version_edit.c), which readers from before refuse.
  *
  * Range deletions are stored as kind LSM_KIND_RANGE_DEL with the begin key
  * as user key and the (exclusive) end key as value; they live apart from

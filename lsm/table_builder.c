@@ -77,8 +77,11 @@
  *                   the layout is the same.  Readers before version 2
  *                   read a put at sequence 0 as deleted, so the 2 makes
  *                   them refuse the table (unknown format version: a
- *                   damaged table, never wrong data); tables written
- *                   before version 2 hold no sequence 0 and read as ever.
+ *                   damaged table, never wrong data); they do not get
+ *                   that far, as the manifest records such a table with
+ *                   a tag they refuse the store for (version_edit.c, tag
+ *                   12).  Tables written before version 2 hold no
+ *                   sequence 0 and read as ever.
  *         68     4  lsm_checksum(bytes 0..67)
  *         72     8  magic LSM_TABLE_MAGIC ("LSMFTBL1" read as fixed64)
  *

@@ -627,9 +627,7 @@ static int snapshot_edit(lsm_version_set *vs, lsm_version_edit *e)
     for (int l = 0; l < LSM_NUM_LEVELS; l++) {
         for (size_t i = 0; i < vs->current->nfiles[l]; i++) {
             const lsm_file_meta *f = vs->current->files[l][i];
-            int rc = lsm_edit_add_file(e, l, f->number, f->size, f->entries,
-                                       lsm_buf_slice(&f->smallest),
-                                       lsm_buf_slice(&f->largest));
+            int rc = lsm_edit_add_meta(e, l, f);
             if (rc)
                 return rc;
         }
