@@ -409,9 +409,7 @@ static int write_dest(cp_write *w)
             const lsm_file_meta *f = cp->v->files[l][i];
             rc = put_table(w, f);
             if (rc == LSM_OK)
-                rc = lsm_edit_add_file(&e, l, f->number, f->size, f->entries,
-                                       lsm_buf_slice(&f->smallest),
-                                       lsm_buf_slice(&f->largest));
+                rc = lsm_edit_add_meta(&e, l, f);
         }
     uint64_t n = cp->next_file;
     if (rc == LSM_OK)

@@ -10,9 +10,13 @@
 
 static _Thread_local char last_error[512];
 
+/* Formats through a copy: callers prefix the last message by passing
+ * lsm_last_error() as an argument. */
 static void vrecord(const char *fmt, va_list ap)
 {
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    char msg[sizeof last_error];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(last_error, msg, sizeof msg);
 }
 
 int lsm_fail(int status, const char *fmt, ...)

@@ -10,6 +10,14 @@
  * (k, snapshot_seq, LSM_KIND_SEEK) lands on the newest version of k that
  * the snapshot can see.
  *
+ * Writes get sequence numbers from 1.  Sequence number 0 marks a put that
+ * a compaction into the bottom of its key's levels found older than every
+ * snapshot, with no older version or covering range deletion left
+ * (compaction.c, zero_seq_ok): it sorts after every other version of its
+ * key, which are all newer.  A table holding one is format version 2
+ * (table_builder.c) and recorded in the manifest with tag 12
+ * (version_edit.c), which readers from before refuse.
+ *
  * Range deletions are stored as kind LSM_KIND_RANGE_DEL with the begin key
  * as user key and the (exclusive) end key as value; they live apart from
  * point entries (a separate memtable list, a separate table block).

@@ -16,7 +16,8 @@
  * must hold everything newer than the data it carries).  The output holds
  * every readable entry of the inputs, their range deletions, and one range
  * deletion per lost range at S, the damaged table's highest known
- * sequence: it hides older versions of lost keys in deeper tables, while
+ * sequence (for a table of zeroed puts, the one the manifest records:
+ * version.h, seq0_max): it hides older versions of lost keys in deeper tables, while
  * the entries of newer tables, all above S, keep their meaning.  A lost
  * entry above every readable one of its table may have had older
  * versions above S: those are not hidden.  The output is fsync'ed, then its directory
@@ -360,8 +361,22 @@ static void ignore_loss(void *ctx, uint64_t offset, lsm_slice lower,
 typedef struct rewrite {
     lsm_db *db;
     lsm_table_builder *b;
-    lsm_file_meta meta;          /* the output's keys, entries, size */
+    lsm_file_meta meta;          /* the output's keys, entries, size,
+                                    seq0_max */
 } rewrite;
+
+static uint64_t deletion_seq(const table_state *ts);
+
+/* The output's seq0_max if it holds a put at sequence 0 (version.h):
+ * the highest of its inputs' newest known sequence numbers. */
+static uint64_t group_seq0_max(const table_state *g, size_t n)
+{
+    uint64_t s = 1;
+    for (size_t i = 0; i < n; i++)
+        if (deletion_seq(&g[i]) > s)
+            s = deletion_seq(&g[i]);
+    return s;
+}
 
 /* Adds the range deletion [begin, end) at seq to the output. */
 static int add_range_del(rewrite *w, lsm_slice begin, lsm_slice end, uint64_t seq)
@@ -418,6 +433,9 @@ static int copy_points(rewrite *w, table_state *g, size_t n)
         if (blob_lost(g, n, key))
             continue;
         rc = lsm_table_builder_add(w->b, key, lsm_iiter_value(m));
+        lsm_ikey k;
+        if (!w->meta.seq0_max && lsm_ikey_parse(key, &k) && k.seq == 0)
+            w->meta.seq0_max = group_seq0_max(g, n);
         lsm_file_meta_widen(&w->meta, key);
         w->meta.entries++;
     }
@@ -454,8 +472,10 @@ static int copy_range_dels(rewrite *w, table_state *g, size_t n)
 }
 
 /* Sequence of the deletions hiding a damaged table's lost ranges: the
- * highest known to be in the table (readable entries and the bounds the
- * manifest records).  Sequence numbers are dense — the next one may be a
+ * highest known to be in the table (readable entries, the bounds and,
+ * for a table with puts zeroed by compaction, the seq0_max the manifest
+ * records: zeroed entries and bounds say 0, and a deletion at 0 would
+ * hide nothing).  Sequence numbers are dense — the next one may be a
  * newer table's entry — so the deletion cannot sit above it; at it, it
  * hides everything older (reads treat an entry at a deletion's own
  * sequence as deleted too, which is the table's own newest entry, and
@@ -463,7 +483,8 @@ static int copy_range_dels(rewrite *w, table_state *g, size_t n)
  * range's last key). */
 static uint64_t deletion_seq(const table_state *ts)
 {
-    uint64_t s = ts->check.max_seq;
+    uint64_t s = ts->check.max_seq > ts->f->seq0_max ? ts->check.max_seq
+                                                     : ts->f->seq0_max;
     lsm_ikey k;
     if (lsm_ikey_parse(lsm_buf_slice(&ts->f->smallest), &k) && k.seq < LSM_MAX_SEQ &&
         k.seq > s)
@@ -558,10 +579,9 @@ static int rewrite_group(lsm_db *db, table_state *g, size_t n, int level,
     lsm_edit_init(&e);
     for (size_t i = 0; rc == LSM_OK && i < n; i++)
         rc = lsm_edit_delete_file(&e, g[i].level, g[i].f->number);
+    w.meta.number = number;
     if (rc == LSM_OK && !empty)
-        rc = lsm_edit_add_file(&e, level, number, w.meta.size, w.meta.entries,
-                               lsm_buf_slice(&w.meta.smallest),
-                               lsm_buf_slice(&w.meta.largest));
+        rc = lsm_edit_add_meta(&e, level, &w.meta);
     pthread_mutex_lock(&db->mu);
     if (rc == LSM_OK)
         rc = lsm_db_apply_edit(db, &e);

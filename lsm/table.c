@@ -492,13 +492,15 @@ static int read_footer(lsm_table *t)
     if (lsm_decode_fixed64(f + 72) != LSM_TABLE_MAGIC)
         return lsm_fail(LSM_CORRUPTION, "%s: not an lsm table (bad magic "
                         "number)", t->name);
-    uint32_t version = lsm_decode_fixed32(f + 64);
-    if (version != LSM_TABLE_VERSION)
-        return lsm_fail(LSM_CORRUPTION, "%s: unknown table format version %u",
-                        t->name, version);
     if (lsm_checksum(f, 68) != lsm_decode_fixed32(f + 68))
         return lsm_fail(LSM_CORRUPTION, "%s: footer: checksum mismatch",
                         t->name);
+    /* After the checksum: a damaged version byte is damage, not a newer
+     * format. */
+    uint32_t version = lsm_decode_fixed32(f + 64);
+    if (version != LSM_TABLE_VERSION && version != LSM_TABLE_VERSION_SEQ0)
+        return lsm_fail(LSM_CORRUPTION, "%s: unknown table format version %u",
+                        t->name, version);
     for (int i = 0; i < NUM_HANDLES; i++) {
         bhandle *h = &t->meta[i];
         h->offset = lsm_decode_fixed64(f + 16 * i);

@@ -15,7 +15,12 @@
 #include "iter.h"
 
 #define LSM_TABLE_MAGIC UINT64_C(0x4c534d4654424c31) /* "LSMFTBL1" */
+/* Footer format versions (table_builder.c): 1, or 2 for a table holding
+ * a put at sequence number 0, which a reader older than version 2 would
+ * take for deleted (it counted a put visible only above the newest
+ * covering deletion, 0 when none), so it must refuse such a table. */
 #define LSM_TABLE_VERSION 1
+#define LSM_TABLE_VERSION_SEQ0 2
 
 typedef struct lsm_table_options {
     size_t block_bytes;

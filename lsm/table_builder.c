@@ -1,7 +1,7 @@
 /*
  * table_builder.c — writes SSTables (read by table.c).
  *
- * TABLE FILE FORMAT, VERSION 1
+ * TABLE FILE FORMAT, VERSIONS 1 AND 2
  *
  * All integers are little-endian; varints are LEB128 (coding.h).
  *
@@ -32,9 +32,12 @@
  *
  * Data blocks (block.h format) hold the point entries: key = internal key
  * (ikey.h), value = the value, in strictly increasing lsm_ikey_cmp order
- * across the whole file.  A block is cut once its uncompressed size
- * reaches block_bytes, so a block holds at least one entry and exceeds
- * block_bytes only by its last entry.
+ * across the whole file.  A compaction writes sequence number 0 for a
+ * put no reader can tell apart from older (ikey.h): those trailers, 7
+ * zero bytes, compress to almost nothing where real sequence numbers
+ * cost ~4-5 bytes an entry after zstd.  A block is cut once its
+ * uncompressed size reaches block_bytes, so a block holds at least one
+ * entry and exceeds block_bytes only by its last entry.
  *
  * Filter block: a bloom filter (bloom.h) over the distinct user keys of
  * all point entries.  Empty (0 bytes) when filters are disabled.
@@ -69,7 +72,16 @@
  *         40     8  index block size
  *         48     8  properties block offset
  *         56     8  properties block size
- *         64     4  format version (LSM_TABLE_VERSION)
+ *         64     4  format version: 2 (LSM_TABLE_VERSION_SEQ0) if a point
+ *                   entry has sequence number 0, else 1 (LSM_TABLE_VERSION);
+ *                   the layout is the same.  Readers before version 2
+ *                   read a put at sequence 0 as deleted, so the 2 makes
+ *                   them refuse the table (unknown format version: a
+ *                   damaged table, never wrong data); they do not get
+ *                   that far, as the manifest records such a table with
+ *                   a tag they refuse the store for (version_edit.c, tag
+ *                   12).  Tables written before version 2 hold no
+ *                   sequence 0 and read as ever.
  *         68     4  lsm_checksum(bytes 0..67)
  *         72     8  magic LSM_TABLE_MAGIC ("LSMFTBL1" read as fixed64)
  *
@@ -141,6 +153,7 @@ struct lsm_table_builder {
     uint64_t entries, data_blocks, raw_key_bytes, raw_value_bytes;
     uint64_t deletions;         /* point entries that are deletions */
     uint64_t max_seq;           /* of every entry and range deletion */
+    int seq0;                   /* a point entry has sequence number 0 */
 };
 
 lsm_table_builder *lsm_table_builder_new(lsm_file *f, const lsm_table_options *o)
@@ -440,6 +453,7 @@ int lsm_table_builder_add(lsm_table_builder *b, lsm_slice ikey, lsm_slice value)
     b->deletions += pk.kind == LSM_KIND_DELETE;
     if (pk.seq > b->max_seq)
         b->max_seq = pk.seq;
+    b->seq0 |= pk.seq == 0;
     b->raw_key_bytes += ikey.len;
     b->raw_value_bytes += value.len;
     if (lsm_block_builder_estimate(&b->data) >= b->o.block_bytes)
@@ -559,7 +573,7 @@ static int write_footer(lsm_table_builder *b, const handle h[4])
         lsm_encode_fixed64(f + 16 * i, h[i].offset);
         lsm_encode_fixed64(f + 16 * i + 8, h[i].size);
     }
-    lsm_encode_fixed32(f + 64, LSM_TABLE_VERSION);
+    lsm_encode_fixed32(f + 64, b->seq0 ? LSM_TABLE_VERSION_SEQ0 : LSM_TABLE_VERSION);
     lsm_encode_fixed32(f + 68, lsm_checksum(f, 68));
     lsm_encode_fixed64(f + 72, LSM_TABLE_MAGIC);
     return emit(b, f, sizeof f);

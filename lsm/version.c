@@ -109,7 +109,10 @@ static int table_get(lsm_version *v, const lsm_file_meta *f, lsm_slice ikey,
                         (unsigned long long)f->number);
     }
     lsm_buf_free(&found);
-    if (lsm_kind_is_put(k.kind) && k.seq > *max_tomb)
+    /* Covered by a deletion at or above its sequence number (repair.c's
+     * deletion_seq relies on the "at"); none covers when *max_tomb is 0,
+     * so a put at sequence 0 (ikey.h) is visible then. */
+    if (lsm_kind_is_put(k.kind) && (k.seq > *max_tomb || *max_tomb == 0))
         return k.kind;
     return LSM_KIND_DELETE;
 }
@@ -624,9 +627,7 @@ static int snapshot_edit(lsm_version_set *vs, lsm_version_edit *e)
     for (int l = 0; l < LSM_NUM_LEVELS; l++) {
         for (size_t i = 0; i < vs->current->nfiles[l]; i++) {
             const lsm_file_meta *f = vs->current->files[l][i];
-            int rc = lsm_edit_add_file(e, l, f->number, f->size, f->entries,
-                                       lsm_buf_slice(&f->smallest),
-                                       lsm_buf_slice(&f->largest));
+            int rc = lsm_edit_add_meta(e, l, f);
             if (rc)
                 return rc;
         }

@@ -40,6 +40,11 @@ typedef struct lsm_file_meta {
     uint64_t size;
     lsm_buf smallest, largest; /* internal keys, range deletions included */
     uint64_t entries;
+    /* 0, or the table holds puts at sequence number 0 (footer version 2,
+     * ikey.h) and this is at least the highest sequence number its
+     * entries had before compactions zeroed them (>= 1; repair.c hides
+     * its lost ranges at it).  Recorded as manifest tag 12. */
+    uint64_t seq0_max;
     int being_compacted;       /* guarded by the DB mutex */
     int damaged;               /* (DB mutex) a compaction found a block of
                                   it unreadable: never an input again */
@@ -127,6 +132,9 @@ int lsm_edit_drop_snapshot(lsm_version_edit *e, uint32_t id);
 int lsm_edit_add_file(lsm_version_edit *e, int level, uint64_t number,
                       uint64_t size, uint64_t entries, lsm_slice smallest,
                       lsm_slice largest);
+/* Adds f's number, size, entries, bounds and seq0_max (not its blob
+ * files: lsm_file_meta_copy_blobs). */
+int lsm_edit_add_meta(lsm_version_edit *e, int level, const lsm_file_meta *f);
 int lsm_edit_encode(const lsm_version_edit *e, lsm_buf *out);
 /* LSM_CORRUPTION on any malformed input. */
 int lsm_edit_decode(lsm_version_edit *e, lsm_slice in);

@@ -33,6 +33,20 @@
  *                         blob files not yet deleted.  Records for a
  *                         deleted blob file are ignored (numbers are never
  *                         reused, blob.c).
+ *   tag 12 new file with sequence-0 puts: tag 6's fields, then varint64
+ *                         seq0_max (>= 1): the table (footer version 2,
+ *                         table_builder.c) holds puts whose sequence
+ *                         numbers compaction zeroed, the highest of which
+ *                         was at most seq0_max (repair.c hides the
+ *                         table's lost ranges at it).  Written instead of
+ *                         tag 6 for such a table, in the edit adding it
+ *                         and in every new manifest's first edit while it
+ *                         lives.  Readers from before tag 12 reject it
+ *                         (unknown tag: lsm_open fails with "malformed
+ *                         version edit (field 12)" and writes nothing),
+ *                         so a store holding such a table is never opened
+ *                         by a binary that would read its puts as deleted
+ *                         (or take the table for damage and drop it).
  *
  * A snapshot's record is appended (and the manifest fsync'ed) only after
  * the WAL holding every write up to its sequence number is fsync'ed, and
@@ -64,6 +78,7 @@ enum {
     TAG_NEXT_SNAPSHOT_ID = 9,
     TAG_COMPACTION_STYLE = 10,
     TAG_BLOB_GARBAGE = 11,
+    TAG_NEW_FILE_SEQ0 = 12,
 };
 
 lsm_file_meta *lsm_file_meta_new(void)
@@ -251,6 +266,16 @@ int lsm_edit_add_file(lsm_version_edit *e, int level, uint64_t number,
     return LSM_OK;
 }
 
+int lsm_edit_add_meta(lsm_version_edit *e, int level, const lsm_file_meta *f)
+{
+    int rc = lsm_edit_add_file(e, level, f->number, f->size, f->entries,
+                               lsm_buf_slice(&f->smallest),
+                               lsm_buf_slice(&f->largest));
+    if (rc == LSM_OK)
+        e->added[e->nadded - 1].meta->seq0_max = f->seq0_max;
+    return rc;
+}
+
 int lsm_edit_encode(const lsm_version_edit *e, lsm_buf *out)
 {
     int rc = 0;
@@ -277,13 +302,16 @@ int lsm_edit_encode(const lsm_version_edit *e, lsm_buf *out)
     }
     for (size_t i = 0; i < e->nadded; i++) {
         const lsm_file_meta *f = e->added[i].meta;
-        rc |= lsm_buf_put_varint32(out, TAG_NEW_FILE);
+        rc |= lsm_buf_put_varint32(out, f->seq0_max ? TAG_NEW_FILE_SEQ0
+                                                    : TAG_NEW_FILE);
         rc |= lsm_buf_put_varint32(out, (uint32_t)e->added[i].level);
         rc |= lsm_buf_put_varint64(out, f->number);
         rc |= lsm_buf_put_varint64(out, f->size);
         rc |= lsm_buf_put_varint64(out, f->entries);
         rc |= lsm_buf_put_lenprefixed(out, f->smallest.data, f->smallest.len);
         rc |= lsm_buf_put_lenprefixed(out, f->largest.data, f->largest.len);
+        if (f->seq0_max)
+            rc |= lsm_buf_put_varint64(out, f->seq0_max);
     }
     for (size_t i = 0; i < e->nsnaps; i++) {
         const lsm_snap_record *r = &e->snaps[i];
@@ -325,20 +353,26 @@ static int get_level(lsm_slice *in, int *level)
     return 1;
 }
 
-static int decode_new_file(lsm_version_edit *e, lsm_slice *in)
+/* Tag 6, or tag 12 (seq0: with seq0_max). */
+static int decode_new_file(lsm_version_edit *e, lsm_slice *in, int seq0)
 {
     int level;
-    uint64_t number, size, entries;
+    uint64_t number, size, entries, seq0_max = 0;
     lsm_slice smallest, largest;
     lsm_ikey k;
     if (!get_level(in, &level) || !lsm_get_varint64(in, &number) ||
         !lsm_get_varint64(in, &size) || !lsm_get_varint64(in, &entries) ||
         !lsm_get_lenprefixed(in, &smallest) ||
         !lsm_get_lenprefixed(in, &largest) || !lsm_ikey_parse(smallest, &k) ||
-        !lsm_ikey_parse(largest, &k) || lsm_ikey_cmp(smallest, largest) > 0)
+        !lsm_ikey_parse(largest, &k) || lsm_ikey_cmp(smallest, largest) > 0 ||
+        (seq0 && (!lsm_get_varint64(in, &seq0_max) || seq0_max == 0 ||
+                  seq0_max > LSM_MAX_SEQ)))
         return LSM_CORRUPTION;
-    return lsm_edit_add_file(e, level, number, size, entries, smallest,
-                             largest);
+    int rc = lsm_edit_add_file(e, level, number, size, entries, smallest,
+                               largest);
+    if (rc == LSM_OK)
+        e->added[e->nadded - 1].meta->seq0_max = seq0_max;
+    return rc;
 }
 
 static int decode_new_snapshot(lsm_version_edit *e, lsm_slice *in)
@@ -387,7 +421,8 @@ static int decode_field(lsm_version_edit *e, uint32_t tag, lsm_slice *in)
             return LSM_CORRUPTION;
         return lsm_edit_delete_file(e, level, number);
     case TAG_NEW_FILE:
-        return decode_new_file(e, in);
+    case TAG_NEW_FILE_SEQ0:
+        return decode_new_file(e, in, tag == TAG_NEW_FILE_SEQ0);
     case TAG_NEW_SNAPSHOT:
         return decode_new_snapshot(e, in);
     case TAG_DROPPED_SNAPSHOT:

@@ -88,6 +88,11 @@ static void full_edit(lsm_version_edit *e)
     add_file(e, 0, 17, 4096, 100, "apple", 5, "pear", 9);
     add_file(e, 3, 1ull << 35, UINT64_MAX, 0, "", 0, "zzzzzzzzzzzzzzzz", 1);
     add_file(e, 6, 300, 1, 1, "same", LSM_MAX_SEQ, "same", 1);
+    /* Tables holding sequence-0 puts (tag 12). */
+    add_file(e, 5, 301, 2, 2, "a", 0, "b", 0);
+    e->added[e->nadded - 1].meta->seq0_max = LSM_MAX_SEQ;
+    add_file(e, 6, 302, 3, 1, "c", 0, "c", 0);
+    e->added[e->nadded - 1].meta->seq0_max = 1;
 }
 
 static void assert_edits_equal(const lsm_version_edit *a,
@@ -117,6 +122,7 @@ static void assert_edits_equal(const lsm_version_edit *a,
         assert_true(x->number == y->number);
         assert_true(x->size == y->size);
         assert_true(x->entries == y->entries);
+        assert_true(x->seq0_max == y->seq0_max);
         assert_int_equal(x->smallest.len, y->smallest.len);
         assert_memory_equal(x->smallest.data, y->smallest.data, x->smallest.len);
         assert_int_equal(x->largest.len, y->largest.len);
@@ -503,6 +509,23 @@ static void test_edit_bad_fields(void **state)
     lsm_buf_put_lenprefixed(&b, k1.data, k1.len);
     assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
 
+    lsm_buf_clear(&b);                                /* tag 12, seq0_max 0 */
+    lsm_buf_put_varint32(&b, 12);
+    lsm_buf_put_varint32(&b, 1);
+    lsm_buf_put_varint64(&b, 10);
+    lsm_buf_put_varint64(&b, 100);
+    lsm_buf_put_varint64(&b, 1);
+    lsm_buf_put_lenprefixed(&b, k2.data, k2.len);
+    lsm_buf_put_lenprefixed(&b, k2.data, k2.len);
+    lsm_buf_put_varint64(&b, 0);
+    assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
+    b.len--;                                          /* ... or missing */
+    assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
+    lsm_buf_put_varint64(&b, 7);                      /* tag 12 well formed */
+    assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_OK);
+    assert_true(d.nadded == 1 && d.added[0].meta->seq0_max == 7);
+    lsm_edit_free(&d);
+
     char name[40];
     memset(name, 'c', sizeof name);
     lsm_buf_clear(&b);                                /* comparator too long */
@@ -516,6 +539,15 @@ static void test_edit_bad_fields(void **state)
         lsm_buf_append(&b, "\xff", 1);
     lsm_buf_append(&b, "\x01", 1);
     assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
+
+    /* replay_manifest prefixes the decoder's message with the manifest's
+     * name, passing lsm_last_error() to lsm_fail: it reads whole. */
+    lsm_buf_clear(&b);
+    lsm_buf_put_varint32(&b, 99);
+    assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
+    lsm_fail(LSM_CORRUPTION, "%s: %s", "MANIFEST-000002", lsm_last_error());
+    assert_string_equal(lsm_last_error(),
+                        "MANIFEST-000002: malformed version edit (field 99)");
 
     lsm_buf_free(&b);
     lsm_buf_free(&k1);

@@ -6,7 +6,9 @@
  * outside the reported lost ranges reads back, every key inside reads as
  * absent (never an older version), compaction works again and a second
  * repair finds nothing.  A repair cut short by an I/O error and a power
- * loss at any point leaves the store as it was or as repaired.
+ * loss at any point leaves the store as it was or as repaired.  A lost
+ * key of a table whose readable puts compaction zeroed (sequence 0) reads
+ * as absent too, not as its older version deeper down.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,9 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "fault_env.h"
 #include "lsm.h"
 #include "testutil.h"
+#include "version.h"
 
 #define NKEYS 3000
 
@@ -498,6 +502,170 @@ static void test_repair_needs_the_lock(void **state)
     free(dir);
 }
 
+/* --- a damaged table of zeroed puts ------------------------------------------------ */
+
+/* Generation key i reads as; -1 absent, -2 unreadable. */
+static int gen_of(lsm_db *db, int i)
+{
+    char k[16];
+    key_of(i, k);
+    void *v;
+    size_t n;
+    int rc = lsm_get(db, NULL, k, strlen(k), &v, &n);
+    if (rc != LSM_OK)
+        return rc == LSM_NOT_FOUND ? -1 : -2;
+    int g = -3;
+    assert_int_equal(sscanf(v, "v%d-", &g), 1);
+    lsm_free(v);
+    return g;
+}
+
+/* Flips bytes of table t's data blocks, one every 64, until key i reads
+ * as unreadable (the flip that did it is kept). */
+static void damage_block_of(const char *dir, const lsm_options *o,
+                            unsigned long long t, int i)
+{
+    char *path = table_path(dir, t);
+    long long end = tu_table_data_end(path);
+    int g = 0;
+    for (long long off = 0; off < end && g != -2; off += 64) {
+        assert_int_equal(tu_flip_byte(path, off, 0xff), 0);
+        lsm_db *db = tu_open_db(dir, o);
+        g = gen_of(db, i);
+        assert_int_equal(lsm_close(db), LSM_OK);
+        if (g != -2)
+            assert_int_equal(tu_flip_byte(path, off, 0xff), 0);
+    }
+    assert_int_equal(g, -2);
+    free(path);
+}
+
+/* The level-1 table's seq0_max (takes mu). */
+static uint64_t level1_seq0_max(lsm_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    lsm_version *v = db->vs.current;
+    assert_int_equal(v->nfiles[1], 1);
+    uint64_t s = v->files[1][0]->seq0_max;
+    pthread_mutex_unlock(&db->mu);
+    return s;
+}
+
+/* key 1500 at generation 0 goes to level 2; keys 1400..1599 at generation
+ * 1 are compacted into one level-1 table, every put but 1500's zeroed (2
+ * holds 1500).  The block holding 1500 is damaged and repaired: 1500 must
+ * read as absent.  Hidden at the table's readable sequence numbers (all
+ * 0), the lost range hid nothing and 1500 read generation 0; the manifest
+ * records the table's highest sequence number before zeroing (seq0_max,
+ * tag 12), which must survive a reopen. */
+static void test_damaged_zeroed_table(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("repair-seq0");
+    lsm_options o;
+    tu_small_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
+    put(db, 1500, 0);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    pthread_mutex_lock(&db->mu);
+    assert_int_equal(lsm_compact_level_step(db, 1), 1);
+    pthread_mutex_unlock(&db->mu);
+    for (int i = 1400; i < 1600; i++)
+        put(db, i, 1);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    put(db, 1401, 2);                       /* overlapping: a real merge */
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    pthread_mutex_lock(&db->mu);
+    while (db->vs.current->nfiles[0] > 0)
+        if (!lsm_compact_level_step(db, 0))
+            pthread_cond_wait(&db->bg_cv, &db->mu);
+    pthread_mutex_unlock(&db->mu);
+    assert_int_equal(gen_of(db, 1500), 1);
+    uint64_t seq0_max = level1_seq0_max(db);
+    assert_true(seq0_max >= 201);           /* 1 + 200 + 1 writes */
+    unsigned long long t;
+    assert_int_equal(tables_of(db, 1, &t, 1), 1);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    db = tu_open_db(dir, &o);
+    assert_int_equal(level1_seq0_max(db), seq0_max);
+    assert_int_equal(lsm_close(db), LSM_OK);
+
+    damage_block_of(dir, &o, t, 1500);
+
+    losses ls = { 0 };
+    lsm_repair_result r;
+    assert_int_equal(lsm_repair(dir, &o, on_loss, &ls, &r), LSM_OK);
+    assert_int_equal(r.damaged, 1);
+    assert_true(in_lost_range(&ls, "key001500"));
+    db = tu_open_db(dir, &o);
+    assert_int_equal(gen_of(db, 1500), -1);
+    for (int i = 1400; i < 1600; i++) {
+        char k[16];
+        key_of(i, k);
+        if (!in_lost_range(&ls, k))
+            assert_int_equal(gen_of(db, i), i == 1401 ? 2 : 1);
+    }
+    /* The rewritten table holds zeroed puts: it keeps a seq0_max. */
+    assert_true(level1_seq0_max(db) >= seq0_max);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* Puts a 300-byte value naming key i and generation gen. */
+static void put_big(lsm_db *db, int i, int gen)
+{
+    char k[16], v[300];
+    key_of(i, k);
+    memset(v, 'x', sizeof v);
+    v[snprintf(v, 32, "v%d-%06d", gen, i)] = '.';
+    assert_int_equal(lsm_put(db, k, strlen(k), v, sizeof v, 0), LSM_OK);
+}
+
+/* A level-0 table, one entry a block, holds key 5 twice (a snapshot kept
+ * the older): generation 1 at S, the newest sequence number of every
+ * other entry, and generation 2 above it.  Generation 2's block is lost:
+ * repair hides (key 4, key 5] at S, the table's newest readable sequence
+ * number, and the generation 1 put at S itself must read as deleted
+ * (version.c: a put at a covering deletion's own sequence number is
+ * covered; reads that let it through return generation 1). */
+static void test_deletion_at_own_seq(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("repair-atseq");
+    lsm_options o;
+    tu_small_options(&o);
+    o.block_bytes = 256;                    /* every entry its own block */
+    lsm_db *db = tu_open_db(dir, &o);
+    for (int i = 0; i < 10; i++)
+        if (i != 5)
+            put_big(db, i, 0);
+    put_big(db, 5, 1);
+    const lsm_snapshot *snap = lsm_snapshot_get(db);
+    put_big(db, 5, 2);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    lsm_snapshot_release(db, snap);
+    unsigned long long t;
+    assert_int_equal(tables_of(db, 0, &t, 1), 1);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    damage_block_of(dir, &o, t, 5);
+
+    losses ls = { 0 };
+    lsm_repair_result r;
+    assert_int_equal(lsm_repair(dir, &o, on_loss, &ls, &r), LSM_OK);
+    assert_int_equal(r.damaged, 1);
+    assert_int_equal(ls.n, 1);
+    assert_string_equal(ls.l[0].hi, "key000005");
+    db = tu_open_db(dir, &o);
+    assert_int_equal(gen_of(db, 5), -1);
+    for (int i = 0; i < 10; i++)
+        if (i != 5)
+            assert_int_equal(gen_of(db, i), 0);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +674,8 @@ int main(void)
         cmocka_unit_test(test_unopenable_table),
         cmocka_unit_test(test_repair_interrupted),
         cmocka_unit_test(test_repair_needs_the_lock),
+        cmocka_unit_test(test_damaged_zeroed_table),
+        cmocka_unit_test(test_deletion_at_own_seq),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
