@@ -23,7 +23,19 @@ gen=$(cd "$(dirname "$0")/../tools" && pwd)/gen_tree.py
 SLACK=$((42 << 20))
 MIB=$((1 << 20))
 
-store_bytes() { du -s --block-size=1 "$STORE" | cut -f1; }
+# The store's bytes on disk.  A compaction may delete a table while du
+# walks the directory (du then fails: "cannot access"), so it is retried.
+store_bytes() {
+  local out i
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    if out=$(du -s --block-size=1 "$STORE" 2>/dev/null); then
+      echo "${out%%[[:space:]]*}"
+      return 0
+    fi
+    sleep 0.2
+  done
+  du -s --block-size=1 "$STORE" | cut -f1
+}
 df_used() { df -B1 --output=used "$MNT" | tail -1 | tr -d ' '; }
 
 # settle: waits (up to 30 s) for the store's bytes to stay the same for
