@@ -235,6 +235,16 @@ static void compaction_free(lsm_db *db, compaction *c)
     free(c);
 }
 
+/* Widens the user key range [*lo, *hi] to cover [lo1, hi1]. */
+static void widen_range(lsm_slice *lo, lsm_slice *hi, lsm_slice lo1,
+                        lsm_slice hi1)
+{
+    if (lsm_slice_cmp(lo1, *lo) < 0)
+        *lo = lo1;
+    if (lsm_slice_cmp(hi1, *hi) > 0)
+        *hi = hi1;
+}
+
 /* Fills inputs[1] and the grandparents from inputs[0] (mu held). */
 static int setup_other_inputs(compaction *c)
 {
@@ -247,10 +257,7 @@ static int setup_other_inputs(compaction *c)
     if (c->ninputs[1]) {
         lsm_slice lo1, hi1;
         user_range(c->inputs[1], c->ninputs[1], &lo1, &hi1);
-        if (lsm_slice_cmp(lo1, lo) < 0)
-            lo = lo1;
-        if (lsm_slice_cmp(hi1, hi) > 0)
-            hi = hi1;
+        widen_range(&lo, &hi, lo1, hi1);
     }
     if (c->level + 2 < LSM_NUM_LEVELS)
         return lsm_version_overlapping(c->version, c->level + 2, &lo, &hi,
@@ -364,7 +371,6 @@ static int complete_inputs(compaction *c, int rc)
     return 0;
 }
 
-/* Marks every input busy and takes the oldest snapshot (mu held). */
 static int deeper_holds(const compaction *c, lsm_slice b, lsm_slice e);
 
 /* Sets c->bottommost.  Cost: one pass over the deeper levels' files. */
@@ -379,14 +385,12 @@ static void note_bottommost(compaction *c)
     user_range(n0 ? c->inputs[0] : c->inputs[1], n0 ? n0 : n1, &lo, &hi);
     if (n0 && n1) {
         user_range(c->inputs[1], n1, &lo1, &hi1);
-        if (lsm_slice_cmp(lo1, lo) < 0)
-            lo = lo1;
-        if (lsm_slice_cmp(hi1, hi) > 0)
-            hi = hi1;
+        widen_range(&lo, &hi, lo1, hi1);
     }
     c->bottommost = !deeper_holds(c, lo, hi);
 }
 
+/* Marks every input busy and takes the oldest snapshot (mu held). */
 static compaction *compaction_start(lsm_db *db, compaction *c)
 {
     note_bottommost(c);
@@ -428,10 +432,7 @@ static void expand_inputs(lsm_db *db, compaction *c)
     lsm_slice lo, hi, lo1, hi1;
     user_range(c->inputs[0], c->ninputs[0], &lo, &hi);
     user_range(c->inputs[1], c->ninputs[1], &lo1, &hi1);
-    if (lsm_slice_cmp(lo1, lo) < 0)
-        lo = lo1;
-    if (lsm_slice_cmp(hi1, hi) > 0)
-        hi = hi1;
+    widen_range(&lo, &hi, lo1, hi1);
     lsm_file_meta **e0 = NULL, **e1 = NULL;
     size_t n0 = 0, n1 = 0;
     uint64_t limit = 25 * db->opt.target_file_bytes;
@@ -451,10 +452,7 @@ static void expand_inputs(lsm_db *db, compaction *c)
     free(e1);
     /* inputs[1] stay (a superset range, as many files: the same ones);
      * the grandparents follow the wider range. */
-    if (lsm_slice_cmp(lo1, lo) < 0)
-        lo = lo1;
-    if (lsm_slice_cmp(hi1, hi) > 0)
-        hi = hi1;
+    widen_range(&lo, &hi, lo1, hi1);
     lsm_file_meta **gp = NULL;
     size_t ngp = 0;
     if (c->level + 2 < LSM_NUM_LEVELS &&

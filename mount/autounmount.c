@@ -77,7 +77,8 @@ struct mnt_watch_id {
 };
 
 /* The mount of dirfd/path, without a request to it (a dead FUSE mount
- * answers statx from its cached attributes).  0 or -errno. */
+ * answers statx from its cached attributes).  0 or -errno; out->mask is 0
+ * when the kernel gives no mount ID (before Linux 5.8). */
 static int mnt_watch_stat(int dirfd, const char *path, int flags,
                           struct mnt_watch_id *out)
 {
@@ -86,8 +87,6 @@ static int mnt_watch_stat(int dirfd, const char *path, int flags,
               STATX_MNT_ID | STATX_MNT_ID_UNIQUE, &sx) != 0)
         return -errno;
     out->mask = sx.stx_mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE);
-    if (out->mask == 0)
-        return -ENOSYS;                 /* before Linux 5.8 */
     out->id = sx.stx_mnt_id;
     out->dev_major = sx.stx_dev_major;
     out->dev_minor = sx.stx_dev_minor;
@@ -181,8 +180,8 @@ static void mnt_watch_run(int sock, const char *path, long daemon)
             continue;
         if (n == 1 && c == MNT_WATCH_MOUNTED) {
             int rc = mnt_watch_stat(AT_FDCWD, path, 0, &rec);
-            mounted = rc == 0;
-            if (rc == -ENOSYS)
+            mounted = rc == 0 && rec.mask != 0;
+            if (rc == 0 && rec.mask == 0)
                 mnt_log(LOG_ERR, "auto_unmount: this kernel's statx gives "
                         "no mount ID (Linux before 5.8): the mount at %s is "
                         "left in place if the daemon dies", path);

@@ -647,13 +647,19 @@ static void test_random_crashes(void **state)
 
 /* --- recovery interrupted after a torn WAL tail (directed) ---------------- */
 
-/* A store whose newest WAL ends in a torn record: synced writes, then
- * unsynced ones, then power loss keeping a prefix plus garbage. */
-static void torn_tail_store(fault_env *fe, lsm_options *o, cm_model *m)
+/* Default options on fe, logging through log_line. */
+static void fault_store_options(lsm_options *o, fault_env *fe)
 {
     lsm_options_init(o);
     o->env = fault_env_base(fe);
     o->log = log_line;
+}
+
+/* A store whose newest WAL ends in a torn record: synced writes, then
+ * unsynced ones, then power loss keeping a prefix plus garbage. */
+static void torn_tail_store(fault_env *fe, lsm_options *o, cm_model *m)
+{
+    fault_store_options(o, fe);
     lsm_db *db = NULL;
     assert_int_equal(lsm_open(STORE, o, &db), LSM_OK);
     static const cm_workload w = { .max_value = 300, .sync_pct = 0,
@@ -776,9 +782,7 @@ static void test_process_crash_keeps_acknowledged(void **state)
     for (int manual = 0; manual < 2; manual++) {
         fault_env *fe = fault_env_new(7);
         lsm_options o;
-        lsm_options_init(&o);
-        o.env = fault_env_base(fe);
-        o.log = log_line;
+        fault_store_options(&o, fe);
         o.manual_wal_flush = manual;
         lsm_db *db = NULL;
         assert_int_equal(lsm_open(STORE, &o, &db), LSM_OK);
@@ -841,8 +845,7 @@ static void power_loss_over_zeros(int mode, uint64_t seed, int *drops)
     enum { SYNCED = 20, ALL = 400 };
     fault_env *fe = fault_env_new(seed);
     lsm_options o;
-    lsm_options_init(&o);
-    o.env = fault_env_base(fe);
+    fault_store_options(&o, fe);
     o.log = count_unsynced_drops;
     o.log_ctx = drops;
     lsm_db *db = NULL;

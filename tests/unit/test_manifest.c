@@ -448,6 +448,21 @@ static void test_edit_snapshots(void **state)
     lsm_buf_free(&b);
 }
 
+/* Appends a new-file field (tag 6, or 12 before its seq0_max) at
+ * `level`: file 10, 100 bytes, 1 entry, keys [lo, hi]. */
+static void put_file_record(lsm_buf *b, uint32_t tag, uint32_t level,
+                            const void *lo, size_t lo_len,
+                            const void *hi, size_t hi_len)
+{
+    lsm_buf_put_varint32(b, tag);
+    lsm_buf_put_varint32(b, level);
+    lsm_buf_put_varint64(b, 10);
+    lsm_buf_put_varint64(b, 100);
+    lsm_buf_put_varint64(b, 1);
+    lsm_buf_put_lenprefixed(b, lo, lo_len);
+    lsm_buf_put_lenprefixed(b, hi, hi_len);
+}
+
 static void test_edit_bad_fields(void **state)
 {
     (void)state;
@@ -467,56 +482,26 @@ static void test_edit_bad_fields(void **state)
     ikey(&k1, "b", 1, LSM_KIND_PUT);
     ikey(&k2, "a", 1, LSM_KIND_PUT);
     lsm_buf_clear(&b);                                /* smallest > largest */
-    lsm_buf_put_varint32(&b, 6);
-    lsm_buf_put_varint32(&b, 1);
-    lsm_buf_put_varint64(&b, 10);
-    lsm_buf_put_varint64(&b, 100);
-    lsm_buf_put_varint64(&b, 1);
-    lsm_buf_put_lenprefixed(&b, k1.data, k1.len);
-    lsm_buf_put_lenprefixed(&b, k2.data, k2.len);
+    put_file_record(&b, 6, 1, k1.data, k1.len, k2.data, k2.len);
     assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
 
     lsm_buf_clear(&b);                                /* new file, level 9 */
-    lsm_buf_put_varint32(&b, 6);
-    lsm_buf_put_varint32(&b, 9);
-    lsm_buf_put_varint64(&b, 10);
-    lsm_buf_put_varint64(&b, 100);
-    lsm_buf_put_varint64(&b, 1);
-    lsm_buf_put_lenprefixed(&b, k2.data, k2.len);
-    lsm_buf_put_lenprefixed(&b, k1.data, k1.len);
+    put_file_record(&b, 6, 9, k2.data, k2.len, k1.data, k1.len);
     assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
 
     lsm_buf_clear(&b);                                /* key shorter than a trailer */
-    lsm_buf_put_varint32(&b, 6);
-    lsm_buf_put_varint32(&b, 1);
-    lsm_buf_put_varint64(&b, 10);
-    lsm_buf_put_varint64(&b, 100);
-    lsm_buf_put_varint64(&b, 1);
-    lsm_buf_put_lenprefixed(&b, "abc", 3);
-    lsm_buf_put_lenprefixed(&b, k1.data, k1.len);
+    put_file_record(&b, 6, 1, "abc", 3, k1.data, k1.len);
     assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
 
     lsm_buf_clear(&b);                                /* unknown kind in a key */
     lsm_buf_clear(&k1);
     lsm_buf_append(&k1, "a", 1);
     lsm_buf_put_fixed64(&k1, lsm_ikey_pack(1, 0x7f));
-    lsm_buf_put_varint32(&b, 6);
-    lsm_buf_put_varint32(&b, 1);
-    lsm_buf_put_varint64(&b, 10);
-    lsm_buf_put_varint64(&b, 100);
-    lsm_buf_put_varint64(&b, 1);
-    lsm_buf_put_lenprefixed(&b, k1.data, k1.len);
-    lsm_buf_put_lenprefixed(&b, k1.data, k1.len);
+    put_file_record(&b, 6, 1, k1.data, k1.len, k1.data, k1.len);
     assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
 
     lsm_buf_clear(&b);                                /* tag 12, seq0_max 0 */
-    lsm_buf_put_varint32(&b, 12);
-    lsm_buf_put_varint32(&b, 1);
-    lsm_buf_put_varint64(&b, 10);
-    lsm_buf_put_varint64(&b, 100);
-    lsm_buf_put_varint64(&b, 1);
-    lsm_buf_put_lenprefixed(&b, k2.data, k2.len);
-    lsm_buf_put_lenprefixed(&b, k2.data, k2.len);
+    put_file_record(&b, 12, 1, k2.data, k2.len, k2.data, k2.len);
     lsm_buf_put_varint64(&b, 0);
     assert_int_equal(lsm_edit_decode(&d, lsm_buf_slice(&b)), LSM_CORRUPTION);
     b.len--;                                          /* ... or missing */
