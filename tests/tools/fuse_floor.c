@@ -5,7 +5,7 @@
  * "Performance").
  *
  *   fuse_floor [-f] [-d] [-o io_uring|no_io_uring|plain_loop|no_writeback]
- *              MOUNTPOINT
+ *              [-o log=FILE] MOUNTPOINT
  *
  * Everything lives in memory and is gone at unmount: a flat table of
  * inodes (attributes as a struct stat, a file's bytes in one buffer) and
@@ -32,6 +32,14 @@
  * So lsmfs minus the floor is what its storage and bookkeeping cost, and
  * the floor against the plain directory is what any FUSE filesystem pays.
  *
+ * -o log=FILE adds the least a durable daemon must do (bench-fs target
+ * floor-sync): every WRITE also copies its bytes into FILE, and FSYNC and
+ * FSYNCDIR answer after fdatasync(FILE).  FILE is filled with zeros and
+ * synced at start (LOG_BYTES), and writes go round it in place, so an
+ * fdatasync flushes data alone: no size or extent changes, as a
+ * preallocated write-ahead log at its best.  Without it FSYNC answers
+ * ENOSYS and the kernel takes every fsync as done.
+ *
  * Threads: the io_uring queues serve requests on their own threads and
  * FORGETs still come through the reader, so one mutex covers all state;
  * replies are sent under it (uncontended in a one-client benchmark).
@@ -55,6 +63,7 @@
 #include <sys/statvfs.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #define FLOOR_TIMEOUT 60.0              /* seconds, as lsmfs's default */
 
@@ -82,6 +91,10 @@ static uint64_t next_ino = FUSE_ROOT_ID, nodecap;
  * more than any workload the floor runs (bench-fs spares it "many"). */
 #define NBUCKETS (1u << 20)
 static struct dent **buckets;
+
+#define LOG_BYTES ((off_t)256 << 20)
+static int log_fd = -1;                 /* -o log=FILE; -1 without */
+static off_t log_at;                    /* (mu) next write's offset in it */
 
 /* mount/loop.c and uring.c log through this (lsmfs's is in main.c). */
 void mnt_log(int level, const char *fmt, ...)
@@ -556,6 +569,21 @@ static void floor_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     pthread_mutex_unlock(&mu);
 }
 
+/* Copies data into the log in place (log_fd >= 0, mu held). */
+static int log_append(const char *buf, size_t size)
+{
+    while (size > 0) {
+        if (log_at == LOG_BYTES)
+            log_at = 0;
+        size_t n = (size_t)(LOG_BYTES - log_at) < size ? (size_t)(LOG_BYTES - log_at) : size;
+        ssize_t w = pwrite(log_fd, buf, n, log_at);
+        if (w <= 0)
+            return -1;
+        log_at += w, buf += w, size -= (size_t)w;
+    }
+    return 0;
+}
+
 static void floor_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
                         size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -568,7 +596,10 @@ static void floor_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
     } else {
         memcpy(n->data + off, buf, size);
         touch(n, 1);
-        fuse_reply_write(req, size);
+        if (log_fd >= 0 && log_append(buf, size) != 0)
+            fuse_reply_err(req, EIO);
+        else
+            fuse_reply_write(req, size);
     }
     pthread_mutex_unlock(&mu);
 }
@@ -592,6 +623,13 @@ static void floor_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 {
     (void)ino, (void)fi;
     fuse_reply_err(req, 0);
+}
+
+static void floor_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                        struct fuse_file_info *fi)
+{
+    (void)ino, (void)datasync, (void)fi;
+    fuse_reply_err(req, log_fd < 0 ? ENOSYS : fdatasync(log_fd) == 0 ? 0 : EIO);
 }
 
 /* As lsmfs: ENOSYS makes the kernel open directories itself from now on
@@ -691,6 +729,7 @@ static const struct fuse_lowlevel_ops floor_ops = {
     .opendir = floor_opendir, .readdir = floor_readdir,
     .readdirplus = floor_readdirplus, .statfs = floor_statfs,
     .getxattr = floor_getxattr, .access = floor_access, .create = floor_create,
+    .fsync = floor_fsync, .fsyncdir = floor_fsync,
 };
 
 /* --- main ---------------------------------------------------------------------- */
@@ -699,6 +738,7 @@ struct floor_opts {
     int uring;                          /* MNT_URING_*, as lsmfs's -o */
     int plain_loop;
     int no_writeback;
+    char *log;
 };
 
 static const struct fuse_opt floor_optspec[] = {
@@ -706,8 +746,20 @@ static const struct fuse_opt floor_optspec[] = {
     { "no_io_uring", offsetof(struct floor_opts, uring), MNT_URING_OFF },
     { "plain_loop", offsetof(struct floor_opts, plain_loop), 1 },
     { "no_writeback", offsetof(struct floor_opts, no_writeback), 1 },
+    { "log=%s", offsetof(struct floor_opts, log), 0 },
     FUSE_OPT_END
 };
+
+/* Creates FILE as LOG_BYTES of synced zeros (see the top). */
+static int log_open(const char *path)
+{
+    static const char zeros[1 << 16];
+    log_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    for (off_t at = 0; log_fd >= 0 && at < LOG_BYTES; at += sizeof zeros)
+        if (pwrite(log_fd, zeros, sizeof zeros, at) != (ssize_t)sizeof zeros)
+            return -1;
+    return log_fd >= 0 && fsync(log_fd) == 0 ? 0 : -1;
+}
 
 static int floor_setup_root(void)
 {
@@ -725,7 +777,7 @@ int main(int argc, char **argv)
         fuse_parse_cmdline(&args, &co) != 0 || co.mountpoint == NULL ||
         co.show_help || co.show_version) {
         fprintf(stderr, "usage: %s [-f] [-d] [-o io_uring|no_io_uring|plain_loop|"
-                "no_writeback] MOUNTPOINT\n(a measuring tool: everything is in memory; see "
+                "no_writeback] [-o log=FILE] MOUNTPOINT\n(a measuring tool: everything is in memory; see "
                 "tests/tools/fuse_floor.c)\n", argv[0]);
         return co.show_help ? 0 : 2;
     }
@@ -734,6 +786,10 @@ int main(int argc, char **argv)
     m.want_writeback = !fo.no_writeback;
     struct fuse_session *se = NULL;
     int rc = 1;
+    if (fo.log != NULL && log_open(fo.log) != 0) {
+        fprintf(stderr, "fuse_floor: %s: %s\n", fo.log, strerror(errno));
+        goto out;
+    }
     if (floor_setup_root() != 0 ||
         (se = fuse_session_new(&args, &floor_ops, sizeof floor_ops, &m)) == NULL)
         goto out;
@@ -759,5 +815,8 @@ out:
         fuse_session_destroy(se);
     fuse_opt_free_args(&args);
     free(co.mountpoint);
+    free(fo.log);
+    if (log_fd >= 0)
+        close(log_fd);
     return rc;
 }
