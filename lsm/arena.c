@@ -61,15 +61,21 @@ struct lsm_arena_pool {
     uint64_t reused, kept, released;/* (mu) */
 };
 
-/* Freeing this much (a flushed memtable) also hands the free pages of
- * every malloc arena back to the kernel: glibc keeps freed 1 MiB chunks
- * (past its dynamic mmap threshold they come from the arenas), and
- * measured at 10M keys that kept 60-139 MiB of free memory resident
- * beside 107 MiB in use.  Cost: one walk of the arenas per flush. */
+/* Freeing an arena of this much (a flushed memtable), or freeing this
+ * much, also hands the free pages of every malloc arena back to the
+ * kernel: glibc keeps freed 1 MiB chunks (past its dynamic mmap threshold
+ * they come from the arenas), and measured at 10M keys that kept 60-139
+ * MiB of free memory resident beside 107 MiB in use.  The trim stays per
+ * flush though the pool now keeps the memtable's chunks: it returns what
+ * flushes and compactions freed meanwhile, the retention the README's
+ * constant C allows for between trims (fillrandom 3M peaked the same
+ * within noise with and without it).  Cost: one walk of the arenas per
+ * flush. */
 #define TRIM_BYTES ((size_t)8 << 20)
 
-/* Frees a list of blocks; trims when that was a lot.  Returns blocks. */
-static uint64_t give_back(struct lsm_arena_chunk *c)
+/* Frees a list of blocks; trims when that was a lot, or when `trim`.
+ * Returns the number of blocks. */
+static uint64_t give_back(struct lsm_arena_chunk *c, int trim)
 {
     size_t freed = 0;
     uint64_t n = 0;
@@ -81,7 +87,7 @@ static uint64_t give_back(struct lsm_arena_chunk *c)
         c = next;
     }
 #ifdef __GLIBC__
-    if (freed >= TRIM_BYTES)
+    if (trim || freed >= TRIM_BYTES)
         malloc_trim(0);
 #endif
     return n;
@@ -112,7 +118,7 @@ void lsm_arena_pool_drain(lsm_arena_pool *p)
     p->free = NULL;
     p->held = 0;
     pthread_mutex_unlock(&p->mu);
-    uint64_t n = give_back(c);
+    uint64_t n = give_back(c, c != NULL);   /* an idle store's pages back */
     pthread_mutex_lock(&p->mu);
     p->released += n;
     pthread_mutex_unlock(&p->mu);
@@ -123,7 +129,7 @@ void lsm_arena_pool_unref(lsm_arena_pool *p)
     /* acq_rel: the last owner sees every other owner's puts done. */
     if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
         return;
-    give_back(p->free);
+    give_back(p->free, 0);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
@@ -287,8 +293,9 @@ size_t lsm_arena_usage(const lsm_arena *a)
 
 void lsm_arena_free(lsm_arena *a)
 {
+    int trim = lsm_arena_usage(a) >= TRIM_BYTES;
     struct lsm_arena_chunk *rest = pool_put(a->pool, a->chunks);
     lsm_arena_pool_unref(a->pool);
     lsm_arena_init(a);
-    give_back(rest);
+    give_back(rest, trim);
 }
