@@ -36,8 +36,11 @@ _Static_assert(sizeof(struct lsm_arena_chunk) % LSM_ARENA_ALIGN == 0,
  * Memory only moves from a dead memtable to the pool and from the pool to
  * the live one; each event that changes a term keeps the invariant:
  *  - L grows: from the pool first (an arena takes a pooled chunk before
- *    it mallocs one), so L + P stays put; it mallocs only with P = 0, and
- *    then L + k M <= M + max_imm M.
+ *    it mallocs one, also for a request too big to share a chunk but not
+ *    bigger than one), so L + P stays put; a block bigger than a chunk
+ *    first frees pooled chunks of at least its size (pool_shrink); so it
+ *    mallocs only with P = 0 or P lowered as much, and then
+ *    L + P + k M <= M + max_imm M.
  *  - a switch: L becomes immutable number k + 1 and the new L is 0; it
  *    happens only with k < max_imm (writers wait otherwise), so
  *    P + (k + 1) M <= M + max_imm M.
@@ -161,6 +164,29 @@ static struct lsm_arena_chunk *pool_take(lsm_arena_pool *p)
     return c;
 }
 
+/* Frees pooled chunks of at least `bytes` in all (every one, if it holds
+ * fewer; p may be NULL), so a block malloc'ed beside the pool does not
+ * raise L + P (above). */
+static void pool_shrink(lsm_arena_pool *p, size_t bytes)
+{
+    if (!p)
+        return;
+    struct lsm_arena_chunk *out = NULL;
+    size_t freed = 0;
+    pthread_mutex_lock(&p->mu);
+    while (p->free && freed < bytes) {
+        struct lsm_arena_chunk *c = p->free;
+        p->free = c->next;
+        p->held -= c->bytes;
+        p->released++;
+        freed += c->bytes;
+        c->next = out;
+        out = c;
+    }
+    pthread_mutex_unlock(&p->mu);
+    give_back(out, 0);
+}
+
 /* Keeps the 1 MiB blocks of list c while the cap allows (p may be
  * NULL: none); returns the rest, to be freed. */
 static struct lsm_arena_chunk *pool_put(lsm_arena_pool *p,
@@ -236,18 +262,17 @@ static char *new_block(lsm_arena *a, size_t n)
     return (char *)(c + 1);
 }
 
-/* The next chunk, from the pool if it holds one (then MAX_CHUNK_BYTES,
- * whatever chunk_bytes says), else malloc'ed; *bytes: its size. */
-static char *new_chunk(lsm_arena *a, size_t *bytes)
+/* Makes the linked block c the current chunk, retiring the old one (its
+ * free tail counted as used), with its first `padded` bytes handed out. */
+static char *start_chunk(lsm_arena *a, struct lsm_arena_chunk *c,
+                         size_t padded)
 {
-    struct lsm_arena_chunk *c = pool_take(a->pool);
-    if (c) {
-        link_block(a, c);
-        *bytes = c->bytes;
-        return (char *)(c + 1);
-    }
-    *bytes = a->chunk_bytes;
-    return new_block(a, a->chunk_bytes);
+    char *p = (char *)(c + 1);
+    add_usage(a, a->left + padded);
+    a->cur = p + padded;
+    a->left = c->bytes - padded;
+    a->chunk_bytes = c->bytes < MAX_CHUNK_BYTES ? c->bytes * 2 : MAX_CHUNK_BYTES;
+    return p;
 }
 
 void *lsm_arena_alloc(lsm_arena *a, size_t n)
@@ -266,24 +291,28 @@ void *lsm_arena_alloc(lsm_arena *a, size_t n)
         return p;
     }
 
+    /* A pooled chunk (MAX_CHUNK_BYTES, whatever chunk_bytes says) first. */
+    struct lsm_arena_chunk *c =
+        padded <= MAX_CHUNK_BYTES ? pool_take(a->pool) : NULL;
+    if (c) {
+        link_block(a, c);
+        return start_chunk(a, c, padded);
+    }
+
     /* Big requests get their own block and leave the current chunk alone. */
     if (padded > a->chunk_bytes / 4) {
+        pool_shrink(a->pool, padded);
         char *p = new_block(a, padded);
         if (p)
             add_usage(a, padded);
         return p;
     }
 
-    /* Retire the current chunk; its free tail is counted as used. */
-    size_t bytes;
-    char *p = new_chunk(a, &bytes);
+    /* Retire the current chunk for a new one. */
+    char *p = new_block(a, a->chunk_bytes);
     if (!p)
         return NULL;
-    add_usage(a, a->left + padded);
-    a->cur = p + padded;
-    a->left = bytes - padded;
-    a->chunk_bytes = bytes < MAX_CHUNK_BYTES ? bytes * 2 : MAX_CHUNK_BYTES;
-    return p;
+    return start_chunk(a, (struct lsm_arena_chunk *)p - 1, padded);
 }
 
 size_t lsm_arena_usage(const lsm_arena *a)

@@ -130,6 +130,42 @@ static void test_cap_and_big_blocks(void **state)
     lsm_arena_pool_unref(pool);
 }
 
+/* Requests too big to share a chunk keep L + P within the cap M (the
+ * peak-RSS argument in arena.c): one up to a chunk's size takes a pooled
+ * chunk, a bigger one frees pooled chunks of its size before its malloc.
+ * Before, 300 KiB values each got a malloc of their own while the pool
+ * kept its 4 MiB: 7 MiB of arena and pool for a 4 MiB cap. */
+static void test_big_requests_keep_the_bound(void **state)
+{
+    (void)state;
+    lsm_arena_pool *pool = lsm_arena_pool_new(4 * MIB);
+    lsm_arena a;
+    lsm_arena_init_pooled(&a, pool);
+    fill(&a, 4 * MIB, NULL, 5);
+    lsm_arena_free(&a);
+    assert_int_equal(stats_of(pool).held_bytes, 4 * MIB);
+    lsm_arena_init_pooled(&a, pool);
+    size_t got = 0;
+    while (lsm_arena_usage(&a) < 4 * MIB) {
+        char *p = lsm_arena_alloc(&a, 300 << 10);
+        assert_non_null(p);
+        p[(300 << 10) - 1] = 1;
+        got += 300 << 10;
+    }
+    assert_true(got >= 4 * MIB - (300 << 10));
+    /* every value came from a pooled chunk: nothing malloc'ed beside */
+    assert_int_equal(stats_of(pool).held_bytes, 0);
+    lsm_arena_free(&a);
+    assert_int_equal(stats_of(pool).held_bytes, 4 * MIB);
+    lsm_arena_init_pooled(&a, pool);
+    char *big = lsm_arena_alloc(&a, 2 * MIB + 1);
+    assert_non_null(big);
+    big[2 * MIB] = 1;
+    assert_int_equal(stats_of(pool).held_bytes, MIB);     /* 3 chunks freed */
+    lsm_arena_free(&a);
+    lsm_arena_pool_unref(pool);
+}
+
 /* The owner drops its reference first: the arena's keeps the pool, and
  * its free releases both (ASan reports any leak). */
 static void test_pool_outlives_owner(void **state)
@@ -269,6 +305,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_freed_chunks_serve_the_next_arena),
         cmocka_unit_test(test_cap_and_big_blocks),
+        cmocka_unit_test(test_big_requests_keep_the_bound),
         cmocka_unit_test(test_pool_outlives_owner),
         cmocka_unit_test(test_free_and_alloc_on_two_threads),
         cmocka_unit_test(test_db_memtables_reuse_chunks),
