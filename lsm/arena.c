@@ -1,8 +1,10 @@
 /*
- * arena.c — bump allocator in chunks (see arena.h).
+ * arena.c — bump allocator in chunks, and the pool of free chunks (see
+ * arena.h).
  */
 #include "arena.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #ifdef __GLIBC__
@@ -12,14 +14,209 @@
 #define FIRST_CHUNK_BYTES ((size_t)64 << 10)
 #define MAX_CHUNK_BYTES ((size_t)1 << 20)
 
-/* Header of every malloc'ed block; the payload follows it and starts
- * LSM_ARENA_ALIGN-aligned because the header is one pointer wide. */
+/* Header of every malloc'ed block; the payload of `bytes` follows it and
+ * starts LSM_ARENA_ALIGN-aligned because the header is two words wide. */
 struct lsm_arena_chunk {
     struct lsm_arena_chunk *next;
+    size_t bytes;
 };
 
 _Static_assert(sizeof(struct lsm_arena_chunk) % LSM_ARENA_ALIGN == 0,
                "chunk header keeps payload aligned");
+
+/* --- the pool ---------------------------------------------------------------- */
+
+/*
+ * Why a pool capped at M = memtable_bytes (db_open.c) keeps the README's
+ * peak-RSS bound, whose memtable term is (1 + max_immutable_memtables) x M:
+ * let L be the live memtable's arena bytes (at most M, up to the entry
+ * that crossed its limit, as before), k the immutable memtables (each
+ * counted as M) and P the pool's bytes (P <= M, the cap).  Invariant:
+ *     L + P + k M <= (1 + max_immutable_memtables) M.
+ * Memory only moves from a dead memtable to the pool and from the pool to
+ * the live one; each event that changes a term keeps the invariant:
+ *  - L grows: from the pool first (an arena takes a pooled chunk before
+ *    it mallocs one, also for a request too big to share a chunk but not
+ *    bigger than one), so L + P stays put; a block bigger than a chunk
+ *    first frees pooled chunks of at least its size (pool_shrink); so it
+ *    mallocs only with P = 0 or P lowered as much, and then
+ *    L + P + k M <= M + max_imm M.
+ *  - a switch: L becomes immutable number k + 1 and the new L is 0; it
+ *    happens only with k < max_imm (writers wait otherwise), so
+ *    P + (k + 1) M <= M + max_imm M.
+ *  - a flush frees an immutable memtable: k drops by one and P rises to
+ *    at most M, so L + M + (k - 1) M <= (1 + max_imm) M.
+ *  - a memtable kept past its flush by an iterator dies: it was resident
+ *    and outside the formula until then (as before the pool); up to M of
+ *    it now waits in the pool, where the live memtable takes it before
+ *    mallocing (RSS does not rise), and the next switch or flush brings
+ *    the sum back under the bound (the two cases above).
+ * Cost: a mutex per chunk taken (one per 1 MiB of memtable) and one per
+ * arena freed; chunks freed for real (past the cap, big one-off blocks,
+ * a drained or last-unref'ed pool) still go through give_back's trim.
+ */
+struct lsm_arena_pool {
+    pthread_mutex_t mu;
+    atomic_int refs;
+    size_t cap;                     /* whole chunks, bytes */
+    struct lsm_arena_chunk *free;   /* (mu) 1 MiB chunks */
+    size_t held;                    /* (mu) bytes in free */
+    uint64_t reused, kept, released;/* (mu) */
+};
+
+/* Freeing an arena of this much (a flushed memtable), or freeing this
+ * much, also hands the free pages of every malloc arena back to the
+ * kernel: glibc keeps freed 1 MiB chunks (past its dynamic mmap threshold
+ * they come from the arenas), and measured at 10M keys that kept 60-139
+ * MiB of free memory resident beside 107 MiB in use.  The trim stays per
+ * flush though the pool now keeps the memtable's chunks: it returns what
+ * flushes and compactions freed meanwhile, the retention the README's
+ * constant C allows for between trims (fillrandom 3M peaked the same
+ * within noise with and without it).  Cost: one walk of the arenas per
+ * flush. */
+#define TRIM_BYTES ((size_t)8 << 20)
+
+/* Frees a list of blocks; trims when that was a lot, or when `trim`.
+ * Returns the number of blocks. */
+static uint64_t give_back(struct lsm_arena_chunk *c, int trim)
+{
+    size_t freed = 0;
+    uint64_t n = 0;
+    while (c) {
+        struct lsm_arena_chunk *next = c->next;
+        freed += c->bytes;
+        n++;
+        free(c);
+        c = next;
+    }
+#ifdef __GLIBC__
+    if (trim || freed >= TRIM_BYTES)
+        malloc_trim(0);
+#endif
+    return n;
+}
+
+lsm_arena_pool *lsm_arena_pool_new(size_t cap_bytes)
+{
+    lsm_arena_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    atomic_init(&p->refs, 1);
+    p->cap = cap_bytes / MAX_CHUNK_BYTES * MAX_CHUNK_BYTES;
+    return p;
+}
+
+static void pool_ref(lsm_arena_pool *p)
+{
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+}
+
+void lsm_arena_pool_drain(lsm_arena_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    struct lsm_arena_chunk *c = p->free;
+    p->free = NULL;
+    p->held = 0;
+    pthread_mutex_unlock(&p->mu);
+    uint64_t n = give_back(c, c != NULL);   /* an idle store's pages back */
+    pthread_mutex_lock(&p->mu);
+    p->released += n;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void lsm_arena_pool_unref(lsm_arena_pool *p)
+{
+    /* acq_rel: the last owner sees every other owner's puts done. */
+    if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    give_back(p->free, 0);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+void lsm_arena_pool_stats_get(lsm_arena_pool *p, lsm_arena_pool_stats *out)
+{
+    pthread_mutex_lock(&p->mu);
+    out->held_bytes = p->held;
+    out->cap_bytes = p->cap;
+    out->reused = p->reused;
+    out->kept = p->kept;
+    out->released = p->released;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* A free chunk of MAX_CHUNK_BYTES, unlinked, or NULL. */
+static struct lsm_arena_chunk *pool_take(lsm_arena_pool *p)
+{
+    if (!p)
+        return NULL;
+    pthread_mutex_lock(&p->mu);
+    struct lsm_arena_chunk *c = p->free;
+    if (c) {
+        p->free = c->next;
+        p->held -= c->bytes;
+        p->reused++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return c;
+}
+
+/* Frees pooled chunks of at least `bytes` in all (every one, if it holds
+ * fewer; p may be NULL), so a block malloc'ed beside the pool does not
+ * raise L + P (above). */
+static void pool_shrink(lsm_arena_pool *p, size_t bytes)
+{
+    if (!p)
+        return;
+    struct lsm_arena_chunk *out = NULL;
+    size_t freed = 0;
+    pthread_mutex_lock(&p->mu);
+    while (p->free && freed < bytes) {
+        struct lsm_arena_chunk *c = p->free;
+        p->free = c->next;
+        p->held -= c->bytes;
+        p->released++;
+        freed += c->bytes;
+        c->next = out;
+        out = c;
+    }
+    pthread_mutex_unlock(&p->mu);
+    give_back(out, 0);
+}
+
+/* Keeps the 1 MiB blocks of list c while the cap allows (p may be
+ * NULL: none); returns the rest, to be freed. */
+static struct lsm_arena_chunk *pool_put(lsm_arena_pool *p,
+                                        struct lsm_arena_chunk *c)
+{
+    struct lsm_arena_chunk *rest = NULL;
+    if (p)
+        pthread_mutex_lock(&p->mu);
+    while (c) {
+        struct lsm_arena_chunk *next = c->next;
+        int chunk = p && c->bytes == MAX_CHUNK_BYTES;
+        if (chunk && p->held + c->bytes <= p->cap) {
+            c->next = p->free;
+            p->free = c;
+            p->held += c->bytes;
+            p->kept++;
+        } else {
+            c->next = rest;
+            rest = c;
+            if (chunk)
+                p->released++;
+        }
+        c = next;
+    }
+    if (p)
+        pthread_mutex_unlock(&p->mu);
+    return rest;
+}
+
+/* --- the arena --------------------------------------------------------------- */
 
 void lsm_arena_init(lsm_arena *a)
 {
@@ -27,7 +224,16 @@ void lsm_arena_init(lsm_arena *a)
     a->left = 0;
     a->chunk_bytes = FIRST_CHUNK_BYTES;
     a->chunks = NULL;
+    a->pool = NULL;
     atomic_init(&a->usage, 0);
+}
+
+void lsm_arena_init_pooled(lsm_arena *a, lsm_arena_pool *pool)
+{
+    lsm_arena_init(a);
+    if (pool)
+        pool_ref(pool);
+    a->pool = pool;
 }
 
 static void add_usage(lsm_arena *a, size_t n)
@@ -35,6 +241,12 @@ static void add_usage(lsm_arena *a, size_t n)
     /* Only the single allocating thread writes; readers just load. */
     size_t u = atomic_load_explicit(&a->usage, memory_order_relaxed);
     atomic_store_explicit(&a->usage, u + n, memory_order_relaxed);
+}
+
+static void link_block(lsm_arena *a, struct lsm_arena_chunk *c)
+{
+    c->next = a->chunks;
+    a->chunks = c;
 }
 
 /* mallocs a block with a payload of n bytes and links it in. */
@@ -45,9 +257,22 @@ static char *new_block(lsm_arena *a, size_t n)
     struct lsm_arena_chunk *c = malloc(sizeof *c + n);
     if (!c)
         return NULL;
-    c->next = a->chunks;
-    a->chunks = c;
+    c->bytes = n;
+    link_block(a, c);
     return (char *)(c + 1);
+}
+
+/* Makes the linked block c the current chunk, retiring the old one (its
+ * free tail counted as used), with its first `padded` bytes handed out. */
+static char *start_chunk(lsm_arena *a, struct lsm_arena_chunk *c,
+                         size_t padded)
+{
+    char *p = (char *)(c + 1);
+    add_usage(a, a->left + padded);
+    a->cur = p + padded;
+    a->left = c->bytes - padded;
+    a->chunk_bytes = c->bytes < MAX_CHUNK_BYTES ? c->bytes * 2 : MAX_CHUNK_BYTES;
+    return p;
 }
 
 void *lsm_arena_alloc(lsm_arena *a, size_t n)
@@ -66,24 +291,28 @@ void *lsm_arena_alloc(lsm_arena *a, size_t n)
         return p;
     }
 
+    /* A pooled chunk (MAX_CHUNK_BYTES, whatever chunk_bytes says) first. */
+    struct lsm_arena_chunk *c =
+        padded <= MAX_CHUNK_BYTES ? pool_take(a->pool) : NULL;
+    if (c) {
+        link_block(a, c);
+        return start_chunk(a, c, padded);
+    }
+
     /* Big requests get their own block and leave the current chunk alone. */
     if (padded > a->chunk_bytes / 4) {
+        pool_shrink(a->pool, padded);
         char *p = new_block(a, padded);
         if (p)
             add_usage(a, padded);
         return p;
     }
 
-    /* Retire the current chunk; its free tail is counted as used. */
+    /* Retire the current chunk for a new one. */
     char *p = new_block(a, a->chunk_bytes);
     if (!p)
         return NULL;
-    add_usage(a, a->left + padded);
-    a->cur = p + padded;
-    a->left = a->chunk_bytes - padded;
-    if (a->chunk_bytes < MAX_CHUNK_BYTES)
-        a->chunk_bytes *= 2;
-    return p;
+    return start_chunk(a, (struct lsm_arena_chunk *)p - 1, padded);
 }
 
 size_t lsm_arena_usage(const lsm_arena *a)
@@ -91,25 +320,11 @@ size_t lsm_arena_usage(const lsm_arena *a)
     return atomic_load_explicit(&a->usage, memory_order_relaxed);
 }
 
-/* Freeing this much (a flushed memtable) also hands the free pages of
- * every malloc arena back to the kernel: glibc keeps freed 1 MiB chunks
- * (past its dynamic mmap threshold they come from the arenas), and
- * measured at 10M keys that kept 60-139 MiB of free memory resident
- * beside 107 MiB in use.  Cost: one walk of the arenas per flush. */
-#define TRIM_BYTES ((size_t)8 << 20)
-
 void lsm_arena_free(lsm_arena *a)
 {
-    size_t freed = lsm_arena_usage(a);
-    struct lsm_arena_chunk *c = a->chunks;
-    while (c) {
-        struct lsm_arena_chunk *next = c->next;
-        free(c);
-        c = next;
-    }
+    int trim = lsm_arena_usage(a) >= TRIM_BYTES;
+    struct lsm_arena_chunk *rest = pool_put(a->pool, a->chunks);
+    lsm_arena_pool_unref(a->pool);
     lsm_arena_init(a);
-#ifdef __GLIBC__
-    if (freed >= TRIM_BYTES)
-        malloc_trim(0);
-#endif
+    give_back(rest, trim);
 }

@@ -85,6 +85,10 @@ struct lsm_db {
     pthread_cond_t work_cv;        /* background threads wait for work here */
     lsm_version_set vs;            /* (mu) */
 
+    /* Free 1 MiB chunks of flushed memtables, for the next ones (capped
+     * at memtable_bytes; why that keeps the peak-RSS bound: arena.c).
+     * Its own lock; drained by the idle pass (reclaim.c). */
+    lsm_arena_pool *arena_pool;
     lsm_memtable *mem;             /* (mu) takes writes */
     uint64_t mem_log;              /* its WAL's number */
     lsm_memtable *imm[LSM_MAX_IMM];/* (mu) full, oldest first, being flushed */

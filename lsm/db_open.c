@@ -42,6 +42,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "error.h"
 #include "filename.h"
 #include "blob.h"
@@ -136,7 +137,8 @@ static lsm_db *db_alloc(const char *dir, const lsm_options *o)
     db->snapshots.next = db->snapshots.prev = &db->snapshots;
     db->block_cache = lsm_cache_new(o->cache_bytes ? o->cache_bytes : 1);
     db->group = lsm_batch_new();
-    db->mem = lsm_memtable_new();
+    db->arena_pool = lsm_arena_pool_new(o->memtable_bytes);
+    db->mem = db->arena_pool ? lsm_memtable_new(db->arena_pool) : NULL;
     db->mem_limit = o->memtable_bytes;
     db->free_bytes = UINT64_MAX;
     if (db->dir && db->block_cache && db->group && db->mem)
@@ -158,6 +160,7 @@ static void db_free(lsm_db *db)
         lsm_memtable_unref(db->imm[i]);
     if (db->mem)
         lsm_memtable_unref(db->mem);
+    lsm_arena_pool_unref(db->arena_pool);   /* after its memtables */
     if (db->vs.mu) {
         lsm_db_unpin_named(db);
         lsm_vset_destroy(&db->vs);
@@ -215,7 +218,7 @@ static int flush_recovered(replay *rp)
     free(meta.blob_files);       /* the table is read by blob_gc.c if needed */
     if (rc)
         return rc;
-    lsm_memtable *fresh = lsm_memtable_new();
+    lsm_memtable *fresh = lsm_memtable_new(db->arena_pool);
     if (!fresh)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
     lsm_memtable_track_blobs(fresh, db->blobs);

@@ -7,7 +7,9 @@
  * skiplist publishes nodes with release stores (skiplist.h).
  *
  * Lifetime: `refs` counts the owner plus every open iterator; the arena
- * (all nodes and bytes) is freed in one pass when it reaches zero.
+ * (all nodes and bytes) is freed in one pass when it reaches zero, by
+ * whichever thread drops the last reference (its chunks go to the pool
+ * under the pool's own lock, arena.c).
  *
  * Range-deletion lookups use an index the writer keeps current as it
  * inserts (the logarithmic method): the deletions, in insertion order,
@@ -87,7 +89,7 @@ static void rd_view_unref(struct rd_view *v)
     free(v);
 }
 
-lsm_memtable *lsm_memtable_new(void)
+lsm_memtable *lsm_memtable_new(lsm_arena_pool *pool)
 {
     lsm_memtable *m = malloc(sizeof *m);
     if (!m) {
@@ -105,7 +107,7 @@ lsm_memtable *lsm_memtable_new(void)
     m->rd_cap = 0;
     m->rd_view = NULL;
     pthread_mutex_init(&m->rd_mu, NULL);
-    lsm_arena_init(&m->arena);
+    lsm_arena_init_pooled(&m->arena, pool);
     /* Seeds differ only to decorrelate the two lists' shapes. */
     if (lsm_skiplist_init(&m->points, &m->arena, UINT64_C(0x2545f4914f6cdd1d)) ||
         lsm_skiplist_init(&m->range_dels, &m->arena,

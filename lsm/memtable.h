@@ -10,7 +10,8 @@
  * and indexed as they are inserted (memtable.c) so point lookups and
  * iterators find those covering a key without a scan.
  *
- * Memory: entries are carved from an arena of large chunks; bytes() is
+ * Memory: entries are carved from an arena of large chunks (taken from
+ * and given back to the DB's pool of free chunks, arena.h); bytes() is
  * the arena usage, which the DB compares against memtable_bytes.  The
  * range-deletion index (at most about 200 + 16 log2 T bytes per
  * deletion) is not counted.
@@ -22,8 +23,11 @@
 #include "iter.h"
 
 typedef struct lsm_memtable lsm_memtable;
+typedef struct lsm_arena_pool lsm_arena_pool;
 
-lsm_memtable *lsm_memtable_new(void);           /* refs = 1; NULL on ENOMEM */
+/* refs = 1; NULL on ENOMEM.  Its arena takes chunks from pool and gives
+ * them back when freed (arena.h); pool NULL: plain malloc. */
+lsm_memtable *lsm_memtable_new(lsm_arena_pool *pool);
 void lsm_memtable_ref(lsm_memtable *m);
 void lsm_memtable_unref(lsm_memtable *m);
 

@@ -69,6 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "error.h"
 #include "ikey.h"
 #include "table.h"
@@ -765,6 +766,14 @@ int lsm_idle_pass(lsm_db *db)
     /* A pass that met a hold (manual_compaction) found nothing settled:
      * it runs again once the hold ends. */
     if (!did && !db->manual_compaction) {
+        /* Settled, no write for idle_compaction_ms: the pooled chunks of
+         * flushed memtables (up to memtable_bytes) go back to the kernel;
+         * writes that resume fault them in again.  Not under mu: the
+         * frees and the trim take up to a few ms; what changes meanwhile
+         * shows below as not settled. */
+        pthread_mutex_unlock(&db->mu);
+        lsm_arena_pool_drain(db->arena_pool);
+        pthread_mutex_lock(&db->mu);
         db->idle_settled = db->edits == edits && lsm_db_oldest_snapshot(db) == seq &&
                            db->vs.last_seq == last_seq;
         db->idle_edits = edits;

@@ -65,7 +65,7 @@ static double run(const char *name, const uint64_t *order, size_t n, int fs)
 {
     char val[100], k[32];
     memset(val, 'v', sizeof val);
-    lsm_memtable *m = lsm_memtable_new();
+    lsm_memtable *m = lsm_memtable_new(NULL);
     if (!m)
         return -1;
     double t0 = cpu_ns();
