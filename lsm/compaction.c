@@ -70,6 +70,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "db.h"
 #include "error.h"
@@ -1409,6 +1412,33 @@ static int find_damaged_inputs(lsm_db *db, compaction *c)
     return found;
 }
 
+/* A merge of this many input bytes or more gives the heap's free memory
+ * back to the kernel when it ends (give_back_heap). */
+#define HEAP_TRIM_INPUT_BYTES ((uint64_t)8 << 20)
+
+/* Hands the free pages of every malloc arena back to the kernel (glibc's
+ * malloc_trim; elsewhere nothing).  A merge's transient memory (bloom
+ * builders' key hashes: 8 bytes a key of each output, block and index
+ * builders, the inputs' block buffers) and the metadata of the tables it
+ * replaced are freed into the arenas of the threads that merged or read
+ * them; other threads rarely allocate from those arenas, so without this
+ * the pages stay resident until the next flush trims (arena.c), and not
+ * at all while no memtable is freed (a read-only phase after a load).
+ * glibc trims free chunks of every arena and the main arena's top, not
+ * the top of a thread's arena (that goes once over M_TRIM_THRESHOLD).
+ * Measured at 10M keys with bloom.h's chunked hashes: peak RSS 235 ->
+ * 205 MiB, after the load 94 -> 79 MiB; 0.5-2 ms a call; 8% more page
+ * faults over a 3M-key run.  (mu not held) */
+static void give_back_heap(lsm_db *db)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+    __atomic_add_fetch(&db->stats.heap_trims, 1, __ATOMIC_RELAXED);
+#else
+    (void)db;
+#endif
+}
+
 /* Runs a picked compaction (mu held on entry and exit). */
 static int run(lsm_db *db, compaction *c)
 {
@@ -1481,9 +1511,14 @@ static int run(lsm_db *db, compaction *c)
     if (rc && !db->shutting_down && !damaged && !yielded && !yielded_nospace)
         lsm_db_background_failed(db, rc);
     compaction_free(db, c);
-    lsm_db_delete_obsolete(db, 0);
+    lsm_db_delete_obsolete(db, 0);   /* frees the inputs' metadata */
     pthread_cond_broadcast(&db->bg_cv);
     pthread_cond_broadcast(&db->work_cv);
+    if (claim >= HEAP_TRIM_INPUT_BYTES) {
+        pthread_mutex_unlock(&db->mu);
+        give_back_heap(db);
+        pthread_mutex_lock(&db->mu);
+    }
     return rc;
 }
 
