@@ -1462,7 +1462,7 @@ static int find_damaged_inputs(lsm_db *db, compaction *c)
  * glibc trims free chunks of every arena and the main arena's top, not
  * the top of a thread's arena (that goes once over M_TRIM_THRESHOLD).
  * Measured at 10M keys with bloom.h's chunked hashes: peak RSS 235 ->
- * 205 MiB, after the load 94 -> 79 MiB; 0.5-2 ms a call; 8% more page
+ * 205 MiB, after the load 94 -> 79 MiB; 0.03-2 ms a call; 8% more page
  * faults over a 3M-key run.  (mu not held) */
 static void give_back_heap(lsm_db *db)
 {
