@@ -2241,6 +2241,7 @@ static void print_result(struct run *r, const struct totals *t,
     double first_us = 0, last_us = 0, amp;
     if (ws && r->kind == BENCH_RANGEDEL)
         print_windows(r, ws, &first_us, &last_us);
+    flockfile(stdout);     /* one line: the sampler's MEMSAMPLE waits */
     printf("RESULT engine=%s bench=%s ops=%llu secs=%.3f ops_per_sec=%.0f "
            "mb_per_sec=%.2f", r->eng->name, bench_names[r->kind],
            (unsigned long long)t->ops, t->secs, per_sec(t->ops, t->secs),
@@ -2260,6 +2261,7 @@ static void print_result(struct run *r, const struct totals *t,
     print_counters(r);
     printf("\n");
     fflush(stdout);
+    funlockfile(stdout);
 }
 
 /* Sums the workers into *t; secs runs from the first start to the last
@@ -2570,10 +2572,12 @@ static int run_stats(struct run *r)
         return -1;
     }
     len = strlen(text);
+    flockfile(stdout);
     printf("STATS engine=%s\n%s%s", r->eng->name, text,
            len > 0 && text[len - 1] == '\n' ? "" : "\n");
     printf("END STATS\n");
     fflush(stdout);
+    funlockfile(stdout);
     free(text);
     return 0;
 }

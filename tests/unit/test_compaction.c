@@ -1065,6 +1065,7 @@ static void test_heap_given_back_after_large_merge(void **state)
     o.compression = LSM_COMPRESS_NONE;
     o.memtable_bytes = 4 << 20;
     o.target_file_bytes = 16 << 20;
+    o.idle_compaction_ms = 0;      /* no idle merge of two tables first */
     lsm_db *db = tu_open_db(dir, &o);
     uint64_t rs = 5;
     put_raw_bytes(db, 0, 256 << 10, &rs);
