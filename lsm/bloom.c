@@ -47,20 +47,39 @@ void lsm_bloom_builder_init(lsm_bloom_builder *b, int bits_per_key)
     b->bits_per_key = bits_per_key > 0 ? bits_per_key : 1;
 }
 
+static uint64_t *hash_at(const lsm_bloom_builder *b, size_t i)
+{
+    return &b->chunks[i / LSM_BLOOM_CHUNK_HASHES][i % LSM_BLOOM_CHUNK_HASHES];
+}
+
+/* Makes room for hash number b->n: a new chunk when the last is full. */
+static int reserve_hash(lsm_bloom_builder *b)
+{
+    if (b->n < b->nchunks * LSM_BLOOM_CHUNK_HASHES)
+        return LSM_OK;
+    if (b->nchunks == b->cap_chunks) {
+        size_t cap = b->cap_chunks ? b->cap_chunks * 2 : 8;
+        uint64_t **p = realloc(b->chunks, cap * sizeof *p);
+        if (!p)
+            return LSM_NO_MEMORY;
+        b->chunks = p;
+        b->cap_chunks = cap;
+    }
+    uint64_t *c = malloc(LSM_BLOOM_CHUNK_HASHES * sizeof *c);
+    if (!c)
+        return LSM_NO_MEMORY;
+    b->chunks[b->nchunks++] = c;
+    return LSM_OK;
+}
+
 int lsm_bloom_add(lsm_bloom_builder *b, lsm_slice key)
 {
     uint64_t h = XXH3_64bits(key.data, key.len);
-    if (b->n > 0 && b->hashes[b->n - 1] == h)
+    if (b->n > 0 && *hash_at(b, b->n - 1) == h)
         return LSM_OK;  /* the same key again (consecutive versions) */
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        uint64_t *p = realloc(b->hashes, cap * sizeof *p);
-        if (!p)
-            return lsm_fail(LSM_NO_MEMORY, "bloom filter: out of memory");
-        b->hashes = p;
-        b->cap = cap;
-    }
-    b->hashes[b->n++] = h;
+    if (reserve_hash(b))
+        return lsm_fail(LSM_NO_MEMORY, "bloom filter: out of memory");
+    *hash_at(b, b->n++) = h;
     return LSM_OK;
 }
 
@@ -81,8 +100,9 @@ int lsm_bloom_finish(lsm_bloom_builder *b, lsm_buf *out)
     unsigned char *arr = (unsigned char *)out->data + out->len;
     memset(arr, 0, bytes);
     for (size_t j = 0; j < b->n; j++) {
-        uint32_t h1 = (uint32_t)b->hashes[j];
-        uint32_t h2 = (uint32_t)(b->hashes[j] >> 32);
+        uint64_t h = *hash_at(b, j);
+        uint32_t h1 = (uint32_t)h;
+        uint32_t h2 = (uint32_t)(h >> 32);
         for (int i = 0; i < k; i++) {
             uint32_t bit = reduce(h1, bits);
             arr[bit >> 3] |= (unsigned char)(1u << (bit & 7));
@@ -91,15 +111,17 @@ int lsm_bloom_finish(lsm_bloom_builder *b, lsm_buf *out)
     }
     arr[bytes] = (unsigned char)k;
     out->len += bytes + 1;
-    b->n = 0;
+    lsm_bloom_builder_free(b);
     return LSM_OK;
 }
 
 void lsm_bloom_builder_free(lsm_bloom_builder *b)
 {
-    free(b->hashes);
-    b->hashes = NULL;
-    b->n = b->cap = 0;
+    for (size_t i = 0; i < b->nchunks; i++)
+        free(b->chunks[i]);
+    free(b->chunks);
+    b->chunks = NULL;
+    b->nchunks = b->cap_chunks = b->n = 0;
 }
 
 int lsm_bloom_may_contain(lsm_slice filter, lsm_slice key)

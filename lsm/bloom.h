@@ -12,15 +12,23 @@
 
 #include "coding.h"
 
+/* The builder keeps the 64-bit hash of every distinct key added (the
+ * filter's size depends on their count, known at finish) in chunks of
+ * LSM_BLOOM_CHUNK_HASHES: 8 bytes a key plus at most one partly used
+ * chunk, where a doubling array held up to 16 and, while it grew, 24. */
+#define LSM_BLOOM_CHUNK_HASHES ((size_t)32768)      /* 256 KiB */
+
 typedef struct lsm_bloom_builder {
-    uint64_t *hashes;
-    size_t n, cap;
+    uint64_t **chunks;
+    size_t nchunks, cap_chunks;
+    size_t n;                   /* hashes held */
     int bits_per_key;
 } lsm_bloom_builder;
 
 void lsm_bloom_builder_init(lsm_bloom_builder *b, int bits_per_key);
 int lsm_bloom_add(lsm_bloom_builder *b, lsm_slice key);
-/* Appends the filter to out and resets the builder's key list. */
+/* Appends the filter to out and empties the builder (its chunks are
+ * freed). */
 int lsm_bloom_finish(lsm_bloom_builder *b, lsm_buf *out);
 void lsm_bloom_builder_free(lsm_bloom_builder *b);
 

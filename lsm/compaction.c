@@ -70,6 +70,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "db.h"
 #include "error.h"
@@ -1109,17 +1112,26 @@ typedef struct block_sample {
     uint64_t bytes;
 } block_sample;
 
+/* Samples stand for runs of consecutive blocks of one table, each run
+ * at least group_bytes (the inputs' size / MAX_CUT_SAMPLES) but the
+ * table's last, keyed by the run's last index key: at most
+ * MAX_CUT_SAMPLES plus one per input table, where a sample per block
+ * took 32 bytes and its key per data block of the inputs (a full
+ * compaction of a 3 GB store: ~1.5M blocks, over 100 MiB while the
+ * arrays doubled). */
+#define MAX_CUT_SAMPLES 8192
+
 typedef struct block_samples {
     lsm_buf keys;
     block_sample *s;
     size_t n, cap;
+    uint64_t group_bytes;
+    uint64_t pending;       /* bytes of the table's blocks not sampled yet */
+    lsm_buf last;           /* the user key of the last of them */
 } block_samples;
 
-static int add_sample(void *ctx, lsm_slice ikey, uint64_t bytes)
+static int push_sample(block_samples *bs, lsm_slice user, uint64_t bytes)
 {
-    block_samples *bs = ctx;
-    if (ikey.len < LSM_IKEY_TRAILER)
-        return lsm_fail(LSM_CORRUPTION, "malformed index key");
     if (bs->n == bs->cap) {
         size_t cap = bs->cap ? 2 * bs->cap : 256;
         block_sample *p = realloc(bs->s, cap * sizeof *p);
@@ -1128,10 +1140,31 @@ static int add_sample(void *ctx, lsm_slice ikey, uint64_t bytes)
         bs->s = p;
         bs->cap = cap;
     }
-    lsm_slice user = lsm_ikey_user(ikey);
     bs->s[bs->n++] = (block_sample){ { NULL, user.len }, bs->keys.len, bytes };
     return lsm_buf_append(&bs->keys, user.data, user.len)
                ? lsm_fail(LSM_NO_MEMORY, "out of memory") : LSM_OK;
+}
+
+static int add_sample(void *ctx, lsm_slice ikey, uint64_t bytes)
+{
+    block_samples *bs = ctx;
+    if (ikey.len < LSM_IKEY_TRAILER)
+        return lsm_fail(LSM_CORRUPTION, "malformed index key");
+    lsm_slice user = lsm_ikey_user(ikey);
+    bs->pending += bytes;
+    if (bs->pending < bs->group_bytes)
+        return set_key(&bs->last, user);
+    uint64_t run = bs->pending;
+    bs->pending = 0;
+    return push_sample(bs, user, run);
+}
+
+/* The end of a table: its last blocks, if not sampled yet. */
+static int end_of_table(block_samples *bs)
+{
+    uint64_t run = bs->pending;
+    bs->pending = 0;
+    return run ? push_sample(bs, lsm_buf_slice(&bs->last), run) : LSM_OK;
 }
 
 static int sample_cmp(const void *a, const void *b)
@@ -1156,7 +1189,9 @@ static int subcompactions(lsm_db *db, const compaction *c)
  * cuts[0..*ncuts) (mu not held). */
 static int pick_cuts(lsm_db *db, compaction *c, int n, lsm_buf *cuts, int *ncuts)
 {
-    block_samples bs = { { 0 }, NULL, 0, 0 };
+    block_samples bs = { .group_bytes = (total_size(c->inputs[0], c->ninputs[0]) +
+                                         total_size(c->inputs[1], c->ninputs[1])) /
+                                        MAX_CUT_SAMPLES };
     int rc = LSM_OK;
     *ncuts = 0;
     for (int w = 0; w < 2 && rc == LSM_OK; w++)
@@ -1169,6 +1204,8 @@ static int pick_cuts(lsm_db *db, compaction *c, int n, lsm_buf *cuts, int *ncuts
                 rc = lsm_table_for_each_block(t, add_sample, &bs);
                 lsm_table_cache_release(db->tcache, h);
             }
+            if (rc == LSM_OK)
+                rc = end_of_table(&bs);
         }
     uint64_t total = 0;
     for (size_t i = 0; i < bs.n; i++) {
@@ -1193,6 +1230,7 @@ static int pick_cuts(lsm_db *db, compaction *c, int n, lsm_buf *cuts, int *ncuts
             ++*ncuts;
     }
     lsm_buf_free(&bs.keys);
+    lsm_buf_free(&bs.last);
     free(bs.s);
     return rc;
 }
@@ -1409,6 +1447,33 @@ static int find_damaged_inputs(lsm_db *db, compaction *c)
     return found;
 }
 
+/* A merge of this many input bytes or more gives the heap's free memory
+ * back to the kernel when it ends (give_back_heap). */
+#define HEAP_TRIM_INPUT_BYTES ((uint64_t)8 << 20)
+
+/* Hands the free pages of every malloc arena back to the kernel (glibc's
+ * malloc_trim; elsewhere nothing).  A merge's transient memory (bloom
+ * builders' key hashes: 8 bytes a key of each output, block and index
+ * builders, the inputs' block buffers) and the metadata of the tables it
+ * replaced are freed into the arenas of the threads that merged or read
+ * them; other threads rarely allocate from those arenas, so without this
+ * the pages stay resident until the next flush trims (arena.c), and not
+ * at all while no memtable is freed (a read-only phase after a load).
+ * glibc trims free chunks of every arena and the main arena's top, not
+ * the top of a thread's arena (that goes once over M_TRIM_THRESHOLD).
+ * Measured at 10M keys with bloom.h's chunked hashes: peak RSS 235 ->
+ * 205 MiB, after the load 94 -> 79 MiB; 0.03-2 ms a call; 8% more page
+ * faults over a 3M-key run.  (mu not held) */
+static void give_back_heap(lsm_db *db)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+    __atomic_add_fetch(&db->stats.heap_trims, 1, __ATOMIC_RELAXED);
+#else
+    (void)db;
+#endif
+}
+
 /* Runs a picked compaction (mu held on entry and exit). */
 static int run(lsm_db *db, compaction *c)
 {
@@ -1481,9 +1546,14 @@ static int run(lsm_db *db, compaction *c)
     if (rc && !db->shutting_down && !damaged && !yielded && !yielded_nospace)
         lsm_db_background_failed(db, rc);
     compaction_free(db, c);
-    lsm_db_delete_obsolete(db, 0);
+    lsm_db_delete_obsolete(db, 0);   /* frees the inputs' metadata */
     pthread_cond_broadcast(&db->bg_cv);
     pthread_cond_broadcast(&db->work_cv);
+    if (claim >= HEAP_TRIM_INPUT_BYTES) {
+        pthread_mutex_unlock(&db->mu);
+        give_back_heap(db);
+        pthread_mutex_lock(&db->mu);
+    }
     return rc;
 }
 

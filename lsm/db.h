@@ -69,6 +69,7 @@ typedef struct lsm_db_stats {      /* all atomic */
      * bytes), idle compactions done, and abandoned for writes */
     uint64_t tables_dropped, bytes_dropped;
     uint64_t idle_compactions, idle_yields;
+    uint64_t heap_trims;           /* malloc_trim after a compaction */
 } lsm_db_stats;
 
 struct lsm_db {

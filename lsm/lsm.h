@@ -634,6 +634,8 @@ typedef struct lsm_stats {
     uint64_t last_seq, damaged_tables, disk_bytes;
     uint64_t tables_dropped, bytes_dropped;  /* whole, under range deletions */
     uint64_t idle_compactions, idle_yields;
+    uint64_t heap_trims;         /* free heap memory given back to the
+                                    kernel after a compaction (glibc) */
     uint64_t snapshots;          /* named ones (lsm_snapshot_space: their bytes) */
     uint64_t table_meta_bytes;   /* index and filter blocks in memory: in the
                                     block cache (or pinned by a reader) with

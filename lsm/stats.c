@@ -92,6 +92,7 @@ static void print_counters(FILE *f, lsm_db *db)
             s.tables_dropped, s.bytes_dropped);
     fprintf(f, "idle_compactions: %" PRIu64 " idle_yields: %" PRIu64 "\n",
             s.idle_compactions, s.idle_yields);
+    fprintf(f, "heap_trims: %" PRIu64 "\n", s.heap_trims);
     fprintf(f, "group_commits: %" PRIu64 " writes: %" PRIu64 " wal_syncs: %" PRIu64 "\n",
             s.group_commits, s.grouped_writes, s.wal_syncs);
     fprintf(f, "stall_micros: %" PRIu64 " stalled_writes: %" PRIu64
@@ -257,6 +258,7 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->bytes_dropped = load(&s->bytes_dropped);
     out->idle_compactions = load(&s->idle_compactions);
     out->idle_yields = load(&s->idle_yields);
+    out->heap_trims = load(&s->heap_trims);
     lsm_table_stats ts;
     lsm_table_stats_get(&ts);
     out->cache_hits = ts.cache_hits;

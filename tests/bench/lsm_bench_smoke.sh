@@ -13,7 +13,8 @@
 #   with range deletion agree on its hits and on the keys left after it;
 #   LevelDB, which has no range deletion, refuses deleterange with an
 #   error line.
-# Then lsm alone with --compaction_style=tiered (see the end).
+# Then lsm alone with --compaction_style=tiered, and its
+# --memory_sample_ms lines (see the end).
 # Prints what it checked; exits 1 on the first failure.
 set -euo pipefail
 bench=${1:?usage: lsm_bench_smoke.sh LSM_BENCH}
@@ -140,5 +141,18 @@ if "$bench" --db="$work/bad" --compaction_style=universal --benchmarks=stats \
   fail "--compaction_style=universal accepted"
 fi
 grep -q "not leveled or tiered" "$work/bad.out" || fail "bad style: $(cat "$work/bad.out")"
+
+# --memory_sample_ms: MEMSAMPLE lines while a benchmark runs, naming it,
+# with the resident size at most its peak so far.
+echo "== lsm memory samples"
+log="$work/samples"
+"$bench" --db="$work/samples.db" --num=2000 --idle_secs=1 --memory_sample_ms=100 \
+  --benchmarks=fillrandom,idle >"$log" 2>"$log.err" ||
+  { cat "$log" "$log.err"; fail "lsm --memory_sample_ms failed"; }
+line=$(grep -m1 '^MEMSAMPLE engine=lsm .* bench=idle ' "$log") ||
+  fail "no MEMSAMPLE line during idle: $(cat "$log")"
+rss=$(field "$line" rss_kb); hwm=$(field "$line" hwm_kb)
+[ "${rss:-0}" -gt 0 ] && [ "$rss" -le "$hwm" ] || fail "bad sample: $line"
+echo "$line"
 
 echo "PASS: ${engines[*]}"

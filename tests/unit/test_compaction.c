@@ -6,7 +6,8 @@
  * parse and agree with the files on disk, sequential loads are moved
  * down without rewriting (trivial moves), the picker tries first the
  * file overlapping the fewest next-level bytes per byte of its own, and
- * the bottom level's puts that every snapshot sees carry sequence number 0.
+ * the bottom level's puts that every snapshot sees carry sequence number 0,
+ * and a large merge gives the heap's free memory back (heap_trims).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1028,6 +1029,58 @@ static void test_bad_property(void **state)
     free(dir);
 }
 
+/* --- giving the heap back ------------------------------------------------- */
+
+static uint64_t heap_trims(lsm_db *db)
+{
+    lsm_stats s;
+    lsm_get_stats(db, &s);
+    return s.heap_trims;
+}
+
+/* Writes `bytes` of incompressible 1000-byte values under keys from
+ * `first`, then flushes. */
+static void put_raw_bytes(lsm_db *db, int first, size_t bytes, uint64_t *rs)
+{
+    char k[16], v[1000];
+    for (size_t done = 0; done < bytes; done += sizeof v, first++) {
+        for (size_t j = 0; j < sizeof v; j++)
+            v[j] = (char)tu_rand(rs);
+        key_of(first, k);
+        assert_int_equal(lsm_put(db, k, strlen(k), v, sizeof v, 0), LSM_OK);
+    }
+    assert_int_equal(lsm_flush(db), LSM_OK);
+}
+
+/* A merge of 8 MiB of input or more ends with malloc_trim (glibc), so
+ * the memory it freed into its threads' malloc arenas does not stay
+ * resident while no memtable is freed; a smaller merge does not pay
+ * for one. */
+static void test_heap_given_back_after_large_merge(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("trim");
+    lsm_options o;
+    tu_small_options(&o);
+    o.compression = LSM_COMPRESS_NONE;
+    o.memtable_bytes = 4 << 20;
+    o.target_file_bytes = 16 << 20;
+    o.idle_compaction_ms = 0;      /* no idle merge of two tables first */
+    lsm_db *db = tu_open_db(dir, &o);
+    uint64_t rs = 5;
+    put_raw_bytes(db, 0, 256 << 10, &rs);
+    put_raw_bytes(db, 0, 256 << 10, &rs);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    assert_int_equal(heap_trims(db), 0);
+    for (int i = 0; i < 3; i++)
+        put_raw_bytes(db, 0, 3 << 20, &rs);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+#ifdef __GLIBC__
+    assert_true(heap_trims(db) >= 1);
+#endif
+    tu_close_and_remove(db, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1042,6 +1095,7 @@ int main(void)
         cmocka_unit_test(test_pick_least_overlapping),
         cmocka_unit_test(test_bottom_seq_zeroed),
         cmocka_unit_test(test_outputs_aligned_with_grandparents),
+        cmocka_unit_test(test_heap_given_back_after_large_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
