@@ -523,6 +523,13 @@ static uint64_t total_size(lsm_file_meta **files, size_t n)
     return s;
 }
 
+/* Bytes of both levels' inputs of c. */
+static uint64_t input_bytes(const compaction *c)
+{
+    return total_size(c->inputs[0], c->ninputs[0]) +
+           total_size(c->inputs[1], c->ninputs[1]);
+}
+
 static int is_trivial_move(lsm_db *db, const compaction *c)
 {
     return !c->reclaim && !c->tiered && c->ninputs[0] == 1 && c->ninputs[1] == 0 &&
@@ -1178,9 +1185,7 @@ static int subcompactions(lsm_db *db, const compaction *c)
 {
     if (c->reclaim || c->idle || db->opt.max_subcompactions < 2)
         return 1;
-    uint64_t n = (total_size(c->inputs[0], c->ninputs[0]) +
-                  total_size(c->inputs[1], c->ninputs[1])) /
-                 db->opt.subcompaction_bytes;
+    uint64_t n = input_bytes(c) / db->opt.subcompaction_bytes;
     return n < 2 ? 1 : n < (uint64_t)db->opt.max_subcompactions
                            ? (int)n : db->opt.max_subcompactions;
 }
@@ -1189,9 +1194,7 @@ static int subcompactions(lsm_db *db, const compaction *c)
  * cuts[0..*ncuts) (mu not held). */
 static int pick_cuts(lsm_db *db, compaction *c, int n, lsm_buf *cuts, int *ncuts)
 {
-    block_samples bs = { .group_bytes = (total_size(c->inputs[0], c->ninputs[0]) +
-                                         total_size(c->inputs[1], c->ninputs[1])) /
-                                        MAX_CUT_SAMPLES };
+    block_samples bs = { .group_bytes = input_bytes(c) / MAX_CUT_SAMPLES };
     int rc = LSM_OK;
     *ncuts = 0;
     for (int w = 0; w < 2 && rc == LSM_OK; w++)
@@ -1480,9 +1483,7 @@ static int run(lsm_db *db, compaction *c)
     int rc, damaged = 0, yielded_nospace = 0;
     db->compacting++;
     /* Its outputs will take at most its inputs' size (space.c). */
-    uint64_t claim = is_trivial_move(db, c) ? 0
-                     : total_size(c->inputs[0], c->ninputs[0]) +
-                           total_size(c->inputs[1], c->ninputs[1]);
+    uint64_t claim = is_trivial_move(db, c) ? 0 : input_bytes(c);
     db->compaction_claim += claim;
     c->started_us = lsm_db_realtime_micros();
     if (is_trivial_move(db, c)) {
@@ -1662,8 +1663,7 @@ static int room_for(lsm_db *db, compaction *c)
 {
     if (is_trivial_move(db, c))
         return 1;
-    uint64_t inputs = total_size(c->inputs[0], c->ninputs[0]) +
-                      total_size(c->inputs[1], c->ninputs[1]);
+    uint64_t inputs = input_bytes(c);
     uint64_t owed = lsm_space_owed(db) + db->mem_limit;
     uint64_t free_bytes;
     if (db->env->free_space(db->env, db->dir, &free_bytes) != LSM_OK ||
