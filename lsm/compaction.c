@@ -810,6 +810,8 @@ static int close_output(merge_state *ms, const lsm_slice *upper)
     if (rc == LSM_OK) {
         __atomic_add_fetch(&ms->db->stats.compact_bytes_written, o->meta.size,
                            __ATOMIC_RELAXED);
+        __atomic_add_fetch(&ms->db->stats.level_written[ms->c->out_level],
+                           o->meta.size, __ATOMIC_RELAXED);
         if (upper) {
             o->has_lower = 1;
             rc = set_key(&o->lower, *upper);
@@ -1477,6 +1479,16 @@ static void give_back_heap(lsm_db *db)
 #endif
 }
 
+static void count_compaction(lsm_db *db, const compaction *c)
+{
+    lsm_db_stats *s = &db->stats;
+    __atomic_add_fetch(&s->compactions, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->level_read_upper[c->out_level],
+                       total_size(c->inputs[0], c->ninputs[0]), __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->level_read_lower[c->out_level],
+                       total_size(c->inputs[1], c->ninputs[1]), __ATOMIC_RELAXED);
+}
+
 /* Runs a picked compaction (mu held on entry and exit). */
 static int run(lsm_db *db, compaction *c)
 {
@@ -1495,8 +1507,11 @@ static int run(lsm_db *db, compaction *c)
             lsm_file_meta_copy_blobs(c->edit.added[c->edit.nadded - 1].meta, f);
         if (rc == LSM_OK)
             rc = lsm_db_apply_move(db, &c->edit);
-        if (rc == LSM_OK)
+        if (rc == LSM_OK) {
             __atomic_add_fetch(&db->stats.trivial_moves, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&db->stats.level_moved[c->level + 1], f->size,
+                               __ATOMIC_RELAXED);
+        }
         if (rc == LSM_NO_SPACE) {
             /* Not a failure of the store: compactions back off, and
              * flushes, which this did not hold up, go on (db->nospace
@@ -1535,7 +1550,7 @@ static int run(lsm_db *db, compaction *c)
         lsm_blob_plan_free(&plan);
         pthread_mutex_lock(&db->mu);
         if (rc == LSM_OK)
-            __atomic_add_fetch(&db->stats.compactions, 1, __ATOMIC_RELAXED);
+            count_compaction(db, c);
     }
     db->compacting--;
     db->compaction_claim -= claim;

@@ -70,6 +70,9 @@ typedef struct lsm_db_stats {      /* all atomic */
     uint64_t tables_dropped, bytes_dropped;
     uint64_t idle_compactions, idle_yields;
     uint64_t heap_trims;           /* malloc_trim after a compaction */
+    /* Per level written into (lsm_stats' level_io_* say what each is) */
+    uint64_t level_written[LSM_NUM_LEVELS], level_read_upper[LSM_NUM_LEVELS];
+    uint64_t level_read_lower[LSM_NUM_LEVELS], level_moved[LSM_NUM_LEVELS];
 } lsm_db_stats;
 
 struct lsm_db {

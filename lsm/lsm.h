@@ -641,6 +641,17 @@ typedef struct lsm_stats {
                                     block cache (or pinned by a reader) with
                                     table_meta_in_cache, else those of the
                                     open tables (max_open_files tables') */
+    /* Where the write amplification comes from, per level L written into
+     * (RocksDB's "Compaction Stats" Write, Rn, Rnp1 and Moved): table
+     * bytes written into L (level 0: by flushes; others: by compactions,
+     * outputs of failed or abandoned ones included), bytes of the input
+     * tables compactions into L took from above it and from L itself
+     * (completed ones), and bytes of the tables moved into L whole.
+     * written[L] / read_upper[L] is what each byte moved down into L cost. */
+    uint64_t level_io_written[LSM_STATS_LEVELS];
+    uint64_t level_io_read_upper[LSM_STATS_LEVELS];
+    uint64_t level_io_read_lower[LSM_STATS_LEVELS];
+    uint64_t level_io_moved[LSM_STATS_LEVELS];
 } lsm_stats;
 void lsm_get_stats(lsm_db *db, lsm_stats *out);
 

@@ -10,7 +10,10 @@
  *            block cache hits and misses; time writers spent stalled;
  *            tables dropped whole under range deletions and their bytes,
  *            idle compactions done and given up for writes (reclaim.c);
- *            damaged tables, one line each with the failure that found it.
+ *            damaged tables, one line each with the failure that found it;
+ *            then "level_io" lines: per level written into, the bytes written
+ *            (level 0: flushed), read by compactions from above it and
+ *            from it, moved into it whole, and written / read from above.
  * "blobfiles" every blob file: number, bytes, the garbage the manifest
  *            records for it (records and bytes: values flushes,
  *            compactions and drops left behind), its garbage %, the
@@ -74,6 +77,22 @@ static void print_damaged(FILE *f, const lsm_damaged_table *d, size_t nd)
         fprintf(f, "damaged %06" PRIu64 ".sst: %s\n", d[i].number, d[i].why);
 }
 
+/* Where the write amplification comes from (lsm_stats' level_io_*): per
+ * level written into, the bytes written, read from above and from the
+ * level itself, moved whole, and written per byte read from above. */
+static void print_level_io(FILE *f, const lsm_stats *s)
+{
+    fprintf(f, "level_io level written read_upper read_lower moved amp\n");
+    for (int l = 0; l < LSM_STATS_LEVELS; l++) {
+        const uint64_t up = s->level_io_read_upper[l];
+        fprintf(f, "level_io L%d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+                   " %.2f\n",
+                l, s->level_io_written[l], up, s->level_io_read_lower[l],
+                s->level_io_moved[l],
+                up ? (double)s->level_io_written[l] / (double)up : 0.0);
+    }
+}
+
 static void print_counters(FILE *f, lsm_db *db)
 {
     lsm_stats s;
@@ -107,6 +126,7 @@ static void print_counters(FILE *f, lsm_db *db)
     fprintf(f, "block_cache_bytes: %" PRIu64 "\n", s.cache_bytes);
     fprintf(f, "table_meta_bytes: %" PRIu64 "\n", s.table_meta_bytes);
     fprintf(f, "blocks_read: %" PRIu64 "\n", s.blocks_read);
+    print_level_io(f, &s);
 }
 
 /* The "blobfiles" property (mu held: the garbage is read under it). */
@@ -259,6 +279,12 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->idle_compactions = load(&s->idle_compactions);
     out->idle_yields = load(&s->idle_yields);
     out->heap_trims = load(&s->heap_trims);
+    for (int l = 0; l < LSM_NUM_LEVELS && l < LSM_STATS_LEVELS; l++) {
+        out->level_io_written[l] = load(&s->level_written[l]);
+        out->level_io_read_upper[l] = load(&s->level_read_upper[l]);
+        out->level_io_read_lower[l] = load(&s->level_read_lower[l]);
+        out->level_io_moved[l] = load(&s->level_moved[l]);
+    }
     lsm_table_stats ts;
     lsm_table_stats_get(&ts);
     out->cache_hits = ts.cache_hits;

@@ -7,7 +7,8 @@
  * down without rewriting (trivial moves), the picker tries first the
  * file overlapping the fewest next-level bytes per byte of its own, and
  * the bottom level's puts that every snapshot sees carry sequence number 0,
- * and a large merge gives the heap's free memory back (heap_trims).
+ * and a large merge gives the heap's free memory back (heap_trims); the
+ * per-level I/O counters (level_io) add up to the totals.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,6 +122,48 @@ static void get_stats(lsm_db *db, stats_info *s, levels_info *li)
             fail_msg("write_amp %.2f, computed %.4f", s->write_amp, want);
     }
     lsm_free(text);
+}
+
+/* The per-level I/O counters add up to the totals, and the "level_io"
+ * lines of "stats" show the same numbers.  Returns the bytes moved. */
+static unsigned long long check_level_io(lsm_db *db)
+{
+    lsm_stats s;
+    char *text = NULL;
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    lsm_hold_compactions(db, 1);    /* nothing runs: both reads agree */
+    assert_int_equal(lsm_property(db, "stats", &text), LSM_OK);
+    lsm_get_stats(db, &s);
+    const char *p = strstr(text, "level_io level written read_upper read_lower moved amp\n");
+    if (!p)
+        fail_msg("stats: no level_io table in:\n%s", text);
+    p = strchr(p, '\n') + 1;
+    unsigned long long written = 0, moved = 0;
+    for (int l = 0; l < LEVELS; l++) {
+        int lv, used = 0;
+        unsigned long long w, up, low, mv;
+        double amp;
+        if (sscanf(p, "level_io L%d %llu %llu %llu %llu %lf\n%n", &lv, &w, &up, &low,
+                   &mv, &amp, &used) != 6 || lv != l)
+            fail_msg("stats: bad level_io line for L%d in:\n%s", l, text);
+        assert_true(w == s.level_io_written[l] && up == s.level_io_read_upper[l] &&
+                    low == s.level_io_read_lower[l] && mv == s.level_io_moved[l]);
+        /* A level a compaction wrote into had inputs from above. */
+        if (l > 0 && w > 0)
+            assert_true(up > 0);
+        if (l > 0)
+            written += w;
+        moved += mv;
+        p += used;
+    }
+    /* Flushes write level 0; nothing compacts or moves into it. */
+    assert_true(s.level_io_written[0] == s.flush_bytes);
+    assert_true(s.level_io_read_upper[0] == 0 && s.level_io_read_lower[0] == 0 &&
+                s.level_io_moved[0] == 0);
+    assert_true(written == s.compaction_bytes_written);
+    lsm_free(text);
+    lsm_hold_compactions(db, 0);
+    return moved;
 }
 
 static unsigned long long sst_bytes_on_disk(const char *dir, int *count)
@@ -351,6 +394,7 @@ static void test_overwrites_and_space(void **state)
     assert_true(s.compact_read > 0 && s.compact_written > 0);
     assert_true(s.wal_bytes >= s.user_bytes);
     assert_true(s.writes == OPS);
+    check_level_io(db);
 
     assert_int_equal(lsm_compact(db), LSM_OK);
     check_scan(db, m);
@@ -468,6 +512,7 @@ static void test_trivial_moves(void **state)
                  "%.0f compactions)", s.flushes, s.compactions);
     /* Moves rewrite nothing: compaction wrote less than flushes did. */
     assert_true(s.compact_written < s.flush_bytes);
+    assert_true(check_level_io(db) > 0);
     for (int i = 0; i < n; i += 97) {
         snprintf(k, sizeof k, "seq%08d", i);
         void *got;
