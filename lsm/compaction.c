@@ -802,6 +802,8 @@ static int close_output(merge_state *ms, const lsm_slice *upper)
     ms->open = 0;
     o->meta.seq0_max = o->seq0 ? o->orig_max : 0;
     if (rc == LSM_OK && o->meta.entries > 0)
+        rc = lsm_table_cache_warm(ms->db->tcache, o->meta.number, o->meta.size);
+    if (rc == LSM_OK && o->meta.entries > 0)
         rc = lsm_edit_add_meta(&ms->edit, ms->c->out_level, &o->meta);
     if (rc == LSM_OK && o->meta.entries > 0)
         lsm_file_meta_copy_blobs(ms->edit.added[ms->edit.nadded - 1].meta,
@@ -1076,6 +1078,7 @@ static void cleanup_outputs(merge_state *ms, int failed)
     }
     for (size_t i = 0; i < ms->nnumbers; i++) {
         if (failed) {
+            lsm_table_cache_evict(db->tcache, ms->numbers[i]);
             char *path = lsm_filename(db->dir, LSM_FILE_TABLE, ms->numbers[i]);
             if (path)
                 db->env->unlink(db->env, path);

@@ -203,7 +203,10 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
     }
     if (rc == LSM_OK)
         rc = db->env->sync_dir(db->env, db->dir);
+    if (rc == LSM_OK)
+        rc = lsm_table_cache_warm(db->tcache, number, meta->size);
     if (rc) {
+        lsm_table_cache_evict(db->tcache, number);
         db->env->unlink(db->env, path);
         meta->size = 0;
     }

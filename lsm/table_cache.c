@@ -128,6 +128,16 @@ void lsm_table_cache_release(lsm_table_cache *tc, lsm_cache_handle *h)
     lsm_cache_release(tc->cache, h);
 }
 
+int lsm_table_cache_warm(lsm_table_cache *tc, uint64_t number, uint64_t size)
+{
+    lsm_table *t;
+    lsm_cache_handle *h;
+    int rc = lsm_table_cache_get(tc, number, size, &t, &h);
+    if (rc == LSM_OK)
+        lsm_table_cache_release(tc, h);
+    return rc;
+}
+
 void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t number)
 {
     char kbuf[8];

@@ -40,6 +40,15 @@ lsm_iiter *lsm_table_cache_range_del_iter(lsm_table_cache *tc,
  * (at most max_open_files tables' worth), or with meta_in_cache those the
  * block cache holds or readers pin (lsm_cache_high_bytes). */
 uint64_t lsm_table_cache_meta_bytes(lsm_table_cache *tc);
+/* Opens table `number` into the cache unless it is there, and unpins it.
+ * Flushes and compactions call it on each table they write, before the
+ * manifest names it (RocksDB does the same): the footer, index, filter
+ * and range deletions are read back and verified once, on the background
+ * thread, so a table that cannot be opened is never installed and
+ * readers do not pay for the open.  Cost: reading those blocks, a few
+ * percent of the table's bytes, from the page cache the write left them
+ * in. */
+int lsm_table_cache_warm(lsm_table_cache *tc, uint64_t number, uint64_t size);
 /* Drops a deleted table from the cache. */
 void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t number);
 

@@ -662,6 +662,40 @@ static void test_table_meta_bytes(void **state)
     free(dir);
 }
 
+/* Flushes and compactions open each table they write in the table
+ * cache before the manifest names it (lsm_table_cache_warm): with no
+ * read at all, the index and filter of every table of the store are in
+ * memory, after a flush and after a full compaction. */
+static void test_new_tables_open_before_reads(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("warm");
+    lsm_options o;
+    tu_small_options(&o);
+    o.table_meta_in_cache = 0;
+    o.idle_compaction_ms = 0;       /* no idle pass opens them either */
+    o.target_file_bytes = 16 << 10;
+    lsm_db *db = tu_open_db(dir, &o);
+    for (int round = 0; round < 2; round++) {
+        if (round == 0)
+            put_flushed_rounds(db, 1, NKEYS);
+        else
+            assert_int_equal(lsm_compact(db), LSM_OK);
+        lsm_hold_compactions(db, 1);
+        int tables;
+        unsigned long long all = tables_meta_on_disk(dir, &tables);
+        lsm_stats s;
+        lsm_get_stats(db, &s);
+        assert_true(tables > 0);
+        if (s.table_meta_bytes != all)
+            fail_msg("round %d: %llu bytes of index and filter open, %llu in "
+                     "the %d tables", round, (unsigned long long)s.table_meta_bytes,
+                     all, tables);
+        lsm_hold_compactions(db, 0);
+    }
+    tu_close_and_remove(db, dir);
+}
+
 /* --- picking order ------------------------------------------------------- */
 
 /* A table of `size` bytes holding user keys [lo, hi]. */
@@ -1136,6 +1170,7 @@ int main(void)
         cmocka_unit_test(test_hold_compactions),
         cmocka_unit_test(test_table_meta_bytes),
         cmocka_unit_test(test_table_meta_bounded_by_cache),
+        cmocka_unit_test(test_new_tables_open_before_reads),
         cmocka_unit_test(test_bad_property),
         cmocka_unit_test(test_pick_least_overlapping),
         cmocka_unit_test(test_bottom_seq_zeroed),
