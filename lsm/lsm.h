@@ -116,7 +116,8 @@ typedef struct lsm_options {
      * are named lsm-flush, lsm-compact and lsm-range.  Default 0
      * (unchanged); lsmfs uses 5. */
     int background_nice;
-    /* A large compaction is cut by key into up to this many ranges merged
+    /* A large compaction out of level 0 (or of whole levels: lsm_compact,
+     * tiered merges) is cut by key into up to this many ranges merged
      * in parallel (compaction.c), each of at least subcompaction_bytes of
      * input; 1: never.  Default 2, at most 16; subcompaction_bytes:
      * default 8 MiB. */
