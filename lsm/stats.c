@@ -10,10 +10,11 @@
  *            block cache hits and misses; time writers spent stalled;
  *            tables dropped whole under range deletions and their bytes,
  *            idle compactions done and given up for writes (reclaim.c);
- *            damaged tables, one line each with the failure that found it;
- *            then "level_io" lines: per level written into, the bytes written
+ *            "level_io" lines: per level written into, the bytes written
  *            (level 0: flushed), read by compactions from above it and
- *            from it, moved into it whole, and written / read from above.
+ *            from it, moved into it whole, and written / read from above;
+ *            then damaged tables, one line each with the failure that
+ *            found it.
  * "blobfiles" every blob file: number, bytes, the garbage the manifest
  *            records for it (records and bytes: values flushes,
  *            compactions and drops left behind), its garbage %, the

@@ -47,7 +47,12 @@ uint64_t lsm_table_cache_meta_bytes(lsm_table_cache *tc);
  * thread, so a table that cannot be opened is never installed and
  * readers do not pay for the open.  Cost: reading those blocks, a few
  * percent of the table's bytes, from the page cache the write left them
- * in. */
+ * in; and the table then stays open like any read one (a descriptor, and
+ * without meta_in_cache its index and filter in memory, about 1.9 bytes
+ * a key) until evicted, so a store only written holds what a store also
+ * read did.  A failure (out of memory or descriptors, a bad block) fails
+ * the flush or compaction: the store's background error, as any other
+ * failure of it. */
 int lsm_table_cache_warm(lsm_table_cache *tc, uint64_t number, uint64_t size);
 /* Drops a deleted table from the cache. */
 void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t number);
