@@ -10,7 +10,8 @@
  * iterator's status to LSM_CORRUPTION and leaves it invalid for good.
  *
  * Cost: creating an iterator is one malloc (keys up to INLINE_KEY bytes
- * are rebuilt in space inside the iterator).  A seek is a binary search
+ * are rebuilt in space inside the iterator); lsm_block_find, a point
+ * lookup's seek, keeps its iterator on the stack.  A seek is a binary search
  * over the restart keys plus a scan of at most restart_interval entries;
  * next is O(1); prev rescans from the preceding restart point.  Blocks
  * of internal keys (cmp == lsm_ikey_cmp, nearly all of them) compare
@@ -386,13 +387,8 @@ static const struct lsm_iiter_ops block_iter_ops = {
     bi_key, bi_value, bi_status, bi_destroy,
 };
 
-lsm_iiter *lsm_block_iter(const lsm_block *b, lsm_cmp_fn cmp)
+static void iter_init(block_iter *it, const lsm_block *b, lsm_cmp_fn cmp)
 {
-    block_iter *it = malloc(sizeof *it);
-    if (!it) {
-        lsm_fail(LSM_NO_MEMORY, "block iterator: out of memory");
-        return lsm_iiter_error(LSM_NO_MEMORY);
-    }
     it->base.ops = &block_iter_ops;
     it->cmp = cmp;
     it->ikeys = cmp == lsm_ikey_cmp;
@@ -404,5 +400,36 @@ lsm_iiter *lsm_block_iter(const lsm_block *b, lsm_cmp_fn cmp)
     it->kcap = INLINE_KEY;
     it->val = NULL;
     mark_invalid(it);
+}
+
+lsm_iiter *lsm_block_iter(const lsm_block *b, lsm_cmp_fn cmp)
+{
+    block_iter *it = malloc(sizeof *it);
+    if (!it) {
+        lsm_fail(LSM_NO_MEMORY, "block iterator: out of memory");
+        return lsm_iiter_error(LSM_NO_MEMORY);
+    }
+    iter_init(it, b, cmp);
     return &it->base;
+}
+
+int lsm_block_find(const lsm_block *b, lsm_cmp_fn cmp, lsm_slice target,
+                   lsm_buf *key, lsm_slice *value)
+{
+    block_iter it;
+    iter_init(&it, b, cmp);
+    bi_seek(&it.base, target);
+    int rc = it.status;
+    if (rc == LSM_OK && bi_valid(&it.base)) {
+        *value = lsm_slice_make(it.val, it.vlen);
+        rc = 1;
+        if (key) {
+            lsm_buf_clear(key);
+            if (lsm_buf_append(key, it.key, it.klen))
+                rc = lsm_fail(LSM_NO_MEMORY, "block lookup: out of memory");
+        }
+    }
+    if (it.key != it.inline_key)
+        free(it.key);
+    return rc;
 }

@@ -46,5 +46,11 @@ void lsm_block_free(lsm_block *b);
 size_t lsm_block_size(const lsm_block *b);
 /* Iterator ordered by cmp; does not own the block. */
 lsm_iiter *lsm_block_iter(const lsm_block *b, lsm_cmp_fn cmp);
+/* The first entry whose key is >= target, as a seek of lsm_block_iter
+ * finds it but without allocating an iterator: 1 with *value pointing
+ * into the block and its key copied into key (unless NULL), 0 if every
+ * key is < target, or a negative status (LSM_CORRUPTION: a bad entry). */
+int lsm_block_find(const lsm_block *b, lsm_cmp_fn cmp, lsm_slice target,
+                   lsm_buf *key, lsm_slice *value);
 
 #endif

@@ -34,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zstd.h>
 
 #include "block.h"
@@ -119,32 +120,53 @@ void lsm_table_stats_get(lsm_table_stats *out)
 
 /* ---- per-thread zstd decompression context ------------------------------ */
 
-static pthread_key_t dctx_key;
-static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
-static int dctx_key_ok;
+/* Per reading thread: a zstd context, and the buffer compressed blocks
+ * are read into on their way to the block cache (which keeps only the
+ * decompressed bytes), kept while at most SCRATCH_KEEP bytes: a cache
+ * miss then allocates once, for what the cache keeps, not twice. */
+#define SCRATCH_KEEP ((size_t)256 << 10)
 
-static void dctx_destroy(void *p)
+typedef struct read_scratch {
+    ZSTD_DCtx *dctx;
+    lsm_buf io;
+} read_scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void scratch_destroy(void *p)
 {
-    ZSTD_freeDCtx(p);
+    read_scratch *rs = p;
+    ZSTD_freeDCtx(rs->dctx);
+    lsm_buf_free(&rs->io);
+    free(rs);
 }
 
-static void dctx_key_init(void)
+static void scratch_key_init(void)
 {
-    dctx_key_ok = pthread_key_create(&dctx_key, dctx_destroy) == 0;
+    scratch_key_ok = pthread_key_create(&scratch_key, scratch_destroy) == 0;
 }
 
-/* This thread's context, or NULL (then the caller uses a temporary one). */
-static ZSTD_DCtx *thread_dctx(void)
+/* This thread's scratch, or NULL (then callers use temporary ones). */
+static read_scratch *thread_scratch(void)
 {
-    pthread_once(&dctx_once, dctx_key_init);
-    if (!dctx_key_ok)
+    pthread_once(&scratch_once, scratch_key_init);
+    if (!scratch_key_ok)
         return NULL;
-    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
-    if (!d && (d = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, d)) {
-        ZSTD_freeDCtx(d);
-        d = NULL;
+    read_scratch *rs = pthread_getspecific(scratch_key);
+    if (rs)
+        return rs;
+    rs = calloc(1, sizeof *rs);
+    if (rs && !(rs->dctx = ZSTD_createDCtx())) {
+        free(rs);
+        return NULL;
     }
-    return d;
+    if (rs && pthread_setspecific(scratch_key, rs)) {
+        scratch_destroy(rs);
+        return NULL;
+    }
+    return rs;
 }
 
 /* ---- reading blocks ------------------------------------------------------ */
@@ -228,7 +250,8 @@ static int read_block(const lsm_table *t, bhandle h, const char *kind,
     if (buf_exact(unz, (size_t)raw))
         return lsm_fail(LSM_NO_MEMORY, "%s: %s block at offset %llu: out of "
                         "memory", t->name, kind, (unsigned long long)h.offset);
-    ZSTD_DCtx *d = thread_dctx();
+    read_scratch *rs = thread_scratch();
+    ZSTD_DCtx *d = rs ? rs->dctx : NULL;
     size_t got = d ? ZSTD_decompressDCtx(d, unz->data, (size_t)raw, io->data, n)
                    : ZSTD_decompress(unz->data, (size_t)raw, io->data, n);
     if (ZSTD_isError(got) || got != raw)
@@ -241,27 +264,33 @@ static int read_block(const lsm_table *t, bhandle h, const char *kind,
     return LSM_OK;
 }
 
-/* Reads a block into memory of its own: *data (malloc'ed), *len. */
+/* Reads a block into memory of its own: *data (malloc'ed), *len.  A
+ * compressed block is read into the thread's scratch buffer; a raw one
+ * is copied out of it. */
 static int read_block_owned(const lsm_table *t, bhandle h, const char *kind,
                             char **data, size_t *len)
 {
-    lsm_buf io = { 0 }, unz = { 0 };
+    read_scratch *rs = thread_scratch();
+    lsm_buf tmp = { 0 }, unz = { 0 };
+    lsm_buf *io = rs ? &rs->io : &tmp;
     lsm_slice c;
-    int rc = read_block(t, h, kind, &io, &unz, &c);
-    if (rc) {
-        lsm_buf_free(&io);
-        lsm_buf_free(&unz);
-        return rc;
-    }
-    if (c.data == io.data) {
-        *data = io.data;
-        lsm_buf_free(&unz);
-    } else {
+    int rc = read_block(t, h, kind, io, &unz, &c);
+    if (rc == LSM_OK && c.data == unz.data) {
         *data = unz.data;
-        lsm_buf_free(&io);
+        unz = (lsm_buf){ 0 };
+    } else if (rc == LSM_OK && (*data = malloc(c.len ? c.len : 1)) != NULL) {
+        memcpy(*data, c.data, c.len);
+    } else if (rc == LSM_OK) {
+        rc = lsm_fail(LSM_NO_MEMORY, "%s: %s block at offset %llu: out of "
+                      "memory", t->name, kind, (unsigned long long)h.offset);
     }
-    *len = c.len;
-    return LSM_OK;
+    if (rc == LSM_OK)
+        *len = c.len;
+    lsm_buf_free(&tmp);
+    lsm_buf_free(&unz);
+    if (rs && rs->io.cap > SCRATCH_KEEP)
+        lsm_buf_free(&rs->io);
+    return rc;
 }
 
 static int decode_handle(const lsm_table *t, lsm_slice v, bhandle *h)
@@ -758,13 +787,11 @@ int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
     lsm_block *index;
     if ((rc = index_get(t, &index, &mh)))
         return rc;
-    lsm_iiter *ix = lsm_block_iter(index, lsm_ikey_cmp);
-    lsm_iiter_seek(ix, ikey);
-    int in_range = lsm_iiter_valid(ix);
-    rc = in_range ? decode_handle(t, lsm_iiter_value(ix), &h) : LSM_OK;
-    if (!in_range && (rc = lsm_iiter_status(ix)))
-        rc = block_fail(t, rc, "index", t->meta[H_INDEX].offset);
-    lsm_iiter_free(ix);
+    lsm_slice hv;
+    int in_range = lsm_block_find(index, lsm_ikey_cmp, ikey, NULL, &hv);
+    rc = in_range == 1 ? decode_handle(t, hv, &h)
+         : in_range < 0 ? block_fail(t, in_range, "index", t->meta[H_INDEX].offset)
+                        : LSM_OK;
     meta_release(t, mh);
     if (rc)
         return rc;
@@ -779,33 +806,29 @@ int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
         lsm_buf_free(&unz);
         return rc;
     }
-    lsm_iiter *it = lsm_block_iter(blk, lsm_ikey_cmp);
-    lsm_iiter_seek(it, ikey);
     /* A seek that runs off this block means the key is absent: the
      * block's index key is >= ikey and is either the block's last key (so
      * the seek stops inside the block) or a separator s with
-     * user(ikey) <= s < the next block's first user key. */
-    int ret = 0;
-    if (lsm_iiter_valid(it)) {
-        lsm_slice k = lsm_iiter_key(it);
+     * user(ikey) <= s < the next block's first user key.  found_key takes
+     * the key found whatever it is (callers read it only on a hit). */
+    lsm_slice v;
+    int ret = lsm_block_find(blk, lsm_ikey_cmp, ikey, found_key, &v);
+    if (ret < 0) {
+        ret = block_fail(t, ret, "data", h.offset);
+    } else if (ret == 1) {
+        lsm_slice k = lsm_buf_slice(found_key);
         if (k.len < LSM_IKEY_TRAILER) {
             ret = lsm_fail(LSM_CORRUPTION, "%s: data block at offset %llu: "
                            "malformed internal key", t->name,
                            (unsigned long long)h.offset);
-        } else if (lsm_slice_cmp(lsm_ikey_user(k), user) == 0) {
-            lsm_slice v = lsm_iiter_value(it);
-            lsm_buf_clear(found_key);
+        } else if (lsm_slice_cmp(lsm_ikey_user(k), user) != 0) {
+            ret = 0;
+        } else {
             lsm_buf_clear(val);
-            if (lsm_buf_append(found_key, k.data, k.len) ||
-                lsm_buf_append(val, v.data, v.len))
+            if (lsm_buf_append(val, v.data, v.len))
                 ret = lsm_fail(LSM_NO_MEMORY, "%s: out of memory", t->name);
-            else
-                ret = 1;
         }
-    } else if ((rc = lsm_iiter_status(it))) {
-        ret = block_fail(t, rc, "data", h.offset);
     }
-    lsm_iiter_free(it);
     release_data_block(t, blk, ch);
     lsm_buf_free(&io);
     lsm_buf_free(&unz);
