@@ -812,8 +812,6 @@ static int close_output(merge_state *ms, const lsm_slice *upper)
                                  &blobs);
     free(blobs.blob_files);
     if (rc == LSM_OK) {
-        __atomic_add_fetch(&ms->db->stats.compact_bytes_written, o->meta.size,
-                           __ATOMIC_RELAXED);
         __atomic_add_fetch(&ms->db->stats.level_written[ms->c->out_level],
                            o->meta.size, __ATOMIC_RELAXED);
         if (upper) {

@@ -56,8 +56,7 @@ typedef struct lsm_damaged_table {
 typedef struct lsm_db_stats {      /* all atomic */
     uint64_t user_bytes;           /* key+value bytes written by users */
     uint64_t wal_bytes;
-    uint64_t flush_bytes;          /* table bytes written by flushes */
-    uint64_t compact_bytes_read, compact_bytes_written;
+    uint64_t compact_bytes_read;
     uint64_t flushes, compactions, trivial_moves;
     uint64_t subcompactions;       /* key ranges merged by split compactions */
     uint64_t stall_micros;         /* writes waiting for room (held) */
@@ -70,7 +69,9 @@ typedef struct lsm_db_stats {      /* all atomic */
     uint64_t tables_dropped, bytes_dropped;
     uint64_t idle_compactions, idle_yields;
     uint64_t heap_trims;           /* malloc_trim after a compaction */
-    /* Per level written into (lsm_stats' level_io_* say what each is) */
+    /* Per level written into (lsm_stats' level_io_* say what each is);
+     * level 0's written bytes are the flushes', the others' sum the
+     * compactions' (lsm_get_stats derives those totals from them). */
     uint64_t level_written[LSM_NUM_LEVELS], level_read_upper[LSM_NUM_LEVELS];
     uint64_t level_read_lower[LSM_NUM_LEVELS], level_moved[LSM_NUM_LEVELS];
 } lsm_db_stats;

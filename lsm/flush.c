@@ -211,11 +211,9 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
         meta->size = 0;
     }
     free(path);
-    if (rc == LSM_OK) {
-        __atomic_add_fetch(&db->stats.flush_bytes, meta->size, __ATOMIC_RELAXED);
+    if (rc == LSM_OK)
         __atomic_add_fetch(&db->stats.level_written[0], meta->size,
                            __ATOMIC_RELAXED);
-    }
     return rc;
 }
 

@@ -258,13 +258,7 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->user_bytes = load(&s->user_bytes);
     out->wal_bytes = load(&s->wal_bytes);
     out->wal_syncs = load(&s->wal_syncs);
-    out->flush_bytes = load(&s->flush_bytes);
     out->compaction_bytes_read = load(&s->compact_bytes_read);
-    out->compaction_bytes_written = load(&s->compact_bytes_written);
-    out->write_amp = out->user_bytes
-        ? (double)(out->flush_bytes + out->compaction_bytes_written) /
-              (double)out->user_bytes
-        : 0.0;
     out->flushes = load(&s->flushes);
     out->compactions = load(&s->compactions);
     out->trivial_moves = load(&s->trivial_moves);
@@ -280,12 +274,21 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->idle_compactions = load(&s->idle_compactions);
     out->idle_yields = load(&s->idle_yields);
     out->heap_trims = load(&s->heap_trims);
+    out->flush_bytes = out->compaction_bytes_written = 0;
     for (int l = 0; l < LSM_NUM_LEVELS && l < LSM_STATS_LEVELS; l++) {
         out->level_io_written[l] = load(&s->level_written[l]);
+        if (l == 0)
+            out->flush_bytes = out->level_io_written[0];
+        else
+            out->compaction_bytes_written += out->level_io_written[l];
         out->level_io_read_upper[l] = load(&s->level_read_upper[l]);
         out->level_io_read_lower[l] = load(&s->level_read_lower[l]);
         out->level_io_moved[l] = load(&s->level_moved[l]);
     }
+    out->write_amp = out->user_bytes
+        ? (double)(out->flush_bytes + out->compaction_bytes_written) /
+              (double)out->user_bytes
+        : 0.0;
     lsm_table_stats ts;
     lsm_table_stats_get(&ts);
     out->cache_hits = ts.cache_hits;
