@@ -269,12 +269,19 @@ int lsm_version_pin_range_del_tables(lsm_version *v, lsm_pinned_table **out,
     int rc = LSM_OK;
     for (int l = 0; rc == LSM_OK && l < LSM_NUM_LEVELS; l++)
         for (size_t i = 0; rc == LSM_OK && i < v->nfiles[l]; i++) {
-            const lsm_file_meta *f = v->files[l][i];
+            lsm_file_meta *f = v->files[l][i];
+            if (__atomic_load_n(&f->range_dels, __ATOMIC_RELAXED) == LSM_RDELS_NONE)
+                continue;
             rc = lsm_table_cache_get(v->vset->tcache, f->number, f->size,
                                      &p[k].t, &p[k].h);
-            if (rc == LSM_OK && lsm_table_has_range_dels(p[k].t))
+            if (rc != LSM_OK)
+                break;
+            int some = lsm_table_has_range_dels(p[k].t);
+            __atomic_store_n(&f->range_dels, some ? LSM_RDELS_SOME : LSM_RDELS_NONE,
+                             __ATOMIC_RELAXED);
+            if (some)
                 k++;
-            else if (rc == LSM_OK)
+            else
                 lsm_table_cache_release(v->vset->tcache, p[k].h);
         }
     if (rc) {

@@ -49,6 +49,10 @@ typedef struct lsm_file_meta {
     int damaged;               /* (DB mutex) a compaction found a block of
                                   it unreadable: never an input again */
     int blobs_known;           /* (DB mutex) blob_files is set (blob_gc.c) */
+    /* Whether the table holds range deletions, learned when a reader
+     * first opens it (a table never changes): LSM_RDELS_*.  Atomic, set
+     * without the DB mutex; a meta copied from another holds 0. */
+    int range_dels;
     uint64_t *blob_files;      /* sorted, distinct: the blob files its */
     size_t nblob_files;        /* LSM_KIND_BLOB entries name */
 } lsm_file_meta;
@@ -190,9 +194,14 @@ typedef struct lsm_pinned_table {
     lsm_table *t;
     lsm_cache_handle *h;
 } lsm_pinned_table;
+enum { LSM_RDELS_UNKNOWN = 0, LSM_RDELS_NONE = 1, LSM_RDELS_SOME = 2 };
 /* Pins every table of v that holds range deletions into *out (malloc'ed,
  * *n entries); on error pins nothing.  Unpin with
- * lsm_version_unpin_tables. */
+ * lsm_version_unpin_tables.  Cost: one table-cache lookup per table
+ * holding range deletions, and per table whose file meta has not learned
+ * yet whether it holds any (each table once); an atomic load for the
+ * others.  (Every new iterator pins: a lookup per table of a large store
+ * would cost more than the seek.) */
 int lsm_version_pin_range_del_tables(lsm_version *v, lsm_pinned_table **out,
                                      size_t *n);
 void lsm_version_unpin_tables(lsm_version *v, lsm_pinned_table *p, size_t n);

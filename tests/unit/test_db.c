@@ -244,6 +244,57 @@ static void test_snapshot_and_iterator(void **state)
     free(dir);
 }
 
+/* Counts what an iterator over the whole store shows. */
+static int count_keys(lsm_db *db)
+{
+    int count = 0;
+    lsm_iter *it = lsm_iter_new(db, NULL);
+    for (lsm_iter_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+        count++;
+    assert_int_equal(lsm_iter_status(it), LSM_OK);
+    lsm_iter_free(it);
+    return count;
+}
+
+/* A new iterator pins the tables holding range deletions; each table's
+ * file meta learns once whether it holds any, so later iterators look up
+ * only those (not every table of the store), and still honour them. */
+static void test_iterator_learns_range_deletion_tables(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("rdels");
+    lsm_options o;
+    tu_small_options(&o);
+    lsm_db *db = tu_open_db(dir, &o);
+    lsm_hold_compactions(db, 1);
+    char k[16];
+    for (int t = 0; t < 3; t++) {
+        for (int i = 0; i < 30; i++) {
+            snprintf(k, sizeof k, "t%d-%03d", t, i);
+            assert_int_equal(lsm_put(db, k, strlen(k), "v", 1, 0), LSM_OK);
+        }
+        if (t == 1)   /* the second table also hides t0-010 .. t0-019 */
+            assert_int_equal(lsm_delete_range(db, "t0-010", 6, "t0-020", 6, 0),
+                             LSM_OK);
+        assert_int_equal(lsm_flush(db), LSM_OK);
+    }
+    lsm_version *v = db->vs.current;
+    assert_int_equal(v->nfiles[0], 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(v->files[0][i]->range_dels, LSM_RDELS_UNKNOWN);
+    assert_int_equal(count_keys(db), 80);
+    for (size_t i = 0; i < 3; i++) {
+        lsm_file_meta *f = v->files[0][i];
+        int holds = f->number == v->files[0][1]->number;   /* sorted by number */
+        assert_int_equal(f->range_dels, holds ? LSM_RDELS_SOME : LSM_RDELS_NONE);
+    }
+    assert_int_equal(count_keys(db), 80);
+    check_value(db, "t0-015", NULL);
+    check_value(db, "t0-020", "v");
+    lsm_hold_compactions(db, 0);
+    tu_close_and_remove(db, dir);
+}
+
 /* A read-only open sees everything, writes nothing, refuses writes. */
 static void test_read_only(void **state)
 {
@@ -811,6 +862,7 @@ int main(void)
         cmocka_unit_test(test_dir_state_and_space),
         cmocka_unit_test(test_large_values),
         cmocka_unit_test(test_snapshot_and_iterator),
+        cmocka_unit_test(test_iterator_learns_range_deletion_tables),
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_wal_torn_tail),
         cmocka_unit_test(test_synced_puts_overwrite_the_wal),
