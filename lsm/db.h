@@ -149,6 +149,7 @@ struct lsm_db {
     int stall_logged;              /* (mu) a write stall was logged since the
                                       last memtable switch */
     uint64_t wctl_next;            /* (mu) write controller's bucket (db.c) */
+    uint64_t wctl_owed;            /* (mu) µs other than bulk writes owe it */
     /* (mu) a bulk writer that found the memtable full is fsyncing its WAL
      * outside the line before it switches it (db.c, make_room): other
      * bulk writers wait for the switch, the rest go on into the

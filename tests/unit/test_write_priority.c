@@ -6,7 +6,8 @@
  * back.  Also run under ThreadSanitizer (scripts/test).
  * And the write controller: the delayed-write rate follows level 0 from
  * its slowdown trigger to its stop trigger and back, and writes past the
- * slowdown trigger are paced (counted as slowdown, not as stalls).
+ * slowdown trigger are paced (counted as slowdown, not as stalls), in
+ * pauses of at least a millisecond rather than one per write.
  *
  * No timing: the main thread waits for the engine's own count of writes
  * that waited for room (stats "stalled_writes") before writing.  On an
@@ -188,11 +189,57 @@ static void test_write_rate_follows_level0(void **state)
     tu_close_and_remove(db, dir);
 }
 
+#define QUANTUM_US 1000u         /* db.c: WCTL_QUANTUM_US */
+#define PACED_PUTS 2000
+#define PACED_RATE (4u << 20)
+
+/* Small writes past the slowdown trigger pay what they owe in pauses of
+ * at least a millisecond, so few of them are slow: pausing each one for
+ * its own few µs (a sleep costs some 60 µs more than asked) would make
+ * most of them slow for the same total pause. */
+static void test_pacing_pauses_are_few_and_long(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("wquant");
+    lsm_options o;
+    tu_small_options(&o);
+    o.level0_compaction_trigger = 2;
+    o.level0_slowdown_trigger = 3;
+    o.level0_stop_trigger = 6;
+    o.delayed_write_rate = PACED_RATE;
+    o.memtable_bytes = 1u << 20;  /* the puts stay in it: level 0 stays at 3 */
+    lsm_db *db = tu_open_db(dir, &o);
+    lsm_hold_compactions(db, 1);
+    for (int i = 0; i < 3; i++)
+        add_level0_table(db, i);
+    lsm_stats s;
+    lsm_get_stats(db, &s);
+    assert_int_equal(s.delayed_write_rate, PACED_RATE);
+    uint64_t slowed = s.slowed_writes, paused = s.slowdown_micros;
+    char key[32], val[100];
+    memset(val, 'p', sizeof val);
+    for (int i = 0; i < PACED_PUTS; i++) {
+        snprintf(key, sizeof key, "paced-%05d", i);
+        assert_int_equal(lsm_put(db, key, strlen(key), val, sizeof val, 0), LSM_OK);
+    }
+    lsm_get_stats(db, &s);
+    slowed = s.slowed_writes - slowed;
+    paused = s.slowdown_micros - paused;
+    /* Each put owes under 200 bytes at the rate: some 95 ms in all. */
+    uint64_t owed_bound = (uint64_t)PACED_PUTS * 200u * 1000000u / PACED_RATE;
+    assert_true(slowed >= 1);
+    assert_true(slowed <= owed_bound / QUANTUM_US + 1);
+    assert_true(paused >= slowed * QUANTUM_US);
+    lsm_hold_compactions(db, 0);
+    tu_close_and_remove(db, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_writes_pass_a_held_bulk_writer),
         cmocka_unit_test(test_write_rate_follows_level0),
+        cmocka_unit_test(test_pacing_pauses_are_few_and_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
