@@ -544,10 +544,12 @@ static int switch_memtable(lsm_db *db)
     db->old_log = db->log;
     db->log = w;
     db->log_bytes = 0;
+    pthread_mutex_lock(&db->view_mu);
     db->imm[db->nimm] = db->mem;
     db->imm_log[db->nimm] = db->mem_log;
     db->nimm++;
     db->mem = m;
+    pthread_mutex_unlock(&db->view_mu);
     db->mem_log = number;
     db->stall_logged = 0;
     db->bulk_in_mem = 0;
@@ -971,7 +973,10 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
     db->log_bytes = lsm_wal_offset(db->log);
     if (rc == LSM_OK) {
         db->bulk_in_mem |= head->bulk;
-        db->vs.last_seq = seq + lsm_batch_count(group) - 1;
+        /* Release: a reader that loads it (lsm_db_view_take) sees the
+         * group's entries in the memtable. */
+        __atomic_store_n(&db->vs.last_seq, seq + lsm_batch_count(group) - 1,
+                         __ATOMIC_RELEASE);
         if (head->sync)   /* apply_group synced the WAL up to here */
             db->synced_seq = db->vs.last_seq;
         db->appended_since_check += lsm_batch_bytes(group);
@@ -1376,16 +1381,16 @@ int lsm_flush(lsm_db *db)
 /* --- reads --------------------------------------------------------------------- */
 
 /* The memtables and version a read works on, referenced under mu. */
-typedef struct read_view {
-    lsm_memtable *mems[LSM_MAX_IMM + 1];   /* newest first */
-    int nmems;
-    lsm_version *version;
-    uint64_t seq;
-} read_view;
-
-static void view_acquire(lsm_db *db, const lsm_read_options *ro, read_view *rv)
+/* The sequence number is loaded after the memtables and version are
+ * taken, under view_mu: a write's entries reach its memtable before its
+ * number is published (write_group), and that memtable stays in every
+ * view until its table is in the current version (flush.c installs the
+ * table first); and a version installed before view_mu was taken was
+ * compacted with entries up to a number no later than this one, so it
+ * holds no entry zeroed from a later write. */
+void lsm_db_view_take(lsm_db *db, const lsm_snapshot *snapshot, lsm_read_view *rv)
 {
-    pthread_mutex_lock(&db->mu);
+    pthread_mutex_lock(&db->view_mu);
     rv->nmems = 0;
     rv->mems[rv->nmems++] = db->mem;
     for (int i = db->nimm; i-- > 0;)
@@ -1394,14 +1399,17 @@ static void view_acquire(lsm_db *db, const lsm_read_options *ro, read_view *rv)
         lsm_memtable_ref(rv->mems[i]);
     rv->version = db->vs.current;
     lsm_version_ref(rv->version);
-    rv->seq = ro && ro->snapshot ? ro->snapshot->seq : db->vs.last_seq;
-    pthread_mutex_unlock(&db->mu);
+    rv->seq = snapshot ? snapshot->seq
+                       : __atomic_load_n(&db->vs.last_seq, __ATOMIC_ACQUIRE);
+    pthread_mutex_unlock(&db->view_mu);
 }
 
-static void view_release(lsm_db *db, read_view *rv)
+void lsm_db_view_drop(lsm_db *db, lsm_read_view *rv)
 {
     for (int i = 0; i < rv->nmems; i++)
         lsm_memtable_unref(rv->mems[i]);
+    if (lsm_version_unref_if_shared(rv->version))
+        return;
     pthread_mutex_lock(&db->mu);
     lsm_db_release_version(db, rv->version);
     pthread_mutex_unlock(&db->mu);
@@ -1410,7 +1418,7 @@ static void view_release(lsm_db *db, read_view *rv)
 /* Newest visible version of key: LSM_KIND_PUT with the value in val,
  * LSM_KIND_BLOB with its reference in val,
  * LSM_KIND_DELETE, -1 (absent) or an error. */
-static int view_get(read_view *rv, lsm_slice key, lsm_buf *val, int fill_cache)
+static int view_get(lsm_read_view *rv, lsm_slice key, lsm_buf *val, int fill_cache)
 {
     uint64_t max_tomb = 0;
     for (int i = 0; i < rv->nmems; i++) {
@@ -1431,8 +1439,8 @@ static int view_get(read_view *rv, lsm_slice key, lsm_buf *val, int fill_cache)
 int lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key,
             size_t klen, void **val, size_t *vlen)
 {
-    read_view rv;
-    view_acquire(db, ro, &rv);
+    lsm_read_view rv;
+    lsm_db_view_take(db, ro ? ro->snapshot : NULL, &rv);
     lsm_buf buf = { 0 };
     int kind = view_get(&rv, lsm_slice_make(key, klen), &buf,
                         !(ro && ro->no_fill_cache));
@@ -1443,7 +1451,7 @@ int lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key,
         lsm_buf_free(&ref);
         kind = rc ? rc : LSM_KIND_PUT;
     }
-    view_release(db, &rv);
+    lsm_db_view_drop(db, &rv);
     if (kind == LSM_KIND_PUT) {
         if (!buf.data && lsm_buf_reserve(&buf, 1)) /* empty value: non-NULL */
             return lsm_fail(LSM_NO_MEMORY, "out of memory");

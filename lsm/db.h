@@ -86,6 +86,12 @@ struct lsm_db {
     struct lsm_blobs *blobs;       /* blob files (blob.h); always open */
 
     pthread_mutex_t mu;
+    /* The read view's lock: mem, imm[]/nimm and vs.current change with mu
+     * and view_mu both held (in that order), so a reader takes either.
+     * Point reads and new iterators take only view_mu (lsm_db_view_take),
+     * never waiting behind the writers and background threads that hold
+     * mu; its critical sections are a few reference counts long. */
+    pthread_mutex_t view_mu;
     pthread_cond_t bg_cv;          /* background progress (waiters: writers, flush) */
     pthread_cond_t work_cv;        /* background threads wait for work here */
     lsm_version_set vs;            /* (mu) */
@@ -241,6 +247,23 @@ int lsm_db_sync_old_log(lsm_db *db);
 /* Drops a reader's version reference (mu held); wakes the background
  * threads if that retired tables. */
 void lsm_db_release_version(lsm_db *db, lsm_version *v);
+
+/* What a read sees: the memtables (newest first) and the version,
+ * referenced, and the sequence number it reads at. */
+typedef struct lsm_read_view {
+    lsm_memtable *mems[LSM_MAX_IMM + 1];
+    int nmems;
+    lsm_version *version;
+    uint64_t seq;
+} lsm_read_view;
+/* Takes the current view (mu not held), at snapshot's sequence number if
+ * given, else at the last one written: every write up to it is in the
+ * view's memtables or tables, and the version holds no entry zeroed
+ * (compaction.c) from a later write. */
+void lsm_db_view_take(lsm_db *db, const lsm_snapshot *snapshot, lsm_read_view *rv);
+/* Drops its references (mu not held; taken only if the version was
+ * retired meanwhile and this was its last reader). */
+void lsm_db_view_drop(lsm_db *db, lsm_read_view *rv);
 /* Logs and installs an edit (mu held).  A failure may leave the edit
  * durable in the manifest, so it is a background error: nothing is
  * deleted until a reopen reads the manifest back. */

@@ -33,12 +33,9 @@ enum { FORWARD, REVERSE };
 struct lsm_iter {
     lsm_db *db;
     lsm_iiter *it;                 /* merged internal entries */
-    lsm_memtable *mems[LSM_MAX_IMM + 1];
-    int nmems;
-    lsm_version *version;
+    lsm_read_view view;            /* memtables, version, seq (db.h) */
     lsm_pinned_table *rd_tables;   /* tables holding range deletions */
     size_t nrd_tables;
-    uint64_t seq;
     int dir;
     int valid;
     int status;
@@ -53,12 +50,12 @@ struct lsm_iter {
 
 static int hidden_by_range_del(lsm_iter *it, const lsm_ikey *k)
 {
-    for (int i = 0; i < it->nmems; i++)
-        if (lsm_memtable_range_del_max_seq(it->mems[i], k->user, it->seq) > k->seq)
+    uint64_t seq = it->view.seq;
+    for (int i = 0; i < it->view.nmems; i++)
+        if (lsm_memtable_range_del_max_seq(it->view.mems[i], k->user, seq) > k->seq)
             return 1;
     for (size_t i = 0; i < it->nrd_tables; i++)
-        if (lsm_table_range_del_max_seq(it->rd_tables[i].t, k->user, it->seq) >
-            k->seq)
+        if (lsm_table_range_del_max_seq(it->rd_tables[i].t, k->user, seq) > k->seq)
             return 1;
     return 0;
 }
@@ -88,7 +85,7 @@ static void find_next_user_entry(lsm_iter *it, int skipping)
         lsm_ikey k;
         if (!parse_current(it, &k))
             return;
-        if (k.seq > it->seq)
+        if (k.seq > it->view.seq)
             continue;
         if (skipping && lsm_slice_cmp(k.user, lsm_buf_slice(&it->skip)) <= 0)
             continue;
@@ -116,7 +113,7 @@ static void find_prev_user_entry(lsm_iter *it)
         lsm_ikey k;
         if (!parse_current(it, &k))
             return;
-        if (k.seq > it->seq)
+        if (k.seq > it->view.seq)
             continue;
         if (kind != LSM_KIND_DELETE &&
             lsm_slice_cmp(k.user, lsm_buf_slice(&it->saved_key)) < 0)
@@ -158,7 +155,7 @@ void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen)
     if (it->status)
         return;
     lsm_buf target = { 0 };
-    if (lsm_ikey_append(&target, lsm_slice_make(key, klen), it->seq,
+    if (lsm_ikey_append(&target, lsm_slice_make(key, klen), it->view.seq,
                         LSM_KIND_SEEK)) {
         it->status = lsm_fail(LSM_NO_MEMORY, "out of memory");
         it->valid = 0;
@@ -274,14 +271,14 @@ int lsm_iter_status(const lsm_iter *it)
 
 static int build_merged(lsm_iter *it, int fill_cache)
 {
-    lsm_version *v = it->version;
-    int cap = it->nmems + (int)v->nfiles[0] + LSM_NUM_LEVELS;
+    lsm_version *v = it->view.version;
+    int cap = it->view.nmems + (int)v->nfiles[0] + LSM_NUM_LEVELS;
     lsm_iiter **children = malloc((size_t)cap * sizeof *children);
     if (!children)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
     int n = 0;
-    for (int i = 0; i < it->nmems; i++)
-        children[n++] = lsm_memtable_iter(it->mems[i]);
+    for (int i = 0; i < it->view.nmems; i++)
+        children[n++] = lsm_memtable_iter(it->view.mems[i]);
     lsm_version_add_iters(v, fill_cache, children, &n);
     for (int i = 0; i < n; i++)
         if (!children[i])
@@ -299,18 +296,8 @@ lsm_iter *lsm_iter_new(lsm_db *db, const lsm_read_options *ro)
         return NULL;
     }
     it->db = db;
-    pthread_mutex_lock(&db->mu);
-    it->mems[it->nmems++] = db->mem;
-    for (int i = db->nimm; i-- > 0;)
-        it->mems[it->nmems++] = db->imm[i];
-    for (int i = 0; i < it->nmems; i++)
-        lsm_memtable_ref(it->mems[i]);
-    it->version = db->vs.current;
-    lsm_version_ref(it->version);
-    it->seq = ro && ro->snapshot ? ro->snapshot->seq : db->vs.last_seq;
-    pthread_mutex_unlock(&db->mu);
-
-    it->status = lsm_version_pin_range_del_tables(it->version, &it->rd_tables,
+    lsm_db_view_take(db, ro ? ro->snapshot : NULL, &it->view);
+    it->status = lsm_version_pin_range_del_tables(it->view.version, &it->rd_tables,
                                                   &it->nrd_tables);
     it->scan = ro && ro->no_fill_cache;
     if (it->status == LSM_OK)
@@ -326,12 +313,8 @@ void lsm_iter_free(lsm_iter *it)
         return;
     lsm_iiter_free(it->it);
     if (it->rd_tables)
-        lsm_version_unpin_tables(it->version, it->rd_tables, it->nrd_tables);
-    for (int i = 0; i < it->nmems; i++)
-        lsm_memtable_unref(it->mems[i]);
-    pthread_mutex_lock(&it->db->mu);
-    lsm_db_release_version(it->db, it->version);
-    pthread_mutex_unlock(&it->db->mu);
+        lsm_version_unpin_tables(it->view.version, it->rd_tables, it->nrd_tables);
+    lsm_db_view_drop(it->db, &it->view);
     lsm_buf_free(&it->saved_key);
     lsm_buf_free(&it->saved_value);
     lsm_buf_free(&it->blob);
@@ -347,13 +330,13 @@ lsm_iiter *lsm_iter_entries(lsm_iter *it)
 
 int lsm_iter_range_dels(lsm_iter *it, lsm_range_dels **out)
 {
-    int n = 0, cap = it->nmems + 16;
+    int n = 0, cap = it->view.nmems + 16;
     lsm_iiter **its = malloc((size_t)cap * sizeof *its);
     if (!its)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
-    for (int i = 0; i < it->nmems; i++)
-        its[n++] = lsm_memtable_range_del_iter(it->mems[i]);
-    int rc = lsm_version_add_range_del_iters(it->version, &its, &n, &cap);
+    for (int i = 0; i < it->view.nmems; i++)
+        its[n++] = lsm_memtable_range_del_iter(it->view.mems[i]);
+    int rc = lsm_version_add_range_del_iters(it->view.version, &its, &n, &cap);
     for (int i = 0; i < n; i++)
         if (!its[i])
             its[i] = lsm_iiter_error(LSM_NO_MEMORY);

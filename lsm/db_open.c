@@ -131,6 +131,7 @@ static lsm_db *db_alloc(const char *dir, const lsm_options *o)
     db->opt = *o;
     db->env = o->env ? o->env : lsm_env_posix();
     pthread_mutex_init(&db->mu, NULL);
+    pthread_mutex_init(&db->view_mu, NULL);
     pthread_mutex_init(&db->snap_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_cond_init(&db->work_cv, NULL);
@@ -173,6 +174,7 @@ static void db_free(lsm_db *db)
     if (db->lock)
         db->env->unlock(db->env, db->lock);
     pthread_mutex_destroy(&db->mu);
+    pthread_mutex_destroy(&db->view_mu);
     pthread_mutex_destroy(&db->snap_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_cond_destroy(&db->work_cv);
@@ -697,7 +699,8 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
         free(lockpath);
     }
     if (rc == LSM_OK)
-        rc = lsm_vset_init(&db->vs, db->dir, db->env, db->tcache, &db->mu);
+        rc = lsm_vset_init(&db->vs, db->dir, db->env, db->tcache, &db->mu,
+                           &db->view_mu);
     if (rc == LSM_OK && is_new)
         settle_style(db, is_new);
     if (rc == LSM_OK)

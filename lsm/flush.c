@@ -276,10 +276,12 @@ static void flush_oldest(lsm_db *db)
     }
     db->nospace = 0;
     db->flush_nospace = 0;
+    pthread_mutex_lock(&db->view_mu);   /* after its table is installed */
     memmove(db->imm, db->imm + 1, (size_t)(db->nimm - 1) * sizeof *db->imm);
     memmove(db->imm_log, db->imm_log + 1,
             (size_t)(db->nimm - 1) * sizeof *db->imm_log);
     db->nimm--;
+    pthread_mutex_unlock(&db->view_mu);
     uint64_t ranges;
     lsm_memtable_deletions(m, &ranges);
     if (ranges > 0 && meta.size > 0)

@@ -43,6 +43,16 @@ void lsm_version_ref(lsm_version *v)
     __atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
 }
 
+int lsm_version_unref_if_shared(lsm_version *v)
+{
+    int refs = __atomic_load_n(&v->refs, __ATOMIC_RELAXED);
+    while (refs > 1)
+        if (__atomic_compare_exchange_n(&v->refs, &refs, refs - 1, 1,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return 1;
+    return 0;
+}
+
 void lsm_version_unref(lsm_version *v)
 {
     if (__atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) == 0) {
@@ -422,7 +432,7 @@ static int version_apply(lsm_version_set *vs, const lsm_version *base,
     return LSM_OK;
 }
 
-/* Makes v the current version (mu held). */
+/* Makes v the current version (mu held; view_mu taken for the swap). */
 static void install_version(lsm_version_set *vs, lsm_version *v)
 {
     lsm_version_ref(v);
@@ -431,9 +441,12 @@ static void install_version(lsm_version_set *vs, lsm_version *v)
     v->prev = vs->live.prev;
     v->prev->next = v;
     v->next->prev = v;
-    if (vs->current)
-        lsm_version_unref(vs->current);
+    lsm_version *old = vs->current;
+    pthread_mutex_lock(vs->view_mu);
     vs->current = v;
+    pthread_mutex_unlock(vs->view_mu);
+    if (old)    /* after the swap: a reader that took it holds a reference */
+        lsm_version_unref(old);
 }
 
 /* --- named snapshots ------------------------------------------------------------ */
@@ -568,13 +581,15 @@ static void snaps_apply(lsm_version_set *vs, const lsm_version_edit *e)
 /* --- the version set ---------------------------------------------------------- */
 
 int lsm_vset_init(lsm_version_set *vs, const char *dir, lsm_env *env,
-                  lsm_table_cache *tc, pthread_mutex_t *mu)
+                  lsm_table_cache *tc, pthread_mutex_t *mu,
+                  pthread_mutex_t *view_mu)
 {
     memset(vs, 0, sizeof *vs);
     vs->dir = dir;
     vs->env = env;
     vs->tcache = tc;
     vs->mu = mu;
+    vs->view_mu = view_mu;
     vs->live.prev = vs->live.next = &vs->live;
     vs->next_file = 2;
     vs->next_snap_id = 1;

@@ -172,6 +172,10 @@ typedef struct lsm_version {
 
 void lsm_version_ref(lsm_version *v);
 void lsm_version_unref(lsm_version *v);        /* needs the DB mutex */
+/* Drops a reference without the DB mutex if it is not the last one:
+ * 1 if it did, 0 (nothing done) if it may be the last, which only
+ * lsm_version_unref may drop. */
+int lsm_version_unref_if_shared(lsm_version *v);
 
 /* Point lookup through the levels.  *max_tomb carries the highest
  * covering range-deletion seq seen in newer sources and is updated.
@@ -222,6 +226,7 @@ struct lsm_version_set {
     lsm_env *env;
     lsm_table_cache *tcache;
     pthread_mutex_t *mu;
+    pthread_mutex_t *view_mu;       /* also held while current changes */
     lsm_version *current;
     lsm_version live;               /* list head of live versions */
     uint64_t next_file;
@@ -254,8 +259,10 @@ struct lsm_version_set {
     pthread_cond_t manifest_cv;
 };
 
+/* mu guards the set; view_mu (db.h) is also held while current changes. */
 int lsm_vset_init(lsm_version_set *vs, const char *dir, lsm_env *env,
-                  lsm_table_cache *tc, pthread_mutex_t *mu);
+                  lsm_table_cache *tc, pthread_mutex_t *mu,
+                  pthread_mutex_t *view_mu);
 void lsm_vset_destroy(lsm_version_set *vs);
 /* Reads CURRENT and the manifest it names. */
 int lsm_vset_recover(lsm_version_set *vs, void (*log)(void *, int, const char *),

@@ -140,8 +140,9 @@ static void recover(const char *data, size_t n)
     memenv_add(&env, DIR_NAME "/MANIFEST-000001", data, n);
 
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_t view_mu = PTHREAD_MUTEX_INITIALIZER;
     lsm_version_set vs;
-    if (lsm_vset_init(&vs, DIR_NAME, &env.base, NULL, &mu) != LSM_OK)
+    if (lsm_vset_init(&vs, DIR_NAME, &env.base, NULL, &mu, &view_mu) != LSM_OK)
         return;
     int rc = lsm_vset_recover(&vs, log_line, NULL);
     CHECK(rc == LSM_OK || rc == LSM_CORRUPTION || rc == LSM_INVALID ||
