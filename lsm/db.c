@@ -722,19 +722,20 @@ static uint64_t write_delay(lsm_db *db, size_t bytes, int bulk)
     }
     uint64_t now = now_micros();
     uint64_t cost = (uint64_t)((double)bytes * 1e6 / (double)rate);
-    if (db->wctl_next + WCTL_BURST_US < now)
+    if (db->wctl_next + WCTL_BURST_US < now) {
         db->wctl_next = now - WCTL_BURST_US;
+        db->wctl_owed = 0;                  /* the pause paid it */
+    }
     if (bulk || db->wctl_next < now + WCTL_MAX_DEBT_US)
         db->wctl_next += cost;
     uint64_t debt = db->wctl_next > now ? db->wctl_next - now : 0;
-    uint64_t owed = bulk ? debt : db->wctl_owed + (debt < cost ? debt : cost);
-    if (owed < WCTL_QUANTUM_US) {
-        if (!bulk)
-            db->wctl_owed = owed;
-        return 0;
-    }
-    db->wctl_owed = 0;     /* a bulk write's sleep pays the others' share too */
-    return owed;
+    if (bulk)
+        return debt >= WCTL_QUANTUM_US ? debt : 0;
+    /* Not cleared by a bulk write's sleep: past WCTL_MAX_DEBT_US the
+     * others' shares are not in the debt that sleep pays. */
+    uint64_t owed = db->wctl_owed + (debt < cost ? debt : cost);
+    db->wctl_owed = owed < WCTL_QUANTUM_US ? owed : 0;
+    return owed < WCTL_QUANTUM_US ? 0 : owed;
 }
 
 /* Paces a write of `bytes` (mu held, dropped for the sleep); counts the
@@ -1387,7 +1388,9 @@ int lsm_flush(lsm_db *db)
  * view until its table is in the current version (flush.c installs the
  * table first); and a version installed before view_mu was taken was
  * compacted with entries up to a number no later than this one, so it
- * holds no entry zeroed from a later write. */
+ * holds no entry zeroed from a later write.  Between a flush's install
+ * and its memtable's removal a view holds both, the same entries twice:
+ * reads search memtables first, and merged equal entries read as one. */
 void lsm_db_view_take(lsm_db *db, const lsm_snapshot *snapshot, lsm_read_view *rv)
 {
     pthread_mutex_lock(&db->view_mu);
