@@ -138,6 +138,13 @@ int lsm_table_cache_warm(lsm_table_cache *tc, uint64_t number, uint64_t size)
     return rc;
 }
 
+int lsm_table_cache_verify(lsm_table_cache *tc, uint64_t number, uint64_t size)
+{
+    int rc = lsm_table_cache_warm(tc, number, size);
+    lsm_table_cache_evict(tc, number);
+    return rc;
+}
+
 void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t number)
 {
     char kbuf[8];
