@@ -136,18 +136,27 @@ static void add_level0_table(lsm_db *db, int i)
 
 #define RATE (1u << 20)
 
-static void test_write_rate_follows_level0(void **state)
+/* A store whose level 0 slows writes from 3 tables and stops them at 6,
+ * its compactions held (1 MiB memtables: the tests' puts stay in them). */
+static lsm_db *open_paced(const char *dir, uint64_t rate)
 {
-    (void)state;
-    char *dir = tu_tempdir("wrate");
     lsm_options o;
     tu_small_options(&o);
     o.level0_compaction_trigger = 2;
     o.level0_slowdown_trigger = 3;
     o.level0_stop_trigger = 6;
-    o.delayed_write_rate = RATE;
+    o.delayed_write_rate = rate;
+    o.memtable_bytes = 1u << 20;
     lsm_db *db = tu_open_db(dir, &o);
     lsm_hold_compactions(db, 1);
+    return db;
+}
+
+static void test_write_rate_follows_level0(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("wrate");
+    lsm_db *db = open_paced(dir, RATE);
     lsm_stats s;
     int i = 0;
     for (; i < 2; i++)
@@ -201,15 +210,7 @@ static void test_pacing_pauses_are_few_and_long(void **state)
 {
     (void)state;
     char *dir = tu_tempdir("wquant");
-    lsm_options o;
-    tu_small_options(&o);
-    o.level0_compaction_trigger = 2;
-    o.level0_slowdown_trigger = 3;
-    o.level0_stop_trigger = 6;
-    o.delayed_write_rate = PACED_RATE;
-    o.memtable_bytes = 1u << 20;  /* the puts stay in it: level 0 stays at 3 */
-    lsm_db *db = tu_open_db(dir, &o);
-    lsm_hold_compactions(db, 1);
+    lsm_db *db = open_paced(dir, PACED_RATE);
     for (int i = 0; i < 3; i++)
         add_level0_table(db, i);
     lsm_stats s;
