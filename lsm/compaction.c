@@ -803,10 +803,11 @@ static int close_output(merge_state *ms, const lsm_slice *upper)
     rc = rc ? rc : crc;
     ms->open = 0;
     o->meta.seq0_max = o->seq0 ? o->orig_max : 0;
+    int rdels = 0;
     if (rc == LSM_OK && o->meta.entries > 0)
-        rc = ms->c->whole || ms->c->tiered
-                 ? lsm_table_cache_verify(ms->db->tcache, o->meta.number, o->meta.size)
-                 : lsm_table_cache_warm(ms->db->tcache, o->meta.number, o->meta.size);
+        rc = lsm_table_cache_warm(ms->db->tcache, o->meta.number, o->meta.size,
+                                  !ms->c->whole, &rdels);
+    o->meta.range_dels = rdels ? LSM_RDELS_SOME : LSM_RDELS_NONE;
     if (rc == LSM_OK && o->meta.entries > 0)
         rc = lsm_edit_add_meta(&ms->edit, ms->c->out_level, &o->meta);
     if (rc == LSM_OK && o->meta.entries > 0)

@@ -212,9 +212,7 @@ static int flush_recovered(replay *rp)
     int rc = lsm_write_memtable_table(db, db->mem, number, oldest, &meta,
                                       &rp->edit->garbage);
     if (rc == LSM_OK && meta.size > 0)
-        rc = lsm_edit_add_file(rp->edit, 0, number, meta.size, meta.entries,
-                               lsm_buf_slice(&meta.smallest),
-                               lsm_buf_slice(&meta.largest));
+        rc = lsm_edit_add_meta(rp->edit, 0, &meta);
     lsm_buf_free(&meta.smallest);
     lsm_buf_free(&meta.largest);
     free(meta.blob_files);       /* the table is read by blob_gc.c if needed */

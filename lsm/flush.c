@@ -188,7 +188,7 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
     if (lsm_memtable_empty(m))
         return LSM_OK;
     /* The table replaces the WAL: the blob bytes it names go first. */
-    int rc = lsm_blobs_sync(db->blobs);
+    int rc = lsm_blobs_sync(db->blobs), rdels = 0;
     if (rc)
         return rc;
     char *path = lsm_filename(db->dir, LSM_FILE_TABLE, number);
@@ -204,7 +204,8 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
     if (rc == LSM_OK)
         rc = db->env->sync_dir(db->env, db->dir);
     if (rc == LSM_OK)
-        rc = lsm_table_cache_warm(db->tcache, number, meta->size);
+        rc = lsm_table_cache_warm(db->tcache, number, meta->size, 1, &rdels);
+    meta->range_dels = rdels ? LSM_RDELS_SOME : LSM_RDELS_NONE;
     if (rc) {
         lsm_table_cache_evict(db->tcache, number);
         db->env->unlink(db->env, path);
@@ -255,9 +256,7 @@ static void flush_oldest(lsm_db *db)
     lsm_edit_init(&edit);
     edit.garbage = garbage;     /* freed with the edit */
     if (rc == LSM_OK && meta.size > 0)
-        rc = lsm_edit_add_file(&edit, 0, number, meta.size, meta.entries,
-                               lsm_buf_slice(&meta.smallest),
-                               lsm_buf_slice(&meta.largest));
+        rc = lsm_edit_add_meta(&edit, 0, &meta);
     if (rc == LSM_OK && meta.size > 0)
         lsm_file_meta_copy_blobs(edit.added[edit.nadded - 1].meta, &meta);
     free(meta.blob_files);

@@ -128,21 +128,19 @@ void lsm_table_cache_release(lsm_table_cache *tc, lsm_cache_handle *h)
     lsm_cache_release(tc->cache, h);
 }
 
-int lsm_table_cache_warm(lsm_table_cache *tc, uint64_t number, uint64_t size)
+int lsm_table_cache_warm(lsm_table_cache *tc, uint64_t number, uint64_t size,
+                         int keep, int *range_dels)
 {
     lsm_table *t;
     lsm_cache_handle *h;
     int rc = lsm_table_cache_get(tc, number, size, &t, &h);
-    if (rc == LSM_OK)
-        lsm_table_cache_release(tc, h);
-    return rc;
-}
-
-int lsm_table_cache_verify(lsm_table_cache *tc, uint64_t number, uint64_t size)
-{
-    int rc = lsm_table_cache_warm(tc, number, size);
-    lsm_table_cache_evict(tc, number);
-    return rc;
+    if (rc != LSM_OK)
+        return rc;
+    *range_dels = lsm_table_has_range_dels(t);
+    lsm_table_cache_release(tc, h);
+    if (!keep && !tc->meta_in_cache)
+        lsm_table_cache_evict(tc, number);
+    return LSM_OK;
 }
 
 void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t number)

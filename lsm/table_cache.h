@@ -40,28 +40,26 @@ lsm_iiter *lsm_table_cache_range_del_iter(lsm_table_cache *tc,
  * (at most max_open_files tables' worth), or with meta_in_cache those the
  * block cache holds or readers pin (lsm_cache_high_bytes). */
 uint64_t lsm_table_cache_meta_bytes(lsm_table_cache *tc);
-/* Opens table `number` into the cache unless it is there, and unpins it.
- * Flushes and compactions call it on each table they write, before the
- * manifest names it (RocksDB does the same): the footer, index, filter
- * and range deletions are read back and verified once, on the background
- * thread, so a table that cannot be opened is never installed and
- * readers do not pay for the open.  Cost: reading those blocks, a few
- * percent of the table's bytes, from the page cache the write left them
- * in; and the table then stays open like any read one (a descriptor, and
- * without meta_in_cache its index and filter in memory, about 1.9 bytes
- * a key) until evicted, so a store only written holds what a store also
- * read did.  A failure (out of memory or descriptors, a bad block) fails
- * the flush or compaction: the store's background error, as any other
- * failure of it. */
-int lsm_table_cache_warm(lsm_table_cache *tc, uint64_t number, uint64_t size);
-/* lsm_table_cache_warm, then drops the table from the cache: verified
- * the same way, opened again by its first reader.  For the outputs of a
- * compaction that rewrites whole levels (lsm_compact, a level rewrite, a
- * tiered merge): kept open, their metadata would add to that of the
- * inputs, open until the edit, as much again as the levels merged (at
- * 200M keys some 300 MB for the 100 s of a full compaction), which no
- * bound on memory allows for. */
-int lsm_table_cache_verify(lsm_table_cache *tc, uint64_t number, uint64_t size);
+/* Opens table `number` into the cache unless it is there, and unpins it;
+ * *range_dels is set to whether it holds range deletions.  Flushes and
+ * compactions call it on each table they write, before the manifest
+ * names it (RocksDB does the same): the footer, index, filter and range
+ * deletions are read back and verified once, on the background thread,
+ * so a table that cannot be opened is never installed and readers do not
+ * pay for the open.  Cost: reading those blocks, a few percent of the
+ * table's bytes, from the page cache the write left them in; and the
+ * table then stays open like any read one (a descriptor, and without
+ * meta_in_cache its index and filter in memory, about 1.9 bytes a key)
+ * until evicted, so a store only written holds what a store also read
+ * did.  keep = 0 (a compaction of whole levels: lsm_compact, a level
+ * rewrite) drops it from the cache again unless meta_in_cache bounds
+ * that memory: kept open, such outputs would add the metadata of the
+ * levels merged to that of the inputs, open until the edit (at 200M keys
+ * some 300 MB for the 100 s of a full compaction).  A failure (out of
+ * memory or descriptors, a bad block) fails the flush or compaction: the
+ * store's background error, as any other failure of it. */
+int lsm_table_cache_warm(lsm_table_cache *tc, uint64_t number, uint64_t size,
+                         int keep, int *range_dels);
 /* Drops a deleted table from the cache. */
 void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t number);
 

@@ -49,9 +49,10 @@ typedef struct lsm_file_meta {
     int damaged;               /* (DB mutex) a compaction found a block of
                                   it unreadable: never an input again */
     int blobs_known;           /* (DB mutex) blob_files is set (blob_gc.c) */
-    /* Whether the table holds range deletions, learned when a reader
-     * first opens it (a table never changes): LSM_RDELS_*.  Atomic, set
-     * without the DB mutex; a meta copied from another holds 0. */
+    /* Whether the table holds range deletions (a table never changes):
+     * LSM_RDELS_*, set by the flush or compaction that wrote it, else
+     * learned when a reader first opens it.  Atomic, set without the DB
+     * mutex; lsm_edit_add_meta carries it over. */
     int range_dels;
     uint64_t *blob_files;      /* sorted, distinct: the blob files its */
     size_t nblob_files;        /* LSM_KIND_BLOB entries name */

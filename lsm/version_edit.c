@@ -271,8 +271,11 @@ int lsm_edit_add_meta(lsm_version_edit *e, int level, const lsm_file_meta *f)
     int rc = lsm_edit_add_file(e, level, f->number, f->size, f->entries,
                                lsm_buf_slice(&f->smallest),
                                lsm_buf_slice(&f->largest));
-    if (rc == LSM_OK)
+    if (rc == LSM_OK) {
         e->added[e->nadded - 1].meta->seq0_max = f->seq0_max;
+        e->added[e->nadded - 1].meta->range_dels =
+            __atomic_load_n(&f->range_dels, __ATOMIC_RELAXED);
+    }
     return rc;
 }
 

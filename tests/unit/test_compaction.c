@@ -685,7 +685,7 @@ static void test_table_meta_bytes(void **state)
  * read at all, the index and filter of every table of the store are in
  * memory after flushes and the compactions they set off.  A compaction
  * of whole levels (lsm_compact) verifies its outputs the same way but
- * does not keep them open (lsm_table_cache_verify): after it, only the
+ * does not keep them open (keep = 0): after it, only the
  * tables it left in place are. */
 static void test_new_tables_open_before_reads(void **state)
 {
