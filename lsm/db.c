@@ -1381,7 +1381,6 @@ int lsm_flush(lsm_db *db)
 
 /* --- reads --------------------------------------------------------------------- */
 
-/* The memtables and version a read works on, referenced under mu. */
 /* The sequence number is loaded after the memtables and version are
  * taken, under view_mu: a write's entries reach its memtable before its
  * number is published (write_group), and that memtable stays in every
