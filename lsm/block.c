@@ -16,6 +16,18 @@
  * next is O(1); prev rescans from the preceding restart point.  Blocks
  * of internal keys (cmp == lsm_ikey_cmp, nearly all of them) compare
  * keys with an inlined copy of that order.
+ *
+ * Search hints (lsm_block_add_hints, for a table's index block, which
+ * lives as long as its table and is searched by every point read): one
+ * 8-byte integer per restart key, the first 8 bytes of its user key after
+ * the prefix all restart keys share, big-endian and zero-padded, so that
+ * a < b implies hint(a) <= hint(b).  A seek first binary-searches that
+ * dense array (8 hints to a cache line) for the restarts whose hint
+ * equals the target's, then compares whole keys only among those --
+ * usually none or one.  Without hints each step of the search touches the
+ * restart array and an entry elsewhere in the block: two cache misses a
+ * step in an index far larger than the CPU caches.  Cost: 8 bytes per
+ * restart, built once when the table opens.
  */
 #include "block.h"
 
@@ -30,6 +42,12 @@ struct lsm_block {
     uint32_t restarts_off;  /* end of the entry area */
     uint32_t nrestarts;
     int own;
+    /* NULL, or one hint per restart (see the top of the file); the shared
+     * prefix is the first hint_skip bytes of hint_prefix (restart 0's
+     * key, inside data). */
+    uint64_t *hints;
+    const char *hint_prefix;
+    uint32_t hint_skip;
 };
 
 static inline uint32_t restart_point(const char *data, uint32_t restarts_off,
@@ -84,6 +102,9 @@ int lsm_block_new(char *data, size_t len, int own, lsm_block **out)
     b->restarts_off = off;
     b->nrestarts = n;
     b->own = own;
+    b->hints = NULL;
+    b->hint_prefix = NULL;
+    b->hint_skip = 0;
     *out = b;
     return LSM_OK;
 }
@@ -94,12 +115,13 @@ void lsm_block_free(lsm_block *b)
         return;
     if (b->own)
         free(b->data);
+    free(b->hints);
     free(b);
 }
 
 size_t lsm_block_size(const lsm_block *b)
 {
-    return b->size;
+    return b->size + (b->hints ? (size_t)b->nrestarts * sizeof *b->hints : 0);
 }
 
 /* ---- iterator ----------------------------------------------------------- */
@@ -112,6 +134,7 @@ typedef struct block_iter {
     int ikeys;                  /* cmp is lsm_ikey_cmp */
     const char *data;
     uint32_t restarts_off, nrestarts;
+    const lsm_block *block;
     /* Invariant: valid <=> status == OK && cur < restarts_off.  Then the
      * current entry spans [cur, next) and its key is key[0..klen). */
     uint32_t cur, next;
@@ -177,6 +200,62 @@ static inline const char *decode_header(const char *p, const char *limit,
         !(p = lsm_decode_varint32(p, limit, vlen)))
         return NULL;
     return p;
+}
+
+/* ---- search hints ------------------------------------------------------- */
+
+/* The user key stored whole at restart i of an internal-key block, read
+ * in place; 0 if the entry or its key is malformed. */
+static int restart_user_key(const lsm_block *b, uint32_t i, lsm_slice *user)
+{
+    uint32_t off = restart_point(b->data, b->restarts_off, i);
+    const char *limit = b->data + b->restarts_off;
+    uint32_t shared, unshared, vlen;
+    const char *p = decode_header(b->data + off, limit, &shared, &unshared,
+                                  &vlen);
+    if (!p || shared != 0 || unshared < LSM_IKEY_TRAILER ||
+        (uint64_t)unshared + vlen > (uint64_t)(limit - p))
+        return 0;
+    *user = lsm_slice_make(p, unshared - LSM_IKEY_TRAILER);
+    return 1;
+}
+
+static inline uint64_t hint_of(lsm_slice user, uint32_t skip)
+{
+    unsigned char v[8] = { 0 };
+    if (user.len > skip)
+        memcpy(v, user.data + skip, user.len - skip < 8 ? user.len - skip : 8);
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++)
+        h = h << 8 | v[i];
+    return h;
+}
+
+int lsm_block_add_hints(lsm_block *b)
+{
+    lsm_slice first, last;
+    if (b->hints || b->nrestarts < 2 || !restart_user_key(b, 0, &first) ||
+        !restart_user_key(b, b->nrestarts - 1, &last))
+        return LSM_OK;
+    size_t skip = 0;
+    while (skip < first.len && skip < last.len &&
+           first.data[skip] == last.data[skip])
+        skip++;
+    uint64_t *h = malloc((size_t)b->nrestarts * sizeof *h);
+    if (!h)
+        return lsm_fail(LSM_NO_MEMORY, "block: out of memory");
+    for (uint32_t i = 0; i < b->nrestarts; i++) {
+        lsm_slice user;
+        if (!restart_user_key(b, i, &user)) {
+            free(h);  /* a bad entry: seeks find and report it */
+            return LSM_OK;
+        }
+        h[i] = hint_of(user, (uint32_t)skip);
+    }
+    b->hints = h;
+    b->hint_prefix = first.data;
+    b->hint_skip = (uint32_t)skip;
+    return LSM_OK;
 }
 
 /* Makes room for a key of n > kcap bytes, keeping the first `keep`. */
@@ -294,6 +373,45 @@ static void bi_last(lsm_iiter *base)
         ;
 }
 
+/* The first of hints[lo, hi) that is >= t (strict: > t), or hi. */
+static uint32_t hint_bound(const uint64_t *hints, uint32_t lo, uint32_t hi,
+                           uint64_t t, int strict)
+{
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (hints[mid] < t || (strict && hints[mid] == t))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Narrows the restarts [*lo, *hi] where bi_seek looks for the last key
+ * < target, by the hints alone: restarts whose hint is below the
+ * target's hold smaller keys, those above it larger ones. */
+static void hint_narrow(const block_iter *it, lsm_slice target, uint32_t *lo,
+                        uint32_t *hi)
+{
+    const lsm_block *b = it->block;
+    if (!b->hints || !it->ikeys || target.len < LSM_IKEY_TRAILER)
+        return;
+    lsm_slice user = lsm_ikey_user(target);
+    uint32_t n = b->nrestarts, skip = b->hint_skip;
+    int c = memcmp(user.data, b->hint_prefix, user.len < skip ? user.len : skip);
+    if (c == 0 && user.len < skip)
+        c = -1;                     /* a proper prefix of every key */
+    if (c != 0) {                   /* below or above every key */
+        *lo = *hi = c < 0 ? 0 : n - 1;
+        return;
+    }
+    uint64_t t = hint_of(user, skip);
+    uint32_t first_eq = hint_bound(b->hints, 0, n, t, 0);
+    uint32_t first_gt = hint_bound(b->hints, first_eq, n, t, 1);
+    *lo = first_eq ? first_eq - 1 : 0;
+    *hi = first_gt ? first_gt - 1 : 0;
+}
+
 static void bi_seek(lsm_iiter *base, lsm_slice target)
 {
     block_iter *it = (block_iter *)base;
@@ -305,6 +423,7 @@ static void bi_seek(lsm_iiter *base, lsm_slice target)
      * in the run of entries starting there (or is its successor run's
      * first entry, reached by the scan). */
     uint32_t lo = 0, hi = it->nrestarts - 1;
+    hint_narrow(it, target, &lo, &hi);
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo + 1) / 2;
         lsm_slice k;
@@ -392,6 +511,7 @@ static void iter_init(block_iter *it, const lsm_block *b, lsm_cmp_fn cmp)
     it->base.ops = &block_iter_ops;
     it->cmp = cmp;
     it->ikeys = cmp == lsm_ikey_cmp;
+    it->block = b;
     it->data = b->data;
     it->restarts_off = b->restarts_off;
     it->nrestarts = b->nrestarts;

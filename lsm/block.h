@@ -43,7 +43,14 @@ typedef struct lsm_block lsm_block;
 /* Takes ownership of data (malloc'ed) when own = 1. */
 int lsm_block_new(char *data, size_t len, int own, lsm_block **out);
 void lsm_block_free(lsm_block *b);
+/* Bytes in memory: the block and its search hints. */
 size_t lsm_block_size(const lsm_block *b);
+/* Builds search hints for a block of internal keys (lsm_ikey_cmp order)
+ * that will be searched often, a table's index: seeks then touch a dense
+ * array of 8 bytes per restart instead of the entries (block.c).  Costs
+ * 8 bytes per restart.  A malformed entry leaves the block without hints
+ * (seeks report it); LSM_NO_MEMORY otherwise the only failure. */
+int lsm_block_add_hints(lsm_block *b);
 /* Iterator ordered by cmp; does not own the block. */
 lsm_iiter *lsm_block_iter(const lsm_block *b, lsm_cmp_fn cmp);
 /* The first entry whose key is >= target, as a seek of lsm_block_iter

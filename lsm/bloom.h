@@ -2,10 +2,12 @@
  * bloom.h — the bloom filter stored in every table (one per table, over
  * its user keys).
  *
- * Layout: bit array (ceil(n*bits_per_key/8) bytes, at least 8) followed by
- * one byte k, the number of probes.  Probes use double hashing of a 64-bit
- * XXH3 hash of the key: h1 + i*h2.  With 10 bits per key and k = 7 the
- * false-positive rate is about 0.8%.
+ * Layout (bloom.c has the details): a bit array followed by one byte,
+ * 0x80 | k for the blocked layout written now -- 512-bit blocks, each
+ * key's k probes all in one block, so a lookup touches one cache line --
+ * or k alone for the classic layout of stores written before December
+ * 2026, still read.  Probes come from a 64-bit XXH3 hash of the key.
+ * With 10 bits per key and k = 7 the false-positive rate is about 1%.
  */
 #ifndef LSM_BLOOM_H
 #define LSM_BLOOM_H
@@ -33,7 +35,9 @@ int lsm_bloom_finish(lsm_bloom_builder *b, lsm_buf *out);
 void lsm_bloom_builder_free(lsm_bloom_builder *b);
 
 /* 1 if key may be in the set, 0 if surely not.  A malformed filter
- * (too short, k = 0 or > 30) answers 1: it must never hide a key. */
+ * (too short, k = 0 or > 30, a blocked array not a whole number of
+ * blocks) answers 1: it must never hide a key.  The blocked layout costs
+ * one cache miss per lookup when the filter is 64-byte aligned. */
 int lsm_bloom_may_contain(lsm_slice filter, lsm_slice key);
 
 #endif

@@ -112,6 +112,8 @@ typedef struct lsm_table_desc {
     uint64_t file_bytes, data_blocks;
     uint64_t entries;           /* point entries and range deletions */
     uint64_t filter_bytes, index_bytes;
+    uint64_t index_mem_bytes;   /* the index the table holds in memory,
+                                   search hints included (0: in the cache) */
 } lsm_table_desc;
 void lsm_table_describe(const lsm_table *t, lsm_table_desc *d);
 

@@ -97,7 +97,7 @@ static int open_table(lsm_table_cache *tc, uint64_t number, uint64_t size,
     if (tc->meta_in_cache)
         lsm_table_meta_to_cache(c->table);
     else
-        c->meta_bytes = d.filter_bytes + d.index_bytes;
+        c->meta_bytes = d.filter_bytes + d.index_mem_bytes;
     __atomic_add_fetch(&tc->meta_bytes, c->meta_bytes, __ATOMIC_RELAXED);
     *out = c;
     return LSM_OK;

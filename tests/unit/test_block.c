@@ -13,6 +13,7 @@
 
 #include "block.h"
 #include "error.h"
+#include "ikey.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
@@ -522,6 +523,124 @@ static void test_random_damage(void **state)
     free_kvs(v, n0);
 }
 
+/* ---- search hints ---------------------------------------------------- */
+
+/* A user key made to trip the hints: the shared prefix "u/" (or a
+ * stray one), then 0..19 bytes from {0x00, 'a', 'b', 0xff}, so keys tie on
+ * their 8 hint bytes, are prefixes of one another and end in bytes that
+ * look like the zero padding. */
+static void tricky_user_key(lsm_buf *k)
+{
+    static const char alphabet[] = { 0x00, 'a', 'b', (char)0xff };
+    static const char *strays[] = { "", "u", "t/", "u/\xff\xff", "v", "u0" };
+    lsm_buf_clear(k);
+    if (rnd() % 16 == 0) {
+        const char *s = strays[rnd() % 6];
+        lsm_buf_append(k, s, strlen(s));
+        return;
+    }
+    lsm_buf_append(k, "u/", 2);
+    size_t n = rnd() % 20;
+    for (size_t i = 0; i < n; i++)
+        lsm_buf_append(k, &alphabet[rnd() % 4], 1);
+}
+
+static int kv_ikey_cmp(const void *a, const void *b)
+{
+    return lsm_ikey_cmp(lsm_buf_slice(&((const kv *)a)->k),
+                        lsm_buf_slice(&((const kv *)b)->k));
+}
+
+/* Internal keys (all "u/..." if same_prefix) with a few versions each,
+ * sorted; returns how many (duplicates dropped). */
+static size_t make_index_kvs(kv *v, size_t n, int same_prefix)
+{
+    lsm_buf user = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        memset(&v[i], 0, sizeof v[i]);
+        if (i == 0 || rnd() % 3)
+            tricky_user_key(&user);         /* else another version */
+        if (same_prefix && (user.len < 2 || memcmp(user.data, "u/", 2) != 0)) {
+            lsm_buf_clear(&user);
+            lsm_buf_append(&user, "u/", 2);
+        }
+        lsm_ikey_append(&v[i].k, lsm_buf_slice(&user), rnd() % 1000,
+                        LSM_KIND_PUT);
+        lsm_buf_append(&v[i].v, &i, sizeof i);
+    }
+    lsm_buf_free(&user);
+    qsort(v, n, sizeof *v, kv_ikey_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m && lsm_ikey_cmp(lsm_buf_slice(&v[m - 1].k),
+                              lsm_buf_slice(&v[i].k)) == 0) {
+            lsm_buf_free(&v[i].k);
+            lsm_buf_free(&v[i].v);
+            continue;
+        }
+        v[m++] = v[i];
+    }
+    return m;
+}
+
+/* A seek with hints finds what a seek without them finds, for targets
+ * inside, between, before and after the keys (also ones that do not
+ * share the keys' prefix), with restart intervals 1 and 3. */
+static void test_search_hints(void **state)
+{
+    (void)state;
+    for (int interval = 1; interval <= 3; interval += 2) {
+        for (int round = 0; round < 20; round++) {
+            size_t n = 1 + rnd() % 600;
+            kv *v = calloc(n, sizeof *v);
+            n = make_index_kvs(v, n, round % 2);
+            size_t len;
+            char *data = build(v, n, interval, &len);
+            lsm_block *plain, *hinted;
+            assert_int_equal(lsm_block_new(data, len, 0, &plain), LSM_OK);
+            assert_int_equal(lsm_block_new(data, len, 0, &hinted), LSM_OK);
+            size_t before = lsm_block_size(hinted);
+            assert_int_equal(lsm_block_add_hints(hinted), LSM_OK);
+            size_t restarts = (n + (size_t)interval - 1) / (size_t)interval;
+            assert_int_equal(lsm_block_size(hinted),
+                             before + (restarts >= 2 ? 8 * restarts : 0));
+
+            lsm_buf user = { 0 }, target = { 0 }, k1 = { 0 }, k2 = { 0 };
+            for (int i = 0; i < 400; i++) {
+                lsm_buf_clear(&target);
+                if (i % 4 == 0) {   /* an existing key, or its neighbour */
+                    lsm_slice u = lsm_ikey_user(lsm_buf_slice(&v[rnd() % n].k));
+                    lsm_buf_clear(&user);
+                    lsm_buf_append(&user, u.data, u.len);
+                } else {
+                    tricky_user_key(&user);
+                }
+                lsm_ikey_append(&target, lsm_buf_slice(&user), rnd() % 1000,
+                                LSM_KIND_SEEK);
+                lsm_slice tv1, tv2;
+                int r1 = lsm_block_find(plain, lsm_ikey_cmp,
+                                        lsm_buf_slice(&target), &k1, &tv1);
+                int r2 = lsm_block_find(hinted, lsm_ikey_cmp,
+                                        lsm_buf_slice(&target), &k2, &tv2);
+                assert_int_equal(r1, r2);
+                if (r1 == 1) {
+                    assert_int_equal(k1.len, k2.len);
+                    assert_memory_equal(k1.data, k2.data, k1.len);
+                    assert_ptr_equal(tv1.data, tv2.data);
+                }
+            }
+            lsm_buf_free(&user);
+            lsm_buf_free(&target);
+            lsm_buf_free(&k1);
+            lsm_buf_free(&k2);
+            lsm_block_free(plain);
+            lsm_block_free(hinted);
+            free(data);
+            free_kvs(v, n);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -534,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_bad_entries),
         cmocka_unit_test(test_misplaced_restart),
         cmocka_unit_test(test_random_damage),
+        cmocka_unit_test(test_search_hints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
