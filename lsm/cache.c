@@ -34,10 +34,12 @@
 #include <stdlib.h>
 #include <xxhash.h>
 
+#include "doorkeeper.h"
 #include "error.h"
 
 #define NUM_SHARD_BITS 4
 #define NUM_SHARDS (1 << NUM_SHARD_BITS)
+#define ADMIT_BLOCK_BYTES 4096   /* the doorkeeper's window: capacity / this */
 
 struct lnode {
     struct lnode *prev, *next;
@@ -74,6 +76,9 @@ struct lsm_cache {
     /* Charges of high-priority entries from insert until freed: in the
      * cache or still pinned by a handle after leaving it. */
     _Atomic uint64_t high_bytes;
+    /* Admission of blocks read on a miss (lsm_cache_admit), remembering
+     * about as many keys as the cache holds 4 KiB blocks. */
+    lsm_doorkeeper admit;
 };
 
 /* ---- lists and hash table ---------------------------------------------- */
@@ -217,6 +222,10 @@ lsm_cache *lsm_cache_new(size_t capacity_bytes)
     lsm_cache *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    if (lsm_doorkeeper_init(&c->admit, capacity_bytes / ADMIT_BLOCK_BYTES)) {
+        free(c);
+        return NULL;
+    }
     size_t per_shard = capacity_bytes / NUM_SHARDS +
                        (capacity_bytes % NUM_SHARDS != 0);
     int i;
@@ -239,6 +248,7 @@ lsm_cache *lsm_cache_new(size_t capacity_bytes)
             pthread_mutex_destroy(&c->shards[i].mu);
             free(c->shards[i].buckets);
         }
+        lsm_doorkeeper_free(&c->admit);
         free(c);
         return NULL;
     }
@@ -266,7 +276,13 @@ void lsm_cache_free(lsm_cache *c)
         free(s->buckets);
         pthread_mutex_destroy(&s->mu);
     }
+    lsm_doorkeeper_free(&c->admit);
     free(c);
+}
+
+int lsm_cache_admit(lsm_cache *c, lsm_slice key)
+{
+    return lsm_doorkeeper_seen(&c->admit, hash_key(key));
 }
 
 lsm_cache_handle *lsm_cache_insert(lsm_cache *c, lsm_slice key, void *value,

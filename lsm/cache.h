@@ -46,6 +46,12 @@ size_t lsm_cache_usage(lsm_cache *c);
 /* Bytes (charges) of high-priority entries in memory: in the cache, or
  * out of it but still pinned by a handle. */
 size_t lsm_cache_high_bytes(lsm_cache *c);
+/* Admission for an entry that a lookup just missed: 1 if the key missed
+ * recently too (within roughly as many misses as the cache holds 4 KiB
+ * entries), so it is worth inserting; 0 the first time, when the caller
+ * should use what it read without caching it (doorkeeper.h).  Notes the
+ * key either way.  Lock-free. */
+int lsm_cache_admit(lsm_cache *c, lsm_slice key);
 /* Unique id for key prefixes (e.g. one per table), never 0. */
 uint64_t lsm_cache_new_id(lsm_cache *c);
 

@@ -247,6 +247,7 @@ struct config {
     uint64_t level1_mb, target_file_mb;   /* lsm and RocksDB level shape */
     uint64_t delayed_write_kb;   /* lsm only; 0 = the engine's default */
     int max_subcompactions;      /* lsm only; 0 = the engine's default */
+    int background_nice;         /* lsm only; -1 = the engine's default */
     int table_meta_in_cache;     /* lsm only; -1 = the engine's default */
     uint64_t idle_secs;
     uint64_t memory_sample_ms;   /* 0: no MEMSAMPLE lines */
@@ -297,6 +298,8 @@ static void usage(FILE *out)
         "                      block cache (default: the engine's, 1)\n"
         "  --max_subcompactions=N  lsm: ranges a large compaction is\n"
         "                      merged in parallel in (default: the engine's)\n"
+        "  --background_nice=N lsm: nice added to the flush and compaction\n"
+        "                      threads, 0..19 (default: the engine's)\n"
         "  --idle_secs=N       longest wait of idle (default 60)\n"
         "  --memory_sample_ms=N  print a MEMSAMPLE line every N ms\n"
         "                      (default 0: none)\n"
@@ -396,6 +399,7 @@ static void parse_args(int argc, char **argv, struct config *cfg)
     cfg->cache_mb = 64;
     cfg->memtable_mb = 64;
     cfg->table_meta_in_cache = -1;
+    cfg->background_nice = -1;
     cfg->level1_mb = SHARED_LEVEL1_BYTES >> 20;
     cfg->target_file_mb = SHARED_TARGET_FILE_BYTES >> 20;
     cfg->idle_secs = 60;
@@ -465,6 +469,8 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             cfg->memory_sample_ms = parse_u64(name, v, 0, 3600000);
         } else if (strcmp(name, "--max_subcompactions") == 0) {
             cfg->max_subcompactions = (int)parse_u64(name, v, 1, 16);
+        } else if (strcmp(name, "--background_nice") == 0) {
+            cfg->background_nice = (int)parse_u64(name, v, 0, 19);
         } else if (strcmp(name, "--delayed_write_kb") == 0) {
             cfg->delayed_write_kb = parse_u64(name, v, 1, 1u << 30);
         } else if (strcmp(name, "--memtable_mb") == 0) {
@@ -866,6 +872,8 @@ static int lsm_e_open(const struct config *cfg, void **out, char *err)
     opt.manual_wal_flush = cfg->manual_wal_flush;
     if (cfg->max_subcompactions)
         opt.max_subcompactions = cfg->max_subcompactions;
+    if (cfg->background_nice >= 0)
+        opt.background_nice = cfg->background_nice;
     if (cfg->table_meta_in_cache >= 0)
         opt.table_meta_in_cache = cfg->table_meta_in_cache;
     if (cfg->delayed_write_kb)

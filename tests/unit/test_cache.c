@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "cache.h"
+#include "doorkeeper.h"
 #include "error.h"
 
 /* Values are small integers cast to pointers; the deleter records them. */
@@ -442,6 +443,54 @@ static void test_threads(void **state)
     assert_int_equal(atomic_load(&t_bad_deletes), 0);
 }
 
+/* ---- admission (doorkeeper.h) ------------------------------------------ */
+
+static uint64_t mix(uint64_t x)   /* distinct keys -> scattered hashes */
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* A key counts as seen at its second note within a window; distinct keys
+ * are seldom mistaken for seen ones; a key is forgotten after two windows
+ * of other notes. */
+static void test_doorkeeper(void **state)
+{
+    (void)state;
+    lsm_doorkeeper d;
+    const size_t window = 4096;
+    assert_int_equal(lsm_doorkeeper_init(&d, window), LSM_OK);
+    int mistaken = 0;
+    for (uint64_t i = 0; i < window / 2; i++)
+        mistaken += lsm_doorkeeper_seen(&d, mix(i));
+    print_message("first notes seen: %d of %zu\n", mistaken, window / 2);
+    assert_true(mistaken < (int)(window / 2) / 10);
+    for (uint64_t i = 0; i < window / 2; i++)
+        assert_true(lsm_doorkeeper_seen(&d, mix(i)));
+    /* two more windows of other keys: the first ones are forgotten */
+    for (uint64_t i = 0; i < 2 * window; i++)
+        lsm_doorkeeper_seen(&d, mix(1000000 + i));
+    int remembered = 0;
+    for (uint64_t i = 0; i < window / 2; i++)
+        remembered += lsm_doorkeeper_seen(&d, mix(i));
+    assert_true(remembered < (int)(window / 2) / 5);
+    lsm_doorkeeper_free(&d);
+}
+
+/* Through the cache: the first miss of a key is not admitted, the
+ * second is. */
+static void test_admission(void **state)
+{
+    (void)state;
+    lsm_cache *c = lsm_cache_new(1 << 20);
+    assert_non_null(c);
+    assert_false(lsm_cache_admit(c, lsm_slice_make("block-1", 7)));
+    assert_true(lsm_cache_admit(c, lsm_slice_make("block-1", 7)));
+    lsm_cache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +506,8 @@ int main(void)
         cmocka_unit_test_setup(test_new_id, setup),
         cmocka_unit_test_setup(test_key_bytes, setup),
         cmocka_unit_test_setup(test_threads, setup),
+        cmocka_unit_test(test_doorkeeper),
+        cmocka_unit_test(test_admission),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

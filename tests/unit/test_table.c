@@ -711,15 +711,19 @@ static void test_stats_and_cache(void **state)
     ikey_of(&k, 10, LSM_MAX_SEQ, LSM_KIND_SEEK);
     assert_int_equal(lsm_table_get(t, lsm_buf_slice(&k), &fk, &fv, 0), 1);
     assert_int_equal(lsm_cache_usage(cache), 0);  /* fill_cache = 0 */
+    /* with fill_cache = 1 a block enters the cache at its second read
+     * (cache.h: lsm_cache_admit) */
+    assert_int_equal(lsm_table_get(t, lsm_buf_slice(&k), &fk, &fv, 1), 1);
+    assert_int_equal(lsm_cache_usage(cache), 0);
     assert_int_equal(lsm_table_get(t, lsm_buf_slice(&k), &fk, &fv, 1), 1);
     size_t used = lsm_cache_usage(cache);
     assert_true(used > 0 && used <= 5000);
     assert_int_equal(lsm_table_get(t, lsm_buf_slice(&k), &fk, &fv, 1), 1);
     lsm_table_stats_get(&s1);
-    assert_int_equal(s1.bloom_checks - s0.bloom_checks, 3);
-    assert_int_equal(s1.cache_misses - s0.cache_misses, 2);
+    assert_int_equal(s1.bloom_checks - s0.bloom_checks, 4);
+    assert_int_equal(s1.cache_misses - s0.cache_misses, 3);
     assert_int_equal(s1.cache_hits - s0.cache_hits, 1);
-    assert_int_equal(s1.blocks_read - s0.blocks_read, 2);
+    assert_int_equal(s1.blocks_read - s0.blocks_read, 3);
 
     /* absent keys: mostly bloom negatives, each counted */
     lsm_table_stats_get(&s0);
@@ -738,12 +742,20 @@ static void test_stats_and_cache(void **state)
         ;
     lsm_iiter_free(it);
     assert_int_equal(lsm_cache_usage(cache), used);
-    /* ... and with fill_cache = 1 loads every block */
-    it = lsm_table_iter(t, 1);
-    for (lsm_iiter_first(it); lsm_iiter_valid(it); lsm_iiter_next(it))
-        ;
-    lsm_iiter_free(it);
-    assert_true(lsm_cache_usage(cache) > used);
+    /* ... and with fill_cache = 1 caches each block at its second read:
+     * a scan read once (a backup, a copy) does not push out the blocks
+     * that reads come back to */
+    size_t after[2];
+    for (int pass = 0; pass < 2; pass++) {
+        it = lsm_table_iter(t, 1);
+        for (lsm_iiter_first(it); lsm_iiter_valid(it); lsm_iiter_next(it))
+            ;
+        lsm_iiter_free(it);
+        after[pass] = lsm_cache_usage(cache) - used;
+    }
+    /* the first pass caches only blocks read before (the lookups above)
+     * or mistaken for them (doorkeeper.h) */
+    assert_true(after[0] < after[1] / 4);
 
     /* two tables in one cache do not see each other's blocks */
     lsm_buf file2 = { 0 };
