@@ -78,6 +78,7 @@ int lsm_inspect_table(const char *path,
     rep->data_blocks = d.data_blocks;
     rep->filter_bytes = d.filter_bytes;
     rep->index_bytes = d.index_bytes;
+    rep->index_mem_bytes = d.index_mem_bytes;
     inspect_ctx ic = { fn, ctx, rep };
     lsm_iiter *it = lsm_table_salvage_iter(t, on_loss, &ic);
     rc = it ? LSM_OK : lsm_fail(LSM_NO_MEMORY, "out of memory");

@@ -659,7 +659,11 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out);
 /* --- inspecting a table file (read-only, any table, open store or not) ---- */
 typedef struct lsm_table_report {
     uint64_t file_bytes, data_blocks, entries, range_dels;
-    uint64_t filter_bytes, index_bytes;
+    uint64_t filter_bytes, index_bytes;     /* in the file */
+    /* Memory the index takes while the table is open (decoded, with its
+     * search hints); with the filter, what lsm_stats.table_meta_bytes
+     * counts for an open table. */
+    uint64_t index_mem_bytes;
     uint64_t entries_read, blocks_bad;      /* by the full read */
     uint64_t min_seq, max_seq;              /* of the entries read */
     /* Smallest and largest user keys read, cut to 128 bytes (*_len is the

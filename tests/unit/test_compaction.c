@@ -619,15 +619,16 @@ static unsigned long long meta_of_tables_upto(const char *dir, unsigned long lon
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         lsm_table_report rep;
         assert_int_equal(lsm_inspect_table(path, NULL, NULL, NULL, &rep), LSM_OK);
-        sum += rep.filter_bytes + rep.index_bytes;
+        sum += rep.filter_bytes + rep.index_mem_bytes;
         (*count)++;
     }
     closedir(d);
     return sum;
 }
 
-/* Sum of the index and filter bytes of the store's tables on disk. */
-static unsigned long long tables_meta_on_disk(const char *dir, int *count)
+/* Sum of the index and filter bytes of the store's tables, as they take
+ * memory when open. */
+static unsigned long long tables_meta_bytes(const char *dir, int *count)
 {
     return meta_of_tables_upto(dir, ULLONG_MAX, count, NULL);
 }
@@ -663,7 +664,7 @@ static void test_table_meta_bytes(void **state)
     put_flushed_rounds(db, 1, NKEYS);
     assert_int_equal(lsm_compact(db), LSM_OK);
     int tables;
-    unsigned long long all = tables_meta_on_disk(dir, &tables);
+    unsigned long long all = tables_meta_bytes(dir, &tables);
     assert_true(tables > 16);
     assert_int_equal(meta_after_reading_all(db), all);
     assert_int_equal(lsm_close(db), LSM_OK);
@@ -705,7 +706,7 @@ static void test_new_tables_open_before_reads(void **state)
             assert_int_equal(lsm_compact(db), LSM_OK);
         lsm_hold_compactions(db, 1);
         int tables, kept;
-        unsigned long long all = tables_meta_on_disk(dir, &tables);
+        unsigned long long all = tables_meta_bytes(dir, &tables);
         unsigned long long open = meta_of_tables_upto(dir, newest, &kept,
                                                       round == 0 ? &newest : NULL);
         lsm_stats s;
@@ -799,7 +800,7 @@ static void test_table_meta_bounded_by_cache(void **state)
     assert_int_equal(lsm_compact(db), LSM_OK);
     assert_int_equal(lsm_close(db), LSM_OK);
     int tables;
-    unsigned long long all = tables_meta_on_disk(dir, &tables);
+    unsigned long long all = tables_meta_bytes(dir, &tables);
     assert_true(tables > 16);
 
     o.cache_bytes = 8 << 10;
