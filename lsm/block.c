@@ -204,19 +204,34 @@ static inline const char *decode_header(const char *p, const char *limit,
 
 /* ---- search hints ------------------------------------------------------- */
 
-/* The user key stored whole at restart i of an internal-key block, read
- * in place; 0 if the entry or its key is malformed. */
+/* The whole key stored at restart i, read in place: NULL, or what is
+ * wrong with its entry. */
+static const char *read_restart_key(const char *data, uint32_t restarts_off,
+                                    uint32_t i, lsm_slice *key)
+{
+    uint32_t off = restart_point(data, restarts_off, i);
+    const char *limit = data + restarts_off;
+    uint32_t shared, unshared, vlen;
+    const char *p = decode_header(data + off, limit, &shared, &unshared, &vlen);
+    if (!p)
+        return "truncated entry header";
+    if (shared != 0)
+        return "restart entry shares a prefix";
+    if ((uint64_t)unshared + vlen > (uint64_t)(limit - p))
+        return "key or value runs past the entries";
+    *key = lsm_slice_make(p, unshared);
+    return NULL;
+}
+
+/* The user key at restart i of an internal-key block; 0 if its entry is
+ * malformed or its key too short. */
 static int restart_user_key(const lsm_block *b, uint32_t i, lsm_slice *user)
 {
-    uint32_t off = restart_point(b->data, b->restarts_off, i);
-    const char *limit = b->data + b->restarts_off;
-    uint32_t shared, unshared, vlen;
-    const char *p = decode_header(b->data + off, limit, &shared, &unshared,
-                                  &vlen);
-    if (!p || shared != 0 || unshared < LSM_IKEY_TRAILER ||
-        (uint64_t)unshared + vlen > (uint64_t)(limit - p))
+    lsm_slice key;
+    if (read_restart_key(b->data, b->restarts_off, i, &key) ||
+        key.len < LSM_IKEY_TRAILER)
         return 0;
-    *user = lsm_slice_make(p, unshared - LSM_IKEY_TRAILER);
+    *user = lsm_ikey_user(key);
     return 1;
 }
 
@@ -323,24 +338,11 @@ static void seek_restart(block_iter *it, uint32_t i)
 /* The whole key stored at restart point i, read in place. */
 static int restart_key(block_iter *it, uint32_t i, lsm_slice *key)
 {
-    uint32_t off = restart_point(it->data, it->restarts_off, i);
-    const char *limit = it->data + it->restarts_off;
-    uint32_t shared, unshared, vlen;
-    const char *p = decode_header(it->data + off, limit, &shared, &unshared,
-                                  &vlen);
-    if (!p) {
-        corrupt(it, off, "truncated entry header");
+    const char *why = read_restart_key(it->data, it->restarts_off, i, key);
+    if (why) {
+        corrupt(it, restart_point(it->data, it->restarts_off, i), why);
         return 0;
     }
-    if (shared != 0) {
-        corrupt(it, off, "restart entry shares a prefix");
-        return 0;
-    }
-    if ((uint64_t)unshared + vlen > (uint64_t)(limit - p)) {
-        corrupt(it, off, "key or value runs past the entries");
-        return 0;
-    }
-    *key = lsm_slice_make(p, unshared);
     return 1;
 }
 
