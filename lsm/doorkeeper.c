@@ -1,8 +1,10 @@
 /*
  * doorkeeper.c — recently seen keys, for block cache admission (see
- * doorkeeper.h).  Memory: 2 * 16 bits per key of the window; a note is
- * one atomic add and one atomic or, plus, once per window, clearing one
- * generation (window * 2 bytes).
+ * doorkeeper.h).  Memory: two generations of 16 to 32 bits per key of
+ * the window (16, rounded up to a power of two); a note is one atomic add
+ * and one atomic or, plus, once per window, clearing one generation
+ * (2 to 4 bytes per key of the window, 4 MiB at most, on the thread that
+ * opens it).
  */
 #include "doorkeeper.h"
 
@@ -13,11 +15,14 @@
 
 #define BITS_PER_KEY 16
 #define MIN_WINDOW 1024
+#define MAX_WINDOW ((size_t)1 << 20)
 
 int lsm_doorkeeper_init(lsm_doorkeeper *d, size_t window)
 {
     if (window < MIN_WINDOW)
         window = MIN_WINDOW;
+    if (window > MAX_WINDOW)
+        window = MAX_WINDOW;
     uint64_t words = 1;
     while (words * 64 < (uint64_t)window * BITS_PER_KEY)
         words *= 2;

@@ -32,10 +32,15 @@ typedef struct lsm_doorkeeper {
     _Atomic uint64_t *bits[2];  /* the two generations */
     uint64_t words;             /* 64-bit words per generation (power of 2) */
     uint64_t window;            /* notes per generation */
+    /* Written by every note: 64 bytes apart from the fields above, so
+     * that notes do not keep invalidating them in other readers' caches
+     * (padding, not alignment: the struct lives in malloc'ed memory). */
+    char apart[64];
     _Atomic uint64_t notes;
 } lsm_doorkeeper;
 
-/* Remembers about `window` keys (at least 1024).  LSM_OK or
+/* Remembers about `window` keys, clamped to [1024, 2^20] (the note that
+ * opens a generation clears it: at most 4 MiB).  LSM_OK or
  * LSM_NO_MEMORY. */
 int lsm_doorkeeper_init(lsm_doorkeeper *d, size_t window);
 void lsm_doorkeeper_free(lsm_doorkeeper *d);

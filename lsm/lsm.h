@@ -255,7 +255,9 @@ typedef struct lsm_read_options {
     const lsm_snapshot *snapshot;   /* NULL = latest */
     int no_fill_cache;              /* 1: a scan: blocks read are not cached,
                                        blob values are read ahead 512 KiB
-                                       at a time */
+                                       at a time; 0: a block read is
+                                       cached at its second read within
+                                       about a cache's worth of misses */
 } lsm_read_options;
 
 /* Open (creating if allowed) the store in directory `dir`.  Fails with
@@ -660,16 +662,16 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out);
 typedef struct lsm_table_report {
     uint64_t file_bytes, data_blocks, entries, range_dels;
     uint64_t filter_bytes, index_bytes;     /* in the file */
-    /* Memory the index takes while the table is open (decoded, with its
-     * search hints); with the filter, what lsm_stats.table_meta_bytes
-     * counts for an open table. */
-    uint64_t index_mem_bytes;
     uint64_t entries_read, blocks_bad;      /* by the full read */
     uint64_t min_seq, max_seq;              /* of the entries read */
     /* Smallest and largest user keys read, cut to 128 bytes (*_len is the
      * full length). */
     unsigned char smallest[128], largest[128];
     size_t smallest_len, largest_len;
+    /* Memory the index takes while the table is open (decoded, with its
+     * search hints); with the filter, what lsm_stats.table_meta_bytes
+     * counts for an open table. */
+    uint64_t index_mem_bytes;
 } lsm_table_report;
 /* Opens the table at path (footer, index, filter, range deletions and
  * properties verified), reads every data block (each checksum verified)

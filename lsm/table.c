@@ -17,8 +17,8 @@
  * than MAX_RAW_BLOCK and decompress to exactly that size.  Failures name
  * the table, the block kind and its offset.
  *
- * Cost of lsm_table_get: one bloom probe sequence (one cache line; the
- * filter is kept 64-byte aligned); on a pass, a binary
+ * Cost of lsm_table_get: one bloom probe sequence (one cache line in the
+ * blocked layout; the filter is kept 64-byte aligned); on a pass, a binary
  * search of the in-memory index (with cached metadata, one cache lookup
  * each for the filter and the index first), a cache lookup (or one pread and, for
  * compressed blocks, one decompression) and a seek within the block.  It
@@ -121,15 +121,18 @@ void lsm_table_stats_get(lsm_table_stats *out)
 
 /* ---- per-thread zstd decompression context ------------------------------ */
 
-/* Per reading thread: a zstd context, and the buffer compressed blocks
- * are read into on their way to the block cache (which keeps only the
- * decompressed bytes), kept while at most SCRATCH_KEEP bytes: a cache
- * miss then allocates once, for what the cache keeps, not twice. */
+/* Per reading thread: a zstd context, the buffer compressed blocks are
+ * read into on their way to the block cache (which keeps only the
+ * decompressed bytes), and the one a point lookup decompresses a block
+ * the cache does not take into; each kept while at most SCRATCH_KEEP
+ * bytes.  A cache miss then allocates at most once, for what the cache
+ * keeps. */
 #define SCRATCH_KEEP ((size_t)256 << 10)
 
 typedef struct read_scratch {
     ZSTD_DCtx *dctx;
     lsm_buf io;
+    lsm_buf unz;
 } read_scratch;
 
 static pthread_key_t scratch_key;
@@ -141,7 +144,17 @@ static void scratch_destroy(void *p)
     read_scratch *rs = p;
     ZSTD_freeDCtx(rs->dctx);
     lsm_buf_free(&rs->io);
+    lsm_buf_free(&rs->unz);
     free(rs);
+}
+
+/* Drops scratch buffers a large block made large. */
+static void scratch_trim(read_scratch *rs)
+{
+    if (rs && rs->io.cap > SCRATCH_KEEP)
+        lsm_buf_free(&rs->io);
+    if (rs && rs->unz.cap > SCRATCH_KEEP)
+        lsm_buf_free(&rs->unz);
 }
 
 static void scratch_key_init(void)
@@ -289,26 +302,26 @@ static int read_block_owned(const lsm_table *t, bhandle h, const char *kind,
         *len = c.len;
     lsm_buf_free(&tmp);
     lsm_buf_free(&unz);
-    if (rs && rs->io.cap > SCRATCH_KEEP)
-        lsm_buf_free(&rs->io);
+    scratch_trim(rs);
     return rc;
 }
 
 /* The filter block, in a 64-byte aligned copy: a lookup in the blocked
- * layout then touches one cache line (bloom.h).  Costs one copy of the
- * filter when its table opens. */
+ * layout then touches one cache line (bloom.h).  Costs one more copy of
+ * the filter each time it is read (when its table opens; with
+ * table_meta_in_cache, also when the cache had dropped it).  Without
+ * memory for the copy it stays where it is: slower, as good. */
 static int read_filter(const lsm_table *t, char **data, size_t *len)
 {
     int rc = read_block_owned(t, t->meta[H_FILTER], "filter", data, len);
     if (rc || *len == 0 || ((uintptr_t)*data & 63) == 0)
         return rc;
     char *a = aligned_alloc(64, (*len + 63) & ~(size_t)63);
-    if (a)
+    if (a) {
         memcpy(a, *data, *len);
-    free(*data);
-    *data = a;
-    if (!a)
-        return block_fail(t, LSM_NO_MEMORY, "filter", t->meta[H_FILTER].offset);
+        free(*data);
+        *data = a;
+    }
     return LSM_OK;
 }
 
@@ -827,12 +840,17 @@ int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
     if (!in_range)
         return 0;  /* past the last key */
 
-    lsm_buf io = { 0 }, unz = { 0 };
+    /* A block the cache does not take is read into this thread's scratch
+     * (nothing else uses it until the block is released below). */
+    read_scratch *rs = thread_scratch();
+    lsm_buf tmp_io = { 0 }, tmp_unz = { 0 };
+    lsm_buf *io = rs ? &rs->io : &tmp_io, *unz = rs ? &rs->unz : &tmp_unz;
     lsm_block *blk;
     lsm_cache_handle *ch;
-    if ((rc = fetch_data_block(t, h, fill_cache, &io, &unz, &blk, &ch))) {
-        lsm_buf_free(&io);
-        lsm_buf_free(&unz);
+    if ((rc = fetch_data_block(t, h, fill_cache, io, unz, &blk, &ch))) {
+        lsm_buf_free(&tmp_io);
+        lsm_buf_free(&tmp_unz);
+        scratch_trim(rs);
         return rc;
     }
     /* A seek that runs off this block means the key is absent: the
@@ -859,8 +877,9 @@ int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
         }
     }
     release_data_block(t, blk, ch);
-    lsm_buf_free(&io);
-    lsm_buf_free(&unz);
+    lsm_buf_free(&tmp_io);
+    lsm_buf_free(&tmp_unz);
+    scratch_trim(rs);
     return ret;
 }
 

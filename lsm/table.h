@@ -66,7 +66,9 @@ void lsm_table_meta_to_cache(lsm_table *t);
 
 /* Finds the first entry >= ikey if its user key equals user_key(ikey):
  * returns 1 and sets *found_key / copies the value into val;
- * 0 if none (including a bloom negative); < 0 on error. */
+ * 0 if none (including a bloom negative); < 0 on error.  With fill_cache
+ * (and for lsm_table_iter) a data block read on a miss is cached if the
+ * cache admits it (lsm_cache_admit: at its second read). */
 int lsm_table_get(lsm_table *t, lsm_slice ikey, lsm_buf *found_key,
                   lsm_buf *val, int fill_cache);
 int lsm_table_has_range_dels(const lsm_table *t);
