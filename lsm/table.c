@@ -372,7 +372,8 @@ static int fetch_data_block(lsm_table *t, bhandle h, int fill_cache,
     /* A block read for the first time in a while is used and dropped:
      * under reads spread wider than the cache, caching it would only
      * evict another block unread (doorkeeper.h). */
-    if (t->cache && fill_cache && lsm_cache_admit(t->cache, lsm_slice_make(key, sizeof key))) {
+    if (t->cache && fill_cache &&
+        lsm_cache_admit(t->cache, lsm_slice_make(key, sizeof key))) {
         char *data;
         size_t len;
         if ((rc = read_block_owned(t, h, "data", &data, &len)))
