@@ -807,7 +807,7 @@ static int close_output(merge_state *ms, const lsm_slice *upper)
     if (rc == LSM_OK && o->meta.entries > 0)
         rc = lsm_table_cache_warm(ms->db->tcache, o->meta.number, o->meta.size,
                                   !ms->c->whole, &rdels);
-    o->meta.range_dels = rdels ? LSM_RDELS_SOME : LSM_RDELS_NONE;
+    o->meta.range_dels = lsm_rdels_known(rdels);
     if (rc == LSM_OK && o->meta.entries > 0)
         rc = lsm_edit_add_meta(&ms->edit, ms->c->out_level, &o->meta);
     if (rc == LSM_OK && o->meta.entries > 0)

@@ -205,7 +205,7 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
         rc = db->env->sync_dir(db->env, db->dir);
     if (rc == LSM_OK)
         rc = lsm_table_cache_warm(db->tcache, number, meta->size, 1, &rdels);
-    meta->range_dels = rdels ? LSM_RDELS_SOME : LSM_RDELS_NONE;
+    meta->range_dels = lsm_rdels_known(rdels);
     if (rc) {
         lsm_table_cache_evict(db->tcache, number);
         db->env->unlink(db->env, path);

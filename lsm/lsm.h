@@ -81,7 +81,7 @@ typedef struct lsm_options {
     /* 1: the index and filter blocks of tables live in the block cache
      * at high priority (data blocks are evicted first; they are read
      * again when evicted), so their memory is bounded by cache_bytes.
-     * cache_bytes must then exceed the store's metadata (about 1.9 bytes
+     * cache_bytes must then exceed the store's metadata (2.5-3 bytes
      * a key at 10 bloom bits) severalfold: if it does not, point reads
      * re-read whole filters and fall ~100x.  0 (default, until filters
      * are partitioned): each open table holds them (bounded only by

@@ -278,23 +278,42 @@ static int read_block(const lsm_table *t, bhandle h, const char *kind,
     return LSM_OK;
 }
 
-/* Reads a block into memory of its own: *data (malloc'ed), *len.  A
- * compressed block is read into the thread's scratch buffer; a raw one
+/* Filters are kept 64-byte aligned: a lookup in the blocked layout then
+ * touches one cache line (bloom.h). */
+#define FILTER_ALIGN 64
+
+/* A copy of s in memory of its own (free()able), aligned to `align` when
+ * that is more than malloc's and memory allows (otherwise malloc's: for
+ * a filter, slower and as good); NULL without memory. */
+static char *owned_copy(lsm_slice s, size_t align)
+{
+    char *p = NULL;
+    if (align > 16 && s.len > 0)
+        p = aligned_alloc(align, (s.len + align - 1) / align * align);
+    if (!p)
+        p = malloc(s.len ? s.len : 1);
+    if (p)
+        memcpy(p, s.data, s.len);
+    return p;
+}
+
+/* Reads a block into memory of its own, aligned to `align` (1: any):
+ * *data (free()able), *len.  A compressed block is read into the
+ * thread's scratch buffer and decompressed into what is kept; a raw one
  * is copied out of it. */
 static int read_block_owned(const lsm_table *t, bhandle h, const char *kind,
-                            char **data, size_t *len)
+                            size_t align, char **data, size_t *len)
 {
     read_scratch *rs = thread_scratch();
     lsm_buf tmp = { 0 }, unz = { 0 };
     lsm_buf *io = rs ? &rs->io : &tmp;
     lsm_slice c;
     int rc = read_block(t, h, kind, io, &unz, &c);
-    if (rc == LSM_OK && c.data == unz.data) {
+    if (rc == LSM_OK && c.data == unz.data &&
+        (uintptr_t)unz.data % align == 0) {
         *data = unz.data;
         unz = (lsm_buf){ 0 };
-    } else if (rc == LSM_OK && (*data = malloc(c.len ? c.len : 1)) != NULL) {
-        memcpy(*data, c.data, c.len);
-    } else if (rc == LSM_OK) {
+    } else if (rc == LSM_OK && !(*data = owned_copy(c, align))) {
         rc = lsm_fail(LSM_NO_MEMORY, "%s: %s block at offset %llu: out of "
                       "memory", t->name, kind, (unsigned long long)h.offset);
     }
@@ -304,25 +323,6 @@ static int read_block_owned(const lsm_table *t, bhandle h, const char *kind,
     lsm_buf_free(&unz);
     scratch_trim(rs);
     return rc;
-}
-
-/* The filter block, in a 64-byte aligned copy: a lookup in the blocked
- * layout then touches one cache line (bloom.h).  Costs one more copy of
- * the filter each time it is read (when its table opens; with
- * table_meta_in_cache, also when the cache had dropped it).  Without
- * memory for the copy it stays where it is: slower, as good. */
-static int read_filter(const lsm_table *t, char **data, size_t *len)
-{
-    int rc = read_block_owned(t, t->meta[H_FILTER], "filter", data, len);
-    if (rc || *len == 0 || ((uintptr_t)*data & 63) == 0)
-        return rc;
-    char *a = aligned_alloc(64, (*len + 63) & ~(size_t)63);
-    if (a) {
-        memcpy(a, *data, *len);
-        free(*data);
-        *data = a;
-    }
-    return LSM_OK;
 }
 
 static int decode_handle(const lsm_table *t, lsm_slice v, bhandle *h)
@@ -376,7 +376,7 @@ static int fetch_data_block(lsm_table *t, bhandle h, int fill_cache,
         lsm_cache_admit(t->cache, lsm_slice_make(key, sizeof key))) {
         char *data;
         size_t len;
-        if ((rc = read_block_owned(t, h, "data", &data, &len)))
+        if ((rc = read_block_owned(t, h, "data", 1, &data, &len)))
             return rc;
         if ((rc = lsm_block_new(data, len, 1, blk)))
             return block_fail(t, rc, "data", h.offset);
@@ -443,10 +443,9 @@ static int meta_fetch(lsm_table *t, int which, meta_block **out,
         if (!m)
             return block_fail(t, LSM_NO_MEMORY, handle_kind[which],
                               t->meta[which].offset);
-        int rc = which == H_FILTER
-                     ? read_filter(t, &m->data, &m->len)
-                     : read_block_owned(t, t->meta[which], handle_kind[which],
-                                        &m->data, &m->len);
+        int rc = read_block_owned(t, t->meta[which], handle_kind[which],
+                                  which == H_FILTER ? FILTER_ALIGN : 1,
+                                  &m->data, &m->len);
         if (!rc && which == H_INDEX) {
             rc = lsm_block_new(m->data, m->len, 1, &m->blk);
             m->data = NULL;   /* the block owns it (or freed it) */
@@ -588,7 +587,7 @@ static int read_properties(lsm_table *t, uint64_t *nrdels)
     char *data;
     size_t len;
     bhandle h = t->meta[H_PROPERTIES];
-    int rc = read_block_owned(t, h, "properties", &data, &len);
+    int rc = read_block_owned(t, h, "properties", 1, &data, &len);
     if (rc)
         return rc;
     lsm_slice in = lsm_slice_make(data, len);
@@ -615,7 +614,7 @@ static int read_meta_block(lsm_table *t, int which, lsm_block **out)
     char *data;
     size_t len;
     bhandle h = t->meta[which];
-    int rc = read_block_owned(t, h, handle_kind[which], &data, &len);
+    int rc = read_block_owned(t, h, handle_kind[which], 1, &data, &len);
     if (!rc && (rc = lsm_block_new(data, len, 1, out)))
         return block_fail(t, rc, handle_kind[which], h.offset);
     if (!rc && which == H_INDEX && (rc = lsm_block_add_hints(*out))) {
@@ -757,7 +756,8 @@ int lsm_table_open(lsm_file *f, uint64_t size, const char *name,
         (rc = read_properties(t, &nrdels)) ||
         (rc = read_meta_block(t, H_INDEX, &t->index)) ||
         (rc = check_index(t)) ||
-        (rc = read_filter(t, &t->filter, &t->filter_len)) ||
+        (rc = read_block_owned(t, t->meta[H_FILTER], "filter", FILTER_ALIGN,
+                               &t->filter, &t->filter_len)) ||
         (rc = read_meta_block(t, H_RANGE_DEL, &t->rdel_block)) ||
         (rc = load_range_dels(t, nrdels))) {
         char why[512];

@@ -49,7 +49,7 @@ uint64_t lsm_table_cache_meta_bytes(lsm_table_cache *tc);
  * pay for the open.  Cost: reading those blocks, a few percent of the
  * table's bytes, from the page cache the write left them in; and the
  * table then stays open like any read one (a descriptor, and without
- * meta_in_cache its index and filter in memory, about 1.9 bytes a key)
+ * meta_in_cache its index and filter in memory, 2.5-3 bytes a key)
  * until evicted, so a store only written holds what a store also read
  * did.  keep = 0 (a compaction of whole levels: lsm_compact, a level
  * rewrite) drops it from the cache again unless meta_in_cache bounds

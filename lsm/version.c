@@ -287,7 +287,7 @@ int lsm_version_pin_range_del_tables(lsm_version *v, lsm_pinned_table **out,
             if (rc != LSM_OK)
                 break;
             int some = lsm_table_has_range_dels(p[k].t);
-            __atomic_store_n(&f->range_dels, some ? LSM_RDELS_SOME : LSM_RDELS_NONE,
+            __atomic_store_n(&f->range_dels, lsm_rdels_known(some),
                              __ATOMIC_RELAXED);
             if (some)
                 k++;

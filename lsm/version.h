@@ -200,6 +200,11 @@ typedef struct lsm_pinned_table {
     lsm_cache_handle *h;
 } lsm_pinned_table;
 enum { LSM_RDELS_UNKNOWN = 0, LSM_RDELS_NONE = 1, LSM_RDELS_SOME = 2 };
+/* The LSM_RDELS_* state of a table known to hold (or not) range deletions. */
+static inline int lsm_rdels_known(int holds)
+{
+    return holds ? LSM_RDELS_SOME : LSM_RDELS_NONE;
+}
 /* Pins every table of v that holds range deletions into *out (malloc'ed,
  * *n entries); on error pins nothing.  Unpin with
  * lsm_version_unpin_tables.  Cost: one table-cache lookup per table
