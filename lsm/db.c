@@ -120,6 +120,27 @@ uint64_t lsm_db_last_write(lsm_db *db)
     return __atomic_load_n(&db->last_write_us, __ATOMIC_RELAXED);
 }
 
+/* Cost per read: a coarse clock read (vDSO, no system call) and a load
+ * of a line every reader shares; it is written at most once per
+ * LSM_READ_MARK_MICROS, so readers on many cores do not pass it around. */
+#define LSM_READ_MARK_MICROS 1000u
+
+void lsm_db_note_read(lsm_db *db)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    if (now >= __atomic_load_n(&db->last_read_us, __ATOMIC_RELAXED) + LSM_READ_MARK_MICROS)
+        __atomic_store_n(&db->last_read_us, now, __ATOMIC_RELAXED);
+}
+
+uint64_t lsm_db_last_activity(lsm_db *db)
+{
+    uint64_t w = lsm_db_last_write(db);
+    uint64_t r = __atomic_load_n(&db->last_read_us, __ATOMIC_RELAXED);
+    return w > r ? w : r;
+}
+
 void lsm_db_background_failed(lsm_db *db, int status)
 {
     if (status != LSM_NO_SPACE) {
@@ -1392,6 +1413,7 @@ int lsm_flush(lsm_db *db)
  * reads search memtables first, and merged equal entries read as one. */
 void lsm_db_view_take(lsm_db *db, const lsm_snapshot *snapshot, lsm_read_view *rv)
 {
+    lsm_db_note_read(db);
     pthread_mutex_lock(&db->view_mu);
     rv->nmems = 0;
     rv->mems[rv->nmems++] = db->mem;

@@ -13,7 +13,8 @@
  *  - The drop pass, after a flush wrote range deletions: step 2 below,
  *    before compactions by score (which would read the covered tables).
  *
- *  - The idle pass, once no write has come for idle_compaction_ms.  Each
+ *  - The idle pass, once no write and no read has come for
+ *    idle_compaction_ms (lsm_db_last_activity).  Each
  *    call does the first of these steps that applies, then returns so
  *    scored compactions and writes come first:
  *      1. flush: the memtable holds a range deletion, or point deletions
@@ -644,7 +645,7 @@ uint64_t lsm_idle_due(lsm_db *db, uint64_t now)
     if (db->opt.read_only || db->opt.idle_compaction_ms <= 0 ||
         db->reclaim_pending || db->bg_error)
         return UINT64_MAX;
-    uint64_t at = lsm_db_last_write(db) + idle_micros(db);
+    uint64_t at = lsm_db_last_activity(db) + idle_micros(db);
     if (at < db->idle_next_at)
         at = db->idle_next_at;
     if (now < at)
