@@ -130,7 +130,8 @@ void lsm_db_note_read(lsm_db *db)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-    if (now >= __atomic_load_n(&db->last_read_us, __ATOMIC_RELAXED) + LSM_READ_MARK_MICROS)
+    /* Unsigned: a clock set back stores at once rather than never. */
+    if (now - __atomic_load_n(&db->last_read_us, __ATOMIC_RELAXED) >= LSM_READ_MARK_MICROS)
         __atomic_store_n(&db->last_read_us, now, __ATOMIC_RELAXED);
 }
 
