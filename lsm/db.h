@@ -209,7 +209,8 @@ struct lsm_db {
     int drops_due, dropping;
     /* Idle work (reclaim.c). */
     uint64_t last_write_us;        /* atomic: CLOCK_REALTIME of the last write */
-    uint64_t last_read_us;         /* atomic: of a read in the last ms or so
+    uint64_t last_read_us;         /* atomic: CLOCK_REALTIME_COARSE of a
+                                      read in the last ms or so
                                       (lsm_db_note_read) */
     uint64_t edits;                /* (mu) manifest edits applied */
     /* (mu) what the last idle pass that found nothing to do saw: no pass
@@ -289,8 +290,8 @@ void lsm_db_wait_for_work(lsm_db *db, uint64_t until);
 uint64_t lsm_db_realtime_micros(void);
 /* When the last write was applied (CLOCK_REALTIME µs; 0: none yet). */
 uint64_t lsm_db_last_write(lsm_db *db);
-/* Notes a read (lsm_get, an iterator's view) for idle work, which waits
- * for reads too: lsm_db_last_activity. */
+/* Notes a read (lsm_get, an iterator's view, seek or scan) for idle
+ * work, whose rewrites wait for reads too (reclaim.c may_rewrite). */
 void lsm_db_note_read(lsm_db *db);
 /* When the store last served a write or a read (CLOCK_REALTIME µs; reads
  * to within LSM_READ_MARK_MICROS plus a clock tick; 0: none yet). */

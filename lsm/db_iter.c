@@ -46,7 +46,17 @@ struct lsm_iter {
                                        through `win` */
     lsm_blob_window win;            /* (scan) blob bytes read ahead */
     lsm_buf skip;                   /* scratch for the key being skipped */
+    unsigned steps;                 /* nexts and prevs, for note_steps */
 };
+
+/* A scan is a read for idle work (lsm_db_note_read) all along, not only
+ * when its iterator was made: a positioning notes one, and every 1024th
+ * step another (a clock read per step would cost more than the step). */
+static void note_steps(lsm_iter *it)
+{
+    if ((++it->steps & 1023u) == 0)
+        lsm_db_note_read(it->db);
+}
 
 static int hidden_by_range_del(lsm_iter *it, const lsm_ikey *k)
 {
@@ -138,6 +148,7 @@ void lsm_iter_first(lsm_iter *it)
 {
     if (it->status)
         return;
+    lsm_db_note_read(it->db);
     lsm_iiter_first(it->it);
     find_next_user_entry(it, 0);
 }
@@ -146,6 +157,7 @@ void lsm_iter_last(lsm_iter *it)
 {
     if (it->status)
         return;
+    lsm_db_note_read(it->db);
     lsm_iiter_last(it->it);
     find_prev_user_entry(it);
 }
@@ -154,6 +166,7 @@ void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen)
 {
     if (it->status)
         return;
+    lsm_db_note_read(it->db);
     lsm_buf target = { 0 };
     if (lsm_ikey_append(&target, lsm_slice_make(key, klen), it->view.seq,
                         LSM_KIND_SEEK)) {
@@ -170,6 +183,7 @@ void lsm_iter_next(lsm_iter *it)
 {
     if (!it->valid)
         return;
+    note_steps(it);
     if (it->dir == REVERSE) {
         /* The merged iterator is just before the current key's entries. */
         if (!lsm_iiter_valid(it->it))
@@ -194,6 +208,7 @@ void lsm_iter_prev(lsm_iter *it)
 {
     if (!it->valid)
         return;
+    note_steps(it);
     if (it->dir == FORWARD) {
         /* Step back over every entry of the current key. */
         if (save(&it->saved_key, lsm_ikey_user(lsm_iiter_key(it->it)))) {

@@ -158,16 +158,19 @@ typedef struct lsm_options {
      * reserve is at most 1/16 of the space the store could use (its files
      * plus the free space at open).  0: none.  Default 8 MiB. */
     uint64_t reserve_bytes;
-    /* Idle work: once neither a write nor a read (lsm_get, a new
-     * iterator) has come for this long, the compaction thread does what
-     * deletions owe (reclaim.c): flushes a memtable holding deletions,
-     * drops tables range deletions cover whole, compacts tables holding
-     * deleted data or made mostly of deletions, and enforces
-     * space_amp_percent.  Reads count because that work can rewrite a
-     * large part of the deepest level, taking the disk, the page cache and
-     * the CPU from them.  An idle compaction stops at the first write; one
-     * already running when reads come goes on.  0: none.  Default
-     * 1000 ms. */
+    /* Idle work: once no write has come for this long, the compaction
+     * thread does what deletions owe (reclaim.c): flushes a memtable
+     * holding deletions and drops tables range deletions cover whole;
+     * and, once no read (lsm_get, an iterator's seek or scan) has come
+     * for as long either, compacts tables holding deleted data or made
+     * mostly of deletions, enforces space_amp_percent and moves live
+     * blob values out of garbage files.  Those rewrites wait for reads
+     * because they can rewrite much of the deepest level, taking the
+     * disk, the page cache and a core from reads that go on without a
+     * pause.  An idle compaction stops at the first write; one already
+     * running when reads come goes on.  Reads are noted to within a
+     * millisecond and a clock tick, so the wait for reads is exact only
+     * for periods well above that.  0: none.  Default 1000 ms. */
     int idle_compaction_ms;
     /* Space amplification bound, enforced by idle work: while the levels
      * above the deepest one holding data hold more than this percent of
@@ -427,8 +430,8 @@ uint64_t lsm_disk_bytes(lsm_db *db);
  * work is off, or compactions are held).  Then lsm_disk_bytes stays as it
  * is until something is written.  Polled by whoever waits for the space
  * of deletions to come back (at most a few idle_compaction_ms after the
- * last write or read on a store with little to compact: a poller that
- * keeps reading meanwhile holds idle work back). */
+ * last write on a store with little to compact; a poller that keeps
+ * reading meanwhile holds the rewrites of idle work back). */
 int lsm_settled(lsm_db *db);
 /* Bytes the space reserve (reserve_bytes) holds now: 0 while it is given
  * back on a full disk.  statvfs counts them as neither free nor ours. */

@@ -13,8 +13,9 @@
  *  - The drop pass, after a flush wrote range deletions: step 2 below,
  *    before compactions by score (which would read the covered tables).
  *
- *  - The idle pass, once no write and no read has come for
- *    idle_compaction_ms (lsm_db_last_activity).  Each
+ *  - The idle pass, once no write has come for idle_compaction_ms; the
+ *    steps that rewrite tables (3-5) also wait for no read to have come
+ *    for as long (may_rewrite).  Each
  *    call does the first of these steps that applies, then returns so
  *    scored compactions and writes come first:
  *      1. flush: the memtable holds a range deletion, or point deletions
@@ -645,7 +646,7 @@ uint64_t lsm_idle_due(lsm_db *db, uint64_t now)
     if (db->opt.read_only || db->opt.idle_compaction_ms <= 0 ||
         db->reclaim_pending || db->bg_error)
         return UINT64_MAX;
-    uint64_t at = lsm_db_last_activity(db) + idle_micros(db);
+    uint64_t at = lsm_db_last_write(db) + idle_micros(db);
     if (at < db->idle_next_at)
         at = db->idle_next_at;
     if (now < at)
@@ -690,14 +691,29 @@ static int idle_flush(lsm_db *db)
     return db->mem_log != log;
 }
 
+/* May the steps that rewrite tables (3-5) run: no read either for
+ * idle_compaction_ms?  They can rewrite much of the deepest level, and
+ * would take the disk, the page cache and a core from reads that go on
+ * without a pause.  Steps 1-2 (a flush, manifest edits) wait for writes
+ * only.  A step held back sets *deferred. */
+static int may_rewrite(lsm_db *db, int *deferred)
+{
+    if (lsm_db_last_activity(db) + idle_micros(db) <= lsm_db_realtime_micros())
+        return 1;
+    *deferred = 1;
+    return 0;
+}
+
 /* Steps 2 and 3 (mu held; dropped for the reading and the I/O). */
-static int idle_reclaim(lsm_db *db)
+static int idle_reclaim(lsm_db *db, int *deferred)
 {
     findings fd = { 0 };
     size_t dropped;
     int rc = find_and_drop(db, FIND_HEAVY, &fd, &dropped);
     int ran = 0;
-    for (size_t i = 0; !dropped && !ran && rc == LSM_OK && i < fd.compact.n &&
+    size_t n = dropped || fd.compact.n == 0 || may_rewrite(db, deferred)
+                   ? fd.compact.n : 0;
+    for (size_t i = 0; !dropped && !ran && rc == LSM_OK && i < n &&
                        !db->shutting_down && !db->manual_compaction; i++)
         lsm_compact_table(db, fd.compact.v[i].level, fd.compact.v[i].number,
                           NULL, 1, &ran);
@@ -707,7 +723,7 @@ static int idle_reclaim(lsm_db *db)
 
 /* Step 5: a table naming a blob file mostly garbage is rewritten, its
  * values moved out (blob_gc.c), so the file can go (mu held; dropped). */
-static int idle_blob_gc(lsm_db *db)
+static int idle_blob_gc(lsm_db *db, int *deferred)
 {
     int level, ran = 0, sealed;
     uint64_t number;
@@ -719,7 +735,7 @@ static int idle_blob_gc(lsm_db *db)
         lsm_db_delete_obsolete(db, 0);
         return 1;
     }
-    if (!lsm_blob_gc_pick(db, -1, &level, &number))
+    if (!lsm_blob_gc_pick(db, -1, &level, &number) || !may_rewrite(db, deferred))
         return 0;
     if (level == LSM_NUM_LEVELS - 1)    /* nothing below to merge into */
         return lsm_compact_rewrite_level(db, level);
@@ -755,19 +771,26 @@ static int over_space_bound(lsm_db *db)
     return shallowest;
 }
 
+/* Step 4 (mu held; dropped for the I/O). */
+static int idle_space_bound(lsm_db *db, int *deferred)
+{
+    int level = over_space_bound(db);
+    return level >= 0 && may_rewrite(db, deferred) &&
+           lsm_compact_level_step(db, level);
+}
+
 int lsm_idle_pass(lsm_db *db)
 {
     uint64_t edits = db->edits, seq = lsm_db_oldest_snapshot(db);
     uint64_t last_seq = db->vs.last_seq;
-    int level;
-    int did = idle_flush(db) || idle_reclaim(db) ||
-              ((level = over_space_bound(db)) >= 0 &&
-               lsm_compact_level_step(db, level)) ||
-              idle_blob_gc(db);
+    int deferred = 0;
+    int did = idle_flush(db) || idle_reclaim(db, &deferred) ||
+              idle_space_bound(db, &deferred) || idle_blob_gc(db, &deferred);
     /* A pass that met a hold (manual_compaction) found nothing settled:
-     * it runs again once the hold ends. */
+     * it runs again once the hold ends; one that held a rewrite back for
+     * reads, at the next idle period. */
     if (!did && !db->manual_compaction) {
-        /* Settled, no write for idle_compaction_ms: the pooled chunks of
+        /* No step ran, no write for idle_compaction_ms: the pooled chunks of
          * flushed memtables (up to memtable_bytes) go back to the kernel;
          * writes that resume fault them in again.  Not under mu: the
          * frees and the trim take up to a few ms; what changes meanwhile
@@ -775,7 +798,8 @@ int lsm_idle_pass(lsm_db *db)
         pthread_mutex_unlock(&db->mu);
         lsm_arena_pool_drain(db->arena_pool);
         pthread_mutex_lock(&db->mu);
-        db->idle_settled = db->edits == edits && lsm_db_oldest_snapshot(db) == seq &&
+        db->idle_settled = !deferred && db->edits == edits &&
+                           lsm_db_oldest_snapshot(db) == seq &&
                            db->vs.last_seq == last_seq;
         db->idle_edits = edits;
         db->idle_seq = seq;

@@ -890,7 +890,10 @@ static void test_nested_range_dels_and_readers(void **state)
 
 /* Generations of the same 1000 "d" keys: written, then deleted by one range
  * deletion, with pauses in which idle work (idle_compaction_ms = 1) flushes
- * the deletions and drops or compacts the tables they cover.  A reader
+ * the deletions and drops or compacts the tables they cover (its
+ * compactions wait for reads too, but reads are noted to within a clock
+ * tick, longer than 1 ms: they still start between and during scans,
+ * ~30 a run).  A reader
  * must never see a deleted generation again (a dropped table's keys
  * coming back), and a scan that ran wholly between a generation's last
  * put and its deletion must see all of it (no table dropped too soon).
