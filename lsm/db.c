@@ -108,11 +108,16 @@ void lsm_db_set_bg_error(lsm_db *db, int status)
     pthread_cond_broadcast(&db->bg_cv);
 }
 
-uint64_t lsm_db_realtime_micros(void)
+static uint64_t clock_micros(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(clock, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t lsm_db_realtime_micros(void)
+{
+    return clock_micros(CLOCK_REALTIME);
 }
 
 uint64_t lsm_db_last_write(lsm_db *db)
@@ -127,9 +132,7 @@ uint64_t lsm_db_last_write(lsm_db *db)
 
 void lsm_db_note_read(lsm_db *db)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    uint64_t now = clock_micros(CLOCK_REALTIME_COARSE);
     /* Unsigned: a clock set back stores at once rather than never. */
     if (now - __atomic_load_n(&db->last_read_us, __ATOMIC_RELAXED) >= LSM_READ_MARK_MICROS)
         __atomic_store_n(&db->last_read_us, now, __ATOMIC_RELAXED);
@@ -1414,7 +1417,6 @@ int lsm_flush(lsm_db *db)
  * reads search memtables first, and merged equal entries read as one. */
 void lsm_db_view_take(lsm_db *db, const lsm_snapshot *snapshot, lsm_read_view *rv)
 {
-    lsm_db_note_read(db);
     pthread_mutex_lock(&db->view_mu);
     rv->nmems = 0;
     rv->mems[rv->nmems++] = db->mem;
@@ -1465,6 +1467,7 @@ int lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key,
             size_t klen, void **val, size_t *vlen)
 {
     lsm_read_view rv;
+    lsm_db_note_read(db);
     lsm_db_view_take(db, ro ? ro->snapshot : NULL, &rv);
     lsm_buf buf = { 0 };
     int kind = view_get(&rv, lsm_slice_make(key, klen), &buf,

@@ -290,7 +290,7 @@ void lsm_db_wait_for_work(lsm_db *db, uint64_t until);
 uint64_t lsm_db_realtime_micros(void);
 /* When the last write was applied (CLOCK_REALTIME µs; 0: none yet). */
 uint64_t lsm_db_last_write(lsm_db *db);
-/* Notes a read (lsm_get, an iterator's view, seek or scan) for idle
+/* Notes a read (lsm_get, an iterator's seek or scan) for idle
  * work, whose rewrites wait for reads too (reclaim.c may_rewrite). */
 void lsm_db_note_read(lsm_db *db);
 /* When the store last served a write or a read (CLOCK_REALTIME µs; reads

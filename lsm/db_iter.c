@@ -49,9 +49,10 @@ struct lsm_iter {
     unsigned steps;                 /* nexts and prevs, for note_steps */
 };
 
-/* A scan is a read for idle work (lsm_db_note_read) all along, not only
- * when its iterator was made: a positioning notes one, and every 1024th
- * step another (a clock read per step would cost more than the step). */
+/* An iterator reads for idle work (lsm_db_note_read) when it is
+ * positioned (first, last, seek), and a scan all along: every 1024th
+ * step notes another (a clock read per step would cost more than the
+ * step).  Making an iterator reads nothing yet. */
 static void note_steps(lsm_iter *it)
 {
     if ((++it->steps & 1023u) == 0)

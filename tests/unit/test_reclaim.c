@@ -115,12 +115,12 @@ static void fill_levels(lsm_db *db)
     assert_true(tu_wait_for(db, settled, NULL, WAIT_SECONDS));
 }
 
-/* A store in dir filled by fill_levels, only deletions able to shrink
- * it; *files tables. */
+/* A store in dir with options o (options() and the caller's changes)
+ * filled by fill_levels, only deletions able to shrink it; *files
+ * tables. */
 static lsm_db *open_filled(const char *dir, lsm_options *o,
                            unsigned long long *files)
 {
-    options(o);
     o->space_amp_percent = 0;
     lsm_db *db = tu_open_db(dir, o);
     fill_levels(db);
@@ -254,12 +254,9 @@ static void test_drops_go_on_under_reads(void **state)
     char *dir = tu_tempdir("reclaim");
     lsm_options o;
     options(&o);
-    o.space_amp_percent = 0;
     o.idle_compaction_ms = 100;
-    lsm_db *db = tu_open_db(dir, &o);
-    fill_levels(db);
     unsigned long long files;
-    table_bytes(db, &files);
+    lsm_db *db = open_filled(dir, &o, &files);
     assert_true(files >= 8);
 
     assert_int_equal(lsm_delete_range(db, "k", 1, "l", 1, 0), LSM_OK);
@@ -280,6 +277,7 @@ static void test_adjacent_deletions_and_snapshot(void **state)
     (void)state;
     char *dir = tu_tempdir("reclaim");
     lsm_options o;
+    options(&o);
     unsigned long long files;
     lsm_db *db = open_filled(dir, &o, &files);
     const lsm_snapshot *snap = lsm_snapshot_get(db);
@@ -342,6 +340,7 @@ static void test_named_snapshot_keeps_tables(void **state)
     (void)state;
     char *dir = tu_tempdir("reclaim");
     lsm_options o;
+    options(&o);
     unsigned long long files;
     lsm_db *db = open_filled(dir, &o, &files);
     assert_int_equal(lsm_snapshot_create(db, "before", NULL), LSM_OK);
