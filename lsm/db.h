@@ -208,7 +208,8 @@ struct lsm_db {
      * dropping: one is running.  Writers out of space wait for both. */
     int drops_due, dropping;
     /* Idle work (reclaim.c). */
-    uint64_t last_write_us;        /* atomic: CLOCK_REALTIME of the last write */
+    uint64_t last_write_us;        /* atomic: CLOCK_REALTIME of the last
+                                      write, or of the open before one */
     uint64_t last_read_us;         /* atomic: CLOCK_REALTIME_COARSE of a
                                       read in the last ms or so
                                       (lsm_db_note_read) */

@@ -725,6 +725,10 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **out)
         /* Every reference the WALs hold is in a (pinned) memtable now. */
         lsm_blobs_enable_gc(db->blobs);
         lsm_space_open(db);
+        /* The open counts as the last write: idle work waits one idle
+         * period for the opener's first requests, rather than starting
+         * rewrites at once that those would then run beside. */
+        db->last_write_us = lsm_db_realtime_micros();
         rc = start_threads(db);
     }
     if (rc) {

@@ -158,7 +158,9 @@ typedef struct lsm_options {
      * reserve is at most 1/16 of the space the store could use (its files
      * plus the free space at open).  0: none.  Default 8 MiB. */
     uint64_t reserve_bytes;
-    /* Idle work: once no write has come for this long, the compaction
+    /* Idle work: once no write has come for this long (nor since the
+     * open: it counts as a write, so a store's first requests do not
+     * meet rewrites started as it opened), the compaction
      * thread does what deletions owe (reclaim.c): flushes a memtable
      * holding deletions and drops tables range deletions cover whole;
      * and, once no read (lsm_get, an iterator's seek or scan) has come
