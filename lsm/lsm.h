@@ -643,6 +643,10 @@ typedef struct lsm_stats {
     uint64_t delayed_write_rate; /* bytes/s writes are paced to now; 0: none */
     uint64_t group_commits, grouped_writes;  /* WAL writes, batches in them */
     uint64_t cache_hits, cache_misses, cache_bytes, blocks_read;
+    /* Misses of reads that fill the cache whose block was read and
+     * dropped, not cached: the first read of a block in a while (the
+     * cache admits a block at its second read). */
+    uint64_t cache_not_admitted;
     uint64_t bloom_checks, bloom_useful;   /* useful: a table skipped */
     uint64_t last_seq, damaged_tables, disk_bytes;
     uint64_t tables_dropped, bytes_dropped;  /* whole, under range deletions */

@@ -122,8 +122,9 @@ static void print_counters(FILE *f, lsm_db *db)
             s.delayed_write_rate);
     fprintf(f, "bloom_checks: %" PRIu64 " bloom_useful: %" PRIu64 "\n",
             s.bloom_checks, s.bloom_useful);
-    fprintf(f, "block_cache_hits: %" PRIu64 " block_cache_misses: %" PRIu64 "\n",
-            s.cache_hits, s.cache_misses);
+    fprintf(f, "block_cache_hits: %" PRIu64 " block_cache_misses: %" PRIu64
+               " block_cache_not_admitted: %" PRIu64 "\n",
+            s.cache_hits, s.cache_misses, s.cache_not_admitted);
     fprintf(f, "block_cache_bytes: %" PRIu64 "\n", s.cache_bytes);
     fprintf(f, "table_meta_bytes: %" PRIu64 "\n", s.table_meta_bytes);
     fprintf(f, "blocks_read: %" PRIu64 "\n", s.blocks_read);
@@ -293,6 +294,7 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     lsm_table_stats_get(&ts);
     out->cache_hits = ts.cache_hits;
     out->cache_misses = ts.cache_misses;
+    out->cache_not_admitted = ts.cache_not_admitted;
     out->cache_bytes = lsm_cache_usage(db->block_cache);
     out->table_meta_bytes = lsm_table_cache_meta_bytes(db->tcache);
     out->bloom_checks = ts.bloom_checks;

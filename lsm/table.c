@@ -84,7 +84,7 @@ struct lsm_table {
 /* ---- statistics -------------------------------------------------------- */
 
 enum { ST_BLOOM_CHECKS, ST_BLOOM_NEGATIVES, ST_CACHE_HITS, ST_CACHE_MISSES,
-       ST_BLOCKS_READ, ST_COUNT };
+       ST_CACHE_NOT_ADMITTED, ST_BLOCKS_READ, ST_COUNT };
 
 /* Counters are striped over cache lines, one stripe per thread (round
  * robin), so concurrent readers do not fight over one line. */
@@ -116,6 +116,7 @@ void lsm_table_stats_get(lsm_table_stats *out)
     out->bloom_negatives = sum[ST_BLOOM_NEGATIVES];
     out->cache_hits = sum[ST_CACHE_HITS];
     out->cache_misses = sum[ST_CACHE_MISSES];
+    out->cache_not_admitted = sum[ST_CACHE_NOT_ADMITTED];
     out->blocks_read = sum[ST_BLOCKS_READ];
 }
 
@@ -386,6 +387,8 @@ static int fetch_data_block(lsm_table *t, bhandle h, int fill_cache,
             return block_fail(t, LSM_NO_MEMORY, "data", h.offset);
         return LSM_OK;
     }
+    if (t->cache && fill_cache)
+        stat_add(ST_CACHE_NOT_ADMITTED);
     lsm_slice c;
     if ((rc = read_block(t, h, "data", io, unz, &c)))
         return rc;

@@ -123,6 +123,7 @@ void lsm_table_describe(const lsm_table *t, lsm_table_desc *d);
 typedef struct lsm_table_stats {
     uint64_t bloom_checks, bloom_negatives;
     uint64_t cache_hits, cache_misses;
+    uint64_t cache_not_admitted;   /* misses the doorkeeper kept out */
     uint64_t blocks_read;
 } lsm_table_stats;
 void lsm_table_stats_get(lsm_table_stats *out);

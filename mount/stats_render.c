@@ -68,9 +68,11 @@ static void render_text(FILE *f, const struct mnt_stats_view *v)
             (double)s->slowdown_micros / 1e6, s->slowed_writes,
             s->delayed_write_rate);
     fprintf(f, "block_cache: hit_ratio %.3f (%" PRIu64 " hits, %" PRIu64
-               " misses), %" PRIu64 " bytes\n",
+               " misses, %" PRIu64 " of them not admitted), %" PRIu64
+               " bytes\n",
             ratio(s->cache_hits, s->cache_hits + s->cache_misses),
-            s->cache_hits, s->cache_misses, s->cache_bytes);
+            s->cache_hits, s->cache_misses, s->cache_not_admitted,
+            s->cache_bytes);
     fprintf(f, "bloom: useful_ratio %.3f (%" PRIu64 " of %" PRIu64 " checks)\n",
             ratio(s->bloom_useful, s->bloom_checks), s->bloom_useful,
             s->bloom_checks);
@@ -126,8 +128,9 @@ static void render_json(FILE *f, const struct mnt_stats_view *v)
             s->compactions, s->stall_micros, s->stalled_writes,
             s->slowdown_micros, s->slowed_writes, s->delayed_write_rate);
     fprintf(f, " \"block_cache\": {\"hits\": %" PRIu64 ", \"misses\": %" PRIu64
-               ", \"hit_ratio\": %.4f, \"bytes\": %" PRIu64 "},\n",
-            s->cache_hits, s->cache_misses,
+               ", \"not_admitted\": %" PRIu64 ", \"hit_ratio\": %.4f"
+               ", \"bytes\": %" PRIu64 "},\n",
+            s->cache_hits, s->cache_misses, s->cache_not_admitted,
             ratio(s->cache_hits, s->cache_hits + s->cache_misses),
             s->cache_bytes);
     fprintf(f, " \"bloom\": {\"checks\": %" PRIu64 ", \"useful\": %" PRIu64

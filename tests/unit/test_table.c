@@ -723,6 +723,7 @@ static void test_stats_and_cache(void **state)
     assert_int_equal(s1.bloom_checks - s0.bloom_checks, 4);
     assert_int_equal(s1.cache_misses - s0.cache_misses, 3);
     assert_int_equal(s1.cache_hits - s0.cache_hits, 1);
+    assert_int_equal(s1.cache_not_admitted - s0.cache_not_admitted, 1);
     assert_int_equal(s1.blocks_read - s0.blocks_read, 3);
 
     /* absent keys: mostly bloom negatives, each counted */
