@@ -35,6 +35,7 @@
 #include "bloom.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <xxhash.h>
 
 #include "error.h"
@@ -199,4 +200,60 @@ int lsm_bloom_may_contain(lsm_slice filter, lsm_slice key)
     uint64_t h = XXH3_64bits(key.data, key.len);
     return (last & BLOOM_BLOCKED) ? blocked_may_contain(arr, bytes, k, h)
                                   : classic_may_contain(arr, bytes, k, h);
+}
+
+/* --- live filters (bloom.h) ------------------------------------------------ */
+
+#define LIVE_K 6
+#define BLOCK_BYTES (BLOOM_BLOCK_BITS / 8)
+
+uint64_t lsm_bloom_hash(lsm_slice key)
+{
+    return XXH3_64bits(key.data, key.len);
+}
+
+int lsm_bloom_live_init(lsm_bloom_live *f, size_t bytes)
+{
+    f->nblocks = bytes / BLOCK_BYTES ? bytes / BLOCK_BYTES : 1;
+    f->bits = aligned_alloc(BLOCK_BYTES, (size_t)f->nblocks * BLOCK_BYTES);
+    if (!f->bits)
+        return LSM_NO_MEMORY;
+    memset(f->bits, 0, (size_t)f->nblocks * BLOCK_BYTES);
+    return LSM_OK;
+}
+
+/* Single writer: a relaxed load and store per probe, no locked
+ * read-modify-write. */
+void lsm_bloom_live_add(lsm_bloom_live *f, uint64_t hash)
+{
+    unsigned char *blk = block_of(f->bits, f->nblocks, hash);
+    uint32_t p = (uint32_t)(hash >> 32);
+    for (int i = 0; i < LIVE_K; i++) {
+        uint32_t bit = p >> 23;
+        unsigned char *b = &blk[bit >> 3];
+        unsigned char v = __atomic_load_n(b, __ATOMIC_RELAXED);
+        __atomic_store_n(b, (unsigned char)(v | (1u << (bit & 7))),
+                         __ATOMIC_RELAXED);
+        p *= BLOOM_PROBE_MUL;
+    }
+}
+
+int lsm_bloom_live_may_contain(const lsm_bloom_live *f, uint64_t hash)
+{
+    const unsigned char *blk = block_of(f->bits, f->nblocks, hash);
+    uint32_t p = (uint32_t)(hash >> 32);
+    for (int i = 0; i < LIVE_K; i++) {
+        uint32_t bit = p >> 23;
+        if (!(__atomic_load_n(&blk[bit >> 3], __ATOMIC_RELAXED) &
+              (1u << (bit & 7))))
+            return 0;
+        p *= BLOOM_PROBE_MUL;
+    }
+    return 1;
+}
+
+void lsm_bloom_live_free(lsm_bloom_live *f)
+{
+    free(f->bits);
+    f->bits = NULL;
 }

@@ -40,4 +40,25 @@ void lsm_bloom_builder_free(lsm_bloom_builder *b);
  * one cache miss per lookup when the filter is 64-byte aligned. */
 int lsm_bloom_may_contain(lsm_slice filter, lsm_slice key);
 
+/* A live filter: the blocked layout's bit array alone, filled as keys
+ * are added and read meanwhile (the memtable's, memtable.c).  Keys are
+ * given by lsm_bloom_hash.  One writer at a time adds; readers on any
+ * thread look up at once, and see a key once they see what the writer
+ * published after adding it (a release store they acquire): its bits
+ * are set with relaxed atomic stores before that.  Its size is fixed at
+ * init (a whole number of 64-byte blocks, at least one), so its false-
+ * positive rate grows with the keys added: 1% at 10 bits a key, about
+ * 0.1% at 18 (k = 6). */
+typedef struct lsm_bloom_live {
+    unsigned char *bits;
+    uint64_t nblocks;
+} lsm_bloom_live;
+
+uint64_t lsm_bloom_hash(lsm_slice key);
+/* bytes rounded down to whole blocks (at least one); LSM_NO_MEMORY. */
+int lsm_bloom_live_init(lsm_bloom_live *f, size_t bytes);
+void lsm_bloom_live_add(lsm_bloom_live *f, uint64_t hash);
+int lsm_bloom_live_may_contain(const lsm_bloom_live *f, uint64_t hash);
+void lsm_bloom_live_free(lsm_bloom_live *f);
+
 #endif

@@ -319,7 +319,7 @@ static int copy_memtable(lsm_memtable *dst, lsm_memtable *src, uint64_t seq)
 static int put_memtables(cp_write *w, uint64_t number, lsm_version_edit *e)
 {
     lsm_checkpoint *cp = w->cp;
-    lsm_memtable *m = lsm_memtable_new(NULL);   /* outside the pool's bound */
+    lsm_memtable *m = lsm_memtable_new(NULL, 0);   /* outside the pool's bound; not read */
     if (!m)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
     int rc = LSM_OK;

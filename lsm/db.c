@@ -533,7 +533,8 @@ int lsm_db_sync_old_log(lsm_db *db)
  * bytes, not a journal commit. */
 static int switch_memtable(lsm_db *db)
 {
-    lsm_memtable *m = lsm_memtable_new(db->arena_pool);
+    lsm_memtable *m = lsm_memtable_new(
+        db->arena_pool, lsm_memtable_filter_bytes(db->opt.memtable_bytes));
     if (!m)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
     lsm_memtable_track_blobs(m, db->blobs);

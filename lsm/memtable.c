@@ -6,6 +6,15 @@
  * internal key.  Entries are only added, so a reader needs no lock: the
  * skiplist publishes nodes with release stores (skiplist.h).
  *
+ * Point lookups first ask a bloom filter over the user keys of the
+ * points (bloom.h: a live filter, set before each insert): most lookups
+ * of a large store look for a key the memtable does not hold, and a
+ * skiplist seek costs some twenty dependent cache misses in a full
+ * memtable, the filter one.  The db sizes it at 1/64 of the memtable
+ * bytes (1 MiB for 64 MiB: 18 bits a key at 116-byte entries, a false-
+ * positive rate near 0.1 %; at the smallest entries, some 6 bits a key,
+ * near 10 %).
+ *
  * Lifetime: `refs` counts the owner plus every open iterator; the arena
  * (all nodes and bytes) is freed in one pass when it reaches zero, by
  * whichever thread drops the last reference (its chunks go to the pool
@@ -36,6 +45,7 @@
 #include <pthread.h>
 
 #include "arena.h"
+#include "bloom.h"
 #include "range_del.h"
 #include "error.h"
 #include "lsm.h"
@@ -53,6 +63,7 @@ struct lsm_memtable {
     lsm_blobs *blobs;           /* pinned while it lives (track_blobs) */
     lsm_blob_pin pin;           /* floor: lowest blob file referenced */
     _Atomic int rd_broken;      /* an index allocation failed: scan */
+    lsm_bloom_live filter;      /* bits NULL: none */
     lsm_range_del *rd_log;      /* writer only: every deletion, in order */
     size_t rd_cap;
     struct rd_view *rd_view;    /* under rd_mu; NULL before the first */
@@ -89,10 +100,11 @@ static void rd_view_unref(struct rd_view *v)
     free(v);
 }
 
-lsm_memtable *lsm_memtable_new(lsm_arena_pool *pool)
+lsm_memtable *lsm_memtable_new(lsm_arena_pool *pool, size_t filter_bytes)
 {
-    lsm_memtable *m = malloc(sizeof *m);
-    if (!m) {
+    lsm_memtable *m = calloc(1, sizeof *m);
+    if (!m || (filter_bytes && lsm_bloom_live_init(&m->filter, filter_bytes))) {
+        free(m);
         lsm_fail(LSM_NO_MEMORY, "memtable: no memory");
         return NULL;
     }
@@ -113,10 +125,16 @@ lsm_memtable *lsm_memtable_new(lsm_arena_pool *pool)
         lsm_skiplist_init(&m->range_dels, &m->arena,
                           UINT64_C(0x9e3779b97f4a7c15))) {
         lsm_arena_free(&m->arena);
+        lsm_bloom_live_free(&m->filter);
         free(m);
         return NULL;
     }
     return m;
+}
+
+size_t lsm_memtable_filter_bytes(uint64_t memtable_bytes)
+{
+    return (size_t)(memtable_bytes / 64);
 }
 
 void lsm_memtable_ref(lsm_memtable *m)
@@ -136,6 +154,7 @@ void lsm_memtable_unref(lsm_memtable *m)
         free(m->rd_log);
         pthread_mutex_destroy(&m->rd_mu);
         lsm_arena_free(&m->arena);
+        lsm_bloom_live_free(&m->filter);
         free(m);
     }
 }
@@ -216,6 +235,8 @@ int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
                         value.len, max_value);
 
     lsm_skiplist *sl = kind == LSM_KIND_RANGE_DEL ? &m->range_dels : &m->points;
+    if (sl == &m->points && m->filter.bits)
+        lsm_bloom_live_add(&m->filter, lsm_bloom_hash(key));
     int rc = lsm_skiplist_insert(sl, key, lsm_ikey_pack(seq, kind), value);
     if (rc)
         return rc;
@@ -244,6 +265,9 @@ int lsm_memtable_get(lsm_memtable *m, lsm_slice user_key, uint64_t snap_seq,
 {
     if (snap_seq > LSM_MAX_SEQ)
         snap_seq = LSM_MAX_SEQ;
+    if (m->filter.bits &&
+        !lsm_bloom_live_may_contain(&m->filter, lsm_bloom_hash(user_key)))
+        return -1;
     const lsm_sl_node *n = lsm_skiplist_seek(
         &m->points, user_key, lsm_ikey_pack(snap_seq, LSM_KIND_SEEK));
     if (!n || n->key_len - LSM_IKEY_TRAILER != user_key.len ||

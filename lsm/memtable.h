@@ -26,8 +26,12 @@ typedef struct lsm_memtable lsm_memtable;
 typedef struct lsm_arena_pool lsm_arena_pool;
 
 /* refs = 1; NULL on ENOMEM.  Its arena takes chunks from pool and gives
- * them back when freed (arena.h); pool NULL: plain malloc. */
-lsm_memtable *lsm_memtable_new(lsm_arena_pool *pool);
+ * them back when freed (arena.h); pool NULL: plain malloc.  filter_bytes:
+ * the size of its filter over the keys of its puts and deletions (0:
+ * none; see memtable.c). */
+lsm_memtable *lsm_memtable_new(lsm_arena_pool *pool, size_t filter_bytes);
+/* The filter a db gives a memtable of memtable_bytes: 1/64 of it. */
+size_t lsm_memtable_filter_bytes(uint64_t memtable_bytes);
 void lsm_memtable_ref(lsm_memtable *m);
 void lsm_memtable_unref(lsm_memtable *m);
 

@@ -65,7 +65,8 @@ static double run(const char *name, const uint64_t *order, size_t n, int fs)
 {
     char val[100], k[32];
     memset(val, 'v', sizeof val);
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    /* the filter a db gives a 64 MiB memtable */
+    lsm_memtable *m = lsm_memtable_new(NULL, lsm_memtable_filter_bytes(64u << 20));
     if (!m)
         return -1;
     double t0 = cpu_ns();

@@ -139,7 +139,7 @@ static void check_roundtrip(const ops *o)
 /* Inserts the batch into a memtable and checks what it holds. */
 static void check_memtable(const ops *o)
 {
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
     if (!m)
         return;
     int rc = lsm_batch_insert(o->rep, m);

@@ -69,7 +69,7 @@ static void expect_get(lsm_memtable *m, const char *k, uint64_t snap,
 static void test_get_versions_and_snapshots(void **state)
 {
     (void)state;
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
     assert_non_null(m);
     assert_true(lsm_memtable_empty(m));
     put(m, 1, "a", "a1");
@@ -113,7 +113,7 @@ static void test_get_versions_and_snapshots(void **state)
 static void test_binary_keys_and_values(void **state)
 {
     (void)state;
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
     assert_non_null(m);
     const char k1[] = { 'k', 0, 1 }, k2[] = { 'k', 0 }, k3[] = { 'k', 0, 0 };
     const char v[] = { 0, 0, 'x', 0 };
@@ -138,7 +138,7 @@ static void test_binary_keys_and_values(void **state)
 static void test_add_rejects_bad_input(void **state)
 {
     (void)state;
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
     assert_non_null(m);
     char small[4] = "abc";
     assert_int_equal(lsm_memtable_add(m, 1, LSM_KIND_BLOB + 1, S("k"), S("v")), LSM_INVALID);
@@ -180,7 +180,7 @@ static void test_add_rejects_bad_input(void **state)
 static void test_range_del_max_seq(void **state)
 {
     (void)state;
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
     assert_non_null(m);
     assert_true(lsm_memtable_range_del_max_seq(m, S("a"), LSM_MAX_SEQ) == 0);
     range_del(m, 10, "b", "d");   /* [b, d) */
@@ -218,7 +218,7 @@ static void test_range_del_random(void **state)
     (void)state;
     enum { N = 200 };
     struct { char b[3], e[3]; uint64_t seq; } t[N];
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
     assert_non_null(m);
     srand(99);
     for (int i = 0; i < N; i++) {
@@ -278,7 +278,7 @@ static void test_range_del_interleaved(void **state)
     (void)state;
     enum { N = 1500 };
     static struct { char b[4], e[4]; uint64_t seq; } t[N];
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
     assert_non_null(m);
     srand(7);
     for (int i = 0; i < N; i++) {
@@ -319,7 +319,7 @@ static void test_range_del_reads_do_not_reindex(void **state)
 {
     (void)state;
     enum { T = 4096, LOG2_T = 12 };
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
     assert_non_null(m);
     uint64_t before = lsm_range_dels_indexed_total();
     char b[16];
@@ -369,7 +369,7 @@ static void seek_to(lsm_iiter *it, const char *user, uint64_t seq)
 static void test_iterator(void **state)
 {
     (void)state;
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
     assert_non_null(m);
     lsm_iiter *it = lsm_memtable_iter(m);
     /* empty */
@@ -442,7 +442,7 @@ static void test_iterator(void **state)
 static void test_iterator_holds_reference(void **state)
 {
     (void)state;
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
     assert_non_null(m);
     put(m, 1, "k", "value");
     range_del(m, 2, "a", "b");
@@ -462,7 +462,7 @@ static void test_iterator_holds_reference(void **state)
 static void test_bytes_accounting(void **state)
 {
     (void)state;
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
     assert_non_null(m);
     size_t base = lsm_memtable_bytes(m);
     assert_true(base < 1024);  /* just the two head nodes */
@@ -509,7 +509,7 @@ static void test_get_random_model(void **state)
     (void)state;
     enum { N = 2000, KEYS = 50 };
     static struct { int key; int kind; uint64_t seq; } ops[N];
-    lsm_memtable *m = lsm_memtable_new(NULL);
+    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
     assert_non_null(m);
     srand(2024);
     for (int i = 0; i < N; i++) {

@@ -477,7 +477,7 @@ static void test_merge_child_errors(void **state)
 static void test_merge_memtables(void **state)
 {
     (void)state;
-    lsm_memtable *m1 = lsm_memtable_new(NULL), *m2 = lsm_memtable_new(NULL);
+    lsm_memtable *m1 = lsm_memtable_new(NULL, 4096), *m2 = lsm_memtable_new(NULL, 4096);
     assert_non_null(m1);
     assert_non_null(m2);
     assert_int_equal(lsm_memtable_add(m1, 5, LSM_KIND_PUT, S("b"), S("b5")), 0);
