@@ -34,8 +34,8 @@
  */
 #include "bloom.h"
 
+#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 #include <xxhash.h>
 
 #include "error.h"
@@ -212,13 +212,18 @@ uint64_t lsm_bloom_hash(lsm_slice key)
     return XXH3_64bits(key.data, key.len);
 }
 
+/* calloc, not aligned_alloc + memset: a large filter then comes from
+ * fresh zero pages, committed as keys land in them, not all at init
+ * (which a memtable switch does holding the DB mutex). */
 int lsm_bloom_live_init(lsm_bloom_live *f, size_t bytes)
 {
     f->nblocks = bytes / BLOCK_BYTES ? bytes / BLOCK_BYTES : 1;
-    f->bits = aligned_alloc(BLOCK_BYTES, (size_t)f->nblocks * BLOCK_BYTES);
-    if (!f->bits)
+    f->mem = calloc(1, (size_t)f->nblocks * BLOCK_BYTES + BLOCK_BYTES - 1);
+    if (!f->mem)
         return LSM_NO_MEMORY;
-    memset(f->bits, 0, (size_t)f->nblocks * BLOCK_BYTES);
+    uintptr_t p = ((uintptr_t)f->mem + BLOCK_BYTES - 1) &
+                  ~(uintptr_t)(BLOCK_BYTES - 1);
+    f->bits = (unsigned char *)p;
     return LSM_OK;
 }
 
@@ -254,6 +259,7 @@ int lsm_bloom_live_may_contain(const lsm_bloom_live *f, uint64_t hash)
 
 void lsm_bloom_live_free(lsm_bloom_live *f)
 {
-    free(f->bits);
+    free(f->mem);
+    f->mem = NULL;
     f->bits = NULL;
 }

@@ -50,8 +50,9 @@ int lsm_bloom_may_contain(lsm_slice filter, lsm_slice key);
  * positive rate grows with the keys added: 1% at 10 bits a key, about
  * 0.1% at 18 (k = 6). */
 typedef struct lsm_bloom_live {
-    unsigned char *bits;
+    unsigned char *bits;        /* 64-byte aligned, inside mem */
     uint64_t nblocks;
+    void *mem;
 } lsm_bloom_live;
 
 uint64_t lsm_bloom_hash(lsm_slice key);

@@ -11,7 +11,8 @@
  * of a large store look for a key the memtable does not hold, and a
  * skiplist seek costs some twenty dependent cache misses in a full
  * memtable, the filter one.  The db sizes it at 1/64 of the memtable
- * bytes (1 MiB for 64 MiB: 18 bits a key at 116-byte entries, a false-
+ * bytes (1 MiB for 64 MiB: 18 bits a key at 116-byte entries, 144 in
+ * the arena, a false-
  * positive rate near 0.1 %; at the smallest entries, some 6 bits a key,
  * near 10 %).
  *
@@ -132,9 +133,12 @@ lsm_memtable *lsm_memtable_new(lsm_arena_pool *pool, size_t filter_bytes)
     return m;
 }
 
+#define MAX_FILTER_BYTES ((uint64_t)64 << 20)
+
 size_t lsm_memtable_filter_bytes(uint64_t memtable_bytes)
 {
-    return (size_t)(memtable_bytes / 64);
+    uint64_t b = memtable_bytes / 64;
+    return (size_t)(b < MAX_FILTER_BYTES ? b : MAX_FILTER_BYTES);
 }
 
 void lsm_memtable_ref(lsm_memtable *m)

@@ -14,7 +14,7 @@
  * and given back to the DB's pool of free chunks, arena.h); bytes() is
  * the arena usage, which the DB compares against memtable_bytes.  The
  * range-deletion index (at most about 200 + 16 log2 T bytes per
- * deletion) is not counted.
+ * deletion) and the key filter (filter_bytes) are not counted.
  */
 #ifndef LSM_MEMTABLE_H
 #define LSM_MEMTABLE_H
@@ -30,7 +30,10 @@ typedef struct lsm_arena_pool lsm_arena_pool;
  * the size of its filter over the keys of its puts and deletions (0:
  * none; see memtable.c). */
 lsm_memtable *lsm_memtable_new(lsm_arena_pool *pool, size_t filter_bytes);
-/* The filter a db gives a memtable of memtable_bytes: 1/64 of it. */
+/* The filter a db gives a memtable of memtable_bytes: 1/64 of it, at most
+ * 64 MiB (so a memtable of 4 GiB or more gets a denser filter).  Sized
+ * by the limit, not the content: a memtable past its limit (a bulk
+ * write's slack, replay, a read-only open) has more false positives. */
 size_t lsm_memtable_filter_bytes(uint64_t memtable_bytes);
 void lsm_memtable_ref(lsm_memtable *m);
 void lsm_memtable_unref(lsm_memtable *m);
@@ -45,7 +48,11 @@ int lsm_memtable_add(lsm_memtable *m, uint64_t seq, int kind,
  * *val, *seq_out set),
  * LSM_KIND_DELETE (*seq_out set), -1 if this memtable has none, or
  * LSM_NO_MEMORY if the value could not be copied.
- * Range deletions are not consulted here (see range_del_max_seq). */
+ * Range deletions are not consulted here (see range_del_max_seq).
+ * An entry is found once the reader has acquired what the writer
+ * published after adding it (the DB's last sequence number): the key
+ * filter is read before the skiplist, so an entry merely present in the
+ * skiplist may be missed by a reader racing its insert. */
 int lsm_memtable_get(lsm_memtable *m, lsm_slice user_key, uint64_t snap_seq,
                      lsm_buf *val, uint64_t *seq_out);
 

@@ -503,13 +503,13 @@ static void test_bytes_accounting(void **state)
 }
 
 /* Random puts/deletes checked against a brute-force model for every
- * snapshot. */
-static void test_get_random_model(void **state)
+ * snapshot, with a key filter of filter_bytes: none, one block (every
+ * lookup passes it), or enough to turn most absent keys away. */
+static void check_random_model(size_t filter_bytes)
 {
-    (void)state;
     enum { N = 2000, KEYS = 50 };
     static struct { int key; int kind; uint64_t seq; } ops[N];
-    lsm_memtable *m = lsm_memtable_new(NULL, 4096);
+    lsm_memtable *m = lsm_memtable_new(NULL, filter_bytes);
     assert_non_null(m);
     srand(2024);
     for (int i = 0; i < N; i++) {
@@ -551,6 +551,14 @@ static void test_get_random_model(void **state)
     }
     lsm_buf_free(&val);
     lsm_memtable_unref(m);
+}
+
+static void test_get_random_model(void **state)
+{
+    (void)state;
+    check_random_model(0);
+    check_random_model(64);
+    check_random_model(4096);
 }
 
 int main(void)
