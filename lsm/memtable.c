@@ -12,9 +12,8 @@
  * skiplist seek costs some twenty dependent cache misses in a full
  * memtable, the filter one.  The db sizes it at 1/64 of the memtable
  * bytes (1 MiB for 64 MiB: 18 bits a key at 116-byte entries, 144 in
- * the arena, a false-
- * positive rate near 0.1 %; at the smallest entries, some 6 bits a key,
- * near 10 %).
+ * the arena, a false-positive rate near 0.1 %; at the smallest entries,
+ * some 6 bits a key, near 10 %).
  *
  * Lifetime: `refs` counts the owner plus every open iterator; the arena
  * (all nodes and bytes) is freed in one pass when it reaches zero, by
