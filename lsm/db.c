@@ -526,6 +526,12 @@ int lsm_db_sync_old_log(lsm_db *db)
     return LSM_OK;
 }
 
+lsm_memtable *lsm_db_memtable_new(lsm_db *db)
+{
+    return lsm_memtable_new(db->arena_pool,
+                            lsm_memtable_filter_bytes(db->opt.memtable_bytes));
+}
+
 /* Moves the full memtable to the immutable list and starts a new WAL and
  * memtable (mu held, by the head writer; drops mu for the I/O).  The old
  * WAL gets a SEALED mark but no fsync: that is left to the flush thread
@@ -533,8 +539,7 @@ int lsm_db_sync_old_log(lsm_db *db)
  * bytes, not a journal commit. */
 static int switch_memtable(lsm_db *db)
 {
-    lsm_memtable *m = lsm_memtable_new(
-        db->arena_pool, lsm_memtable_filter_bytes(db->opt.memtable_bytes));
+    lsm_memtable *m = lsm_db_memtable_new(db);
     if (!m)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
     lsm_memtable_track_blobs(m, db->blobs);

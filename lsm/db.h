@@ -248,6 +248,9 @@ int lsm_db_record_mark(lsm_slice rec);
  * durable calls it first, so a synced write never follows a WAL whose
  * tail could still be lost.  A failure is also the store's bg_error. */
 int lsm_db_sync_old_log(lsm_db *db);
+/* A new memtable of db: chunks from its arena pool, and a key filter
+ * sized for memtable_bytes (memtable.h); NULL on ENOMEM. */
+lsm_memtable *lsm_db_memtable_new(lsm_db *db);
 /* Drops a reader's version reference (mu held); wakes the background
  * threads if that retired tables. */
 void lsm_db_release_version(lsm_db *db, lsm_version *v);

@@ -139,9 +139,7 @@ static lsm_db *db_alloc(const char *dir, const lsm_options *o)
     db->block_cache = lsm_cache_new(o->cache_bytes ? o->cache_bytes : 1);
     db->group = lsm_batch_new();
     db->arena_pool = lsm_arena_pool_new(o->memtable_bytes);
-    db->mem = db->arena_pool ? lsm_memtable_new(db->arena_pool,
-                                  lsm_memtable_filter_bytes(o->memtable_bytes))
-                            : NULL;
+    db->mem = db->arena_pool ? lsm_db_memtable_new(db) : NULL;
     db->mem_limit = o->memtable_bytes;
     db->free_bytes = UINT64_MAX;
     if (db->dir && db->block_cache && db->group && db->mem)
@@ -220,8 +218,7 @@ static int flush_recovered(replay *rp)
     free(meta.blob_files);       /* the table is read by blob_gc.c if needed */
     if (rc)
         return rc;
-    lsm_memtable *fresh = lsm_memtable_new(
-        db->arena_pool, lsm_memtable_filter_bytes(db->opt.memtable_bytes));
+    lsm_memtable *fresh = lsm_db_memtable_new(db);
     if (!fresh)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
     lsm_memtable_track_blobs(fresh, db->blobs);
