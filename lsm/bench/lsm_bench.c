@@ -249,6 +249,7 @@ struct config {
     int max_subcompactions;      /* lsm only; 0 = the engine's default */
     int background_nice;         /* lsm only; -1 = the engine's default */
     int table_meta_in_cache;     /* lsm only; -1 = the engine's default */
+    const char *log_path;        /* lsm only; NULL = no engine log */
     uint64_t idle_secs;
     uint64_t memory_sample_ms;   /* 0: no MEMSAMPLE lines */
     uint64_t seek_nexts;
@@ -294,6 +295,8 @@ static void usage(FILE *out)
         "  --delayed_write_kb=N  lsm: delayed-write rate in KiB/s once\n"
         "                      level 0 reaches its slowdown trigger\n"
         "                      (default: the engine's)\n"
+        "  --log=FILE          lsm: append the engine's log lines (every\n"
+        "                      level, one line per compaction) to FILE\n"
         "  --table_meta_in_cache=0|1  lsm: indexes and filters in the\n"
         "                      block cache (default: the engine's, 1)\n"
         "  --max_subcompactions=N  lsm: ranges a large compaction is\n"
@@ -475,6 +478,8 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             cfg->delayed_write_kb = parse_u64(name, v, 1, 1u << 30);
         } else if (strcmp(name, "--memtable_mb") == 0) {
             cfg->memtable_mb = parse_u64(name, v, 1, 1u << 16);
+        } else if (strcmp(name, "--log") == 0) {
+            cfg->log_path = v;
         } else if (strcmp(name, "--table_meta_in_cache") == 0) {
             cfg->table_meta_in_cache = (int)parse_u64(name, v, 0, 1);
         } else if (strcmp(name, "--level1_mb") == 0) {
@@ -841,7 +846,18 @@ struct lsm_handle {
     lsm_db *db;
     int wflags;
     lsm_read_options ro;
+    FILE *log;              /* --log, or NULL */
 };
+
+/* lsm_options.log for --log: each line with the seconds since the epoch. */
+static void lsm_e_log(void *ctx, int level, const char *line)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    fprintf(ctx, "%lld.%03ld <%d> %s\n", (long long)ts.tv_sec,
+            ts.tv_nsec / 1000000, level, line);
+    fflush(ctx);
+}
 
 static int lsm_e_open(const struct config *cfg, void **out, char *err)
 {
@@ -879,10 +895,21 @@ static int lsm_e_open(const struct config *cfg, void **out, char *err)
     if (cfg->delayed_write_kb)
         opt.delayed_write_rate = cfg->delayed_write_kb << 10;
     opt.compaction_style = cfg->tiered ? LSM_COMPACTION_TIERED : LSM_COMPACTION_LEVELED;
+    if (cfg->log_path && !(h->log = fopen(cfg->log_path, "a"))) {
+        set_err(err, "--log %s: %s", cfg->log_path, strerror(errno));
+        free(h);
+        return -1;
+    }
+    if (h->log) {
+        opt.log = lsm_e_log;
+        opt.log_ctx = h->log;
+    }
     rc = lsm_open(cfg->db, &opt, &h->db);
     if (rc != LSM_OK) {
         set_err(err, "lsm_open %s: %s: %s", cfg->db, lsm_status_name(rc),
                 lsm_last_error());
+        if (h->log)
+            fclose(h->log);
         free(h);
         return -1;
     }
@@ -1052,6 +1079,8 @@ static void lsm_e_close(void *db)
     if (rc != LSM_OK)
         fprintf(stderr, "lsm-bench: lsm_close: %s: %s\n",
                 lsm_status_name(rc), lsm_last_error());
+    if (h->log)
+        fclose(h->log);
     free(h);
 }
 

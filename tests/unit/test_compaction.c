@@ -8,7 +8,8 @@
  * file overlapping the fewest next-level bytes per byte of its own, and
  * the bottom level's puts that every snapshot sees carry sequence number 0,
  * and a large merge gives the heap's free memory back (heap_trims); the
- * per-level I/O counters (level_io) add up to the totals.
+ * per-level I/O counters (level_io) add up to the totals, and so do the
+ * log's lines, one per merge.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,8 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,59 @@
 #define LEVELS 7
 
 
+
+/* --- the log's compaction lines -------------------------------------------- */
+
+/* What the "compaction L<a>->L<b>: ..." debug lines added up to (written
+ * by compaction threads under the db mutex; read with compactions held). */
+static struct {
+    pthread_mutex_t mu;
+    unsigned long long lines, bad;
+    double read_mib, written_mib;
+} merges_logged = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void log_merges(void *ctx, int level, const char *line)
+{
+    (void)ctx;
+    int up, low;
+    size_t n0, n1, nout;
+    double in0, in1, out, secs;
+    if (strncmp(line, "compaction L", 12) != 0)
+        return;
+    int ok = level == LSM_LOG_DEBUG &&
+             sscanf(line, "compaction L%d->L%d: %zu+%zu files, %lf+%lf MiB read, "
+                          "%lf MiB written in %zu files, %lf s",
+                    &up, &low, &n0, &n1, &in0, &in1, &out, &nout, &secs) == 9 &&
+             up < low && n0 > 0 && nout > 0 && secs >= 0;
+    pthread_mutex_lock(&merges_logged.mu);
+    merges_logged.lines++;
+    merges_logged.bad += !ok;
+    merges_logged.read_mib += in0 + in1;
+    merges_logged.written_mib += out;
+    pthread_mutex_unlock(&merges_logged.mu);
+}
+
+/* One well-formed line per merge so far, whose bytes add up to the
+ * compaction counters (each figure rounded to 0.05 MiB). */
+static void check_merges_logged(lsm_db *db)
+{
+    lsm_stats s;
+    lsm_hold_compactions(db, 1);    /* every counted merge has logged */
+    lsm_get_stats(db, &s);
+    pthread_mutex_lock(&merges_logged.mu);
+    const double mib = 1024.0 * 1024.0, slack = 0.1 * (double)merges_logged.lines;
+    assert_true(merges_logged.lines > 0);
+    assert_int_equal(merges_logged.bad, 0);
+    assert_int_equal(merges_logged.lines, s.compactions);
+    double read = 0;
+    for (int l = 0; l < LEVELS; l++)
+        read += (double)(s.level_io_read_upper[l] + s.level_io_read_lower[l]);
+    assert_true(fabs(merges_logged.read_mib - read / mib) <= slack);
+    assert_true(fabs(merges_logged.written_mib -
+                     (double)s.compaction_bytes_written / mib) <= slack);
+    pthread_mutex_unlock(&merges_logged.mu);
+    lsm_hold_compactions(db, 0);
+}
 
 /* --- properties ---------------------------------------------------------- */
 
@@ -349,6 +405,7 @@ static void test_overwrites_and_space(void **state)
     char *dir = tu_tempdir("compact");
     lsm_options o;
     tu_small_options(&o);
+    o.log = log_merges;
     lsm_db *db = tu_open_db(dir, &o);
     model *m = calloc(1, sizeof *m);
     uint32_t next_ver = 1;
@@ -397,6 +454,7 @@ static void test_overwrites_and_space(void **state)
     assert_true(s.wal_bytes >= s.user_bytes);
     assert_true(s.writes == OPS);
     check_level_io(db);
+    check_merges_logged(db);
 
     assert_int_equal(lsm_compact(db), LSM_OK);
     check_scan(db, m);
