@@ -1497,25 +1497,14 @@ static void give_back_heap(lsm_db *db)
 #endif
 }
 
-static void count_compaction(lsm_db *db, const compaction *c)
-{
-    lsm_db_stats *s = &db->stats;
-    __atomic_add_fetch(&s->compactions, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&s->level_read_upper[c->out_level],
-                       total_size(c->inputs[0], c->ninputs[0]), __ATOMIC_RELAXED);
-    __atomic_add_fetch(&s->level_read_lower[c->out_level],
-                       total_size(c->inputs[1], c->ninputs[1]), __ATOMIC_RELAXED);
-}
-
 /* One debug line per finished merge, as RocksDB's LOG has: what it read
- * from each level, what it wrote, how long it took and the size of both
- * levels after it, against their targets.  Where a run's write
- * amplification comes from is read off these lines (lsm-bench --log).
- * (mu held) */
-static void log_compaction(lsm_db *db, const compaction *c)
+ * from each level (upper, lower bytes), what it wrote, how long it took
+ * and the size of both levels after it, against their targets.  Where a
+ * run's write amplification comes from is read off these lines
+ * (lsm-bench --log).  (mu held) */
+static void log_compaction(lsm_db *db, const compaction *c, uint64_t upper,
+                           uint64_t lower)
 {
-    if (!db->opt.log)
-        return;
     const double mib = 1024.0 * 1024.0;
     uint64_t out = 0;
     for (size_t i = 0; i < c->edit.nadded; i++)
@@ -1526,15 +1515,26 @@ static void log_compaction(lsm_db *db, const compaction *c)
                "compaction L%d->L%d: %zu+%zu files, %.1f+%.1f MiB read, "
                "%.1f MiB written in %zu files, %.2f s; after: L%d %.1f MiB "
                "(score %.2f), L%d %.1f MiB (score %.2f)",
-               up, low, c->ninputs[0], c->ninputs[1],
-               (double)total_size(c->inputs[0], c->ninputs[0]) / mib,
-               (double)total_size(c->inputs[1], c->ninputs[1]) / mib,
-               (double)out / mib, c->edit.nadded,
+               up, low, c->ninputs[0], c->ninputs[1], (double)upper / mib,
+               (double)lower / mib, (double)out / mib, c->edit.nadded,
                (double)(lsm_db_realtime_micros() - c->started_us) / 1e6,
                up, (double)lsm_version_level_bytes(v, up) / mib,
                level_score(db, v, up), low,
                (double)lsm_version_level_bytes(v, low) / mib,
                level_score(db, v, low));
+}
+
+/* A finished merge: counted in the statistics, and logged (mu held). */
+static void count_compaction(lsm_db *db, const compaction *c)
+{
+    lsm_db_stats *s = &db->stats;
+    uint64_t upper = total_size(c->inputs[0], c->ninputs[0]);
+    uint64_t lower = total_size(c->inputs[1], c->ninputs[1]);
+    __atomic_add_fetch(&s->compactions, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->level_read_upper[c->out_level], upper, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->level_read_lower[c->out_level], lower, __ATOMIC_RELAXED);
+    if (db->opt.log)
+        log_compaction(db, c, upper, lower);
 }
 
 /* Runs a picked compaction (mu held on entry and exit). */
@@ -1597,10 +1597,8 @@ static int run(lsm_db *db, compaction *c)
             lsm_blobs_unpin(db->blobs, &pin);
         lsm_blob_plan_free(&plan);
         pthread_mutex_lock(&db->mu);
-        if (rc == LSM_OK) {
+        if (rc == LSM_OK)
             count_compaction(db, c);
-            log_compaction(db, c);
-        }
     }
     db->compacting--;
     db->compaction_claim -= claim;
