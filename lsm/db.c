@@ -68,6 +68,7 @@ void lsm_options_init(lsm_options *o)
     o->level0_slowdown_trigger = 8;
     o->level0_stop_trigger = 12;
     o->delayed_write_rate = 16u << 20;
+    o->level0_self_merge_percent = 150;
     o->level1_bytes = 256u << 20;
     o->level_multiplier = 10;
     o->tiered_size_ratio = 1;

@@ -69,9 +69,11 @@ typedef struct lsm_db_stats {      /* all atomic */
     uint64_t tables_dropped, bytes_dropped;
     uint64_t idle_compactions, idle_yields;
     uint64_t heap_trims;           /* malloc_trim after a compaction */
-    /* Per level written into (lsm_stats' level_io_* say what each is);
-     * level 0's written bytes are the flushes', the others' sum the
-     * compactions' (lsm_get_stats derives those totals from them). */
+    /* Per level written into (lsm_stats' level_io_* say what each is):
+     * level 0's by flushes (also counted in `flushed`) and by merges of
+     * level 0 into itself, the others' by compactions (lsm_get_stats
+     * derives the flush and compaction totals from them). */
+    uint64_t flushed;
     uint64_t level_written[LSM_NUM_LEVELS], level_read_upper[LSM_NUM_LEVELS];
     uint64_t level_read_lower[LSM_NUM_LEVELS], level_moved[LSM_NUM_LEVELS];
 } lsm_db_stats;

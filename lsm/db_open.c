@@ -113,6 +113,7 @@ static int check_options(const lsm_options *o)
         o->level0_slowdown_trigger < o->level0_compaction_trigger ||
         o->level0_stop_trigger < o->level0_slowdown_trigger ||
         o->delayed_write_rate < 1024 || o->delayed_write_rate > (1ull << 40) ||
+        o->level0_self_merge_percent < 0 || o->level0_self_merge_percent > 10000 ||
         o->level_multiplier < 2 || o->level1_bytes < 4096 ||
         o->target_file_bytes < 4096 || o->idle_compaction_ms < 0 ||
         o->space_amp_percent < 0 || o->compaction_style < LSM_COMPACTION_DEFAULT ||

@@ -212,9 +212,11 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
         meta->size = 0;
     }
     free(path);
-    if (rc == LSM_OK)
+    if (rc == LSM_OK) {
+        __atomic_add_fetch(&db->stats.flushed, meta->size, __ATOMIC_RELAXED);
         __atomic_add_fetch(&db->stats.level_written[0], meta->size,
                            __ATOMIC_RELAXED);
+    }
     return rc;
 }
 

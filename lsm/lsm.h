@@ -132,6 +132,13 @@ typedef struct lsm_options {
      * 0 counts the memtables being flushed.  1 KiB/s to 2^40; default
      * 16 MiB/s. */
     uint64_t delayed_write_rate;
+    /* Leveled: once level 0 reaches its trigger, its tables are merged
+     * into one level-0 table instead of into level 1 while the level-1
+     * tables they overlap hold at least this percent of their bytes
+     * (compaction.c, pick_level0_self: the next merge into level 1 then
+     * carries more level-0 bytes per level-1 byte it rewrites).  0:
+     * never; at most 10000.  Default 150. */
+    int level0_self_merge_percent;
     uint64_t level1_bytes;          /* target size of level 1; default 256 MiB */
     int level_multiplier;           /* each level's target vs the one above; 10 */
     /* enum lsm_compaction_style.  Tiered (compaction_tiered.c, RocksDB's
@@ -660,11 +667,13 @@ typedef struct lsm_stats {
                                     open tables (max_open_files tables') */
     /* Where the write amplification comes from, per level L written into
      * (RocksDB's "Compaction Stats" Write, Rn, Rnp1 and Moved): table
-     * bytes written into L (level 0: by flushes; others: by compactions,
-     * outputs of failed or abandoned ones included), bytes of the input
-     * tables compactions into L took from above it and from L itself
-     * (completed ones), and bytes of the tables moved into L whole.
-     * written[L] / read_upper[L] is what each byte moved down into L cost. */
+     * bytes written into L (level 0: by flushes, flush_bytes, and by
+     * merges of level 0 into itself; others: by compactions, outputs of
+     * failed or abandoned ones included), bytes of the input tables
+     * compactions into L took from above it and from L itself (completed
+     * ones; a merge of level 0 into itself reads "from above"), and bytes
+     * of the tables moved into L whole.  written[L] / read_upper[L] (level
+     * 0: less flush_bytes) is what each byte compacted into L cost. */
     uint64_t level_io_written[LSM_STATS_LEVELS];
     uint64_t level_io_read_upper[LSM_STATS_LEVELS];
     uint64_t level_io_read_lower[LSM_STATS_LEVELS];

@@ -11,7 +11,7 @@
  *            tables dropped whole under range deletions and their bytes,
  *            idle compactions done and given up for writes (reclaim.c);
  *            "level_io" lines: per level written into, the bytes written
- *            (level 0: flushed), read by compactions from above it and
+ *            (level 0: flushed, and merged into itself), read by compactions from above it and
  *            from it, moved into it whole, and written / read from above;
  *            then damaged tables, one line each with the failure that
  *            found it.
@@ -78,9 +78,19 @@ static void print_damaged(FILE *f, const lsm_damaged_table *d, size_t nd)
         fprintf(f, "damaged %06" PRIu64 ".sst: %s\n", d[i].number, d[i].why);
 }
 
+/* Bytes compactions wrote into level l (level 0: its merges into itself,
+ * whose inputs count as read from above). */
+static uint64_t compacted_into(const lsm_stats *s, int l)
+{
+    uint64_t w = s->level_io_written[l];
+    if (l > 0)
+        return w;
+    return w > s->flush_bytes ? w - s->flush_bytes : 0;
+}
+
 /* Where the write amplification comes from (lsm_stats' level_io_*): per
  * level written into, the bytes written, read from above and from the
- * level itself, moved whole, and written per byte read from above. */
+ * level itself, moved whole, and compacted in per byte read from above. */
 static void print_level_io(FILE *f, const lsm_stats *s)
 {
     fprintf(f, "level_io level written read_upper read_lower moved amp\n");
@@ -90,7 +100,7 @@ static void print_level_io(FILE *f, const lsm_stats *s)
                    " %.2f\n",
                 l, s->level_io_written[l], up, s->level_io_read_lower[l],
                 s->level_io_moved[l],
-                up ? (double)s->level_io_written[l] / (double)up : 0.0);
+                up ? (double)compacted_into(s, l) / (double)up : 0.0);
     }
 }
 
@@ -275,17 +285,21 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->idle_compactions = load(&s->idle_compactions);
     out->idle_yields = load(&s->idle_yields);
     out->heap_trims = load(&s->heap_trims);
-    out->flush_bytes = out->compaction_bytes_written = 0;
+    uint64_t written = 0;   /* into every level, level 0 included */
     for (int l = 0; l < LSM_NUM_LEVELS && l < LSM_STATS_LEVELS; l++) {
         out->level_io_written[l] = load(&s->level_written[l]);
-        if (l == 0)
-            out->flush_bytes = out->level_io_written[0];
-        else
-            out->compaction_bytes_written += out->level_io_written[l];
+        written += out->level_io_written[l];
         out->level_io_read_upper[l] = load(&s->level_read_upper[l]);
         out->level_io_read_lower[l] = load(&s->level_read_lower[l]);
         out->level_io_moved[l] = load(&s->level_moved[l]);
     }
+    /* What was written less the flushes' bytes is the compactions' (level
+     * 0 merged into itself included).  flush.c counts a flush in
+     * `flushed` first, read here last, so every flush in `written` is in
+     * it; one not yet in `written` makes the difference short for now. */
+    out->flush_bytes = load(&s->flushed);
+    out->compaction_bytes_written =
+        written > out->flush_bytes ? written - out->flush_bytes : 0;
     out->write_amp = out->user_bytes
         ? (double)(out->flush_bytes + out->compaction_bytes_written) /
               (double)out->user_bytes

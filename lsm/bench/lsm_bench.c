@@ -249,6 +249,7 @@ struct config {
     int max_subcompactions;      /* lsm only; 0 = the engine's default */
     int background_nice;         /* lsm only; -1 = the engine's default */
     int table_meta_in_cache;     /* lsm only; -1 = the engine's default */
+    int l0_self_merge;           /* lsm only; -1 = the engine's default */
     const char *log_path;        /* lsm only; NULL = no engine log */
     uint64_t idle_secs;
     uint64_t memory_sample_ms;   /* 0: no MEMSAMPLE lines */
@@ -294,6 +295,8 @@ static void usage(FILE *out)
         "                      the level shape of a large one\n"
         "  --delayed_write_kb=N  lsm: delayed-write rate in KiB/s once\n"
         "                      level 0 reaches its slowdown trigger\n"
+        "                      (default: the engine's)\n"
+        "  --l0_self_merge=P   lsm: level0_self_merge_percent, 0 = off\n"
         "                      (default: the engine's)\n"
         "  --log=FILE          lsm: append the engine's log lines (every\n"
         "                      level, one line per compaction) to FILE\n"
@@ -402,6 +405,7 @@ static void parse_args(int argc, char **argv, struct config *cfg)
     cfg->cache_mb = 64;
     cfg->memtable_mb = 64;
     cfg->table_meta_in_cache = -1;
+    cfg->l0_self_merge = -1;
     cfg->background_nice = -1;
     cfg->level1_mb = SHARED_LEVEL1_BYTES >> 20;
     cfg->target_file_mb = SHARED_TARGET_FILE_BYTES >> 20;
@@ -478,6 +482,8 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             cfg->delayed_write_kb = parse_u64(name, v, 1, 1u << 30);
         } else if (strcmp(name, "--memtable_mb") == 0) {
             cfg->memtable_mb = parse_u64(name, v, 1, 1u << 16);
+        } else if (strcmp(name, "--l0_self_merge") == 0) {
+            cfg->l0_self_merge = (int)parse_u64(name, v, 0, 10000);
         } else if (strcmp(name, "--log") == 0) {
             cfg->log_path = v;
         } else if (strcmp(name, "--table_meta_in_cache") == 0) {
@@ -892,6 +898,8 @@ static int lsm_e_open(const struct config *cfg, void **out, char *err)
         opt.background_nice = cfg->background_nice;
     if (cfg->table_meta_in_cache >= 0)
         opt.table_meta_in_cache = cfg->table_meta_in_cache;
+    if (cfg->l0_self_merge >= 0)
+        opt.level0_self_merge_percent = cfg->l0_self_merge;
     if (cfg->delayed_write_kb)
         opt.delayed_write_rate = cfg->delayed_write_kb << 10;
     opt.compaction_style = cfg->tiered ? LSM_COMPACTION_TIERED : LSM_COMPACTION_LEVELED;
