@@ -17,6 +17,13 @@
 #
 # Before bulk writes yielded (lsm.h, LSM_BULK) the thread that serves
 # metadata waited behind the held writer, and the first create hung.
+#
+# The read of small/cached is served from the page cache.  Uncached (the
+# caches dropped just before it, by hand, 2026-12-05) it did not complete
+# within its 20 s during the stall: an open problem, not yet broken down
+# (perhaps the kernel's background FUSE requests, readahead among them,
+# queued behind the held writeback).  So ctest never runs this test
+# beside one that drops the caches (CMakeLists.txt, MOUNTED_KEEP_CACHES).
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 command -v dd >/dev/null || lib_skip "dd is missing"
