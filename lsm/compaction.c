@@ -1807,6 +1807,8 @@ static compaction *pick_tiered(lsm_db *db)
                                                            : NULL;
 }
 
+#define LEVEL0_SELF_MERGE_MAX_FILES 4
+
 /* Level 0 merged into itself, or NULL (mu held).
  *
  * Cost model: a merge of level 0 (B bytes) into level 1 rewrites the
@@ -1822,6 +1824,14 @@ static compaction *pick_tiered(lsm_db *db)
  * carries about twice the bytes (lsm-bench, 50M keys: level 1 read 1.81
  * bytes per level-0 byte without it).
  *
+ * Bounds: the output is one table merged on one thread, so its inputs
+ * stay under LEVEL0_SELF_MERGE_MAX_FILES target files (a long merge
+ * would hold level 0 back from level 1 meanwhile).  Not while a table
+ * is damaged: a level-0 table made wider may come to overlap a damaged
+ * level-1 one, and then could not move down until a repair (nor would
+ * any level-0 table overlapping it).  Not for tiered stores, whose
+ * picker this is not (compaction_tiered.c).
+ *
  * Order: reads search level 0 by number, newest first.  The output takes
  * its number now, above every input's and below that of any table a
  * flush makes after this pick; so no flush may be under way (its table
@@ -1832,6 +1842,7 @@ static compaction *pick_level0_self(lsm_db *db)
     lsm_version *v = db->vs.current;
     size_t n0 = v->nfiles[0];
     if (db->opt.level0_self_merge_percent <= 0 || db->flushing || n0 < 2 ||
+        db->ndamaged > 0 || db->opt.compaction_style == LSM_COMPACTION_TIERED ||
         any_blocked(v->files[0], n0))
         return NULL;
     lsm_slice lo, hi;
@@ -1842,7 +1853,8 @@ static compaction *pick_level0_self(lsm_db *db)
         return NULL;
     uint64_t s = total_size(f1, n1), b = total_size(v->files[0], n0);
     free(f1);
-    if (s * 100 < b * (uint64_t)db->opt.level0_self_merge_percent)
+    if (s * 100 < b * (uint64_t)db->opt.level0_self_merge_percent ||
+        b > LEVEL0_SELF_MERGE_MAX_FILES * db->opt.target_file_bytes)
         return NULL;
     compaction *c = compaction_new(db, 0);
     if (!c)

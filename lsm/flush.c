@@ -213,9 +213,10 @@ int lsm_write_memtable_table(lsm_db *db, lsm_memtable *m, uint64_t number,
     }
     free(path);
     if (rc == LSM_OK) {
+        /* flushed first; the release pairs with lsm_get_stats' acquire */
         __atomic_add_fetch(&db->stats.flushed, meta->size, __ATOMIC_RELAXED);
         __atomic_add_fetch(&db->stats.level_written[0], meta->size,
-                           __ATOMIC_RELAXED);
+                           __ATOMIC_RELEASE);
     }
     return rc;
 }

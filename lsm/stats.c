@@ -287,7 +287,8 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->heap_trims = load(&s->heap_trims);
     uint64_t written = 0;   /* into every level, level 0 included */
     for (int l = 0; l < LSM_NUM_LEVELS && l < LSM_STATS_LEVELS; l++) {
-        out->level_io_written[l] = load(&s->level_written[l]);
+        out->level_io_written[l] =   /* acquire: see `flushed` below */
+            __atomic_load_n(&s->level_written[l], __ATOMIC_ACQUIRE);
         written += out->level_io_written[l];
         out->level_io_read_upper[l] = load(&s->level_read_upper[l]);
         out->level_io_read_lower[l] = load(&s->level_read_lower[l]);
@@ -295,8 +296,10 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     }
     /* What was written less the flushes' bytes is the compactions' (level
      * 0 merged into itself included).  flush.c counts a flush in
-     * `flushed` first, read here last, so every flush in `written` is in
-     * it; one not yet in `written` makes the difference short for now. */
+     * `flushed` before it releases it into level_written[0], read above
+     * with acquire and `flushed` here after, so every flush in `written`
+     * is in `flushed`; one not yet in `written` makes the difference
+     * short for now (hence the clamp). */
     out->flush_bytes = load(&s->flushed);
     out->compaction_bytes_written =
         written > out->flush_bytes ? written - out->flush_bytes : 0;

@@ -492,9 +492,6 @@ static void test_overwrites_and_space(void **state)
     free(dir);
 }
 
-/* The same space check without compression, against raw key+value
- * bytes: what a table adds per entry (internal key trailer, block
- * framing, index, filter) is bounded. */
 /* Writes ops puts, half of them to a twentieth of the keys, checking
  * gets as it goes; returns the next version number. */
 static uint32_t put_hot_and_cold(lsm_db *db, model *m, int ops, uint32_t ver,
@@ -559,6 +556,9 @@ static void test_level0_merged_into_itself(void **state)
     free(m);
 }
 
+/* The same space check without compression, against raw key+value
+ * bytes: what a table adds per entry (internal key trailer, block
+ * framing, index, filter) is bounded. */
 static void test_space_uncompressed(void **state)
 {
     (void)state;
