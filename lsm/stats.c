@@ -11,8 +11,9 @@
  *            tables dropped whole under range deletions and their bytes,
  *            idle compactions done and given up for writes (reclaim.c);
  *            "level_io" lines: per level written into, the bytes written
- *            (level 0: flushed, and merged into itself), read by compactions from above it and
- *            from it, moved into it whole, and written / read from above;
+ *            (level 0: flushed, and merged into itself), read by
+ *            compactions from above it and from it, moved into it whole,
+ *            and compacted in / read from above;
  *            then damaged tables, one line each with the failure that
  *            found it.
  * "blobfiles" every blob file: number, bytes, the garbage the manifest
