@@ -1862,7 +1862,7 @@ static compaction *pick_level0_self(lsm_db *db)
     if (!c)
         return NULL;
     c->out_level = 0;
-    if (lsm_version_overlapping(v, 0, NULL, NULL, &c->inputs[0], &c->ninputs[0])) {
+    if (files_of_levels(v, 0, 0, &c->inputs[0], &c->ninputs[0])) {
         compaction_free(db, c);
         return NULL;
     }
