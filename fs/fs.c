@@ -275,6 +275,11 @@ int fs_synced(fs_t *fs)
     return fs->view || lsm_synced(fs->db);
 }
 
+uint64_t fs_sync_pending(fs_t *fs)
+{
+    return fs->view ? 0 : lsm_sync_pending(fs->db);
+}
+
 int fs_fsync_nothing(fs_t *fs, uint64_t ino)
 {
     struct inode *ip = icache_pin(fs, ino);     /* never loads it */

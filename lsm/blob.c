@@ -520,6 +520,16 @@ int lsm_blobs_sync(lsm_blobs *b)
     return rc;
 }
 
+int lsm_blobs_synced(lsm_blobs *b)
+{
+    pthread_mutex_lock(&b->wmu);
+    /* No file: none yet (wsize 0), or an abandoned one to reopen and
+     * sync (wsize UINT64_MAX, writer_handle). */
+    int synced = b->wf ? b->wsynced >= b->wsize : b->wsize != UINT64_MAX;
+    pthread_mutex_unlock(&b->wmu);
+    return synced;
+}
+
 /* A read handle for file number, from the cache or opened (and cached,
  * replacing the least recently used idle slot).  *slot is -1 when the
  * handle is not cached and the caller closes it. */

@@ -107,6 +107,9 @@ int lsm_blobs_bad(lsm_blobs *b, uint64_t number);
 /* fsyncs the current blob file.  Files are fsync'ed when they are
  * rotated, so after this every blob byte written so far is durable. */
 int lsm_blobs_sync(lsm_blobs *b);
+/* 1 when lsm_blobs_sync has nothing to do (every blob byte written so
+ * far is durable). */
+int lsm_blobs_synced(lsm_blobs *b);
 /* Resolves a reference (the value of a LSM_KIND_BLOB entry) into out
  * (replacing its contents).  LSM_CORRUPTION on a malformed reference, a
  * missing or short file, or a checksum mismatch. */

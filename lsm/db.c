@@ -1363,6 +1363,23 @@ int lsm_synced(lsm_db *db)
     return synced;
 }
 
+/* With no writer in line no head is appending to db->log, so its
+ * offsets are stable under mu (only the head writes them). */
+uint64_t lsm_sync_pending(lsm_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    uint64_t pending = UINT64_MAX;   /* also after a background error */
+    if (!db->bg_error && db->synced_seq == db->vs.last_seq)
+        pending = 0;
+    else if (!db->bg_error && !db->writers && !db->old_log && db->log &&
+             lsm_blobs_synced(db->blobs)) {
+        pending = lsm_wal_unsynced(db->log);
+        pending += pending == 0;
+    }
+    pthread_mutex_unlock(&db->mu);
+    return pending;
+}
+
 /* Writes are acknowledged only once applied (last_seq covers them), and
  * synced_seq only advances once the blob files and the WAL holding
  * writes up to it are fsync'd: equal, there is nothing to sync, and the

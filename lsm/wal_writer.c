@@ -325,6 +325,11 @@ uint64_t lsm_wal_offset(const lsm_wal_writer *w)
     return w->offset;
 }
 
+uint64_t lsm_wal_unsynced(const lsm_wal_writer *w)
+{
+    return w->offset - w->durable;
+}
+
 int lsm_wal_writer_close(lsm_wal_writer *w)
 {
     if (!w)

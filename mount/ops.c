@@ -750,9 +750,9 @@ static void mnt_tmpfile(struct fuse_session *se, struct mnt_state *m,
     }
 }
 
-int mnt_nothing_to_sync(struct mnt_state *m)
+uint64_t mnt_sync_pending(struct mnt_state *m)
 {
-    return fs_synced(m->fs);
+    return fs_sync_pending(m->fs);
 }
 
 int mnt_raw_request(struct fuse_session *se, struct mnt_state *m,

@@ -117,12 +117,12 @@ int mnt_raw_request(struct fuse_session *se, struct mnt_state *m,
     return 0;
 }
 
-/* loop.c's check before handing an fsync to a worker: the floor's always
- * go to the workers. */
-int mnt_nothing_to_sync(struct mnt_state *m)
+/* loop.c's check before handing an fsync to a worker; never asked here:
+ * the floor has no workers, so the reader serves every request. */
+uint64_t mnt_sync_pending(struct mnt_state *m)
 {
     (void)m;
-    return 0;
+    return UINT64_MAX;
 }
 
 /* --- inodes and names ------------------------------------------------------ */

@@ -887,7 +887,9 @@ static uint64_t free_bytes(lsm_env *env)
 /* LSM_NO_BLOB keeps a large value in the WAL: a sync write of it costs
  * the WAL's fsync alone (a blob value costs the blob file's first), and
  * it survives power loss like any synced write; without the flag the
- * same write goes to the blob file, and its sync to both files. */
+ * same write goes to the blob file, and its sync to both files.
+ * lsm_sync_pending tells the two apart before the sync: the WAL bytes of
+ * the first, "more than one fdatasync" for the second. */
 static void test_no_blob_sync_is_one_fsync(void **state)
 {
     (void)state;
@@ -902,15 +904,23 @@ static void test_no_blob_sync_is_one_fsync(void **state)
     uint64_t s1 = fault_env_op_count(fe, FAULT_OP_SYNC);
     assert_int_equal(s1 - s0, 1);
     assert_int_equal(lsm_synced(db), 1);
+    assert_true(lsm_sync_pending(db) == 0);
     assert_int_equal(lsm_put(db, "b", 1, b, sizeof b, LSM_NO_BLOB), LSM_OK);
     assert_int_equal(lsm_synced(db), 0);
+    uint64_t pending = lsm_sync_pending(db);    /* the record and its header */
+    assert_true(pending > sizeof b && pending < sizeof b + 64);
     assert_int_equal(lsm_sync(db), LSM_OK);
     assert_int_equal(lsm_synced(db), 1);
+    assert_true(lsm_sync_pending(db) == 0);
     assert_int_equal(lsm_sync(db), LSM_OK);         /* nothing to do */
     uint64_t s2 = fault_env_op_count(fe, FAULT_OP_SYNC);
     assert_int_equal(s2 - s1, 1);
     assert_int_equal(lsm_put(db, "c", 1, b, sizeof b, LSM_SYNC), LSM_OK);
     assert_int_equal(fault_env_op_count(fe, FAULT_OP_SYNC) - s2, 2);
+    assert_int_equal(lsm_put(db, "d", 1, a, sizeof a, 0), LSM_OK);
+    assert_true(lsm_sync_pending(db) == UINT64_MAX);   /* the blob file too */
+    assert_int_equal(lsm_sync(db), LSM_OK);
+    assert_true(lsm_sync_pending(db) == 0);
 
     fault_env_crash(fe, FAULT_CRASH_DROP_ALL);
     (void)lsm_close(db);                    /* fails: the disk is gone */
@@ -919,6 +929,7 @@ static void test_no_blob_sync_is_one_fsync(void **state)
     check_value(db, "a", a, sizeof a);
     check_value(db, "b", b, sizeof b);
     check_value(db, "c", b, sizeof b);
+    check_value(db, "d", a, sizeof a);
     assert_int_equal(lsm_close(db), LSM_OK);
     fault_env_free(fe);
 }

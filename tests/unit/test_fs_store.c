@@ -524,8 +524,10 @@ static uint64_t syncs_of_fsync(fault_env *fe, fs_t *fs, uint64_t ino,
     free(buf);
     uint64_t s0 = fault_env_op_count(fe, FAULT_OP_SYNC);
     assert_int_equal(fs_synced(fs), 0);
+    assert_true(fs_sync_pending(fs) != 0);
     assert_int_equal(fs_fsync(fs, ino, 1), 0);
     assert_int_equal(fs_synced(fs), 1);
+    assert_true(fs_sync_pending(fs) == 0);
     return fault_env_op_count(fe, FAULT_OP_SYNC) - s0;
 }
 
