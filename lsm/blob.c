@@ -522,7 +522,8 @@ int lsm_blobs_sync(lsm_blobs *b)
 
 int lsm_blobs_synced(lsm_blobs *b)
 {
-    pthread_mutex_lock(&b->wmu);
+    if (pthread_mutex_trylock(&b->wmu) != 0)
+        return 0;                    /* held across an append or a sync */
     /* No file: none yet (wsize 0), or an abandoned one to reopen and
      * sync (wsize UINT64_MAX, writer_handle). */
     int synced = b->wf ? b->wsynced >= b->wsize : b->wsize != UINT64_MAX;

@@ -108,7 +108,8 @@ int lsm_blobs_bad(lsm_blobs *b, uint64_t number);
  * rotated, so after this every blob byte written so far is durable. */
 int lsm_blobs_sync(lsm_blobs *b);
 /* 1 when lsm_blobs_sync has nothing to do (every blob byte written so
- * far is durable). */
+ * far is durable); 0 also while another thread holds the writer (an
+ * append, a sync): it never waits for blob I/O. */
 int lsm_blobs_synced(lsm_blobs *b);
 /* Resolves a reference (the value of a LSM_KIND_BLOB entry) into out
  * (replacing its contents).  LSM_CORRUPTION on a malformed reference, a

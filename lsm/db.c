@@ -1364,7 +1364,9 @@ int lsm_synced(lsm_db *db)
 }
 
 /* With no writer in line no head is appending to db->log, so its
- * offsets are stable under mu (only the head writes them). */
+ * offsets are stable under mu (only the head writes them); a presync
+ * (switch_presync) fdatasyncs it outside the line, and a sync would wait
+ * behind that. */
 uint64_t lsm_sync_pending(lsm_db *db)
 {
     pthread_mutex_lock(&db->mu);
@@ -1372,8 +1374,8 @@ uint64_t lsm_sync_pending(lsm_db *db)
     if (!db->bg_error && db->synced_seq == db->vs.last_seq)
         pending = 0;
     else if (!db->bg_error && !db->writers && !db->old_log && db->log &&
-             lsm_blobs_synced(db->blobs)) {
-        pending = lsm_wal_unsynced(db->log);
+             !db->switch_presync && lsm_blobs_synced(db->blobs)) {
+        pending = lsm_wal_sync_cost(db->log);
         pending += pending == 0;
     }
     pthread_mutex_unlock(&db->mu);

@@ -409,11 +409,13 @@ int lsm_sync(lsm_db *db);
  * error, which lsm_sync reports).  Takes the store's mutex briefly. */
 int lsm_synced(lsm_db *db);
 /* What lsm_sync would do now, for a caller choosing the thread to run it
- * on (a hint: other writers may change it right after): 0 when
- * lsm_synced; else the bytes of WAL its one fdatasync would write out (at
- * least 1) when that is all it would do; UINT64_MAX when it would also
- * wait for writers in line, sync an older WAL or blob bytes, or report a
- * background error.  Takes the store's mutex briefly. */
+ * on (a hint: another writer may come first right after): 0 when
+ * lsm_synced; else, when one fdatasync of the WAL is all it would do, the
+ * bytes that writes (at least 1: records, and zeros the WAL writes ahead
+ * of them, wal.h); UINT64_MAX when it would also wait for writers in
+ * line or a sync under way, sync an older WAL or blob bytes, or report a
+ * background error.  Takes the store's mutex briefly, never waits for
+ * I/O. */
 uint64_t lsm_sync_pending(lsm_db *db);
 /* With manual_wal_flush: hands every write acknowledged so far to the
  * kernel (it then survives a crash of the process, not power loss).

@@ -121,9 +121,11 @@ int lsm_wal_sync_final(lsm_wal_writer *w);
 #define LSM_WAL_PREFILL_BYTES (1u << 20)
 int lsm_wal_sync_ahead(lsm_wal_writer *w);
 uint64_t lsm_wal_offset(const lsm_wal_writer *w);
-/* Bytes appended since the last successful sync (what the next one
- * writes out, the mark aside). */
-uint64_t lsm_wal_unsynced(const lsm_wal_writer *w);
+/* Bytes the next lsm_wal_sync_ahead writes: the records appended since
+ * the last sync, zeros prefilled since (written out by it too), and the
+ * zeros it would write ahead after it (LSM_WAL_PREFILL_BYTES), the mark
+ * aside. */
+uint64_t lsm_wal_sync_cost(const lsm_wal_writer *w);
 /* Starts writing the records appended since the last call to the disk,
  * without waiting, once they are LSM_WAL_WRITEBACK_BYTES or more (the
  * env's start_writeback; RocksDB's wal_bytes_per_sync).  The WAL is

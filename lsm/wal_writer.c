@@ -46,6 +46,7 @@ struct lsm_wal_writer {
     uint64_t last_ahead_sync;  /* offset at the last lsm_wal_sync_ahead */
     uint64_t durable;        /* bytes before it were synced */
     uint64_t announced;      /* a synced mark allows zeros up to here */
+    uint64_t zeros_unsynced; /* zeros prefilled since the last sync */
     uint64_t mark_off;       /* where the last mark appended starts */
     uint64_t mark_durable;   /* its durable: bytes before it are proven */
 };
@@ -232,8 +233,10 @@ static int sync_file(lsm_wal_writer *w)
 {
     uint64_t end = w->offset;
     int rc = lsm_file_sync(w->f);
-    if (rc == LSM_OK)
+    if (rc == LSM_OK) {
         w->durable = end;
+        w->zeros_unsynced = 0;
+    }
     return rc;
 }
 
@@ -276,14 +279,21 @@ static void prefill(lsm_wal_writer *w)
         return;
     if (w->f->ops->prefill(w->f, upto) == LSM_OK && w->f->ops->start_writeback)
         w->f->ops->start_writeback(w->f, from, upto - from);
+    w->zeros_unsynced += upto - from;
     w->prefilled = upto;
+}
+
+/* Does the next lsm_wal_sync_ahead write zeros ahead? */
+static int wants_prefill(const lsm_wal_writer *w)
+{
+    int small = w->offset - w->last_ahead_sync < LSM_WAL_PREFILL_BYTES / 4;
+    return small && w->f->ops->prefill &&
+           w->prefilled < w->offset + LSM_WAL_PREFILL_BYTES / 2;
 }
 
 int lsm_wal_sync_ahead(lsm_wal_writer *w)
 {
-    int small = w->offset - w->last_ahead_sync < LSM_WAL_PREFILL_BYTES / 4;
-    int want = small && w->f->ops->prefill &&
-               w->prefilled < w->offset + LSM_WAL_PREFILL_BYTES / 2;
+    int want = wants_prefill(w);
     /* The zeros start past the mark and its padding (< MARK_BYTES). */
     uint64_t ahead = want ? w->offset + 2 * MARK_BYTES + LSM_WAL_PREFILL_BYTES
                           : w->announced;
@@ -325,9 +335,10 @@ uint64_t lsm_wal_offset(const lsm_wal_writer *w)
     return w->offset;
 }
 
-uint64_t lsm_wal_unsynced(const lsm_wal_writer *w)
+uint64_t lsm_wal_sync_cost(const lsm_wal_writer *w)
 {
-    return w->offset - w->durable;
+    return w->offset - w->durable + w->zeros_unsynced +
+           (wants_prefill(w) ? LSM_WAL_PREFILL_BYTES : 0);
 }
 
 int lsm_wal_writer_close(lsm_wal_writer *w)

@@ -9,7 +9,7 @@
  * request never holds up the others and concurrent fsyncs still share one
  * WAL fsync through the engine's group commit.  An fsync with nothing to
  * sync, or a small one while the workers are idle, the reader serves
- * itself (mnt_request_sync).
+ * itself (mnt_sync_is_slow).
  *
  * Cost model: a request handed to a sleeping thread costs a wake-up of
  * that thread, which on a busy 2-core machine is worth more than serving
@@ -40,9 +40,9 @@
  *    priorities are in place before the first request is read.
  * What remains: a memtable switch (a seal appended to the old WAL; the
  * new WAL's creation if no bulk writer made it ahead) holds every
- * writer, the reader too; a
- * metadata change that fills the memtable past its slack while flushes
- * are behind waits on the reader (the engine's hard bound); and a lookup
+ * writer, the reader too; a small fsync it serves holds it for one WAL
+ * fdatasync (mnt_sync_is_slow); a metadata change that fills the
+ * memtable past its slack while flushes are behind waits on the reader (the engine's hard bound); and a lookup
  * of a name whose inode a worker holds (a file being written, looked up
  * by name) waits for that write.
  *
@@ -151,7 +151,8 @@ static int mnt_is_slow(uint32_t opcode, uint32_t len, int sync_writes)
 }
 
 /* An fsync or fsyncdir the reader serves itself, without a worker's
- * wake-up (the engine's check, mnt_sync_pending, takes its mutex only):
+ * wake-up (the engine's check, mnt_sync_pending, takes its mutex briefly
+ * and never waits for I/O):
  *  - one with nothing to sync (SQLite's fsyncdir right after its fsync
  *    of the journal, an fsync of an unchanged file) is answered from
  *    memory.  The kernel sends FSYNC after the writes it covers were
@@ -159,27 +160,35 @@ static int mnt_is_slow(uint32_t opcode, uint32_t len, int sync_writes)
  *    reader replies without syncing (mnt_noop_sync, fs_fsync_nothing):
  *    a write acknowledged since is not this fsync's, and syncing it
  *    would put the reader behind the disk;
- *  - one whose sync is a single fdatasync of at most MNT_READER_SYNC_MAX
- *    bytes of WAL, while no worker has a job: a client that writes and
- *    fsyncs in turn (a database's commits).  A hand-off costs the
- *    worker's wake-up and then the reader's, asleep by the time the
- *    client's next request comes; on this 2-vCPU VM that was ~90 us of
- *    a ~450 us SQLite commit.  The price: a request from another client
- *    arriving meanwhile waits for that fdatasync (~0.15 ms of 256 KiB
- *    here, more while compactions keep the disk busy).  Blob bytes to
- *    sync, an older WAL, a writer in line or a busy worker (a large
- *    write) all send it to the workers as before. */
+ *  - while no worker has a job, one whose sync is a single fdatasync
+ *    writing at most MNT_READER_SYNC_MAX bytes of WAL (records, and the
+ *    zeros the WAL writes ahead of them, which it counts): a client that
+ *    writes and fsyncs in turn (a database's commits).  A hand-off costs
+ *    the worker's wake-up and then the reader's, asleep by the time the
+ *    client's next request comes; on this 2-vCPU VM that was ~90 us of a
+ *    ~450 us SQLite commit.  The price: a request from another client
+ *    arriving meanwhile waits for that fdatasync (~0.2 ms here, more
+ *    while compactions keep the disk busy), and on io_uring the reader
+ *    is that CPU's queue thread.  A busy worker (a large write), blob
+ *    bytes to sync, an older WAL, a writer in line or a sync under way
+ *    send it to the workers as before (the engine's answer is a hint:
+ *    a writer coming first right after can still make it wait). */
 _Thread_local int mnt_noop_sync;
 
 #define MNT_READER_SYNC_MAX (256u << 10)
 
-/* What an FSYNC or FSYNCDIR would sync (mnt_sync_pending); UINT64_MAX
- * for any other request. */
-static uint64_t mnt_request_sync(struct mnt_pool *p, uint32_t opcode)
+/* 1 if an FSYNC or FSYNCDIR goes to the workers, 0 if the reader serves
+ * it (mnt_noop_sync set when there is nothing to sync).  The workers'
+ * jobs are counted first: only the dispatchers add jobs, so idle then
+ * still holds when the engine is asked. */
+static int mnt_sync_is_slow(struct mnt_pool *p)
 {
-    if (opcode != FUSE_FSYNC && opcode != FUSE_FSYNCDIR)
-        return UINT64_MAX;
-    return mnt_sync_pending(p->m);
+    pthread_mutex_lock(&p->mu);
+    int idle = p->jobs == 0;
+    pthread_mutex_unlock(&p->mu);
+    uint64_t pending = mnt_sync_pending(p->m);
+    mnt_noop_sync = pending == 0;
+    return pending != 0 && !(idle && pending <= MNT_READER_SYNC_MAX);
 }
 
 /* The request's header; 0 if it is not ours to parse (handled inline). */
@@ -375,15 +384,10 @@ static int mnt_dispatch(struct mnt_pool *p, struct mnt_job *j)
     if (p->nworkers == 0 || !mnt_request_header(&j->buf, &in))
         return 0;
     int slow = mnt_is_slow(in.opcode, in.len, p->sync_writes);
-    uint64_t sync = slow ? mnt_request_sync(p, in.opcode) : UINT64_MAX;
-    if (sync == 0) {
-        slow = 0;
-        mnt_noop_sync = 1;      /* if the reader serves it: no sync */
-    }
+    if (slow && (in.opcode == FUSE_FSYNC || in.opcode == FUSE_FSYNCDIR))
+        slow = mnt_sync_is_slow(p);
     int forget = in.opcode == FUSE_FORGET || in.opcode == FUSE_BATCH_FORGET;
     pthread_mutex_lock(&p->mu);
-    if (slow && sync <= MNT_READER_SYNC_MAX && p->jobs == 0)
-        slow = 0;               /* a small sync, the workers idle */
     if (!slow && !forget && p->busy_jobs > 0 && in.nodeid != 0)
         slow = mnt_busy_has(p, in.nodeid);
     if (slow) {

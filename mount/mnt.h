@@ -299,10 +299,11 @@ extern const struct fuse_lowlevel_ops mnt_ops;
  * fuse_session_process_buf). */
 int mnt_raw_request(struct fuse_session *se, struct mnt_state *m,
                     const struct fuse_buf *buf);
-/* What an fsync would write out now (fs_sync_pending): 0 when nothing
- * (every change acknowledged so far is durable), UINT64_MAX when more
- * than one small fdatasync.  loop.c serves FSYNC and FSYNCDIR on the
- * reader when it is 0, or small while the workers are idle. */
+/* What an fsync would do now (fs_sync_pending): 0 when nothing (every
+ * change acknowledged so far is durable); the bytes it writes when it is
+ * one WAL fdatasync; UINT64_MAX when it would do more or wait.  loop.c
+ * serves FSYNC and FSYNCDIR on the reader when it is 0, or small while
+ * the workers are idle. */
 uint64_t mnt_sync_pending(struct mnt_state *m);
 /* Set on the reader while it serves an fsync or fsyncdir it found
  * nothing to sync for (loop.c): mnt_fsync replies without syncing. */

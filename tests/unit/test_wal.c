@@ -682,6 +682,31 @@ static void write_marked_log(int after, uint64_t *ends)
     assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
 }
 
+/* lsm_wal_sync_cost: the records appended since the last sync, the zeros
+ * written ahead since (the next sync writes them out too) and the zeros
+ * the next sync ahead would write after it. */
+static void test_sync_cost(void **state)
+{
+    (void)state;
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    assert_int_equal(e->open_write(e, logpath, &f), LSM_OK);
+    lsm_wal_writer *w;
+    assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+    assert_true(lsm_wal_sync_cost(w) == LSM_WAL_PREFILL_BYTES);
+    rec r = { 1000, 7 };
+    append_records(w, &r, 1, NULL);
+    assert_true(lsm_wal_sync_cost(w) == lsm_wal_offset(w) + LSM_WAL_PREFILL_BYTES);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+    uint64_t zeros = lsm_wal_sync_cost(w), synced = lsm_wal_offset(w);
+    assert_true(zeros >= LSM_WAL_PREFILL_BYTES && zeros < LSM_WAL_PREFILL_BYTES + 64);
+    append_records(w, &r, 1, NULL);
+    assert_true(lsm_wal_sync_cost(w) == zeros + lsm_wal_offset(w) - synced);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_OK);
+    assert_true(lsm_wal_sync_cost(w) == 0);   /* zeros written out, far ahead */
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+}
+
 /* Reads the log stopping at damage; returns the records delivered. */
 static int read_stopping(lsm_wal_damage *d)
 {
@@ -909,6 +934,7 @@ int main(void)
         cmocka_unit_test(test_mark_image_in_payload_is_no_proof),
         cmocka_unit_test(test_writer_failure_is_sticky),
         cmocka_unit_test(test_record_checksum_covers_type),
+        cmocka_unit_test(test_sync_cost),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
