@@ -1518,11 +1518,20 @@ static void give_back_heap(lsm_db *db)
 #endif
 }
 
+/* "L<n> <size> MiB (score <s>)" of level n in v, into buf. */
+static void format_level(lsm_db *db, const lsm_version *v, int n, char *buf,
+                         size_t size)
+{
+    snprintf(buf, size, "L%d %.1f MiB (score %.2f)", n,
+             (double)lsm_version_level_bytes(v, n) / (1024.0 * 1024.0),
+             level_score(db, v, n));
+}
+
 /* One debug line per finished merge, as RocksDB's LOG has: what it read
  * from each level (upper, lower bytes), what it wrote, how long it took
- * and the size of both levels after it, against their targets.  Where a
- * run's write amplification comes from is read off these lines
- * (lsm-bench --log).  (mu held) */
+ * and the size of both levels after it (one for a merge of level 0 into
+ * itself), against their targets.  Where a run's write amplification
+ * comes from is read off these lines (lsm-bench --log).  (mu held) */
 static void log_compaction(lsm_db *db, const compaction *c, uint64_t upper,
                            uint64_t lower)
 {
@@ -1532,17 +1541,17 @@ static void log_compaction(lsm_db *db, const compaction *c, uint64_t upper,
         out += c->edit.added[i].meta->size;
     const lsm_version *v = db->vs.current;
     int up = c->level, low = c->out_level;
+    char after_up[64], after_low[64] = "";
+    format_level(db, v, up, after_up, sizeof after_up);
+    if (low != up)
+        format_level(db, v, low, after_low, sizeof after_low);
     lsm_db_log(db, LSM_LOG_DEBUG,
                "compaction L%d->L%d: %zu+%zu files, %.1f+%.1f MiB read, "
-               "%.1f MiB written in %zu files, %.2f s; after: L%d %.1f MiB "
-               "(score %.2f), L%d %.1f MiB (score %.2f)",
+               "%.1f MiB written in %zu files, %.2f s; after: %s%s%s",
                up, low, c->ninputs[0], c->ninputs[1], (double)upper / mib,
                (double)lower / mib, (double)out / mib, c->edit.nadded,
                (double)(lsm_db_realtime_micros() - c->started_us) / 1e6,
-               up, (double)lsm_version_level_bytes(v, up) / mib,
-               level_score(db, v, up), low,
-               (double)lsm_version_level_bytes(v, low) / mib,
-               level_score(db, v, low));
+               after_up, low != up ? ", " : "", after_low);
 }
 
 /* A finished merge: counted in the statistics, and logged (mu held). */
