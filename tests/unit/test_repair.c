@@ -289,6 +289,58 @@ static void test_damaged_block_level1(void **state)
     free(dir);
 }
 
+/* Level 0 is not merged into itself while a table is damaged
+ * (compaction.c, pick_level0_self): the merged table spans all of level
+ * 0's keys, so it could come to overlap the damaged level-1 table and
+ * never move down.  Level 1 is several tables, the middle one damaged;
+ * full overwrites merge level 0 down into it, which finds the damage
+ * (the level-0 tables over it stay put).  Then overwrites of keys at
+ * either end, away from it, alternate: level 0 small beside level 1,
+ * where a store without damage would merge it into itself. */
+static void test_damage_stops_level0_self_merge(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("repairself");
+    lsm_options o;
+    options(&o);
+    o.target_file_bytes = 64 << 10;
+    lsm_db *db = tu_open_db(dir, &o);
+    for (int i = 0; i < NKEYS; i++)
+        put(db, i, 0);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    unsigned long long t[64];
+    int n1 = tables_of(db, 1, t, 64);
+    assert_true(n1 >= 3);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    char *path = table_path(dir, t[n1 / 2]);
+    assert_int_equal(tu_flip_byte(path, tu_table_data_end(path) / 2, 0xff), 0);
+
+    db = tu_open_db(dir, &o);
+    int marked = 0;
+    for (int round = 1; round <= 10 && !marked; round++) {
+        for (int i = 0; i < NKEYS; i++)
+            put(db, i, round);
+        assert_int_equal(lsm_flush(db), LSM_OK);
+        marked = property_says(db, "stats", "damaged_tables: 1");
+    }
+    assert_true(marked);
+    lsm_stats before, after;
+    lsm_get_stats(db, &before);
+    for (int round = 0; round < 40; round++) {
+        int from = round % 2 ? NKEYS - NKEYS / 20 : 0;
+        for (int i = from; i < from + NKEYS / 20; i += 3)
+            put(db, i, 100 + round);
+        assert_int_equal(lsm_flush(db), LSM_OK);
+    }
+    lsm_get_stats(db, &after);
+    assert_true(after.compactions > before.compactions);
+    assert_true(after.level_io_read_upper[0] == before.level_io_read_upper[0]);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    free(path);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* --- level 0: merged with the newer tables; an unopenable table ----------------------- */
 
 /* Level 1 holds generation 0 of every key, level 0 table A generation 1,
@@ -688,6 +740,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_damaged_block_level1),
+        cmocka_unit_test(test_damage_stops_level0_self_merge),
         cmocka_unit_test(test_damaged_block_level0),
         cmocka_unit_test(test_unopenable_table),
         cmocka_unit_test(test_repair_interrupted),
