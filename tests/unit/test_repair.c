@@ -184,6 +184,28 @@ static void expect_after_repair(int *expect, const int *newest, const int *after
 
 /* --- a damaged level-1 table -------------------------------------------------------- */
 
+/* Makes the store at dir with generation 0 of every key in level 1 and
+ * flips a byte in the middle of the data of one of its tables (the first,
+ * or with `middle` the middle one): that table's path (for the caller to
+ * free), number and data end. */
+static char *damage_level1(const char *dir, const lsm_options *o, int middle,
+                           unsigned long long *table, long long *end)
+{
+    lsm_db *db = tu_open_db(dir, o);
+    for (int i = 0; i < NKEYS; i++)
+        put(db, i, 0);
+    assert_int_equal(lsm_compact(db), LSM_OK);
+    unsigned long long t[64];
+    int n = tables_of(db, 1, t, 64);
+    assert_true(n >= (middle ? 3 : 1));
+    assert_int_equal(lsm_close(db), LSM_OK);
+    *table = t[middle ? n / 2 : 0];
+    char *path = table_path(dir, *table);
+    *end = tu_table_data_end(path);
+    assert_int_equal(tu_flip_byte(path, *end / 2, 0xff), 0);
+    return path;
+}
+
 static void test_damaged_block_level1(void **state)
 {
     (void)state;
@@ -195,22 +217,13 @@ static void test_damaged_block_level1(void **state)
      * pick_level0_self), never meeting the damage in level 1. */
     o.level0_self_merge_percent = 0;
     static int newest[NKEYS], after[NKEYS], expect[NKEYS];
-    lsm_db *db = tu_open_db(dir, &o);
-    for (int i = 0; i < NKEYS; i++) {
-        put(db, i, 0);
-        newest[i] = 0;
-    }
-    assert_int_equal(lsm_compact(db), LSM_OK);
-    unsigned long long t[64];
-    assert_true(tables_of(db, 1, t, 64) >= 1);
-    assert_int_equal(lsm_close(db), LSM_OK);
-
-    char *path = table_path(dir, t[0]);
-    long long end = tu_table_data_end(path);
-    assert_int_equal(tu_flip_byte(path, end / 2, 0xff), 0);
+    memset(newest, 0, sizeof newest);
+    unsigned long long t0;
+    long long end;
+    char *path = damage_level1(dir, &o, 0, &t0, &end);
 
     /* Reads of the damaged block fail; nothing reads wrong. */
-    db = tu_open_db(dir, &o);
+    lsm_db *db = tu_open_db(dir, &o);
     int corrupt = 0;
     for (int i = 0; i < NKEYS; i++) {
         char k[16];
@@ -262,9 +275,9 @@ static void test_damaged_block_level1(void **state)
     assert_true(r.entries_lost >= 1);
     assert_int_equal(r.tables_written, 1);
     assert_int_equal((uint64_t)ls.n, r.blocks_lost);
-    assert_int_equal(ls.l[0].table, t[0]);
+    assert_int_equal(ls.l[0].table, t0);
     assert_true(ls.l[0].offset < (uint64_t)end);
-    assert_true(ls.l[0].new_table > t[0]);
+    assert_true(ls.l[0].new_table > t0);
 
     db = tu_open_db(dir, &o);
     expect_after_repair(expect, newest, after, &ls);
@@ -304,18 +317,11 @@ static void test_damage_stops_level0_self_merge(void **state)
     lsm_options o;
     options(&o);
     o.target_file_bytes = 64 << 10;
-    lsm_db *db = tu_open_db(dir, &o);
-    for (int i = 0; i < NKEYS; i++)
-        put(db, i, 0);
-    assert_int_equal(lsm_compact(db), LSM_OK);
-    unsigned long long t[64];
-    int n1 = tables_of(db, 1, t, 64);
-    assert_true(n1 >= 3);
-    assert_int_equal(lsm_close(db), LSM_OK);
-    char *path = table_path(dir, t[n1 / 2]);
-    assert_int_equal(tu_flip_byte(path, tu_table_data_end(path) / 2, 0xff), 0);
+    unsigned long long table;
+    long long end;
+    char *path = damage_level1(dir, &o, 1, &table, &end);
 
-    db = tu_open_db(dir, &o);
+    lsm_db *db = tu_open_db(dir, &o);
     int marked = 0;
     for (int round = 1; round <= 10 && !marked; round++) {
         for (int i = 0; i < NKEYS; i++)
