@@ -42,9 +42,9 @@
  * new WAL's creation if no bulk writer made it ahead) holds every
  * writer, the reader too; a small fsync it serves holds it for one WAL
  * fdatasync (mnt_sync_is_slow); a metadata change that fills the
- * memtable past its slack while flushes are behind waits on the reader (the engine's hard bound); and a lookup
- * of a name whose inode a worker holds (a file being written, looked up
- * by name) waits for that write.
+ * memtable past its slack while flushes are behind waits on the reader
+ * (the engine's hard bound); and a lookup of a name whose inode a worker
+ * holds (a file being written, looked up by name) waits for that write.
  *
  * Invariant: each fuse_buf is owned by exactly one thread at a time (the
  * reader while receiving, then the worker it was queued for); buffers are
