@@ -272,7 +272,7 @@ int fs_sync(fs_t *fs)
 
 int fs_synced(fs_t *fs)
 {
-    return fs->view || lsm_synced(fs->db);
+    return fs_sync_pending(fs) == 0;
 }
 
 uint64_t fs_sync_pending(fs_t *fs)

@@ -1355,10 +1355,17 @@ int lsm_delete_range(lsm_db *db, const void *begin, size_t blen,
     return write_one(db, LSM_KIND_RANGE_DEL, begin, blen, end, elen, flags);
 }
 
+/* Every write acknowledged so far is durable, and no background error
+ * waits to be reported (mu held). */
+static int all_synced(const lsm_db *db)
+{
+    return !db->bg_error && db->synced_seq == db->vs.last_seq;
+}
+
 int lsm_synced(lsm_db *db)
 {
     pthread_mutex_lock(&db->mu);
-    int synced = !db->bg_error && db->synced_seq == db->vs.last_seq;
+    int synced = all_synced(db);
     pthread_mutex_unlock(&db->mu);
     return synced;
 }
@@ -1371,7 +1378,7 @@ uint64_t lsm_sync_pending(lsm_db *db)
 {
     pthread_mutex_lock(&db->mu);
     uint64_t pending = UINT64_MAX;   /* also after a background error */
-    if (!db->bg_error && db->synced_seq == db->vs.last_seq)
+    if (all_synced(db))
         pending = 0;
     else if (!db->bg_error && !db->writers && !db->old_log && db->log &&
              !db->switch_presync && lsm_blobs_synced(db->blobs)) {
