@@ -26,6 +26,31 @@ struct lsm_arena_chunk {
 _Static_assert(sizeof(struct lsm_arena_chunk) % LSM_ARENA_ALIGN == 0,
                "chunk header keeps payload aligned");
 
+/* Maps the whole pages of [p, p + n) at once (MADV_POPULATE_WRITE,
+ * Linux 5.14+; best effort: elsewhere, or refused, they fault in as the
+ * memtable fills).  A fresh chunk is about to be written through anyway;
+ * touched one page at a time it takes a page fault per 4 KiB, each a
+ * trap (and on a virtual machine an exit), inside the write that reaches
+ * it.  Populated in one call the kernel zeroes and maps the same pages
+ * without the traps.  Measured on the 2-vCPU VM, the daemon under the
+ * sqlite workload of scripts/bench-fs (each commit adds ~36 KB of page
+ * writes to the memtable): its CPU 48-54 -> 42-46 ticks per 3000
+ * commits, the run 2-11 % shorter.  Costs nothing more in memory: the
+ * pages are the chunk's, which the memtable fills before the next. */
+static void populate(void *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+    long sz = sysconf(_SC_PAGESIZE);   /* from the aux vector: no call */
+    uintptr_t page = sz > 0 ? (uintptr_t)sz : 4096;
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(page - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+#else
+    (void)p, (void)n;
+#endif
+}
+
 /* --- the pool ---------------------------------------------------------------- */
 
 /*
@@ -64,6 +89,16 @@ struct lsm_arena_pool {
     struct lsm_arena_chunk *free;   /* (mu) 1 MiB chunks */
     size_t held;                    /* (mu) bytes in free */
     uint64_t reused, kept, released;/* (mu) */
+    /* Warming ahead (lsm_arena_pool_warm, below). */
+    pthread_t warmer;
+    int warming;                    /* the warmer thread runs */
+    pthread_cond_t warm_cv;         /* (mu) wakes the warmer */
+    size_t warm_ahead;              /* (mu) warm bytes to keep, 0: none */
+    size_t live;                    /* (mu) bytes the live arena holds */
+    int warm_wanted;                /* (mu) an arena grew since the drain */
+    int stopping;                   /* (mu) the last reference is gone */
+    uint64_t drains;                /* (mu) lsm_arena_pool_drain calls */
+    uint64_t warmed;                /* (mu) chunks the warmer added */
 };
 
 /* Freeing an arena of this much (a flushed memtable), or freeing this
@@ -104,6 +139,7 @@ lsm_arena_pool *lsm_arena_pool_new(size_t cap_bytes)
     if (!p)
         return NULL;
     pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->warm_cv, NULL);
     atomic_init(&p->refs, 1);
     p->cap = cap_bytes / MAX_CHUNK_BYTES * MAX_CHUNK_BYTES;
     return p;
@@ -122,6 +158,8 @@ void lsm_arena_pool_drain(lsm_arena_pool *p)
     struct lsm_arena_chunk *c = p->free;
     p->free = NULL;
     p->held = 0;
+    p->drains++;
+    p->warm_wanted = 0;             /* no refill until writes resume */
     pthread_mutex_unlock(&p->mu);
     uint64_t n = give_back(c, c != NULL);   /* an idle store's pages back */
     pthread_mutex_lock(&p->mu);
@@ -134,7 +172,15 @@ void lsm_arena_pool_unref(lsm_arena_pool *p)
     /* acq_rel: the last owner sees every other owner's puts done. */
     if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (p->warming) {
+        pthread_mutex_lock(&p->mu);
+        p->stopping = 1;
+        pthread_cond_signal(&p->warm_cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->warmer, NULL);
+    }
     give_back(p->free, 0);
+    pthread_cond_destroy(&p->warm_cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
@@ -147,6 +193,7 @@ void lsm_arena_pool_stats_get(lsm_arena_pool *p, lsm_arena_pool_stats *out)
     out->reused = p->reused;
     out->kept = p->kept;
     out->released = p->released;
+    out->warmed = p->warmed;
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -218,6 +265,113 @@ static struct lsm_arena_chunk *pool_put(lsm_arena_pool *p,
     return rest;
 }
 
+/* --- warming ahead ----------------------------------------------------------- */
+
+/*
+ * The first write to a page of a chunk fresh from malloc takes a page
+ * fault, inside the memtable insert that reaches it; on a virtual machine
+ * much more than the fault: measured on the 2-vCPU VM, copying 15 KB into
+ * memory never written from user space took 18-38 us
+ * (MADV_POPULATE_WRITE'd or not), into memory written before 0.7 us.  A
+ * fresh mount's memtable, or the first after an idle pass drained the
+ * pool, is all such chunks.  So a pool with warming on
+ * (lsm_arena_pool_warm) keeps up to warm_ahead bytes of chunks already
+ * mapped and written, which a thread of its own makes (populate, then a
+ * write per page: 1.5 ms per MiB there) while the live arena fills the
+ * chunk before; the inserts then write memory that is mapped.  Measured
+ * with the sqlite WAL workload of scripts/bench-fs (~36 KB of page
+ * writes per commit): see README, "Peak RSS".
+ * Bound: the warmer adds a chunk only while live + held + a chunk <= cap,
+ * live being what the live arena holds, reported at each block it links
+ * (it grows only by taking a pooled chunk, which moves bytes from held to
+ * live, or by malloc, reported then).  So L + P <= M holds as before and
+ * the peak-RSS argument above is unchanged.  Warming starts when an arena
+ * grows and stops at a drain (an idle store keeps nothing warm); a chunk
+ * warmed across a drain is freed, not pooled.
+ */
+#define WARM_STRIDE 4096      /* a write per page; smaller pages: still mapped */
+
+static int warm_due(const lsm_arena_pool *p)
+{
+    return p->warm_wanted && !p->stopping && p->held < p->warm_ahead &&
+           p->live + p->held + MAX_CHUNK_BYTES <= p->cap;
+}
+
+/* A malloc'ed 1 MiB chunk whose pages are mapped and written, or NULL. */
+static struct lsm_arena_chunk *warm_chunk(void)
+{
+    struct lsm_arena_chunk *c = malloc(sizeof *c + MAX_CHUNK_BYTES);
+    if (!c)
+        return NULL;
+    c->bytes = MAX_CHUNK_BYTES;
+    volatile char *p = (volatile char *)(c + 1);
+    populate(c + 1, MAX_CHUNK_BYTES);
+    for (size_t off = 0; off < MAX_CHUNK_BYTES; off += WARM_STRIDE)
+        p[off] = 0;
+    return c;
+}
+
+/* Warms one chunk (mu held, dropped meanwhile) and pools it if it is
+ * still due and no drain came in between. */
+static void warm_one(lsm_arena_pool *p)
+{
+    uint64_t drains = p->drains;
+    pthread_mutex_unlock(&p->mu);
+    struct lsm_arena_chunk *c = warm_chunk();
+    pthread_mutex_lock(&p->mu);
+    if (!c) {
+        p->warm_wanted = 0;          /* out of memory: until an arena grows */
+    } else if (drains == p->drains && warm_due(p)) {
+        c->next = p->free;
+        p->free = c;
+        p->held += c->bytes;
+        p->warmed++;
+    } else {
+        free(c);
+    }
+}
+
+static void *warm_main(void *arg)
+{
+    lsm_arena_pool *p = arg;
+    pthread_setname_np(pthread_self(), "lsm-warm");
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping) {
+        if (warm_due(p))
+            warm_one(p);
+        else
+            pthread_cond_wait(&p->warm_cv, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int lsm_arena_pool_warm(lsm_arena_pool *p, size_t ahead_bytes)
+{
+    if (!p || p->warming || ahead_bytes < MAX_CHUNK_BYTES)
+        return 0;
+    p->warm_ahead = ahead_bytes;
+    if (pthread_create(&p->warmer, NULL, warm_main, p) != 0) {
+        p->warm_ahead = 0;
+        return -1;
+    }
+    p->warming = 1;
+    return 0;
+}
+
+/* The live arena now holds `bytes`: the warmer may top the pool up. */
+static void pool_note_live(lsm_arena_pool *p, size_t bytes)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->live = bytes;
+    p->warm_wanted = 1;
+    if (p->warming && warm_due(p))
+        pthread_cond_signal(&p->warm_cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* --- the arena --------------------------------------------------------------- */
 
 void lsm_arena_init(lsm_arena *a)
@@ -226,6 +380,7 @@ void lsm_arena_init(lsm_arena *a)
     a->left = 0;
     a->chunk_bytes = FIRST_CHUNK_BYTES;
     a->chunks = NULL;
+    a->bytes = 0;
     a->pool = NULL;
     atomic_init(&a->usage, 0);
 }
@@ -249,31 +404,8 @@ static void link_block(lsm_arena *a, struct lsm_arena_chunk *c)
 {
     c->next = a->chunks;
     a->chunks = c;
-}
-
-/* Maps the whole pages of [p, p + n) at once (MADV_POPULATE_WRITE,
- * Linux 5.14+; best effort: elsewhere, or refused, they fault in as the
- * memtable fills).  A fresh chunk is about to be written through anyway;
- * touched one page at a time it takes a page fault per 4 KiB, each a
- * trap (and on a virtual machine an exit), inside the write that reaches
- * it.  Populated in one call the kernel zeroes and maps the same pages
- * without the traps.  Measured on the 2-vCPU VM, the daemon under the
- * sqlite workload of scripts/bench-fs (each commit adds ~36 KB of page
- * writes to the memtable): its CPU 48-54 -> 42-46 ticks per 3000
- * commits, the run 2-11 % shorter.  Costs nothing more in memory: the
- * pages are the chunk's, which the memtable fills before the next. */
-static void populate(void *p, size_t n)
-{
-#ifdef MADV_POPULATE_WRITE
-    long sz = sysconf(_SC_PAGESIZE);   /* from the aux vector: no call */
-    uintptr_t page = sz > 0 ? (uintptr_t)sz : 4096;
-    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)p + n) & ~(page - 1);
-    if (hi > lo)
-        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
-#else
-    (void)p, (void)n;
-#endif
+    a->bytes += c->bytes;
+    pool_note_live(a->pool, a->bytes);
 }
 
 /* mallocs a block with a payload of n bytes (populated) and links it in. */

@@ -15,6 +15,10 @@
  * faults: 16384 for a 64 MiB memtable; under a sqlite WAL workload page
  * faults were 6.5% of lsmfs's CPU samples before the pool, 2% after).
  * Why the cap keeps the peak-RSS bound: arena.c, above the pool.
+ * Warming ahead (lsm_arena_pool_warm): the pool's own thread keeps a few
+ * chunks written ahead of the live arena, within the same bound, since
+ * on a virtual machine a page's first write from user space costs far
+ * more than its fault (arena.c).
  *
  * Concurrency: one thread allocates at a time (the memtable's writer);
  * lsm_arena_usage may be read from any thread.  A pool is shared by any
@@ -39,6 +43,7 @@ typedef struct lsm_arena {
     size_t left;                    /* bytes free after cur */
     size_t chunk_bytes;             /* size of the next chunk to allocate */
     struct lsm_arena_chunk *chunks; /* every block, newest first */
+    size_t bytes;                   /* their payloads' sum */
     lsm_arena_pool *pool;           /* referenced; NULL: none */
     /* Bytes handed out, plus alignment padding and the abandoned tails of
      * retired chunks: total malloc'ed minus the free tail of the current
@@ -65,8 +70,16 @@ lsm_arena_pool *lsm_arena_pool_new(size_t cap_bytes);
 /* Drops a reference; the last frees the chunks held. */
 void lsm_arena_pool_unref(lsm_arena_pool *p);
 /* Frees every chunk held now (e.g. on an idle store: its pages go back
- * to the kernel).  NULL: nothing. */
+ * to the kernel) and stops warming until an arena grows again.  NULL:
+ * nothing. */
 void lsm_arena_pool_drain(lsm_arena_pool *p);
+/* Warming ahead (arena.c): a thread of the pool's own keeps up to
+ * ahead_bytes (whole chunks) of chunks mapped and written in the pool
+ * while an arena of it grows, within the cap together with what that
+ * arena holds.  Call once, before any arena uses the pool; the last
+ * unref stops the thread.  0, or -1 if the thread cannot start (the
+ * pool works unwarmed). */
+int lsm_arena_pool_warm(lsm_arena_pool *p, size_t ahead_bytes);
 
 typedef struct lsm_arena_pool_stats {
     size_t held_bytes;      /* free chunks in the pool now */
@@ -74,6 +87,7 @@ typedef struct lsm_arena_pool_stats {
     uint64_t reused;        /* chunks taken out by arenas */
     uint64_t kept;          /* chunks given back and kept */
     uint64_t released;      /* chunks given back past the cap, or drained */
+    uint64_t warmed;        /* chunks the warmer added */
 } lsm_arena_pool_stats;
 void lsm_arena_pool_stats_get(lsm_arena_pool *p, lsm_arena_pool_stats *out);
 

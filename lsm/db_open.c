@@ -613,8 +613,16 @@ static void *bg_thread(void *arg)
     return flush ? lsm_flush_thread(db) : lsm_compaction_thread(db);
 }
 
+/* Memtable chunks kept mapped ahead of the live memtable (arena.c,
+ * warming ahead): 2 MiB, at most a quarter of memtable_bytes (none under
+ * 4 MiB). */
+#define WARM_AHEAD_BYTES ((size_t)2 << 20)
+
 static int start_threads(lsm_db *db)
 {
+    size_t warm = db->opt.memtable_bytes / 4;
+    (void)lsm_arena_pool_warm(db->arena_pool,
+                              warm < WARM_AHEAD_BYTES ? warm : WARM_AHEAD_BYTES);
     struct bg_start st = { .db = db };
     if (sem_init(&st.ready, 0, 0) != 0)
         return lsm_fail(LSM_NO_MEMORY, "cannot start a background thread");

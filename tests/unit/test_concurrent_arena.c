@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arena.h"
 #include "db.h"
@@ -263,6 +264,72 @@ static void test_free_and_alloc_on_two_threads(void **state)
     lsm_arena_pool_unref(pool);
 }
 
+/* Polls until the pool holds `held` bytes, or 30 s pass (a slow machine,
+ * not a timing assertion); 1 if it did. */
+static int wait_held(lsm_arena_pool *p, size_t held)
+{
+    for (int i = 0; i < 30000; i++) {
+        if (stats_of(p).held_bytes == held)
+            return 1;
+        struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
+    }
+    return 0;
+}
+
+/* What the warmer keeps ahead of arena a in a pool capped at cap: 2 MiB,
+ * or the whole chunks left under the cap. */
+static size_t warm_room(const lsm_arena *a, size_t cap)
+{
+    size_t room = a->bytes < cap ? (cap - a->bytes) / MIB * MIB : 0;
+    return room < 2 * MIB ? room : 2 * MIB;
+}
+
+/* Warming ahead: once an arena grows, the warmer keeps 2 MiB of chunks
+ * in the pool, which the arena then takes (reused) and the warmer makes
+ * again; never past the cap with what the arena holds (the peak-RSS
+ * bound); a drain empties the pool and nothing comes back until the
+ * arena grows again; the last unref stops the thread with work left. */
+static void test_warming_keeps_chunks_ahead(void **state)
+{
+    (void)state;
+    const size_t cap = 10 * MIB;
+    lsm_arena_pool *pool = lsm_arena_pool_new(cap);
+    assert_non_null(pool);
+    assert_int_equal(lsm_arena_pool_warm(pool, 2 * MIB), 0);
+    assert_int_equal(stats_of(pool).held_bytes, 0);     /* nothing grew yet */
+    lsm_arena a;
+    lsm_arena_init_pooled(&a, pool);
+    fill(&a, PIECE, NULL, 1);
+    assert_true(wait_held(pool, 2 * MIB));
+    assert_int_equal(stats_of(pool).warmed, 2);
+
+    fill(&a, 2 * MIB, NULL, 2);                          /* takes them */
+    assert_true(stats_of(pool).reused >= 2);
+    assert_true(wait_held(pool, warm_room(&a, cap)));
+    assert_int_equal(warm_room(&a, cap), 2 * MIB);
+
+    lsm_arena_pool_drain(pool);
+    assert_int_equal(stats_of(pool).held_bytes, 0);
+    struct timespec pause = { 0, 50000000 };
+    nanosleep(&pause, NULL);
+    assert_int_equal(stats_of(pool).held_bytes, 0);     /* idle: stays empty */
+    fill(&a, MIB, NULL, 3);                              /* grows: warms again */
+    assert_true(wait_held(pool, warm_room(&a, cap)));
+
+    while (a.bytes + 2 * MIB <= cap) {                   /* near the cap */
+        fill(&a, MIB / 4, NULL, 4);
+        lsm_arena_pool_stats s = stats_of(pool);         /* the bound, while */
+        assert_true(s.held_bytes + a.bytes <= cap);      /* the warmer works */
+    }
+    assert_true(warm_room(&a, cap) < 2 * MIB);
+    assert_true(wait_held(pool, warm_room(&a, cap)));
+    nanosleep(&pause, NULL);                             /* and no more */
+    assert_int_equal(stats_of(pool).held_bytes, warm_room(&a, cap));
+    lsm_arena_pool_unref(pool);                          /* a holds a ref */
+    lsm_arena_free(&a);                                  /* the last: joins */
+}
+
 /* --- through a database ------------------------------------------------------ */
 
 static int pool_drained(lsm_db *db, void *arg)
@@ -308,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_big_requests_keep_the_bound),
         cmocka_unit_test(test_pool_outlives_owner),
         cmocka_unit_test(test_free_and_alloc_on_two_threads),
+        cmocka_unit_test(test_warming_keeps_chunks_ahead),
         cmocka_unit_test(test_db_memtables_reuse_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
