@@ -65,7 +65,7 @@ static void populate(void *p, size_t n)
  *  - L grows: from the pool first (an arena takes a pooled chunk before
  *    it mallocs one, also for a request too big to share a chunk but not
  *    bigger than one), so L + P stays put; a block bigger than a chunk
- *    first frees pooled chunks of at least its size (pool_shrink); so it
+ *    first frees pooled chunks of at least its size (pool_reserve); so it
  *    mallocs only with P = 0 or P lowered as much, and then
  *    L + P + k M <= M + max_imm M.
  *  - a switch: L becomes immutable number k + 1 and the new L is 0; it
@@ -197,8 +197,12 @@ void lsm_arena_pool_stats_get(lsm_arena_pool *p, lsm_arena_pool_stats *out)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* A free chunk of MAX_CHUNK_BYTES, unlinked, or NULL. */
-static struct lsm_arena_chunk *pool_take(lsm_arena_pool *p)
+static void set_live(lsm_arena_pool *p, size_t live);
+
+/* A free chunk of MAX_CHUNK_BYTES, unlinked, or NULL.  The arena taking
+ * it held `live` bytes: the chunk's count as live in the same locked step
+ * that takes them out of held (the warmer reads the two together). */
+static struct lsm_arena_chunk *pool_take(lsm_arena_pool *p, size_t live)
 {
     if (!p)
         return NULL;
@@ -208,22 +212,26 @@ static struct lsm_arena_chunk *pool_take(lsm_arena_pool *p)
         p->free = c->next;
         p->held -= c->bytes;
         p->reused++;
+        set_live(p, live + c->bytes);
     }
     pthread_mutex_unlock(&p->mu);
     return c;
 }
 
-/* Frees pooled chunks of at least `bytes` in all (every one, if it holds
- * fewer; p may be NULL), so a block malloc'ed beside the pool does not
- * raise L + P (above). */
-static void pool_shrink(lsm_arena_pool *p, size_t bytes)
+/* An arena is about to malloc a block that takes it to `live` bytes:
+ * counts them as live before they exist, having first freed pooled
+ * chunks of at least `shrink` bytes in all (every one, if it holds
+ * fewer), so a block malloc'ed beside the pool does not raise L + P
+ * (above) and the warmer does not refill what was freed.  p may be
+ * NULL. */
+static void pool_reserve(lsm_arena_pool *p, size_t live, size_t shrink)
 {
     if (!p)
         return;
     struct lsm_arena_chunk *out = NULL;
     size_t freed = 0;
     pthread_mutex_lock(&p->mu);
-    while (p->free && freed < bytes) {
+    while (p->free && freed < shrink) {
         struct lsm_arena_chunk *c = p->free;
         p->free = c->next;
         p->held -= c->bytes;
@@ -232,6 +240,7 @@ static void pool_shrink(lsm_arena_pool *p, size_t bytes)
         c->next = out;
         out = c;
     }
+    set_live(p, live);
     pthread_mutex_unlock(&p->mu);
     give_back(out, 0);
 }
@@ -282,12 +291,17 @@ static struct lsm_arena_chunk *pool_put(lsm_arena_pool *p,
  * with the sqlite WAL workload of scripts/bench-fs (~36 KB of page
  * writes per commit): see README, "Peak RSS".
  * Bound: the warmer adds a chunk only while live + held + a chunk <= cap,
- * live being what the live arena holds, reported at each block it links
- * (it grows only by taking a pooled chunk, which moves bytes from held to
- * live, or by malloc, reported then).  So L + P <= M holds as before and
- * the peak-RSS argument above is unchanged.  Warming starts when an arena
- * grows and stops at a drain (an idle store keeps nothing warm); a chunk
- * warmed across a drain is freed, not pooled.
+ * live being what the growing arena holds (one arena grows at a time: the
+ * live memtable; the last to grow is the one counted).  Its bytes are
+ * counted under mu before they exist or in the step that moves them:
+ * taking a pooled chunk moves its bytes from held to live (pool_take), a
+ * malloc is reserved first (pool_reserve, with the shrink for a big
+ * block).  So L + P <= M holds as before and the peak-RSS argument above
+ * is unchanged, but for the chunk being warmed: resident and in neither
+ * for ~1.5 ms, at most one chunk over when the arena mallocs meanwhile.
+ * Warming starts when an arena grows and stops at a drain (an idle store
+ * keeps nothing warm); a chunk warmed across a drain is freed, not
+ * pooled.
  */
 #define WARM_STRIDE 4096      /* a write per page; smaller pages: still mapped */
 
@@ -326,8 +340,11 @@ static void warm_one(lsm_arena_pool *p)
         p->free = c;
         p->held += c->bytes;
         p->warmed++;
-    } else {
-        free(c);
+    } else {                         /* not wanted now: freed unlocked */
+        pthread_mutex_unlock(&p->mu);
+        c->next = NULL;
+        give_back(c, 0);
+        pthread_mutex_lock(&p->mu);
     }
 }
 
@@ -350,7 +367,7 @@ int lsm_arena_pool_warm(lsm_arena_pool *p, size_t ahead_bytes)
 {
     if (!p || p->warming || ahead_bytes < MAX_CHUNK_BYTES)
         return 0;
-    p->warm_ahead = ahead_bytes;
+    p->warm_ahead = ahead_bytes / MAX_CHUNK_BYTES * MAX_CHUNK_BYTES;
     if (pthread_create(&p->warmer, NULL, warm_main, p) != 0) {
         p->warm_ahead = 0;
         return -1;
@@ -359,17 +376,14 @@ int lsm_arena_pool_warm(lsm_arena_pool *p, size_t ahead_bytes)
     return 0;
 }
 
-/* The live arena now holds `bytes`: the warmer may top the pool up. */
-static void pool_note_live(lsm_arena_pool *p, size_t bytes)
+/* The growing arena holds `live` bytes (mu held): the warmer may top the
+ * pool up. */
+static void set_live(lsm_arena_pool *p, size_t live)
 {
-    if (!p)
-        return;
-    pthread_mutex_lock(&p->mu);
-    p->live = bytes;
+    p->live = live;
     p->warm_wanted = 1;
     if (p->warming && warm_due(p))
         pthread_cond_signal(&p->warm_cv);
-    pthread_mutex_unlock(&p->mu);
 }
 
 /* --- the arena --------------------------------------------------------------- */
@@ -405,17 +419,20 @@ static void link_block(lsm_arena *a, struct lsm_arena_chunk *c)
     c->next = a->chunks;
     a->chunks = c;
     a->bytes += c->bytes;
-    pool_note_live(a->pool, a->bytes);
 }
 
-/* mallocs a block with a payload of n bytes (populated) and links it in. */
-static char *new_block(lsm_arena *a, size_t n)
+/* mallocs a block with a payload of n bytes (populated) and links it in,
+ * first freeing pooled chunks of `shrink` bytes (pool_reserve). */
+static char *new_block(lsm_arena *a, size_t n, size_t shrink)
 {
-    if (n > SIZE_MAX - sizeof(struct lsm_arena_chunk))
+    if (n > SIZE_MAX - sizeof(struct lsm_arena_chunk) - a->bytes)
         return NULL;
+    pool_reserve(a->pool, a->bytes + n, shrink);
     struct lsm_arena_chunk *c = malloc(sizeof *c + n);
-    if (!c)
+    if (!c) {
+        pool_reserve(a->pool, a->bytes, 0);   /* nothing came */
         return NULL;
+    }
     c->bytes = n;
     link_block(a, c);
     populate(c + 1, n);
@@ -453,7 +470,7 @@ void *lsm_arena_alloc(lsm_arena *a, size_t n)
 
     /* A pooled chunk (MAX_CHUNK_BYTES, whatever chunk_bytes says) first. */
     struct lsm_arena_chunk *c =
-        padded <= MAX_CHUNK_BYTES ? pool_take(a->pool) : NULL;
+        padded <= MAX_CHUNK_BYTES ? pool_take(a->pool, a->bytes) : NULL;
     if (c) {
         link_block(a, c);
         return start_chunk(a, c, padded);
@@ -461,15 +478,14 @@ void *lsm_arena_alloc(lsm_arena *a, size_t n)
 
     /* Big requests get their own block and leave the current chunk alone. */
     if (padded > a->chunk_bytes / 4) {
-        pool_shrink(a->pool, padded);
-        char *p = new_block(a, padded);
+        char *p = new_block(a, padded, padded);
         if (p)
             add_usage(a, padded);
         return p;
     }
 
     /* Retire the current chunk for a new one. */
-    char *p = new_block(a, a->chunk_bytes);
+    char *p = new_block(a, a->chunk_bytes, 0);
     if (!p)
         return NULL;
     return start_chunk(a, (struct lsm_arena_chunk *)p - 1, padded);

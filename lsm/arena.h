@@ -74,11 +74,12 @@ void lsm_arena_pool_unref(lsm_arena_pool *p);
  * nothing. */
 void lsm_arena_pool_drain(lsm_arena_pool *p);
 /* Warming ahead (arena.c): a thread of the pool's own keeps up to
- * ahead_bytes (whole chunks) of chunks mapped and written in the pool
- * while an arena of it grows, within the cap together with what that
- * arena holds.  Call once, before any arena uses the pool; the last
- * unref stops the thread.  0, or -1 if the thread cannot start (the
- * pool works unwarmed). */
+ * ahead_bytes (rounded down to whole chunks) of chunks mapped and written
+ * in the pool while an arena of it grows, within the cap together with
+ * what that arena holds.  The bound assumes one arena grows at a time
+ * (the live memtable; the others only wait to be freed).  Call once,
+ * before any arena uses the pool; the last unref stops the thread.  0,
+ * or -1 if the thread cannot start (the pool works unwarmed). */
 int lsm_arena_pool_warm(lsm_arena_pool *p, size_t ahead_bytes);
 
 typedef struct lsm_arena_pool_stats {

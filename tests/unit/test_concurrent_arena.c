@@ -4,8 +4,10 @@
  * than its cap, big one-off blocks are not kept, a pool outlives its
  * owner's reference while arenas hold it, and arenas freed on one thread
  * feed arenas allocating on another (also run under ThreadSanitizer:
- * label concurrency).  Then the same through a database: memtables after
- * the first are built from the chunks of flushed ones, and an idle store
+ * label concurrency); with warming on, the pool keeps chunks written
+ * ahead of a growing arena within the cap.  Then the same through a
+ * database: memtables after the first are built from the chunks of
+ * flushed ones, a store warms ahead of its memtable, and an idle store
  * drains the pool.
  */
 #include <setjmp.h>
@@ -288,8 +290,9 @@ static size_t warm_room(const lsm_arena *a, size_t cap)
 /* Warming ahead: once an arena grows, the warmer keeps 2 MiB of chunks
  * in the pool, which the arena then takes (reused) and the warmer makes
  * again; never past the cap with what the arena holds (the peak-RSS
- * bound); a drain empties the pool and nothing comes back until the
- * arena grows again; the last unref stops the thread with work left. */
+ * bound, checked after every 256 KiB the arena grows while the warmer
+ * works); a drain empties the pool and nothing comes back until the
+ * arena grows again; the last unref stops and joins the idle thread. */
 static void test_warming_keeps_chunks_ahead(void **state)
 {
     (void)state;
@@ -367,6 +370,35 @@ static void test_db_memtables_reuse_chunks(void **state)
     tu_close_and_remove(db, dir);
 }
 
+static int pool_warmed(lsm_db *db, void *arg)
+{
+    (void)arg;
+    return stats_of(db->arena_pool).warmed > 0;
+}
+
+/* A store whose memtable is 8 MiB warms up to 2 MiB ahead of it (a
+ * quarter) as it grows, and hands that back when idle. */
+static void test_db_warms_ahead(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("arena_warm");
+    lsm_options o;
+    lsm_options_init(&o);
+    o.memtable_bytes = 8 * MIB;
+    o.idle_compaction_ms = 20;
+    lsm_db *db = tu_open_db(dir, &o);
+    char key[32], val[1000];
+    memset(val, 'v', sizeof val);
+    for (int i = 0; i < 2000; i++) {                      /* ~2 MiB */
+        int kl = snprintf(key, sizeof key, "k%08d", i);
+        assert_int_equal(lsm_put(db, key, (size_t)kl, val, sizeof val, 0), LSM_OK);
+        assert_true(stats_of(db->arena_pool).held_bytes <= 2 * MIB);
+    }
+    assert_true(tu_wait_for(db, pool_warmed, NULL, 30));
+    assert_true(tu_wait_for(db, pool_drained, NULL, 60));
+    tu_close_and_remove(db, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_free_and_alloc_on_two_threads),
         cmocka_unit_test(test_warming_keeps_chunks_ahead),
         cmocka_unit_test(test_db_memtables_reuse_chunks),
+        cmocka_unit_test(test_db_warms_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
