@@ -341,25 +341,37 @@ static int pool_drained(lsm_db *db, void *arg)
     return stats_of(db->arena_pool).held_bytes == 0;
 }
 
+/* A store in a new temporary directory (*dir): memtables of
+ * memtable_bytes, an idle pass after 20 ms without writes. */
+static lsm_db *open_store(const char *tag, size_t memtable_bytes, char **dir)
+{
+    *dir = tu_tempdir(tag);
+    lsm_options o;
+    lsm_options_init(&o);
+    o.memtable_bytes = memtable_bytes;
+    o.idle_compaction_ms = 20;
+    return tu_open_db(*dir, &o);
+}
+
+/* Puts a 1000-byte value under key k, then checks that the pool holds
+ * at most held_max bytes. */
+static void put_value(lsm_db *db, uint64_t k, size_t held_max)
+{
+    char key[32], val[1000];
+    memset(val, 'v', sizeof val);
+    int kl = snprintf(key, sizeof key, "k%016llx", (unsigned long long)k);
+    assert_int_equal(lsm_put(db, key, (size_t)kl, val, sizeof val, 0), LSM_OK);
+    assert_true(stats_of(db->arena_pool).held_bytes <= held_max);
+}
+
 static void test_db_memtables_reuse_chunks(void **state)
 {
     (void)state;
-    char *dir = tu_tempdir("arena_pool");
-    lsm_options o;
-    lsm_options_init(&o);
-    o.memtable_bytes = 2 * MIB;
-    o.idle_compaction_ms = 20;
-    lsm_db *db = tu_open_db(dir, &o);
-    char key[32], val[1000];
-    memset(val, 'v', sizeof val);
+    char *dir;
+    lsm_db *db = open_store("arena_pool", 2 * MIB, &dir);
     uint64_t rng = 42;
-    for (int i = 0; i < 12000; i++) {         /* about 6 memtables */
-        int kl = snprintf(key, sizeof key, "k%016llx",
-                          (unsigned long long)tu_rand(&rng));
-        assert_int_equal(lsm_put(db, key, (size_t)kl, val, sizeof val, 0), LSM_OK);
-        lsm_arena_pool_stats s = stats_of(db->arena_pool);
-        assert_true(s.held_bytes <= 2 * MIB);
-    }
+    for (int i = 0; i < 12000; i++)           /* about 6 memtables */
+        put_value(db, tu_rand(&rng), 2 * MIB);
     assert_int_equal(lsm_flush(db), LSM_OK);
     lsm_arena_pool_stats s = stats_of(db->arena_pool);
     assert_int_equal(s.cap_bytes, 2 * MIB);
@@ -381,19 +393,10 @@ static int pool_warmed(lsm_db *db, void *arg)
 static void test_db_warms_ahead(void **state)
 {
     (void)state;
-    char *dir = tu_tempdir("arena_warm");
-    lsm_options o;
-    lsm_options_init(&o);
-    o.memtable_bytes = 8 * MIB;
-    o.idle_compaction_ms = 20;
-    lsm_db *db = tu_open_db(dir, &o);
-    char key[32], val[1000];
-    memset(val, 'v', sizeof val);
-    for (int i = 0; i < 2000; i++) {                      /* ~2 MiB */
-        int kl = snprintf(key, sizeof key, "k%08d", i);
-        assert_int_equal(lsm_put(db, key, (size_t)kl, val, sizeof val, 0), LSM_OK);
-        assert_true(stats_of(db->arena_pool).held_bytes <= 2 * MIB);
-    }
+    char *dir;
+    lsm_db *db = open_store("arena_warm", 8 * MIB, &dir);
+    for (uint64_t i = 0; i < 2000; i++)       /* ~2 MiB */
+        put_value(db, i, 2 * MIB);
     assert_true(tu_wait_for(db, pool_warmed, NULL, 30));
     assert_true(tu_wait_for(db, pool_drained, NULL, 60));
     tu_close_and_remove(db, dir);
