@@ -197,7 +197,22 @@ void lsm_arena_pool_stats_get(lsm_arena_pool *p, lsm_arena_pool_stats *out)
     pthread_mutex_unlock(&p->mu);
 }
 
-static void set_live(lsm_arena_pool *p, size_t live);
+/* Is a chunk to be warmed now (mu held)?  See "warming ahead" below. */
+static int warm_due(const lsm_arena_pool *p)
+{
+    return p->warm_wanted && !p->stopping && p->held < p->warm_ahead &&
+           p->live + p->held + MAX_CHUNK_BYTES <= p->cap;
+}
+
+/* The growing arena holds `live` bytes (mu held): the warmer may top the
+ * pool up. */
+static void set_live(lsm_arena_pool *p, size_t live)
+{
+    p->live = live;
+    p->warm_wanted = 1;
+    if (p->warming && warm_due(p))
+        pthread_cond_signal(&p->warm_cv);
+}
 
 /* A free chunk of MAX_CHUNK_BYTES, unlinked, or NULL.  The arena taking
  * it held `live` bytes: the chunk's count as live in the same locked step
@@ -305,12 +320,6 @@ static struct lsm_arena_chunk *pool_put(lsm_arena_pool *p,
  */
 #define WARM_STRIDE 4096      /* a write per page; smaller pages: still mapped */
 
-static int warm_due(const lsm_arena_pool *p)
-{
-    return p->warm_wanted && !p->stopping && p->held < p->warm_ahead &&
-           p->live + p->held + MAX_CHUNK_BYTES <= p->cap;
-}
-
 /* A malloc'ed 1 MiB chunk whose pages are mapped and written, or NULL. */
 static struct lsm_arena_chunk *warm_chunk(void)
 {
@@ -374,16 +383,6 @@ int lsm_arena_pool_warm(lsm_arena_pool *p, size_t ahead_bytes)
     }
     p->warming = 1;
     return 0;
-}
-
-/* The growing arena holds `live` bytes (mu held): the warmer may top the
- * pool up. */
-static void set_live(lsm_arena_pool *p, size_t live)
-{
-    p->live = live;
-    p->warm_wanted = 1;
-    if (p->warming && warm_due(p))
-        pthread_cond_signal(&p->warm_cv);
 }
 
 /* --- the arena --------------------------------------------------------------- */
