@@ -93,14 +93,15 @@ sed -n '/^general options:/,/^mount options/p' "$T_DIR/help" | awk '
 [ "$(wc -l <"$T_DIR/opts")" -ge 12 ] || fail "parsed too few options from --help: $(cat "$T_DIR/opts")"
 while read -r opt def; do
   # The man page's paragraph for "-o OPT": its tag, the tags that share
-  # the paragraph, the text up to the next tag.
+  # the paragraph, the text up to the next tag.  No interval expressions
+  # (" {7}"): Debian's default awk, mawk, takes them literally.
   awk -v o="-o $opt" '
     function tag(s) { return index(s, "       " o) == 1 &&
                       substr(s, 8 + length(o), 1) !~ /[a-z_]/ }
     !on && tag($0) { on = 1; print; next }
-    on == 1 && /^ {7}-/ { print; next }
+    on == 1 && /^       -/ { print; next }
     on == 1 { on = 2 }
-    on == 2 && /^ {7}-/ { exit }
+    on == 2 && /^       -/ { exit }
     on { print }' "$T_DIR/man8" >"$T_DIR/para"
   [ -s "$T_DIR/para" ] || fail "lsmfs(8) does not document -o $opt"
   if [ -n "$def" ]; then
