@@ -585,6 +585,18 @@ static void put_model(T *t, uint64_t ino, char *model, size_t off, size_t n,
     memcpy(model + off, buf, n);
 }
 
+/* fsck of the store (the fs closed and reopened around) finds it clean. */
+static void fsck_clean(T *t)
+{
+    assert_int_equal(fs_close(t->fs), 0);
+    t->fs = NULL;
+    fsck_options fo;
+    fsck_options_init(&fo);
+    fsck_result fr;
+    assert_int_equal(fs_fsck(t->store, &fo, &fr), FSCK_EXIT_CLEAN);
+    assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
+}
+
 /* A write over part of a block of a fully stored file is a patch (no
  * read-and-rewrite of the block), read back merged, across reopen;
  * patches fold into their block past half a block; truncate, punch and
@@ -649,13 +661,7 @@ static void test_block_patches(void **state)
     }
     assert_true(patch_keys(t, f) <= 8);
     check_model(t, f, model, size);
-    assert_int_equal(fs_close(t->fs), 0);
-    t->fs = NULL;
-    fsck_options fo;
-    fsck_options_init(&fo);
-    fsck_result fr;
-    assert_int_equal(fs_fsck(t->store, &fo, &fr), FSCK_EXIT_CLEAN);
-    assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
+    fsck_clean(t);
 
     /* Shrinking to inline size drops every block and patch. */
     a.st_size = 100;
@@ -678,17 +684,6 @@ static void append_model(T *t, uint64_t ino, char *model, size_t *size,
     *size += n;
     assert_int_equal(fs_write(t->fs, ino, model + from, *size - from, (off_t)from, 0),
                      (ssize_t)(*size - from));
-}
-
-static void fsck_clean(T *t)
-{
-    assert_int_equal(fs_close(t->fs), 0);
-    t->fs = NULL;
-    fsck_options fo;
-    fsck_options_init(&fo);
-    fsck_result fr;
-    assert_int_equal(fs_fsck(t->store, &fo, &fr), FSCK_EXIT_CLEAN);
-    assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
 }
 
 /* An append to the last block of a fully stored file goes into the
