@@ -51,8 +51,7 @@
  *     30  8  size: regular file bytes; directory entry count (without
  *            "." and ".."); symlink target length
  *     38  8  parent: for directories the parent directory, else 0
- *     46  8  alloc: bytes stored in data blocks, each with its patch
- *            applied (st_blocks)
+ *     46  8  alloc: bytes stored in data blocks (st_blocks)
  *     54  12 atime: seconds (i64), nanoseconds (u32)
  *     66  12 mtime
  *     78  12 ctime
@@ -72,11 +71,9 @@
  *                         never reaches past the file's size.
  *   block patch           bytes written over part of the block (file.c):
  *                         extents {off:4, len:4, bytes[len]}, sorted and
- *                         disjoint, inside the block's stored bytes or,
- *                         on the file's last block, past them up to the
- *                         file's size (appends; alloc counts them; written
- *                         only into fully stored files); a read of the
- *                         block applies them onto its value, zeros between.  The
+ *                         disjoint, each inside the block's stored bytes
+ *                         (written only into fully stored files); a read
+ *                         of the block applies them onto its value.  The
  *                         key sorts right after its block's, inside the
  *                         file's block prefix, so every deletion of a
  *                         block range or of the file covers its patches.

@@ -671,102 +671,6 @@ static void test_block_patches(void **state)
     free(model);
 }
 
-/* Appends lines to a fully stored file the way the writeback cache sends
- * them: from a page start (here the block's: pages are 4 KiB like the
- * blocks) at most `back` bytes before the end, up to the new end. */
-static void append_model(T *t, uint64_t ino, char *model, size_t *size,
-                         size_t n, size_t back, unsigned seed)
-{
-    size_t from = *size - *size % 4096;
-    if (*size - from > back)
-        from = *size - back;
-    fill(model + *size, n, seed);
-    *size += n;
-    assert_int_equal(fs_write(t->fs, ino, model + from, *size - from, (off_t)from, 0),
-                     (ssize_t)(*size - from));
-}
-
-/* An append to the last block of a fully stored file goes into the
- * block's patch, the bytes resent unchanged left out; st_blocks counts
- * the appended bytes; the patch folds into the block past an eighth of a
- * block (512 bytes here); truncate and punch count what they drop; fsck
- * finds alloc right with a patch reaching past its block. */
-static void test_append_patches(void **state)
-{
-    T *t = *state;
-    const size_t bs = 4096, cap = 4 * bs;
-    char *model = malloc(cap);
-    size_t size = 2 * bs + 1000;
-    uint64_t f = mkfile(t, FS_ROOT_INO, "log");
-    fill(model, size, 1);
-    assert_int_equal(fs_write(t->fs, f, model, size, 0, 0), (ssize_t)size);
-
-    for (unsigned i = 0; i < 5; i++)
-        append_model(t, f, model, &size, 40, 4096, 10 + i);
-    assert_int_equal(patch_keys(t, f), 1);
-    check_model(t, f, model, size);
-    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)((size + 511) / 512));
-    fsck_clean(t);
-
-    /* 13 appends of 40 bytes pass 512: the patch folds, the next starts one. */
-    for (unsigned i = 0; i < 8; i++)
-        append_model(t, f, model, &size, 40, 4096, 20 + i);
-    assert_int_equal(patch_keys(t, f), 0);
-    append_model(t, f, model, &size, 40, 300, 30);
-    assert_int_equal(patch_keys(t, f), 1);
-    check_model(t, f, model, size);
-
-    /* A resent head that differs (an overwrite and an append at once). */
-    model[size - 10] ^= 1;
-    append_model(t, f, model, &size, 40, 100, 31);
-    check_model(t, f, model, size);
-    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)((size + 511) / 512));
-
-    /* Truncate into the appended bytes, then append again. */
-    struct stat a, st;
-    memset(&a, 0, sizeof a);
-    size -= 20;
-    a.st_size = (off_t)size;
-    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
-    check_model(t, f, model, size);
-    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)((size + 511) / 512));
-    append_model(t, f, model, &size, 40, 100, 32);
-    check_model(t, f, model, size);
-    fsck_clean(t);
-
-    /* Appends run into the next block: it starts whole, no patch. */
-    while (size < 3 * bs + 100)
-        append_model(t, f, model, &size, 200, 4096, 40 + (unsigned)size % 7);
-    check_model(t, f, model, size);
-    reopen(t);
-    check_model(t, f, model, size);
-    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)((size + 511) / 512));
-    fsck_clean(t);
-
-    /* Truncate to the start of the patched last block: it goes whole. */
-    append_model(t, f, model, &size, 40, 100, 49);
-    assert_int_equal(patch_keys(t, f), 1);
-    size = 3 * bs;
-    a.st_size = (off_t)size;
-    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
-    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)(size / 512));
-    assert_int_equal(patch_keys(t, f), 0);
-    append_model(t, f, model, &size, 300, 100, 48);
-    append_model(t, f, model, &size, 40, 100, 47);
-
-    /* Punch the last two blocks (one patched): st_blocks drops by them. */
-    append_model(t, f, model, &size, 40, 100, 50);
-    assert_int_equal(patch_keys(t, f), 1);
-    assert_int_equal(fs_fallocate(t->fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                  (off_t)(2 * bs), (off_t)(2 * bs)), 0);
-    memset(model + 2 * bs, 0, size - 2 * bs);
-    check_model(t, f, model, size);
-    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)(2 * bs / 512));
-    assert_int_equal(patch_keys(t, f), 0);
-    fsck_clean(t);
-    free(model);
-}
-
 /* Writes a fully stored file, then patches, in a process that dies. */
 static uint64_t patched_file(fs_t *fs, const fs_cred *c)
 {
@@ -926,7 +830,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_random_model, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_block_patches, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_block_patches_crash, setup_small, teardown),
-        cmocka_unit_test_setup_teardown(test_append_patches, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_read_many_blocks, setup_small, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
