@@ -135,6 +135,9 @@ static uint64_t run_workload(int subs, int blobs)
     tu_small_options(&o);
     o.max_subcompactions = subs;
     o.subcompaction_bytes = 64 << 10;
+    /* Level 0 merged into itself is one table on one thread: merges into
+     * level 1 are the ones cut into ranges. */
+    o.level0_self_merge_percent = 0;
     if (blobs) {
         o.blob_min_bytes = 100;
         o.blob_file_bytes = 64 << 10;
