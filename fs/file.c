@@ -36,6 +36,27 @@
  * prefix).  Measured (scripts/bench-fs large.randwrite, 16 KiB blocks):
  * 4 KiB random writes cost what 4 KiB blocks cost, while sequential
  * reads keep 16 KiB blocks.
+ *
+ * Appends: a write that extends the last block of a fully stored file
+ * (a log appended to and fsync'd) goes into that block's patch too, and
+ * the patch then reaches past the block's stored bytes: alloc counts a
+ * block's bytes with its patch applied (max of the two ends), so that
+ * alloc == size still says every block is stored whole.  The kernel's
+ * writeback cache sends whole pages, so an append of 100 bytes arrives as
+ * the page's bytes up to the new end: the part equal to what is stored
+ * is dropped first (one read of the block, which an append paid before
+ * too).  Such a patch folds past APPEND_PATCH_MAX bytes: a patch is
+ * rewritten whole at each append (~T/2 bytes each), a fold writes the
+ * block (B bytes) once per T/a appends of a bytes, so T near
+ * sqrt(2 * a * B) costs least: 2 KiB for appends of ~100 bytes to
+ * 16 KiB blocks.  An append that fills its block or adds more than
+ * APPEND_PATCH_MAX rewrites the block as every append did before (one
+ * read), so a patch stays past its appends only on a block they left
+ * partly filled (the file's last, until a write past it).
+ * Measured (4 processes appending 2000 lines of 100 bytes, an fsync after
+ * each): the engine took 14.6 MB of writes where it took 66.5 MB, the
+ * daemon dirtied 138-162 bytes of page cache per byte appended where it
+ * dirtied 278-294 (the rest: a WAL page per fdatasync, and its zeros).
  */
 #include "internal.h"
 
@@ -51,6 +72,7 @@
 #define FS_MAX_FILE ((uint64_t)INT64_MAX)
 #define CFR_MAX (8u << 20)           /* bytes one copy_file_range call moves */
 #define PATCH_MAX_EXTENTS 16
+#define APPEND_PATCH_MAX(bs) ((bs) / 8)  /* an append's patch folds past it */
 
 static int is_zero(const char *p, size_t n)
 {
@@ -194,6 +216,28 @@ static int get_patch(fs_t *fs, uint64_t ino, uint64_t n, void **val, size_t *len
     return rc;
 }
 
+/* The length of block n of ino, vlen bytes stored, with its patch
+ * applied: a patch of an append reaches past the stored bytes (see the
+ * top).  Every reader of a block's length from the keys (seek,
+ * reservations) goes through here, as truncate goes through alloc_bytes. */
+static int block_len(fs_t *fs, const fs_inode *rec, uint64_t ino, uint64_t n,
+                     size_t vlen, size_t *len)
+{
+    *len = vlen;
+    if (!is_patched(rec) || vlen >= fs->block_bytes)
+        return 0;
+    void *pv;
+    size_t plen, end;
+    int rc = get_patch(fs, ino, n, &pv, &plen);
+    if (rc == 0 && pv != NULL) {
+        fs_patch_apply(pv, plen, NULL, fs->block_bytes, &end);  /* validated */
+        if (end > vlen)
+            *len = end;
+    }
+    lsm_free(pv);
+    return rc;
+}
+
 /* Block n's bytes (*val, *len) with its patch (pv, plen) applied; the
  * patch may reach past the stored bytes (they read as zeros). */
 static int apply_patch(fs_t *fs, void **val, size_t *len, const void *pv,
@@ -281,9 +325,30 @@ static int key_before(const void *k, size_t kl, const char *end, size_t el)
     return c < 0 || (c == 0 && kl < el);
 }
 
+/* The bytes key k (value v, vl) adds to alloc, prev_blk/prev_len being
+ * the block key seen last: a block's length; what a patch reaches past its
+ * block's (an append's, see the top). */
+static uint64_t alloc_bytes(const fs_t *fs, const void *k, size_t kl,
+                            const void *v, size_t vl, uint64_t *prev_blk,
+                            size_t *prev_len)
+{
+    uint64_t kino, blk;
+    size_t end;
+    if (fs_decode_patch_key(k, kl, &kino, &blk) != 0) {
+        if (fs_decode_block_key(k, kl, &kino, prev_blk) != 0)
+            *prev_blk = UINT64_MAX;
+        *prev_len = vl;
+        return vl;
+    }
+    size_t base = blk == *prev_blk ? *prev_len : 0;
+    if (fs_patch_apply(v, vl, NULL, fs->block_bytes, &end) != 0 || end <= base)
+        return 0;
+    return end - base;
+}
+
 /* Removes blocks [first, end) of ino (end = UINT64_MAX: all from first
- * on), subtracting their stored lengths from rec->alloc (a scan of the
- * range) when count is set.  rec->size is the size before any shrink.
+ * on), subtracting their lengths (alloc_bytes) from rec->alloc (a scan of
+ * the range) when count is set.  rec->size is the size before any shrink.
  * When the scan finds at most FEW_BLOCKS blocks (a sparse file, or one
  * shrunk again and again), those are deleted one by one: a range deletion
  * costs every later read of its range until compaction drops it. */
@@ -301,20 +366,19 @@ static int drop_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
         lsm_iter *it = lsm_iter_new(fs->db, &fs->ro);
         if (it == NULL)
             return -ENOMEM;
-        uint64_t sum = 0;
+        uint64_t sum = 0, prev_blk = UINT64_MAX;
+        size_t prev_len = 0;
         for (lsm_iter_seek(it, lo, ll); lsm_iter_valid(it); lsm_iter_next(it)) {
             size_t klen, vlen;
             const void *k = lsm_iter_key(it, &klen);
             if (!key_before(k, klen, hi, hl))
                 break;
+            const void *v = lsm_iter_value(it, &vlen);
+            sum += alloc_bytes(fs, k, klen, v, vlen, &prev_blk, &prev_len);
             uint64_t kino, blk = 0;
             int is_patch = fs_decode_patch_key(k, klen, &kino, &blk) == 0;
-            if (!is_patch) {           /* patches store no bytes of their own */
-                lsm_iter_value(it, &vlen);
-                sum += vlen;
-                if (fs_decode_block_key(k, klen, &kino, &blk) != 0)
-                    nfound = FEW_BLOCKS;   /* not a block key: one range */
-            }
+            if (!is_patch && fs_decode_block_key(k, klen, &kino, &blk) != 0)
+                nfound = FEW_BLOCKS;       /* not a block key: one range */
             if (nfound < FEW_BLOCKS) {
                 found[nfound] = blk;
                 patch[nfound] = (uint8_t)is_patch;
@@ -499,13 +563,55 @@ static size_t patch_merge(const char *old, size_t oldlen, size_t lo,
     return at;
 }
 
+/* Block blk of a fully stored file with its patch applied, whose length
+ * alloc says is blen: *val (lsm_free).  -EIO if it holds another length. */
+static int get_whole_block(fs_t *fs, uint64_t ino, const fs_inode *rec,
+                           uint64_t blk, size_t blen, void **val)
+{
+    size_t len;
+    int rc = get_block(fs, ino, is_patched(rec), blk, val, &len);
+    if (rc == 0 && len != blen) {
+        fs_log(fs, LOG_ERR, "inode %llu block %llu: %zu bytes stored, "
+               "%zu expected (alloc)", (unsigned long long)ino,
+               (unsigned long long)blk, len, blen);
+        lsm_free(*val);
+        *val = NULL;
+        rc = -EIO;
+    }
+    return rc;
+}
+
+/* Folds the patch (p, plen) into block blk (blen bytes stored, with its
+ * old patch; end: its length with p applied): the block is put whole and
+ * its patch deleted (put_block). */
+static int fold_patch(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
+                      uint64_t blk, size_t blen, const char *p, size_t plen,
+                      size_t end)
+{
+    void *val;
+    int rc = get_whole_block(fs, ino, rec, blk, blen, &val);
+    char *nb = rc == 0 ? malloc(end) : NULL;
+    if (rc == 0 && nb == NULL)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        memcpy(nb, val, blen);
+        memset(nb + blen, 0, end - blen);
+        fs_patch_apply(p, plen, nb, end, NULL);
+        rc = put_block(b, ino, rec, blk, nb, end, blen, 0);
+    }
+    free(nb);
+    lsm_free(val);
+    return rc;
+}
+
 /* Writes src[0..n) at lo into block blk of a fully stored file, whose
- * stored length blen is known: as the block's patch, or folded into the
- * block when the patch would grow past half a block or
- * PATCH_MAX_EXTENTS (see the top).  Marks rec PATCHED. */
+ * length blen (with its patch) is known: as the block's patch, or folded
+ * into the block when the patch would hold more than max_bytes or
+ * PATCH_MAX_EXTENTS (see the top).  A write past blen (an append) makes
+ * the block that much longer: alloc grows with it.  Marks rec PATCHED. */
 static int patch_block(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
                        uint64_t blk, size_t blen, size_t lo, const char *src,
-                       size_t n)
+                       size_t n, size_t max_bytes)
 {
     void *old = NULL;
     size_t oldlen = 0;
@@ -513,33 +619,50 @@ static int patch_block(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
     char *out = rc == 0 ? malloc(oldlen + n + 16) : NULL;
     if (rc == 0 && out == NULL)
         rc = -ENOMEM;
-    size_t bytes = 0, count = 0, plen = 0;
+    size_t bytes = 0, count = 0, plen = 0, end = lo + n > blen ? lo + n : blen;
     if (rc == 0)
         plen = patch_merge(old, oldlen, lo, src, n, out, &bytes, &count);
     lsm_free(old);
-    if (rc == 0 && (bytes > fs->block_bytes / 2 || count > PATCH_MAX_EXTENTS)) {
-        void *val;
-        size_t len;
-        rc = get_block(fs, ino, is_patched(rec), blk, &val, &len);
-        if (rc == 0 && len != blen) {
-            fs_log(fs, LOG_ERR, "inode %llu block %llu: %zu bytes stored, "
-                   "%zu expected (alloc)", (unsigned long long)ino,
-                   (unsigned long long)blk, len, blen);
-            rc = -EIO;
-        }
-        if (rc == 0) {
-            fs_patch_apply(out, plen, val, len, NULL);
-            rc = put_block(b, ino, rec, blk, val, len, len, 0);
-        }
-        lsm_free(val);
+    if (rc == 0 && (bytes > max_bytes || count > PATCH_MAX_EXTENTS)) {
+        rc = fold_patch(fs, b, ino, rec, blk, blen, out, plen, end);
     } else if (rc == 0) {
         char key[FS_KEY_MAX];
         rec->flags |= FS_INODE_PATCHED;
         if (lsm_batch_put(b, key, fs_key_patch(key, ino, blk), out, plen) != LSM_OK)
             rc = -ENOMEM;
+        rec->alloc += end - blen;
     }
     free(out);
     return rc;
+}
+
+/* Appends: src[0..n) at lo into the last block blk of a fully stored file,
+ * lo <= blen < lo + n.  The leading bytes equal to the stored ones (the
+ * writeback cache resends the page's head) are dropped; the rest goes
+ * into the block's patch (see the top). */
+static int append_block(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
+                        uint64_t blk, size_t blen, size_t lo, const char *src,
+                        size_t n)
+{
+    if (lo < blen) {
+        void *val;
+        int rc = get_whole_block(fs, ino, rec, blk, blen, &val);
+        if (rc < 0)
+            return rc;
+        const char *have = (const char *)val + lo;
+        size_t same = 0, overlap = blen - lo;
+        if (memcmp(have, src, overlap) == 0)
+            same = overlap;
+        else
+            while (have[same] == src[same])
+                same++;
+        lsm_free(val);
+        lo += same;
+        src += same;
+        n -= same;
+    }
+    return patch_block(fs, b, ino, rec, blk, blen, lo, src, n,
+                       APPEND_PATCH_MAX(fs->block_bytes));
 }
 
 /* Writes buf[0..n) at off into block-based storage; block 0's old bytes
@@ -563,7 +686,14 @@ static int write_blocks(fs_t *fs, struct inode *ip, fs_inode *rec,
         size_t blen = dense && bstart < oldsize
                           ? (size_t)(oldsize - bstart < bs ? oldsize - bstart : bs) : 0;
         if (blen > 0 && hi <= blen && (lo > 0 || hi < blen)) {
-            rc = patch_block(fs, b, ip->ino, rec, blk, blen, lo, src, hi - lo);
+            rc = patch_block(fs, b, ip->ino, rec, blk, blen, lo, src, hi - lo,
+                             (size_t)bs / 2);
+            pos = bstart + hi;
+            continue;
+        }
+        if (blen > 0 && hi > blen && lo <= blen && bstart + blen == oldsize &&
+            hi < bs && hi - blen <= APPEND_PATCH_MAX(bs)) {
+            rc = append_block(fs, b, ip->ino, rec, blk, blen, lo, src, hi - lo);
             pos = bstart + hi;
             continue;
         }
@@ -996,20 +1126,27 @@ static int stored_in_range(fs_t *fs, struct inode *ip, uint64_t off,
     lsm_iter *it = lsm_iter_new(fs->db, &fs->ro);
     if (it == NULL)
         return -ENOMEM;
+    int rc = 0;
     for (lsm_iter_seek(it, lo, ll); lsm_iter_valid(it); lsm_iter_next(it)) {
         size_t klen, vlen;
         const void *k = lsm_iter_key(it, &klen);
         uint64_t kino, blk;
         if (key_before(k, klen, hi, hl) && fs_decode_patch_key(k, klen, &kino, &blk) == 0)
-            continue;                  /* inside its block's stored bytes */
+            continue;                  /* counted with its block (block_len) */
         if (!key_before(k, klen, hi, hl) ||
             fs_decode_block_key(k, klen, &kino, &blk) != 0 || kino != ip->ino)
             break;
         lsm_iter_value(it, &vlen);
-        *out += overlap(off, end, blk * bs, blk * bs + vlen);
+        size_t len;
+        rc = block_len(fs, &ip->rec, ip->ino, blk, vlen, &len);
+        if (rc < 0)
+            break;
+        *out += overlap(off, end, blk * bs, blk * bs + len);
     }
     int st = lsm_iter_status(it);
     lsm_iter_free(it);
+    if (rc < 0)
+        return rc;
     return st == LSM_OK ? 0 : fs_engine_error(fs, st, "block scan");
 }
 
@@ -1130,11 +1267,19 @@ static off_t seek_blocks(fs_t *fs, struct inode *ip, uint64_t off, int whence)
         size_t kl, len = 0;
         const void *k = lsm_iter_valid(it) ? lsm_iter_key(it, &kl) : NULL;
         if (k != NULL && fs_decode_patch_key(k, kl, &kino, &blk) == 0)
-            continue;                  /* a patch: its block was seen */
+            continue;                  /* a patch: counted with its block */
         int found = k != NULL && fs_decode_block_key(k, kl, &kino, &blk) == 0 &&
                     kino == ip->ino && blk <= (size - 1) / bs;
-        if (found)
-            lsm_iter_value(it, &len);
+        if (found) {
+            size_t vlen;
+            lsm_iter_value(it, &vlen);
+            if (vlen <= bs && block_len(fs, &ip->rec, ip->ino, blk, vlen, &len) < 0) {
+                res = -EIO;
+                break;
+            }
+            if (vlen > bs)
+                len = vlen;
+        }
         if (len > bs) {
             fs_log(fs, LOG_ERR, "inode %llu block %llu: bad length %zu",
                    (unsigned long long)ip->ino, (unsigned long long)blk, len);

@@ -787,6 +787,8 @@ static void check_root(fsck *ck)
 struct block_group {
     int active, skip, past_seen;
     uint64_t ino, size, found;
+    uint64_t last_n;          /* the block seen last, UINT64_MAX: none */
+    size_t last_len;          /* its length, as counted in found */
     struct ino_ent *e;
 };
 
@@ -841,6 +843,7 @@ static void start_blocks(fsck *ck, struct block_group *g, uint64_t ino)
     memset(g, 0, sizeof *g);
     g->active = 1;
     g->ino = ino;
+    g->last_n = UINT64_MAX;
     g->e = tab_find(ck, ino);
     note_ino(ck, ino);
     const char *why = NULL;
@@ -879,7 +882,8 @@ static void start_blocks(fsck *ck, struct block_group *g, uint64_t ino)
 }
 
 /* A block patch (file.c): inside the file's size, extents well formed
- * and inside the block's room; it stores no bytes of its own (alloc). */
+ * and inside the block's room.  What it reaches past its block (an
+ * append's bytes) counts in alloc. */
 static void scan_patch(fsck *ck, struct block_group *g, const char *k,
                        size_t klen, const char *v, size_t vlen, uint64_t n)
 {
@@ -889,13 +893,30 @@ static void scan_patch(fsck *ck, struct block_group *g, const char *k,
         room = bs;
     if (room == 0 && g->past_seen)
         return;                          /* inside the range dropped already */
+    size_t end = 0;
     const char *why = room == 0 ? "lies past the end of the file"
-                      : fs_patch_apply(v, vlen, NULL, (size_t)room, NULL) != 0
+                      : fs_patch_apply(v, vlen, NULL, (size_t)room, &end) != 0
                           ? "is malformed" : NULL;
-    if (why != NULL &&
-        problem(ck, "removed", "inode %llu block %llu: its patch %s",
-                (unsigned long long)g->ino, (unsigned long long)n, why))
+    if (why != NULL) {
+        if (problem(ck, "removed", "inode %llu block %llu: its patch %s",
+                    (unsigned long long)g->ino, (unsigned long long)n, why))
+            fix_delete(ck, k, klen);
+        return;
+    }
+    size_t base = g->last_n == n ? g->last_len : 0;
+    if (end <= base)
+        return;
+    /* Past its block: an append's bytes, which file.c writes only onto a
+     * stored block and contiguous with it (alloc counts them). */
+    why = g->last_n != n ? "reaches past a missing block"
+          : !fs_patch_covers(v, vlen, base, end) ? "leaves a gap past its block"
+          : NULL;
+    if (why == NULL) {
+        g->found += end - base;
+    } else if (problem(ck, "removed", "inode %llu block %llu: its patch %s",
+                       (unsigned long long)g->ino, (unsigned long long)n, why)) {
         fix_delete(ck, k, klen);
+    }
 }
 
 static void scan_block(fsck *ck, scan *s, const char *k, size_t klen,
@@ -947,10 +968,11 @@ static void scan_block(fsck *ck, scan *s, const char *k, size_t klen,
                     "the end of the file (%llu)", (unsigned long long)ino,
                     (unsigned long long)n, vlen, (unsigned long long)g->size))
             fix_put(ck, k, klen, v, (size_t)room);
-        g->found += room;
-        return;
+        vlen = (size_t)room;
     }
     g->found += vlen;
+    g->last_n = n;
+    g->last_len = vlen;
 }
 
 static void end_dir(fsck *ck, struct dir_group *g)

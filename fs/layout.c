@@ -51,7 +51,8 @@
  *     30  8  size: regular file bytes; directory entry count (without
  *            "." and ".."); symlink target length
  *     38  8  parent: for directories the parent directory, else 0
- *     46  8  alloc: bytes stored in data blocks (st_blocks)
+ *     46  8  alloc: bytes stored in data blocks, each with its patch
+ *            applied (st_blocks)
  *     54  12 atime: seconds (i64), nanoseconds (u32)
  *     66  12 mtime
  *     78  12 ctime
@@ -71,9 +72,11 @@
  *                         never reaches past the file's size.
  *   block patch           bytes written over part of the block (file.c):
  *                         extents {off:4, len:4, bytes[len]}, sorted and
- *                         disjoint, each inside the block's stored bytes
- *                         (written only into fully stored files); a read
- *                         of the block applies them onto its value.  The
+ *                         disjoint, inside the block's stored bytes or
+ *                         past them, contiguous with them, up to the
+ *                         file's size (appends; alloc counts them; written
+ *                         only into fully stored files); a read of the
+ *                         block applies them onto its value.  The
  *                         key sorts right after its block's, inside the
  *                         file's block prefix, so every deletion of a
  *                         block range or of the file covers its patches.
@@ -239,6 +242,21 @@ int fs_patch_apply(const void *p, size_t n, char *blk, size_t limit, size_t *end
     if (end != NULL)
         *end = last;
     return 0;
+}
+
+int fs_patch_covers(const void *p, size_t n, size_t from, size_t to)
+{
+    const char *c = p;
+    size_t reach = from;
+    for (size_t at = 0; at + 8 <= n && reach < to;) {
+        size_t off = lsm_decode_fixed32(c + at), len = lsm_decode_fixed32(c + at + 4);
+        if (off > reach)
+            return off >= to;
+        if (off + len > reach)
+            reach = off + len;
+        at += 8 + len;
+    }
+    return reach >= to;
 }
 
 static int valid_name(const char *name, size_t len, size_t max)

@@ -116,6 +116,9 @@ int fs_decode_patch_key(const void *p, size_t n, uint64_t *ino, uint64_t *block)
  * onto blk (limit bytes) when blk is not NULL; *end (may be NULL): where
  * the last extent ends.  0, or -1 if the bytes are not such a list. */
 int fs_patch_apply(const void *p, size_t n, char *blk, size_t limit, size_t *end);
+/* 1 if the extents of patch p (validated) leave no byte of [from, to)
+ * uncovered. */
+int fs_patch_covers(const void *p, size_t n, size_t from, size_t to);
 /* *name points into p.  Checks the name (1..255 bytes, no '/' or NUL) and
  * that the hash is the name's. */
 int fs_decode_dirent_key(const void *p, size_t n, uint64_t *parent,

@@ -475,6 +475,28 @@ static void test_copy_file_range(void **state)
     free(r);
 }
 
+/* The model steps the random tests share: truncate to ns, punch
+ * [off, off + len) keeping the size. */
+static void model_truncate(T *t, uint64_t f, char *model, size_t *size, size_t ns)
+{
+    struct stat a, st;
+    memset(&a, 0, sizeof a);
+    a.st_size = (off_t)ns;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    if (ns < *size)
+        memset(model + ns, 0, *size - ns);
+    *size = ns;
+}
+
+static void model_punch(T *t, uint64_t f, char *model, size_t size, size_t off,
+                        size_t len)
+{
+    assert_int_equal(fs_fallocate(t->fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                  (off_t)off, (off_t)len), 0);
+    if (off < size)
+        memset(model + off, 0, (off + len < size ? off + len : size) - off);
+}
+
 /* Random writes, truncates, punches and reads against a memory model. */
 static void test_random_model(void **state)
 {
@@ -501,19 +523,9 @@ static void test_random_model(void **state)
             if (off + len > size)
                 size = off + len;
         } else if (op < 7) {
-            struct stat a, st;
-            memset(&a, 0, sizeof a);
-            a.st_size = (off_t)(tu_rand(&seed) % 2 ? off : off / 16);
-            assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
-            if ((size_t)a.st_size < size)
-                memset(model + a.st_size, 0, size - (size_t)a.st_size);
-            size = (size_t)a.st_size;
+            model_truncate(t, f, model, &size, tu_rand(&seed) % 2 ? off : off / 16);
         } else if (op < 8) {
-            assert_int_equal(fs_fallocate(t->fs, f,
-                                          FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                          (off_t)off, (off_t)len), 0);
-            if (off < size)
-                memset(model + off, 0, (off + len < size ? off + len : size) - off);
+            model_punch(t, f, model, size, off, len);
         } else {
             ssize_t want = off >= size ? 0 : (ssize_t)((off + len < size ? off + len : size) - off);
             assert_int_equal(fs_read(t->fs, f, r, len, (off_t)off), want);
@@ -671,6 +683,102 @@ static void test_block_patches(void **state)
     free(model);
 }
 
+/* Appends lines to a fully stored file the way the writeback cache sends
+ * them: from a page start (here the block's: pages are 4 KiB like the
+ * blocks) at most `back` bytes before the end, up to the new end. */
+static void append_model(T *t, uint64_t ino, char *model, size_t *size,
+                         size_t n, size_t back, unsigned seed)
+{
+    size_t from = *size - *size % 4096;
+    if (*size - from > back)
+        from = *size - back;
+    fill(model + *size, n, seed);
+    *size += n;
+    assert_int_equal(fs_write(t->fs, ino, model + from, *size - from, (off_t)from, 0),
+                     (ssize_t)(*size - from));
+}
+
+/* An append to the last block of a fully stored file goes into the
+ * block's patch, the bytes resent unchanged left out; st_blocks counts
+ * the appended bytes; the patch folds into the block past an eighth of a
+ * block (512 bytes here); truncate and punch count what they drop; fsck
+ * finds alloc right with a patch reaching past its block. */
+static void test_append_patches(void **state)
+{
+    T *t = *state;
+    const size_t bs = 4096, cap = 4 * bs;
+    char *model = malloc(cap);
+    size_t size = 2 * bs + 1000;
+    uint64_t f = mkfile(t, FS_ROOT_INO, "log");
+    fill(model, size, 1);
+    assert_int_equal(fs_write(t->fs, f, model, size, 0, 0), (ssize_t)size);
+
+    for (unsigned i = 0; i < 5; i++)
+        append_model(t, f, model, &size, 40, 4096, 10 + i);
+    assert_int_equal(patch_keys(t, f), 1);
+    check_model(t, f, model, size);
+    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)((size + 511) / 512));
+    fsck_clean(t);
+
+    /* 13 appends of 40 bytes pass 512: the patch folds, the next starts one. */
+    for (unsigned i = 0; i < 8; i++)
+        append_model(t, f, model, &size, 40, 4096, 20 + i);
+    assert_int_equal(patch_keys(t, f), 0);
+    append_model(t, f, model, &size, 40, 300, 30);
+    assert_int_equal(patch_keys(t, f), 1);
+    check_model(t, f, model, size);
+
+    /* A resent head that differs (an overwrite and an append at once). */
+    model[size - 10] ^= 1;
+    append_model(t, f, model, &size, 40, 100, 31);
+    check_model(t, f, model, size);
+    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)((size + 511) / 512));
+
+    /* Truncate into the appended bytes, then append again. */
+    struct stat a, st;
+    memset(&a, 0, sizeof a);
+    size -= 20;
+    a.st_size = (off_t)size;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    check_model(t, f, model, size);
+    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)((size + 511) / 512));
+    append_model(t, f, model, &size, 40, 100, 32);
+    check_model(t, f, model, size);
+    fsck_clean(t);
+
+    /* Appends run into the next block: it starts whole, no patch. */
+    while (size < 3 * bs + 100)
+        append_model(t, f, model, &size, 200, 4096, 40 + (unsigned)size % 7);
+    check_model(t, f, model, size);
+    reopen(t);
+    check_model(t, f, model, size);
+    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)((size + 511) / 512));
+    fsck_clean(t);
+
+    /* Truncate to the start of the patched last block: it goes whole. */
+    append_model(t, f, model, &size, 40, 100, 49);
+    assert_int_equal(patch_keys(t, f), 1);
+    size = 3 * bs;
+    a.st_size = (off_t)size;
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)(size / 512));
+    assert_int_equal(patch_keys(t, f), 0);
+    append_model(t, f, model, &size, 300, 100, 48);
+    append_model(t, f, model, &size, 40, 100, 47);
+
+    /* Punch the last two blocks (one patched): st_blocks drops by them. */
+    append_model(t, f, model, &size, 40, 100, 50);
+    assert_int_equal(patch_keys(t, f), 1);
+    assert_int_equal(fs_fallocate(t->fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                  (off_t)(2 * bs), (off_t)(2 * bs)), 0);
+    memset(model + 2 * bs, 0, size - 2 * bs);
+    check_model(t, f, model, size);
+    assert_int_equal(attr(t, f).st_blocks, (blkcnt_t)(2 * bs / 512));
+    assert_int_equal(patch_keys(t, f), 0);
+    fsck_clean(t);
+    free(model);
+}
+
 /* Writes a fully stored file, then patches, in a process that dies. */
 static uint64_t patched_file(fs_t *fs, const fs_cred *c)
 {
@@ -815,6 +923,161 @@ static void test_read_many_blocks(void **state)
     free(pm);
 }
 
+/* SEEK_DATA / SEEK_HOLE see the bytes an append put in a patch past its
+ * block, also once the block is no longer the file's last. */
+static void test_append_seek(void **state)
+{
+    T *t = *state;
+    char d[4096];
+    fill(d, sizeof d, 3);
+    uint64_t f = mkfile(t, FS_ROOT_INO, "s");
+    assert_int_equal(fs_write(t->fs, f, d, 2000, 0, 0), 2000);
+    assert_int_equal(fs_write(t->fs, f, d + 2000, 100, 2000, 0), 100);
+    assert_int_equal(patch_keys(t, f), 1);
+    assert_int_equal(fs_lseek(t->fs, f, 0, SEEK_HOLE), 2100);
+    assert_int_equal(fs_lseek(t->fs, f, 2050, SEEK_DATA), 2050);
+    assert_int_equal(fs_write(t->fs, f, d, 4096, 8192, 0), 4096);
+    assert_int_equal(fs_lseek(t->fs, f, 0, SEEK_HOLE), 2100);
+    assert_int_equal(fs_lseek(t->fs, f, 2050, SEEK_DATA), 2050);
+}
+
+/* fallocate's reservations count an append's patched bytes as stored. */
+static void test_append_reservations(void **state)
+{
+    T *t = *state;
+    char d[4096];
+    fill(d, sizeof d, 3);
+    uint64_t f = mkfile(t, FS_ROOT_INO, "r");
+    assert_int_equal(fs_write(t->fs, f, d, 2000, 0, 0), 2000);
+    assert_int_equal(fs_write(t->fs, f, d + 2000, 500, 2000, 0), 500);
+    assert_int_equal(patch_keys(t, f), 1);
+    blkcnt_t before = attr(t, f).st_blocks;
+    assert_int_equal(fs_fallocate(t->fs, f, FALLOC_FL_KEEP_SIZE, 0, 2500), 0);
+    assert_int_equal(attr(t, f).st_blocks, before);
+
+    uint64_t g = mkfile(t, FS_ROOT_INO, "r2");
+    assert_int_equal(fs_write(t->fs, g, d, 2000, 0, 0), 2000);
+    assert_int_equal(fs_fallocate(t->fs, g, FALLOC_FL_KEEP_SIZE, 0, 4096), 0);
+    assert_int_equal(fs_write(t->fs, g, d + 2000, 500, 2000, 0), 500);
+    assert_int_equal(patch_keys(t, g), 1);
+    struct stat a, st;
+    memset(&a, 0, sizeof a);
+    a.st_size = 2400;
+    assert_int_equal(fs_setattr(t->fs, &t->c, g, &a, FS_SET_SIZE, &st), 0);
+    assert_int_equal(attr(t, g).st_blocks, (2400 + 511) / 512);
+}
+
+/* Asserts SEEK_DATA and SEEK_HOLE from p agree with the model. */
+static void check_seek(T *t, uint64_t f, const char *model, size_t size, size_t p)
+{
+    off_t dd = fs_lseek(t->fs, f, (off_t)p, SEEK_DATA);
+    off_t hh = fs_lseek(t->fs, f, (off_t)p, SEEK_HOLE);
+    size_t dend = dd < 0 ? size : (size_t)dd;
+    for (size_t q = p; q < dend; q++)
+        assert_int_equal(model[q], 0);
+    assert_true(hh >= (off_t)p && (size_t)hh <= size);
+    if ((size_t)hh < size)
+        assert_int_equal(model[hh], 0);
+}
+
+/* Random appends (the page head resent, sometimes changed), writes,
+ * truncates, punches, fallocates and seeks against a model; fsck every
+ * 500 operations. */
+static void test_append_random_model(void **state)
+{
+    T *t = *state;
+    const size_t cap = 48 * 1024;
+    char *model = calloc(1, cap), *buf = malloc(cap), *r = malloc(cap);
+    size_t size = 0;
+    uint64_t seed = 777;
+    uint64_t f = mkfile(t, FS_ROOT_INO, "ra");
+    for (int i = 0; i < 2000; i++) {
+        unsigned op = (unsigned)(tu_rand(&seed) % 20);
+        size_t off = (size_t)(tu_rand(&seed) % (cap - 1));
+        size_t len = (size_t)(tu_rand(&seed) % (tu_rand(&seed) % 2 ? 64 : 3000)) + 1;
+        if (op < 10 && size + 1 < cap) {
+            size_t n = (size_t)(tu_rand(&seed) % 300) + 1;
+            if (size + n > cap)
+                n = cap - size;
+            size_t from = size - size % 4096;
+            if (tu_rand(&seed) % 3 == 0)
+                from = size;
+            if (tu_rand(&seed) % 8 == 0)
+                memset(model + size, 0, n);
+            else
+                fill(model + size, n, (unsigned)i);
+            if (tu_rand(&seed) % 6 == 0 && size > from)
+                model[from + (size - from) / 2] ^= 1;
+            size += n;
+            assert_int_equal(fs_write(t->fs, f, model + from, size - from, (off_t)from, 0),
+                             (ssize_t)(size - from));
+        } else if (op < 13) {
+            if (off + len > cap)
+                len = cap - off;
+            fill(buf, len, (unsigned)i * 3);
+            assert_int_equal(fs_write(t->fs, f, buf, len, (off_t)off, 0), (ssize_t)len);
+            memcpy(model + off, buf, len);
+            if (off + len > size)
+                size = off + len;
+        } else if (op < 15) {
+            size_t ns = size > 0 ? (size_t)(tu_rand(&seed) % (size + 200)) : 0;
+            model_truncate(t, f, model, &size, ns < cap ? ns : cap);
+        } else if (op < 16 && size > 0) {
+            model_punch(t, f, model, size, (size_t)(tu_rand(&seed) % size), len);
+        } else if (op < 17) {
+            if (off + len > cap)
+                len = cap - off;
+            int keep = tu_rand(&seed) % 2;
+            assert_int_equal(fs_fallocate(t->fs, f, keep ? FALLOC_FL_KEEP_SIZE : 0,
+                                          (off_t)off, (off_t)len), 0);
+            if (!keep && off + len > size)
+                size = off + len;
+        } else if (size > 0) {
+            check_seek(t, f, model, size, (size_t)(tu_rand(&seed) % size));
+        }
+        assert_int_equal(fs_read(t->fs, f, r, cap, 0), (ssize_t)size);
+        assert_memory_equal(r, model, size);
+        if (i % 500 == 499)
+            fsck_clean(t);
+    }
+    free(model);
+    free(buf);
+    free(r);
+}
+
+/* fsck reports an append's patch whose block was lost or shortened (the
+ * patch's bytes would otherwise make alloc add up). */
+static void append_then_damage(T *t, int shorten)
+{
+    char d[4096];
+    fill(d, sizeof d, 3);
+    uint64_t f = mkfile(t, FS_ROOT_INO, shorten ? "short" : "lost");
+    assert_int_equal(fs_write(t->fs, f, d, 2000, 0, 0), 2000);
+    assert_int_equal(fs_write(t->fs, f, d + 2000, 100, 2000, 0), 100);
+    assert_int_equal(patch_keys(t, f), 1);
+    assert_int_equal(fs_close(t->fs), 0);
+    t->fs = NULL;
+    lsm_db *db;
+    assert_int_equal(lsm_open(t->store, NULL, &db), LSM_OK);
+    char key[32];
+    size_t kl = fs_key_block(key, f, 0);
+    assert_int_equal(shorten ? lsm_put(db, key, kl, d, 1000, 0) : lsm_delete(db, key, kl, 0),
+                     LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    fsck_options fo;
+    fsck_options_init(&fo);
+    fsck_result fr;
+    assert_int_not_equal(fs_fsck(t->store, &fo, &fr), FSCK_EXIT_CLEAN);
+    assert_true(fr.problems >= 1);
+    assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
+}
+
+static void test_append_fsck_damage(void **state)
+{
+    append_then_damage(*state, 0);
+    append_then_damage(*state, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -830,6 +1093,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_random_model, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_block_patches, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_block_patches_crash, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_append_patches, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_append_seek, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_append_reservations, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_append_random_model, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_append_fsck_damage, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_read_many_blocks, setup_small, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
