@@ -251,7 +251,7 @@ int fs_patch_covers(const void *p, size_t n, size_t from, size_t to)
     for (size_t at = 0; at + 8 <= n && reach < to;) {
         size_t off = lsm_decode_fixed32(c + at), len = lsm_decode_fixed32(c + at + 4);
         if (off > reach)
-            return off >= to;
+            return 0;                    /* [reach, off) uncovered */
         if (off + len > reach)
             reach = off + len;
         at += 8 + len;
