@@ -218,8 +218,8 @@ static int get_patch(fs_t *fs, uint64_t ino, uint64_t n, void **val, size_t *len
 
 /* The length of block n of ino, vlen bytes stored, with its patch
  * applied: a patch of an append reaches past the stored bytes (see the
- * top).  Every reader of a block's length from the keys (seek,
- * reservations) goes through here, as truncate goes through alloc_bytes. */
+ * top).  Every reader of a block's length from the keys (truncate and
+ * punch, seek, reservations) goes through here. */
 static int block_len(fs_t *fs, const fs_inode *rec, uint64_t ino, uint64_t n,
                      size_t vlen, size_t *len)
 {
@@ -325,29 +325,8 @@ static int key_before(const void *k, size_t kl, const char *end, size_t el)
     return c < 0 || (c == 0 && kl < el);
 }
 
-/* The bytes key k (value v, vl) adds to alloc, prev_blk/prev_len being
- * the block key seen last: a block's length; what a patch reaches past its
- * block's (an append's, see the top). */
-static uint64_t alloc_bytes(const fs_t *fs, const void *k, size_t kl,
-                            const void *v, size_t vl, uint64_t *prev_blk,
-                            size_t *prev_len)
-{
-    uint64_t kino, blk;
-    size_t end;
-    if (fs_decode_patch_key(k, kl, &kino, &blk) != 0) {
-        if (fs_decode_block_key(k, kl, &kino, prev_blk) != 0)
-            *prev_blk = UINT64_MAX;
-        *prev_len = vl;
-        return vl;
-    }
-    size_t base = blk == *prev_blk ? *prev_len : 0;
-    if (fs_patch_apply(v, vl, NULL, fs->block_bytes, &end) != 0 || end <= base)
-        return 0;
-    return end - base;
-}
-
 /* Removes blocks [first, end) of ino (end = UINT64_MAX: all from first
- * on), subtracting their lengths (alloc_bytes) from rec->alloc (a scan of
+ * on), subtracting their lengths (block_len) from rec->alloc (a scan of
  * the range) when count is set.  rec->size is the size before any shrink.
  * When the scan finds at most FEW_BLOCKS blocks (a sparse file, or one
  * shrunk again and again), those are deleted one by one: a range deletion
@@ -366,19 +345,24 @@ static int drop_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
         lsm_iter *it = lsm_iter_new(fs->db, &fs->ro);
         if (it == NULL)
             return -ENOMEM;
-        uint64_t sum = 0, prev_blk = UINT64_MAX;
-        size_t prev_len = 0;
+        uint64_t sum = 0;
+        int rc = 0;
         for (lsm_iter_seek(it, lo, ll); lsm_iter_valid(it); lsm_iter_next(it)) {
             size_t klen, vlen;
             const void *k = lsm_iter_key(it, &klen);
             if (!key_before(k, klen, hi, hl))
                 break;
-            const void *v = lsm_iter_value(it, &vlen);
-            sum += alloc_bytes(fs, k, klen, v, vlen, &prev_blk, &prev_len);
             uint64_t kino, blk = 0;
             int is_patch = fs_decode_patch_key(k, klen, &kino, &blk) == 0;
-            if (!is_patch && fs_decode_block_key(k, klen, &kino, &blk) != 0)
-                nfound = FEW_BLOCKS;       /* not a block key: one range */
+            if (!is_patch) {           /* a patch counts with its block */
+                lsm_iter_value(it, &vlen);
+                size_t len = vlen;
+                if (fs_decode_block_key(k, klen, &kino, &blk) != 0)
+                    nfound = FEW_BLOCKS;   /* not a block key: one range */
+                else if ((rc = block_len(fs, rec, ino, blk, vlen, &len)) < 0)
+                    break;
+                sum += len;
+            }
             if (nfound < FEW_BLOCKS) {
                 found[nfound] = blk;
                 patch[nfound] = (uint8_t)is_patch;
@@ -387,6 +371,8 @@ static int drop_blocks(fs_t *fs, lsm_batch *b, uint64_t ino, fs_inode *rec,
         }
         int st = lsm_iter_status(it);
         lsm_iter_free(it);
+        if (rc < 0)
+            return rc;
         if (st != LSM_OK)
             return fs_engine_error(fs, st, "block scan");
         rec->alloc = sum > rec->alloc ? 0 : rec->alloc - sum;
@@ -1273,12 +1259,10 @@ static off_t seek_blocks(fs_t *fs, struct inode *ip, uint64_t off, int whence)
         if (found) {
             size_t vlen;
             lsm_iter_value(it, &vlen);
-            if (vlen <= bs && block_len(fs, &ip->rec, ip->ino, blk, vlen, &len) < 0) {
+            if (block_len(fs, &ip->rec, ip->ino, blk, vlen, &len) < 0) {
                 res = -EIO;
                 break;
             }
-            if (vlen > bs)
-                len = vlen;
         }
         if (len > bs) {
             fs_log(fs, LOG_ERR, "inode %llu block %llu: bad length %zu",
