@@ -217,3 +217,8 @@ uint32_t lsm_checksum_typed(uint8_t type, const void *p, size_t n)
 {
     return (uint32_t)XXH3_64bits_withSeed(p, n, (uint64_t)type + 1);
 }
+
+uint32_t lsm_checksum_log(uint8_t type, uint64_t id, const void *p, size_t n)
+{
+    return (uint32_t)XXH3_64bits_withSeed(p, n, (id ^ type) + 1);
+}

@@ -77,5 +77,8 @@ int lsm_get_fixed64(lsm_slice *in, uint64_t *v);
 /* Checksum of a one-byte type tag followed by the bytes (lsm_checksum,
  * of the bytes alone, is public: lsm.h). */
 uint32_t lsm_checksum_typed(uint8_t type, const void *p, size_t n);
+/* The checksum of a recyclable WAL fragment (wal.h): its type and its
+ * log's id seed it. */
+uint32_t lsm_checksum_log(uint8_t type, uint64_t id, const void *p, size_t n);
 
 #endif

@@ -49,6 +49,7 @@ void lsm_options_init(lsm_options *o)
 {
     memset(o, 0, sizeof *o);
     o->memtable_bytes = 64u << 20;
+    o->recycle_wal = 1;
     o->max_immutable_memtables = 2;
     o->block_bytes = 4096;
     o->block_restart_interval = 16;
@@ -339,6 +340,58 @@ static void punch_holes(lsm_db *db)
                    freed);
 }
 
+/* --- WAL recycling ------------------------------------------------------------
+ * A WAL whose memtable is flushed is kept (one at a time: recycle_log)
+ * instead of deleted, and the next WAL made takes its file: renamed, and
+ * written over from offset 0 in the recyclable format (wal.h), whose
+ * fragments name their log, so the old records past the new ones read as
+ * the end.  Its blocks are written already: a sync of records written over
+ * them changes no metadata, and no zeros are written ahead (wal.h:
+ * lsm_wal_sync_ahead), so a stream of small synced writes costs the disk
+ * half the bytes.  Only WALs this open made are kept (own_logs_from): they
+ * hold recyclable fragments throughout.  Cost: the kept file's size on
+ * disk (the largest a WAL written over it grew to, zeros ahead included;
+ * about memtable_bytes) until it is reused, the store goes idle
+ * (lsm_db_drop_recycled) or is closed; none is kept on a nearly full
+ * disk.  The new WAL's start and FOLLOWS mark are synced before the
+ * rename and the rename before it takes a write (start_log, new_log); a
+ * crash before leaves the old name, below the log number: deleted at the
+ * open. */
+
+/* Is dead WAL `number` kept for reuse instead of deleted? (mu held)  Not
+ * while a sealed WAL's writer is open (old_log): its final sync appends
+ * to its file, which must not be one being written over. */
+static int keep_for_recycling(lsm_db *db, uint64_t number)
+{
+    if (number == db->recycle_log)
+        return 1;
+    if (!db->opt.recycle_wal || db->recycle_log || db->old_log || !db->own_logs_from ||
+        number < db->own_logs_from || !db->env->open_overwrite || lsm_space_low(db))
+        return 0;
+    db->recycle_log = number;
+    return 1;
+}
+
+/* Takes the kept WAL, if any, for a new one (mu held). */
+static uint64_t take_recycled(lsm_db *db)
+{
+    uint64_t number = db->recycle_log;
+    db->recycle_log = 0;
+    return number;
+}
+
+void lsm_db_drop_recycled(lsm_db *db)
+{
+    uint64_t number = take_recycled(db);
+    char *path = number ? lsm_filename(db->dir, LSM_FILE_LOG, number) : NULL;
+    if (!path)
+        return;
+    pthread_mutex_unlock(&db->mu);
+    db->env->unlink(db->env, path);
+    pthread_mutex_lock(&db->mu);
+    free(path);
+}
+
 void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
 {
     if (db->bg_error)
@@ -380,6 +433,8 @@ void lsm_db_delete_obsolete(lsm_db *db, int include_temps)
         enum lsm_file_type t = lsm_parse_filename(names[i], &number);
         int dead = t == LSM_FILE_TEMP ? include_temps
                    : !file_is_live(db, t, number, live, nlive, next_file, &gc);
+        if (dead && t == LSM_FILE_LOG && keep_for_recycling(db, number))
+            dead = 0;
         if (dead) {
             if (t == LSM_FILE_TABLE)
                 lsm_table_cache_evict(db->tcache, number);
@@ -477,30 +532,59 @@ static uint64_t next_log_number(lsm_db *db)
     return n ? n : lsm_vset_new_file_number(&db->vs);
 }
 
-/* Opens the WAL that follows the current one at a switch: its FOLLOWS
- * mark and its directory entry are durable before it takes a write.  On
- * failure the caller gives the number back (retry_log_number). */
-static int new_log(lsm_db *db, uint64_t number, lsm_wal_writer **out)
+/* Makes WAL `number` and syncs it up to its FOLLOWS mark: in a new file,
+ * or over the file of kept WAL `reuse` (not 0), which takes the new name
+ * only then, so that a file of a WAL's name always starts with its start
+ * fragment synced (wal.h).  LSM_INVALID: the kept file is gone (an
+ * obsolete-file pass that judged it before it was taken deleted it).
+ * Other failures are the disk's. */
+static int start_log(lsm_db *db, uint64_t number, uint64_t reuse,
+                     lsm_wal_writer **out)
 {
+    *out = NULL;
     char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
-    if (!path)
-        return lsm_fail(LSM_NO_MEMORY, "out of memory");
+    char *from = reuse ? lsm_filename(db->dir, LSM_FILE_LOG, reuse) : NULL;
     lsm_file *f;
-    int rc = db->env->open_write(db->env, path, &f);
-    free(path);
+    uint64_t reused = 0;
+    int rc = !path || (reuse && !from) ? lsm_fail(LSM_NO_MEMORY, "out of memory")
+             : reuse ? db->env->open_overwrite(db->env, from, &reused, &f)
+                     : db->env->open_write(db->env, path, &f);
     if (rc == LSM_OK)
-        rc = lsm_wal_writer_new(f, 0, out);
+        rc = lsm_wal_writer_new_log(f, number, lsm_wal_new_id(), reused, out);
     if (rc == LSM_OK) {
         lsm_wal_set_manual_flush(*out, db->opt.manual_wal_flush);
         rc = lsm_db_append_mark(*out, LSM_MARK_FOLLOWS);
-        if (rc == LSM_OK)
-            rc = lsm_wal_sync(*out);
-        if (rc == LSM_OK)
-            rc = db->env->sync_dir(db->env, db->dir);
-        if (rc) {
-            lsm_wal_writer_close(*out);
-            *out = NULL;
-        }
+    }
+    if (rc == LSM_OK)
+        rc = lsm_wal_sync(*out);
+    if (rc == LSM_OK && reuse)
+        rc = db->env->rename(db->env, from, path);
+    if (rc == LSM_OK && reuse)
+        __atomic_add_fetch(&db->stats.wal_recycled, 1, __ATOMIC_RELAXED);
+    if (rc && *out) {
+        lsm_wal_writer_close(*out);
+        *out = NULL;
+    }
+    free(path);
+    free(from);
+    return rc;
+}
+
+/* Opens the WAL that follows the current one at a switch, over the file
+ * of kept WAL `reuse` if not 0 (WAL recycling, above): its FOLLOWS mark
+ * and its directory entry are durable before it takes a write.  On
+ * failure the caller gives the number back (retry_log_number). */
+static int new_log(lsm_db *db, uint64_t number, uint64_t reuse,
+                   lsm_wal_writer **out)
+{
+    int rc = reuse ? start_log(db, number, reuse, out) : LSM_INVALID;
+    if (rc == LSM_INVALID)
+        rc = start_log(db, number, 0, out);
+    if (rc == LSM_OK)
+        rc = db->env->sync_dir(db->env, db->dir);
+    if (rc && *out) {
+        lsm_wal_writer_close(*out);
+        *out = NULL;
     }
     return rc;
 }
@@ -551,10 +635,11 @@ static int switch_memtable(lsm_db *db)
     }
     lsm_wal_writer *w = db->spare_log;   /* made ahead by a presync */
     uint64_t number = w ? db->spare_number : next_log_number(db);
+    uint64_t reuse = w ? 0 : take_recycled(db);
     db->spare_log = NULL;
     pthread_mutex_unlock(&db->mu);
     if (!w)
-        rc = new_log(db, number, &w);
+        rc = new_log(db, number, reuse, &w);
     if (rc == LSM_OK)
         rc = lsm_db_append_mark(db->log, LSM_MARK_SEALED);
     pthread_mutex_lock(&db->mu);
@@ -1142,10 +1227,11 @@ static void presync_and_prepare(lsm_db *db)
     lsm_db_sync_old_log(db);
     lsm_wal_writer *log = db->log;
     uint64_t number = db->spare_log ? 0 : next_log_number(db);
+    uint64_t reuse = number ? take_recycled(db) : 0;
     pthread_mutex_unlock(&db->mu);
     lsm_wal_presync(log);
     lsm_wal_writer *spare = NULL;
-    if (number && new_log(db, number, &spare) != LSM_OK)
+    if (number && new_log(db, number, reuse, &spare) != LSM_OK)
         spare = NULL;
     pthread_mutex_lock(&db->mu);
     if (spare) {

@@ -64,6 +64,7 @@ typedef struct lsm_db_stats {      /* all atomic */
     uint64_t stalled_writes;       /* writes that waited for room, each wait */
     uint64_t slowed_writes;        /* writes paced by the write controller */
     uint64_t group_commits, grouped_writes, wal_syncs;
+    uint64_t wal_recycled;
     /* reclaim.c: tables dropped whole under range deletions (and their
      * bytes), idle compactions done, and abandoned for writes */
     uint64_t tables_dropped, bytes_dropped;
@@ -176,6 +177,11 @@ struct lsm_db {
     int old_log_busy;
     uint64_t retry_log_number;     /* (mu) a new WAL failed to be made: its
                                       number, for the next one (else 0) */
+    /* (mu) WAL recycling (db.c): a retired WAL kept for the next one to
+     * be written over (0: none), and the first WAL this open made (those
+     * from it on are recyclable throughout; older ones are deleted). */
+    uint64_t recycle_log;
+    uint64_t own_logs_from;
     pthread_t threads[LSM_MAX_BG_THREADS];
     int nthreads;
 
@@ -250,6 +256,9 @@ int lsm_db_record_mark(lsm_slice rec);
  * durable calls it first, so a synced write never follows a WAL whose
  * tail could still be lost.  A failure is also the store's bg_error. */
 int lsm_db_sync_old_log(lsm_db *db);
+/* Deletes the WAL kept for recycling, if any (db.c; mu held, dropped
+ * for the unlink). */
+void lsm_db_drop_recycled(lsm_db *db);
 /* A new memtable of db: chunks from its arena pool, and a key filter
  * sized for memtable_bytes (memtable.h); NULL on ENOMEM. */
 lsm_memtable *lsm_db_memtable_new(lsm_db *db);

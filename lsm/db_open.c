@@ -347,6 +347,8 @@ static int replay_log(replay *rp, uint64_t number, int tail_may_be_lost,
     int rc = db->env->open_read(db->env, path, &f);
     if (rc == LSM_OK)
         rc = lsm_wal_reader_new(f, name, &r);
+    if (rc == LSM_OK)
+        lsm_wal_reader_set_log(r, number);
     if (rc == LSM_OK && !db->opt.salvage)
         lsm_wal_reader_stop_at_damage(r);   /* a prefix, or refused */
     lsm_slice rec;
@@ -377,6 +379,8 @@ static lsm_wal_reader *open_log(lsm_db *db, uint64_t number)
     if (path && db->env->open_read(db->env, path, &f) == LSM_OK &&
         lsm_wal_reader_new(f, path, &r) != LSM_OK)
         r = NULL;
+    if (r)
+        lsm_wal_reader_set_log(r, number);
     free(path);
     return r;
 }
@@ -398,9 +402,10 @@ static int log_start(lsm_db *db, uint64_t number)
     return start;
 }
 
-/* Does WAL `number` hold a SYNC mark (wal.h)?  One proves every older WAL
- * synced whole: the syncs that write marks sync the older WAL first
- * (db.c: lsm_db_sync_old_log).  Read only when damage is to be judged. */
+/* Does WAL `number` hold a SYNC mark that a sync of it preceded
+ * (lsm_wal_reader_marks)?  One proves every older WAL synced whole: the
+ * syncs that write such marks sync the older WAL first (db.c:
+ * lsm_db_sync_old_log).  Read only when damage is to be judged. */
 static int log_has_mark(lsm_db *db, uint64_t number)
 {
     lsm_wal_reader *r = open_log(db, number);
@@ -459,6 +464,18 @@ static int keep_logs(lsm_db *db, const replay *rp)
                             db->opt.reserve_bytes;
 }
 
+/* Records the WAL format alone (mu held): the replayed WALs stay live
+ * (keep_logs), but the WAL made next is in the recyclable format. */
+static int record_wal_format(lsm_db *db)
+{
+    lsm_version_edit edit;
+    lsm_edit_init(&edit);
+    edit.wal_format = LSM_WAL_FORMAT_RECYCLABLE;
+    int rc = lsm_vset_log_and_apply(&db->vs, &edit);
+    lsm_edit_free(&edit);
+    return rc;
+}
+
 /* Replays WALs, starts the new WAL and logs the new state (mu not held).
  * With keep_logs() nothing is logged: the manifest's log number stays,
  * so the replayed WALs stay live until the first flush retires them. */
@@ -515,11 +532,14 @@ static int recover_logs(lsm_db *db)
     db->mem_log = number;
     edit.has_log_number = 1;
     edit.log_number = number;
+    edit.wal_format = LSM_WAL_FORMAT_RECYCLABLE;   /* before such a WAL */
     /* Commit before creating WAL `number`: a failure in between must not
      * leave a newer WAL behind a replayed one with a dropped torn tail. */
     pthread_mutex_lock(&db->mu);
     if (rc == LSM_OK && !keep)
         rc = lsm_vset_log_and_apply(&db->vs, &edit); /* also syncs the dir */
+    else if (rc == LSM_OK && !db->vs.wal_format)
+        rc = record_wal_format(db);
     pthread_mutex_unlock(&db->mu);
     if (rc == LSM_OK) {
         char *path = lsm_filename(db->dir, LSM_FILE_LOG, number);
@@ -527,8 +547,9 @@ static int recover_logs(lsm_db *db)
         rc = path ? db->env->open_write(db->env, path, &f) : LSM_NO_MEMORY;
         free(path);
         if (rc == LSM_OK)
-            rc = lsm_wal_writer_new(f, 0, &db->log);
+            rc = lsm_wal_writer_new_log(f, number, lsm_wal_new_id(), 0, &db->log);
         if (rc == LSM_OK) {
+            db->own_logs_from = number;
             lsm_wal_set_manual_flush(db->log, db->opt.manual_wal_flush);
             rc = db->env->sync_dir(db->env, db->dir);
         }
@@ -765,6 +786,7 @@ int lsm_close(lsm_db *db)
     if (!db->opt.read_only) {
         pthread_mutex_lock(&db->mu);
         lsm_db_delete_obsolete(db, 0);
+        lsm_db_drop_recycled(db);
         pthread_mutex_unlock(&db->mu);
     }
     db_free(db);

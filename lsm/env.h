@@ -86,6 +86,13 @@ struct lsm_env {
     int (*open_write)(lsm_env *e, const char *path, lsm_file **out);
     /* Opens an existing file for appending at its end. */
     int (*open_append)(lsm_env *e, const char *path, lsm_file **out);
+    /* Optional (NULL: files are not reused): opens an existing file for
+     * writing from offset 0 over its bytes, which stay until written
+     * over, as zeros prefilled past the end do (prefill below): reads
+     * see them, size() reports the bytes written, appends change no
+     * metadata until they pass them.  *old_size: the bytes it held. */
+    int (*open_overwrite)(lsm_env *e, const char *path, uint64_t *old_size,
+                          lsm_file **out);
     int (*open_read)(lsm_env *e, const char *path, lsm_file **out);
     int (*rename)(lsm_env *e, const char *from, const char *to);
     int (*unlink)(lsm_env *e, const char *path);

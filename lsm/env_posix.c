@@ -432,19 +432,49 @@ static int posix_open_write(lsm_env *e, const char *path, lsm_file **out)
     return wrap_fd(fd, path, 1, 0, out);
 }
 
+/* Opens an existing file to write to it (flags: O_APPEND or not);
+ * *size: its size.  `what` names the open in a failure's message. */
+static int open_existing(const char *path, int flags, const char *what,
+                         int *fd, uint64_t *size)
+{
+    *fd = open_retry(path, O_RDWR | O_CLOEXEC | flags, 0);
+    if (*fd < 0)
+        return lsm_fail_errno(errno, "open %s for %s", path, what);
+    struct stat st;
+    if (fstat(*fd, &st) != 0) {
+        int err = errno;
+        close(*fd);
+        return lsm_fail_errno(err, "stat %s", path);
+    }
+    *size = (uint64_t)st.st_size;
+    return LSM_OK;
+}
+
 static int posix_open_append(lsm_env *e, const char *path, lsm_file **out)
 {
     (void)e;
-    int fd = open_retry(path, O_RDWR | O_APPEND | O_CLOEXEC, 0);
-    if (fd < 0)
-        return lsm_fail_errno(errno, "open %s for appending", path);
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        return lsm_fail_errno(err, "stat %s", path);
+    int fd;
+    uint64_t size;
+    int rc = open_existing(path, O_APPEND, "appending", &fd, &size);
+    return rc == LSM_OK ? wrap_fd(fd, path, 1, size, out) : rc;
+}
+
+/* Without O_APPEND, writes go at the descriptor's offset, from 0: the
+ * old bytes are taken as zeros prefilled past the end (`filled`). */
+static int posix_open_overwrite(lsm_env *e, const char *path,
+                                uint64_t *old_size, lsm_file **out)
+{
+    (void)e;
+    int fd;
+    int rc = open_existing(path, 0, "overwriting", &fd, old_size);
+    if (rc == LSM_OK)
+        rc = wrap_fd(fd, path, 1, 0, out);
+    if (rc == LSM_OK) {
+        posix_file *pf = (posix_file *)*out;
+        pf->filled = pf->reserved = *old_size;
+        pf->positioned = 1;
     }
-    return wrap_fd(fd, path, 1, (uint64_t)st.st_size, out);
+    return rc;
 }
 
 static int posix_open_read(lsm_env *e, const char *path, lsm_file **out)
@@ -698,6 +728,7 @@ static int posix_free_space(lsm_env *e, const char *path, uint64_t *bytes)
 static lsm_env posix_env = {
     .open_write = posix_open_write,
     .open_append = posix_open_append,
+    .open_overwrite = posix_open_overwrite,
     .open_read = posix_open_read,
     .rename = posix_rename,
     .unlink = posix_unlink,

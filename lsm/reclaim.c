@@ -798,6 +798,7 @@ int lsm_idle_pass(lsm_db *db)
         pthread_mutex_unlock(&db->mu);
         lsm_arena_pool_drain(db->arena_pool);
         pthread_mutex_lock(&db->mu);
+        lsm_db_drop_recycled(db);     /* its disk space, likewise */
         db->idle_settled = !deferred && db->edits == edits &&
                            lsm_db_oldest_snapshot(db) == seq &&
                            db->vs.last_seq == last_seq;

@@ -111,6 +111,7 @@ static void print_counters(FILE *f, lsm_db *db)
     lsm_get_stats(db, &s);
     fprintf(f, "user_bytes: %" PRIu64 "\n", s.user_bytes);
     fprintf(f, "wal_bytes: %" PRIu64 "\n", s.wal_bytes);
+    fprintf(f, "wal_recycled: %" PRIu64 "\n", s.wal_recycled);
     fprintf(f, "flush_bytes: %" PRIu64 "\n", s.flush_bytes);
     fprintf(f, "compaction_bytes_read: %" PRIu64 "\n", s.compaction_bytes_read);
     fprintf(f, "compaction_bytes_written: %" PRIu64 "\n", s.compaction_bytes_written);
@@ -270,6 +271,7 @@ void lsm_get_stats(lsm_db *db, lsm_stats *out)
     out->user_bytes = load(&s->user_bytes);
     out->wal_bytes = load(&s->wal_bytes);
     out->wal_syncs = load(&s->wal_syncs);
+    out->wal_recycled = load(&s->wal_recycled);
     out->compaction_bytes_read = load(&s->compact_bytes_read);
     out->flushes = load(&s->flushes);
     out->compactions = load(&s->compactions);

@@ -635,6 +635,7 @@ static int snapshot_edit(lsm_version_set *vs, lsm_version_edit *e)
     e->has_next_snap_id = 1;
     e->next_snap_id = vs->next_snap_id;
     e->style = vs->style;
+    e->wal_format = vs->wal_format;
     for (size_t i = 0; i < vs->nnamed; i++) {
         int rc = lsm_edit_add_snapshot(e, &vs->named[i]);
         if (rc)
@@ -744,6 +745,8 @@ int lsm_vset_log_and_apply(lsm_version_set *vs, lsm_version_edit *e)
         vs->manifest = w;
         vs->manifest_number = new_manifest ? new_manifest : vs->manifest_number;
         vs->log_number = e->log_number;
+        if (e->wal_format)      /* new manifests record it (snapshot_edit) */
+            vs->wal_format = e->wal_format;
         install_version(vs, v);
         snaps_apply(vs, e);
         garbage_apply(vs, e);
@@ -823,6 +826,8 @@ static int recover_edit(lsm_version_set *vs, lsm_version_edit *e)
         vs->last_seq = e->last_seq;
     if (e->style)
         vs->style = e->style;
+    if (e->wal_format)
+        vs->wal_format = e->wal_format;
     return LSM_OK;
 }
 

@@ -119,6 +119,7 @@ typedef struct lsm_version_edit {
     int has_next_snap_id;
     uint32_t next_snap_id;
     int style;                      /* enum lsm_compaction_style; 0 = none */
+    int wal_format;                 /* LSM_WAL_FORMAT_*; 0 = none */
     /* Blob garbage this edit adds (deltas; a new manifest's first edit
      * holds the totals). */
     lsm_garbage_list garbage;
@@ -254,6 +255,10 @@ struct lsm_version_set {
      * lsm_compaction_style; 0 = none recorded, i.e. leveled).  Every new
      * manifest records it. */
     int style;
+    /* The WAL format the manifest records (0: none, the WALs' fragments
+     * are in the first format; LSM_WAL_FORMAT_RECYCLABLE: WALs may hold
+     * recyclable fragments, wal.h).  Every new manifest records it. */
+    int wal_format;
     /* Blob garbage recorded by the edits so far (lsm_edit garbage), per
      * blob file still present (db.c forgets a file once deleted). */
     lsm_garbage_list garbage;

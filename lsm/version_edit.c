@@ -47,6 +47,13 @@
  *                         so a store holding such a table is never opened
  *                         by a binary that would read its puts as deleted
  *                         (or take the table for damage and drop it).
+ *   tag 13 WAL format     varint32: 1, the WALs may hold recyclable
+ *                         fragments (wal.h).  Recorded, in the edit that
+ *                         commits the open, before the first WAL in that
+ *                         format is made, and in every new manifest's
+ *                         first edit.  Readers from before tag 13 reject
+ *                         it as they reject tag 12, so they never take
+ *                         such a WAL for a torn tail and drop it.
  *
  * A snapshot's record is appended (and the manifest fsync'ed) only after
  * the WAL holding every write up to its sequence number is fsync'ed, and
@@ -65,6 +72,7 @@
 
 #include "error.h"
 #include "ikey.h"
+#include "wal.h"
 
 enum {
     TAG_COMPARATOR = 1,
@@ -79,6 +87,7 @@ enum {
     TAG_COMPACTION_STYLE = 10,
     TAG_BLOB_GARBAGE = 11,
     TAG_NEW_FILE_SEQ0 = 12,
+    TAG_WAL_FORMAT = 13,
 };
 
 lsm_file_meta *lsm_file_meta_new(void)
@@ -336,6 +345,10 @@ int lsm_edit_encode(const lsm_version_edit *e, lsm_buf *out)
         rc |= lsm_buf_put_varint32(out, TAG_COMPACTION_STYLE);
         rc |= lsm_buf_put_varint32(out, (uint32_t)e->style);
     }
+    if (e->wal_format) {
+        rc |= lsm_buf_put_varint32(out, TAG_WAL_FORMAT);
+        rc |= lsm_buf_put_varint32(out, (uint32_t)e->wal_format);
+    }
     for (size_t i = 0; i < e->garbage.n; i++) {
         const lsm_blob_garbage *g = &e->garbage.v[i];
         rc |= lsm_buf_put_varint32(out, TAG_BLOB_GARBAGE);
@@ -441,6 +454,11 @@ static int decode_field(lsm_version_edit *e, uint32_t tag, lsm_slice *in)
             id > LSM_COMPACTION_TIERED)
             return LSM_CORRUPTION;
         e->style = (int)id;
+        return LSM_OK;
+    case TAG_WAL_FORMAT:
+        if (!lsm_get_varint32(in, &id) || id != LSM_WAL_FORMAT_RECYCLABLE)
+            return LSM_CORRUPTION;
+        e->wal_format = (int)id;
         return LSM_OK;
     case TAG_BLOB_GARBAGE: {
         uint64_t count, bytes;

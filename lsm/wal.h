@@ -51,6 +51,41 @@
  * read after them -- as a damaged final record cannot be told from a
  * torn one -- and everything after the damage is then dropped with it.
  * lsm_wal_sync_final closes that gap for a log that is done with.
+ *
+ * Recyclable fragments (the WAL; the manifest keeps the format above).
+ * A WAL file whose memtable was flushed may be reused for a later WAL
+ * (db.c: recycling): renamed, and its records written over the old
+ * ones, so that its syncs change no metadata and it needs no zeros ahead
+ * (the cost above: each byte written twice).  The old bytes left past
+ * the new records must then read as the end of the log -- and they are
+ * file data users wrote, which may imitate fragments of any kind, of
+ * any log whose number they guess.  So every fragment of a WAL carries
+ * its log's id, 64 random bits drawn when the log is made, in a header
+ * of 15 bytes:
+ *
+ *     checksum fixed32 | length fixed16 | type u8 | id fixed64
+ *
+ * type is the type above plus LSM_WAL_RECYCLABLE (FULL 6 ... SYNC 10),
+ * and checksum = lsm_checksum_log(type, id, payload).  A log's first
+ * fragment, at offset 0, is its start: a SYNC fragment (padding to older
+ * readers' rules) whose 8-byte payload is the log's number (fixed64).
+ * Offset 0 is never user data (every WAL file, new or reused, starts with
+ * the start fragment its writer wrote first), so the start binds the id
+ * to the number: the reader, told the number (lsm_wal_reader_set_log),
+ * learns the id there, and a start naming another number (a reused file
+ * whose new start a power cut lost) makes the whole file old bytes.
+ * After the start, a fragment with another id, one in the format above,
+ * and bytes that do not verify whose header does not carry the id, are
+ * held like zeros: the end of the log if nothing of its own follows,
+ * damage if something does.  Fewer than 15 bytes left in a block are the
+ * zero trailer.  A reused file announces all of its old bytes as `ahead`
+ * in the mark its first sync writes, before anything but the start and
+ * the FOLLOWS record (db.c) is written over them: records written over
+ * old bytes reach the disk out of order as they do over zeros, and are
+ * judged the same way.  Binaries older than this format would take such
+ * a log for a torn tail ("unknown fragment type 6") and drop it: the
+ * manifest records the format (version_edit.c, tag 13), which they
+ * refuse.
  */
 #ifndef LSM_WAL_H
 #define LSM_WAL_H
@@ -70,11 +105,28 @@ enum lsm_wal_type {
     LSM_WAL_SYNC_MARK = 5,
 };
 #define LSM_WAL_MARK_PAYLOAD 16
+/* Recyclable fragments: the type above plus this, and a longer header;
+ * the start fragment's payload (the log's number). */
+#define LSM_WAL_RECYCLABLE 5
+#define LSM_WAL_LOG_HEADER 15
+#define LSM_WAL_START_PAYLOAD 8
+/* The WAL format a manifest records (version_edit.c, tag 13). */
+#define LSM_WAL_FORMAT_RECYCLABLE 1
 
 typedef struct lsm_wal_writer lsm_wal_writer;
 
 /* Takes ownership of f; `offset` is f's current size (0 for a new log). */
 int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out);
+/* A writer of recyclable fragments (above) for WAL `number` with id `id`
+ * (random: lsm_wal_new_id), from offset 0 of f (its size, as the env
+ * reports it, is 0); its first append is preceded by the start fragment.  `reused`: bytes of
+ * an earlier log that f holds past offset 0 (the env's open_overwrite; 0
+ * for a new file), announced as ahead by the first sync (lsm_wal_sync)
+ * and written over without zeros first. */
+int lsm_wal_writer_new_log(lsm_file *f, uint64_t number, uint64_t id,
+                           uint64_t reused, lsm_wal_writer **out);
+/* 64 bits from the kernel's random source, for a log's id. */
+uint64_t lsm_wal_new_id(void);
 /* Appends a record and, unless manual flush is on, hands it to the kernel
  * before returning (it then survives a crash of the process; power loss
  * takes lsm_wal_sync).  A failure with the log not broken
@@ -176,7 +228,14 @@ const lsm_wal_damage *lsm_wal_reader_damage(const lsm_wal_reader *r);
  * for salvage): the reader reads on to the end only to judge the damage
  * (before_tail, unsynced).  For a replay that keeps a prefix of the log. */
 void lsm_wal_reader_stop_at_damage(lsm_wal_reader *r);
-/* SYNC marks read in sequence so far. */
+/* The log read is WAL `number`: a recyclable log must start with its
+ * start fragment (above).  Without it (the manifest) a recyclable
+ * fragment is damage. */
+void lsm_wal_reader_set_log(lsm_wal_reader *r, uint64_t number);
+/* SYNC marks read in sequence so far that a completed sync of the log
+ * preceded (durable > 0).  Not counted: a log's first mark when nothing
+ * of it was synced before, as the one a reused WAL gets when it is made
+ * (db.c: new_log, before the WAL it follows is synced). */
 uint64_t lsm_wal_reader_marks(const lsm_wal_reader *r);
 void lsm_wal_reader_free(lsm_wal_reader *r);
 

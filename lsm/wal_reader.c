@@ -24,13 +24,14 @@
  * is dropped.  Any skip abandons the record being assembled: a record is
  * never built from fragments on both sides of a gap.
  *
- * Zeros.  The writer never leaves 7 or more zero bytes inside a block, so
- * a block whose remainder is all zeros is either preallocated/unwritten
- * space or zeros the writer prefilled (wal.h: lsm_wal_sync_ahead) at the
- * end of the log (harmless), or a zeroed region in the middle.
- * It is held as a pending region: if anything other than zeros follows,
- * it is reported as damage; if the file ends first, it is tail.  Fewer
- * than 7 bytes left at the end of a block are trailer and are not checked.
+ * Zeros.  The writer never leaves a header's size (7 bytes; 11 in a
+ * recyclable log) or more of zeros inside a block, so a block whose
+ * remainder is all zeros is either preallocated/unwritten space or zeros
+ * the writer prefilled (wal.h: lsm_wal_sync_ahead) at the end of the log
+ * (harmless), or a zeroed region in the middle.  It is held as a pending
+ * region: if anything other than zeros follows, it is reported as damage;
+ * if the file ends first, it is tail.  Fewer bytes than a header's left at
+ * the end of a block are trailer and are not checked (at_trailer).
  *
  * Every skipped byte is accounted in lsm_wal_damage; adjacent skips merge
  * into one region.  before_tail is set when a record is returned (or,
@@ -43,6 +44,18 @@
  * A mark whose offsets contradict its own position (durable past it,
  * ahead before its end) is dropped as damage: the writer cannot have
  * written it.  A SYNC fragment whose payload is not 16 bytes is padding.
+ *
+ * Recyclable logs (wal.h).  Once the log's start has verified (its id
+ * is known), a fragment with another id or in the older format (old
+ * bytes of a reused file, whatever they imitate), or bytes that do not
+ * verify and whose header does not carry the id, are held like zeros (a
+ * pending tail, with any record they cut), unless a good fragment
+ * follows in their block: the end of the log if nothing of its own
+ * follows, damage if something does.  A header that carries the id but
+ * does not verify is damage as in any log (a torn tail, reported as
+ * such, if nothing follows).  A file whose offset 0 holds another log's
+ * start (a reused file whose new start a power cut lost) is old bytes
+ * throughout.
  */
 #include "wal.h"
 
@@ -67,8 +80,18 @@ struct lsm_wal_reader {
     uint64_t rec_start;    /* file offset of its FIRST fragment */
     uint64_t rec_end;      /* just past its last fragment so far */
 
-    int zero_pending;      /* zero-filled blocks seen, nothing after yet */
-    uint64_t zero_start;
+    /* A region that is the end of the log if nothing verifies after it:
+     * zeros, or in a recyclable log bad or stale bytes. */
+    int tail_pending;
+    uint64_t tail_start;
+    char tail_reason[96];
+
+    int has_log;           /* lsm_wal_reader_set_log was called */
+    uint64_t number;       /* its number */
+    int recyclable;        /* the log's start verified: id is known */
+    uint64_t id;
+    int foreign;           /* offset 0 holds another log's start: all old */
+    int start_damaged;     /* offset 0 holds a fragment that does not verify */
 
     uint64_t end_offset;   /* just past the last record returned */
     uint64_t damage_end;   /* just past the last damaged region */
@@ -127,6 +150,12 @@ void lsm_wal_reader_stop_at_damage(lsm_wal_reader *r)
     r->stop_at_damage = 1;
 }
 
+void lsm_wal_reader_set_log(lsm_wal_reader *r, uint64_t number)
+{
+    r->has_log = 1;
+    r->number = number;
+}
+
 uint64_t lsm_wal_reader_marks(const lsm_wal_reader *r)
 {
     return r->marks;
@@ -156,15 +185,31 @@ static void note_damage(lsm_wal_reader *r, uint64_t start, uint64_t end,
     r->damage_end = end;
 }
 
+/* A pending tail region is followed by something: it was damage. */
+static void tail_was_damage(lsm_wal_reader *r, uint64_t upto)
+{
+    if (r->tail_pending) {
+        note_damage(r, r->tail_start, upto, r->tail_reason);
+        r->tail_pending = 0;
+    }
+}
+
+/* Holds [start, ...) as a pending tail (the header comment). */
+static void hold_tail(lsm_wal_reader *r, uint64_t start, const char *reason)
+{
+    if (!r->tail_pending) {
+        r->tail_pending = 1;
+        r->tail_start = start;
+        snprintf(r->tail_reason, sizeof r->tail_reason, "%s", reason);
+    }
+}
+
 /* Drops [start, end) together with the open record, if any, and any
- * pending zero region before it (which is now known not to be tail). */
+ * pending tail region before it (which is now known not to be tail). */
 static void drop(lsm_wal_reader *r, uint64_t start, uint64_t end,
                  const char *reason)
 {
-    if (r->zero_pending) {
-        note_damage(r, r->zero_start, start, "zero-filled region");
-        r->zero_pending = 0;
-    }
+    tail_was_damage(r, start);
     if (r->in_record) {
         start = r->rec_start;
         r->in_record = 0;
@@ -173,33 +218,145 @@ static void drop(lsm_wal_reader *r, uint64_t start, uint64_t end,
     note_damage(r, start, end, reason);
 }
 
+/* A fragment header at r->block[pos], as check_fragment finds it. */
+typedef struct fragment {
+    uint8_t type;           /* LSM_WAL_FULL ... LSM_WAL_SYNC_MARK */
+    int recyclable;
+    int start;              /* the log's start: id is its id */
+    uint64_t id;
+    size_t hdr, len;
+    const char *payload;
+} fragment;
+
+enum { FRAG_GOOD, FRAG_STALE, FRAG_BAD, FRAG_TORN };
+
+/* Is the verified recyclable fragment fr at file offset off this log's
+ * start (wal.h)? */
+static int is_start(const lsm_wal_reader *r, const fragment *fr, uint64_t off)
+{
+    return off == 0 && fr->type == LSM_WAL_SYNC_MARK &&
+           fr->len == LSM_WAL_START_PAYLOAD &&
+           lsm_decode_fixed64(fr->payload) == r->number;
+}
+
+/* The checks of a recyclable fragment's id and checksum (wal.h): a log's
+ * start (fr->start) sets the id the rest must carry. */
+static int check_recyclable(const lsm_wal_reader *r, const char *h, size_t pos,
+                            fragment *fr, char *reason, size_t cap)
+{
+    if (!r->has_log) {
+        snprintf(reason, cap, "a WAL fragment outside a WAL");
+        return FRAG_BAD;
+    }
+    fr->id = lsm_decode_fixed64(h + LSM_WAL_HEADER);
+    if (r->recyclable && fr->id != r->id) {
+        snprintf(reason, cap, "a fragment of another log");
+        return FRAG_STALE;
+    }
+    if (lsm_checksum_log((uint8_t)h[6], fr->id, fr->payload, fr->len) !=
+        lsm_decode_fixed32(h)) {
+        snprintf(reason, cap, "checksum mismatch");
+        return FRAG_BAD;
+    }
+    if (!r->recyclable) {
+        fr->start = is_start(r, fr, r->block_off + pos);
+        if (!fr->start) {
+            snprintf(reason, cap, "old bytes: the log does not start here");
+            return FRAG_STALE;
+        }
+    }
+    return FRAG_GOOD;
+}
+
+/* Checks the fragment at r->block[pos] (at least LSM_WAL_HEADER bytes
+ * left): FRAG_GOOD (verified, and of this log), FRAG_STALE (verified but
+ * of another log, or old bytes in a recyclable log), FRAG_BAD, or
+ * FRAG_TORN (cut by the end of the file); reason says why when not
+ * good. */
+static int check_fragment(const lsm_wal_reader *r, size_t pos, fragment *fr,
+                          char *reason, size_t cap)
+{
+    const char *h = r->block + pos;
+    size_t room = r->block_len - pos;
+    unsigned type = (unsigned char)h[6];
+    if (type < LSM_WAL_FULL || type > LSM_WAL_SYNC_MARK + LSM_WAL_RECYCLABLE) {
+        snprintf(reason, cap, "unknown fragment type %u", type);
+        return FRAG_BAD;
+    }
+    fr->recyclable = type > LSM_WAL_SYNC_MARK;
+    fr->type = (uint8_t)(fr->recyclable ? type - LSM_WAL_RECYCLABLE : type);
+    fr->hdr = fr->recyclable ? LSM_WAL_LOG_HEADER : LSM_WAL_HEADER;
+    fr->len = (size_t)(unsigned char)h[4] | (size_t)(unsigned char)h[5] << 8;
+    if (fr->hdr > room || fr->len > room - fr->hdr) {
+        int torn = r->block_len < LSM_WAL_BLOCK &&
+                   pos + fr->hdr + fr->len <= LSM_WAL_BLOCK;
+        snprintf(reason, cap, torn ? "fragment of %zu bytes truncated by end of file"
+                                   : "fragment length %zu past end of block", fr->len);
+        return torn ? FRAG_TORN : FRAG_BAD;
+    }
+    fr->payload = h + fr->hdr;
+    fr->start = 0;
+    if (fr->recyclable)
+        return check_recyclable(r, h, pos, fr, reason, cap);
+    if (r->recyclable || r->foreign) {
+        snprintf(reason, cap, "a fragment in the older format");
+        return FRAG_STALE;
+    }
+    if (lsm_checksum_typed((uint8_t)type, fr->payload, fr->len) !=
+        lsm_decode_fixed32(h)) {
+        snprintf(reason, cap, "checksum mismatch");
+        return FRAG_BAD;
+    }
+    return FRAG_GOOD;
+}
+
 /* Is there a fragment in the current block, starting after `from`, that
- * verifies?  Only called on damage: cost up to O(block^2) hashing in a
- * pathological block, typically a few header checks. */
+ * verifies (and is of this log)?  Only called on damage: cost up to
+ * O(block^2) hashing in a pathological block, typically a few header
+ * checks. */
 static int good_fragment_follows(const lsm_wal_reader *r, size_t from)
 {
-    for (size_t p = from; p + LSM_WAL_HEADER <= r->block_len; p++) {
-        const char *h = r->block + p;
-        unsigned type = (unsigned char)h[6];
-        size_t len = (size_t)(unsigned char)h[4] | (size_t)(unsigned char)h[5] << 8;
-        if (type < LSM_WAL_FULL || type > LSM_WAL_SYNC_MARK ||
-            len > r->block_len - p - LSM_WAL_HEADER)
-            continue;
-        if (lsm_checksum_typed((uint8_t)type, h + LSM_WAL_HEADER, len) ==
-            lsm_decode_fixed32(h))
+    char reason[64];
+    fragment fr;
+    for (size_t p = from; p + LSM_WAL_HEADER <= r->block_len; p++)
+        if (check_fragment(r, p, &fr, reason, sizeof reason) == FRAG_GOOD)
             return 1;
-    }
     return 0;
 }
 
-/* Drops from a bad fragment to the end of its block, noting whether a
- * good fragment follows in that block (see the header comment). */
+/* Does the header at r->block[pos] carry this log's id (a recyclable
+ * type and the id)?  Then a fragment there that does not verify was
+ * written by this log's writer: a torn write, not old bytes. */
+static int names_this_log(const lsm_wal_reader *r, size_t pos)
+{
+    const char *h = r->block + pos;
+    unsigned type = (unsigned char)h[6];
+    return r->recyclable && type > LSM_WAL_SYNC_MARK &&
+           pos + LSM_WAL_LOG_HEADER <= r->block_len &&
+           lsm_decode_fixed64(h + LSM_WAL_HEADER) == r->id;
+}
+
+/* A bad or stale fragment at frag_off: the rest of its block is dropped,
+ * noting whether a good fragment follows in that block (see the header
+ * comment), or, in a recyclable log where none does and the fragment is
+ * not this log's, held as a pending tail with any record it cuts. */
 static void drop_rest_of_block(lsm_wal_reader *r, uint64_t frag_off,
                                const char *reason)
 {
-    if (good_fragment_follows(r, r->pos + 1))
+    int evidence = good_fragment_follows(r, r->pos + 1);
+    if (evidence)
         r->damage.before_tail = 1;
-    drop(r, frag_off, r->block_off + r->block_len, reason);
+    int old = r->recyclable || r->foreign;
+    if (!evidence && old && !names_this_log(r, r->pos)) {
+        if (r->in_record) {
+            frag_off = r->rec_start;
+            r->in_record = 0;
+            lsm_buf_clear(&r->rec);
+        }
+        hold_tail(r, frag_off, reason);
+    } else {
+        drop(r, frag_off, r->block_off + r->block_len, reason);
+    }
     r->pos = r->block_len;
 }
 
@@ -235,7 +392,7 @@ static int finish(lsm_wal_reader *r)
         r->in_record = 0;
         lsm_buf_clear(&r->rec);
     }
-    r->zero_pending = 0;
+    r->tail_pending = 0;
     r->done = 1;
     lsm_wal_damage *d = &r->damage;
     d->unsynced = d->before_tail && d->first_offset < r->ahead &&
@@ -278,7 +435,8 @@ static void note_mark(lsm_wal_reader *r, const char *p, size_t n,
         drop(r, r->rec_start, r->rec_end, "record missing its LAST fragment");
     if (n != LSM_WAL_MARK_PAYLOAD)
         return;                                 /* padding */
-    r->marks++;
+    if (durable > 0)
+        r->marks++;                 /* lsm_wal_reader_marks */
     r->damage.before_tail |= r->damage.regions > 0;
     if (!r->damage.regions) {
         if (ahead > r->ahead)
@@ -304,6 +462,60 @@ static int extend_record(lsm_wal_reader *r, const char *p, size_t n,
     return LSM_OK;
 }
 
+/* Is the rest of the block, fewer bytes than a recyclable header, the
+ * zero trailer of a recyclable log? */
+static int at_trailer(const lsm_wal_reader *r)
+{
+    size_t left = r->block_len - r->pos;
+    return r->recyclable && r->block_len == LSM_WAL_BLOCK &&
+           left < LSM_WAL_LOG_HEADER && all_zero(r->block + r->pos, left);
+}
+
+/* Zeros from the fragment header at frag_off to the end of the block:
+ * the end of the log, or damage if anything follows. */
+static void zero_region(lsm_wal_reader *r, uint64_t frag_off)
+{
+    if (r->in_record)
+        drop(r, r->rec_start, r->rec_end, "record cut off by zero-filled space");
+    hold_tail(r, frag_off, "zero-filled region");
+    r->pos = r->block_len;
+}
+
+/* Takes a verified fragment of this log at [off, end): 1 when *out is a
+ * record to return, 0 to read on, < 0 on failure. */
+static int take_fragment(lsm_wal_reader *r, const fragment *fr, uint64_t off,
+                         uint64_t end, lsm_slice *out)
+{
+    int rc;
+    switch (fr->type) {
+    case LSM_WAL_SYNC_MARK:
+        note_mark(r, fr->payload, fr->len, off, end);
+        return 0;
+    case LSM_WAL_FULL:
+        if (r->in_record)
+            drop(r, r->rec_start, r->rec_end, "record missing its LAST fragment");
+        return deliver(r, fr->payload, fr->len, end, out);
+    case LSM_WAL_FIRST:
+        if (r->in_record)
+            drop(r, r->rec_start, r->rec_end, "record missing its LAST fragment");
+        r->in_record = 1;
+        r->rec_start = off;
+        lsm_buf_clear(&r->rec);
+        return extend_record(r, fr->payload, fr->len, end);
+    default:                            /* MIDDLE, LAST */
+        if (!r->in_record) {
+            drop(r, off, end, fr->type == LSM_WAL_MIDDLE
+                 ? "MIDDLE fragment without FIRST" : "LAST fragment without FIRST");
+            return 0;
+        }
+        rc = extend_record(r, fr->payload, fr->len, end);
+        if (rc || fr->type != LSM_WAL_LAST || !r->in_record)
+            return rc;
+        r->in_record = 0;
+        return deliver(r, r->rec.data, r->rec.len, end, out);
+    }
+}
+
 int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
 {
     char reason[96];
@@ -324,101 +536,49 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
                 return rc;
             continue;
         }
-
-        const char *h = r->block + r->pos;
-        uint64_t frag_off = r->block_off + r->pos;
-        uint64_t block_end = r->block_off + r->block_len;
-        size_t avail = r->block_len - r->pos - LSM_WAL_HEADER;
-        uint32_t crc = lsm_decode_fixed32(h);
-        size_t len = (size_t)(unsigned char)h[4] |
-                     (size_t)(unsigned char)h[5] << 8;
-        unsigned type = (unsigned char)h[6];
-
-        if (type == LSM_WAL_ZERO &&
-            all_zero(h, r->block_len - r->pos)) {
-            if (r->in_record)
-                drop(r, r->rec_start, r->rec_end,
-                     "record cut off by zero-filled space");
-            if (!r->zero_pending) {
-                r->zero_pending = 1;
-                r->zero_start = frag_off;
-            }
+        if (at_trailer(r)) {
             r->pos = r->block_len;
             continue;
         }
-        if (type < LSM_WAL_FULL || type > LSM_WAL_SYNC_MARK) {
-            snprintf(reason, sizeof reason, "unknown fragment type %u", type);
+
+        const char *h = r->block + r->pos;
+        uint64_t frag_off = r->block_off + r->pos;
+        if (h[6] == LSM_WAL_ZERO && all_zero(h, r->block_len - r->pos)) {
+            r->start_damaged |= frag_off == 0 && r->has_log;
+            zero_region(r, frag_off);
+            continue;
+        }
+        fragment fr;
+        switch (check_fragment(r, r->pos, &fr, reason, sizeof reason)) {
+        case FRAG_TORN:
+            drop(r, frag_off, r->block_off + r->block_len, reason);
+            r->pos = r->block_len;
+            continue;
+        case FRAG_STALE:
+            r->foreign |= frag_off == 0;
+            /* After a damaged start, a fragment in the new format is
+             * evidence of damage (a WAL's start is synced before it
+             * takes its name: db.c, start_log). */
+            r->damage.before_tail |= r->start_damaged && fr.recyclable;
+            drop_rest_of_block(r, frag_off, reason);
+            continue;
+        case FRAG_BAD:
+            r->start_damaged |= frag_off == 0 && r->has_log;
             drop_rest_of_block(r, frag_off, reason);
             continue;
         }
-        if (len > avail) {
-            int torn = r->block_len < LSM_WAL_BLOCK &&
-                       r->pos + LSM_WAL_HEADER + len <= LSM_WAL_BLOCK;
-            snprintf(reason, sizeof reason, torn
-                     ? "fragment of %zu bytes truncated by end of file"
-                     : "fragment length %zu past end of block", len);
-            if (torn) {
-                drop(r, frag_off, block_end, reason);
-                r->pos = r->block_len;
-            } else {
-                drop_rest_of_block(r, frag_off, reason);
-            }
-            continue;
-        }
-        const char *payload = h + LSM_WAL_HEADER;
-        if (lsm_checksum_typed((uint8_t)type, payload, len) != crc) {
-            drop_rest_of_block(r, frag_off, "checksum mismatch");
-            continue;
-        }
 
-        /* A verified fragment: zeros before it were not tail. */
-        uint64_t frag_end = frag_off + LSM_WAL_HEADER + len;
-        r->pos += LSM_WAL_HEADER + len;
-        if (r->zero_pending) {
-            note_damage(r, r->zero_start, frag_off, "zero-filled region");
-            r->zero_pending = 0;
+        /* A verified fragment: a pending tail before it was not tail. */
+        uint64_t frag_end = frag_off + fr.hdr + fr.len;
+        r->pos += fr.hdr + fr.len;
+        tail_was_damage(r, frag_off);
+        if (fr.start) {
+            r->recyclable = 1;
+            r->id = fr.id;
         }
-        int rc;
-        switch (type) {
-        case LSM_WAL_SYNC_MARK:
-            note_mark(r, payload, len, frag_off, frag_end);
-            break;
-        case LSM_WAL_FULL:
-            if (r->in_record)
-                drop(r, r->rec_start, r->rec_end,
-                     "record missing its LAST fragment");
-            if (deliver(r, payload, len, frag_end, out))
-                return 1;
-            break;
-        case LSM_WAL_FIRST:
-            if (r->in_record)
-                drop(r, r->rec_start, r->rec_end,
-                     "record missing its LAST fragment");
-            r->in_record = 1;
-            r->rec_start = frag_off;
-            lsm_buf_clear(&r->rec);
-            rc = extend_record(r, payload, len, frag_end);
-            if (rc)
-                return rc;
-            break;
-        case LSM_WAL_MIDDLE:
-        case LSM_WAL_LAST:
-            if (!r->in_record) {
-                drop(r, frag_off, frag_end, type == LSM_WAL_MIDDLE
-                     ? "MIDDLE fragment without FIRST"
-                     : "LAST fragment without FIRST");
-                break;
-            }
-            rc = extend_record(r, payload, len, frag_end);
-            if (rc)
-                return rc;
-            if (type == LSM_WAL_LAST && r->in_record) {
-                r->in_record = 0;
-                if (deliver(r, r->rec.data, r->rec.len, frag_end, out))
-                    return 1;
-            }
-            break;
-        }
+        int rc = take_fragment(r, &fr, frag_off, frag_end, out);
+        if (rc)
+            return rc;
     }
     return 0;
 }

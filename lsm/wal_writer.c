@@ -4,8 +4,9 @@
  * Layout invariant: `offset` is the file size as the env reports it (the
  * bytes appended, not the zeros prefilled past them: lsm_wal_sync_ahead),
  * and offset % LSM_WAL_BLOCK is where the next fragment header goes.  A
- * fragment is placed only if its 7-byte header fits in the current block;
- * otherwise the remaining (< 7) bytes of the block are written as zeros
+ * fragment is placed only if its header (7 bytes; 11 for a recyclable
+ * log, `hdr`) fits in the current block; otherwise the remaining bytes
+ * of the block are written as zeros
  * and the fragment starts the next block.  A header that fits exactly at the end of a block gets
  * an empty FIRST fragment, so every block begins with a header — the
  * property the reader relies on to resynchronise after damage.
@@ -25,6 +26,12 @@
  * left synced bytes that no mark covers.  On a full disk (no space for a
  * mark) none is written.
  *
+ * A reused file (lsm_wal_writer_new_log with `reused`) starts as if zeros
+ * up to `reused` had been announced and written: every sync appends a
+ * mark, the first one announcing them, and no zeros are written below.
+ * Its old bytes past the last record are left as they are; the reader
+ * tells them from records by the log's id every fragment carries.
+ *
  * After a failed append the file may hold a partial record, and the
  * writer no longer knows its true size: every later append fails with
  * the same status.  (The reader drops the partial record; the caller
@@ -33,6 +40,10 @@
 #include "wal.h"
 
 #include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
 
 #include "error.h"
 
@@ -49,6 +60,10 @@ struct lsm_wal_writer {
     uint64_t zeros_unsynced; /* zeros prefilled since the last sync */
     uint64_t mark_off;       /* where the last mark appended starts */
     uint64_t mark_durable;   /* its durable: bytes before it are proven */
+    size_t hdr;              /* fragment header bytes (wal.h) */
+    uint8_t type_base;       /* 0, or LSM_WAL_RECYCLABLE */
+    uint64_t id;             /* recyclable: the log's id (wal.h) */
+    uint64_t start_number;   /* its number, while its start is unwritten */
 };
 
 int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
@@ -75,41 +90,87 @@ int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
     w->offset = offset;
     w->writeback_off = offset;
     w->last_ahead_sync = offset;
+    w->hdr = LSM_WAL_HEADER;
     *out = w;
     return LSM_OK;
+}
+
+/* The start fragment is appended with the first fragment (emit_fragment):
+ * a new WAL on a full disk takes no byte until its first record. */
+int lsm_wal_writer_new_log(lsm_file *f, uint64_t number, uint64_t id,
+                           uint64_t reused, lsm_wal_writer **out)
+{
+    int rc = lsm_wal_writer_new(f, 0, out);
+    if (rc)
+        return rc;
+    lsm_wal_writer *w = *out;
+    w->hdr = LSM_WAL_LOG_HEADER;
+    w->type_base = LSM_WAL_RECYCLABLE;
+    w->id = id;
+    w->start_number = number;
+    w->announced = reused;
+    w->prefilled = reused;
+    return LSM_OK;
+}
+
+/* Bytes the start fragment still takes (reserved with what follows). */
+static size_t start_bytes(const lsm_wal_writer *w)
+{
+    return w->start_number ? w->hdr + LSM_WAL_START_PAYLOAD : 0;
+}
+
+uint64_t lsm_wal_new_id(void)
+{
+    uint64_t id = 0;
+    if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
+        id = XXH3_64bits(&id, sizeof id) ^ (uint64_t)time(NULL) ^
+             ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&id;
+    return id;
 }
 
 static int emit_fragment(lsm_wal_writer *w, uint8_t type, const char *p,
                          size_t n)
 {
-    char header[LSM_WAL_HEADER];
-    lsm_encode_fixed32(header, lsm_checksum_typed(type, p, n));
+    if (w->start_number) {              /* the log's start first (wal.h) */
+        char start[LSM_WAL_START_PAYLOAD];
+        lsm_encode_fixed64(start, w->start_number);
+        w->start_number = 0;
+        int rc = emit_fragment(w, LSM_WAL_SYNC_MARK, start, sizeof start);
+        if (rc)
+            return rc;
+    }
+    char header[LSM_WAL_LOG_HEADER];
+    type = (uint8_t)(type + w->type_base);
+    lsm_encode_fixed32(header, w->type_base
+                                   ? lsm_checksum_log(type, w->id, p, n)
+                                   : lsm_checksum_typed(type, p, n));
     header[4] = (char)(n & 0xff);
     header[5] = (char)(n >> 8);
     header[6] = (char)type;
-    int rc = lsm_file_append(w->f, header, sizeof header);
+    lsm_encode_fixed64(header + LSM_WAL_HEADER, w->id);
+    int rc = lsm_file_append(w->f, header, w->hdr);
     if (!rc && n)
         rc = lsm_file_append(w->f, p, n);
     if (rc)
         return rc;
-    w->offset += LSM_WAL_HEADER + n;
+    w->offset += w->hdr + n;
     return LSM_OK;
 }
 
 static int append_record(lsm_wal_writer *w, const char *p, size_t n)
 {
-    static const char zeros[LSM_WAL_HEADER];
+    static const char zeros[LSM_WAL_LOG_HEADER];
     int first = 1;
     for (;;) {
         size_t left = LSM_WAL_BLOCK - (size_t)(w->offset % LSM_WAL_BLOCK);
-        if (left < LSM_WAL_HEADER) {
+        if (left < w->hdr) {
             int rc = lsm_file_append(w->f, zeros, left);
             if (rc)
                 return rc;
             w->offset += left;
             left = LSM_WAL_BLOCK;
         }
-        size_t room = left - LSM_WAL_HEADER;
+        size_t room = left - w->hdr;
         size_t take = n < room ? n : room;
         int last = take == n;
         uint8_t type = first && last ? LSM_WAL_FULL
@@ -138,9 +199,9 @@ int lsm_wal_append(lsm_wal_writer *w, lsm_slice record)
     /* Worst case on disk: one header per started block plus a block
      * trailer; reserving it first means a full disk fails the append
      * before any byte of it is written, and the log stays usable. */
-    uint64_t fragments = record.len / (LSM_WAL_BLOCK - LSM_WAL_HEADER) + 2;
-    int rc = lsm_file_reserve(w->f, record.len + fragments * LSM_WAL_HEADER +
-                                        LSM_WAL_HEADER);
+    uint64_t fragments = record.len / (LSM_WAL_BLOCK - w->hdr) + 2;
+    int rc = lsm_file_reserve(w->f, record.len + fragments * w->hdr + w->hdr +
+                                        start_bytes(w));
     if (rc)
         return rc;
     rc = append_record(w, record.data, record.len);
@@ -172,28 +233,33 @@ int lsm_wal_broken(const lsm_wal_writer *w)
     return w->failed != 0;
 }
 
-#define MARK_BYTES (LSM_WAL_HEADER + LSM_WAL_MARK_PAYLOAD)
+/* A mark's size, header included. */
+static size_t mark_bytes(const lsm_wal_writer *w)
+{
+    return w->hdr + LSM_WAL_MARK_PAYLOAD;
+}
 
 /* When fewer than `need` bytes are left in the current block, fills the
- * rest: under 7 bytes with the zero trailer append_record leaves, else
- * with padding SYNC fragments (wal.h: any payload but 16 bytes; 23 bytes
- * left take two).  Space was reserved by the caller. */
+ * rest: under a header's size with the zero trailer append_record
+ * leaves, else with padding SYNC fragments (wal.h: any payload but 16
+ * bytes; a mark's size left takes two).  Space was reserved by the
+ * caller. */
 static int pad_block(lsm_wal_writer *w, size_t need)
 {
     static const char zeros[LSM_WAL_BLOCK];
     size_t left = LSM_WAL_BLOCK - (size_t)(w->offset % LSM_WAL_BLOCK);
     if (left >= need)
         return LSM_OK;
-    if (left < LSM_WAL_HEADER) {
+    if (left < w->hdr) {
         int rc = lsm_file_append(w->f, zeros, left);
         if (rc == LSM_OK)
             w->offset += left;
         return rc;
     }
-    size_t n = left - LSM_WAL_HEADER;
+    size_t n = left - w->hdr;
     int rc = LSM_OK;
     if (n == LSM_WAL_MARK_PAYLOAD) {    /* would read as a mark */
-        rc = emit_fragment(w, LSM_WAL_SYNC_MARK, zeros, n - LSM_WAL_HEADER);
+        rc = emit_fragment(w, LSM_WAL_SYNC_MARK, zeros, n - w->hdr);
         n = 0;
     }
     return rc == LSM_OK ? emit_fragment(w, LSM_WAL_SYNC_MARK, zeros, n) : rc;
@@ -201,7 +267,7 @@ static int pad_block(lsm_wal_writer *w, size_t need)
 
 /* Appends a SYNC mark (wal.h) announcing zeros up to `ahead` (at least
  * the mark's end), first padding the block if fewer than `room` bytes are
- * left in it (MARK_BYTES: the mark fits; LSM_WAL_BLOCK: it starts a
+ * left in it (mark_bytes: the mark fits; LSM_WAL_BLOCK: it starts a
  * block).  *marked says whether it was appended: not when the log is
  * broken or its space cannot be had (a full disk; then nothing is
  * written).  A mark that fails part way breaks the log like any append,
@@ -210,19 +276,20 @@ static int append_mark(lsm_wal_writer *w, uint64_t ahead, size_t room,
                        int *marked)
 {
     *marked = 0;
-    if (w->failed || lsm_file_reserve(w->f, room + MARK_BYTES) != LSM_OK)
+    if (w->failed ||
+        lsm_file_reserve(w->f, room + mark_bytes(w) + start_bytes(w)) != LSM_OK)
         return LSM_OK;
     int rc = pad_block(w, room);
     char p[LSM_WAL_MARK_PAYLOAD];
-    if (ahead < w->offset + MARK_BYTES)
-        ahead = w->offset + MARK_BYTES;
+    if (ahead < w->offset + mark_bytes(w))
+        ahead = w->offset + mark_bytes(w);
     lsm_encode_fixed64(p, w->durable);
     lsm_encode_fixed64(p + 8, ahead);
     if (rc == LSM_OK)
         rc = emit_fragment(w, LSM_WAL_SYNC_MARK, p, sizeof p);
     if (rc)
         return w->failed = rc;
-    w->mark_off = w->offset - MARK_BYTES;
+    w->mark_off = w->offset - mark_bytes(w);
     w->mark_durable = w->durable;
     *marked = 1;
     return LSM_OK;
@@ -245,7 +312,7 @@ static int sync_file(lsm_wal_writer *w)
 int lsm_wal_sync(lsm_wal_writer *w)
 {
     int marked;
-    int rc = w->announced ? append_mark(w, w->announced, MARK_BYTES, &marked)
+    int rc = w->announced ? append_mark(w, w->announced, mark_bytes(w), &marked)
                           : LSM_OK;
     return rc == LSM_OK ? sync_file(w) : rc;
 }
@@ -260,7 +327,7 @@ int lsm_wal_sync_final(lsm_wal_writer *w)
     int rc = sync_file(w);
     int proven = w->mark_off % LSM_WAL_BLOCK == 0 &&
                  w->mark_durable == w->mark_off &&
-                 w->durable == w->mark_off + MARK_BYTES;
+                 w->durable == w->mark_off + mark_bytes(w);
     int marked = 0;
     if (rc == LSM_OK && w->announced && !proven)
         rc = append_mark(w, w->announced, LSM_WAL_BLOCK, &marked);
@@ -294,11 +361,11 @@ static int wants_prefill(const lsm_wal_writer *w)
 int lsm_wal_sync_ahead(lsm_wal_writer *w)
 {
     int want = wants_prefill(w);
-    /* The zeros start past the mark and its padding (< MARK_BYTES). */
-    uint64_t ahead = want ? w->offset + 2 * MARK_BYTES + LSM_WAL_PREFILL_BYTES
+    /* The zeros start past the mark and its padding (< a mark's size). */
+    uint64_t ahead = want ? w->offset + 2 * mark_bytes(w) + LSM_WAL_PREFILL_BYTES
                           : w->announced;
     int marked = 0;
-    int rc = want || w->announced ? append_mark(w, ahead, MARK_BYTES, &marked)
+    int rc = want || w->announced ? append_mark(w, ahead, mark_bytes(w), &marked)
                                   : LSM_OK;
     if (rc == LSM_OK)
         rc = sync_file(w);

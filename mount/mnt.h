@@ -43,6 +43,7 @@ struct mnt_config {
     int blob_gc_garbage;      /* lsm blob_gc_garbage_percent */
     int sync;
     int writeback;              /* 1 on, 0 off, -1 = default (on unless sync) */
+    int recycle_wal;            /* lsm recycle_wal */
     unsigned max_write;
     double attr_timeout;
     double entry_timeout;

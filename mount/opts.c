@@ -111,6 +111,8 @@ static const struct fuse_opt mnt_opt_spec[] = {
     MNT_FLAG("sync", sync, 1),
     MNT_FLAG("writeback", writeback, 1),
     MNT_FLAG("no_writeback", writeback, 0),
+    MNT_FLAG("recycle_wal", recycle_wal, 1),
+    MNT_FLAG("no_recycle_wal", recycle_wal, 0),
     MNT_FLAG("io_uring", io_uring, MNT_URING_ON),
     MNT_FLAG("no_io_uring", io_uring, MNT_URING_OFF),
     MNT_FLAG("auto_unmount", auto_unmount, 1),
@@ -344,6 +346,7 @@ static void mnt_config_defaults(struct mnt_config *cfg)
     cfg->blob_gc_garbage = o.lsm.blob_gc_garbage_percent;
     cfg->sync = o.sync;
     cfg->writeback = -1;
+    cfg->recycle_wal = o.lsm.recycle_wal;
     cfg->max_write = MNT_MAX_WRITE_MAX;
     cfg->workers = MNT_DEFAULT_WORKERS;
     cfg->io_uring = MNT_URING_AUTO;
@@ -376,6 +379,7 @@ void mnt_config_to_fs(const struct mnt_config *cfg, fs_options *o)
     o->lsm.blob_file_bytes = (uint64_t)cfg->blob_file_mb << 20;
     o->lsm.blob_gc_age_percent = cfg->blob_gc_age;
     o->lsm.blob_gc_garbage_percent = cfg->blob_gc_garbage;
+    o->lsm.recycle_wal = cfg->recycle_wal;
     /* A larger inline threshold needs blocks at least as large. */
     uint32_t bb = MNT_BLOCK_BYTES;
     while (bb < cfg->inline_max && bb < (16u << 20))
@@ -483,6 +487,9 @@ void mnt_print_help(const char *prog)
            d.sync ? "on" : "off");
     printf("    -o writeback           kernel writeback cache (default on)\n"
            "    -o no_writeback        writes go to the daemon as they happen\n");
+    printf("    -o recycle_wal         write a WAL over a flushed one's file\n"
+           "    -o no_recycle_wal      delete a WAL once flushed (default %s)\n",
+           d.recycle_wal ? "recycle_wal" : "no_recycle_wal");
     printf("    -o max_write=N         largest write request, bytes, 4096..%u\n"
            "                           (default %u)\n", MNT_MAX_WRITE_MAX,
            d.max_write);

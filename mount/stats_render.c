@@ -76,8 +76,8 @@ static void render_text(FILE *f, const struct mnt_stats_view *v)
     fprintf(f, "bloom: useful_ratio %.3f (%" PRIu64 " of %" PRIu64 " checks)\n",
             ratio(s->bloom_useful, s->bloom_checks), s->bloom_useful,
             s->bloom_checks);
-    fprintf(f, "wal: %" PRIu64 " bytes, %" PRIu64 " syncs\n", s->wal_bytes,
-            s->wal_syncs);
+    fprintf(f, "wal: %" PRIu64 " bytes, %" PRIu64 " syncs, %" PRIu64
+               " recycled\n", s->wal_bytes, s->wal_syncs, s->wal_recycled);
     fprintf(f, "last_seq: %" PRIu64 "  disk_bytes: %" PRIu64
                "  damaged_tables: %" PRIu64 "\n",
             s->last_seq, s->disk_bytes, s->damaged_tables);
@@ -137,8 +137,9 @@ static void render_json(FILE *f, const struct mnt_stats_view *v)
                ", \"useful_ratio\": %.4f},\n",
             s->bloom_checks, s->bloom_useful,
             ratio(s->bloom_useful, s->bloom_checks));
-    fprintf(f, " \"wal\": {\"bytes\": %" PRIu64 ", \"syncs\": %" PRIu64 "},\n",
-            s->wal_bytes, s->wal_syncs);
+    fprintf(f, " \"wal\": {\"bytes\": %" PRIu64 ", \"syncs\": %" PRIu64
+               ", \"recycled\": %" PRIu64 "},\n",
+            s->wal_bytes, s->wal_syncs, s->wal_recycled);
     fprintf(f, " \"last_seq\": %" PRIu64 ", \"disk_bytes\": %" PRIu64
                ", \"damaged_tables\": %" PRIu64,
             s->last_seq, s->disk_bytes, s->damaged_tables);

@@ -279,13 +279,17 @@ static inline void wal_fix_checksums(char *buf, size_t n)
             unsigned char *h = (unsigned char *)buf + pos;
             size_t len = (size_t)h[4] | (size_t)h[5] << 8;
             unsigned type = h[6];
-            if (type < LSM_WAL_FULL || type > LSM_WAL_SYNC_MARK ||
-                len > end - pos - LSM_WAL_HEADER)
+            int log = type > LSM_WAL_SYNC_MARK;     /* recyclable (wal.h) */
+            size_t hdr = log ? LSM_WAL_LOG_HEADER : LSM_WAL_HEADER;
+            if (type < LSM_WAL_FULL ||
+                type > LSM_WAL_SYNC_MARK + LSM_WAL_RECYCLABLE ||
+                hdr > end - pos || len > end - pos - hdr)
                 break;
+            uint32_t number = log ? lsm_decode_fixed32((char *)h + LSM_WAL_HEADER) : 0;
             lsm_encode_fixed32((char *)h,
-                               lsm_checksum_typed((uint8_t)type,
-                                                  h + LSM_WAL_HEADER, len));
-            pos += LSM_WAL_HEADER + len;
+                               log ? lsm_checksum_log((uint8_t)type, number, h + hdr, len)
+                                   : lsm_checksum_typed((uint8_t)type, h + hdr, len));
+            pos += hdr + len;
         }
     }
 }

@@ -51,7 +51,9 @@ static int on_op(void *ctx, uint64_t seq, int kind, lsm_slice key,
     return LSM_OK;
 }
 
-/* stop: lsm_wal_reader_stop_at_damage (as db_open replays). */
+/* stop: lsm_wal_reader_stop_at_damage (as db_open replays).  An input
+ * of odd length is read as WAL 1 (recyclable fragments naming another log
+ * are old bytes: wal.h), one of even length as the manifest (no number). */
 static void read_log(const char *data, size_t n, int stop)
 {
     lsm_file *f = memfile_borrow(data, n);
@@ -62,6 +64,8 @@ static void read_log(const char *data, size_t n, int stop)
         return;
     if (stop)
         lsm_wal_reader_stop_at_damage(r);
+    if (n % 2)
+        lsm_wal_reader_set_log(r, 1);
     uint64_t payload = 0, last_off = 0;
     lsm_slice rec;
     int got;

@@ -40,6 +40,9 @@ typedef struct fnode {
     /* Zeros written past the data (prefill): reads see them up to
      * zero_end, a crash leaves them up to zero_synced (sync). */
     size_t zero_end, zero_synced;
+    /* open_overwrite: the file's old bytes, which the zeros above are
+     * (zeros past them). */
+    lsm_buf under;
     lsm_buf old;        /* replaced: the durable bytes */
     int refs;
     uint64_t crash_mark;
@@ -148,13 +151,28 @@ static fentry *find(ftable *t, const char *path)
     return NULL;
 }
 
+/* The bytes a file of `len` bytes of data takes (fe->used): its old
+ * bytes past them too, if it was opened to be overwritten. */
+static size_t node_charged(const fnode *node, size_t len)
+{
+    return len > node->under.len ? len : node->under.len;
+}
+
+/* Data shrinks to len bytes: what it gives back. */
+static void node_shrink(fault_env *fe, fnode *node, size_t len)
+{
+    fe->used -= node_charged(node, node->data.len) - node_charged(node, len);
+    node->data.len = len;
+}
+
 static void node_release(fault_env *fe, fnode *node)
 {
     if (!node || --node->refs > 0)
         return;
-    fe->used -= node->data.len;
+    fe->used -= node_charged(node, node->data.len);
     lsm_buf_free(&node->data);
     lsm_buf_free(&node->old);
+    lsm_buf_free(&node->under);
     free(node);
 }
 
@@ -249,16 +267,17 @@ static int stale(fault_env *fe, fhandle *h, const char *what)
 /* Appends bytes to a node, counting them against the capacity. */
 static int node_append(fault_env *fe, fnode *node, const void *p, size_t n)
 {
+    size_t before = node_charged(node, node->data.len);
     if (lsm_buf_append(&node->data, p, n))
         return LSM_NO_MEMORY;
-    fe->used += n;
+    fe->used += node_charged(node, node->data.len) - before;
     return LSM_OK;
 }
 
 /* Empties a node as O_TRUNC does; its durable bytes stay until a sync. */
 static int node_truncate(fault_env *fe, fnode *node)
 {
-    fe->used -= node->data.len;
+    fe->used -= node_charged(node, node->data.len);
     if (!node->replaced && node->synced > 0) {
         node->old = node->data;
         node->old.len = node->synced;
@@ -270,8 +289,18 @@ static int node_truncate(fault_env *fe, fnode *node)
     node->synced = 0;
     node->flushed = 0;
     node->zero_end = 0;
+    lsm_buf_clear(&node->under);
     return LSM_OK;
 }
+
+/* What the "zeros" of bytes [from, to) are: the old bytes of a file open
+ * for overwriting (open_overwrite), zeros past them. */
+static void fill_zeros(const fnode *node, char *dst, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        dst[i - from] = i < node->under.len ? node->under.data[i] : 0;
+}
+
 
 static void node_sync(fnode *node)
 {
@@ -290,9 +319,23 @@ static void zeros_to_data(fault_env *fe, fnode *node, size_t upto)
 {
     if (upto <= node->data.len || lsm_buf_reserve(&node->data, upto - node->data.len))
         return;     /* out of memory in a test helper: shorter file */
-    memset(node->data.data + node->data.len, 0, upto - node->data.len);
-    fe->used += upto - node->data.len;
+    fill_zeros(node, node->data.data + node->data.len, node->data.len, upto);
+    fe->used += node_charged(node, upto) - node_charged(node, node->data.len);
     node->data.len = upto;
+}
+
+/* open_overwrite: the file's bytes become its zeros' bytes, with the
+ * zeros prefilled past them (charged as before: the bytes, not the
+ * zeros); nothing written yet.  Returns the file's size. */
+static size_t node_overwrite(fnode *node)
+{
+    size_t end = node->zero_end > node->data.len ? node->zero_end : node->data.len;
+    lsm_buf_free(&node->under);
+    node->under = node->data;     /* still charged: on the disk */
+    memset(&node->data, 0, sizeof node->data);
+    node->synced = node->flushed = 0;
+    node->zero_end = node->zero_synced = end;
+    return end;
 }
 
 /* --- file handles --------------------------------------------------------- */
@@ -356,7 +399,7 @@ static int fh_pread(lsm_file *f, uint64_t off, void *buf, size_t n,
         if (off + *got < end && *got < n) {   /* prefilled zeros */
             size_t from = (size_t)off + *got;
             size_t take = end - from < n - *got ? end - from : n - *got;
-            memset((char *)buf + *got, 0, take);
+            fill_zeros(h->node, (char *)buf + *got, from, from + take);
             *got += take;
         }
     }
@@ -567,10 +610,10 @@ static int get_file(fault_env *fe, const char *path, int create,
     return LSM_OK;
 }
 
-enum open_kind { OPEN_WRITE, OPEN_APPEND, OPEN_READ };
+enum open_kind { OPEN_WRITE, OPEN_APPEND, OPEN_OVERWRITE, OPEN_READ };
 
 static int fe_open(lsm_env *env, const char *raw, enum open_kind kind,
-                   lsm_file **out)
+                   uint64_t *old_size, lsm_file **out)
 {
     fault_env *fe = env_of(env);
     char *path = normalize(raw);
@@ -587,6 +630,8 @@ static int fe_open(lsm_env *env, const char *raw, enum open_kind kind,
         zeros_to_data(fe, node, node->zero_end);
         node->zero_end = 0;
     }
+    if (!rc && kind == OPEN_OVERWRITE)
+        *old_size = node_overwrite(node);
     if (!rc)
         rc = handle_new(fe, node, path, kind != OPEN_READ, 0, out);
     pthread_mutex_unlock(&fe->mu);
@@ -596,17 +641,23 @@ static int fe_open(lsm_env *env, const char *raw, enum open_kind kind,
 
 static int fe_open_write(lsm_env *e, const char *path, lsm_file **out)
 {
-    return fe_open(e, path, OPEN_WRITE, out);
+    return fe_open(e, path, OPEN_WRITE, NULL, out);
 }
 
 static int fe_open_append(lsm_env *e, const char *path, lsm_file **out)
 {
-    return fe_open(e, path, OPEN_APPEND, out);
+    return fe_open(e, path, OPEN_APPEND, NULL, out);
+}
+
+static int fe_open_overwrite(lsm_env *e, const char *path, uint64_t *old_size,
+                             lsm_file **out)
+{
+    return fe_open(e, path, OPEN_OVERWRITE, old_size, out);
 }
 
 static int fe_open_read(lsm_env *e, const char *path, lsm_file **out)
 {
-    return fe_open(e, path, OPEN_READ, out);
+    return fe_open(e, path, OPEN_READ, NULL, out);
 }
 
 static int fe_rename(lsm_env *env, const char *rfrom, const char *rto)
@@ -861,6 +912,7 @@ fault_env *fault_env_new(uint64_t seed)
     fe->capacity = UINT64_C(1) << 40;
     fe->base.open_write = fe_open_write;
     fe->base.open_append = fe_open_append;
+    fe->base.open_overwrite = fe_open_overwrite;
     fe->base.open_read = fe_open_read;
     fe->base.rename = fe_rename;
     fe->base.unlink = fe_unlink;
@@ -916,7 +968,7 @@ static size_t crash_pages(fault_env *fe, fnode *node)
             continue;                   /* this page reached the disk */
         size_t from = page > node->synced ? page : node->synced;
         size_t to = page + FAULT_PAGE < over ? page + FAULT_PAGE : over;
-        memset(node->data.data + from, 0, to - from);
+        fill_zeros(node, node->data.data + from, from, to);
     }
     return over + (size_t)random_upto(fe, node->data.len - over);
 }
@@ -949,8 +1001,7 @@ static void crash_data(fault_env *fe, fnode *node, int mode)
         p[i] = mode == FAULT_CRASH_PREFIX_ZEROS ? 0 : (char)next_random(fe);
     size_t len = mode == FAULT_CRASH_PAGES ? crash_pages(fe, node)
                                            : node->synced + keep + junk;
-    fe->used -= node->data.len - len;
-    node->data.len = len;
+    node_shrink(fe, node, len);
     node->synced = len;
     node->flushed = len;
 }
@@ -971,10 +1022,8 @@ static void process_crash(fault_env *fe)
 {
     for (size_t i = 0; i < fe->live.n; i++) {
         fnode *node = fe->live.v[i].node;
-        if (node && node->data.len > node->flushed) {
-            fe->used -= node->data.len - node->flushed;
-            node->data.len = node->flushed;
-        }
+        if (node && node->data.len > node->flushed)
+            node_shrink(fe, node, node->flushed);
         if (node) {         /* the kernel has the prefilled zeros */
             zeros_to_data(fe, node, node->zero_end);
             node->flushed = node->data.len;
@@ -1103,8 +1152,7 @@ int fault_env_truncate(fault_env *fe, const char *path, uint64_t size)
     fnode *node = lookup_file(fe, path);
     int rc = -1;
     if (node && size <= node->data.len) {
-        fe->used -= node->data.len - size;
-        node->data.len = (size_t)size;
+        node_shrink(fe, node, (size_t)size);
         if (node->synced > size)
             node->synced = (size_t)size;
         if (node->flushed > size)

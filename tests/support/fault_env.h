@@ -21,6 +21,11 @@
  *     sync makes them durable: power loss then leaves the file's data as
  *     above, padded with zeros up to the synced prefill.  A crash of the
  *     process keeps them all; open_append appends after them.
+ *   - open_overwrite takes a file's bytes (and zeros past them) as such
+ *     zeros, except that they are those bytes: reads see them past the
+ *     bytes written over them, and power loss leaves them wherever it
+ *     would leave zeros (a page written over them but lost, the part of
+ *     the file past what survives).  They are taken as durable.
  *   - open_write of a new name, rename, unlink and lock's creation of its
  *     file change the current namespace; sync_dir(d) makes the current
  *     entries of d (files directly in d) the durable ones.  A rename

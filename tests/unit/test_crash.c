@@ -832,6 +832,18 @@ static void count_unsynced_drops(void *ctx, int level, const char *line)
     log_line(NULL, level, line);
 }
 
+/* Opens a new store on fe whose recoveries count in *drops the records
+ * they drop as unsynced (count_unsynced_drops); *o: its options. */
+static lsm_db *open_counting_drops(fault_env *fe, lsm_options *o, int *drops)
+{
+    fault_store_options(o, fe);
+    o->log = count_unsynced_drops;
+    o->log_ctx = drops;
+    lsm_db *db = NULL;
+    assert_int_equal(lsm_open(STORE, o, &db), LSM_OK);
+    return db;
+}
+
 /* Synced puts write zeros past the WAL's records (wal.h: sync_ahead), so
  * the unsynced puts after them, several pages of them, overwrite those
  * zeros; then power loss in `mode`.  Recovery must take the zeros for the
@@ -845,11 +857,7 @@ static void power_loss_over_zeros(int mode, uint64_t seed, int *drops)
     enum { SYNCED = 20, ALL = 400 };
     fault_env *fe = fault_env_new(seed);
     lsm_options o;
-    fault_store_options(&o, fe);
-    o.log = count_unsynced_drops;
-    o.log_ctx = drops;
-    lsm_db *db = NULL;
-    assert_int_equal(lsm_open(STORE, &o, &db), LSM_OK);
+    lsm_db *db = open_counting_drops(fe, &o, drops);
     put_keys_flags(db, 0, SYNCED, LSM_SYNC);
     put_keys(db, SYNCED, ALL);
     fault_env_crash(fe, mode);
@@ -869,20 +877,136 @@ static void power_loss_over_zeros(int mode, uint64_t seed, int *drops)
     fault_env_free(fe);
 }
 
-/* Every power-loss mode; FAULT_CRASH_PAGES with more seeds, some of which
- * must have met records after a lost page (before the sync marks such a
- * store refused to open). */
+/* Every power-loss mode, and the seeds each is tried with: more for
+ * FAULT_CRASH_PAGES (pages lost out of order). */
+static const int power_loss_modes[] = {
+    FAULT_CRASH_DROP_ALL, FAULT_CRASH_RANDOM_PREFIX, FAULT_CRASH_PREFIX_GARBAGE,
+    FAULT_CRASH_PREFIX_ZEROS, FAULT_CRASH_PAGES
+};
+#define POWER_LOSS_MODES (sizeof power_loss_modes / sizeof *power_loss_modes)
+
+static uint64_t power_loss_seeds(int mode)
+{
+    return mode == FAULT_CRASH_PAGES ? 24 : 8;
+}
+
+/* Some of the FAULT_CRASH_PAGES cases must have met records after a lost
+ * page (before the sync marks such a store refused to open). */
 static void test_power_loss_over_prefilled_wal(void **state)
 {
     (void)state;
-    static const int modes[] = { FAULT_CRASH_DROP_ALL, FAULT_CRASH_RANDOM_PREFIX,
-                                 FAULT_CRASH_PREFIX_GARBAGE, FAULT_CRASH_PREFIX_ZEROS,
-                                 FAULT_CRASH_PAGES };
     int drops = 0;
-    for (size_t mi = 0; mi < sizeof modes / sizeof *modes; mi++) {
-        uint64_t seeds = modes[mi] == FAULT_CRASH_PAGES ? 24 : 8;
-        for (uint64_t seed = 1; seed <= seeds; seed++)
-            power_loss_over_zeros(modes[mi], seed, &drops);
+    for (size_t mi = 0; mi < POWER_LOSS_MODES; mi++) {
+        int mode = power_loss_modes[mi];
+        for (uint64_t seed = 1; seed <= power_loss_seeds(mode); seed++)
+            power_loss_over_zeros(mode, seed, &drops);
+    }
+    assert_true(drops > 0);
+}
+
+/* Puts keys [from, to) with values of generation gen ("gN line I"). */
+static void put_gen(lsm_db *db, int from, int to, int gen, int flags)
+{
+    char key[CM_KEY_LEN + 1], val[32];
+    for (int i = from; i < to; i++) {
+        cm_key((uint32_t)i, key);
+        int n = snprintf(val, sizeof val, "g%d line %d", gen, i);
+        assert_int_equal(lsm_put(db, key, CM_KEY_LEN, val, (size_t)n, flags),
+                         LSM_OK);
+    }
+}
+
+/* How many of keys [from, to) hold generation gen; *missing: how many
+ * hold nothing. */
+static int count_gen(lsm_db *db, int from, int to, int gen, int *missing)
+{
+    char key[CM_KEY_LEN + 1], val[32];
+    int found = 0;
+    *missing = 0;
+    for (int i = from; i < to; i++) {
+        cm_key((uint32_t)i, key);
+        void *v;
+        size_t vl;
+        int rc = lsm_get(db, NULL, key, CM_KEY_LEN, &v, &vl);
+        if (rc == LSM_NOT_FOUND) {
+            (*missing)++;
+            continue;
+        }
+        assert_int_equal(rc, LSM_OK);
+        int len = snprintf(val, sizeof val, "g%d line %d", gen, i);
+        found += vl == (size_t)len && memcmp(v, val, vl) == 0;
+        lsm_free(v);
+    }
+    return found;
+}
+
+/* WAL recycling (db.c): the WAL after two flushes is written over the
+ * file of the first, which holds older records of the same keys and puts
+ * of keys deleted since and compacted away.  `synced` synced puts (none:
+ * the records written over the old ones before any sync are covered by
+ * the mark the WAL got when it was made), unsynced ones, then power loss
+ * in `mode`: the store opens with every synced put, the unsynced ones it
+ * keeps are a prefix, and no old record comes back (a deleted key
+ * reappearing, or a key's older value). */
+static void power_loss_over_recycled(int mode, uint64_t seed, int synced,
+                                     int *drops)
+{
+    enum { KEYS = 300, GONE = 100 };
+    fault_env *fe = fault_env_new(seed);
+    lsm_options o;
+    lsm_db *db = open_counting_drops(fe, &o, drops);
+    put_gen(db, 0, KEYS + GONE, 1, 0);          /* the WAL to be reused */
+    put_gen(db, 0, KEYS + GONE, 1, 0);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    put_gen(db, 0, KEYS, 2, 0);
+    char key[CM_KEY_LEN + 1];
+    for (int i = KEYS; i < KEYS + GONE; i++) {
+        cm_key((uint32_t)i, key);
+        assert_int_equal(lsm_delete(db, key, CM_KEY_LEN, 0), LSM_OK);
+    }
+    /* The next WAL reuses the first one's file once the obsolete-file
+     * pass after its flush kept it, which may end after lsm_flush
+     * returns: a few more switches. */
+    lsm_stats st = { 0 };
+    for (int i = 0; i < 8 && st.wal_recycled == 0; i++) {
+        put_gen(db, 0, 1, 2, 0);
+        assert_int_equal(lsm_flush(db), LSM_OK);
+        lsm_get_stats(db, &st);
+    }
+    assert_true(st.wal_recycled >= 1);
+    assert_int_equal(lsm_compact(db), LSM_OK);  /* the deleted keys go */
+    put_gen(db, 0, synced, 3, LSM_SYNC);
+    put_gen(db, synced, KEYS, 3, 0);
+    fault_env_crash(fe, mode);
+    lsm_close(db);
+    fault_env_restart(fe);
+    if (lsm_open(STORE, &o, &db) != LSM_OK)
+        fail_msg("mode %d seed %" PRIu64 ": reopen failed: %s", mode, seed,
+                 lsm_last_error());
+    int missing;
+    assert_int_equal(count_gen(db, 0, synced, 3, &missing), synced);
+    int kept = synced + count_gen(db, synced, KEYS, 3, &missing);
+    assert_int_equal(missing, 0);
+    assert_int_equal(count_gen(db, synced, kept, 3, &missing), kept - synced);
+    assert_int_equal(count_gen(db, kept, KEYS, 2, &missing), KEYS - kept);
+    count_gen(db, KEYS, KEYS + GONE, 1, &missing);
+    assert_int_equal(missing, GONE);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    fault_env_free(fe);
+}
+
+/* Every power-loss mode and a crash of the process, with and without
+ * synced puts in the reused WAL. */
+static void test_power_loss_over_recycled_wal(void **state)
+{
+    (void)state;
+    int drops = 0;
+    for (size_t mi = 0; mi <= POWER_LOSS_MODES; mi++) {
+        int mode = mi < POWER_LOSS_MODES ? power_loss_modes[mi] : FAULT_CRASH_PROCESS;
+        for (uint64_t seed = 1; seed <= power_loss_seeds(mode); seed++) {
+            power_loss_over_recycled(mode, seed, 20, &drops);
+            power_loss_over_recycled(mode, seed, 0, &drops);
+        }
     }
     assert_true(drops > 0);
 }
@@ -940,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_recovery_interrupted_after_torn_tail),
         cmocka_unit_test(test_process_crash_keeps_acknowledged),
         cmocka_unit_test(test_power_loss_over_prefilled_wal),
+        cmocka_unit_test(test_power_loss_over_recycled_wal),
         cmocka_unit_test(test_killed_process_keeps_acknowledged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "db.h"
 #include "env.h"
 #include "error.h"
 #include "ikey.h"
@@ -883,6 +884,62 @@ static void test_corrupt_manifest_record(void **state)
     free(dir);
 }
 
+/* Does an edit of the manifest CURRENT names record the WAL format? */
+static int manifest_has_wal_format(const char *dir)
+{
+    char cur[4096], name[256];
+    snprintf(cur, sizeof cur, "%s/CURRENT", dir);
+    FILE *fp = fopen(cur, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(name, sizeof name, fp));
+    fclose(fp);
+    name[strcspn(name, "\n")] = 0;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    lsm_env *env = lsm_env_posix();
+    lsm_file *f;
+    assert_int_equal(env->open_read(env, path, &f), LSM_OK);
+    lsm_wal_reader *r;
+    assert_int_equal(lsm_wal_reader_new(f, path, &r), LSM_OK);
+    lsm_slice rec;
+    int found = 0;
+    while (lsm_wal_read(r, &rec) == 1) {
+        lsm_version_edit e;
+        lsm_edit_init(&e);
+        assert_int_equal(lsm_edit_decode(&e, rec), LSM_OK);
+        found |= e.wal_format != 0;
+        lsm_edit_free(&e);
+    }
+    lsm_wal_reader_free(r);
+    return found;
+}
+
+/* The manifest records the WAL format (tag 13) before the first WAL in
+ * it, and so does a new manifest started later in the same open (here
+ * after a failed append, as log_and_apply does): else a binary from
+ * before the format would open the store and drop its WALs. */
+static void test_wal_format_survives_new_manifest(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("walfmt");
+    lsm_options o;
+    lsm_options_init(&o);
+    lsm_db *db;
+    assert_int_equal(lsm_open(dir, &o, &db), LSM_OK);
+    put_str(db, "a", "1");
+    assert_true(manifest_has_wal_format(dir));
+    pthread_mutex_lock(&db->mu);
+    lsm_wal_writer_close(db->vs.manifest);
+    db->vs.manifest = NULL;
+    pthread_mutex_unlock(&db->mu);
+    assert_int_equal(lsm_flush(db), LSM_OK);
+    put_str(db, "b", "2");
+    assert_true(manifest_has_wal_format(dir));
+    lsm_close(db);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -895,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_damaged_current),
         cmocka_unit_test(test_torn_manifest_tail),
         cmocka_unit_test(test_corrupt_manifest_record),
+        cmocka_unit_test(test_wal_format_survives_new_manifest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

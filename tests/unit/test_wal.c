@@ -443,7 +443,7 @@ static void test_bit_flip_middle_record(void **state)
         { B + 0, 7, "checksum mismatch" },
         { B + 4, 0, "checksum mismatch" },
         { B + 5, 7, "fragment length 65529 past end of block" },
-        { B + 6, 3, "unknown fragment type 9" },
+        { B + 6, 4, "unknown fragment type 17" },
     };
     for (size_t k = 0; k < sizeof flips / sizeof flips[0]; k++) {
         write_log(recs, 3, NULL);
@@ -911,6 +911,186 @@ static void test_record_checksum_covers_type(void **state)
     assert_int_equal(d.before_tail, 1);
 }
 
+/* --- recyclable logs (wal.h) ------------------------------------------------ */
+
+/* Writes WAL `number` in the recyclable format: over the file's old
+ * bytes (open_overwrite) if `reuse`, else a new file. */
+static void write_log_numbered(uint64_t number, int reuse, const rec *recs,
+                               size_t n, uint64_t *ends)
+{
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    uint64_t old = 0;
+    if (reuse)
+        assert_int_equal(e->open_overwrite(e, logpath, &old, &f), LSM_OK);
+    else
+        assert_int_equal(e->open_write(e, logpath, &f), LSM_OK);
+    lsm_wal_writer *w;
+    assert_int_equal(lsm_wal_writer_new_log(f, number, lsm_wal_new_id(), old, &w), LSM_OK);
+    append_records(w, recs, n, ends);
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+}
+
+/* Reads WAL `number` (0: as the manifest, no number given). */
+static void expect_log_numbered(uint64_t number, const rec *want, size_t nwant,
+                                lsm_wal_damage *dmg)
+{
+    lsm_wal_reader *r = open_reader();
+    if (number)
+        lsm_wal_reader_set_log(r, number);
+    lsm_slice s;
+    size_t i = 0;
+    while (lsm_wal_read(r, &s) == 1) {
+        assert_true(i < nwant);
+        char *p = make(&want[i]);
+        assert_int_equal(s.len, want[i].len);
+        assert_memory_equal(s.data, p, s.len);
+        free(p);
+        i++;
+    }
+    assert_int_equal(i, nwant);
+    *dmg = *lsm_wal_reader_damage(r);
+    lsm_wal_reader_free(r);
+}
+
+/* A file reused for a later WAL: the old records past the new ones are
+ * the end of the log, not damage, also where the new records end exactly
+ * where an old one starts (same sizes: every old fragment verifies, with
+ * the old log's number), and where a new one ends inside an old one. */
+static void test_recycled_log_reads_to_its_own_end(void **state)
+{
+    (void)state;
+    rec old[120], young[40];
+    for (size_t i = 0; i < 120; i++)
+        old[i] = (rec){ 700 + (i % 3) * 2000, (uint32_t)i };
+    for (size_t i = 0; i < 40; i++)
+        young[i] = (rec){ old[i].len, (uint32_t)(1000 + i) };
+    lsm_wal_damage d;
+    for (int shorter = 0; shorter < 2; shorter++) {
+        write_log_numbered(3, 0, old, 120, NULL);
+        expect_log_numbered(3, old, 120, &d);
+        expect_clean(&d);
+        if (shorter)
+            young[39].len -= 100;       /* ends inside an old record */
+        write_log_numbered(7, 1, young, 40, NULL);
+        expect_log_numbered(7, young, 40, &d);
+        expect_clean(&d);
+    }
+    /* Read as another log's (or as the manifest, which names none), the
+     * file has no record of its own. */
+    expect_log_numbered(9, NULL, 0, &d);
+    assert_int_equal(d.before_tail, 0);
+    expect_log_numbered(0, NULL, 0, &d);
+    assert_true(d.regions > 0);
+}
+
+/* Damage in a recyclable log: a torn record of its own at the end is a
+ * torn tail, reported; damage followed by its own records is damage
+ * before the tail, as in any log (the reader resynchronises at the next
+ * block: the records after it in its block go with it). */
+static void test_recycled_log_damage(void **state)
+{
+    (void)state;
+    rec old[60], young[20];
+    for (size_t i = 0; i < 60; i++)
+        old[i] = (rec){ 900, (uint32_t)i };
+    for (size_t i = 0; i < 20; i++)
+        young[i] = (rec){ 500, (uint32_t)(100 + i) };
+    uint64_t ends[20];
+    write_log_numbered(3, 0, old, 60, NULL);
+    write_log_numbered(7, 1, young, 20, ends);
+    flip_bit(ends[18] + LSM_WAL_LOG_HEADER + 10, 2);   /* the last record */
+    lsm_wal_damage d;
+    expect_log_numbered(7, young, 19, &d);
+    assert_int_equal(d.regions, 1);
+    assert_int_equal(d.first_offset, ends[18]);
+    assert_int_equal(d.before_tail, 0);
+    assert_string_equal(d.first_reason, "checksum mismatch");
+
+    write_log_numbered(3, 0, old, 60, NULL);
+    write_log_numbered(7, 1, young, 20, ends);
+    flip_bit(ends[4] + LSM_WAL_LOG_HEADER + 10, 2);    /* the sixth */
+    expect_log_numbered(7, young, 5, &d);   /* the rest of its block goes */
+    assert_int_equal(d.regions, 1);
+    assert_int_equal(d.first_offset, ends[4]);
+    assert_int_equal(d.before_tail, 1);
+}
+
+/* Writes a file of `blocks` blocks tiled with fragments of 100 bytes
+ * that verify: in the first format (recyclable 0), or recyclable ones
+ * with id `id` -- what a user's file data could hold, copied into old
+ * records, to imitate fragments. */
+static void write_forged(int blocks, int recyclable, uint64_t id)
+{
+    FILE *f = fopen(logpath, "wb");
+    assert_non_null(f);
+    size_t hdr = recyclable ? LSM_WAL_LOG_HEADER : LSM_WAL_HEADER;
+    for (int b = 0; b < blocks; b++) {
+        size_t off = 0;
+        for (; off + 100 <= B; off += 100) {
+            char frag[100] = { 0 };
+            uint8_t type = (uint8_t)(LSM_WAL_FULL + (recyclable ? LSM_WAL_RECYCLABLE : 0));
+            size_t len = 100 - hdr;
+            memset(frag + hdr, 'F', len);
+            frag[4] = (char)len;
+            frag[6] = (char)type;
+            if (recyclable)
+                lsm_encode_fixed64(frag + LSM_WAL_HEADER, id);
+            lsm_encode_fixed32(frag, recyclable
+                                         ? lsm_checksum_log(type, id, frag + hdr, len)
+                                         : lsm_checksum_typed(type, frag + hdr, len));
+            assert_int_equal(fwrite(frag, 1, 100, f), 100);
+        }
+        char pad[100] = { 0 };
+        assert_int_equal(fwrite(pad, 1, B - off, f), B - off);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A recyclable log whose first block was zeroed (a lost page, a zeroed
+ * block) with records after it: damage before the tail, as in a log of
+ * the first format, not a torn tail dropping them all. */
+static void test_recycled_log_zeroed_start(void **state)
+{
+    (void)state;
+    rec recs[40];
+    for (size_t i = 0; i < 40; i++)
+        recs[i] = (rec){ 3000, (uint32_t)i };
+    static const char zeros[B];
+    for (int recyclable = 0; recyclable < 2; recyclable++) {
+        if (recyclable)
+            write_log_numbered(7, 0, recs, 40, NULL);
+        else
+            write_log(recs, 40, NULL);
+        patch(0, zeros, sizeof zeros);
+        lsm_wal_reader *r = open_reader();
+        if (recyclable)
+            lsm_wal_reader_set_log(r, 7);
+        lsm_slice s;
+        while (lsm_wal_read(r, &s) == 1)
+            ;
+        assert_int_equal(lsm_wal_reader_damage(r)->before_tail, 1);
+        lsm_wal_reader_free(r);
+    }
+}
+
+/* Old bytes that imitate fragments -- in the first format, or recyclable
+ * ones with a guessed id -- are neither records nor damage of the WAL
+ * written over them, also where its records end on one of their
+ * boundaries (the start, 23 bytes, and a record of 62, 77: 100). */
+static void test_recycled_log_ignores_forged_fragments(void **state)
+{
+    (void)state;
+    rec young[] = { { 62, 1 } };
+    lsm_wal_damage d;
+    for (int recyclable = 0; recyclable < 2; recyclable++) {
+        write_forged(3, recyclable, 7);
+        write_log_numbered(7, 1, young, 1, NULL);
+        expect_log_numbered(7, young, 1, &d);
+        expect_clean(&d);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -935,6 +1115,10 @@ int main(void)
         cmocka_unit_test(test_writer_failure_is_sticky),
         cmocka_unit_test(test_record_checksum_covers_type),
         cmocka_unit_test(test_sync_cost),
+        cmocka_unit_test(test_recycled_log_reads_to_its_own_end),
+        cmocka_unit_test(test_recycled_log_damage),
+        cmocka_unit_test(test_recycled_log_ignores_forged_fragments),
+        cmocka_unit_test(test_recycled_log_zeroed_start),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
