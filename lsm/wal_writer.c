@@ -95,8 +95,8 @@ int lsm_wal_writer_new(lsm_file *f, uint64_t offset, lsm_wal_writer **out)
     return LSM_OK;
 }
 
-/* The start fragment is appended with the first fragment (emit_fragment):
- * a new WAL on a full disk takes no byte until its first record. */
+/* The start fragment is appended before the first record or mark
+ * (append_start): a new WAL on a full disk takes no byte until then. */
 int lsm_wal_writer_new_log(lsm_file *f, uint64_t number, uint64_t id,
                            uint64_t reused, lsm_wal_writer **out)
 {
@@ -131,14 +131,6 @@ uint64_t lsm_wal_new_id(void)
 static int emit_fragment(lsm_wal_writer *w, uint8_t type, const char *p,
                          size_t n)
 {
-    if (w->start_number) {              /* the log's start first (wal.h) */
-        char start[LSM_WAL_START_PAYLOAD];
-        lsm_encode_fixed64(start, w->start_number);
-        w->start_number = 0;
-        int rc = emit_fragment(w, LSM_WAL_SYNC_MARK, start, sizeof start);
-        if (rc)
-            return rc;
-    }
     char header[LSM_WAL_LOG_HEADER];
     type = (uint8_t)(type + w->type_base);
     lsm_encode_fixed32(header, w->type_base
@@ -155,6 +147,18 @@ static int emit_fragment(lsm_wal_writer *w, uint8_t type, const char *p,
         return rc;
     w->offset += w->hdr + n;
     return LSM_OK;
+}
+
+/* Appends the log's start (wal.h) if it is not written yet: before
+ * anything else, and before the offsets of what follows are reckoned. */
+static int append_start(lsm_wal_writer *w)
+{
+    if (!w->start_number)
+        return LSM_OK;
+    char start[LSM_WAL_START_PAYLOAD];
+    lsm_encode_fixed64(start, w->start_number);
+    w->start_number = 0;
+    return emit_fragment(w, LSM_WAL_SYNC_MARK, start, sizeof start);
 }
 
 static int append_record(lsm_wal_writer *w, const char *p, size_t n)
@@ -204,7 +208,9 @@ int lsm_wal_append(lsm_wal_writer *w, lsm_slice record)
                                         start_bytes(w));
     if (rc)
         return rc;
-    rc = append_record(w, record.data, record.len);
+    rc = append_start(w);
+    if (rc == LSM_OK)
+        rc = append_record(w, record.data, record.len);
     if (rc == LSM_OK && !w->manual_flush)
         rc = lsm_file_flush(w->f);
     if (rc)
@@ -279,7 +285,9 @@ static int append_mark(lsm_wal_writer *w, uint64_t ahead, size_t room,
     if (w->failed ||
         lsm_file_reserve(w->f, room + mark_bytes(w) + start_bytes(w)) != LSM_OK)
         return LSM_OK;
-    int rc = pad_block(w, room);
+    int rc = append_start(w);
+    if (rc == LSM_OK)
+        rc = pad_block(w, room);
     char p[LSM_WAL_MARK_PAYLOAD];
     if (ahead < w->offset + mark_bytes(w))
         ahead = w->offset + mark_bytes(w);

@@ -1047,6 +1047,18 @@ static void write_forged(int blocks, int recyclable, uint64_t id)
     assert_int_equal(fclose(f), 0);
 }
 
+/* A recyclable log whose first record spans blocks: the start fragment
+ * before it is reckoned in its fragments' sizes. */
+static void test_recycled_log_large_first_record(void **state)
+{
+    (void)state;
+    rec recs[] = { { 3 * B, 1 }, { B - 100, 2 }, { 10, 3 } };
+    lsm_wal_damage d;
+    write_log_numbered(5, 0, recs, 3, NULL);
+    expect_log_numbered(5, recs, 3, &d);
+    expect_clean(&d);
+}
+
 /* A recyclable log whose first block was zeroed (a lost page, a zeroed
  * block) with records after it: damage before the tail, as in a log of
  * the first format, not a torn tail dropping them all. */
@@ -1119,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_recycled_log_damage),
         cmocka_unit_test(test_recycled_log_ignores_forged_fragments),
         cmocka_unit_test(test_recycled_log_zeroed_start),
+        cmocka_unit_test(test_recycled_log_large_first_record),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
