@@ -60,8 +60,8 @@ struct lsm_wal_writer {
     uint64_t zeros_unsynced; /* zeros prefilled since the last sync */
     uint64_t mark_off;       /* where the last mark appended starts */
     uint64_t mark_durable;   /* its durable: bytes before it are proven */
-    size_t hdr;              /* fragment header bytes (wal.h) */
-    uint8_t type_base;       /* 0, or LSM_WAL_RECYCLABLE */
+    size_t hdr;              /* fragment header bytes: LSM_WAL_LOG_HEADER
+                                in a recyclable log (wal.h) */
     uint64_t id;             /* recyclable: the log's id (wal.h) */
     uint64_t start_number;   /* its number, while its start is unwritten */
 };
@@ -105,7 +105,6 @@ int lsm_wal_writer_new_log(lsm_file *f, uint64_t number, uint64_t id,
         return rc;
     lsm_wal_writer *w = *out;
     w->hdr = LSM_WAL_LOG_HEADER;
-    w->type_base = LSM_WAL_RECYCLABLE;
     w->id = id;
     w->start_number = number;
     w->announced = reused;
@@ -132,10 +131,10 @@ static int emit_fragment(lsm_wal_writer *w, uint8_t type, const char *p,
                          size_t n)
 {
     char header[LSM_WAL_LOG_HEADER];
-    type = (uint8_t)(type + w->type_base);
-    lsm_encode_fixed32(header, w->type_base
-                                   ? lsm_checksum_log(type, w->id, p, n)
-                                   : lsm_checksum_typed(type, p, n));
+    int recyclable = w->hdr == LSM_WAL_LOG_HEADER;
+    type = (uint8_t)(type + (recyclable ? LSM_WAL_RECYCLABLE : 0));
+    lsm_encode_fixed32(header, recyclable ? lsm_checksum_log(type, w->id, p, n)
+                                          : lsm_checksum_typed(type, p, n));
     header[4] = (char)(n & 0xff);
     header[5] = (char)(n >> 8);
     header[6] = (char)type;

@@ -297,8 +297,11 @@ static int node_truncate(fault_env *fe, fnode *node)
  * for overwriting (open_overwrite), zeros past them. */
 static void fill_zeros(const fnode *node, char *dst, size_t from, size_t to)
 {
-    for (size_t i = from; i < to; i++)
-        dst[i - from] = i < node->under.len ? node->under.data[i] : 0;
+    size_t old = from >= node->under.len ? 0
+               : (to < node->under.len ? to : node->under.len) - from;
+    if (old)
+        memcpy(dst, node->under.data + from, old);
+    memset(dst + old, 0, to - from - old);
 }
 
 

@@ -887,15 +887,7 @@ static void test_corrupt_manifest_record(void **state)
 /* Does an edit of the manifest CURRENT names record the WAL format? */
 static int manifest_has_wal_format(const char *dir)
 {
-    char cur[4096], name[256];
-    snprintf(cur, sizeof cur, "%s/CURRENT", dir);
-    FILE *fp = fopen(cur, "r");
-    assert_non_null(fp);
-    assert_non_null(fgets(name, sizeof name, fp));
-    fclose(fp);
-    name[strcspn(name, "\n")] = 0;
-    char path[4400];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *path = current_manifest(dir);
     lsm_env *env = lsm_env_posix();
     lsm_file *f;
     assert_int_equal(env->open_read(env, path, &f), LSM_OK);
@@ -911,6 +903,7 @@ static int manifest_has_wal_format(const char *dir)
         lsm_edit_free(&e);
     }
     lsm_wal_reader_free(r);
+    free(path);
     return found;
 }
 
