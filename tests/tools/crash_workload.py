@@ -3,6 +3,7 @@
 
   crash_workload.py run    DIR LOG SEED [nosync]   # mutate DIR until killed
   crash_workload.py verify DIR LOG        # DIR matches what LOG says is durable
+  crash_workload.py cut-wal FILE BYTES    # zero a WAL's last BYTES of records
 
 One `run` process owns one directory DIR on the mount; several run side by
 side.  Each operation is logged to LOG (a file OUTSIDE the mount, so it
@@ -498,6 +499,23 @@ def cmd_verify(top, log):
     return 1
 
 
+def cmd_cut_wal(path, drop):
+    """Zeroes the last `drop` bytes of a WAL's records (scripts/crash-test
+    --drop-wal-tail): the records end at its last non-zero byte, since a
+    WAL's file is zeros past them (written ahead).  Prints what it did."""
+    with open(path, "r+b") as f:
+        data = f.read()
+        end = len(data.rstrip(b"\0"))
+        start = max(0, end - drop)
+        f.seek(start)
+        f.write(bytes(end - start))
+        f.flush()
+        os.fsync(f.fileno())
+    print("zeroed %d bytes at %d (records ended at %d of %d)" %
+          (end - start, start, end, len(data)))
+    return 0
+
+
 def main(argv):
     if len(argv) in (5, 6) and argv[1] == "run":
         if len(argv) == 6 and argv[5] != "nosync":
@@ -506,6 +524,8 @@ def main(argv):
         return cmd_run(argv[2], argv[3], int(argv[4]), len(argv) == 6)
     if len(argv) == 4 and argv[1] == "verify":
         return cmd_verify(argv[2], argv[3])
+    if len(argv) == 4 and argv[1] == "cut-wal" and argv[3].isdigit():
+        return cmd_cut_wal(argv[2], int(argv[3]))
     print(__doc__, file=sys.stderr)
     return 2
 
