@@ -621,8 +621,10 @@ lsm_memtable *lsm_db_memtable_new(lsm_db *db)
  * memtable (mu held, by the head writer; drops mu for the I/O).  The old
  * WAL gets a SEALED mark but no fsync: that is left to the flush thread
  * (old_log), so the writers behind the head wait for a write(2) of 19
- * bytes, not a journal commit. */
-static int switch_memtable(lsm_db *db)
+ * bytes, not a journal commit.  `fresh`: the new WAL is not written over
+ * the kept one (switch_if_free); a spare made ahead is taken as it is
+ * (one is left only by a switch that failed). */
+static int switch_memtable(lsm_db *db, int fresh)
 {
     lsm_memtable *m = lsm_db_memtable_new(db);
     if (!m)
@@ -635,7 +637,7 @@ static int switch_memtable(lsm_db *db)
     }
     lsm_wal_writer *w = db->spare_log;   /* made ahead by a presync */
     uint64_t number = w ? db->spare_number : next_log_number(db);
-    uint64_t reuse = w ? 0 : take_recycled(db);
+    uint64_t reuse = w || fresh ? 0 : take_recycled(db);
     db->spare_log = NULL;
     pthread_mutex_unlock(&db->mu);
     if (!w)
@@ -661,6 +663,7 @@ static int switch_memtable(lsm_db *db)
     db->old_log = db->log;
     db->log = w;
     db->log_bytes = 0;
+    db->log_file_bytes = lsm_wal_file_bytes(w);
     pthread_mutex_lock(&db->view_mu);
     db->imm[db->nimm] = db->mem;
     db->imm_log[db->nimm] = db->mem_log;
@@ -776,7 +779,7 @@ static int make_room(lsm_db *db, lsm_writer *w)
         db->switch_presync = 1;
         return ROOM_PRESYNC;
     }
-    return switch_memtable(db);
+    return switch_memtable(db, 0);
 }
 
 /* Write controller.  While level 0 is at its slowdown trigger S or above
@@ -1018,14 +1021,16 @@ enum { OP_WRITE, OP_SWITCH, OP_SWITCH_IDLE, OP_SYNC, OP_FLUSH_WAL };
 /* OP_SWITCH_IDLE (mu held): switches a non-empty memtable only if that
  * needs no wait (a free immutable slot, level 0 below its slowdown
  * trigger, no presync of its WAL under way), so the compaction thread may
- * ask without waiting on itself. */
+ * ask without waiting on itself.  Its new WAL is a new file: a kept one
+ * written over would hold its old size (about memtable_bytes) on the
+ * disk of an idle store until the next switch, for no sync to save. */
 static int switch_if_free(lsm_db *db)
 {
     if (db->bg_error || lsm_memtable_empty(db->mem) || db->switch_presync ||
         db->nimm >= db->opt.max_immutable_memtables ||
         db->vs.current->nfiles[0] >= (size_t)db->opt.level0_slowdown_trigger)
         return LSM_OK;
-    return switch_memtable(db);
+    return switch_memtable(db, 1);
 }
 
 /* The head writer fsyncs the WAL for an OP_SYNC barrier, or writes out
@@ -1089,6 +1094,7 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
     int rc = apply_group(db, group, sync, clean);
     pthread_mutex_lock(&db->mu);
     db->log_bytes = lsm_wal_offset(db->log);
+    db->log_file_bytes = lsm_wal_file_bytes(db->log);
     if (rc == LSM_OK) {
         db->bulk_in_mem |= head->bulk;
         /* Release: a reader that loads it (lsm_db_view_take) sees the
@@ -1150,7 +1156,7 @@ static void request_reclaim(lsm_db *db)
     if (db->switch_presync)
         return;                      /* a writer is syncing the WAL: later */
     db->reclaim_more = 0;
-    if (switch_memtable(db) != LSM_OK)
+    if (switch_memtable(db, 0) != LSM_OK)
         return;
     db->reclaim_pending = 1;
     db->reclaim_log = db->mem_log;

@@ -111,7 +111,8 @@ struct lsm_db {
     int flushing;                  /* (mu) imm[0] is being flushed */
     int punching;                  /* (mu) punch_holes passes with mu dropped */
     lsm_wal_writer *log;           /* head writer only */
-    uint64_t log_bytes;            /* (mu) its size */
+    uint64_t log_bytes;            /* (mu) its records' bytes */
+    uint64_t log_file_bytes;       /* (mu) its file's (lsm_wal_file_bytes) */
     uint64_t synced_seq;           /* (mu) every write up to it is fsync'ed */
 
     lsm_writer *writers, *writers_tail;   /* (mu) queue */

@@ -662,14 +662,15 @@ uint64_t lsm_idle_due(lsm_db *db, uint64_t now)
 
 /* Is the WAL more than space_amp_percent of the tables' bytes?  (Its
  * records are larger than the table they become, and overwrites in it
- * hold space twice.)  (mu held) */
+ * hold space twice.)  Its file counts whole: zeros written ahead, and a
+ * reused file's old bytes, which stay until it is retired.  (mu held) */
 static int log_over_space_bound(lsm_db *db)
 {
     uint64_t tables = 0;
     for (int l = 0; l < LSM_NUM_LEVELS; l++)
         tables += lsm_version_level_bytes(db->vs.current, l);
     return db->opt.space_amp_percent > 0 && db->log_bytes > 0 &&
-           db->log_bytes * 100 > tables * (uint64_t)db->opt.space_amp_percent;
+           db->log_file_bytes * 100 > tables * (uint64_t)db->opt.space_amp_percent;
 }
 
 /* Step 1: switches a memtable holding deletions, or whose WAL is large

@@ -173,6 +173,9 @@ int lsm_wal_sync_final(lsm_wal_writer *w);
 #define LSM_WAL_PREFILL_BYTES (1u << 20)
 int lsm_wal_sync_ahead(lsm_wal_writer *w);
 uint64_t lsm_wal_offset(const lsm_wal_writer *w);
+/* The log's file size as far as the writer made it: its records, the
+ * zeros prefilled past them, and a reused file's old bytes (at least). */
+uint64_t lsm_wal_file_bytes(const lsm_wal_writer *w);
 /* Bytes the next lsm_wal_sync_ahead writes: the records appended since
  * the last sync, zeros prefilled since (written out by it too), and the
  * zeros it would write ahead after it (LSM_WAL_PREFILL_BYTES), the mark

@@ -409,6 +409,11 @@ uint64_t lsm_wal_offset(const lsm_wal_writer *w)
     return w->offset;
 }
 
+uint64_t lsm_wal_file_bytes(const lsm_wal_writer *w)
+{
+    return w->prefilled > w->offset ? w->prefilled : w->offset;
+}
+
 uint64_t lsm_wal_sync_cost(const lsm_wal_writer *w)
 {
     return w->offset - w->durable + w->zeros_unsynced +

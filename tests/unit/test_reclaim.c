@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,16 +35,22 @@ static void key_of(int i, char *buf)
     snprintf(buf, 16, "k%06d", i);
 }
 
-/* Puts keys [from, to) with values of VALUE bytes marked by round. */
-static void put_keys(lsm_db *db, int from, int to, int round)
+/* Puts keys [from, to) with values of VALUE bytes marked by round, each
+ * with lsm_put's flags. */
+static void put_keys_flags(lsm_db *db, int from, int to, int round, int flags)
 {
     char k[16], v[VALUE];
     for (int i = from; i < to; i++) {
         key_of(i, k);
         memset(v, 'a' + (i + round) % 26, sizeof v);
         snprintf(v, sizeof v, "%d/%d", i, round);
-        assert_int_equal(lsm_put(db, k, strlen(k), v, sizeof v, 0), LSM_OK);
+        assert_int_equal(lsm_put(db, k, strlen(k), v, sizeof v, flags), LSM_OK);
     }
+}
+
+static void put_keys(lsm_db *db, int from, int to, int round)
+{
+    put_keys_flags(db, from, to, round, 0);
 }
 
 static void options(lsm_options *o)
@@ -621,6 +628,54 @@ static void test_hold_stops_idle_pass_under_way(void **state)
     tu_close_and_remove(db, dir);
 }
 
+/* Bytes of dir's WAL files. */
+static long long wal_files_bytes(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    long long sum = 0;
+    char path[4096];
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t n = strlen(e->d_name);
+        if (n < 4 || strcmp(e->d_name + n - 4, ".log") != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        long long size = tu_file_size(path);
+        assert_true(size >= 0);
+        sum += size;
+    }
+    closedir(d);
+    return sum;
+}
+
+/* Synced writes that reuse WAL files, then an idle period: the WALs left
+ * on disk are small.  The idle flush starts a new file rather than
+ * writing over the kept one (whose old size, zeros ahead included, would
+ * stay until the next switch), and the kept one is deleted. */
+static void test_idle_store_keeps_no_reused_wal(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("reclaim");
+    lsm_options o;
+    options(&o);
+    o.space_amp_percent = 10;
+    lsm_db *db = tu_open_db(dir, &o);
+    lsm_stats st = { 0 };
+    int rounds = 0;
+    for (; rounds < 60 && st.wal_recycled < 2; rounds++) {
+        put_keys_flags(db, 0, 100, rounds, LSM_SYNC);
+        lsm_get_stats(db, &st);
+    }
+    assert_true(st.wal_recycled >= 2);
+    put_keys_flags(db, 0, 10, rounds, LSM_SYNC);   /* in the reused WAL */
+    assert_true(tu_wait_for(db, settled, NULL, WAIT_SECONDS));
+    long long left = wal_files_bytes(dir);
+    if (left >= (long long)o.memtable_bytes / 2)
+        fail_msg("%lld bytes of WAL files on an idle store", left);
+    assert_int_equal(count_keys(db, NULL), 100);
+    tu_close_and_remove(db, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_hold_stops_idle_pass_under_way),
         cmocka_unit_test(test_reads_hold_rewrites_back),
         cmocka_unit_test(test_open_waits_an_idle_period),
+        cmocka_unit_test(test_idle_store_keeps_no_reused_wal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
