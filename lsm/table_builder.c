@@ -130,6 +130,8 @@ struct lsm_table_builder {
     int finished;
     uint64_t offset;            /* bytes written or buffered in out */
     lsm_buf out;                /* output not yet appended to f */
+    uint64_t appended;          /* bytes appended to f (offset less out) */
+    uint64_t writeback_off;     /* start_writeback asked up to here */
 
     lsm_block_builder data;
     lsm_block_builder index;
@@ -217,13 +219,33 @@ static int fail_nomem(lsm_table_builder *b)
     return b->status = lsm_fail(LSM_NO_MEMORY, "table builder: out of memory");
 }
 
+/* Every TABLE_WRITEBACK_BYTES appended, the disk is asked to start
+ * writing them (the env's start_writeback, RocksDB's bytes_per_sync): the
+ * final fsync finds little left, and a WAL fdatasync meanwhile waits
+ * behind at most that much of the table instead of all of it at once. */
+#define TABLE_WRITEBACK_BYTES ((uint64_t)1 << 20)
+
+static int appended(lsm_table_builder *b, int rc, size_t n)
+{
+    if (rc)
+        return b->status = rc;
+    b->appended += n;
+    if (b->appended - b->writeback_off >= TABLE_WRITEBACK_BYTES &&
+        b->f->ops->start_writeback) {
+        b->f->ops->start_writeback(b->f, b->writeback_off,
+                                   b->appended - b->writeback_off);
+        b->writeback_off = b->appended;
+    }
+    return LSM_OK;
+}
+
 static int flush_out(lsm_table_builder *b)
 {
     if (b->out.len == 0)
         return LSM_OK;
-    int rc = lsm_file_append(b->f, b->out.data, b->out.len);
+    int rc = appended(b, lsm_file_append(b->f, b->out.data, b->out.len), b->out.len);
     if (rc)
-        return b->status = rc;
+        return rc;
     lsm_buf_clear(&b->out);
     return LSM_OK;
 }
@@ -234,8 +256,8 @@ static int emit(lsm_table_builder *b, const void *p, size_t n)
     if (n >= OUT_DIRECT_BYTES) {
         if ((rc = flush_out(b)))
             return rc;
-        if ((rc = lsm_file_append(b->f, p, n)))
-            return b->status = rc;
+        if ((rc = appended(b, lsm_file_append(b->f, p, n), n)))
+            return rc;
     } else {
         if (lsm_buf_append(&b->out, p, n))
             return fail_nomem(b);
