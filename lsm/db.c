@@ -623,7 +623,8 @@ lsm_memtable *lsm_db_memtable_new(lsm_db *db)
  * (old_log), so the writers behind the head wait for a write(2) of 19
  * bytes, not a journal commit.  `fresh`: the new WAL is not written over
  * the kept one (switch_if_free); a spare made ahead is taken as it is
- * (one is left only by a switch that failed). */
+ * (rarely left: by a failed switch, or a presync after which the
+ * memtable had room again). */
 static int switch_memtable(lsm_db *db, int fresh)
 {
     lsm_memtable *m = lsm_db_memtable_new(db);
@@ -1018,6 +1019,14 @@ static void wait_for_room(lsm_db *db)
 /* What a queued writer asks of the head of the queue. */
 enum { OP_WRITE, OP_SWITCH, OP_SWITCH_IDLE, OP_SYNC, OP_FLUSH_WAL };
 
+/* Records the WAL's sizes for threads other than the head writer, which
+ * owns db->log (mu held, by the head writer). */
+static void note_log_size(lsm_db *db)
+{
+    db->log_bytes = lsm_wal_offset(db->log);
+    db->log_file_bytes = lsm_wal_file_bytes(db->log);
+}
+
 /* OP_SWITCH_IDLE (mu held): switches a non-empty memtable only if that
  * needs no wait (a free immutable slot, level 0 below its slowdown
  * trigger, no presync of its WAL under way), so the compaction thread may
@@ -1053,6 +1062,7 @@ static int sync_wal(lsm_db *db, int op)
     if (rc == LSM_OK)
         rc = op == OP_SYNC ? sync_log(db, ahead) : lsm_wal_flush(db->log);
     pthread_mutex_lock(&db->mu);
+    note_log_size(db);                 /* a sync may write zeros ahead */
     if (op == OP_SYNC)
         __atomic_add_fetch(&db->stats.wal_syncs, 1, __ATOMIC_RELAXED);
     if (rc)
@@ -1093,8 +1103,7 @@ static int write_group(lsm_db *db, lsm_writer *head, lsm_batch *group,
     pthread_mutex_unlock(&db->mu);
     int rc = apply_group(db, group, sync, clean);
     pthread_mutex_lock(&db->mu);
-    db->log_bytes = lsm_wal_offset(db->log);
-    db->log_file_bytes = lsm_wal_file_bytes(db->log);
+    note_log_size(db);
     if (rc == LSM_OK) {
         db->bulk_in_mem |= head->bulk;
         /* Release: a reader that loads it (lsm_db_view_take) sees the
