@@ -26,7 +26,7 @@ typedef struct cm_sub {
 
 typedef struct cm_op {
     size_t first, n;        /* sub-operations */
-    int sync;
+    int flags;              /* lsm_write's: LSM_SYNC, LSM_BULK */
 } cm_op;
 
 typedef struct cm_state {
@@ -265,10 +265,10 @@ void cm_set_durable(cm_model *m, size_t n)
 
 int cm_op_is_sync(const cm_model *m, size_t op)
 {
-    return op < m->nops && m->ops[op].sync;
+    return op < m->nops && (m->ops[op].flags & LSM_SYNC);
 }
 
-void cm_op_begin(cm_model *m, int sync)
+void cm_op_begin(cm_model *m, int flags)
 {
     if (m->nops == m->cap_ops) {
         m->cap_ops = m->cap_ops ? 2 * m->cap_ops : 64;
@@ -276,7 +276,7 @@ void cm_op_begin(cm_model *m, int sync)
     }
     m->ops[m->nops].first = m->nsubs;
     m->ops[m->nops].n = 0;
-    m->ops[m->nops].sync = sync;
+    m->ops[m->nops].flags = flags;
 }
 
 static cm_sub *new_sub(cm_model *m)
@@ -376,7 +376,10 @@ static void gen_sub(cm_model *m, uint64_t *rng, const cm_workload *w)
 
 size_t cm_gen_op(cm_model *m, uint64_t *rng, const cm_workload *w)
 {
-    cm_op_begin(m, (int)rnd_below(rng, 100) < w->sync_pct);
+    int flags = (int)rnd_below(rng, 100) < w->sync_pct ? LSM_SYNC : 0;
+    if (w->bulk_pct > 0 && (int)rnd_below(rng, 100) < w->bulk_pct)
+        flags |= LSM_BULK;  /* drawn only then: other workloads stay as they were */
+    cm_op_begin(m, flags);
     int n = 1;
     if ((int)rnd_below(rng, 100) < w->batch_pct)
         n = 1 + (int)rnd_below(rng, (uint64_t)(w->max_batch > 0 ? w->max_batch : 1));
@@ -388,7 +391,7 @@ size_t cm_gen_op(cm_model *m, uint64_t *rng, const cm_workload *w)
 int cm_exec_op(cm_model *m, size_t op, lsm_db *db)
 {
     const cm_op *o = &m->ops[op];
-    int flags = o->sync ? LSM_SYNC : 0;
+    int flags = o->flags;
     char ka[CM_KEY_LEN + 1], kb[CM_KEY_LEN + 1];
     if (o->n == 1) {
         const cm_sub *u = &m->subs[o->first];

@@ -37,6 +37,7 @@ typedef struct cm_model cm_model;
 typedef struct cm_workload {
     uint32_t max_value;     /* longest value; lengths skew small */
     int sync_pct;           /* operations written with LSM_SYNC */
+    int bulk_pct;           /* ... with LSM_BULK (as large file writes) */
     int delete_pct;         /* point deletes among sub-operations */
     int range_pct;          /* range deletes among sub-operations */
     uint32_t max_range;     /* widest range delete, in keys */
@@ -57,8 +58,9 @@ void cm_fill_value(uint64_t vid, uint32_t len, void *buf);
 uint64_t cm_hash_bytes(const void *p, size_t n);
 
 /* Building an operation: begin, any number of sub-operations, end.  end
- * applies it to the model's current state and returns its index. */
-void cm_op_begin(cm_model *m, int sync);
+ * applies it to the model's current state and returns its index.
+ * flags: lsm_write's, LSM_SYNC (1) and LSM_BULK. */
+void cm_op_begin(cm_model *m, int flags);
 void cm_op_put(cm_model *m, uint32_t key, uint32_t vlen);
 void cm_op_delete(cm_model *m, uint32_t key);
 void cm_op_delete_range(cm_model *m, uint32_t begin, uint32_t end);

@@ -80,6 +80,7 @@ struct fault_env {
     int down;
     uint64_t used, capacity;
     uint64_t counts[FAULT_OP_COUNT];
+    uint64_t syncs_written;     /* sync_written calls that synced */
     /* the fault rule */
     unsigned fault_mask;
     int countdown;
@@ -305,15 +306,22 @@ static void fill_zeros(const fnode *node, char *dst, size_t from, size_t to)
 }
 
 
-static void node_sync(fnode *node)
+/* Makes what reached the kernel durable: data[0, flushed) and the zeros
+ * prefilled past it. */
+static void node_sync_flushed(fnode *node)
 {
     if (node->replaced) {
         lsm_buf_free(&node->old);
         node->replaced = 0;
     }
-    node->synced = node->data.len;
-    node->flushed = node->data.len;
+    node->synced = node->flushed;
     node->zero_synced = node->zero_end;
+}
+
+static void node_sync(fnode *node)
+{
+    node->flushed = node->data.len;     /* fsync writes the buffer first */
+    node_sync_flushed(node);
 }
 
 /* Makes prefilled zeros past the data, up to `upto`, part of it (as
@@ -422,6 +430,22 @@ static int fh_sync(lsm_file *f)
         node_sync(h->node);
     pthread_mutex_unlock(&fe->mu);
     return rc;
+}
+
+/* An fdatasync of what reached the kernel, leaving the appends still in
+ * the buffer out (another thread may append meanwhile: mu orders them).
+ * Counted and failed as a sync; a failure is not reported (env.h). */
+static void fh_sync_written(lsm_file *f)
+{
+    fhandle *h = (fhandle *)f;
+    fault_env *fe = h->fe;
+    pthread_mutex_lock(&fe->mu);
+    if (stale(fe, h, "fdatasync") == LSM_OK &&
+        begin_op(fe, FAULT_OP_SYNC, "fdatasync", h->path) == LSM_OK) {
+        node_sync_flushed(h->node);
+        fe->syncs_written++;
+    }
+    pthread_mutex_unlock(&fe->mu);
 }
 
 /* Not an operation of its own for counting and faults: in the posix env
@@ -556,6 +580,7 @@ static const struct lsm_file_ops fh_ops = {
     .append = fh_append,
     .pread = fh_pread,
     .sync = fh_sync,
+    .sync_written = fh_sync_written,
     .size = fh_size,
     .close = fh_close,
     .reserve = fh_reserve,
@@ -1112,6 +1137,14 @@ uint64_t fault_env_op_count(fault_env *fe, enum fault_op op)
         return 0;
     pthread_mutex_lock(&fe->mu);
     uint64_t n = fe->counts[op];
+    pthread_mutex_unlock(&fe->mu);
+    return n;
+}
+
+uint64_t fault_env_syncs_written(fault_env *fe)
+{
+    pthread_mutex_lock(&fe->mu);
+    uint64_t n = fe->syncs_written;
     pthread_mutex_unlock(&fe->mu);
     return n;
 }

@@ -110,6 +110,8 @@ uint64_t fault_env_faults_fired(fault_env *fe);
 
 /* Calls of op so far (failed ones included). */
 uint64_t fault_env_op_count(fault_env *fe, enum fault_op op);
+/* sync_written calls (a WAL's presync) that synced, so far. */
+uint64_t fault_env_syncs_written(fault_env *fe);
 
 void fault_env_set_capacity(fault_env *fe, uint64_t bytes);
 
