@@ -14,8 +14,11 @@
  * Model, precisely:
  *   - append adds to the current bytes, held in user space until the
  *     handle's flush, sync or close (or a failed append) hands them to the
- *     kernel; sync (fdatasync) makes the current bytes durable.  Truncating an existing file (open_write on it) is
- *     durable only at the next sync of the file.
+ *     kernel; sync (fdatasync) makes the current bytes durable, and
+ *     sync_written the bytes handed to the kernel (the appends still held
+ *     stay as they are: another thread may be appending).  Truncating an
+ *     existing file (open_write on it) is durable only at the next sync of
+ *     the file.
  *   - prefill writes zeros past the appended bytes (reads see them, size
  *     of a handle open for writing does not); appends go over them.  A
  *     sync makes them durable: power loss then leaves the file's data as
