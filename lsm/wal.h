@@ -73,7 +73,11 @@
  * the start fragment its writer wrote first), so the start binds the id
  * to the number: the reader, told the number (lsm_wal_reader_set_log),
  * learns the id there, and a start naming another number (a reused file
- * whose new start a power cut lost) makes the whole file old bytes.
+ * whose new start a power cut lost) makes the whole file old bytes.  A
+ * start that does not verify (damaged after it was synced) is damage:
+ * the id is then taken from the fragment right after it if that one
+ * verifies with the id it carries (written and synced with the start:
+ * wal_reader.c, adopt_id_after_start), so a salvage keeps the log.
  * After the start, a fragment with another id, one in the format above,
  * and bytes that do not verify whose header does not carry the id, are
  * held like zeros: the end of the log if nothing of its own follows,

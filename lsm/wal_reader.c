@@ -360,6 +360,38 @@ static void drop_rest_of_block(lsm_wal_reader *r, uint64_t frag_off,
     r->pos = r->block_len;
 }
 
+/* The log's start (offset 0) is damaged: its id is taken from the
+ * fragment where the start ends, if one there verifies with the id it
+ * carries.  That is this log's first record (its FOLLOWS mark, for a
+ * WAL made by a switch), written with the start -- and for a reused file
+ * synced with it -- before the file took the log's name (db.c,
+ * start_log), so never an older log's bytes.  The start's bytes are
+ * damage; what follows reads as the log's own (damage before the tail:
+ * a replay keeps it only with salvage).  1 if the id was taken. */
+static int adopt_id_after_start(lsm_wal_reader *r)
+{
+    const size_t at = LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD;
+    if (!r->has_log || r->recyclable || r->block_off != 0 ||
+        at + LSM_WAL_LOG_HEADER > r->block_len)
+        return 0;
+    const char *h = r->block + at;
+    if ((unsigned char)h[6] <= LSM_WAL_SYNC_MARK)
+        return 0;
+    char reason[64];
+    fragment fr;
+    r->recyclable = 1;
+    r->id = lsm_decode_fixed64(h + LSM_WAL_HEADER);
+    if (check_fragment(r, at, &fr, reason, sizeof reason) != FRAG_GOOD) {
+        r->recyclable = 0;
+        r->id = 0;
+        return 0;
+    }
+    r->start_damaged = 1;
+    drop(r, 0, at, "damaged start of the log");
+    r->pos = at;
+    return 1;
+}
+
 /* Reads the block after the current one (the first block if none). */
 static int load_next_block(lsm_wal_reader *r)
 {
@@ -551,6 +583,8 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
         fragment fr;
         switch (check_fragment(r, r->pos, &fr, reason, sizeof reason)) {
         case FRAG_TORN:
+            if (frag_off == 0 && adopt_id_after_start(r))
+                continue;       /* a start's length can be damaged only */
             drop(r, frag_off, r->block_off + r->block_len, reason);
             r->pos = r->block_len;
             continue;
@@ -563,6 +597,8 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
             drop_rest_of_block(r, frag_off, reason);
             continue;
         case FRAG_BAD:
+            if (frag_off == 0 && adopt_id_after_start(r))
+                continue;
             r->start_damaged |= frag_off == 0 && r->has_log;
             drop_rest_of_block(r, frag_off, reason);
             continue;

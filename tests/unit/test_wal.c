@@ -1086,6 +1086,39 @@ static void test_recycled_log_zeroed_start(void **state)
     }
 }
 
+/* A reused file whose new start was damaged after it was synced: the
+ * log's id is taken from its first record, right after the start, and
+ * every record reads back, after damage (before the tail: a replay keeps
+ * them only with salvage).  With that record damaged too nothing tells
+ * the log's bytes from the old ones: no record, damage before the tail. */
+static void test_recycled_log_damaged_start(void **state)
+{
+    (void)state;
+    rec old[60], young[20];
+    for (size_t i = 0; i < 60; i++)
+        old[i] = (rec){ 900, (uint32_t)i };
+    for (size_t i = 0; i < 20; i++)
+        young[i] = (rec){ 500, (uint32_t)(100 + i) };
+    const uint64_t first = LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD;
+    lsm_wal_damage d;
+    for (uint64_t off = 0; off < first; off += 5) {
+        write_log_numbered(3, 0, old, 60, NULL);
+        write_log_numbered(7, 1, young, 20, NULL);
+        flip_bit(off, (int)(off % 8));
+        expect_log_numbered(7, young, 20, &d);
+        assert_int_equal(d.regions, 1);
+        assert_int_equal(d.first_offset, 0);
+        assert_int_equal(d.dropped_bytes, first);
+        assert_int_equal(d.before_tail, 1);
+    }
+    write_log_numbered(3, 0, old, 60, NULL);
+    write_log_numbered(7, 1, young, 20, NULL);
+    flip_bit(2, 1);
+    flip_bit(first + 2, 1);
+    expect_log_numbered(7, NULL, 0, &d);
+    assert_int_equal(d.before_tail, 1);
+}
+
 /* Old bytes that imitate fragments -- in the first format, or recyclable
  * ones with a guessed id -- are neither records nor damage of the WAL
  * written over them, also where its records end on one of their
@@ -1131,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_recycled_log_damage),
         cmocka_unit_test(test_recycled_log_ignores_forged_fragments),
         cmocka_unit_test(test_recycled_log_zeroed_start),
+        cmocka_unit_test(test_recycled_log_damaged_start),
         cmocka_unit_test(test_recycled_log_large_first_record),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
