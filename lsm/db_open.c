@@ -395,7 +395,9 @@ static int log_start(lsm_db *db, uint64_t number)
         return LOG_PLAIN;
     lsm_slice rec;
     int got = lsm_wal_read(r, &rec);
-    int start = got == 0 ? LOG_EMPTY
+    /* No record but damage before the tail (records that verify were
+     * dropped with it) is no spare: its replay judges it. */
+    int start = got == 0 && !lsm_wal_reader_damage(r)->before_tail ? LOG_EMPTY
                 : got == 1 && lsm_db_record_mark(rec) == LSM_MARK_FOLLOWS ? LOG_FOLLOWS
                                                                           : LOG_PLAIN;
     lsm_wal_reader_free(r);     /* rec points into it */

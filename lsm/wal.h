@@ -77,7 +77,9 @@
  * start that does not verify (damaged after it was synced) is damage:
  * the id is then taken from the fragment right after it if that one
  * verifies with the id it carries (written and synced with the start:
- * wal_reader.c, adopt_id_after_start), so a salvage keeps the log.
+ * wal_reader.c, adopt_id_after_start) and the damaged start differs in
+ * at most 2 bytes from this log's start with that id (not another log's
+ * start, nor a first-format record), so a salvage keeps the log.
  * After the start, a fragment with another id, one in the format above,
  * and bytes that do not verify whose header does not carry the id, are
  * held like zeros: the end of the log if nothing of its own follows,

@@ -318,9 +318,18 @@ static int good_fragment_follows(const lsm_wal_reader *r, size_t from)
 {
     char reason[64];
     fragment fr;
-    for (size_t p = from; p + LSM_WAL_HEADER <= r->block_len; p++)
-        if (check_fragment(r, p, &fr, reason, sizeof reason) == FRAG_GOOD)
+    /* After a damaged start whose id was not adopted, a recyclable
+     * fragment that verifies with the id it carries (STALE only for
+     * that here) is evidence too: a WAL's start is written before
+     * anything and synced before it takes its name (db.c, start_log),
+     * so no power cut leaves a damaged start with fragments after it
+     * (as for the blocks after: lsm_wal_read, FRAG_STALE). */
+    int any_id = r->start_damaged && r->has_log && !r->recyclable && !r->foreign;
+    for (size_t p = from; p + LSM_WAL_HEADER <= r->block_len; p++) {
+        int rc = check_fragment(r, p, &fr, reason, sizeof reason);
+        if (rc == FRAG_GOOD || (any_id && rc == FRAG_STALE && fr.recyclable))
             return 1;
+    }
     return 0;
 }
 
@@ -360,14 +369,24 @@ static void drop_rest_of_block(lsm_wal_reader *r, uint64_t frag_off,
     r->pos = r->block_len;
 }
 
+/* Bytes of a damaged start that may differ from the start this log
+ * would have with the id adopted (adopt_id_after_start). */
+#define ADOPT_MAX_DAMAGED_BYTES 2
+
 /* The log's start (offset 0) is damaged: its id is taken from the
  * fragment where the start ends, if one there verifies with the id it
- * carries.  That is this log's first record (its FOLLOWS mark, for a
- * WAL made by a switch), written with the start -- and for a reused file
- * synced with it -- before the file took the log's name (db.c,
- * start_log), so never an older log's bytes.  The start's bytes are
- * damage; what follows reads as the log's own (damage before the tail:
- * a replay keeps it only with salvage).  1 if the id was taken. */
+ * carries and the damaged start is, but for at most
+ * ADOPT_MAX_DAMAGED_BYTES bytes, the start of this log's number with
+ * that id.  That fragment is then this log's first record (its FOLLOWS
+ * mark, for a WAL made by a switch), written with the start -- and for
+ * a reused file synced with it -- before the file took the log's name
+ * (db.c, start_log).  The fragment alone does not name the log: another
+ * log's start, damaged (a file that is old bytes throughout), is
+ * followed by that log's first record, and in a log of the first format
+ * offset 23 is inside a record's payload (a user's bytes); neither is
+ * close to this log's start.  The start's bytes are damage; what
+ * follows reads as the log's own (damage before the tail: a replay
+ * keeps it only with salvage).  1 if the id was taken. */
 static int adopt_id_after_start(lsm_wal_reader *r)
 {
     const size_t at = LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD;
@@ -376,6 +395,21 @@ static int adopt_id_after_start(lsm_wal_reader *r)
         return 0;
     const char *h = r->block + at;
     if ((unsigned char)h[6] <= LSM_WAL_SYNC_MARK)
+        return 0;
+    char want[LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD];
+    const uint8_t type = LSM_WAL_SYNC_MARK + LSM_WAL_RECYCLABLE;
+    uint64_t id = lsm_decode_fixed64(h + LSM_WAL_HEADER);
+    lsm_encode_fixed64(want + LSM_WAL_LOG_HEADER, r->number);
+    lsm_encode_fixed32(want, lsm_checksum_log(type, id, want + LSM_WAL_LOG_HEADER,
+                                              LSM_WAL_START_PAYLOAD));
+    want[4] = LSM_WAL_START_PAYLOAD;
+    want[5] = 0;
+    want[6] = (char)type;
+    lsm_encode_fixed64(want + LSM_WAL_HEADER, id);
+    int differ = 0;
+    for (size_t i = 0; i < at; i++)
+        differ += want[i] != r->block[i];
+    if (differ > ADOPT_MAX_DAMAGED_BYTES)
         return 0;
     char reason[64];
     fragment fr;
@@ -585,6 +619,10 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
         case FRAG_TORN:
             if (frag_off == 0 && adopt_id_after_start(r))
                 continue;       /* a start's length can be damaged only */
+            if (frag_off == 0 && r->has_log) {
+                r->start_damaged = 1;
+                r->damage.before_tail |= good_fragment_follows(r, r->pos + 1);
+            }
             drop(r, frag_off, r->block_off + r->block_len, reason);
             r->pos = r->block_len;
             continue;

@@ -984,6 +984,16 @@ static void test_recycled_log_reads_to_its_own_end(void **state)
     assert_true(d.regions > 0);
 }
 
+/* The records of an old log (60 of 900 bytes) and of the younger one
+ * written over its file (20 of 500). */
+static void old_and_young(rec old[60], rec young[20])
+{
+    for (size_t i = 0; i < 60; i++)
+        old[i] = (rec){ 900, (uint32_t)i };
+    for (size_t i = 0; i < 20; i++)
+        young[i] = (rec){ 500, (uint32_t)(100 + i) };
+}
+
 /* Damage in a recyclable log: a torn record of its own at the end is a
  * torn tail, reported; damage followed by its own records is damage
  * before the tail, as in any log (the reader resynchronises at the next
@@ -992,10 +1002,7 @@ static void test_recycled_log_damage(void **state)
 {
     (void)state;
     rec old[60], young[20];
-    for (size_t i = 0; i < 60; i++)
-        old[i] = (rec){ 900, (uint32_t)i };
-    for (size_t i = 0; i < 20; i++)
-        young[i] = (rec){ 500, (uint32_t)(100 + i) };
+    old_and_young(old, young);
     uint64_t ends[20];
     write_log_numbered(3, 0, old, 60, NULL);
     write_log_numbered(7, 1, young, 20, ends);
@@ -1095,10 +1102,7 @@ static void test_recycled_log_damaged_start(void **state)
 {
     (void)state;
     rec old[60], young[20];
-    for (size_t i = 0; i < 60; i++)
-        old[i] = (rec){ 900, (uint32_t)i };
-    for (size_t i = 0; i < 20; i++)
-        young[i] = (rec){ 500, (uint32_t)(100 + i) };
+    old_and_young(old, young);
     const uint64_t first = LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD;
     lsm_wal_damage d;
     for (uint64_t off = 0; off < first; off += 5) {
@@ -1136,6 +1140,108 @@ static void test_recycled_log_ignores_forged_fragments(void **state)
     }
 }
 
+/* A file whose offset 0 holds another log's start is old bytes
+ * throughout (wal.h).  With that start damaged, the other log's records
+ * must not read as this log's: the fragment after a start carries an id
+ * but no number (adopt_id_after_start compares the damaged start with
+ * this log's). */
+static void test_damaged_foreign_start_is_not_adopted(void **state)
+{
+    (void)state;
+    rec old[60], young[20];
+    old_and_young(old, young);
+    lsm_wal_damage d;
+    write_log_numbered(3, 0, old, 60, NULL);
+    expect_log_numbered(7, NULL, 0, &d);        /* foreign: all old bytes */
+    assert_int_equal(d.before_tail, 0);
+    flip_bit(2, 1);                             /* the old start's checksum */
+    expect_log_numbered(7, NULL, 0, &d);        /* log 3's 60 records? */
+}
+
+/* Writes an old-format (7-byte header) log whose first record carries,
+ * at file offset 23 (its payload's byte 16), a recyclable fragment with
+ * id 0x1234 made by hand: `padding` a SYNC with no payload, else a FULL
+ * "FORGED" record; then `more` ordinary records. */
+static void write_old_log_with_image_at_23(int padding, size_t more)
+{
+    lsm_env *e = lsm_env_posix();
+    lsm_file *f;
+    assert_int_equal(e->open_write(e, logpath, &f), LSM_OK);
+    lsm_wal_writer *w;
+    assert_int_equal(lsm_wal_writer_new(f, 0, &w), LSM_OK);
+    char first[300];
+    memset(first, 'u', sizeof first);          /* a user's bytes */
+    char *img = first + (LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD - H);
+    const uint64_t id = 0x1234;
+    const char *body = "FORGED";
+    size_t len = padding ? 0 : strlen(body);
+    uint8_t type = (uint8_t)((padding ? LSM_WAL_SYNC_MARK : LSM_WAL_FULL) +
+                             LSM_WAL_RECYCLABLE);
+    memcpy(img + LSM_WAL_LOG_HEADER, body, len);
+    img[4] = (char)len;
+    img[5] = 0;
+    img[6] = (char)type;
+    lsm_encode_fixed64(img + H, id);
+    lsm_encode_fixed32(img, lsm_checksum_log(type, id, img + LSM_WAL_LOG_HEADER, len));
+    if (!padding)       /* then bytes that are no fragment of any kind */
+        img[LSM_WAL_LOG_HEADER + len + 6] = (char)0xff;
+    else
+        img[LSM_WAL_LOG_HEADER + 6] = (char)0xff;
+    assert_int_equal(lsm_wal_append(w, lsm_slice_make(first, sizeof first)), LSM_OK);
+    rec r[200];
+    for (size_t i = 0; i < more; i++)
+        r[i] = (rec){ 1000, (uint32_t)i };
+    append_records(w, r, more, NULL);
+    assert_int_equal(lsm_wal_writer_close(w), LSM_OK);
+}
+
+/* An old-format WAL (read with its number, as replay_log does) whose
+ * first header is damaged: offset 23 is inside its first record's
+ * payload -- user data -- so nothing there may be taken for this log's
+ * fragment: no forged record, and damage before the tail (the fragments
+ * after the damage verify), which salvage reads on past. */
+static void test_old_format_damaged_start_image_at_23(void **state)
+{
+    (void)state;
+    for (int padding = 0; padding < 2; padding++) {
+        write_old_log_with_image_at_23(padding, 100);
+        flip_bit(0, 3);
+        lsm_wal_reader *r = open_reader();
+        lsm_wal_reader_set_log(r, 7);         /* as replay_log reads it */
+        lsm_slice s;
+        int n = 0, forged = 0;
+        while (lsm_wal_read(r, &s) == 1) {
+            forged += s.len == 6 && memcmp(s.data, "FORGED", 6) == 0;
+            n++;
+        }
+        lsm_wal_damage d = *lsm_wal_reader_damage(r);
+        lsm_wal_reader_free(r);
+        assert_int_equal(forged, 0);
+        assert_int_equal(d.before_tail, 1);     /* else: opens, log lost */
+        assert_true(n >= 60);                   /* blocks 1.. (salvage) */
+    }
+}
+
+/* A WAL in a new file (made at open: no old bytes), all in one block,
+ * whose start and first record are damaged: the records after them
+ * verify (with the log's id, unknown to the reader), so this is damage
+ * before the tail, not a torn tail dropping the whole log (a replay of
+ * the newest WAL then opens without salvage, its records lost). */
+static void test_fresh_log_damaged_start_and_first_record(void **state)
+{
+    (void)state;
+    rec recs[10];
+    for (size_t i = 0; i < 10; i++)
+        recs[i] = (rec){ 500, (uint32_t)i };
+    const uint64_t first = LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD;
+    lsm_wal_damage d;
+    write_log_numbered(7, 0, recs, 10, NULL);
+    flip_bit(2, 1);
+    flip_bit(first + 2, 1);
+    expect_log_numbered(7, NULL, 0, &d);
+    assert_int_equal(d.before_tail, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1166,6 +1272,9 @@ int main(void)
         cmocka_unit_test(test_recycled_log_zeroed_start),
         cmocka_unit_test(test_recycled_log_damaged_start),
         cmocka_unit_test(test_recycled_log_large_first_record),
+        cmocka_unit_test(test_damaged_foreign_start_is_not_adopted),
+        cmocka_unit_test(test_old_format_damaged_start_image_at_23),
+        cmocka_unit_test(test_fresh_log_damaged_start_and_first_record),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
