@@ -84,7 +84,7 @@ check "every change inside the snapshot fails with EROFS"
 erofs() {  # erofs WHAT CMD...
   local out
   if out=$(lib_t 20 "${@:2}" 2>&1); then fail "$1 inside the snapshot succeeded"; fi
-  echo "$out" | grep -q "Read-only file system" || fail "$1: not EROFS: $out"
+  grep -q "Read-only file system" <<<"$out" || fail "$1: not EROFS: $out"
 }
 erofs "write" bash -c "echo x > '$SNAP/one/a/f1'"
 erofs "append" bash -c "echo x >> '$SNAP/one/a/f1'"
@@ -108,7 +108,7 @@ cli_fails() {  # cli_fails PATTERN ARGS...
   out=$(snap "${@:2}" 2>&1) || rc=$?
   [ "$rc" -eq 8 ] || fail "lsmfs snapshot ${*:2}: exit $rc, want 8 ($out)"
   [ "$(echo "$out" | wc -l)" -eq 1 ] || fail "lsmfs snapshot ${*:2}: not one line: $out"
-  echo "$out" | grep -q "$1" || fail "lsmfs snapshot ${*:2}: '$out' does not say '$1'"
+  grep -q "$1" <<<"$out" || fail "lsmfs snapshot ${*:2}: '$out' does not say '$1'"
 }
 cli_fails "exists" create "$MNT" one
 cli_fails "no snapshot of that name" delete "$MNT" nothere
@@ -127,7 +127,7 @@ fi
 nobody() { lib_t 30 setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 rc=0
 out=$(nobody "$LSMFS" snapshot create "$MNT" theirs 2>&1) || rc=$?
-[ "$rc" -eq 8 ] && echo "$out" | grep -q "only root or the mount's owner" ||
+[ "$rc" -eq 8 ] && grep -q "only root or the mount's owner" <<<"$out" ||
   fail "an unprivileged create: exit $rc, '$out'"
 nobody "$LSMFS" snapshot list --no-space "$MNT" | grep -q '^one ' ||
   fail "an unprivileged list does not show 'one'"

@@ -108,14 +108,14 @@ all_cases() {
 # (so a broken oracle cannot make the test pass).
 oracle_ok() {
   case $1 in
-    nobody) echo "$2" | grep -qx '6766 append 766 766' &&
-            echo "$2" | grep -qx '6666 falloc 666 666' &&
-            echo "$2" | grep -qx '6766 punch 766 766' ;;
-    supp)   echo "$2" | grep -qx '2666 append 2666 2666' &&
-            echo "$2" | grep -qx '2676 append 676 676' ;;
-    root)   echo "$2" | grep -qx '6766 append 6766 6766' ;;
-    userns) echo "$2" | grep -qx '6766 append 766 766' &&
-            echo "$2" | grep -qx '6666 truncate 666 666' ;;
+    nobody) grep -qx '6766 append 766 766' <<<"$2" &&
+            grep -qx '6666 falloc 666 666' <<<"$2" &&
+            grep -qx '6766 punch 766 766' <<<"$2" ;;
+    supp)   grep -qx '2666 append 2666 2666' <<<"$2" &&
+            grep -qx '2676 append 676 676' <<<"$2" ;;
+    root)   grep -qx '6766 append 6766 6766' <<<"$2" ;;
+    userns) grep -qx '6766 append 766 766' <<<"$2" &&
+            grep -qx '6666 truncate 666 666' <<<"$2" ;;
     *)      true ;;
   esac || fail "the tmpfs oracle answers unexpectedly for $1: $2"
 }
