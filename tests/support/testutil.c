@@ -145,6 +145,27 @@ int tu_count_files(const char *dir, const char *suffix)
     return n;
 }
 
+long long tu_files_bytes(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    long long sum = 0;
+    struct dirent *e;
+    while (sum >= 0 && (e = readdir(d))) {
+        if (!has_suffix(e->d_name, suffix))
+            continue;
+        char *path;
+        long long size = asprintf(&path, "%s/%s", dir, e->d_name) < 0
+                         ? -1 : tu_file_size(path);
+        if (size >= 0)
+            free(path);
+        sum = size < 0 ? -1 : sum + size;
+    }
+    closedir(d);
+    return sum;
+}
+
 long long tu_table_data_end(const char *path)
 {
     long long size = tu_file_size(path);

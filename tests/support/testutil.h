@@ -30,6 +30,8 @@ int tu_truncate(const char *path, long long len);
 char *tu_find_file(const char *dir, const char *suffix);
 /* Number of files in dir whose name ends with suffix. */
 int tu_count_files(const char *dir, const char *suffix);
+/* Total size of those files; -1 if dir or one of them cannot be read. */
+long long tu_files_bytes(const char *dir, const char *suffix);
 
 /* Offset where a table's data blocks end (its filter block's offset,
  * from the footer); fails the running test on a malformed file. */

@@ -13,7 +13,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -632,20 +631,8 @@ static void test_hold_stops_idle_pass_under_way(void **state)
 /* Bytes of dir's WAL files. */
 static long long wal_files_bytes(const char *dir)
 {
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    long long sum = 0;
-    char path[4096];
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        size_t n = strlen(e->d_name);
-        if (n < 4 || strcmp(e->d_name + n - 4, ".log") != 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        long long size = tu_file_size(path);
-        assert_true(size >= 0);
-        sum += size;
-    }
-    closedir(d);
+    long long sum = tu_files_bytes(dir, ".log");
+    assert_true(sum >= 0);
     return sum;
 }
 
