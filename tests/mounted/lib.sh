@@ -218,7 +218,7 @@ lib_daemon_done() {
     fi
     # (libfuse's multi-threaded loop, -o clone_fd, has no ring.)
     if [ "${LSMFS_TRANSPORT:-}" = io_uring ] &&
-       grep 'transport: /dev/fuse' "$LIB_FG_LOG" | grep -qv clone_fd; then
+       grep 'transport: /dev/fuse' "$LIB_FG_LOG" | grep -v clone_fd >/dev/null; then
       fail "LSMFS_TRANSPORT=io_uring but the daemon used /dev/fuse: $(grep transport: "$LIB_FG_LOG")"
     fi
   fi

@@ -73,7 +73,7 @@ printf "\\$(printf %03o $((old ^ 0xff)))" |
 [ "$(od -An -tu1 -j "$off" -N1 "$sst" | tr -d ' ')" -eq $((old ^ 0xff)) ] ||
   fail "the byte at $off of $sst did not change"
 
-if lib_t 10 "$LSMFS" fsck --help 2>&1 | grep -qi fsck; then
+if lib_t 10 "$LSMFS" fsck --help 2>&1 | grep -i fsck >/dev/null; then
   check "lsmfs fsck (check only) finds the damage: exit 4, naming $name"
   rc=0
   lib_t 120 "$LSMFS" fsck "$STORE" >"$T_DIR/fsck.log" 2>&1 || rc=$?

@@ -114,7 +114,7 @@ lib_t 30 cmp "$SRC" "$MNT/new" || fail "new differs after a remount"
 [ ! -e "$MNT/f1" ] || fail "f1 is back"
 lib_unmount
 
-if lib_t 10 "$LSMFS" fsck --help 2>&1 | grep -qi fsck; then
+if lib_t 10 "$LSMFS" fsck --help 2>&1 | grep -i fsck >/dev/null; then
   check "lsmfs fsck: clean"
   rc=0
   lib_t 120 "$LSMFS" fsck "$STORE" >"$T_DIR/fsck.log" 2>&1 || rc=$?

@@ -129,7 +129,7 @@ chmod 744 "$MNT/script"
 chmod 000 "$MNT/script"
 [ -r "$MNT/script" ] && [ -w "$MNT/script" ] || fail "root refused access to a 000 file"
 [ "$(head -c 9 "$MNT/script")" = '#!/bin/sh' ] || fail "root cannot read a 000 file"
-if grep -F " $MNT " /proc/self/mountinfo | grep -q default_permissions; then
+if grep -F " $MNT " /proc/self/mountinfo | grep default_permissions >/dev/null; then
   fail "default_permissions set on a root-only mount"
 fi
 

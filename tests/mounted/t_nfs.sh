@@ -42,7 +42,7 @@ LIB_CLEANUP+=(stop_servers)
 free_port() {
   local p
   for p in $(shuf -i 20000-29999 -n 50); do
-    ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+    ss -Htln "sport = :$p" | grep . >/dev/null || { echo "$p"; return; }
   done
   fail "no free TCP port found"
 }

@@ -61,7 +61,7 @@ for p in 'libfuse3-[0-9]+' libzstd1 libxxhash0 libc6; do
   echo "$depends" | grep -Eq "(^|, )$p( |,|$)" || fail "lsmfs does not depend on $p: $depends"
 done
 [ "$(dpkg-deb -f "$deb" Recommends)" = fuse3 ] || fail "lsmfs does not recommend fuse3"
-dpkg-deb -f "$dev" Depends | grep -q "lsmfs (= $version)" ||
+dpkg-deb -f "$dev" Depends | grep "lsmfs (= $version)" >/dev/null ||
   fail "lsmfs-dev does not depend on lsmfs (= $version)"
 
 check "contents: the daemon and runtime library in lsmfs, the rest in lsmfs-dev"

@@ -45,8 +45,8 @@ lib_t 60 bash -c '
 lib_t 60 cp -a "$MNT/." "$REF" || fail "copying the tree failed"
 snap create "$MNT" one || fail "snapshot create failed"
 [ -d "$SNAP/one" ] || fail "$SNAP/one is not there"
-ls -a "$MNT" | grep -qx .snapshots && fail "the snapshot directory shows in the root's listing"
-snap list "$MNT" | grep -q '^one ' || fail "list does not show 'one': $(snap list "$MNT")"
+ls -a "$MNT" | grep -x .snapshots >/dev/null && fail "the snapshot directory shows in the root's listing"
+snap list "$MNT" | grep '^one ' >/dev/null || fail "list does not show 'one': $(snap list "$MNT")"
 
 check "the live tree changes; the snapshot does not"
 lib_t 60 bash -c '
@@ -129,12 +129,12 @@ rc=0
 out=$(nobody "$LSMFS" snapshot create "$MNT" theirs 2>&1) || rc=$?
 [ "$rc" -eq 8 ] && grep -q "only root or the mount's owner" <<<"$out" ||
   fail "an unprivileged create: exit $rc, '$out'"
-nobody "$LSMFS" snapshot list --no-space "$MNT" | grep -q '^one ' ||
+nobody "$LSMFS" snapshot list --no-space "$MNT" | grep '^one ' >/dev/null ||
   fail "an unprivileged list does not show 'one'"
 rc=0
 out=$(snap bogus "$MNT" 2>&1) || rc=$?
 [ "$rc" -eq 16 ] || fail "a bad subcommand: exit $rc, want 16"
-snap create --help | grep -q "usage: lsmfs snapshot create" || fail "create --help"
+snap create --help | grep "usage: lsmfs snapshot create" >/dev/null || fail "create --help"
 
 check "kill -9 of the daemon, remount: the snapshot is intact"
 lib_kill_daemon
