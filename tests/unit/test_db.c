@@ -564,6 +564,38 @@ static void test_wal_unsealed_stops_replay(void **state)
     }
 }
 
+/* The newest WAL's first record damaged, with records after it in its
+ * block (dropped with it): damage, not the empty spare a switch can leave
+ * (db_open.c, log_start), so the open refuses rather than dropping the
+ * WAL and the synced writes in it; salvage keeps the older WAL's. */
+static void test_wal_damaged_first_block_is_no_spare(void **state)
+{
+    (void)state;
+    static const char *const old[] = { "a", "b", NULL }, *const next[] = { "c", "d", NULL };
+    char *dir = tu_tempdir("nospare");
+    lsm_db *db = tu_open_db(dir, NULL);
+    lsm_close(db);
+    char *log = tu_find_file(dir, ".log");
+    uint64_t number = 0;
+    assert_int_equal(lsm_parse_filename(strrchr(log, '/') + 1, &number), LSM_FILE_LOG);
+    write_wal(dir, number, 0, old, 1, 1);
+    write_wal(dir, number + 1, 1, next, 3, 0);
+    char *newest = lsm_filename(dir, LSM_FILE_LOG, number + 1);
+    assert_int_equal(tu_flip_byte(newest, 2, 0x01), 0);  /* FOLLOWS's checksum */
+    assert_int_equal(lsm_open(dir, NULL, &db), LSM_CORRUPTION);
+    lsm_options o;
+    lsm_options_init(&o);
+    o.salvage = 1;
+    db = tu_open_db(dir, &o);
+    check_value(db, "a", "a");
+    check_value(db, "b", "b");
+    lsm_close(db);
+    free(newest);
+    free(log);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_wal_midlog_corruption(void **state)
 {
     (void)state;
@@ -890,6 +922,7 @@ int main(void)
         cmocka_unit_test(test_synced_puts_overwrite_the_wal),
         cmocka_unit_test(test_wal_midlog_corruption),
         cmocka_unit_test(test_wal_unsealed_stops_replay),
+        cmocka_unit_test(test_wal_damaged_first_block_is_no_spare),
         cmocka_unit_test(test_background_nice),
         cmocka_unit_test(test_wal_mark_in_next_log_proves_synced),
         cmocka_unit_test(test_model),
