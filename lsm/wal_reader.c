@@ -387,18 +387,12 @@ static void drop_rest_of_block(lsm_wal_reader *r, uint64_t frag_off,
  * close to this log's start.  The start's bytes are damage; what
  * follows reads as the log's own (damage before the tail: a replay
  * keeps it only with salvage).  1 if the id was taken. */
-static int adopt_id_after_start(lsm_wal_reader *r)
+/* Bytes of the block's first LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD
+ * that differ from the start this log has if its id is `id`. */
+static int bytes_off_start(const lsm_wal_reader *r, uint64_t id)
 {
-    const size_t at = LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD;
-    if (!r->has_log || r->recyclable || r->block_off != 0 ||
-        at + LSM_WAL_LOG_HEADER > r->block_len)
-        return 0;
-    const char *h = r->block + at;
-    if ((unsigned char)h[6] <= LSM_WAL_SYNC_MARK)
-        return 0;
     char want[LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD];
     const uint8_t type = LSM_WAL_SYNC_MARK + LSM_WAL_RECYCLABLE;
-    uint64_t id = lsm_decode_fixed64(h + LSM_WAL_HEADER);
     lsm_encode_fixed64(want + LSM_WAL_LOG_HEADER, r->number);
     lsm_encode_fixed32(want, lsm_checksum_log(type, id, want + LSM_WAL_LOG_HEADER,
                                               LSM_WAL_START_PAYLOAD));
@@ -407,14 +401,26 @@ static int adopt_id_after_start(lsm_wal_reader *r)
     want[6] = (char)type;
     lsm_encode_fixed64(want + LSM_WAL_HEADER, id);
     int differ = 0;
-    for (size_t i = 0; i < at; i++)
+    for (size_t i = 0; i < sizeof want; i++)
         differ += want[i] != r->block[i];
-    if (differ > ADOPT_MAX_DAMAGED_BYTES)
+    return differ;
+}
+
+static int adopt_id_after_start(lsm_wal_reader *r)
+{
+    const size_t at = LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD;
+    if (!r->has_log || r->recyclable || r->block_off != 0 ||
+        at + LSM_WAL_LOG_HEADER > r->block_len)
+        return 0;
+    const char *h = r->block + at;
+    uint64_t id = lsm_decode_fixed64(h + LSM_WAL_HEADER);
+    if ((unsigned char)h[6] <= LSM_WAL_SYNC_MARK ||
+        bytes_off_start(r, id) > ADOPT_MAX_DAMAGED_BYTES)
         return 0;
     char reason[64];
     fragment fr;
     r->recyclable = 1;
-    r->id = lsm_decode_fixed64(h + LSM_WAL_HEADER);
+    r->id = id;
     if (check_fragment(r, at, &fr, reason, sizeof reason) != FRAG_GOOD) {
         r->recyclable = 0;
         r->id = 0;
