@@ -119,6 +119,12 @@ enum lsm_wal_type {
 /* The WAL format a manifest records (version_edit.c, tag 13). */
 #define LSM_WAL_FORMAT_RECYCLABLE 1
 
+/* The header of a fragment of `type` (LSM_WAL_FULL ... LSM_WAL_SYNC_MARK)
+ * whose payload is p[0, n), into h: LSM_WAL_HEADER bytes, or, in a
+ * recyclable log, LSM_WAL_LOG_HEADER bytes naming the log's id. */
+void lsm_wal_encode_header(char *h, uint8_t type, int recyclable,
+                           uint64_t id, const char *p, size_t n);
+
 typedef struct lsm_wal_writer lsm_wal_writer;
 
 /* Takes ownership of f; `offset` is f's current size (0 for a new log). */

@@ -392,14 +392,9 @@ static void drop_rest_of_block(lsm_wal_reader *r, uint64_t frag_off,
 static int bytes_off_start(const lsm_wal_reader *r, uint64_t id)
 {
     char want[LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD];
-    const uint8_t type = LSM_WAL_SYNC_MARK + LSM_WAL_RECYCLABLE;
     lsm_encode_fixed64(want + LSM_WAL_LOG_HEADER, r->number);
-    lsm_encode_fixed32(want, lsm_checksum_log(type, id, want + LSM_WAL_LOG_HEADER,
-                                              LSM_WAL_START_PAYLOAD));
-    want[4] = LSM_WAL_START_PAYLOAD;
-    want[5] = 0;
-    want[6] = (char)type;
-    lsm_encode_fixed64(want + LSM_WAL_HEADER, id);
+    lsm_wal_encode_header(want, LSM_WAL_SYNC_MARK, 1, id, want + LSM_WAL_LOG_HEADER,
+                          LSM_WAL_START_PAYLOAD);
     int differ = 0;
     for (size_t i = 0; i < sizeof want; i++)
         differ += want[i] != r->block[i];

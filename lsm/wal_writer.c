@@ -127,18 +127,24 @@ uint64_t lsm_wal_new_id(void)
     return id;
 }
 
+void lsm_wal_encode_header(char *h, uint8_t type, int recyclable,
+                           uint64_t id, const char *p, size_t n)
+{
+    type = (uint8_t)(type + (recyclable ? LSM_WAL_RECYCLABLE : 0));
+    lsm_encode_fixed32(h, recyclable ? lsm_checksum_log(type, id, p, n)
+                                     : lsm_checksum_typed(type, p, n));
+    h[4] = (char)(n & 0xff);
+    h[5] = (char)(n >> 8);
+    h[6] = (char)type;
+    if (recyclable)
+        lsm_encode_fixed64(h + LSM_WAL_HEADER, id);
+}
+
 static int emit_fragment(lsm_wal_writer *w, uint8_t type, const char *p,
                          size_t n)
 {
     char header[LSM_WAL_LOG_HEADER];
-    int recyclable = w->hdr == LSM_WAL_LOG_HEADER;
-    type = (uint8_t)(type + (recyclable ? LSM_WAL_RECYCLABLE : 0));
-    lsm_encode_fixed32(header, recyclable ? lsm_checksum_log(type, w->id, p, n)
-                                          : lsm_checksum_typed(type, p, n));
-    header[4] = (char)(n & 0xff);
-    header[5] = (char)(n >> 8);
-    header[6] = (char)type;
-    lsm_encode_fixed64(header + LSM_WAL_HEADER, w->id);
+    lsm_wal_encode_header(header, type, w->hdr == LSM_WAL_LOG_HEADER, w->id, p, n);
     int rc = lsm_file_append(w->f, header, w->hdr);
     if (!rc && n)
         rc = lsm_file_append(w->f, p, n);

@@ -285,10 +285,10 @@ static inline void wal_fix_checksums(char *buf, size_t n)
                 type > LSM_WAL_SYNC_MARK + LSM_WAL_RECYCLABLE ||
                 hdr > end - pos || len > end - pos - hdr)
                 break;
-            uint32_t number = log ? lsm_decode_fixed32((char *)h + LSM_WAL_HEADER) : 0;
-            lsm_encode_fixed32((char *)h,
-                               log ? lsm_checksum_log((uint8_t)type, number, h + hdr, len)
-                                   : lsm_checksum_typed((uint8_t)type, h + hdr, len));
+            uint64_t id = log ? lsm_decode_fixed64((char *)h + LSM_WAL_HEADER) : 0;
+            lsm_wal_encode_header((char *)h,
+                                  (uint8_t)(log ? type - LSM_WAL_RECYCLABLE : type),
+                                  log, id, (char *)h + hdr, len);
             pos += hdr + len;
         }
     }

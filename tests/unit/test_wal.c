@@ -189,14 +189,7 @@ static void append_fragment(unsigned type, const rec *r)
 {
     char *payload = make(r);
     char h[H];
-    uint32_t crc = lsm_checksum_typed((uint8_t)type, payload, r->len);
-    h[0] = (char)crc;
-    h[1] = (char)(crc >> 8);
-    h[2] = (char)(crc >> 16);
-    h[3] = (char)(crc >> 24);
-    h[4] = (char)(r->len & 0xff);
-    h[5] = (char)(r->len >> 8);
-    h[6] = (char)type;
+    lsm_wal_encode_header(h, (uint8_t)type, 0, 0, payload, r->len);
     append_raw(h, H);
     append_raw(payload, r->len);
     free(payload);
@@ -808,11 +801,7 @@ static void test_mark_image_in_payload_is_no_proof(void **state)
     char *m = img + 50;
     lsm_encode_fixed64(m + H, 1000);  /* durable: past the lost page, before it */
     lsm_encode_fixed64(m + H + 8, UINT64_MAX);  /* ahead */
-    lsm_encode_fixed32(m, lsm_checksum_typed(LSM_WAL_SYNC_MARK, m + H,
-                                             LSM_WAL_MARK_PAYLOAD));
-    m[4] = LSM_WAL_MARK_PAYLOAD;
-    m[5] = 0;
-    m[6] = LSM_WAL_SYNC_MARK;
+    lsm_wal_encode_header(m, LSM_WAL_SYNC_MARK, 0, 0, m + H, LSM_WAL_MARK_PAYLOAD);
     lsm_env *e = lsm_env_posix();
     lsm_file *f;
     assert_int_equal(e->open_write(e, logpath, &f), LSM_OK);
@@ -1036,16 +1025,9 @@ static void write_forged(int blocks, int recyclable, uint64_t id)
         size_t off = 0;
         for (; off + 100 <= B; off += 100) {
             char frag[100] = { 0 };
-            uint8_t type = (uint8_t)(LSM_WAL_FULL + (recyclable ? LSM_WAL_RECYCLABLE : 0));
             size_t len = 100 - hdr;
             memset(frag + hdr, 'F', len);
-            frag[4] = (char)len;
-            frag[6] = (char)type;
-            if (recyclable)
-                lsm_encode_fixed64(frag + LSM_WAL_HEADER, id);
-            lsm_encode_fixed32(frag, recyclable
-                                         ? lsm_checksum_log(type, id, frag + hdr, len)
-                                         : lsm_checksum_typed(type, frag + hdr, len));
+            lsm_wal_encode_header(frag, LSM_WAL_FULL, recyclable, id, frag + hdr, len);
             assert_int_equal(fwrite(frag, 1, 100, f), 100);
         }
         char pad[100] = { 0 };
@@ -1157,7 +1139,6 @@ static void test_damaged_foreign_start_is_not_adopted(void **state)
     flip_bit(2, 1);                             /* the old start's checksum */
     expect_log_numbered(7, NULL, 0, &d);        /* log 3's 60 records? */
 }
-
 /* Writes an old-format (7-byte header) log whose first record carries,
  * at file offset 23 (its payload's byte 16), a recyclable fragment with
  * id 0x1234 made by hand: `padding` a SYNC with no payload, else a FULL
@@ -1175,14 +1156,9 @@ static void write_old_log_with_image_at_23(int padding, size_t more)
     const uint64_t id = 0x1234;
     const char *body = "FORGED";
     size_t len = padding ? 0 : strlen(body);
-    uint8_t type = (uint8_t)((padding ? LSM_WAL_SYNC_MARK : LSM_WAL_FULL) +
-                             LSM_WAL_RECYCLABLE);
     memcpy(img + LSM_WAL_LOG_HEADER, body, len);
-    img[4] = (char)len;
-    img[5] = 0;
-    img[6] = (char)type;
-    lsm_encode_fixed64(img + H, id);
-    lsm_encode_fixed32(img, lsm_checksum_log(type, id, img + LSM_WAL_LOG_HEADER, len));
+    lsm_wal_encode_header(img, padding ? LSM_WAL_SYNC_MARK : LSM_WAL_FULL, 1, id,
+                          img + LSM_WAL_LOG_HEADER, len);
     if (!padding)       /* then bytes that are no fragment of any kind */
         img[LSM_WAL_LOG_HEADER + len + 6] = (char)0xff;
     else
