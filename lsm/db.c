@@ -621,11 +621,8 @@ lsm_memtable *lsm_db_memtable_new(lsm_db *db)
  * memtable (mu held, by the head writer; drops mu for the I/O).  The old
  * WAL gets a SEALED mark but no fsync: that is left to the flush thread
  * (old_log), so the writers behind the head wait for a write(2) of 19
- * bytes, not a journal commit.  `fresh`: the new WAL is not written over
- * the kept one (switch_if_free); a spare made ahead is taken as it is
- * (rarely left: by a failed switch, or a presync after which the
- * memtable had room again). */
-static int switch_memtable(lsm_db *db, int fresh)
+ * bytes, not a journal commit. */
+static int switch_memtable(lsm_db *db)
 {
     lsm_memtable *m = lsm_db_memtable_new(db);
     if (!m)
@@ -638,7 +635,7 @@ static int switch_memtable(lsm_db *db, int fresh)
     }
     lsm_wal_writer *w = db->spare_log;   /* made ahead by a presync */
     uint64_t number = w ? db->spare_number : next_log_number(db);
-    uint64_t reuse = w || fresh ? 0 : take_recycled(db);
+    uint64_t reuse = w ? 0 : take_recycled(db);
     db->spare_log = NULL;
     pthread_mutex_unlock(&db->mu);
     if (!w)
@@ -780,7 +777,7 @@ static int make_room(lsm_db *db, lsm_writer *w)
         db->switch_presync = 1;
         return ROOM_PRESYNC;
     }
-    return switch_memtable(db, 0);
+    return switch_memtable(db);
 }
 
 /* Write controller.  While level 0 is at its slowdown trigger S or above
@@ -1030,16 +1027,14 @@ static void note_log_size(lsm_db *db)
 /* OP_SWITCH_IDLE (mu held): switches a non-empty memtable only if that
  * needs no wait (a free immutable slot, level 0 below its slowdown
  * trigger, no presync of its WAL under way), so the compaction thread may
- * ask without waiting on itself.  Its new WAL is a new file: a kept one
- * written over would hold its old size (about memtable_bytes) on the
- * disk of an idle store until the next switch, for no sync to save. */
+ * ask without waiting on itself. */
 static int switch_if_free(lsm_db *db)
 {
     if (db->bg_error || lsm_memtable_empty(db->mem) || db->switch_presync ||
         db->nimm >= db->opt.max_immutable_memtables ||
         db->vs.current->nfiles[0] >= (size_t)db->opt.level0_slowdown_trigger)
         return LSM_OK;
-    return switch_memtable(db, 1);
+    return switch_memtable(db);
 }
 
 /* The head writer fsyncs the WAL for an OP_SYNC barrier, or writes out
@@ -1165,7 +1160,7 @@ static void request_reclaim(lsm_db *db)
     if (db->switch_presync)
         return;                      /* a writer is syncing the WAL: later */
     db->reclaim_more = 0;
-    if (switch_memtable(db, 0) != LSM_OK)
+    if (switch_memtable(db) != LSM_OK)
         return;
     db->reclaim_pending = 1;
     db->reclaim_log = db->mem_log;

@@ -785,6 +785,11 @@ int lsm_idle_pass(lsm_db *db)
     uint64_t edits = db->edits, seq = lsm_db_oldest_snapshot(db);
     uint64_t last_seq = db->vs.last_seq;
     int deferred = 0;
+    /* The kept WAL's disk space goes back first (db.c, WAL recycling), so
+     * the idle flush's switch starts a new file: one written over the kept
+     * file would hold its old size (about memtable_bytes) on the disk of
+     * an idle store until the next switch, for no sync to save. */
+    lsm_db_drop_recycled(db);
     int did = idle_flush(db) || idle_reclaim(db, &deferred) ||
               idle_space_bound(db, &deferred) || idle_blob_gc(db, &deferred);
     /* A pass that met a hold (manual_compaction) found nothing settled:
@@ -799,7 +804,6 @@ int lsm_idle_pass(lsm_db *db)
         pthread_mutex_unlock(&db->mu);
         lsm_arena_pool_drain(db->arena_pool);
         pthread_mutex_lock(&db->mu);
-        lsm_db_drop_recycled(db);     /* its disk space, likewise */
         db->idle_settled = !deferred && db->edits == edits &&
                            lsm_db_oldest_snapshot(db) == seq &&
                            db->vs.last_seq == last_seq;

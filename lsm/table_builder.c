@@ -225,8 +225,10 @@ static int fail_nomem(lsm_table_builder *b)
  * behind at most that much of the table instead of all of it at once. */
 #define TABLE_WRITEBACK_BYTES ((uint64_t)1 << 20)
 
-static int appended(lsm_table_builder *b, int rc, size_t n)
+/* Appends p[0, n) to the file (a failure is the builder's status). */
+static int append_file(lsm_table_builder *b, const void *p, size_t n)
 {
+    int rc = lsm_file_append(b->f, p, n);
     if (rc)
         return b->status = rc;
     b->appended += n;
@@ -243,7 +245,7 @@ static int flush_out(lsm_table_builder *b)
 {
     if (b->out.len == 0)
         return LSM_OK;
-    int rc = appended(b, lsm_file_append(b->f, b->out.data, b->out.len), b->out.len);
+    int rc = append_file(b, b->out.data, b->out.len);
     if (rc)
         return rc;
     lsm_buf_clear(&b->out);
@@ -256,7 +258,7 @@ static int emit(lsm_table_builder *b, const void *p, size_t n)
     if (n >= OUT_DIRECT_BYTES) {
         if ((rc = flush_out(b)))
             return rc;
-        if ((rc = appended(b, lsm_file_append(b->f, p, n), n)))
+        if ((rc = append_file(b, p, n)))
             return rc;
     } else {
         if (lsm_buf_append(&b->out, p, n))
