@@ -57,8 +57,14 @@ floor_unmount() {
   FLOOR_PID=
 }
 
-# workload TRANSPORT: what bench-fs's meta, small and tree workloads do.
+# workload TRANSPORT: what bench-fs's meta, small, tree and large
+# workloads do.
 workload() {
+  check "$1: fsbench seqwrite, seqread and randwrite of 16 MiB, verified"
+  lib_t 60 "$FSBENCH" seqwrite "$FMNT/large" 16 >/dev/null || fail "$1: fsbench seqwrite failed"
+  lib_t 60 "$FSBENCH" seqread "$FMNT/large" 16 >/dev/null || fail "$1: fsbench seqread failed"
+  lib_t 60 "$FSBENCH" randwrite "$FMNT/large" 16 200 3 >/dev/null || fail "$1: fsbench randwrite failed"
+  rm -f "$FMNT/large" || fail "$1: rm of the large file failed"
   check "$1: fsbench meta and small, 200 files, verified"
   lib_t 120 "$FSBENCH" meta "$FMNT/meta" 200 1 >/dev/null || fail "$1: fsbench meta failed"
   lib_t 120 "$FSBENCH" small "$FMNT/small" 200 2 >/dev/null || fail "$1: fsbench small failed"
