@@ -345,6 +345,19 @@ static int names_this_log(const lsm_wal_reader *r, size_t pos)
            lsm_decode_fixed64(h + LSM_WAL_HEADER) == r->id;
 }
 
+/* Old bytes of a reused or foreign file from `start` on: held as a tail
+ * (with the record open there, which they end), not dropped as damage,
+ * unless a fragment of this log follows (tail_was_damage). */
+static void hold_old_bytes(lsm_wal_reader *r, uint64_t start, const char *reason)
+{
+    if (r->in_record) {
+        start = r->rec_start;
+        r->in_record = 0;
+        lsm_buf_clear(&r->rec);
+    }
+    hold_tail(r, start, reason);
+}
+
 /* A bad or stale fragment at frag_off: the rest of its block is dropped,
  * noting whether a good fragment follows in that block (see the header
  * comment), or, in a recyclable log where none does and the fragment is
@@ -357,16 +370,24 @@ static void drop_rest_of_block(lsm_wal_reader *r, uint64_t frag_off,
         r->damage.before_tail = 1;
     int old = r->recyclable || r->foreign;
     if (!evidence && old && !names_this_log(r, r->pos)) {
-        if (r->in_record) {
-            frag_off = r->rec_start;
-            r->in_record = 0;
-            lsm_buf_clear(&r->rec);
-        }
-        hold_tail(r, frag_off, reason);
+        hold_old_bytes(r, frag_off, reason);
     } else {
         drop(r, frag_off, r->block_off + r->block_len, reason);
     }
     r->pos = r->block_len;
+}
+
+/* Fewer than a header's bytes, not all zero, end the file at r->pos: a
+ * header cut by the end of the file, or, in a recyclable or foreign log,
+ * as likely old bytes (too few to carry an id): held as a tail then. */
+static void end_cut_header(lsm_wal_reader *r)
+{
+    const char *reason = "fragment header truncated by end of file";
+    uint64_t off = r->block_off + r->pos;
+    if (r->recyclable || r->foreign)
+        hold_old_bytes(r, off, reason);
+    else
+        drop(r, off, r->block_off + r->block_len, reason);
 }
 
 /* Bytes of a damaged start that may differ from the start this log
@@ -590,11 +611,10 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
     while (!r->done) {
         if (!r->loaded || r->pos + LSM_WAL_HEADER > r->block_len) {
             if (r->loaded && r->block_len < LSM_WAL_BLOCK) {
-                /* Last block: fewer than 7 bytes remain before EOF. */
+                /* Last block: fewer than 7 bytes remain before EOF; in
+                 * a reused file, old bytes as likely as a torn header. */
                 if (!all_zero(r->block + r->pos, r->block_len - r->pos))
-                    drop(r, r->block_off + r->pos,
-                         r->block_off + r->block_len,
-                         "fragment header truncated by end of file");
+                    end_cut_header(r);
                 return finish(r);
             }
             /* Skip the trailer (< 7 bytes, unchecked) of a full block. */
@@ -623,6 +643,12 @@ int lsm_wal_read(lsm_wal_reader *r, lsm_slice *out)
             if (frag_off == 0 && r->has_log) {
                 r->start_damaged = 1;
                 r->damage.before_tail |= good_fragment_follows(r, r->pos + 1);
+            }
+            if (r->recyclable || r->foreign) {
+                /* Old bytes imitating a header cut by the end of the
+                 * file are old bytes; a header of this log's is torn. */
+                drop_rest_of_block(r, frag_off, reason);
+                continue;
             }
             drop(r, frag_off, r->block_off + r->block_len, reason);
             r->pos = r->block_len;

@@ -36,6 +36,12 @@
  * writer no longer knows its true size: every later append fails with
  * the same status.  (The reader drops the partial record; the caller
  * should switch to a new log.)
+ *
+ * After a failed sync every later sync fails with the same status: the
+ * kernel may have dropped the dirty pages the failed fdatasync could not
+ * write (and cleared the error), so a later fdatasync that succeeds
+ * proves nothing of the records before it.  Nor may a newer log's sync
+ * mark claim this one synced (db_open.c, lsm_close).
  */
 #include "wal.h"
 
@@ -51,6 +57,7 @@ struct lsm_wal_writer {
     lsm_file *f;
     uint64_t offset;
     int failed;        /* status of the append that failed, or LSM_OK */
+    int sync_failed;   /* status of the sync that failed, or LSM_OK */
     int manual_flush;  /* appends may stay in the env's buffer */
     uint64_t writeback_off;  /* start_writeback was asked up to here */
     uint64_t prefilled;      /* no prefill is asked below this offset */
@@ -311,11 +318,15 @@ static int append_mark(lsm_wal_writer *w, uint64_t ahead, size_t room,
 /* Syncs; on success every byte appended so far is durable. */
 static int sync_file(lsm_wal_writer *w)
 {
+    if (w->sync_failed)
+        return lsm_fail(w->sync_failed, "WAL writer: an earlier sync failed");
     uint64_t end = w->offset;
     int rc = lsm_file_sync(w->f);
     if (rc == LSM_OK) {
         w->durable = end;
         w->zeros_unsynced = 0;
+    } else {
+        w->sync_failed = rc;
     }
     return rc;
 }

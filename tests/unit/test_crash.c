@@ -1024,6 +1024,88 @@ static void test_power_loss_over_recycled_wal(void **state)
     assert_true(drops > 0);
 }
 
+/* WAL files in the store. */
+static int log_files(fault_env *fe)
+{
+    lsm_env *env = fault_env_base(fe);
+    char **names;
+    size_t n;
+    assert_int_equal(env->list_dir(env, STORE, &names, &n), LSM_OK);
+    int logs = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+        logs += len > 4 && !strcmp(names[i] + len - 4, ".log");
+    }
+    lsm_env_free_names(names, n);
+    return logs;
+}
+
+/* A sealed WAL whose sync failed (a background error), then a close whose
+ * sync of that WAL fails again: close must not sync the WAL after it
+ * either.  A sync mark in the newer WAL proves the older one synced whole
+ * (db_open.c, log_has_mark), so the older WAL's records written over old
+ * bytes and lost out of order by power loss (none of them synced) would
+ * read as corruption and the store would not open without salvage.
+ * *refused counts the seeds whose reopen failed. */
+static void close_after_old_wal_sync_failed(uint64_t seed, int *refused)
+{
+    enum { KEYS = 300 };
+    fault_env *fe = fault_env_new(seed);
+    lsm_options o;
+    fault_store_options(&o, fe);
+    o.level0_compaction_trigger = 40;     /* no table syncs meanwhile */
+    o.level0_slowdown_trigger = 50;
+    o.level0_stop_trigger = 60;
+    o.idle_compaction_ms = 0;
+    lsm_db *db = NULL;
+    assert_int_equal(lsm_open(STORE, &o, &db), LSM_OK);
+    /* Until the current WAL is written over a kept file and the one it
+     * retired is kept in turn (for the next WAL). */
+    lsm_stats st = { 0 };
+    for (int i = 0; i < 20 && (st.wal_recycled < 1 || log_files(fe) < 2); i++) {
+        put_gen(db, 0, KEYS, 1, 0);
+        assert_int_equal(lsm_flush(db), LSM_OK);
+        usleep(5000);
+        lsm_get_stats(db, &st);
+    }
+    assert_true(st.wal_recycled >= 1);
+    assert_int_equal(log_files(fe), 2);
+    put_gen(db, 0, KEYS, 2, 0);          /* over the old records, unsynced */
+    /* The switch's new WAL is made and synced; the sealed one's sync by
+     * the flush thread fails, and so does close's. */
+    fault_env_fail_after(fe, FAULT_MASK(FAULT_OP_SYNC), 1, LSM_IO_ERROR, 1);
+    assert_int_not_equal(lsm_flush(db), LSM_OK);
+    fault_env_clear_faults(fe);
+    fault_env_fail_after(fe, FAULT_MASK(FAULT_OP_SYNC), 0, LSM_IO_ERROR, 0);
+    assert_int_not_equal(lsm_close(db), LSM_OK);
+    fault_env_clear_faults(fe);
+    fault_env_crash(fe, FAULT_CRASH_PAGES);
+    fault_env_restart(fe);
+    db = NULL;
+    if (lsm_open(STORE, &o, &db) != LSM_OK) {
+        fprintf(stderr, "seed %" PRIu64 ": reopen failed: %s\n", seed,
+                lsm_last_error());
+        (*refused)++;
+    } else {
+        int missing;
+        int kept = count_gen(db, 0, KEYS, 2, &missing);
+        assert_int_equal(missing, 0);
+        assert_int_equal(count_gen(db, 0, kept, 2, &missing), kept);
+        assert_int_equal(count_gen(db, kept, KEYS, 1, &missing), KEYS - kept);
+        assert_int_equal(lsm_close(db), LSM_OK);
+    }
+    fault_env_free(fe);
+}
+
+static void test_close_after_old_wal_sync_failed(void **state)
+{
+    (void)state;
+    int refused = 0;
+    for (uint64_t seed = 1; seed <= 24; seed++)
+        close_after_old_wal_sync_failed(seed, &refused);
+    assert_int_equal(refused, 0);
+}
+
 /* The same on the real (posix) env: a child process opens a store in a
  * temporary directory, makes unsynced puts and is killed with SIGKILL
  * once they are acknowledged; every one of them must be there. */
@@ -1079,6 +1161,7 @@ int main(void)
         cmocka_unit_test(test_power_loss_over_prefilled_wal),
         cmocka_unit_test(test_power_loss_over_recycled_wal),
         cmocka_unit_test(test_killed_process_keeps_acknowledged),
+        cmocka_unit_test(test_close_after_old_wal_sync_failed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

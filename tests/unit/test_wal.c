@@ -884,6 +884,33 @@ static void test_writer_failure_is_sticky(void **state)
     fault_env_free(fe);
 }
 
+/* A failed sync is never followed by one that reports success: the
+ * kernel may have dropped the pages it could not write, so a later
+ * fdatasync proves nothing of them (wal_writer.c). */
+static void test_failed_sync_is_sticky(void **state)
+{
+    (void)state;
+    fault_env *fe = fault_env_new(7);
+    lsm_env *e = fault_env_base(fe);
+    lsm_file *f;
+    assert_int_equal(e->open_write(e, "/wal", &f), LSM_OK);
+    lsm_wal_writer *w;
+    assert_int_equal(lsm_wal_writer_new_log(f, 5, lsm_wal_new_id(), 0, &w), LSM_OK);
+    rec r1 = { 100, 1 };
+    append_records(w, &r1, 1, NULL);
+    fault_env_fail_after(fe, FAULT_MASK(FAULT_OP_SYNC), 0, LSM_IO_ERROR, 0);
+    assert_int_equal(lsm_wal_sync(w), LSM_IO_ERROR);
+    uint64_t syncs = fault_env_op_count(fe, FAULT_OP_SYNC);
+    assert_int_equal(lsm_wal_sync(w), LSM_IO_ERROR);
+    assert_int_equal(lsm_wal_sync_ahead(w), LSM_IO_ERROR);
+    assert_int_equal(lsm_wal_sync_final(w), LSM_IO_ERROR);
+    assert_non_null(strstr(lsm_last_error(), "earlier sync failed"));
+    assert_int_equal(fault_env_op_count(fe, FAULT_OP_SYNC), syncs);
+    assert_int_equal(fault_env_faults_fired(fe), 1);
+    lsm_wal_writer_close(w);
+    fault_env_free(fe);
+}
+
 static void test_record_checksum_covers_type(void **state)
 {
     (void)state;
@@ -1122,6 +1149,52 @@ static void test_recycled_log_ignores_forged_fragments(void **state)
     }
 }
 
+/* Old bytes in a reused file's last (partial) block that imitate a
+ * fragment header whose length runs past the end of the file -- a user's
+ * bytes in an old record's payload -- are old bytes like any other, not
+ * a torn tail of the log written over them (which a replay counts as
+ * damage: db_open.c keep_logs then refuses to leave the WALs live on a
+ * nearly full disk, and the log reports a torn tail). */
+static void test_recycled_log_ignores_torn_image_in_old_bytes(void **state)
+{
+    (void)state;
+    rec old[] = { { 1000, 1 } }, young[] = { { 100, 2 } };
+    uint64_t ends[1];
+    lsm_wal_damage d;
+    for (int recyclable = 0; recyclable < 2; recyclable++) {
+        write_log_numbered(3, 0, old, 1, NULL);
+        write_log_numbered(7, 1, young, 1, ends);
+        assert_true(ends[0] + 40 < file_size());
+        /* At the young log's end: a header of type FULL (or its
+         * recyclable type) claiming 2000 bytes, past the file's end. */
+        char h[LSM_WAL_LOG_HEADER] = { 0x11, 0x22, 0x33, 0x44, (char)0xd0, 0x07,
+                                       (char)(recyclable ? LSM_WAL_FULL + LSM_WAL_RECYCLABLE
+                                                         : LSM_WAL_FULL) };
+        patch(ends[0], h, sizeof h);
+        expect_log_numbered(7, young, 1, &d);
+        expect_clean(&d);
+    }
+}
+
+/* The same with fewer than a header's bytes of the old record left
+ * between the young log's end and the end of the file: too few to carry
+ * an id, they are old bytes as likely as a header cut by the end of the
+ * file, and the reused file's end is its old end, not a torn write. */
+static void test_recycled_log_ignores_short_old_bytes_at_eof(void **state)
+{
+    (void)state;
+    rec old[] = { { 1000, 1 } }, young[] = { { 100, 2 } };
+    uint64_t ends[1];
+    lsm_wal_damage d;
+    write_log_numbered(3, 0, old, 1, NULL);
+    write_log_numbered(7, 1, young, 1, ends);
+    const char tail[5] = { 0x5a, 0x5a, 0x5a, 0x5a, 0x5a };
+    patch(ends[0], tail, sizeof tail);
+    assert_int_equal(truncate(logpath, (off_t)(ends[0] + sizeof tail)), 0);
+    expect_log_numbered(7, young, 1, &d);
+    expect_clean(&d);
+}
+
 /* A file whose offset 0 holds another log's start is old bytes
  * throughout (wal.h).  With that start damaged, the other log's records
  * must not read as this log's: the fragment after a start carries an id
@@ -1240,11 +1313,14 @@ int main(void)
         cmocka_unit_test(test_sync_mark_padding),
         cmocka_unit_test(test_mark_image_in_payload_is_no_proof),
         cmocka_unit_test(test_writer_failure_is_sticky),
+        cmocka_unit_test(test_failed_sync_is_sticky),
         cmocka_unit_test(test_record_checksum_covers_type),
         cmocka_unit_test(test_sync_cost),
         cmocka_unit_test(test_recycled_log_reads_to_its_own_end),
         cmocka_unit_test(test_recycled_log_damage),
         cmocka_unit_test(test_recycled_log_ignores_forged_fragments),
+        cmocka_unit_test(test_recycled_log_ignores_torn_image_in_old_bytes),
+        cmocka_unit_test(test_recycled_log_ignores_short_old_bytes_at_eof),
         cmocka_unit_test(test_recycled_log_zeroed_start),
         cmocka_unit_test(test_recycled_log_damaged_start),
         cmocka_unit_test(test_recycled_log_large_first_record),
