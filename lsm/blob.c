@@ -113,6 +113,8 @@ struct lsm_blobs {
     lsm_blob_pin pins;      /* list head (pmu) */
     int gc;                 /* lsm_blobs_enable_gc was called (pmu) */
 
+    pthread_mutex_t hmu;    /* holes: one punch at a time, so each
+                               measures the blocks it alone freed */
     pthread_mutex_t rmu;    /* read handle cache */
     read_slot slots[READ_SLOTS];
     uint64_t clock;
@@ -300,6 +302,7 @@ int lsm_blobs_open(lsm_env *env, const char *dir, uint64_t file_bytes,
     }
     pthread_mutex_init(&b->wmu, NULL);
     pthread_mutex_init(&b->pmu, NULL);
+    pthread_mutex_init(&b->hmu, NULL);
     pthread_mutex_init(&b->rmu, NULL);
     b->pins.prev = b->pins.next = &b->pins;
     *out = b;
@@ -317,6 +320,7 @@ void lsm_blobs_close(lsm_blobs *b)
             b->slots[i].f->ops->close(b->slots[i].f);
     pthread_mutex_destroy(&b->wmu);
     pthread_mutex_destroy(&b->pmu);
+    pthread_mutex_destroy(&b->hmu);
     pthread_mutex_destroy(&b->rmu);
     free(b->bad);
     free(b->files);
@@ -501,8 +505,15 @@ int lsm_blobs_add(lsm_blobs *b, lsm_slice value, lsm_blob_ref *ref)
 int lsm_blobs_seal(lsm_blobs *b)
 {
     pthread_mutex_lock(&b->wmu);
-    int open = b->wf || b->wsize == UINT64_MAX;   /* abandon_tail: rotate */
-    int rc = open && b->wsize > BLOB_MAGIC_LEN ? rotate(b) : LSM_OK;
+    /* Open (abandon_tail: wsize UINT64_MAX) and holding a value; or not
+     * yet written this session (wf NULL, wsize 0): the newest file of an
+     * earlier one, if it holds a value. */
+    int full = b->wf || b->wsize == UINT64_MAX
+                   ? b->wsize > BLOB_MAGIC_LEN
+                   : b->wnumber > 0 &&
+                         atomic_load_explicit(&b->wbytes, memory_order_relaxed) >
+                             BLOB_MAGIC_LEN;
+    int rc = full ? rotate(b) : LSM_OK;
     pthread_mutex_unlock(&b->wmu);
     return rc;
 }
@@ -722,7 +733,12 @@ uint64_t lsm_blobs_punch(lsm_blobs *b, lsm_blob_extent *ext, size_t n)
     for (size_t i = 0, j; i < n; i = j) {
         for (j = i + 1; j < n && ext[j].file == ext[i].file; j++)
             ;
+        /* posix_punch_hole measures what it freed by the file's blocks
+         * before and after: another punch of the file between would be
+         * counted twice. */
+        pthread_mutex_lock(&b->hmu);
         uint64_t freed = punch_file(b, ext[i].file, ext + i, j - i);
+        pthread_mutex_unlock(&b->hmu);
         if (freed == 0)
             continue;
         pthread_mutex_lock(&b->pmu);    /* unless deleted meanwhile */
@@ -844,13 +860,17 @@ int lsm_blobs_delete(lsm_blobs *b, uint64_t number)
     int deleted = 0;
     pthread_mutex_lock(&b->pmu);
     if (number < floor_locked(b)) {
-        uint64_t size = file_size(b, number, NULL);
+        /* What the total counted for it, not its size now: a failed
+         * append (abandon_tail) may have left bytes past what it counts. */
+        uint64_t size = 0;
         forget_handle(b, number);
         if (b->env->unlink(b->env, path) == LSM_OK) {
             deleted = 1;
             for (size_t i = 0; i < b->nfiles; i++)
                 if (b->files[i].number == number) {
-                    size -= size > b->files[i].punched ? b->files[i].punched : size;
+                    size = b->files[i].bytes > b->files[i].punched
+                               ? b->files[i].bytes - b->files[i].punched
+                               : 0;
                     memmove(&b->files[i], &b->files[i + 1],
                             (b->nfiles - i - 1) * sizeof *b->files);
                     b->nfiles--;

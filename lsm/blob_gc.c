@@ -369,10 +369,12 @@ int lsm_blob_gc_seal_if_due(lsm_db *db, int *sealed)
     *sealed = 0;
     if (!seal_due(db))
         return LSM_OK;
+    uint64_t before = lsm_blobs_current(db->blobs);
     pthread_mutex_unlock(&db->mu);     /* never wait for a blob write */
     int rc = lsm_blobs_seal(db->blobs);
     pthread_mutex_lock(&db->mu);
-    *sealed = rc == LSM_OK;
+    /* Only a new file is a change: else the next pass would seal again. */
+    *sealed = rc == LSM_OK && lsm_blobs_current(db->blobs) != before;
     return rc;
 }
 
@@ -423,6 +425,8 @@ int lsm_blob_relocate(lsm_db *db, lsm_blob_move *m, lsm_slice *ref)
     m->moved++;
     (void)lsm_garbage_add_record(&m->garbage, r.file, r.off,
                                  lsm_blob_record_bytes(r.len));
+    (void)lsm_garbage_add_record(&m->copies, nr.file, nr.off,
+                                 lsm_blob_record_bytes(nr.len));
     *ref = lsm_buf_slice(&m->ref);
     return LSM_OK;
 }

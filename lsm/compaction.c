@@ -1406,9 +1406,28 @@ static void merge_job_free(merge_job *job, int failed)
         lsm_buf_free(&job->ms[i].blob.value);
         lsm_buf_free(&job->ms[i].blob.ref);
         lsm_garbage_free(&job->ms[i].blob.garbage);
+        lsm_garbage_free(&job->ms[i].blob.copies);
     }
     free(job->ms);
     lsm_range_dels_free(job->visible);
+}
+
+/* A merge that failed before its edit: the values it copied (relocation)
+ * are named by nothing, its outputs being deleted.  An edit records them
+ * as garbage, so their space comes back (holes, relocation) like any dead
+ * value's instead of counting as live for good (mu held). */
+static void drop_copies(lsm_db *db, const merge_job *job)
+{
+    if (db->bg_error)
+        return;
+    lsm_version_edit e;
+    lsm_edit_init(&e);
+    int rc = LSM_OK;
+    for (int i = 0; i < job->n && rc == LSM_OK; i++)
+        rc = lsm_garbage_merge(&e.garbage, &job->ms[i].blob.copies);
+    if (rc == LSM_OK && e.garbage.n > 0)
+        (void)lsm_db_apply_edit(db, &e);
+    lsm_edit_free(&e);
 }
 
 /* The level of input i of inputs[w]. */
@@ -1621,6 +1640,8 @@ static int run(lsm_db *db, compaction *c)
         int outputs_safe_to_delete = rc != LSM_OK;
         if (rc == LSM_OK)
             rc = lsm_db_apply_edit(db, &c->edit); /* on failure: keep outputs */
+        else if (values_moved(&job))
+            drop_copies(db, &job);
         pthread_mutex_unlock(&db->mu);
         merge_job_free(&job, outputs_safe_to_delete);
         if (moving)

@@ -381,6 +381,8 @@ typedef struct lsm_blob_move {
     uint64_t moved;
     lsm_buf value, ref;
     lsm_garbage_list garbage;   /* of the values this range dropped or moved */
+    lsm_garbage_list copies;    /* the records it wrote: garbage if the
+                                   compaction fails (compaction.c) */
 } lsm_blob_move;
 int lsm_blob_gc_plan(lsm_db *db, lsm_blob_plan *p);
 void lsm_blob_plan_free(lsm_blob_plan *p);
