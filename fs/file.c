@@ -960,7 +960,7 @@ static ssize_t read_locked(fs_t *fs, struct inode *ip, char *buf, size_t n,
         return -EISDIR;
     if (!S_ISREG(rec->mode))
         return -EINVAL;
-    if (off >= rec->size)
+    if (off >= rec->size || n == 0)
         return 0;
     if (n > rec->size - off)
         n = (size_t)(rec->size - off);

@@ -89,6 +89,7 @@ enum {
     E_NEW = 1 << 10,          /* record to create (root, lost+found) */
     E_GONE = 1 << 11,         /* record removed (reclaimed orphan) */
     E_TOUCHED = 1 << 12,      /* has data in a lost range (ck->touched) */
+    E_PATCHED = 1 << 13,      /* regular file whose reads apply block patches */
 };
 
 typedef struct fsck {
@@ -699,6 +700,8 @@ static void load_inode(fsck *ck, const void *k, size_t klen, const void *v,
         e->u.alloc = rec.alloc;
         if (rec.flags & FS_INODE_INLINE)
             e->flags |= E_INLINE;
+        if (rec.flags & FS_INODE_PATCHED)
+            e->flags |= E_PATCHED;
     }
 }
 
@@ -894,7 +897,10 @@ static void scan_patch(fsck *ck, struct block_group *g, const char *k,
     if (room == 0 && g->past_seen)
         return;                          /* inside the range dropped already */
     size_t end = 0;
+    /* Reads of a file without PATCHED ignore its patches, and the first
+     * patch a write puts would bring this one back to light. */
     const char *why = room == 0 ? "lies past the end of the file"
+                      : !(g->e->flags & E_PATCHED) ? "belongs to a file without patches"
                       : fs_patch_apply(v, vlen, NULL, (size_t)room, &end) != 0
                           ? "is malformed" : NULL;
     if (why != NULL) {

@@ -1078,6 +1078,582 @@ static void test_append_fsck_damage(void **state)
     append_then_damage(*state, 1);
 }
 
+/* --- a random model of patched files ----------------------------------------
+ * Small unaligned writes over a large fully stored file (block patches),
+ * writeback-style and O_APPEND appends, large writes, truncates to
+ * unaligned sizes (shrinks, extends, to inline and back), punches,
+ * fallocate, copy_file_range (to, from and within the file), rewrites
+ * that make the file fully stored again, reopens, snapshots read through
+ * views against the model as of the snapshot, reads of fewer and of 4 or
+ * more blocks (lookups, read_scan), SEEK_DATA/SEEK_HOLE, fsck. */
+
+#define PM_SNAPS 3
+
+struct pm_snap {
+    char name[32];
+    char *model;              /* NULL: no snapshot in this slot */
+    size_t size;
+};
+
+static void pm_read(fs_t *fs, uint64_t ino, const char *model, size_t size,
+                    size_t off, size_t len, uint64_t seed, int op, const char *what)
+{
+    size_t want = off >= size ? 0 : (len < size - off ? len : size - off);
+    char *buf = malloc(len + 1);
+    assert_non_null(buf);
+    memset(buf, 0x5a, len + 1);
+    ssize_t got = fs_read(fs, ino, buf, len, (off_t)off);
+    if (got != (ssize_t)want)
+        fail_msg("seed %llu op %d %s: read of %zu at %zu: %zd bytes, want %zu",
+                 (unsigned long long)seed, op, what, len, off, got, want);
+    for (size_t i = 0; i < want; i++)
+        if (buf[i] != model[off + i])
+            fail_msg("seed %llu op %d %s: read of %zu at %zu (size %zu): byte %zu "
+                     "is 0x%02x, want 0x%02x", (unsigned long long)seed, op, what,
+                     len, off, size, off + i, (unsigned char)buf[i],
+                     (unsigned char)model[off + i]);
+    free(buf);
+}
+
+/* Windows of the file: one of under 4 blocks (lookups), one of 4 or more
+ * (read_scan), the same range read both ways, and the whole file. */
+static void pm_windows(fs_t *fs, uint64_t ino, const char *model, size_t size,
+                       size_t bs, uint64_t *rs, uint64_t seed, int op,
+                       const char *what)
+{
+    size_t off = (size_t)(tu_rand(rs) % (size + 50));
+    pm_read(fs, ino, model, size, off, 1 + (size_t)(tu_rand(rs) % (3 * bs)), seed, op, what);
+    off = (size_t)(tu_rand(rs) % (size + 50));
+    size_t len = 3 * bs + 2 + (size_t)(tu_rand(rs) % (8 * bs));
+    pm_read(fs, ino, model, size, off, len, seed, op, what);
+    for (size_t p = off; p < off + len; p += bs - 1)
+        pm_read(fs, ino, model, size, p, bs - 1 < off + len - p ? bs - 1 : off + len - p,
+                seed, op, what);
+    pm_read(fs, ino, model, size, 0, size + 10, seed, op, what);
+}
+
+static void pm_check_snap(T *t, uint64_t ino, struct pm_snap *s, uint64_t *rs,
+                          uint64_t seed, int op)
+{
+    fs_t *v;
+    assert_int_equal(fs_view_open(t->fs, s->name, &v, NULL), 0);
+    struct stat vst;
+    assert_int_equal(fs_getattr(v, ino, &vst), 0);
+    assert_int_equal(vst.st_size, (off_t)s->size);
+    pm_windows(v, ino, s->model, s->size, t->o.block_bytes, rs, seed, op, s->name);
+    fs_view_close(v);
+}
+
+static void pm_run(T *t, uint64_t seed0, int ops, int fsck_every)
+{
+    const size_t bs = t->o.block_bytes, cap = 48 * 4096;
+    char *model = calloc(1, cap), *gm = calloc(1, cap), *buf = malloc(cap);
+    char *tmp = malloc(cap);
+    assert_true(model && gm && buf && tmp);
+    char name[64];
+    uint64_t seed = seed0 * 2654435761u + 1;
+    snprintf(name, sizeof name, "pm%llu", (unsigned long long)seed0);
+    uint64_t f = mkfile(t, FS_ROOT_INO, name);
+    snprintf(name, sizeof name, "pg%llu", (unsigned long long)seed0);
+    uint64_t g = mkfile(t, FS_ROOT_INO, name);
+    size_t gsize = 20 * 4096 + 77;
+    fill(gm, gsize, (unsigned)seed0 + 3);
+    assert_int_equal(fs_write(t->fs, g, gm, gsize, 0, 0), (ssize_t)gsize);
+    size_t size = 10 * 4096 + (size_t)(tu_rand(&seed) % (34 * 4096));
+    fill(model, size, (unsigned)seed0);
+    assert_int_equal(fs_write(t->fs, f, model, size, 0, 0), (ssize_t)size);
+    struct pm_snap snaps[PM_SNAPS];
+    memset(snaps, 0, sizeof snaps);
+    size_t resv_hi = 0;                /* past every fallocate'd range */
+    for (int i = 0; i < ops; i++) {
+        unsigned op = (unsigned)(tu_rand(&seed) % 100);
+        if (op < 35) {                       /* small write, mostly inside */
+            size_t n = 1 + (size_t)(tu_rand(&seed) % (tu_rand(&seed) % 4 ? 100 : 1500));
+            size_t off = (size_t)(tu_rand(&seed) % (size + (tu_rand(&seed) % 8 ? 1 : 300)));
+            if (off >= cap)
+                off = cap - 1;
+            if (off + n > cap)
+                n = cap - off;
+            if (tu_rand(&seed) % 8 == 0)
+                memset(buf, 0, n);
+            else
+                fill(buf, n, (unsigned)i * 5 + 1);
+            assert_int_equal(fs_write(t->fs, f, buf, n, (off_t)off, 0), (ssize_t)n);
+            memcpy(model + off, buf, n);
+            if (off + n > size)
+                size = off + n;
+        } else if (op < 43) {                /* an append, the page head resent */
+            if (size + 1 >= cap)
+                continue;
+            size_t n = 1 + (size_t)(tu_rand(&seed) % 300);
+            if (size + n > cap)
+                n = cap - size;
+            size_t from = size - size % 4096;
+            if (tu_rand(&seed) % 3 == 0)
+                from = size;
+            if (tu_rand(&seed) % 8 == 0)
+                memset(model + size, 0, n);
+            else
+                fill(model + size, n, (unsigned)i);
+            if (tu_rand(&seed) % 6 == 0 && size > from)
+                model[from + (size - from) / 2] ^= 1;
+            size += n;
+            assert_int_equal(fs_write(t->fs, f, model + from, size - from, (off_t)from, 0),
+                             (ssize_t)(size - from));
+        } else if (op < 48) {                /* O_APPEND */
+            size_t n = 1 + (size_t)(tu_rand(&seed) % 700);
+            if (size + n > cap)
+                continue;
+            fill(buf, n, (unsigned)i * 7);
+            assert_int_equal(fs_write(t->fs, f, buf, n, (off_t)(tu_rand(&seed) % cap),
+                                      FS_WRITE_APPEND), (ssize_t)n);
+            memcpy(model + size, buf, n);
+            size += n;
+        } else if (op < 55) {                /* a large write */
+            size_t n = 1 + (size_t)(tu_rand(&seed) % (5 * bs));
+            size_t off = (size_t)(tu_rand(&seed) % (size + bs));
+            if (off >= cap)
+                off = cap - 1;
+            if (off + n > cap)
+                n = cap - off;
+            fill(buf, n, (unsigned)i * 11);
+            assert_int_equal(fs_write(t->fs, f, buf, n, (off_t)off, 0), (ssize_t)n);
+            memcpy(model + off, buf, n);
+            if (off + n > size)
+                size = off + n;
+        } else if (op < 63) {                /* truncate */
+            unsigned k = (unsigned)(tu_rand(&seed) % 10);
+            size_t ns;
+            if (k < 5)
+                ns = (size_t)(tu_rand(&seed) % (size + 1));
+            else if (k < 8)
+                ns = size + (size_t)(tu_rand(&seed) % (3 * bs));
+            else if (k < 9)
+                ns = (size / bs) * bs + (size_t)(tu_rand(&seed) % 3) - 1;
+            else
+                ns = (size_t)(tu_rand(&seed) % (t->o.inline_max + 100));
+            if (ns > cap)
+                ns = cap;
+            model_truncate(t, f, model, &size, ns);
+        } else if (op < 67) {                /* punch */
+            size_t off = (size_t)(tu_rand(&seed) % (size + 100));
+            size_t len = 1 + (size_t)(tu_rand(&seed) % (tu_rand(&seed) % 2 ? 300 : 6 * bs));
+            model_punch(t, f, model, size, off, len);
+        } else if (op < 70) {                /* fallocate */
+            size_t off = (size_t)(tu_rand(&seed) % cap);
+            size_t len = 1 + (size_t)(tu_rand(&seed) % (2 * bs));
+            if (off + len > cap)
+                len = cap - off;
+            int keep = tu_rand(&seed) % 2;
+            assert_int_equal(fs_fallocate(t->fs, f, keep ? FALLOC_FL_KEEP_SIZE : 0,
+                                          (off_t)off, (off_t)len), 0);
+            if (!keep && off + len > size)
+                size = off + len;
+            if (off + len > resv_hi)
+                resv_hi = off + len;
+        } else if (op < 75) {                /* copy_file_range */
+            unsigned k = (unsigned)(tu_rand(&seed) % 3);
+            uint64_t in = k == 0 ? g : f, out = k == 2 ? g : f;
+            char *im = k == 0 ? gm : model, *om = k == 2 ? gm : model;
+            size_t isz = k == 0 ? gsize : size, *osz = k == 2 ? &gsize : &size;
+            size_t len = 1 + (size_t)(tu_rand(&seed) % (tu_rand(&seed) % 2 ? 500 : 6 * bs));
+            size_t oi = (size_t)(tu_rand(&seed) % (isz + 100));
+            size_t oo = (size_t)(tu_rand(&seed) % (*osz + 100));
+            size_t got = oi >= isz ? 0 : (len < isz - oi ? len : isz - oi);
+            if (oo + got > cap)
+                continue;
+            ssize_t r = fs_copy_file_range(t->fs, in, (off_t)oi, out, (off_t)oo, len);
+            if (in == out && oi < oo + len && oo < oi + len) {
+                assert_int_equal(r, -EINVAL);
+                continue;
+            }
+            assert_int_equal(r, (ssize_t)got);
+            memcpy(tmp, im + oi, got);
+            memcpy(om + oo, tmp, got);
+            if (got > 0 && oo + got > *osz)
+                *osz = oo + got;
+        } else if (op < 77) {                /* rewrite: fully stored again */
+            fill(model, size, (unsigned)i * 13 + 2);
+            assert_int_equal(fs_write(t->fs, f, model, size, 0, 0), (ssize_t)size);
+        } else if (op < 88) {
+            pm_windows(t->fs, f, model, size, bs, &seed, seed0, i, "live");
+        } else if (op < 91) {
+            if (size > 0)
+                check_seek(t, f, model, size, (size_t)(tu_rand(&seed) % size));
+        } else if (op < 93) {
+            reopen(t);
+        } else if (op < 96) {                /* take a snapshot */
+            struct pm_snap *s = &snaps[tu_rand(&seed) % PM_SNAPS];
+            if (s->model != NULL) {
+                pm_check_snap(t, f, s, &seed, seed0, i);
+                assert_int_equal(fs_snapshot_delete(t->fs, s->name), 0);
+                free(s->model);
+            }
+            snprintf(s->name, sizeof s->name, "s%llu.%d", (unsigned long long)seed0, i);
+            assert_int_equal(fs_snapshot_create(t->fs, s->name, NULL), 0);
+            s->model = malloc(cap);
+            assert_non_null(s->model);
+            memcpy(s->model, model, cap);
+            s->size = size;
+        } else {                             /* read a snapshot */
+            struct pm_snap *s = &snaps[tu_rand(&seed) % PM_SNAPS];
+            if (s->model != NULL)
+                pm_check_snap(t, f, s, &seed, seed0, i);
+        }
+        struct stat st = attr(t, f);
+        if ((size_t)st.st_size != size)
+            fail_msg("seed %llu op %d (kind %u): size %lld, want %zu",
+                     (unsigned long long)seed0, i, op, (long long)st.st_size, size);
+        /* st_blocks: the stored bytes and fallocate's reservations. */
+        size_t room = size > resv_hi ? size : resv_hi;
+        if ((size_t)st.st_blocks * 512 > ((room + 4095) & ~(size_t)4095) + 4096)
+            fail_msg("seed %llu op %d (kind %u): %lld blocks for size %zu",
+                     (unsigned long long)seed0, i, op, (long long)st.st_blocks, size);
+        if (i % 50 == 49)
+            pm_read(t->fs, f, model, size, 0, cap, seed0, i, "full");
+        if (i % 50 == 49)
+            pm_read(t->fs, g, gm, gsize, 0, cap, seed0, i, "source");
+        if (fsck_every > 0 && i % fsck_every == fsck_every - 1)
+            fsck_clean(t);
+    }
+    pm_read(t->fs, f, model, size, 0, cap, seed0, ops, "end");
+    struct stat before = attr(t, f);
+    reopen(t);
+    assert_int_equal(attr(t, f).st_blocks, before.st_blocks);
+    pm_read(t->fs, f, model, size, 0, cap, seed0, ops, "reopened");
+    for (int k = 0; k < PM_SNAPS; k++) {
+        if (snaps[k].model == NULL)
+            continue;
+        pm_check_snap(t, f, &snaps[k], &seed, seed0, ops);
+        assert_int_equal(fs_snapshot_delete(t->fs, snaps[k].name), 0);
+        free(snaps[k].model);
+    }
+    fsck_clean(t);
+    free(model);
+    free(gm);
+    free(buf);
+    free(tmp);
+}
+
+/* Seeds [first, first + count) of ops operations each, fsck every fsck
+ * operations; LSMFS_PM_SEEDS="first:count:ops:fsck" runs others (e.g.
+ * "1:200:1500:500" to hunt). */
+static void pm_seeds(T *t, unsigned long long count, unsigned long long ops,
+                     unsigned long long fe)
+{
+    unsigned long long first = 1;
+    const char *env = getenv("LSMFS_PM_SEEDS");
+    if (env != NULL)
+        sscanf(env, "%llu:%llu:%llu:%llu", &first, &count, &ops, &fe);
+    for (unsigned long long s = first; s < first + count; s++)
+        pm_run(t, s, (int)ops, (int)fe);
+}
+
+static void test_patch_random_model(void **state)
+{
+    pm_seeds(*state, 2, 700, 350);
+}
+
+/* 512-byte blocks, inline files up to a whole block. */
+static void tiny_blocks(fs_options *o)
+{
+    o->block_bytes = 512;
+    o->inline_max = 512;
+    o->lsm.memtable_bytes = 256u << 10;
+}
+
+static int setup_tiny(void **state)
+{
+    return setup_with(state, tiny_blocks);
+}
+
+static void test_patch_random_model_tiny(void **state)
+{
+    pm_seeds(*state, 1, 600, 0);
+}
+
+/* 4 KiB blocks, whole blocks in blob files (as mounted). */
+static void blob_blocks(fs_options *o)
+{
+    small_blocks(o);
+    o->lsm.memtable_bytes = 128u << 10;
+    o->lsm.blob_min_bytes = 2048;
+    o->lsm.blob_file_bytes = 256u << 10;
+}
+
+static int setup_blob(void **state)
+{
+    return setup_with(state, blob_blocks);
+}
+
+static void test_patch_random_model_blob(void **state)
+{
+    pm_seeds(*state, 1, 600, 0);
+}
+
+/* Data at the far end of the offset range: reads, shrink then extend,
+ * punch, seek; fsck finds the store clean. */
+static void test_huge_offsets(void **state)
+{
+    T *t = *state;
+    const uint64_t bs = 4096;
+    uint64_t f = mkfile(t, FS_ROOT_INO, "edge");
+    char d[5 * 4096], r[6 * 4096];
+    fill(d, sizeof d, 9);
+    uint64_t base = (1ull << 62) + 5;
+    assert_int_equal(fs_write(t->fs, f, d, 3000, (off_t)base, 0), 3000);
+    /* dense? no. */
+    memset(r, 1, sizeof r);
+    assert_int_equal(fs_read(t->fs, f, r, sizeof r, (off_t)(base - 10000)), 13000);
+    for (int i = 0; i < 10000; i++) assert_int_equal(r[i], 0);
+    assert_memory_equal(r + 10000, d, 3000);
+    struct stat a, st;
+    memset(&a, 0, sizeof a);
+    a.st_size = (off_t)(base + 1000);
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    a.st_size = (off_t)(base + 9000);
+    assert_int_equal(fs_setattr(t->fs, &t->c, f, &a, FS_SET_SIZE, &st), 0);
+    memset(r, 1, sizeof r);
+    assert_int_equal(fs_read(t->fs, f, r, sizeof r, (off_t)(base - 10000)), 19000);
+    for (int i = 0; i < 10000; i++) assert_int_equal(r[i], 0);
+    assert_memory_equal(r + 10000, d, 1000);
+    for (int i = 11000; i < 19000; i++) assert_int_equal(r[i], 0);
+    assert_int_equal(fs_lseek(t->fs, f, 0, SEEK_DATA), (off_t)(base - base % bs));
+    /* the very end */
+    uint64_t g = mkfile(t, FS_ROOT_INO, "end");
+    assert_int_equal(fs_write(t->fs, g, d, 10, (off_t)(INT64_MAX - 10), 0), 10);
+    assert_int_equal(fs_read(t->fs, g, r, 100, (off_t)(INT64_MAX - 10)), 10);
+    assert_memory_equal(r, d, 10);
+    assert_int_equal(fs_read(t->fs, g, r, 5 * bs, (off_t)(INT64_MAX - 5 * bs)), 5 * bs);
+    assert_memory_equal(r + 5 * bs - 10, d, 10);
+    assert_int_equal(fs_write(t->fs, g, d, 10, (off_t)(INT64_MAX - 10), 0), 10);
+    assert_int_equal(fs_write(t->fs, g, d, 1, (off_t)(INT64_MAX - 1), FS_WRITE_APPEND), -EFBIG);
+    assert_int_equal(fs_fallocate(t->fs, g, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                  (off_t)(INT64_MAX - 5), 5), 0);
+    assert_int_equal(fs_read(t->fs, g, r, 100, (off_t)(INT64_MAX - 10)), 10);
+    assert_memory_equal(r, d, 5);
+    assert_true(fs_lseek(t->fs, g, 0, SEEK_DATA) <= (off_t)(INT64_MAX - 10));
+    assert_int_equal(fs_lseek(t->fs, g, 0, SEEK_HOLE), 0);
+    a.st_size = 5000;
+    assert_int_equal(fs_setattr(t->fs, &t->c, g, &a, FS_SET_SIZE, &st), 0);
+    assert_int_equal(attr(t, g).st_blocks, 0);
+    fsck_clean(t);
+}
+
+/* A read of 0 bytes at offset 0 of a block-based file reads nothing. */
+static void test_read_zero_bytes(void **state)
+{
+    T *t = *state;
+    char d[3 * 4096], r[16];
+    fill(d, sizeof d, 4);
+    uint64_t f = mkfile(t, FS_ROOT_INO, "z");
+    assert_int_equal(fs_write(t->fs, f, d, sizeof d, 0, 0), (ssize_t)sizeof d);
+    memset(r, 0x5a, sizeof r);
+    assert_int_equal(fs_read(t->fs, f, r, 0, 0), 0);
+    assert_int_equal(fs_read(t->fs, f, r, 0, 4096), 0);
+    assert_int_equal(fs_read(t->fs, f, r, 0, 100), 0);
+    for (size_t i = 0; i < sizeof r; i++)
+        assert_int_equal(r[i], 0x5a);
+}
+
+/* A patch key of a file without the PATCHED flag is invisible to reads
+ * until a later write sets the flag: fsck must not let it stay. */
+static void test_fsck_stray_patch(void **state)
+{
+    T *t = *state;
+    char d[2 * 4096];
+    fill(d, sizeof d, 5);
+    uint64_t f = mkfile(t, FS_ROOT_INO, "stray");
+    assert_int_equal(fs_write(t->fs, f, d, sizeof d, 0, 0), (ssize_t)sizeof d);
+    assert_int_equal(fs_close(t->fs), 0);
+    t->fs = NULL;
+    lsm_db *db;
+    assert_int_equal(lsm_open(t->store, NULL, &db), LSM_OK);
+    char key[32], p[8 + 4];
+    lsm_encode_fixed32(p, 10);
+    lsm_encode_fixed32(p + 4, 4);
+    memcpy(p + 8, "XXXX", 4);
+    assert_int_equal(lsm_put(db, key, fs_key_patch(key, f, 0), p, sizeof p, 0), LSM_OK);
+    assert_int_equal(lsm_close(db), LSM_OK);
+    fsck_options fo;
+    fsck_options_init(&fo);
+    fsck_result fr;
+    int rc = fs_fsck(t->store, &fo, &fr);
+    if (rc == FSCK_EXIT_CLEAN)
+        fail_msg("fsck finds a store clean whose file %llu (not PATCHED) has a "
+                 "patch that its next patched write brings to light",
+                 (unsigned long long)f);
+    fo.flags = FSCK_REPAIR;
+    assert_int_equal(fs_fsck(t->store, &fo, &fr), FSCK_EXIT_FIXED);
+    assert_int_equal(fs_open(t->store, &t->o, &t->fs), 0);
+    char r[sizeof d];
+    assert_int_equal(fs_write(t->fs, f, "y", 1, 5000, 0), 1);   /* a patch of block 1 */
+    d[5000] = 'y';
+    assert_int_equal(fs_read(t->fs, f, r, sizeof r, 0), (ssize_t)sizeof r);
+    assert_memory_equal(r, d, sizeof d);
+    fsck_clean(t);
+}
+
+/* --- reads racing writes -----------------------------------------------------
+ * Two threads read windows of a file (lookups and read_scan) while writes,
+ * truncates and punches change it: every read returns the bytes of one
+ * version of the file (the shared inode lock keeps a read whole). */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define PMT_RING 64
+
+struct pmt {
+    T *t;
+    uint64_t f;
+    size_t cap, bs;
+    char *ring[PMT_RING];
+    size_t sizes[PMT_RING];
+    atomic_ulong ver;
+    atomic_int stop;
+    pthread_mutex_t mu;
+    char *snap;               /* the file at version 0 (snapshot "race0") */
+    size_t snap_size;
+    char msg[256];
+};
+
+static void *pmt_reader(void *arg)
+{
+    struct pmt *p = arg;
+    uint64_t rs = 77 + (uint64_t)(uintptr_t)&rs % 1000;
+    char *buf = malloc(p->cap + 1);
+    while (!atomic_load(&p->stop) && !p->msg[0]) {
+        size_t off = (size_t)(tu_rand(&rs) % p->cap);
+        size_t len = 1 + (size_t)(tu_rand(&rs) % (tu_rand(&rs) % 2 ? 3 * p->bs : 12 * p->bs));
+        unsigned long v0 = atomic_load(&p->ver);
+        ssize_t got = fs_read(p->t->fs, p->f, buf, len, (off_t)off);
+        unsigned long v1 = atomic_load(&p->ver);
+        /* The read saw v0..v1, or v1 + 1 committed but not yet published. */
+        while (atomic_load(&p->ver) == v1 && !atomic_load(&p->stop))
+            sched_yield();
+        pthread_mutex_lock(&p->mu);
+        unsigned long now = atomic_load(&p->ver);
+        unsigned long hi = v1 + 1 <= now ? v1 + 1 : now;
+        int ok = 0;
+        if (now - v0 < PMT_RING - 1) {        /* else: versions overwritten */
+            for (unsigned long v = v0; v <= hi && !ok; v++) {
+                const char *m = p->ring[v % PMT_RING];
+                size_t size = p->sizes[v % PMT_RING];
+                size_t want = off >= size ? 0 : (len < size - off ? len : size - off);
+                ok = got == (ssize_t)want && memcmp(buf, m + off, want) == 0;
+            }
+            if (!ok)
+                snprintf(p->msg, sizeof p->msg, "read of %zu at %zu (versions %lu..%lu): "
+                         "%zd bytes, matches none", len, off, v0, hi, got);
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Reads the file through a view of snapshot "race0" (the file as it was
+ * at version 0) while the live file changes. */
+static void *pmt_view_reader(void *arg)
+{
+    struct pmt *p = arg;
+    uint64_t rs = 99;
+    char *buf = malloc(p->cap + 1);
+    fs_t *v;
+    if (fs_view_open(p->t->fs, "race0", &v, NULL) != 0) {
+        snprintf(p->msg, sizeof p->msg, "view open failed");
+        free(buf);
+        return NULL;
+    }
+    while (!atomic_load(&p->stop) && !p->msg[0]) {
+        size_t off = (size_t)(tu_rand(&rs) % p->cap);
+        size_t len = 1 + (size_t)(tu_rand(&rs) % (tu_rand(&rs) % 2 ? 3 * p->bs : 12 * p->bs));
+        ssize_t got = fs_read(v, p->f, buf, len, (off_t)off);
+        size_t size = p->snap_size;
+        size_t want = off >= size ? 0 : (len < size - off ? len : size - off);
+        if (got != (ssize_t)want || memcmp(buf, p->snap + off, want) != 0)
+            snprintf(p->msg, sizeof p->msg, "view: read of %zu at %zu: %zd bytes, "
+                     "not the snapshot's", len, off, got);
+    }
+    fs_view_close(v);
+    free(buf);
+    return NULL;
+}
+
+static void test_reads_race_writes(void **state)
+{
+    T *t = *state;
+    struct pmt p;
+    memset(&p, 0, sizeof p);
+    p.t = t;
+    p.bs = t->o.block_bytes;
+    p.cap = 40 * 4096;
+    pthread_mutex_init(&p.mu, NULL);
+    for (int i = 0; i < PMT_RING; i++)
+        assert_non_null(p.ring[i] = calloc(1, p.cap));
+    char *model = calloc(1, p.cap), *buf = malloc(p.cap);
+    p.f = mkfile(t, FS_ROOT_INO, "race");
+    size_t size = 30 * 4096 + 123;
+    fill(model, size, 1);
+    assert_int_equal(fs_write(t->fs, p.f, model, size, 0, 0), (ssize_t)size);
+    memcpy(p.ring[0], model, p.cap);
+    p.sizes[0] = size;
+    assert_int_equal(fs_snapshot_create(t->fs, "race0", NULL), 0);
+    assert_non_null(p.snap = malloc(p.cap));
+    memcpy(p.snap, model, p.cap);
+    p.snap_size = size;
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, i < 2 ? pmt_reader : pmt_view_reader,
+                                        &p), 0);
+    uint64_t seed = 4242;
+    const char *env = getenv("LSMFS_RACE_OPS");
+    int ops = env ? atoi(env) : 1500;
+    for (int i = 0; i < ops && !p.msg[0]; i++) {
+        unsigned op = (unsigned)(tu_rand(&seed) % 20);
+        if (op < 12) {
+            size_t n = 1 + (size_t)(tu_rand(&seed) % (op < 9 ? 200 : 5 * p.bs));
+            size_t off = (size_t)(tu_rand(&seed) % (size + 100));
+            if (off + n > p.cap)
+                continue;
+            fill(buf, n, (unsigned)i);
+            assert_int_equal(fs_write(t->fs, p.f, buf, n, (off_t)off, 0), (ssize_t)n);
+            memcpy(model + off, buf, n);
+            if (off + n > size)
+                size = off + n;
+        } else if (op < 15) {
+            size_t ns = (size_t)(tu_rand(&seed) % (size + 3 * p.bs));
+            if (ns > p.cap)
+                ns = p.cap;
+            model_truncate(t, p.f, model, &size, ns);
+        } else if (op < 17) {
+            size_t off = (size_t)(tu_rand(&seed) % (size + 1));
+            size_t len = 1 + (size_t)(tu_rand(&seed) % (4 * p.bs));
+            model_punch(t, p.f, model, size, off, len);
+        } else {
+            fill(model, size, (unsigned)i + 7);
+            assert_int_equal(fs_write(t->fs, p.f, model, size, 0, 0), (ssize_t)size);
+        }
+        pthread_mutex_lock(&p.mu);
+        unsigned long v = atomic_load(&p.ver) + 1;
+        memcpy(p.ring[v % PMT_RING], model, p.cap);
+        p.sizes[v % PMT_RING] = size;
+        atomic_store(&p.ver, v);
+        pthread_mutex_unlock(&p.mu);
+    }
+    atomic_store(&p.stop, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    if (p.msg[0])
+        fail_msg("%s", p.msg);
+    for (int i = 0; i < PMT_RING; i++)
+        free(p.ring[i]);
+    free(p.snap);
+    free(model);
+    free(buf);
+    pthread_mutex_destroy(&p.mu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1099,6 +1675,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_random_model, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_append_fsck_damage, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_read_many_blocks, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_patch_random_model, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_patch_random_model_tiny, setup_tiny, teardown),
+        cmocka_unit_test_setup_teardown(test_patch_random_model_blob, setup_blob, teardown),
+        cmocka_unit_test_setup_teardown(test_huge_offsets, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_read_zero_bytes, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_fsck_stray_patch, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_race_writes, setup_small, teardown),
     };
+    if (getenv("LSMFS_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("LSMFS_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
