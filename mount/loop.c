@@ -449,6 +449,7 @@ void mnt_loop_dispatch(struct mnt_pool *p, struct mnt_job *j)
 #define MNT_SPIN_AVG_NSEC 20000
 #define MNT_SPIN_BUSY_NSEC 20000
 #define MNT_SPIN_MAX_WAIT (4 * MNT_SPIN_NSEC)  /* longer waits count as this */
+#define MNT_EXIT_CHECK_MS 500      /* poll's bound: see mnt_receive */
 
 struct mnt_spin {
     int64_t avg_wait;                /* nanoseconds, moving average */
@@ -489,8 +490,12 @@ static int mnt_receive(struct fuse_session *se, struct fuse_buf *buf,
                 continue;
             sp->avg_wait = MNT_SPIN_MAX_WAIT;  /* contended: sleep */
         }
+        /* Bounded: a stop signal whose handler ran after the last
+         * fuse_session_exited check (in fuse_session_receive_buf) but
+         * before poll sleeps does not interrupt it, and the daemon would
+         * stay mounted until the next request (which it then aborts). */
         struct pollfd pfd = { .fd = fuse_session_fd(se), .events = POLLIN };
-        if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+        if (poll(&pfd, 1, MNT_EXIT_CHECK_MS) < 0 && errno != EINTR)
             return -errno;
         if (fuse_session_exited(se))
             return 0;

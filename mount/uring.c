@@ -66,6 +66,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <linux/fuse.h>
+#include <linux/limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -514,6 +515,15 @@ static int mnt_ring_queue_init(struct mnt_uring *u, struct mnt_ring_queue *q,
     return 0;
 }
 
+/* The least ring payload lsmfs serves io_uring with: an xattr value of
+ * XATTR_SIZE_MAX and its name.  The kernel sizes each ring entry's
+ * payload from the INIT reply (below) and, given a SETXATTR larger than
+ * that, does not fail it with E2BIG as over /dev/fuse: Linux 6.18 hit a
+ * BUG() in fuse_copy_fill and left the caller and the connection hung
+ * (max_write=4096 and a 20000-byte value).  libfuse derives max_pages
+ * from max_write, so a small -o max_write keeps the mount on /dev/fuse. */
+#define MNT_RING_MIN_PAYLOAD (XATTR_SIZE_MAX + 4096)
+
 /* The largest request payload the kernel may send (its max_payload_sz:
  * max_write, max_pages pages, at least FUSE_MIN_READ_BUFFER). */
 static size_t mnt_ring_payload_size(const struct fuse_init_out *o)
@@ -656,6 +666,8 @@ static ssize_t mnt_uring_init_reply(struct mnt_uring *u, int fd,
     else if (o == NULL || iov[1].iov_len < offsetof(struct fuse_init_out,
                                                     flags2) + 4)
         why = "INIT reply too short";
+    else if (mnt_ring_payload_size(o) < MNT_RING_MIN_PAYLOAD)
+        why = "max_write below 68 KiB: a large xattr would not fit a ring entry";
     else if ((err = mnt_uring_create(u, o)) != 0)
         why = "cannot set up the rings";
     if (o != NULL && u->killpriv_v2 &&

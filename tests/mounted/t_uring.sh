@@ -6,7 +6,8 @@
 # opened with O_TMPFILE (whose reply ops.c writes itself); kill -9 of the
 # daemon loses nothing it acknowledged, and the store mounts again over
 # io_uring.  With enable_uring off, the same option falls back to
-# /dev/fuse and the log says why.  The parameter is restored on exit.
+# /dev/fuse and the log says why, as does a max_write too small for a
+# large xattr to fit a ring entry.  The parameter is restored on exit.
 . "$(dirname "$0")/lib.sh"
 lib_init "$@"
 
@@ -89,5 +90,25 @@ check "-o no_io_uring keeps /dev/fuse even when io_uring is offered"
 echo Y >"$param"
 lib_mount -o no_io_uring,log_level=info
 transport_is "/dev/fuse (io_uring not used: -o no_io_uring)"
+lib_unmount
+
+# A SETXATTR larger than a ring entry's payload (sized from max_write)
+# made the kernel BUG() and hang the caller (uring.c,
+# MNT_RING_MIN_PAYLOAD): such a mount must stay on /dev/fuse.  The
+# xattr is set only once the log says so.
+check "io_uring with -o max_write=4096 keeps /dev/fuse; a 20000-byte xattr works"
+lib_mount -o io_uring,max_write=4096,log_level=info
+transport_is "/dev/fuse (io_uring not used: max_write below 68 KiB"
+lib_t 30 python3 -c '
+import errno, os, sys
+f = os.path.join(sys.argv[1], "x")
+open(f, "w").close()
+v = os.urandom(20000)
+try:
+    os.setxattr(f, "user.big", v)
+except OSError as e:
+    sys.exit(0 if e.errno == errno.E2BIG else 1)
+assert os.getxattr(f, "user.big") == v
+' "$MNT" || fail "a 20000-byte xattr over /dev/fuse with max_write=4096 failed"
 lib_unmount
 lib_pass
