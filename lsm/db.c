@@ -624,6 +624,9 @@ lsm_memtable *lsm_db_memtable_new(lsm_db *db)
  * bytes, not a journal commit. */
 static int switch_memtable(lsm_db *db)
 {
+    if (db->nimm >= LSM_MAX_IMM)      /* every caller checks the option first */
+        return lsm_fail(LSM_INVALID, "%s: %d memtables being flushed already",
+                        db->dir, db->nimm);
     lsm_memtable *m = lsm_db_memtable_new(db);
     if (!m)
         return lsm_fail(LSM_NO_MEMORY, "out of memory");
@@ -1157,8 +1160,10 @@ static int wait_for_space(lsm_db *db, size_t bytes)
  * for nothing.  Asking only then lets one pass serve many deletions. */
 static void request_reclaim(lsm_db *db)
 {
-    if (db->switch_presync)
-        return;                      /* a writer is syncing the WAL: later */
+    /* A writer is syncing the WAL, or the memtables being flushed are at
+     * their limit (make_room's check): later, reclaim_more still set. */
+    if (db->switch_presync || db->nimm >= db->opt.max_immutable_memtables)
+        return;
     db->reclaim_more = 0;
     if (switch_memtable(db) != LSM_OK)
         return;
