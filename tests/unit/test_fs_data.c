@@ -497,6 +497,30 @@ static void model_punch(T *t, uint64_t f, char *model, size_t size, size_t off,
         memset(model + off, 0, (off + len < size ? off + len : size) - off);
 }
 
+/* An append of 1..300 bytes (size < cap) as the writeback cache sends
+ * it: from the start of the last page (one time in three from the old
+ * end), the new bytes zeros one time in eight, and one time in six a
+ * resent byte changed, which the append must write too. */
+static void model_append(T *t, uint64_t f, char *model, size_t *size,
+                         size_t cap, uint64_t *seed, unsigned tag)
+{
+    size_t n = 1 + (size_t)(tu_rand(seed) % 300);
+    if (*size + n > cap)
+        n = cap - *size;
+    size_t from = *size - *size % 4096;
+    if (tu_rand(seed) % 3 == 0)
+        from = *size;
+    if (tu_rand(seed) % 8 == 0)
+        memset(model + *size, 0, n);
+    else
+        fill(model + *size, n, tag);
+    if (tu_rand(seed) % 6 == 0 && *size > from)
+        model[from + (*size - from) / 2] ^= 1;
+    *size += n;
+    assert_int_equal(fs_write(t->fs, f, model + from, *size - from, (off_t)from, 0),
+                     (ssize_t)(*size - from));
+}
+
 /* Random writes, truncates, punches and reads against a memory model. */
 static void test_random_model(void **state)
 {
@@ -996,21 +1020,7 @@ static void test_append_random_model(void **state)
         size_t off = (size_t)(tu_rand(&seed) % (cap - 1));
         size_t len = (size_t)(tu_rand(&seed) % (tu_rand(&seed) % 2 ? 64 : 3000)) + 1;
         if (op < 10 && size + 1 < cap) {
-            size_t n = (size_t)(tu_rand(&seed) % 300) + 1;
-            if (size + n > cap)
-                n = cap - size;
-            size_t from = size - size % 4096;
-            if (tu_rand(&seed) % 3 == 0)
-                from = size;
-            if (tu_rand(&seed) % 8 == 0)
-                memset(model + size, 0, n);
-            else
-                fill(model + size, n, (unsigned)i);
-            if (tu_rand(&seed) % 6 == 0 && size > from)
-                model[from + (size - from) / 2] ^= 1;
-            size += n;
-            assert_int_equal(fs_write(t->fs, f, model + from, size - from, (off_t)from, 0),
-                             (ssize_t)(size - from));
+            model_append(t, f, model, &size, cap, &seed, (unsigned)i);
         } else if (op < 13) {
             if (off + len > cap)
                 len = cap - off;
@@ -1185,21 +1195,7 @@ static void pm_run(T *t, uint64_t seed0, int ops, int fsck_every)
         } else if (op < 43) {                /* an append, the page head resent */
             if (size + 1 >= cap)
                 continue;
-            size_t n = 1 + (size_t)(tu_rand(&seed) % 300);
-            if (size + n > cap)
-                n = cap - size;
-            size_t from = size - size % 4096;
-            if (tu_rand(&seed) % 3 == 0)
-                from = size;
-            if (tu_rand(&seed) % 8 == 0)
-                memset(model + size, 0, n);
-            else
-                fill(model + size, n, (unsigned)i);
-            if (tu_rand(&seed) % 6 == 0 && size > from)
-                model[from + (size - from) / 2] ^= 1;
-            size += n;
-            assert_int_equal(fs_write(t->fs, f, model + from, size - from, (off_t)from, 0),
-                             (ssize_t)(size - from));
+            model_append(t, f, model, &size, cap, &seed, (unsigned)i);
         } else if (op < 48) {                /* O_APPEND */
             size_t n = 1 + (size_t)(tu_rand(&seed) % 700);
             if (size + n > cap)
