@@ -617,6 +617,13 @@ lsm_memtable *lsm_db_memtable_new(lsm_db *db)
                             lsm_memtable_filter_bytes(db->opt.memtable_bytes));
 }
 
+/* Are as many memtables being flushed as the options allow (mu held)?
+ * Every caller of switch_memtable asks first. */
+static int imm_full(const lsm_db *db)
+{
+    return db->nimm >= db->opt.max_immutable_memtables;
+}
+
 /* Moves the full memtable to the immutable list and starts a new WAL and
  * memtable (mu held, by the head writer; drops mu for the I/O).  The old
  * WAL gets a SEALED mark but no fsync: that is left to the flush thread
@@ -624,7 +631,7 @@ lsm_memtable *lsm_db_memtable_new(lsm_db *db)
  * bytes, not a journal commit. */
 static int switch_memtable(lsm_db *db)
 {
-    if (db->nimm >= LSM_MAX_IMM)      /* every caller checks the option first */
+    if (db->nimm >= LSM_MAX_IMM)      /* its callers ask imm_full first */
         return lsm_fail(LSM_INVALID, "%s: %d memtables being flushed already",
                         db->dir, db->nimm);
     lsm_memtable *m = lsm_db_memtable_new(db);
@@ -759,7 +766,7 @@ static int make_room(lsm_db *db, lsm_writer *w)
     /* Tables stuck behind a damaged one cannot be compacted: do not wait
      * for them (compaction.c). */
     size_t l0 = db->vs.current->nfiles[0] - lsm_l0_blocked(db);
-    if (db->nimm >= db->opt.max_immutable_memtables) {
+    if (imm_full(db)) {
         if (db->flush_nospace)
             return lsm_fail(LSM_NO_SPACE, "%s: disk full: memtables cannot "
                             "be flushed until space is freed", db->dir);
@@ -1034,7 +1041,7 @@ static void note_log_size(lsm_db *db)
 static int switch_if_free(lsm_db *db)
 {
     if (db->bg_error || lsm_memtable_empty(db->mem) || db->switch_presync ||
-        db->nimm >= db->opt.max_immutable_memtables ||
+        imm_full(db) ||
         db->vs.current->nfiles[0] >= (size_t)db->opt.level0_slowdown_trigger)
         return LSM_OK;
     return switch_memtable(db);
@@ -1162,7 +1169,7 @@ static void request_reclaim(lsm_db *db)
 {
     /* A writer is syncing the WAL, or the memtables being flushed are at
      * their limit (make_room's check): later, reclaim_more still set. */
-    if (db->switch_presync || db->nimm >= db->opt.max_immutable_memtables)
+    if (db->switch_presync || imm_full(db))
         return;
     db->reclaim_more = 0;
     if (switch_memtable(db) != LSM_OK)

@@ -394,20 +394,6 @@ static void end_cut_header(lsm_wal_reader *r)
  * would have with the id adopted (adopt_id_after_start). */
 #define ADOPT_MAX_DAMAGED_BYTES 2
 
-/* The log's start (offset 0) is damaged: its id is taken from the
- * fragment where the start ends, if one there verifies with the id it
- * carries and the damaged start is, but for at most
- * ADOPT_MAX_DAMAGED_BYTES bytes, the start of this log's number with
- * that id.  That fragment is then this log's first record (its FOLLOWS
- * mark, for a WAL made by a switch), written with the start -- and for
- * a reused file synced with it -- before the file took the log's name
- * (db.c, start_log).  The fragment alone does not name the log: another
- * log's start, damaged (a file that is old bytes throughout), is
- * followed by that log's first record, and in a log of the first format
- * offset 23 is inside a record's payload (a user's bytes); neither is
- * close to this log's start.  The start's bytes are damage; what
- * follows reads as the log's own (damage before the tail: a replay
- * keeps it only with salvage).  1 if the id was taken. */
 /* Bytes of the block's first LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD
  * that differ from the start this log has if its id is `id`. */
 static int bytes_off_start(const lsm_wal_reader *r, uint64_t id)
@@ -422,6 +408,20 @@ static int bytes_off_start(const lsm_wal_reader *r, uint64_t id)
     return differ;
 }
 
+/* The log's start (offset 0) is damaged: its id is taken from the
+ * fragment where the start ends, if one there verifies with the id it
+ * carries and the damaged start is, but for at most
+ * ADOPT_MAX_DAMAGED_BYTES bytes, the start of this log's number with
+ * that id.  That fragment is then this log's first record (its FOLLOWS
+ * mark, for a WAL made by a switch), written with the start -- and for
+ * a reused file synced with it -- before the file took the log's name
+ * (db.c, start_log).  The fragment alone does not name the log: another
+ * log's start, damaged (a file that is old bytes throughout), is
+ * followed by that log's first record, and in a log of the first format
+ * offset 23 is inside a record's payload (a user's bytes); neither is
+ * close to this log's start.  The start's bytes are damage; what
+ * follows reads as the log's own (damage before the tail: a replay
+ * keeps it only with salvage).  1 if the id was taken. */
 static int adopt_id_after_start(lsm_wal_reader *r)
 {
     const size_t at = LSM_WAL_LOG_HEADER + LSM_WAL_START_PAYLOAD;
